@@ -1,0 +1,58 @@
+"""``traceassert(condition, label="", action=None)``: record (and optionally hold or break) when a
+condition is false and tracing is active.
+
+    await traceassert(number != "77", label="hold_check", action="hold")   # in a coroutine
+    traceassert(total >= 0, label="total_check")                            # anywhere
+
+Cost: when the condition is true or tracing is inactive, one call, two tests and a return.
+
+Actions:
+    None      record a context under /osh/recent/asserts
+    "break"   record under breaks and block the calling thread until ``resume`` from another thread
+              (on an event loop thread this blocks the whole loop: use "hold" there)
+    "hold"    in a coroutine, ``await`` it: record under holds and suspend only this coroutine until
+              ``resume``; the loop keeps running. Needs otrace started (``otrace_server.start``) and a
+              running asyncio loop; otherwise the failure is recorded as an assert and a warning is
+              logged. When the condition is true (or tracing inactive) the awaitable completes at once.
+              Not awaiting the returned object logs a warning and resumes the hold.
+Returns: None, except for "hold" (an awaitable whose result is the resume value) and "break" (the
+resume value).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from otrace_server.core.context import capture
+from otrace_server.core.engine import READY, get_engine
+from otrace_server.core.errors import OTraceError
+
+__all__ = ["traceassert"]
+
+_ACTIONS = (None, "hold", "break")
+_engine = get_engine()
+_settings = _engine.settings
+
+
+def traceassert(condition, label: str = "", action: str | None = None):
+    """Record a trace context when ``condition`` is false and tracing is active (see module doc)."""
+    if condition or not _settings.trace_active:
+        return READY if action == "hold" else None
+    return _failed(sys._getframe(1), label, action)
+
+
+def _failed(frame, label: str, action: str | None):
+    if action not in _ACTIONS:
+        raise OTraceError(f"traceassert: unknown action {action!r} (None, 'hold' or 'break')")
+    code = frame.f_code
+    ctype = {"hold": "holds", "break": "breaks"}.get(action, "asserts")
+    ctx = capture(frame, ctype=ctype, label=label or f"line{frame.f_lineno}", funcname=code.co_qualname,
+                  event={"holds": "hold", "breaks": "break"}.get(ctype, "assert"),
+                  stack_locals=_settings.stack_locals, deep=_settings.deep_copy)
+    del frame
+    if action == "hold":
+        return _engine.start_hold(ctx)
+    if action == "break":
+        return _engine.start_break(ctx)
+    _engine.record(ctx)
+    return None

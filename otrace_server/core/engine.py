@@ -1,0 +1,238 @@
+"""The Engine: one object that composes settings, events, the context store, holds, the tracer,
+tags, live patches and the trace database. ``get_engine()`` returns the process-wide default
+engine that ``traceassert`` and tracing wrappers report to.
+
+    >>> eng = get_engine()
+    >>> eng.tracer.trace("Receive.respond", namespace=globals())      # doctest: +SKIP
+    >>> eng.store.latest().id                                          # doctest: +SKIP
+    'Receive.respond:ex-ZeroDivisionError:05-08-45'
+
+Waiting at holds: a ``break`` blocks the traced thread on a ``threading.Event`` until some other
+thread resumes it. An asyncio ``hold`` needs a way to complete a Future on its loop from any
+thread: ``otrace_server.runtime`` installs it with ``install_crossing``. Without it (otrace not
+started) a hold is recorded as a failed assertion and a warning is logged.
+
+Thread-safety: ``record``, ``resume`` and everything they call may be used from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, Awaitable, Callable, Iterable
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.events import EventBus
+from otrace_server.core.holds import Hold, HoldAnswered, HoldRegistry, Outcome
+from otrace_server.core.settings import Settings
+from otrace_server.core.store import ContextStore
+
+__all__ = ["Engine", "get_engine", "READY"]
+
+log = logging.getLogger("otrace")
+
+#: ``crossing(loop, fn)``: run ``fn()`` soon on ``loop``'s thread; callable from any thread.
+Crossing = Callable[[asyncio.AbstractEventLoop, Callable[[], Any]], None]
+
+
+class _Ready:
+    """An awaitable that completes at once with None (what ``await traceassert(True, ...)`` awaits)."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+
+READY = _Ready()
+
+
+class HoldAwaitable:
+    """What ``traceassert(..., action="hold")`` returns when it holds: awaiting it waits until the
+    hold is resumed, then returns the resume value, raises the requested exception or answers
+    the request with an HTTP status."""
+
+    __slots__ = ("_future", "_engine", "_hold", "_awaited")
+
+    def __init__(self, future: asyncio.Future, engine: "Engine", hold: Hold) -> None:
+        self._future = future
+        self._engine = engine
+        self._hold = hold
+        self._awaited = False
+
+    def __await__(self):
+        self._awaited = True
+        outcome: Outcome = yield from self._future.__await__()
+        return self._engine.apply_outcome(outcome)
+
+    def __del__(self):
+        if not self._awaited and not self._hold.done:
+            log.warning("otrace: hold %s was not awaited (use 'await traceassert(..., action=\"hold\")'); "
+                        "resuming it", self._hold.id)
+            self._engine.resume_quietly(self._hold.id, Outcome())
+
+
+class Engine:
+    """The otrace engine. Attributes: ``settings``, ``events``, ``store``, ``holds``, ``tracer``,
+    ``patcher``, ``tracedb`` (None unless ``pickle_file`` is set)."""
+
+    def __init__(self) -> None:
+        from otrace_server.core.patching import Patcher
+        from otrace_server.core.tracer import Tracer
+
+        self.settings = Settings()
+        self.events = EventBus()
+        self.store = ContextStore(lambda: self.settings.max_recent)
+        self.holds = HoldRegistry(on_resumed=self._hold_resumed)
+        self.tracer = Tracer(self)
+        self.patcher = Patcher(self)
+        self.tracedb = None
+        self._crossing: Crossing | None = None
+        #: callables(ctx) run when a context is recorded, before it is published (e.g. add a
+        #: request summary); they must be cheap and must not raise (failures are logged)
+        self.enrichers: list[Callable[[TraceContext], None]] = []
+        #: turns a ``status`` outcome into the exception the held code raises
+        self.status_exception: Callable[[int, str], BaseException] = HoldAnswered
+        self.settings.on_change(self._setting_changed)
+
+    # ---- recording -------------------------------------------------------------------------
+    def record(self, ctx: TraceContext) -> TraceContext:
+        """Store ``ctx`` (assigning its id), write it to the trace database when ``pickle_file`` is
+        set, and publish a ``context`` event. Returns ctx."""
+        for enrich in self.enrichers:
+            try:
+                enrich(ctx)
+            except Exception:
+                log.exception("otrace: context enricher failed")
+        self.store.add(ctx)
+        if self.settings.save_tags and ctx.ctype == "tags":
+            self.store.save(ctx.id)
+        if self.tracedb is not None:
+            try:
+                self.tracedb.write(ctx)
+            except Exception:
+                log.exception("otrace: writing %s to %s failed", ctx.id, self.settings.pickle_file)
+        log.info("otrace: %s", ctx.id)
+        self.events.publish("context", context=ctx)
+        return ctx
+
+    # ---- holds and breaks ------------------------------------------------------------------
+    def install_crossing(self, crossing: Crossing | None) -> None:
+        """Install (or remove, with None) the function that completes hold Futures on their loop."""
+        self._crossing = crossing
+
+    def start_hold(self, ctx: TraceContext) -> Awaitable[Any]:
+        """Record ``ctx`` as a hold of the running coroutine and return what it must await.
+
+        Must be called on the thread of a running asyncio loop. Without a running loop or without
+        ``install_crossing`` (otrace not started), the context is recorded as an assert instead,
+        a warning is logged, and an already-completed awaitable is returned.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        crossing = self._crossing
+        if loop is None or crossing is None:
+            ctx.ctype = "asserts"
+            self.record(ctx)
+            why = "no running asyncio loop" if loop is None else "otrace is not started (otrace_server.start())"
+            log.warning("otrace: cannot hold %s: %s; recorded as an assertion", ctx.id, why)
+            return READY
+        future = loop.create_future()
+
+        def resolver(outcome: Outcome) -> None:
+            crossing(loop, lambda: future.done() or future.set_result(outcome))
+
+        ctx.ctype = "holds"
+        self.store.add(ctx)
+        hold = self.holds.create(ctx, resolver, self.settings.hold_timeout)
+        if hold.timeout:
+            loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
+        self._announce(ctx)
+        self.events.publish("hold_started", hold=hold)
+        return HoldAwaitable(future, self, hold)
+
+    def start_break(self, ctx: TraceContext) -> Any:
+        """Record ``ctx`` as a break and block the calling thread until it is resumed from another
+        thread; returns the resume value (or raises the requested exception)."""
+        event = threading.Event()
+        box: list[Outcome] = []
+
+        def resolver(outcome: Outcome) -> None:
+            box.append(outcome)
+            event.set()
+
+        ctx.ctype = "breaks"
+        self.store.add(ctx)
+        hold = self.holds.create(ctx, resolver, self.settings.hold_timeout)
+        self._announce(ctx)
+        self.events.publish("hold_started", hold=hold)
+        if not event.wait(hold.timeout or None):
+            self.resume_quietly(ctx.id, Outcome("timeout"))
+        return self.apply_outcome(box[0] if box else Outcome("timeout"))
+
+    def _announce(self, ctx: TraceContext) -> None:
+        if self.tracedb is not None:
+            try:
+                self.tracedb.write(ctx)
+            except Exception:
+                log.exception("otrace: writing %s failed", ctx.id)
+        log.info("otrace: %s", ctx.id)
+        self.events.publish("context", context=ctx)
+
+    def apply_outcome(self, outcome: Outcome) -> Any:
+        """In the resumed code: return the value of ``outcome`` or raise what it asks for."""
+        if outcome.kind == "raise":
+            raise outcome.exception if outcome.exception is not None else RuntimeError("resumed with an error")
+        if outcome.kind == "status":
+            raise self.status_exception(outcome.status, outcome.reason)
+        return outcome.value if outcome.kind == "value" else None
+
+    def resume(self, ids: Iterable[str] | None = None, outcome: Outcome | None = None) -> list[Hold]:
+        """Resume the named holds (all of them when ``ids`` is None). Unknown ids raise OTraceError
+        before anything is resumed."""
+        if ids is None:
+            return self.holds.resume_all(outcome)
+        ids = list(ids)
+        missing = [i for i in ids if self.holds.get(i) is None]
+        if missing:
+            raise OTraceError(f"not held: {', '.join(missing)}")
+        return [self.holds.resume(i, outcome) for i in ids]
+
+    def resume_quietly(self, trace_id: str, outcome: Outcome) -> None:
+        """Resume ``trace_id`` if it is still held; do nothing otherwise (timeouts, cleanup)."""
+        try:
+            self.holds.resume(trace_id, outcome)
+        except OTraceError:
+            pass
+
+    def _hold_resumed(self, hold: Hold) -> None:
+        self.events.publish("hold_resumed", hold=hold, outcome=hold.outcome)
+
+    # ---- settings side effects -------------------------------------------------------------
+    def _setting_changed(self, name: str, value: Any) -> None:
+        if name == "pickle_file":
+            from otrace_server.core.tracedb import TraceDB
+
+            if self.tracedb is not None:
+                self.tracedb.close()
+                self.tracedb = None
+            if value:
+                self.tracedb = TraceDB(value)
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    """The process-wide default engine (created on first use)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Engine()
+    return _default

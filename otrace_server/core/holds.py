@@ -1,0 +1,161 @@
+"""The hold registry: requests/threads paused at a hold or break, until resumed.
+
+The registry only keeps track of holds; the waiting is done by whoever created the hold, which
+passes a ``resolver(outcome)`` callable. Resolvers must be callable from ANY thread: a break's
+resolver sets a ``threading.Event``; an asyncio hold's resolver (installed by
+``otrace_server.runtime``) schedules the Future's completion on the application's loop.
+
+Outcomes of ``resume`` (see ``Outcome``): continue (default), continue with a value (what
+``await traceassert(...)`` returns), raise an exception in the held code, or answer the request
+with an HTTP status (Tornado handlers).
+
+Thread-safety: every method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from otrace_server.core.errors import OTraceError
+
+__all__ = ["Outcome", "Hold", "HoldRegistry", "HoldAnswered"]
+
+log = logging.getLogger("otrace")
+
+
+class HoldAnswered(Exception):
+    """Raised in a held coroutine resumed with ``Outcome.status`` when no web framework hook turns
+    it into a response (the Tornado glue raises ``tornado.web.HTTPError`` instead)."""
+
+    def __init__(self, status: int, reason: str = "") -> None:
+        super().__init__(f"answered with HTTP {status}" + (f": {reason}" if reason else ""))
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a hold ends. ``kind``: ``continue`` | ``value`` | ``raise`` | ``status`` | ``timeout`` |
+    ``shutdown`` (the last two continue like ``continue`` but say why)."""
+
+    kind: str = "continue"
+    value: Any = None
+    exception: BaseException | None = None
+    status: int = 0
+    reason: str = ""
+
+    def describe(self) -> str:
+        """A short text for logs and consoles."""
+        if self.kind == "value":
+            return f"resumed with value {self.value!r}"
+        if self.kind == "raise":
+            return f"resumed raising {self.exception!r}"
+        if self.kind == "status":
+            return f"answered with HTTP {self.status}"
+        return {"timeout": "resumed by hold_timeout", "shutdown": "resumed at shutdown"}.get(self.kind, "resumed")
+
+
+_numbers = itertools.count(1)
+
+
+class Hold:
+    """One paused request or thread. ``number`` is a small stable integer (e.g. a DAP thread id)."""
+
+    __slots__ = ("context", "number", "created", "created_wall", "timeout", "_resolver", "done", "outcome")
+
+    def __init__(self, context, resolver: Callable[[Outcome], None], timeout: float = 0.0) -> None:
+        self.context = context
+        self.number = next(_numbers)
+        self.created = time.monotonic()
+        self.created_wall = time.time()
+        self.timeout = timeout
+        self._resolver = resolver
+        self.done = False
+        self.outcome: Outcome | None = None
+
+    @property
+    def id(self) -> str:
+        """The trace id of the hold's context."""
+        return self.context.id
+
+    @property
+    def age(self) -> float:
+        """Seconds since the hold began."""
+        return time.monotonic() - self.created
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds until ``hold_timeout`` resumes it, or None when it has no timeout."""
+        if not self.timeout:
+            return None
+        return max(0.0, self.timeout - self.age)
+
+    def describe(self) -> str:
+        """``<id>  held 12.3s[, resumes in 7.7s]``."""
+        text = f"{self.id}  held {self.age:.1f}s"
+        if self.remaining is not None:
+            text += f", resumes in {self.remaining:.1f}s"
+        return text
+
+
+class HoldRegistry:
+    """The holds that are waiting. ``on_resumed(hold)`` is called after each resume."""
+
+    def __init__(self, on_resumed: Callable[[Hold], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._holds: dict[str, Hold] = {}
+        self._on_resumed = on_resumed
+
+    def create(self, context, resolver: Callable[[Outcome], None], timeout: float = 0.0) -> Hold:
+        """Register a hold on ``context`` (which must already have its id)."""
+        hold = Hold(context, resolver, timeout)
+        context.hold = hold
+        with self._lock:
+            self._holds[context.id] = hold
+        return hold
+
+    def list(self) -> list[Hold]:
+        """Holds still waiting, oldest first."""
+        with self._lock:
+            return sorted(self._holds.values(), key=lambda h: h.created)
+
+    def get(self, trace_id: str) -> Hold | None:
+        """The waiting hold with this trace id, or None."""
+        with self._lock:
+            return self._holds.get(trace_id)
+
+    def resume(self, trace_id: str, outcome: Outcome | None = None) -> Hold:
+        """Resume one hold; OTraceError when no hold with this id is waiting."""
+        with self._lock:
+            hold = self._holds.pop(trace_id, None)
+        if hold is None:
+            raise OTraceError(f"no held request or thread {trace_id!r}")
+        self._finish(hold, outcome or Outcome())
+        return hold
+
+    def resume_all(self, outcome: Outcome | None = None) -> list[Hold]:
+        """Resume every waiting hold; returns them."""
+        with self._lock:
+            holds = list(self._holds.values())
+            self._holds.clear()
+        for hold in holds:
+            self._finish(hold, outcome or Outcome())
+        return holds
+
+    def _finish(self, hold: Hold, outcome: Outcome) -> None:
+        hold.outcome = outcome
+        hold.done = True
+        try:
+            hold._resolver(outcome)
+        except Exception:  # a resolver must never break the caller of resume
+            log.exception("otrace: resuming %s failed", hold.id)
+        if self._on_resumed is not None:
+            self._on_resumed(hold)
+
+    def __len__(self) -> int:
+        return len(self._holds)
