@@ -1,0 +1,471 @@
+"""The terminal console: otrace's interactive front end over one shell session.
+
+    from otrace_server.shell import Shell
+    session = Shell(engine, globals()).session("console")
+    Console(session, engine).run()        # blocks until EOF (Ctrl-D) or `quit`; the app keeps running
+
+What it does:
+    - reads command lines (GNU readline when stdin is the process's terminal: TAB completion through
+      ``session.complete``, history kept in ``~/.otrace_history`` unless the CI variable is set;
+      plain line reading otherwise, prompts still printed), runs them with ``session.execute`` and
+      prints the output;
+    - prints engine events as they happen (trace ids, holds with how to resume them, resumes, output)
+      WITHOUT corrupting a half-typed line: the line is wiped, the event printed on its own line,
+      and the prompt plus the typed text redrawn;
+    - ``repeat``: redraws a command's output every ``repeat_interval`` until a line is typed or a
+      trace context is recorded; ``edit``: opens ``set editor`` / $EDITOR / vi on a temporary file,
+      then patches with the edited source; ``lock`` / ``auto_lock``: no command runs until the
+      password (``set password``) is typed; events that happen meanwhile are shown after unlocking;
+    - Ctrl-C cancels the line being typed; EOF (Ctrl-D) ends the console, not the application.
+
+``run_script`` runs command lines non-interactively (``--batch`` files), stopping at the first error.
+
+Thread-safety: ``run`` blocks the thread that calls it (app.start() gives it its own daemon thread).
+Event callbacks arrive on any thread; they only write to the terminal, under one lock. GNU readline
+is process-global: only one Console per process may use it (the one reading ``sys.stdin``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Iterable, TextIO
+
+from otrace_server.core.errors import OTraceError
+
+__all__ = ["Console", "run_script", "HISTORY_FILE", "format_event"]
+
+#: Where readline history is kept between runs (not used when the CI environment variable is set).
+HISTORY_FILE = "~/.otrace_history"
+_CLEAR = "\x1b[H\x1b[2J"
+_WIPE_LINE = "\r\x1b[K"
+_DEFAULT = object()
+
+
+def format_event(event) -> str | None:
+    """The line a console prints for an engine event, or None for events it does not show.
+
+    ``context``: the trace id (plus the arguments for call/return traces; for holds and breaks also
+    the command that resumes them); ``hold_resumed``: ``<id> resumed``; ``output``: the text.
+    """
+    data = event.data
+    if event.kind == "context":
+        ctx = data["context"]
+        if ctx.ctype in ("holds", "breaks"):
+            return f"{ctx.id}  (held; to continue: resume {ctx.id})"
+        if ctx.ctype == "traces" and ctx.argvalues:
+            return f"{ctx.id} {ctx.argstr}"
+        return ctx.id
+    if event.kind == "hold_resumed":
+        outcome = data.get("outcome")
+        return f"{data['hold'].id} {outcome.describe() if outcome is not None else 'resumed'}"
+    if event.kind == "output":
+        return str(data.get("text", "")).rstrip("\n")
+    return None
+
+
+def run_script(session, lines: Iterable[str], stdout: TextIO, *, echo: bool = True) -> int:
+    """Run command ``lines`` one after the other (blank lines and ``#`` comments skipped), printing
+    each command (after its prompt, when ``echo``) and its output to ``stdout``.
+
+    Returns 0 when every command succeeded, 1 at the first command whose result is an error (the
+    rest is not run). ``repeat`` commands run once; ``edit`` requests cannot be served (error);
+    ``quit`` stops with 0.
+    """
+    prompt = _initial_prompt(session)
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if echo:
+            stdout.write(f"{prompt}{line}\n")
+        result = session.execute(line)
+        if result.repeat and not result.error:
+            result = session.execute(result.repeat)
+        _write_output(stdout, result.output)
+        prompt = result.prompt or prompt
+        if result.edit is not None:
+            stdout.write(f"edit {result.edit.name}: no editor in batch mode; use 'edit {result.edit.name} < file'\n")
+            stdout.flush()
+            return 1
+        if result.error:
+            stdout.flush()
+            return 1
+        if result.quit:
+            break
+    stdout.flush()
+    return 0
+
+
+def _initial_prompt(session) -> str:
+    try:
+        return session.execute("").prompt or "> "
+    except Exception:  # a session that refuses empty input: fall back to otrace's plain prompt
+        return "> "
+
+
+def _write_output(stdout: TextIO, text: str | None) -> None:
+    if text:
+        stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _fileno(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+class Console:
+    """The terminal front end over ``session`` (a shell session) and ``engine`` (for events and
+    settings). ``stdin``/``stdout`` default to the process's; readline is used only when stdin is
+    ``sys.stdin``, stdout is ``sys.stdout`` and both are terminals. ``history_file``: path or None
+    (default: ``HISTORY_FILE`` unless the CI environment variable is set). ``banner``: printed first.
+    """
+
+    def __init__(self, session, engine, stdin: TextIO | None = None, stdout: TextIO | None = None, *,
+                 history_file: Any = _DEFAULT, banner: str | None = "otrace object shell (type 'help' for info)"):
+        self.session = session
+        self.engine = engine
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.banner = banner
+        if history_file is _DEFAULT:
+            history_file = None if os.environ.get("CI") else os.path.expanduser(HISTORY_FILE)
+        self.history_file = history_file
+        self.interactive = _isatty(self.stdin)
+        self._rl = self._readline_module()
+        self._rl_lib = None
+        self._lock = threading.RLock()   # serialises terminal writes
+        self._prompt = "> "
+        self._reading = False
+        self._locked = False
+        self._pending: list[str] = []    # event lines held back while locked
+        self._new_context = threading.Event()
+        self._last_input = time.monotonic()
+        self._was_idle = False           # the line just read came after auto_lock idle seconds
+        self._stop = False
+
+    # ---- public ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Read and execute lines until EOF, ``quit`` or ``stop()``. Never raises for bad input;
+        an unexpected error in a command is printed and the console goes on."""
+        unsubscribe = self.engine.events.subscribe(self._on_event)
+        self._setup_readline()
+        try:
+            if self.banner:
+                self._print(self.banner)
+            self._prompt = _initial_prompt(self.session)
+            while not self._stop:
+                line = self._read_line(self._prompt)
+                if line is None:
+                    self._print("")
+                    break
+                if self._was_idle and not self._lock_console("idle"):
+                    break
+                if line.strip() and not self.execute(line):
+                    break
+        finally:
+            unsubscribe()
+            self._teardown_readline()
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the line being read (any thread)."""
+        self._stop = True
+
+    def execute(self, line: str) -> bool:
+        """Run one command line and show its result (repeat, edit and lock included).
+        Returns False when the console should end (``quit``, or EOF while locked)."""
+        try:
+            result = self.session.execute(line)
+        except Exception as exc:  # the shell promises not to raise; never let the console die
+            self._print(f"error: {exc.__class__.__name__}: {exc}")
+            return True
+        self._prompt = result.prompt or self._prompt
+        if result.repeat and not result.error:
+            self._repeat(result.repeat)
+            return True
+        self._print_output(result.output)
+        if result.edit is not None:
+            self._edit(result.edit)
+        if (result.data or {}).get("lock") and not result.error:
+            return self._lock_console("lock")
+        return not result.quit
+
+    # ---- output ---------------------------------------------------------------------------------
+    def _print(self, text: str) -> None:
+        with self._lock:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+    def _print_output(self, text: str | None) -> None:
+        if text:
+            self._print(text.rstrip("\n"))
+
+    def _on_event(self, event) -> None:
+        """Engine event callback (any thread): print the event without corrupting the typed line."""
+        if event.kind == "context":
+            self._new_context.set()
+        try:
+            text = format_event(event)
+        except Exception as exc:
+            text = f"(event {event.kind}: {exc})"
+        if text is None:
+            return
+        with self._lock:
+            if self._locked or self._idle_expired():
+                self._pending.append(text)
+                return
+            if not self._reading:
+                self.stdout.write(text + "\n")
+            elif self._rl is not None:
+                self.stdout.write(_WIPE_LINE + text + "\n")
+                self.stdout.flush()
+                self._redisplay()
+            else:
+                self.stdout.write("\n" + text + "\n" + self._prompt)
+            self.stdout.flush()
+
+    def _redisplay(self) -> None:
+        """Redraw prompt + the half-typed line on the (fresh) current line."""
+        if self._rl_lib is not None:
+            self._rl_lib.rl_forced_update_display()   # PyDLL: runs with the GIL, so not during a keypress
+        else:
+            self.stdout.write(self._prompt + self._rl.get_line_buffer())
+
+    # ---- input ----------------------------------------------------------------------------------
+    def _read_line(self, prompt: str) -> str | None:
+        """One line without its newline; None at EOF. Ctrl-C cancels the line (returns '')."""
+        with self._lock:
+            self._reading = True
+        try:
+            if self._rl is not None:
+                with self._no_interrupt_signal():
+                    return input(prompt)
+            with self._lock:
+                self.stdout.write(prompt)
+                self.stdout.flush()
+            line = self.stdin.readline()
+            return line.rstrip("\r\n") if line else None
+        except EOFError:
+            return None
+        except KeyboardInterrupt:
+            self._print("^C")
+            return ""
+        finally:
+            with self._lock:
+                self._reading = False
+                self._was_idle = self._idle_expired()
+            self._last_input = time.monotonic()
+
+    @contextlib.contextmanager
+    def _no_interrupt_signal(self):
+        """While readline reads, ^C is a key (bound to 'discard line') rather than SIGINT, which
+        would go to the application's main thread when the console runs on its own thread."""
+        try:
+            import termios
+            fd = self.stdin.fileno()
+            saved = termios.tcgetattr(fd)
+        except (ImportError, OSError, ValueError):
+            yield
+            return
+        changed = list(saved)
+        changed[3] &= ~termios.ISIG
+        termios.tcsetattr(fd, termios.TCSANOW, changed)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    def _read_secret(self, prompt: str) -> str | None:
+        """A line read with echo off on a terminal (plain line otherwise); None at EOF."""
+        with self._lock:
+            self.stdout.write(prompt)
+            self.stdout.flush()
+        fd = _fileno(self.stdin) if self.interactive else None
+        saved = None
+        if fd is not None:
+            import termios
+            saved = termios.tcgetattr(fd)
+            quiet = list(saved)
+            quiet[3] &= ~termios.ECHO
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        try:
+            line = self.stdin.readline()
+        except KeyboardInterrupt:
+            line = "\n"
+        finally:
+            if saved is not None:
+                termios.tcsetattr(fd, termios.TCSANOW, saved)
+                self._print("")
+        return line.rstrip("\r\n") if line else None
+
+    def _wait_input_or_context(self, seconds: float) -> bool:
+        """Wait up to ``seconds``; True as soon as a line can be read (or EOF) or a context arrived."""
+        fd = _fileno(self.stdin)
+        if fd is None:
+            return True                      # cannot watch this stdin: do not repeat forever
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._new_context.is_set() or self._stop:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            readable, _, _ = select.select([fd], [], [], min(left, 0.05))
+            if readable:
+                return True
+
+    # ---- repeat, edit, lock ---------------------------------------------------------------------
+    def _repeat(self, command: str) -> None:
+        """Re-run ``command`` every repeat_interval, redrawing its output, until input or a trace context."""
+        self._new_context.clear()
+        while True:
+            result = self.session.execute(command)
+            with self._lock:
+                if self.interactive:
+                    self.stdout.write(_CLEAR)
+                self.stdout.write(f"repeat {command}   (every {self.engine.settings.repeat_interval}s; "
+                                  "type Enter to stop)\n")
+                _write_output(self.stdout, result.output)
+                self.stdout.flush()
+            if result.error or result.quit:
+                return
+            if self._wait_input_or_context(self.engine.settings.repeat_interval):
+                return
+
+    def _edit(self, request) -> None:
+        """Open the editor on ``request.source``; patch with the edited text when it changed."""
+        editor = self.engine.settings.editor or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w", suffix=".py", prefix="otrace-edit-", delete=False) as f:
+            f.write(request.source)
+            path = f.name
+        try:
+            try:
+                status = subprocess.call(shlex.split(editor) + [path], stdin=self.stdin, stdout=self.stdout)
+            except (OSError, ValueError) as exc:
+                self._print(f"edit: cannot run editor {editor!r}: {exc}")
+                return
+            with open(path) as f:
+                source = f.read()
+        finally:
+            os.unlink(path)
+        if status != 0:
+            self._print(f"edit: editor exited with status {status}; {request.name} not patched")
+        elif source == request.source:
+            self._print(f"edit: no change; {request.name} not patched")
+        else:
+            result = self.session.execute(f"edit {request.name}", stdin=source)
+            self._prompt = result.prompt or self._prompt
+            self._print_output(result.output)
+
+    def _idle_expired(self) -> bool:
+        """True when auto_lock is on, a password is set and the console has been idle that long."""
+        limit = self.engine.settings.auto_lock
+        return bool(limit and self.engine.settings.password and not self._locked
+                    and time.monotonic() - self._last_input > limit)
+
+    def _lock_console(self, why: str) -> bool:
+        """Refuse every command until ``session.unlock(password)`` succeeds. False at EOF."""
+        with self._lock:
+            self._locked = True
+        self._print("console locked (idle); the line typed was not run" if why == "idle" else "console locked")
+        while True:
+            password = self._read_secret("Password: ")
+            if password is None:
+                return False
+            try:
+                ok = self.session.unlock(password)
+            except OTraceError as exc:
+                self._print(str(exc))
+                ok = False
+            if ok:
+                break
+            self._print("wrong password")
+        with self._lock:
+            self._locked = False
+            pending, self._pending = self._pending, []
+            self.stdout.write("console unlocked\n" + "".join(p + "\n" for p in pending))
+            self.stdout.flush()
+        self._last_input = time.monotonic()
+        return True
+
+    # ---- readline -------------------------------------------------------------------------------
+    def _readline_module(self):
+        if not (self.interactive and self.stdin is sys.stdin and self.stdout is sys.stdout
+                and _isatty(self.stdout)):
+            return None
+        try:
+            import readline
+        except ImportError:
+            return None
+        return readline
+
+    def _setup_readline(self) -> None:
+        rl = self._rl
+        if rl is None:
+            return
+        try:
+            import ctypes
+            self._rl_lib = ctypes.PyDLL(rl.__file__)
+            self._rl_lib.rl_forced_update_display   # noqa: B018 - probe the symbol
+        except (OSError, AttributeError, ImportError):
+            self._rl_lib = None
+        self._saved_completer = (rl.get_completer(), rl.get_completer_delims())
+        rl.set_completer(self._complete)
+        rl.set_completer_delims(" \t\n")
+        rl.parse_and_bind("tab: complete")
+        rl.parse_and_bind(r'"\C-c": "\C-e\C-u\C-m"')   # discard the line (see _no_interrupt_signal)
+        rl.set_history_length(1000)
+        if self.history_file:
+            with contextlib.suppress(OSError):
+                rl.read_history_file(self.history_file)
+
+    def _teardown_readline(self) -> None:
+        rl = self._rl
+        if rl is None:
+            return
+        completer, delims = self._saved_completer
+        rl.set_completer(completer)
+        rl.set_completer_delims(delims)
+        if self.history_file:
+            with contextlib.suppress(OSError):
+                rl.write_history_file(self.history_file)
+
+    def _complete(self, text: str, state: int) -> str | None:
+        """readline completer: candidates from ``session.complete`` for the word before the cursor."""
+        if state == 0:
+            rl = self._rl
+            line, cursor = rl.get_line_buffer(), rl.get_endidx()
+            try:
+                items = list(self.session.complete(line, cursor))
+            except Exception:
+                items = []
+            self._matches = [self._as_word(text, item) for item in items]
+        return self._matches[state] if state < len(self._matches) else None
+
+    @staticmethod
+    def _as_word(text: str, item: str) -> str:
+        """readline replaces the whitespace-delimited ``text``; a candidate naming only the last path
+        component (``globals`` for ``/osh/glo``) is joined to the rest of the word."""
+        if item.startswith(text):
+            return item
+        for sep in ("/", "."):
+            head, found, _ = text.rpartition(sep)
+            if found:
+                return head + sep + item
+        return item
