@@ -41,7 +41,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name):  # lazy: importing the package must not import tornado or start anything
     if name in ("start", "stop"):
-        from otrace_server import tornado as _tornado
+        from otrace_server import app as _app
 
-        return getattr(_tornado, name)
+        return getattr(_app, name)
     raise AttributeError(name)

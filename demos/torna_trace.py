@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""torna_trace.py: a Tornado app computing the reciprocal of a number, traced with otrace.
+
+    python demos/torna_trace.py [--port 8888] [--addr 127.0.0.1] [--no-console] [--no-lsp]
+
+Open http://127.0.0.1:8888/ and enter a number. Entering 77 HOLDS that request (the page waits)
+while every other request is served; in the otrace console::
+
+    globals> ls ~~
+    /osh/recent/holds/GetHandler.get/hd-hold_check/21-06-24
+    globals> cd ~~
+    GetHandler..06-24> ls
+    __down __trc number self
+    GetHandler..06-24> number
+    '77'
+    GetHandler..06-24> resume
+
+Entering 0 raises ZeroDivisionError: ``trace GetHandler.get`` records it under /osh/recent/exceptions.
+``torna_trace.trc`` (next to this file) is sourced at start (it sets ``trace_active True``).
+
+Flags for tests and benchmarks: ``--port 0`` picks a free port (the line "Listening on
+http://ADDR:PORT" says which); ``--exit-on-stdin-eof`` exits when stdin reaches EOF (so a test that
+started the server with a pipe as stdin never leaves it behind; implies ``--no-console``);
+``--bare`` runs the same app without otrace (benchmark baseline).
+"""
+
+import argparse
+import html
+import os
+import sys
+import threading
+
+import tornado.httpserver
+import tornado.ioloop
+import tornado.netutil
+import tornado.web
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from otrace_server import traceassert  # noqa: E402
+
+PAGE = """<html>
+<head><title>Hello Trace</title></head>
+<body>
+  <h2>Hello Trace</h2>
+  <form method="get" action="/">
+    Find reciprocal of:
+    <input id="number" name="number" type="text" autocomplete="off" autofocus="autofocus">
+    <input type="submit" value="Submit">
+  </form>
+  <p><span id="answer">%s</span></p>
+</body>
+</html>
+"""
+
+# Request statistics (browse them in the shell: /osh/globals/Request_stats)
+Request_stats = {"count": 0, "path": ""}
+
+
+class GetHandler(tornado.web.RequestHandler):
+    async def get(self):
+        Request_stats["count"] += 1
+        Request_stats["path"] = self.request.uri
+        number = self.get_argument("number", None)
+        if number is None:
+            self.write(PAGE % "")
+            return
+        # Holds THIS request when the user enters 77 (tracing must be active: see torna_trace.trc).
+        # `resume` continues; a resume value replaces the number.
+        replacement = await traceassert(number != "77", label="hold_check", action="hold")
+        if replacement is not None:
+            number = str(replacement)
+        self.write(PAGE % html.escape(self.respond(number)))
+
+    def respond(self, number):
+        """The answer text; 0 raises ZeroDivisionError (on purpose: something to trace)."""
+        try:
+            value = float(number)
+        except ValueError:
+            return f"{number!r} is not a number"
+        return f"The reciprocal of {value} is {1.0 / value}"
+
+
+def make_app():
+    return tornado.web.Application([(r"/", GetHandler)])
+
+
+def _exit_on_stdin_eof(io_loop):
+    """Watchdog thread: stop the server when stdin reaches EOF (the parent test went away)."""
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        io_loop.add_callback(io_loop.stop)  # Tornado's one thread-safe entry point
+
+    threading.Thread(target=watch, name="stdin-watchdog", daemon=True).start()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8888, help="port to listen on (0: a free port)")
+    parser.add_argument("--addr", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--no-console", action="store_true", help="do not start the terminal console")
+    parser.add_argument("--no-lsp", action="store_true", help="do not start the language server")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
+    parser.add_argument("--bare", action="store_true", help="run without otrace (benchmark baseline)")
+    args = parser.parse_args(argv)
+
+    io_loop = tornado.ioloop.IOLoop.current()
+    server = tornado.httpserver.HTTPServer(make_app())
+    sockets = tornado.netutil.bind_sockets(args.port, args.addr, backlog=1024)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    print(f"Listening on http://{args.addr}:{port}", flush=True)
+
+    otrace = None
+    if not args.bare:
+        from otrace_server import start
+
+        console = False if (args.no_console or args.exit_on_stdin_eof) else None
+        trc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torna_trace.trc")
+        otrace = start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,
+                       init_file=trc)
+        if otrace.lsp_port:
+            from otrace_server.lsp.discovery import discovery_path
+
+            print(f"otrace language server on {args.addr}:{otrace.lsp_port} (token in {discovery_path()})",
+                  flush=True)
+    if args.exit_on_stdin_eof:
+        _exit_on_stdin_eof(io_loop)
+    try:
+        io_loop.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if otrace is not None:
+            otrace.stop()
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

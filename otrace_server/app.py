@@ -1,0 +1,244 @@
+"""``start()`` / ``stop()``: wire otrace into a running application.
+
+    import tornado.ioloop
+    from otrace_server import start
+
+    app = start(globals(), init_file="torna_trace.trc", trace_active=True)
+    print("LSP on", app.lsp_port)
+    tornado.ioloop.IOLoop.current().start()      # the app keeps serving; otrace runs beside it
+
+``start`` builds the object shell over the process-wide engine, applies settings, starts the
+runtime (control thread + hold crossing), the Tornado glue, the terminal console (on its own daemon
+thread, by default only when stdin is a TTY) and the language server (``otrace_server.lsp``, which
+also writes the discovery file), then sources ``init_file``. ``stop()`` undoes all of it: every hold
+is resumed (outcome ``shutdown``) so no request hangs. It is registered with ``atexit``.
+
+Thread-safety notes: call ``start`` from the application's thread (or pass ``app_loop``); ``stop``
+may be called from any thread except otrace's control thread, more than once. One App at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import secrets
+import sys
+import threading
+from typing import Any
+
+from otrace_server.core.engine import get_engine
+from otrace_server.core.errors import OTraceError
+from otrace_server.runtime import Runtime
+
+__all__ = ["App", "start", "stop", "current"]
+
+log = logging.getLogger("otrace")
+
+_lock = threading.Lock()
+_current: "App | None" = None
+
+
+class App:
+    """A started otrace: ``shell``, ``runtime``, ``engine``, ``token`` (control-plane secret),
+    ``host``, ``lsp_port`` / ``dap_port`` (None when not serving), ``console_thread``; ``stop()``."""
+
+    def __init__(self, engine, shell, runtime: Runtime, host: str) -> None:
+        self.engine = engine
+        self.shell = shell
+        self.runtime = runtime
+        self.host = host
+        self.token = secrets.token_urlsafe(32)
+        self.lsp_port: int | None = None
+        self.dap_port: int | None = None
+        self.console_thread: threading.Thread | None = None
+        self._lsp = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Resume every hold (``shutdown``), stop the language server and the runtime, undo the
+        Tornado glue. Idempotent; any thread except the control thread."""
+        global _current
+        with _lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if _current is self:
+                _current = None
+        atexit.unregister(self.stop)
+        self.engine.holds.resume_all(_shutdown())
+        if self._lsp is not None:
+            try:
+                self._lsp.stop()
+            except Exception:
+                log.exception("otrace: stopping the language server failed")
+            self._lsp = None
+            self.lsp_port = None
+        self.runtime.stop()
+        _uninstall_tornado(self.engine)
+
+    def __repr__(self) -> str:
+        return f"<otrace App lsp_port={self.lsp_port} {'stopped' if self._stopped else 'running'}>"
+
+
+def _shutdown():
+    from otrace_server.core.holds import Outcome
+
+    return Outcome("shutdown")
+
+
+def _resolve_loop(app_loop: Any) -> asyncio.AbstractEventLoop:
+    """The asyncio loop behind ``app_loop`` (an asyncio loop, a Tornado IOLoop, or None: the running
+    loop of this thread, else Tornado's current IOLoop, else asyncio's current loop)."""
+    if app_loop is None:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        if "tornado" in sys.modules:
+            import tornado.ioloop
+
+            app_loop = tornado.ioloop.IOLoop.current()
+        else:
+            policy = asyncio.get_event_loop_policy()
+            try:
+                return policy.get_event_loop()
+            except RuntimeError:
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+                return loop
+    loop = getattr(app_loop, "asyncio_loop", app_loop)  # tornado.ioloop.IOLoop -> its asyncio loop
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        raise OTraceError(f"app_loop must be an asyncio loop or a Tornado IOLoop, got {type(app_loop).__name__}")
+    return loop
+
+
+def _install_tornado(engine) -> None:
+    try:
+        from otrace_server import tornado as glue
+    except ImportError:  # tornado not installed: holds still work, status outcomes raise HoldAnswered
+        return
+    glue.install(engine)
+
+
+def _uninstall_tornado(engine) -> None:
+    if "otrace_server.tornado" in sys.modules:
+        sys.modules["otrace_server.tornado"].uninstall(engine)
+
+
+def _start_console(shell, engine) -> threading.Thread | None:
+    try:
+        from otrace_server.console import Console
+    except ImportError as exc:
+        log.warning("otrace: no terminal console (%s)", exc)
+        return None
+    console = Console(shell.session("console"), engine)
+    thread = threading.Thread(target=console.run, name="otrace-console", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_lsp(app: App):
+    try:
+        from otrace_server.lsp import start_server
+    except ImportError as exc:
+        log.warning("otrace: language server not available (%s)", exc)
+        return None
+    return start_server(app)
+
+
+def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any = None, console: bool | None = None,
+          lsp: bool = True, host: str = "127.0.0.1", lsp_port: int = 0, dap_port: int | None = None,
+          init_file: str | None = None, **settings: Any) -> App:
+    """Start otrace beside the running application and return the App.
+
+    ``globals_dict``/``locals_dict`` become /osh/globals and /osh/locals. ``app_loop``: the app's
+    asyncio loop or Tornado IOLoop (default: the running loop of this thread, else Tornado's
+    ``IOLoop.current()``). ``console``: start the terminal console thread (None: only when stdin is
+    a TTY). ``lsp``: serve the language server on ``host:lsp_port`` (0: a free port).
+    ``dap_port``: requested DAP port, kept in ``app.dap_port_requested`` for the DAP module.
+    ``init_file``: shell commands sourced at start (e.g. ``torna_trace.trc``). ``settings``: otrace
+    parameters (``trace_active=True``, ``hold_timeout=30``...).
+
+    Failures (nothing is left started): OTraceError for an unknown setting or bad value, a bad
+    ``app_loop``, a second ``start`` while one App runs, or a language server that cannot start.
+    A failing init file is logged, not raised.
+    """
+    global _current
+    from otrace_server.shell import Shell
+
+    engine = get_engine()
+    loop = _resolve_loop(app_loop)
+    with _lock:
+        if _current is not None:
+            raise OTraceError("otrace is already started; call stop() first")
+        _apply_settings(engine.settings, settings)
+        runtime = Runtime(engine, loop)
+        shell = Shell(engine, globals_dict, locals_dict)
+        shell.tasks_loop = loop
+        shell.call_in_loop = runtime.call_in_app_loop
+        app = App(engine, shell, runtime, host)
+        app.lsp_port_requested = lsp_port
+        app.dap_port_requested = dap_port
+        _current = app
+    try:
+        runtime.start()
+        _install_tornado(engine)
+        if lsp:
+            app._lsp = _start_lsp(app)
+            if app._lsp is not None:
+                app.lsp_port = app._lsp.port
+    except Exception as exc:
+        app.stop()
+        if isinstance(exc, OTraceError):
+            raise
+        raise OTraceError(f"otrace could not start: {exc}") from exc
+    atexit.register(app.stop)
+    if init_file:
+        _source(shell, init_file)
+    if console or (console is None and _is_tty(sys.stdin)):
+        app.console_thread = _start_console(shell, engine)
+    return app
+
+
+def _apply_settings(params, values: dict[str, Any]) -> None:
+    """Set every parameter, or none of them: on a bad name or value the ones already set are
+    restored and the OTraceError is raised."""
+    done: list[tuple[str, Any]] = []
+    try:
+        for name, value in values.items():
+            old = params.get(name)
+            params.set(name, value)
+            done.append((name, old))
+    except OTraceError:
+        for name, old in reversed(done):
+            if name == "password":
+                object.__setattr__(params, name, old)  # already hashed: set() would hash it again
+            else:
+                params.set(name, old)
+        raise
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _source(shell, path: str) -> None:
+    result = shell.session("init").execute(f"source {path}")
+    if result.error:
+        log.warning("otrace: init file %s: %s", path, result.output)
+
+
+def current() -> App | None:
+    """The running App, or None."""
+    return _current
+
+
+def stop() -> None:
+    """Stop the running App (see ``App.stop``); does nothing when otrace is not started."""
+    app = _current
+    if app is not None:
+        app.stop()

@@ -1,0 +1,256 @@
+"""The thread-crossing runtime: THE one module of otrace that crosses threads and event loops.
+
+Two threads matter to otrace:
+
+* the **app thread** runs the application's asyncio loop (``app_loop``, e.g. Tornado's IOLoop);
+* the **control thread** ``otrace-control`` (a daemon started by ``Runtime.start``) runs otrace's own
+  asyncio loop (``control_loop``): the language server, DAP endpoint and event fan-out live there,
+  so the control plane keeps answering while the application's loop is blocked.
+
+Every other module goes through a ``Runtime`` to cross between them::
+
+    rt = Runtime(engine, app_loop)
+    rt.start()                                   # control thread + engine.install_crossing(...)
+    n = rt.call_in_app_loop(len, app_dict)       # from a console/worker thread; blocks, with a timeout
+    rt.post_to_app_loop(print, "hi")             # any thread, fire and forget
+    fut = rt.run_in_control(some_coroutine())    # any thread -> concurrent.futures.Future
+    rt.stop()                                    # resumes every hold ("shutdown"), stops the thread
+
+Thread-safety notes: each method's docstring says which threads may call it. Calling a blocking
+method from a thread where blocking would deadlock or stall a loop raises ``RuntimeError`` at once
+(as trio does) instead of hanging. Only this module calls ``call_soon_threadsafe``,
+``run_coroutine_threadsafe`` or waits on another thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import threading
+from typing import Any, Callable
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.events import Event
+from otrace_server.core.holds import Outcome
+
+__all__ = ["Runtime", "crossing"]
+
+log = logging.getLogger("otrace")
+
+CONTROL_THREAD_NAME = "otrace-control"
+
+
+def crossing(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    """Run ``callback()`` soon on ``loop``'s thread. Any thread may call it (it is what
+    ``Runtime.start`` installs with ``engine.install_crossing``). A closed loop is logged, never
+    raised: resuming a hold of a loop that has gone away must not break the caller of ``resume``."""
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError as exc:  # "Event loop is closed"
+        log.warning("otrace: cannot reach event loop %r: %s", loop, exc)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class Runtime:
+    """The crossing between the application's loop and otrace's control thread.
+
+    ``engine`` is the otrace Engine whose holds are completed through this runtime; ``app_loop`` is
+    the application's asyncio loop (running, or about to run, on the app thread).
+    """
+
+    def __init__(self, engine, app_loop: asyncio.AbstractEventLoop) -> None:
+        if not isinstance(app_loop, asyncio.AbstractEventLoop):
+            raise OTraceError(f"app_loop must be an asyncio event loop, got {type(app_loop).__name__}")
+        self.engine = engine
+        self.app_loop = app_loop
+        self.control_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- thread checks -----------------------------------------------------------------------
+    def in_app_thread(self) -> bool:
+        """True when called on the thread running the application's loop."""
+        return _running_loop() is self.app_loop
+
+    def in_control_thread(self) -> bool:
+        """True when called on the control thread."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def _require_started(self) -> asyncio.AbstractEventLoop:
+        loop = self.control_loop
+        if loop is None or self._thread is None:
+            raise RuntimeError("otrace runtime is not started (call Runtime.start() first)")
+        return loop
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._thread is not None
+
+    def start(self) -> None:
+        """Start the control thread (daemon, named ``otrace-control``) with its own asyncio loop and
+        install the hold crossing in the engine. Any thread but the control thread may call it;
+        calling it on a running runtime raises RuntimeError."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("otrace runtime is already started")
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                try:
+                    loop.run_forever()
+                finally:
+                    _cancel_all(loop)
+                    loop.close()
+
+            thread = threading.Thread(target=run, name=CONTROL_THREAD_NAME, daemon=True)
+            self.control_loop = loop
+            self._thread = thread
+            thread.start()
+            ready.wait()
+        self.engine.install_crossing(crossing)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Resume every hold (outcome ``shutdown``) so no request hangs, remove the crossing, stop the
+        control loop and join its thread (up to ``timeout`` s). Idempotent. Not from the control
+        thread (it cannot join itself): RuntimeError."""
+        if self.in_control_thread():
+            raise RuntimeError("Runtime.stop() cannot be called from the otrace control thread")
+        with self._lock:
+            thread, loop = self._thread, self.control_loop
+            if thread is None:
+                return
+            self.engine.holds.resume_all(Outcome("shutdown"))
+            self.engine.install_crossing(None)
+            self._thread = None
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:
+                pass
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("otrace: control thread did not stop within %gs", timeout)
+
+    # ---- the application's loop --------------------------------------------------------------
+    def call_in_app_loop(self, fn: Callable[..., Any], *args: Any, timeout: float = 5.0) -> Any:
+        """Run ``fn(*args)`` on the application's loop, wait for it and return its result (or raise
+        its exception). When ``fn`` returns a coroutine, that coroutine runs on the app loop and its
+        result is returned.
+
+        Threads: any thread EXCEPT the app thread (it would wait for itself: RuntimeError at once)
+        and the control thread (blocking there would stall the control plane: RuntimeError at once;
+        run blocking work in a worker thread). Failures: OTraceError "application loop did not
+        respond within Ns (is it blocked?)" when it does not finish within ``timeout`` seconds (the
+        call is then abandoned if it has not started); OTraceError when the app loop is closed.
+        """
+        if self.in_app_thread():
+            raise RuntimeError("call_in_app_loop() called on the application's loop thread (it would wait for itself)")
+        if self.in_control_thread():
+            raise RuntimeError("call_in_app_loop() would block the otrace control loop; call it from a worker thread")
+        result: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            if not result.set_running_or_notify_cancel():
+                return  # the caller gave up (timeout) before the loop got here
+            try:
+                value = fn(*args)
+                if inspect.isawaitable(value):
+                    task = asyncio.ensure_future(value)
+                    task.add_done_callback(lambda t: _copy_outcome(t, result))
+                    return
+            except BaseException as exc:  # handed to the waiting thread
+                result.set_exception(exc)
+            else:
+                result.set_result(value)
+
+        try:
+            self.app_loop.call_soon_threadsafe(run)
+        except RuntimeError:
+            raise OTraceError("application loop is closed") from None
+        try:
+            return result.result(timeout)
+        except concurrent.futures.TimeoutError:
+            result.cancel()
+            raise OTraceError(f"application loop did not respond within {timeout:g}s (is it blocked?)") from None
+
+    def post_to_app_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Schedule ``fn(*args)`` on the application's loop and return at once (fire and forget;
+        exceptions are reported by the loop's exception handler). Any thread. A closed app loop is
+        logged, not raised."""
+        crossing(self.app_loop, lambda: fn(*args))
+
+    # ---- the control thread ------------------------------------------------------------------
+    def run_in_control(self, coro_or_fn: Any, *args: Any) -> concurrent.futures.Future:
+        """Run a coroutine object (or call ``fn(*args)``) on the control loop; returns a
+        ``concurrent.futures.Future`` of its result. Any thread (on the control thread itself, do not
+        block on the returned future). RuntimeError when the runtime is not started."""
+        loop = self._require_started()
+        if asyncio.iscoroutine(coro_or_fn):
+            return asyncio.run_coroutine_threadsafe(coro_or_fn, loop)
+        if not callable(coro_or_fn):
+            raise TypeError(f"run_in_control needs a coroutine or a callable, got {type(coro_or_fn).__name__}")
+        result: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            if not result.set_running_or_notify_cancel():
+                return
+            try:
+                value = coro_or_fn(*args)
+                if inspect.isawaitable(value):
+                    asyncio.ensure_future(value).add_done_callback(lambda t: _copy_outcome(t, result))
+                    return
+            except BaseException as exc:
+                result.set_exception(exc)
+            else:
+                result.set_result(value)
+
+        loop.call_soon_threadsafe(run)
+        return result
+
+    def post_to_control(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Schedule ``fn(*args)`` on the control loop and return at once. Any thread. RuntimeError
+        when the runtime is not started."""
+        crossing(self._require_started(), lambda: fn(*args))
+
+    def subscribe_in_control(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Deliver every engine event to ``callback(event)`` ON THE CONTROL THREAD (the engine
+        publishes on whatever thread the event happened). Returns the unsubscribe function. Any
+        thread. Events published while the runtime is stopped are dropped."""
+
+        def forward(event: Event) -> None:
+            loop = self.control_loop
+            if self._thread is not None and loop is not None:
+                crossing(loop, lambda: callback(event))
+
+        return self.engine.events.subscribe(forward)
+
+
+def _copy_outcome(source: asyncio.Future, target: concurrent.futures.Future) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks left on a stopped control loop and let them finish their cleanup."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
