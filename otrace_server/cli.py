@@ -1,0 +1,208 @@
+"""The ``otrace`` command: run a Python script with the otrace shell attached, run shell command
+files non-interactively, and list running otrace processes.
+
+    otrace script.py [args...]              run script.py as __main__ (like pdb), with a console on the
+                                            terminal over its globals; the console stays open after
+                                            the script ends, until quit / Ctrl-D
+    otrace -f FUNC script.py [args...]      load script.py (not as __main__), then call FUNC(*args)
+                                            with the shell attached
+    otrace --batch FILE [script.py ...]     run the shell commands of FILE (after the script, over its
+                                            globals; over an empty namespace without a script),
+                                            printing each command and its output; stop at the first error
+    otrace ps                               list live otrace processes (from their discovery files)
+
+Exit status: 0 success; 1 a batch command failed, or the script raised an uncaught exception;
+2 usage error (bad option, missing file, unknown FUNC); a script's own ``sys.exit(n)`` gives n.
+
+Thread-safety: ``main`` runs on the process's main thread; the script runs there too, the console
+on otrace's console thread (see ``otrace_server.app.start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import contextlib
+import os
+import sys
+import time
+import traceback
+import types
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``otrace`` (``ps`` is recognised before it, as the first word)."""
+    parser = argparse.ArgumentParser(
+        prog="otrace",
+        description="Run a Python script with the otrace object shell attached "
+                    "(trace, inspect and patch it while it runs). "
+                    "'otrace ps' lists running otrace processes.",
+        epilog="exit status: 0 ok; 1 a batch command failed or the script raised; 2 usage error; "
+               "a script's sys.exit(n) gives n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--function", metavar="FUNC",
+                        help="load the script without running its __main__ block, then call FUNC(*args)")
+    parser.add_argument("--batch", metavar="FILE",
+                        help="run the shell commands in FILE non-interactively (after the script, if any); "
+                             "exit 1 at the first failing command")
+    parser.add_argument("--console", action=argparse.BooleanOptionalAction, default=None,
+                        help="start the terminal console (default: only when stdin is a terminal and "
+                             "no --batch is given)")
+    parser.add_argument("--no-lsp", action="store_true",
+                        help="do not start the embedded language server (implied by --batch)")
+    parser.add_argument("-s", "--set", metavar="NAME=VALUE", action="append", default=[],
+                        help="set an otrace parameter before the script starts (repeatable), "
+                             "e.g. -s trace_active=True")
+    parser.add_argument("script", nargs="?", help="the Python script to run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script (sys.argv[1:])")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``otrace``; returns the exit status (see module doc)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ps"]:
+        return _ps(argv[1:])
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    if opts.script is None and opts.batch is None:
+        parser.print_usage(sys.stderr)
+        print("otrace: give a script to run, --batch FILE, or ps", file=sys.stderr)
+        return EXIT_USAGE
+    settings = {}
+    for item in opts.set:
+        name, eq, value = item.partition("=")
+        if not eq:
+            print(f"otrace: --set expects NAME=VALUE, got {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        settings[name.strip()] = value
+    batch_lines = None
+    if opts.batch is not None:
+        try:
+            with open(opts.batch) as f:
+                batch_lines = f.read().splitlines()
+        except OSError as exc:
+            print(f"otrace: cannot read batch file: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if opts.script is not None and not os.path.isfile(opts.script):
+        print(f"otrace: no such script: {opts.script}", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(opts, settings, batch_lines)
+
+
+def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
+    from otrace_server.app import start
+    from otrace_server.console import run_script
+    from otrace_server.core.errors import OTraceError
+
+    if opts.script is None:
+        module, code = types.ModuleType("__otrace__"), None
+    else:
+        run_name = os.path.splitext(os.path.basename(opts.script))[0] if opts.function else "__main__"
+        module, code = _load(opts.script, run_name)
+    console = opts.console if opts.console is not None else (batch_lines is None and _isatty(sys.stdin))
+    try:
+        app = start(module.__dict__, console=console, lsp=not (opts.no_lsp or batch_lines is not None),
+                    **settings)
+    except OTraceError as exc:
+        print(f"otrace: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        status = EXIT_OK
+        if code is not None:
+            status = _run_script(opts, module, code)
+        if batch_lines is not None and status == EXIT_OK:
+            status = run_script(app.shell.session("batch"), batch_lines, sys.stdout)
+        if app.console_thread is not None and app.console_thread.is_alive():
+            if code is not None:
+                print("otrace: script ended; the console stays open until 'quit' or Ctrl-D", file=sys.stderr)
+            while app.console_thread.is_alive():    # join() with a timeout keeps Ctrl-C working
+                app.console_thread.join(0.5)
+        return status
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    finally:
+        app.stop()
+
+
+def _load(path: str, run_name: str) -> tuple[types.ModuleType, types.CodeType]:
+    """A fresh module named ``run_name`` for the script and its compiled code (not yet run)."""
+    path = os.path.abspath(path)
+    with open(path, "rb") as f:
+        code = compile(f.read(), path, "exec")
+    module = types.ModuleType(run_name)
+    module.__file__ = path
+    module.__builtins__ = builtins
+    return module, code
+
+
+def _run_script(opts, module: types.ModuleType, code: types.CodeType) -> int:
+    """Run the script's code in ``module`` (as sys.modules[its name], with sys.argv and sys.path[0]
+    set like ``python script.py``), then FUNC(*args) for -f. Returns the exit status."""
+    saved_main = sys.modules.get(module.__name__)
+    saved_argv, script_dir = sys.argv, os.path.dirname(module.__file__)
+    sys.modules[module.__name__] = module
+    sys.argv = [module.__file__, *opts.args]
+    sys.path.insert(0, script_dir)
+    try:
+        exec(code, module.__dict__)
+        if opts.function:
+            func = module.__dict__.get(opts.function)
+            if not callable(func):
+                print(f"otrace: {opts.function!r} is not a function of {opts.script}", file=sys.stderr)
+                return EXIT_USAGE
+            func(*opts.args)
+        return EXIT_OK
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or EXIT_OK
+        print(exc.code, file=sys.stderr)
+        return EXIT_FAILED
+    except Exception:
+        traceback.print_exc()
+        return EXIT_FAILED
+    finally:
+        sys.argv = saved_argv
+        with contextlib.suppress(ValueError):
+            sys.path.remove(script_dir)
+        if saved_main is not None:
+            sys.modules[module.__name__] = saved_main
+
+
+def _ps(argv: list[str]) -> int:
+    """``otrace ps``: one line per live otrace process; stale discovery files are removed."""
+    if argv:
+        print("usage: otrace ps", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        from otrace_server.lsp.discovery import list_processes
+    except ImportError:
+        print("otrace ps: not available (no discovery support in this installation)")
+        return EXIT_FAILED
+    processes = list_processes()
+    if not processes:
+        print("no otrace processes")
+        return EXIT_OK
+    print(f"{'PID':>7}  {'LSP':>5}  {'DAP':>5}  {'STARTED':19}  COMMAND")
+    for p in processes:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p.get("started") or 0))
+        command = " ".join(p.get("argv") or [])
+        print(f"{p.get('pid', '?'):>7}  {p.get('lsp_port') or '-':>5}  {p.get('dap_port') or '-':>5}  "
+              f"{started:19}  {command}  (cwd {p.get('cwd', '?')})")
+    return EXIT_OK
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
