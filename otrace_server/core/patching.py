@@ -1,0 +1,367 @@
+"""Live patching: replace a running function or method with new source, and undo it.
+
+    >>> p = engine.patcher.patch("Receive.respond", '''                       # doctest: +SKIP
+    ... def respond(self, number):
+    ...     return 1 / max(number, 1)
+    ... ''', namespace=globals())
+    >>> engine.patcher.unpatch("Receive.respond")                            # doctest: +SKIP
+
+How the new source is compiled:
+    * It must be exactly one ``def`` / ``async def`` (decorators allowed) with the target's name.
+    * It runs in the original function's MODULE GLOBALS (for a method: its defining module's), so
+      it sees the same imports and module names; nothing is added to those globals.
+    * A method is compiled inside a stand-in class of the same name, so private names
+      (``self.__x``) are mangled as in the original and ``super()`` works (its ``__class__`` is the
+      real class). Free variables of a closure are rebound to the original's cells (shared, so
+      ``nonlocal`` updates are seen both ways).
+    * The result keeps the original's ``__qualname__``, ``__module__`` and function attributes;
+      its defaults are those written in the new source. A classmethod/staticmethod whose new
+      source omits the decorator is rewrapped like the original.
+    * The source is kept (``Patch.source``) and registered in ``linecache`` under the pseudo file
+      name ``<otrace-patch NAME>``, so tracebacks and ``view`` show the new lines.
+
+A traced function stays traced: the trace is removed, the function replaced, and the trace
+installed again with the same options (through ``engine.tracer``'s public API); ``unpatch``
+restores the ORIGINAL object (the very same object) and, if traced, traces it again.
+Events: ``patch`` {name, patch} and ``unpatch`` {name} on ``engine.events``.
+
+Failures (OTraceError, nothing changed): unknown target, not a Python function (builtins, C
+functions, other callables), syntax error (with its line), source that is not one def with the
+right name, free variables that cannot be rebuilt (named), a new function that fails to build.
+
+Thread-safety: patch/unpatch are serialised by a lock and may be called from any thread; a call
+in progress on another thread keeps running the code it started with.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dis
+import inspect
+import linecache
+import logging
+import textwrap
+import threading
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from otrace_server.core.errors import OTraceError
+
+__all__ = ["Patch", "Patcher", "patch_filename"]
+
+log = logging.getLogger("otrace")
+
+_FACTORY = "__otrace_patch__"
+_ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<absent>"})()   # attribute was inherited
+
+
+@dataclass
+class Patch:
+    """One live patch: the target's name, its Target, the new source, the object that was replaced
+    (``original``, restored by unpatch; for a name patched twice: the first original) and the
+    object installed (``patched``, a function or a classmethod/staticmethod), and when."""
+
+    name: str
+    target: Any
+    source: str
+    original: Any
+    patched: Any
+    time: float = field(default_factory=time.time)
+    filename: str = ""
+
+
+def patch_filename(name: str) -> str:
+    """The pseudo file name under which the patched source of ``name`` is kept in ``linecache``."""
+    return f"<otrace-patch {name}>"
+
+
+class Patcher:
+    """The live patches of one engine (see the module doc)."""
+
+    def __init__(self, engine) -> None:
+        self._engine = engine
+        self._lock = threading.RLock()
+        self._patches: dict[str, Patch] = {}
+
+    # ---- public API ------------------------------------------------------------------------
+    def patch(self, name_or_target, source: str, namespace: dict | None = None) -> Patch:
+        """Replace the function/method ``name_or_target`` (a name resolved in ``namespace``, or a
+        Target) by the one ``source`` defines; returns the Patch. OTraceError on failure."""
+        if not isinstance(source, str) or not source.strip():
+            raise OTraceError("patch: the new source is empty")
+        target = self._resolve(name_or_target, namespace)
+        name = target.qualname
+        with self._lock:
+            previous = self._patches.get(name)
+            spec = self._untrace(target)
+            try:
+                current = _raw(target.owner, target.attr)
+                func = _function_of(name, current if current is not _ABSENT else
+                                    inspect.getattr_static(target.owner, target.attr))
+                filename = patch_filename(name)
+                new = _build(name, target, source, func, current, filename)
+                _install(target.owner, target.attr, new)
+            except BaseException:
+                self._retrace(spec)
+                raise
+            _register_source(filename, source)
+            patch = Patch(name, target, source, previous.original if previous else current, new,
+                          filename=filename)
+            self._patches[name] = patch
+            self._retrace(spec)
+        self._engine.events.publish("patch", name=name, patch=patch)
+        return patch
+
+    def unpatch(self, name: str) -> Patch:
+        """Restore the original of the patched ``name`` (identity); OTraceError if not patched."""
+        with self._lock:
+            patch = self._patches.get(name)
+            if patch is None:
+                known = ", ".join(sorted(self._patches)) or "none"
+                raise OTraceError(f"{name!r} is not patched (patched: {known})")
+            target = patch.target
+            spec = self._untrace(target)
+            if patch.original is _ABSENT:
+                _remove(target.owner, target.attr)
+            else:
+                _install(target.owner, target.attr, patch.original)
+            del self._patches[name]
+            self._retrace(spec)
+        self._engine.events.publish("unpatch", name=name)
+        return patch
+
+    def unpatch_all(self) -> list[Patch]:
+        """Undo every patch (newest first); returns them."""
+        with self._lock:
+            names = list(reversed(self._patches))
+        return [self.unpatch(n) for n in names]
+
+    def patches(self) -> list[Patch]:
+        """The current patches, oldest first."""
+        with self._lock:
+            return list(self._patches.values())
+
+    def get(self, name: str) -> Patch | None:
+        """The patch of ``name``, or None."""
+        with self._lock:
+            return self._patches.get(name)
+
+    # ---- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _resolve(name_or_target, namespace):
+        if isinstance(name_or_target, str):
+            from otrace_server.core.targets import resolve
+
+            return resolve(name_or_target.strip(), namespace)
+        if all(hasattr(name_or_target, a) for a in ("owner", "attr", "qualname")):
+            return name_or_target
+        raise OTraceError(f"patch: expected a name or a Target, got {name_or_target!r}")
+
+    def _untrace(self, target):
+        """Remove the trace on ``target`` if there is one; returns its TraceSpec (or None)."""
+        tracer = getattr(self._engine, "tracer", None)
+        if tracer is None:
+            return None
+        for spec in tracer.traced():
+            t = spec.target
+            if t.owner is target.owner and t.attr == target.attr:
+                tracer.untrace(t)
+                return spec
+        return None
+
+    def _retrace(self, spec) -> None:
+        """Install again a trace removed by ``_untrace``, with the same options."""
+        if spec is None:
+            return
+        options = {k: getattr(spec, k) for k in ("condition", "action", "count") if hasattr(spec, k)}
+        try:
+            self._engine.tracer.trace(spec.target, **options)
+        except Exception as exc:  # the patch stays; say why the trace is gone
+            log.warning("otrace: could not trace %s again after patching: %s", spec.name, exc)
+            self._engine.events.publish("output", text=f"trace of {spec.name} removed: {exc}", stream="stderr")
+
+
+def _raw(owner, attr: str) -> Any:
+    """The object stored under ``attr`` in ``owner`` itself (dict key, module/class/instance
+    attribute, without descriptor binding); ``_ABSENT`` when a class only inherits it."""
+    if isinstance(owner, dict):
+        if attr not in owner:
+            raise OTraceError(f"no {attr!r} in the namespace")
+        return owner[attr]
+    mapping = getattr(owner, "__dict__", None)
+    if mapping is not None and attr in mapping:
+        return mapping[attr]
+    if isinstance(owner, type) and hasattr(owner, attr):
+        return _ABSENT
+    raise OTraceError(f"{attr!r} is not an attribute of {owner!r} that can be patched")
+
+
+def _install(owner, attr: str, value: Any) -> None:
+    if isinstance(owner, dict):
+        owner[attr] = value
+    else:
+        setattr(owner, attr, value)
+
+
+def _remove(owner, attr: str) -> None:
+    if isinstance(owner, dict):
+        owner.pop(attr, None)
+    elif attr in getattr(owner, "__dict__", {}):
+        delattr(owner, attr)
+
+
+def _function_of(name: str, obj: Any) -> types.FunctionType:
+    """The Python function behind ``obj`` (unwrapping classmethod/staticmethod)."""
+    func = obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj
+    if isinstance(func, types.FunctionType):
+        return func
+    if isinstance(func, (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodDescriptorType,
+                         types.MethodWrapperType, types.ClassMethodDescriptorType)):
+        raise OTraceError(f"{name} is a builtin (C) function; only Python functions can be patched")
+    raise OTraceError(f"{name} is not a Python function ({type(func).__name__}); only functions and methods "
+                      f"can be patched")
+
+
+def _parse(name: str, source: str, expected: str, filename: str) -> ast.Module:
+    try:
+        tree = ast.parse(textwrap.dedent(source), filename)
+    except SyntaxError as exc:
+        raise OTraceError(f"{name}: syntax error in the new source, line {exc.lineno}: {exc.msg}") from None
+    body = tree.body
+    if len(body) != 1 or not isinstance(body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise OTraceError(f"{name}: the new source must be exactly one 'def {expected}(...)' "
+                          f"(found {len(body)} statement(s))")
+    if body[0].name != expected:
+        raise OTraceError(f"{name}: the new source defines {body[0].name!r}, expected {expected!r}")
+    return tree
+
+
+def _build(name: str, target, source: str, func: types.FunctionType, current: Any, filename: str) -> Any:
+    """Compile ``source`` like ``func`` was compiled and return the object to install."""
+    expected = func.__name__
+    tree = _parse(name, source, expected, filename)
+    owner = target.owner
+    cells = dict(zip(func.__code__.co_freevars, func.__closure__ or ()))
+    is_method = isinstance(owner, type)
+    if is_method and "__class__" not in cells:
+        cells["__class__"] = types.CellType(owner)
+    params = [n for n in cells if n != "__class__"]
+    values = []
+    empty = []
+    for n in params:
+        try:
+            values.append(cells[n].cell_contents)
+        except ValueError:
+            empty.append(n)
+    if empty:
+        raise OTraceError(f"{name}: cannot rebuild free variable(s) {', '.join(empty)} (no value yet)")
+    definition = tree.body[0]
+    if is_method:  # compile inside a stand-in class of the same name: private-name mangling
+        body: list[ast.stmt] = [ast.ClassDef(name=owner.__name__, bases=[], keywords=[], body=[definition],
+                                             decorator_list=[]),
+                                ast.Return(ast.Subscript(ast.Attribute(ast.Name(owner.__name__, ast.Load()),
+                                                                       "__dict__", ast.Load()),
+                                                         ast.Constant(expected), ast.Load()))]
+    else:
+        body = [definition, ast.Return(ast.Name(expected, ast.Load()))]
+    factory = ast.FunctionDef(name=_FACTORY, args=ast.arguments(
+        posonlyargs=[], args=[ast.arg(n) for n in params], vararg=None, kwonlyargs=[], kw_defaults=[],
+        kwarg=None, defaults=[]), body=body, decorator_list=[], returns=None)
+    module = ast.fix_missing_locations(ast.Module(body=[factory], type_ignores=[]))
+    scope: dict[str, Any] = {}
+    try:
+        exec(compile(module, filename, "exec"), func.__globals__, scope)
+        new = scope[_FACTORY](*values)
+    except Exception as exc:
+        raise OTraceError(f"{name}: the new source failed to build: {type(exc).__name__}: {exc}") from None
+    inner = _inner_function(new, definition)
+    if inner is None and not callable(new) and not isinstance(new, (classmethod, staticmethod)):
+        raise OTraceError(f"{name}: the new source produced {type(new).__name__}, not a function")
+    if inner is not None:
+        _check_free_names(name, func, inner)
+        inner = _rebind(inner, func, cells, definition)
+        new = _rewrap(new, inner)
+    if isinstance(current, (classmethod, staticmethod)) and not isinstance(new, (classmethod, staticmethod)):
+        new = type(current)(new)
+    return new
+
+
+def _inner_function(new: Any, definition) -> types.FunctionType | None:
+    """The function compiled from ``definition`` inside ``new`` (following decorators that keep
+    ``__wrapped__``/``__func__``), or None when a decorator hides it."""
+    first_line = min([d.lineno for d in definition.decorator_list] + [definition.lineno])
+    obj = new
+    for _ in range(16):
+        if isinstance(obj, types.FunctionType) and obj.__code__.co_name == definition.name \
+                and obj.__code__.co_firstlineno == first_line:
+            return obj
+        obj = getattr(obj, "__func__", None) or getattr(obj, "__wrapped__", None)
+        if obj is None:
+            return None
+    return None
+
+
+def _rebind(inner: types.FunctionType, func: types.FunctionType, cells: dict, definition) -> types.FunctionType:
+    """Point ``inner``'s free variables at the original's cells (and ``__class__`` at the real
+    class) and give it the original's names and attributes. Returns the function to use."""
+    code = inner.__code__
+    closure = tuple(cells.get(n, c) for n, c in zip(code.co_freevars, inner.__closure__ or ()))
+    if definition.decorator_list:
+        # decorators already captured ``inner``: keep the object, fix the cells' contents instead
+        for n, c in zip(code.co_freevars, inner.__closure__ or ()):
+            if n in cells and c is not cells[n]:
+                c.cell_contents = cells[n].cell_contents
+        rebuilt = inner
+    else:
+        rebuilt = types.FunctionType(code, inner.__globals__, inner.__name__, inner.__defaults__, closure)
+        rebuilt.__kwdefaults__ = inner.__kwdefaults__
+        rebuilt.__annotations__ = inner.__annotations__
+        rebuilt.__doc__ = inner.__doc__
+        rebuilt.__dict__.update(inner.__dict__)
+    rebuilt.__qualname__ = func.__qualname__
+    rebuilt.__module__ = func.__module__
+    for key, value in func.__dict__.items():
+        if key != "__wrapped__" and key not in rebuilt.__dict__:
+            rebuilt.__dict__[key] = value
+    return rebuilt
+
+
+def _rewrap(new: Any, inner: types.FunctionType) -> Any:
+    """``new`` with its innermost function replaced by ``inner`` when that is a plain wrapper."""
+    if isinstance(new, types.FunctionType):
+        return inner if new.__code__ is inner.__code__ else new
+    if isinstance(new, (classmethod, staticmethod)) and isinstance(new.__func__, types.FunctionType) \
+            and new.__func__.__code__ is inner.__code__:
+        return type(new)(inner)
+    return new
+
+
+def _check_free_names(name: str, func: types.FunctionType, inner: types.FunctionType) -> None:
+    """For a nested original (``<locals>`` in its qualname): refuse global names that exist neither
+    in the module nor in builtins, as they were most likely the enclosing function's locals."""
+    if "<locals>" not in func.__qualname__:
+        return
+    missing = sorted(n for n in _global_loads(inner.__code__)
+                     if n not in func.__globals__ and not hasattr(builtins, n))
+    if missing:
+        raise OTraceError(f"{name}: cannot rebuild free variable(s) {', '.join(missing)} "
+                          f"(not free in the original closure, not module globals)")
+
+
+def _global_loads(code: types.CodeType) -> set[str]:
+    names = {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_loads(const)
+    return names
+
+
+def _register_source(filename: str, source: str) -> None:
+    text = textwrap.dedent(source)
+    if not text.endswith("\n"):
+        text += "\n"
+    lines = text.splitlines(keepends=True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
