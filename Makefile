@@ -1,0 +1,52 @@
+# otrace-server: the two set-up commands of the README, plus their parts.
+#
+#   make demo   virtualenv + `pip install -e .`, then run demos/torna_trace.py with the embedded server
+#   make test   virtualenv + `pip install -e .[test]` + Debian packages, then every test runner
+#
+# Both reuse .venv while it is up to date (scripts/setup-venv.sh keys it on a hash of pyproject.toml).
+# Variables: PYTHON (interpreter for a new venv), DEMO_ARGS, PYTEST_ARGS (e.g. a test file or -k expr).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VENV
+
+# Debian packages the tests need, as PACKAGE:COMMAND (installed only when COMMAND is missing).
+DEB_TEST_NEEDS := chromium:chromium
+
+# Test runners that run BEFORE pytest, each a target below that exits non-zero on failure
+# (e.g. test-node for `node --test`, test-emacs for Emacs ERT). pytest always runs last, so its
+# summary line ends the output; `make test` fails if any runner failed.
+TEST_RUNNERS :=
+
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv venv-test deps-test test-python
+
+demo: venv
+	$(PY) demos/torna_trace.py $(DEMO_ARGS)
+
+test: venv-test deps-test
+	@failed=""; \
+	for runner in $(TEST_RUNNERS); do \
+	    $(MAKE) --no-print-directory $$runner || failed="$$failed $$runner"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed (running pytest anyway)"; fi; \
+	$(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
+	[ -z "$$failed" ]
+
+venv:
+	@scripts/setup-venv.sh
+
+venv-test:
+	@scripts/setup-venv.sh test
+
+deps-test:
+	@scripts/setup-debian.sh $(DEB_TEST_NEEDS)
+
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+test-python:
+	@$(PY) -m pytest -p no:cacheprovider --timeout=120 -q -rs $(PYTEST_ARGS) </dev/null; \
+	status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; exit 1; fi; \
+	exit $$status

@@ -1,0 +1,343 @@
+"""The import rule of otrace_server (top of otrace_server/__init__.py, docs/ARCHITECTURE.md), checked.
+
+Every module under otrace_server/ is parsed (``ast``, nothing is imported) and every import counts,
+including imports inside functions, ``if TYPE_CHECKING:`` blocks and ``importlib.import_module("...")``
+with a literal name. The rules:
+
+- layers: a module imports only the layers its row of the table under "## Layers" in
+  docs/ARCHITECTURE.md allows (that table is the single source of the edges); the package facade
+  (``otrace_server/__init__.py``, ``__main__.py``) is the top: only "anything of ours" rows import it;
+  a module in no row of the table is a violation (add its row first);
+- third-party code: core and shell import only the standard library (``sys.stdlib_module_names``);
+  other layers import only the standard library and the runtime dependencies declared in
+  pyproject.toml, unless the import is optional (inside ``try: ... except ImportError``);
+- threads: no module of core or shell starts a thread (``Thread(``, ``Timer(``, a thread pool,
+  ``asyncio.to_thread``, ``run_in_executor``, a ``Thread`` subclass, ``<thread>.start()``);
+- loop crossing: only otrace_server/runtime.py names ``call_soon_threadsafe``, ``add_callback`` or
+  ``run_coroutine_threadsafe`` (as attribute, name, imported name or string).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "otrace_server"
+FACADE = PACKAGE  # the layer name of otrace_server/__init__.py and __main__.py
+ANY = frozenset({"*"})  # "imports: anything of ours"
+STDLIB_ONLY_LAYERS = {"core", "shell"}
+NO_THREAD_LAYERS = {"core", "shell"}
+THREAD_STARTERS = {"Thread", "Timer", "ThreadPoolExecutor", "start_new_thread", "to_thread", "run_in_executor"}
+CROSSING_NAMES = {"call_soon_threadsafe", "add_callback", "run_coroutine_threadsafe"}
+CROSSING_MODULE = f"{PACKAGE}/runtime.py"
+
+
+def parse_layer_table(markdown: str) -> dict[str, frozenset[str]]:
+    """Return {layer: layers it may import} from the first code block after "## Layers".
+
+    A row reads ``name(s)   description   (imports: a, b | stdlib only | anything of ours)``;
+    names are ``core/``, ``runtime.py`` or several of them separated by commas.
+    Raises ValueError when the section or its rows cannot be found.
+    """
+    section = re.search(r"^## Layers\s*\n```[^\n]*\n(.*?)^```", markdown, re.M | re.S)
+    if not section:
+        raise ValueError("docs/ARCHITECTURE.md has no '## Layers' code block")
+    table: dict[str, frozenset[str]] = {}
+    for row in section.group(1).splitlines():
+        match = re.match(r"((?:[\w]+(?:/|\.py)?,\s*)*[\w]+(?:/|\.py)?)\s.*\(imports:\s*([^)]*)\)\s*$", row)
+        if not match:
+            raise ValueError(f"unreadable row in the layer table: {row!r}")
+        names = [re.sub(r"(/|\.py)$", "", name.strip()) for name in match.group(1).split(",")]
+        allowed = match.group(2).strip()
+        if allowed == "anything of ours":
+            edges = ANY
+        elif allowed == "stdlib only":
+            edges = frozenset()
+        else:
+            edges = frozenset(name.strip() for name in allowed.split(","))
+        for name in names:
+            table[name] = edges
+    return table
+
+
+def declared_imports(pyproject: str) -> set[str]:
+    """Top-level import names provided by the runtime dependencies declared in pyproject.toml."""
+    dists = {
+        re.split(r"[\s<>=!~;\[]", dep, maxsplit=1)[0].lower().replace("_", "-")
+        for dep in tomllib.loads(pyproject)["project"]["dependencies"]
+    }
+    provided = {name.replace("-", "_") for name in dists}  # the usual case; also when not installed
+    for top, owners in importlib.metadata.packages_distributions().items():
+        if any(owner.lower().replace("_", "-") in dists for owner in owners):
+            provided.add(top)
+    return provided
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # absolute dotted name, e.g. "otrace_server.core.engine" or "tornado.web"
+    line: int
+    optional: bool  # inside `try: ... except ImportError`
+
+
+def module_layer(relpath: str) -> str | None:
+    """Layer name of a file path like "otrace_server/core/engine.py" (None: not a module of ours)."""
+    parts = Path(relpath).with_suffix("").parts
+    if parts[0] != PACKAGE:
+        return None
+    if len(parts) == 1 or parts[1] in ("__init__", "__main__"):
+        return FACADE
+    return parts[1]
+
+
+def _is_package(relpath: str) -> bool:
+    return Path(relpath).name == "__init__.py"
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError") for n in names)
+
+
+class _ImportCollector(ast.NodeVisitor):
+    """Collects every import of a module as absolute dotted names."""
+
+    def __init__(self, relpath: str):
+        dotted = list(Path(relpath).with_suffix("").parts)
+        self.package = dotted if _is_package(relpath) else dotted[:-1]
+        if self.package and self.package[-1] == "__init__":
+            self.package = self.package[:-1]
+        self.imports: list[Import] = []
+        self._optional = 0
+
+    def _add(self, module: str, node: ast.AST) -> None:
+        self.imports.append(Import(module, node.lineno, self._optional > 0))
+
+    def visit_Try(self, node: ast.Try) -> None:
+        optional = any(_catches_import_error(h) for h in node.handlers)
+        self._optional += optional
+        for stmt in node.body:
+            self.visit(stmt)
+        self._optional -= optional
+        for stmt in [*node.handlers, *node.orelse, *node.finalbody]:
+            self.visit(stmt)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._add(alias.name, node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base = self.package[: len(self.package) - (node.level - 1)]
+            module = ".".join(base + ([node.module] if node.module else []))
+        else:
+            module = node.module or ""
+        if module == PACKAGE:  # `from otrace_server import shell` names a layer; `import traceassert` the facade
+            for alias in node.names:
+                self._add(f"{PACKAGE}.{alias.name}", node)
+        else:
+            self._add(module, node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name in ("import_module", "__import__") and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                self._add(first.value, node)
+        self.generic_visit(node)
+
+
+def _imported_layer(module: str, table: dict[str, frozenset[str]]) -> str:
+    """Layer of an absolute module name of ours; FACADE for the package or a name it exports."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] not in table:
+        return FACADE
+    return parts[1]
+
+
+def _thread_violations(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in THREAD_STARTERS:
+                found.append((node.lineno, f"starts a thread: {ast.unparse(func)}(...)"))
+            elif name == "start" and isinstance(func, ast.Attribute):
+                receiver = func.value
+                if isinstance(receiver, ast.Call) or "thread" in ast.unparse(receiver).lower():
+                    found.append((node.lineno, f"starts a thread: {ast.unparse(func)}()"))
+        elif isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                if ast.unparse(base).split(".")[-1] in THREAD_STARTERS:
+                    found.append((node.lineno, f"class {node.name} subclasses {ast.unparse(base)}"))
+    return found
+
+
+def _crossing_violations(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        name = None
+        if isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, ast.Name):
+            name = node.id
+        elif isinstance(node, ast.ImportFrom):
+            name = next((a.name for a in node.names if a.name in CROSSING_NAMES), None)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value
+        if name in CROSSING_NAMES:
+            found.append((node.lineno, f"crosses threads with {name} (only {CROSSING_MODULE} may)"))
+    return found
+
+
+def check_module(relpath: str, source: str, table: dict[str, frozenset[str]],
+                 dependencies: set[str]) -> list[str]:
+    """Return the import-rule violations of one module as "path:line: message" strings."""
+    layer = module_layer(relpath)
+    tree = ast.parse(source, relpath)
+    problems: list[tuple[int, str]] = []
+    if layer != FACADE and layer not in table:
+        problems.append((1, f"layer {layer!r} is not in the layer table of docs/ARCHITECTURE.md"))
+    allowed = ANY if layer == FACADE else table.get(layer, frozenset())
+    collector = _ImportCollector(relpath)
+    collector.visit(tree)
+    for imp in collector.imports:
+        top = imp.module.split(".")[0]
+        if top == PACKAGE:
+            target = _imported_layer(imp.module, table)
+            if target != layer and allowed is not ANY and target not in allowed:
+                problems.append((imp.line, f"{layer} must not import {target} ({imp.module})"))
+        elif top in sys.stdlib_module_names:
+            continue
+        elif layer in STDLIB_ONLY_LAYERS:
+            problems.append((imp.line, f"{layer} imports only the standard library, not {imp.module}"))
+        elif top not in dependencies and not imp.optional:
+            problems.append((imp.line, f"{imp.module} is not a runtime dependency in pyproject.toml"))
+    if layer in NO_THREAD_LAYERS:
+        problems += _thread_violations(tree)
+    if relpath != CROSSING_MODULE:
+        problems += _crossing_violations(tree)
+    return [f"{relpath}:{line}: {message}" for line, message in sorted(problems)]
+
+
+@pytest.fixture(scope="module")
+def table() -> dict[str, frozenset[str]]:
+    return parse_layer_table((ROOT / "docs" / "ARCHITECTURE.md").read_text())
+
+
+@pytest.fixture(scope="module")
+def dependencies() -> set[str]:
+    return declared_imports((ROOT / "pyproject.toml").read_text())
+
+
+def _modules() -> list[Path]:
+    return sorted((ROOT / PACKAGE).rglob("*.py"))
+
+
+def test_every_module_follows_the_import_rule(table, dependencies):
+    modules = _modules()
+    assert any(path.parent.name == "core" for path in modules), "found no core modules to check"
+    problems = []
+    for path in modules:
+        relpath = path.relative_to(ROOT).as_posix()
+        problems += check_module(relpath, path.read_text(encoding="utf-8"), table, dependencies)
+    assert not problems, "import rule violations:\n" + "\n".join(problems)
+
+
+def test_layer_table_is_layered(table):
+    """Edges only go down: core imports nothing of ours, and no two layers import each other."""
+    assert table["core"] == frozenset(), "core must import only the standard library"
+    assert table["shell"] == {"core"}
+    for layer, edges in table.items():
+        assert edges is ANY or edges <= set(table), f"{layer} names an unknown layer: {edges}"
+        for other in edges - ANY:
+            assert table[other] is not ANY and layer not in table[other], f"cycle: {layer} <-> {other}"
+
+
+def test_declared_dependencies_are_import_names(dependencies):
+    assert {"tornado", "pygls", "lsprotocol", "debugpy"} <= dependencies
+
+
+SYNTHETIC_CORE = '''\
+"""A core module that breaks every rule."""
+import json
+import tornado.web
+from otrace_server.core import errors
+from .. import shell
+from ..runtime import Runtime
+from otrace_server import traceassert
+import threading
+
+def later():
+    from otrace_server.lsp import server
+    importlib.import_module("otrace_server.web")
+    threading.Thread(target=later).start()
+    loop.call_soon_threadsafe(later)
+    m = re.match("a", "a"); m.start()
+
+class Worker(threading.Thread):
+    pass
+'''
+
+
+def test_checker_reports_each_kind_of_violation(table, dependencies):
+    problems = check_module("otrace_server/core/bad.py", SYNTHETIC_CORE, table, dependencies)
+    assert problems == [
+        "otrace_server/core/bad.py:3: core imports only the standard library, not tornado.web",
+        "otrace_server/core/bad.py:5: core must not import shell (otrace_server.shell)",
+        "otrace_server/core/bad.py:6: core must not import runtime (otrace_server.runtime)",
+        "otrace_server/core/bad.py:7: core must not import otrace_server (otrace_server.traceassert)",
+        "otrace_server/core/bad.py:11: core must not import lsp (otrace_server.lsp)",
+        "otrace_server/core/bad.py:12: core must not import web (otrace_server.web)",
+        "otrace_server/core/bad.py:13: starts a thread: threading.Thread(...)",
+        "otrace_server/core/bad.py:13: starts a thread: threading.Thread(target=later).start()",
+        f"otrace_server/core/bad.py:14: crosses threads with call_soon_threadsafe (only {CROSSING_MODULE} may)",
+        "otrace_server/core/bad.py:17: class Worker subclasses threading.Thread",
+    ]
+
+
+def test_checker_accepts_allowed_edges(table, dependencies):
+    source = (
+        "import tornado.web\n"
+        "from otrace_server.core.engine import get_engine\n"
+        "from . import runtime\n"
+        "from otrace_server import shell\n"
+        "try:\n    import prompt_toolkit\nexcept ImportError:\n    prompt_toolkit = None\n"
+        "def f(loop):\n    import pygls.server\n"
+    )
+    assert check_module("otrace_server/tornado.py", source, table, dependencies) == []
+    assert check_module("otrace_server/app.py", source + "import otrace_server.lsp\n", table, dependencies) == []
+
+
+def test_checker_rejects_what_only_runtime_may_do(table, dependencies):
+    source = "def post(loop, ioloop, f):\n    loop.call_soon_threadsafe(f)\n    ioloop.add_callback(f)\n"
+    assert check_module(CROSSING_MODULE, source, table, dependencies) == []
+    assert check_module("otrace_server/web/clients.py", source, table, dependencies) == [
+        f"otrace_server/web/clients.py:2: crosses threads with call_soon_threadsafe (only {CROSSING_MODULE} may)",
+        f"otrace_server/web/clients.py:3: crosses threads with add_callback (only {CROSSING_MODULE} may)",
+    ]
+
+
+def test_checker_rejects_unlisted_modules_and_undeclared_packages(table, dependencies):
+    assert check_module("otrace_server/mystery.py", "import requests\n", table, dependencies) == [
+        "otrace_server/mystery.py:1: layer 'mystery' is not in the layer table of docs/ARCHITECTURE.md",
+        "otrace_server/mystery.py:1: requests is not a runtime dependency in pyproject.toml",
+    ]
+
+
+def test_shell_may_not_import_upwards_even_inside_functions(table, dependencies):
+    source = "def f():\n    from ...runtime import Runtime\n    import otrace_server.console\n"
+    assert check_module("otrace_server/shell/commands/ls.py", source, table, dependencies) == [
+        "otrace_server/shell/commands/ls.py:2: shell must not import runtime (otrace_server.runtime)",
+        "otrace_server/shell/commands/ls.py:3: shell must not import console (otrace_server.console)",
+    ]
