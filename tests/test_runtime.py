@@ -1,0 +1,263 @@
+"""Contracts of otrace_server.runtime: crossing between the app loop and the control thread."""
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+
+import pytest
+
+from otrace_server.core.context import capture
+from otrace_server.core.engine import Engine
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.holds import Outcome
+from otrace_server.runtime import Runtime, crossing
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.fixture
+def app_loop():
+    """An application loop running on its own thread (the 'app thread')."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="app-thread", daemon=True)
+    thread.start()
+    yield loop
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+@pytest.fixture
+def engine():
+    return Engine()
+
+
+@pytest.fixture
+def rt(engine, app_loop):
+    runtime = Runtime(engine, app_loop)
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+def on_app(loop, fn):
+    """Run fn() on the app loop from the test thread and return its result (test helper)."""
+    return asyncio.run_coroutine_threadsafe(_call(fn), loop).result(5)
+
+
+async def _call(fn):
+    return fn()
+
+
+def test_start_runs_a_daemon_control_thread_with_its_own_loop(rt):
+    thread_name = rt.run_in_control(lambda: threading.current_thread().name).result(5)
+    assert thread_name == "otrace-control"
+    assert rt.control_loop.is_running()
+    assert [t for t in threading.enumerate() if t.name == "otrace-control" and t.daemon]
+
+
+def test_start_twice_raises(rt):
+    with pytest.raises(RuntimeError, match="already started"):
+        rt.start()
+
+
+def test_bad_app_loop_is_one_clear_error(engine):
+    with pytest.raises(OTraceError, match="asyncio event loop"):
+        Runtime(engine, object())
+
+
+def test_call_in_app_loop_runs_on_the_app_thread_and_returns(rt):
+    assert rt.call_in_app_loop(lambda: threading.current_thread().name) == "app-thread"
+    assert rt.call_in_app_loop(sum, [1, 2, 3]) == 6
+
+
+def test_call_in_app_loop_awaits_a_returned_coroutine(rt):
+    async def later(x):
+        await asyncio.sleep(0.01)
+        return x * 2
+
+    assert rt.call_in_app_loop(later, 21) == 42
+
+
+def test_call_in_app_loop_raises_the_functions_exception(rt):
+    with pytest.raises(ZeroDivisionError):
+        rt.call_in_app_loop(lambda: 1 / 0)
+
+
+def test_call_in_app_loop_from_the_app_thread_raises_at_once(rt, app_loop):
+    def inner():
+        started = time.monotonic()
+        try:
+            rt.call_in_app_loop(lambda: None, timeout=3)
+        except RuntimeError as exc:
+            return str(exc), time.monotonic() - started
+        return None, 0
+
+    message, elapsed = on_app(app_loop, inner)
+    assert "application's loop thread" in message
+    assert elapsed < 0.5
+
+
+def test_call_in_app_loop_from_the_control_thread_raises_at_once(rt):
+    fut = rt.run_in_control(lambda: rt.call_in_app_loop(lambda: None, timeout=3))
+    with pytest.raises(RuntimeError, match="control loop"):
+        fut.result(1)
+
+
+def test_blocked_app_loop_gives_a_clear_timeout_error_and_the_call_is_abandoned(rt):
+    release = threading.Event()
+    rt.post_to_app_loop(release.wait, 5)           # the app loop is now blocked
+    ran = []
+    started = time.monotonic()
+    with pytest.raises(OTraceError) as info:
+        rt.call_in_app_loop(ran.append, 1, timeout=0.2)
+    elapsed = time.monotonic() - started
+    assert str(info.value) == "application loop did not respond within 0.2s (is it blocked?)"
+    assert 0.15 < elapsed < 1.5
+    release.set()
+    assert rt.call_in_app_loop(lambda: "alive") == "alive"
+    assert ran == []                                # given up before it ran: never runs
+
+
+def test_closed_app_loop_is_an_otrace_error(engine):
+    loop = asyncio.new_event_loop()
+    loop.close()
+    runtime = Runtime(engine, loop)
+    runtime.start()
+    try:
+        with pytest.raises(OTraceError, match="closed"):
+            runtime.call_in_app_loop(lambda: None)
+        runtime.post_to_app_loop(lambda: None)     # fire and forget: logged, not raised
+    finally:
+        runtime.stop()
+
+
+def test_post_to_app_loop_runs_on_the_app_thread(rt):
+    done = threading.Event()
+    names = []
+    rt.post_to_app_loop(lambda a, b: (names.append((threading.current_thread().name, a + b)), done.set()), 2, 3)
+    assert done.wait(5)
+    assert names == [("app-thread", 5)]
+
+
+def test_run_in_control_runs_coroutines_and_functions_on_the_control_thread(rt):
+    async def where():
+        await asyncio.sleep(0)
+        return threading.current_thread().name
+
+    assert rt.run_in_control(where()).result(5) == "otrace-control"
+    assert rt.run_in_control(lambda x: x + 1, 1).result(5) == 2
+    with pytest.raises(TypeError):
+        rt.run_in_control(42)
+
+
+def test_post_to_control_runs_on_the_control_thread(rt):
+    done = threading.Event()
+    names = []
+    rt.post_to_control(lambda: (names.append(threading.current_thread().name), done.set()))
+    assert done.wait(5)
+    assert names == ["otrace-control"]
+
+
+def test_control_calls_before_start_raise(engine, app_loop):
+    runtime = Runtime(engine, app_loop)
+    with pytest.raises(RuntimeError, match="not started"):
+        runtime.run_in_control(lambda: None)
+    with pytest.raises(RuntimeError, match="not started"):
+        runtime.post_to_control(lambda: None)
+
+
+def test_stop_from_the_control_thread_raises(rt):
+    with pytest.raises(RuntimeError, match="control thread"):
+        rt.run_in_control(rt.stop).result(5)
+
+
+def test_stop_is_idempotent_and_ends_the_thread(engine, app_loop):
+    runtime = Runtime(engine, app_loop)
+    runtime.start()
+    loop = runtime.control_loop
+    runtime.stop()
+    runtime.stop()
+    assert not runtime.running
+    assert loop.is_closed()
+    assert not [t for t in threading.enumerate() if t.name == "otrace-control"]
+
+
+def _hold_context():
+    return capture(sys._getframe(), ctype="holds", label="rt_check", funcname="held", event="hold")
+
+
+def _start_hold(engine, app_loop, results):
+    """Start a coroutine on the app loop that holds via engine.start_hold; returns the hold."""
+    async def held():
+        try:
+            results.append(await engine.start_hold(_hold_context()))
+        except Exception as exc:  # the outcome may raise
+            results.append(exc)
+
+    before = {h.id for h in engine.holds.list()}
+    asyncio.run_coroutine_threadsafe(held(), app_loop)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        new = [h for h in engine.holds.list() if h.id not in before]
+        if new:
+            return new[0]
+        time.sleep(0.005)
+    raise AssertionError("hold did not start")
+
+
+def _wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+
+
+def test_start_installs_the_crossing_so_resume_from_any_thread_completes_the_hold(rt, engine, app_loop):
+    results = []
+    hold = _start_hold(engine, app_loop, results)
+    threading.Thread(target=engine.resume, args=([hold.id], Outcome("value", value=7))).start()
+    _wait_for(lambda: results)
+    assert results == [7]
+
+
+def test_stop_resumes_every_hold_with_shutdown_and_removes_the_crossing(engine, app_loop):
+    runtime = Runtime(engine, app_loop)
+    runtime.start()
+    results = []
+    holds = [_start_hold(engine, app_loop, results) for _ in range(3)]
+    runtime.stop()
+    _wait_for(lambda: len(results) == 3)
+    assert results == [None, None, None]
+    assert [h.outcome.kind for h in holds] == ["shutdown"] * 3
+    # without the crossing a hold cannot wait: it is recorded as an assertion and completes at once
+    results.clear()
+
+    async def after():
+        return await engine.start_hold(_hold_context())
+
+    assert asyncio.run_coroutine_threadsafe(after(), app_loop).result(5) is None
+    assert not engine.holds.list()
+
+
+def test_crossing_tolerates_a_closed_loop(caplog):
+    loop = asyncio.new_event_loop()
+    loop.close()
+    with caplog.at_level(logging.WARNING, logger="otrace"):
+        crossing(loop, lambda: None)
+    assert "cannot reach event loop" in caplog.text
+
+
+def test_subscribe_in_control_delivers_engine_events_on_the_control_thread(rt, engine):
+    got = []
+    done = threading.Event()
+    unsubscribe = rt.subscribe_in_control(lambda ev: (got.append((ev.kind, threading.current_thread().name)),
+                                                      done.set()))
+    engine.events.publish("output", text="x", stream="stdout")
+    assert done.wait(5)
+    unsubscribe()
+    assert got == [("output", "otrace-control")]
