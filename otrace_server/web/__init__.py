@@ -1,0 +1,31 @@
+"""/osh/web: evaluate JavaScript in the browsers connected to the application.
+
+Each page that includes ``otrace-web.js`` opens a websocket to the app and appears as
+``/osh/web/<name>``; the app decides names with an identity callable (handler -> name, e.g. the
+logged-in user from a cookie; a second tab of ``user1`` becomes ``user1.2``). With ``safe_mode
+False``, input in ``/osh/web/<name>`` is JavaScript evaluated in that page::
+
+    import otrace_server, otrace_server.web as otweb
+
+    registry = otweb.get_registry()
+    registry.identity = lambda handler: handler.get_cookie("user")
+    app = tornado.web.Application(routes + otweb.handlers("/otrace"))   # /otrace/ws, /otrace/otrace-web.js
+    started = otrace_server.start(globals())
+    registry.attach(started.shell, started.runtime)                    # shell.web = registry
+
+Modules:
+    registry    WebRegistry: connected browsers, evaluations in flight (the shell's web provider)
+    socket      OTraceWebSocket, OTraceWebMixin (for an app's own socket), handlers() routes
+    correlate   the engine enricher naming the browser of a held request's user
+    static/otrace-web.js   the browser side (plain JavaScript)
+
+Thread-safety: see each module; sockets live on the app loop, evaluations are requested from the
+console / worker threads and cross only through ``otrace_server.runtime.Runtime``.
+"""
+
+from otrace_server.web.correlate import make_enricher
+from otrace_server.web.registry import MAX_MESSAGE, WebClientInfo, WebRegistry, default_identity, get_registry
+from otrace_server.web.socket import STATIC_DIR, OTraceWebMixin, OTraceWebSocket, handlers
+
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "default_identity", "make_enricher",
+           "OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR", "MAX_MESSAGE"]

@@ -1,0 +1,44 @@
+"""Two-sided correlation: a held request whose user also has a browser connected names that browser.
+
+``make_enricher(registry)`` returns an engine enricher (``engine.enrichers``). For a context with a
+``self`` local that is a Tornado ``RequestHandler`` (not a websocket), it applies the registry's
+identity callable to that handler; when browsers of that identity are connected, the most recently
+connected one is written to ``ctx.extra["web_client"]`` (shown in ``__trc`` as ``web_client``), so
+``cd /osh/web/<name>`` inspects the page of the very user whose request is held.
+
+Thread-safety: the enricher runs on the thread that records the context (the app loop for holds);
+it only reads the handler and the registry (which locks).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from tornado.websocket import WebSocketHandler
+
+from otrace_server.tornado import handler_of
+from otrace_server.web.registry import WebRegistry, clean_name
+
+__all__ = ["make_enricher"]
+
+log = logging.getLogger("otrace.web")
+
+
+def make_enricher(registry: WebRegistry) -> Callable[[Any], None]:
+    """An enricher ``(ctx) -> None`` adding ``extra["web_client"]`` to request contexts (see above)."""
+
+    def enrich(ctx: Any) -> None:
+        handler = handler_of(ctx)
+        if handler is None or isinstance(handler, WebSocketHandler) or "web_client" in ctx.extra:
+            return
+        try:
+            base = clean_name(registry.identity(handler))
+        except Exception as exc:  # an identity callable that fails on this request: no correlation
+            log.debug("otrace: identity failed for %s: %s", type(handler).__name__, exc)
+            return
+        names = registry.names_for(base) if base else []
+        if names:
+            ctx.extra["web_client"] = names[0]
+
+    return enrich

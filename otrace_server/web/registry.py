@@ -1,0 +1,351 @@
+"""The registry of connected browsers and of the JavaScript evaluations in flight to them.
+
+It is the shell's web provider (``shell.web``): ``clients()`` lists the browsers shown under
+/osh/web, ``evaluate(name, expression, timeout)`` runs a JavaScript expression in one of them and
+returns ``(value_text | None, error_text | None)``.
+
+    registry = WebRegistry(identity=lambda handler: handler.get_cookie("user"))
+    registry.attach(shell, runtime)                     # shell.web = registry, + engine enricher
+    registry.evaluate("user1", "document.title")        # from the console / a worker thread
+    ('"Chat"', None)
+
+Evaluations are multiplexed: each gets an id, is sent on the browser's socket and is completed by
+the reply carrying that id, by the browser's disconnection (error at once) or by the caller's
+timeout (``web_timeout``, default 5 s). Every evaluation is written to the audit log (logger
+``otrace.audit``): who asked, which browser, the expression and the time.
+
+Thread-safety notes: the socket side (``register``, ``set_url``, ``unregister``, ``reply``) runs on
+the application's loop thread. ``clients()`` and ``submit()`` may be called from any thread.
+``evaluate()`` / ``evaluate_all()`` block until the answers arrive, so they refuse (RuntimeError) to
+run on the app loop thread (the reply could never arrive) and on the control thread (it would stall
+the control plane). Sending crosses to the app loop only through ``Runtime.post_to_app_loop``; the
+reply completes a ``concurrent.futures.Future`` (thread-safe), which the caller waits on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "default_identity", "MAX_MESSAGE"]
+
+log = logging.getLogger("otrace.web")
+audit = logging.getLogger("otrace.audit")
+
+#: messages (either way) larger than this are dropped
+MAX_MESSAGE = 1024 * 1024
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
+
+try:  # the shell's provider protocol, when the shell defines it
+    from otrace_server.shell.web_provider import WebClientInfo  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - until the shell defines it
+
+    @dataclass(frozen=True)
+    class WebClientInfo:  # type: ignore[no-redef]
+        """One connected browser as /osh/web shows it."""
+
+        name: str
+        since: float
+        url: str
+        user_agent: str
+
+
+def default_identity(handler: Any) -> str:
+    """The identity used when the app gives none: Tornado's ``current_user`` when set, else
+    ``"browser"`` (every tab then shows up as browser, browser.2, ...)."""
+    user = getattr(handler, "current_user", None)
+    if isinstance(user, bytes):
+        user = user.decode("utf-8", "replace")
+    return user if isinstance(user, str) and user else "browser"
+
+
+def clean_name(raw: Any) -> str | None:
+    """``raw`` made usable as one /osh path component (at most 64 characters of
+    ``[A-Za-z0-9_.@+-]``, others replaced by ``_``); None for None or an empty name."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    text = _UNSAFE.sub("_", str(raw).strip())[:64].strip(".")
+    return text or None
+
+
+@dataclass(eq=False)
+class _Client:
+    """A registered socket. ``send(text)`` writes a message; it is called on the app loop only."""
+
+    name: str
+    base: str
+    since: float
+    user_agent: str
+    send: Callable[[str], Any]
+    url: str = ""
+    pending: set[int] = field(default_factory=set)
+
+
+class WebRegistry:
+    """Connected browsers and evaluations in flight (see the module doc).
+
+    ``identity(handler) -> str | None`` names the browser behind a Tornado handler (the websocket
+    handler when a browser connects, a request handler when a request is held); None means "not
+    identified": such a socket is not registered and its messages are dropped.
+    """
+
+    def __init__(self, identity: Callable[[Any], Any] | None = None, engine=None) -> None:
+        self.identity: Callable[[Any], Any] = identity or default_identity
+        self.engine = engine
+        self.runtime = None
+        self._lock = threading.Lock()
+        self._clients: dict[str, _Client] = {}
+        self._pending: dict[int, tuple[concurrent.futures.Future, str]] = {}
+        self._ids = itertools.count(1)
+        self._enricher: Callable | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # ---- wiring ------------------------------------------------------------------------------
+    def attach(self, shell, runtime, identity: Callable[[Any], Any] | None = None) -> "WebRegistry":
+        """Make this registry the provider of ``shell``'s /osh/web (``shell.web = self``), send
+        through ``runtime`` (an ``otrace_server.runtime.Runtime``), and add the correlation enricher
+        to the engine (held requests of a connected user get ``ctx.extra["web_client"]``).
+        ``identity`` replaces the current identity callable when given. Returns self; calling it
+        again re-attaches (the enricher is added once)."""
+        from otrace_server.web.correlate import make_enricher
+
+        if identity is not None:
+            self.identity = identity
+        self.engine = getattr(shell, "engine", None) or getattr(runtime, "engine", None) or self.engine
+        self.runtime = runtime
+        shell.web = self
+        if self.engine is not None:
+            if self._enricher is None:
+                self._enricher = make_enricher(self)
+            if self._enricher not in self.engine.enrichers:
+                self.engine.enrichers.append(self._enricher)
+                # Engine.start_hold does not run the enrichers (yet): apply it when a hold starts
+                # too (the enricher is idempotent). Remove once holds go through the enrichers.
+                self._unsubscribe = self.engine.events.subscribe(self._on_event)
+        return self
+
+    def _on_event(self, event) -> None:
+        if event.kind == "hold_started" and self._enricher is not None:
+            self._enricher(event.data["hold"].context)
+
+    def detach(self) -> None:
+        """Undo ``attach``'s enricher and fail every pending evaluation (shutdown)."""
+        if self.engine is not None and self._enricher in self.engine.enrichers:
+            self.engine.enrichers.remove(self._enricher)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for future, name in pending.values():
+            _complete(future, None, f"{name}: otrace stopped")
+        self.runtime = None
+
+    # ---- socket side (app loop thread) --------------------------------------------------------
+    def register(self, base: str, user_agent: str, send: Callable[[str], Any], url: str = "") -> str:
+        """Register a connected socket for identity ``base`` (already cleaned) and return its name:
+        ``base`` or, when taken by another tab, ``base.2``, ``base.3``, ... (smallest free)."""
+        with self._lock:
+            name, n = base, 1
+            while name in self._clients:
+                n += 1
+                name = f"{base}.{n}"
+            self._clients[name] = _Client(name, base, time.time(), user_agent[:300], send, url[:2000])
+        log.info("otrace: browser %s connected", name)
+        return name
+
+    def set_url(self, name: str, url: str) -> None:
+        """Record the page URL a browser reported in its hello message."""
+        with self._lock:
+            client = self._clients.get(name)
+            if client is not None:
+                client.url = url[:2000]
+
+    def unregister(self, name: str) -> None:
+        """Forget a browser whose socket closed; its pending evaluations fail at once."""
+        with self._lock:
+            client = self._clients.pop(name, None)
+            futures = [self._pending.pop(i) for i in (client.pending if client else ()) if i in self._pending]
+        if client is not None:
+            log.info("otrace: browser %s disconnected", name)
+        for future, _ in futures:
+            _complete(future, None, f"browser {name} disconnected")
+
+    def reply(self, name: str, msg_id: Any, value: Any, error: Any) -> bool:
+        """Complete evaluation ``msg_id`` with a browser's answer. Returns False (and logs) when the
+        id is unknown (already timed out) or was not sent to browser ``name``."""
+        with self._lock:
+            entry = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+            if entry is None or entry[1] != name:
+                entry = None
+            else:
+                del self._pending[msg_id]
+                client = self._clients.get(name)
+                if client is not None:
+                    client.pending.discard(msg_id)
+        if entry is None:
+            log.info("otrace: dropped a reply from browser %s for unknown evaluation %r", name, msg_id)
+            return False
+        if error is not None:
+            _complete(entry[0], None, str(error))
+        else:
+            _complete(entry[0], "undefined" if value is None else str(value), None)
+        return True
+
+    def names_for(self, base: str) -> list[str]:
+        """Names of the connected browsers of identity ``base``, most recently connected first."""
+        with self._lock:
+            found = [c for c in self._clients.values() if c.base == base]
+        return [c.name for c in sorted(found, key=lambda c: c.since, reverse=True)]
+
+    # ---- provider side (any thread) ------------------------------------------------------------
+    def clients(self) -> list[WebClientInfo]:
+        """The connected browsers, sorted by name."""
+        with self._lock:
+            items = sorted(self._clients.values(), key=lambda c: c.name)
+            return [WebClientInfo(name=c.name, since=c.since, url=c.url, user_agent=c.user_agent) for c in items]
+
+    def submit(self, name: str, expression: str, who: str = "") -> concurrent.futures.Future:
+        """Send ``expression`` to browser ``name`` without waiting. Returns a Future whose result is
+        ``(value_text, None)`` or ``(None, error_text)``; it is completed by the reply, by the
+        browser's disconnection, or at once when the evaluation is refused (safe mode, unknown
+        browser, otrace not started). It has no timeout of its own: a caller that stops waiting
+        calls ``abandon(future)``. Any thread."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        problem = self._refusal(name, expression)
+        if problem:
+            return _complete(future, None, problem)
+        msg_id = next(self._ids)
+        future.otrace_id = msg_id  # type: ignore[attr-defined]
+        with self._lock:
+            client = self._clients.get(name)
+            if client is None:
+                return _complete(future, None, f"browser {name} disconnected")
+            self._pending[msg_id] = (future, name)
+            client.pending.add(msg_id)
+        audit.info("web eval: who=%s browser=%s time=%s expression=%s", who or "?", name,
+                   time.strftime("%Y-%m-%dT%H:%M:%S"), json.dumps(expression))
+        text = json.dumps({"otrace": "eval", "id": msg_id, "expr": expression})
+        self.runtime.post_to_app_loop(self._send, client, msg_id, text)
+        return future
+
+    def abandon(self, future: concurrent.futures.Future, error: str = "abandoned") -> None:
+        """Stop waiting for ``future`` (from ``submit``): forget its id (a late reply is dropped) and
+        complete it with ``error`` if it is still pending. Any thread."""
+        msg_id = getattr(future, "otrace_id", None)
+        with self._lock:
+            entry = self._pending.pop(msg_id, None)
+            client = self._clients.get(entry[1]) if entry else None
+            if client is not None:
+                client.pending.discard(msg_id)
+        _complete(future, None, error)
+
+    def evaluate(self, name: str, expression: str, timeout: float | None = None,
+                 who: str = "") -> tuple[str | None, str | None]:
+        """Evaluate the JavaScript ``expression`` in browser ``name`` and wait for the answer:
+        ``(value_text, None)`` (JSON for plain data, ``String(x)`` otherwise) or ``(None,
+        error_text)`` (the browser's exception message, refusal, disconnection, or no answer
+        within ``timeout`` seconds, default setting ``web_timeout``). ``who`` names the asking
+        session in the audit log. Never raises for bad input. Threads: not the app loop thread,
+        not the control thread (RuntimeError at once)."""
+        return self.evaluate_many([name], expression, timeout, who)[0][1:]
+
+    def evaluate_all(self, expression: str, timeout: float | None = None,
+                     who: str = "") -> list[tuple[str, str | None, str | None]]:
+        """Evaluate ``expression`` in every connected browser at once (``/osh/web/*``): a list of
+        ``(name, value_text, error_text)`` sorted by name, waiting at most ``timeout`` in total.
+        Same threads as ``evaluate``."""
+        return self.evaluate_many([c.name for c in self.clients()], expression, timeout, who)
+
+    def evaluate_many(self, names: list[str], expression: str, timeout: float | None = None,
+                      who: str = "") -> list[tuple[str, str | None, str | None]]:
+        """Evaluate ``expression`` in each of ``names`` concurrently; ``(name, value, error)`` per
+        name, in order, all within one ``timeout``. Same threads as ``evaluate``."""
+        self._check_thread()
+        if timeout is None:
+            timeout = self._settings_value("web_timeout", 5.0)
+        futures = [self.submit(name, expression, who) for name in names]
+        concurrent.futures.wait(futures, timeout)
+        out = []
+        for name, future in zip(names, futures):
+            if not future.done():
+                self.abandon(future, f"browser {name} did not answer within {timeout:g} s")
+            out.append((name, *future.result()))
+        return out
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _refusal(self, name: str, expression: str) -> str | None:
+        if self._settings_value("safe_mode", True):
+            return "JavaScript evaluation is refused in safe mode; enable it with 'set safe_mode False'"
+        if not isinstance(expression, str) or not expression.strip():
+            return "nothing to evaluate"
+        if len(expression.encode("utf-8")) > MAX_MESSAGE - 100:
+            return "expression too long (limit 1 MiB)"
+        if self.runtime is None:
+            return "otrace web is not attached to a started runtime (otrace_server.web attach)"
+        with self._lock:
+            known = name in self._clients
+        if not known:
+            return f"no browser named {name!r}; 'ls /osh/web' lists them"
+        return None
+
+    def _settings_value(self, name: str, default: Any) -> Any:
+        settings = getattr(self.engine, "settings", None)
+        return getattr(settings, name, default) if settings is not None else default
+
+    def _check_thread(self) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            return
+        if runtime.in_app_thread():
+            raise RuntimeError("web evaluation waits for the app loop; it cannot run on the app loop thread")
+        if runtime.in_control_thread():
+            raise RuntimeError("web evaluation blocks; run it in a worker thread, not on the control thread")
+
+    def _send(self, client: _Client, msg_id: int, text: str) -> None:
+        """On the app loop: write one eval message; a closed socket fails the evaluation."""
+        with self._lock:
+            live = msg_id in self._pending
+        if not live:
+            return  # abandoned (timed out) before the loop got to it
+        try:
+            client.send(text)
+        except Exception as exc:  # WebSocketClosedError and the like
+            log.info("otrace: sending to browser %s failed: %s", client.name, exc)
+            with self._lock:
+                entry = self._pending.pop(msg_id, None)
+                client.pending.discard(msg_id)
+            if entry is not None:
+                _complete(entry[0], None, f"browser {client.name} disconnected")
+
+
+def _complete(future: concurrent.futures.Future, value: str | None, error: str | None) -> concurrent.futures.Future:
+    """Set ``(value, error)`` on ``future`` unless it is already done (races are expected)."""
+    try:
+        future.set_result((value, error))
+    except concurrent.futures.InvalidStateError:
+        pass
+    return future
+
+
+_default: WebRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def get_registry() -> WebRegistry:
+    """The process-wide default registry (used by ``handlers()`` when given none)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = WebRegistry()
+        return _default

@@ -1,0 +1,160 @@
+"""Tornado side of /osh/web: the websocket that connects a browser page to otrace.
+
+Either use otrace's own socket (the page includes the script, which connects by itself)::
+
+    registry = otrace_server.web.get_registry()
+    registry.identity = lambda handler: handler.get_cookie("user")        # the app decides names
+    app = tornado.web.Application(my_routes + otrace_server.web.handlers("/otrace"))
+    # page: <script src="/otrace/otrace-web.js"></script>
+
+or carry otrace's messages on the app's own socket with the mixin (then the page includes
+``<script src="/otrace/otrace-web.js" data-connect="false">`` and calls ``OTraceWeb.attach(ws)``)::
+
+    class ChatSocket(OTraceWebMixin, tornado.websocket.WebSocketHandler):
+        def open(self):
+            self.otrace_open()
+        def on_message(self, message):
+            if self.otrace_message(message):
+                return                      # it was otrace's
+            ...                             # the app's own message
+        def on_close(self):
+            self.otrace_close()
+
+Wire format (JSON text frames, all with an ``otrace`` key): browser -> server ``{"otrace": "hello",
+"url": location.href}`` and ``{"otrace": "result", "id": N, "value": text}`` or ``{..., "error":
+text}``; server -> browser ``{"otrace": "eval", "id": N, "expr": text}``.
+
+Robustness: cross-origin sockets are refused (``check_origin``); a message that is not valid JSON,
+larger than 1 MiB, or from a socket that is not registered (its identity was None) is dropped with a
+log line. Nothing a browser sends can raise into Tornado.
+
+Thread-safety notes: every method here runs on the application's loop thread (Tornado's rule).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import tornado.web
+import tornado.websocket
+
+from otrace_server.web.registry import MAX_MESSAGE, WebRegistry, clean_name, get_registry
+
+__all__ = ["OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR"]
+
+log = logging.getLogger("otrace.web")
+
+#: the directory holding otrace-web.js
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+class OTraceWebMixin:
+    """Adds otrace's /osh/web protocol to a ``tornado.websocket.WebSocketHandler`` (see module doc).
+
+    ``otrace_registry`` (class attribute or ``initialize`` argument) is the registry to use; the
+    default is ``get_registry()``. ``otrace_name`` is this browser's /osh/web name, or None while it
+    is not registered."""
+
+    otrace_registry: WebRegistry | None = None
+    otrace_name: str | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        """Refuse every cross-origin socket: only pages of the app itself may connect (Tornado has
+        already accepted same-origin requests before calling this)."""
+        log.warning("otrace: refused a websocket from origin %s", origin)
+        return False
+
+    def otrace_open(self) -> str | None:
+        """Register this socket under the name derived from the app's identity callable (None:
+        not identified, not registered). Call it from ``open``. Returns the name."""
+        registry = self.otrace_registry or get_registry()
+        try:
+            base = clean_name(registry.identity(self))
+        except Exception:
+            log.exception("otrace: the web identity callable failed")
+            base = None
+        if base is None:
+            log.info("otrace: websocket from %s not identified; not registered", self.request.remote_ip)
+            return None
+        self.otrace_name = registry.register(base, self.request.headers.get("User-Agent", ""),
+                                             self.write_message)
+        return self.otrace_name
+
+    def otrace_message(self, message: str | bytes) -> bool:
+        """Handle ``message`` if it is otrace's; returns True when it was consumed (otrace's:
+        handled, or dropped as oversized/unregistered), False when it belongs to the app (not JSON,
+        or JSON without an ``otrace`` key). Call it from ``on_message``."""
+        try:
+            data = json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if not isinstance(data, dict) or "otrace" not in data:
+            return False
+        if len(message) > MAX_MESSAGE:
+            self._otrace_drop_oversized(message)
+            return True
+        registry = self.otrace_registry or get_registry()
+        name = self.otrace_name
+        if name is None:
+            log.warning("otrace: dropped a message from unregistered websocket %s", self.request.remote_ip)
+            return True
+        kind = data.get("otrace")
+        if kind == "hello":
+            url = data.get("url")
+            registry.set_url(name, url if isinstance(url, str) else "")
+        elif kind == "result":
+            error = data.get("error")
+            registry.reply(name, data.get("id"), data.get("value"), error)
+        else:
+            log.warning("otrace: dropped a message of unknown kind %r from browser %s", kind, name)
+        return True
+
+    def _otrace_drop_oversized(self, message: str | bytes) -> None:
+        log.warning("otrace: dropped a %d-byte websocket message from %s (limit %d)",
+                    len(message), self.otrace_name or self.request.remote_ip, MAX_MESSAGE)
+
+    def otrace_close(self) -> None:
+        """Unregister this socket (its pending evaluations fail at once). Call it from ``on_close``."""
+        name, self.otrace_name = self.otrace_name, None
+        if name is not None:
+            (self.otrace_registry or get_registry()).unregister(name)
+
+
+class OTraceWebSocket(OTraceWebMixin, tornado.websocket.WebSocketHandler):
+    """otrace's own websocket (route ``<prefix>/ws``): otrace messages only; anything else
+    (not JSON, not otrace's) is dropped with a log line."""
+
+    def initialize(self, registry: WebRegistry | None = None) -> None:
+        if registry is not None:
+            self.otrace_registry = registry
+
+    @property
+    def max_message_size(self) -> int:
+        # above this Tornado closes the socket; between MAX_MESSAGE and it, otrace_message drops
+        return 2 * MAX_MESSAGE
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.otrace_open()
+
+    def on_message(self, message: str | bytes) -> None:
+        if len(message) > MAX_MESSAGE:
+            self._otrace_drop_oversized(message)
+        elif not self.otrace_message(message):
+            log.warning("otrace: dropped a non-otrace message (%d bytes) from %s",
+                        len(message), self.otrace_name or self.request.remote_ip)
+
+    def on_close(self) -> None:
+        self.otrace_close()
+
+
+def handlers(path_prefix: str = "/otrace", registry: WebRegistry | None = None) -> list[tuple]:
+    """Tornado routes to add to the application: ``<prefix>/ws`` (OTraceWebSocket) and
+    ``<prefix>/otrace-web.js`` (the browser script). ``registry`` defaults to ``get_registry()``."""
+    prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
+    return [
+        (prefix + "/ws", OTraceWebSocket, {"registry": registry}),
+        (prefix + r"/(otrace-web\.js)", tornado.web.StaticFileHandler, {"path": STATIC_DIR}),
+    ]
