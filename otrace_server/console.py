@@ -274,8 +274,9 @@ class Console:
 
     @contextlib.contextmanager
     def _no_interrupt_signal(self):
-        """While readline reads, ^C is a key (bound to 'discard line') rather than SIGINT, which
-        would go to the application's main thread when the console runs on its own thread."""
+        """While readline reads, ^C is a plain key (bound to 'discard the line') rather than the
+        terminal's interrupt character: SIGINT would go to the application's main thread when the
+        console runs on its own thread."""
         try:
             import termios
             fd = self.stdin.fileno()
@@ -284,7 +285,8 @@ class Console:
             yield
             return
         changed = list(saved)
-        changed[3] &= ~termios.ISIG
+        changed[6] = list(saved[6])
+        changed[6][termios.VINTR] = b"\x00"   # _POSIX_VDISABLE: readline forces ISIG on, so disable ^C's char
         termios.tcsetattr(fd, termios.TCSANOW, changed)
         try:
             yield
