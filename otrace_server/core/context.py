@@ -115,14 +115,22 @@ def _short_repr(value: Any, limit: int = 72) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_FRAME_TYPES = (FrameType, TracebackType)
+
+
 def _copy_locals(mapping: dict[str, Any], deep: bool) -> dict[str, Any]:
-    if not deep:
-        return dict(mapping)
+    """A copy of a frame's locals; frames and tracebacks held in locals become their repr (a
+    context must keep no live frame)."""
     out = {}
     for key, value in mapping.items():
-        try:
-            out[key] = copy.deepcopy(value)
-        except Exception:
+        if isinstance(value, _FRAME_TYPES):
+            out[key] = _short_repr(value)
+        elif deep:
+            try:
+                out[key] = copy.deepcopy(value)
+            except Exception:
+                out[key] = value
+        else:
             out[key] = value
     return out
 
@@ -132,8 +140,9 @@ def _is_own(frame: FrameType) -> bool:
     return isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX)
 
 
-def frames_from_traceback(tb: TracebackType | None) -> list[FrameType]:
-    """The frames of a traceback, outermost first, skipping otrace's own wrapper frames."""
+def frames_from_traceback(tb: TracebackType | None) -> list[tuple[FrameType, int]]:
+    """The (frame, line) pairs of a traceback, outermost first, skipping otrace's own wrapper
+    frames (the ``inner`` argument of ``capture``)."""
     frames = []
     while tb is not None:
         if not _is_own(tb.tb_frame):

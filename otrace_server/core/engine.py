@@ -49,6 +49,17 @@ class _Ready:
 READY = _Ready()
 
 
+class _PendingHold:
+    """Placeholder ``ctx.hold`` while a hold context is stored but not yet registered (so the
+    store never evicts it in between)."""
+
+    __slots__ = ()
+    done = False
+
+
+_PENDING = _PendingHold()
+
+
 class HoldAwaitable:
     """What ``traceassert(..., action="hold")`` returns when it holds: awaiting it waits until the
     hold is resumed, then returns the resume value, raises the requested exception or answers
@@ -101,6 +112,16 @@ class Engine:
     def record(self, ctx: TraceContext) -> TraceContext:
         """Store ``ctx`` (assigning its id), write it to the trace database when ``pickle_file`` is
         set, and publish a ``context`` event. Returns ctx."""
+        self._store(ctx)
+        self._announce(ctx)
+        return ctx
+
+    def _store(self, ctx: TraceContext, hold_ctype: str | None = None) -> None:
+        """Run the enrichers and add ``ctx`` to the store (as a pending hold of ``hold_ctype``:
+        protected from eviction until the hold is registered)."""
+        if hold_ctype is not None:
+            ctx.ctype = hold_ctype
+            ctx.hold = _PENDING
         for enrich in self.enrichers:
             try:
                 enrich(ctx)
@@ -109,14 +130,17 @@ class Engine:
         self.store.add(ctx)
         if self.settings.save_tags and ctx.ctype == "tags":
             self.store.save(ctx.id)
-        if self.tracedb is not None:
+
+    def _announce(self, ctx: TraceContext) -> None:
+        """Write ``ctx`` to the trace database (if any), log its id, publish ``context``."""
+        db = self.tracedb
+        if db is not None:
             try:
-                self.tracedb.write(ctx)
-            except Exception:
-                log.exception("otrace: writing %s to %s failed", ctx.id, self.settings.pickle_file)
+                db.write(ctx)
+            except Exception as exc:
+                log.warning("otrace: writing %s to the trace database failed: %s", ctx.id, exc)
         log.info("otrace: %s", ctx.id)
         self.events.publish("context", context=ctx)
-        return ctx
 
     # ---- holds and breaks ------------------------------------------------------------------
     def install_crossing(self, crossing: Crossing | None) -> None:
@@ -146,11 +170,13 @@ class Engine:
         def resolver(outcome: Outcome) -> None:
             crossing(loop, lambda: future.done() or future.set_result(outcome))
 
-        ctx.ctype = "holds"
-        self.store.add(ctx)
+        self._store(ctx, "holds")
         hold = self.holds.create(ctx, resolver, self.settings.hold_timeout)
         if hold.timeout:
-            loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
+            timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
+            future.add_done_callback(lambda _: timer.cancel())
+        # the held coroutine was cancelled (client gone, shutdown): the hold ends with it
+        future.add_done_callback(lambda f: f.cancelled() and self.resume_quietly(ctx.id, Outcome("cancelled")))
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
         return HoldAwaitable(future, self, hold)
@@ -165,23 +191,13 @@ class Engine:
             box.append(outcome)
             event.set()
 
-        ctx.ctype = "breaks"
-        self.store.add(ctx)
+        self._store(ctx, "breaks")
         hold = self.holds.create(ctx, resolver, self.settings.hold_timeout)
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
         if not event.wait(hold.timeout or None):
             self.resume_quietly(ctx.id, Outcome("timeout"))
         return self.apply_outcome(box[0] if box else Outcome("timeout"))
-
-    def _announce(self, ctx: TraceContext) -> None:
-        if self.tracedb is not None:
-            try:
-                self.tracedb.write(ctx)
-            except Exception:
-                log.exception("otrace: writing %s failed", ctx.id)
-        log.info("otrace: %s", ctx.id)
-        self.events.publish("context", context=ctx)
 
     def apply_outcome(self, outcome: Outcome) -> Any:
         """In the resumed code: return the value of ``outcome`` or raise what it asks for."""
@@ -196,11 +212,17 @@ class Engine:
         before anything is resumed."""
         if ids is None:
             return self.holds.resume_all(outcome)
-        ids = list(ids)
+        ids = list(dict.fromkeys(ids))
         missing = [i for i in ids if self.holds.get(i) is None]
         if missing:
             raise OTraceError(f"not held: {', '.join(missing)}")
-        return [self.holds.resume(i, outcome) for i in ids]
+        resumed = []
+        for i in ids:
+            try:
+                resumed.append(self.holds.resume(i, outcome))
+            except OTraceError:  # resumed meanwhile by another thread (or its timeout)
+                pass
+        return resumed
 
     def resume_quietly(self, trace_id: str, outcome: Outcome) -> None:
         """Resume ``trace_id`` if it is still held; do nothing otherwise (timeouts, cleanup)."""
@@ -217,11 +239,10 @@ class Engine:
         if name == "pickle_file":
             from otrace_server.core.tracedb import TraceDB
 
-            if self.tracedb is not None:
-                self.tracedb.close()
-                self.tracedb = None
-            if value:
-                self.tracedb = TraceDB(value)
+            new = TraceDB(value) if value else None   # OTraceError here vetoes the change
+            old, self.tracedb = self.tracedb, new
+            if old is not None:
+                old.close()
 
 
 _default: Engine | None = None

@@ -41,7 +41,8 @@ class HoldAnswered(Exception):
 @dataclass(frozen=True)
 class Outcome:
     """How a hold ends. ``kind``: ``continue`` | ``value`` | ``raise`` | ``status`` | ``timeout`` |
-    ``shutdown`` (the last two continue like ``continue`` but say why)."""
+    ``shutdown`` | ``cancelled`` (the last three continue like ``continue`` but say why;
+    ``cancelled``: the held coroutine was cancelled, nothing waits any more)."""
 
     kind: str = "continue"
     value: Any = None
@@ -57,7 +58,8 @@ class Outcome:
             return f"resumed raising {self.exception!r}"
         if self.kind == "status":
             return f"answered with HTTP {self.status}"
-        return {"timeout": "resumed by hold_timeout", "shutdown": "resumed at shutdown"}.get(self.kind, "resumed")
+        return {"timeout": "resumed by hold_timeout", "shutdown": "resumed at shutdown",
+                "cancelled": "cancelled"}.get(self.kind, "resumed")
 
 
 _numbers = itertools.count(1)

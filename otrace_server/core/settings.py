@@ -169,10 +169,11 @@ class Settings:
             typed = hash_password(typed)
         if name == "log_level":
             typed = typed.upper()
-            logging.getLogger("otrace").setLevel(typed)
         for callback in list(self._on_change):
             callback(name, typed)  # may veto with OTraceError: then nothing is stored
         object.__setattr__(self, name, typed)
+        if name == "log_level":
+            logging.getLogger("otrace").setLevel(typed)
         return typed
 
     def help(self, name: str) -> str:

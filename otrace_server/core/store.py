@@ -20,6 +20,8 @@ from otrace_server.core.errors import OTraceError
 
 __all__ = ["ContextStore"]
 
+_MAX_BASES = 10_000   # id bases remembered for the .n counters (cleared when exceeded)
+
 
 class ContextStore:
     """Recent and saved trace contexts. ``max_recent`` is read through a callable so a settings
@@ -40,15 +42,18 @@ class ContextStore:
         stamp = time.strftime("%H-%M-%S", time.localtime(ctx.timestamp or time.time()))
         base = f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}"
         with self._lock:
-            last = self._last_stamp.get(base)
-            if last is not None and last[0] == stamp:
-                n = last[1] + 1
-                self._last_stamp[base] = (stamp, n)
-                stamp = f"{stamp}.{n}"
-            else:
-                self._last_stamp[base] = (stamp, 0)
-            ctx.id = f"{base}:{stamp}"
             recent = self._recent[ctx.ctype]
+            last = self._last_stamp.get(base)
+            n = last[1] + 1 if last is not None and last[0] == stamp else 0
+            # contexts captured on other threads may arrive out of order, and a clock time recurs
+            # the next day: never reuse an id that is still stored
+            while (trace_id := f"{base}:{stamp}.{n}" if n else f"{base}:{stamp}") in recent \
+                    or trace_id in self._saved:
+                n += 1
+            if len(self._last_stamp) >= _MAX_BASES and base not in self._last_stamp:
+                self._last_stamp.clear()
+            self._last_stamp[base] = (stamp, n)
+            ctx.id = trace_id
             recent[ctx.id] = ctx
             self._latest = ctx
             self._evict(recent)
