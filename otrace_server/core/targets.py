@@ -1,0 +1,166 @@
+"""Resolving what to trace (or patch): ``"Receive.respond"``, ``"func"``, ``"mod.Class.meth"`` in a
+namespace dict (usually the application's ``globals()``), or a function/method object.
+
+    >>> class Receive:
+    ...     def respond(self): pass
+    >>> t = resolve("Receive.respond", {"Receive": Receive})
+    >>> t.owner is Receive, t.attr, t.kind, t.original is Receive.__dict__["respond"]
+    (True, 'respond', 'method', True)
+
+A Target says where the attribute lives (``owner``: the namespace dict, a class or a module, and
+``attr``) and what is stored there (``original``: the raw object, e.g. the ``classmethod`` object
+itself). For a method a class inherits, ``owner`` is the class named and ``inherited`` is True:
+installing something sets the attribute on that class, and removing it deletes it again.
+
+Kinds: function, method, classmethod, staticmethod, coroutine, generator, asyncgen (the last three
+for ``async def`` / generator functions and methods). ``function`` is the plain Python function
+underneath (unwrapped from classmethod/staticmethod).
+
+Thread-safety: resolve only reads; it may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass, field
+from types import FunctionType, MethodType, ModuleType
+from typing import Any
+
+from otrace_server.core.errors import OTraceError
+
+__all__ = ["Target", "resolve", "from_object", "KINDS"]
+
+KINDS = ("function", "method", "classmethod", "staticmethod", "coroutine", "generator", "asyncgen")
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A traceable attribute: ``owner`` (dict, class or module), ``attr``, ``qualname`` (the dotted
+    name, e.g. ``Receive.respond``), ``original`` (the object stored there), ``kind`` (see
+    ``KINDS``), ``function`` (the Python function underneath) and ``inherited`` (True when a
+    class inherits the attribute instead of defining it)."""
+
+    owner: Any = field(repr=False)
+    attr: str
+    qualname: str
+    original: Any
+    kind: str
+    function: FunctionType | None = None
+    inherited: bool = False
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """Identity of the slot ``(id(owner), attr)``: two Targets with the same key are the same slot."""
+        return (id(self.owner), self.attr)
+
+    def current(self) -> Any:
+        """What the slot holds now (the inherited object when the class does not define it)."""
+        if isinstance(self.owner, dict):
+            return self.owner.get(self.attr)
+        if isinstance(self.owner, type):
+            for klass in self.owner.__mro__:
+                if self.attr in klass.__dict__:
+                    return klass.__dict__[self.attr]
+            return None
+        return self.owner.__dict__.get(self.attr)
+
+    def install(self, value: Any) -> None:
+        """Store ``value`` in the slot (on the named class itself for an inherited method)."""
+        if isinstance(self.owner, dict):
+            self.owner[self.attr] = value
+        else:
+            setattr(self.owner, self.attr, value)
+
+    def restore(self) -> None:
+        """Put ``original`` back (for an inherited method: delete the class's own attribute)."""
+        if self.inherited:
+            if self.attr in self.owner.__dict__:
+                delattr(self.owner, self.attr)
+        else:
+            self.install(self.original)
+
+
+def _kind(raw: Any, in_class: bool, name: str) -> tuple[str, FunctionType]:
+    if isinstance(raw, classmethod):
+        func, kind = raw.__func__, "classmethod"
+    elif isinstance(raw, staticmethod):
+        func, kind = raw.__func__, "staticmethod"
+    else:
+        func, kind = raw, "method" if in_class else "function"
+    if not isinstance(func, FunctionType):
+        what = "a class" if isinstance(func, type) else f"a {type(func).__name__}"
+        raise OTraceError(f"{name} is {what}, not a Python function or method")
+    if kind in ("method", "function"):
+        if inspect.isasyncgenfunction(func):
+            kind = "asyncgen"
+        elif inspect.iscoroutinefunction(func):
+            kind = "coroutine"
+        elif inspect.isgeneratorfunction(func):
+            kind = "generator"
+    return kind, func
+
+
+def resolve(name: str, namespace: dict[str, Any] | None) -> Target:
+    """Resolve a dotted name in ``namespace``. Raises OTraceError (one line) for an unknown name,
+    an empty/malformed name, or a name that is not a Python function or method."""
+    if not isinstance(name, str) or not name.strip():
+        raise OTraceError(f"expected a dotted name such as Class.method, got {name!r}")
+    if namespace is None:
+        raise OTraceError(f"cannot resolve {name!r}: no namespace given")
+    parts = [p.strip() for p in name.strip().split(".")]
+    if not all(p.isidentifier() for p in parts):
+        raise OTraceError(f"bad name {name!r}: expected identifiers separated by dots")
+    owner: Any = namespace
+    for i, part in enumerate(parts[:-1]):
+        try:
+            owner = owner[part] if i == 0 else getattr(owner, part)
+        except (KeyError, AttributeError):
+            raise OTraceError(f"unknown name {'.'.join(parts[:i + 1])!r}") from None
+    attr, qualname = parts[-1], ".".join(parts)
+    return _target(owner, attr, qualname)
+
+
+def _target(owner: Any, attr: str, qualname: str) -> Target:
+    inherited = False
+    if isinstance(owner, dict):
+        if attr not in owner:
+            raise OTraceError(f"unknown name {qualname!r}")
+        raw = owner[attr]
+    elif isinstance(owner, type):
+        for klass in owner.__mro__:
+            if attr in klass.__dict__:
+                raw, inherited = klass.__dict__[attr], klass is not owner
+                break
+        else:
+            raise OTraceError(f"unknown name {qualname!r}: {owner.__name__} has no attribute {attr!r}")
+    elif isinstance(owner, ModuleType):
+        if attr not in owner.__dict__:
+            raise OTraceError(f"unknown name {qualname!r}")
+        raw = owner.__dict__[attr]
+    else:
+        raise OTraceError(f"cannot trace {qualname!r}: {type(owner).__name__} instances cannot be traced "
+                          f"(trace the method on its class)")
+    kind, func = _kind(raw, isinstance(owner, type), qualname)
+    return Target(owner, attr, qualname, raw, kind, func, inherited)
+
+
+def from_object(obj: Any) -> Target:
+    """The Target of a function or method object (a module-level function, a method reached
+    through its class, a bound method). Raises OTraceError for anything else, and for functions
+    that are not reachable by name (nested functions, lambdas, replaced attributes)."""
+    if isinstance(obj, Target):
+        return obj
+    func = obj.__func__ if isinstance(obj, (MethodType, classmethod, staticmethod)) else obj
+    if not isinstance(func, FunctionType):
+        raise OTraceError(f"cannot trace {obj!r}: not a Python function or method")
+    qualname = func.__qualname__
+    if "<" in qualname:
+        raise OTraceError(f"cannot trace {qualname}: nested functions and lambdas have no name to trace")
+    module = sys.modules.get(func.__module__)
+    if module is None:
+        raise OTraceError(f"cannot trace {qualname}: module {func.__module__!r} is not loaded")
+    target = resolve(qualname, vars(module))
+    if target.function is not func and getattr(target.function, "__wrapped__", None) is not func:
+        raise OTraceError(f"cannot trace {qualname}: {func.__module__}.{qualname} is no longer this function")
+    return target

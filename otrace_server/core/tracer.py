@@ -1,0 +1,461 @@
+"""Tracing by wrapping: install a generated wrapper in place of a function or method, remove it
+to restore the original object exactly.
+
+    >>> eng = Engine()                                                       # doctest: +SKIP
+    >>> eng.tracer.trace("Receive.respond", globals())                       # exceptions only
+    >>> eng.tracer.trace("Receive.respond", globals(), condition="number==77", count=3)
+    >>> eng.tracer.untrace("Receive.respond", globals())                     # original back
+
+What is traced: module functions, methods (plain, classmethod, staticmethod, inherited: the wrapper
+is set on the class named, and removed from it again), ``async def`` coroutines (the wrapper
+awaits), generators (``yield from``) and async generators (delegating ``asend``/``athrow``/
+``aclose``). For generators, "call" is when iteration starts and the return value is the
+generator's ``return`` value (None for async generators).
+
+Cost: nothing is installed until ``trace`` is called, and ``untrace`` puts the original object back,
+so untraced code pays nothing. Each trace gets a wrapper generated for its condition (see
+core.conditions): exceptions only is ``try: return func(...) except Exception: record; raise``;
+argument conditions are inlined with positional-index argument lookups.
+
+Recording (contexts go to ``engine.record``):
+    - every trace records exceptions (subclasses of ``Exception``) raised by the function, as ctype
+      ``exceptions``, label the exception class name, once per raise: an exception propagating
+      through several traced functions is recorded only by the innermost one that records it;
+    - a condition other than the default also records ``traces`` contexts (event call or return,
+      label the condition text, arguments, and for returns the return value) when it matches.
+    Nothing is recorded while ``settings.trace_active`` is False (``trace`` sets it True).
+
+Actions: None (record); ``break`` (block the calling thread until resumed, engine.start_break);
+``hold`` (``async def`` functions only: ``await engine.start_hold`` before the body runs; the
+condition, default ``call``, is evaluated on call); ``tag`` (methods only: when the condition,
+evaluated on return, matches, tag ``self`` with the condition text (default ``tag``) and record a
+``tags`` context).
+
+Counts: ``count=N`` (N > 0) records the first N matches, then the trace removes itself (the
+original is back: zero cost); ``count=-N`` skips the first N matches, then records every match.
+Matches of the default condition are the recorded exceptions.
+
+Tags: a ``tagged[arg]`` condition labels its contexts ``<condition>;tg-<tag>;<object id>``. With
+``trace_related`` set, a context of a call receiving tagged objects lists in ``related`` the ids of
+earlier contexts that involved them; with ``save_tags`` set, such contexts are saved.
+
+Failures: anything raising inside our handlers (condition, capture, record, subscribers) is logged
+once per trace on logger "otrace" and the program's own return value or exception is unchanged.
+Bad input to ``trace``/``untrace`` raises OTraceError (one line) and changes nothing.
+
+Thread-safety: ``trace``/``untrace``/``traced`` may be called from any thread (one lock). Wrappers
+may run concurrently on any number of threads; the per-trace match counter is locked.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import threading
+import traceback as _traceback
+from dataclasses import dataclass, replace
+from typing import Any
+
+from otrace_server.core import tags as _tags
+from otrace_server.core.conditions import ArgSpec, Condition, parse
+from otrace_server.core.context import TraceContext, capture, frames_from_traceback
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.targets import Target, from_object, resolve
+
+__all__ = ["Tracer", "TraceSpec", "ACTIONS", "parse_count"]
+
+log = logging.getLogger("otrace")
+
+ACTIONS = (None, "break", "hold", "tag")
+#: attribute set on exceptions already recorded (otrace records an exception once per raise)
+_SEEN = "_otrace_recorded"
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """One installed trace, as ``Tracer.traced()`` lists it: the name traced, its Target, the
+    condition text (None: exceptions only), the action, the count, and matches so far."""
+
+    name: str
+    target: Target
+    condition: str | None
+    action: str | None
+    count: int | None
+    matches: int = 0
+
+
+def parse_count(count: Any) -> int | None:
+    """``None``/0 -> None (no limit); ints or strings like ``5``, ``+5``, ``-3`` -> int.
+    Raises OTraceError for anything else."""
+    if count is None:
+        return None
+    if isinstance(count, str):
+        text = count.strip()
+        try:
+            count = int(text)
+        except ValueError:
+            raise OTraceError(f"bad count {text!r}: expected N (stop after N matches) or -N (start after N)") from None
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise OTraceError(f"bad count {count!r}: expected an integer")
+    return count or None
+
+
+class _Trace:
+    """The live state of one installed trace: what its wrapper calls when something happens."""
+
+    def __init__(self, tracer: "Tracer", spec: TraceSpec, cond: Condition, argspec: ArgSpec) -> None:
+        self.tracer = tracer
+        self.engine = tracer.engine
+        self.settings = tracer.engine.settings
+        self.spec = spec
+        self.cond = cond
+        self.argspec = argspec
+        func = spec.target.function
+        self.funcname = func.__qualname__
+        self.globals = func.__globals__
+        self.action = spec.action
+        self.count = spec.count
+        self.matches = 0
+        self.label = cond.text or ("hold" if spec.action == "hold" else DEFAULT_LABEL)
+        #: exceptions are the matches of the default condition (when no hold/tag uses it)
+        self.counts_exceptions = cond.kind == "exceptions" and spec.action not in ("hold", "tag")
+        self._lock = threading.Lock()
+        self._logged = False
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+    def _take(self) -> bool:
+        """Count one match; False when it must not be recorded (inactive, before -N, after N)."""
+        if not self.settings.trace_active:
+            return False
+        with self._lock:
+            self.matches += 1
+            n = self.matches
+        count = self.count
+        if count is None:
+            return True
+        if count < 0:
+            return n > -count
+        if n == count:
+            self.tracer._expire(self)
+        return n <= count
+
+    def _failed(self) -> None:
+        if not self._logged:
+            self._logged = True
+            log.exception("otrace: tracing %s failed (logged once; the traced program continues)", self.spec.name)
+
+    def _capture(self, frame, event: str, args: tuple, kwargs: dict, ctype: str = "traces", label: str | None = None,
+                 **extra: Any) -> TraceContext:
+        s = self.settings
+        return capture(frame, ctype=ctype, label=label or self.label, funcname=self.funcname, event=event,
+                       argvalues=self.argspec.bind(args, kwargs), stack_locals=s.stack_locals, deep=s.deep_copy,
+                       func_globals=self.globals, **extra)
+
+    def _tagged_label(self, args: tuple, kwargs: dict) -> str:
+        if self.cond.tagged_arg is not None:
+            obj = self.argspec.bind(args, kwargs).get(self.cond.tagged_arg)
+        else:
+            obj = next((v for v in (*args, *kwargs.values()) if _tags.get_tag(v) is not None), None)
+        return f"{self.cond.text};tg-{_tags.get_tag(obj)};{id(obj):#x}"
+
+    def _record(self, ctx: TraceContext) -> None:
+        """Record ``ctx``, maintaining the related-context history of tagged arguments."""
+        s = self.settings
+        tagged = ()
+        if s.trace_related or s.save_tags:
+            tagged = [v for v in ctx.argvalues.values() if _tags.get_tag(v) is not None]
+            if tagged and s.trace_related:
+                seen: dict[str, None] = {}
+                for value in tagged:
+                    seen.update(dict.fromkeys(_tags.related(value)))
+                ctx.related = list(seen)
+        self.engine.record(ctx)
+        for value in tagged:
+            _tags.add_related(value, ctx.id)
+        if tagged and s.save_tags and not ctx.saved:
+            self.engine.store.save(ctx.id)
+
+    # ---- what wrappers call ----------------------------------------------------------------
+    def on_exception(self, exc: BaseException, args: tuple, kwargs: dict) -> None:
+        """An exception left the function: record it (once per raise), maybe break."""
+        try:
+            try:
+                if exc.__dict__.get(_SEEN):
+                    return
+            except AttributeError:
+                return
+            if self.counts_exceptions:
+                if not self._take():
+                    return
+            elif not self.settings.trace_active:
+                return
+            exc.__dict__[_SEEN] = True
+            frames = frames_from_traceback(exc.__traceback__)
+            frame, inner = (frames[0][0], frames[1:]) if frames else (sys._getframe(1), [])
+            ctx = self._capture(frame, "exception", args, kwargs, ctype="exceptions", label=type(exc).__name__,
+                                inner=inner, exc=exc)
+            del frame, frames, inner
+            if self.settings.append_traceback:
+                ctx.traceback = "".join(_traceback.format_exception(exc))
+            if self.action != "break":
+                self._record(ctx)
+                return
+        except Exception:
+            self._failed()
+            return
+        self.engine.start_break(ctx)  # may raise what the resume asked for
+
+    def on_call(self, args: tuple, kwargs: dict):
+        """The condition matched on call: record, or return the awaitable of a hold, or break."""
+        try:
+            if not self._take():
+                return None
+            label = self._tagged_label(args, kwargs) if self.cond.kind == "tagged" else None
+            ctx = self._capture(sys._getframe(1), "call", args, kwargs, label=label)
+            if self.action == "hold":
+                return self.engine.start_hold(ctx)
+            if self.action != "break":
+                self._record(ctx)
+                return None
+        except Exception:
+            self._failed()
+            return None
+        self.engine.start_break(ctx)
+        return None
+
+    def on_return(self, args: tuple, kwargs: dict, value: Any) -> None:
+        """The condition matched on return: record (or tag self, or break)."""
+        try:
+            if not self._take():
+                return
+            if self.action == "tag":
+                obj = args[0] if args else kwargs.get(self.argspec.positional[0])
+                tag = _tags.tag(obj, self.cond.text or _tags.DEFAULT_TAG)
+                ctx = self._capture(sys._getframe(1), "tag", args, kwargs, ctype="tags", label=tag,
+                                    return_value=value)
+                self.engine.record(ctx)
+                _tags.add_related(obj, ctx.id)
+                return
+            ctx = self._capture(sys._getframe(1), "return", args, kwargs, return_value=value)
+            if self.action != "break":
+                self._record(ctx)
+                return
+        except Exception:
+            self._failed()
+            return
+        self.engine.start_break(ctx)
+
+
+DEFAULT_LABEL = "call"
+
+# ---- wrapper generation ----------------------------------------------------------------------
+_HEAD = {
+    "function": "def otrace_wrapper(*args, **kwargs):\n",
+    "coroutine": "async def otrace_wrapper(*args, **kwargs):\n",
+    "generator": "def otrace_wrapper(*args, **kwargs):\n",
+    "asyncgen": "async def otrace_wrapper(*args, **kwargs):\n",
+}
+_BODY = {
+    "function": "        r = func(*args, **kwargs)\n",
+    "coroutine": "        r = await func(*args, **kwargs)\n",
+    "generator": "        r = yield from func(*args, **kwargs)\n",
+    "asyncgen": (
+        "        r = None\n"
+        "        agen = func(*args, **kwargs)\n"
+        "        try:\n"
+        "            value = await agen.__anext__()\n"
+        "            while True:\n"
+        "                try:\n"
+        "                    sent = yield value\n"
+        "                except GeneratorExit:\n"
+        "                    await agen.aclose()\n"
+        "                    raise\n"
+        "                except BaseException as thrown:\n"
+        "                    value = await agen.athrow(thrown)\n"
+        "                else:\n"
+        "                    value = await agen.asend(sent)\n"
+        "        except StopAsyncIteration:\n"
+        "            pass\n"
+    ),
+}
+_FAST_BODY = {  # exceptions only, nothing after the call: return directly
+    "function": "        return func(*args, **kwargs)\n",
+    "coroutine": "        return await func(*args, **kwargs)\n",
+    "generator": "        return (yield from func(*args, **kwargs))\n",
+}
+_EXCEPT = ("    except Exception as exc:\n"
+           "        on_exception(exc, args, kwargs)\n"
+           "        raise\n")
+
+
+def _guarded(expr: str | None, then: str) -> str:
+    """Source running ``then`` when ``expr`` holds (an exception in ``expr`` means no match)."""
+    if expr is None:
+        return f"    {then}\n"
+    return ("    m = False\n"
+            "    try:\n"
+            f"        if {expr}:\n"
+            "            m = True\n"
+            "    except Exception:\n"
+            "        pass\n"
+            f"    if m:\n        {then}\n")
+
+
+def _build(trace: _Trace, flavor: str, when: str | None):
+    """Generate the wrapper function of ``trace`` for a function of ``flavor``."""
+    func = trace.spec.target.function
+    ns: dict[str, Any] = {"__name__": __name__, "func": func, "on_exception": trace.on_exception,
+                          "on_call": trace.on_call, "on_return": trace.on_return}
+    expr = trace.cond.expression(trace.argspec, ns)
+    source = _HEAD[flavor]
+    if when in ("call", "all"):
+        if trace.action == "hold":
+            source += _guarded(expr, "h = on_call(args, kwargs)\n        if h is not None:\n            await h")
+        else:
+            source += _guarded(expr if when == "call" else None, "on_call(args, kwargs)")
+    if when in ("return", "all"):
+        source += "    try:\n" + _BODY[flavor] + _EXCEPT
+        source += _guarded(expr if when == "return" else None, "on_return(args, kwargs, r)")
+        source += "    return r\n" if flavor != "asyncgen" else ""
+    elif flavor in _FAST_BODY:
+        source += "    try:\n" + _FAST_BODY[flavor] + _EXCEPT
+    else:
+        source += "    try:\n" + _BODY[flavor] + _EXCEPT
+    exec(compile(source, f"<otrace wrapper of {trace.spec.name}>", "exec"), ns)
+    wrapper = ns["otrace_wrapper"]
+    functools.update_wrapper(wrapper, func)
+    wrapper.__otrace_trace__ = trace
+    return wrapper
+
+
+# ---- the tracer ------------------------------------------------------------------------------
+class Tracer:
+    """Installs and removes tracing wrappers for one engine (``engine.tracer``)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._traces: dict[tuple[int, str], tuple[_Trace, Any]] = {}  # Target.key -> (trace, installed object)
+
+    def _target(self, name_or_target: Any, namespace: dict | None) -> Target:
+        if isinstance(name_or_target, str):
+            target = resolve(name_or_target, namespace)
+        else:
+            target = from_object(name_or_target)
+        with self._lock:
+            entry = self._traces.get(target.key)
+        if entry is not None:  # already traced: the original is the one we replaced
+            return replace(entry[0].spec.target, qualname=target.qualname)
+        return target
+
+    def trace(self, name_or_target: Any, namespace: dict | None = None, condition: str | None = None,
+              action: str | None = None, count: Any = None) -> TraceSpec:
+        """Trace a function or method (a dotted name resolved in ``namespace``, a Target, or the
+        function/method object). Tracing a traced target replaces its condition/action/count.
+        Sets ``settings.trace_active`` and publishes a ``trace`` event {name}. Raises OTraceError
+        (nothing changed) for an unknown target, a malformed condition, a bad action or count,
+        ``hold`` on a function that is not ``async def``, ``tag`` on a non-method."""
+        target = self._target(name_or_target, namespace)
+        cond = parse(condition)
+        if action not in ACTIONS:
+            raise OTraceError(f"unknown action {action!r} (break, hold or tag)")
+        count = parse_count(count)
+        flavor = _flavor_of(target.function)
+        argspec = ArgSpec.of(target.function)
+        cond.check(argspec)
+        when = cond.when
+        if action == "hold":
+            if flavor not in ("coroutine", "asyncgen"):
+                raise OTraceError(f"cannot hold {target.qualname}: hold needs an async def function (use break)")
+            if when in ("return", "all"):
+                raise OTraceError(f"cannot hold {target.qualname} on return: a hold happens before the body runs")
+            when = "call"
+        if action == "tag":
+            is_method = isinstance(target.owner, type) and target.kind not in ("classmethod", "staticmethod")
+            if not is_method or not argspec.positional:
+                raise OTraceError(f"cannot tag with {target.qualname}: the tag action tags self, it needs a method")
+            when = "return"
+        name = target.qualname
+        spec = TraceSpec(name, target, cond.text, action, count)
+        trace = _Trace(self, spec, cond, argspec)
+        wrapper = _build(trace, flavor, when)
+        installed = {"classmethod": classmethod, "staticmethod": staticmethod}.get(target.kind, lambda f: f)(wrapper)
+        with self._lock:
+            target.install(installed)
+            self._traces[target.key] = (trace, installed)
+        if not self.engine.settings.trace_active:
+            self.engine.settings.set("trace_active", True)
+        self.engine.events.publish("trace", name=name)
+        return spec
+
+    def untrace(self, name_or_target: Any, namespace: dict | None = None) -> TraceSpec:
+        """Remove a trace: the original object is back in its slot (for an inherited method, the
+        class's own attribute is deleted again). Publishes ``untrace`` {name}. Raises OTraceError
+        when the target is unknown or not traced."""
+        if isinstance(name_or_target, str):
+            key = resolve(name_or_target, namespace).key
+        else:
+            key = from_object(name_or_target).key
+        with self._lock:
+            entry = self._traces.get(key)
+            if entry is None:
+                label = name_or_target if isinstance(name_or_target, str) else repr(name_or_target)
+                raise OTraceError(f"not traced: {label}")
+            self._remove(key, entry)
+        trace = entry[0]
+        self.engine.events.publish("untrace", name=trace.spec.name)
+        return self._spec(trace)
+
+    def untrace_all(self) -> list[TraceSpec]:
+        """Remove every trace; returns what was removed."""
+        with self._lock:
+            entries = list(self._traces.items())
+            for key, entry in entries:
+                self._remove(key, entry)
+        for _, (trace, _) in entries:
+            self.engine.events.publish("untrace", name=trace.spec.name)
+        return [self._spec(trace) for _, (trace, _) in entries]
+
+    def traced(self) -> list[TraceSpec]:
+        """The installed traces, sorted by name, with their current match counts."""
+        with self._lock:
+            traces = [trace for trace, _ in self._traces.values()]
+        return sorted((self._spec(t) for t in traces), key=lambda s: s.name)
+
+    # ---- internals -------------------------------------------------------------------------
+    @staticmethod
+    def _spec(trace: _Trace) -> TraceSpec:
+        return replace(trace.spec, matches=trace.matches)
+
+    def _remove(self, key: tuple[int, str], entry: tuple[_Trace, Any]) -> None:
+        """Restore the original (lock held). If someone replaced our wrapper meanwhile (e.g. a
+        live patch), their object stays and only our bookkeeping is dropped."""
+        trace, installed = entry
+        del self._traces[key]
+        target = trace.spec.target
+        if target.current() is installed:
+            target.restore()
+        else:
+            log.warning("otrace: %s was replaced while traced; leaving the new object in place", trace.spec.name)
+
+    def _expire(self, trace: _Trace) -> None:
+        """Called by a trace whose count is used up: remove it if it is still the installed one."""
+        key = trace.spec.target.key
+        with self._lock:
+            entry = self._traces.get(key)
+            if entry is None or entry[0] is not trace:
+                return
+            self._remove(key, entry)
+        self.engine.events.publish("untrace", name=trace.spec.name)
+
+
+def _flavor_of(func) -> str:
+    code = func.__code__
+    if code.co_flags & 0x200:   # CO_ASYNC_GENERATOR
+        return "asyncgen"
+    if code.co_flags & 0x80:    # CO_COROUTINE
+        return "coroutine"
+    if code.co_flags & 0x20:    # CO_GENERATOR
+        return "generator"
+    return "function"
