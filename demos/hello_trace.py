@@ -19,7 +19,9 @@ die with their parent).
 import argparse
 import copy
 import logging
+import os
 import sys
+import tempfile
 import threading
 import traceback
 import urllib.error
@@ -140,6 +142,34 @@ def submit(number, timeout=None):
     thrd.start()
     thrd.join(timeout)
     return box[0] if box else "Timed out after %s seconds" % timeout
+
+
+# Receive.respond with the diagnostic print and the traceassert uncommented: the source that the
+# tutorial's `edit Receive.respond` step patches in (hello_test.osh: `!patch_file()` writes it to
+# PATCH_FILE, then `edit Receive.respond < PATCH_FILE`).
+Respond_patch = """def respond(self, request):
+    # Respond to request by computing reciprocal and returning response string
+
+    # Diagnostic print (initially commented out)
+    if self.value <= 0.001:
+        print("Client address", request.client_address)
+
+    # Trace assertion (initially commented out)
+    traceassert(self.value > 0.001, label="num_check")
+
+    # Compute reciprocal of number
+    response = "The reciprocal of %s is %s" % (self.value, 1.0 / self.value)
+    return response
+"""
+
+PATCH_FILE = os.path.join(tempfile.gettempdir(), "hello_trace-Receive.respond.patch")
+
+
+def patch_file():
+    """Write ``Respond_patch`` to ``PATCH_FILE`` and return that path."""
+    with open(PATCH_FILE, "w") as f:
+        f.write(Respond_patch)
+    return PATCH_FILE
 
 
 def test_fun():
