@@ -1,0 +1,26 @@
+"""The embedded language server: otrace in the editor's protocol (docs/PROTOCOL.md).
+
+    from otrace_server.lsp import start_server
+    handle = start_server(app)      # app.start() does this; handle.port, handle.stop()
+
+A pygls 2.x server on the control thread's loop, TCP on 127.0.0.1, token-checked in
+``initialize``; custom ``otrace/*`` requests and notifications plus code actions, code lenses,
+diagnostics and hover on Python files. Editors find running processes through discovery files
+(``otrace_server.lsp.discovery``).
+
+Modules:
+    server      accept loop, the Hub shared by connections, event fan-out, start_server
+    connection  one client: framing, token check, its own pygls LanguageServer and shell session
+    methods     the otrace/* requests (run in worker threads)
+    features    code actions, code lenses, diagnostics, hover, executeCommand
+    editor      source analysis: enclosing def, inserted statements, live functions, staleness
+    payloads    JSON payloads of holds, contexts, outcomes
+    discovery   discovery files (write/remove/list_processes)
+    audit       the audit log of state-changing requests
+
+Thread-safety: see each module; nothing here runs on the application's loop.
+"""
+
+from otrace_server.lsp.server import ServerHandle, start_server
+
+__all__ = ["start_server", "ServerHandle"]

@@ -1,0 +1,286 @@
+"""The standard LSP features on the Python files a client opens (full sync): code actions
+("Insert traceassert hold here", "Trace this function", "Hold here live"), code lenses (Resume /
+Resume all on held lines, hit counts on traceassert lines), diagnostics for exceptions caught by
+traces, hover with a name's value in the most recent hold, and the ``workspace/executeCommand``
+commands behind them (``otrace.resume``, ``otrace.resumeAll``, ``otrace.traceFunction``,
+``otrace.holdHere``, ``otrace.showTraces``).
+
+When the document no longer matches the running code, the features say ``CHANGED`` ("file changed
+since the code was loaded") instead of pointing at wrong lines.
+
+Thread-safety: handlers are registered on a connection's pygls server and start on the control
+loop; they read the open document there, then do the work in a worker thread (``Hub.in_worker``).
+``publish_diagnostics`` runs on the control loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.lsp import editor
+from otrace_server.lsp.editor import CHANGED
+from otrace_server.lsp.payloads import safe_repr
+
+__all__ = ["register", "publish_diagnostics", "exception_signature", "COMMANDS"]
+
+COMMANDS = ("otrace.resume", "otrace.resumeAll", "otrace.traceFunction", "otrace.holdHere", "otrace.showTraces")
+
+_TRACEASSERT = re.compile(r"\btraceassert\s*\(")
+
+
+def _path(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        raise JsonRpcInvalidParams(message=f"only file: documents are supported, got {uri!r}")
+    return unquote(parsed.path)
+
+
+def _uri(path: str) -> str:
+    return Path(path).absolute().as_uri()
+
+
+def _lines(conn, uri: str) -> list[str]:
+    """The lines of the open document ``uri``, else of the file on disk (control loop)."""
+    doc = conn.ls.workspace.text_documents.get(uri)
+    if doc is not None:
+        return list(doc.lines)
+    try:
+        return Path(_path(uri)).read_text().splitlines(True)
+    except OSError as exc:
+        raise JsonRpcInvalidParams(message=f"cannot read {uri}: {exc.strerror}") from None
+
+
+def _command(title: str, command: str, *arguments: Any) -> dict:
+    return {"title": title, "command": command, "arguments": list(arguments)}
+
+
+def _range(line: int) -> dict:
+    return {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}
+
+
+# ---- code actions ------------------------------------------------------------------------------
+def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
+    """The otrace code actions at 0-based ``line`` of document ``uri`` (worker thread)."""
+    path = _path(uri)
+    title, edits = editor.insert_traceassert_edits(lines, line)
+    actions = [{"title": title, "kind": "refactor.rewrite", "edit": {"changes": {uri: edits}}}]
+    enc = editor.enclosing(lines, line)
+    if enc is None:
+        return actions
+    trace = {"title": f"Trace this function ({enc.qualname})", "kind": "refactor.otrace.trace"}
+    hold = {"title": "Hold here live", "kind": "refactor.otrace.holdLive"}
+    try:
+        if enc.nested_in_function:
+            raise OTraceError(f"{enc.qualname} is nested in a function: it has no live name")
+        _, func = editor.live_function(path, enc.qualname)
+    except OTraceError as exc:
+        trace["disabled"] = hold["disabled"] = {"reason": str(exc)}
+    else:
+        trace["command"] = _command(trace["title"], "otrace.traceFunction", path, enc.qualname)
+        if not inspect.iscoroutinefunction(func):
+            hold["disabled"] = {"reason": f"{enc.qualname} is not an async def: a hold pauses a coroutine"}
+        elif not editor.code_matches(func, lines):
+            hold["disabled"] = {"reason": CHANGED}
+        else:
+            hold["command"] = _command("Hold here live", "otrace.holdHere", uri, line)
+    return actions + [trace, hold]
+
+
+# ---- code lenses -------------------------------------------------------------------------------
+def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
+    """Resume lenses on held lines and hit counts on traceassert lines (worker thread)."""
+    path = _path(uri)
+    real = os.path.realpath(path)
+    holds = hub.engine.holds.list()
+    lenses = []
+    for hold in holds:
+        file, line = hub.locate(hold.context)
+        if not editor.same_file(file, path):
+            continue
+        live = hold.context.label in hub.live_holds
+        where = line - 1
+        title = f"Resume {hold.context.label}"
+        if not live and not editor.line_matches(file, line, lines):
+            where, title = 0, f"{title} (held at line {line}: {CHANGED})"
+        lenses.append({"range": _range(where), "command": _command(title, "otrace.resume", hold.id)})
+        lenses.append({"range": _range(where), "command": _command(f"Resume all ({len(holds)})", "otrace.resumeAll")})
+    for i, text in enumerate(lines):
+        if not _TRACEASSERT.search(text) or text.lstrip().startswith(("#", "from ", "import ")):
+            continue
+        counts = hub.hits.get((real, i + 1), {})
+        n, h = counts.get("asserts", 0), counts.get("holds", 0)
+        if (n or h) and not editor.line_matches(path, i + 1, lines):
+            title = f"traceassert: {CHANGED}"
+        else:
+            title = f"traceassert: {n} violation{'s' * (n != 1)}, {h} hold{'s' * (h != 1)}"
+        lenses.append({"range": _range(i), "command": _command(title, "otrace.showTraces", path, i + 1)})
+    return lenses
+
+
+# ---- hover -------------------------------------------------------------------------------------
+def hover(hub, uri: str, lines: list[str], line: int, character: int) -> dict | None:
+    """The value of the name under the cursor in the most recent hold of the enclosing function."""
+    if not 0 <= line < len(lines):
+        return None
+    name = editor.word_at(lines[line], character)
+    enc = editor.enclosing(lines, line)
+    if name is None or enc is None:
+        return None
+    path = _path(uri)
+    store = hub.engine.store
+    candidates = [h.context for h in hub.engine.holds.list()] + store.recent("holds")
+    for ctx in sorted(candidates, key=lambda c: c.timestamp, reverse=True):
+        file, _ = hub.locate(ctx)
+        if ctx.funcname.split(".")[-1] != enc.qualname.split(".")[-1] or not editor.same_file(file, path):
+            continue
+        if name not in ctx.locals:
+            return None
+        value = ctx.locals[name]
+        state = "held" if ctx.is_held else "was held"
+        text = f"**{name}** = `{safe_repr(value, 300)}` ({type(value).__name__})\n\n{state}: {ctx.id}"
+        return {"contents": {"kind": "markdown", "value": text}}
+    return None
+
+
+# ---- diagnostics -------------------------------------------------------------------------------
+def _exception_contexts(engine) -> list:
+    store = engine.store
+    return store.recent("exceptions") + [c for c in store.saved() if c.ctype == "exceptions"]
+
+
+def exception_signature(engine) -> tuple:
+    """Ids of the stored exception contexts: diagnostics change when this changes."""
+    return tuple(c.id for c in _exception_contexts(engine))
+
+
+def publish_diagnostics(conn) -> None:
+    """Publish one Information diagnostic per stored exception context at its raising line (or at
+    line 1 saying ``CHANGED`` when the open document differs there), and clear files that have
+    none any more. Control loop."""
+    per_uri: dict[str, list[dict]] = {}
+    for ctx in _exception_contexts(conn.hub.engine):
+        if not ctx.file or not os.path.isabs(ctx.file):
+            continue
+        uri = _uri(ctx.file)
+        message = f"{ctx.exc_type}: {ctx.exc_message} (otrace {ctx.id})"
+        doc = conn.ls.workspace.text_documents.get(uri)
+        line = ctx.line - 1
+        if doc is not None and not editor.line_matches(ctx.file, ctx.line, list(doc.lines)):
+            line, message = 0, f"{message}: raised at line {ctx.line}, but the {CHANGED}"
+        per_uri.setdefault(uri, []).append({
+            "range": {"start": {"line": max(line, 0), "character": 0}, "end": {"line": max(line, 0), "character": 1000}},
+            "severity": int(types.DiagnosticSeverity.Information), "source": "otrace", "message": message,
+            "code": ctx.id,
+        })
+    for uri in conn.published - set(per_uri):
+        conn.notify("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
+    for uri, diagnostics in per_uri.items():
+        conn.notify("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": diagnostics})
+    conn.published = set(per_uri)
+
+
+# ---- commands (worker threads) -----------------------------------------------------------------
+def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
+    """Patch the running function around 0-based ``line`` so that it holds there (no file change);
+    ``otrace/unpatch {name}`` undoes it."""
+    hub = conn.hub
+    path = _path(uri)
+    enc = editor.enclosing(lines, line)
+    if enc is None or enc.nested_in_function:
+        raise OTraceError(f"line {line + 1} is not inside a top-level function or method")
+    module, func = editor.live_function(path, enc.qualname)
+    if not inspect.iscoroutinefunction(func):
+        raise OTraceError(f"{enc.qualname} is not an async def: a hold pauses a coroutine")
+    label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
+    source, at = editor.hold_source(func, lines, line, label)
+    conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
+    if not hub.engine.settings.trace_active:
+        hub.engine.settings.set("trace_active", True)
+    hub.add_live_hold(label, path, at + 1, enc.qualname)
+    try:
+        hub.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__)
+    except Exception:
+        hub.forget_live_hold(enc.qualname)
+        raise
+    return {"name": enc.qualname, "label": label, "file": path, "line": at + 1}
+
+
+def trace_function(conn, path: str, qualname: str) -> dict:
+    module, _ = editor.live_function(path, qualname)
+    conn.audit("otrace.traceFunction", name=qualname, module=module.__name__)
+    conn.hub.engine.tracer.trace(qualname, namespace=module.__dict__)
+    return {"name": qualname, "module": module.__name__}
+
+
+def resume(conn, *ids: str) -> dict:
+    conn.audit("otrace.resume", ids=list(ids) or "all")
+    resumed = conn.hub.engine.resume(list(ids) if ids else None)
+    return {"resumed": [h.id for h in resumed]}
+
+
+def show_traces(conn, path: str, line: int) -> dict:
+    ids = [c.id for c in conn.hub.engine.store.recent() + conn.hub.engine.store.saved()
+           if editor.same_file(conn.hub.locate(c)[0], path) and conn.hub.locate(c)[1] == line]
+    return {"traceIds": ids}
+
+
+# ---- registration ------------------------------------------------------------------------------
+def register(conn) -> None:
+    """Register the features and commands on ``conn``'s pygls server."""
+    ls, hub = conn.ls, conn.hub
+
+    async def worker(fn, *args):
+        return await hub.in_worker(conn._call, fn.__name__, lambda c, _p: fn(*args), {})
+
+    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]))
+    async def _code_action(params: types.CodeActionParams):
+        uri = params.text_document.uri
+        return await worker(code_actions, hub, uri, _lines(conn, uri), params.range.start.line)
+
+    @ls.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
+    async def _code_lens(params: types.CodeLensParams):
+        uri = params.text_document.uri
+        return await worker(code_lenses, hub, uri, _lines(conn, uri))
+
+    @ls.feature(types.TEXT_DOCUMENT_HOVER)
+    async def _hover(params: types.HoverParams):
+        uri = params.text_document.uri
+        return await worker(hover, hub, uri, _lines(conn, uri), params.position.line, params.position.character)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def _did_open(params):
+        hub.refresh_diagnostics(only=conn)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def _did_change(params):
+        hub.refresh_diagnostics(only=conn)
+
+    @ls.command("otrace.resume")
+    async def _resume(*ids: str):
+        return await worker(resume, conn, *[str(i) for i in ids])
+
+    @ls.command("otrace.resumeAll")
+    async def _resume_all(*args):
+        return await worker(resume, conn)
+
+    @ls.command("otrace.traceFunction")
+    async def _trace(path: str, qualname: str):
+        return await worker(trace_function, conn, path, qualname)
+
+    @ls.command("otrace.holdHere")
+    async def _hold_here(uri: str, line: int):
+        return await worker(hold_here, conn, uri, _lines(conn, uri), line)
+
+    @ls.command("otrace.showTraces")
+    async def _show_traces(path: str, line: int):
+        return await worker(show_traces, conn, path, line)

@@ -1,0 +1,196 @@
+"""The custom ``otrace/*`` requests (docs/PROTOCOL.md): one plain function per method, taking the
+client's connection and its params as a plain dict and returning the JSON result.
+
+Every handler runs in a worker thread of the server's pool (never on the control loop, never on
+the app's loop), so a slow command never blocks another client. Bad params raise ``ParamsError``
+(answered as JSON-RPC "invalid params"); refused operations raise ``OTraceError`` (answered with
+code -32001); features that are not set up raise ``NotAvailable`` (code -32003).
+
+Thread-safety: handlers touch the engine (thread-safe) and the connection's own shell session,
+which they use under ``conn.session_lock``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.lsp.payloads import context_payload, hold_payload, parse_outcome, trace_payload
+
+__all__ = ["ParamsError", "NotAvailable", "REQUESTS", "STATE_CHANGING"]
+
+
+class ParamsError(ValueError):
+    """The params of a request are missing or of the wrong type (one-line message)."""
+
+
+class NotAvailable(OTraceError):
+    """The feature needs a part of otrace that is not set up (e.g. /osh/web)."""
+
+
+_TYPES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}
+
+
+def _arg(params: dict, key: str, kind: type, default: Any = ..., *, method: str) -> Any:
+    if key not in params or params[key] is None:
+        if default is ...:
+            raise ParamsError(f"{method}: missing '{key}' ({_TYPES[kind]})")
+        return default
+    value = params[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ParamsError(f"{method}: '{key}' must be {_TYPES[kind]}")
+    return value
+
+
+def command(conn, p: dict) -> dict:
+    line = _arg(p, "line", str, method="otrace/command")
+    stdin = _arg(p, "stdin", str, None, method="otrace/command")
+    if _changes_state(line):
+        conn.audit("otrace/command", line=line)
+    with conn.session_lock:
+        result = conn.session.execute(line, stdin=stdin) if stdin is not None else conn.session.execute(line)
+    out = {"output": result.output, "prompt": result.prompt, "cwd": result.cwd, "error": result.error}
+    if result.repeat:
+        out["repeat"] = result.repeat
+    if result.edit is not None:
+        out["edit"] = {"name": result.edit.name, "source": result.edit.source}
+    if result.quit:
+        out["quit"] = True
+    return out
+
+
+_STATEFUL_WORDS = ("exec", "edit", "resume", "trace", "untrace", "unpatch", "set", "rm", "del", "tag",
+                   "untag", "run", "source", "save")
+
+
+def _changes_state(line: str) -> bool:
+    """Whether a command line may change state (audited). JavaScript in /osh/web and ``!code``
+    are included; plain ``pr``/``ls`` are not."""
+    text = line.strip()
+    word = text.split(None, 1)[0] if text else ""
+    return text.startswith("!") or word in _STATEFUL_WORDS or ("=" in text and not text.startswith(("ls", "pr")))
+
+
+def complete(conn, p: dict) -> dict:
+    line = _arg(p, "line", str, method="otrace/complete")
+    cursor = _arg(p, "cursor", int, len(line), method="otrace/complete")
+    if not 0 <= cursor <= len(line):
+        raise ParamsError("otrace/complete: 'cursor' must be within the line")
+    with conn.session_lock:
+        return {"items": list(conn.session.complete(line, cursor))}
+
+
+def holds(conn, p: dict) -> dict:
+    return {"holds": [hold_payload(h, conn.hub.locate) for h in conn.hub.engine.holds.list()]}
+
+
+def resume(conn, p: dict) -> dict:
+    ids = _arg(p, "ids", list, None, method="otrace/resume")
+    every = _arg(p, "all", bool, False, method="otrace/resume")
+    if ids is None and not every:
+        raise ParamsError("otrace/resume: give 'ids' (a list of trace ids) or 'all': true")
+    if ids is not None and not all(isinstance(i, str) for i in ids):
+        raise ParamsError("otrace/resume: 'ids' must be a list of strings")
+    outcome = parse_outcome(p)
+    conn.audit("otrace/resume", ids=ids if not every else "all", outcome=outcome.describe())
+    resumed = conn.hub.engine.resume(None if every else ids, outcome)
+    return {"resumed": [h.id for h in resumed]}
+
+
+def context(conn, p: dict) -> dict:
+    trace_id = _arg(p, "traceId", str, method="otrace/context")
+    return context_payload(conn.hub.engine.store.find(trace_id))
+
+
+def traces(conn, p: dict) -> dict:
+    ctype = _arg(p, "ctype", str, None, method="otrace/traces")
+    limit = _arg(p, "limit", int, 100, method="otrace/traces")
+    store = conn.hub.engine.store
+    found = store.recent(ctype) + [c for c in store.saved() if ctype is None or c.ctype == ctype]
+    found.sort(key=lambda c: c.timestamp)
+    return {"traces": [trace_payload(c, conn.hub.locate) for c in found[-max(limit, 0):]]}
+
+
+def trace(conn, p: dict) -> dict:
+    name = _arg(p, "name", str, method="otrace/trace")
+    condition = _arg(p, "condition", str, None, method="otrace/trace")
+    action = _arg(p, "action", str, None, method="otrace/trace")
+    count = _arg(p, "count", int, None, method="otrace/trace")
+    conn.audit("otrace/trace", name=name, condition=condition, action=action, count=count)
+    spec = conn.hub.engine.tracer.trace(name, namespace=conn.hub.shell.globals, condition=condition,
+                                        action=action, count=count)
+    return {"name": getattr(spec, "name", name), "traced": _traced(conn)}
+
+
+def untrace(conn, p: dict) -> dict:
+    name = _arg(p, "name", str, method="otrace/untrace")
+    conn.audit("otrace/untrace", name=name)
+    tracer = conn.hub.engine.tracer
+    if name in ("*", "all"):
+        tracer.untrace_all()
+    else:
+        tracer.untrace(name, namespace=conn.hub.shell.globals)
+    return {"traced": _traced(conn)}
+
+
+def _traced(conn) -> list[str]:
+    return [getattr(s, "name", str(s)) for s in conn.hub.engine.tracer.traced()]
+
+
+def patch(conn, p: dict) -> dict:
+    name = _arg(p, "name", str, method="otrace/patch")
+    source = _arg(p, "source", str, method="otrace/patch")
+    if conn.hub.engine.settings.safe_mode:
+        raise OTraceError("patch refused: safe_mode is True (set safe_mode False)")
+    conn.audit("otrace/patch", name=name, source=source)
+    conn.hub.engine.patcher.patch(name, source, namespace=conn.hub.shell.globals)
+    return {"patched": [pt.name for pt in conn.hub.engine.patcher.patches()]}
+
+
+def unpatch(conn, p: dict) -> dict:
+    name = _arg(p, "name", str, method="otrace/unpatch")
+    conn.audit("otrace/unpatch", name=name)
+    patcher = conn.hub.engine.patcher
+    if name in ("*", "all"):
+        patcher.unpatch_all()
+    else:
+        patcher.unpatch(name)
+    conn.hub.forget_live_hold(name)
+    return {"patched": [pt.name for pt in patcher.patches()]}
+
+
+def _web(conn):
+    web = getattr(conn.hub.shell, "web", None)
+    if web is None:
+        raise NotAvailable("not available: /osh/web is not set up in this process (otrace_server.web)")
+    return web
+
+
+def web_clients(conn, p: dict) -> dict:
+    return {"clients": conn.hub.web_clients(_web(conn))}
+
+
+def web_eval(conn, p: dict) -> dict:
+    client = _arg(p, "client", str, method="otrace/webEval")
+    expression = _arg(p, "expression", str, method="otrace/webEval")
+    timeout_ms = _arg(p, "timeoutMs", int, None, method="otrace/webEval")
+    web = _web(conn)
+    if conn.hub.engine.settings.safe_mode:
+        raise OTraceError("JavaScript evaluation refused: safe_mode is True (set safe_mode False)")
+    conn.audit("otrace/webEval", client=client, expression=expression)
+    timeout = timeout_ms / 1000 if timeout_ms else conn.hub.engine.settings.web_timeout
+    value, error = web.evaluate(client, expression, timeout)
+    return {"error": error} if error is not None else {"value": value}
+
+
+#: method name -> handler(conn, params) -> result
+REQUESTS: dict[str, Callable[[Any, dict], dict]] = {
+    "otrace/command": command, "otrace/complete": complete, "otrace/holds": holds, "otrace/resume": resume,
+    "otrace/context": context, "otrace/traces": traces, "otrace/trace": trace, "otrace/untrace": untrace,
+    "otrace/patch": patch, "otrace/unpatch": unpatch, "otrace/webClients": web_clients,
+    "otrace/webEval": web_eval,
+}
+
+#: methods whose every call is written to the audit log
+STATE_CHANGING = ("otrace/resume", "otrace/trace", "otrace/untrace", "otrace/patch", "otrace/unpatch",
+                  "otrace/webEval")

@@ -1,0 +1,114 @@
+"""JSON payloads of the otrace protocol (docs/PROTOCOL.md) built from engine objects: holds,
+trace contexts, outcomes. Pure functions; no I/O.
+
+Thread-safety: the functions only read the (immutable once stored) contexts and holds; they may
+be called from any thread.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Callable
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.holds import Hold, Outcome
+
+__all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "parse_outcome",
+           "jsonable", "safe_repr"]
+
+#: (file, line) of a context; lets the server map a hold inside patched code back to the source file
+Locator = Callable[[TraceContext], "tuple[str, int]"]
+
+
+def _default_locator(ctx: TraceContext) -> tuple[str, int]:
+    return ctx.file, ctx.line
+
+
+def safe_repr(value: Any, limit: int = 1000) -> str:
+    """``repr(value)``, truncated to ``limit`` characters; never raises."""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<unrepresentable {type(value).__name__}: {exc}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` when it is plain JSON data (str, number, bool, None, lists/dicts of those), else its repr."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return safe_repr(value)
+
+
+def hold_payload(hold: Hold, locate: Locator = _default_locator) -> dict[str, Any]:
+    """The protocol's Hold object (see docs/PROTOCOL.md)."""
+    ctx = hold.context
+    file, line = locate(ctx)
+    return {
+        "id": hold.id, "number": hold.number, "traceId": ctx.id, "label": ctx.label,
+        "function": ctx.funcname, "file": file, "line": line, "since": hold.created_wall,
+        "age": round(hold.age, 3), "remaining": hold.remaining,
+        "summary": jsonable(ctx.extra.get("request")), "webClient": jsonable(ctx.extra.get("web_client")),
+    }
+
+
+def trace_payload(ctx: TraceContext, locate: Locator = _default_locator) -> dict[str, Any]:
+    """A short description of a stored context (``otrace/traces`` items)."""
+    file, line = locate(ctx)
+    out = {"traceId": ctx.id, "ctype": ctx.ctype, "label": ctx.label, "function": ctx.funcname,
+           "file": file, "line": line, "timestamp": ctx.timestamp, "held": ctx.is_held, "saved": ctx.saved}
+    if ctx.exc_type:
+        out["exception"] = f"{ctx.exc_type}: {ctx.exc_message}"
+    return out
+
+
+def context_payload(ctx: TraceContext) -> dict[str, Any]:
+    """Variables, call chain and stack of a context (``otrace/context`` result)."""
+    out: dict[str, Any] = {
+        "traceId": ctx.id,
+        "variables": [{"name": k, "repr": safe_repr(v), "type": type(v).__name__} for k, v in ctx.locals.items()],
+        "where": ctx.where,
+        "stack": [{"file": f.file, "line": f.line, "function": f.function} for f in ctx.stack],
+    }
+    if ctx.exc_type:
+        out["exception"] = {"type": ctx.exc_type, "message": ctx.exc_message, "traceback": ctx.traceback}
+    return out
+
+
+def outcome_payload(outcome: Outcome | None) -> dict[str, Any]:
+    """``{kind, description}`` of how a hold ended."""
+    outcome = outcome or Outcome()
+    return {"kind": outcome.kind, "description": outcome.describe()}
+
+
+def parse_outcome(params: dict[str, Any]) -> Outcome:
+    """The Outcome asked for by ``otrace/resume`` params: ``value``, ``raise`` (``"Name"`` or
+    ``"Name: message"`` of a builtin exception, else a RuntimeError with that text), or ``status``
+    (+ ``reason``); none of them: continue. OTraceError when more than one is given or a type is wrong."""
+    given = [k for k in ("value", "raise", "status") if k in params]
+    if len(given) > 1:
+        raise OTraceError(f"give only one of value, raise, status (got {', '.join(given)})")
+    if "value" in params:
+        return Outcome("value", value=params["value"])
+    if "raise" in params:
+        text = params["raise"]
+        if not isinstance(text, str) or not text:
+            raise OTraceError("'raise' must be a non-empty string such as \"ValueError: bad input\"")
+        name, _, message = text.partition(":")
+        cls = getattr(builtins, name.strip(), None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return Outcome("raise", exception=cls(message.strip()) if message else cls())
+        return Outcome("raise", exception=RuntimeError(text))
+    if "status" in params:
+        status, reason = params["status"], params.get("reason", "")
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise OTraceError("'status' must be an HTTP status code (100-599)")
+        if not isinstance(reason, str):
+            raise OTraceError("'reason' must be a string")
+        return Outcome("status", status=status, reason=reason)
+    return Outcome()

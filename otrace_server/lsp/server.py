@@ -1,0 +1,274 @@
+"""The embedded language server: an ``asyncio.start_server`` accept loop on the control thread's
+loop (``app.runtime.control_loop``), one ``Connection`` (own pygls LanguageServer, own shell
+session) per client, any number of clients at once.
+
+    handle = start_server(app)          # from any thread but the control thread
+    handle.port                         # TCP port on 127.0.0.1 (or the requested host)
+    handle.stop()                       # closes every connection, removes the discovery file
+
+The ``Hub`` holds what the connections share: the engine and shell, the token, a worker pool for
+requests (a slow command never blocks other clients or the loop), the audit log, the live holds
+inserted by "Hold here live", per-line assert/hold counters, and the fan-out of engine events
+(received on the control thread through ``Runtime.subscribe_in_control``) as notifications.
+
+Thread-safety notes: ``start_server`` and ``stop`` may be called from any thread except the control
+thread (they wait for it). Everything else runs on the control loop, except handlers run through
+``Hub.in_worker`` (worker threads), which touch only thread-safe engine APIs, ``live_holds`` under
+its lock, and their connection's session under its lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ipaddress
+import logging
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.events import Event
+from otrace_server.lsp import discovery
+from otrace_server.lsp.audit import AuditLog
+from otrace_server.lsp.connection import Connection
+from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
+
+__all__ = ["Hub", "ServerHandle", "start_server"]
+
+log = logging.getLogger("otrace.lsp")
+
+_START_TIMEOUT = 5.0
+_DIAGNOSTICS_POLL = 1.0   # seconds between checks for contexts deleted/evicted behind our back
+
+
+class Hub:
+    """State shared by all connections of one language server (see the module doc)."""
+
+    def __init__(self, app, host: str, port: int, directory: Path | None) -> None:
+        self.app = app
+        self.engine = app.engine
+        self.shell = app.shell
+        self.runtime = app.runtime
+        self.token: str = app.token
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = None
+        self.pid = os.getpid()
+        self.dap_port = getattr(app, "dap_port", None)
+        self.directory = directory
+        self.loop: asyncio.AbstractEventLoop = app.runtime.control_loop
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="otrace-lsp")
+        self.connections: set[Connection] = set()
+        self.discovery_path: Path | None = None
+        self.audit: AuditLog | None = None
+        #: label -> (file, 1-based line, qualname) of holds inserted by "Hold here live"
+        self.live_holds: dict[str, tuple[str, int, str]] = {}
+        self.live_lock = threading.Lock()
+        #: (real path, line) -> Counter(asserts=n, holds=m), counted from context events
+        self.hits: dict[tuple[str, int], Counter] = {}
+        self._server: asyncio.base_events.Server | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._diag_signature: tuple = ()
+        self._poll: asyncio.TimerHandle | None = None
+
+    # ---- lifecycle (control loop) -------------------------------------------------------------
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port,
+                                                  limit=1 << 16)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.discovery_path = discovery.write(host=self.host, lsp_port=self.port, dap_port=self.dap_port,
+                                              token=self.token, directory=self.directory)
+        self.audit = AuditLog(self.discovery_path.with_name(f"otrace-{self.pid}.audit.log"))
+        self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
+        self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
+
+    async def stop(self) -> None:
+        if self._poll is not None:
+            self._poll.cancel()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.discovery_path is not None:
+            discovery.remove(self.discovery_path)
+        if self.audit is not None:
+            self.audit.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(self, reader, writer)
+        self.connections.add(conn)
+        try:
+            await conn.serve()
+        except Exception:
+            log.exception("otrace lsp: connection failed")
+        finally:
+            self.connections.discard(conn)
+            conn.close()
+
+    # ---- helpers for connections ---------------------------------------------------------------
+    def in_worker(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """Run ``fn(*args)`` in the worker pool; the awaitable's result arrives on the control loop."""
+        return self.loop.run_in_executor(self.executor, fn, *args)
+
+    def locate(self, ctx: TraceContext) -> tuple[str, int]:
+        """(file, line) of a context in the SOURCE file: holds inserted by "Hold here live" run in
+        patched code and are mapped back to the document line they were inserted at."""
+        with self.live_lock:
+            live = self.live_holds.get(ctx.label)
+        if live is not None:
+            return live[0], live[1]
+        return ctx.file, ctx.line
+
+    def add_live_hold(self, label: str, file: str, line: int, qualname: str) -> None:
+        with self.live_lock:
+            self.live_holds[label] = (file, line, qualname)
+
+    def forget_live_hold(self, qualname: str) -> None:
+        """Forget the live holds of an unpatched function (``*``/``all``: every one)."""
+        with self.live_lock:
+            for label, (_, _, name) in list(self.live_holds.items()):
+                if qualname in ("*", "all") or name == qualname:
+                    del self.live_holds[label]
+
+    def web_clients(self, web) -> list[dict]:
+        """``[{name, since, url, userAgent}]`` of the browsers of a /osh/web provider."""
+        return [{"name": c.name, "since": c.since, "url": c.url, "userAgent": c.user_agent} for c in web.clients()]
+
+    def broadcast(self, method: str, params: Any) -> None:
+        """Send a notification to every initialized client (control loop only)."""
+        for conn in list(self.connections):
+            try:
+                conn.notify(method, params)
+            except Exception:
+                log.exception("otrace lsp: notifying %s failed", conn.client_name)
+
+    # ---- engine events (control loop) --------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        data = event.data
+        if event.kind == "context":
+            ctx: TraceContext = data["context"]
+            self._count(ctx)
+            file, line = self.locate(ctx)
+            message = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
+            self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
+                                                 "line": line, "message": message})
+            if ctx.ctype == "exceptions":
+                self.refresh_diagnostics()
+        elif event.kind == "hold_started":
+            self.broadcast("otrace/holdStarted", hold_payload(data["hold"], self.locate))
+            self.refresh_code_lenses()
+        elif event.kind == "hold_resumed":
+            self.broadcast("otrace/holdResumed", {"id": data["hold"].id, "outcome": outcome_payload(data.get("outcome"))})
+            self.refresh_code_lenses()
+        elif event.kind == "output":
+            self.broadcast("otrace/output", {"text": str(data.get("text", "")), "stream": data.get("stream", "stdout")})
+        elif event.kind == "web_clients":
+            clients = data.get("clients")
+            if clients is None and getattr(self.shell, "web", None) is not None:
+                clients = self.web_clients(self.shell.web)
+            self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients or [])})
+
+    def _count(self, ctx: TraceContext) -> None:
+        if ctx.ctype not in ("asserts", "holds") or not ctx.file:
+            return
+        file, line = self.locate(ctx)
+        key = (os.path.realpath(file), line)
+        self.hits.setdefault(key, Counter())[ctx.ctype] += 1
+
+    def refresh_code_lenses(self) -> None:
+        """Ask clients that support it to re-request code lenses (holds changed)."""
+        for conn in list(self.connections):
+            if conn.authenticated and not conn.closed and conn.supports_lens_refresh():
+                conn.ls.protocol.send_request("workspace/codeLens/refresh", None)
+
+    def refresh_diagnostics(self, only: Connection | None = None) -> None:
+        """Publish the diagnostics of traced exceptions to every client (or ``only``)."""
+        from otrace_server.lsp import features
+
+        self._diag_signature = features.exception_signature(self.engine)
+        for conn in [only] if only is not None else list(self.connections):
+            if conn.authenticated and not conn.closed:
+                features.publish_diagnostics(conn)
+
+    def _poll_diagnostics(self) -> None:
+        from otrace_server.lsp import features
+
+        try:
+            if features.exception_signature(self.engine) != self._diag_signature:
+                self.refresh_diagnostics()
+        finally:
+            self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
+
+
+class ServerHandle:
+    """What ``start_server`` returns: ``port``, ``host``, ``discovery_path``, ``hub``, ``stop()``."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.port: int = hub.port
+        self.host = hub.host
+        self.discovery_path = hub.discovery_path
+        self._stopped = False
+
+    def stop(self, timeout: float = _START_TIMEOUT) -> None:
+        """Close every connection and the listening socket, remove the discovery file. Idempotent;
+        any thread but the control thread."""
+        if self._stopped:
+            return
+        self._stopped = True
+        runtime = self.hub.runtime
+        if runtime.running:
+            try:
+                runtime.run_in_control(self.hub.stop()).result(timeout)
+                return
+            except Exception:
+                log.exception("otrace lsp: stopping the language server failed")
+        if self.hub.discovery_path is not None:
+            discovery.remove(self.hub.discovery_path)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def start_server(app, host: str | None = None, port: int | None = None, *,
+                 directory: Path | None = None) -> ServerHandle:
+    """Start the language server of ``app`` (an ``otrace_server.app.App`` with ``engine``, ``shell``,
+    ``runtime`` (started), ``token``) on its control loop, write the discovery file and return a
+    handle. ``host`` defaults to ``app.host`` (127.0.0.1); a non-loopback host is served only when
+    asked for, with a warning. ``port`` defaults to ``app.lsp_port_requested`` (0: a free port).
+    ``directory``: where the discovery file goes (default ``discovery.runtime_dir()``).
+
+    Thread: any but the control thread (RuntimeError). Failures: OSError when the port cannot be
+    bound or the discovery file cannot be written (nothing is left running).
+    """
+    if app.runtime.in_control_thread():
+        raise RuntimeError("start_server() waits for the control loop: call it from another thread")
+    host = host or getattr(app, "host", None) or "127.0.0.1"
+    if port is None:
+        port = getattr(app, "lsp_port_requested", 0) or 0
+    if not _is_loopback(host):
+        log.warning("otrace: the language server listens on %s, beyond loopback: anyone who can reach "
+                    "this address and knows the token controls this process", host)
+    hub = Hub(app, host, port, directory)
+    try:
+        app.runtime.run_in_control(hub.start()).result(_START_TIMEOUT)
+    except BaseException:
+        try:
+            app.runtime.run_in_control(hub.stop()).result(_START_TIMEOUT)
+        except Exception:
+            pass
+        raise
+    log.info("otrace: language server on %s:%s", host, hub.port)
+    return ServerHandle(hub)
