@@ -6,7 +6,8 @@ with a literal name. The rules:
 
 - layers: a module imports only the layers its row of the table under "## Layers" in
   docs/ARCHITECTURE.md allows (that table is the single source of the edges); the package facade
-  (``otrace_server/__init__.py``, ``__main__.py``) is the top: only "anything of ours" rows import it;
+  (``otrace_server/__init__.py``, ``__main__.py``) is the top: only "anything of ours" rows import
+  names from it, except its metadata (``__version__``), which every layer may read;
   a module in no row of the table is a violation (add its row first);
 - third-party code: core and shell import only the standard library (``sys.stdlib_module_names``);
   other layers import only the standard library and the runtime dependencies declared in
@@ -156,12 +157,15 @@ class _ImportCollector(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _imported_layer(module: str, table: dict[str, frozenset[str]]) -> str:
-    """Layer of an absolute module name of ours; FACADE for the package or a name it exports."""
+def _imported_layer(module: str, table: dict[str, frozenset[str]]) -> str | None:
+    """Layer of an absolute module name of ours; FACADE for the package or a name it exports;
+    None for the package's metadata (``from otrace_server import __version__``), which any layer may read."""
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] not in table:
+    if len(parts) == 1:
         return FACADE
-    return parts[1]
+    if parts[1] in table:
+        return parts[1]
+    return None if re.fullmatch(r"__\w+__", parts[1]) else FACADE
 
 
 def _thread_violations(tree: ast.AST) -> list[tuple[int, str]]:
@@ -215,7 +219,7 @@ def check_module(relpath: str, source: str, table: dict[str, frozenset[str]],
         top = imp.module.split(".")[0]
         if top == PACKAGE:
             target = _imported_layer(imp.module, table)
-            if target != layer and allowed is not ANY and target not in allowed:
+            if target not in (None, layer) and allowed is not ANY and target not in allowed:
                 problems.append((imp.line, f"{layer} must not import {target} ({imp.module})"))
         elif top in sys.stdlib_module_names:
             continue
@@ -311,7 +315,7 @@ def test_checker_accepts_allowed_edges(table, dependencies):
         "import tornado.web\n"
         "from otrace_server.core.engine import get_engine\n"
         "from . import runtime\n"
-        "from otrace_server import shell\n"
+        "from otrace_server import shell, __version__\n"
         "try:\n    import prompt_toolkit\nexcept ImportError:\n    prompt_toolkit = None\n"
         "def f(loop):\n    import pygls.server\n"
     )

@@ -1,0 +1,15 @@
+"""Fixtures shared by the whole test suite. Keep this small: fixtures of one part live beside its tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository's root directory (where pyproject.toml is)."""
+    return REPO_ROOT
