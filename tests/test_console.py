@@ -1,0 +1,218 @@
+"""The terminal console in a REAL pseudo-terminal (pexpect), and with a plain pipe as stdin.
+
+Each test spawns a small program (PROGRAM) that builds a real Shell over its globals and runs a
+Console on its own thread, as ``otrace_server.app.start`` does. A background thread of the program
+records a real trace context (a failed ``traceassert``) when the test creates a trigger file, so
+trace events arrive from another thread at a moment the test chooses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT = "globals> "
+EVENT = re.compile(r"poke:as-poke:\d\d-\d\d-\d\d")
+
+PROGRAM = r'''
+import os, sys, threading, time
+from otrace_server.core.engine import get_engine
+from otrace_server.core.assertions import traceassert
+from otrace_server.shell import Shell
+from otrace_server.console import Console
+
+engine = get_engine()
+engine.settings.set("trace_active", True)
+TRIGGER = sys.argv[1]
+alpha_value = 41
+alpha_beta = 2
+ticks = {"n": 0}
+
+def answer():
+    return 41
+
+def poke():
+    traceassert(False, label="poke")
+
+def background():
+    while True:
+        ticks["n"] += 1
+        if os.path.exists(TRIGGER):
+            os.unlink(TRIGGER)
+            poke()
+        time.sleep(0.02)
+
+threading.Thread(target=background, daemon=True).start()
+console = Console(Shell(engine, globals()).session("console"), engine, history_file=None)
+thread = threading.Thread(target=console.run, name="otrace-console")
+thread.start()
+while thread.is_alive():
+    thread.join(0.1)
+print("CONSOLE ENDED")
+'''
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CI="1", TERM="xterm")
+    env.pop("EDITOR", None)
+    return env
+
+
+@pytest.fixture
+def program(tmp_path):
+    path = tmp_path / "console_program.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+@pytest.fixture
+def term(program, tmp_path):
+    """The program in a real pseudo-terminal; ``term.trigger()`` records a trace context in it."""
+    child = pexpect.spawn(sys.executable, [str(program), str(tmp_path / "trigger")], env=_env(),
+                          cwd=str(tmp_path), encoding="utf-8", timeout=10, dimensions=(40, 200))
+    child.trigger = lambda: (tmp_path / "trigger").write_text("")
+    child.expect_exact(PROMPT)
+    yield child
+    if child.isalive():
+        child.terminate(force=True)
+
+
+def test_prompt_and_command(term):
+    term.sendline("alpha_value")
+    term.expect_exact("41")
+    term.expect_exact(PROMPT)
+    term.sendline("cd alpha_nothing")
+    term.expect(r"alpha_nothing")          # an error line, and the console goes on
+    term.expect_exact(PROMPT)
+    term.sendline("alpha_beta")
+    term.expect_exact("2")
+
+
+def test_tab_completes_a_unique_name_and_lists_choices(term):
+    term.send("alpha_v\t")
+    term.expect_exact("alpha_value")        # completed on the line
+    term.send("\r")
+    term.expect_exact("41")
+    term.expect_exact(PROMPT)
+    term.send("alph\t\t")                   # ambiguous: the second TAB lists the choices
+    term.expect(r"alpha_beta\s+alpha_value")
+    term.send("a_b\r")                      # the typed prefix is still on the line
+    term.expect(r"\r\n2\r\n")
+
+
+def test_trace_event_while_a_line_is_half_typed_keeps_the_line(term):
+    term.send("pr alph")
+    time.sleep(0.2)
+    term.trigger()
+    term.expect(EVENT)                      # the event on its own line ...
+    term.expect_exact(PROMPT + "pr alph")   # ... then the prompt and the half-typed text redrawn
+    term.send("a_value\r")                  # finishing the SAME line runs it whole
+    term.expect(r"\r\n41\r\n")
+    term.expect_exact(PROMPT)
+
+
+def test_event_between_commands_is_printed(term):
+    term.trigger()
+    term.expect(EVENT)
+    term.sendline("ls ~~")
+    term.expect(r"/osh/recent/asserts/poke/as-poke/\d\d-\d\d-\d\d")
+
+
+def test_ctrl_c_cancels_the_line_and_the_console_goes_on(term):
+    term.send("this line is cancelled")
+    term.send("\x03")
+    term.expect_exact(PROMPT)
+    term.sendline("alpha_beta")
+    term.expect(r"\r\n2\r\n")
+    assert term.isalive()
+
+
+def test_lock_asks_for_the_password_without_echo(term):
+    term.sendline("set password s3cret")
+    term.expect_exact(PROMPT)
+    term.sendline("lock")
+    term.expect_exact("Password: ")
+    term.sendline("wrong")
+    term.expect_exact("wrong password")
+    term.expect_exact("Password: ")
+    term.sendline("s3cret")
+    term.expect_exact("console unlocked")
+    assert "s3cret" not in term.before and "wrong\r" not in term.before   # echo was off
+    term.expect_exact(PROMPT)
+    term.sendline("alpha_value")
+    term.expect_exact("41")
+
+
+def test_events_while_locked_are_shown_after_unlock(term):
+    term.sendline("set password pw")
+    term.expect_exact(PROMPT)
+    term.sendline("lock")
+    term.expect_exact("Password: ")
+    term.trigger()
+    time.sleep(0.3)
+    term.sendline("pw")
+    term.expect_exact("console unlocked")
+    assert not EVENT.search(term.before)
+    term.expect(EVENT)
+
+
+def test_repeat_redraws_until_a_line_is_typed(term):
+    term.sendline('repeat pr ticks["n"]')
+    term.expect_exact('repeat pr ticks["n"]')
+    term.expect(r"\r\n(\d+)\r\n")
+    first = int(term.match.group(1))
+    term.expect_exact('repeat pr ticks["n"]')     # redrawn ...
+    term.expect(r"\r\n(\d+)\r\n")
+    assert int(term.match.group(1)) > first        # ... with fresh output
+    term.sendline("")
+    term.expect_exact(PROMPT)
+    term.sendline("alpha_beta")
+    term.expect(r"\r\n2\r\n")
+
+
+def test_repeat_stops_at_a_trace_event(term):
+    term.sendline('repeat pr ticks["n"]')
+    term.expect_exact('repeat pr ticks["n"]')
+    term.trigger()
+    term.expect(EVENT)
+    term.expect_exact(PROMPT)
+    term.sendline("alpha_beta")
+    term.expect(r"\r\n2\r\n")
+
+
+def test_edit_opens_the_editor_and_patches(term):
+    term.sendline("set safe_mode False")
+    term.expect_exact(PROMPT)
+    term.sendline("set editor 'sed -i s/41/42/'")    # a non-interactive "editor" on the temp file
+    term.expect_exact(PROMPT)
+    term.sendline("edit answer")
+    term.expect_exact(PROMPT)
+    term.sendline("answer()")
+    term.expect(r"\r\n42\r\n")
+
+
+def test_eof_ends_the_console_not_the_program(term):
+    term.sendeof()
+    term.expect_exact("CONSOLE ENDED")
+    term.expect(pexpect.EOF)
+    term.close()
+    assert term.exitstatus == 0
+
+
+def test_non_tty_stdin_reads_plain_lines_with_prompts(program, tmp_path):
+    proc = subprocess.run([sys.executable, str(program), str(tmp_path / "trigger")], env=_env(), cwd=tmp_path,
+                          input="alpha_value\nls -v alpha*\n", capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(PROMPT) >= 3                # prompts printed even without a terminal
+    assert "\n41\n" in proc.stdout.replace(PROMPT, "\n")
+    assert "alpha_beta" in proc.stdout and "alpha_value" in proc.stdout
+    assert proc.stdout.rstrip().endswith("CONSOLE ENDED")
