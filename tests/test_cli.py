@@ -1,0 +1,124 @@
+"""The ``otrace`` command, run for real as ``python -m otrace_server.cli`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = '''
+import sys
+greeting = "hello"
+def main(*args):
+    print("main called with", list(args))
+if __name__ == "__main__":
+    print("running as", __name__, sys.argv[1:])
+    answer = 42
+'''
+
+
+def otrace(*args, cwd, env_extra=None, timeout=30):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CI="1", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "otrace_server.cli", *args], cwd=cwd, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_is_clear(tmp_path):
+    proc = otrace("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    out = proc.stdout
+    assert out.startswith("usage: otrace")
+    for words in ("--batch", "-f", "script", "ps", "exit status"):
+        assert words in out
+
+
+def test_no_arguments_is_a_usage_error(tmp_path):
+    proc = otrace(cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "usage: otrace" in proc.stderr
+
+
+def test_runs_a_script_as_main_with_its_arguments(tmp_path):
+    (tmp_path / "script.py").write_text(SCRIPT)
+    proc = otrace("--no-lsp", "script.py", "a", "b", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "running as __main__ ['a', 'b']" in proc.stdout
+
+
+def test_script_exit_status_and_uncaught_exception(tmp_path):
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
+    (tmp_path / "raises.py").write_text("raise ValueError('boom')\n")
+    assert otrace("--no-lsp", "exits.py", cwd=tmp_path).returncode == 3
+    proc = otrace("--no-lsp", "raises.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "ValueError: boom" in proc.stderr
+
+
+def test_missing_script_is_a_usage_error(tmp_path):
+    proc = otrace("nowhere.py", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no such script: nowhere.py" in proc.stderr
+
+
+def test_function_option_calls_the_function_without_the_main_block(tmp_path):
+    (tmp_path / "script.py").write_text(SCRIPT)
+    proc = otrace("--no-lsp", "-f", "main", "script.py", "x", "y", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "main called with ['x', 'y']" in proc.stdout
+    assert "running as" not in proc.stdout
+    proc = otrace("--no-lsp", "-f", "nothing", "script.py", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "'nothing' is not a function" in proc.stderr
+
+
+def test_batch_runs_commands_over_the_script_globals(tmp_path):
+    (tmp_path / "script.py").write_text(SCRIPT)
+    (tmp_path / "ok.osh").write_text("# a comment\ncd ~~g\npr greeting\n\nanswer + 1\n")
+    proc = otrace("--batch", "ok.osh", "script.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "globals> pr greeting" in lines           # each command is echoed after its prompt
+    assert "'hello'" in lines and "43" in lines
+
+
+def test_batch_stops_with_status_1_at_the_first_error(tmp_path):
+    (tmp_path / "script.py").write_text(SCRIPT)
+    (tmp_path / "bad.osh").write_text("pr greeting\npr no_such_name\npr answer\n")
+    proc = otrace("--batch", "bad.osh", "script.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "no_such_name" in proc.stdout              # the error is printed
+    assert "pr answer" not in proc.stdout             # and nothing after it ran
+
+
+def test_batch_without_script_and_unreadable_batch_file(tmp_path):
+    (tmp_path / "cmds.osh").write_text("set max_recent 5\nset max_recent\n")
+    proc = otrace("--batch", "cmds.osh", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "max_recent = 5" in proc.stdout
+    proc = otrace("--batch", "missing.osh", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "cannot read batch file" in proc.stderr
+
+
+def test_ps_lists_live_processes_and_drops_stale_files(tmp_path):
+    rundir = tmp_path / "run" / "otrace"
+    rundir.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = rundir / f"otrace-{dead.pid}.json"
+    stale.write_text(json.dumps({"pid": dead.pid, "argv": ["gone.py"], "cwd": "/", "host": "127.0.0.1",
+                                 "lsp_port": 1, "dap_port": None, "token": "t", "started": 0}))
+    live = rundir / f"otrace-{os.getpid()}.json"
+    live.write_text(json.dumps({"pid": os.getpid(), "argv": ["alive.py", "--x"], "cwd": "/srv",
+                                "host": "127.0.0.1", "lsp_port": 4711, "dap_port": None,
+                                "token": "secret-token", "started": 0}))
+    proc = otrace("ps", cwd=tmp_path, env_extra={"XDG_RUNTIME_DIR": str(tmp_path / "run")})
+    assert proc.returncode == 0, proc.stderr
+    assert "alive.py --x" in proc.stdout and "4711" in proc.stdout
+    assert "gone.py" not in proc.stdout
+    assert "secret-token" not in proc.stdout          # the token is never shown
+    assert not stale.exists()
