@@ -173,13 +173,12 @@ def _exit_on_stdin_eof(io_loop):
     threading.Thread(target=watch, name="stdin-watchdog", daemon=True).start()
 
 
-def start_otrace(io_loop, args):
-    """Start otrace beside the app and make it the provider of /osh/web (names from ``identity``)."""
+def start_otrace(io_loop, *, console=None, lsp=True, host="127.0.0.1"):
+    """Start otrace beside the app and make it the provider of /osh/web (names from ``identity``).
+    Returns the otrace App (``.shell``, ``.runtime``, ``.stop()``)."""
     from otrace_server.app import start
 
-    console = False if (args.no_console or args.exit_on_stdin_eof) else None
-    started = start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,
-                    trace_active=True)
+    started = start(globals(), app_loop=io_loop, console=console, lsp=lsp, host=host, trace_active=True)
     otrace_web.get_registry().attach(started.shell, started.runtime, identity=identity)
     return started
 
@@ -198,7 +197,8 @@ def main(argv=None):
     sockets = tornado.netutil.bind_sockets(args.port, args.addr, backlog=1024)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
-    otrace = start_otrace(io_loop, args)
+    console = False if (args.no_console or args.exit_on_stdin_eof) else None
+    otrace = start_otrace(io_loop, console=console, lsp=not args.no_lsp, host=args.addr)
     print(f"Listening on http://{args.addr}:{port}", flush=True)
     if args.exit_on_stdin_eof:
         _exit_on_stdin_eof(io_loop)

@@ -30,7 +30,7 @@ def make_enricher(registry: WebRegistry) -> Callable[[Any], None]:
 
     def enrich(ctx: Any) -> None:
         handler = handler_of(ctx)
-        if handler is None or isinstance(handler, WebSocketHandler) or "web_client" in ctx.extra:
+        if handler is None or isinstance(handler, WebSocketHandler):
             return
         try:
             base = clean_name(registry.identity(handler))

@@ -108,7 +108,6 @@ class WebRegistry:
         self._pending: dict[int, tuple[concurrent.futures.Future, str]] = {}
         self._ids = itertools.count(1)
         self._enricher: Callable | None = None
-        self._unsubscribe: Callable[[], None] | None = None
 
     # ---- wiring ------------------------------------------------------------------------------
     def attach(self, shell, runtime, identity: Callable[[Any], Any] | None = None) -> "WebRegistry":
@@ -129,22 +128,12 @@ class WebRegistry:
                 self._enricher = make_enricher(self)
             if self._enricher not in self.engine.enrichers:
                 self.engine.enrichers.append(self._enricher)
-                # Engine.start_hold does not run the enrichers (yet): apply it when a hold starts
-                # too (the enricher is idempotent). Remove once holds go through the enrichers.
-                self._unsubscribe = self.engine.events.subscribe(self._on_event)
         return self
-
-    def _on_event(self, event) -> None:
-        if event.kind == "hold_started" and self._enricher is not None:
-            self._enricher(event.data["hold"].context)
 
     def detach(self) -> None:
         """Undo ``attach``'s enricher and fail every pending evaluation (shutdown)."""
         if self.engine is not None and self._enricher in self.engine.enrichers:
             self.engine.enrichers.remove(self._enricher)
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         with self._lock:
             pending, self._pending = self._pending, {}
         for future, name in pending.values():
