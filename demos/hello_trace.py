@@ -222,7 +222,8 @@ def main(argv=None):
             from otrace_server.console import run_script
 
             with open(opts.batch) as f:
-                return run_script(running.shell.session("batch") if running else make_shell(), f, sys.stdout)
+                session = running.shell.session("batch") if running else make_shell()
+                return run_script(session, f, sys.stdout, engine=get_engine())
         console = opts.console if opts.console is not None else sys.stdin.isatty()
         if console and running is None:
             from otrace_server.console import Console

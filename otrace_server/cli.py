@@ -117,7 +117,7 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
         if code is not None:
             status = _run_script(opts, module, code)
         if batch_lines is not None and status == EXIT_OK:
-            status = run_script(app.shell.session("batch"), batch_lines, sys.stdout)
+            status = run_script(app.shell.session("batch"), batch_lines, sys.stdout, engine=app.engine)
         if app.console_thread is not None and app.console_thread.is_alive():
             if code is not None:
                 print("otrace: script ended; the console stays open until 'quit' or Ctrl-D", file=sys.stderr)

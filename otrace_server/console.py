@@ -71,14 +71,34 @@ def format_event(event) -> str | None:
     return None
 
 
-def run_script(session, lines: Iterable[str], stdout: TextIO, *, echo: bool = True) -> int:
+def run_script(session, lines: Iterable[str], stdout: TextIO, *, echo: bool = True, engine=None) -> int:
     """Run command ``lines`` one after the other (blank lines and ``#`` comments skipped), printing
-    each command (after its prompt, when ``echo``) and its output to ``stdout``.
+    each command (after its prompt, when ``echo``) and its output to ``stdout``; with ``engine``,
+    its events (trace ids...) are printed too, as they happen.
 
     Returns 0 when every command succeeded, 1 at the first command whose result is an error (the
     rest is not run). ``repeat`` commands run once; ``edit`` requests cannot be served (error);
     ``quit`` stops with 0.
     """
+    if engine is None:
+        return _run_lines(session, lines, stdout, echo)
+    lock = threading.Lock()
+
+    def show(event) -> None:
+        text = format_event(event)
+        if text is not None:
+            with lock:
+                stdout.write(text + "\n")
+                stdout.flush()
+
+    unsubscribe = engine.events.subscribe(show)
+    try:
+        return _run_lines(session, lines, stdout, echo)
+    finally:
+        unsubscribe()
+
+
+def _run_lines(session, lines: Iterable[str], stdout: TextIO, echo: bool) -> int:
     prompt = _initial_prompt(session)
     for raw in lines:
         line = raw.rstrip("\n")
