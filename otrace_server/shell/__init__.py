@@ -1,0 +1,20 @@
+"""The otrace object shell: the /osh virtual filesystem and every otrace command.
+
+    from otrace_server.shell import Shell
+    shell = Shell(engine, globals())
+    session = shell.session("console")
+    result = session.execute("ls -l")      # Result(output, error, prompt, cwd, data, repeat, edit, quit)
+
+Modules: shell (Shell, Session, dispatch), result (Result, EditRequest), registry (commands and
+their help), commands/ (one module per command family), vfs (the /osh tree), paths (special
+paths), mappings (object/sequence views), evaluation (pr/exec, safe mode), completion,
+runtime_views (tasks and threads snapshots), web_provider (the /osh/web protocol).
+The shell imports only core; it starts no threads and never prints.
+"""
+
+from otrace_server.shell import commands as _commands  # noqa: F401  (registers the commands)
+from otrace_server.shell.result import EditRequest, Result
+from otrace_server.shell.shell import Session, Shell
+from otrace_server.shell.web_provider import WebClientInfo, WebProvider
+
+__all__ = ["Shell", "Session", "Result", "EditRequest", "WebClientInfo", "WebProvider"]

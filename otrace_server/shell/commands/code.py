@@ -1,0 +1,199 @@
+"""Source code: view (source/docstring with line numbers, task and thread stacks), edit (live
+patching through core.patching), unpatch.
+
+``edit name`` without source returns ``Result.edit = EditRequest(name, source)``: the front end
+opens an editor and calls ``execute(f"edit {name}", stdin=new_source)``. Non-interactive use:
+``edit name < path`` or ``execute("edit name", stdin=source)``. Thread-safety: the patcher is
+thread-safe (core); files are read/written on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import textwrap
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.shell import vfs
+from otrace_server.shell.commands.tracing import _qualify
+from otrace_server.shell.evaluation import SAFE_MODE_HINT
+from otrace_server.shell.registry import command
+from otrace_server.shell.result import EditRequest, Result
+from otrace_server.shell.runtime_views import ThreadInfo, task_stack_text, thread_stack_text
+
+__all__ = ["numbered_source"]
+
+
+def numbered_source(obj) -> str:
+    """The source of a module/class/function with line numbers; OTraceError when unavailable."""
+    try:
+        lines, start = inspect.getsourcelines(obj)
+    except (OSError, TypeError) as exc:
+        raise OTraceError(f"view: no source for {getattr(obj, '__qualname__', type(obj).__name__)}: {exc}") from None
+    start = max(start, 1)
+    return "".join(f"{start + i:5d}  {line}" for i, line in enumerate(lines)).rstrip("\n")
+
+
+def _split_redirect(args: list[str], sign: str) -> tuple[list[str], str | None]:
+    """Remove ``< file`` / ``<file`` / ``name<file`` from args; returns (args, file)."""
+    out: list[str] = []
+    target = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if sign in arg:
+            before, _, after = arg.partition(sign)
+            if before:
+                out.append(before)
+            if not after:
+                if i + 1 >= len(args):
+                    raise OTraceError(f"missing file name after {sign}")
+                after = args[i + 1]
+                i += 1
+            target = after
+        else:
+            out.append(arg)
+        i += 1
+    return out, target
+
+
+def _file(session, name: str) -> str:
+    if name.startswith("~~w"):
+        return "/" + "/".join(session.abspath(name))
+    path = os.path.expanduser(name)
+    if not os.path.isabs(path):
+        path = os.path.join(session.shell.work_dir if session.in_osh else session.cwd_text, path)
+    return path
+
+
+def _context_source(ctx_dir: vfs.ContextDir) -> str:
+    file, line, function = ctx_dir.trace_info()["frame"]
+    import linecache
+    lines = [f"{file}:{line} {function}"]
+    for n in range(max(1, line - 5), line + 6):
+        text = linecache.getline(file, n)
+        if text:
+            lines.append(f"{'=>' if n == line else '  '}{n:4d}  {text.rstrip()}")
+    return "\n".join(lines)
+
+
+@command("view", "view [-d] [-i] [name|file]   # Display source (with line numbers) or docstring",
+         """-d  Display the docstring only
+-i  Display inline (the shell always returns the text; accepted for compatibility)
+Without a name: the current object, or in a trace context the source around its line.
+In /osh/tasks and /osh/threads: the stack of a task or thread.""")
+def view(session, call):
+    args = list(call.args)
+    doc = False
+    while args and args[0] in ("-d", "-i", "-di", "-id"):
+        doc = doc or "d" in args.pop(0)
+    if args and args[0].startswith("-"):
+        raise OTraceError(f"view: unknown option {args[0]} (-d, -i)")
+    if len(args) > 1:
+        raise OTraceError("view: one name at a time")
+    if not session.in_osh or (args and args[0].startswith("/") and not args[0].startswith("/osh")):
+        if not args:
+            raise OTraceError("view: specify a file")
+        path = _file(session, args[0])
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError as exc:
+            raise OTraceError(f"view: cannot read {path}: {exc.strerror}") from None
+        return "".join(f"{i + 1:5d}  {line}" for i, line in enumerate(text.splitlines(True))).rstrip("\n")
+    if not args or args[0] == ".":
+        here = session.here()
+        if isinstance(here, vfs.ContextDir) and not doc:
+            return _context_source(here)
+        obj = here.value
+        if obj is None:
+            raise OTraceError("view: nothing to display here; name an object")
+    else:
+        obj = session.lookup(args[0])
+    if hasattr(obj, "get_stack") and hasattr(obj, "get_coro"):
+        return task_stack_text(obj)
+    if isinstance(obj, ThreadInfo):
+        return thread_stack_text(obj)
+    if isinstance(obj, vfs.ContextDir):
+        return _context_source(obj)
+    if not (inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj) or inspect.iscode(obj)):
+        obj = type(obj)
+    if doc:
+        text = inspect.getdoc(obj)
+        if not text:
+            raise OTraceError("view: no docstring")
+        return text
+    return numbered_source(obj)
+
+
+def _patch_name(session, args: list[str]) -> str:
+    if args:
+        return args[0]
+    if session.area == "globals" and len(session.cwd) > 2:
+        return "/osh/globals/" + "/".join(session.cwd[2:])
+    raise OTraceError("edit: specify a function or method")
+
+
+@command("edit", "edit [-f] (class.method|function) [< file]   # Patch a running function/method with new source",
+         """The new source comes from the file, from stdin (a here-document), or else the front end opens
+an editor on the current source. Patched names are listed in /osh/patches; "unpatch" restores them.
+-f  accepted for compatibility (patching a patched name is always allowed).
+Not permitted in safe mode (set safe_mode False).""")
+def edit(session, call):
+    if session.settings.safe_mode:
+        raise OTraceError(f"edit: patching not permitted in safe mode; {SAFE_MODE_HINT}")
+    args, infile = _split_redirect([a for a in call.args if a != "-f"], "<")
+    if any(a.startswith("-") for a in args):
+        raise OTraceError("edit: unknown option (only -f)")
+    if len(args) > 1:
+        raise OTraceError("edit: one name at a time")
+    name = _patch_name(session, args)
+    dotted, namespace = _qualify(session, name)
+    source = call.stdin
+    if infile is not None:
+        path = _file(session, infile)
+        try:
+            with open(path, encoding="utf-8") as f:
+                source = f.read()
+        except OSError as exc:
+            raise OTraceError(f"edit: cannot read {path}: {exc.strerror}") from None
+    if source is None:
+        obj = session.lookup(name)
+        try:
+            current = textwrap.dedent(inspect.getsource(obj))
+        except (OSError, TypeError) as exc:
+            raise OTraceError(f"edit: no source for {dotted}: {exc}") from None
+        return Result("", edit=EditRequest(args[0] if args else name, current))
+    patch = session.shell.engine.patcher.patch(dotted, source, namespace)
+    return Result(f"Patched {patch.name}", data={"patched": patch.name})
+
+
+@command("unpatch", "unpatch class[.method]|* [> savefile]  # Unpatch (and save the patch source to a file)",
+         """"unpatch *" unpatches every patched name. Not permitted in safe mode (set safe_mode False).""")
+def unpatch(session, call):
+    if session.settings.safe_mode:
+        raise OTraceError(f"unpatch: not permitted in safe mode; {SAFE_MODE_HINT}")
+    args, outfile = _split_redirect(list(call.args), ">")
+    if len(args) != 1:
+        raise OTraceError("unpatch: specify one name or *")
+    patcher = session.shell.engine.patcher
+    if args[0] == "*":
+        if outfile is not None:
+            raise OTraceError("unpatch: cannot save several patches to one file")
+        gone = [p.name for p in patcher.unpatch_all()]
+        return Result("Unpatching " + " ".join(gone) if gone else "nothing patched", data={"unpatched": gone})
+    name = args[0]
+    patch = patcher.get(name)
+    if patch is None and session.area in ("globals", "locals"):
+        patch = patcher.get(_qualify(session, name)[0])
+    if patch is None:
+        raise OTraceError(f"unpatch: not patched: {name}")
+    if outfile is not None:
+        path = _file(session, outfile)
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(patch.source)
+        except OSError as exc:
+            raise OTraceError(f"unpatch: cannot write {path}: {exc.strerror}") from None
+    patcher.unpatch(patch.name)
+    return Result(f"Unpatching {patch.name}", data={"unpatched": [patch.name]})

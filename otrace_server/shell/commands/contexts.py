@@ -1,0 +1,154 @@
+"""Trace contexts: resume (holds and breaks), save, del, unpickle.
+
+Thread-safety: the engine's store and hold registry are thread-safe; resuming only schedules the
+held code's continuation (through the resolver the hold was created with).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.holds import Outcome
+from otrace_server.shell.evaluation import evaluate
+from otrace_server.shell.paths import GLOBALS_PATH
+from otrace_server.shell.registry import command
+from otrace_server.shell.result import Result
+
+__all__: list[str] = []
+
+_RESUME_HELP = """resume                    resume the hold/break of the current trace context
+resume id1 [id2 ...]      resume the holds/breaks with these trace ids
+resume all                resume every hold and break
+Outcome options (default: the held code simply continues; traceassert returns None):
+  --value EXPR            continue, and "await traceassert(...)" returns the value of EXPR
+  --raise EXPR            raise the exception EXPR (an exception class or instance) in the held code
+  --status N [reason]     answer the held request with HTTP status N (Tornado handlers)
+EXPR is evaluated in the current directory (in safe mode: no calls, so "--raise KeyError" works,
+"--raise KeyError('x')" needs safe_mode False). After resuming the current context the shell
+returns to /osh/globals."""
+
+
+def _outcome(session, option: str, words: list[str]) -> Outcome:
+    g, loc = session.here().namespace(session.shell)
+    if option == "--value":
+        return Outcome("value", value=evaluate(words[0], g, loc, safe=session.settings.safe_mode))
+    if option == "--raise":
+        exc = evaluate(words[0], g, loc, safe=session.settings.safe_mode)
+        if inspect.isclass(exc) and issubclass(exc, BaseException):
+            exc = exc()
+        if not isinstance(exc, BaseException):
+            raise OTraceError(f"resume: --raise needs an exception, got {type(exc).__name__}")
+        return Outcome("raise", exception=exc)
+    try:
+        status = int(words[0])
+    except ValueError:
+        raise OTraceError(f"resume: --status needs an integer, got {words[0]!r}") from None
+    if not 100 <= status <= 599:
+        raise OTraceError(f"resume: --status must be an HTTP status (100-599), got {status}")
+    return Outcome("status", status=status, reason=words[1] if len(words) > 1 else "")
+
+
+def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
+    ids: list[str] = []
+    everything = False
+    outcome = Outcome()
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--value", "--raise", "--status"):
+            if i + 1 >= len(args):
+                raise OTraceError(f"resume: {arg} needs an argument")
+            words = [args[i + 1]]
+            i += 2
+            if arg == "--status" and i < len(args) and args[i] != "all" and ":" not in args[i] \
+                    and not args[i].startswith("-"):
+                words.append(args[i])
+                i += 1
+            outcome = _outcome(session, arg, words)
+            continue
+        if arg.startswith("-"):
+            raise OTraceError(f"resume: unknown option {arg} (--value, --raise, --status)")
+        if arg == "all":
+            everything = True
+        else:
+            ids.append(arg)
+        i += 1
+    return ids, everything, outcome
+
+
+def _current_id(session, name: str) -> str:
+    ctx = session.context_here()
+    if ctx is None:
+        raise OTraceError(f"{name}: not in a trace context; give trace ids")
+    return ctx.ctx.id
+
+
+@command("resume", "resume [trace_id ...|all] [--value EXPR | --raise EXPR | --status N [reason]]   # Resume holds/breaks",
+         _RESUME_HELP)
+def resume(session, call):
+    ids, everything, outcome = _parse_resume(session, call.args)
+    engine = session.shell.engine
+    current = None
+    if everything:
+        holds = engine.resume(None, outcome)
+    else:
+        if not ids:
+            current = _current_id(session, "resume")
+            ids = [current]
+        holds = engine.resume(ids, outcome)
+    resumed = [h.id for h in holds]
+    if current is not None:
+        session.chdir(list(GLOBALS_PATH))
+    text = "\n".join(f"Resuming {i}" for i in resumed) if resumed else "nothing to resume"
+    return Result(text, data={"trace_ids": resumed})
+
+
+@command("save", "save [trace_id ...]       # Save the current (or the named) trace contexts to /osh/saved",
+         "Saved contexts are never evicted by max_recent.")
+def save(session, call):
+    ids = call.args or [_current_id(session, "save")]
+    store = session.shell.engine.store
+    for trace_id in ids:
+        store.find(trace_id)
+    for trace_id in ids:
+        store.save(trace_id)
+    if not call.args and session.area == "recent":
+        ctx = store.find(ids[0])
+        session.cwd = ["osh", "saved"] + ctx.path[1:] + session.cwd[6:]
+    return Result("\n".join(f"saved {i}" for i in ids), data={"trace_ids": ids})
+
+
+@command("del", "del [trace_id ...]        # Delete the current (or the named) trace contexts",
+         "A context that is still held cannot be deleted: resume it first.")
+def delete(session, call):
+    ids = call.args or [_current_id(session, "del")]
+    store = session.shell.engine.store
+    for trace_id in ids:
+        store.find(trace_id)
+    for trace_id in ids:
+        store.delete(trace_id)
+    if not call.args:
+        session.chdir(list(GLOBALS_PATH))
+    return Result("\n".join(f"deleted {i}" for i in ids), data={"trace_ids": ids})
+
+
+@command("unpickle", "unpickle file             # Load the trace contexts of a trace database into /osh/pickled",
+         "The file is a trace database written with 'set pickle_file FILE'.")
+def unpickle(session, call):
+    if len(call.args) != 1:
+        raise OTraceError("unpickle: specify one file")
+    from otrace_server.core import tracedb
+
+    path = session.abspath(call.args[0]) if call.args[0].startswith("~~w") else None
+    filename = "/" + "/".join(path) if path is not None else call.args[0]
+    try:
+        contexts = tracedb.load(filename)
+    except OTraceError:
+        raise
+    except Exception as exc:
+        raise OTraceError(f"unpickle: cannot read {filename}: {type(exc).__name__}: {exc}") from None
+    known = {c.id for c in session.shell.pickled}
+    session.shell.pickled.extend(c for c in contexts if c.id not in known)
+    return Result(f"loaded {len(contexts)} trace contexts from {filename} into /osh/pickled",
+                  data={"trace_ids": [c.id for c in contexts]})

@@ -1,0 +1,222 @@
+"""Listing and deleting entries: ls, rm.
+
+``ls`` without a pattern lists the current directory; with patterns it lists the matching names
+(like otrace: ``ls ~~`` prints the path of the newest context); ``-l`` adds ``= value``.
+Thread-safety: reads live objects; ``rm`` mutates the application's objects (refused in safe mode).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.shell import vfs
+from otrace_server.shell.paths import join_path
+from otrace_server.shell.registry import command
+from otrace_server.shell.result import Result
+
+__all__ = ["list_entries", "line_wrap", "TTY_WIDTH"]
+
+TTY_WIDTH = 80
+_FLAGS = set("acflmtvC")
+_SHOW_HIDDEN = {"__call__", vfs.TRACE_INFO, vfs.UP, vfs.DOWN}
+
+_LS_HELP = """pattern may use simple shell wildcards (e.g., "*", "abc*", ...)
+-a List special attributes of the form __*__
+-c List classes
+-f List function/method names
+-l "Long listing" => name = value ...
+-m List modules
+-t Order trace context listing by time
+-v List variables
+
+-.  Exclude attributes of the current class
+-.. Exclude attributes of the parent class
+-<baseclass> (or -.<baseclass>) Exclude attributes of baseclass"""
+
+
+def line_wrap(names: list[str], width: int = TTY_WIDTH) -> str:
+    """Lay names out in columns, as otrace's ``ls`` does."""
+    if not names:
+        return ""
+    col = min(width // 2 - 1, max(len(n) for n in names))
+    ncols = max(1, width // (col + 1))
+    rows = [names[i:i + ncols] for i in range(0, len(names), ncols)]
+    return "\n".join(" ".join(n.ljust(col) for n in row).rstrip() for row in rows)
+
+
+def _kind(value: Any) -> str:
+    if inspect.isclass(value):
+        return "class"
+    if inspect.isroutine(value):
+        return "function"
+    if inspect.ismodule(value):
+        return "module"
+    return "variable"
+
+
+def _current_class(session) -> type | None:
+    try:
+        value = session.here().value
+    except OTraceError:
+        return None
+    if value is None:
+        return None
+    return value if inspect.isclass(value) else type(value)
+
+
+def _base_class(session, spec: str) -> type:
+    """The class whose attributes ``-.``, ``-..``, ``-.Name`` or ``-Name`` excludes."""
+    name = spec[1:] if spec.startswith(".") else spec
+    if spec.startswith(".") and (not name or set(name) == {"."}):
+        cls = _current_class(session)
+        if cls is None:
+            raise OTraceError(f"ls: -{spec}: no current class here")
+        mro = inspect.getmro(cls)
+        return mro[min(len(name), len(mro) - 1)]
+    try:
+        value = session.lookup(name)
+    except OTraceError:
+        value = session.shell.globals.get(name)
+    if not inspect.isclass(value):
+        raise OTraceError(f"ls: -{spec}: not a class")
+    return value
+
+
+def _parse(session, args: list[str]):
+    flags: set[str] = set()
+    base = None
+    patterns: list[str] = []
+    for arg in args:
+        if arg.startswith("-") and len(arg) > 1 and not patterns:
+            opt = arg[1:]
+            if set(opt) <= _FLAGS:
+                flags |= set(opt)
+            elif opt.startswith(".") or opt[:1].isalpha() or opt[:1] == "_":
+                try:
+                    base = _base_class(session, opt)
+                except OTraceError:
+                    if opt.startswith("."):
+                        raise
+                    raise OTraceError(f"ls: unknown option {arg} (flags -acflmtv, -., -.., -<baseclass>)") from None
+            else:
+                raise OTraceError(f"ls: unknown option {arg} (flags: -acflmtv, -., -.., -<baseclass>)")
+        else:
+            patterns.append(arg)
+    return flags, base, patterns
+
+
+def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
+    """(display name, parent directory, entry name) for each listed entry."""
+    if not patterns:
+        here = session.here()
+        return [(n, here, n) for n in here.names()]
+    out = []
+    for pattern in patterns:
+        relative = not pattern.startswith(("/", "~"))
+        found = False
+        for parts in vfs.glob(session.shell, session.abspath(pattern)):
+            if not parts:
+                continue
+            try:
+                parent = vfs.resolve(session.shell, parts[:-1])
+                if parts[-1] not in parent.names():
+                    parent.get(parts[-1])
+            except (OTraceError, KeyError, Exception):
+                continue
+            cwd = session.cwd
+            if relative and parts[:len(cwd)] == cwd and len(parts) > len(cwd):
+                shown = "/".join(parts[len(cwd):])
+            else:
+                shown = join_path(parts)
+            out.append((shown, parent, parts[-1]))
+            found = True
+        if not found:
+            raise OTraceError(f"ls: no match for {pattern!r}")
+    return out
+
+
+def list_entries(session, args: list[str]) -> Result:
+    """``ls`` (see the help text); data: ``entries`` (the names listed)."""
+    flags, base, patterns = _parse(session, args)
+    entries = _entries(session, patterns)
+    if "a" not in flags:
+        entries = [e for e in entries if e[2] in _SHOW_HIDDEN or not (e[2].startswith("__") and e[2].endswith("__"))]
+    if base is not None:
+        entries = [e for e in entries if not hasattr(base, e[2])]
+    kinds = {k for f, k in (("c", "class"), ("f", "function"), ("m", "module"), ("v", "variable")) if f in flags}
+    need_values = bool(kinds) or "l" in flags
+    rows = []
+    for shown, parent, name in entries:
+        value: Any = None
+        if need_values:
+            try:
+                value = parent.get(name)
+            except Exception as exc:
+                value = _Broken(exc)
+            if kinds and _kind(value) not in kinds:
+                continue
+        rows.append((shown, parent, name, value))
+    if "t" in flags:
+        rows.sort(key=lambda r: (r[1].sort_time(r[2]), r[0]))
+    else:
+        rows.sort(key=lambda r: r[0])
+    names = [r[0] for r in rows]
+    if "l" in flags:
+        width = min(TTY_WIDTH // 3 - 1, max((len(n) for n in names), default=2))
+        lines = [f"{shown.ljust(width)} = {_describe(parent, name, value)}" for shown, parent, name, value in rows]
+        text = "\n".join(lines)
+    else:
+        text = line_wrap(names)
+    return Result(text, data={"entries": names})
+
+
+class _Broken:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def __repr__(self) -> str:
+        return f"<error: {type(self.exc).__name__}: {self.exc}>"
+
+
+def _describe(parent: vfs.Dir, name: str, value: Any) -> str:
+    if isinstance(value, _Broken):
+        return repr(value)
+    try:
+        return parent.describe(name, value)
+    except Exception as exc:
+        return f"<error: {type(exc).__name__}: {exc}>"
+
+
+@command("ls", 'ls [-acflmtv] [-(.|..|<baseclass>)] [pattern ...]   # List entries of the current "directory" (or matching names)',
+         _LS_HELP)
+def ls(session, call):
+    return list_entries(session, call.args)
+
+
+@command("rm", "rm path ...               # Delete entries (dict keys, attributes, set items); in /osh/tasks cancel tasks",
+         "Not permitted in safe mode (set safe_mode False).")
+def rm(session, call):
+    if session.settings.safe_mode:
+        raise OTraceError("rm: deletion not permitted in safe mode; set safe_mode False")
+    if not call.args:
+        raise OTraceError("rm: specify entries to delete")
+    messages = []
+    for pattern in call.args:
+        matches = vfs.glob(session.shell, session.abspath(pattern))
+        if not matches:
+            raise OTraceError(f"rm: no match for {pattern!r}")
+        for parts in matches:
+            if len(parts) < 3 or parts[0] != vfs.BASE:
+                raise OTraceError(f"rm: cannot delete {join_path(parts)}")
+            parent = vfs.resolve(session.shell, parts[:-1])
+            try:
+                messages.append(parent.delete(parts[-1], session.shell))
+            except KeyError:
+                raise OTraceError(f"rm: no such entry {join_path(parts)}") from None
+            except OTraceError:
+                raise
+            except Exception as exc:
+                raise OTraceError(f"rm: {join_path(parts)}: {type(exc).__name__}: {exc}") from None
+    return "\n".join(messages)

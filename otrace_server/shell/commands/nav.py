@@ -1,0 +1,126 @@
+"""Navigation: cd, cdls, pushd, popd, swapd, pwd, up, dn.
+
+``cd`` with no argument goes to the top of the current trace context, else to /osh/globals inside
+/osh, else to the user's home directory. Thread-safety: mutates only the calling session.
+"""
+
+from __future__ import annotations
+
+import os
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.shell import vfs
+from otrace_server.shell.paths import GLOBALS_PATH, join_path
+from otrace_server.shell.registry import command
+
+__all__ = ["change_dir"]
+
+_CD_HELP = """Special paths: ".."=>parent, "/"=>root, "~"=>home (/osh/globals), "~~"=>most recent trace context,
+               "~~g"=>/osh/globals, "~~w"=>work directory
+In /osh/globals and /osh/locals, "a.b" means "a/b".
+If the current directory is /osh/*, input is interpreted as oshell commands;
+otherwise as Unix shell commands (except cd, pushd, popd, swapd, pwd, help, set, alias, quit).
+
+Without a path: the top of the current trace context (inside /osh/recent, saved or pickled),
+else /osh/globals inside /osh, else the user's home directory."""
+
+
+def _default(session) -> list[str]:
+    ctx = session.context_here()
+    if ctx is not None:
+        return session.cwd[:6]
+    if session.in_osh:
+        return list(GLOBALS_PATH)
+    return [p for p in os.path.expanduser("~").split("/") if p]
+
+
+def change_dir(session, target: str | None) -> None:
+    """cd to ``target`` (None: the default directory); OTraceError when it is not a directory."""
+    parts = _default(session) if not target else session.abspath(target)
+    session.chdir(parts)
+
+
+@command("cd", 'cd [path]                 # Change current working directory to "path"', _CD_HELP)
+def cd(session, call):
+    if len(call.args) > 1:
+        raise OTraceError("cd: too many arguments")
+    change_dir(session, call.args[0] if call.args else None)
+    return ""
+
+
+@command("cdls", 'cdls [path] [ls options]  # cd to "path" and list its entries (cd+ls)')
+def cdls(session, call):
+    target = [a for a in call.args if not a.startswith("-")]
+    if len(target) > 1:
+        raise OTraceError("cdls: too many arguments")
+    change_dir(session, target[0] if target else None)
+    from otrace_server.shell.commands.listing import list_entries
+    return list_entries(session, [a for a in call.args if a.startswith("-")])
+
+
+@command("pushd", "pushd [path]              # Push current directory on the stack and cd to path")
+def pushd(session, call):
+    if len(call.args) > 1:
+        raise OTraceError("pushd: too many arguments")
+    previous = list(session.cwd)
+    change_dir(session, call.args[0] if call.args else None)
+    session.dir_stack.append(previous)
+    return ""
+
+
+@command("popd", "popd [-a]                 # Pop the directory stack and return to that directory",
+         "-a  return to the bottom of the stack and clear it")
+def popd(session, call):
+    if not session.dir_stack:
+        raise OTraceError("popd: directory stack is empty")
+    if call.args not in ([], ["-a"]):
+        raise OTraceError("popd: expected no argument or -a")
+    target = session.dir_stack[0] if call.args == ["-a"] else session.dir_stack[-1]
+    session.chdir(target)
+    if call.args == ["-a"]:
+        session.dir_stack.clear()
+    else:
+        session.dir_stack.pop()
+    return ""
+
+
+@command("swapd", "swapd                     # Swap current directory with the top of the directory stack")
+def swapd(session, call):
+    if not session.dir_stack:
+        raise OTraceError("swapd: directory stack is empty")
+    target = session.dir_stack[-1]
+    current = list(session.cwd)
+    session.chdir(target)
+    session.dir_stack[-1] = current
+    return ""
+
+
+@command("pwd", 'pwd [-a]                  # Print current working "directory"',
+         "-a  also print the directory stack, top first")
+def pwd(session, call):
+    if call.args not in ([], ["-a"]):
+        raise OTraceError("pwd: expected no argument or -a")
+    lines = [session.cwd_text]
+    if call.args == ["-a"]:
+        lines += [join_path(p) for p in reversed(session.dir_stack)]
+    return "\n".join(lines)
+
+
+def _frame_step(session, link: str, name: str) -> str:
+    if session.context_here() is None:
+        raise OTraceError(f"{name}: not in a trace context")
+    here = session.here()
+    if link not in here.names():
+        raise OTraceError(f"{name}: no {'older' if link == vfs.DOWN else 'newer'} stack frame")
+    session.chdir(session.cwd + [link])
+    return ""
+
+
+@command("up", "up                        # Move up the stack frames of a trace context (to a newer frame, cd __up)")
+def up(session, call):
+    return _frame_step(session, vfs.UP, "up")
+
+
+@command("dn", "dn                        # Move down the stack frames of a trace context (to an older frame, the caller; cd __down)")
+def dn(session, call):
+    return _frame_step(session, vfs.DOWN, "dn")

@@ -1,0 +1,199 @@
+"""Tracing and tagging: trace, untrace, tag, untag (over core.tracer and core.tags).
+
+Names are resolved like otrace: relative to the current directory inside /osh/globals or
+/osh/locals (``trace respond`` in /osh/globals/Receive traces ``Receive.respond``), or absolute
+(``/osh/globals/Receive.respond``). Thread-safety: the tracer and tags are thread-safe (core).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.shell.registry import command
+from otrace_server.shell.result import Result
+
+__all__ = ["TRACE_ACTIONS", "format_spec"]
+
+TRACE_ACTIONS = ("break", "hold", "tag")
+
+_TRACE_HELP = """-a break|hold|tag   action when the trace condition matches:
+     break => stop the calling thread until the resume command
+     hold  => hold this request (async functions only) until resume; the loop keeps serving
+     tag   => tag the self argument on return with a string describing the matched conditions
+-c call|return|all|tagged[argname]|arg.attr==v,arg2!=w,return>5   condition to match:
+     call => before the call, return => after it returns, all => both,
+     tagged[argname] => a (or the named) argument is tagged,
+     comparisons => argument/attribute/return values (quote values with commas/spaces)
+-n +/-count   count > 0: stop tracing after count matches; count < 0: start after -count matches
+Without -c only exceptions are traced. "trace" alone lists traced names; "trace *" traces every
+function and method of the current directory. Tracing activates trace_active."""
+
+
+def _qualify(session, name: str) -> tuple[str, dict]:
+    """(dotted name, namespace) for the tracer."""
+    for area in ("globals", "locals"):
+        prefix = f"/osh/{area}/"
+        if name.startswith(prefix):
+            dotted = name[len(prefix):].replace("/", ".")
+            return dotted, session.shell.globals if area == "globals" else session.shell.locals
+    if session.area not in ("globals", "locals"):
+        raise OTraceError("must be in /osh/globals or /osh/locals (or give /osh/globals/name) to trace")
+    namespace = session.shell.globals if session.area == "globals" else session.shell.locals
+    dotted = ".".join(session.cwd[2:] + [name.replace("/", ".")])
+    return dotted, namespace
+
+
+def format_spec(spec) -> str:
+    """otrace's listing of a trace: ``[-a action] [-c condition] [-n count] name``."""
+    opts = []
+    if spec.action:
+        opts.append(f"-a {spec.action}")
+    if spec.condition:
+        opts.append(f"-c {spec.condition}")
+    if spec.count:
+        opts.append(f"-n {spec.count}")
+    return " ".join(opts + [spec.name])
+
+
+def _tracer(session):
+    tracer = getattr(session.shell.engine, "tracer", None)
+    if tracer is None:
+        raise OTraceError("tracing is not available (no tracer)")
+    return tracer
+
+
+def _traceable(value) -> bool:
+    return inspect.isfunction(value) or inspect.ismethod(value) or \
+        isinstance(value, (staticmethod, classmethod))
+
+
+@command("trace", "trace [-a break|hold|tag] [-c condition] [-n +/-count] ([class.]method|function|*)   # Trace calls",
+         _TRACE_HELP)
+def trace(session, call):
+    args = list(call.args)
+    action = condition = count = None
+    while args and args[0].startswith("-") and args[0] not in ("-",) and not args[0][1:].isdigit():
+        opt = args.pop(0)
+        if opt not in ("-a", "-c", "-n"):
+            raise OTraceError(f"trace: unknown option {opt} (-a, -c, -n)")
+        if not args:
+            raise OTraceError(f"trace: option {opt} needs an argument")
+        value = args.pop(0)
+        if opt == "-a":
+            if value not in TRACE_ACTIONS:
+                raise OTraceError(f"trace: -a expects one of {', '.join(TRACE_ACTIONS)}, got {value!r}")
+            action = value
+        elif opt == "-c":
+            condition = value
+        else:
+            try:
+                count = int(value)
+            except ValueError:
+                raise OTraceError(f"trace: -n expects an integer, got {value!r}") from None
+    tracer = _tracer(session)
+    if not args:
+        if action or condition or count is not None:
+            raise OTraceError("trace: specify what to trace")
+        specs = tracer.traced()
+        names = [format_spec(s) for s in specs]
+        return Result("\n".join(names), data={"traced": names})
+    if len(args) > 1:
+        raise OTraceError(f"trace: one name at a time (got {' '.join(args)})")
+    names = [args[0]]
+    if args[0] == "*":
+        here = session.here()
+        names = []
+        for n in here.names():
+            if n.startswith("__") and n.endswith("__"):
+                continue
+            try:
+                raw = inspect.getattr_static(here.value, n) if here.value is not None and not isinstance(here.value, dict) else here.get(n)
+            except Exception:
+                continue
+            if _traceable(raw):
+                names.append(n)
+        if not names:
+            raise OTraceError("trace *: no functions or methods here")
+    done = []
+    for name in names:
+        dotted, namespace = _qualify(session, name)
+        spec = tracer.trace(dotted, namespace=namespace, condition=condition, action=action, count=count)
+        done.append(format_spec(spec))
+    session.settings.set("trace_active", True)
+    return Result("\n".join(f"Tracing {d}" for d in done), data={"traced": done})
+
+
+@command("untrace", "untrace ([class.]method|function|*|all)   # Stop tracing",
+         '"*" untraces everything traced under the current directory, "all" everything.')
+def untrace(session, call):
+    if len(call.args) != 1:
+        raise OTraceError("untrace: specify one name, * or all")
+    tracer = _tracer(session)
+    name = call.args[0]
+    if name == "all":
+        tracer.untrace_all()
+        return Result("untraced all", data={"untraced": ["all"]})
+    if name == "*":
+        prefix, _ = _qualify(session, "x")
+        prefix = prefix[:-2] if prefix.endswith(".x") else ""
+        gone = []
+        for spec in tracer.traced():
+            spec_name = spec.name
+            if not prefix or spec_name.startswith(prefix + ".") or spec_name == prefix:
+                tracer.untrace(spec_name, namespace=None)
+                gone.append(spec_name)
+        return Result("\n".join(f"untraced {g}" for g in gone) or "nothing traced here", data={"untraced": gone})
+    dotted, namespace = _qualify(session, name)
+    tracer.untrace(dotted, namespace=namespace)
+    return Result(f"untraced {dotted}", data={"untraced": [dotted]})
+
+
+def _tag_target(session, args: list[str]):
+    if not args or args[0] == ".":
+        ctx = session.context_here()
+        if ctx is not None:
+            here = session.here()
+            if "self" not in here.names():
+                raise OTraceError("no self object to tag in this trace context")
+            return here.get("self")
+        value = session.here().value
+        if value is None:
+            raise OTraceError("nothing to tag here; name an object")
+        return value
+    return session.lookup(args[0])
+
+
+@command("tag", "tag [(object|.) [tag_str|id|time]]    # Tag an object for tracing (default tag: id(object))",
+         "Tagged objects can be traced with 'trace -c tagged'. In a trace context, '.' is its self.")
+def tag(session, call):
+    if len(call.args) > 2:
+        raise OTraceError("tag: too many arguments")
+    from otrace_server.core import tags
+
+    obj = _tag_target(session, call.args)
+    label = call.args[1] if len(call.args) > 1 else None
+    try:
+        got = tags.tag(obj, label)
+    except OTraceError:
+        raise
+    except Exception as exc:
+        raise OTraceError(f"tag: {type(exc).__name__}: {exc}") from None
+    text = str(got if got is not None else tags.get_tag(obj))
+    return Result(f"tagged {text}", data={"tag": text})
+
+
+@command("untag", "untag [object|.]          # Remove the tag of an object")
+def untag(session, call):
+    if len(call.args) > 1:
+        raise OTraceError("untag: too many arguments")
+    from otrace_server.core import tags
+
+    obj = _tag_target(session, call.args)
+    try:
+        tags.untag(obj)
+    except OTraceError:
+        raise
+    except Exception as exc:
+        raise OTraceError(f"untag: {type(exc).__name__}: {exc}") from None
+    return "untagged"

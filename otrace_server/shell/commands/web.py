@@ -1,0 +1,39 @@
+"""JavaScript evaluation in /osh/web/<client> (or /osh/web/* for every client) through the
+``shell.web`` provider (see shell.web_provider).
+
+Thread-safety: ``provider.evaluate`` blocks the caller's thread for at most ``web_timeout``.
+"""
+
+from __future__ import annotations
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.shell.evaluation import SAFE_MODE_HINT
+from otrace_server.shell.result import Result
+
+__all__ = ["evaluate_js"]
+
+
+def evaluate_js(session, client: str, expression: str) -> Result:
+    """Evaluate ``expression`` in one browser (or each, for ``*``); one output line per browser."""
+    provider = session.shell.web
+    if provider is None:
+        raise OTraceError("/osh/web: not available (no web provider)")
+    if session.settings.safe_mode:
+        raise OTraceError(f"JavaScript console disabled in safe mode; {SAFE_MODE_HINT}")
+    timeout = session.settings.web_timeout
+    names = [c.name for c in provider.clients()] if client == "*" else [client]
+    if not names:
+        raise OTraceError("/osh/web: no browser connected")
+    lines, errors, values = [], 0, {}
+    for name in names:
+        try:
+            value, error = provider.evaluate(name, expression, timeout)
+        except Exception as exc:
+            value, error = None, f"{type(exc).__name__}: {exc}"
+        text = f"error: {error}" if error is not None else str(value)
+        errors += error is not None
+        values[name] = text
+        lines.append(f"{name}: {text}" if client == "*" else text)
+    if client != "*" and errors:
+        raise OTraceError(lines[0])
+    return Result("\n".join(lines), error=errors == len(names), data={"web": values})

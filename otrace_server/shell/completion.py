@@ -1,0 +1,75 @@
+"""TAB completion: command names, paths (relative/absolute, in /osh and on disk), ``set``
+parameter names and values, ``trace`` options and actions.
+
+``complete(session, line, cursor)`` returns the full replacement words for the word that ends at
+``cursor`` (e.g. ``"ls Rec"`` -> ``["Receive"]``, ``"cd /osh/gl"`` -> ``["/osh/globals"]``).
+Thread-safety: reads only (like ``ls``).
+"""
+
+from __future__ import annotations
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.settings import PARAMS
+from otrace_server.shell import vfs
+from otrace_server.shell.commands.tracing import TRACE_ACTIONS
+from otrace_server.shell.registry import COMMANDS
+
+__all__ = ["complete"]
+
+_TRACE_OPTIONS = ["-a", "-c", "-n"]
+_TRACE_CONDITIONS = ["call", "return", "all", "tagged"]
+
+
+def complete(session, line: str, cursor: int) -> list[str]:
+    """Completions of the word before ``cursor`` in ``line`` (see the module doc)."""
+    head = line[:max(0, min(cursor, len(line)))]
+    words = head.split()
+    current = "" if (not words or head.endswith(" ")) else words[-1]
+    before = words[:-1] if current else words
+    if not before:
+        names = sorted(set(COMMANDS) | set(session.aliases))
+        found = [n for n in names if n.startswith(current)]
+        return found or _paths(session, current)
+    cmd = before[0]
+    if cmd == "set":
+        if len(before) == 1:
+            return [n for n in sorted(PARAMS) if n.startswith(current)]
+        if len(before) == 2 and before[1] in PARAMS:
+            param = PARAMS[before[1]]
+            values = ["True", "False"] if param.type is bool else [repr(session.settings.get(param.name))]
+            return [v for v in values if v.startswith(current)]
+        return []
+    if cmd == "trace":
+        if before[-1] == "-a":
+            return [a for a in TRACE_ACTIONS if a.startswith(current)]
+        if before[-1] == "-c":
+            return [c for c in _TRACE_CONDITIONS if c.startswith(current)]
+        if current.startswith("-"):
+            return [o for o in _TRACE_OPTIONS if o.startswith(current)]
+    if cmd == "help":
+        return [n for n in sorted(COMMANDS) if n.startswith(current)]
+    return _paths(session, current)
+
+
+def _paths(session, text: str) -> list[str]:
+    """Entries completing a (relative or absolute) path, with a trailing ``/`` kept out."""
+    dot_names = session.area in ("globals", "locals") and "/" not in text and not text.startswith(("~", "."))
+    sep = "." if dot_names and "." in text else "/"
+    head, _, stem = text.rpartition(sep)
+    if sep == "/" and text.startswith("/") and head == "":
+        head = "/"
+    try:
+        if sep == "." or not head:
+            parts = session.abspath(head.replace(".", "/")) if head else list(session.cwd)
+        else:
+            parts = session.abspath(head)
+        node = vfs.resolve(session.shell, parts)
+    except OTraceError:
+        return []
+    names = sorted(n for n in node.names() if n.startswith(stem))
+    if not stem.startswith("_"):
+        names = [n for n in names if not n.startswith("__") or n in (vfs.TRACE_INFO, vfs.UP, vfs.DOWN)]
+    if not head:
+        return names
+    prefix = head if head.endswith(sep) else head + sep
+    return [prefix + n for n in names]

@@ -1,0 +1,113 @@
+"""Evaluating Python in a directory's namespace: ``pr`` (expressions, safe_mode-checked) and
+``exec`` (statements; ``print`` output is captured, the value of a final expression is shown).
+
+Safe mode (``check_safe``) refuses, by inspecting the AST, anything that calls or assigns: calls,
+assignments (``=``, ``+=``, annotated, walrus), attribute/item stores, ``del``, lambdas,
+comprehensions and generator expressions, ``await``/``yield``. Attribute and item *reads* are
+allowed (they may run properties or ``__getitem__``, as in otrace).
+
+Thread-safety: runs on the caller's thread; the evaluated code touches the application's objects
+directly, like otrace's ``pr``/``exec``.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import pprint
+import traceback
+from typing import Any
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.shell.mappings import Overlay
+
+__all__ = ["check_safe", "evaluate", "execute", "format_value", "SAFE_MODE_HINT"]
+
+SAFE_MODE_HINT = "set safe_mode False"
+
+_FORBIDDEN = {
+    ast.Call: "calls", ast.NamedExpr: "assignments", ast.Lambda: "lambdas",
+    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "generator expressions", ast.Await: "await", ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+}
+
+
+def check_safe(tree: ast.AST) -> None:
+    """Raise OTraceError when ``tree`` calls or assigns anything (see the module doc)."""
+    for node in ast.walk(tree):
+        for kind, what in _FORBIDDEN.items():
+            if isinstance(node, kind):
+                raise OTraceError(f"{what} are not permitted in safe mode; {SAFE_MODE_HINT}")
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)) or (
+                isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del))):
+            raise OTraceError(f"assignments are not permitted in safe mode; {SAFE_MODE_HINT}")
+
+
+def _syntax_error(exc: SyntaxError) -> OTraceError:
+    return OTraceError(f"SyntaxError: {exc.msg} (column {exc.offset})" if exc.offset else f"SyntaxError: {exc.msg}")
+
+
+def format_value(value: Any, pretty: bool) -> str:
+    """How ``pr`` shows a value: ``pprint.pformat`` when ``pretty``, else ``repr``."""
+    try:
+        return pprint.pformat(value, width=100) if pretty else repr(value)
+    except Exception as exc:
+        return f"<unrepresentable {type(value).__name__}: {exc}>"
+
+
+def _error_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def evaluate(expression: str, globals_dict: dict, locals_map: Any, *, safe: bool) -> Any:
+    """Evaluate one Python expression; OTraceError (one line) for syntax errors, safe-mode
+    violations, statements (use exec) and exceptions raised by the expression."""
+    source = expression.strip()
+    if not source:
+        raise OTraceError("pr: nothing to evaluate")
+    if "\n" in source or "\r" in source:
+        raise OTraceError("pr: line breaks are not permitted in expressions")
+    try:
+        tree = ast.parse(source, "<pr>", "eval")
+    except SyntaxError as exc:
+        try:
+            statement = ast.parse(source, "<pr>", "exec")
+        except SyntaxError:
+            raise _syntax_error(exc) from None
+        if safe:
+            check_safe(statement)
+        raise OTraceError("pr: statements need 'exec' (or '!'), e.g. !" + source) from None
+    if safe:
+        check_safe(tree)
+    try:
+        return eval(compile(tree, "<pr>", "eval"), globals_dict, locals_map if locals_map is not None else globals_dict)
+    except Exception as exc:
+        raise OTraceError(_error_line(exc)) from None
+
+
+def execute(code: str, globals_dict: dict, locals_map: Any) -> str:
+    """Execute statements; returns captured ``print`` output plus the repr of a final expression
+    (like the interactive interpreter). OTraceError (one line) for syntax errors and exceptions."""
+    try:
+        tree = ast.parse(code, "<exec>", "exec")
+    except SyntaxError as exc:
+        raise _syntax_error(exc) from None
+    out = io.StringIO()
+
+    def _print(*args, sep=" ", end="\n", file=None, flush=False):
+        print(*args, sep=sep, end=end, file=out if file is None else file, flush=flush)
+
+    target = locals_map if locals_map is not None else globals_dict
+    namespace = Overlay({"print": _print}, target)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    try:
+        exec(compile(tree, "<exec>", "exec"), globals_dict, namespace)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), "<exec>", "eval"), globals_dict, namespace)
+            if value is not None:
+                out.write(repr(value) + "\n")
+    except Exception as exc:
+        raise OTraceError(_error_line(exc)) from None
+    return out.getvalue().rstrip("\n")

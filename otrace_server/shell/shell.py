@@ -1,0 +1,295 @@
+"""``Shell`` (the /osh tree over one engine) and ``Session`` (one client's cwd, dir stack, aliases).
+
+    shell = Shell(engine, globals())
+    session = shell.session("console")
+    result = session.execute("ls -l")      # -> Result; never raises for bad input
+
+Command lines: ``cmd args...``; an unknown first word means ``pr <line>`` (the default command);
+``!code`` means ``exec code``; inside /osh/web/<client> non-command input is JavaScript for that
+browser; with the cwd outside /osh, input runs as a Unix command (except the navigation commands).
+User aliases may use ``\\*`` (all arguments) and ``\\1``, ``\\2``...; ``;`` separates commands.
+
+Thread-safety: a Session is used by one client at a time (its console or control-plane worker);
+different sessions may run concurrently on different threads. Commands run on the caller's thread
+and must never be called on the application's loop thread when they wait for it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.settings import check_password
+from otrace_server.shell import vfs
+from otrace_server.shell.paths import GLOBALS_PATH, join_path, split_path
+from otrace_server.shell.registry import COMMANDS
+from otrace_server.shell.result import Result
+
+__all__ = ["Shell", "Session", "Call", "DEFAULT_ALIASES", "NAVIGATION"]
+
+DEFAULT_ALIASES = {
+    "cdt": "cd __trc",
+    "doc": "view -d -i",
+    "show": "view -i",
+    "dv": "cd __down; view -i",
+    "uv": "cd __up; view -i",
+}
+#: commands that still run as otrace commands when the cwd is outside /osh
+NAVIGATION = ("cd", "cdls", "pushd", "popd", "swapd", "pwd", "help", "quit", "alias", "set")
+_MAX_DEPTH = 8
+
+
+@dataclass
+class Call:
+    """One parsed command: its name, shlex-split ``args``, the ``raw`` rest of the line and the
+    ``stdin`` text given to ``execute``."""
+
+    name: str
+    args: list[str]
+    raw: str
+    stdin: str | None = None
+
+
+class Shell:
+    """The object shell over one engine (see the module doc). Front ends set ``web`` (a
+    ``web_provider.WebProvider``), ``tasks_loop`` (the app's asyncio loop) and ``call_in_loop``
+    (``fn -> None``: run ``fn`` soon on the app's loop; used by ``rm`` of a task)."""
+
+    def __init__(self, engine: Any, globals_dict: dict, locals_dict: dict | None = None) -> None:
+        if not isinstance(globals_dict, dict):
+            raise OTraceError("Shell: globals_dict must be a dict")
+        self.engine = engine
+        self.globals = globals_dict
+        self.locals = locals_dict if locals_dict is not None else {}
+        self.web: Any = None
+        self.tasks_loop: Any = None
+        self.call_in_loop: Callable[[Callable[[], Any]], None] | None = None
+        self.pickled: list = []
+        self.work_dir = os.getcwd()
+        self._root = vfs.VirtualDir({
+            "globals": lambda: vfs.MappingDir(self.globals, is_globals=True),
+            "locals": lambda: vfs.MappingDir(self.locals),
+            "recent": lambda: vfs.ContextTree(self.engine.store.recent(), fixed=vfs.CTYPES),
+            "saved": lambda: vfs.ContextTree(self.engine.store.saved()),
+            "patches": lambda: vfs.PatchesDir(self),
+            "pickled": lambda: vfs.ContextTree(self.pickled),
+            "web": lambda: vfs.WebDir(self),
+            "tasks": lambda: vfs.TasksDir(self),
+            "threads": lambda: vfs.ThreadsDir(),
+        })
+
+    def osh_root(self) -> vfs.Dir:
+        """The ``/osh`` directory."""
+        return self._root
+
+    def session(self, name: str = "console") -> "Session":
+        """A new session (own cwd, dir stack and aliases), starting in /osh/globals."""
+        return Session(self, name)
+
+    def latest_path(self) -> list[str] | None:
+        """Path components of the most recent trace context (``~~``), or None."""
+        ctx = self.engine.store.latest()
+        return None if ctx is None else ["osh"] + ctx.path
+
+
+class Session:
+    """One client's view of the shell: ``execute``, ``complete``, ``unlock`` (see module doc)."""
+
+    def __init__(self, shell: Shell, name: str = "console") -> None:
+        self.shell = shell
+        self.name = name
+        self.cwd: list[str] = list(GLOBALS_PATH)
+        self.dir_stack: list[list[str]] = []
+        self.aliases: dict[str, str] = dict(DEFAULT_ALIASES)
+        self.locked = False
+
+    # ---- state -----------------------------------------------------------------------------
+    @property
+    def settings(self):
+        return self.shell.engine.settings
+
+    @property
+    def cwd_text(self) -> str:
+        return join_path(self.cwd)
+
+    @property
+    def in_osh(self) -> bool:
+        return bool(self.cwd) and self.cwd[0] == vfs.BASE
+
+    @property
+    def area(self) -> str:
+        """The /osh subdirectory the cwd is in (``globals``, ``recent``...), or ``""``."""
+        return self.cwd[1] if self.in_osh and len(self.cwd) > 1 else ""
+
+    @property
+    def prompt(self) -> str:
+        """otrace's short prompt: ``globals> ``, ``osh..Receive> ``, ``GetHandler..06-24> ``,
+        ``web..user1> `` (inside __up/__down: the frame's function name)."""
+        cwd = self.cwd
+        if not cwd:
+            return "/> "
+        if len(cwd) == 6 and self.area in vfs.CONTEXT_DIRS:
+            return f"{cwd[3].split('.')[0]}..{cwd[5][3:]}> "
+        leaf = cwd[-1]
+        if leaf in (vfs.UP, vfs.DOWN):
+            try:
+                node = self.here()
+                if isinstance(node, vfs.ContextDir):
+                    leaf = node.funcname
+            except OTraceError:
+                pass
+        if self.area == "web" and len(cwd) > 2:
+            return f"web..{leaf}> "
+        if self.in_osh and len(cwd) > 2:
+            return f"{vfs.BASE}..{leaf}> "
+        return f"{leaf}> "
+
+    def abspath(self, text: str) -> list[str]:
+        """Absolute components of a path typed by the user (special paths expanded)."""
+        return split_path(text, self.cwd, latest=self.shell.latest_path, work_dir=self.shell.work_dir)
+
+    def resolve(self, text: str) -> vfs.Dir:
+        """The directory a path names; OTraceError when it does not exist."""
+        return vfs.resolve(self.shell, self.abspath(text))
+
+    def lookup(self, text: str) -> Any:
+        """The value of the entry a path names; OTraceError when it does not exist."""
+        return vfs.lookup(self.shell, self.abspath(text))
+
+    def here(self) -> vfs.Dir:
+        """The current directory; OTraceError when it vanished (e.g. an evicted context)."""
+        return vfs.resolve(self.shell, self.cwd)
+
+    def context_here(self) -> vfs.ContextDir | None:
+        """The trace context the cwd is in (at its top frame), or None."""
+        if self.area in vfs.CONTEXT_DIRS and len(self.cwd) >= 6:
+            node = vfs.resolve(self.shell, self.cwd[:6])
+            return node if isinstance(node, vfs.ContextDir) else None
+        return None
+
+    def chdir(self, parts: list[str]) -> None:
+        """Change the cwd to ``parts`` after checking it is a directory."""
+        vfs.resolve(self.shell, parts)
+        self.cwd = list(parts)
+
+    # ---- execution -------------------------------------------------------------------------
+    def execute(self, line: str, stdin: str | None = None) -> Result:
+        """Run one command line; never raises for bad input (errors come back as Result.error)."""
+        try:
+            if not isinstance(line, str):
+                raise OTraceError("command line must be a string")
+            if self.locked:
+                result = Result("locked: enter the password to unlock", error=True, data={"lock": True})
+            else:
+                result = self._run(line, stdin, 0)
+        except OTraceError as exc:
+            result = Result(_one_line(str(exc)), error=True)
+        except RecursionError:
+            result = Result("error: recursion too deep", error=True)
+        except Exception as exc:  # never let a bug in a command escape to the front end
+            result = Result(_one_line(f"internal error: {type(exc).__name__}: {exc}"), error=True)
+        result.prompt = self.prompt
+        result.cwd = self.cwd_text
+        return result
+
+    def _run(self, line: str, stdin: str | None, depth: int) -> Result:
+        if depth > _MAX_DEPTH:
+            raise OTraceError("alias expansion too deep")
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return Result("")
+        if text.startswith("!"):
+            return self._call("exec", text[1:].strip(), stdin)
+        word, _, rest = text.partition(" ")
+        rest = rest.strip()
+        if not self.in_osh and word not in NAVIGATION:
+            return self._unix(text)
+        if word in self.aliases and word not in COMMANDS:
+            return self._alias(word, rest, stdin, depth)
+        if word in COMMANDS:
+            return self._call(word, rest, stdin)
+        node = self._here_or_none()
+        if isinstance(node, vfs.WebClientDir):
+            from otrace_server.shell.commands.web import evaluate_js
+            return evaluate_js(self, node.client, text)
+        return self._call("pr", text, stdin)
+
+    def _here_or_none(self) -> vfs.Dir | None:
+        try:
+            return self.here()
+        except OTraceError:
+            return None
+
+    def _call(self, name: str, rest: str, stdin: str | None) -> Result:
+        cmd = COMMANDS[name]
+        if cmd.raw:
+            args: list[str] = []
+        else:
+            try:
+                args = shlex.split(rest)
+            except ValueError as exc:
+                raise OTraceError(f"{name}: {exc}") from None
+        out = cmd.func(self, Call(name, args, rest, stdin))
+        return out if isinstance(out, Result) else Result("" if out is None else str(out))
+
+    def _alias(self, word: str, rest: str, stdin: str | None, depth: int) -> Result:
+        try:
+            args = shlex.split(rest)
+        except ValueError as exc:
+            raise OTraceError(f"{word}: {exc}") from None
+        body = self.aliases[word]
+        used = "\\*" in body or any(f"\\{i + 1}" in body for i in range(len(args)))
+        body = body.replace("\\*", " ".join(args))
+        for i, arg in enumerate(args):
+            body = body.replace(f"\\{i + 1}", arg)
+        if not used and rest:
+            body += " " + rest
+        outputs: list[str] = []
+        result = Result("")
+        for part in body.split(";"):
+            result = self._run(part, stdin, depth + 1)
+            if result.output:
+                outputs.append(result.output)
+            if result.error:
+                return Result("\n".join(outputs), error=True)
+        result.output = "\n".join(outputs)
+        return result
+
+    def _unix(self, line: str) -> Result:
+        timeout = self.settings.shell_timeout
+        try:
+            proc = subprocess.run(["/bin/sh", "-c", line], cwd=self.cwd_text, capture_output=True,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise OTraceError(f"timed out after {timeout:g}s: {line}") from None
+        except OSError as exc:
+            raise OTraceError(f"cannot run {line!r}: {exc}") from None
+        output = (proc.stdout + proc.stderr).rstrip("\n")
+        return Result(output, error=proc.returncode != 0, data={"returncode": proc.returncode})
+
+    # ---- completion and lock -----------------------------------------------------------------
+    def complete(self, line: str, cursor: int | None = None) -> list[str]:
+        """Completions for the word before ``cursor`` (default: end of line): command names,
+        paths, ``set`` parameters and values, ``trace`` options. Never raises."""
+        from otrace_server.shell.completion import complete
+        try:
+            return complete(self, line, len(line) if cursor is None else cursor)
+        except Exception:
+            return []
+
+    def unlock(self, password: str) -> bool:
+        """Unlock after ``lock`` when ``password`` matches ``settings.password``."""
+        hashed = self.settings.password
+        if hashed and check_password(password, hashed):
+            self.locked = False
+            return True
+        return False
+
+
+def _one_line(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else "error"
