@@ -251,11 +251,13 @@ class Connection:
         if "method" in data and not isinstance(data["method"], str):
             self.send_error(data.get("id"), -32600, "invalid request: 'method' must be a string")
             return
+        if "method" in data:
+            data.setdefault("params", None)   # pygls needs the key; JSON-RPC makes it optional
         try:
             message = self.protocol.structure_message(data)
-        except JsonRpcException as exc:
+        except JsonRpcException:
             if "id" in data and "method" in data:
-                self.send_error(data["id"], exc.code, f"invalid params for {data['method']}")
+                self.send_error(data["id"], -32602, f"invalid params for {data['method']}")
             if not self.authenticated:
                 self.close()
             return

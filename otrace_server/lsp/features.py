@@ -166,7 +166,7 @@ def publish_diagnostics(conn) -> None:
     """Publish one Information diagnostic per stored exception context at its raising line (or at
     line 1 saying ``CHANGED`` when the open document differs there), and clear files that have
     none any more. Control loop."""
-    per_uri: dict[str, list[dict]] = {}
+    per_uri: dict[str, list[types.Diagnostic]] = {}
     for ctx in _exception_contexts(conn.hub.engine):
         if not ctx.file or not os.path.isabs(ctx.file):
             continue
@@ -176,15 +176,16 @@ def publish_diagnostics(conn) -> None:
         line = ctx.line - 1
         if doc is not None and not editor.line_matches(ctx.file, ctx.line, list(doc.lines)):
             line, message = 0, f"{message}: raised at line {ctx.line}, but the {CHANGED}"
-        per_uri.setdefault(uri, []).append({
-            "range": {"start": {"line": max(line, 0), "character": 0}, "end": {"line": max(line, 0), "character": 1000}},
-            "severity": int(types.DiagnosticSeverity.Information), "source": "otrace", "message": message,
-            "code": ctx.id,
-        })
+        line = max(line, 0)
+        per_uri.setdefault(uri, []).append(types.Diagnostic(
+            range=types.Range(types.Position(line, 0), types.Position(line, 1000)), message=message,
+            severity=types.DiagnosticSeverity.Information, source="otrace", code=ctx.id))
+    if not conn.authenticated or conn.closed:
+        return
     for uri in conn.published - set(per_uri):
-        conn.notify("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
+        conn.ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
     for uri, diagnostics in per_uri.items():
-        conn.notify("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": diagnostics})
+        conn.ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
     conn.published = set(per_uri)
 
 

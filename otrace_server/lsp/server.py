@@ -261,6 +261,9 @@ def start_server(app, host: str | None = None, port: int | None = None, *,
     if not _is_loopback(host):
         log.warning("otrace: the language server listens on %s, beyond loopback: anyone who can reach "
                     "this address and knows the token controls this process", host)
+    pygls_log = logging.getLogger("pygls")
+    if pygls_log.level == logging.NOTSET:   # bad client input is answered, not logged as a crash
+        pygls_log.setLevel(logging.CRITICAL)
     hub = Hub(app, host, port, directory)
     try:
         app.runtime.run_in_control(hub.start()).result(_START_TIMEOUT)
