@@ -76,6 +76,7 @@ class App:
             self.lsp_port = None
         self.runtime.stop()
         _uninstall_tornado(self.engine)
+        _detach_web(self)
 
     def __repr__(self) -> str:
         return f"<otrace App lsp_port={self.lsp_port} {'stopped' if self._stopped else 'running'}>"
@@ -124,6 +125,20 @@ def _install_tornado(engine) -> None:
 def _uninstall_tornado(engine) -> None:
     if "otrace_server.tornado" in sys.modules:
         sys.modules["otrace_server.tornado"].uninstall(engine)
+
+
+def _attach_web(app: App) -> None:
+    """When the application uses /osh/web (``otrace_server.web`` imported), make its registry the
+    shell's web provider."""
+    web = sys.modules.get("otrace_server.web")
+    if web is not None:
+        web.get_registry().attach(app.shell, app.runtime)
+
+
+def _detach_web(app: App) -> None:
+    web = sys.modules.get("otrace_server.web")
+    if web is not None and app.shell.web is web.get_registry():
+        web.get_registry().detach()
 
 
 def _start_console(shell, engine) -> threading.Thread | None:
@@ -176,7 +191,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         runtime = Runtime(engine, loop)
         shell = Shell(engine, globals_dict, locals_dict)
         shell.tasks_loop = loop
-        shell.call_in_loop = runtime.call_in_app_loop
+        shell.call_in_loop = runtime.post_to_app_loop
         app = App(engine, shell, runtime, host)
         app.lsp_port_requested = lsp_port
         app.dap_port_requested = dap_port
@@ -184,6 +199,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     try:
         runtime.start()
         _install_tornado(engine)
+        _attach_web(app)
         if lsp:
             app._lsp = _start_lsp(app)
             if app._lsp is not None:
