@@ -119,12 +119,14 @@ _FRAME_TYPES = (FrameType, TracebackType)
 
 
 def _copy_locals(mapping: dict[str, Any], deep: bool) -> dict[str, Any]:
-    """A copy of a frame's locals; frames and tracebacks held in locals become their repr (a
-    context must keep no live frame)."""
+    """A copy of a frame's locals. A context must keep no live frame: frames and tracebacks held
+    in locals become their repr, exceptions a copy without traceback (see ``_detached``)."""
     out = {}
     for key, value in mapping.items():
         if isinstance(value, _FRAME_TYPES):
             out[key] = _short_repr(value)
+        elif isinstance(value, BaseException) and value.__traceback__ is not None:
+            out[key] = _detached(value)
         elif deep:
             try:
                 out[key] = copy.deepcopy(value)
@@ -133,6 +135,17 @@ def _copy_locals(mapping: dict[str, Any], deep: bool) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _detached(exc: BaseException) -> BaseException | str:
+    """A copy of ``exc`` (same type, args and attributes) without traceback, cause or context, so
+    it holds no frame; its repr when it cannot be copied."""
+    try:
+        twin = copy.copy(exc)
+        twin.__traceback__ = twin.__cause__ = twin.__context__ = None
+        return twin
+    except Exception:
+        return _short_repr(exc)
 
 
 def _is_own(frame: FrameType) -> bool:
@@ -194,14 +207,14 @@ def capture(
                                    _copy_locals(fr.f_locals, deep) if i < stack_locals else None))
     stack = outer + below
     own = stack[frame_index] if frame_index >= 0 else None
+    frame_locals: dict[str, Any] = {}
+    if frame is not None:
+        frame_locals = own.locals if own is not None and own.locals is not None else _copy_locals(frame.f_locals, deep)
     if argvalues is None:
-        argvalues = _arguments(frame) if frame is not None else {}
+        argvalues = {n: frame_locals[n] for n in _argument_names(frame.f_code) if n in frame_locals} if frame else {}
     elif deep:
         argvalues = _copy_locals(argvalues, True)
-    if frame is not None and event not in ("call", "return"):
-        local_values = own.locals if own is not None and own.locals is not None else _copy_locals(frame.f_locals, deep)
-    else:
-        local_values = dict(argvalues)
+    local_values = frame_locals if frame is not None and event not in ("call", "return") else dict(argvalues)
     where = stack[-1] if (exc is not None and stack) else own
     ctx = TraceContext(
         ctype=ctype, label=label, funcname=funcname, event=event,
@@ -217,17 +230,19 @@ def capture(
     return ctx
 
 
-def _arguments(frame: FrameType) -> dict[str, Any]:
-    """The named arguments of ``frame``'s function, read from its locals."""
-    code = frame.f_code
-    n = code.co_argcount + code.co_kwonlyargcount
-    flags = code.co_flags
-    if flags & 0x04:  # CO_VARARGS
-        n += 1
-    if flags & 0x08:  # CO_VARKEYWORDS
-        n += 1
-    values = frame.f_locals
-    return {name: values[name] for name in code.co_varnames[:n] if name in values}
+def _argument_names(code) -> list[str]:
+    """The parameter names of a code object in signature order (``a, *args, b, **kw``)."""
+    names = code.co_varnames
+    n, k = code.co_argcount, code.co_kwonlyargcount
+    out = list(names[:n])
+    extra = n + k
+    if code.co_flags & 0x04:  # CO_VARARGS: its name follows the keyword-only ones
+        out.append(names[extra])
+        extra += 1
+    out.extend(names[n:n + k])
+    if code.co_flags & 0x08:  # CO_VARKEYWORDS
+        out.append(names[extra])
+    return out
 
 
 def caller_frame(depth: int = 2) -> FrameType:

@@ -1,0 +1,128 @@
+"""context.capture: detached snapshots (no live frame kept), arguments, locals, stack, exceptions."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+
+from otrace_server.core.context import MISSING, TraceContext, capture, frames_from_traceback
+
+
+def _snapshot(event="assert", **kw):
+    return capture(sys._getframe(1), ctype="asserts", label="chk", funcname="f", event=event, **kw)
+
+
+def _frames_of(code: types.CodeType) -> list:
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, types.FrameType) and o.f_code is code]
+
+
+def test_capture_keeps_arguments_locals_and_stack():
+    def outer():
+        return inner(3, y="why")
+
+    def inner(x, *rest, y, **kw):
+        total = x * 2
+        return _snapshot()
+
+    ctx = outer()
+    assert ctx.argvalues == {"x": 3, "y": "why", "rest": (), "kw": {}}
+    assert ctx.locals["total"] == 6 and ctx.locals["x"] == 3
+    assert [f.function for f in ctx.stack[-2:]] == ["outer", "inner"]
+    assert ctx.frame_index == len(ctx.stack) - 1
+    assert ctx.where.endswith("outer-->inner")
+    assert ctx.file == __file__ and ctx.line == inner.__code__.co_firstlineno + 2
+    assert ctx.thread and ctx.timestamp > 0 and ctx.return_value is MISSING
+    assert ctx.argstr == "x=3, rest=(), y='why', kw={}"
+
+
+def test_only_the_nearest_frames_keep_locals():
+    def a():
+        return b()
+
+    def b():
+        return _snapshot(stack_locals=1)
+
+    ctx = a()
+    assert ctx.stack[-1].locals is not None
+    assert all(f.locals is None for f in ctx.stack[:-1])
+
+
+def test_capture_keeps_no_live_frame():
+    def traced(n):
+        here = sys._getframe()       # a local holding a frame is kept as its repr only
+        payload = [n]
+        return _snapshot(), here.f_code
+
+    ctx, code = traced(5)
+    assert _frames_of(code) == []     # the traced function's frame was collected
+    assert isinstance(ctx.locals["here"], str) and ctx.locals["here"].startswith("<frame")
+    assert ctx.locals["payload"] == [5]
+
+
+def _capture_exception(exc: BaseException):
+    """What the tracer does: snapshot the raising function's frame and the frames below it."""
+    tb = exc.__traceback__.tb_next          # skip the calling test's own frame
+    return capture(tb.tb_frame, ctype="exceptions", label=type(exc).__name__, funcname="fails",
+                   event="exception", inner=frames_from_traceback(tb.tb_next), exc=exc)
+
+
+def fails(d):
+    ratio = helper(d)
+    return ratio
+
+
+def helper(d):
+    return 1 / d
+
+
+def test_exception_context_from_traceback_keeps_no_frame():
+    try:
+        fails(0)
+    except ZeroDivisionError as exc:
+        ctx = _capture_exception(exc)
+        caught = exc
+    assert ctx.exc_type == "ZeroDivisionError" and ctx.exc_message == "division by zero"
+    assert [f.function for f in ctx.stack[-2:]] == ["fails", "helper"]
+    assert ctx.stack[ctx.frame_index].function == "fails" and ctx.argvalues == {"d": 0}
+    assert ctx.line == helper.__code__.co_firstlineno + 1     # the raising line, innermost frame
+    # the test's own frame (in the snapshot) held the exception: kept as a copy without traceback
+    mine = ctx.stack[ctx.frame_index - 1].locals
+    assert isinstance(mine["exc"], ZeroDivisionError) and mine["exc"].__traceback__ is None
+    del caught, mine
+    sys._getframe().f_locals    # refresh this frame's cached locals dict, which capture() filled
+    assert _frames_of(fails.__code__) == [] and _frames_of(helper.__code__) == []
+
+
+def test_shallow_and_deep_copies():
+    def f(items):
+        return _snapshot(deep=False), _snapshot(deep=True)
+
+    data = [1, 2]
+    shallow, deep = f(data)
+    data.append(3)
+    assert shallow.locals["items"] is data
+    assert deep.locals["items"] == [1, 2] and deep.argvalues["items"] == [1, 2]
+
+
+def test_call_event_with_given_arguments_and_no_frame():
+    ctx = capture(None, ctype="traces", label="call", funcname="g", event="call", argvalues={"a": 1})
+    assert ctx.argvalues == {"a": 1} and ctx.locals == {"a": 1}
+    assert ctx.stack == [] and ctx.where == "" and ctx.globals is None
+
+
+def test_broken_repr_does_not_break_argstr():
+    class Bad:
+        def __repr__(self):
+            raise RuntimeError("boom")
+
+    ctx = TraceContext(ctype="traces", label="call", funcname="g", event="call", argvalues={"b": Bad()},
+                       locals={}, stack=[], frame_index=-1)
+    assert ctx.argstr.startswith("b=<unrepresentable Bad: boom>")
+
+
+def test_long_argument_reprs_are_truncated():
+    ctx = TraceContext(ctype="traces", label="call", funcname="g", event="call", argvalues={"s": "x" * 500},
+                       locals={}, stack=[], frame_index=-1)
+    assert len(ctx.argstr) <= 75 and ctx.argstr.endswith("...")

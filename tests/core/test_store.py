@@ -1,0 +1,160 @@
+"""ContextStore: otrace's ids, max_recent eviction per type, saved and held contexts, threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.store import ContextStore
+
+# 05:08:45 local time today, whatever the time zone
+T0 = time.mktime(time.localtime()[:3] + (5, 8, 45, 0, 0, -1))
+
+
+class _Held:
+    """Stands for a core.holds.Hold: the store only reads ``done``."""
+
+    done = False
+
+
+def ctx(ctype="exceptions", label="ZeroDivisionError", funcname="Receive.respond", ts=T0):
+    return TraceContext(ctype=ctype, label=label, funcname=funcname, event="exception", argvalues={},
+                        locals={}, stack=[], frame_index=-1, timestamp=ts)
+
+
+def test_id_has_otraces_form():
+    store = ContextStore()
+    c = store.add(ctx())
+    assert c.id == "Receive.respond:ex-ZeroDivisionError:05-08-45"
+    assert c.path == ["recent", "exceptions", "Receive.respond", "ex-ZeroDivisionError", "05-08-45"]
+    assert store.get(c.id) is c
+
+
+def test_same_second_ids_get_counters():
+    store = ContextStore()
+    ids = [store.add(ctx(ts=T0 + 0.1 * i)).id for i in range(3)]
+    assert ids == ["Receive.respond:ex-ZeroDivisionError:05-08-45",
+                   "Receive.respond:ex-ZeroDivisionError:05-08-45.1",
+                   "Receive.respond:ex-ZeroDivisionError:05-08-45.2"]
+    # a new second starts again without a counter; other labels/types count separately
+    assert store.add(ctx(ts=T0 + 1)).id.endswith(":05-08-46")
+    assert store.add(ctx(label="num_check", ctype="asserts")).id == "Receive.respond:as-num_check:05-08-45"
+
+
+def test_out_of_order_contexts_never_reuse_an_id():
+    store = ContextStore()
+    first = store.add(ctx(ts=T0))
+    store.add(ctx(ts=T0 + 1))                  # 05-08-46
+    late = store.add(ctx(ts=T0 + 0.5))         # captured at :45 on another thread, stored later
+    assert late.id != first.id and late.id.endswith(":05-08-45.1")
+    assert store.get(first.id) is first
+
+
+def test_labels_with_slashes_or_spaces_make_one_path_component():
+    c = ContextStore().add(ctx(label="a/b c", ctype="asserts"))
+    assert c.id == "Receive.respond:as-a_b_c:05-08-45"
+
+
+def test_eviction_keeps_max_recent_per_type():
+    limit = [3]
+    store = ContextStore(lambda: limit[0])
+    exc = [store.add(ctx(ts=T0 + i)) for i in range(5)]
+    asserts = [store.add(ctx("asserts", "chk", ts=T0 + i)) for i in range(2)]
+    assert store.recent("exceptions") == exc[2:]
+    assert store.recent("asserts") == asserts
+    assert store.get(exc[0].id) is None
+    limit[0] = 1                                 # a settings change applies at the next add
+    newest = store.add(ctx(ts=T0 + 10))
+    assert store.recent("exceptions") == [newest]
+
+
+def test_saved_contexts_are_never_evicted():
+    store = ContextStore(lambda: 2)
+    keep = store.add(ctx(ts=T0))
+    assert store.save(keep.id) is keep and keep.saved
+    for i in range(1, 6):
+        store.add(ctx(ts=T0 + i))
+    assert store.get(keep.id) is keep
+    assert store.saved() == [keep]
+    assert keep not in store.recent("exceptions")
+    assert len(store.recent("exceptions")) == 2
+    assert store.save(keep.id) is keep            # saving again is harmless
+
+
+def test_held_contexts_are_not_evicted_until_resumed():
+    store = ContextStore(lambda: 2)
+    held = ctx("holds", "hold_check")
+    held.hold = _Held()
+    store.add(held)
+    others = [store.add(ctx("holds", "hold_check", ts=T0 + i)) for i in range(1, 4)]
+    assert store.get(held.id) is held             # kept although oldest
+    assert store.recent("holds") == [held, others[-1]]
+    assert store.clear() is None and store.get(held.id) is held   # clear keeps it too
+    with pytest.raises(OTraceError, match="is held"):
+        store.delete(held.id)
+    held.hold.done = True
+    store.add(ctx("holds", "hold_check", ts=T0 + 8))
+    store.add(ctx("holds", "hold_check", ts=T0 + 9))
+    assert store.get(held.id) is None
+
+
+def test_unknown_ids_and_types_raise_one_line_errors():
+    store = ContextStore()
+    for call in (lambda: store.find("nope"), lambda: store.save("nope"), lambda: store.delete("nope"),
+                 lambda: store.recent("bogus"), lambda: store.add(ctx(ctype="bogus"))):
+        with pytest.raises(OTraceError) as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+def test_delete_latest_and_recent_order():
+    store = ContextStore()
+    a = store.add(ctx(ts=T0))
+    b = store.add(ctx("asserts", "x", ts=T0 + 2))
+    c = store.add(ctx("traces", "call", ts=T0 + 1))
+    assert store.latest() is c
+    assert store.recent() == [a, c, b]            # all types, by time
+    assert store.delete(c.id) is c and store.get(c.id) is None
+    assert store.latest() is b                    # the newest one still stored
+    store.save(a.id)
+    assert store.delete(a.id) is a and store.saved() == []
+
+
+def test_many_threads_adding_concurrently_get_unique_ids():
+    store = ContextStore(lambda: 100_000)
+    per_thread, n_threads = 300, 8
+    barrier = threading.Barrier(n_threads)
+    added: list[list[TraceContext]] = [[] for _ in range(n_threads)]
+
+    def work(k):
+        barrier.wait()
+        for _ in range(per_thread):
+            added[k].append(store.add(ctx(ts=T0 + 0.5)))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    ids = [c.id for batch in added for c in batch]
+    assert len(ids) == per_thread * n_threads == len(set(ids))
+    assert len(store.recent("exceptions")) == len(ids)
+
+
+def test_concurrent_adds_respect_max_recent():
+    store = ContextStore(lambda: 5)
+
+    def work():
+        for i in range(200):
+            store.add(ctx(ts=T0 + i))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(store.recent("exceptions")) == 5
