@@ -1,0 +1,101 @@
+"""cd, cdls, pushd/popd/swapd, pwd, special paths and otrace's short prompts."""
+
+import os
+
+import pytest
+
+
+def run(session, line):
+    r = session.execute(line)
+    assert not r.error, r.output
+    return r
+
+
+def test_starts_in_globals(session):
+    r = run(session, "pwd")
+    assert (r.output, r.prompt, r.cwd) == ("/osh/globals", "globals> ", "/osh/globals")
+
+
+@pytest.mark.parametrize("path, cwd, prompt", [
+    ("Receive", "/osh/globals/Receive", "osh..Receive> "),
+    ("Receive.respond", "/osh/globals/Receive/respond", "osh..respond> "),
+    ("/osh/globals/config/nested", "/osh/globals/config/nested", "osh..nested> "),
+    ("numbers", "/osh/globals/numbers", "osh..numbers> "),
+    ("/osh", "/osh", "osh> "),
+    ("/osh/web", "/osh/web", "web> "),
+    ("/osh/recent", "/osh/recent", "recent> "),
+    ("/", "/", "/> "),
+    ("/tmp", "/tmp", "tmp> "),
+    ("~~g", "/osh/globals", "globals> "),
+])
+def test_cd_and_prompt(session, path, cwd, prompt):
+    r = run(session, f"cd {path}")
+    assert (r.cwd, r.prompt) == (cwd, prompt)
+
+
+def test_relative_dotdot_and_home(session):
+    run(session, "cd config/nested")
+    assert run(session, "cd ..").cwd == "/osh/globals/config"
+    assert run(session, "cd ../..").cwd == "/osh"
+    assert run(session, "cd ~").cwd == "/osh/globals"
+    run(session, "cd Receive")
+    assert run(session, "cd").cwd == "/osh/globals"
+
+
+def test_work_dir_path(session, shell, tmp_path):
+    shell.work_dir = str(tmp_path)
+    assert run(session, "cd ~~w").cwd == str(tmp_path)
+
+
+def test_cd_errors_leave_cwd(session):
+    for line in ("cd nosuch", "cd counter", "cd /osh/nosuch", "cd a b", "cd ~~"):
+        r = session.execute(line)
+        assert r.error and "\n" not in r.output and r.cwd == "/osh/globals", line
+
+
+def test_cdls(session):
+    r = run(session, "cdls config")
+    assert r.cwd == "/osh/globals/config" and r.output.split() == ["debug", "nested", "port"]
+
+
+def test_dir_stack(session):
+    run(session, "pushd Receive")
+    run(session, "pushd /osh/recent")
+    assert run(session, "pwd -a").output.splitlines() == ["/osh/recent", "/osh/globals/Receive", "/osh/globals"]
+    assert run(session, "swapd").cwd == "/osh/globals/Receive"
+    assert run(session, "popd").cwd == "/osh/recent"
+    run(session, "popd")
+    assert session.execute("popd").error and session.execute("swapd").error
+    run(session, "pushd Receive")
+    run(session, "pushd /osh/globals/config")
+    assert run(session, "popd -a").cwd == "/osh/globals" and session.dir_stack == []
+
+
+def test_sessions_are_independent(shell):
+    a, b = shell.session("a"), shell.session("b")
+    a.execute("cd Receive")
+    a.execute("alias hi pwd")
+    assert b.execute("pwd").output == "/osh/globals"
+    assert b.execute("hi").error
+
+
+def test_unix_commands_outside_osh(session, tmp_path):
+    (tmp_path / "hello.txt").write_text("hi there\n")
+    run(session, f"cd {tmp_path}")
+    assert run(session, "ls").output == "hello.txt"
+    assert run(session, "cat hello.txt").output == "hi there"
+    r = session.execute("cat nosuch")
+    assert r.error and r.data["returncode"] != 0
+    assert run(session, "cd /osh/globals").prompt == "globals> "
+
+
+def test_unix_command_timeout(session, engine, tmp_path):
+    engine.settings.set("shell_timeout", 0.3)
+    run(session, f"cd {tmp_path}")
+    r = session.execute("sleep 5")
+    assert r.error and r.output.startswith("timed out")
+
+
+def test_up_dn_outside_context(session):
+    assert session.execute("up").output == "up: not in a trace context"
+    assert session.execute("dn").error
