@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import dis
 import inspect
 import linecache
@@ -176,12 +177,23 @@ class Patcher:
         """Install again a trace removed by ``_untrace``, with the same options."""
         if spec is None:
             return
-        options = {k: getattr(spec, k) for k in ("condition", "action", "count") if hasattr(spec, k)}
         try:
-            self._engine.tracer.trace(spec.target, **options)
+            self._engine.tracer.trace(_fresh_target(spec.target), condition=spec.condition, action=spec.action,
+                                      count=spec.count)
         except Exception as exc:  # the patch stays; say why the trace is gone
             log.warning("otrace: could not trace %s again after patching: %s", spec.name, exc)
             self._engine.events.publish("output", text=f"trace of {spec.name} removed: {exc}", stream="stderr")
+
+
+def _fresh_target(target):
+    """A Target for the same slot as ``target`` describing what the slot holds NOW."""
+    from otrace_server.core.targets import resolve
+
+    if isinstance(target.owner, dict):
+        fresh = resolve(target.attr, target.owner)
+    else:
+        fresh = resolve(f"owner.{target.attr}", {"owner": target.owner})
+    return dataclasses.replace(fresh, qualname=target.qualname)
 
 
 def _raw(owner, attr: str) -> Any:

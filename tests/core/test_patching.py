@@ -1,0 +1,299 @@
+"""Live patching: functions, methods, classmethods, staticmethods, coroutines, closures; identity
+on unpatch; traced functions stay traced; errors change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import linecache
+import re
+import sys
+import textwrap
+import traceback
+
+import pytest
+
+from otrace_server.core.engine import Engine
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.patching import patch_filename
+
+MODULE = '''
+import math
+
+SCALE = 10
+sqrt = math.sqrt
+
+
+class Base:
+    def greet(self):
+        return "base"
+
+
+class Receive(Base):
+    def __init__(self):
+        self.__secret = 7
+
+    def greet(self):
+        return "receive"
+
+    def respond(self, number):
+        return 1 / number
+
+    @classmethod
+    def make(cls):
+        return cls()
+
+    @staticmethod
+    def twice(x):
+        return 2 * x
+
+    async def fetch(self, n):
+        return n
+
+
+class Child(Base):
+    pass
+
+
+def divide(a, b=1):
+    return a / b
+
+
+def counter():
+    n = 0
+
+    def inc():
+        nonlocal n
+        n += 1
+        return n
+
+    def get():
+        return n
+
+    return inc, get
+
+
+inc, get = counter()
+
+
+def _make_closure():
+    secret = 1
+
+    def inner():
+        return 0
+
+    return inner
+
+
+inner = _make_closure()
+
+
+def _make_unset():
+    def late():
+        return x
+    return late
+    x = 1
+
+
+late = _make_unset()
+'''
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def mod(tmp_path):
+    name = f"otrace_patch_fixture_{next(_names)}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(MODULE)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[name]
+
+
+@pytest.fixture
+def engine():
+    return Engine()
+
+
+def src(text: str) -> str:
+    return textwrap.dedent(text)
+
+
+def test_patch_module_function_then_unpatch_restores_the_same_object(engine, mod):
+    original = mod.divide
+    names = set(vars(mod))
+    p = engine.patcher.patch("divide", src("""
+        def divide(a, b=2):
+            return SCALE * math.floor(a / b)
+    """), vars(mod))
+    assert mod.divide is p.patched and mod.divide is not original
+    assert mod.divide(7) == 30                        # module globals (SCALE, math) and the new default
+    assert mod.divide.__qualname__ == "divide" and mod.divide.__module__ == mod.__name__
+    assert set(vars(mod)) == names                    # nothing added to the module's globals
+    engine.patcher.unpatch("divide")
+    assert mod.divide is original and mod.divide(7) == 7
+    assert engine.patcher.patches() == []
+
+
+def test_method_keeps_super_private_names_and_qualname(engine, mod):
+    original = mod.Receive.__dict__["greet"]
+    engine.patcher.patch("Receive.greet", src("""
+        def greet(self):
+            return "new " + super().greet() + str(self.__secret)
+    """), vars(mod))
+    assert mod.Receive().greet() == "new base7"
+    assert mod.Receive.greet.__qualname__ == "Receive.greet"
+    engine.patcher.unpatch("Receive.greet")
+    assert mod.Receive.__dict__["greet"] is original
+
+
+def test_indented_method_source_as_copied_from_the_class(engine, mod):
+    engine.patcher.patch("Receive.respond",
+                         "    def respond(self, number):\n        return number * 2\n", vars(mod))
+    assert mod.Receive().respond(4) == 8
+
+
+def test_classmethod_is_rewrapped_and_restored(engine, mod):
+    original = mod.Receive.__dict__["make"]
+    engine.patcher.patch("Receive.make", "def make(cls):\n    return ('made', cls)\n", vars(mod))
+    assert isinstance(mod.Receive.__dict__["make"], classmethod)
+    assert mod.Receive.make() == ("made", mod.Receive)
+    engine.patcher.unpatch("Receive.make")
+    assert mod.Receive.__dict__["make"] is original
+
+
+def test_staticmethod_with_or_without_decorator(engine, mod):
+    original = mod.Receive.__dict__["twice"]
+    engine.patcher.patch("Receive.twice", "@staticmethod\ndef twice(x):\n    return 3 * x\n", vars(mod))
+    assert mod.Receive.twice(2) == 6 and mod.Receive().twice(2) == 6
+    engine.patcher.patch("Receive.twice", "def twice(x):\n    return 4 * x\n", vars(mod))
+    assert isinstance(mod.Receive.__dict__["twice"], staticmethod) and mod.Receive().twice(2) == 8
+    engine.patcher.unpatch("Receive.twice")          # back to the FIRST original
+    assert mod.Receive.__dict__["twice"] is original
+
+
+def test_async_method(engine, mod):
+    engine.patcher.patch("Receive.fetch", src("""
+        async def fetch(self, n):
+            await asyncio.sleep(0)
+            return n * 100
+    """).replace("asyncio.sleep(0)", "__import__('asyncio').sleep(0)"), vars(mod))
+    assert asyncio.run(mod.Receive().fetch(2)) == 200
+
+
+def test_closure_shares_the_original_cells(engine, mod):
+    mod.inc()
+    engine.patcher.patch("inc", src("""
+        def inc():
+            nonlocal n
+            n += 10
+            return n
+    """), vars(mod))
+    assert mod.inc() == 11 and mod.get() == 11        # get() sees the patched inc's update
+    engine.patcher.unpatch("inc")
+    assert mod.inc() == 12
+
+
+def test_inherited_method_is_set_on_the_class_and_removed_again(engine, mod):
+    engine.patcher.patch("Child.greet", "def greet(self):\n    return 'child ' + super().greet()\n", vars(mod))
+    assert mod.Child().greet() == "child base" and mod.Base().greet() == "base"
+    engine.patcher.unpatch("Child.greet")
+    assert "greet" not in mod.Child.__dict__ and mod.Child().greet() == "base"
+
+
+def test_patched_source_shows_in_tracebacks_and_linecache(engine, mod):
+    p = engine.patcher.patch("divide", src("""
+        def divide(a, b=1):
+            scaled = a * SCALE
+            return scaled / (b - 1)
+    """), vars(mod))
+    assert p.filename == patch_filename("divide") == "<otrace-patch divide>"
+    with pytest.raises(ZeroDivisionError):
+        try:
+            mod.divide(1)
+        except ZeroDivisionError:
+            text = traceback.format_exc()
+            raise
+    # lines are numbered as in the source given (here line 1 is the blank one after the quotes)
+    assert 'File "<otrace-patch divide>", line 4, in divide' in text
+    assert "return scaled / (b - 1)" in text
+    assert linecache.getline("<otrace-patch divide>", 3).strip() == "scaled = a * SCALE"
+    assert p.source.strip().startswith("def divide(a, b=1):")
+
+
+def test_events_and_listing(engine, mod):
+    seen = []
+    engine.events.subscribe(lambda ev: seen.append((ev.kind, dict(ev.data))))
+    p = engine.patcher.patch("divide", "def divide(a, b=1):\n    return 0\n", vars(mod))
+    assert seen[-1] == ("patch", {"name": "divide", "patch": p})
+    (listed,) = engine.patcher.patches()
+    assert (listed.name, listed.original, listed.patched) == ("divide", p.original, mod.divide)
+    assert listed.time > 0 and listed.target.attr == "divide"
+    engine.patcher.unpatch_all()
+    assert seen[-1] == ("unpatch", {"name": "divide"})
+    with pytest.raises(OTraceError, match="not patched"):
+        engine.patcher.unpatch("divide")
+
+
+@pytest.mark.parametrize("name, source, message", [
+    ("nosuch", "def nosuch():\n    pass\n", "unknown name"),
+    ("sqrt", "def sqrt(x):\n    return x\n", "not a Python function"),
+    ("Receive", "def Receive():\n    pass\n", "class"),
+    ("divide", "def other(a, b=1):\n    return 0\n", "defines 'other', expected 'divide'"),
+    ("divide", "def divide(a, b=1):\n    x = 1\n    return (\n", "syntax error in the new source, line 3"),
+    ("divide", "x = 1\ndef divide(a, b=1):\n    return 0\n", "exactly one 'def divide"),
+    ("divide", "@undefined_decorator\ndef divide(a):\n    return 0\n", "failed to build: NameError"),
+    ("divide", "   \n", "empty"),
+    ("inner", "def inner():\n    return secret\n", "cannot rebuild free variable(s) secret"),
+    ("late", "def late():\n    return x\n", "cannot rebuild free variable(s) x"),
+])
+def test_errors_change_nothing(engine, mod, name, source, message):
+    before = dict(vars(mod))
+    with pytest.raises(OTraceError, match=re.escape(message)) as info:
+        engine.patcher.patch(name, source, vars(mod))
+    assert "\n" not in str(info.value)
+    assert all(vars(mod)[k] is v for k, v in before.items())
+    assert engine.patcher.patches() == []
+
+
+def test_builtin_function_in_a_class_is_refused(engine):
+    class Holder:
+        length = len
+
+    with pytest.raises(OTraceError, match="builtin"):
+        engine.patcher.patch("Holder.length", "def len(x):\n    return 0\n", {"Holder": Holder})
+
+
+def test_patched_function_stays_traced(engine, mod):
+    original = mod.Receive.__dict__["respond"]
+    engine.tracer.trace("Receive.respond", vars(mod), condition="number==3", count=5)
+    engine.patcher.patch("Receive.respond", "def respond(self, number):\n    return 2 / (number - 3)\n", vars(mod))
+    (spec,) = engine.tracer.traced()
+    assert (spec.name, spec.condition, spec.count) == ("Receive.respond", "number==3", 5)
+    with pytest.raises(ZeroDivisionError):
+        mod.Receive().respond(3)
+    kinds = {c.ctype for c in engine.store.recent()}
+    assert kinds == {"traces", "exceptions"}             # the new code runs under the trace
+    exc = engine.store.recent("exceptions")[-1]
+    assert exc.file == "<otrace-patch Receive.respond>" and exc.line == 2
+    engine.patcher.unpatch("Receive.respond")
+    assert [s.name for s in engine.tracer.traced()] == ["Receive.respond"]   # still traced
+    with pytest.raises(ZeroDivisionError):
+        mod.Receive().respond(0)                         # the original code, traced
+    assert engine.store.recent("exceptions")[-1].file == mod.__file__
+    engine.tracer.untrace("Receive.respond", vars(mod))
+    assert mod.Receive.__dict__["respond"] is original
+
+
+def test_traced_classmethod_patch_keeps_kind(engine, mod):
+    engine.tracer.trace("Receive.make", vars(mod))
+    engine.patcher.patch("Receive.make", "def make(cls):\n    return cls.__name__\n", vars(mod))
+    assert mod.Receive.make() == "Receive"
+    engine.patcher.unpatch_all()
+    engine.tracer.untrace_all()
+    assert isinstance(mod.Receive.make(), mod.Receive)
