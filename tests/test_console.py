@@ -103,9 +103,9 @@ def test_tab_completes_a_unique_name_and_lists_choices(term):
     term.send("\r")
     term.expect_exact("41")
     term.expect_exact(PROMPT)
-    term.send("alph\t\t")                   # ambiguous: the second TAB lists the choices
+    term.send("alpha_\t\t")                 # ambiguous: the second TAB lists the choices
     term.expect(r"alpha_beta\s+alpha_value")
-    term.send("a_b\r")                      # the typed prefix is still on the line
+    term.send("beta\r")                     # the typed prefix is still on the line
     term.expect(r"\r\n2\r\n")
 
 
