@@ -25,6 +25,7 @@ started the server with a pipe as stdin never leaves it behind; implies ``--no-c
 """
 
 import argparse
+import asyncio
 import html
 import os
 import sys
@@ -70,7 +71,7 @@ class GetHandler(tornado.web.RequestHandler):
         replacement = await traceassert(number != "77", label="hold_check", action="hold")
         if replacement is not None:
             number = str(replacement)
-        self.write(PAGE % html.escape(self.respond(number)))
+        self.write(PAGE % html.escape(self.respond(number), quote=False))
 
     def respond(self, number):
         """The answer text; 0 raises ZeroDivisionError (on purpose: something to trace)."""
@@ -85,15 +86,15 @@ def make_app():
     return tornado.web.Application([(r"/", GetHandler)])
 
 
-def _exit_on_stdin_eof(io_loop):
-    """Watchdog thread: stop the server when stdin reaches EOF (the parent test went away)."""
+def _exit_on_stdin_eof(io_loop, shutdown):
+    """Watchdog thread: shut down when stdin reaches EOF (the parent test went away)."""
     def watch():
         try:
             while sys.stdin.buffer.read(4096):
                 pass
         except (OSError, ValueError):
             pass
-        io_loop.add_callback(io_loop.stop)  # Tornado's one thread-safe entry point
+        io_loop.add_callback(shutdown)  # Tornado's one thread-safe entry point
 
     threading.Thread(target=watch, name="stdin-watchdog", daemon=True).start()
 
@@ -128,16 +129,24 @@ def main(argv=None):
 
             print(f"otrace language server on {args.addr}:{otrace.lsp_port} (token in {discovery_path()})",
                   flush=True)
+
+    async def shutdown():
+        """Stop otrace first: held requests are resumed (and answered) before the loop stops."""
+        if otrace is not None:
+            otrace.stop()
+            await asyncio.sleep(0.2)
+        server.stop()
+
+    async def exit_now():
+        await shutdown()
+        io_loop.stop()
+
     if args.exit_on_stdin_eof:
-        _exit_on_stdin_eof(io_loop)
+        _exit_on_stdin_eof(io_loop, exit_now)
     try:
         io_loop.start()
     except KeyboardInterrupt:
-        pass
-    finally:
-        if otrace is not None:
-            otrace.stop()
-        server.stop()
+        io_loop.run_sync(shutdown)
 
 
 if __name__ == "__main__":

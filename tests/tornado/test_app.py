@@ -1,0 +1,107 @@
+"""Contracts of otrace_server.app: start()/stop() wire otrace into a running app and undo it."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import tornado.web
+
+import otrace_server
+from otrace_server.core.engine import get_engine
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.holds import HoldAnswered
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _control_threads():
+    return [t for t in threading.enumerate() if t.name == "otrace-control"]
+
+
+def test_start_is_exported_lazily_and_returns_a_running_app(server):
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False)
+    try:
+        assert app.runtime.running and app.runtime.app_loop is server.loop
+        assert app.shell.tasks_loop is server.loop
+        assert app.shell.globals is vars(server.demo)
+        assert len(app.token) >= 32 and app.lsp_port is None
+        assert get_engine().status_exception(404, "gone").status_code == 404
+        assert isinstance(get_engine().status_exception(404, ""), tornado.web.HTTPError)
+    finally:
+        otrace_server.stop()
+    assert not app.runtime.running and not _control_threads()
+
+
+def test_stop_is_idempotent_and_undoes_the_glue(server):
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False)
+    app.stop()
+    app.stop()
+    otrace_server.stop()
+    engine = get_engine()
+    assert engine.status_exception is HoldAnswered
+    assert all(getattr(e, "__module__", "") != "otrace_server.tornado" for e in engine.enrichers)
+
+
+def test_a_second_start_is_one_clear_error(server, otrace):
+    with pytest.raises(OTraceError, match="already started"):
+        otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False)
+
+
+def test_bad_settings_start_nothing_and_change_nothing(server):
+    engine = get_engine()
+    before = engine.settings.max_recent
+    with pytest.raises(OTraceError, match="hold_timeout"):
+        otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False,
+                            max_recent=before + 5, hold_timeout=-1)
+    with pytest.raises(OTraceError, match="unknown parameter"):
+        otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False, no_such=1)
+    assert engine.settings.max_recent == before
+    assert not _control_threads()
+    from otrace_server.app import current
+
+    assert current() is None
+
+
+def test_bad_app_loop_is_one_clear_error():
+    with pytest.raises(OTraceError, match="app_loop"):
+        otrace_server.start({}, app_loop="not a loop", console=False, lsp=False)
+
+
+def test_settings_and_init_file_are_applied(server, tmp_path):
+    trc = tmp_path / "init.trc"
+    trc.write_text("set max_recent 7\n")
+    engine = get_engine()
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False,
+                              init_file=str(trc), hold_timeout=12.5)
+    try:
+        assert engine.settings.hold_timeout == 12.5
+        assert engine.settings.max_recent == 7
+    finally:
+        app.stop()
+        engine.settings.set("max_recent", 10)
+        engine.settings.set("hold_timeout", 0)
+
+
+def test_no_console_thread_when_stdin_is_not_a_tty(server):
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, lsp=False)   # console=None
+    try:
+        assert app.console_thread is None
+        assert not [t for t in threading.enumerate() if t.name == "otrace-console"]
+    finally:
+        app.stop()
+
+
+def test_lsp_server_is_started_on_a_free_port_and_stopped(server):
+    pytest.importorskip("otrace_server.lsp.server")
+    import socket
+
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=True)
+    try:
+        assert isinstance(app.lsp_port, int) and app.lsp_port > 0
+        socket.create_connection(("127.0.0.1", app.lsp_port), timeout=5).close()
+    finally:
+        port = app.lsp_port
+        app.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

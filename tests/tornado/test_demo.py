@@ -1,0 +1,84 @@
+"""demos/torna_trace.py as users run it: a separate process, a real port, exits when stdin closes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from demo_server import DEMO_PATH
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _spawn(*flags):
+    proc = subprocess.Popen([sys.executable, str(DEMO_PATH), "--port", "0", "--exit-on-stdin-eof", *flags],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.fullmatch(r"Listening on http://127\.0\.0\.1:(\d+)\n", line)
+    assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, int(match.group(1))
+
+
+def _get(port, query="", timeout=10):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{query}", timeout=timeout) as resp:
+        return resp.status, resp.read().decode()
+
+
+def _close_and_wait(proc):
+    proc.stdin.close()
+    started = time.monotonic()
+    code = proc.wait(15)
+    return code, time.monotonic() - started
+
+
+def test_demo_serves_the_form_and_reciprocals_and_exits_on_stdin_eof():
+    proc, port = _spawn("--no-lsp")
+    try:
+        status, body = _get(port)
+        assert status == 200 and '<form method="get" action="/">' in body
+        assert "The reciprocal of 4.0 is 0.25" in _get(port, "?number=4")[1]
+        assert "'abc' is not a number" in _get(port, "?number=abc")[1]
+    finally:
+        code, elapsed = _close_and_wait(proc)
+    assert code == 0 and elapsed < 10
+
+
+def test_demo_holds_77_and_exit_resumes_it():
+    """The init file (torna_trace.trc) turned tracing on: 77 is held until the process stops, and
+    stopping resumes it (the held request gets its page instead of a reset connection)."""
+    import threading
+
+    proc, port = _spawn("--no-lsp")
+    result = {}
+
+    def held():
+        result["page"] = _get(port, "?number=77", timeout=20)
+
+    thread = threading.Thread(target=held, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        assert "The reciprocal of 2.0 is 0.5" in _get(port, "?number=2")[1]   # served meanwhile
+        assert thread.is_alive()                                               # 77 still held
+    finally:
+        code, _ = _close_and_wait(proc)
+    thread.join(10)
+    assert code == 0
+    status, body = result["page"]
+    assert status == 200 and "The reciprocal of 77.0 is 0.012987012987012988" in body
+
+
+def test_demo_prints_the_language_server_port_and_token_location():
+    pytest.importorskip("otrace_server.lsp.server")
+    proc, port = _spawn()
+    try:
+        line = proc.stdout.readline()
+        assert re.fullmatch(r"otrace language server on 127\.0\.0\.1:\d+ \(token in .*otrace-\d+\.json\)\n", line)
+    finally:
+        code, _ = _close_and_wait(proc)
+    assert code == 0
