@@ -30,7 +30,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "otrace_server"
 FACADE = PACKAGE  # the layer name of otrace_server/__init__.py and __main__.py
 ANY = frozenset({"*"})  # "imports: anything of ours"
@@ -99,10 +98,6 @@ def module_layer(relpath: str) -> str | None:
     return parts[1]
 
 
-def _is_package(relpath: str) -> bool:
-    return Path(relpath).name == "__init__.py"
-
-
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
     names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
     return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError") for n in names)
@@ -113,9 +108,7 @@ class _ImportCollector(ast.NodeVisitor):
 
     def __init__(self, relpath: str):
         dotted = list(Path(relpath).with_suffix("").parts)
-        self.package = dotted if _is_package(relpath) else dotted[:-1]
-        if self.package and self.package[-1] == "__init__":
-            self.package = self.package[:-1]
+        self.package = dotted[:-1]  # for a package's __init__.py: the package itself
         self.imports: list[Import] = []
         self._optional = 0
 
@@ -235,25 +228,21 @@ def check_module(relpath: str, source: str, table: dict[str, frozenset[str]],
 
 
 @pytest.fixture(scope="module")
-def table() -> dict[str, frozenset[str]]:
-    return parse_layer_table((ROOT / "docs" / "ARCHITECTURE.md").read_text())
+def table(repo_root) -> dict[str, frozenset[str]]:
+    return parse_layer_table((repo_root / "docs" / "ARCHITECTURE.md").read_text())
 
 
 @pytest.fixture(scope="module")
-def dependencies() -> set[str]:
-    return declared_imports((ROOT / "pyproject.toml").read_text())
+def dependencies(repo_root) -> set[str]:
+    return declared_imports((repo_root / "pyproject.toml").read_text())
 
 
-def _modules() -> list[Path]:
-    return sorted((ROOT / PACKAGE).rglob("*.py"))
-
-
-def test_every_module_follows_the_import_rule(table, dependencies):
-    modules = _modules()
+def test_every_module_follows_the_import_rule(repo_root, table, dependencies):
+    modules = sorted((repo_root / PACKAGE).rglob("*.py"))
     assert any(path.parent.name == "core" for path in modules), "found no core modules to check"
     problems = []
     for path in modules:
-        relpath = path.relative_to(ROOT).as_posix()
+        relpath = path.relative_to(repo_root).as_posix()
         problems += check_module(relpath, path.read_text(encoding="utf-8"), table, dependencies)
     assert not problems, "import rule violations:\n" + "\n".join(problems)
 
@@ -344,4 +333,11 @@ def test_shell_may_not_import_upwards_even_inside_functions(table, dependencies)
     assert check_module("otrace_server/shell/commands/ls.py", source, table, dependencies) == [
         "otrace_server/shell/commands/ls.py:2: shell must not import runtime (otrace_server.runtime)",
         "otrace_server/shell/commands/ls.py:3: shell must not import console (otrace_server.console)",
+    ]
+
+
+def test_relative_imports_resolve_from_a_package_init(table, dependencies):
+    source = "from .engine import get_engine\nfrom ..shell import Shell\n"
+    assert check_module("otrace_server/core/__init__.py", source, table, dependencies) == [
+        "otrace_server/core/__init__.py:2: core must not import shell (otrace_server.shell)",
     ]
