@@ -51,19 +51,24 @@ def test_reads_what_the_user_typed(users, chat, unsafe):
     assert json.loads(value) == "hello from alice"
 
 
-@pytest.mark.parametrize("expression, expected", [
+VALUE_CASES = [
     ("1+1", "2"),
-    ("({a: [1, 'x', null]})", '{"a":[1,"x",null]}'),
-    ("document.body", "[object HTMLBodyElement]"),
+    ("({a: [1, 'x', null]})", '{"a":[1,"x",null]}'),                    # plain data: JSON
+    ("'it' + 's'", '"its"'),
+    ("document.body", "[object HTMLBodyElement]"),                       # others: String(x)
     ("undefined", "undefined"),
+    ("NaN", "NaN"),
     ("let n = 20; n + 1", "21"),                                           # statements: completion value
     ("await new Promise(r => setTimeout(() => r(7), 10))", "7"),           # await in an expression
-    ("const v = await Promise.resolve(3); window.__v = v; ", "undefined"),  # await in statements
-    ("NaN", "NaN"),
-])
-def test_values_come_back_as_text(users, chat, unsafe, expression, expected):
+    ("const v = await Promise.resolve(3); window.__v = v;", "undefined"),  # await in statements
+    ("window.__v", "3"),
+]
+
+
+def test_values_come_back_as_text(users, chat, unsafe):
     _, name = users.login("carol")
-    assert chat[2].evaluate(name, expression) == (expected, None)
+    got = [(expression, chat[2].evaluate(name, expression)) for expression, _ in VALUE_CASES]
+    assert got == [(expression, (expected, None)) for expression, expected in VALUE_CASES]
 
 
 def test_a_throwing_expression_returns_its_error(users, chat, unsafe):
