@@ -1,0 +1,83 @@
+"""Fixtures for the language-server tests: real app processes (tests/lsp/sample_app.py and
+demos/torna_trace.py) started with their own discovery directory, and raw JSON-RPC clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lsp.rpc import Client
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+class AppProcess:
+    """A running app subprocess: ``http`` and ``lsp`` ports, ``token``, ``discovery`` path."""
+
+    def __init__(self, argv: list[str], tmp: Path, ready) -> None:
+        self.dir = tmp / "otrace"
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp), PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, text=True, cwd=str(ROOT))
+        self.http, self.lsp = ready(self.proc.stdout)
+        self.discovery = self.dir / f"otrace-{self.proc.pid}.json"
+        self.info = json.loads(self.discovery.read_text())
+        self.token = self.info["token"]
+        self.clients: list[Client] = []
+
+    def client(self, name: str = "test-client", token: str | None = "", **kw) -> Client:
+        """A connected client, initialized with the right token unless ``token`` is given (None: no token)."""
+        c = Client(self.lsp)
+        self.clients.append(c)
+        c.initialize(self.token if token == "" else token, name=name, **kw)
+        return c
+
+    def stop(self) -> None:
+        for c in self.clients:
+            c.close()
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def _sample_ready(stdout):
+    line = stdout.readline()
+    assert line.startswith("READY"), line
+    _, http, lsp = line.split()
+    return int(http), int(lsp)
+
+
+def _demo_ready(stdout):
+    http = lsp = None
+    while lsp is None:
+        line = stdout.readline()
+        assert line, "demo exited"
+        if line.startswith("Listening on"):
+            http = int(line.rsplit(":", 1)[1])
+        elif line.startswith("otrace language server"):
+            lsp = int(line.split(":")[1].split()[0])
+    return http, lsp
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    app = AppProcess([str(HERE / "sample_app.py")], tmp_path_factory.mktemp("xdg"), _sample_ready)
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    app = AppProcess([str(ROOT / "demos" / "torna_trace.py"), "--port", "0", "--no-console", "--exit-on-stdin-eof"],
+                     tmp_path_factory.mktemp("xdg"), _demo_ready)
+    yield app
+    app.stop()

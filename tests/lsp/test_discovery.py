@@ -1,0 +1,36 @@
+"""Discovery files: written 0600 with the documented keys, listed while the pid lives, stale ones cleaned."""
+
+import os
+import stat
+import subprocess
+import sys
+
+from otrace_server.lsp import discovery
+
+
+def test_write_list_remove(tmp_path):
+    path = discovery.write(host="127.0.0.1", lsp_port=1234, token="secret", directory=tmp_path)
+    assert path == tmp_path / f"otrace-{os.getpid()}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    [info] = discovery.list_processes(tmp_path)
+    assert set(info) == {"pid", "argv", "cwd", "host", "lsp_port", "dap_port", "token", "started"}
+    assert (info["pid"], info["lsp_port"], info["dap_port"], info["token"]) == (os.getpid(), 1234, None, "secret")
+    discovery.remove(path)
+    assert discovery.list_processes(tmp_path) == []
+    discovery.remove(path)  # a missing file is not an error
+
+
+def test_stale_file_of_dead_pid_is_ignored_and_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"otrace-{dead.pid}.json"
+    stale.write_text('{"pid": %d, "lsp_port": 1}' % dead.pid)
+    assert discovery.list_processes(tmp_path) == []
+    assert not stale.exists()
+
+
+def test_runtime_dir_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert discovery.runtime_dir() == tmp_path / "otrace"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert discovery.runtime_dir() == discovery.Path(os.path.expanduser("~")) / ".cache" / "otrace"
