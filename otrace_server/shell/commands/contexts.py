@@ -7,6 +7,7 @@ held code's continuation (through the resolver the hold was created with).
 from __future__ import annotations
 
 import inspect
+import shlex
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
@@ -46,7 +47,10 @@ def _outcome(session, option: str, words: list[str]) -> Outcome:
         raise OTraceError(f"resume: --status needs an integer, got {words[0]!r}") from None
     if not 100 <= status <= 599:
         raise OTraceError(f"resume: --status must be an HTTP status (100-599), got {status}")
-    return Outcome("status", status=status, reason=words[1] if len(words) > 1 else "")
+    reason = words[1] if len(words) > 1 else ""
+    if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
+        reason = reason[1:-1]
+    return Outcome("status", status=status, reason=reason)
 
 
 def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
@@ -85,9 +89,13 @@ def _current_id(session, name: str) -> str:
 
 
 @command("resume", "resume [trace_id ...|all] [--value EXPR | --raise EXPR | --status N [reason]]   # Resume holds/breaks",
-         _RESUME_HELP)
+         _RESUME_HELP, raw=True)
 def resume(session, call):
-    ids, everything, outcome = _parse_resume(session, call.args)
+    try:  # non-POSIX split keeps the quotes of Python expressions (--value 'a b', --raise KeyError('x'))
+        args = shlex.split(call.raw, posix=False)
+    except ValueError as exc:
+        raise OTraceError(f"resume: {exc}") from None
+    ids, everything, outcome = _parse_resume(session, args)
     engine = session.shell.engine
     current = None
     if everything:

@@ -1,0 +1,117 @@
+"""resume (every form), save, del, unpickle, ~~ and /osh/saved with real contexts."""
+
+import asyncio
+
+import pytest
+
+from otrace_server.core.context import TraceContext
+
+
+def record(engine, funcname="Receive.respond", ctype="exceptions", label="ZeroDivisionError", **kw):
+    ctx = TraceContext(ctype, label, funcname, "exception", {"number": 0}, {"number": 0, "self": None}, [], -1, **kw)
+    return engine.record(ctx)
+
+
+def hold(engine, loop, wait):
+    from conftest import GetHandler
+
+    before = len(engine.holds)
+    future = asyncio.run_coroutine_threadsafe(GetHandler().get("77"), loop)
+    wait(lambda: len(engine.holds) == before + 1)
+    return future, engine.holds.list()[-1]
+
+
+def test_resume_with_value_raise_status(session, engine, loop, wait):
+    session.execute("set safe_mode False")
+    f1, h1 = hold(engine, loop, wait)
+    r = session.execute(f"resume {h1.id} --value 6*7")
+    assert not r.error and f1.result(5) == "resumed:42"
+
+    f2, h2 = hold(engine, loop, wait)
+    session.execute(f"resume {h2.id} --raise KeyError('boom')")
+    with pytest.raises(KeyError):
+        f2.result(5)
+
+    f3, h3 = hold(engine, loop, wait)
+    r = session.execute(f"resume {h3.id} --status 404 gone")
+    assert not r.error
+    with pytest.raises(Exception, match="404"):
+        f3.result(5)
+
+
+def test_resume_raise_class_allowed_in_safe_mode(session, engine, loop, wait):
+    f, h = hold(engine, loop, wait)
+    assert session.execute(f"resume {h.id} --raise KeyError('x')").error    # a call: refused
+    assert not session.execute(f"resume {h.id} --raise KeyError").error
+    with pytest.raises(KeyError):
+        f.result(5)
+
+
+def test_resume_all_and_errors(session, engine, loop, wait):
+    futures = [hold(engine, loop, wait)[0] for _ in range(2)]
+    r = session.execute("resume all")
+    assert len(r.data["trace_ids"]) == 2 and all(f.result(5) == "resumed:None" for f in futures)
+    assert session.execute("resume all").output == "nothing to resume"
+    assert session.execute("resume").output == "resume: not in a trace context; give trace ids"
+    assert session.execute("resume nosuch:id").error
+    assert session.execute("resume --status abc").error
+    assert session.execute("resume --value").error
+    assert session.execute("resume --bogus").error
+
+
+def test_save_and_del(session, engine):
+    ctx = record(engine)
+    session.execute("cd ~~")
+    assert session.execute("pwd").output == "/osh/" + "/".join(ctx.path)
+    r = session.execute("save")
+    assert r.output == f"saved {ctx.id}" and r.cwd.startswith("/osh/saved/exceptions/Receive.respond/")
+    assert session.execute("number").output == "0"
+    assert engine.store.saved() == [ctx]
+    r = session.execute("del")
+    assert not r.error and r.cwd == "/osh/globals" and engine.store.get(ctx.id) is None
+    assert session.execute(f"del {ctx.id}").error
+    other = record(engine, label="ValueError")
+    assert not session.execute(f"save {other.id}").error
+    assert session.execute("ls /osh/saved/exceptions/Receive.respond").output == \
+        "/osh/saved/exceptions/Receive.respond"
+    assert session.execute("cdls /osh/saved/exceptions/Receive.respond").output == "ex-ValueError"
+
+
+def test_held_context_cannot_be_deleted(session, held):
+    future, h = held
+    r = session.execute(f"del {h.id}")
+    assert r.error and "held" in r.output
+
+
+def test_context_prompt_and_stale_context(session, engine):
+    ctx = record(engine)
+    r = session.execute("cd ~~")
+    assert r.prompt == f"Receive..{ctx.time_label[3:]}> "
+    engine.store.delete(ctx.id)
+    r = session.execute("ls")
+    assert r.error and r.output.startswith("no such directory")
+    assert not session.execute("cd /osh/globals").error
+
+
+def test_trc_of_exception_context(session, engine):
+    ctx = record(engine, exc_type="ZeroDivisionError", exc_message="division by zero", traceback="Traceback...")
+    session.execute("cd ~~")
+    names = session.execute("ls __trc").output
+    assert names == "__trc"
+    keys = session.execute("ls -l __trc").output
+    assert "exc_context" in keys and "exc_stack" in keys
+    assert session.execute("__trc['id']").output == repr(ctx.id)
+
+
+def test_unpickle(session, engine, tmp_path):
+    db = tmp_path / "trace.db"
+    engine.settings.set("pickle_file", str(db))
+    ctx = record(engine)
+    engine.settings.set("pickle_file", "")
+    r = session.execute(f"unpickle {db}")
+    assert not r.error and r.data["trace_ids"] == [ctx.id]
+    r = session.execute("cd /osh/pickled/" + "/".join(ctx.path[1:]))
+    assert not r.error
+    assert session.execute("number").output == "0"
+    assert session.execute(f"unpickle {tmp_path}/nosuch.db").error
+    assert session.execute("unpickle").error
