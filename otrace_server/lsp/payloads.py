@@ -14,7 +14,7 @@ from otrace_server.core.context import TraceContext
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Hold, Outcome
 
-__all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "parse_outcome",
+__all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "parse_outcome", "function_name",
            "jsonable", "safe_repr"]
 
 #: (file, line) of a context; lets the server map a hold inside patched code back to the source file
@@ -45,13 +45,20 @@ def jsonable(value: Any) -> Any:
     return safe_repr(value)
 
 
+def function_name(ctx: TraceContext) -> str:
+    """The qualified name of a context's function; code compiled by the live patcher reports
+    ``__otrace_patch__.<locals>.Class.method``, shown as ``Class.method``."""
+    name = ctx.funcname
+    return name.rsplit("<locals>.", 1)[-1] if name.startswith("__otrace_patch__") else name
+
+
 def hold_payload(hold: Hold, locate: Locator = _default_locator) -> dict[str, Any]:
     """The protocol's Hold object (see docs/PROTOCOL.md)."""
     ctx = hold.context
     file, line = locate(ctx)
     return {
         "id": hold.id, "number": hold.number, "traceId": ctx.id, "label": ctx.label,
-        "function": ctx.funcname, "file": file, "line": line, "since": hold.created_wall,
+        "function": function_name(ctx), "file": file, "line": line, "since": hold.created_wall,
         "age": round(hold.age, 3), "remaining": hold.remaining,
         "summary": jsonable(ctx.extra.get("request")), "webClient": jsonable(ctx.extra.get("web_client")),
     }
@@ -60,7 +67,7 @@ def hold_payload(hold: Hold, locate: Locator = _default_locator) -> dict[str, An
 def trace_payload(ctx: TraceContext, locate: Locator = _default_locator) -> dict[str, Any]:
     """A short description of a stored context (``otrace/traces`` items)."""
     file, line = locate(ctx)
-    out = {"traceId": ctx.id, "ctype": ctx.ctype, "label": ctx.label, "function": ctx.funcname,
+    out = {"traceId": ctx.id, "ctype": ctx.ctype, "label": ctx.label, "function": function_name(ctx),
            "file": file, "line": line, "timestamp": ctx.timestamp, "held": ctx.is_held, "saved": ctx.saved}
     if ctx.exc_type:
         out["exception"] = f"{ctx.exc_type}: {ctx.exc_message}"
