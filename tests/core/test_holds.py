@@ -1,0 +1,269 @@
+"""Holds and breaks with real threads and a real asyncio loop: every Outcome, hold_timeout,
+resume_all, unknown ids, cancellation, not-awaited holds, holds without a loop or crossing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+
+import pytest
+
+from otrace_server.core.context import capture
+from otrace_server.core.engine import READY, Engine
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.holds import HoldAnswered, HoldRegistry, Outcome
+
+WAIT = 5.0
+
+
+@pytest.fixture
+def app_loop():
+    """An asyncio loop running on its own thread, as the application's loop does."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="app-loop", daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(WAIT)
+    loop.close()
+
+
+@pytest.fixture
+def engine():
+    eng = Engine()
+    eng.install_crossing(lambda loop, fn: loop.call_soon_threadsafe(fn))
+    return eng
+
+
+def hold_ctx(label="hold_check", funcname="GetHandler.get"):
+    return capture(sys._getframe(1), ctype="holds", label=label, funcname=funcname, event="hold")
+
+
+async def held_handler(engine, number):
+    """A request handler that holds (what ``await traceassert(..., action="hold")`` does)."""
+    result = await engine.start_hold(hold_ctx())
+    return ("done", number, result)
+
+
+def submit(loop, coro):
+    return asyncio.run_coroutine_threadsafe(coro, loop)
+
+
+def wait_for_holds(engine, n=1):
+    deadline = time.monotonic() + WAIT
+    while len(engine.holds.list()) < n:
+        assert time.monotonic() < deadline, "hold did not start"
+        time.sleep(0.002)
+    return engine.holds.list()
+
+
+def test_hold_pauses_one_request_while_the_loop_keeps_serving(engine, app_loop):
+    events = []
+    engine.events.subscribe(lambda ev: events.append((ev.kind, threading.current_thread().name)))
+    fut = submit(app_loop, held_handler(engine, "77"))
+    (hold,) = wait_for_holds(engine)
+    ctx = hold.context
+    assert ctx.ctype == "holds" and ctx.is_held and ctx.argvalues == {"engine": engine, "number": "77"}
+    assert ctx.id.startswith("GetHandler.get:hd-hold_check:")
+    assert ctx.path[:4] == ["recent", "holds", "GetHandler.get", "hd-hold_check"]
+    assert engine.store.get(ctx.id) is ctx
+    assert submit(app_loop, asyncio.sleep(0, "other request")).result(WAIT) == "other request"
+    assert not fut.done()
+    (resumed,) = engine.resume([ctx.id])
+    assert fut.result(WAIT) == ("done", "77", None)
+    assert resumed is hold and hold.done and not ctx.is_held and hold.outcome.kind == "continue"
+    assert [k for k, _ in events] == ["context", "hold_started", "hold_resumed"]
+    assert events[0][1] == "app-loop" and events[2][1] == threading.current_thread().name
+
+
+@pytest.mark.parametrize("outcome, check", [
+    (Outcome("value", value=42), lambda fut: fut.result(WAIT) == ("done", 1, 42)),
+    (Outcome(), lambda fut: fut.result(WAIT) == ("done", 1, None)),
+    (Outcome("shutdown"), lambda fut: fut.result(WAIT) == ("done", 1, None)),
+])
+def test_resume_outcomes_that_continue(engine, app_loop, outcome, check):
+    fut = submit(app_loop, held_handler(engine, 1))
+    (hold,) = wait_for_holds(engine)
+    engine.resume([hold.id], outcome)
+    assert check(fut)
+
+
+def test_resume_raising_an_exception(engine, app_loop):
+    fut = submit(app_loop, held_handler(engine, 1))
+    (hold,) = wait_for_holds(engine)
+    engine.resume([hold.id], Outcome("raise", exception=KeyError("gone")))
+    with pytest.raises(KeyError, match="gone"):
+        fut.result(WAIT)
+
+
+def test_resume_with_http_status(engine, app_loop):
+    fut = submit(app_loop, held_handler(engine, 1))
+    (hold,) = wait_for_holds(engine)
+    engine.resume([hold.id], Outcome("status", status=403, reason="held too long"))
+    with pytest.raises(HoldAnswered) as info:
+        fut.result(WAIT)
+    assert info.value.status == 403 and "403" in str(info.value)
+
+    class Answered(Exception):
+        pass
+
+    engine.status_exception = lambda status, reason: Answered(status, reason)
+    fut = submit(app_loop, held_handler(engine, 2))
+    (hold,) = wait_for_holds(engine)
+    engine.resume([hold.id], Outcome("status", status=503))
+    with pytest.raises(Answered):
+        fut.result(WAIT)
+
+
+def test_hold_timeout_resumes_by_itself(engine, app_loop):
+    engine.settings.set("hold_timeout", 0.2)
+    started = time.monotonic()
+    fut = submit(app_loop, held_handler(engine, 1))
+    (hold,) = wait_for_holds(engine)
+    assert 0 < hold.remaining <= 0.2 and "resumes in" in hold.describe()
+    assert fut.result(WAIT) == ("done", 1, None)
+    assert 0.15 < time.monotonic() - started < WAIT
+    assert hold.outcome.kind == "timeout" and len(engine.holds) == 0
+
+
+def test_resume_all_and_unknown_ids(engine, app_loop):
+    futs = [submit(app_loop, held_handler(engine, n)) for n in range(3)]
+    holds = wait_for_holds(engine, 3)
+    assert len({h.id for h in holds}) == 3 and [h.number for h in holds] == sorted(h.number for h in holds)
+    with pytest.raises(OTraceError, match="not held: nope"):
+        engine.resume([holds[0].id, "nope"])
+    assert len(engine.holds) == 3                        # nothing was resumed
+    with pytest.raises(OTraceError):
+        engine.holds.resume("nope")
+    engine.resume_quietly("nope", Outcome())             # harmless
+    assert len(engine.resume(None, Outcome("value", value="all"))) == 3
+    assert sorted(f.result(WAIT) for f in futs) == [("done", n, "all") for n in range(3)]
+    assert engine.resume(None) == []
+
+
+def test_cancelled_hold_leaves_the_registry(engine, app_loop):
+    fut = submit(app_loop, held_handler(engine, 1))
+    (hold,) = wait_for_holds(engine)
+    fut.cancel()                                         # e.g. the client went away
+    deadline = time.monotonic() + WAIT
+    while len(engine.holds):
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    assert hold.outcome.kind == "cancelled" and not hold.context.is_held
+
+
+def test_not_awaited_hold_warns_and_resumes(engine, app_loop, caplog):
+    async def forgetful():
+        engine.start_hold(hold_ctx())                    # missing await
+        return "went on"
+
+    with caplog.at_level(logging.WARNING, logger="otrace"):
+        assert submit(app_loop, forgetful()).result(WAIT) == "went on"
+    assert len(engine.holds) == 0
+    assert any("was not awaited" in r.getMessage() for r in caplog.records)
+
+
+def test_hold_outside_a_running_loop_is_recorded_as_an_assert(engine, caplog):
+    with caplog.at_level(logging.WARNING, logger="otrace"):
+        result = engine.start_hold(hold_ctx())
+    assert result is READY and len(engine.holds) == 0
+    (ctx,) = engine.store.recent("asserts")
+    assert ctx.id.startswith("GetHandler.get:as-hold_check:")
+    assert any("no running asyncio loop" in r.getMessage() for r in caplog.records)
+
+
+def test_hold_without_crossing_is_recorded_as_an_assert(app_loop, caplog):
+    engine = Engine()                                    # otrace not started: no crossing
+
+    async def handler():
+        return await engine.start_hold(hold_ctx())
+
+    with caplog.at_level(logging.WARNING, logger="otrace"):
+        assert submit(app_loop, handler()).result(WAIT) is None
+    assert [c.ctype for c in engine.store.recent()] == ["asserts"]
+    assert any("not started" in r.getMessage() for r in caplog.records)
+
+
+def test_enrichers_run_for_holds_and_the_hold_is_never_evicted(engine, app_loop):
+    engine.settings.set("max_recent", 1)
+    engine.enrichers.append(lambda ctx: ctx.extra.setdefault("request", f"GET /{ctx.ctype}"))
+    fut = submit(app_loop, held_handler(engine, 1))
+    (hold,) = wait_for_holds(engine)
+    others = [submit(app_loop, held_handler(engine, n)) for n in (2, 3)]
+    wait_for_holds(engine, 3)
+    assert hold.context.extra["request"] == "GET /holds"
+    assert len(engine.store.recent("holds")) == 3        # held ones stay beyond max_recent
+    engine.resume(None)
+    for f in [fut, *others]:
+        f.result(WAIT)
+
+
+def run_break(engine, box, label="brk"):
+    ctx = capture(sys._getframe(), ctype="breaks", label=label, funcname="worker", event="break")
+    try:
+        box.append(("value", engine.start_break(ctx)))
+    except Exception as exc:
+        box.append(("raised", exc))
+
+
+def test_break_blocks_the_thread_until_resumed_from_another(engine):
+    box: list = []
+    worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
+    worker.start()
+    (hold,) = wait_for_holds(engine)
+    time.sleep(0.05)
+    assert worker.is_alive() and box == []
+    assert hold.context.ctype == "breaks" and hold.id.startswith("worker:br-brk:")
+    engine.resume([hold.id], Outcome("value", value="go"))
+    worker.join(WAIT)
+    assert box == [("value", "go")]
+
+
+def test_break_resumed_raising_and_by_timeout(engine):
+    box: list = []
+    worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
+    worker.start()
+    (hold,) = wait_for_holds(engine)
+    engine.resume([hold.id], Outcome("raise", exception=RuntimeError("stop")))
+    worker.join(WAIT)
+    assert box[0][0] == "raised" and str(box[0][1]) == "stop"
+
+    engine.settings.set("hold_timeout", 0.1)
+    box.clear()
+    worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
+    worker.start()
+    worker.join(WAIT)
+    assert box == [("value", None)] and len(engine.holds) == 0
+
+
+def test_many_breaks_on_many_threads(engine):
+    box: list = []
+    workers = [threading.Thread(target=run_break, args=(engine, box, f"b{i}"), daemon=True) for i in range(8)]
+    for w in workers:
+        w.start()
+    wait_for_holds(engine, 8)
+    assert len(engine.resume(None, Outcome("value", value=1))) == 8
+    for w in workers:
+        w.join(WAIT)
+    assert box == [("value", 1)] * 8
+
+
+def test_registry_survives_a_failing_resolver(caplog):
+    resumed = []
+    registry = HoldRegistry(on_resumed=resumed.append)
+    ctx = hold_ctx()
+    ctx.id = "f:hd-x:00-00-00"
+
+    def broken(outcome):
+        raise RuntimeError("resolver bug")
+
+    hold = registry.create(ctx, broken)
+    assert registry.get(ctx.id) is hold and ctx.hold is hold and hold.remaining is None
+    with caplog.at_level(logging.ERROR, logger="otrace"):
+        assert registry.resume(ctx.id) is hold
+    assert resumed == [hold] and hold.done and registry.list() == []
+    assert any("resuming" in r.getMessage() for r in caplog.records)
+    assert Outcome("status", status=404).describe() == "answered with HTTP 404"
