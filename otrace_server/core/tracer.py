@@ -305,7 +305,7 @@ def _guarded(expr: str | None, then: str) -> str:
 def _build(trace: _Trace, flavor: str, when: str | None):
     """Generate the wrapper function of ``trace`` for a function of ``flavor``."""
     func = trace.spec.target.function
-    ns: dict[str, Any] = {"__name__": __name__, "func": func, "on_exception": trace.on_exception,
+    ns: dict[str, Any] = {"func": func, "on_exception": trace.on_exception,
                           "on_call": trace.on_call, "on_return": trace.on_return}
     expr = trace.cond.expression(trace.argspec, ns)
     source = _HEAD[flavor]
@@ -322,8 +322,15 @@ def _build(trace: _Trace, flavor: str, when: str | None):
         source += "    try:\n" + _FAST_BODY[flavor] + _EXCEPT
     else:
         source += "    try:\n" + _BODY[flavor] + _EXCEPT
-    exec(compile(source, f"<otrace wrapper of {trace.spec.name}>", "exec"), ns)
-    wrapper = ns["otrace_wrapper"]
+    # everything the wrapper uses becomes a closure variable of a factory (fast LOAD_DEREF), so the
+    # exceptions-only wrapper is the pass-through wrapper's bytecode plus a zero-cost try
+    names = [k for k in ns if not k.startswith("__")]
+    factory = (f"def otrace_factory({', '.join(names)}):\n"
+               + "".join("    " + line + "\n" for line in source.splitlines())
+               + "    return otrace_wrapper\n")
+    code_ns: dict[str, Any] = {"__name__": __name__}
+    exec(compile(factory, f"<otrace wrapper of {trace.spec.name}>", "exec"), code_ns)
+    wrapper = code_ns["otrace_factory"](*(ns[k] for k in names))
     functools.update_wrapper(wrapper, func)
     wrapper.__otrace_trace__ = trace
     return wrapper
