@@ -1,0 +1,159 @@
+"""traceassert: the fast path, recorded asserts, breaks and holds, many threads at once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+import timeit
+
+import pytest
+
+from otrace_server.core.assertions import traceassert
+from otrace_server.core.engine import READY, get_engine
+from otrace_server.core.errors import OTraceError
+from otrace_server.core.holds import Outcome
+
+WAIT = 5.0
+
+
+@pytest.fixture
+def engine():
+    """The default engine (traceassert reports to it), active, emptied, restored afterwards."""
+    eng = get_engine()
+    saved = {n: eng.settings.get(n) for n in ("trace_active", "max_recent", "hold_timeout")}
+    crossing = getattr(eng, "_crossing", None)
+    eng.settings.set("trace_active", True)
+    eng.settings.set("max_recent", 100_000)
+    eng.store.clear()
+    yield eng
+    eng.resume(None)
+    eng.store.clear()
+    eng.install_crossing(crossing)
+    for name, value in saved.items():
+        eng.settings.set(name, value)
+
+
+def wait_for_holds(eng, n=1):
+    deadline = time.monotonic() + WAIT
+    while len(eng.holds) < n:
+        assert time.monotonic() < deadline, "no hold started"
+        time.sleep(0.002)
+    return eng.holds.list()
+
+
+def test_true_condition_records_nothing(engine):
+    assert traceassert(True, "ok") is None
+    assert traceassert(1 == 1, "ok", action="hold") is READY
+    assert traceassert(True, "ok", action="bogus") is None        # actions are checked on failure only
+    assert engine.store.recent() == []
+
+
+def test_inactive_tracing_records_nothing(engine):
+    engine.settings.set("trace_active", False)
+    assert traceassert(False, "off") is None
+    assert asyncio.run(_await(traceassert(False, "off", action="hold"))) is None
+    assert engine.store.recent() == []
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+def test_failed_assertion_is_recorded_with_its_frame(engine):
+    def respond(number):
+        doubled = number * 2
+        traceassert(doubled < 10, label="num_check")
+        return doubled
+
+    respond(7)
+    (ctx,) = engine.store.recent("asserts")
+    assert ctx.id.startswith(f"{respond.__qualname__}:as-num_check:")
+    assert ctx.event == "assert" and ctx.argvalues == {"number": 7} and ctx.locals["doubled"] == 14
+    assert ctx.file == __file__ and ctx.line == respond.__code__.co_firstlineno + 2
+    assert ctx.stack[-1].function == "respond"
+    assert engine.store.latest() is ctx
+
+
+def test_default_label_is_the_line(engine):
+    traceassert(False)
+    line = sys._getframe().f_lineno - 1
+    (ctx,) = engine.store.recent("asserts")
+    assert ctx.label == f"line{line}"
+
+
+def test_unknown_action_is_a_one_line_error(engine):
+    with pytest.raises(OTraceError, match="unknown action 'stop'"):
+        traceassert(False, "x", action="stop")
+    assert engine.store.recent() == []
+
+
+def test_break_blocks_until_resumed(engine):
+    box = []
+
+    def worker():
+        box.append(traceassert(False, label="brk", action="break"))
+
+    t = threading.Thread(target=worker, daemon=True)
+    t.start()
+    (hold,) = wait_for_holds(engine)
+    assert hold.context.ctype == "breaks" and ":br-brk:" in hold.id
+    assert t.is_alive() and box == []
+    engine.resume([hold.id], Outcome("value", value="resumed"))
+    t.join(WAIT)
+    assert box == ["resumed"]
+
+
+def test_hold_in_a_coroutine_on_a_running_loop(engine):
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    engine.install_crossing(lambda lp, fn: lp.call_soon_threadsafe(fn))
+    try:
+        async def get(number):
+            value = await traceassert(number != "77", label="hold_check", action="hold")
+            return number, value
+
+        assert asyncio.run_coroutine_threadsafe(get("5"), loop).result(WAIT) == ("5", None)
+        fut = asyncio.run_coroutine_threadsafe(get("77"), loop)
+        (hold,) = wait_for_holds(engine)
+        assert ":hd-hold_check:" in hold.id and hold.context.argvalues == {"number": "77"}
+        engine.resume(None, Outcome("value", value=1))
+        assert fut.result(WAIT) == ("77", 1)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(WAIT)
+        loop.close()
+
+
+def test_hold_without_a_loop_becomes_an_assert(engine):
+    assert traceassert(False, label="no_loop", action="hold") is READY
+    (ctx,) = engine.store.recent("asserts")
+    assert ":as-no_loop:" in ctx.id and len(engine.holds) == 0
+
+
+def test_many_threads_recording_concurrently(engine):
+    n_threads, per_thread = 8, 100
+    barrier = threading.Barrier(n_threads)
+
+    def worker(k):
+        barrier.wait()
+        for i in range(per_thread):
+            traceassert(False, label="load")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    recorded = engine.store.recent("asserts")
+    assert len(recorded) == n_threads * per_thread == len({c.id for c in recorded})
+    assert {c.thread for c in recorded} == {t.name for t in threads}
+
+
+def test_fast_path_is_cheap(engine):
+    engine.settings.set("trace_active", False)
+    n = 100_000
+    per_call = min(timeit.repeat(lambda: traceassert(False, "x"), number=n, repeat=3)) / n
+    assert per_call < 5e-6, f"traceassert fast path took {per_call * 1e9:.0f} ns"
