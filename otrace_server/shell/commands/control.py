@@ -47,19 +47,19 @@ def help_(session, call):
          """alias                     # List aliases
 alias name                # Display the alias for name
 alias name ""             # Remove the alias for name
-Commands in an alias are separated by ";".""")
+Commands in an alias are separated by ";".""", raw=True)
 def alias(session, call):
-    if not call.args:
+    name, _, body = call.raw.strip().partition(" ")
+    if not name:
         return "\n".join(f"{k} {v}" for k, v in sorted(session.aliases.items()))
-    name = call.args[0]
     if name in COMMANDS:
         raise OTraceError(f"alias: {name} is a command")
-    if len(call.args) == 1:
+    body = body.strip()
+    if not body:
         if name not in session.aliases:
             raise OTraceError(f"alias: no such alias: {name}")
         return f"{name} {session.aliases[name]}"
-    body = " ".join(call.args[1:]).strip()
-    if not body:
+    if body in ('""', "''"):
         session.aliases.pop(name, None)
         return ""
     session.aliases[name] = body

@@ -135,13 +135,13 @@ def untrace(session, call):
         tracer.untrace_all()
         return Result("untraced all", data={"untraced": ["all"]})
     if name == "*":
-        prefix, _ = _qualify(session, "x")
+        prefix, namespace = _qualify(session, "x")
         prefix = prefix[:-2] if prefix.endswith(".x") else ""
         gone = []
         for spec in tracer.traced():
             spec_name = spec.name
             if not prefix or spec_name.startswith(prefix + ".") or spec_name == prefix:
-                tracer.untrace(spec_name, namespace=None)
+                tracer.untrace(spec_name, namespace=namespace)
                 gone.append(spec_name)
         return Result("\n".join(f"untraced {g}" for g in gone) or "nothing traced here", data={"untraced": gone})
     dotted, namespace = _qualify(session, name)

@@ -1,0 +1,79 @@
+"""help, set, alias, lock/unlock, repeat, source, quit."""
+
+from otrace_server.shell.registry import COMMANDS
+
+ALL = ["alias", "cd", "cdls", "del", "dn", "edit", "exec", "help", "lock", "ls", "popd", "pr", "pushd", "pwd",
+       "quit", "repeat", "resume", "rm", "run", "save", "set", "source", "swapd", "tag", "trace", "unpatch",
+       "unpickle", "untag", "untrace", "up", "view"]
+
+
+def test_every_otrace_command_is_registered_with_help(session):
+    assert sorted(COMMANDS) == ALL
+    text = session.execute("help").output
+    assert all(name in text.split() for name in ALL)
+    star = session.execute("help *").output.splitlines()
+    assert all(any(line.startswith(name + " ") for line in star) for name in ALL)
+    for name in ALL:
+        r = session.execute(f"help {name}")
+        assert not r.error and r.output.startswith(name), name
+    assert "--status N" in session.execute("help resume").output
+    assert "safe_mode (bool, default True)" in session.execute("help set").output
+    assert session.execute("help nosuch").error
+
+
+def test_set(session, engine):
+    lines = session.execute("set").output.splitlines()
+    assert "safe_mode = True" in lines and "max_recent = 10" in lines
+    assert session.execute("set max_recent 20").output == "max_recent = 20" and engine.settings.max_recent == 20
+    assert session.execute("set repeat_interval 1").output == "repeat_interval = 1.0"
+    assert session.execute("set editor 'code -w'").output == "editor = 'code -w'"
+    assert session.execute('set editor ""').output == "editor = ''"
+    assert session.execute("set max_recent").output.startswith("max_recent = 20\nmax_recent (int")
+    for bad in ("set max_recent x", "set max_recent 0", "set nosuch 1", "set safe_mode maybe", "set a b c"):
+        r = session.execute(bad)
+        assert r.error and "\n" not in r.output, bad
+    assert engine.settings.max_recent == 20
+
+
+def test_alias(session):
+    assert session.execute("alias p2 pwd; ls config").output == ""
+    assert session.execute("p2").output.splitlines() == ["/osh/globals", "config"]
+    session.execute("alias at pr \\1 + \\2")
+    assert session.execute("at 40 2").output == "42"
+    assert session.execute("alias at").output == "at pr \\1 + \\2"
+    session.execute('alias at ""')
+    assert session.execute("alias at").error
+    assert session.execute("alias ls pwd").error       # commands cannot be shadowed
+    assert "show view -i" in session.execute("alias").output
+
+
+def test_lock_unlock(session, engine):
+    assert session.execute("lock").error                 # no password yet
+    session.execute("set password s3cret")
+    r = session.execute("lock")
+    assert r.data["lock"] is True
+    r = session.execute("pwd")
+    assert r.error and r.data["lock"] is True
+    assert session.unlock("wrong") is False and session.locked
+    assert session.unlock("s3cret") is True
+    assert session.execute("pwd").output == "/osh/globals"
+
+
+def test_repeat_and_quit(session):
+    r = session.execute("repeat counter")
+    assert (r.output, r.repeat) == ("3", "counter")
+    r = session.execute("repeat nosuch")
+    assert r.error and r.repeat is None
+    assert session.execute("repeat").error
+    assert session.execute("quit").quit is True
+
+
+def test_source(session, tmp_path):
+    script = tmp_path / "init.trc"
+    script.write_text("# comment\n\ncd config\nport\nnosuch\npwd\n")
+    r = session.execute(f"source {script}")
+    assert r.error and r.output.splitlines()[0] == "8888" and r.output.splitlines()[-1] == "/osh/globals/config"
+    assert session.execute(f"source {tmp_path}/missing.trc").error
+    loop = tmp_path / "loop.trc"
+    loop.write_text(f"source {loop}\n")
+    assert session.execute(f"source {loop}").error

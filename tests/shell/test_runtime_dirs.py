@@ -1,0 +1,90 @@
+"""/osh/tasks (real loop on a thread), /osh/threads, /osh/web with a provider."""
+
+import asyncio
+import threading
+import time
+
+from otrace_server.shell import WebClientInfo
+
+
+async def sleeper():
+    await asyncio.sleep(30)
+
+
+def test_tasks(shell, session, loop, wait):
+    shell.tasks_loop = loop
+    fut = asyncio.run_coroutine_threadsafe(_start(loop), loop)
+    task = fut.result(5)
+    session.execute("cd /osh/tasks")
+    assert "sleeper-task" in session.execute("ls").output.split()
+    line = [x for x in session.execute("ls -l").output.splitlines() if x.startswith("sleeper-task")][0]
+    assert "sleeper pending at " in line and "test_runtime_dirs.py:" in line
+    text = session.execute("view sleeper-task").output
+    assert "sleeper" in text.splitlines()[1]
+    assert "safe mode" in session.execute("rm sleeper-task").output
+    session.execute("set safe_mode False")
+    assert session.execute("rm sleeper-task").output == "rm: task cancellation not available (no call_in_loop hook)"
+    shell.call_in_loop = lambda fn: loop.call_soon_threadsafe(fn)
+    assert session.execute("rm sleeper-task").output == "cancelling task sleeper-task"
+    wait(lambda: task.cancelled())
+
+
+async def _start(loop):
+    return loop.create_task(sleeper(), name="sleeper-task")
+
+
+def test_tasks_without_loop(session):
+    assert session.execute("cdls /osh/tasks").output == ""
+
+
+def test_threads(session):
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="worker-x", daemon=True)
+    t.start()
+    try:
+        session.execute("cd /osh/threads")
+        assert {"MainThread", "worker-x"} <= set(session.execute("ls").output.split())
+        line = [x for x in session.execute("ls -l").output.splitlines() if x.startswith("worker-x")][0]
+        assert "alive daemon at " in line and " wait" in line
+        assert "threading.py" in session.execute("view worker-x").output
+    finally:
+        stop.set()
+        t.join(5)
+
+
+class Provider:
+    def __init__(self):
+        self.calls = []
+
+    def clients(self):
+        return [WebClientInfo("user1", time.time(), "http://x/", "ua1"), WebClientInfo("user2", time.time())]
+
+    def evaluate(self, name, expression, timeout):
+        self.calls.append((name, expression, timeout))
+        if name == "user2" and "bad" in expression:
+            return None, "ReferenceError: bad is not defined"
+        return "[object Object]", None
+
+
+def test_web(shell, session):
+    r = session.execute("cd /osh/web/user1")
+    assert r.error                                      # no provider: no clients
+    session.execute("cd /osh/web")
+    assert session.execute("ls").output == ""
+    shell.web = Provider()
+    assert session.execute("ls").output.split() == ["user1", "user2"]
+    r = session.execute("cd user1")
+    assert r.prompt == "web..user1> "
+    r = session.execute('$("body")')
+    assert r.error and r.output.endswith("set safe_mode False")
+    session.execute("set safe_mode False")
+    assert session.execute('$("body").css("background","red")').output == "[object Object]"
+    assert shell.web.calls[-1] == ("user1", '$("body").css("background","red")', 5.0)
+    assert session.execute("pwd").output == "/osh/web/user1"     # commands still work
+    session.execute("cd ../*")
+    r = session.execute("bad")
+    assert r.output.splitlines() == ["user1: [object Object]", "user2: error: ReferenceError: bad is not defined"]
+    r = session.execute('repeat "User is typing: "+$("#message").val()')
+    assert r.repeat == '"User is typing: "+$("#message").val()'
+    shell.web = None
+    assert session.execute("x").output == "/osh/web: not available (no web provider)"
