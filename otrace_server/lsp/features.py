@@ -201,6 +201,8 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     module, func = editor.live_function(path, enc.qualname)
     if not inspect.iscoroutinefunction(func):
         raise OTraceError(f"{enc.qualname} is not an async def: a hold pauses a coroutine")
+    if any(pt.name == enc.qualname for pt in hub.engine.patcher.patches()):
+        raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
     source, at = editor.hold_source(func, lines, line, label)
     conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
