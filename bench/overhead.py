@@ -4,7 +4,9 @@ in the same run.
     .venv/bin/python bench/overhead.py          # ~15-30 s; prints a table and the goals
 
 Every figure is the median over repeats of ``timeit`` (per call, in ns, with the cost of the empty
-timeit loop subtracted). Baselines: ``passthrough`` is a minimal ``functools.wraps`` wrapper
+timeit loop subtracted). The timer is the thread's CPU time (``time.thread_time``), not wall time:
+on a shared, loaded machine time spent waiting for a CPU is not counted; ratios are taken per
+round, base and case alternating. Baselines: ``passthrough`` is a minimal ``functools.wraps`` wrapper
 (``return func(*args, **kwargs)``); ``empty call`` is a call of ``def empty(x): pass``.
 """
 
@@ -15,6 +17,7 @@ import os
 import statistics
 import sys
 import threading
+import time
 import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,6 +27,7 @@ from otrace_server.core.engine import Engine, get_engine  # noqa: E402
 from otrace_server import traceassert  # noqa: E402
 
 REPEAT = 7
+TIMER = time.thread_time  # CPU time of this thread: robust on a shared, loaded machine
 
 
 def target(a, b=2):
@@ -43,7 +47,7 @@ def passthrough(func):
 
 def per_call_ns(stmt: str, env: dict, number: int) -> float:
     """Median per-call time of ``stmt`` in ns (one timeit.repeat)."""
-    times = timeit.repeat(stmt, globals=env, number=number, repeat=REPEAT)
+    times = timeit.repeat(stmt, globals=env, number=number, repeat=REPEAT, timer=TIMER)
     return statistics.median(times) / number * 1e9
 
 
@@ -52,8 +56,8 @@ def paired(base: str, case: str, env: dict, number: int, loop: float) -> tuple[f
     the median over rounds (ratios are taken per round, so load changes on a shared machine cancel)."""
     b_times, c_times, ratios = [], [], []
     for _ in range(REPEAT):
-        b = max(timeit.timeit(base, globals=env, number=number) / number * 1e9 - loop, 0.1)
-        c = max(timeit.timeit(case, globals=env, number=number) / number * 1e9 - loop, 0.1)
+        b = max(timeit.timeit(base, globals=env, number=number, timer=TIMER) / number * 1e9 - loop, 0.1)
+        c = max(timeit.timeit(case, globals=env, number=number, timer=TIMER) / number * 1e9 - loop, 0.1)
         b_times.append(b)
         c_times.append(c)
         ratios.append(c / b)
@@ -74,7 +78,7 @@ def main() -> int:
     ns = {"target": target}
     original = ns["target"]
     env = {"f": target, "w": passthrough(target), "empty": empty, "traceassert": traceassert, "ns": ns}
-    n = 200_000
+    n = 50_000
     loop = per_call_ns("pass", env, n)
     rows = []
 
@@ -94,7 +98,7 @@ def main() -> int:
 
     engine.tracer.trace("target", ns, condition="call")
     env["t"] = ns["target"]
-    rb, recording, rec_ratio = in_thread(lambda: paired("w(1)", "t(1)", env, 20_000, loop))
+    rb, recording, rec_ratio = in_thread(lambda: paired("w(1)", "t(1)", env, 5_000, loop))
     rows.append(("traced, 'call': records a shallow context", recording, rec_ratio))
     record_cost = recording - rb
 
@@ -105,8 +109,9 @@ def main() -> int:
         env["ctx"] = capture(frame, ctype="traces", label="call", funcname="target", event="call",
                              argvalues={"a": 1})
         stmt = "capture(frame, ctype='traces', label='call', funcname='target', event='call', argvalues={'a': 1})"
-        return (per_call_ns(stmt, env, 20_000) - loop, per_call_ns("engine.store.add(ctx)", env, 20_000) - loop,
-                per_call_ns("engine.record(ctx)", env, 20_000) - loop)
+        return (per_call_ns(stmt, env, 5_000) - loop,
+                per_call_ns("engine.store.add(ctx)", env, 5_000) - loop,
+                per_call_ns("engine.record(ctx)", env, 5_000) - loop)
     capture_ns, add_ns, record_ns = in_thread(breakdown)
     engine.tracer.untrace("target", ns)
     untraced_again = ns["target"] is original
@@ -117,7 +122,7 @@ def main() -> int:
     get_engine().settings.set("trace_active", False)
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {REPEAT} alternating rounds; "
-          f"empty timeit loop ({loop:.1f} ns) subtracted")
+          f"empty timeit loop ({loop:.1f} ns) subtracted; timer: thread CPU time")
     print()
     print("| case | ns/call | ratio | against |")
     print("|---|---:|---:|---|")
