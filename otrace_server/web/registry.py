@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from otrace_server.shell.web_provider import WebClientInfo
+
 __all__ = ["WebRegistry", "WebClientInfo", "get_registry", "default_identity", "MAX_MESSAGE"]
 
 log = logging.getLogger("otrace.web")
@@ -43,19 +45,6 @@ audit = logging.getLogger("otrace.audit")
 MAX_MESSAGE = 1024 * 1024
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
-
-try:  # the shell's provider protocol, when the shell defines it
-    from otrace_server.shell.web_provider import WebClientInfo  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the shell defines it
-
-    @dataclass(frozen=True)
-    class WebClientInfo:  # type: ignore[no-redef]
-        """One connected browser as /osh/web shows it."""
-
-        name: str
-        since: float
-        url: str
-        user_agent: str
 
 
 def default_identity(handler: Any) -> str:
