@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Benchmark of Tornado holds (demos/torna_trace.py), printing medians and ratios against a bare
+baseline measured in the same run, interleaved in rounds (the machine is shared and noisy).
+
+    .venv/bin/python bench/holds.py            # whole run < 3 minutes; --quick for a smoke run
+
+Cases:
+  idle       requests/s of the demo app with otrace started and nothing traced vs without otrace
+  held       requests/s of other requests while 10,000 requests are held vs without otrace
+  resume     time from `resume` of 1,000 holds to the last of their responses (seen by the client)
+  memory     otrace's own memory per hold: tracemalloc of N held requests minus N requests parked
+             on a bare asyncio Future (same app, same client)
+
+The app runs in this process on its own thread (as in an application: otrace beside the IOLoop);
+the load and the held requests come from two client processes (this script with ``--client``)
+over loopback, so client work is not counted in the server's process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "tornado")]
+
+
+# ---- client process ------------------------------------------------------------------------
+async def _request(reader, writer, path: bytes) -> int:
+    writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return int(head[9:12])
+
+
+async def _load(port: int, seconds: float, conns: int, query: str) -> dict:
+    path = ("/" + query).encode()
+    deadline = time.monotonic() + seconds
+    counts = []
+
+    async def worker():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        n = 0
+        while time.monotonic() < deadline:
+            assert await _request(reader, writer, path) == 200
+            n += 1
+        writer.close()
+        counts.append(n)
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    return {"rps": sum(counts) / (time.monotonic() - started)}
+
+
+class _Holder:
+    """Opens n connections each sending one request that the server holds; records when each
+    response arrives (wall clock, comparable with the server process on the same machine)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task] = []
+        self.times: list[float] = []
+        self.bad = 0
+
+    async def send(self, port: int, n: int, query: str) -> dict:
+        sem = asyncio.Semaphore(256)
+        sent = asyncio.Event()
+        count = [0]
+
+        async def one():
+            async with sem:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"GET /{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                await writer.drain()
+                count[0] += 1
+                if count[0] == n:
+                    sent.set()
+            data = await reader.read()
+            self.times.append(time.time())
+            if not data.startswith(b"HTTP/1.1 200"):
+                self.bad += 1
+            writer.close()
+
+        self.times, self.bad = [], 0
+        self.tasks = [asyncio.ensure_future(one()) for _ in range(n)]
+        await sent.wait()
+        return {"sent": n}
+
+    async def collect(self) -> dict:
+        await asyncio.gather(*self.tasks)
+        return {"n": len(self.times), "bad": self.bad, "last": max(self.times), "first": min(self.times)}
+
+
+async def _client_main() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    holder = _Holder()
+    while line := await reader.readline():
+        cmd = json.loads(line)
+        if cmd["cmd"] == "load":
+            out = await _load(cmd["port"], cmd["seconds"], cmd["conns"], cmd["query"])
+        elif cmd["cmd"] == "hold":
+            out = await holder.send(cmd["port"], cmd["n"], cmd["query"])
+        else:
+            out = await holder.collect()
+        print(json.dumps(out), flush=True)
+
+
+class Client:
+    """A client process driven over its stdin/stdout (one JSON command/answer per line)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--client"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"client process died on {cmd}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+# ---- server side (this process) ------------------------------------------------------------
+PARKED: list = []
+
+
+def make_app(demo):
+    import tornado.web
+
+    class ParkHandler(tornado.web.RequestHandler):
+        """The baseline for memory: the same request parked on a bare Future."""
+
+        async def get(self):
+            number = self.get_argument("number", "")
+            future = asyncio.get_running_loop().create_future()
+            PARKED.append(future)
+            await future
+            self.write(demo.PAGE % demo.GetHandler.respond(self, number))
+
+    return tornado.web.Application([(r"/", demo.GetHandler), (r"/park", ParkHandler)])
+
+
+def wait_until(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out waiting for the server")
+        time.sleep(0.01)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="otrace holds benchmark")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="few, short rounds (smoke run)")
+    args = parser.parse_args()
+    if args.client:
+        asyncio.run(_client_main())
+        return
+
+    from demo_server import DemoServer, load_demo
+    from otrace_server import start
+
+    demo = load_demo()
+    server = DemoServer(lambda: make_app(demo))
+    engine_holds = lambda app: len(app.engine.holds.list())  # noqa: E731
+    seconds, rounds, many = (0.5, 2, 2000) if args.quick else (2.0, 5, 10_000)
+    load, holder = Client(), Client()
+    otrace_kw = dict(app_loop=server.loop, console=False, lsp=False, trace_active=True)
+    began = time.monotonic()
+
+    def rate(query="?number=5"):
+        return load.ask(cmd="load", port=server.port, seconds=seconds, conns=32, query=query)["rps"]
+
+    try:
+        rate()  # warm up
+        idle_bare, idle_otrace = [], []
+        for _ in range(rounds):                   # idle: bare vs otrace started, interleaved
+            idle_bare.append(rate())
+            app = start(vars(demo), **otrace_kw)
+            idle_otrace.append(rate())
+            app.stop()
+
+        held_bare, held_otrace = [], []
+        for _ in range(max(2, rounds // 2)):      # 10,000 held while the others are served
+            held_bare.append(rate())
+            app = start(vars(demo), **otrace_kw)
+            holder.ask(cmd="hold", port=server.port, n=many, query="?number=77")
+            wait_until(lambda: engine_holds(app) == many, 60)
+            held_otrace.append(rate())
+            app.engine.resume()
+            assert holder.ask(cmd="collect")["bad"] == 0
+            app.stop()
+
+        resume_ms, resume_bare_ms = [], []
+        app = start(vars(demo), **otrace_kw)
+        for _ in range(rounds):                   # 1,000 holds: resume -> last response
+            holder.ask(cmd="hold", port=server.port, n=1000, query="?number=77")
+            wait_until(lambda: engine_holds(app) == 1000, 30)
+            t0 = time.time()
+            app.engine.resume()
+            got = holder.ask(cmd="collect")
+            assert got["n"] == 1000 and got["bad"] == 0
+            resume_ms.append((got["last"] - t0) * 1000)
+            holder.ask(cmd="hold", port=server.port, n=1000, query="park?number=77")
+            wait_until(lambda: len(PARKED) == 1000, 30)
+            t0 = time.time()
+            server.loop.call_soon_threadsafe(_release_parked)
+            got = holder.ask(cmd="collect")
+            assert got["n"] == 1000 and got["bad"] == 0
+            resume_bare_ms.append((got["last"] - t0) * 1000)
+        app.stop()
+
+        n = 1000
+        per_hold = []
+        for _ in range(2 if args.quick else 3):   # memory: otrace hold vs bare Future, same requests
+            app = start(vars(demo), **otrace_kw)
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.take_snapshot()
+            holder.ask(cmd="hold", port=server.port, n=n, query="?number=77")
+            wait_until(lambda: engine_holds(app) == n, 30)
+            time.sleep(0.2)
+            gc.collect()
+            with_otrace = _diff(tracemalloc.take_snapshot(), before)
+            app.engine.resume()
+            holder.ask(cmd="collect")
+            app.stop()
+            gc.collect()
+            before = tracemalloc.take_snapshot()
+            holder.ask(cmd="hold", port=server.port, n=n, query="park?number=77")
+            wait_until(lambda: len(PARKED) == n, 30)
+            time.sleep(0.2)
+            gc.collect()
+            bare = _diff(tracemalloc.take_snapshot(), before)
+            tracemalloc.stop()
+            server.loop.call_soon_threadsafe(_release_parked)
+            holder.ask(cmd="collect")
+            per_hold.append((with_otrace - bare) / n)
+    finally:
+        load.close()
+        holder.close()
+        server.stop()
+
+    med = statistics.median
+    print(f"rounds: {rounds}, {seconds:g}s each, 32 keep-alive connections; held: {many:,}; "
+          f"total {time.monotonic() - began:.0f}s")
+    print(f"idle   bare {med(idle_bare):8.0f} req/s   otrace {med(idle_otrace):8.0f} req/s   "
+          f"ratio {med(idle_otrace) / med(idle_bare):.3f}  (goal >= 0.99)")
+    print(f"held   bare {med(held_bare):8.0f} req/s   otrace {med(held_otrace):8.0f} req/s   "
+          f"ratio {med(held_otrace) / med(held_bare):.3f}  (goal >= 0.9, {many:,} held)")
+    print(f"resume 1,000 holds -> last response: median {med(resume_ms):.1f} ms "
+          f"(all: {', '.join(f'{m:.0f}' for m in resume_ms)})  (goal < 100 ms)")
+    print(f"       1,000 bare Futures completed -> last response: median {med(resume_bare_ms):.1f} ms   "
+          f"ratio otrace/bare {med(resume_ms) / med(resume_bare_ms):.2f}")
+    print(f"memory otrace's own per hold: median {med(per_hold):.0f} B "
+          f"(all: {', '.join(f'{m:.0f}' for m in per_hold)})  (goal < 2048 B)")
+
+
+def _release_parked() -> None:
+    """On the app loop: complete every parked Future (the bare baseline of a resume)."""
+    for future in PARKED:
+        future.set_result(None)
+    PARKED.clear()
+
+
+def _diff(after, before) -> int:
+    return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+
+
+if __name__ == "__main__":
+    main()
