@@ -319,7 +319,7 @@ def _inner_function(new: Any, definition) -> types.FunctionType | None:
 def _rebind(inner: types.FunctionType, func: types.FunctionType, cells: dict, definition) -> types.FunctionType:
     """Point ``inner``'s free variables at the original's cells (and ``__class__`` at the real
     class) and give it the original's names and attributes. Returns the function to use."""
-    code = inner.__code__
+    inner.__code__ = code = _requalified(inner.__code__, inner.__code__.co_qualname, func.__code__.co_qualname)
     closure = tuple(cells.get(n, c) for n, c in zip(code.co_freevars, inner.__closure__ or ()))
     if definition.decorator_list:
         # decorators already captured ``inner``: keep the object, fix the cells' contents instead
@@ -339,6 +339,17 @@ def _rebind(inner: types.FunctionType, func: types.FunctionType, cells: dict, de
         if key != "__wrapped__" and key not in rebuilt.__dict__:
             rebuilt.__dict__[key] = value
     return rebuilt
+
+
+def _requalified(code: types.CodeType, old: str, new: str) -> types.CodeType:
+    """``code`` (and the code nested in it) with the qualified-name prefix ``old`` replaced by
+    ``new``, so that the compiled ``__otrace_patch__.<locals>.C.f`` reports itself as ``C.f``
+    (trace ids, tracebacks)."""
+    consts = tuple(_requalified(c, old, new) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    qualname = code.co_qualname
+    if qualname == old or qualname.startswith(old + "."):
+        qualname = new + qualname[len(old):]
+    return code.replace(co_qualname=qualname, co_consts=consts)
 
 
 def _rewrap(new: Any, inner: types.FunctionType) -> Any:

@@ -297,3 +297,19 @@ def test_traced_classmethod_patch_keeps_kind(engine, mod):
     engine.patcher.unpatch_all()
     engine.tracer.untrace_all()
     assert isinstance(mod.Receive.make(), mod.Receive)
+
+
+def test_code_names_are_the_originals(engine, mod):
+    """Trace ids use ``co_qualname``: patched code must not report ``__otrace_patch__.<locals>...``."""
+    engine.patcher.patch("Receive.respond", src("""
+        def respond(self, number):
+            def helper():
+                return number
+            return helper
+    """), vars(mod))
+    assert mod.Receive.respond.__code__.co_qualname == "Receive.respond"
+    assert mod.Receive().respond(1).__code__.co_qualname == "Receive.respond.<locals>.helper"
+    engine.patcher.patch("Receive.make", "@classmethod\ndef make(cls):\n    return cls\n", vars(mod))
+    assert mod.Receive.__dict__["make"].__func__.__code__.co_qualname == "Receive.make"
+    engine.patcher.patch("divide", "def divide(a, b=1):\n    return a\n", vars(mod))
+    assert mod.divide.__code__.co_qualname == "divide"
