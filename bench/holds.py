@@ -181,7 +181,7 @@ def main() -> None:
     demo = load_demo()
     server = DemoServer(lambda: make_app(demo))
     engine_holds = lambda app: len(app.engine.holds.list())  # noqa: E731
-    seconds, rounds, many = (0.5, 2, 2000) if args.quick else (2.0, 5, 10_000)
+    seconds, rounds, many = (0.5, 2, 1000) if args.quick else (2.0, 5, 10_000)
     load, holder = Client(), Client()
     otrace_kw = dict(app_loop=server.loop, console=False, lsp=False, trace_active=True)
     began = time.monotonic()
