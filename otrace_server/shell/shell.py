@@ -70,6 +70,9 @@ class Shell:
         self.call_in_loop: Callable[[Callable[[], Any]], None] | None = None
         self.pickled: list = []
         self.work_dir = os.getcwd()
+        #: False: input outside /osh is refused instead of run as a Unix command (e.g. for clients
+        #: that must not run shell commands)
+        self.unix_commands = True
         self._root = vfs.VirtualDir({
             "globals": lambda: vfs.MappingDir(self.globals, is_globals=True),
             "locals": lambda: vfs.MappingDir(self.locals),
@@ -158,6 +161,8 @@ class Session:
 
     def lookup(self, text: str) -> Any:
         """The value of the entry a path names; OTraceError when it does not exist."""
+        if not text.strip():
+            raise OTraceError("empty name")
         return vfs.lookup(self.shell, self.abspath(text))
 
     def here(self) -> vfs.Dir:
@@ -260,6 +265,8 @@ class Session:
         return result
 
     def _unix(self, line: str) -> Result:
+        if not self.shell.unix_commands:
+            raise OTraceError("Unix commands are disabled here; cd /osh")
         timeout = self.settings.shell_timeout
         try:
             proc = subprocess.run(["/bin/sh", "-c", line], cwd=self.cwd_text, capture_output=True,

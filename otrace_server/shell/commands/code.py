@@ -110,6 +110,10 @@ def view(session, call):
             raise OTraceError("view: nothing to display here; name an object")
     else:
         obj = session.lookup(args[0])
+    if isinstance(obj, vfs.Dir) and not isinstance(obj, vfs.ContextDir):
+        obj = obj.value
+        if obj is None:
+            raise OTraceError("view: nothing to display for a directory of /osh")
     if hasattr(obj, "get_stack") and hasattr(obj, "get_coro"):
         return task_stack_text(obj)
     if isinstance(obj, ThreadInfo):

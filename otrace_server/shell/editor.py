@@ -1,0 +1,268 @@
+"""Source-level helpers for the editor front ends (the language server's features and the DAP
+endpoint's breakpoints): where a line is (enclosing def/class), the edits of "Insert traceassert",
+the live function behind a file line, whether the running code still matches the document, and the
+source of a running function with statements inserted at document lines (what "Hold here live" and
+DAP breakpoints patch in). Pure functions over text lines plus read-only looks at ``sys.modules``.
+
+Lines are 0-based here (LSP positions); code objects and contexts use 1-based lines.
+
+Thread-safety: the functions read ``sys.modules``, ``linecache`` and ``inspect`` only; they may be
+called from any thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import os
+import re
+import sys
+import textwrap
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from otrace_server.core.errors import OTraceError
+
+__all__ = ["Enclosing", "CHANGED", "enclosing", "insert_traceassert_edits", "module_for_file",
+           "live_function", "code_matches", "line_matches", "statement_line", "insert_statements", "hold_source",
+           "word_at", "same_file"]
+
+#: what the editor features say when the document no longer matches the running code
+CHANGED = "file changed since the code was loaded"
+
+_DEF = re.compile(r"^(\s*)(async\s+def|def|class)\s+(\w+)")
+_IMPORT = re.compile(r"^\s*from\s+otrace_server\s+import\s+[^#]*\btraceassert\b")
+
+
+@dataclass
+class Enclosing:
+    """The innermost def around a line: its qualified name, 0-based def line, whether it is async,
+    and whether it is nested in another function (then not reachable as a live name)."""
+
+    qualname: str
+    def_line: int
+    is_async: bool
+    nested_in_function: bool
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _body_indent(lines: list[str], line: int) -> tuple[int, int]:
+    """(insertion line, indentation string length) for a statement placed at ``line``: the line
+    itself when it has code, else the next line with code; a def/class line or a decorator
+    moves to the first line of the body."""
+    n = len(lines)
+    i = line
+    while i < n and not lines[i].strip():
+        i += 1
+    if i >= n:
+        i = max(0, min(line, n - 1))
+        return line, _indent(lines[i]) if lines else 0
+    stripped = lines[i].lstrip()
+    if _DEF.match(lines[i]) or stripped.startswith("@"):
+        j = i
+        while j < n and not lines[j].rstrip().endswith(":"):   # decorators / multi-line signatures
+            j += 1
+        j += 1
+        while j < n and not lines[j].strip():
+            j += 1
+        if j < n:
+            return j, _indent(lines[j])
+        return i + 1, _indent(lines[i]) + 4
+    return i, _indent(lines[i])
+
+
+def enclosing(lines: list[str], line: int) -> Enclosing | None:
+    """The innermost def enclosing 0-based ``line`` (a def line counts as inside its function),
+    found by indentation, so it works on code that does not parse; None at module level."""
+    if not lines or not 0 <= line < len(lines):
+        return None
+    start, threshold = _body_indent(lines, line)
+    chain: list[tuple[str, str, int]] = []   # (kind: async|def|class, name, line), innermost first
+    for i in range(min(start, len(lines)) - 1, -1, -1):
+        text = lines[i]
+        stripped = text.lstrip()
+        if not stripped or stripped.startswith(("#", "@", ")", "]", "}")) or _indent(text) >= threshold:
+            continue
+        threshold = _indent(text)
+        m = _DEF.match(text)
+        if m:
+            chain.append((m.group(2).split()[0], m.group(3), i))
+        if threshold == 0:
+            break
+    k = next((k for k, c in enumerate(chain) if c[0] != "class"), None)
+    if k is None:
+        return None
+    outer = chain[k + 1:]
+    names = [c[1] for c in reversed(outer)] + [chain[k][1]]
+    return Enclosing(".".join(names), chain[k][2], chain[k][0] == "async", any(c[0] != "class" for c in outer))
+
+
+def insert_traceassert_edits(lines: list[str], line: int) -> tuple[str, list[dict[str, Any]]]:
+    """The text edits that insert a traceassert before 0-based ``line``: ``await traceassert(True,
+    label="...", action="hold")`` inside an async def, ``traceassert(True, label="...")`` elsewhere,
+    plus ``from otrace_server import traceassert`` when the file lacks it. Returns (title, edits)."""
+    at, indent = _body_indent(lines, line)
+    enc = enclosing(lines, line)
+    label = f"{enc.qualname.rsplit('.', 1)[-1] if enc else 'line'}_{at + 1}"
+    if enc is not None and enc.is_async:
+        title = "Insert traceassert hold here"
+        stmt = f'await traceassert(True, label="{label}", action="hold")'
+    else:
+        title = "Insert traceassert here"
+        stmt = f'traceassert(True, label="{label}")'
+    edits = [_insert(at, " " * indent + stmt + "\n")]
+    if not any(_IMPORT.match(text) for text in lines):
+        edits.insert(0, _insert(_import_line(lines), "from otrace_server import traceassert\n"))
+    return title, edits
+
+
+def _insert(line: int, text: str) -> dict[str, Any]:
+    pos = {"line": line, "character": 0}
+    return {"range": {"start": pos, "end": pos}, "newText": text}
+
+
+def _import_line(lines: list[str]) -> int:
+    """The line after a leading docstring, comments and ``from __future__`` imports."""
+    i, n = 0, len(lines)
+    while i < n:
+        text = lines[i].strip()
+        if not text or text.startswith("#") or text.startswith("from __future__"):
+            i += 1
+            continue
+        quote = text[:3]
+        if quote in ('"""', "'''") and i == _first_code(lines):
+            if text.count(quote) >= 2 and len(text) > 3:
+                i += 1
+                continue
+            i += 1
+            while i < n and quote not in lines[i]:
+                i += 1
+            i += 1
+            continue
+        break
+    return min(i, n)
+
+
+def _first_code(lines: list[str]) -> int:
+    for i, text in enumerate(lines):
+        s = text.strip()
+        if s and not s.startswith("#"):
+            return i
+    return len(lines)
+
+
+def same_file(a: str, b: str) -> bool:
+    """True when two paths name the same file (after resolving links)."""
+    if not a or not b:
+        return False
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def module_for_file(path: str) -> ModuleType | None:
+    """The loaded module whose ``__file__`` is ``path`` (``__main__`` included), or None."""
+    real = os.path.realpath(path)
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and os.path.realpath(file) == real:
+            return module
+    return None
+
+
+def live_function(path: str, qualname: str) -> tuple[ModuleType, Any]:
+    """(module, function) for ``qualname`` in the module loaded from ``path``; the tracer's wrappers
+    are unwrapped. OTraceError when the module is not loaded or the name is not a function there."""
+    module = module_for_file(path)
+    if module is None:
+        raise OTraceError(f"{os.path.basename(path)} is not loaded in the running process")
+    obj: Any = module
+    for part in qualname.split("."):
+        attrs = getattr(obj, "__dict__", {})
+        if part not in attrs:
+            raise OTraceError(f"{qualname} not found in module {module.__name__}")
+        obj = attrs[part]
+    obj = getattr(obj, "__func__", obj)   # staticmethod / classmethod
+    obj = inspect.unwrap(obj)
+    if not inspect.isfunction(obj):
+        raise OTraceError(f"{qualname} in module {module.__name__} is not a function")
+    return module, obj
+
+
+def code_matches(func: Any, lines: list[str]) -> bool:
+    """True when the document ``lines`` hold ``func``'s source at the lines its code came from."""
+    try:
+        source, first = inspect.getsourcelines(func)
+    except (OSError, TypeError):
+        return False
+    start = max(first - 1, 0)
+    doc = lines[start:start + len(source)]
+    return [s.rstrip("\r\n") for s in source] == [d.rstrip("\r\n") for d in doc]
+
+
+def line_matches(file: str, line: int, lines: list[str]) -> bool:
+    """True when 1-based ``line`` of the document ``lines`` equals that line of the running code
+    (as ``linecache`` has it, which is what tracebacks show)."""
+    loaded = linecache.getline(file, line)
+    if not loaded or not 0 < line <= len(lines):
+        return False
+    return loaded.rstrip("\r\n") == lines[line - 1].rstrip("\r\n")
+
+
+def statement_line(func: Any, lines: list[str], line: int) -> tuple[int, int]:
+    """(0-based document line, indentation) where a statement for 0-based ``line`` goes inside
+    ``func``: the line itself when it has code, else the next code line; the def line moves into
+    the body. OTraceError when the document does not match the running code or the line is outside
+    ``func``."""
+    if not code_matches(func, lines):
+        raise OTraceError(f"{func.__qualname__}: {CHANGED}")
+    source, first = inspect.getsourcelines(func)
+    at, indent = _body_indent(lines, line)
+    if not 0 < at - (first - 1) <= len(source):
+        raise OTraceError(f"line {line + 1} is not inside {func.__qualname__}")
+    return at, indent
+
+
+def insert_statements(func: Any, lines: list[str], statements: dict[int, str]) -> tuple[str, list[int]]:
+    """``func``'s source (dedented) with ``statements`` inserted: ``{0-based document line: text}``
+    where each line comes from ``statement_line`` and the text is one statement without
+    indentation (it gets the indentation of the line it precedes). Returns (source, line_map):
+    ``line_map[i]`` is the 1-based document line of line ``i + 1`` of the source (an inserted
+    statement maps to the line it precedes). OTraceError as ``statement_line``."""
+    source, first = inspect.getsourcelines(func)
+    placed = {}
+    for line, text in statements.items():
+        at, indent = statement_line(func, lines, line)
+        placed.setdefault(at, []).append(" " * indent + text.strip() + "\n")
+    out, line_map = [], []
+    for i, text in enumerate(source):
+        doc_line = first + i
+        for stmt in placed.get(doc_line - 1, ()):
+            out.append(stmt)
+            line_map.append(doc_line)
+        out.append(text)
+        line_map.append(doc_line)
+    return textwrap.dedent("".join(out)), line_map
+
+
+def hold_source(func: Any, lines: list[str], line: int, label: str) -> tuple[str, int]:
+    """``func``'s source (dedented) with a hold statement inserted before 0-based document ``line``
+    (moved into the body when ``line`` is the def line); returns (source, 0-based document line of
+    the statement the hold precedes).
+
+    OTraceError when the document does not match the running code or the line is outside it.
+    """
+    at, _ = statement_line(func, lines, line)
+    stmt = f'await __import__("otrace_server").traceassert(False, label="{label}", action="hold")'
+    source, _ = insert_statements(func, lines, {at: stmt})
+    return source, at
+
+
+def word_at(text: str, character: int) -> str | None:
+    """The identifier under 0-based ``character`` of a line, or None."""
+    for m in re.finditer(r"[A-Za-z_]\w*", text):
+        if m.start() <= character <= m.end():
+            return m.group(0)
+    return None
