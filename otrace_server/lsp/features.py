@@ -26,8 +26,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.lsp import editor
-from otrace_server.lsp.editor import CHANGED
+from otrace_server.shell import editor
+from otrace_server.shell.editor import CHANGED
 from otrace_server.lsp.payloads import safe_repr
 
 __all__ = ["register", "publish_diagnostics", "exception_signature", "COMMANDS"]
