@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import io
 import pprint
-import traceback
 from typing import Any
 
 from otrace_server.core.errors import OTraceError

@@ -12,7 +12,7 @@ import asyncio
 import sys
 import threading
 import traceback
-from typing import Any
+
 
 __all__ = ["task_snapshot", "describe_task", "task_stack_text", "thread_snapshot", "describe_thread",
            "thread_stack_text", "ThreadInfo"]

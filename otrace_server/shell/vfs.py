@@ -24,11 +24,8 @@ path from any thread is safe as far as the underlying objects are.
 from __future__ import annotations
 
 import fnmatch
-import inspect
 import linecache
 import os
-import sys
-import threading
 import traceback
 import types
 from collections.abc import Mapping
@@ -37,8 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from otrace_server.core.context import CTYPES, TraceContext
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.mappings import AttrMapping, IndexMapping
-from otrace_server.shell.runtime_views import task_snapshot, describe_task, task_stack_text, \
-    thread_snapshot, describe_thread, thread_stack_text
+from otrace_server.shell.runtime_views import describe_task, describe_thread, task_snapshot, thread_snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from otrace_server.shell.shell import Shell

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.settings import PARAMS
 from otrace_server.shell.commands.listing import line_wrap
 from otrace_server.shell.registry import COMMANDS, command
 from otrace_server.shell.result import Result

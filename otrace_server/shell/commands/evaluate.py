@@ -10,7 +10,6 @@ import inspect
 import shlex
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.shell import vfs
 from otrace_server.shell.evaluation import SAFE_MODE_HINT, evaluate, execute, format_value
 from otrace_server.shell.registry import command
 
