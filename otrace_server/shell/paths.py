@@ -9,6 +9,7 @@ Thread-safety: pure functions of their arguments (``~~`` reads the engine's thre
 
 from __future__ import annotations
 
+from typing import Callable
 
 
 from otrace_server.core.errors import OTraceError
