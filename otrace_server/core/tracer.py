@@ -290,16 +290,22 @@ _EXCEPT = ("    except Exception as exc:\n"
 
 
 def _guarded(expr: str | None, then: str) -> str:
-    """Source running ``then`` when ``expr`` holds (an exception in ``expr`` means no match)."""
+    """Source running ``then`` (one or more lines, indented relative to each other) when ``expr``
+    holds (an exception in ``expr`` means no match); ``expr`` None: always."""
     if expr is None:
-        return f"    {then}\n"
+        return _indent(then, 4)
     return ("    m = False\n"
             "    try:\n"
             f"        if {expr}:\n"
             "            m = True\n"
             "    except Exception:\n"
             "        pass\n"
-            f"    if m:\n        {then}\n")
+            "    if m:\n" + _indent(then, 8))
+
+
+def _indent(lines: str, by: int) -> str:
+    """``lines`` with every line indented by ``by`` more spaces, newline-terminated."""
+    return "".join(" " * by + line + "\n" for line in lines.splitlines())
 
 
 def _build(trace: _Trace, flavor: str, when: str | None):
@@ -311,7 +317,7 @@ def _build(trace: _Trace, flavor: str, when: str | None):
     source = _HEAD[flavor]
     if when in ("call", "all"):
         if trace.action == "hold":
-            source += _guarded(expr, "h = on_call(args, kwargs)\n        if h is not None:\n            await h")
+            source += _guarded(expr, "h = on_call(args, kwargs)\nif h is not None:\n    await h")
         else:
             source += _guarded(expr if when == "call" else None, "on_call(args, kwargs)")
     if when in ("return", "all"):
@@ -326,7 +332,7 @@ def _build(trace: _Trace, flavor: str, when: str | None):
     # exceptions-only wrapper is the pass-through wrapper's bytecode plus a zero-cost try
     names = [k for k in ns if not k.startswith("__")]
     factory = (f"def otrace_factory({', '.join(names)}):\n"
-               + "".join("    " + line + "\n" for line in source.splitlines())
+               + _indent(source, 4)
                + "    return otrace_wrapper\n")
     code_ns: dict[str, Any] = {"__name__": __name__}
     exec(compile(factory, f"<otrace wrapper of {trace.spec.name}>", "exec"), code_ns)

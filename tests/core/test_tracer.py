@@ -507,3 +507,39 @@ def test_hold_suspends_only_the_traced_coroutine(engine):
 
     asyncio.run(main())
     assert order == [("held", False, "holds", "call"), ("other", 6), ("resumed", 14)]
+
+
+class Service:
+    async def handle(self, number, scale=1):
+        await asyncio.sleep(0)
+        return number * scale
+
+
+@pytest.mark.parametrize("condition", [None, "number==7"])
+def test_hold_action_on_a_method_with_arguments_holds_before_the_body(engine, condition):
+    engine.tracer.trace(Service.handle, condition=condition, action="hold")
+    svc = Service()
+
+    async def main():
+        engine.install_crossing(lambda lp, fn: lp.call_soon_threadsafe(fn))
+        held = asyncio.ensure_future(svc.handle(7, scale=3))
+        for _ in range(500):
+            await asyncio.sleep(0.001)
+            if engine.holds.list():
+                break
+        [hold] = engine.holds.list()
+        ctx = hold.context
+        seen = (held.done(), ctx.ctype, ctx.event, ctx.label, ctx.argvalues)
+        # with a condition, a non-matching call runs through while the other one is held
+        other = await asyncio.wait_for(svc.handle(2), 5) if condition else None
+        threading.Thread(target=engine.resume, args=([ctx.id],)).start()
+        return seen, other, await asyncio.wait_for(held, 5)
+
+    try:
+        seen, other, value = asyncio.run(main())
+    finally:
+        engine.tracer.untrace(Service.handle)
+    assert seen[:4] == (False, "holds", "call", condition or "hold")
+    assert seen[4]["number"] == 7 and seen[4]["scale"] == 3 and isinstance(seen[4]["self"], Service)
+    assert value == 21 and other == (2 if condition else None)
+    assert not hasattr(Service.handle, "__otrace_trace__")
