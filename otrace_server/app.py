@@ -53,7 +53,17 @@ class App:
         self.dap_port: int | None = None
         self.console_thread: threading.Thread | None = None
         self._lsp = None
+        self._dap = None
         self._stopped = False
+
+    def control_line(self) -> str | None:
+        """One line for the app to print at start: where the language server listens and where its
+        token is (``otrace language server on HOST:PORT (token in PATH)``); None when not serving."""
+        if not self.lsp_port:
+            return None
+        from otrace_server.lsp.discovery import discovery_path
+
+        return f"otrace language server on {self.host}:{self.lsp_port} (token in {discovery_path()})"
 
     def stop(self) -> None:
         """Resume every hold (``shutdown``), stop the language server and the runtime, undo the
@@ -67,6 +77,13 @@ class App:
                 _current = None
         atexit.unregister(self.stop)
         self.engine.holds.resume_all(_shutdown())
+        if self._dap is not None:
+            try:
+                self._dap.stop()
+            except Exception:
+                log.exception("otrace: stopping the DAP endpoint failed")
+            self._dap = None
+            self.dap_port = None
         if self._lsp is not None:
             try:
                 self._lsp.stop()
@@ -162,8 +179,17 @@ def _start_lsp(app: App):
     return start_server(app)
 
 
+def _start_dap(app: App):
+    try:
+        from otrace_server.dap import start_server
+    except ImportError as exc:
+        log.warning("otrace: DAP endpoint not available (%s)", exc)
+        return None
+    return start_server(app)
+
+
 def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any = None, console: bool | None = None,
-          lsp: bool = True, host: str = "127.0.0.1", lsp_port: int = 0, dap_port: int | None = None,
+          lsp: bool = True, host: str = "127.0.0.1", lsp_port: int = 0, dap_port: int | None = 0,
           init_file: str | None = None, **settings: Any) -> App:
     """Start otrace beside the running application and return the App.
 
@@ -171,7 +197,8 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     asyncio loop or Tornado IOLoop (default: the running loop of this thread, else Tornado's
     ``IOLoop.current()``). ``console``: start the terminal console thread (None: only when stdin is
     a TTY). ``lsp``: serve the language server on ``host:lsp_port`` (0: a free port).
-    ``dap_port``: requested DAP port, kept in ``app.dap_port_requested`` for the DAP module.
+    ``dap_port``: serve the DAP endpoint on ``host:dap_port`` (0: a free port; None: no DAP); it
+    starts before the language server so that its port is in the discovery file.
     ``init_file``: shell commands sourced at start (e.g. ``torna_trace.trc``). ``settings``: otrace
     parameters (``trace_active=True``, ``hold_timeout=30``...).
 
@@ -200,6 +227,10 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         runtime.start()
         _install_tornado(engine)
         _attach_web(app)
+        if dap_port is not None:
+            app._dap = _start_dap(app)
+            if app._dap is not None:
+                app.dap_port = app._dap.port
         if lsp:
             app._lsp = _start_lsp(app)
             if app._lsp is not None:

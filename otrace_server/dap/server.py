@@ -1,0 +1,212 @@
+"""The DAP endpoint: an ``asyncio.start_server`` accept loop on otrace's control loop, one
+``Session`` per client, the fan-out of engine events as DAP events, and the live breakpoints.
+
+    handle = start_server(app)      # app.start() does this (before the language server)
+    handle.port                     # TCP port on 127.0.0.1; also app.dap_port, the discovery file
+    handle.stop()                   # sends ``terminated``, closes every session
+
+Events sent to attached clients: ``stopped``/``thread`` started when a hold begins, ``continued``/
+``thread`` exited when it ends, ``output`` for trace events (category ``console``) and shell/
+logpoint output, ``terminated`` when the application stops otrace.
+
+Thread-safety notes: ``start_server`` and ``ServerHandle.stop`` may be called from any thread
+except the control thread (they wait for it). Sessions and the event fan-out run on the control
+loop; request handlers that touch application objects run in the worker pool (``in_worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from typing import Any, Callable
+
+from otrace_server.core.events import Event
+from otrace_server.dap.breakpoints import Breakpoints
+from otrace_server.dap.session import Session
+
+__all__ = ["DapServer", "ServerHandle", "start_server"]
+
+log = logging.getLogger("otrace.dap")
+audit_log = logging.getLogger("otrace.audit")
+
+_START_TIMEOUT = 5.0
+
+
+class DapServer:
+    """What the sessions share: engine, shell, token, worker pool, breakpoints, the sessions."""
+
+    def __init__(self, app, host: str, port: int) -> None:
+        self.app = app
+        self.engine = app.engine
+        self.shell = app.shell
+        self.runtime = app.runtime
+        self.token: str = app.token
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = None
+        self.loop: asyncio.AbstractEventLoop = app.runtime.control_loop
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otrace-dap")
+        self.sessions: set[Session] = set()
+        self.breakpoints = Breakpoints(self.engine)
+        self._server: asyncio.base_events.Server | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._stopping = False
+
+    # ---- lifecycle (control loop) ----------------------------------------------------------
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port, limit=1 << 16)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions):
+            session.event("terminated")
+            await self.in_worker(self.breakpoints.clear, session)
+            session.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = Session(self, reader, writer)
+        self.sessions.add(session)
+        try:
+            await session.serve()
+        except Exception:
+            log.exception("otrace dap: session failed")
+        finally:
+            self.sessions.discard(session)
+            session.close()
+            if self._stopping:
+                return
+            try:
+                await session.forget()
+            except Exception:
+                log.exception("otrace dap: removing the breakpoints of a session failed")
+
+    # ---- helpers for sessions -------------------------------------------------------------
+    def in_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
+        """Run ``fn`` in the worker pool; await the result on the control loop."""
+        if kwargs:
+            return self.loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        return self.loop.run_in_executor(self.executor, fn, *args)
+
+    def audit(self, session: Session, method: str, **details: Any) -> None:
+        """Record a state-changing DAP request (logger ``otrace.audit``, the LSP's audit file)."""
+        text = " ".join(f"{k}={v!r}" for k, v in details.items())
+        audit_log.info("client=%s method=dap/%s %s", session.client_name, method, text)
+
+    def locate(self, file: str, line: int) -> tuple[str, int]:
+        """(file, line) in the source file of a position in breakpoint-patched code."""
+        return self.breakpoints.locate(file, line)
+
+    def locate_context(self, ctx) -> tuple[str, int]:
+        """(file, line) of a context: its own position, mapped out of breakpoint patches."""
+        return self.locate(ctx.file, ctx.line)
+
+    def thread_name(self, hold) -> str:
+        """A hold's DAP thread name: trace id + request summary (``GET /?number=77 127.0.0.1``)."""
+        request = hold.context.extra.get("request")
+        if isinstance(request, dict):
+            summary = " ".join(str(request.get(k)) for k in ("method", "uri", "remote_ip") if request.get(k))
+            return f"{hold.id}  {summary}"
+        return f"{hold.id}  [{hold.context.thread}]"
+
+    def info(self, hold) -> dict[str, Any]:
+        """The ``otrace`` scope of a hold: id, label, where, request, thread, age, remaining..."""
+        ctx = hold.context
+        file, line = self.locate_context(ctx)
+        out = {"traceId": ctx.id, "label": ctx.label, "function": ctx.funcname, "where": ctx.where,
+               "file": file, "line": line, "thread": ctx.thread, "since": time.strftime(
+                   "%H:%M:%S", time.localtime(hold.created_wall)), "age": round(hold.age, 1),
+               "remaining": None if hold.remaining is None else round(hold.remaining, 1),
+               "resume": f"continue this thread, or `resume {ctx.id}` in the otrace shell"}
+        if "request" in ctx.extra:
+            out["request"] = ctx.extra["request"]
+        if ctx.argvalues:
+            out["arguments"] = ctx.argvalues
+        return out
+
+    def broadcast(self, name: str, body: dict) -> None:
+        for session in list(self.sessions):
+            session.event(name, body)
+
+    # ---- engine events (control loop) -----------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        data = event.data
+        try:
+            if event.kind == "hold_started":
+                for session in list(self.sessions):
+                    if session.configured:
+                        session.hold_started(data["hold"])
+            elif event.kind == "hold_resumed":
+                for session in list(self.sessions):
+                    session.hold_resumed(data["hold"])
+            elif event.kind == "context":
+                ctx = data["context"]
+                file, line = self.locate_context(ctx)
+                text = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
+                body = {"category": "console", "output": f"otrace: {text}\n"}
+                if file and line:
+                    body.update(source={"path": file}, line=line)
+                self.broadcast("output", body)
+            elif event.kind == "output":
+                stream = data.get("stream", "stdout")
+                category = stream if stream in ("stdout", "stderr", "console") else "console"
+                text = str(data.get("text", ""))
+                self.broadcast("output", {"category": category, "output": text if text.endswith("\n") else text + "\n"})
+        except Exception:
+            log.exception("otrace dap: forwarding %s failed", event.kind)
+
+
+class ServerHandle:
+    """What ``start_server`` returns: ``port``, ``host``, ``server``, ``stop()``."""
+
+    def __init__(self, server: DapServer) -> None:
+        self.server = server
+        self.port: int = server.port
+        self.host = server.host
+        self._stopped = False
+
+    def stop(self, timeout: float = _START_TIMEOUT) -> None:
+        """Send ``terminated`` to every client, remove the breakpoints, close the listening socket.
+        Idempotent; any thread but the control thread."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.server.runtime.running:
+            try:
+                self.server.runtime.run_in_control(self.server.stop()).result(timeout)
+            except Exception:
+                log.exception("otrace dap: stopping the DAP server failed")
+
+
+def start_server(app, host: str | None = None, port: int | None = None) -> ServerHandle:
+    """Start the DAP endpoint of ``app`` (an ``otrace_server.app.App``, runtime started) on its
+    control loop and return a handle. ``host`` defaults to ``app.host``; ``port`` to
+    ``app.dap_port_requested`` (0: a free port).
+
+    Thread: any but the control thread (RuntimeError). Failures: OSError when the port cannot be
+    bound (nothing is left running).
+    """
+    if app.runtime.in_control_thread():
+        raise RuntimeError("start_server() waits for the control loop: call it from another thread")
+    host = host or getattr(app, "host", None) or "127.0.0.1"
+    if port is None:
+        port = getattr(app, "dap_port_requested", 0) or 0
+    server = DapServer(app, host, port)
+    try:
+        app.runtime.run_in_control(server.start()).result(_START_TIMEOUT)
+    except BaseException:
+        try:
+            app.runtime.run_in_control(server.stop()).result(_START_TIMEOUT)
+        except Exception:
+            pass
+        raise
+    log.info("otrace: DAP endpoint on %s:%s", host, server.port)
+    return ServerHandle(server)

@@ -1,0 +1,373 @@
+"""One DAP client: its attach (token check), its requests, the events it receives.
+
+Holds are threads: each waiting hold/break of the engine is a DAP thread whose id is the hold's
+``number`` and whose name is its trace id plus the request summary. Requests:
+
+=====================  ========================================================================
+initialize             capabilities (conditional/hit/log breakpoints, hover evaluation, the
+                       "traced" exception filter); no terminate, no stepping
+attach                 ``{"token": ...}`` = the discovery file's token; then ``initialized``
+configurationDone      ``stopped`` is sent for every hold already waiting
+threads                the waiting holds
+stackTrace             the hold context's frames, innermost first, real files and lines
+scopes                 Locals, Globals, otrace (trace id, label, where, request, age...)
+variables              lazy children, repr-limited, paged (``start``/``count``)
+evaluate               in the hold's frame (``frameId``) or the shell's globals; safe_mode holds
+continue               resume that hold only (``allThreadsContinued: false``)
+pause / step*          refused with a clear message (otrace never stops the server)
+setBreakpoints         live holds / snapshots / logpoints (``dap.breakpoints``)
+setExceptionBreakpoints  filter ``traced``: trace exceptions in the files with breakpoints
+disconnect             closes this connection only; its breakpoints are removed
+=====================  ========================================================================
+
+Before a successful ``attach`` only ``initialize`` is answered; anything else (or a wrong token)
+gets an error response and the connection is closed.
+
+Thread-safety: the session lives on the control loop; request handlers that touch application
+objects (evaluate, variables, breakpoints) run in the server's worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import logging
+import os
+from typing import Any, Callable
+
+from otrace_server.core.errors import OTraceError
+from otrace_server.dap import framing
+from otrace_server.dap.variables import References, page, variable
+from otrace_server.shell.evaluation import evaluate
+
+__all__ = ["Session", "RequestError", "CAPABILITIES"]
+
+log = logging.getLogger("otrace.dap")
+
+CAPABILITIES = {
+    "supportsConfigurationDoneRequest": True,
+    "supportsConditionalBreakpoints": True,
+    "supportsHitConditionalBreakpoints": True,
+    "supportsLogPoints": True,
+    "supportsEvaluateForHovers": True,
+    "supportsTerminateRequest": False,
+    "supportTerminateDebuggee": False,
+    "supportsRestartRequest": False,
+    "supportsStepBack": False,
+    "exceptionBreakpointFilters": [{
+        "filter": "traced", "label": "Traced exceptions", "default": False,
+        "description": "Trace exceptions raised in the functions of the files with breakpoints "
+                       "(recorded under /osh/recent/exceptions; the server does not stop)"}],
+}
+
+_NO_STOP = ("otrace does not stop a running server: set a breakpoint (a live hold) on an async "
+            "function, or escalate to debugpy (shell command `debug`) for stepping")
+_FRAMES_PER_HOLD = 1000
+
+
+class RequestError(Exception):
+    """A request that fails: answered with ``success: false`` and this one-line message."""
+
+
+class Session:
+    """One DAP connection (see the module doc)."""
+
+    def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.attached = False
+        self.configured = False
+        self.closed = False
+        self.lines_start_at1 = True
+        self.client_name = "dap"
+        self.refs = References()
+        self.files: set[str] = set()        # files this client set breakpoints in
+        self.traced_exceptions = False
+        self._seq = itertools.count(1)
+        self._handlers: dict[str, Callable[[dict], Any]] = {
+            "initialize": self._initialize, "attach": self._attach, "configurationDone": self._configuration_done,
+            "threads": self._threads, "stackTrace": self._stack_trace, "scopes": self._scopes,
+            "variables": self._variables, "evaluate": self._evaluate, "continue": self._continue,
+            "setBreakpoints": self._set_breakpoints, "setExceptionBreakpoints": self._set_exception_breakpoints,
+            "disconnect": self._disconnect,
+        }
+
+    # ---- wire (control loop) ---------------------------------------------------------------
+    def send(self, message: dict) -> None:
+        if not self.closed:
+            message["seq"] = next(self._seq)
+            self.writer.write(framing.encode(message))
+
+    def event(self, name: str, body: dict | None = None) -> None:
+        """Send an event to this client once it is attached (control loop)."""
+        if self.attached and not self.closed:
+            self.send({"type": "event", "event": name, "body": body or {}})
+
+    def respond(self, request: dict, body: Any = None, error: str | None = None) -> None:
+        seq = request.get("seq") if isinstance(request.get("seq"), int) else 0
+        msg = {"type": "response", "request_seq": seq, "command": str(request.get("command", "")),
+               "success": error is None}
+        if error is not None:
+            msg["message"] = error
+            msg["body"] = {"error": {"id": 1, "format": error, "showUser": True}}
+        elif body is not None:
+            msg["body"] = body
+        self.send(msg)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+    async def serve(self) -> None:
+        """Read and answer requests until the client leaves, sends garbage or is refused."""
+        try:
+            while not self.closed:
+                try:
+                    message = await framing.read_message(self.reader)
+                except (framing.TooLarge, framing.BadBody) as exc:
+                    self.respond({"command": "unknown"}, error=str(exc))
+                    if not self.attached:
+                        self.close()
+                    continue
+                if message is None:
+                    break
+                await self._dispatch(message)
+        except framing.FramingError as exc:
+            log.warning("otrace dap: closing %s: %s", self.client_name, exc)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self.close()
+
+    async def _dispatch(self, message: dict) -> None:
+        command = message.get("command")
+        if message.get("type") != "request" or not isinstance(command, str):
+            if message.get("type") == "response":   # e.g. an answer to a reverse request: nothing to do
+                return
+            self.respond(message, error="not a DAP request (needs type 'request' and a string 'command')")
+            if not self.attached:
+                self.close()
+            return
+        if not self.attached and command not in ("initialize", "attach"):
+            self.respond(message, error=f"{command}: not attached: send attach with the token of the discovery file")
+            self.close()
+            return
+        args = message.get("arguments")
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            self.respond(message, error=f"{command}: arguments must be an object")
+            return
+        handler = self._handlers.get(command)
+        if handler is None:
+            reason = _NO_STOP if command in ("pause", "next", "stepIn", "stepOut", "stepBack", "reverseContinue",
+                                               "goto", "restartFrame") else \
+                "otrace never terminates or restarts the application (disconnect leaves it running)" \
+                if command in ("terminate", "restart", "launch", "terminateThreads") else f"unsupported request {command!r}"
+            self.respond(message, error=reason)
+            return
+        try:
+            result = handler(args)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except (RequestError, OTraceError) as exc:
+            self.respond(message, error=str(exc))
+            if not self.attached and command == "attach":
+                self.close()
+        except Exception as exc:   # never let a request break the connection
+            log.exception("otrace dap: %s failed", command)
+            self.respond(message, error=f"{command} failed: {type(exc).__name__}: {exc}")
+        else:
+            if not self.closed:
+                self.respond(message, result)
+            if command == "attach" and self.attached:
+                self.event("initialized")
+            elif command == "disconnect":
+                self.close()
+
+    def in_worker(self, fn, *args, **kwargs):
+        return self.server.in_worker(fn, *args, **kwargs)
+
+    # ---- handshake --------------------------------------------------------------------------
+    def _initialize(self, args: dict) -> dict:
+        self.client_name = str(args.get("clientName") or args.get("clientID") or "dap")[:100]
+        self.lines_start_at1 = args.get("linesStartAt1", True) is not False
+        return dict(CAPABILITIES)
+
+    def _attach(self, args: dict) -> None:
+        token = args.get("token")
+        if not (isinstance(token, str) and hmac.compare_digest(token.encode(), self.server.token.encode())):
+            raise RequestError("invalid token: pass the token of the discovery file in the attach arguments ('token')")
+        self.attached = True
+
+    def _configuration_done(self, args: dict) -> None:
+        self.configured = True
+        asyncio.get_running_loop().call_soon(self._announce_waiting)
+
+    def _announce_waiting(self) -> None:
+        for hold in self.server.engine.holds.list():
+            self.hold_started(hold)
+
+    # ---- engine events (control loop, called by the server) --------------------------------
+    def hold_started(self, hold) -> None:
+        ctx = hold.context
+        self.event("thread", {"reason": "started", "threadId": hold.number})
+        self.event("stopped", {"reason": "breakpoint" if "dap_breakpoint" in ctx.extra else "hold",
+                               "threadId": hold.number, "allThreadsStopped": False, "preserveFocusHint": False,
+                               "description": f"held: {ctx.id}", "text": ctx.id,
+                               **({"hitBreakpointIds": [ctx.extra["dap_breakpoint"]]}
+                                  if "dap_breakpoint" in ctx.extra else {})})
+
+    def hold_resumed(self, hold) -> None:
+        self.refs.drop(hold.id)
+        self.event("continued", {"threadId": hold.number, "allThreadsContinued": False})
+        self.event("thread", {"reason": "exited", "threadId": hold.number})
+
+    # ---- threads and frames ----------------------------------------------------------------
+    def _hold(self, thread_id: Any):
+        for hold in self.server.engine.holds.list():
+            if hold.number == thread_id:
+                return hold
+        raise RequestError(f"no held request with thread id {thread_id!r} (it was resumed?)")
+
+    def _threads(self, args: dict) -> dict:
+        return {"threads": [{"id": h.number, "name": self.server.thread_name(h)} for h in self.server.engine.holds.list()]}
+
+    def _frame(self, frame_id: Any):
+        """(hold, index into its context's stack) of a frame id."""
+        if not isinstance(frame_id, int) or isinstance(frame_id, bool):
+            raise RequestError(f"bad frameId {frame_id!r}")
+        hold = self._hold(frame_id // _FRAMES_PER_HOLD)
+        index = frame_id % _FRAMES_PER_HOLD
+        if not 0 <= index < len(hold.context.stack):
+            raise RequestError(f"no frame {frame_id}")
+        return hold, index
+
+    def _line(self, line: int) -> int:
+        return line if self.lines_start_at1 else line - 1
+
+    def _stack_trace(self, args: dict) -> dict:
+        hold = self._hold(args.get("threadId"))
+        ctx = hold.context
+        frames = []
+        for index in range(min(ctx.frame_index, len(ctx.stack) - 1), -1, -1):   # innermost first
+            snap = ctx.stack[index]
+            file, line = self.server.locate(snap.file, snap.line)
+            if index == ctx.frame_index:
+                file, line = self.server.locate_context(ctx)
+            frame = {"id": hold.number * _FRAMES_PER_HOLD + index, "name": snap.function,
+                     "line": self._line(line), "column": 1}
+            if os.path.isabs(file) and os.path.exists(file):
+                frame["source"] = {"name": os.path.basename(file), "path": file}
+            else:
+                frame["source"] = {"name": file, "presentationHint": "deemphasize"}
+                frame["presentationHint"] = "subtle"
+            frames.append(frame)
+        start = args.get("startFrame") or 0
+        levels = args.get("levels") or 0
+        shown = frames[start:start + levels] if levels else frames[start:]
+        return {"stackFrames": shown, "totalFrames": len(frames)}
+
+    def _scopes(self, args: dict) -> dict:
+        hold, index = self._frame(args.get("frameId"))
+        ctx = hold.context
+        snap = ctx.stack[index]
+        local_values = ctx.locals if index == ctx.frame_index else (snap.locals or {})
+        scopes = [{"name": "Locals", "presentationHint": "locals", "expensive": False,
+                   "variablesReference": self.refs.scope(hold.id, local_values), "namedVariables": len(local_values)}]
+        if index == ctx.frame_index and ctx.globals is not None:
+            scopes.append({"name": "Globals", "expensive": True,
+                           "variablesReference": self.refs.scope(hold.id, {k: v for k, v in ctx.globals.items()
+                                                                           if not k.startswith("__")})})
+        if index == ctx.frame_index:
+            scopes.append({"name": "otrace", "expensive": False,
+                           "variablesReference": self.refs.scope(hold.id, self.server.info(hold))})
+        return {"scopes": scopes}
+
+    async def _variables(self, args: dict) -> dict:
+        ref = args.get("variablesReference")
+        if not isinstance(ref, int) or isinstance(ref, bool):
+            raise RequestError(f"bad variablesReference {ref!r}")
+        start, count = args.get("start") or 0, args.get("count") or 0
+        if not all(isinstance(v, int) and v >= 0 for v in (start, count)):
+            raise RequestError("start and count must be non-negative integers")
+        try:
+            items = await self.in_worker(page, ref, self.refs, start, count)
+        except KeyError:
+            raise RequestError(f"unknown variablesReference {ref} (the request was resumed?)") from None
+        return {"variables": items}
+
+    async def _evaluate(self, args: dict) -> dict:
+        expression = args.get("expression")
+        if not isinstance(expression, str):
+            raise RequestError("evaluate: 'expression' must be a string")
+        frame_id = args.get("frameId")
+        safe = self.server.engine.settings.safe_mode
+        if frame_id is None:
+            owner, globals_dict, locals_map = None, self.server.shell.globals, None
+        else:
+            hold, index = self._frame(frame_id)
+            ctx = hold.context
+            owner = hold.id
+            globals_dict = ctx.globals if ctx.globals is not None else {}
+            locals_map = ctx.locals if index == ctx.frame_index else (ctx.stack[index].locals or {})
+        value = await self.in_worker(evaluate, expression, globals_dict, locals_map, safe=safe)
+        var = variable("result", value, self.refs, owner)
+        return {"result": var["value"], "type": var["type"], "variablesReference": var["variablesReference"]}
+
+    async def _continue(self, args: dict) -> dict:
+        hold = self._hold(args.get("threadId"))
+        self.server.audit(self, "continue", ids=[hold.id])
+        await self.in_worker(self.server.engine.resume, [hold.id])
+        return {"allThreadsContinued": False}
+
+    # ---- breakpoints ------------------------------------------------------------------------
+    async def _set_breakpoints(self, args: dict) -> dict:
+        source = args.get("source")
+        path = source.get("path") if isinstance(source, dict) else None
+        if not isinstance(path, str) or not path:
+            raise RequestError("setBreakpoints: source.path is required")
+        specs = args.get("breakpoints")
+        if specs is None:
+            specs = [{"line": n} for n in args.get("lines") or []]
+        if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+            raise RequestError("setBreakpoints: 'breakpoints' must be a list of objects")
+        if not self.lines_start_at1:
+            specs = [dict(s, line=s.get("line") + 1) if isinstance(s.get("line"), int) else s for s in specs]
+        self.server.audit(self, "setBreakpoints", file=path, lines=[s.get("line") for s in specs])
+        results = await self.in_worker(self.server.breakpoints.set, self, path, specs)
+        for r in results:
+            r["source"] = {"name": os.path.basename(path), "path": path}
+            if isinstance(r.get("line"), int):
+                r["line"] = self._line(r["line"])
+        self.files.add(path)
+        if self.traced_exceptions:
+            await self.in_worker(self.server.breakpoints.trace_exceptions, self, sorted(self.files))
+        return {"breakpoints": results}
+
+    async def _set_exception_breakpoints(self, args: dict) -> dict:
+        filters = args.get("filters") or []
+        if not isinstance(filters, list):
+            raise RequestError("setExceptionBreakpoints: 'filters' must be a list")
+        unknown = [f for f in filters if f != "traced"]
+        if unknown:
+            raise RequestError(f"setExceptionBreakpoints: unknown filter(s) {unknown}; the filter is 'traced'")
+        self.traced_exceptions = "traced" in filters
+        self.server.audit(self, "setExceptionBreakpoints", filters=filters)
+        names = await self.in_worker(self.server.breakpoints.trace_exceptions, self,
+                                     sorted(self.files) if self.traced_exceptions else [])
+        message = f"tracing exceptions in {', '.join(names)}" if names else "no function traced"
+        return {"breakpoints": [{"verified": bool(names) or not self.traced_exceptions, "message": message}]}
+
+    async def _disconnect(self, args: dict) -> None:
+        await self.in_worker(self.server.breakpoints.clear, self)
+        return None
+
+    async def forget(self) -> None:
+        """The connection is gone: remove its breakpoints (control loop)."""
+        await self.in_worker(self.server.breakpoints.clear, self)
+
+

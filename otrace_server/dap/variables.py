@@ -1,0 +1,128 @@
+"""DAP variables: values of a held request shown lazily, repr-limited and paged.
+
+A ``References`` table hands out ``variablesReference`` numbers for expandable values (mappings,
+sequences, sets, objects with attributes); ``variables(ref, start, count)`` lists one page of
+children. References belong to an owner (a hold's trace id, or ``None`` for global evaluations)
+and are dropped when that hold resumes (DAP: references are valid only while stopped).
+
+Thread-safety: ``References`` is locked; listing children runs the application's ``repr`` and
+attribute reads on the caller's thread (a worker thread of the DAP server).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import types
+from typing import Any
+
+from otrace_server.core.context import _short_repr as safe_repr  # never raises, truncates
+
+__all__ = ["References", "children", "expandable", "variable", "page", "safe_repr", "REPR_LIMIT"]
+
+#: the longest value text sent to the client
+REPR_LIMIT = 500
+
+_SCALARS = (str, bytes, int, float, complex, bool, type(None), range)
+_OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType, types.FrameType)
+
+
+class _Mapping:
+    """A scope: its children are the items of a dict (name -> value), shown as is."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self.items = items
+
+
+def children(value: Any) -> list[tuple[str, Any]]:
+    """The (name, value) children of ``value``: dict items, sequence/set elements, or the
+    non-dunder attributes of an object's ``__dict__`` (and its ``__slots__``)."""
+    if isinstance(value, _Mapping):
+        return list(value.items.items())
+    if isinstance(value, dict):
+        return [(safe_repr(k, 100), v) for k, v in list(value.items())]
+    if isinstance(value, (list, tuple)):
+        return [(str(i), v) for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return [(str(i), v) for i, v in enumerate(sorted(value, key=repr))]
+    out = []
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, (dict, types.MappingProxyType)):
+        out = [(k, v) for k, v in list(attrs.items()) if not (k.startswith("__") and k.endswith("__"))]
+    for slot in getattr(type(value), "__slots__", ()) or ():
+        if isinstance(slot, str) and hasattr(value, slot):
+            out.append((slot, getattr(value, slot)))
+    return out
+
+
+def expandable(value: Any) -> bool:
+    """True when ``value`` has children worth a reference."""
+    if isinstance(value, _Mapping):
+        return True
+    if isinstance(value, _SCALARS) or isinstance(value, _OPAQUE):
+        return False
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return len(value) > 0
+    try:
+        return bool(children(value))
+    except Exception:
+        return False
+
+
+class References:
+    """variablesReference numbers -> (owner, value)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._refs: dict[int, tuple[Any, Any]] = {}
+
+    def add(self, owner: Any, value: Any) -> int:
+        """A new reference to ``value`` (0 when it has no children)."""
+        if not expandable(value):
+            return 0
+        with self._lock:
+            ref = next(self._ids)
+            self._refs[ref] = (owner, value)
+        return ref
+
+    def scope(self, owner: Any, items: dict[str, Any]) -> int:
+        """A reference to a scope showing ``items`` (name -> value); never 0."""
+        with self._lock:
+            ref = next(self._ids)
+            self._refs[ref] = (owner, _Mapping(dict(items)))
+        return ref
+
+    def get(self, ref: int) -> tuple[Any, Any] | None:
+        """(owner, value) of ``ref``, or None when unknown or dropped."""
+        with self._lock:
+            return self._refs.get(ref)
+
+    def drop(self, owner: Any) -> None:
+        """Forget every reference of ``owner``."""
+        with self._lock:
+            for ref in [r for r, (o, _) in self._refs.items() if o == owner]:
+                del self._refs[ref]
+
+
+def variable(name: str, value: Any, refs: References, owner: Any) -> dict[str, Any]:
+    """The DAP Variable of ``value``."""
+    out = {"name": name, "value": safe_repr(value, REPR_LIMIT), "type": type(value).__name__,
+           "variablesReference": refs.add(owner, value)}
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        out["indexedVariables" if isinstance(value, (list, tuple)) else "namedVariables"] = len(value)
+    return out
+
+
+def page(ref: int, refs: References, start: int = 0, count: int = 0) -> list[dict[str, Any]]:
+    """One page of the children of ``ref`` as DAP Variables (``count`` 0: all from ``start``);
+    KeyError when the reference is unknown (the hold has resumed)."""
+    entry = refs.get(ref)
+    if entry is None:
+        raise KeyError(ref)
+    owner, value = entry
+    kids = children(value)
+    kids = kids[start:start + count] if count else kids[start:]
+    return [variable(name, v, refs, owner) for name, v in kids]
