@@ -1,0 +1,186 @@
+;;; otrace-console.el --- The otrace shell in a comint buffer -*- lexical-binding: t -*-
+
+;; Copyright (C) 2025 otrace-server authors
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software; you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; `otrace-console': a comint buffer whose input lines go to
+;; `otrace/command' (each connection has its own shell session).  comint
+;; needs a process, so the buffer owns a dummy pipe process that is
+;; never written to; `comint-input-sender' sends the line instead.  The
+;; answer and the asynchronous output of the server (`otrace/output',
+;; trace events) are inserted before the prompt, so a half-typed line
+;; stays as it is.  Completion is `completion-at-point' over
+;; `otrace/complete'; history is comint's.
+
+;;; Code:
+
+(require 'comint)
+(require 'otrace)
+
+(defcustom otrace-console-show-trace-events t
+  "Non-nil: show the server's trace events in the console."
+  :type 'boolean
+  :group 'otrace)
+
+(defconst otrace--console-buffer "*otrace console*"
+  "Name of the console buffer.")
+
+(defvar-local otrace--console-prompt-start nil
+  "Marker at the start of the current prompt.")
+
+(defun otrace--console-process ()
+  "The dummy process of the current console buffer, created when missing."
+  (or (get-buffer-process (current-buffer))
+      (make-pipe-process :name "otrace-console" :buffer (current-buffer) :noquery t
+                         :filter #'ignore :sentinel #'ignore)))
+
+(define-derived-mode otrace-console-mode comint-mode "otrace-console"
+  "Major mode of the otrace console: lines go to the otrace shell.
+\\{otrace-console-mode-map}"
+  (setq-local comint-input-sender #'otrace--console-send)
+  (setq-local comint-prompt-regexp "^[^>\n]*> ")
+  (setq-local comint-use-prompt-regexp nil)
+  (setq-local comint-process-echoes nil)
+  (setq-local comint-input-ignoredups t)
+  (setq-local otrace--console-prompt-start (make-marker))
+  (add-hook 'completion-at-point-functions #'otrace-console-completion-at-point nil t)
+  (otrace--console-process))
+
+;;;###autoload
+(defun otrace-console ()
+  "Show the otrace console of the current connection."
+  (interactive)
+  (otrace--connection)
+  (let ((buf (get-buffer-create otrace--console-buffer)))
+    (with-current-buffer buf
+      (unless (derived-mode-p 'otrace-console-mode)
+        (otrace-console-mode))
+      (let ((proc (otrace--console-process)))
+        (when (= (marker-position (process-mark proc)) 1)
+          (otrace--console-send proc "pwd"))))
+    (pop-to-buffer buf)
+    buf))
+
+(defun otrace--console-insert (text &optional prompt)
+  "Insert TEXT before the prompt of the console; with PROMPT, a new prompt.
+TEXT gets a final newline when it has none."
+  (let* ((proc (otrace--console-process))
+         (mark (process-mark proc))
+         (inhibit-read-only t))
+    (unless (string-empty-p text)
+      (unless (string-suffix-p "\n" text) (setq text (concat text "\n")))
+      (if (and (marker-position otrace--console-prompt-start) (not prompt))
+          (save-excursion
+            (goto-char otrace--console-prompt-start)
+            (insert-before-markers (propertize text 'field 'output)))
+        (comint-output-filter proc text)))
+    (when prompt
+      (let ((start (marker-position mark)))
+        (comint-output-filter proc prompt)
+        (set-marker otrace--console-prompt-start start)))))
+
+(defun otrace--console-send (proc line)
+  "Send LINE of the console of PROC to `otrace/command'."
+  (let ((buf (process-buffer proc)))
+    (with-current-buffer buf
+      ;; The answer goes after the line just entered: no old prompt to insert before.
+      (set-marker otrace--console-prompt-start nil))
+    (otrace--async-request
+     'otrace/command (list :line line)
+     (lambda (result) (otrace--console-answer result))
+     buf)))
+
+(defun otrace--console-answer (result)
+  "Insert RESULT of `otrace/command' and the new prompt in the console."
+  (otrace--console-insert (or (plist-get result :output) "") (plist-get result :prompt))
+  (let ((edit (plist-get result :edit)))
+    (when edit (otrace--console-edit (plist-get edit :name) (plist-get edit :source)))))
+
+(defun otrace-console-send-line (line)
+  "Enter LINE in the console as if typed, and send it."
+  (with-current-buffer (otrace-console)
+    (goto-char (point-max))
+    (comint-kill-input)
+    (insert line)
+    (comint-send-input)))
+
+(defun otrace-console-completion-at-point ()
+  "Complete the word at point with `otrace/complete'."
+  (when (and (otrace-connected-p) (get-buffer-process (current-buffer)))
+    (let* ((bol (marker-position (process-mark (get-buffer-process (current-buffer)))))
+           (end (point))
+           (start (save-excursion (skip-chars-backward "^ \t\n" bol) (point))))
+      (when (>= end bol)
+        (let ((items (plist-get (otrace--request
+                                 'otrace/complete
+                                 (list :line (buffer-substring-no-properties bol end)))
+                                :items)))
+          (list start end (append items nil) :exclusive 'no))))))
+
+(defun otrace--console-notification (method params)
+  "Show asynchronous output METHOD with PARAMS in the console, if any."
+  (let ((buf (get-buffer otrace--console-buffer)))
+    (when (buffer-live-p buf)
+      (with-current-buffer buf
+        (pcase method
+          ('otrace/output (otrace--console-insert (plist-get params :text)))
+          ('otrace/traceEvent
+           (when otrace-console-show-trace-events
+             (otrace--console-insert (format "[%s] %s" (plist-get params :kind)
+                                             (plist-get params :message))))))))))
+
+(add-hook 'otrace-notification-functions #'otrace--console-notification)
+
+;;;; Editing a function (the shell's `edit')
+
+(defvar-local otrace--edit-name nil
+  "Name of the function edited in this buffer.")
+
+(defvar otrace-edit-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "C-c C-c") #'otrace-edit-finish)
+    map)
+  "Keymap of `otrace-edit-mode'.")
+
+(define-minor-mode otrace-edit-mode
+  "Minor mode of a buffer editing a running function: \\[otrace-edit-finish] sends it."
+  :lighter " otrace-edit")
+
+(defun otrace--console-edit (name source)
+  "Open a buffer editing function NAME whose code is SOURCE."
+  (with-current-buffer (get-buffer-create (format "*otrace edit %s*" name))
+    (erase-buffer)
+    (insert source)
+    (when (fboundp 'python-mode) (python-mode))
+    (setq otrace--edit-name name)
+    (otrace-edit-mode 1)
+    (pop-to-buffer (current-buffer))))
+
+(defun otrace-edit-finish ()
+  "Send the edited function to the otrace shell (`edit NAME')."
+  (interactive)
+  (unless otrace--edit-name (otrace--error "not an otrace edit buffer"))
+  (let ((result (otrace--request 'otrace/command
+                                 (list :line (concat "edit " otrace--edit-name)
+                                       :stdin (buffer-substring-no-properties (point-min) (point-max))))))
+    (otrace--message "%s" (plist-get result :output))))
+
+(provide 'otrace-console)
+
+;;; otrace-console.el ends here

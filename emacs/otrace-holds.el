@@ -1,0 +1,216 @@
+;;; otrace-holds.el --- Held requests: list, markers, resume -*- lexical-binding: t -*-
+
+;; Copyright (C) 2025 otrace-server authors
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software; you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; `otrace-holds': a tabulated list of the held requests of the
+;; connected process (function, label, age, request), redrawn by
+;; `otrace-holds-changed-hook'.  The same hook puts a fringe marker and
+;; an overlay on every line where a request is held, in each buffer
+;; visiting that file.
+
+;;; Code:
+
+(require 'tabulated-list)
+(require 'otrace)
+
+(declare-function otrace-console-send-line "otrace-console" (line))
+
+(defface otrace-held-line
+  '((t :inherit highlight :extend t))
+  "Face of a line where a request is held."
+  :group 'otrace)
+
+(defconst otrace--holds-buffer "*otrace holds*"
+  "Name of the holds buffer.")
+
+;;;; The holds buffer
+
+(defvar otrace-holds-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "RET") #'otrace-holds-visit)
+    (define-key map "r" #'otrace-holds-resume)
+    (define-key map "R" #'otrace-holds-resume-all)
+    (define-key map "v" #'otrace-holds-resume-value)
+    (define-key map "x" #'otrace-holds-fail)
+    (define-key map "c" #'otrace-holds-context)
+    map)
+  "Keymap of `otrace-holds-mode'.")
+
+(define-derived-mode otrace-holds-mode tabulated-list-mode "otrace-holds"
+  "Major mode listing the requests held in the otrace process.
+\\{otrace-holds-mode-map}"
+  (setq tabulated-list-format [("Function" 28 t) ("Label" 16 t)
+                               ("Age" 7 otrace--holds-age-less) ("Request" 0 nil)])
+  (setq tabulated-list-padding 1)
+  (add-hook 'tabulated-list-revert-hook #'otrace--holds-entries nil t)
+  (tabulated-list-init-header))
+
+(defun otrace--holds-age-less (a b)
+  "Non-nil when tabulated entry A was held for less time than B."
+  (> (plist-get (car a) :since) (plist-get (car b) :since)))
+
+(defun otrace--hold-request (hold)
+  "The request of HOLD in one line."
+  (let ((summary (plist-get hold :summary)))
+    (concat (if summary
+                (format "%s %s from %s" (plist-get summary :method) (plist-get summary :uri)
+                        (plist-get summary :remote_ip))
+              "")
+            (if (plist-get hold :webClient) (format " [browser %s]" (plist-get hold :webClient)) ""))))
+
+(defun otrace--holds-entries ()
+  "Fill `tabulated-list-entries' from the held requests."
+  (setq tabulated-list-entries
+        (mapcar (lambda (hold)
+                  (list hold
+                        (vector (or (plist-get hold :function) "")
+                                (or (plist-get hold :label) "")
+                                (format "%ds" (max 0 (- (float-time) (plist-get hold :since))))
+                                (otrace--hold-request hold))))
+                otrace--holds)))
+
+;;;###autoload
+(defun otrace-holds ()
+  "List the requests held in the connected otrace process."
+  (interactive)
+  (otrace--connection)
+  (let ((buf (get-buffer-create otrace--holds-buffer)))
+    (with-current-buffer buf
+      (unless (derived-mode-p 'otrace-holds-mode) (otrace-holds-mode))
+      (otrace--holds-entries)
+      (tabulated-list-print t))
+    (pop-to-buffer buf)
+    buf))
+
+(defun otrace--holds-redraw ()
+  "Redraw the holds buffer when it exists."
+  (let ((buf (get-buffer otrace--holds-buffer)))
+    (when (buffer-live-p buf)
+      (with-current-buffer buf
+        (otrace--holds-entries)
+        (tabulated-list-print t)))))
+
+(defun otrace--hold-at-point ()
+  "The hold of the current line, or signal a `user-error'."
+  (or (tabulated-list-get-id) (otrace--error "no held request on this line")))
+
+(defun otrace-holds-visit ()
+  "Visit the line where the request at point is held."
+  (interactive)
+  (let ((hold (otrace--hold-at-point)))
+    (find-file-other-window (plist-get hold :file))
+    (goto-char (point-min))
+    (forward-line (1- (plist-get hold :line)))))
+
+(defun otrace-holds-resume ()
+  "Resume the request at point."
+  (interactive)
+  (otrace-resume (list (plist-get (otrace--hold-at-point) :id))))
+
+(defun otrace-holds-resume-all ()
+  "Resume every held request."
+  (interactive)
+  (otrace-resume 'all))
+
+(defun otrace--parse-value (text)
+  "TEXT as JSON when it parses, else TEXT itself."
+  (condition-case nil
+      (json-parse-string text :object-type 'plist :null-object :null :false-object :json-false)
+    (json-parse-error text)))
+
+(defun otrace-holds-resume-value (value)
+  "Resume the request at point; its `traceassert' returns VALUE.
+Interactively VALUE is read as JSON (e.g. 5, \"text\", [1, 2]),
+else taken as a string."
+  (interactive (list (otrace--parse-value (read-string "Resume with value (JSON): "))))
+  (otrace-resume (list (plist-get (otrace--hold-at-point) :id)) :value value))
+
+(defun otrace-holds-fail (exception)
+  "Fail the request at point: raise EXCEPTION (\"ValueError: bad input\") in it."
+  (interactive (list (read-string "Raise (e.g. ValueError: bad input): " "RuntimeError: failed")))
+  (otrace-resume (list (plist-get (otrace--hold-at-point) :id)) :raise exception))
+
+(defun otrace-hold-context-path (id)
+  "The otrace shell directory of the context of hold ID."
+  (concat "/osh/recent/holds/" (replace-regexp-in-string ":" "/" id)))
+
+(defun otrace-holds-context ()
+  "Open the context of the request at point in the console."
+  (interactive)
+  (otrace-console-send-line
+   (concat "cd " (otrace-hold-context-path (plist-get (otrace--hold-at-point) :id)))))
+
+;;;; Markers in source buffers
+
+(defun otrace--clear-markers ()
+  "Delete the hold markers of the current buffer."
+  (remove-overlays (point-min) (point-max) 'otrace-hold t))
+
+(defun otrace--mark-holds ()
+  "Put a fringe marker and an overlay on the held lines of the current buffer."
+  (otrace--clear-markers)
+  (dolist (hold otrace--holds)
+    (when (otrace--same-file-p (plist-get hold :file) buffer-file-name)
+      (save-excursion
+        (goto-char (point-min))
+        (when (zerop (forward-line (1- (plist-get hold :line))))
+          (let ((ov (make-overlay (line-beginning-position) (line-beginning-position 2))))
+            (overlay-put ov 'otrace-hold t)
+            (overlay-put ov 'otrace-hold-id (plist-get hold :id))
+            (overlay-put ov 'face 'otrace-held-line)
+            (overlay-put ov 'help-echo (format "held: %s (mouse-1 on the fringe or C-c C-o r resumes)"
+                                               (plist-get hold :label)))
+            (overlay-put ov 'before-string
+                         (propertize "*" 'display '(left-fringe right-triangle error)))))))))
+
+(defun otrace--holds-update-buffers ()
+  "Redraw the holds buffer and the markers of every file buffer."
+  (otrace--holds-redraw)
+  (dolist (buf (buffer-list))
+    (when (buffer-file-name buf)
+      (with-current-buffer buf
+        (if otrace--holds (otrace--mark-holds) (otrace--clear-markers))))))
+
+(add-hook 'otrace-holds-changed-hook #'otrace--holds-update-buffers)
+
+(defun otrace-hold-ids-at (pos)
+  "Ids of the requests held on the line of POS."
+  (save-excursion
+    (goto-char pos)
+    (delq nil (mapcar (lambda (ov) (overlay-get ov 'otrace-hold-id))
+                      (overlays-in (line-beginning-position) (line-end-position))))))
+
+(defun otrace-resume-at-point ()
+  "Resume the requests held on the current line."
+  (interactive)
+  (otrace-resume (or (otrace-hold-ids-at (point))
+                     (otrace--error "no request is held on this line"))))
+
+(defun otrace-resume-at-mouse (event)
+  "Resume the requests held on the line of the fringe marker clicked in EVENT."
+  (interactive "e")
+  (let ((pos (posn-point (event-start event))))
+    (with-current-buffer (window-buffer (posn-window (event-start event)))
+      (otrace-resume (or (otrace-hold-ids-at pos)
+                         (otrace--error "no request is held on this line"))))))
+
+(provide 'otrace-holds)
+
+;;; otrace-holds.el ends here

@@ -1,0 +1,227 @@
+;;; otrace-source.el --- Python buffers: code actions and flymake -*- lexical-binding: t -*-
+
+;; Copyright (C) 2025 otrace-server authors
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software; you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; `otrace-source-mode', turned on in Python buffers while connected:
+;; - the server's code actions (`otrace-code-action'), among them
+;;   `otrace-insert-traceassert'; the buffer text is sent to the server
+;;   (LSP full sync) before each request;
+;; - a flymake backend (`otrace-flymake') reporting the traced
+;;   exceptions the server publishes (`textDocument/publishDiagnostics')
+;;   at their lines;
+;; - keys to resume the requests held on a line (`otrace-holds.el' draws
+;;   the markers).
+
+;;; Code:
+
+(require 'flymake)
+(require 'url-util)
+(require 'otrace)
+(require 'otrace-holds)
+
+(defvar otrace--diagnostics (make-hash-table :test #'equal)
+  "Diagnostics published by the server: true file name -> vector.")
+
+(defvar otrace-source-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "C-c C-o r") #'otrace-resume-at-point)
+    (define-key map (kbd "C-c C-o a") #'otrace-code-action)
+    (define-key map (kbd "C-c C-o t") #'otrace-insert-traceassert)
+    (define-key map [left-fringe mouse-1] #'otrace-resume-at-mouse)
+    map)
+  "Keymap of `otrace-source-mode'.")
+
+(define-minor-mode otrace-source-mode
+  "Minor mode of Python buffers of an otrace process.
+Shows held requests and traced exceptions, offers the server's code
+actions.
+\\{otrace-source-mode-map}"
+  :lighter nil
+  :group 'otrace
+  (if otrace-source-mode
+      (progn
+        (add-hook 'flymake-diagnostic-functions #'otrace-flymake nil t)
+        (otrace--mark-holds))
+    (remove-hook 'flymake-diagnostic-functions #'otrace-flymake t)
+    (otrace--clear-markers)))
+
+(defun otrace--source-buffers-on ()
+  "Turn on `otrace-source-mode' in Python buffers, now and when opened."
+  (add-hook 'python-mode-hook #'otrace-source-mode)
+  (dolist (buf (buffer-list))
+    (with-current-buffer buf
+      (when (derived-mode-p 'python-mode) (otrace-source-mode 1)))))
+
+(defun otrace--source-buffers-off ()
+  "Stop turning on `otrace-source-mode' in new Python buffers."
+  (remove-hook 'python-mode-hook #'otrace-source-mode)
+  (clrhash otrace--diagnostics))
+
+(add-hook 'otrace-connected-hook #'otrace--source-buffers-on)
+(add-hook 'otrace-disconnected-hook #'otrace--source-buffers-off)
+
+;;;; Document synchronization (LSP full sync)
+
+(defvar-local otrace--document nil
+  "(CONNECTION VERSION TICK) of this buffer as last sent to the server.")
+
+(defun otrace--uri (&optional file)
+  "The file: URI of FILE (default: the current buffer's file)."
+  (let ((file (or file buffer-file-name (otrace--error "this buffer visits no file"))))
+    (concat "file://" (url-hexify-string (file-truename file) "[-A-Za-z0-9_.~/]"))))
+
+(defun otrace--uri-file (uri)
+  "The file name of file: URI."
+  (url-unhex-string (string-remove-prefix "file://" uri)))
+
+(defun otrace--sync-document ()
+  "Send the current buffer's text to the server when it changed; its URI."
+  (let ((conn (otrace--connection))
+        (uri (otrace--uri))
+        (text (save-restriction (widen) (buffer-substring-no-properties (point-min) (point-max)))))
+    (pcase otrace--document
+      (`(,(pred (eq conn)) ,version ,tick)
+       (unless (= tick (buffer-chars-modified-tick))
+         (jsonrpc-notify conn 'textDocument/didChange
+                         (list :textDocument (list :uri uri :version (1+ version))
+                               :contentChanges (vector (list :text text))))
+         (setq otrace--document (list conn (1+ version) (buffer-chars-modified-tick)))))
+      (_
+       (jsonrpc-notify conn 'textDocument/didOpen
+                       (list :textDocument (list :uri uri :languageId "python" :version 1 :text text)))
+       (setq otrace--document (list conn 1 (buffer-chars-modified-tick)))))
+    uri))
+
+;;;; Code actions
+
+(defun otrace--code-actions ()
+  "The server's code actions at the current line."
+  (let* ((uri (otrace--sync-document))
+         (line (1- (line-number-at-pos)))
+         (pos (list :line line :character 0)))
+    (append (otrace--request 'textDocument/codeAction
+                             (list :textDocument (list :uri uri)
+                                   :range (list :start pos :end pos)
+                                   :context (list :diagnostics [])))
+            nil)))
+
+(defun otrace--position (pos)
+  "The buffer position of LSP position POS (a plist)."
+  (save-excursion
+    (goto-char (point-min))
+    (forward-line (plist-get pos :line))
+    (min (+ (point) (plist-get pos :character)) (line-end-position))))
+
+(defun otrace--apply-edit (edit)
+  "Apply WorkspaceEdit EDIT (its \"changes\") to the buffers of its files."
+  (let ((changes (plist-get edit :changes)))
+    (cl-loop for (uri-key edits) on changes by #'cddr
+             for file = (otrace--uri-file (substring (symbol-name uri-key) 1))
+             do (with-current-buffer (find-file-noselect file)
+                  (save-excursion
+                    ;; Last edit first, so earlier positions stay valid.
+                    (dolist (e (sort (append edits nil)
+                                     (lambda (a b)
+                                       (let ((pa (plist-get (plist-get a :range) :start))
+                                             (pb (plist-get (plist-get b :range) :start)))
+                                         (or (> (plist-get pa :line) (plist-get pb :line))
+                                             (and (= (plist-get pa :line) (plist-get pb :line))
+                                                  (> (plist-get pa :character) (plist-get pb :character))))))))
+                      (let* ((range (plist-get e :range))
+                             (beg (otrace--position (plist-get range :start)))
+                             (end (otrace--position (plist-get range :end))))
+                        (goto-char beg)
+                        (delete-region beg end)
+                        (insert (plist-get e :newText)))))))))
+
+(defun otrace--run-action (action)
+  "Carry out code ACTION: apply its edit, run its command; the command's result."
+  (let ((disabled (plist-get action :disabled))
+        (command (plist-get action :command)))
+    (when disabled
+      (otrace--error "%s: %s" (plist-get action :title) (plist-get disabled :reason)))
+    (when (plist-get action :edit)
+      (otrace--apply-edit (plist-get action :edit)))
+    (when command
+      (let ((result (otrace--request 'workspace/executeCommand
+                                     (list :command (plist-get command :command)
+                                           :arguments (plist-get command :arguments)))))
+        (otrace--message "%s: %s" (plist-get action :title) (otrace--describe result))
+        result))))
+
+(defun otrace--describe (value)
+  "VALUE as short text for a message."
+  (if (stringp value) value (json-encode value)))
+
+(defun otrace-code-action (title)
+  "Run the otrace code action named TITLE at the current line.
+Interactively, choose among the server's actions (disabled ones
+show why)."
+  (interactive
+   (let ((titles (mapcar (lambda (a)
+                           (let ((reason (plist-get (plist-get a :disabled) :reason)))
+                             (if reason (format "%s (disabled: %s)" (plist-get a :title) reason)
+                               (plist-get a :title))))
+                         (otrace--code-actions))))
+     (list (replace-regexp-in-string " (disabled: .*\\'" ""
+                                     (completing-read "otrace action: " titles nil t)))))
+  (let ((action (or (cl-find title (otrace--code-actions)
+                             :key (lambda (a) (plist-get a :title)) :test #'string=)
+                    (otrace--error "no action %S on this line" title))))
+    (otrace--run-action action)))
+
+(defun otrace-insert-traceassert ()
+  "Insert a `traceassert' (a hold in an async def) before the current line."
+  (interactive)
+  (let ((action (or (cl-find-if (lambda (a) (string-prefix-p "Insert traceassert" (plist-get a :title)))
+                                (otrace--code-actions))
+                    (otrace--error "the server offers no traceassert here"))))
+    (otrace--run-action action)))
+
+;;;; Flymake: traced exceptions
+
+(defun otrace-flymake (report-fn &rest _args)
+  "Flymake backend: call REPORT-FN with the traced exceptions of this buffer."
+  (let ((diags (and buffer-file-name
+                    (gethash (file-truename buffer-file-name) otrace--diagnostics))))
+    (funcall report-fn
+             (cl-loop for d across (or diags [])
+                      for line = (plist-get (plist-get (plist-get d :range) :start) :line)
+                      for region = (flymake-diag-region (current-buffer) (1+ line))
+                      when region
+                      collect (flymake-make-diagnostic (current-buffer) (car region) (cdr region)
+                                                       :note (plist-get d :message))))))
+
+(defun otrace--source-notification (method params)
+  "Store the diagnostics of notification METHOD with PARAMS; re-run flymake."
+  (when (eq method 'textDocument/publishDiagnostics)
+    (let ((file (file-truename (otrace--uri-file (plist-get params :uri)))))
+      (puthash file (plist-get params :diagnostics) otrace--diagnostics)
+      (dolist (buf (buffer-list))
+        (with-current-buffer buf
+          (when (and otrace-source-mode (bound-and-true-p flymake-mode)
+                     buffer-file-name (string= (file-truename buffer-file-name) file))
+            (flymake-start)))))))
+
+(add-hook 'otrace-notification-functions #'otrace--source-notification)
+
+(provide 'otrace-source)
+
+;;; otrace-source.el ends here

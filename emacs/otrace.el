@@ -1,0 +1,362 @@
+;;; otrace.el --- Front end for otrace-server: holds, console, browsers -*- lexical-binding: t -*-
+
+;; Copyright (C) 2025 otrace-server authors
+
+;; Author: otrace-server authors
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "27.1"))
+;; Keywords: tools, processes
+;; URL: https://github.com/mitotic/otrace
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software; you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; An Emacs front end for a Python process running otrace-server: it
+;; talks to the process's language server (see docs/PROTOCOL.md, the
+;; only interface this package relies on) over TCP with the built-in
+;; `jsonrpc' library.
+;;
+;; Commands:
+;;   `otrace-connect'     choose a running process (discovery files) or
+;;                        give host, port and token; `otrace-disconnect',
+;;                        `otrace-reconnect' (buffers are kept)
+;;   `otrace-console'     the otrace shell in a comint buffer
+;;   `otrace-holds'       the held requests; resume, fail, visit
+;;   `otrace-web'         the connected browsers; `otrace-web-eval',
+;;                        `otrace-web-monitor'
+;;   `otrace-code-action', `otrace-insert-traceassert' and a flymake
+;;                        backend in Python buffers (`otrace-source-mode')
+;;
+;; Design:
+;; - One connection at a time, held in `otrace--connection'.  Its
+;;   notifications are handed to `otrace-notification-functions', so each
+;;   feature file listens for what it needs and this file knows none of
+;;   them.
+;; - The held requests are kept here (the mode line shows their number);
+;;   `otrace-holds-changed-hook' tells the views to redraw.
+;; - Every user message goes through `otrace--message'; every refused
+;;   operation is one `user-error' line from `otrace--error', never a
+;;   backtrace.
+;; - Asynchronous callbacks check that their buffer is still live.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'jsonrpc)
+(require 'subr-x)
+
+;;;; Customization
+
+(defgroup otrace nil
+  "Front end for otrace-server processes."
+  :group 'tools
+  :prefix "otrace-")
+
+(defcustom otrace-discovery-directory nil
+  "Directory of the discovery files, or nil for the default.
+The default is \"otrace\" under $XDG_RUNTIME_DIR, else under ~/.cache."
+  :type '(choice (const :tag "Default" nil) directory))
+
+(defcustom otrace-request-timeout 10
+  "Seconds to wait for an answer of the otrace server."
+  :type 'number)
+
+(defvar otrace-notification-functions nil
+  "Functions called with METHOD (a symbol) and PARAMS (a plist).
+Run for every notification the otrace server sends.")
+
+(defvar otrace-holds-changed-hook nil
+  "Hook run when the list of held requests, or the connection, changed.")
+
+(defvar otrace-connected-hook nil
+  "Hook run after a connection was initialized.")
+
+(defvar otrace-disconnected-hook nil
+  "Hook run after the connection was closed.")
+
+;;;; Messages and errors
+
+(defun otrace--message (format &rest args)
+  "Show a message prefixed with \"[otrace]\": FORMAT with ARGS."
+  (message "[otrace] %s" (apply #'format format args)))
+
+(defun otrace--error (format &rest args)
+  "Signal a one-line `user-error' prefixed with \"otrace:\": FORMAT with ARGS."
+  (user-error "otrace: %s" (apply #'format format args)))
+
+;;;; Discovery
+
+(defun otrace-discovery-directory ()
+  "The directory holding the discovery files of running processes."
+  (or otrace-discovery-directory
+      (expand-file-name "otrace" (or (getenv "XDG_RUNTIME_DIR") "~/.cache"))))
+
+(defun otrace--read-json-file (file)
+  "The JSON object in FILE as a plist, or nil when unreadable."
+  (ignore-errors
+    (with-temp-buffer
+      (insert-file-contents file)
+      (json-parse-buffer :object-type 'plist :null-object nil :false-object nil))))
+
+(defun otrace-processes ()
+  "The running otrace processes: discovery plists of live pids.
+Each has :pid :argv :cwd :host :lsp_port :token; files of dead
+processes are skipped."
+  (let ((dir (otrace-discovery-directory)))
+    (when (file-directory-p dir)
+      (cl-loop for file in (directory-files dir t "\\`otrace-[0-9]+\\.json\\'")
+               for info = (otrace--read-json-file file)
+               when (and info (integerp (plist-get info :pid))
+                         (process-attributes (plist-get info :pid)))
+               collect info))))
+
+(defun otrace--process-label (info)
+  "A one-line description of discovery plist INFO: pid, command line, cwd."
+  (format "%s  %s  (%s)" (plist-get info :pid)
+          (mapconcat #'identity (plist-get info :argv) " ")
+          (plist-get info :cwd)))
+
+(defun otrace--read-process ()
+  "Ask for a running process with `completing-read'; its discovery plist."
+  (let* ((processes (or (otrace-processes)
+                        (otrace--error "no running process in %s (give host, port and token with C-u)"
+                                       (otrace-discovery-directory))))
+         (choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes)))
+    (cdr (assoc (completing-read "otrace process: " choices nil t) choices))))
+
+;;;; Connection
+
+(defclass otrace-connection (jsonrpc-process-connection)
+  ((address :initarg :address :reader otrace--address
+            :documentation "(HOST PORT TOKEN) of this connection.")
+   (info :initform nil :accessor otrace--info
+         :documentation "The \"otrace\" part of the `initialize' result."))
+  "A connection to the language server of an otrace process.")
+
+(defvar otrace--connection nil
+  "The current `otrace-connection', or nil.")
+
+(defvar otrace--last-address nil
+  "(HOST PORT TOKEN) of the last connection, for `otrace-reconnect'.")
+
+(defvar otrace--holds nil
+  "The held requests: a list of Hold plists, oldest first.")
+
+(defun otrace-connected-p ()
+  "Non-nil when connected to an otrace process."
+  (and otrace--connection (jsonrpc-running-p otrace--connection)))
+
+(defun otrace--connection ()
+  "The live connection, or signal a `user-error'."
+  (or (and (otrace-connected-p) otrace--connection)
+      (otrace--error "not connected (M-x otrace-connect)")))
+
+(defun otrace--on-notification (_conn method params)
+  "Dispatch notification METHOD with PARAMS to `otrace-notification-functions'."
+  (pcase method
+    ('otrace/holdStarted
+     (setq otrace--holds (append (cl-remove (plist-get params :id) otrace--holds
+                                            :key (lambda (h) (plist-get h :id)) :test #'equal)
+                                 (list params)))
+     (otrace--holds-changed))
+    ('otrace/holdResumed
+     (setq otrace--holds (cl-remove (plist-get params :id) otrace--holds
+                                    :key (lambda (h) (plist-get h :id)) :test #'equal))
+     (otrace--holds-changed)))
+  (run-hook-with-args 'otrace-notification-functions method params))
+
+(defun otrace--on-request (_conn method _params)
+  "Answer server request METHOD: nothing is needed but a code lens refresh."
+  (unless (eq method 'workspace/codeLens/refresh)
+    (signal 'jsonrpc-error `(:jsonrpc-error-code -32601
+                             :jsonrpc-error-message ,(format "%s not handled" method)))))
+
+(defun otrace--on-shutdown (conn)
+  "Forget CONN when its process ended."
+  (let ((stderr (process-get (jsonrpc--process conn) 'jsonrpc-stderr)))
+    (when (buffer-live-p stderr) (kill-buffer stderr)))
+  (when (eq conn otrace--connection)
+    (setq otrace--connection nil
+          otrace--holds nil)
+    (otrace-mode -1)
+    (otrace--holds-changed)
+    (run-hooks 'otrace-disconnected-hook)))
+
+(defun otrace--holds-changed ()
+  "Redraw the views of the held requests."
+  (force-mode-line-update t)
+  (run-hooks 'otrace-holds-changed-hook))
+
+(defun otrace--request (method &optional params)
+  "Send request METHOD (a symbol) with PARAMS (a plist); return the result.
+A refusal or failure of the server signals a one-line `user-error'."
+  (condition-case err
+      (jsonrpc-request (otrace--connection) method (or params (make-hash-table))
+                       :timeout otrace-request-timeout)
+    (jsonrpc-error
+     (otrace--error "%s" (or (alist-get 'jsonrpc-error-message (cdr err)) (cdr err))))))
+
+(defun otrace--async-request (method params then &optional buffer)
+  "Send request METHOD with PARAMS; call THEN with the result.
+When BUFFER is given THEN runs in it, and not at all when it was
+killed.  Errors are shown with `otrace--message'."
+  (jsonrpc-async-request
+   (otrace--connection) method (or params (make-hash-table))
+   :timeout otrace-request-timeout
+   :success-fn (lambda (result)
+                 (if (not buffer)
+                     (funcall then result)
+                   (when (buffer-live-p buffer)
+                     (with-current-buffer buffer (funcall then result)))))
+   :error-fn (lambda (err) (otrace--message "%s failed: %s" method (plist-get err :message)))
+   :timeout-fn (lambda () (otrace--message "%s: no answer" method))))
+
+(defun otrace--notify (method params)
+  "Send notification METHOD with PARAMS when connected."
+  (when (otrace-connected-p)
+    (jsonrpc-notify otrace--connection method params)))
+
+(defun otrace-connect-to (host port token)
+  "Connect to the otrace language server at HOST:PORT with TOKEN.
+Replaces any current connection.  A refused connection or a wrong
+token signals a one-line `user-error' and leaves nothing behind."
+  (when otrace--connection (otrace-disconnect))
+  (let* ((name (format "otrace %s:%s" host port))
+         (proc (condition-case err
+                   (make-network-process :name name :host host :service port
+                                         :coding 'binary :noquery t)
+                 (file-error (otrace--error "cannot connect to %s:%s: %s"
+                                            host port (error-message-string err)))))
+         (conn (otrace-connection :name name :process proc
+                                  :address (list host port token)
+                                  :events-buffer-scrollback-size 2000
+                                  :notification-dispatcher #'otrace--on-notification
+                                  :request-dispatcher #'otrace--on-request
+                                  :on-shutdown #'otrace--on-shutdown))
+         (result (condition-case err
+                     (jsonrpc-request
+                      conn :initialize
+                      (list :processId (emacs-pid)
+                            :clientInfo '(:name "otrace.el" :version "0.1.0")
+                            :rootUri nil
+                            :capabilities '(:textDocument (:publishDiagnostics (:relatedInformation :json-false)))
+                            :initializationOptions (list :token (or token "")))
+                      :timeout otrace-request-timeout)
+                   ((jsonrpc-error error)
+                    (otrace--kill conn)
+                    (otrace--error "%s:%s refused the connection: %s" host port
+                                   (or (alist-get 'jsonrpc-error-message (cdr err))
+                                       (error-message-string err)))))))
+    (jsonrpc-notify conn :initialized (make-hash-table))
+    (setf (otrace--info conn) (plist-get result :otrace))
+    (setq otrace--connection conn
+          otrace--last-address (list host port token)
+          otrace--holds (append (plist-get (otrace--request 'otrace/holds) :holds) nil))
+    (otrace-mode 1)
+    (otrace--holds-changed)
+    (run-hooks 'otrace-connected-hook)
+    (otrace--message "connected to pid %s at %s:%s"
+                     (plist-get (otrace--info conn) :pid) host port)
+    conn))
+
+(defun otrace--kill (conn)
+  "Close CONN's process and its buffers without talking to the server."
+  (let ((proc (jsonrpc--process conn)))
+    (when (process-live-p proc) (delete-process proc))
+    (dolist (buf (list (process-buffer proc) (process-get proc 'jsonrpc-stderr)))
+      (when (buffer-live-p buf) (kill-buffer buf)))))
+
+;;;###autoload
+(defun otrace-connect (host port token)
+  "Connect to a running otrace process at HOST:PORT with TOKEN.
+Interactively, choose one of the running processes (their discovery
+files show pid, command line and cwd); with a prefix argument, give
+host, port and token."
+  (interactive
+   (if current-prefix-arg
+       (list (read-string "Host: " "127.0.0.1")
+             (read-number "Port: ")
+             (read-passwd "Token: "))
+     (let ((info (otrace--read-process)))
+       (list (or (plist-get info :host) "127.0.0.1")
+             (plist-get info :lsp_port) (plist-get info :token)))))
+  (otrace-connect-to host port token))
+
+(defun otrace-reconnect ()
+  "Connect again to the last process; the otrace buffers are kept."
+  (interactive)
+  (unless otrace--last-address (otrace--error "no previous connection"))
+  (apply #'otrace-connect-to otrace--last-address))
+
+(defun otrace-disconnect ()
+  "Close the connection cleanly (the held requests stay held)."
+  (interactive)
+  (let ((conn otrace--connection))
+    (when conn
+      (when (jsonrpc-running-p conn)
+        (ignore-errors (jsonrpc-request conn :shutdown nil :timeout 2))
+        (ignore-errors (jsonrpc-notify conn :exit nil)))
+      (otrace--kill conn)
+      (otrace--on-shutdown conn)
+      (when (buffer-live-p (jsonrpc-events-buffer conn))
+        (kill-buffer (jsonrpc-events-buffer conn)))
+      (otrace--message "disconnected"))))
+
+;;;; Mode line
+
+(defun otrace--lighter ()
+  "The mode-line lighter: \" otrace\" and the number of held requests."
+  (if otrace--holds (format " otrace[%d held]" (length otrace--holds)) " otrace"))
+
+(define-minor-mode otrace-mode
+  "Global mode showing the otrace connection in the mode line.
+Turned on by `otrace-connect' and off by `otrace-disconnect'."
+  :global t
+  :group 'otrace
+  :lighter (:eval (otrace--lighter)))
+
+;;;; Helpers for the feature files
+
+(defun otrace--hold (id)
+  "The held request with ID, or nil."
+  (cl-find id otrace--holds :key (lambda (h) (plist-get h :id)) :test #'equal))
+
+(defun otrace--same-file-p (a b)
+  "Non-nil when file names A and B name the same file."
+  (and a b (string= (file-truename a) (file-truename b))))
+
+(defun otrace-resume (ids &rest options)
+  "Resume the held requests IDS (a list; `all' resumes every one).
+OPTIONS is a plist: at most one of :value, :raise, :status (with
+:reason).  Return the list of resumed ids."
+  (let ((resumed (plist-get (otrace--request
+                             'otrace/resume
+                             (append (if (eq ids 'all) '(:all t) (list :ids (vconcat ids)))
+                                     options))
+                            :resumed)))
+    (otrace--message "resumed %d held request%s" (length resumed)
+                     (if (= (length resumed) 1) "" "s"))
+    (append resumed nil)))
+
+(provide 'otrace)
+
+(require 'otrace-console)
+(require 'otrace-holds)
+(require 'otrace-source)
+(require 'otrace-web)
+
+;;; otrace.el ends here

@@ -1,0 +1,353 @@
+;;; otrace-test.el --- ERT tests of otrace.el against the real demos -*- lexical-binding: t -*-
+
+;;; Commentary:
+
+;; Each test starts a real demo process (demos/torna_trace.py or
+;; demos/chat_websock.py) with --port 0 --exit-on-stdin-eof and its own
+;; XDG_RUNTIME_DIR, so the demo dies with its stdin pipe (and with
+;; Emacs).  Batch Emacs runs filters and timers only while waiting, so
+;; every wait is `accept-process-output' against a deadline.
+;; Tests are skipped when the demo cannot start (no Python found).
+;;
+;;   emacs --batch -Q -L emacs -l emacs/test/otrace-test.el -f ert-run-tests-batch-and-exit
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'otrace)
+
+(defconst otrace-test--root
+  (file-name-directory (directory-file-name
+                        (file-name-directory (directory-file-name
+                                              (file-name-directory (or load-file-name buffer-file-name))))))
+  "The repository root.")
+
+(defun otrace-test--python ()
+  "The Python running the demos: $OTRACE_TEST_PYTHON, the venv's, else python3."
+  (or (getenv "OTRACE_TEST_PYTHON")
+      (let ((venv (expand-file-name ".venv/bin/python" otrace-test--root)))
+        (and (file-executable-p venv) venv))
+      (executable-find "python3")))
+
+(defun otrace-test--wait (predicate what &optional timeout)
+  "Wait until PREDICATE returns non-nil (returned); fail naming WHAT after TIMEOUT s."
+  (let ((deadline (+ (float-time) (or timeout 15)))
+        value)
+    (while (and (not (setq value (funcall predicate))) (< (float-time) deadline))
+      (accept-process-output nil 0.05))
+    (or value (ert-fail (format "timed out waiting for %s" what)))))
+
+(cl-defstruct (otrace-test--app (:constructor otrace-test--app-make))
+  proc dir http)
+
+(defun otrace-test--start (script &rest args)
+  "Start demo SCRIPT with ARGS and its own discovery directory; an `otrace-test--app'."
+  (let* ((python (otrace-test--python))
+         (dir (make-temp-file "otrace-ert" t))
+         (process-environment (append (list (concat "XDG_RUNTIME_DIR=" dir)
+                                            (concat "PYTHONPATH=" otrace-test--root))
+                                      process-environment))
+         (buf (generate-new-buffer " *otrace-test demo*"))
+         proc)
+    (unless python (ert-skip "no python to run the demos"))
+    (setq proc (make-process :name "otrace-test-demo" :buffer buf :connection-type 'pipe :noquery t
+                             :command (append (list python (expand-file-name script otrace-test--root)
+                                                    "--port" "0" "--no-console" "--exit-on-stdin-eof")
+                                              args)))
+    (let* ((http (otrace-test--wait
+                  (lambda () (with-current-buffer buf
+                               (goto-char (point-min))
+                               (and (re-search-forward "Listening on http://[0-9.]+:\\([0-9]+\\)" nil t)
+                                    (string-to-number (match-string 1)))))
+                  (format "%s to listen" script)))
+           (discovery (expand-file-name (format "otrace/otrace-%d.json" (process-id proc)) dir)))
+      (otrace-test--wait (lambda () (file-exists-p discovery)) "the discovery file")
+      (otrace-test--app-make :proc proc :dir dir :http http))))
+
+(defun otrace-test--stop (app)
+  "Disconnect, end APP through its stdin and remove its directory."
+  (otrace-disconnect)
+  (let ((proc (otrace-test--app-proc app)))
+    (when (process-live-p proc)
+      (ignore-errors (process-send-eof proc))
+      (let ((deadline (+ (float-time) 10)))
+        (while (and (process-live-p proc) (< (float-time) deadline))
+          (accept-process-output proc 0.05)))
+      (when (process-live-p proc) (delete-process proc)))
+    (kill-buffer (process-buffer proc)))
+  (delete-directory (otrace-test--app-dir app) t))
+
+(defmacro otrace-test--with-app (spec &rest body)
+  "Run BODY with (VAR SCRIPT ARGS...) of SPEC started, discovery directory set.
+Everything is stopped afterwards."
+  (declare (indent 1))
+  `(let* ((,(car spec) (otrace-test--start ,@(cdr spec)))
+          (otrace-discovery-directory (expand-file-name "otrace" (otrace-test--app-dir ,(car spec)))))
+     (unwind-protect (progn ,@body)
+       (otrace-test--stop ,(car spec)))))
+
+(defun otrace-test--connect (app)
+  "Connect to APP through its discovery file."
+  (let ((info (cl-find (process-id (otrace-test--app-proc app)) (otrace-processes)
+                       :key (lambda (p) (plist-get p :pid)))))
+    (otrace-connect-to "127.0.0.1" (plist-get info :lsp_port) (plist-get info :token))))
+
+(defun otrace-test--http-get (app path)
+  "Start GET PATH on APP's HTTP port; the buffer receiving the response."
+  (let* ((buf (generate-new-buffer " *otrace-test http*"))
+         (proc (make-network-process :name "otrace-test-http" :buffer buf :host "127.0.0.1"
+                                     :service (otrace-test--app-http app) :noquery t)))
+    (process-send-string proc (format "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" path))
+    buf))
+
+(defun otrace-test--buffer-has (buf regexp)
+  "Non-nil when BUF contains a match of REGEXP."
+  (with-current-buffer buf
+    (save-excursion (goto-char (point-min)) (re-search-forward regexp nil t))))
+
+(defun otrace-test--demo-line (regexp)
+  "The 1-based line of demos/torna_trace.py matching REGEXP."
+  (with-temp-buffer
+    (insert-file-contents (expand-file-name "demos/torna_trace.py" otrace-test--root))
+    (re-search-forward regexp)
+    (line-number-at-pos)))
+
+(defun otrace-test--demo-buffer ()
+  "A buffer visiting demos/torna_trace.py."
+  (find-file-noselect (expand-file-name "demos/torna_trace.py" otrace-test--root)))
+
+(defun otrace-test--cleanup-buffers ()
+  "Kill the buffers the tests opened."
+  (dolist (name '("*otrace console*" "*otrace holds*" "*otrace web*"))
+    (when (get-buffer name) (kill-buffer name)))
+  (let ((buf (get-file-buffer (expand-file-name "demos/torna_trace.py" otrace-test--root))))
+    (when buf
+      (with-current-buffer buf (set-buffer-modified-p nil))
+      (kill-buffer buf))))
+
+;;;; Connection
+
+(ert-deftest otrace-test-connect-through-discovery-file ()
+  "`otrace-connect' offers the discovery files (pid, command line, cwd) and connects."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (let* ((pid (process-id (otrace-test--app-proc app)))
+           offered)
+      (cl-letf (((symbol-function 'completing-read)
+                 (lambda (_prompt collection &rest _)
+                   (setq offered (mapcar #'car collection))
+                   (cl-find-if (lambda (c) (string-prefix-p (format "%d " pid) c)) offered))))
+        (call-interactively #'otrace-connect))
+      (should (cl-some (lambda (c) (and (string-prefix-p (format "%d " pid) c)
+                                        (string-match-p "torna_trace\\.py" c)
+                                        (string-match-p (regexp-quote (directory-file-name otrace-test--root)) c)))
+                       offered))
+      (should (otrace-connected-p))
+      (should (equal (plist-get (otrace--info otrace--connection) :pid) pid))
+      (should otrace-mode)
+      (should (equal (otrace--lighter) " otrace"))
+      (let ((console (otrace-console)))
+        (otrace-disconnect)
+        (should-not (otrace-connected-p))
+        (should-not otrace-mode)
+        (otrace-reconnect)
+        (should (otrace-connected-p))
+        (should (eq (otrace-console) console)))
+      (otrace-test--cleanup-buffers))))
+
+(ert-deftest otrace-test-wrong-token-gives-one-clear-message ()
+  "A wrong token is refused with one `user-error' line, and nothing is left behind."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (let* ((info (car (otrace-processes)))
+           (before (length (process-list)))
+           (err (should-error (otrace-connect-to "127.0.0.1" (plist-get info :lsp_port) "wrong-token")
+                              :type 'user-error)))
+      (should (string-match-p "\\`otrace: 127\\.0\\.0\\.1:[0-9]+ refused the connection: .*token"
+                              (error-message-string err)))
+      (should-not (string-match-p "\n" (error-message-string err)))
+      (should-not (otrace-connected-p))
+      (should (= (length (process-list)) before)))))
+
+;;;; Holds
+
+(ert-deftest otrace-test-held-request-listed-marked-and-resumed ()
+  "number=77 fills the holds buffer and marks the held line; `r' resumes it and the response arrives."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let* ((source (otrace-test--demo-buffer))
+           (held-line (otrace-test--demo-line "await traceassert(number != \"77\""))
+           (holds (otrace-holds))
+           (response (otrace-test--http-get app "/?number=77")))
+      (otrace-test--wait (lambda () otrace--holds) "the hold")
+      (with-current-buffer holds
+        (should (= (length tabulated-list-entries) 1))
+        (goto-char (point-min))
+        (should (re-search-forward "GetHandler\\.get +hold_check +[0-9]+s +GET /\\?number=77" nil t)))
+      (should (equal (otrace--lighter) " otrace[1 held]"))
+      (with-current-buffer source
+        (should otrace-source-mode)
+        (let ((ovs (cl-remove-if-not (lambda (ov) (overlay-get ov 'otrace-hold))
+                                     (overlays-in (point-min) (point-max)))))
+          (should (= (length ovs) 1))
+          (should (= (line-number-at-pos (overlay-start (car ovs))) held-line))
+          (should (equal (get-text-property 0 'display (overlay-get (car ovs) 'before-string))
+                         '(left-fringe right-triangle error)))
+          (should (eq (lookup-key otrace-source-mode-map (kbd "C-c C-o r")) #'otrace-resume-at-point))
+          (should (eq (lookup-key otrace-source-mode-map [left-fringe mouse-1]) #'otrace-resume-at-mouse))))
+      (should-not (otrace-test--buffer-has response "reciprocal"))
+      (with-current-buffer holds
+        (goto-char (point-min))
+        (forward-line (if tabulated-list-use-header-line 0 1))
+        (call-interactively (key-binding "r")))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
+                         "the HTTP response")
+      (otrace-test--wait (lambda () (null otrace--holds)) "the hold to end")
+      (with-current-buffer holds (should (null tabulated-list-entries)))
+      (with-current-buffer source
+        (should-not (cl-some (lambda (ov) (overlay-get ov 'otrace-hold))
+                             (overlays-in (point-min) (point-max)))))
+      (kill-buffer response)
+      (otrace-test--cleanup-buffers))))
+
+(ert-deftest otrace-test-resume-at-point-and-with-value ()
+  "`C-c C-o r' on the held line resumes it; `v' gives the value `traceassert' returns."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((source (otrace-test--demo-buffer))
+          (first (otrace-test--http-get app "/?number=77")))
+      (otrace-test--wait (lambda () otrace--holds) "the first hold")
+      (with-current-buffer source
+        (goto-char (point-min))
+        (forward-line (1- (otrace-test--demo-line "await traceassert(number != \"77\"")))
+        (call-interactively (key-binding (kbd "C-c C-o r"))))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has first "The reciprocal of 77\\.0 is")) "response 1")
+      (let ((second (otrace-test--http-get app "/?number=77")))
+        (otrace-test--wait (lambda () otrace--holds) "the second hold")
+        (with-current-buffer (otrace-holds)
+          (goto-char (point-min))
+          (cl-letf (((symbol-function 'read-string) (lambda (&rest _) "4")))
+            (call-interactively (key-binding "v"))))
+        (otrace-test--wait (lambda () (otrace-test--buffer-has second "The reciprocal of 4\\.0 is 0\\.25"))
+                           "response 2")
+        (kill-buffer second))
+      (kill-buffer first)
+      (otrace-test--cleanup-buffers))))
+
+;;;; Console
+
+(ert-deftest otrace-test-console-runs-ls-with-history ()
+  "The console shows the server's prompt, runs `ls' and keeps the line in its history."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((console (otrace-console)))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (otrace-console-send-line "ls")
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "Request_stats[^\0]*\nglobals> \\'"))
+                         "the output of ls and a new prompt")
+      (with-current-buffer console
+        (should (equal (ring-ref comint-input-ring 0) "ls")))
+      (otrace-test--cleanup-buffers))))
+
+(ert-deftest otrace-test-console-completion-and-async-output ()
+  "`completion-at-point' completes through the server; trace events arrive before the prompt."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((console (otrace-console)))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (with-current-buffer console
+        (goto-char (point-max))
+        (insert "cd /osh/glo")
+        (completion-at-point)
+        (should (equal (buffer-substring-no-properties (line-beginning-position) (point-max))
+                       "globals> cd /osh/globals"))
+        ;; A traced exception arrives while a line is being typed: it goes above the prompt.
+        (otrace--request 'otrace/trace '(:name "GetHandler.get"))
+        (let ((response (otrace-test--http-get app "/?number=0")))
+          (otrace-test--wait (lambda () (otrace-test--buffer-has console "ZeroDivisionError")) "the trace event")
+          (kill-buffer response))
+        (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals\\'")))
+      (otrace-test--cleanup-buffers))))
+
+;;;; Python buffers
+
+(ert-deftest otrace-test-flymake-reports-traced-exception ()
+  "The flymake backend shows a traced exception at its raising line."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((source (otrace-test--demo-buffer))
+          (raising (otrace-test--demo-line "1\\.0 / value")))
+      (with-current-buffer source
+        (should otrace-source-mode)
+        (flymake-mode 1))
+      (otrace--request 'otrace/trace '(:name "GetHandler.get"))
+      (kill-buffer (otrace-test--http-get app "/?number=0"))
+      (let ((diag (otrace-test--wait
+                   (lambda () (with-current-buffer source
+                                (cl-find-if (lambda (d) (string-match-p "ZeroDivisionError" (flymake-diagnostic-text d)))
+                                            (flymake-diagnostics))))
+                   "the flymake diagnostic")))
+        (with-current-buffer source
+          (should (= (line-number-at-pos (flymake-diagnostic-beg diag)) raising))
+          (should (eq (flymake-diagnostic-type diag) :note))
+          (flymake-mode -1)))
+      (otrace-test--cleanup-buffers))))
+
+(ert-deftest otrace-test-code-actions ()
+  "`otrace-insert-traceassert' inserts a hold in an async def; a server command runs."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (with-current-buffer (otrace-test--demo-buffer)
+      (goto-char (point-min))
+      (forward-line (1- (otrace-test--demo-line "Request_stats\\[\"count\"\\] \\+= 1")))
+      (let ((line (line-number-at-pos)))
+        (otrace-insert-traceassert)
+        (goto-char (point-min))
+        (forward-line (1- line))
+        (should (looking-at-p (format "        await traceassert(True, label=\"get_%d\", action=\"hold\")$" line))))
+      (revert-buffer t t)
+      (goto-char (point-min))
+      (re-search-forward "def respond")
+      (should (equal (otrace-code-action "Trace this function (GetHandler.respond)")
+                     '(:name "GetHandler.respond" :module "__main__")))
+      (should (string-match-p "GetHandler.respond"
+                              (plist-get (otrace--request 'otrace/command '(:line "trace")) :output)))
+      (should-error (otrace-code-action "no such action") :type 'user-error))
+    (otrace-test--cleanup-buffers)))
+
+;;;; Browsers
+
+(ert-deftest otrace-test-web-eval-round-trip ()
+  "JavaScript evaluated in the chat demo's headless browser: value, error and monitor."
+  (skip-unless (file-executable-p "/usr/bin/chromium"))
+  (otrace-test--with-app (app "demos/chat_websock.py")
+    (let* ((browser (make-process
+                     :name "otrace-test-browser" :buffer (generate-new-buffer " *otrace-test browser*")
+                     :connection-type 'pipe :noquery t
+                     :command (list (otrace-test--python)
+                                    (expand-file-name "emacs/test/chat_browser.py" otrace-test--root)
+                                    (format "http://127.0.0.1:%d" (otrace-test--app-http app)) "emacsuser"))))
+      (unwind-protect
+          (progn
+            (otrace-test--wait (lambda () (otrace-test--buffer-has (process-buffer browser) "^READY"))
+                               "the headless browser" 60)
+            (otrace-test--connect app)
+            (let ((web (otrace-web)))
+              (otrace-test--wait (lambda () (with-current-buffer web (assoc "emacsuser" tabulated-list-entries)))
+                                 "the browser in the list"))
+            (should (plist-get (otrace--request 'otrace/command '(:line "set safe_mode False")) :prompt))
+            (should (equal (otrace-web-eval "emacsuser" "6*7") '(:value "42")))
+            (should (string-match-p "\\`TypeError"
+                                    (plist-get (otrace-web-eval "emacsuser" "null.foo") :error)))
+            (let ((otrace-web-monitor-interval 0.2))
+              (otrace-web-eval "emacsuser" "window.__n = 0")
+              (let ((monitor (otrace-web-monitor "emacsuser" "++window.__n")))
+                (otrace-test--wait (lambda () (otrace-test--buffer-has monitor "^3$")) "the monitor to re-evaluate")
+                (kill-buffer monitor))))
+        (process-send-eof browser)
+        (otrace-test--wait (lambda () (not (process-live-p browser))) "the browser to close" 20)
+        (kill-buffer (process-buffer browser))
+        (otrace-test--cleanup-buffers)))))
+
+(provide 'otrace-test)
+
+;;; otrace-test.el ends here
