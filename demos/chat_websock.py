@@ -200,6 +200,8 @@ def main(argv=None):
     console = False if (args.no_console or args.exit_on_stdin_eof) else None
     otrace = start_otrace(io_loop, console=console, lsp=not args.no_lsp, host=args.addr)
     print(f"Listening on http://{args.addr}:{port}", flush=True)
+    if otrace.control_line():
+        print(otrace.control_line(), flush=True)
     if args.exit_on_stdin_eof:
         _exit_on_stdin_eof(io_loop)
     try:

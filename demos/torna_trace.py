@@ -124,11 +124,8 @@ def main(argv=None):
         trc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torna_trace.trc")
         otrace = start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,
                        init_file=trc)
-        if otrace.lsp_port:
-            from otrace_server.lsp.discovery import discovery_path
-
-            print(f"otrace language server on {args.addr}:{otrace.lsp_port} (token in {discovery_path()})",
-                  flush=True)
+        if otrace.control_line():
+            print(otrace.control_line(), flush=True)
 
     async def shutdown():
         """Stop otrace first: held requests are resumed (and answered) before the loop stops."""

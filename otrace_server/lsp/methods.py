@@ -177,9 +177,9 @@ def web_eval(conn, p: dict) -> dict:
     web = _web(conn)
     if conn.hub.engine.settings.safe_mode:
         raise OTraceError("JavaScript evaluation refused: safe_mode is True (set safe_mode False)")
-    conn.audit("otrace/webEval", client=client, expression=expression)
+    conn.audit("otrace/webEval", browser=client, expression=expression)
     timeout = timeout_ms / 1000 if timeout_ms else conn.hub.engine.settings.web_timeout
-    value, error = web.evaluate(client, expression, timeout)
+    value, error = web.evaluate(client, expression, timeout, who=conn.client_name)
     return {"error": error} if error is not None else {"value": value}
 
 

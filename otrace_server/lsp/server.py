@@ -169,10 +169,9 @@ class Hub:
         elif event.kind == "output":
             self.broadcast("otrace/output", {"text": str(data.get("text", "")), "stream": data.get("stream", "stdout")})
         elif event.kind == "web_clients":
-            clients = data.get("clients")
-            if clients is None and getattr(self.shell, "web", None) is not None:
-                clients = self.web_clients(self.shell.web)
-            self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients or [])})
+            web = getattr(self.shell, "web", None)
+            clients = self.web_clients(web) if web is not None else []
+            self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
 
     def _count(self, ctx: TraceContext) -> None:
         if ctx.ctype not in ("asserts", "holds") or not ctx.file:

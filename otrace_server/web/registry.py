@@ -140,6 +140,7 @@ class WebRegistry:
                 name = f"{base}.{n}"
             self._clients[name] = _Client(name, base, time.time(), user_agent[:300], send, url[:2000])
         log.info("otrace: browser %s connected", name)
+        self._publish_clients()
         return name
 
     def set_url(self, name: str, url: str) -> None:
@@ -156,6 +157,7 @@ class WebRegistry:
             futures = [self._pending.pop(i) for i in (client.pending if client else ()) if i in self._pending]
         if client is not None:
             log.info("otrace: browser %s disconnected", name)
+            self._publish_clients()
         for future, _ in futures:
             _complete(future, None, f"browser {name} disconnected")
 
@@ -179,6 +181,11 @@ class WebRegistry:
         else:
             _complete(entry[0], "undefined" if value is None else str(value), None)
         return True
+
+    def _publish_clients(self) -> None:
+        """Publish engine event ``web_clients`` {clients: [WebClientInfo]} (front ends refresh)."""
+        if self.engine is not None:
+            self.engine.events.publish("web_clients", clients=self.clients())
 
     def names_for(self, base: str) -> list[str]:
         """Names of the connected browsers of identity ``base``, most recently connected first."""

@@ -1,0 +1,57 @@
+"""otrace/webClients, otrace/webClientsChanged and otrace/webEval over a real LSP connection to the
+chat demo process, with a real headless Chromium user logged in."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.lsp.conftest import ROOT, AppProcess, _demo_ready
+from tests.web.servers import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory):
+    app = AppProcess([str(ROOT / "demos" / "chat_websock.py"), "--port", "0", "--no-console",
+                      "--exit-on-stdin-eof"], tmp_path_factory.mktemp("xdg"), _demo_ready)
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def page(chat):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"chromium is not installed ({CHROMIUM})")
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser.new_context().new_page()
+    browser.close()
+    pw.stop()
+
+
+def test_browser_appears_and_evaluates_over_lsp(chat, page):
+    client = chat.client("web-test")
+    assert client.request("otrace/webClients", {}) == {"clients": []}
+    page.goto(f"http://127.0.0.1:{chat.http}/login")
+    page.fill("#name", "alice")
+    page.click("#login")
+    page.wait_for_selector("#message")
+    changed = client.wait_notification("otrace/webClientsChanged", lambda p: p["clients"], timeout=15)
+    assert [c["name"] for c in changed["clients"]] == ["alice"]
+    assert [c["name"] for c in client.request("otrace/webClients", {})["clients"]] == ["alice"]
+
+    refused = client.request_raw("otrace/webEval", {"client": "alice", "expression": "1+1"})
+    assert "safe_mode" in refused["error"]["message"]
+
+    assert client.request("otrace/command", {"line": "set safe_mode False"})["error"] is False
+    page.fill("#message", "typed by alice")
+    result = client.request("otrace/webEval", {"client": "alice",
+                                               "expression": 'document.querySelector("#message").value'})
+    assert result == {"value": '"typed by alice"'}  # plain data comes back as JSON
+    failed = client.request("otrace/webEval", {"client": "alice", "expression": "nosuchname.x"})
+    assert "nosuchname" in failed["error"]
