@@ -1,0 +1,269 @@
+/**
+ * One connection to an otrace process's language server: `vscode-languageclient` over TCP with the
+ * discovery token (docs/PROTOCOL.md). It keeps the process's held requests and /osh/web browsers
+ * up to date from the server's notifications, reconnects after a drop (views keep their state, as
+ * they key nodes by trace id), and routes the server's `otrace.*` commands of code lenses and code
+ * actions back to *this* process (several processes may be attached at once, so the client's own
+ * global registration of those commands is switched off; see `OTraceLanguageClient`).
+ *
+ * Thread-safety: VS Code extensions run on one thread; all methods are called from it.
+ */
+import * as net from 'net';
+import * as fs from 'fs';
+import * as vscode from 'vscode';
+import {
+    CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, RevealOutputChannelOn, State, StreamInfo,
+} from 'vscode-languageclient/node';
+import type { Hold, ResumeParams, WebClient } from './protocol';
+
+/** Where to connect: from a discovery file (`pid`, `discoveryFile`) or the manual settings. */
+export interface Target {
+    key: string;
+    label: string;
+    host: string;
+    port: number;
+    token: string;
+    pid?: number;
+    cwd?: string;
+    discoveryFile?: string;
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
+
+/** The command the extension registers once; arguments `[connectionKey, serverCommand, ...args]`. */
+export const SERVER_COMMAND = 'otrace.serverCommand';
+
+/** A LanguageClient that does not register the server's commands globally (we route them per process). */
+class OTraceLanguageClient extends LanguageClient {
+    override registerFeature(feature: any): void {
+        if (feature?.registrationType?.method === 'workspace/executeCommand') {
+            return;
+        }
+        super.registerFeature(feature);
+    }
+}
+
+function routed(key: string, cmd: vscode.Command | undefined): vscode.Command | undefined {
+    if (!cmd || !cmd.command.startsWith('otrace.')) {
+        return cmd;
+    }
+    return { title: cmd.title, tooltip: cmd.tooltip, command: SERVER_COMMAND, arguments: [key, cmd.command, ...(cmd.arguments ?? [])] };
+}
+
+const RETRY_MS = [500, 1000, 2000, 3000, 5000];
+
+export class OTraceConnection implements vscode.Disposable {
+    state: ConnectionState = 'connecting';
+    /** The last error (one line), shown in the status bar tooltip and messages. */
+    error = '';
+    holds: Hold[] = [];
+    webClients: WebClient[] = [];
+    /** False when the process has no /osh/web (-32003). */
+    webAvailable = true;
+
+    private client: LanguageClient | undefined;
+    private retries = 0;
+    private retryTimer: NodeJS.Timeout | undefined;
+    private disposed = false;
+    private readonly changed = new vscode.EventEmitter<'state' | 'holds' | 'webClients' | 'traces'>();
+    private readonly output = new vscode.EventEmitter<{ text: string; stream: string }>();
+    /** Fires when state, holds, web clients or traces (a trace event arrived) change. */
+    readonly onDidChange = this.changed.event;
+    /** `otrace/output` and trace events, as text for consoles. */
+    readonly onOutput = this.output.event;
+
+    constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel) {}
+
+    get key(): string { return this.target.key; }
+    get label(): string { return this.target.label; }
+
+    /** Connect and initialize. Rejects with a one-line Error (e.g. a wrong token) on the first attempt. */
+    async start(): Promise<void> {
+        this.setState('connecting');
+        try {
+            await this.connect();
+        } catch (e) {
+            this.setState('failed');
+            throw e;
+        }
+    }
+
+    private makeClient(): LanguageClient {
+        const { host, port, token, key } = this.target;
+        const serverOptions = (): Promise<StreamInfo> => new Promise((resolve, reject) => {
+            const sock = net.connect(port, host);
+            sock.once('connect', () => resolve({ reader: sock, writer: sock }));
+            sock.once('error', (e) => reject(new Error(`cannot connect to ${host}:${port}: ${e.message}`)));
+        });
+        const options: LanguageClientOptions = {
+            documentSelector: [{ scheme: 'file', language: 'python' }],
+            initializationOptions: { token },
+            outputChannel: this.channel,
+            revealOutputChannelOn: RevealOutputChannelOn.Never,
+            initializationFailedHandler: (e) => {
+                this.error = e instanceof Error ? e.message : String(e);
+                return false;
+            },
+            errorHandler: {
+                error: () => ({ action: ErrorAction.Continue, handled: true }),
+                closed: () => {
+                    this.dropped();
+                    return { action: CloseAction.DoNotRestart, handled: true };
+                },
+            },
+            middleware: {
+                provideCodeLenses: async (doc, tok, next) => (await next(doc, tok))?.map((l) => {
+                    l.command = routed(key, l.command);
+                    return l;
+                }),
+                resolveCodeLens: async (lens, tok, next) => {
+                    const l = await next(lens, tok);
+                    if (l) {
+                        l.command = routed(key, l.command);
+                    }
+                    return l;
+                },
+                provideCodeActions: async (doc, range, ctx, tok, next) => (await next(doc, range, ctx, tok))?.map((a) => {
+                    if (a instanceof vscode.CodeAction) {
+                        a.command = routed(key, a.command);
+                        return a;
+                    }
+                    return routed(key, a as vscode.Command)!;
+                }),
+            },
+        };
+        const client = new OTraceLanguageClient(`otrace-${key}`, `otrace ${this.target.label}`, serverOptions, options);
+        client.onNotification('otrace/holdStarted', () => void this.refreshHolds());
+        client.onNotification('otrace/holdResumed', () => void this.refreshHolds());
+        client.onNotification('otrace/webClientsChanged', (p: { clients: WebClient[] }) => {
+            this.webClients = p.clients ?? [];
+            this.changed.fire('webClients');
+        });
+        client.onNotification('otrace/output', (p: { text: string; stream: string }) => this.output.fire(p));
+        client.onNotification('otrace/traceEvent', (p: { kind: string; traceId: string; message: string }) => {
+            this.output.fire({ text: `[${p.kind}] ${p.traceId}${p.message ? ': ' + p.message : ''}`, stream: 'trace' });
+            this.changed.fire('traces');
+        });
+        return client;
+    }
+
+    private async connect(): Promise<void> {
+        const client = this.makeClient();
+        this.client = client;
+        this.error = '';
+        try {
+            await client.start();
+        } catch (e) {
+            const message = this.error || (e instanceof Error ? e.message : String(e));
+            this.error = message.split('\n')[0];
+            if (this.client === client) {
+                this.client = undefined;
+            }
+            void client.dispose().catch(() => undefined);
+            throw new Error(`cannot attach to ${this.target.label} (${this.target.host}:${this.target.port}): ${this.error}`);
+        }
+        if (this.disposed) {
+            return;
+        }
+        this.retries = 0;
+        this.setState('connected');
+        await Promise.all([this.refreshHolds(), this.refreshWebClients()]);
+        this.changed.fire('traces');
+    }
+
+    private dropped(): void {
+        if (this.disposed || this.state === 'failed' || this.state === 'connecting') {
+            return;
+        }
+        this.setState('reconnecting');
+        this.scheduleRetry();
+    }
+
+    private scheduleRetry(): void {
+        if (this.disposed || this.retryTimer) {
+            return;
+        }
+        const delay = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
+        this.retryTimer = setTimeout(async () => {
+            this.retryTimer = undefined;
+            const old = this.client;
+            this.client = undefined;
+            void old?.dispose().catch(() => undefined);
+            if (this.target.discoveryFile && !fs.existsSync(this.target.discoveryFile)) {
+                this.error = 'the process exited';
+                this.setState('closed');
+                return;
+            }
+            try {
+                await this.connect();
+            } catch {
+                this.scheduleRetry();
+            }
+        }, delay);
+    }
+
+    private setState(state: ConnectionState): void {
+        this.state = state;
+        this.changed.fire('state');
+    }
+
+    /** Send a custom request; rejects with a one-line Error when not connected or refused by the server. */
+    async request<T>(method: string, params: object = {}): Promise<T> {
+        const client = this.client;
+        if (!client || this.state !== 'connected' || client.state !== State.Running) {
+            throw new Error(`${this.target.label} is not connected${this.error ? ` (${this.error})` : ''}`);
+        }
+        try {
+            return await client.sendRequest<T>(method, params);
+        } catch (e) {
+            throw new Error(e instanceof Error ? e.message : String(e));
+        }
+    }
+
+    /** `workspace/executeCommand` on this process (the server's `otrace.*` commands). */
+    executeServerCommand<T>(command: string, args: unknown[]): Promise<T> {
+        return this.request<T>('workspace/executeCommand', { command, arguments: args });
+    }
+
+    /** Re-read the held requests (fires 'holds'); errors leave the last list in place. */
+    async refreshHolds(): Promise<void> {
+        try {
+            this.holds = (await this.request<{ holds: Hold[] }>('otrace/holds')).holds;
+        } catch {
+            return;
+        }
+        this.changed.fire('holds');
+    }
+
+    async refreshWebClients(): Promise<void> {
+        try {
+            this.webClients = (await this.request<{ clients: WebClient[] }>('otrace/webClients')).clients;
+            this.webAvailable = true;
+        } catch {
+            this.webClients = [];
+            this.webAvailable = false;
+        }
+        this.changed.fire('webClients');
+    }
+
+    resume(params: ResumeParams): Promise<{ resumed: string[] }> {
+        return this.request('otrace/resume', params);
+    }
+
+    /** Close the connection for good (no reconnect). */
+    async dispose(): Promise<void> {
+        this.disposed = true;
+        if (this.retryTimer) {
+            clearTimeout(this.retryTimer);
+        }
+        const client = this.client;
+        this.client = undefined;
+        this.state = 'closed';
+        this.changed.fire('state');
+        this.changed.dispose();
+        this.output.dispose();
+        if (client) {
+            await client.dispose(2000).catch(() => undefined);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+/**
+ * The set of attached otrace processes (several at once), keyed by `Target.key`, and the one place
+ * the views ask for "all holds", "the process owning this hold" or "the process to use now".
+ * Also owns the status-bar item (connection state and the number of held requests).
+ *
+ * Thread-safety: single-threaded (the extension host).
+ */
+import * as vscode from 'vscode';
+import { OTraceConnection, Target } from './connection';
+import type { Hold } from './protocol';
+
+export interface OwnedHold { conn: OTraceConnection; hold: Hold }
+
+export class Connections implements vscode.Disposable {
+    private readonly byKey = new Map<string, OTraceConnection>();
+    private readonly subs = new Map<string, vscode.Disposable>();
+    private readonly changed = new vscode.EventEmitter<{ conn: OTraceConnection; what: string }>();
+    private readonly added = new vscode.EventEmitter<OTraceConnection>();
+    /** Any change of any connection (state, holds, web clients, traces), or a connection added/removed. */
+    readonly onDidChange = this.changed.event;
+    /** A connection was added (consoles subscribe to its output). */
+    readonly onDidAdd = this.added.event;
+
+    constructor(private readonly channel: vscode.LogOutputChannel) {}
+
+    get all(): OTraceConnection[] { return [...this.byKey.values()]; }
+    get connected(): OTraceConnection[] { return this.all.filter((c) => c.state === 'connected'); }
+    get(key: string): OTraceConnection | undefined { return this.byKey.get(key); }
+
+    /**
+     * Attach to `target` (an already attached key returns the existing connection). Rejects with a
+     * one-line Error when the first connection fails (wrong token, nothing listening, ...); the
+     * failed connection is not kept.
+     */
+    async attach(target: Target): Promise<OTraceConnection> {
+        const existing = this.byKey.get(target.key);
+        if (existing && existing.state !== 'failed' && existing.state !== 'closed') {
+            return existing;
+        }
+        if (existing) {
+            await this.detach(target.key);
+        }
+        const conn = new OTraceConnection(target, this.channel);
+        this.byKey.set(target.key, conn);
+        this.subs.set(target.key, conn.onDidChange((what) => this.changed.fire({ conn, what })));
+        this.added.fire(conn);
+        try {
+            await conn.start();
+        } catch (e) {
+            await this.detach(target.key);
+            throw e;
+        }
+        return conn;
+    }
+
+    async detach(key: string): Promise<void> {
+        const conn = this.byKey.get(key);
+        if (!conn) {
+            return;
+        }
+        this.byKey.delete(key);
+        this.subs.get(key)?.dispose();
+        this.subs.delete(key);
+        await conn.dispose();
+        this.changed.fire({ conn, what: 'removed' });
+    }
+
+    /** Every hold of every attached process, oldest first. */
+    holds(): OwnedHold[] {
+        return this.all.flatMap((conn) => conn.holds.map((hold) => ({ conn, hold })))
+            .sort((a, b) => a.hold.since - b.hold.since);
+    }
+
+    ownerOf(holdId: string): OwnedHold | undefined {
+        return this.holds().find((h) => h.hold.id === holdId);
+    }
+
+    async dispose(): Promise<void> {
+        await Promise.all(this.all.map((c) => this.detach(c.key)));
+        this.changed.dispose();
+        this.added.dispose();
+    }
+}
+
+/** The status-bar text for the current connections: "$(debug-pause) otrace: 2 held", etc. */
+export function statusText(conns: { state: string; holds: unknown[] }[]): string {
+    if (!conns.length) {
+        return '$(debug-disconnect) otrace';
+    }
+    if (conns.some((c) => c.state === 'reconnecting' || c.state === 'connecting')) {
+        return '$(sync~spin) otrace: reconnecting';
+    }
+    const held = conns.reduce((n, c) => n + c.holds.length, 0);
+    const procs = conns.length > 1 ? ` (${conns.length} processes)` : '';
+    return held ? `$(debug-pause) otrace: ${held} held${procs}` : `$(pass) otrace: attached${procs}`;
+}
+
+/** The status-bar item; clicking it focuses Held Requests (or attaches when nothing is attached). */
+export class StatusBar implements vscode.Disposable {
+    private readonly item = vscode.window.createStatusBarItem('otrace.status', vscode.StatusBarAlignment.Left, 50);
+    private readonly sub: vscode.Disposable;
+
+    constructor(private readonly conns: Connections) {
+        this.item.name = 'otrace';
+        this.sub = conns.onDidChange(() => this.update());
+        this.update();
+        this.item.show();
+    }
+
+    update(): void {
+        const all = this.conns.all;
+        this.item.text = statusText(all);
+        this.item.command = all.length ? 'otrace.holds.focus' : 'otrace.attach';
+        this.item.tooltip = all.length
+            ? all.map((c) => `${c.label} ${c.target.host}:${c.target.port}: ${c.state}${c.error ? ` (${c.error})` : ''}, ${c.holds.length} held`).join('\n')
+            : 'otrace: not attached. Click to attach to a process.';
+        void vscode.commands.executeCommand('setContext', 'otrace.connected', this.conns.connected.length > 0);
+    }
+
+    dispose(): void {
+        this.sub.dispose();
+        this.item.dispose();
+    }
+}

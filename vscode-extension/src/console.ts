@@ -1,0 +1,147 @@
+/**
+ * "otrace: Open Console": a terminal (Pseudoterminal) running otrace's object shell in one
+ * attached process through `otrace/command`, with the server's prompt, line editing and history
+ * (`LineEditor`), TAB completion from `otrace/complete` (a second TAB lists the choices), a
+ * command's `repeat` re-run every `otrace.repeatIntervalMs` until a key is pressed, and
+ * asynchronous output (`otrace/output`, trace events) printed above the line being typed.
+ *
+ * Thread-safety: single-threaded (the extension host).
+ */
+import * as vscode from 'vscode';
+import type { OTraceConnection } from './connection';
+import { applyCompletion, crlf, LineEditor } from './lineEditor';
+import type { CommandResult } from './protocol';
+
+export class OTraceConsole implements vscode.Pseudoterminal {
+    private readonly writer = new vscode.EventEmitter<string>();
+    private readonly closer = new vscode.EventEmitter<number | void>();
+    readonly onDidWrite = this.writer.event;
+    readonly onDidClose = this.closer.event;
+    private readonly editor = new LineEditor('otrace> ');
+    private subs: vscode.Disposable[] = [];
+    private queue: Promise<void> = Promise.resolve();
+    private lastTab = '';
+    private repeatTimer: NodeJS.Timeout | undefined;
+
+    /** `initialLine` runs first (e.g. `cd` to a hold's directory for "Open in Console"). */
+    constructor(private readonly conn: OTraceConnection, private readonly initialLine?: string) {}
+
+    open(): void {
+        this.subs.push(this.conn.onOutput(({ text }) => this.writer.fire(this.editor.printAbove(text))));
+        this.subs.push(this.conn.onDidChange((what) => {
+            if (what === 'state' && this.conn.state !== 'connected') {
+                this.writer.fire(this.editor.printAbove(`[${this.conn.label}: ${this.conn.state}]`));
+            }
+        }));
+        this.writer.fire(crlf(`otrace object shell of ${this.conn.label} (TAB completes, Up/Down: history)\n`));
+        void this.run(this.initialLine ?? '');
+    }
+
+    close(): void {
+        this.stopRepeat();
+        this.subs.forEach((d) => d.dispose());
+        this.subs = [];
+    }
+
+    /** Run `line` (serialised: one command at a time) and print its output and the next prompt. */
+    run(line: string): Promise<void> {
+        this.queue = this.queue.then(async () => {
+            this.editor.setBusy(true);
+            let out = '';
+            try {
+                const r = await this.conn.request<CommandResult>('otrace/command', { line });
+                this.editor.prompt = r.prompt || this.editor.prompt;
+                out = r.output;
+                if (r.edit) {
+                    out += `${out ? '\n' : ''}(edit: open ${r.edit.name} in an editor; not supported in this console)`;
+                }
+                if (r.repeat) {
+                    this.startRepeat(line);
+                }
+                if (r.quit) {
+                    out += `${out ? '\n' : ''}(quit: the connection stays open; close this terminal to leave)`;
+                }
+            } catch (e) {
+                out = `error: ${(e as Error).message}`;
+            }
+            this.editor.setBusy(false);
+            this.writer.fire((out ? crlf(out.endsWith('\n') ? out : out + '\n') : '') + this.editor.render());
+        });
+        return this.queue;
+    }
+
+    private startRepeat(line: string): void {
+        this.stopRepeat();
+        const ms = vscode.workspace.getConfiguration('otrace').get<number>('repeatIntervalMs', 1000);
+        this.repeatTimer = setInterval(async () => {
+            try {
+                const r = await this.conn.request<CommandResult>('otrace/command', { line });
+                this.writer.fire(this.editor.printAbove(r.output));
+            } catch (e) {
+                this.stopRepeat();
+                this.writer.fire(this.editor.printAbove(`error: ${(e as Error).message}`));
+            }
+        }, Math.max(200, ms));
+    }
+
+    private stopRepeat(): boolean {
+        if (!this.repeatTimer) {
+            return false;
+        }
+        clearInterval(this.repeatTimer);
+        this.repeatTimer = undefined;
+        return true;
+    }
+
+    handleInput(data: string): void {
+        if (this.stopRepeat()) {
+            this.writer.fire(this.editor.printAbove('(repeat stopped)'));
+            return;
+        }
+        const { output, actions } = this.editor.feed(data);
+        if (output) {
+            this.writer.fire(output);
+        }
+        for (const a of actions) {
+            if (a.kind !== 'complete') {
+                this.lastTab = '';
+            }
+            if (a.kind === 'submit') {
+                void this.run(a.line);
+            } else if (a.kind === 'complete') {
+                void this.complete(a.line, a.cursor);
+            }
+        }
+    }
+
+    private async complete(line: string, cursor: number): Promise<void> {
+        let items: string[];
+        try {
+            items = (await this.conn.request<{ items: string[] }>('otrace/complete', { line, cursor })).items;
+        } catch {
+            return;
+        }
+        const r = applyCompletion(line, cursor, items);
+        if (r.list) {
+            // like readline: the second TAB on the same line lists the choices
+            if (this.lastTab === line) {
+                this.writer.fire(this.editor.printAbove(items.join('  ')));
+            }
+            this.lastTab = line;
+            return;
+        }
+        this.lastTab = '';
+        this.writer.fire(this.editor.setLine(r.line, r.cursor));
+    }
+}
+
+/** Open a console terminal on `conn`; `initialLine` runs first. */
+export function openConsole(conn: OTraceConnection, initialLine?: string): vscode.Terminal {
+    const terminal = vscode.window.createTerminal({
+        name: `otrace: ${conn.label}`,
+        pty: new OTraceConsole(conn, initialLine),
+        iconPath: new vscode.ThemeIcon('terminal'),
+    });
+    terminal.show();
+    return terminal;
+}

@@ -1,0 +1,132 @@
+/**
+ * Discovery of running otrace processes (docs/PROTOCOL.md "Finding and connecting").
+ *
+ * Each process with an embedded otrace language server writes
+ * `<runtime dir>/otrace/otrace-<pid>.json` = `{pid, argv, cwd, host, lsp_port, dap_port, token, started}`
+ * (`$XDG_RUNTIME_DIR`, else `~/.cache`). This module reads them, skips dead or unreadable ones,
+ * describes them for a quick pick and picks the one to attach to automatically.
+ * Pure Node (no `vscode` import): unit-tested directly.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+/** One running otrace process, as its discovery file describes it. */
+export interface ProcessInfo {
+    pid: number;
+    argv: string[];
+    cwd: string;
+    host: string;
+    lspPort: number;
+    token: string;
+    started: number;
+    file: string;
+}
+
+/** The directory holding discovery files: `override`, else `$XDG_RUNTIME_DIR/otrace`, else `~/.cache/otrace`. */
+export function discoveryDir(env: NodeJS.ProcessEnv = process.env, override = ''): string {
+    if (override) {
+        return override;
+    }
+    const base = env.XDG_RUNTIME_DIR || path.join(os.homedir(), '.cache');
+    return path.join(base, 'otrace');
+}
+
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'EPERM';   // exists, owned by someone else
+    }
+}
+
+/** Parse one discovery file's text; returns undefined when it is not a usable record. */
+export function parseDiscovery(text: string, file: string): ProcessInfo | undefined {
+    let d: any;
+    try {
+        d = JSON.parse(text);
+    } catch {
+        return undefined;
+    }
+    if (!d || typeof d.pid !== 'number' || typeof d.lsp_port !== 'number' || typeof d.token !== 'string') {
+        return undefined;
+    }
+    return {
+        pid: d.pid, argv: Array.isArray(d.argv) ? d.argv.map(String) : [], cwd: String(d.cwd ?? ''),
+        host: typeof d.host === 'string' && d.host ? d.host : '127.0.0.1', lspPort: d.lsp_port,
+        token: d.token, started: typeof d.started === 'number' ? d.started : 0, file,
+    };
+}
+
+/**
+ * The live otrace processes of `dir`, oldest first. A missing directory is an empty list; files
+ * that are not discovery records, or whose pid is dead, are skipped (never deleted: that is the
+ * server's `list_processes`' job).
+ */
+export function listProcesses(dir: string, isAlive: (pid: number) => boolean = alive): ProcessInfo[] {
+    let names: string[];
+    try {
+        names = fs.readdirSync(dir);
+    } catch {
+        return [];
+    }
+    const found: ProcessInfo[] = [];
+    for (const name of names) {
+        if (!/^otrace-\d+\.json$/.test(name)) {
+            continue;
+        }
+        const file = path.join(dir, name);
+        let text: string;
+        try {
+            text = fs.readFileSync(file, 'utf8');
+        } catch {
+            continue;
+        }
+        const info = parseDiscovery(text, file);
+        if (info && isAlive(info.pid)) {
+            found.push(info);
+        }
+    }
+    return found.sort((a, b) => a.started - b.started || a.pid - b.pid);
+}
+
+/** "12s", "5m 3s", "2h 10m": a short human duration. */
+export function formatAge(seconds: number): string {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) {
+        return `${s}s`;
+    }
+    if (s < 3600) {
+        return `${Math.floor(s / 60)}m ${s % 60}s`;
+    }
+    return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** A quick-pick item for a process: label = script + pid, description = cwd, detail = command line and age. */
+export function describe(p: ProcessInfo, nowSeconds = Date.now() / 1000): { label: string; description: string; detail: string } {
+    const script = p.argv.find((a, i) => i > 0 && !a.startsWith('-')) ?? p.argv[0] ?? 'python';
+    return {
+        label: `${path.basename(script)} (pid ${p.pid})`,
+        description: p.cwd,
+        detail: `${p.argv.join(' ')} — ${p.host}:${p.lspPort}, started ${formatAge(nowSeconds - p.started)} ago`,
+    };
+}
+
+function inside(file: string, folder: string): boolean {
+    const rel = path.relative(folder, file);
+    return rel === '' || (!!rel && !rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Whether the process runs from one of `folders`: its cwd or its script is inside one. */
+export function runsFrom(p: ProcessInfo, folders: string[]): boolean {
+    const script = p.argv.find((a, i) => i > 0 && !a.startsWith('-'));
+    const scriptPath = script ? path.resolve(p.cwd || '/', script) : undefined;
+    return folders.some((f) => inside(p.cwd, f) || (scriptPath !== undefined && inside(scriptPath, f)));
+}
+
+/** The process to attach to automatically: the only one running from the workspace, else undefined. */
+export function autoAttachCandidate(procs: ProcessInfo[], folders: string[]): ProcessInfo | undefined {
+    const mine = procs.filter((p) => runsFrom(p, folders));
+    return mine.length === 1 ? mine[0] : undefined;
+}
