@@ -5,6 +5,11 @@ distinguish contexts of the same function, type and label recorded within the sa
 At most ``max_recent`` contexts are kept per type; the oldest is dropped first, except saved
 contexts (moved to ``saved``, never evicted) and holds that are still held.
 
+Cost: ``add`` is O(1) amortized however many contexts are held. Contexts held when added are kept
+out of the eviction order ("pinned"); the pinned ones are re-checked (O(pinned)) once every
+len(pinned) adds of their type and at each listing, and those resumed by then rejoin the eviction
+order as its newest entries (a resumed hold counts as recent from its resume).
+
 Thread-safety: every method may be called from any thread (one lock guards the maps).
 """
 
@@ -23,6 +28,49 @@ __all__ = ["ContextStore"]
 _MAX_BASES = 10_000   # id bases remembered for the .n counters (cleared when exceeded)
 
 
+class _Recent:
+    """The recent contexts of one type: ``all`` in the order added (listing, lookup), the ids of
+    the evictable ones oldest first, and the pinned (held when last checked) ones."""
+
+    __slots__ = ("all", "order", "pinned", "adds")
+
+    def __init__(self) -> None:
+        self.all: OrderedDict[str, TraceContext] = OrderedDict()
+        self.order: OrderedDict[str, None] = OrderedDict()
+        self.pinned: dict[str, TraceContext] = {}
+        self.adds = 0            # adds since the pinned contexts were last checked
+
+    def put(self, ctx: TraceContext) -> None:
+        self.all[ctx.id] = ctx
+        if ctx.is_held:
+            self.pinned[ctx.id] = ctx
+        else:
+            self.order[ctx.id] = None
+
+    def remove(self, trace_id: str) -> TraceContext | None:
+        self.order.pop(trace_id, None)
+        self.pinned.pop(trace_id, None)
+        return self.all.pop(trace_id, None)
+
+    def unpin(self) -> None:
+        """Move the pinned contexts no longer held to the newest end of the eviction order."""
+        self.adds = 0
+        for key in [k for k, c in self.pinned.items() if not c.is_held]:
+            del self.pinned[key]
+            self.order[key] = None
+
+    def evict(self, limit: int) -> None:
+        """Drop the oldest evictable contexts while more than ``limit`` are stored."""
+        all_, order = self.all, self.order
+        while len(all_) > limit and order:
+            key = order.popitem(last=False)[0]
+            ctx = all_[key]
+            if ctx.is_held:             # held after it was added (not through the engine): pin it
+                self.pinned[key] = ctx
+            else:
+                del all_[key]
+
+
 class ContextStore:
     """Recent and saved trace contexts. ``max_recent`` is read through a callable so a settings
     change applies at the next ``add``."""
@@ -30,44 +78,49 @@ class ContextStore:
     def __init__(self, max_recent: Callable[[], int] = lambda: 10) -> None:
         self._max_recent = max_recent
         self._lock = threading.Lock()
-        self._recent: dict[str, OrderedDict[str, TraceContext]] = {t: OrderedDict() for t in CTYPES}
+        self._recent: dict[str, _Recent] = {t: _Recent() for t in CTYPES}
         self._saved: OrderedDict[str, TraceContext] = OrderedDict()
         self._last_stamp: dict[str, tuple[str, int]] = {}   # id base -> (time string, counter)
         self._latest: TraceContext | None = None
+        self._second: tuple[int, str] = (-1, "")           # (whole second, its HH-MM-SS)
+
+    def _stamp(self, timestamp: float) -> str:
+        """``HH-MM-SS`` (local time) of ``timestamp``, formatted once per second."""
+        second = int(timestamp)
+        cached = self._second
+        if cached[0] == second:
+            return cached[1]
+        text = time.strftime("%H-%M-%S", time.localtime(second))
+        self._second = (second, text)
+        return text
 
     def add(self, ctx: TraceContext) -> TraceContext:
         """Assign ``ctx.id`` and store it under its type; evict beyond ``max_recent``. Returns ctx."""
         if ctx.ctype not in self._recent:
             raise OTraceError(f"unknown context type {ctx.ctype!r}")
-        stamp = time.strftime("%H-%M-%S", time.localtime(ctx.timestamp or time.time()))
+        stamp = self._stamp(ctx.timestamp or time.time())
         base = f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}"
         with self._lock:
             recent = self._recent[ctx.ctype]
+            stored = recent.all
             last = self._last_stamp.get(base)
             n = last[1] + 1 if last is not None and last[0] == stamp else 0
             # contexts captured on other threads may arrive out of order, and a clock time recurs
             # the next day: never reuse an id that is still stored
-            while (trace_id := f"{base}:{stamp}.{n}" if n else f"{base}:{stamp}") in recent \
+            while (trace_id := f"{base}:{stamp}.{n}" if n else f"{base}:{stamp}") in stored \
                     or trace_id in self._saved:
                 n += 1
             if len(self._last_stamp) >= _MAX_BASES and base not in self._last_stamp:
                 self._last_stamp.clear()
             self._last_stamp[base] = (stamp, n)
             ctx.id = trace_id
-            recent[ctx.id] = ctx
+            recent.adds += 1
+            if recent.pinned and recent.adds >= len(recent.pinned):
+                recent.unpin()
+            recent.put(ctx)
             self._latest = ctx
-            self._evict(recent)
+            recent.evict(max(1, self._max_recent()))
         return ctx
-
-    def _evict(self, recent: OrderedDict[str, TraceContext]) -> None:
-        limit = max(1, self._max_recent())
-        if len(recent) <= limit:
-            return
-        for key in list(recent):
-            if len(recent) <= limit:
-                break
-            if not recent[key].is_held:
-                del recent[key]
 
     def get(self, trace_id: str) -> TraceContext | None:
         """The context with this id (recent or saved), or None."""
@@ -76,7 +129,7 @@ class ContextStore:
             if saved is not None:
                 return saved
             for recent in self._recent.values():
-                ctx = recent.get(trace_id)
+                ctx = recent.all.get(trace_id)
                 if ctx is not None:
                     return ctx
         return None
@@ -92,19 +145,26 @@ class ContextStore:
         """The most recently added context still stored (``~~`` in the shell), or None."""
         with self._lock:
             latest = self._latest
-            if latest is not None and (latest.id in self._recent[latest.ctype] or latest.id in self._saved):
+            if latest is not None and (latest.id in self._recent[latest.ctype].all or latest.id in self._saved):
                 return latest
-            candidates = [next(reversed(r.values())) for r in self._recent.values() if r]
+            candidates = [next(reversed(r.all.values())) for r in self._recent.values() if r.all]
         return max(candidates, key=lambda c: c.timestamp, default=None)
 
     def recent(self, ctype: str | None = None) -> list[TraceContext]:
-        """Recent contexts of one type (or all types), oldest first."""
+        """Recent contexts of one type (or all types), oldest first. Resumed holds beyond
+        ``max_recent`` are dropped first."""
+        if ctype is not None and ctype not in self._recent:
+            raise OTraceError(f"unknown context type {ctype!r} (one of {', '.join(CTYPES)})")
+        limit = max(1, self._max_recent())
         with self._lock:
+            for t in (ctype,) if ctype is not None else CTYPES:
+                recent = self._recent[t]
+                if recent.pinned:
+                    recent.unpin()
+                    recent.evict(limit)
             if ctype is not None:
-                if ctype not in self._recent:
-                    raise OTraceError(f"unknown context type {ctype!r} (one of {', '.join(CTYPES)})")
-                return list(self._recent[ctype].values())
-            out = [c for r in self._recent.values() for c in r.values()]
+                return list(self._recent[ctype].all.values())
+            out = [c for r in self._recent.values() for c in r.all.values()]
         out.sort(key=lambda c: c.timestamp)
         return out
 
@@ -117,7 +177,7 @@ class ContextStore:
         """Mark a context saved: it moves to ``saved`` and is never evicted."""
         with self._lock:
             for recent in self._recent.values():
-                ctx = recent.pop(trace_id, None)
+                ctx = recent.remove(trace_id)
                 if ctx is not None:
                     break
             else:
@@ -131,19 +191,25 @@ class ContextStore:
     def delete(self, trace_id: str) -> TraceContext:
         """Remove a context (recent or saved); a context that is still held cannot be deleted."""
         with self._lock:
-            for mapping in (self._saved, *self._recent.values()):
-                ctx = mapping.get(trace_id)
-                if ctx is not None:
-                    if ctx.is_held:
-                        raise OTraceError(f"{trace_id} is held; resume it first")
-                    del mapping[trace_id]
-                    return ctx
-        raise OTraceError(f"no trace context {trace_id!r}")
+            ctx = self._saved.get(trace_id)
+            recent = None
+            if ctx is None:
+                recent = next((r for r in self._recent.values() if trace_id in r.all), None)
+                ctx = recent.all[trace_id] if recent is not None else None
+            if ctx is None:
+                raise OTraceError(f"no trace context {trace_id!r}")
+            if ctx.is_held:
+                raise OTraceError(f"{trace_id} is held; resume it first")
+            if recent is None:
+                del self._saved[trace_id]
+            else:
+                recent.remove(trace_id)
+            return ctx
 
     def clear(self, ctypes: Iterable[str] = CTYPES) -> None:
         """Drop all recent contexts of the given types that are not held (saved ones stay)."""
         with self._lock:
             for t in ctypes:
                 recent = self._recent[t]
-                for key in [k for k, c in recent.items() if not c.is_held]:
-                    del recent[key]
+                for key in [k for k, c in recent.all.items() if not c.is_held]:
+                    recent.remove(key)

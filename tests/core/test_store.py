@@ -158,3 +158,63 @@ def test_concurrent_adds_respect_max_recent():
     for t in threads:
         t.join(10)
     assert len(store.recent("exceptions")) == 5
+
+
+class _CountingHold:
+    """A hold whose ``done`` counts how often the store reads it."""
+
+    reads = 0
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @property
+    def done(self):
+        _CountingHold.reads += 1
+        return self._done
+
+
+def test_adding_many_held_contexts_is_linear_not_quadratic():
+    store = ContextStore(lambda: 10)
+    n = 5000
+    _CountingHold.reads = 0
+    held = []
+    for i in range(n):
+        c = ctx("holds", "hold_check", ts=T0 + i / 1000)
+        c.hold = _CountingHold()
+        held.append(store.add(c))
+        store.add(ctx("holds", "hold_check", ts=T0 + i / 1000))       # not held: evictable
+    # each add checks its own context, plus re-checks of the pinned ones amortized O(1) per add
+    # (the old store scanned every held context on every add: ~n*n/2 = 12.5 million reads)
+    assert _CountingHold.reads <= 6 * n
+    assert all(store.get(c.id) is c for c in held)
+    # held contexts count towards max_recent: the unheld ones are dropped, every hold stays
+    assert store.recent("holds") == held
+
+
+def test_resumed_holds_are_evicted_at_the_next_listing_or_adds():
+    def held_contexts(store, n):
+        out = []
+        for i in range(n):
+            c = ctx("holds", "hold_check", ts=T0 + i)
+            c.hold = _Held()
+            out.append(store.add(c))
+        return out
+
+    store = ContextStore(lambda: 3)
+    held = held_contexts(store, 50)
+    assert store.recent("holds") == held
+    for c in held:
+        c.hold.done = True
+    assert store.recent("holds") == held[-3:]      # a listing re-checks them: max_recent remain
+
+    store = ContextStore(lambda: 3)
+    held = held_contexts(store, 50)
+    for c in held[:40]:
+        c.hold.done = True
+    for i in range(60):                             # adds alone re-check them too
+        store.add(ctx("holds", "hold_check", ts=T0 + 100 + i))
+    assert not any(store.get(c.id) for c in held[:40]) and all(store.get(c.id) for c in held[40:])
+    for c in held[40:]:
+        c.hold.done = True
+    assert store.recent("holds") == held[-3:]
