@@ -179,8 +179,17 @@ def web_eval(conn, p: dict) -> dict:
         raise OTraceError("JavaScript evaluation refused: safe_mode is True (set safe_mode False)")
     conn.audit("otrace/webEval", browser=client, expression=expression)
     timeout = timeout_ms / 1000 if timeout_ms else conn.hub.engine.settings.web_timeout
-    value, error = web.evaluate(client, expression, timeout, who=conn.client_name)
+    _, value, error = web.evaluate_many([client], expression, timeout, who=conn.client_name)[0]
     return {"error": error} if error is not None else {"value": value}
+
+
+def debugpy(conn, p: dict) -> dict:
+    """Start debugpy in-process (otrace_server.dap.escalate) and say how to attach."""
+    debugger = getattr(conn.hub.shell, "debugger", None)
+    if debugger is None:
+        raise NotAvailable("not available: otrace's DAP endpoint (and debugpy escalation) is not running")
+    conn.audit("otrace/debugpy")
+    return debugger.start()
 
 
 #: method name -> handler(conn, params) -> result
@@ -188,9 +197,9 @@ REQUESTS: dict[str, Callable[[Any, dict], dict]] = {
     "otrace/command": command, "otrace/complete": complete, "otrace/holds": holds, "otrace/resume": resume,
     "otrace/context": context, "otrace/traces": traces, "otrace/trace": trace, "otrace/untrace": untrace,
     "otrace/patch": patch, "otrace/unpatch": unpatch, "otrace/webClients": web_clients,
-    "otrace/webEval": web_eval,
+    "otrace/webEval": web_eval, "otrace/debugpy": debugpy,
 }
 
 #: methods whose every call is written to the audit log
 STATE_CHANGING = ("otrace/resume", "otrace/trace", "otrace/untrace", "otrace/patch", "otrace/unpatch",
-                  "otrace/webEval")
+                  "otrace/webEval", "otrace/debugpy")

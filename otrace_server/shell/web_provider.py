@@ -3,11 +3,12 @@
 
     class MyProvider:
         def clients(self) -> list[WebClientInfo]: ...
-        def evaluate(self, name, expression, timeout) -> tuple[str | None, str | None]: ...
+        def evaluate_many(self, names, expression, timeout, who="") -> list[tuple[str, str | None, str | None]]: ...
 
-``evaluate`` runs ``expression`` as JavaScript in the browser ``name`` and waits at most ``timeout``
-seconds; it returns ``(value_text, None)`` or ``(None, error_text)``. It is called on the shell's
-caller thread (never the app's loop thread) and may block up to ``timeout``.
+``evaluate_many`` runs ``expression`` as JavaScript in each browser of ``names`` concurrently and
+waits at most ``timeout`` seconds in all; it returns ``(name, value_text, None)`` or ``(name, None,
+error_text)`` per name, in order. ``who`` names the asking session (audit log). It is called on the
+shell's caller thread (never the app's loop thread) and may block up to ``timeout``.
 """
 
 from __future__ import annotations
@@ -34,4 +35,5 @@ class WebProvider(Protocol):
 
     def clients(self) -> list[WebClientInfo]: ...
 
-    def evaluate(self, name: str, expression: str, timeout: float) -> tuple[str | None, str | None]: ...
+    def evaluate_many(self, names: list[str], expression: str, timeout: float,
+                      who: str = "") -> list[tuple[str, str | None, str | None]]: ...

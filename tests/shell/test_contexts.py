@@ -72,8 +72,7 @@ def test_save_and_del(session, engine):
     assert session.execute(f"del {ctx.id}").error
     other = record(engine, label="ValueError")
     assert not session.execute(f"save {other.id}").error
-    assert session.execute("ls /osh/saved/exceptions/Receive.respond").output == \
-        "/osh/saved/exceptions/Receive.respond"
+    assert session.execute("ls /osh/saved/exceptions/Receive.respond").output == "ex-ValueError"  # abs dir: listed
     assert session.execute("cdls /osh/saved/exceptions/Receive.respond").output == "ex-ValueError"
 
 

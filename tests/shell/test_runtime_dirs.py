@@ -59,11 +59,15 @@ class Provider:
     def clients(self):
         return [WebClientInfo("user1", time.time(), "http://x/", "ua1"), WebClientInfo("user2", time.time())]
 
-    def evaluate(self, name, expression, timeout):
-        self.calls.append((name, expression, timeout))
-        if name == "user2" and "bad" in expression:
-            return None, "ReferenceError: bad is not defined"
-        return "[object Object]", None
+    def evaluate_many(self, names, expression, timeout, who=""):
+        out = []
+        for name in names:
+            self.calls.append((name, expression, timeout, who))
+            if name == "user2" and "bad" in expression:
+                out.append((name, None, "ReferenceError: bad is not defined"))
+            else:
+                out.append((name, "[object Object]", None))
+        return out
 
 
 def test_web(shell, session):
@@ -79,7 +83,7 @@ def test_web(shell, session):
     assert r.error and r.output.endswith("set safe_mode False")
     session.execute("set safe_mode False")
     assert session.execute('$("body").css("background","red")').output == "[object Object]"
-    assert shell.web.calls[-1] == ("user1", '$("body").css("background","red")', 5.0)
+    assert shell.web.calls[-1] == ("user1", '$("body").css("background","red")', 5.0, session.name)
     assert session.execute("pwd").output == "/osh/web/user1"     # commands still work
     session.execute("cd ../*")
     r = session.execute("bad")

@@ -1,6 +1,7 @@
 """Listing and deleting entries: ls, rm.
 
-``ls`` without a pattern lists the current directory; with patterns it lists the matching names
+``ls`` without a pattern lists the current directory; ``ls /ABS/DIR`` (a plain absolute path) lists
+that directory; with other patterns it lists the matching names
 (like otrace: ``ls ~~`` prints the path of the newest context); ``-l`` adds ``= value``.
 Thread-safety: reads live objects; ``rm`` mutates the application's objects (refused in safe mode).
 """
@@ -112,6 +113,9 @@ def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
     if not patterns:
         here = session.here()
         return [(n, here, n) for n in here.names()]
+    if len(patterns) == 1 and _names_a_directory(session, patterns[0]):
+        target = vfs.resolve(session.shell, session.abspath(patterns[0]))
+        return [(n, target, n) for n in target.names()]
     out = []
     for pattern in patterns:
         relative = not pattern.startswith(("/", "~"))
@@ -135,6 +139,19 @@ def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
         if not found:
             raise OTraceError(f"ls: no match for {pattern!r}")
     return out
+
+
+def _names_a_directory(session, pattern: str) -> bool:
+    """True when ``pattern`` is a plain absolute path (no wildcard; relative names and ``~~`` keep
+    otrace's meaning: ``ls name`` / ``ls ~~`` print the matching names) to a directory:
+    ``ls /osh/web`` then lists that directory, as in a Unix shell."""
+    if any(c in pattern for c in "*?[") or not pattern.startswith("/"):
+        return False
+    try:
+        vfs.resolve(session.shell, session.abspath(pattern))
+    except Exception:
+        return False
+    return True
 
 
 def list_entries(session, args: list[str]) -> Result:

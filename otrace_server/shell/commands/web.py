@@ -1,7 +1,8 @@
 """JavaScript evaluation in /osh/web/<client> (or /osh/web/* for every client) through the
 ``shell.web`` provider (see shell.web_provider).
 
-Thread-safety: ``provider.evaluate`` blocks the caller's thread for at most ``web_timeout``.
+Thread-safety: ``provider.evaluate_many`` blocks the caller's thread for at most ``web_timeout``
+(every browser of ``/osh/web/*`` is asked at once).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ def evaluate_js(session, client: str, expression: str) -> Result:
     names = [c.name for c in provider.clients()] if client == "*" else [client]
     if not names:
         raise OTraceError("/osh/web: no browser connected")
+    try:
+        answers = provider.evaluate_many(names, expression, timeout, who=session.name)
+    except Exception as exc:
+        answers = [(name, None, f"{type(exc).__name__}: {exc}") for name in names]
     lines, errors, values = [], 0, {}
-    for name in names:
-        try:
-            value, error = provider.evaluate(name, expression, timeout)
-        except Exception as exc:
-            value, error = None, f"{type(exc).__name__}: {exc}"
+    for name, value, error in answers:
         text = f"error: {error}" if error is not None else str(value)
         errors += error is not None
         values[name] = text
