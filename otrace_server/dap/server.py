@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from otrace_server.core.events import Event
 from otrace_server.dap.breakpoints import Breakpoints
+from otrace_server.dap.escalate import Debugger
 from otrace_server.dap.session import Session
 
 __all__ = ["DapServer", "ServerHandle", "start_server"]
@@ -208,5 +209,6 @@ def start_server(app, host: str | None = None, port: int | None = None) -> Serve
         except Exception:
             pass
         raise
+    app.shell.debugger = Debugger(app)   # the shell's `debug` command and LSP otrace/debugpy use it
     log.info("otrace: DAP endpoint on %s:%s", host, server.port)
     return ServerHandle(server)

@@ -68,14 +68,21 @@ class DapClient:
                     raise TimeoutError(f"no {what} within {timeout or self.timeout}s")
                 self._cond.wait(left)
 
-    def request_raw(self, command: str, arguments: Any = None, timeout: float | None = None) -> dict:
-        """Send a request and return its response message (success or not)."""
+    def send_request(self, command: str, arguments: Any = None) -> int:
+        """Send a request without waiting; returns its seq (see ``wait_response``)."""
         seq = next(self._seq)
         msg = {"seq": seq, "type": "request", "command": command}
         if arguments is not None:
             msg["arguments"] = arguments
         self.send(msg)
-        return self._wait(lambda: self.responses.get(seq), timeout, f"response to {command}")
+        return seq
+
+    def wait_response(self, seq: int, timeout: float | None = None) -> dict:
+        return self._wait(lambda: self.responses.get(seq), timeout, f"response to request {seq}")
+
+    def request_raw(self, command: str, arguments: Any = None, timeout: float | None = None) -> dict:
+        """Send a request and return its response message (success or not)."""
+        return self.wait_response(self.send_request(command, arguments), timeout)
 
     def request(self, command: str, arguments: Any = None, timeout: float | None = None) -> dict:
         """Send a request and return its body; AssertionError when it fails."""

@@ -8,9 +8,10 @@
     code       view, edit, unpatch
     control    alias, help, lock, quit, repeat, set, source
     web        JavaScript evaluation in /osh/web/<client>
+    debug      debug (debugpy escalation, through the ``shell.debugger`` provider)
 """
 
-from otrace_server.shell.commands import (code, contexts, control, evaluate, listing, nav, tracing,  # noqa: F401
-                                          web)
+from otrace_server.shell.commands import (code, contexts, control, debug, evaluate, listing, nav,  # noqa: F401
+                                          tracing, web)
 
 __all__: list[str] = []
