@@ -175,7 +175,7 @@ TEXT gets a final newline when it has none."
 (defun otrace-edit-finish ()
   "Send the edited function to the otrace shell (`edit NAME')."
   (interactive)
-  (unless otrace--edit-name (otrace--error "not an otrace edit buffer"))
+  (unless otrace--edit-name (otrace--error "Not an otrace edit buffer"))
   (let ((result (otrace--request 'otrace/command
                                  (list :line (concat "edit " otrace--edit-name)
                                        :stdin (buffer-substring-no-properties (point-min) (point-max))))))

@@ -100,7 +100,7 @@
     buf))
 
 (defun otrace--holds-redraw ()
-  "Redraw the holds buffer when it exists."
+  "Update the buffer listing the held requests, if there is one."
   (let ((buf (get-buffer otrace--holds-buffer)))
     (when (buffer-live-p buf)
       (with-current-buffer buf
@@ -109,7 +109,7 @@
 
 (defun otrace--hold-at-point ()
   "The hold of the current line, or signal a `user-error'."
-  (or (tabulated-list-get-id) (otrace--error "no held request on this line")))
+  (or (tabulated-list-get-id) (otrace--error "No held request on this line")))
 
 (defun otrace-holds-visit ()
   "Visit the line where the request at point is held."
@@ -130,13 +130,13 @@
   (otrace-resume 'all))
 
 (defun otrace--parse-value (text)
-  "TEXT as JSON when it parses, else TEXT itself."
+  "Return TEXT parsed as JSON, or TEXT itself when it is not JSON."
   (condition-case nil
       (json-parse-string text :object-type 'plist :null-object :null :false-object :json-false)
     (json-parse-error text)))
 
 (defun otrace-holds-resume-value (value)
-  "Resume the request at point; its `traceassert' returns VALUE.
+  "Resume the request at point, making its `traceassert' return VALUE.
 Interactively VALUE is read as JSON (e.g. 5, \"text\", [1, 2]),
 else taken as a string."
   (interactive (list (otrace--parse-value (read-string "Resume with value (JSON): "))))
@@ -181,7 +181,7 @@ else taken as a string."
                          (propertize "*" 'display '(left-fringe right-triangle error)))))))))
 
 (defun otrace--holds-update-buffers ()
-  "Redraw the holds buffer and the markers of every file buffer."
+  "Update the list of held requests and the markers in file buffers."
   (otrace--holds-redraw)
   (dolist (buf (buffer-list))
     (when (buffer-file-name buf)
@@ -201,7 +201,7 @@ else taken as a string."
   "Resume the requests held on the current line."
   (interactive)
   (otrace-resume (or (otrace-hold-ids-at (point))
-                     (otrace--error "no request is held on this line"))))
+                     (otrace--error "No request is held on this line"))))
 
 (defun otrace-resume-at-mouse (event)
   "Resume the requests held on the line of the fringe marker clicked in EVENT."
@@ -209,7 +209,7 @@ else taken as a string."
   (let ((pos (posn-point (event-start event))))
     (with-current-buffer (window-buffer (posn-window (event-start event)))
       (otrace-resume (or (otrace-hold-ids-at pos)
-                         (otrace--error "no request is held on this line"))))))
+                         (otrace--error "No request is held on this line"))))))
 
 (provide 'otrace-holds)
 

@@ -84,8 +84,8 @@ actions.
 
 (defun otrace--uri (&optional file)
   "The file: URI of FILE (default: the current buffer's file)."
-  (let ((file (or file buffer-file-name (otrace--error "this buffer visits no file"))))
-    (concat "file://" (url-hexify-string (file-truename file) "[-A-Za-z0-9_.~/]"))))
+  (let ((file (or file buffer-file-name (otrace--error "This buffer visits no file"))))
+    (concat "file://" (url-hexify-string (file-truename file) url-path-allowed-chars))))
 
 (defun otrace--uri-file (uri)
   "The file name of file: URI."
@@ -130,7 +130,7 @@ actions.
     (min (+ (point) (plist-get pos :character)) (line-end-position))))
 
 (defun otrace--apply-edit (edit)
-  "Apply WorkspaceEdit EDIT (its \"changes\") to the buffers of its files."
+  "Apply the text edits of WorkspaceEdit EDIT to the buffers of their files."
   (let ((changes (plist-get edit :changes)))
     (cl-loop for (uri-key edits) on changes by #'cddr
              for file = (otrace--uri-file (substring (symbol-name uri-key) 1))
@@ -184,7 +184,7 @@ show why)."
                                      (completing-read "otrace action: " titles nil t)))))
   (let ((action (or (cl-find title (otrace--code-actions)
                              :key (lambda (a) (plist-get a :title)) :test #'string=)
-                    (otrace--error "no action %S on this line" title))))
+                    (otrace--error "No action %S on this line" title))))
     (otrace--run-action action)))
 
 (defun otrace-insert-traceassert ()
@@ -192,7 +192,7 @@ show why)."
   (interactive)
   (let ((action (or (cl-find-if (lambda (a) (string-prefix-p "Insert traceassert" (plist-get a :title)))
                                 (otrace--code-actions))
-                    (otrace--error "the server offers no traceassert here"))))
+                    (otrace--error "The server offers no traceassert here"))))
     (otrace--run-action action)))
 
 ;;;; Flymake: traced exceptions

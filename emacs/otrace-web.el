@@ -46,7 +46,7 @@
 (defun otrace--read-web-client ()
   "Ask for the name of a connected browser."
   (let ((names (or (mapcar (lambda (c) (plist-get c :name)) (otrace-web-clients))
-                   (otrace--error "no browser is connected"))))
+                   (otrace--error "No browser is connected"))))
     (completing-read "Browser: " names nil t nil nil
                      (and (derived-mode-p 'otrace-web-mode) (tabulated-list-get-id)))))
 

@@ -133,7 +133,7 @@ processes are skipped."
 (defun otrace--read-process ()
   "Ask for a running process with `completing-read'; its discovery plist."
   (let* ((processes (or (otrace-processes)
-                        (otrace--error "no running process in %s (give host, port and token with C-u)"
+                        (otrace--error "No running process in %s (give host, port and token with C-u)"
                                        (otrace-discovery-directory))))
          (choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes)))
     (cdr (assoc (completing-read "otrace process: " choices nil t) choices))))
@@ -163,7 +163,7 @@ processes are skipped."
 (defun otrace--connection ()
   "The live connection, or signal a `user-error'."
   (or (and (otrace-connected-p) otrace--connection)
-      (otrace--error "not connected (M-x otrace-connect)")))
+      (otrace--error "Not connected (M-x otrace-connect)")))
 
 (defun otrace--on-notification (_conn method params)
   "Dispatch notification METHOD with PARAMS to `otrace-notification-functions'."
@@ -239,7 +239,7 @@ token signals a one-line `user-error' and leaves nothing behind."
          (proc (condition-case err
                    (make-network-process :name name :host host :service port
                                          :coding 'binary :noquery t)
-                 (file-error (otrace--error "cannot connect to %s:%s: %s"
+                 (file-error (otrace--error "Cannot connect to %s:%s: %s"
                                             host port (error-message-string err)))))
          (conn (otrace-connection :name name :process proc
                                   :address (list host port token)
@@ -299,7 +299,7 @@ host, port and token."
 (defun otrace-reconnect ()
   "Connect again to the last process; the otrace buffers are kept."
   (interactive)
-  (unless otrace--last-address (otrace--error "no previous connection"))
+  (unless otrace--last-address (otrace--error "No previous connection"))
   (apply #'otrace-connect-to otrace--last-address))
 
 (defun otrace-disconnect ()
@@ -322,6 +322,7 @@ host, port and token."
   "The mode-line lighter: \" otrace\" and the number of held requests."
   (if otrace--holds (format " otrace[%d held]" (length otrace--holds)) " otrace"))
 
+;;;###autoload
 (define-minor-mode otrace-mode
   "Global mode showing the otrace connection in the mode line.
 Turned on by `otrace-connect' and off by `otrace-disconnect'."

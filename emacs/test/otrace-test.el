@@ -85,6 +85,7 @@ Everything is stopped afterwards."
   `(let* ((,(car spec) (otrace-test--start ,@(cdr spec)))
           (otrace-discovery-directory (expand-file-name "otrace" (otrace-test--app-dir ,(car spec)))))
      (unwind-protect (progn ,@body)
+       (otrace-test--cleanup-buffers)
        (otrace-test--stop ,(car spec)))))
 
 (defun otrace-test--connect (app)
@@ -152,8 +153,7 @@ Everything is stopped afterwards."
         (should-not otrace-mode)
         (otrace-reconnect)
         (should (otrace-connected-p))
-        (should (eq (otrace-console) console)))
-      (otrace-test--cleanup-buffers))))
+        (should (eq (otrace-console) console))))))
 
 (ert-deftest otrace-test-wrong-token-gives-one-clear-message ()
   "A wrong token is refused with one `user-error' line, and nothing is left behind."
@@ -206,8 +206,7 @@ Everything is stopped afterwards."
       (with-current-buffer source
         (should-not (cl-some (lambda (ov) (overlay-get ov 'otrace-hold))
                              (overlays-in (point-min) (point-max)))))
-      (kill-buffer response)
-      (otrace-test--cleanup-buffers))))
+      (kill-buffer response))))
 
 (ert-deftest otrace-test-resume-at-point-and-with-value ()
   "`C-c C-o r' on the held line resumes it; `v' gives the value `traceassert' returns."
@@ -230,8 +229,7 @@ Everything is stopped afterwards."
         (otrace-test--wait (lambda () (otrace-test--buffer-has second "The reciprocal of 4\\.0 is 0\\.25"))
                            "response 2")
         (kill-buffer second))
-      (kill-buffer first)
-      (otrace-test--cleanup-buffers))))
+      (kill-buffer first))))
 
 ;;;; Console
 
@@ -245,8 +243,7 @@ Everything is stopped afterwards."
       (otrace-test--wait (lambda () (otrace-test--buffer-has console "Request_stats[^\0]*\nglobals> \\'"))
                          "the output of ls and a new prompt")
       (with-current-buffer console
-        (should (equal (ring-ref comint-input-ring 0) "ls")))
-      (otrace-test--cleanup-buffers))))
+        (should (equal (ring-ref comint-input-ring 0) "ls"))))))
 
 (ert-deftest otrace-test-console-completion-and-async-output ()
   "`completion-at-point' completes through the server; trace events arrive before the prompt."
@@ -258,15 +255,14 @@ Everything is stopped afterwards."
         (goto-char (point-max))
         (insert "cd /osh/glo")
         (completion-at-point)
-        (should (equal (buffer-substring-no-properties (line-beginning-position) (point-max))
+        (should (equal (buffer-substring-no-properties (save-excursion (forward-line 0) (point)) (point-max))
                        "globals> cd /osh/globals"))
         ;; A traced exception arrives while a line is being typed: it goes above the prompt.
         (otrace--request 'otrace/trace '(:name "GetHandler.get"))
         (let ((response (otrace-test--http-get app "/?number=0")))
           (otrace-test--wait (lambda () (otrace-test--buffer-has console "ZeroDivisionError")) "the trace event")
           (kill-buffer response))
-        (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals\\'")))
-      (otrace-test--cleanup-buffers))))
+        (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals\\'"))))))
 
 ;;;; Python buffers
 
@@ -289,8 +285,7 @@ Everything is stopped afterwards."
         (with-current-buffer source
           (should (= (line-number-at-pos (flymake-diagnostic-beg diag)) raising))
           (should (eq (flymake-diagnostic-type diag) :note))
-          (flymake-mode -1)))
-      (otrace-test--cleanup-buffers))))
+          (flymake-mode -1))))))
 
 (ert-deftest otrace-test-code-actions ()
   "`otrace-insert-traceassert' inserts a hold in an async def; a server command runs."
@@ -311,8 +306,7 @@ Everything is stopped afterwards."
                      '(:name "GetHandler.respond" :module "__main__")))
       (should (string-match-p "GetHandler.respond"
                               (plist-get (otrace--request 'otrace/command '(:line "trace")) :output)))
-      (should-error (otrace-code-action "no such action") :type 'user-error))
-    (otrace-test--cleanup-buffers)))
+      (should-error (otrace-code-action "no such action") :type 'user-error))))
 
 ;;;; Browsers
 
@@ -345,8 +339,7 @@ Everything is stopped afterwards."
                 (kill-buffer monitor))))
         (process-send-eof browser)
         (otrace-test--wait (lambda () (not (process-live-p browser))) "the browser to close" 20)
-        (kill-buffer (process-buffer browser))
-        (otrace-test--cleanup-buffers)))))
+        (kill-buffer (process-buffer browser))))))
 
 (provide 'otrace-test)
 
