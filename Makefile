@@ -50,3 +50,11 @@ test-python:
 	status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; exit 1; fi; \
 	exit $$status
+
+# Emacs package (emacs/): byte-compile with warnings as errors, checkdoc, package-lint, then ERT against
+# the real demos (the script fails unless ERT's "Ran N tests" line has N > 0). Needs emacs-nox.
+DEB_TEST_NEEDS += emacs-nox:emacs elpa-package-lint
+TEST_RUNNERS += test-emacs
+.PHONY: test-emacs
+test-emacs:
+	@scripts/emacs-test.sh
