@@ -26,6 +26,7 @@ on the thread of the patched code (the app's loop for coroutines).
 
 from __future__ import annotations
 
+import ast
 import inspect
 import itertools
 import os
@@ -142,17 +143,23 @@ def _same_code(func: types.FunctionType, lines: list[str]) -> bool:
     except (OSError, TypeError):
         return False
     block = textwrap.dedent("".join(lines[first - 1:first - 1 + size]))
-    # at the same line numbers, inside a class so that super()/private names compile alike
-    text = "\n" * max(first - 2, 0) + "class _C:\n" + textwrap.indent(block, "    ")
+    owner = func.__qualname__.split(".")[-2] if "." in func.__qualname__ else None
+    if owner is not None and owner.isidentifier():   # a method: in a class of its name (super, __x)
+        block, shift = f"class {owner}:\n" + textwrap.indent(block, "    "), first - 2
+    else:
+        shift = first - 1
     try:
-        code = compile(text, func.__code__.co_filename, "exec")
-    except SyntaxError:
+        tree = ast.parse(block)
+        ast.increment_lineno(tree, shift)               # at the same line numbers as the file
+        code = compile(tree, func.__code__.co_filename, "exec")
+    except (SyntaxError, ValueError):
         return False
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            for inner in const.co_consts:
-                if isinstance(inner, types.CodeType) and inner.co_name == func.__name__:
-                    return _signature(inner) == _signature(func.__code__)
+    found = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    if owner is not None and owner.isidentifier():
+        found = [i for c in found for i in c.co_consts if isinstance(i, types.CodeType)]
+    for inner in found:
+        if inner.co_name == func.__name__:
+            return _signature(inner) == _signature(func.__code__)
     return False
 
 
