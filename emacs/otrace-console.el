@@ -71,9 +71,9 @@
     (with-current-buffer buf
       (unless (derived-mode-p 'otrace-console-mode)
         (otrace-console-mode))
-      (let ((proc (otrace--console-process)))
-        (when (= (marker-position (process-mark proc)) 1)
-          (otrace--console-send proc "pwd"))))
+      (when (= (marker-position (process-mark (otrace--console-process))) 1)
+        ;; The first prompt, before any line can be entered.
+        (otrace--console-answer (otrace--request 'otrace/command '(:line "pwd")))))
     (pop-to-buffer buf)
     buf))
 

@@ -142,10 +142,11 @@ else taken as a string."
   (interactive (list (otrace--parse-value (read-string "Resume with value (JSON): "))))
   (otrace-resume (list (plist-get (otrace--hold-at-point) :id)) :value value))
 
-(defun otrace-holds-fail (exception)
-  "Fail the request at point: raise EXCEPTION (\"ValueError: bad input\") in it."
-  (interactive (list (read-string "Raise (e.g. ValueError: bad input): " "RuntimeError: failed")))
-  (otrace-resume (list (plist-get (otrace--hold-at-point) :id)) :raise exception))
+(defun otrace-holds-fail (status)
+  "Fail the request at point: answer it with HTTP STATUS (default 500)."
+  (interactive (list (read-number "Fail with HTTP status: " 500)))
+  (otrace-resume (list (plist-get (otrace--hold-at-point) :id))
+                 :status status :reason "Failed from Emacs (otrace)"))
 
 (defun otrace-hold-context-path (id)
   "The otrace shell directory of the context of hold ID."

@@ -231,6 +231,46 @@ Everything is stopped afterwards."
         (kill-buffer second))
       (kill-buffer first))))
 
+(ert-deftest otrace-test-holds-keys-visit-context-fail-resume-all ()
+  "In the holds buffer `RET' visits the held line, `c' opens the context in the
+console, `x' fails the request and `R' resumes all."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((failed (otrace-test--http-get app "/?number=77"))
+          (holds (otrace-holds)))
+      (otrace-test--wait (lambda () otrace--holds) "the hold")
+      (with-current-buffer holds
+        (goto-char (point-min))
+        (call-interactively (key-binding (kbd "RET"))))
+      (with-current-buffer (window-buffer (selected-window))
+        (should (equal buffer-file-name (expand-file-name "demos/torna_trace.py" otrace-test--root)))
+        (should (= (line-number-at-pos (window-point))
+                   (otrace-test--demo-line "await traceassert(number != \"77\""))))
+      (with-current-buffer holds
+        (goto-char (point-min))
+        (call-interactively (key-binding "c")))
+      (let ((console (get-buffer "*otrace console*")))
+        (otrace-test--wait (lambda () (otrace-test--buffer-has console "^GetHandler[^>\n]*> \\'")) (format "the context prompt in %S" (with-current-buffer console (buffer-string))))
+        (otrace-console-send-line "number")
+        (otrace-test--wait (lambda () (otrace-test--buffer-has console "^'77'\n")) "the held local variable"))
+      (with-current-buffer holds
+        (goto-char (point-min))
+        (cl-letf (((symbol-function 'read-number) (lambda (&rest _) 503)))
+          (call-interactively (key-binding "x"))))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has failed "\\`HTTP/1\\.[01] 503 Failed from Emacs"))
+                         "the failed response")
+      (kill-buffer failed)
+      (let ((a (otrace-test--http-get app "/?number=77"))
+            (b (otrace-test--http-get app "/?number=77")))
+        (otrace-test--wait (lambda () (= (length otrace--holds) 2)) "two holds")
+        (with-current-buffer holds
+          (should (= (length tabulated-list-entries) 2))
+          (call-interactively (key-binding "R")))
+        (dolist (response (list a b))
+          (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
+                             "the resumed responses")
+          (kill-buffer response))))))
+
 ;;;; Console
 
 (ert-deftest otrace-test-console-runs-ls-with-history ()
