@@ -194,7 +194,8 @@ processes are skipped."
           otrace--holds nil)
     (otrace-mode -1)
     (otrace--holds-changed)
-    (run-hooks 'otrace-disconnected-hook)))
+    (run-hooks 'otrace-disconnected-hook)
+    (otrace--message "disconnected from pid %s" (plist-get (otrace--info conn) :pid))))
 
 (defun otrace--holds-changed ()
   "Redraw the views of the held requests."
@@ -276,6 +277,7 @@ token signals a one-line `user-error' and leaves nothing behind."
 (defun otrace--kill (conn)
   "Close CONN's process and its buffers without talking to the server."
   (let ((proc (jsonrpc--process conn)))
+    (set-process-sentinel proc #'ignore)
     (when (process-live-p proc) (delete-process proc))
     (dolist (buf (list (process-buffer proc) (process-get proc 'jsonrpc-stderr)))
       (when (buffer-live-p buf) (kill-buffer buf)))))
@@ -313,8 +315,7 @@ host, port and token."
       (otrace--kill conn)
       (otrace--on-shutdown conn)
       (when (buffer-live-p (jsonrpc-events-buffer conn))
-        (kill-buffer (jsonrpc-events-buffer conn)))
-      (otrace--message "disconnected"))))
+        (kill-buffer (jsonrpc-events-buffer conn))))))
 
 ;;;; Mode line
 

@@ -166,7 +166,21 @@ Everything is stopped afterwards."
                               (error-message-string err)))
       (should-not (string-match-p "\n" (error-message-string err)))
       (should-not (otrace-connected-p))
-      (should (= (length (process-list)) before)))))
+      (accept-process-output nil 0.3)
+      (should (= (length (process-list)) before))
+      (with-current-buffer (messages-buffer)
+        (should-not (string-match-p "error in process\\|Debugger entered\\|Server died"
+                                    (buffer-string)))))))
+
+(ert-deftest otrace-test-server-exit-is-noticed ()
+  "When the process ends, the connection is forgotten: no mode line, no holds."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (should otrace-mode)
+    (process-send-eof (otrace-test--app-proc app))
+    (otrace-test--wait (lambda () (not (otrace-connected-p))) "the connection to close")
+    (should-not otrace-mode)
+    (should-error (otrace-console) :type 'user-error)))
 
 ;;;; Holds
 
@@ -346,7 +360,9 @@ console, `x' fails the request and `R' resumes all."
                      '(:name "GetHandler.respond" :module "__main__")))
       (should (string-match-p "GetHandler.respond"
                               (plist-get (otrace--request 'otrace/command '(:line "trace")) :output)))
-      (should-error (otrace-code-action "no such action") :type 'user-error))))
+      (should-error (otrace-code-action "no such action") :type 'user-error)
+      (let ((err (should-error (otrace-code-action "Hold here live") :type 'user-error)))
+        (should (string-match-p "Hold here live: .*not an async def" (error-message-string err)))))))
 
 ;;;; Browsers
 
