@@ -168,7 +168,8 @@ actions.
 
 (defun otrace--describe (value)
   "VALUE as short text for a message."
-  (if (stringp value) value (json-encode value)))
+  (if (stringp value) value
+    (condition-case nil (json-serialize value) (error (format "%S" value)))))
 
 (defun otrace-code-action (title)
   "Run the otrace code action named TITLE at the current line.

@@ -182,8 +182,7 @@ processes are skipped."
 (defun otrace--on-request (_conn method _params)
   "Answer server request METHOD: nothing is needed but a code lens refresh."
   (unless (eq method 'workspace/codeLens/refresh)
-    (signal 'jsonrpc-error `(:jsonrpc-error-code -32601
-                             :jsonrpc-error-message ,(format "%s not handled" method)))))
+    (jsonrpc-error :code -32601 :message (format "%s is not handled by otrace.el" method))))
 
 (defun otrace--on-shutdown (conn)
   "Forget CONN when its process ended."
@@ -242,12 +241,14 @@ token signals a one-line `user-error' and leaves nothing behind."
                                          :coding 'binary :noquery t)
                  (file-error (otrace--error "Cannot connect to %s:%s: %s"
                                             host port (error-message-string err)))))
-         (conn (otrace-connection :name name :process proc
-                                  :address (list host port token)
-                                  :events-buffer-scrollback-size 2000
-                                  :notification-dispatcher #'otrace--on-notification
-                                  :request-dispatcher #'otrace--on-request
-                                  :on-shutdown #'otrace--on-shutdown))
+         (conn (apply #'make-instance 'otrace-connection
+                      :name name :process proc :address (list host port token)
+                      :notification-dispatcher #'otrace--on-notification
+                      :request-dispatcher #'otrace--on-request
+                      :on-shutdown #'otrace--on-shutdown
+                      ;; jsonrpc 1.0.10+ (Emacs 28): keep the events buffer small.
+                      (and (slot-exists-p 'jsonrpc-connection '-events-buffer-scrollback-size)
+                           '(:events-buffer-scrollback-size 100000))))
          (result (condition-case err
                      (jsonrpc-request
                       conn :initialize

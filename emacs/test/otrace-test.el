@@ -384,6 +384,8 @@ console, `x' fails the request and `R' resumes all."
             (let ((web (otrace-web)))
               (otrace-test--wait (lambda () (with-current-buffer web (assoc "emacsuser" tabulated-list-entries)))
                                  "the browser in the list"))
+            (let ((err (should-error (otrace-web-eval "emacsuser" "1") :type 'user-error)))
+              (should (string-match-p "\\`otrace: .*safe_mode" (error-message-string err))))
             (should (plist-get (otrace--request 'otrace/command '(:line "set safe_mode False")) :prompt))
             (should (equal (otrace-web-eval "emacsuser" "6*7") '(:value "42")))
             (should (string-match-p "\\`TypeError"
