@@ -14,11 +14,12 @@ import copy
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
-__all__ = ["CTYPES", "PREFIXES", "MISSING", "FrameSnapshot", "TraceContext", "capture",
+__all__ = ["CTYPES", "PREFIXES", "MISSING", "FrameSnapshot", "FrameStack", "TraceContext", "capture",
            "frames_from_traceback"]
 
 #: context types (directories under /osh/recent) and their id prefixes
@@ -42,6 +43,55 @@ class FrameSnapshot:
     locals: dict[str, Any] | None = None
 
 
+class FrameStack(Sequence):
+    """The stack of a captured context: a read-only sequence of FrameSnapshot, outermost first,
+    built on first use from what ``capture`` recorded cheaply (code object, line or bytecode
+    offset, locals). Compares equal to a list of the same snapshots. Code objects are kept, frames
+    never. Thread-safety: concurrent first uses build equal lists; either one is kept."""
+
+    __slots__ = ("_raw", "_frames")
+
+    def __init__(self, raw: list[tuple[CodeType, int | None, int, dict[str, Any] | None]]) -> None:
+        self._raw = raw                  # (code, line or None, bytecode offset, locals or None)
+        self._frames: list[FrameSnapshot] | None = None
+
+    def _list(self) -> list[FrameSnapshot]:
+        frames = self._frames
+        if frames is None:
+            frames = [FrameSnapshot(code.co_filename, _line_of(code, offset) if line is None else line,
+                                    code.co_name, loc) for code, line, offset, loc in self._raw]
+            self._frames = frames
+        return frames
+
+    def __len__(self) -> int:
+        frames = self._frames
+        return len(self._raw if frames is None else frames)
+
+    def __getitem__(self, index):
+        return self._list()[index]
+
+    def __iter__(self):
+        return iter(self._list())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, FrameStack):
+            other = other._list()
+        return self._list() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
+def _line_of(code: CodeType, offset: int) -> int:
+    """The source line of bytecode ``offset`` in ``code`` (what ``frame.f_lineno`` computes)."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line if line is not None else code.co_firstlineno
+    return code.co_firstlineno
+
+
 @dataclass(slots=True, eq=False)
 class TraceContext:
     """A recorded trace event. ``stack`` runs outermost -> innermost; ``frame_index`` is the traced
@@ -53,7 +103,7 @@ class TraceContext:
     event: str                      # call | return | exception | assert | hold | break | tag | snapshot
     argvalues: dict[str, Any]
     locals: dict[str, Any]
-    stack: list[FrameSnapshot]
+    stack: Sequence[FrameSnapshot]  # a list, or a FrameStack (from capture)
     frame_index: int
     file: str = ""
     line: int = 0
@@ -102,9 +152,18 @@ class TraceContext:
         return self.hold is not None and not self.hold.done
 
 
+_safe_labels: dict[str, str] = {}
+
+
 def safe_label(label: str) -> str:
-    """A label usable as one path component (no ``/``, no whitespace)."""
-    return "".join("_" if (c == "/" or c.isspace()) else c for c in label) or "_"
+    """A label usable as one path component (no ``/``, no whitespace); cached per label."""
+    safe = _safe_labels.get(label)
+    if safe is None:
+        safe = "".join("_" if (c == "/" or c.isspace()) else c for c in label) or "_"
+        if len(_safe_labels) >= 10_000:   # labels of tagged objects vary: stay bounded
+            _safe_labels.clear()
+        _safe_labels[label] = safe
+    return safe
 
 
 def _short_repr(value: Any, limit: int = 72) -> str:
@@ -115,15 +174,21 @@ def _short_repr(value: Any, limit: int = 72) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_FRAME_TYPES = (FrameType, TracebackType)
+_SPECIAL = (FrameType, TracebackType, BaseException)
 
 
 def _copy_locals(mapping: dict[str, Any], deep: bool) -> dict[str, Any]:
     """A copy of a frame's locals. A context must keep no live frame: frames and tracebacks held
     in locals become their repr, exceptions a copy without traceback (see ``_detached``)."""
+    if not deep:
+        for value in mapping.values():
+            if isinstance(value, _SPECIAL):
+                break
+        else:
+            return dict(mapping)           # the common case: nothing to detach
     out = {}
     for key, value in mapping.items():
-        if isinstance(value, _FRAME_TYPES):
+        if isinstance(value, (FrameType, TracebackType)):
             out[key] = _short_repr(value)
         elif isinstance(value, BaseException) and value.__traceback__ is not None:
             out[key] = _detached(value)
@@ -148,9 +213,23 @@ def _detached(exc: BaseException) -> BaseException | str:
         return _short_repr(exc)
 
 
+#: code flags of coroutine-like frames: CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR
+_CO_ASYNC = 0x80 | 0x100 | 0x200
+#: source file name -> whether its code is otrace's own (core) code; learnt from the first frame seen
+_own_files: dict[str, bool] = {}
+
+
 def _is_own(frame: FrameType) -> bool:
-    name = frame.f_globals.get("__name__", "")
-    return isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX)
+    """True for frames of otrace's core (its wrappers included), cached per source file name."""
+    file = frame.f_code.co_filename
+    own = _own_files.get(file)
+    if own is None:
+        name = frame.f_globals.get("__name__", "")
+        own = isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX)
+        if len(_own_files) >= 10_000:   # generated file names (one per wrapper): stay bounded
+            _own_files.clear()
+        _own_files[file] = own
+    return own
 
 
 def frames_from_traceback(tb: TracebackType | None) -> list[tuple[FrameType, int]]:
@@ -173,7 +252,7 @@ def capture(
     event: str,
     argvalues: dict[str, Any] | None = None,
     inner: list[tuple[FrameType, int]] | None = None,
-    stack_locals: int = 4,
+    stack_locals: int = 2,
     deep: bool = False,
     exc: BaseException | None = None,
     return_value: Any = MISSING,
@@ -185,49 +264,71 @@ def capture(
     traceassert: the caller), else the frame that called the traced function (``call``/``return``
     events, where ``argvalues`` must be given). ``inner`` lists (frame, line) pairs below ``frame``
     (an exception's traceback below the traced function). Otrace's own frames are skipped. Locals
-    are copied for the ``stack_locals`` frames nearest the event (shallow, or deep when ``deep``).
+    are copied for the ``stack_locals`` frames nearest the event (shallow, or deep when ``deep``);
+    for call/return events the traced function counts as the first (its locals are the arguments).
+
+    The stack ends with the chain of coroutines that awaits the event: once the walk has met a
+    coroutine (or async generator) frame, the first ordinary frame above the chain (the event
+    loop's ``Handle._run``, which runs the task) is the last one kept: ``run_forever``, the
+    thread's bootstrap and the rest are the loop's, not the request's.
     """
-    outer: list[FrameSnapshot] = []
+    outer: list = []
     f = frame
+    # call/return: the nearest frame is the caller, shown through the arguments: its locals are
+    # never looked at, so the first frame whose locals are kept is the next one
+    calling = argvalues is not None and event in ("call", "return")
     depth = 0
+    in_chain = False
+    own_files = _own_files
     while f is not None and depth < _MAX_FRAMES:
-        if not _is_own(f):
-            keep = depth < stack_locals
-            code = f.f_code
-            outer.append(FrameSnapshot(code.co_filename, f.f_lineno, code.co_name,
-                                       _copy_locals(f.f_locals, deep) if keep else None))
+        code = f.f_code
+        own = own_files.get(code.co_filename)
+        if not (_is_own(f) if own is None else own):
+            # the nearest frame's line now (it is the context's file:line), the others' later
+            outer.append((code, None if depth else f.f_lineno, f.f_lasti,
+                          _copy_locals(f.f_locals, deep) if calling <= depth < stack_locals else None))
             depth += 1
+            if code.co_flags & _CO_ASYNC:
+                in_chain = True
+            elif in_chain:
+                break
         f = f.f_back
     outer.reverse()
     frame_index = len(outer) - 1
-    below = []
-    for i, (fr, lineno) in enumerate(inner or ()):
-        code = fr.f_code
-        below.append(FrameSnapshot(code.co_filename, lineno, code.co_name,
-                                   _copy_locals(fr.f_locals, deep) if i < stack_locals else None))
-    stack = outer + below
-    own = stack[frame_index] if frame_index >= 0 else None
-    frame_locals: dict[str, Any] = {}
-    if frame is not None:
-        frame_locals = own.locals if own is not None and own.locals is not None else _copy_locals(frame.f_locals, deep)
-    if argvalues is None:
-        argvalues = {n: frame_locals[n] for n in _argument_names(frame.f_code) if n in frame_locals} if frame else {}
-    elif deep:
-        argvalues = _copy_locals(argvalues, True)
-    local_values = frame_locals if frame is not None and event not in ("call", "return") else dict(argvalues)
-    where = stack[-1] if (exc is not None and stack) else own
+    raw = outer
+    if inner:
+        raw = outer + [(fr.f_code, lineno, 0, _copy_locals(fr.f_locals, deep) if i < stack_locals else None)
+                       for i, (fr, lineno) in enumerate(inner)]
+    nearest = outer[-1] if outer else None
+    nearest_locals = nearest[3] if nearest is not None else None
+    if calling:
+        if deep:
+            argvalues = _copy_locals(argvalues, True)
+        local_values = dict(argvalues)
+    else:
+        frame_locals: dict[str, Any] = {}
+        if frame is not None:
+            frame_locals = nearest_locals if nearest_locals is not None else _copy_locals(frame.f_locals, deep)
+        if argvalues is None:
+            argvalues = {n: frame_locals[n] for n in _argument_names(frame.f_code) if n in frame_locals} \
+                if frame else {}
+        elif deep:
+            argvalues = _copy_locals(argvalues, True)
+        local_values = frame_locals if frame is not None else dict(argvalues)
+    where = raw[-1] if (exc is not None and raw) else nearest
     ctx = TraceContext(
-        ctype=ctype, label=label, funcname=funcname, event=event,
-        argvalues=argvalues, locals=local_values, stack=stack, frame_index=frame_index,
-        file=where.file if where else "", line=where.line if where else 0,
-        thread=threading.current_thread().name, timestamp=time.time(),
-        return_value=return_value,
+        ctype, label, funcname, event, argvalues, local_values, FrameStack(raw), frame_index,
+        where[0].co_filename if where else "", where[1] if where else 0,
+        _current_thread().name, time.time(), return_value=return_value,
         globals=func_globals if func_globals is not None else (frame.f_globals if frame is not None else None),
     )
     if exc is not None:
         ctx.exc_type = type(exc).__name__
         ctx.exc_message = str(exc)
     return ctx
+
+
+_current_thread = threading.current_thread
 
 
 def _argument_names(code) -> list[str]:

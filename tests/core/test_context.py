@@ -126,3 +126,24 @@ def test_long_argument_reprs_are_truncated():
     ctx = TraceContext(ctype="traces", label="call", funcname="g", event="call", argvalues={"s": "x" * 500},
                        locals={}, stack=[], frame_index=-1)
     assert len(ctx.argstr) <= 75 and ctx.argstr.endswith("...")
+
+
+def test_stack_of_async_code_ends_with_the_coroutine_chain():
+    import asyncio
+
+    def leaf(n):
+        return _snapshot(stack_locals=1)
+
+    async def mid(n):
+        await asyncio.sleep(0)
+        return leaf(n)
+
+    async def main():
+        return await mid(4)
+
+    ctx = asyncio.run(main())
+    names = [f.function for f in ctx.stack]
+    # the coroutines that await the event, and the loop's frame that ran the task: no more
+    assert names[-3:] == ["main", "mid", "leaf"] and len(names) == 4 and names[0] == "_run"
+    assert ctx.stack[0].file.endswith("events.py")
+    assert [f.locals is not None for f in ctx.stack] == [False, False, False, True]
