@@ -13,7 +13,7 @@ def record(engine, funcname="Receive.respond", ctype="exceptions", label="ZeroDi
 
 
 def hold(engine, loop, wait):
-    from conftest import GetHandler
+    from tests.shell.conftest import GetHandler
 
     before = len(engine.holds)
     future = asyncio.run_coroutine_threadsafe(GetHandler().get("77"), loop)

@@ -8,7 +8,7 @@ from otrace_server.shell import Shell
 def test_seed_transcript_on_a_real_hold(engine, app, loop, wait):
     import asyncio
 
-    from conftest import GetHandler
+    from tests.shell.conftest import GetHandler
 
     session = Shell(engine, app).session()
     r = session.execute("set trace_active True")
@@ -33,7 +33,7 @@ def test_seed_transcript_on_a_real_hold(engine, app, loop, wait):
     assert re.fullmatch(r"__trc  = \{argvalues, argstr, context, frame, framestack, funcname, id, related, thread, where\}",
                         lines[1])
     assert lines[2] == "number = '77'"
-    assert re.fullmatch(r"self   = <conftest\.GetHandler object at 0x[0-9a-f]+>", lines[3])
+    assert re.fullmatch(r"self   = <tests\.shell\.conftest\.GetHandler object at 0x[0-9a-f]+>", lines[3])
 
     assert session.execute("number").output == "'77'"
     assert not future.done()                      # still held while we looked around

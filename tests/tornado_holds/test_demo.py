@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from demo_server import DEMO_PATH
+from tests.tornado_holds.demo_server import DEMO_PATH
 
 pytestmark = pytest.mark.timeout(60)
 

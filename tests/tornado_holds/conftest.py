@@ -3,7 +3,7 @@ own thread) and ``otrace`` (otrace started beside it, no console, no LSP)."""
 
 import pytest
 
-from demo_server import DemoServer
+from tests.tornado_holds.demo_server import DemoServer
 
 
 @pytest.fixture

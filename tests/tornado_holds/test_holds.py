@@ -14,7 +14,7 @@ import pytest
 
 from otrace_server.core.holds import Outcome
 
-from demo_server import wait_for, wait_holds
+from tests.tornado_holds.demo_server import wait_for, wait_holds
 
 pytestmark = pytest.mark.timeout(60)
 
