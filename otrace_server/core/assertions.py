@@ -4,7 +4,8 @@ condition is false and tracing is active.
     await traceassert(number != "77", label="hold_check", action="hold")   # in a coroutine
     traceassert(total >= 0, label="total_check")                            # anywhere
 
-Cost: when the condition is true or tracing is inactive, one call, two tests and a return.
+Cost: when the condition is true or tracing is inactive, one call, two tests and a return
+(``trace_active`` is mirrored in a module global by a ``Settings.after_change`` observer).
 
 Actions:
     None      record a context under /osh/recent/asserts
@@ -32,11 +33,24 @@ __all__ = ["traceassert"]
 _ACTIONS = (None, "hold", "break")
 _engine = get_engine()
 _settings = _engine.settings
+_active: bool = _settings.trace_active
+
+
+def _track(name: str, value) -> None:
+    """Mirror ``trace_active`` once a new value is stored (a vetoed ``set`` never gets here)."""
+    global _active
+    if name == "trace_active":
+        _active = value
+
+
+_settings.after_change(_track)
 
 
 def traceassert(condition, label: str = "", action: str | None = None):
     """Record a trace context when ``condition`` is false and tracing is active (see module doc)."""
-    if condition or not _settings.trace_active:
+    if condition or not _active:
+        if action is None:
+            return None
         return READY if action == "hold" else None
     return _failed(sys._getframe(1), label, action)
 

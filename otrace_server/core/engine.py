@@ -139,7 +139,8 @@ class Engine:
                 db.write(ctx)
             except Exception as exc:
                 log.warning("otrace: writing %s to the trace database failed: %s", ctx.id, exc)
-        log.info("otrace: %s", ctx.id)
+        if log.isEnabledFor(logging.INFO):
+            log.info("otrace: %s", ctx.id)
         self.events.publish("context", context=ctx)
 
     # ---- holds and breaks ------------------------------------------------------------------

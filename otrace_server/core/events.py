@@ -32,13 +32,16 @@ __all__ = ["Event", "EventBus"]
 log = logging.getLogger("otrace")
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One engine event: its kind, its data and the wall-clock time it happened."""
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
     time: float = field(default_factory=time.time)
+
+
+_now = time.time
 
 
 class EventBus:
@@ -62,7 +65,7 @@ class EventBus:
 
     def publish(self, kind: str, **data: Any) -> Event:
         """Deliver an event to every subscriber, on the calling thread; returns the event."""
-        event = Event(kind, data)
+        event = Event(kind, data, _now())
         for callback in self._subscribers:
             try:
                 callback(event)

@@ -134,13 +134,15 @@ def check_password(password: str, hashed: str) -> bool:
 class Settings:
     """The parameters of one engine. Attribute access reads a value; ``set`` validates and stores.
 
-    ``on_change`` callbacks (name, value) run on each valid ``set`` and may veto it.
+    ``on_change`` callbacks (name, value) run on each valid ``set`` and may veto it;
+    ``after_change`` callbacks run once the value is stored (they cannot veto).
     """
 
     def __init__(self) -> None:
         for p in PARAMS.values():
             object.__setattr__(self, p.name, p.default)
         object.__setattr__(self, "_on_change", [])
+        object.__setattr__(self, "_after_change", [])
 
     def __setattr__(self, name, value):
         self.set(name, value)
@@ -174,6 +176,11 @@ class Settings:
         object.__setattr__(self, name, typed)
         if name == "log_level":
             logging.getLogger("otrace").setLevel(typed)
+        for callback in list(self._after_change):
+            try:
+                callback(name, typed)
+            except Exception:   # the value is stored: a failing observer must not undo that
+                logging.getLogger("otrace").exception("otrace: settings observer failed")
         return typed
 
     def help(self, name: str) -> str:
@@ -192,6 +199,11 @@ class Settings:
         """Register ``callback(name, value)`` to run on each valid ``set``, before the value is stored;
         it may raise OTraceError to refuse the value (then nothing changes)."""
         self._on_change.append(callback)
+
+    def after_change(self, callback: Callable[[str, Any], None]) -> None:
+        """Register ``callback(name, value)`` to run after each ``set`` has stored its value (it sees
+        only values that were accepted; an exception in it is logged, the value stays)."""
+        self._after_change.append(callback)
 
     @staticmethod
     def _param(name: str) -> Param:

@@ -42,7 +42,8 @@ class _Recent:
 
     def put(self, ctx: TraceContext) -> None:
         self.all[ctx.id] = ctx
-        if ctx.is_held:
+        hold = ctx.hold
+        if hold is not None and not hold.done:
             self.pinned[ctx.id] = ctx
         else:
             self.order[ctx.id] = None
@@ -84,12 +85,8 @@ class ContextStore:
         self._latest: TraceContext | None = None
         self._second: tuple[int, str] = (-1, "")           # (whole second, its HH-MM-SS)
 
-    def _stamp(self, timestamp: float) -> str:
-        """``HH-MM-SS`` (local time) of ``timestamp``, formatted once per second."""
-        second = int(timestamp)
-        cached = self._second
-        if cached[0] == second:
-            return cached[1]
+    def _stamp(self, second: int) -> str:
+        """``HH-MM-SS`` (local time) of ``second``, cached for the next contexts of that second."""
         text = time.strftime("%H-%M-%S", time.localtime(second))
         self._second = (second, text)
         return text
@@ -98,7 +95,9 @@ class ContextStore:
         """Assign ``ctx.id`` and store it under its type; evict beyond ``max_recent``. Returns ctx."""
         if ctx.ctype not in self._recent:
             raise OTraceError(f"unknown context type {ctx.ctype!r}")
-        stamp = self._stamp(ctx.timestamp or time.time())
+        second = int(ctx.timestamp or time.time())
+        cached = self._second
+        stamp = cached[1] if cached[0] == second else self._stamp(second)
         base = f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}"
         with self._lock:
             recent = self._recent[ctx.ctype]

@@ -157,3 +157,22 @@ def test_fast_path_is_cheap(engine):
     n = 100_000
     per_call = min(timeit.repeat(lambda: traceassert(False, "x"), number=n, repeat=3)) / n
     assert per_call < 5e-6, f"traceassert fast path took {per_call * 1e9:.0f} ns"
+
+
+def test_vetoed_trace_active_change_leaves_traceassert_as_it_was(engine):
+    def veto(name, value):
+        if name == "trace_active" and value is False:
+            raise OTraceError("tracing must stay on")
+
+    engine.settings.on_change(veto)
+    try:
+        with pytest.raises(OTraceError):
+            engine.settings.set("trace_active", False)
+        assert engine.settings.trace_active is True
+        traceassert(False, "still_on")                          # still records: the flag followed the store
+        assert [c.label for c in engine.store.recent("asserts")] == ["still_on"]
+    finally:
+        engine.settings._on_change.remove(veto)
+    engine.settings.set("trace_active", False)
+    traceassert(False, "now_off")
+    assert [c.label for c in engine.store.recent("asserts")] == ["still_on"]

@@ -110,3 +110,16 @@ def test_help_and_display():
     assert s.display("max_recent") == "max_recent = 10"
     with pytest.raises(OTraceError, match="unknown parameter"):
         s.help("nope")
+
+
+def test_after_change_sees_only_stored_values_and_cannot_undo_them(caplog):
+    s = Settings()
+    seen = []
+    s.on_change(lambda name, value: (_ for _ in ()).throw(OTraceError("no")) if value == 13 else None)
+    s.after_change(lambda name, value: seen.append((name, value, s.get(name))))   # already stored
+    s.after_change(lambda name, value: 1 / 0)                                      # a broken observer
+    s.set("max_recent", 12)
+    with pytest.raises(OTraceError):
+        s.set("max_recent", 13)                  # vetoed by on_change: no after_change call
+    assert seen == [("max_recent", 12, 12)] and s.max_recent == 12
+    assert "settings observer failed" in caplog.text
