@@ -43,27 +43,38 @@
 
 (defun otrace-test--start (script &rest args)
   "Start demo SCRIPT with ARGS and its own discovery directory; an `otrace-test--app'."
-  (let* ((python (otrace-test--python))
+  (let* ((python (or (otrace-test--python) (ert-skip "no python to run the demos")))
          (dir (make-temp-file "otrace-ert" t))
          (process-environment (append (list (concat "XDG_RUNTIME_DIR=" dir)
                                             (concat "PYTHONPATH=" otrace-test--root))
                                       process-environment))
          (buf (generate-new-buffer " *otrace-test demo*"))
          proc)
-    (unless python (ert-skip "no python to run the demos"))
     (setq proc (make-process :name "otrace-test-demo" :buffer buf :connection-type 'pipe :noquery t
                              :command (append (list python (expand-file-name script otrace-test--root)
                                                     "--port" "0" "--no-console" "--exit-on-stdin-eof")
                                               args)))
-    (let* ((http (otrace-test--wait
+    (condition-case err
+        (otrace-test--ready proc buf dir script)
+      (t (delete-process proc)
+         (kill-buffer buf)
+         (delete-directory dir t)
+         (signal (car err) (cdr err))))))
+
+(defun otrace-test--ready (proc buf dir script)
+  "Wait until demo SCRIPT running as PROC (output in BUF) serves; an `otrace-test--app'.
+DIR is its XDG_RUNTIME_DIR."
+  (let* ((http (otrace-test--wait
                   (lambda () (with-current-buffer buf
+                               (unless (process-live-p proc)
+                                 (ert-fail (format "%s exited: %s" script (buffer-string))))
                                (goto-char (point-min))
                                (and (re-search-forward "Listening on http://[0-9.]+:\\([0-9]+\\)" nil t)
                                     (string-to-number (match-string 1)))))
                   (format "%s to listen" script)))
            (discovery (expand-file-name (format "otrace/otrace-%d.json" (process-id proc)) dir)))
-      (otrace-test--wait (lambda () (file-exists-p discovery)) "the discovery file")
-      (otrace-test--app-make :proc proc :dir dir :http http))))
+    (otrace-test--wait (lambda () (file-exists-p discovery)) "the discovery file")
+    (otrace-test--app-make :proc proc :dir dir :http http)))
 
 (defun otrace-test--stop (app)
   "Disconnect, end APP through its stdin and remove its directory."
