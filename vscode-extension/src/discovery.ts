@@ -103,9 +103,18 @@ export function formatAge(seconds: number): string {
     return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** The program of a process: Python's `sys.argv[0]` (the script), else the first non-option argument. */
+export function scriptOf(p: ProcessInfo): string | undefined {
+    const [first, ...rest] = p.argv;
+    if (first && !/(^|\/)python[\d.]*$/.test(first) && first !== '-c' && first !== '-m') {
+        return first;
+    }
+    return rest.find((a) => !a.startsWith('-'));
+}
+
 /** A quick-pick item for a process: label = script + pid, description = cwd, detail = command line and age. */
 export function describe(p: ProcessInfo, nowSeconds = Date.now() / 1000): { label: string; description: string; detail: string } {
-    const script = p.argv.find((a, i) => i > 0 && !a.startsWith('-')) ?? p.argv[0] ?? 'python';
+    const script = scriptOf(p) ?? 'python';
     return {
         label: `${path.basename(script)} (pid ${p.pid})`,
         description: p.cwd,
@@ -120,7 +129,7 @@ function inside(file: string, folder: string): boolean {
 
 /** Whether the process runs from one of `folders`: its cwd or its script is inside one. */
 export function runsFrom(p: ProcessInfo, folders: string[]): boolean {
-    const script = p.argv.find((a, i) => i > 0 && !a.startsWith('-'));
+    const script = scriptOf(p);
     const scriptPath = script ? path.resolve(p.cwd || '/', script) : undefined;
     return folders.some((f) => inside(p.cwd, f) || (scriptPath !== undefined && inside(scriptPath, f)));
 }

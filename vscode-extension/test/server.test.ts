@@ -1,0 +1,101 @@
+/**
+ * vscode-jsonrpc against the REAL language server of demos/torna_trace.py (started here with its own
+ * discovery directory): the discovery file leads to the server, the token initializes, the object
+ * shell answers, a held request is seen and resumed, and a wrong token is refused with -32004.
+ * Needs the project's Python (OTRACE_PYTHON, default ../.venv/bin/python).
+ */
+import { strict as assert } from 'assert';
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { after, before, test } from 'node:test';
+import { createMessageConnection, MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import { listProcesses, type ProcessInfo } from '../src/discovery';
+import type { CommandResult, Hold } from '../src/protocol';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const PYTHON = process.env.OTRACE_PYTHON || path.join(ROOT, '.venv', 'bin', 'python');
+let demo: ChildProcess;
+let info: ProcessInfo;
+let httpPort = 0;
+const open: MessageConnection[] = [];
+
+function connect(p: ProcessInfo): Promise<MessageConnection> {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect(p.lspPort, p.host, () => {
+            const c = createMessageConnection(new SocketMessageReader(sock), new SocketMessageWriter(sock));
+            c.listen();
+            open.push(c);
+            resolve(c);
+        });
+        sock.once('error', reject);
+    });
+}
+
+function initialize(c: MessageConnection, token: string): Promise<any> {
+    return c.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {},
+        clientInfo: { name: 'node-test' }, initializationOptions: { token } });
+}
+
+before(async () => {
+    const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'otrace-xdg-'));
+    demo = spawn(PYTHON, [path.join(ROOT, 'demos', 'torna_trace.py'), '--port', '0', '--exit-on-stdin-eof'],
+        { env: { ...process.env, XDG_RUNTIME_DIR: xdg, PYTHONPATH: ROOT }, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}`)), 20000);
+        demo.stdout!.on('data', (d) => {
+            out += d;
+            const m = /Listening on http:\/\/[\d.]+:(\d+)/.exec(out);
+            if (m && /otrace language server/.test(out)) {
+                httpPort = Number(m[1]);
+                clearTimeout(timer);
+                resolve();
+            }
+        });
+        demo.once('exit', () => reject(new Error(`demo exited: ${out}`)));
+    });
+    const found = listProcesses(path.join(xdg, 'otrace'));
+    assert.equal(found.length, 1);
+    info = found[0];
+    assert.equal(info.pid, demo.pid);
+});
+
+after(() => {
+    open.forEach((c) => c.dispose());
+    demo?.stdin?.end();
+});
+
+test('the discovery token initializes; the shell answers ls; a hold is seen and resumed', { timeout: 30000 }, async () => {
+    const c = await connect(info);
+    const init = await initialize(c, info.token);
+    assert.equal(init.serverInfo.name, 'otrace-server');
+    assert.equal(init.otrace.pid, info.pid);
+    c.sendNotification('initialized', {});
+    const ls = await c.sendRequest<CommandResult>('otrace/command', { line: 'ls' });
+    assert.equal(ls.error, false);
+    assert.match(ls.output, /GetHandler/);
+    assert.equal(ls.prompt, 'globals> ');
+    const completion = await c.sendRequest<{ items: string[] }>('otrace/complete', { line: 'Request_st' });
+    assert.deepEqual(completion.items, ['Request_stats']);
+
+    const started = new Promise<Hold>((resolve) => c.onNotification('otrace/holdStarted', resolve));
+    const body = new Promise<string>((resolve, reject) => http.get(`http://127.0.0.1:${httpPort}/?number=77`, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve(text));
+    }).on('error', reject));
+    const h = await started;
+    assert.equal(h.label, 'hold_check');
+    assert.deepEqual((await c.sendRequest<{ holds: Hold[] }>('otrace/holds')).holds.map((x) => x.id), [h.id]);
+    assert.deepEqual(await c.sendRequest('otrace/resume', { ids: [h.id], value: 4 }), { resumed: [h.id] });
+    assert.match(await body, /The reciprocal of 4\.0 is 0\.25/);
+});
+
+test('a wrong token is refused with -32004', { timeout: 15000 }, async () => {
+    const c = await connect(info);
+    await assert.rejects(initialize(c, 'not-the-token'), (e: any) => e.code === -32004 && /token/i.test(e.message));
+});
