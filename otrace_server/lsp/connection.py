@@ -64,6 +64,17 @@ class _Protocol(LanguageServerProtocol):
 
     conn: "Connection"
 
+    def structure_message(self, data):
+        """Keep the params of ``otrace/*`` requests as the plain JSON object the client sent
+        (pygls would turn them into namedtuples, renaming keys that are Python keywords such as
+        ``raise``)."""
+        method = data.get("method") if isinstance(data, dict) else None
+        if isinstance(method, str) and method.startswith("otrace/") and "id" in data:
+            message = super().structure_message({**data, "params": None})
+            message.params = data.get("params")
+            return message
+        return super().structure_message(data)
+
     def handle_message(self, message):
         if self.conn.authenticated:
             return super().handle_message(message)

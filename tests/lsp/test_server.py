@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -286,3 +287,32 @@ def test_traced_exception_diagnostic_at_raising_line_cleared_on_delete(sample):
     # the deletion is noticed (by the server's periodic check) and the diagnostic withdrawn
     c.wait_notification("textDocument/publishDiagnostics",
                         lambda p: p["uri"] == URI and all(x["code"] != d["code"] for x in p["diagnostics"]), timeout=5)
+
+
+def _fetch_status(app, path: str) -> dict:
+    """GET ``path`` on a thread; the returned dict gets 'status' when the response arrives."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["status"] = urllib.request.urlopen(f"http://127.0.0.1:{app.http}{path}", timeout=30).status
+        except urllib.error.HTTPError as exc:
+            box["status"] = exc.code
+
+    box["thread"] = threading.Thread(target=run, daemon=True)
+    box["thread"].start()
+    return box
+
+
+@pytest.mark.parametrize("params, status, kind", [
+    ({"raise": "ValueError: bad input"}, 500, "raise"),       # 'raise' is a Python keyword: kept as sent
+    ({"status": 409, "reason": "Conflict here"}, 409, "status"),
+])
+def test_resume_outcomes_reach_the_held_request(sample, params, status, kind):
+    c = sample.client()
+    box = _fetch_status(sample, "/hold?n=77")
+    started = c.wait_notification("otrace/holdStarted")
+    assert c.request("otrace/resume", {"ids": [started["id"]], **params}) == {"resumed": [started["id"]]}
+    assert c.wait_notification("otrace/holdResumed", lambda p: p["id"] == started["id"])["outcome"]["kind"] == kind
+    box["thread"].join(10)
+    assert box["status"] == status
