@@ -42,7 +42,6 @@ from typing import Any, Callable
 from otrace_server.core.context import capture
 from otrace_server.core.engine import READY
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.patching import patch_filename
 from otrace_server.shell import editor
 
 __all__ = ["Point", "Breakpoints", "reached", "hit_matches", "interpolate"]
