@@ -371,7 +371,13 @@ def test_insert_traceassert_code_action_edits_the_file(env):
     action = page.locator(".action-widget .monaco-list-row", has_text="Insert traceassert hold here").first
     action.wait_for(timeout=15000)
     bench.shot("06-code-actions")
-    action.click()
+    focused = page.locator(".action-widget .monaco-list-row.focused")
+    for _ in range(5):   # as a user does: arrow to the action, Enter applies it
+        if "Insert traceassert hold here" in focused.inner_text():
+            break
+        page.keyboard.press("ArrowDown")
+    assert "Insert traceassert hold here" in focused.inner_text()
+    page.keyboard.press("Enter")
     page.keyboard.press("Control+S")
     text = wait_for(lambda: (t := (ws / "handlers.py").read_text()) != HANDLERS and t, 10, "the file to be saved")
     assert 'await traceassert(True, label="handle_' in text and 'action="hold")' in text, text
