@@ -12,16 +12,16 @@ PY := $(VENV)/bin/python
 export VENV
 
 # Debian packages the tests need, as PACKAGE:COMMAND (installed only when COMMAND is missing).
-DEB_TEST_NEEDS := chromium:chromium
+DEB_TEST_NEEDS := chromium:chromium build-essential libkrb5-dev ripgrep:rg
 
 # Test runners that run BEFORE pytest, each a target below that exits non-zero on failure
 # (e.g. test-node for `node --test`, test-emacs for Emacs ERT). pytest always runs last, so its
 # summary line ends the output; `make test` fails if any runner failed.
-TEST_RUNNERS :=
+TEST_RUNNERS := test-vscode
 
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv venv-test deps-test test-python
+.PHONY: demo test venv venv-test deps-test test-python test-vscode
 
 demo: venv
 	$(PY) demos/torna_trace.py $(DEMO_ARGS)
@@ -32,7 +32,7 @@ test: venv-test deps-test
 	    $(MAKE) --no-print-directory $$runner || failed="$$failed $$runner"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed (running pytest anyway)"; fi; \
-	$(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
+	OTRACE_VSCODE_E2E=required $(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
 	[ -z "$$failed" ]
 
 venv:
@@ -43,6 +43,11 @@ venv-test:
 
 deps-test:
 	@scripts/setup-debian.sh $(DEB_TEST_NEEDS)
+
+# The VS Code extension: npm ci, build, node unit tests, .vsix, code-server (cached in
+# ~/.cache/otrace-ci); its end-to-end tests (tests/e2e/test_vscode.py) then run with pytest.
+test-vscode:
+	@scripts/vscode-build.sh
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 test-python:
