@@ -252,7 +252,7 @@ def capture(
     event: str,
     argvalues: dict[str, Any] | None = None,
     inner: list[tuple[FrameType, int]] | None = None,
-    stack_locals: int = 2,
+    stack_locals: int = 1,
     deep: bool = False,
     exc: BaseException | None = None,
     return_value: Any = MISSING,

@@ -18,6 +18,7 @@ Thread-safety: ``record``, ``resume`` and everything they call may be used from 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from typing import Any, Awaitable, Callable, Iterable
@@ -58,6 +59,37 @@ class _PendingHold:
 
 
 _PENDING = _PendingHold()
+
+
+class _HoldWaiter:
+    """The loop side of one asyncio hold: its Future, the resolver the registry calls (from any
+    thread) and the Future's done callback. One small object per hold instead of closures."""
+
+    __slots__ = ("engine", "loop", "crossing", "future", "trace_id", "timer")
+
+    def __init__(self, engine: "Engine", loop: asyncio.AbstractEventLoop, crossing: Crossing) -> None:
+        self.engine = engine
+        self.loop = loop
+        self.crossing = crossing
+        self.future = loop.create_future()
+        self.trace_id = ""
+        self.timer: asyncio.TimerHandle | None = None
+
+    def resolve(self, outcome: Outcome) -> None:
+        """The hold's resolver (any thread): complete the Future on its loop."""
+        self.crossing(self.loop, functools.partial(self._complete, outcome))
+
+    def _complete(self, outcome: Outcome) -> None:
+        if not self.future.done():
+            self.future.set_result(outcome)
+
+    def finished(self, future: asyncio.Future) -> None:
+        """Done callback: drop the timeout timer; a cancelled held coroutine (client gone,
+        shutdown) ends its hold."""
+        if self.timer is not None:
+            self.timer.cancel()
+        if future.cancelled():
+            self.engine.resume_quietly(self.trace_id, Outcome("cancelled"))
 
 
 class HoldAwaitable:
@@ -166,21 +198,16 @@ class Engine:
             why = "no running asyncio loop" if loop is None else "otrace is not started (otrace_server.start())"
             log.warning("otrace: cannot hold %s: %s; recorded as an assertion", ctx.id, why)
             return READY
-        future = loop.create_future()
-
-        def resolver(outcome: Outcome) -> None:
-            crossing(loop, lambda: future.done() or future.set_result(outcome))
-
+        waiter = _HoldWaiter(self, loop, crossing)
         self._store(ctx, "holds")
-        hold = self.holds.create(ctx, resolver, self.settings.hold_timeout)
+        hold = self.holds.create(ctx, waiter.resolve, self.settings.hold_timeout)
+        waiter.trace_id = ctx.id
         if hold.timeout:
-            timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
-            future.add_done_callback(lambda _: timer.cancel())
-        # the held coroutine was cancelled (client gone, shutdown): the hold ends with it
-        future.add_done_callback(lambda f: f.cancelled() and self.resume_quietly(ctx.id, Outcome("cancelled")))
+            waiter.timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
+        waiter.future.add_done_callback(waiter.finished)
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
-        return HoldAwaitable(future, self, hold)
+        return HoldAwaitable(waiter.future, self, hold)
 
     def start_break(self, ctx: TraceContext) -> Any:
         """Record ``ctx`` as a break and block the calling thread until it is resumed from another

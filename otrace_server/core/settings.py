@@ -72,7 +72,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
           "True: contexts of calls receiving a tagged object list earlier contexts of that object in 'related'"),
     Param("append_traceback", bool, False, "True: the traceback text is appended to exception trace messages"),
     Param("editor", str, "", "editor command used by edit in a terminal (default: $EDITOR, else vi)"),
-    Param("stack_locals", int, 2,
+    Param("stack_locals", int, 1,
           "number of stack frames, starting at the traced function, whose locals a context keeps", _non_negative),
     Param("hold_timeout", float, 0.0, "seconds after which a hold resumes by itself (0: hold forever)",
           _non_negative),

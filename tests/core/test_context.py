@@ -65,7 +65,7 @@ def _capture_exception(exc: BaseException):
     """What the tracer does: snapshot the raising function's frame and the frames below it."""
     tb = exc.__traceback__.tb_next          # skip the calling test's own frame
     return capture(tb.tb_frame, ctype="exceptions", label=type(exc).__name__, funcname="fails",
-                   event="exception", inner=frames_from_traceback(tb.tb_next), exc=exc)
+                   event="exception", inner=frames_from_traceback(tb.tb_next), exc=exc, stack_locals=2)
 
 
 def fails(d):
@@ -147,3 +147,17 @@ def test_stack_of_async_code_ends_with_the_coroutine_chain():
     assert names[-3:] == ["main", "mid", "leaf"] and len(names) == 4 and names[0] == "_run"
     assert ctx.stack[0].file.endswith("events.py")
     assert [f.locals is not None for f in ctx.stack] == [False, False, False, True]
+
+
+def test_stack_lines_of_outer_frames_are_the_call_lines():
+    def outer():
+        return middle()           # line +1
+
+    def middle():
+        return _snapshot()        # line +4
+
+    ctx = outer()
+    first = outer.__code__.co_firstlineno
+    assert [(f.function, f.line) for f in ctx.stack[-2:]] == [("outer", first + 1), ("middle", first + 4)]
+    assert ctx.stack == list(ctx.stack) and len(ctx.stack) == len(list(ctx.stack))
+    assert ctx.stack[-1].locals is not None and ctx.stack[-2].locals is None   # default: the traced frame only
