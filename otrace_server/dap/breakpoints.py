@@ -170,7 +170,6 @@ class Breakpoints:
         self._lock = threading.RLock()
         self._by_owner: dict[Any, dict[str, list[Point]]] = {}      # owner -> real path -> points
         self._patches: dict[str, Any] = {}                          # qualname -> our Patch
-        self._maps: dict[str, tuple[str, list[int]]] = {}           # pseudo file -> (real path, line map)
         self._traced: dict[Any, dict[str, dict]] = {}                # owner -> {name traced for exceptions: namespace}
         self._output = output or (lambda text: engine.events.publish("output", text=text, stream="console"))
 
@@ -230,13 +229,9 @@ class Breakpoints:
             return [p for o in owners for pts in self._by_owner.get(o, {}).values() for p in pts]
 
     def locate(self, file: str, line: int) -> tuple[str, int]:
-        """(real file, document line) of a position in code patched for breakpoints; other
-        positions are returned unchanged."""
-        mapped = self._maps.get(file)
-        if mapped is None:
-            return file, line
-        path, line_map = mapped
-        return path, line_map[line - 1] if 0 < line <= len(line_map) else line
+        """(real file, document line) of a position in code patched for breakpoints or by "Hold
+        here live" (``editor.source_position``); other positions are returned unchanged."""
+        return editor.source_position(self.engine.patcher, file, line)
 
     # ---- exception filter --------------------------------------------------------------------
     def trace_exceptions(self, owner: Any, files: list[str]) -> list[str]:
@@ -322,7 +317,7 @@ class Breakpoints:
                 if not points:
                     if ours is not None and self.engine.patcher.get(qualname) is ours:
                         self.engine.patcher.unpatch(qualname)
-                    self._forget_patch(qualname)
+                    self._patches.pop(qualname, None)
                     continue
                 if lines is None:
                     raise OTraceError(f"cannot read {real}")
@@ -333,17 +328,11 @@ class Breakpoints:
                     statements.setdefault(p.at - 1, ("await " if is_async else "") + _STMT.format(p.id))
                 source, line_map = editor.insert_statements(func, lines, statements)
                 patch = self.engine.patcher.patch(qualname, source, namespace=module.__dict__)
-                self._forget_patch(qualname)
+                editor.remember_patch_lines(patch, real, line_map)
                 self._patches[qualname] = patch
-                self._maps[patch.filename] = (real, line_map)
             except OTraceError as exc:
                 failed[qualname] = str(exc)
         return failed
-
-    def _forget_patch(self, qualname: str) -> None:
-        patch = self._patches.pop(qualname, None)
-        if patch is not None:
-            self._maps.pop(patch.filename, None)
 
     @staticmethod
     def _register(old: list[Point], new: list[Point]) -> None:

@@ -106,7 +106,7 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
         file, line = hub.locate(hold.context)
         if not editor.same_file(file, path):
             continue
-        live = hold.context.label in hub.live_holds
+        live = (file, line) != (hold.context.file, hold.context.line)   # inserted in patched code
         where = line - 1
         title = f"Resume {hold.context.label}"
         if not live and not editor.line_matches(file, line, lines):
@@ -204,16 +204,12 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     if any(pt.name == enc.qualname for pt in hub.engine.patcher.patches()):
         raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
-    source, at = editor.hold_source(func, lines, line, label)
+    source, at, line_map = editor.hold_source(func, lines, line, label)
     conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
     if not hub.engine.settings.trace_active:
         hub.engine.settings.set("trace_active", True)
-    hub.add_live_hold(label, path, at + 1, enc.qualname)
-    try:
-        hub.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__)
-    except Exception:
-        hub.forget_live_hold(enc.qualname)
-        raise
+    patch = hub.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__)
+    editor.remember_patch_lines(patch, path, line_map)
     return {"name": enc.qualname, "label": label, "file": path, "line": at + 1}
 
 

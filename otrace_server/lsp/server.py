@@ -7,14 +7,15 @@ session) per client, any number of clients at once.
     handle.stop()                       # closes every connection, removes the discovery file
 
 The ``Hub`` holds what the connections share: the engine and shell, the token, a worker pool for
-requests (a slow command never blocks other clients or the loop), the audit log, the live holds
-inserted by "Hold here live", per-line assert/hold counters, and the fan-out of engine events
+requests (a slow command never blocks other clients or the loop), the audit log, per-line
+assert/hold counters, and the fan-out of engine events
 (received on the control thread through ``Runtime.subscribe_in_control``) as notifications.
 
 Thread-safety notes: ``start_server`` and ``stop`` may be called from any thread except the control
 thread (they wait for it). Everything else runs on the control loop, except handlers run through
-``Hub.in_worker`` (worker threads), which touch only thread-safe engine APIs, ``live_holds`` under
-its lock, and their connection's session under its lock.
+``Hub.in_worker`` (worker threads), which touch only thread-safe engine APIs and
+their connection's session under its lock. Positions in patched code ("Hold here live", DAP
+breakpoints) are mapped back to the source through ``shell.editor.source_position`` (thread-safe).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import concurrent.futures
 import ipaddress
 import logging
 import os
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +32,7 @@ from typing import Any, Callable
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
 from otrace_server.lsp import discovery
+from otrace_server.shell import editor
 from otrace_server.lsp.audit import AuditLog
 from otrace_server.lsp.connection import Connection
 from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
@@ -64,9 +65,6 @@ class Hub:
         self.connections: set[Connection] = set()
         self.discovery_path: Path | None = None
         self.audit: AuditLog | None = None
-        #: label -> (file, 1-based line, qualname) of holds inserted by "Hold here live"
-        self.live_holds: dict[str, tuple[str, int, str]] = {}
-        self.live_lock = threading.Lock()
         #: (real path, line) -> Counter(asserts=n, holds=m), counted from context events
         self.hits: dict[tuple[str, int], Counter] = {}
         self._server: asyncio.base_events.Server | None = None
@@ -117,24 +115,13 @@ class Hub:
         return self.loop.run_in_executor(self.executor, fn, *args)
 
     def locate(self, ctx: TraceContext) -> tuple[str, int]:
-        """(file, line) of a context in the SOURCE file: holds inserted by "Hold here live" run in
-        patched code and are mapped back to the document line they were inserted at."""
-        with self.live_lock:
-            live = self.live_holds.get(ctx.label)
-        if live is not None:
-            return live[0], live[1]
-        return ctx.file, ctx.line
-
-    def add_live_hold(self, label: str, file: str, line: int, qualname: str) -> None:
-        with self.live_lock:
-            self.live_holds[label] = (file, line, qualname)
+        """(file, line) of a context in the SOURCE file: contexts captured in code patched by "Hold
+        here live" or by DAP breakpoints are mapped back to the document line (any thread)."""
+        return editor.source_position(self.engine.patcher, ctx.file, ctx.line)
 
     def forget_live_hold(self, qualname: str) -> None:
-        """Forget the live holds of an unpatched function (``*``/``all``: every one)."""
-        with self.live_lock:
-            for label, (_, _, name) in list(self.live_holds.items()):
-                if qualname in ("*", "all") or name == qualname:
-                    del self.live_holds[label]
+        """Nothing to do: kept for callers from before the shared line maps (``shell.editor``
+        keeps them, valid until the name is patched again)."""
 
     def web_clients(self, web) -> list[dict]:
         """``[{name, since, url, userAgent}]`` of the browsers of a /osh/web provider."""

@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -26,7 +27,7 @@ from otrace_server.core.errors import OTraceError
 
 __all__ = ["Enclosing", "CHANGED", "enclosing", "insert_traceassert_edits", "module_for_file",
            "live_function", "code_matches", "line_matches", "statement_line", "insert_statements", "hold_source",
-           "word_at", "same_file"]
+           "word_at", "same_file", "remember_patch_lines", "source_position"]
 
 #: what the editor features say when the document no longer matches the running code
 CHANGED = "file changed since the code was loaded"
@@ -247,17 +248,17 @@ def insert_statements(func: Any, lines: list[str], statements: dict[int, str]) -
     return textwrap.dedent("".join(out)), line_map
 
 
-def hold_source(func: Any, lines: list[str], line: int, label: str) -> tuple[str, int]:
+def hold_source(func: Any, lines: list[str], line: int, label: str) -> tuple[str, int, list[int]]:
     """``func``'s source (dedented) with a hold statement inserted before 0-based document ``line``
     (moved into the body when ``line`` is the def line); returns (source, 0-based document line of
-    the statement the hold precedes).
+    the statement the hold precedes, line map as ``insert_statements``).
 
     OTraceError when the document does not match the running code or the line is outside it.
     """
     at, _ = statement_line(func, lines, line)
     stmt = f'await __import__("otrace_server").traceassert(False, label="{label}", action="hold")'
-    source, _ = insert_statements(func, lines, {at: stmt})
-    return source, at
+    source, line_map = insert_statements(func, lines, {at: stmt})
+    return source, at, line_map
 
 
 def word_at(text: str, character: int) -> str | None:
@@ -266,3 +267,36 @@ def word_at(text: str, character: int) -> str | None:
         if m.start() <= character <= m.end():
             return m.group(0)
     return None
+
+
+# ---- positions in patched code -------------------------------------------------------------------
+#: pseudo file of a patch (``Patch.filename``) -> (that Patch, real source path, line map)
+_patch_lines: dict[str, tuple[Any, str, list[int]]] = {}
+_patch_lines_lock = threading.Lock()
+
+
+def remember_patch_lines(patch: Any, path: str, line_map: list[int]) -> None:
+    """Record that ``patch`` (a ``core.patching.Patch`` whose source came from
+    ``insert_statements``) runs the code of the file ``path``: ``line_map[i]`` is the 1-based file
+    line of line ``i + 1`` of the patched source. Replaces an older map of the same pseudo file."""
+    with _patch_lines_lock:
+        _patch_lines[patch.filename] = (patch, os.path.realpath(path), list(line_map))
+
+
+def source_position(patcher: Any, file: str, line: int) -> tuple[str, int]:
+    """(source file, 1-based line) of a position: inside code patched by "Hold here live" or DAP
+    breakpoints, the file line it came from (an inserted statement: the line it precedes); any
+    other position unchanged. A map stays valid after its patch is undone (a held request may
+    still run that code) until ``patcher`` (``core.patching.Patcher``) has another patch of that
+    name, whose code shares the pseudo file: then the map is dropped."""
+    with _patch_lines_lock:
+        entry = _patch_lines.get(file)
+    if entry is None:
+        return file, line
+    patch, path, line_map = entry
+    if patcher.get(patch.name) not in (patch, None):   # patched again without a map (edit, otrace/patch)
+        with _patch_lines_lock:
+            if _patch_lines.get(file) is entry:
+                del _patch_lines[file]
+        return file, line
+    return path, line_map[line - 1] if 0 < line <= len(line_map) else line
