@@ -7,7 +7,8 @@
 Command lines: ``cmd args...``; an unknown first word means ``pr <line>`` (the default command);
 ``!code`` means ``exec code``; inside /osh/web/<client> non-command input is JavaScript for that
 browser; with the cwd outside /osh, input runs as a Unix command (except the navigation commands).
-User aliases may use ``\\*`` (all arguments) and ``\\1``, ``\\2``...; ``;`` separates commands.
+User aliases may use ``\\*`` (all arguments) and ``\\1``, ``\\2``...; ``;`` separates commands in
+an alias; on a command line only after ``cd`` (``cd path; command``, as in otrace).
 
 Thread-safety: a Session is used by one client at a time (its console or control-plane worker);
 different sessions may run concurrently on different threads. Commands run on the caller's thread
@@ -222,6 +223,11 @@ class Session:
             from otrace_server.shell.commands.web import evaluate_js
             return evaluate_js(self, node.client, text)
         return self._call("pr", text, stdin)
+
+    def run_follow_up(self, line: str, stdin: str | None = None) -> Result:
+        """Run ``line`` as the rest of the current command line (``cd path; command``); raises
+        OTraceError for bad input like any command."""
+        return self._run(line, stdin, 0)
 
     def _here_or_none(self) -> vfs.Dir | None:
         try:

@@ -99,3 +99,25 @@ def test_unix_command_timeout(session, engine, tmp_path):
 def test_up_dn_outside_context(session):
     assert session.execute("up").output == "up: not in a trace context"
     assert session.execute("dn").error
+
+
+def test_cd_then_a_follow_up_command_runs_in_the_new_directory(session):
+    # otrace: "cd path; command" (with or without blanks around ";") cds, then runs the command there
+    r = run(session, "cd config; ls")
+    assert (r.cwd, r.prompt, r.output.split()) == ("/osh/globals/config", "osh..config> ", ["debug", "nested", "port"])
+    r = run(session, "cd nested;pwd")
+    assert r.output == "/osh/globals/config/nested"
+    r = run(session, "cd ; pwd")
+    assert r.cwd == "/osh/globals" and r.output == "/osh/globals"
+    assert run(session, "cd config;").cwd == "/osh/globals/config"
+
+
+def test_cd_follow_up_errors(session):
+    r = session.execute("cd nosuch; ls")
+    assert r.error and r.output == "no such directory: /osh/globals/nosuch" and r.cwd == "/osh/globals"
+    r = session.execute("cd config; nosuch_name")      # cd happened, the follow-up failed
+    assert r.error and "NameError" in r.output and r.cwd == "/osh/globals/config"
+    r = session.execute("cd .. ls")                     # forgot the ';': one line saying how
+    assert r.error and r.output == "cd: too many arguments; to run a command after cd: cd ..; ls"
+    r = session.execute("cd 'config")
+    assert r.error and r.output.startswith("cd: No closing quotation")

@@ -1,12 +1,14 @@
 """Navigation: cd, cdls, pushd, popd, swapd, pwd, up, dn.
 
 ``cd`` with no argument goes to the top of the current trace context, else to /osh/globals inside
-/osh, else to the user's home directory. Thread-safety: mutates only the calling session.
+/osh, else to the user's home directory. As in otrace, ``cd path; command`` (also ``cd path;command``)
+changes directory and then runs ``command`` there. Thread-safety: mutates only the calling session.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import vfs
@@ -22,7 +24,9 @@ If the current directory is /osh/*, input is interpreted as oshell commands;
 otherwise as Unix shell commands (except cd, pushd, popd, swapd, pwd, help, set, alias, quit).
 
 Without a path: the top of the current trace context (inside /osh/recent, saved or pickled),
-else /osh/globals inside /osh, else the user's home directory."""
+else /osh/globals inside /osh, else the user's home directory.
+
+cd path; command          change directory, then run command there (e.g. cd ~~; ls -l)"""
 
 
 def _default(session) -> list[str]:
@@ -40,11 +44,19 @@ def change_dir(session, target: str | None) -> None:
     session.chdir(parts)
 
 
-@command("cd", 'cd [path]                 # Change current working directory to "path"', _CD_HELP)
+@command("cd", 'cd [path]                 # Change current working directory to "path"', _CD_HELP, raw=True)
 def cd(session, call):
-    if len(call.args) > 1:
-        raise OTraceError("cd: too many arguments")
-    change_dir(session, call.args[0] if call.args else None)
+    target, semicolon, follow_up = call.raw.partition(";")
+    try:
+        args = shlex.split(target)
+    except ValueError as exc:
+        raise OTraceError(f"cd: {exc}") from None
+    if len(args) > 1:
+        hint = f"; to run a command after cd: cd {args[0]}; {' '.join(args[1:])}" if not semicolon else ""
+        raise OTraceError(f"cd: too many arguments{hint}")
+    change_dir(session, args[0] if args else None)
+    if semicolon and follow_up.strip():
+        return session.run_follow_up(follow_up, call.stdin)
     return ""
 
 
