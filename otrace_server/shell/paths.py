@@ -14,9 +14,12 @@ from typing import Callable
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["split_path", "join_path", "GLOBALS_PATH"]
+__all__ = ["split_path", "join_path", "GLOBALS_PATH", "NO_CONTEXT_YET"]
 
 GLOBALS_PATH = ["osh", "globals"]
+#: the error for ``~~`` before any context exists: says what records one
+NO_CONTEXT_YET = ("~~: no trace context recorded yet (one is recorded when a traced function raises or "
+                  "matches 'trace -c', or a traceassert fails while trace_active is True)")
 
 
 def join_path(parts: list[str]) -> str:
@@ -36,7 +39,7 @@ def split_path(text: str, cwd: list[str], *, latest: Callable[[], list[str] | No
     elif text.startswith("~~"):
         parts = latest()
         if parts is None:
-            raise OTraceError("~~: no trace context recorded yet")
+            raise OTraceError(NO_CONTEXT_YET)
         text = join_path(parts) + text[2:]
     elif text == "~" or text.startswith("~/"):
         text = join_path(GLOBALS_PATH) + text[1:]

@@ -121,3 +121,11 @@ def test_cd_follow_up_errors(session):
     assert r.error and r.output == "cd: too many arguments; to run a command after cd: cd ..; ls"
     r = session.execute("cd 'config")
     assert r.error and r.output.startswith("cd: No closing quotation")
+
+
+def test_latest_context_before_any_says_what_records_one(session):
+    for line in ("cd ~~", "ls ~~", "pr ~~"):
+        r = session.execute(line)
+        assert r.error and r.cwd == "/osh/globals" and "\n" not in r.output, line
+        if line != "pr ~~":
+            assert r.output.startswith("~~: no trace context recorded yet (") and "trace_active" in r.output
