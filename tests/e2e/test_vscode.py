@@ -222,6 +222,8 @@ def env(tmp_path_factory):
     for name in ("torna_trace.py", "torna_trace.trc"):
         shutil.copy(ROOT / "demos" / name, ws / name)
     (ws / "handlers.py").write_text(HANDLERS)
+    (ws / ".vscode").mkdir()
+    (ws / ".vscode" / "settings.json").write_text("{}")   # watched from the start; a test changes it
     torna = Demo(ws / "torna_trace.py", xdg, ws)
     chat = Demo(ROOT / "demos" / "chat_websock.py", xdg, ROOT)
     pw = sync_playwright().start()
@@ -260,6 +262,16 @@ def terminal_text(bench: Workbench) -> str:
     return bench.page.locator(".terminal-wrapper.active .xterm-rows").inner_text()
 
 
+HELD_LINE_JS = """(line) => {
+  const top = (e) => e && e.getBoundingClientRect().top;
+  const all = (sel) => [...document.querySelectorAll('.monaco-editor ' + sel)];
+  const icon = all('.margin .cgmr').find((e) => getComputedStyle(e).backgroundImage.includes('held.svg'));
+  const num = all('.line-numbers').find((e) => e.textContent.trim() === String(line));
+  const lens = all('.codelens-decoration a').find((e) => e.textContent.includes('Resume hold_check'));
+  return icon && num && lens ? { icon: top(icon), line: top(num), lens: top(lens) } : null;
+}"""
+
+
 def test_attaches_through_discovery_to_the_process_of_the_workspace(env):
     bench = env["bench"]
     status = bench.page.locator(".statusbar-item", has_text="otrace")
@@ -291,13 +303,10 @@ def test_held_request_shows_node_codelens_gutter_and_resume_answers_it(env):
     lens = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume hold_check").first
     lens.wait_for(timeout=15000)
     assert page.locator(".monaco-editor .codelens-decoration", has_text="traceassert:").count() >= 1
-    # the lens and the gutter icon sit on the traceassert line (the lens zone is just above it)
-    line_top = page.locator(".monaco-editor .line-numbers", has_text=re.compile(rf"^{hold_line}$")).first
-    line_top.wait_for()
-    gutter = page.locator(".monaco-editor .margin .cgmr").first   # glyph-margin decoration
-    gutter.wait_for(timeout=10000)
-    assert abs(gutter.bounding_box()["y"] - line_top.bounding_box()["y"]) < 4
-    assert 0 < line_top.bounding_box()["y"] - lens.bounding_box()["y"] < 40
+    # the gutter icon sits on the traceassert line, the Resume lens just above it
+    pos = wait_for(lambda: page.evaluate(HELD_LINE_JS, hold_line), 10, "the gutter icon, line number and lens")
+    assert abs(pos["icon"] - pos["line"]) < 4, pos
+    assert 0 < pos["line"] - pos["lens"] < 40, pos
     bench.shot("02-held-request")
 
     row.hover()
@@ -388,13 +397,24 @@ def test_insert_traceassert_code_action_edits_the_file(env):
 
 def test_wrong_token_shows_a_clear_error(env):
     bench, ws = env["bench"], env["ws"]
-    (ws / ".vscode").mkdir(exist_ok=True)
     (ws / ".vscode" / "settings.json").write_text(json.dumps({
         "otrace.host": "127.0.0.1", "otrace.port": env["torna"].lsp, "otrace.token": "not-the-token"}))
-    time.sleep(1.5)   # the workbench picks up the settings file
-    bench.command("otrace: Attach to Host/Port (settings)")
-    text = bench.notification("cannot attach")
-    assert f"127.0.0.1:{env['torna'].lsp}" in text and "token" in text.lower(), text
+    toasts = bench.page.locator(".notifications-toasts .notification-toast")
+    for _ in range(10):   # until the workbench has read the changed settings file
+        bench.command("otrace: Attach to Host/Port (settings)")
+        toasts.first.wait_for(timeout=10000)
+        text = toasts.first.inner_text()
+        if "cannot attach" in text:
+            break
+        assert "set otrace.port" in text, text      # the settings are not read yet
+        bench.command("Notifications: Clear All Notifications")
+        time.sleep(0.5)
+    else:
+        raise AssertionError("no 'cannot attach' error was shown")
+    assert f"cannot attach to 127.0.0.1:{env['torna'].lsp}: invalid token" in text, text
+    time.sleep(0.5)
+    errors = bench.page.locator(".notifications-toasts .notification-toast", has=bench.page.locator(".codicon-error"))
+    assert errors.count() == 1, errors.all_inner_texts()   # one clear line, not the client library's too
     bench.shot("07-wrong-token")
 
 

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { SERVER_COMMAND, type OTraceConnection, type Target } from './connection';
 import type { Connections, OwnedHold } from './connections';
 import { openConsole } from './console';
-import { describe, discoveryDir, listProcesses, type ProcessInfo } from './discovery';
+import { describe, discoveryDir, listProcesses, processRoot, type ProcessInfo } from './discovery';
 import type { HoldsNode } from './holdsView';
 import type { BrowsersProvider, BrowserNode, BrowserEvalView } from './browsersView';
 import type { TracesProvider } from './tracesView';
@@ -25,11 +25,11 @@ export interface Parts {
     evalView: BrowserEvalView;
 }
 
-/** The Target of a discovered process. */
+/** The Target of a discovered process; its editor features cover `processRoot(p)`. */
 export function processTarget(p: ProcessInfo): Target {
     return {
         key: `pid:${p.pid}`, label: describe(p).label, host: p.host, port: p.lspPort, token: p.token,
-        pid: p.pid, cwd: p.cwd, discoveryFile: p.file,
+        pid: p.pid, cwd: p.cwd, discoveryFile: p.file, root: processRoot(p),
     };
 }
 

@@ -26,6 +26,8 @@ export interface Target {
     pid?: number;
     cwd?: string;
     discoveryFile?: string;
+    /** The folder whose Python files this process's editor features apply to (all files when unset). */
+    root?: string;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
@@ -33,13 +35,20 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'fai
 /** The command the extension registers once; arguments `[connectionKey, serverCommand, ...args]`. */
 export const SERVER_COMMAND = 'otrace.serverCommand';
 
-/** A LanguageClient that does not register the server's commands globally (we route them per process). */
+/**
+ * A LanguageClient that does not register the server's commands globally (we route them per
+ * process) and never pops up its own notifications (the extension reports one clear line itself).
+ */
 class OTraceLanguageClient extends LanguageClient {
     override registerFeature(feature: any): void {
         if (feature?.registrationType?.method === 'workspace/executeCommand') {
             return;
         }
         super.registerFeature(feature);
+    }
+
+    override error(message: string, data?: any): void {
+        super.error(message, data, false);
     }
 }
 
@@ -96,7 +105,8 @@ export class OTraceConnection implements vscode.Disposable {
             sock.once('error', (e) => reject(new Error(`cannot connect to ${host}:${port}: ${e.message}`)));
         });
         const options: LanguageClientOptions = {
-            documentSelector: [{ scheme: 'file', language: 'python' }],
+            // several processes may be attached: each serves the files under its own root only
+            documentSelector: [{ scheme: 'file', language: 'python', ...(this.target.root ? { pattern: `${this.target.root}/**/*` } : {}) }],
             initializationOptions: { token },
             outputChannel: this.channel,
             revealOutputChannelOn: RevealOutputChannelOn.Never,
@@ -160,7 +170,8 @@ export class OTraceConnection implements vscode.Disposable {
                 this.client = undefined;
             }
             void client.dispose().catch(() => undefined);
-            throw new Error(`cannot attach to ${this.target.label} (${this.target.host}:${this.target.port}): ${this.error}`);
+            const where = `${this.target.host}:${this.target.port}`;
+            throw new Error(`cannot attach to ${this.target.label === where ? where : `${this.target.label} at ${where}`}: ${this.error}`);
         }
         if (this.disposed) {
             return;

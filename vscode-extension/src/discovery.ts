@@ -134,6 +134,23 @@ export function runsFrom(p: ProcessInfo, folders: string[]): boolean {
     return folders.some((f) => inside(p.cwd, f) || (scriptPath !== undefined && inside(scriptPath, f)));
 }
 
+/**
+ * The folder holding a process's code: the deepest common folder of its cwd and its script's
+ * folder (undefined when the cwd is unknown). Editor features of that process apply below it.
+ */
+export function processRoot(p: ProcessInfo): string | undefined {
+    if (!p.cwd || !path.isAbsolute(p.cwd)) {
+        return undefined;
+    }
+    const script = scriptOf(p);
+    let root = path.resolve(p.cwd);
+    const dir = script ? path.dirname(path.resolve(p.cwd, script)) : root;
+    while (!inside(dir, root)) {
+        root = path.dirname(root);
+    }
+    return root;
+}
+
 /** The process to attach to automatically: the only one running from the workspace, else undefined. */
 export function autoAttachCandidate(procs: ProcessInfo[], folders: string[]): ProcessInfo | undefined {
     const mine = procs.filter((p) => runsFrom(p, folders));

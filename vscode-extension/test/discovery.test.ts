@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { test } from 'node:test';
-import { autoAttachCandidate, describe, discoveryDir, formatAge, listProcesses, parseDiscovery, runsFrom, type ProcessInfo } from '../src/discovery';
+import { autoAttachCandidate, describe, discoveryDir, formatAge, listProcesses, parseDiscovery, processRoot, runsFrom, type ProcessInfo } from '../src/discovery';
 
 function record(pid: number, extra: object = {}): string {
     return JSON.stringify({ pid, argv: ['/app/demo.py', '--port', '0'], cwd: '/app', host: '127.0.0.1', lsp_port: 4000 + (pid % 1000),
@@ -60,4 +60,13 @@ test('autoAttachCandidate: only when exactly one process runs from the workspace
     assert.equal(autoAttachCandidate([inWs, outside], ['/ws']), inWs);
     assert.equal(autoAttachCandidate([inWs, scriptInWs, outside], ['/ws']), undefined);
     assert.equal(autoAttachCandidate([outside], ['/ws']), undefined);
+});
+
+test('processRoot: the common folder of the cwd and the script', () => {
+    const p = (cwd: string, argv: string[]): ProcessInfo => ({ ...parseDiscovery(record(1), '')!, cwd, argv });
+    assert.equal(processRoot(p('/ws', ['app.py', '--port', '0'])), '/ws');
+    assert.equal(processRoot(p('/ws/sub', ['../demos/x.py'])), '/ws');
+    assert.equal(processRoot(p('/home/u', ['/srv/app/main.py'])), '/');
+    assert.equal(processRoot(p('/ws', ['/usr/bin/python3', '-m', 'pkg'])), '/ws');
+    assert.equal(processRoot(p('', ['x.py'])), undefined);
 });
