@@ -19,6 +19,7 @@ from typing import Any
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.mappings import Overlay
+from otrace_server.shell.result import MAX_OUTPUT
 
 __all__ = ["check_safe", "evaluate", "execute", "format_value", "SAFE_MODE_HINT"]
 
@@ -48,11 +49,16 @@ def _syntax_error(exc: SyntaxError) -> OTraceError:
 
 
 def format_value(value: Any, pretty: bool) -> str:
-    """How ``pr`` shows a value: ``pprint.pformat`` when ``pretty``, else ``repr``."""
+    """How ``pr`` shows a value: ``pprint.pformat`` when ``pretty``, else ``repr``; a value whose
+    repr is longer than ``result.MAX_OUTPUT`` is not pretty-printed (that would take seconds; the
+    session truncates the output anyway, see ``result.truncate_output``)."""
     try:
-        return pprint.pformat(value, width=100) if pretty else repr(value)
+        text = repr(value)
+        if pretty and len(text) <= MAX_OUTPUT:
+            text = pprint.pformat(value, width=100)
     except Exception as exc:
         return f"<unrepresentable {type(value).__name__}: {exc}>"
+    return text
 
 
 def _error_line(exc: BaseException) -> str:

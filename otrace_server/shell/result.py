@@ -9,7 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Result", "EditRequest"]
+__all__ = ["Result", "EditRequest", "MAX_OUTPUT", "truncate_output"]
+
+#: the most characters of output one command returns (a front end must stay usable after
+#: ``pr list(range(10**6))``); the rest is replaced by one line saying how much there was
+MAX_OUTPUT = 50_000
+
+
+def truncate_output(text: str, limit: int = MAX_OUTPUT) -> str:
+    """``text`` when it has at most ``limit`` characters; else its start (cut at a line end when
+    one is near) plus the line ``... (output truncated: N characters in all, M shown)``."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    if cut < limit // 2:
+        cut = limit
+    return f"{text[:cut]}\n... (output truncated: {len(text):,} characters in all, {cut:,} shown)"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from otrace_server.core.settings import check_password
 from otrace_server.shell import vfs
 from otrace_server.shell.paths import GLOBALS_PATH, join_path, split_path
 from otrace_server.shell.registry import COMMANDS
-from otrace_server.shell.result import Result
+from otrace_server.shell.result import Result, truncate_output
 
 __all__ = ["Shell", "Session", "Call", "DEFAULT_ALIASES", "NAVIGATION"]
 
@@ -184,7 +184,8 @@ class Session:
 
     # ---- execution -------------------------------------------------------------------------
     def execute(self, line: str, stdin: str | None = None) -> Result:
-        """Run one command line; never raises for bad input (errors come back as Result.error)."""
+        """Run one command line; never raises for bad input (errors come back as Result.error).
+        Output longer than ``result.MAX_OUTPUT`` characters is truncated (with a line saying so)."""
         try:
             if not isinstance(line, str):
                 raise OTraceError("command line must be a string")
@@ -198,6 +199,7 @@ class Session:
             result = Result("error: recursion too deep", error=True)
         except Exception as exc:  # never let a bug in a command escape to the front end
             result = Result(_one_line(f"internal error: {type(exc).__name__}: {exc}"), error=True)
+        result.output = truncate_output(result.output)
         result.prompt = self.prompt
         result.cwd = self.cwd_text
         return result

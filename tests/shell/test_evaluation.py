@@ -103,3 +103,29 @@ def test_run(session, app):
     assert session.execute("run helper").output.startswith("TypeError")
     r = session.execute("run GetHandler.get x 77")
     assert r.error
+
+
+def test_huge_output_is_truncated_quickly_and_the_session_goes_on(session):
+    import time
+
+    from otrace_server.shell.result import MAX_OUTPUT
+
+    session.execute("set safe_mode False")
+    started = time.monotonic()
+    r = session.execute("pr list(range(10**6))")     # pprint of it alone takes ~10 s
+    assert time.monotonic() - started < 5
+    assert not r.error and r.output.startswith("[0, 1, 2, 3")
+    body, last = r.output.rsplit("\n", 1)
+    assert len(body) <= MAX_OUTPUT
+    assert last == f"... (output truncated: {len(repr(list(range(10**6)))):,} characters in all, {len(body):,} shown)"
+    r = session.execute("!for i in range(100000): print('line', i)")
+    body, last = r.output.rsplit("\n", 1)
+    assert body.endswith("\n" + body.splitlines()[-1]) and body.splitlines()[-1].startswith("line ")  # cut at a line end
+    assert last.startswith("... (output truncated: ") and len(body) <= MAX_OUTPUT
+    assert out(session, "counter") == "3"
+
+
+def test_pretty_print_still_used_below_the_limit(session):
+    session.execute("set safe_mode False")
+    text = out(session, "pr {i: 'x' * 30 for i in range(5)}")
+    assert text.count("\n") == 4 and "truncated" not in text
