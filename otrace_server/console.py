@@ -16,6 +16,8 @@ What it does:
       trace context is recorded; ``edit``: opens ``set editor`` / $EDITOR / vi on a temporary file,
       then patches with the edited source; ``lock`` / ``auto_lock``: no command runs until the
       password (``set password``) is typed; events that happen meanwhile are shown after unlocking;
+    - while a hold or break waits for ``resume``, the prompt starts with ``BRK:`` (as otrace's did
+      at a breakpoint), redrawn as soon as one starts or the last one ends;
     - Ctrl-C cancels the line being typed; EOF (Ctrl-D) ends the console, not the application.
 
 ``run_script`` runs command lines non-interactively (``--batch`` files), stopping at the first error.
@@ -40,13 +42,15 @@ from typing import Any, Iterable, TextIO
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["Console", "run_script", "HISTORY_FILE", "format_event"]
+__all__ = ["Console", "run_script", "HISTORY_FILE", "format_event", "WAITING_MARK"]
 
 #: Where readline history is kept between runs (not used when the CI environment variable is set).
 HISTORY_FILE = "~/.otrace_history"
 _CLEAR = "\x1b[H\x1b[2J"
 _WIPE_LINE = "\r\x1b[K"
 _DEFAULT = object()
+#: prompt prefix while a hold or break waits for resume (otrace's breakpoint prompt)
+WAITING_MARK = "BRK:"
 
 
 def format_event(event) -> str | None:
@@ -191,7 +195,7 @@ class Console:
                 self._print(self.banner)
             self._prompt = _initial_prompt(self.session)
             while not self._stop:
-                line = self._read_line(self._prompt)
+                line = self._read_line(self._shown_prompt())
                 if line is None:
                     self._print("")
                     break
@@ -227,6 +231,10 @@ class Console:
         return not result.quit
 
     # ---- output ---------------------------------------------------------------------------------
+    def _shown_prompt(self) -> str:
+        """The session's prompt, prefixed with WAITING_MARK while a hold or break waits."""
+        return (WAITING_MARK if len(self.engine.holds) else "") + self._prompt
+
     def _print(self, text: str) -> None:
         with self._lock:
             self.stdout.write(text + "\n")
@@ -257,15 +265,18 @@ class Console:
                 self.stdout.flush()
                 self._redisplay()
             else:
-                self.stdout.write("\n" + text + "\n" + self._prompt)
+                self.stdout.write("\n" + text + "\n" + self._shown_prompt())
             self.stdout.flush()
 
     def _redisplay(self) -> None:
-        """Redraw prompt + the half-typed line on the (fresh) current line."""
-        if self._rl_lib is not None:
-            self._rl_lib.rl_forced_update_display()   # PyDLL: runs with the GIL, so not during a keypress
+        """Redraw prompt (the current one: holds may have started or ended) + the half-typed line
+        on the (fresh) current line."""
+        prompt = self._shown_prompt()
+        if self._rl_lib is not None:   # PyDLL: runs with the GIL, so not during a keypress
+            self._rl_lib.rl_set_prompt(prompt.encode())
+            self._rl_lib.rl_forced_update_display()
         else:
-            self.stdout.write(self._prompt + self._rl.get_line_buffer())
+            self.stdout.write(prompt + self._rl.get_line_buffer())
 
     # ---- input ----------------------------------------------------------------------------------
     def _read_line(self, prompt: str) -> str | None:
@@ -444,7 +455,8 @@ class Console:
         try:
             import ctypes
             self._rl_lib = ctypes.PyDLL(rl.__file__)
-            self._rl_lib.rl_forced_update_display   # noqa: B018 - probe the symbol
+            self._rl_lib.rl_forced_update_display   # noqa: B018 - probe the symbols
+            self._rl_lib.rl_set_prompt.argtypes = [ctypes.c_char_p]
         except (OSError, AttributeError, ImportError):
             self._rl_lib = None
         self._saved_completer = (rl.get_completer(), rl.get_completer_delims())

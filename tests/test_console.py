@@ -49,6 +49,9 @@ def background():
         if os.path.exists(TRIGGER):
             os.unlink(TRIGGER)
             poke()
+        if os.path.exists(TRIGGER + ".brk"):
+            os.unlink(TRIGGER + ".brk")
+            traceassert(False, label="brk", action="break")   # blocks this thread until resume
         time.sleep(0.02)
 
 threading.Thread(target=background, daemon=True).start()
@@ -80,6 +83,7 @@ def term(program, tmp_path):
     child = pexpect.spawn(sys.executable, [str(program), str(tmp_path / "trigger")], env=_env(),
                           cwd=str(tmp_path), encoding="utf-8", timeout=10, dimensions=(40, 200))
     child.trigger = lambda: (tmp_path / "trigger").write_text("")
+    child.trigger_break = lambda: (tmp_path / "trigger.brk").write_text("")
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():
@@ -118,6 +122,28 @@ def test_trace_event_while_a_line_is_half_typed_keeps_the_line(term):
     term.send("a_value\r")                  # finishing the SAME line runs it whole
     term.expect(r"\r\n41\r\n")
     term.expect_exact(PROMPT)
+
+
+def test_prompt_is_marked_brk_while_a_break_waits(term):
+    term.send("pr alph")
+    time.sleep(0.2)
+    term.trigger_break()                    # a thread stops at a break while a line is half typed
+    term.expect(r"background:br-brk:\d\d-\d\d-\d\d  \(held; to continue: resume ")
+    term.expect_exact("BRK:" + PROMPT + "pr alph")   # redrawn at once with otrace's BRK: mark
+    term.send("a_value\r")
+    term.expect(r"\r\n41\r\n")
+    term.expect_exact("BRK:" + PROMPT)      # still waiting
+    ticks = "ticks['n']"
+    term.sendline("resume all")
+    term.expect(r"Resuming background:br-brk:")
+    term.expect(r"\r\n" + re.escape(PROMPT))  # the mark is gone with the last break
+    term.sendline(ticks)                    # and the stopped thread runs again
+    term.expect(r"\r\n(\d+)\r\n")
+    first = int(term.match.group(1))
+    time.sleep(0.3)
+    term.sendline(ticks)
+    term.expect(r"\r\n(\d+)\r\n")
+    assert int(term.match.group(1)) > first
 
 
 def test_event_between_commands_is_printed(term):
