@@ -52,7 +52,7 @@ def test_resume_all_and_errors(session, engine, loop, wait):
     r = session.execute("resume all")
     assert len(r.data["trace_ids"]) == 2 and all(f.result(5) == "resumed:None" for f in futures)
     assert session.execute("resume all").output == "nothing to resume"
-    assert session.execute("resume").output == "resume: not in a trace context; give trace ids"
+    assert session.execute("resume").output == "resume: not in a trace context, and nothing is held"
     assert session.execute("resume nosuch:id").error
     assert session.execute("resume --status abc").error
     assert session.execute("resume --value").error
@@ -114,3 +114,15 @@ def test_unpickle(session, engine, tmp_path):
     assert session.execute("number").output == "0"
     assert session.execute(f"unpickle {tmp_path}/nosuch.db").error
     assert session.execute("unpickle").error
+
+
+def test_resume_outside_a_context_names_what_is_waiting(session, engine, loop, wait):
+    futures = [hold(engine, loop, wait)[0] for _ in range(2)]
+    newest = engine.holds.list()[-1].id
+    r = session.execute("resume --value 4")
+    assert r.error and r.output == (f"resume: not in a trace context; 2 waiting, newest {newest} "
+                                    "(resume ID, resume all, or cd ~~ then resume)")
+    assert not any(f.done() for f in futures)          # nothing was resumed by the bad command
+    assert not session.execute(f"resume {newest} --value 4").error
+    assert not session.execute("resume all").error
+    assert all(f.result(5) for f in futures)

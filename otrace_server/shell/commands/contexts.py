@@ -88,6 +88,16 @@ def _current_id(session, name: str) -> str:
     return ctx.ctx.id
 
 
+def _nothing_named(engine) -> str:
+    """The error for ``resume`` outside a context: says what is waiting and how to name it."""
+    waiting = len(engine.holds)
+    if not waiting:
+        return "resume: not in a trace context, and nothing is held"
+    newest = engine.holds.list()[-1].id
+    return (f"resume: not in a trace context; {waiting} waiting, newest {newest} "
+            f"(resume ID, resume all, or cd ~~ then resume)")
+
+
 @command("resume", "resume [trace_id ...|all] [--value EXPR | --raise EXPR | --status N [reason]]   # Resume holds/breaks",
          _RESUME_HELP, raw=True)
 def resume(session, call):
@@ -102,6 +112,8 @@ def resume(session, call):
         holds = engine.resume(None, outcome)
     else:
         if not ids:
+            if session.context_here() is None:
+                raise OTraceError(_nothing_named(engine))
             current = _current_id(session, "resume")
             ids = [current]
         holds = engine.resume(ids, outcome)
