@@ -229,15 +229,16 @@ def env(tmp_path_factory):
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     bench = None
+    scene = {"torna": torna, "chat": chat, "ws": ws, "browser": browser}
     try:
-        bench = Workbench(tmp, ws, xdg, browser)
-        yield {"bench": bench, "torna": torna, "chat": chat, "ws": ws, "browser": browser}
+        bench = scene["bench"] = Workbench(tmp, ws, xdg, browser)
+        yield scene
     finally:
         if bench is not None:
             bench.stop()
         browser.close()
         pw.stop()
-        torna.stop()
+        scene["torna"].stop()
         chat.stop()
 
 
@@ -395,6 +396,20 @@ def test_insert_traceassert_code_action_edits_the_file(env):
     assert inserted.startswith("        await")   # at the indentation of `total += item`
 
 
+def test_reattaches_when_the_workspace_app_restarts(env):
+    bench, ws = env["bench"], env["ws"]
+    old = env["torna"]
+    old.stop()      # the app exits (its discovery file goes) ...
+    wait_for(lambda: f"pid:{old.proc.pid}" not in [c["key"] for c in bench.state().get("connections", [])],
+             20, "the exited process to be dropped")
+    env["torna"] = new = Demo(ws / "torna_trace.py", old.discovery.parent.parent, ws)   # ... and is started again
+    wait_for(lambda: any(c["key"] == f"pid:{new.proc.pid}" and c["state"] == "connected"
+                         for c in bench.state().get("connections", [])), 20, "the new process to be attached")
+    show_otrace(bench)
+    tree_row(bench, "Held Requests", f"torna_trace.py (pid {new.proc.pid})").wait_for(timeout=10000)
+    bench.shot("07-reattached")
+
+
 def test_wrong_token_shows_a_clear_error(env):
     bench, ws = env["bench"], env["ws"]
     (ws / ".vscode" / "settings.json").write_text(json.dumps({
@@ -415,7 +430,7 @@ def test_wrong_token_shows_a_clear_error(env):
     time.sleep(0.5)
     errors = bench.page.locator(".notifications-toasts .notification-toast", has=bench.page.locator(".codicon-error"))
     assert errors.count() == 1, errors.all_inner_texts()   # one clear line, not the client library's too
-    bench.shot("07-wrong-token")
+    bench.shot("08-wrong-token")
 
 
 @pytest.fixture(autouse=True)

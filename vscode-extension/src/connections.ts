@@ -41,7 +41,12 @@ export class Connections implements vscode.Disposable {
         }
         const conn = new OTraceConnection(target, this.channel);
         this.byKey.set(target.key, conn);
-        this.subs.set(target.key, conn.onDidChange((what) => this.changed.fire({ conn, what })));
+        this.subs.set(target.key, conn.onDidChange((what) => {
+            this.changed.fire({ conn, what });
+            if (what === 'state' && conn.state === 'closed' && this.byKey.get(target.key) === conn) {
+                void this.detach(target.key);   // the process exited: auto-attach may find its successor
+            }
+        }));
         this.added.fire(conn);
         try {
             await conn.start();

@@ -11,7 +11,7 @@ import { BrowserEvalView, BrowsersProvider, type BrowserNode } from './browsersV
 import { attachTo, currentDiscoveryDir, manualTarget, processTarget, registerCommands, type Parts } from './commands';
 import { Connections } from './connections';
 import { StatusBar } from './status';
-import { autoAttachCandidate, listProcesses } from './discovery';
+import { autoAttachCandidate, listProcesses, runsFrom } from './discovery';
 import { HeldLineDecorations } from './editorFeatures';
 import { HoldsProvider, type HoldsNode } from './holdsView';
 import { TracesProvider } from './tracesView';
@@ -32,21 +32,33 @@ function writeMarker(conns: Connections): void {
     }
 }
 
-/** Attach to the only process running from the workspace (or the manual settings), if any. */
-async function autoAttach(parts: Parts): Promise<void> {
+/**
+ * Attach to the only process running from the workspace (or to the manual settings when nothing is
+ * attached), unless one from the workspace is attached already. Called at activation and every 2 s,
+ * so a restarted app is found again.
+ */
+async function autoAttach(parts: Parts, log: vscode.LogOutputChannel, polling: boolean): Promise<void> {
     const cfg = vscode.workspace.getConfiguration('otrace');
-    if (parts.conns.all.length || !cfg.get<boolean>('autoAttach', true)) {
+    if (!cfg.get<boolean>('autoAttach', true)) {
         return;
     }
     const manual = manualTarget();
     if (manual) {
-        await attachTo(parts, manual, true);
+        if (!polling && !parts.conns.all.length) {
+            await attachTo(parts, manual, true);   // once, at activation: a failure is shown
+        }
         return;
     }
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-    const candidate = autoAttachCandidate(listProcesses(currentDiscoveryDir()), folders);
-    if (candidate) {
-        await attachTo(parts, processTarget(candidate), true);
+    const procs = listProcesses(currentDiscoveryDir());
+    const attachedKeys = new Set(parts.conns.all.map((c) => c.key));
+    if (procs.some((p) => attachedKeys.has(processTarget(p).key) && runsFrom(p, folders))) {
+        return;
+    }
+    const candidate = autoAttachCandidate(procs, folders);
+    if (candidate && !attachedKeys.has(processTarget(candidate).key)) {
+        // retried every 2 s: failures go to the log, not to a popup each time
+        await parts.conns.attach(processTarget(candidate)).catch((e: Error) => log.warn(`auto-attach: ${e.message}`));
     }
 }
 
@@ -64,9 +76,9 @@ export function activate(context: vscode.ExtensionContext): void {
     const parts: Parts = { conns, ui: windowUi, traces, browsers, browsersView, evalView };
     let attaching = false;
     const poll = setInterval(() => {
-        if (!conns.all.length && !attaching) {
+        if (!attaching) {
             attaching = true;
-            void autoAttach(parts).finally(() => { attaching = false; });
+            void autoAttach(parts, channel, true).finally(() => { attaching = false; });
         }
     }, 2000);
 
@@ -87,7 +99,7 @@ export function activate(context: vscode.ExtensionContext): void {
         { dispose: () => void conns.dispose() },
     );
     writeMarker(conns);
-    void autoAttach(parts);
+    void autoAttach(parts, channel, false);
 }
 
 export async function deactivate(): Promise<void> {
