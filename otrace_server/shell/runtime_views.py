@@ -9,6 +9,7 @@ thread (cancelling goes through ``Shell.call_in_loop``).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import traceback
@@ -47,26 +48,47 @@ def _task_state(task: asyncio.Task) -> str:
     return "failed" if task.exception() is not None else "finished"
 
 
+#: frames in these directories are machinery, not where a task "is" (asyncio.sleep, otrace's holds)
+_MACHINERY = (os.path.dirname(asyncio.__file__) + os.sep,
+              os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)   # otrace_server/
+
+
+def _await_chain(task: asyncio.Task) -> list[tuple[str, int, str]]:
+    """``(file, line, function)`` of each coroutine the task is suspended in, outermost first:
+    the task's coroutine, the one it awaits, and so on (``Task.get_stack`` stops at the first)."""
+    frames = []
+    obj = task.get_coro()
+    for _ in range(200):
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+        if frame is None:
+            break
+        frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None) or getattr(obj, "ag_await", None)
+    return frames
+
+
 def describe_task(task: asyncio.Task) -> str:
-    """``<coroutine qualname> <state> at <file:line>`` (where it is suspended)."""
+    """``<coroutine qualname> <state> at <file:line> <function>``: where it is suspended, i.e. the
+    innermost awaiting coroutine outside asyncio and otrace (``view`` shows the whole chain)."""
     coro = task.get_coro()
     name = getattr(coro, "__qualname__", type(coro).__name__)
     where = ""
     try:
-        stack = task.get_stack(limit=1)
-        if stack:
-            where = f" at {stack[-1].f_code.co_filename}:{stack[-1].f_lineno}"
+        chain = _await_chain(task)
+        inner = [f for f in chain if not f[0].startswith(_MACHINERY) and not f[0].startswith("<")] or chain
+        if inner:
+            where = f" at {inner[-1][0]}:{inner[-1][1]} {inner[-1][2]}"
     except Exception:
         pass
     return f"{name} {_task_state(task)}{where}"
 
 
 def task_stack_text(task: asyncio.Task) -> str:
-    """The task's stack, one ``file:line function`` line per frame (outermost first)."""
+    """The coroutines the task is suspended in, one ``file:line function`` line each (outermost
+    first)."""
     lines = [f"{describe_task(task)}"]
     try:
-        for f in task.get_stack():
-            lines.append(f"  {f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}")
+        lines += [f"  {file}:{line} {function}" for file, line, function in _await_chain(task)]
     except Exception as exc:
         lines.append(f"  <stack unavailable: {exc}>")
     return "\n".join(lines)

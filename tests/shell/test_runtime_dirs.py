@@ -92,3 +92,32 @@ def test_web(shell, session):
     assert r.repeat == '"User is typing: "+$("#message").val()'
     shell.web = None
     assert session.execute("x").output == "/osh/web: not available (no web provider)"
+
+
+async def _inner(fut):
+    await fut                                   # INNER-AWAIT
+
+
+async def _outer(fut):
+    await _inner(fut)
+
+
+def test_task_shows_where_it_waits_down_the_await_chain(shell, session, loop):
+    # Task.get_stack() stops at the task's own coroutine; the user wants the awaited coroutine
+    import inspect
+
+    shell.tasks_loop = loop
+
+    async def start():
+        fut = loop.create_future()
+        return fut, loop.create_task(_outer(fut), name="chain-task")
+
+    fut, task = asyncio.run_coroutine_threadsafe(start(), loop).result(5)
+    time.sleep(0.1)
+    lines, first = inspect.getsourcelines(_inner)
+    inner_line = first + [i for i, text in enumerate(lines) if "INNER-AWAIT" in text][0]
+    line = [x for x in session.execute("ls -l /osh/tasks").output.splitlines() if x.startswith("chain-task")][0]
+    assert line.endswith(f"_outer pending at {__file__}:{inner_line} _inner")
+    view = session.execute("view /osh/tasks/chain-task").output.splitlines()
+    assert view[1].endswith(" _outer") and view[2] == f"  {__file__}:{inner_line} _inner"
+    loop.call_soon_threadsafe(fut.set_result, None)
