@@ -70,14 +70,21 @@ class Debugger:
         self.info: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
+    def refusal(self) -> str | None:
+        """Why ``start`` would refuse now (safe_mode), or None."""
+        if self.app.engine.settings.safe_mode:
+            return "debugpy refused in safe_mode: its port has no token (set safe_mode False to allow it)"
+        return None
+
     def start(self, host: str = "127.0.0.1", port: int = 0) -> dict[str, Any]:
         """Start debugpy (once) and return ``{host, port, version, attach, started}``; ``started``
         is False when it was already listening. OTraceError: safe_mode is on, debugpy is missing
         or not the pinned version, or it cannot listen."""
         if self.app.runtime.in_control_thread():
             raise RuntimeError("Debugger.start() blocks: call it from a worker thread")
-        if self.app.engine.settings.safe_mode:
-            raise OTraceError("debugpy refused in safe_mode: its port has no token (set safe_mode False to allow it)")
+        refusal = self.refusal()
+        if refusal is not None:
+            raise OTraceError(refusal)
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise OTraceError(f"debugpy listens on loopback only (not {host}): its port has no token")
         with self._lock:

@@ -1,9 +1,10 @@
 """The standard LSP features on the Python files a client opens (full sync): code actions
 ("Insert traceassert hold here", "Trace this function", "Hold here live"), code lenses (Resume /
 Resume all on held lines, hit counts on traceassert lines), diagnostics for exceptions caught by
-traces, hover with a name's value in the most recent hold, and the ``workspace/executeCommand``
-commands behind them (``otrace.resume``, ``otrace.resumeAll``, ``otrace.traceFunction``,
-``otrace.holdHere``, ``otrace.showTraces``).
+traces, hover with a name's value in the most recent hold, the code action "otrace: start debugpy
+(real stepping)" (disabled in safe_mode, saying why), and the ``workspace/executeCommand`` commands
+behind them (``otrace.resume``, ``otrace.resumeAll``, ``otrace.traceFunction``, ``otrace.holdHere``,
+``otrace.showTraces``, ``otrace.debugpy`` -- the same path as the ``otrace/debugpy`` request).
 
 When the document no longer matches the running code, the features say ``CHANGED`` ("file changed
 since the code was loaded") instead of pointing at wrong lines.
@@ -28,11 +29,14 @@ from pygls.exceptions import JsonRpcInvalidParams
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import editor
 from otrace_server.shell.editor import CHANGED
+from otrace_server.lsp import methods
 from otrace_server.lsp.payloads import safe_repr
 
-__all__ = ["register", "publish_diagnostics", "exception_signature", "COMMANDS"]
+__all__ = ["register", "publish_diagnostics", "exception_signature", "COMMANDS", "DEBUGPY_TITLE"]
 
-COMMANDS = ("otrace.resume", "otrace.resumeAll", "otrace.traceFunction", "otrace.holdHere", "otrace.showTraces")
+COMMANDS = ("otrace.resume", "otrace.resumeAll", "otrace.traceFunction", "otrace.holdHere", "otrace.showTraces",
+            "otrace.debugpy")
+DEBUGPY_TITLE = "otrace: start debugpy (real stepping)"
 
 _TRACEASSERT = re.compile(r"\btraceassert\s*\(")
 
@@ -75,7 +79,7 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
     actions = [{"title": title, "kind": "refactor.rewrite", "edit": {"changes": {uri: edits}}}]
     enc = editor.enclosing(lines, line)
     if enc is None:
-        return actions
+        return actions + [debugpy_action(hub)]
     trace = {"title": f"Trace this function ({enc.qualname})", "kind": "refactor.otrace.trace"}
     hold = {"title": "Hold here live", "kind": "refactor.otrace.holdLive"}
     try:
@@ -92,7 +96,20 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
             hold["disabled"] = {"reason": CHANGED}
         else:
             hold["command"] = _command("Hold here live", "otrace.holdHere", uri, line)
-    return actions + [trace, hold]
+    return actions + [trace, hold, debugpy_action(hub)]
+
+
+def debugpy_action(hub) -> dict:
+    """The "start debugpy" code action: runs ``otrace.debugpy``, or is disabled saying why (no DAP
+    endpoint in this process, safe_mode)."""
+    action = {"title": DEBUGPY_TITLE, "kind": "refactor.otrace.debugpy"}
+    debugger = getattr(hub.shell, "debugger", None)
+    reason = "not available: otrace's DAP endpoint is not running" if debugger is None else debugger.refusal()
+    if reason is not None:
+        action["disabled"] = {"reason": reason}
+    else:
+        action["command"] = _command(DEBUGPY_TITLE, "otrace.debugpy")
+    return action
 
 
 # ---- code lenses -------------------------------------------------------------------------------
@@ -279,6 +296,10 @@ def register(conn) -> None:
     @ls.command("otrace.holdHere")
     async def _hold_here(uri: str, line: int):
         return await worker(hold_here, conn, uri, _lines(conn, uri), line)
+
+    @ls.command("otrace.debugpy")
+    async def _debugpy(*args):
+        return await hub.in_worker(conn._call, "otrace/debugpy", methods.debugpy, {})
 
     @ls.command("otrace.showTraces")
     async def _show_traces(path: str, line: int):

@@ -63,6 +63,39 @@ def test_debugpy_refused_in_safe_mode(hello):
     assert result["error"] and "safe_mode" in result["output"]
 
 
+def _debugpy_action(lsp) -> dict:
+    uri = Path(DEMO).as_uri()
+    actions = lsp.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "context": {"diagnostics": []},
+        "range": {"start": {"line": RESPOND_LINE - 1, "character": 0}, "end": {"line": RESPOND_LINE - 1, "character": 0}}})
+    [action] = [a for a in actions if a["title"] == "otrace: start debugpy (real stepping)"]
+    return action
+
+
+def test_debugpy_code_action_refused_in_safe_mode_then_starts_debugpy(hello):
+    _, _, lsp = hello
+    action = _debugpy_action(lsp)
+    assert "command" not in action and "safe_mode" in action["disabled"]["reason"]
+    with pytest.raises(RpcError) as err:                 # the command itself refuses too
+        lsp.request("workspace/executeCommand", {"command": "otrace.debugpy", "arguments": []})
+    assert err.value.code == -32001 and "debugpy refused in safe_mode" in err.value.message
+
+    assert not lsp.request("otrace/command", {"line": "set safe_mode False"})["error"]
+    action = _debugpy_action(lsp)
+    assert "disabled" not in action
+    info = lsp.request("workspace/executeCommand", action["command"])
+    assert info["started"] and info["host"] == "127.0.0.1" and info["version"] == "1.8.22"
+    assert info["attach"]["connect"] == {"host": "127.0.0.1", "port": info["port"]}
+    dbg = DapClient(info["port"], timeout=10)             # a real debug adapter answers there
+    try:
+        caps = dbg.request("initialize", {"clientID": "test", "adapterID": "debugpy", "linesStartAt1": True})
+        assert caps.get("supportsConfigurationDoneRequest")
+    finally:
+        dbg.close()
+    again = lsp.request("otrace/debugpy", {})             # the same path: one debugpy per process
+    assert again["port"] == info["port"] and not again["started"]
+
+
 def test_debugpy_breakpoint_stops_the_request_while_otrace_answers(hello):
     proc, http, lsp = hello
     assert not lsp.request("otrace/command", {"line": "set safe_mode False"})["error"]

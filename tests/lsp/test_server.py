@@ -205,7 +205,8 @@ def test_code_actions_exact_edits(sample):
                                                 "end": {"line": line, "character": 0}},
         "context": {"diagnostics": []}})
     titles = [a["title"] for a in actions]
-    assert titles == ["Insert traceassert hold here", "Trace this function (LiveHandler.get)", "Hold here live"]
+    assert titles == ["Insert traceassert hold here", "Trace this function (LiveHandler.get)", "Hold here live",
+                      "otrace: start debugpy (real stepping)"]
     assert actions[0]["edit"] == {"changes": {URI: [
         {"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}},
          "newText": f'        await traceassert(True, label="get_{line + 1}", action="hold")\n'}]}}
