@@ -18,6 +18,9 @@ What it does:
       password (``set password``) is typed; events that happen meanwhile are shown after unlocking;
     - while a hold or break waits for ``resume``, the prompt starts with ``BRK:`` (as otrace's did
       at a breakpoint), redrawn as soon as one starts or the last one ends;
+    - log records of WARNING and above are printed the same way when the application configured
+      no logging (they would otherwise go to stderr through logging.lastResort, across the typed
+      line: e.g. Tornado's "Uncaught exception" tracebacks);
     - Ctrl-C cancels the line being typed; EOF (Ctrl-D) ends the console, not the application.
 
 ``run_script`` runs command lines non-interactively (``--batch`` files), stopping at the first error.
@@ -30,6 +33,7 @@ is process-global: only one Console per process may use it (the one reading ``sy
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import shlex
@@ -154,6 +158,21 @@ def _fileno(stream) -> int | None:
         return None
 
 
+class _ConsoleLogHandler(logging.Handler):
+    """Root-logger handler used while the console runs and the application configured no logging:
+    WARNING and above, printed through ``Console.show_line`` (what logging.lastResort would print)."""
+
+    def __init__(self, console: "Console") -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.show_line(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
 class Console:
     """The terminal front end over ``session`` (a shell session) and ``engine`` (for events and
     settings). ``stdin``/``stdout`` default to the process's; readline is used only when stdin is
@@ -189,6 +208,9 @@ class Console:
         """Read and execute lines until EOF, ``quit`` or ``stop()``. Never raises for bad input;
         an unexpected error in a command is printed and the console goes on."""
         unsubscribe = self.engine.events.subscribe(self._on_event)
+        log_handler = _ConsoleLogHandler(self) if not logging.root.handlers else None
+        if log_handler is not None:
+            logging.root.addHandler(log_handler)
         self._setup_readline()
         try:
             if self.banner:
@@ -205,6 +227,8 @@ class Console:
                     break
         finally:
             unsubscribe()
+            if log_handler is not None:
+                logging.root.removeHandler(log_handler)
             self._teardown_readline()
 
     def stop(self) -> None:
@@ -252,8 +276,11 @@ class Console:
             text = format_event(event)
         except Exception as exc:
             text = f"(event {event.kind}: {exc})"
-        if text is None:
-            return
+        if text is not None:
+            self.show_line(text)
+
+    def show_line(self, text: str) -> None:
+        """Print ``text`` (any thread) without corrupting a half-typed line; held back while locked."""
         with self._lock:
             if self._locked or self._idle_expired():
                 self._pending.append(text)

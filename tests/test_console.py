@@ -49,6 +49,10 @@ def background():
         if os.path.exists(TRIGGER):
             os.unlink(TRIGGER)
             poke()
+        if os.path.exists(TRIGGER + ".log"):
+            os.unlink(TRIGGER + ".log")
+            import logging
+            logging.getLogger("app").error("disk almost full")   # no logging configured by the app
         if os.path.exists(TRIGGER + ".brk"):
             os.unlink(TRIGGER + ".brk")
             traceassert(False, label="brk", action="break")   # blocks this thread until resume
@@ -84,6 +88,7 @@ def term(program, tmp_path):
                           cwd=str(tmp_path), encoding="utf-8", timeout=10, dimensions=(40, 200))
     child.trigger = lambda: (tmp_path / "trigger").write_text("")
     child.trigger_break = lambda: (tmp_path / "trigger.brk").write_text("")
+    child.trigger_log = lambda: (tmp_path / "trigger.log").write_text("")
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():
@@ -144,6 +149,16 @@ def test_prompt_is_marked_brk_while_a_break_waits(term):
     term.sendline(ticks)
     term.expect(r"\r\n(\d+)\r\n")
     assert int(term.match.group(1)) > first
+
+
+def test_app_log_record_while_a_line_is_half_typed_keeps_the_line(term):
+    term.send("pr alph")
+    time.sleep(0.2)
+    term.trigger_log()
+    term.expect_exact("\r\x1b[Kdisk almost full\r\n")   # the typed line wiped, the record on its own line
+    term.expect_exact(PROMPT + "pr alph")                # ... then prompt and typed text redrawn
+    term.send("a_value\r")
+    term.expect(r"\r\n41\r\n")
 
 
 def test_event_between_commands_is_printed(term):
