@@ -255,6 +255,8 @@ def main() -> None:
             holder.ask(cmd="hold", port=server.port, n=n, query="?number=77")
             wait_until(lambda: len(app.engine.holds) == n, 30)
             time.sleep(0.2)
+            for _ in range(2):                    # events queued for the control thread are handled
+                app.runtime.run_in_control(lambda: None).result(10)
             gc.collect()
             with_otrace = _diff(tracemalloc.take_snapshot(), before)
             app.engine.resume()

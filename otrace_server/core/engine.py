@@ -80,8 +80,19 @@ class _HoldWaiter:
         self.crossing(self.loop, functools.partial(self._complete, outcome))
 
     def _complete(self, outcome: Outcome) -> None:
-        if not self.future.done():
-            self.future.set_result(outcome)
+        """On the loop: the Future gets what the held code's ``await`` returns or raises."""
+        future = self.future
+        if future.done():
+            return
+        try:
+            value = self.engine.apply_outcome(outcome)
+        except BaseException as exc:   # what the resume asked the held code to raise
+            try:
+                future.set_exception(exc)
+            except TypeError:           # StopIteration cannot travel through a Future
+                future.set_exception(RuntimeError(f"resumed raising {exc!r}"))
+        else:
+            future.set_result(value)
 
     def finished(self, future: asyncio.Future) -> None:
         """Done callback: drop the timeout timer; a cancelled held coroutine (client gone,
@@ -107,8 +118,7 @@ class HoldAwaitable:
 
     def __await__(self):
         self._awaited = True
-        outcome: Outcome = yield from self._future.__await__()
-        return self._engine.apply_outcome(outcome)
+        return self._future.__await__()   # its result or exception is the outcome, applied
 
     def __del__(self):
         if not self._awaited and not self._hold.done:
