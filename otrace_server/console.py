@@ -247,11 +247,11 @@ class Console:
         if result.repeat and not result.error:
             self._repeat(result.repeat)
             return True
+        if (result.data or {}).get("lock") and not result.error:
+            return self._lock_console("lock")    # says "console locked" itself (no double message)
         self._print_output(result.output)
         if result.edit is not None:
             self._edit(result.edit)
-        if (result.data or {}).get("lock") and not result.error:
-            return self._lock_console("lock")
         return not result.quit
 
     # ---- output ---------------------------------------------------------------------------------
@@ -443,7 +443,8 @@ class Console:
         """Refuse every command until ``session.unlock(password)`` succeeds. False at EOF."""
         with self._lock:
             self._locked = True
-        self._print("console locked (idle); the line typed was not run" if why == "idle" else "console locked")
+        self._print("console locked (idle); the line typed was not run" if why == "idle"
+                    else "console locked; type the password to unlock")
         while True:
             password = self._read_secret("Password: ")
             if password is None:

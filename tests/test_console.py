@@ -182,6 +182,7 @@ def test_lock_asks_for_the_password_without_echo(term):
     term.expect_exact(PROMPT)
     term.sendline("lock")
     term.expect_exact("Password: ")
+    assert term.before.count("locked") == 1 and "console locked; type the password to unlock" in term.before
     term.sendline("wrong")
     term.expect_exact("wrong password")
     term.expect_exact("Password: ")
