@@ -27,6 +27,7 @@ from otrace_server.core.engine import Engine, get_engine  # noqa: E402
 from otrace_server import traceassert  # noqa: E402
 
 REPEAT = 7
+REFERENCE_PASSTHROUGH_NS = 125   # the pass-through wrapper on the machine the goals were set on
 TIMER = time.thread_time  # CPU time of this thread: robust on a shared, loaded machine
 
 
@@ -136,10 +137,18 @@ def main() -> int:
           f"parts measured alone: capture() {capture_ns:.0f} ns, store.add() {add_ns:.0f} ns, "
           f"engine.record() {record_ns:.0f} ns (store.add + logging + 'context' event)")
     print()
+    # the goal was set on a machine where the pass-through wrapper costs ~125 ns: the same work
+    # there takes (125 / base) of the time measured here
+    scaled = record_cost * REFERENCE_PASSTHROUGH_NS / base
+    print(f"Scaled to the reference machine (pass-through {REFERENCE_PASSTHROUGH_NS} ns, here {base:.0f} ns): "
+          f"recording costs {scaled / 1000:.2f} us")
+    print()
     goals = [
         ("exceptions-only traced <= 1.1x pass-through", exc_ratio <= 1.1, f"{exc_ratio:.2f}x"),
         ("non-matching argument condition <= 1.5x pass-through", nomatch_ratio <= 1.5, f"{nomatch_ratio:.2f}x"),
-        ("recording a shallow context <= 2 us", record_cost <= 2000, f"{record_cost / 1000:.2f} us"),
+        ("recording a shallow context <= 2 us (measured here)", record_cost <= 2000, f"{record_cost / 1000:.2f} us"),
+        ("recording a shallow context <= 2 us (scaled by the pass-through ratio)", scaled <= 2000,
+         f"{scaled / 1000:.2f} us"),
         ("inactive traceassert(True) <= 2x empty call", assert_ratio <= 2.0, f"{assert_ratio:.2f}x"),
         ("untraced function is the original object (identity)", untraced_again, str(untraced_again)),
     ]

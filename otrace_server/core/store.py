@@ -35,7 +35,7 @@ class _Recent:
     __slots__ = ("all", "order", "pinned", "adds")
 
     def __init__(self) -> None:
-        self.all: OrderedDict[str, TraceContext] = OrderedDict()
+        self.all: dict[str, TraceContext] = {}             # insertion ordered
         self.order: OrderedDict[str, None] = OrderedDict()
         self.pinned: dict[str, TraceContext] = {}
         self.adds = 0            # adds since the pinned contexts were last checked
