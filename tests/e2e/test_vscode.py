@@ -320,6 +320,30 @@ def test_held_request_shows_node_codelens_gutter_and_resume_answers_it(env):
     bench.shot("03-resumed")
 
 
+def test_open_in_console_then_resume_from_the_codelens(env):
+    bench, torna, page = env["bench"], env["torna"], env["bench"].page
+    box = {}
+    request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
+        f"http://127.0.0.1:{torna.http}/?number=77", timeout=60).read().decode()), daemon=True)
+    request.start()
+    row = tree_row(bench, "Held Requests", "GetHandler.get")
+    row.wait_for(timeout=15000)
+    row.click(button="right")
+    page.locator(".context-view .action-item", has_text="Open in Console").first.click()
+    wait_for(lambda: "GetHandler..." in terminal_text(bench) or "GetHandler.." in terminal_text(bench), 15,
+             "a console in the hold's directory")
+    page.keyboard.type("number")
+    page.keyboard.press("Enter")
+    wait_for(lambda: "'77'" in terminal_text(bench), 10, "the held request's local variable")
+    bench.shot("04-hold-console")
+
+    lens = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume hold_check").first
+    lens.click()
+    request.join(15)
+    assert "The reciprocal of 77.0 is" in box.get("body", ""), box
+    row.wait_for(state="detached", timeout=10000)
+
+
 def test_console_runs_ls_and_completes_with_tab(env):
     bench, page = env["bench"], env["bench"].page
     bench.command("otrace: Open Console")
@@ -333,7 +357,7 @@ def test_console_runs_ls_and_completes_with_tab(env):
     wait_for(lambda: "globals> Request_stats" in terminal_text(bench), 10, "TAB to complete the name")
     page.keyboard.press("Enter")
     wait_for(lambda: "'count':" in terminal_text(bench), 10, "the value of Request_stats")
-    bench.shot("04-console")
+    bench.shot("05-console")
 
 
 def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
@@ -368,7 +392,14 @@ def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
         expr.press("Enter")
         panel.locator("#log .result", has_text='user1: "red"').wait_for(timeout=15000)
         assert chat_page.evaluate("document.body.style.background") == "red"
-        bench.shot("05-browsers")
+        expr.fill("document.querySelector('#message').value")
+        chat_page.fill("#message", "typing 1")
+        panel.locator("#monitor").check()      # re-evaluated live, like `repeat`
+        panel.locator("#monitorOut", has_text='user1: "typing 1"').wait_for(timeout=10000)
+        chat_page.fill("#message", "typing 2")
+        panel.locator("#monitorOut", has_text='user1: "typing 2"').wait_for(timeout=10000)
+        panel.locator("#monitor").uncheck()
+        bench.shot("06-browsers")
     finally:
         user.close()
 
@@ -380,7 +411,7 @@ def test_insert_traceassert_code_action_edits_the_file(env):
     page.keyboard.press("Control+.")
     action = page.locator(".action-widget .monaco-list-row", has_text="Insert traceassert hold here").first
     action.wait_for(timeout=15000)
-    bench.shot("06-code-actions")
+    bench.shot("07-code-actions")
     focused = page.locator(".action-widget .monaco-list-row.focused")
     for _ in range(5):   # as a user does: arrow to the action, Enter applies it
         if "Insert traceassert hold here" in focused.inner_text():
@@ -407,7 +438,7 @@ def test_reattaches_when_the_workspace_app_restarts(env):
                          for c in bench.state().get("connections", [])), 20, "the new process to be attached")
     show_otrace(bench)
     tree_row(bench, "Held Requests", f"torna_trace.py (pid {new.proc.pid})").wait_for(timeout=10000)
-    bench.shot("07-reattached")
+    bench.shot("08-reattached")
 
 
 def test_wrong_token_shows_a_clear_error(env):
@@ -430,7 +461,7 @@ def test_wrong_token_shows_a_clear_error(env):
     time.sleep(0.5)
     errors = bench.page.locator(".notifications-toasts .notification-toast", has=bench.page.locator(".codicon-error"))
     assert errors.count() == 1, errors.all_inner_texts()   # one clear line, not the client library's too
-    bench.shot("08-wrong-token")
+    bench.shot("09-wrong-token")
 
 
 @pytest.fixture(autouse=True)

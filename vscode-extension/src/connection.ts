@@ -75,11 +75,8 @@ export class OTraceConnection implements vscode.Disposable {
     private retryTimer: NodeJS.Timeout | undefined;
     private disposed = false;
     private readonly changed = new vscode.EventEmitter<'state' | 'holds' | 'webClients' | 'traces'>();
-    private readonly output = new vscode.EventEmitter<{ text: string; stream: string }>();
     /** Fires when state, holds, web clients or traces (a trace event arrived) change. */
     readonly onDidChange = this.changed.event;
-    /** `otrace/output` and trace events, as text for consoles. */
-    readonly onOutput = this.output.event;
 
     constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel) {}
 
@@ -149,11 +146,8 @@ export class OTraceConnection implements vscode.Disposable {
             this.webClients = p.clients ?? [];
             this.changed.fire('webClients');
         });
-        client.onNotification('otrace/output', (p: { text: string; stream: string }) => this.output.fire(p));
-        client.onNotification('otrace/traceEvent', (p: { kind: string; traceId: string; message: string }) => {
-            this.output.fire({ text: `[${p.kind}] ${p.traceId}${p.message ? ': ' + p.message : ''}`, stream: 'trace' });
-            this.changed.fire('traces');
-        });
+        client.onNotification('otrace/output', (p: { text: string }) => this.channel.info(p.text));
+        client.onNotification('otrace/traceEvent', () => this.changed.fire('traces'));
         return client;
     }
 
@@ -272,7 +266,6 @@ export class OTraceConnection implements vscode.Disposable {
         this.state = 'closed';
         this.changed.fire('state');
         this.changed.dispose();
-        this.output.dispose();
         if (client) {
             await client.dispose(2000).catch(() => undefined);
         }

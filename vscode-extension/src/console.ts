@@ -1,6 +1,6 @@
 /**
  * "otrace: Open Console": a terminal (Pseudoterminal) running otrace's object shell in one
- * attached process through `otrace/command`, with the server's prompt, line editing and history
+ * attached process through `otrace/command` on its own connection (`ShellSession`: its own cwd), with the server's prompt, line editing and history
  * (`LineEditor`), TAB completion from `otrace/complete` (a second TAB lists the choices), a
  * command's `repeat` re-run every `otrace.repeatIntervalMs` until a key is pressed, and
  * asynchronous output (`otrace/output`, trace events) printed above the line being typed.
@@ -9,6 +9,7 @@
  */
 import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
+import { ShellSession } from './shellSession';
 import { applyCompletion, crlf, LineEditor } from './lineEditor';
 import type { CommandResult } from './protocol';
 
@@ -18,29 +19,46 @@ export class OTraceConsole implements vscode.Pseudoterminal {
     readonly onDidWrite = this.writer.event;
     readonly onDidClose = this.closer.event;
     private readonly editor = new LineEditor('otrace> ');
-    private subs: vscode.Disposable[] = [];
     private queue: Promise<void> = Promise.resolve();
     private lastTab = '';
     private repeatTimer: NodeJS.Timeout | undefined;
+    private session: ShellSession | undefined;
+    private closed = false;
 
     /** `initialLine` runs first (e.g. `cd` to a hold's directory for "Open in Console"). */
     constructor(private readonly conn: OTraceConnection, private readonly initialLine?: string) {}
 
     open(): void {
-        this.subs.push(this.conn.onOutput(({ text }) => this.writer.fire(this.editor.printAbove(text))));
-        this.subs.push(this.conn.onDidChange((what) => {
-            if (what === 'state' && this.conn.state !== 'connected') {
-                this.writer.fire(this.editor.printAbove(`[${this.conn.label}: ${this.conn.state}]`));
-            }
-        }));
         this.writer.fire(crlf(`otrace object shell of ${this.conn.label} (TAB completes, Up/Down: history)\n`));
-        void this.run(this.initialLine ?? '');
+        this.editor.setBusy(true);
+        const { host, port, token } = this.conn.target;
+        const print = (text: string) => this.writer.fire(this.editor.printAbove(text));
+        ShellSession.open({ host, port, token }, print).then((session) => {
+            if (this.closed) {
+                session.dispose();
+                return;
+            }
+            this.session = session;
+            session.onClose(() => {
+                this.session = undefined;
+                print(`[${this.conn.label}: connection closed; open a new console to reconnect]`);
+            });
+            void this.run(this.initialLine ?? '');
+        }, (e: Error) => this.writer.fire(crlf(`error: ${e.message}\n`)));
     }
 
     close(): void {
+        this.closed = true;
         this.stopRepeat();
-        this.subs.forEach((d) => d.dispose());
-        this.subs = [];
+        this.session?.dispose();
+        this.session = undefined;
+    }
+
+    private request<T>(method: string, params: object): Promise<T> {
+        if (!this.session) {
+            return Promise.reject(new Error('not connected'));
+        }
+        return this.session.request<T>(method, params);
     }
 
     /** Run `line` (serialised: one command at a time) and print its output and the next prompt. */
@@ -49,7 +67,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
             this.editor.setBusy(true);
             let out = '';
             try {
-                const r = await this.conn.request<CommandResult>('otrace/command', { line });
+                const r = await this.request<CommandResult>('otrace/command', { line });
                 this.editor.prompt = r.prompt || this.editor.prompt;
                 out = r.output;
                 if (r.edit) {
@@ -75,7 +93,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
         const ms = vscode.workspace.getConfiguration('otrace').get<number>('repeatIntervalMs', 1000);
         this.repeatTimer = setInterval(async () => {
             try {
-                const r = await this.conn.request<CommandResult>('otrace/command', { line });
+                const r = await this.request<CommandResult>('otrace/command', { line });
                 this.writer.fire(this.editor.printAbove(r.output));
             } catch (e) {
                 this.stopRepeat();
@@ -117,7 +135,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
     private async complete(line: string, cursor: number): Promise<void> {
         let items: string[];
         try {
-            items = (await this.conn.request<{ items: string[] }>('otrace/complete', { line, cursor })).items;
+            items = (await this.request<{ items: string[] }>('otrace/complete', { line, cursor })).items;
         } catch {
             return;
         }

@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { createMessageConnection, MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import { listProcesses, type ProcessInfo } from '../src/discovery';
 import type { CommandResult, Hold } from '../src/protocol';
+import { OTraceConsole } from '../src/console';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const PYTHON = process.env.OTRACE_PYTHON || path.join(ROOT, '.venv', 'bin', 'python');
@@ -98,4 +99,36 @@ test('the discovery token initializes; the shell answers ls; a hold is seen and 
 test('a wrong token is refused with -32004', { timeout: 15000 }, async () => {
     const c = await connect(info);
     await assert.rejects(initialize(c, 'not-the-token'), (e: any) => e.code === -32004 && /token/i.test(e.message));
+});
+
+test('the console: prompt, a command, TAB completion, its own shell session', { timeout: 20000 }, async () => {
+    const fake = { label: 'demo', target: { host: info.host, port: info.lspPort, token: info.token } };
+    const consoles = [new OTraceConsole(fake as any), new OTraceConsole(fake as any, 'cd /osh/recent')];
+    const screens = consoles.map((c) => {
+        const screen = { text: '' };
+        c.onDidWrite((d) => (screen.text += d));
+        c.open();
+        return screen;
+    });
+    const until = async (i: number, re: RegExp) => {
+        for (let n = 0; n < 200 && !re.test(screens[i].text); n++) {
+            await new Promise((r) => setTimeout(r, 25));
+        }
+        assert.match(screens[i].text, re);
+    };
+    try {
+        await until(0, /globals> $/);
+        await until(1, /recent> $/);                       // the second console has its own cwd
+        consoles[0].handleInput('ls\r');
+        await until(0, /Request_stats[\s\S]*globals> $/);
+        consoles[0].handleInput('Request_st\t');
+        await until(0, /globals> Request_stats $/);        // completed from otrace/complete
+        consoles[0].handleInput('\r');
+        await until(0, /'count': /);
+        consoles[1].handleInput('pwd\r');
+        await until(1, /\/osh\/recent\r\n/);
+        assert.doesNotMatch(screens[0].text, /\/osh\/recent\r\n/);
+    } finally {
+        consoles.forEach((c) => c.close());
+    }
 });
