@@ -3,18 +3,24 @@
 #   1. byte-compile emacs/otrace*.el with warnings as errors
 #   2. checkdoc: zero warnings (checkdoc-file exits 0 even with warnings, so they are counted here)
 #   3. package-lint (Debian's elpa-package-lint), main file emacs/otrace.el
-#   4. ERT (emacs/test/otrace-test.el) against the real demos; fails unless the "Ran N tests" line
-#      says N > 0 (ERT exits 0 when no test ran)
-# Installs emacs-nox and elpa-package-lint (--no-install-recommends) when missing.
+#   4. ERT (emacs/test/otrace-test.el, emacs/test/otrace-dap-test.el with dap-mode) against the real
+#      demos; fails unless the "Ran N tests" line says N > 0 (ERT exits 0 when no test ran)
+# Installs emacs-nox, elpa-package-lint and elpa-dap-mode (--no-install-recommends) when missing;
+# Debian's elpa packages are put on load-path with -L (emacs -Q leaves site-lisp out).
 # Variables: EMACS (default emacs), OTRACE_TEST_PYTHON (default $VENV/bin/python, VENV default .venv),
 # ERT_SELECTOR (an ERT selector regexp, default: every test).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup-debian.sh emacs-nox:emacs elpa-package-lint || exit 1
+scripts/setup-debian.sh emacs-nox:emacs elpa-package-lint elpa-dap-mode || exit 1
 EMACS=${EMACS:-emacs}
 export OTRACE_TEST_PYTHON=${OTRACE_TEST_PYTHON:-$PWD/${VENV:-.venv}/bin/python}
-FILES=(emacs/otrace.el emacs/otrace-console.el emacs/otrace-holds.el emacs/otrace-source.el emacs/otrace-web.el)
+FILES=(emacs/otrace.el emacs/otrace-console.el emacs/otrace-holds.el emacs/otrace-source.el emacs/otrace-web.el
+       emacs/otrace-dap.el)
+elpa_dirs=()
+for dir in /usr/share/emacs/site-lisp/elpa/*/; do
+    elpa_dirs+=(-L "$dir")
+done
 failed=()
 
 echo "emacs: byte-compile (warnings are errors)"
@@ -48,7 +54,8 @@ fi
 
 echo "emacs: ERT (python: $OTRACE_TEST_PYTHON)"
 log=$(mktemp)
-"$EMACS" --batch -Q -L emacs --eval '(setq load-prefer-newer t)' -l emacs/test/otrace-test.el \
+"$EMACS" --batch -Q "${elpa_dirs[@]}" -L emacs --eval '(setq load-prefer-newer t)' -l emacs/test/otrace-test.el \
+    -l emacs/test/otrace-dap-test.el \
     --eval '(ert-run-tests-batch-and-exit (let ((s (getenv "ERT_SELECTOR"))) (if (member s (list nil "")) t s)))' \
     </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -1,0 +1,105 @@
+;;; otrace-dap.el --- Attach dap-mode to otrace's DAP endpoint -*- lexical-binding: t -*-
+
+;; Copyright (C) 2025 otrace-server authors
+
+;; Author: otrace-server authors
+;; URL: https://github.com/mitotic/otrace
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software; you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; A dap-mode debug provider "otrace" for the Debug Adapter Protocol
+;; endpoint of a Python process running otrace-server (docs/PROTOCOL.md,
+;; "DAP"): each held request is a stopped thread, gutter breakpoints are
+;; live holds, snapshots or logpoints that never stop the server.
+;;
+;; The provider attaches through the process's discovery file (the same
+;; files `otrace-connect' lists): host, port (dap_port) and token go into
+;; the attach arguments.  A configuration may name the process with
+;; :pid; else the only running process is used, or you choose one.
+;;
+;; Commands:
+;;   `otrace-dap-attach'   attach dap-mode to a running process
+;;   (also `dap-debug' with the template "otrace: attach to a running process")
+;;
+;; dap-mode is optional: loading this file loads dap-mode when it is
+;; installed and registers the provider; without dap-mode it registers
+;; nothing.  The package's autoloads load this file when dap-mode loads.
+
+;;; Code:
+
+(require 'otrace)
+
+(defvar dap--debug-providers)
+(declare-function dap-register-debug-provider "dap-mode" (language-id provide-configuration-fn))
+(declare-function dap-register-debug-template "dap-mode" (configuration-name configuration-settings))
+(declare-function dap-debug "dap-mode" (debug-args))
+
+(defconst otrace-dap-template-name "otrace: attach to a running process"
+  "The name of the dap-mode template this file registers.")
+
+(defun otrace-dap--process (pid)
+  "The discovery plist of the otrace process PID, or of the one chosen.
+With PID nil: the only running process, else ask with `completing-read'."
+  (let ((processes (otrace-processes)))
+    (cond (pid (or (cl-find pid processes :key (lambda (p) (plist-get p :pid)))
+                   (otrace--error "No running otrace process %s in %s" pid (otrace-discovery-directory))))
+          ((= (length processes) 1) (car processes))
+          (t (otrace--read-process)))))
+
+(defun otrace-dap-provide (conf)
+  "Complete the dap-mode configuration CONF for an otrace process.
+CONF may name the process with :pid.  Returns CONF with :host,
+:debugServer (the DAP port) and :token from the discovery file,
+:request \"attach\" and a :name."
+  (let* ((info (otrace-dap--process (plist-get conf :pid)))
+         (port (or (plist-get info :dap_port)
+                   (otrace--error "Process %s serves no DAP endpoint (dap_port is null)"
+                                  (plist-get info :pid))))
+         (conf (copy-sequence conf)))
+    (setq conf (plist-put conf :host (or (plist-get info :host) "127.0.0.1")))
+    (setq conf (plist-put conf :debugServer port))
+    (setq conf (plist-put conf :token (plist-get info :token)))
+    (setq conf (plist-put conf :request "attach"))
+    (setq conf (plist-put conf :pid (plist-get info :pid)))
+    (unless (plist-get conf :name)
+      (setq conf (plist-put conf :name (format "otrace %s" (plist-get info :pid)))))
+    conf))
+
+(defun otrace-dap-register ()
+  "Register the \"otrace\" debug provider and its template with dap-mode."
+  (dap-register-debug-provider "otrace" #'otrace-dap-provide)
+  (dap-register-debug-template otrace-dap-template-name
+                               (list :type "otrace" :request "attach" :name "otrace")))
+
+;;;###autoload
+(defun otrace-dap-attach (&optional pid)
+  "Attach dap-mode to the DAP endpoint of a running otrace process.
+With PID, that process; else the only one, or the one you choose."
+  (interactive)
+  (unless (require 'dap-mode nil t)
+    (otrace--error "Cannot attach: dap-mode is not installed (Debian: elpa-dap-mode)"))
+  (dap-debug (list :type "otrace" :request "attach" :pid pid)))
+
+;; In the package's autoloads only (a comment here): load this file with dap-mode.
+;;;###autoload (with-eval-after-load 'dap-mode (require 'otrace-dap))
+
+(when (require 'dap-mode nil t)
+  (otrace-dap-register))
+
+(provide 'otrace-dap)
+;;; otrace-dap.el ends here
