@@ -12,7 +12,9 @@ Cases:
              ``log_function``), and as the client sees it (-> its last response received);
              the same for 1,000 requests parked on bare asyncio Futures (the baseline)
   memory     otrace's own memory per hold: tracemalloc of N held requests minus N requests parked
-             on a bare asyncio Future (same app, same client)
+             on a bare asyncio Future (same app, same client); and the part of it allocated by
+             lines of otrace_server's own files (less noisy; misses what otrace makes asyncio or
+             Tornado allocate)
 
 The app runs in this process on its own thread (as in an application: otrace beside the IOLoop);
 the load and the held requests come from two client processes (this script with ``--client``)
@@ -246,7 +248,7 @@ def main() -> None:
         app.stop()
 
         n = 1000
-        per_hold = []
+        per_hold, attributed = [], []
         for _ in range(2 if args.quick else 3):   # memory: otrace hold vs bare Future, same requests
             app = start(vars(demo), **otrace_kw)
             gc.collect()
@@ -258,7 +260,9 @@ def main() -> None:
             for _ in range(2):                    # events queued for the control thread are handled
                 app.runtime.run_in_control(lambda: None).result(10)
             gc.collect()
-            with_otrace = _diff(tracemalloc.take_snapshot(), before)
+            after = tracemalloc.take_snapshot()
+            with_otrace = _diff(after, before)
+            attributed.append(_diff(after, before, "otrace_server") / n)
             app.engine.resume()
             holder.ask(cmd="collect")
             app.stop()
@@ -294,6 +298,8 @@ def main() -> None:
           f"bare {med(client_bare_ms):.1f} ms")
     print(f"memory otrace's own per hold: median {med(per_hold):.0f} B "
           f"(all: {', '.join(f'{m:.0f}' for m in per_hold)})  (goal < 2048 B)")
+    print(f"       of which allocated in otrace_server's own files: median {med(attributed):.0f} B "
+          f"(all: {', '.join(f'{m:.0f}' for m in attributed)})")
 
 
 def _release_parked() -> None:
@@ -303,8 +309,10 @@ def _release_parked() -> None:
     PARKED.clear()
 
 
-def _diff(after, before) -> int:
-    return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+def _diff(after, before, within: str = "") -> int:
+    """Bytes allocated between two snapshots (only in files whose path contains ``within``)."""
+    return sum(stat.size_diff for stat in after.compare_to(before, "filename")
+               if within in stat.traceback[0].filename)
 
 
 if __name__ == "__main__":
