@@ -99,7 +99,7 @@ def resume(conn, p: dict) -> dict:
 
 def context(conn, p: dict) -> dict:
     trace_id = _arg(p, "traceId", str, method="otrace/context")
-    return context_payload(conn.hub.engine.store.find(trace_id))
+    return context_payload(conn.hub.engine.store.find(trace_id), conn.hub.locate_frame)
 
 
 def traces(conn, p: dict) -> dict:
@@ -155,7 +155,6 @@ def unpatch(conn, p: dict) -> dict:
         patcher.unpatch_all()
     else:
         patcher.unpatch(name)
-    conn.hub.forget_live_hold(name)
     return {"patched": [pt.name for pt in patcher.patches()]}
 
 

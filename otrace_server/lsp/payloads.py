@@ -74,13 +74,15 @@ def trace_payload(ctx: TraceContext, locate: Locator = _default_locator) -> dict
     return out
 
 
-def context_payload(ctx: TraceContext) -> dict[str, Any]:
-    """Variables, call chain and stack of a context (``otrace/context`` result)."""
+def context_payload(ctx: TraceContext,
+                    locate: Callable[[str, int], tuple[str, int]] = lambda f, n: (f, n)) -> dict[str, Any]:
+    """Variables, call chain and stack of a context (``otrace/context`` result); ``locate(file, line)``
+    maps each frame to its source position (frames in patched code -> the file they came from)."""
     out: dict[str, Any] = {
         "traceId": ctx.id,
         "variables": [{"name": k, "repr": safe_repr(v), "type": type(v).__name__} for k, v in ctx.locals.items()],
         "where": ctx.where,
-        "stack": [{"file": f.file, "line": f.line, "function": f.function} for f in ctx.stack],
+        "stack": [dict(zip(("file", "line"), locate(f.file, f.line)), function=f.function) for f in ctx.stack],
     }
     if ctx.exc_type:
         out["exception"] = {"type": ctx.exc_type, "message": ctx.exc_message, "traceback": ctx.traceback}

@@ -117,11 +117,11 @@ class Hub:
     def locate(self, ctx: TraceContext) -> tuple[str, int]:
         """(file, line) of a context in the SOURCE file: contexts captured in code patched by "Hold
         here live" or by DAP breakpoints are mapped back to the document line (any thread)."""
-        return editor.source_position(self.engine.patcher, ctx.file, ctx.line)
+        return self.locate_frame(ctx.file, ctx.line)
 
-    def forget_live_hold(self, qualname: str) -> None:
-        """Nothing to do: kept for callers from before the shared line maps (``shell.editor``
-        keeps them, valid until the name is patched again)."""
+    def locate_frame(self, file: str, line: int) -> tuple[str, int]:
+        """(file, line) of one stack frame in the SOURCE file (see ``locate``)."""
+        return editor.source_position(self.engine.patcher, file, line)
 
     def web_clients(self, web) -> list[dict]:
         """``[{name, since, url, userAgent}]`` of the browsers of a /osh/web provider."""

@@ -67,6 +67,7 @@ class Shell:
         self.globals = globals_dict
         self.locals = locals_dict if locals_dict is not None else {}
         self.web: Any = None
+        self.debugger: Any = None   # debugpy escalation (set by otrace_server.dap; None: not available)
         self.tasks_loop: Any = None
         self.call_in_loop: Callable[[Callable[[], Any]], None] | None = None
         self.pickled: list = []

@@ -252,6 +252,8 @@ def test_hold_here_live_holds_the_next_request_without_file_change(sample):
     assert Path(started["file"]) == SAMPLE and started["line"] == line + 1
     ctx = c.request("otrace/context", {"traceId": started["id"]})
     assert {"name": "value", "repr": "'1'", "type": "str"} in ctx["variables"]
+    held_frame = ctx["stack"][-1]   # runs patched code, reported at its source position
+    assert (Path(held_frame["file"]), held_frame["line"], held_frame["function"]) == (SAMPLE, line + 1, "get")
     assert "body" not in box
     c.request("otrace/resume", {"ids": [started["id"]]})
     box["thread"].join(10)
