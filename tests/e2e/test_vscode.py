@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -263,6 +264,15 @@ def terminal_text(bench: Workbench) -> str:
     return bench.page.locator(".terminal-wrapper.active .xterm-rows").inner_text()
 
 
+def open_console(bench: Workbench, pick: str | None = None, prompt: str = "globals>") -> None:
+    """Close every terminal, then "otrace: Open Console" (picking a process) and wait for its prompt."""
+    bench.command("Terminal: Kill All Terminals")
+    wait_for(lambda: not bench.page.locator(".terminal-wrapper .xterm-rows").count(), 10, "terminals to close")
+    bench.command("otrace: Open Console", pick=pick)
+    wait_for(lambda: bench.page.locator(".terminal-wrapper.active .xterm-rows").count()
+             and terminal_text(bench).rstrip().endswith(prompt), 15, "the console prompt")
+
+
 HELD_LINE_JS = """(line) => {
   const top = (e) => e && e.getBoundingClientRect().top;
   const all = (sel) => [...document.querySelectorAll('.monaco-editor ' + sel)];
@@ -346,8 +356,7 @@ def test_open_in_console_then_resume_from_the_codelens(env):
 
 def test_console_runs_ls_and_completes_with_tab(env):
     bench, page = env["bench"], env["bench"].page
-    bench.command("otrace: Open Console")
-    wait_for(lambda: "globals>" in terminal_text(bench), 15, "the console prompt")
+    open_console(bench)
     page.keyboard.type("ls")
     page.keyboard.press("Enter")
     wait_for(lambda: "Request_stats" in terminal_text(bench), 10, "the output of ls")
@@ -358,6 +367,30 @@ def test_console_runs_ls_and_completes_with_tab(env):
     page.keyboard.press("Enter")
     wait_for(lambda: "'count':" in terminal_text(bench), 10, "the value of Request_stats")
     bench.shot("05-console")
+
+
+def test_traced_exception_in_trace_contexts_and_diagnostics(env):
+    bench, torna, page = env["bench"], env["torna"], env["bench"].page
+    open_console(bench)
+    page.keyboard.type("trace GetHandler.get")
+    page.keyboard.press("Enter")
+    wait_for(lambda: "Tracing GetHandler.get" in terminal_text(bench), 10, "trace to answer")
+    with pytest.raises(urllib.error.HTTPError) as err:          # 1/0 in the app: a 500 answer
+        urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=0", timeout=10)
+    assert err.value.code == 500
+    show_otrace(bench)
+    row = tree_row(bench, "Trace Contexts", "ZeroDivisionError")
+    row.wait_for(timeout=15000)
+    row.click()   # opens the raising line
+    raising = 1 + next(i for i, line in enumerate((env["ws"] / "torna_trace.py").read_text().splitlines())
+                       if "1.0 / value" in line)
+    wait_for(lambda: f"Ln {raising}," in page.locator(".statusbar").inner_text(), 10, "the cursor at the raising line")
+    page.locator(".monaco-editor .squiggly-info").first.wait_for(timeout=15000)   # the server's diagnostic
+    bench.shot("05b-exception")
+    open_console(bench)
+    page.keyboard.type("untrace GetHandler.get")
+    page.keyboard.press("Enter")
+    wait_for(lambda: "untrace GetHandler.get\n" in terminal_text(bench).replace("\r", ""), 10, "untrace to answer")
 
 
 def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
@@ -373,9 +406,8 @@ def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
         bench.command("otrace: Attach to Process...", pick="chat_websock.py")
         wait_for(lambda: len(bench.state().get("connections", [])) == 2
                  and all(c["state"] == "connected" for c in bench.state()["connections"]), 15, "both processes attached")
-        bench.command("otrace: Open Console", pick="chat_websock.py")
-        wait_for(lambda: "shell of chat_websock.py" in terminal_text(bench) and "globals>" in terminal_text(bench),
-                 15, "the chat console prompt")
+        open_console(bench, pick="chat_websock.py")
+        assert "shell of chat_websock.py" in terminal_text(bench)
         page.keyboard.type("set safe_mode False")
         page.keyboard.press("Enter")
         wait_for(lambda: "safe_mode = False" in terminal_text(bench), 10, "safe_mode off")
@@ -399,6 +431,23 @@ def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
         chat_page.fill("#message", "typing 2")
         panel.locator("#monitorOut", has_text='user1: "typing 2"').wait_for(timeout=10000)
         panel.locator("#monitor").uncheck()
+
+        # a request held for this browser: its browser is one click away
+        chat_page.evaluate("() => { window.posted = fetch('/post?body=please%20hold', {method: 'POST'}).then(r => r.status); }")
+        hold = tree_row(bench, "Held Requests", "PostHandler.post")
+        hold.wait_for(timeout=15000)
+        browser_row = tree_row(bench, "Browsers", "user1")
+        if browser_row.get_attribute("aria-selected") == "true":
+            browser_row.click(modifiers=["Control"])      # deselect: the hold's action selects it again
+        wait_for(lambda: browser_row.get_attribute("aria-selected") != "true", 5, "user1 deselected")
+        hold.hover()
+        hold.locator(".action-label[aria-label='Show Browser']").click()
+        wait_for(lambda: browser_row.get_attribute("aria-selected") == "true", 10, "user1 selected by Show Browser")
+        panel.locator("#targets", has_text="in: user1").wait_for(timeout=10000)
+        bench.shot("06b-hold-browser")
+        hold.hover()
+        hold.locator(".action-label[aria-label='Resume']").click()
+        assert chat_page.evaluate("window.posted") == 200
         bench.shot("06-browsers")
     finally:
         user.close()

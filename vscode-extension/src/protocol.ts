@@ -41,7 +41,8 @@ export interface TraceSummary {
     timestamp: number;
     held: boolean;
     saved: boolean;
-    exception?: { type: string; message: string };
+    /** "ZeroDivisionError: float division by zero" (the server sends this text; an object is accepted too). */
+    exception?: string | { type: string; message: string };
 }
 
 export interface WebClient { name: string; since: number; url: string; userAgent: string }

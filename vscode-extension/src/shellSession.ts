@@ -34,7 +34,7 @@ export class ShellSession {
                 const conn = createMessageConnection(new SocketMessageReader(sock), new SocketMessageWriter(sock));
                 conn.onNotification('otrace/output', (p: { text: string }) => output(p.text));
                 conn.onNotification('otrace/traceEvent', (p: { kind: string; traceId: string; message?: string }) =>
-                    output(`[${p.kind}] ${p.traceId}${p.message ? ': ' + p.message : ''}`));
+                    output(`[${p.kind}] ${p.message || p.traceId}`));
                 conn.onRequest(() => null);   // e.g. workspace/codeLens/refresh: nothing to do here
                 conn.listen();
                 try {

@@ -82,7 +82,8 @@ export class TracesProvider implements vscode.TreeDataProvider<TracesNode>, vsco
         const t = node.trace;
         const item = new vscode.TreeItem(t.function || t.label, vscode.TreeItemCollapsibleState.Collapsed);
         item.id = `trace:${node.conn.key}:${t.traceId}`;
-        const what = t.exception ? `${t.exception.type}: ${t.exception.message}` : t.label;
+        const what = typeof t.exception === 'string' ? t.exception
+            : t.exception ? `${t.exception.type}: ${t.exception.message}` : t.label;
         item.description = [t.ctype, what, new Date(t.timestamp * 1000).toLocaleTimeString()].filter(Boolean).join(' · ');
         item.tooltip = `${t.traceId}\n${t.file}:${t.line}${t.saved ? '\n(saved)' : ''}${t.held ? '\n(held now)' : ''}`;
         item.iconPath = new vscode.ThemeIcon(ICONS[t.ctype] ?? 'circle-outline');

@@ -104,15 +104,19 @@ test('Held Requests: a failed context fetch shows its one-line error and is retr
 test('Trace Contexts: newest first, icon by type, exception text, opens the raising line', async () => {
     const traces: TraceSummary[] = [
         { traceId: 'f:ex:1', ctype: 'exceptions', label: 'ex', function: 'respond', file: '/app/demo.py', line: 82, timestamp: 10,
-            held: false, saved: false, exception: { type: 'ZeroDivisionError', message: 'float division by zero' } },
+            held: false, saved: false, exception: 'ZeroDivisionError: float division by zero' },
         { traceId: 'f:as:2', ctype: 'asserts', label: 'check', function: 'get', file: '/app/demo.py', line: 71, timestamp: 20, held: false, saved: true },
+        { traceId: 'f:ex:0', ctype: 'exceptions', label: 'ex', function: 'old', file: '', line: 0, timestamp: 5,
+            held: false, saved: false, exception: { type: 'KeyError', message: "'k'" } },
     ];
     const conn = new FakeConn('pid:1', 'x', [], { 'otrace/traces': () => ({ traces }), 'otrace/context': () => context });
     const provider = new TracesProvider(new FakeConns([conn]) as any);
     try {
         const nodes = await provider.getChildren();
         const items = nodes.map((n) => provider.getTreeItem(n));
-        assert.deepEqual(items.map((i) => i.label), ['get', 'respond']);
+        assert.deepEqual(items.map((i) => i.label), ['get', 'respond', 'old']);
+        assert.match(String(items[2].description), /^exceptions · KeyError: 'k' · /);
+        assert.equal(items[2].command, undefined);             // no file: nothing to open
         assert.equal((items[1].iconPath as vscode.ThemeIcon).id, 'error');
         assert.match(String(items[1].description), /^exceptions · ZeroDivisionError: float division by zero · /);
         assert.deepEqual(items[1].command?.arguments, ['/app/demo.py', 82]);
