@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as vscode from 'vscode';
 import { BrowserEvalView, BrowsersProvider, type BrowserNode } from '../src/browsersView';
 import { statusText } from '../src/status';
-import { heldLines } from '../src/editorFeatures';
+import { heldLines, HeldLineDecorations } from '../src/editorFeatures';
 import { holdDescription, HoldsProvider, type HoldsNode } from '../src/holdsView';
 import type { Hold, TraceContext, TraceSummary } from '../src/protocol';
 import { TracesProvider } from '../src/tracesView';
@@ -165,4 +165,19 @@ test('status text, held lines, resume inputs and hold directories', () => {
     assert.deepEqual(parseStatus('404'), { status: 404 });
     assert.throws(() => parseStatus('99'), /100 to 599/);
     assert.equal(holdDirectory('GetHandler.get:hd-hold_check:21-06-24'), '/osh/recent/holds/GetHandler.get/hd-hold_check/21-06-24');
+});
+
+test('hovering a held line offers Resume (and Resume all for several holds) as trusted command links', () => {
+    const conns = new FakeConns([new FakeConn('pid:1', 'x', [hold('a:1'), hold('b:2')])]);
+    const doc = { uri: { fsPath: '/app/demo.py' }, lineAt: () => ({ text: 'await traceassert(...)' }) };
+    const hover = HeldLineDecorations.prototype.provideHover.call({ conns } as any, doc as any, new vscode.Position(70, 3) as any)!;
+    const md = hover.contents as unknown as vscode.MarkdownString;
+    const links = [...md.value.matchAll(/\[([^\]]+)\]\(command:([\w.]+)\?([^)]+)\)/g)].map((m) => [m[1], m[2], JSON.parse(decodeURIComponent(m[3]))]);
+    assert.deepEqual(links, [
+        ['Resume', 'otrace.holds.resume', ['a:1']],
+        ['Resume', 'otrace.holds.resume', ['b:2']],
+        ['Resume all 2', 'otrace.holds.resume', [['a:1', 'b:2']]],
+    ]);
+    assert.deepEqual(md.isTrusted, { enabledCommands: ['otrace.holds.resume'] });
+    assert.equal(HeldLineDecorations.prototype.provideHover.call({ conns } as any, doc as any, new vscode.Position(5, 0) as any), undefined);
 });
