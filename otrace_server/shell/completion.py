@@ -2,11 +2,18 @@
 parameter names and values, ``trace`` options and actions.
 
 ``complete(session, line, cursor)`` returns the full replacement words for the word that ends at
-``cursor`` (e.g. ``"ls Rec"`` -> ``["Receive"]``, ``"cd /osh/gl"`` -> ``["/osh/globals"]``).
+``cursor`` (e.g. ``"ls Receive.re"`` -> ``["Receive.respond"]``, ``"cd /osh/gl"`` ->
+``["/osh/globals/"]``). Like bash's filename completion, a path candidate naming a directory ends
+with ``/`` (so TAB can go on into it): always for /osh and disk directories; for application
+values (dicts, classes, instances...) only after ``cd``/``cdls``/``pushd``/``ls`` or in a word
+already containing ``/`` (``trace Rec`` stays ``Receive``: commands taking names get names).
+Functions and dotted names (``Receive.re``) never get the ``/``.
 Thread-safety: reads only (like ``ls``).
 """
 
 from __future__ import annotations
+
+import inspect
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.settings import PARAMS
@@ -18,6 +25,8 @@ __all__ = ["complete"]
 
 _TRACE_OPTIONS = ["-a", "-c", "-n"]
 _TRACE_CONDITIONS = ["call", "return", "all", "tagged"]
+#: commands whose path arguments are directories: their candidates get the trailing "/"
+_DIR_COMMANDS = ("cd", "cdls", "pushd", "ls")
 
 
 def complete(session, line: str, cursor: int) -> list[str]:
@@ -48,11 +57,12 @@ def complete(session, line: str, cursor: int) -> list[str]:
             return [o for o in _TRACE_OPTIONS if o.startswith(current)]
     if cmd == "help":
         return [n for n in sorted(COMMANDS) if n.startswith(current)]
-    return _paths(session, current)
+    return _paths(session, current, values_as_dirs=cmd in _DIR_COMMANDS)
 
 
-def _paths(session, text: str) -> list[str]:
-    """Entries completing a (relative or absolute) path, with a trailing ``/`` kept out."""
+def _paths(session, text: str, values_as_dirs: bool = False) -> list[str]:
+    """Entries completing a (relative or absolute) path; directories end with ``/`` (see the
+    module doc; ``values_as_dirs``: application values that are directories get it too)."""
     dot_names = session.area in ("globals", "locals") and "/" not in text and not text.startswith(("~", "."))
     sep = "." if dot_names and "." in text else "/"
     head, _, stem = text.rpartition(sep)
@@ -69,7 +79,21 @@ def _paths(session, text: str) -> list[str]:
     names = sorted(n for n in node.names() if n.startswith(stem))
     if not stem.startswith("_"):
         names = [n for n in names if not n.startswith("__") or n in (vfs.TRACE_INFO, vfs.UP, vfs.DOWN)]
+    if sep == "/":
+        values_as_dirs = values_as_dirs or "/" in text
+        names = [n + "/" if _is_dir(node, n, values_as_dirs) else n for n in names]
     if not head:
         return names
     prefix = head if head.endswith(sep) else head + sep
     return [prefix + n for n in names]
+
+
+def _is_dir(node, name: str, values_as_dirs: bool) -> bool:
+    """Whether entry ``name`` of ``node`` is a directory to complete with a trailing ``/``."""
+    try:
+        value = node.get(name)
+    except Exception:   # a broken __getattr__ in the application: no "/"
+        return False
+    if isinstance(value, vfs.Dir):
+        return True
+    return values_as_dirs and vfs.is_directory(value) and not inspect.isroutine(value)

@@ -10,11 +10,11 @@ from otrace_server.shell import Result
 
 def test_complete_commands_paths_params_options(session):
     assert session.complete("unt", 3) == ["untag", "untrace"]
-    assert session.complete("ls Rec", 6) == ["Receive"]
+    assert session.complete("ls Rec", 6) == ["Receive/"]
     assert session.complete("ls Receive.re", 13) == ["Receive.respond"]
-    assert session.complete("cd /osh/gl", 10) == ["/osh/globals"]
-    assert session.complete("cd /osh/globals/con", 19) == ["/osh/globals/config"]
-    assert session.complete("cd config/ne", 12) == ["config/nested"]
+    assert session.complete("cd /osh/gl", 10) == ["/osh/globals/"]
+    assert session.complete("cd /osh/globals/con", 19) == ["/osh/globals/config/"]
+    assert session.complete("cd config/ne", 12) == ["config/nested/"]
     assert session.complete("set max", 7) == ["max_recent"]
     assert session.complete("set safe_mode ", 14) == ["True", "False"]
     assert session.complete("set max_recent ", 15) == ["10"]
@@ -23,12 +23,30 @@ def test_complete_commands_paths_params_options(session):
     assert session.complete("trace -c ca", 11) == ["call"]
     assert session.complete("help re", 7) == ["repeat", "resume"]
     assert session.complete("cd /osh/nosuch/x", 16) == []
-    assert session.complete("ls Rec and more", 6) == ["Receive"]          # cursor in the middle
+    assert session.complete("ls Rec and more", 6) == ["Receive/"]         # cursor in the middle
+
+
+def test_directories_complete_with_a_slash_like_bash(session, tmp_path):
+    """A directory candidate ends with '/' so the next TAB goes on into it; names stay names."""
+    assert session.complete("cd /osh/rec", 11) == ["/osh/recent/"]
+    assert session.complete("cd /osh/recent/exc", 18) == ["/osh/recent/exceptions/"]
+    assert session.complete("ls con", 6) == ["config/"]
+    assert session.complete("ls config/", 10) == ["config/debug", "config/nested/", "config/port"]
+    assert session.complete("ls Receive/", 11) == ["Receive/base_attr", "Receive/inherited",
+                                                   "Receive/limit", "Receive/respond"]
+    assert session.complete("ls hel", 6) == ["helper"]               # a function: no "/"
+    assert session.complete("trace Rec", 9) == ["Receive"]            # trace takes a name
+    assert session.complete("Rec", 3) == ["Receive"]                  # pr Receive.x
+    assert session.complete("cd ~~g/con", 10) == ["~~g/config/"]       # a path: "/" after values too
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "file.osh").write_text("pwd\n")
+    assert session.complete(f"source {tmp_path}/", len(f"source {tmp_path}/")) == [
+        f"{tmp_path}/file.osh", f"{tmp_path}/sub/"]
 
 
 def test_complete_in_context(session, held):
     session.execute("cd ~~")
-    assert session.complete("ls __", 5) == ["__down", "__trc"]
+    assert session.complete("ls __", 5) == ["__down/", "__trc/"]
     assert session.complete("num", 3) == ["number"]
 
 
