@@ -193,7 +193,7 @@ def main() -> None:
 
     demo = load_demo()
     server = DemoServer(lambda: make_app(demo))
-    seconds, rounds, many = (0.5, 2, 1000) if args.quick else (2.0, 5, 10_000)
+    seconds, rounds, many = (0.5, 2, 1000) if args.quick else (1.5, 5, 10_000)
     load, holder = Client(), Client()
     otrace_kw = dict(app_loop=server.loop, console=False, lsp=False, trace_active=True)
     began = time.monotonic()
@@ -225,7 +225,7 @@ def main() -> None:
 
         resume_ms, resume_bare_ms, client_ms, client_bare_ms = [], [], [], []
         app = start(vars(demo), **otrace_kw)
-        for _ in range(rounds):                   # 1,000 holds: resume -> last finish / response
+        for _ in range(min(rounds, 3)):           # 1,000 holds: resume -> last finish / response
             for query, out, out_client in (("?number=77", resume_ms, client_ms),
                                            ("park?number=77", resume_bare_ms, client_bare_ms)):
                 holder.ask(cmd="hold", port=server.port, n=1000, query=query)
@@ -249,7 +249,7 @@ def main() -> None:
 
         n = 1000
         per_hold, attributed = [], []
-        for _ in range(2 if args.quick else 3):   # memory: otrace hold vs bare Future, same requests
+        for _ in range(2):                        # memory: otrace hold vs bare Future, same requests
             app = start(vars(demo), **otrace_kw)
             gc.collect()
             tracemalloc.start()
