@@ -5,20 +5,9 @@
 ;; Author: otrace-server authors
 ;; URL: https://github.com/mitotic/otrace
 
-;; This file is not part of GNU Emacs.
-
-;; This program is free software; you can redistribute it and/or modify
-;; it under the terms of the GNU General Public License as published by
-;; the Free Software Foundation, either version 3 of the License, or
-;; (at your option) any later version.
-
-;; This program is distributed in the hope that it will be useful,
-;; but WITHOUT ANY WARRANTY; without even the implied warranty of
-;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
-;; GNU General Public License for more details.
-
-;; You should have received a copy of the GNU General Public License
-;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+;; This file is not part of GNU Emacs.  It is part of the otrace package
+;; and is distributed under the same license (GPL-3.0-or-later): see
+;; otrace.el.
 
 ;;; Commentary:
 
