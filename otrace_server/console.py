@@ -8,7 +8,8 @@ What it does:
     - reads command lines (GNU readline when stdin is the process's terminal: TAB completion through
       ``session.complete``, history kept in ``~/.otrace_history`` unless the CI variable is set;
       plain line reading otherwise, prompts still printed), runs them with ``session.execute`` and
-      prints the output;
+      prints the output; a second TAB lists the choices by their last path component (like bash),
+      a directory ending with ``/``;
     - prints engine events as they happen (trace ids, holds with how to resume them, resumes, output)
       WITHOUT corrupting a half-typed line: the line is wiped, the event printed on its own line,
       and the prompt plus the typed text redrawn;
@@ -21,7 +22,9 @@ What it does:
     - log records of WARNING and above are printed the same way when the application configured
       no logging (they would otherwise go to stderr through logging.lastResort, across the typed
       line: e.g. Tornado's "Uncaught exception" tracebacks);
-    - Ctrl-C cancels the line being typed; EOF (Ctrl-D) ends the console, not the application.
+    - Ctrl-C cancels the line being typed; EOF (Ctrl-D) and ``quit`` end the console, not the
+      application: one line (``CLOSED_MESSAGE``) says so (``CLOSED_AFTER_END`` once the program
+      called ``application_ended()``, e.g. the ``otrace`` CLI after its script returned).
 
 ``run_script`` runs command lines non-interactively (``--batch`` files), stopping at the first error.
 
@@ -37,6 +40,7 @@ import logging
 import os
 import select
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,8 +49,10 @@ import time
 from typing import Any, Iterable, TextIO
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.shell.commands.listing import line_wrap
 
-__all__ = ["Console", "run_script", "HISTORY_FILE", "format_event", "WAITING_MARK"]
+__all__ = ["Console", "run_script", "HISTORY_FILE", "format_event", "WAITING_MARK", "CLOSED_MESSAGE",
+           "CLOSED_AFTER_END", "application_ended"]
 
 #: Where readline history is kept between runs (not used when the CI environment variable is set).
 HISTORY_FILE = "~/.otrace_history"
@@ -55,6 +61,17 @@ _WIPE_LINE = "\r\x1b[K"
 _DEFAULT = object()
 #: prompt prefix while a hold or break waits for resume (otrace's breakpoint prompt)
 WAITING_MARK = "BRK:"
+#: printed when the console ends by EOF (Ctrl-D) or ``quit`` while the application goes on
+CLOSED_MESSAGE = "console closed; the application keeps running (Ctrl-C to stop it)"
+#: printed instead once ``application_ended()`` was called
+CLOSED_AFTER_END = "console closed"
+_application_ended = threading.Event()
+
+
+def application_ended() -> None:
+    """Tell the console (any thread) that the application itself has finished, so closing the
+    console no longer says it keeps running (the ``otrace`` CLI calls it when its script returns)."""
+    _application_ended.set()
 
 
 def format_event(event) -> str | None:
@@ -225,6 +242,8 @@ class Console:
                     break
                 if line.strip() and not self.execute(line):
                     break
+            if not self._stop:
+                self._print(CLOSED_AFTER_END if _application_ended.is_set() else CLOSED_MESSAGE)
         finally:
             unsubscribe()
             if log_handler is not None:
@@ -489,6 +508,7 @@ class Console:
             self._rl_lib = None
         self._saved_completer = (rl.get_completer(), rl.get_completer_delims())
         rl.set_completer(self._complete)
+        rl.set_completion_display_matches_hook(self._display_matches)
         rl.set_completer_delims(" \t\n")
         rl.parse_and_bind("tab: complete")
         rl.parse_and_bind(r'"\C-c": "\C-e\C-u\C-m"')   # discard the line (see _no_interrupt_signal)
@@ -503,6 +523,7 @@ class Console:
             return
         completer, delims = self._saved_completer
         rl.set_completer(completer)
+        rl.set_completion_display_matches_hook(None)
         rl.set_completer_delims(delims)
         if self.history_file:
             with contextlib.suppress(OSError):
@@ -520,6 +541,17 @@ class Console:
             self._matches = [self._as_word(text, item) for item in items]
         return self._matches[state] if state < len(self._matches) else None
 
+    def _display_matches(self, substitution: str, matches: list[str], longest: int) -> None:
+        """readline's list of choices (second TAB): each by its last path component, in columns,
+        then the prompt and the typed line redrawn."""
+        names = [_last_component(m) for m in matches]
+        width = shutil.get_terminal_size((80, 24)).columns
+        with self._lock:
+            self.stdout.write("\n" + line_wrap(names, width) + "\n")
+            self.stdout.flush()
+            self._redisplay()
+            self.stdout.flush()
+
     @staticmethod
     def _as_word(text: str, item: str) -> str:
         """readline replaces the whitespace-delimited ``text``; a candidate naming only the last path
@@ -531,3 +563,9 @@ class Console:
             if found:
                 return head + sep + item
         return item
+
+
+def _last_component(path: str) -> str:
+    """``/osh/recent/exceptions/`` -> ``exceptions/``, ``config/port`` -> ``port`` (bash's listing)."""
+    name = path.rstrip("/").rpartition("/")[2]
+    return (name + "/" if path.endswith("/") else name) if name else path

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from otrace_server.console import CLOSED_MESSAGE
+
 pexpect = pytest.importorskip("pexpect")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +118,17 @@ def test_tab_completes_a_unique_name_and_lists_choices(term):
     term.expect(r"alpha_beta\s+alpha_value")
     term.send("beta\r")                     # the typed prefix is still on the line
     term.expect(r"\r\n2\r\n")
+
+
+def test_tab_on_a_unique_directory_adds_a_slash_and_lists_last_components(term):
+    term.send("cd /osh/rec\t")
+    term.expect_exact("cd /osh/recent/")     # like bash: the next TAB goes on into it
+    term.send("\t\t")                        # the choices, by their last component only
+    listing = term.expect(r"asserts/\s+breaks/\s+exceptions/\s+holds/\s+tags/\s+traces/")
+    assert listing == 0 and "/osh/recent/asserts" not in term.before + term.after
+    term.expect_exact(PROMPT + "cd /osh/recent/")   # the prompt and typed line redrawn
+    term.send("exc\t\r")
+    term.expect_exact("osh..exceptions> ")
 
 
 def test_trace_event_while_a_line_is_half_typed_keeps_the_line(term):
@@ -244,10 +257,19 @@ def test_edit_opens_the_editor_and_patches(term):
 
 def test_eof_ends_the_console_not_the_program(term):
     term.sendeof()
+    term.expect_exact(CLOSED_MESSAGE)          # one line saying the application goes on
     term.expect_exact("CONSOLE ENDED")
+    assert CLOSED_MESSAGE not in term.before
     term.expect(pexpect.EOF)
     term.close()
     assert term.exitstatus == 0
+
+
+def test_quit_says_the_application_keeps_running(term):
+    term.sendline("quit")
+    term.expect_exact(CLOSED_MESSAGE)
+    term.expect_exact("CONSOLE ENDED")
+    term.expect(pexpect.EOF)
 
 
 def test_non_tty_stdin_reads_plain_lines_with_prompts(program, tmp_path):
