@@ -228,10 +228,9 @@ def main(argv=None):
         if console and running is None:
             from otrace_server.console import Console
 
-            Console(make_shell(), get_engine()).run()
+            Console(make_shell(), get_engine()).run()   # says itself that the server keeps running
             if opts.exit_on_stdin_eof:
                 return 0
-            print("otrace console closed; the server keeps running (^C to stop)", file=sys.stderr)
         elif opts.exit_on_stdin_eof:
             _wait_for_stdin_eof()
             return 0

@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
     from otrace_server.app import start
-    from otrace_server.console import run_script
+    from otrace_server.console import application_ended, run_script
     from otrace_server.core.errors import OTraceError
 
     if opts.script is None:
@@ -119,6 +119,7 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
         if batch_lines is not None and status == EXIT_OK:
             status = run_script(app.shell.session("batch"), batch_lines, sys.stdout, engine=app.engine)
         if app.console_thread is not None and app.console_thread.is_alive():
+            application_ended()
             if code is not None:
                 print("otrace: script ended; the console stays open until 'quit' or Ctrl-D", file=sys.stderr)
             while app.console_thread.is_alive():    # join() with a timeout keeps Ctrl-C working
