@@ -247,6 +247,9 @@ class Session:
                 args = shlex.split(rest)
             except ValueError as exc:
                 raise OTraceError(f"{name}: {exc}") from None
+        if name == "quit" and rest:   # registry has no arity; quit's own help says it takes none
+            raise OTraceError(f"quit: takes no arguments (got {rest!r}); it closes this console, "
+                              "the application keeps running")
         out = cmd.func(self, Call(name, args, rest, stdin))
         return out if isinstance(out, Result) else Result("" if out is None else str(out))
 

@@ -120,3 +120,12 @@ def test_unix_commands_can_be_disabled(shell, session):
     session.execute("cd /tmp")
     r = session.execute("echo hi")
     assert r.error and r.output == "Unix commands are disabled here; cd /osh"
+
+
+def test_quit_with_an_argument_is_one_clear_error(session):
+    result = session.execute("quit now")
+    assert result.error and not result.quit
+    assert result.output == ("quit: takes no arguments (got 'now'); it closes this console, "
+                             "the application keeps running")
+    assert session.execute("pwd").output == "/osh/globals"      # the session goes on
+    assert session.execute("quit").quit
