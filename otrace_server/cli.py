@@ -6,13 +6,17 @@ files non-interactively, and list running otrace processes.
                                             the script ends, until quit / Ctrl-D
     otrace -f FUNC script.py [args...]      load script.py (not as __main__), then call FUNC(*args)
                                             with the shell attached
-    otrace --batch FILE [script.py ...]     run the shell commands of FILE (after the script, over its
-                                            globals; over an empty namespace without a script),
-                                            printing each command and its output; stop at the first error
+    otrace --batch FILE [script.py ...]     run the shell commands of FILE (after the script returns,
+                                            over its globals; over an empty namespace without a script),
+                                            printing each command and its output; stop at the first error.
+                                            A server script never returns: after BATCH_NOTICE_AFTER
+                                            seconds one line says so (give the file to the script's own
+                                            option, e.g. hello_trace.py --batch FILE, or use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
 
 Exit status: 0 success; 1 a batch command failed, or the script raised an uncaught exception;
-2 usage error (bad option, missing file, unknown FUNC); a script's own ``sys.exit(n)`` gives n.
+2 usage error (bad option, missing file, unknown FUNC, FUNC not taking the arguments given), always
+as one line on stderr; a script's own ``sys.exit(n)`` gives n.
 
 Thread-safety: ``main`` runs on the process's main thread; the script runs there too, the console
 on otrace's console thread (see ``otrace_server.app.start``).
@@ -23,8 +27,10 @@ from __future__ import annotations
 import argparse
 import builtins
 import contextlib
+import inspect
 import os
 import sys
+import threading
 import time
 import traceback
 import types
@@ -33,11 +39,20 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: seconds after which ``--batch`` with a script that has not returned says what it waits for
+BATCH_NOTICE_AFTER = 2.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on ONE line (``otrace: error: ...; see otrace -h``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} -h\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``otrace`` (``ps`` is recognised before it, as the first word)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="otrace",
         description="Run a Python script with the otrace object shell attached "
                     "(trace, inspect and patch it while it runs). "
@@ -71,8 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     opts = parser.parse_args(argv)
     if opts.script is None and opts.batch is None:
-        parser.print_usage(sys.stderr)
-        print("otrace: give a script to run, --batch FILE, or ps", file=sys.stderr)
+        print("otrace: give a script to run, --batch FILE, or ps; see otrace -h", file=sys.stderr)
         return EXIT_USAGE
     settings = {}
     for item in opts.set:
@@ -115,7 +129,19 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
     try:
         status = EXIT_OK
         if code is not None:
-            status = _run_script(opts, module, code)
+            notice = None
+            if batch_lines is not None:
+                notice = threading.Timer(BATCH_NOTICE_AFTER, print, [
+                    f"otrace: --batch {opts.batch} runs when {opts.script} returns, and it is still running "
+                    "(a server never returns: give the file to the script's own option, or use -f FUNC)"],
+                    {"file": sys.stderr, "flush": True})
+                notice.daemon = True
+                notice.start()
+            try:
+                status = _run_script(opts, module, code)
+            finally:
+                if notice is not None:
+                    notice.cancel()
         if batch_lines is not None and status == EXIT_OK:
             status = run_script(app.shell.session("batch"), batch_lines, sys.stdout, engine=app.engine)
         if app.console_thread is not None and app.console_thread.is_alive():
@@ -157,6 +183,14 @@ def _run_script(opts, module: types.ModuleType, code: types.CodeType) -> int:
             if not callable(func):
                 print(f"otrace: {opts.function!r} is not a function of {opts.script}", file=sys.stderr)
                 return EXIT_USAGE
+            with contextlib.suppress(TypeError, ValueError):   # no signature (builtins): just call
+                signature = inspect.signature(func)
+                try:
+                    signature.bind(*opts.args)
+                except TypeError as exc:
+                    print(f"otrace: -f {opts.function}{signature} cannot take the arguments {opts.args}: {exc}",
+                          file=sys.stderr)
+                    return EXIT_USAGE
             func(*opts.args)
         return EXIT_OK
     except SystemExit as exc:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = '''
@@ -15,6 +17,8 @@ import sys
 greeting = "hello"
 def main(*args):
     print("main called with", list(args))
+def answer_of(x):
+    return x
 if __name__ == "__main__":
     print("running as", __name__, sys.argv[1:])
     answer = 42
@@ -39,7 +43,21 @@ def test_help_is_clear(tmp_path):
 def test_no_arguments_is_a_usage_error(tmp_path):
     proc = otrace(cwd=tmp_path)
     assert proc.returncode == 2
-    assert "usage: otrace" in proc.stderr
+    assert proc.stderr == "otrace: give a script to run, --batch FILE, or ps; see otrace -h\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus"], "otrace: error: unrecognized arguments: --bogus; see otrace -h"),
+    (["-f"], "otrace: error: argument -f/--function: expected one argument; see otrace -h"),
+    (["--batch"], "otrace: error: argument --batch: expected one argument; see otrace -h"),
+    (["ps", "-x"], "usage: otrace ps"),
+    (["-s", "nosuch=1", "script.py"], "otrace: unknown parameter 'nosuch'; 'set' lists them"),
+])
+def test_usage_errors_are_one_line_with_status_2(tmp_path, args, message):
+    (tmp_path / "script.py").write_text(SCRIPT)
+    proc = otrace(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [message] and proc.stdout == ""
 
 
 def test_runs_a_script_as_main_with_its_arguments(tmp_path):
@@ -73,6 +91,10 @@ def test_function_option_calls_the_function_without_the_main_block(tmp_path):
     proc = otrace("--no-lsp", "-f", "nothing", "script.py", cwd=tmp_path)
     assert proc.returncode == 2
     assert "'nothing' is not a function" in proc.stderr
+    proc = otrace("--no-lsp", "-f", "answer_of", "script.py", "1", "2", cwd=tmp_path)
+    assert proc.returncode == 2                       # FUNC cannot take these arguments: one line
+    assert proc.stderr.splitlines() == [
+        "otrace: -f answer_of(x) cannot take the arguments ['1', '2']: too many positional arguments"]
 
 
 def test_batch_runs_commands_over_the_script_globals(tmp_path):
@@ -92,6 +114,26 @@ def test_batch_stops_with_status_1_at_the_first_error(tmp_path):
     assert proc.returncode == 1
     assert "no_such_name" in proc.stdout              # the error is printed
     assert "pr answer" not in proc.stdout             # and nothing after it ran
+
+
+def test_batch_after_a_script_that_keeps_running_says_what_it_waits_for(tmp_path):
+    (tmp_path / "slow.py").write_text("import time\nstarted = True\ntime.sleep(2 + 2)\n")
+    (tmp_path / "ok.osh").write_text("pr started\n")
+    proc = otrace("--batch", "ok.osh", "slow.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "otrace: --batch ok.osh runs when slow.py returns, and it is still running (a server never "
+        "returns: give the file to the script's own option, or use -f FUNC)"]
+    assert "True" in proc.stdout.splitlines()        # and it ran once the script returned
+
+
+def test_hello_trace_runs_its_tutorial_batch_under_otrace():
+    """The server never returns, so the demo's own --batch runs the tutorial over the running app."""
+    proc = otrace("--no-lsp", str(ROOT / "demos" / "hello_trace.py"), "--port", "0",
+                  "--batch", str(ROOT / "demos" / "hello_test.osh"), cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert "Receive.respond:ex-ZeroDivisionError:" in proc.stdout
+    assert proc.stdout.rstrip().endswith("safe_mode = True")
 
 
 def test_batch_without_script_and_unreadable_batch_file(tmp_path):
