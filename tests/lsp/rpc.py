@@ -1,17 +1,17 @@
 """A small raw JSON-RPC (LSP framing) client over a TCP socket, for tests and the benchmark.
 
-A reader thread collects responses (by id) and notifications (in order); ``request`` waits for
-its response with a timeout, ``wait_notification`` waits for a notification matching a predicate.
+The framed socket and its reader thread are ``tests.support.framed``; here responses are collected
+by id, notifications in order, and requests from the server are answered with a null result.
+``request`` waits for its response with a timeout, ``wait_notification`` waits for a notification
+matching a predicate.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import socket
-import threading
-import time
 from typing import Any, Callable
+
+from tests.support.framed import FramedClient
 
 
 class RpcError(Exception):
@@ -21,58 +21,22 @@ class RpcError(Exception):
         self.message = error.get("message")
 
 
-class Client:
+class Client(FramedClient):
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.timeout = timeout
         self._ids = itertools.count(1)
-        self._cond = threading.Condition()
         self.responses: dict[Any, dict] = {}
         self.notifications: list[dict] = []
         self.requests_from_server: list[dict] = []
-        self.closed = False
-        self._file = self.sock.makefile("rb")
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        super().__init__(port, host, timeout)
 
-    # ---- wire ---------------------------------------------------------------------------------
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def send(self, message: dict) -> None:
-        body = json.dumps(message).encode()
-        self.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-
-    def _read(self) -> None:
-        try:
-            while True:
-                length = None
-                while True:
-                    line = self._file.readline()
-                    if not line:
-                        raise EOFError
-                    if line == b"\r\n":
-                        break
-                    name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                msg = json.loads(self._file.read(length))
-                with self._cond:
-                    if "method" in msg and "id" in msg:
-                        self.requests_from_server.append(msg)
-                        self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-                    elif "method" in msg:
-                        self.notifications.append(msg)
-                    else:
-                        self.responses[msg.get("id")] = msg
-                    self._cond.notify_all()
-        except (EOFError, OSError, ValueError):
-            pass
-        finally:
-            with self._cond:
-                self.closed = True
-                self._cond.notify_all()
+    def _received(self, message: dict) -> None:
+        if "method" in message and "id" in message:
+            self.requests_from_server.append(message)
+            self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+        elif "method" in message:
+            self.notifications.append(message)
+        else:
+            self.responses[message.get("id")] = message
 
     # ---- API ----------------------------------------------------------------------------------
     def request_raw(self, method: str, params: Any = None, timeout: float | None = None) -> dict:
@@ -84,14 +48,15 @@ class Client:
         return self.wait_response(msg_id, timeout)
 
     def wait_response(self, msg_id: Any, timeout: float | None = None) -> dict:
-        deadline = time.monotonic() + (timeout or self.timeout)
-        with self._cond:
-            while msg_id not in self.responses:
-                left = deadline - time.monotonic()
-                if left <= 0 or self.closed:
-                    raise TimeoutError(f"no response to {msg_id} (closed={self.closed})")
-                self._cond.wait(left)
-            return self.responses.pop(msg_id)
+        """The response to ``msg_id`` (taken out of ``responses``); TimeoutError when none comes in
+        time or the connection closes first."""
+        def take():
+            if msg_id in self.responses:
+                return self.responses.pop(msg_id)
+            if self.closed:
+                raise TimeoutError(f"no response to {msg_id} (closed=True)")
+            return None
+        return self._wait(take, timeout, f"response to {msg_id}")
 
     def request(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
         response = self.request_raw(method, params, timeout)
@@ -104,24 +69,15 @@ class Client:
 
     def wait_notification(self, method: str, pred: Callable[[dict], bool] = lambda p: True,
                           timeout: float | None = None) -> dict:
-        deadline = time.monotonic() + (timeout or self.timeout)
-        with self._cond:
-            while True:
-                for i, n in enumerate(self.notifications):
-                    if n["method"] == method and pred(n.get("params")):
-                        del self.notifications[i]
-                        return n["params"]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no {method} notification")
-                self._cond.wait(left)
-
-    def wait_closed(self, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self.closed and time.monotonic() < deadline:
-                self._cond.wait(deadline - time.monotonic())
-            return self.closed
+        """The params of the first notification ``method`` matching ``pred`` (taken out of
+        ``notifications``)."""
+        def take():
+            for i, n in enumerate(self.notifications):
+                if n["method"] == method and pred(n.get("params")):
+                    del self.notifications[i]
+                    return {"params": n["params"]}
+            return None
+        return self._wait(take, timeout, f"{method} notification")["params"]
 
     def initialize(self, token: str | None, name: str = "test-client", capabilities: dict | None = None) -> dict:
         options = {"token": token} if token is not None else {}
@@ -130,9 +86,3 @@ class Client:
                                              "clientInfo": {"name": name}, "initializationOptions": options})
         self.notify("initialized", {})
         return result
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
