@@ -3,16 +3,12 @@ running on its own thread, otrace started beside it, and small HTTP client helpe
 
 from __future__ import annotations
 
-import asyncio
 import http.client
-import importlib.util
-import sys
 import threading
 import time
 from pathlib import Path
 
-import tornado.httpserver
-import tornado.netutil
+from tests.support.appserver import AppServer, load_module, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PATH = ROOT / "demos" / "torna_trace.py"
@@ -20,38 +16,16 @@ DEMO_PATH = ROOT / "demos" / "torna_trace.py"
 
 def load_demo():
     """The demo module (imported once, as ``torna_trace``)."""
-    if "torna_trace" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("torna_trace", DEMO_PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["torna_trace"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["torna_trace"]
+    return load_module("torna_trace", DEMO_PATH)
 
 
-class DemoServer:
-    """The demo's Tornado app listening on 127.0.0.1:<free port>, its loop on the thread ``app-thread``."""
+class DemoServer(AppServer):
+    """The demo's Tornado app (or ``app_factory()``'s) on 127.0.0.1:<free port>, its loop on the
+    thread ``app-thread``, with small HTTP client helpers."""
 
     def __init__(self, app_factory=None) -> None:
         self.demo = load_demo()
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        ready = threading.Event()
-
-        async def setup():
-            self.http = tornado.httpserver.HTTPServer((app_factory or self.demo.make_app)())
-            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", backlog=4096)
-            self.http.add_sockets(sockets)
-            self.port = sockets[0].getsockname()[1]
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(setup())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, name="app-thread", daemon=True)
-        self.thread.start()
-        assert ready.wait(10), "demo server did not start"
+        super().__init__(app_factory or self.demo.make_app, backlog=4096)
 
     def get(self, query: str = "", timeout: float = 10.0) -> tuple[int, str, str]:
         """GET /<query> on a new connection: (status, reason, body)."""
@@ -65,16 +39,6 @@ class DemoServer:
 
     def get_in_thread(self, query: str, timeout: float = 15.0) -> "Pending":
         return Pending(self, query, timeout)
-
-    def stop(self) -> None:
-        async def shutdown():
-            self.http.stop()
-
-        if not self.loop.is_closed():
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-            self.loop.close()
 
 
 class Pending:
@@ -106,19 +70,7 @@ class Pending:
         return self.result
 
 
-def wait_for(predicate, timeout: float = 10.0, message: str = "condition not reached"):
-    """Poll ``predicate`` until it returns a true value (returned) or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.005)
-
-
 def wait_holds(engine, n: int, timeout: float = 10.0):
     """Wait until ``n`` holds are listed; returns them (oldest first)."""
     return wait_for(lambda: (lambda hs: hs if len(hs) >= n else None)(engine.holds.list()), timeout,
-                    f"expected {n} holds")
+                    f"{n} holds", interval=0.005)
