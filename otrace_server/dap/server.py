@@ -17,86 +17,46 @@ loop; request handlers that touch application objects run in the worker pool (``
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
-from typing import Any, Callable
+from typing import Any
 
 from otrace_server.core.events import Event
 from otrace_server.dap.breakpoints import Breakpoints
 from otrace_server.dap.escalate import Debugger
 from otrace_server.dap.session import Session
+from otrace_server.endpoint import TIMEOUT, Endpoint, start_endpoint, stop_endpoint
 
 __all__ = ["DapServer", "ServerHandle", "start_server"]
 
 log = logging.getLogger("otrace.dap")
 audit_log = logging.getLogger("otrace.audit")
 
-_START_TIMEOUT = 5.0
 
+class DapServer(Endpoint):
+    """What the sessions share (``clients``: the sessions): engine, shell, token, worker pool
+    (``in_worker``), breakpoints. The accept loop and lifecycle are ``endpoint.Endpoint``'s."""
 
-class DapServer:
-    """What the sessions share: engine, shell, token, worker pool, breakpoints, the sessions."""
+    client_kind = "dap session"
 
     def __init__(self, app, host: str, port: int) -> None:
-        self.app = app
-        self.engine = app.engine
-        self.shell = app.shell
-        self.runtime = app.runtime
-        self.token: str = app.token
-        self.host = host
-        self.requested_port = port
-        self.port: int | None = None
-        self.loop: asyncio.AbstractEventLoop = app.runtime.control_loop
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otrace-dap")
-        self.sessions: set[Session] = set()
+        super().__init__(app, host, port, workers=4, thread_name_prefix="otrace-dap")
         self.breakpoints = Breakpoints(self.engine)
-        self._server: asyncio.base_events.Server | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._stopping = False
 
-    # ---- lifecycle (control loop) ----------------------------------------------------------
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port, limit=1 << 16)
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
+    # ---- endpoint hooks (control loop) -----------------------------------------------------
+    def _make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Session:
+        return Session(self, reader, writer)
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        if self._server is not None:
-            self._server.close()
-        for session in list(self.sessions):
-            session.event("terminated")
-            await self.in_worker(self.breakpoints.clear, session)
-            session.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+    async def _close_client(self, session: Session) -> None:
+        """At stop: ``terminated``, then the session's breakpoints are removed."""
+        session.event("terminated")
+        await self.in_worker(self.breakpoints.clear, session)
+        session.close()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Session(self, reader, writer)
-        self.sessions.add(session)
-        try:
-            await session.serve()
-        except Exception:
-            log.exception("otrace dap: session failed")
-        finally:
-            self.sessions.discard(session)
-            session.close()
-            if self._stopping:
-                return
-            try:
-                await session.forget()
-            except Exception:
-                log.exception("otrace dap: removing the breakpoints of a session failed")
+    async def _client_gone(self, session: Session) -> None:
+        await session.forget()
 
     # ---- helpers for sessions -------------------------------------------------------------
-    def in_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
-        """Run ``fn`` in the worker pool; await the result on the control loop."""
-        if kwargs:
-            return self.loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
-        return self.loop.run_in_executor(self.executor, fn, *args)
-
     def audit(self, session: Session, method: str, **details: Any) -> None:
         """Record a state-changing DAP request (logger ``otrace.audit``, the LSP's audit file)."""
         text = " ".join(f"{k}={v!r}" for k, v in details.items())
@@ -134,7 +94,7 @@ class DapServer:
         return out
 
     def broadcast(self, name: str, body: dict) -> None:
-        for session in list(self.sessions):
+        for session in list(self.clients):
             session.event(name, body)
 
     # ---- engine events (control loop) -----------------------------------------------------
@@ -142,11 +102,11 @@ class DapServer:
         data = event.data
         try:
             if event.kind == "hold_started":
-                for session in list(self.sessions):
+                for session in list(self.clients):
                     if session.configured:
                         session.hold_started(data["hold"])
             elif event.kind == "hold_resumed":
-                for session in list(self.sessions):
+                for session in list(self.clients):
                     session.hold_resumed(data["hold"])
             elif event.kind == "context":
                 ctx = data["context"]
@@ -174,17 +134,13 @@ class ServerHandle:
         self.host = server.host
         self._stopped = False
 
-    def stop(self, timeout: float = _START_TIMEOUT) -> None:
+    def stop(self, timeout: float = TIMEOUT) -> None:
         """Send ``terminated`` to every client, remove the breakpoints, close the listening socket.
         Idempotent; any thread but the control thread."""
         if self._stopped:
             return
         self._stopped = True
-        if self.server.runtime.running:
-            try:
-                self.server.runtime.run_in_control(self.server.stop()).result(timeout)
-            except Exception:
-                log.exception("otrace dap: stopping the DAP server failed")
+        stop_endpoint(self.server, timeout)
 
 
 def start_server(app, host: str | None = None, port: int | None = None) -> ServerHandle:
@@ -195,20 +151,11 @@ def start_server(app, host: str | None = None, port: int | None = None) -> Serve
     Thread: any but the control thread (RuntimeError). Failures: OSError when the port cannot be
     bound (nothing is left running).
     """
-    if app.runtime.in_control_thread():
-        raise RuntimeError("start_server() waits for the control loop: call it from another thread")
     host = host or getattr(app, "host", None) or "127.0.0.1"
     if port is None:
         port = getattr(app, "dap_port_requested", 0) or 0
     server = DapServer(app, host, port)
-    try:
-        app.runtime.run_in_control(server.start()).result(_START_TIMEOUT)
-    except BaseException:
-        try:
-            app.runtime.run_in_control(server.stop()).result(_START_TIMEOUT)
-        except Exception:
-            pass
-        raise
+    start_endpoint(server)
     app.shell.debugger = Debugger(app)   # the shell's `debug` command and LSP otrace/debugpy use it
     log.info("otrace: DAP endpoint on %s:%s", host, server.port)
     return ServerHandle(server)

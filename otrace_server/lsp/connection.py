@@ -1,5 +1,5 @@
 """One client connection of the language server: the Content-Length framing over an asyncio
-stream, the token check, and a pygls ``LanguageServer`` of its own (its own shell session, its own
+stream (``otrace_server.endpoint.read_frame``, shared with the DAP endpoint), the token check, and a pygls ``LanguageServer`` of its own (its own shell session, its own
 open documents).
 
 Framing rules: a header block without a valid ``Content-Length`` (non-JSON framing garbage) closes
@@ -19,7 +19,6 @@ import asyncio
 import hmac
 import json
 import logging
-import re
 import threading
 from typing import Any
 
@@ -30,6 +29,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from otrace_server import __version__
 from otrace_server.core.errors import OTraceError
+from otrace_server.endpoint import MAX_MESSAGE, FramingError, TooLarge, frame, read_frame
 from otrace_server.lsp import methods
 
 __all__ = ["Connection", "MAX_MESSAGE", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
@@ -39,15 +39,10 @@ log = logging.getLogger("otrace.lsp")
 
 #: the version of the otrace/* protocol (docs/PROTOCOL.md), in ``initialize``'s result.otrace
 PROTOCOL_VERSION = "1.0"
-#: largest accepted message body (bytes)
-MAX_MESSAGE = 8 * 1024 * 1024
-
 ERR_OTRACE = -32001          # the operation was refused (OTraceError)
 ERR_NOT_INITIALIZED = -32002  # a message before a successful initialize
 ERR_NOT_AVAILABLE = -32003   # the feature is not set up in this process
 ERR_BAD_TOKEN = -32004       # initialize with a missing or wrong token
-
-_HEADER = re.compile(rb"^([A-Za-z-]+):\s*(.*?)\s*$")
 
 
 def _plain(value: Any) -> Any:
@@ -188,7 +183,7 @@ class Connection:
         if self.closed:
             return
         body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}).encode()
-        self.writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.writer.write(frame(body))
 
     def close(self) -> None:
         """Close this connection only (the server and the app keep running)."""
@@ -201,48 +196,22 @@ class Connection:
         """Read and dispatch messages until the client leaves, sends garbage or is closed."""
         try:
             while not self.closed:
-                length = await self._read_headers()
-                if length is None:
-                    break
-                if length > MAX_MESSAGE:
-                    await self._skip(length)
-                    self.send_error(None, -32600, f"message too large ({length} bytes; the limit is {MAX_MESSAGE})")
+                try:
+                    body = await read_frame(self.reader)
+                except TooLarge as exc:
+                    self.send_error(None, -32600, str(exc))
                     if not self.authenticated:
                         self.close()
                     continue
-                body = await self.reader.readexactly(length)
+                if body is None:
+                    break
                 self._dispatch(body)
+        except FramingError as exc:
+            log.warning("otrace lsp: closing %s: %s", self.client_name, exc)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
             self.close()
-
-    async def _read_headers(self) -> int | None:
-        """The Content-Length of the next message; None at EOF or on framing garbage."""
-        length = None
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                return None
-            if line in (b"\r\n", b"\n"):
-                if length is None:
-                    return None
-                return length
-            m = _HEADER.match(line)
-            if m is None:
-                log.warning("otrace lsp: closing %s: bad header %r", self.client_name, line[:80])
-                return None
-            if m.group(1).lower() == b"content-length":
-                if not m.group(2).isdigit():
-                    return None
-                length = int(m.group(2))
-
-    async def _skip(self, length: int) -> None:
-        while length > 0:
-            chunk = await self.reader.read(min(length, 1 << 16))
-            if not chunk:
-                raise asyncio.IncompleteReadError(b"", length)
-            length -= len(chunk)
 
     def _dispatch(self, body: bytes) -> None:
         try:

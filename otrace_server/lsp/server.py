@@ -21,16 +21,16 @@ breakpoints) are mapped back to the source through ``shell.editor.source_positio
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import ipaddress
 import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
+from otrace_server.endpoint import TIMEOUT, Endpoint, start_endpoint, stop_endpoint
 from otrace_server.lsp import discovery
 from otrace_server.shell import editor
 from otrace_server.lsp.audit import AuditLog
@@ -41,78 +41,49 @@ __all__ = ["Hub", "ServerHandle", "start_server"]
 
 log = logging.getLogger("otrace.lsp")
 
-_START_TIMEOUT = 5.0
 _DIAGNOSTICS_POLL = 1.0   # seconds between checks for contexts deleted/evicted behind our back
 
 
-class Hub:
-    """State shared by all connections of one language server (see the module doc)."""
+class Hub(Endpoint):
+    """State shared by all connections (``clients``) of one language server (see the module doc);
+    the accept loop, worker pool (``in_worker``) and lifecycle are ``endpoint.Endpoint``'s."""
+
+    client_kind = "lsp connection"
 
     def __init__(self, app, host: str, port: int, directory: Path | None) -> None:
-        self.app = app
-        self.engine = app.engine
-        self.shell = app.shell
-        self.runtime = app.runtime
-        self.token: str = app.token
-        self.host = host
-        self.requested_port = port
-        self.port: int | None = None
+        super().__init__(app, host, port, workers=8, thread_name_prefix="otrace-lsp")
         self.pid = os.getpid()
         self.dap_port = getattr(app, "dap_port", None)
         self.directory = directory
-        self.loop: asyncio.AbstractEventLoop = app.runtime.control_loop
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="otrace-lsp")
-        self.connections: set[Connection] = set()
         self.discovery_path: Path | None = None
         self.audit: AuditLog | None = None
         #: (real path, line) -> Counter(asserts=n, holds=m), counted from context events
         self.hits: dict[tuple[str, int], Counter] = {}
-        self._server: asyncio.base_events.Server | None = None
-        self._unsubscribe: Callable[[], None] | None = None
         self._diag_signature: tuple = ()
         self._poll: asyncio.TimerHandle | None = None
 
     # ---- lifecycle (control loop) -------------------------------------------------------------
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port,
-                                                  limit=1 << 16)
-        self.port = self._server.sockets[0].getsockname()[1]
+        """Listen, then write the discovery file and open the audit log beside it."""
+        await super().start()
         self.discovery_path = discovery.write(host=self.host, lsp_port=self.port, dap_port=self.dap_port,
                                               token=self.token, directory=self.directory)
         self.audit = AuditLog(self.discovery_path.with_name(f"otrace-{self.pid}.audit.log"))
-        self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
         self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
     async def stop(self) -> None:
         if self._poll is not None:
             self._poll.cancel()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        if self._server is not None:
-            self._server.close()
-        for conn in list(self.connections):
-            conn.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        await super().stop()
         if self.discovery_path is not None:
             discovery.remove(self.discovery_path)
         if self.audit is not None:
             self.audit.close()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(self, reader, writer)
-        self.connections.add(conn)
-        try:
-            await conn.serve()
-        except Exception:
-            log.exception("otrace lsp: connection failed")
-        finally:
-            self.connections.discard(conn)
-            conn.close()
+    def _make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Connection:
+        return Connection(self, reader, writer)
 
     # ---- helpers for connections ---------------------------------------------------------------
-    def in_worker(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
-        """Run ``fn(*args)`` in the worker pool; the awaitable's result arrives on the control loop."""
-        return self.loop.run_in_executor(self.executor, fn, *args)
 
     def locate(self, ctx: TraceContext) -> tuple[str, int]:
         """(file, line) of a context in the SOURCE file: contexts captured in code patched by "Hold
@@ -129,7 +100,7 @@ class Hub:
 
     def broadcast(self, method: str, params: Any) -> None:
         """Send a notification to every initialized client (control loop only)."""
-        for conn in list(self.connections):
+        for conn in list(self.clients):
             try:
                 conn.notify(method, params)
             except Exception:
@@ -169,7 +140,7 @@ class Hub:
 
     def refresh_code_lenses(self) -> None:
         """Ask clients that support it to re-request code lenses (holds changed)."""
-        for conn in list(self.connections):
+        for conn in list(self.clients):
             if conn.authenticated and not conn.closed and conn.supports_lens_refresh():
                 conn.ls.protocol.send_request("workspace/codeLens/refresh", None)
 
@@ -178,7 +149,7 @@ class Hub:
         from otrace_server.lsp import features
 
         self._diag_signature = features.exception_signature(self.engine)
-        for conn in [only] if only is not None else list(self.connections):
+        for conn in [only] if only is not None else list(self.clients):
             if conn.authenticated and not conn.closed:
                 features.publish_diagnostics(conn)
 
@@ -202,19 +173,14 @@ class ServerHandle:
         self.discovery_path = hub.discovery_path
         self._stopped = False
 
-    def stop(self, timeout: float = _START_TIMEOUT) -> None:
+    def stop(self, timeout: float = TIMEOUT) -> None:
         """Close every connection and the listening socket, remove the discovery file. Idempotent;
         any thread but the control thread."""
         if self._stopped:
             return
         self._stopped = True
-        runtime = self.hub.runtime
-        if runtime.running:
-            try:
-                runtime.run_in_control(self.hub.stop()).result(timeout)
-                return
-            except Exception:
-                log.exception("otrace lsp: stopping the language server failed")
+        if stop_endpoint(self.hub, timeout):
+            return
         if self.hub.discovery_path is not None:
             discovery.remove(self.hub.discovery_path)
 
@@ -239,8 +205,6 @@ def start_server(app, host: str | None = None, port: int | None = None, *,
     Thread: any but the control thread (RuntimeError). Failures: OSError when the port cannot be
     bound or the discovery file cannot be written (nothing is left running).
     """
-    if app.runtime.in_control_thread():
-        raise RuntimeError("start_server() waits for the control loop: call it from another thread")
     host = host or getattr(app, "host", None) or "127.0.0.1"
     if port is None:
         port = getattr(app, "lsp_port_requested", 0) or 0
@@ -251,13 +215,6 @@ def start_server(app, host: str | None = None, port: int | None = None, *,
     if pygls_log.level == logging.NOTSET:   # bad client input is answered, not logged as a crash
         pygls_log.setLevel(logging.CRITICAL)
     hub = Hub(app, host, port, directory)
-    try:
-        app.runtime.run_in_control(hub.start()).result(_START_TIMEOUT)
-    except BaseException:
-        try:
-            app.runtime.run_in_control(hub.stop()).result(_START_TIMEOUT)
-        except Exception:
-            pass
-        raise
+    start_endpoint(hub)
     log.info("otrace: language server on %s:%s", host, hub.port)
     return ServerHandle(hub)

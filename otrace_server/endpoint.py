@@ -1,0 +1,205 @@
+"""What the control-plane TCP endpoints (the language server, the DAP endpoint) share: their
+``Content-Length`` framing on asyncio streams, and an accept loop on otrace's control loop with
+its client bookkeeping, worker pool, engine-event subscription and start/stop from another thread.
+
+    body = await read_frame(reader)         # bytes, None at EOF; FramingError, TooLarge
+    writer.write(frame(body))
+
+    class MyServer(Endpoint):               # _make_client, _on_event; optional hooks below
+        ...
+    start_endpoint(server)                  # from any thread but the control thread
+    stop_endpoint(server)
+
+A client object (``lsp.connection.Connection``, ``dap.session.Session``) has ``serve()`` (a
+coroutine reading until the client leaves) and ``close()`` (idempotent).
+
+Thread-safety: ``start_endpoint``/``stop_endpoint`` may be called from any thread except the
+control thread (they wait for it); everything else runs on the control loop, except what is run
+through ``Endpoint.in_worker`` (worker threads). A reader/writer pair belongs to one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import re
+from typing import Any, Callable
+
+__all__ = ["MAX_MESSAGE", "FramingError", "TooLarge", "read_frame", "frame", "Endpoint", "start_endpoint",
+           "stop_endpoint"]
+
+log = logging.getLogger("otrace")
+
+#: the largest accepted message body, in bytes
+MAX_MESSAGE = 8 * 1024 * 1024
+#: how long starting or stopping an endpoint may take on the control loop, in seconds
+TIMEOUT = 5.0
+
+_HEADER = re.compile(rb"^([A-Za-z-]+):\s*(.*?)\s*$")
+
+
+class FramingError(Exception):
+    """The input is not Content-Length framing; the connection cannot continue."""
+
+
+class TooLarge(Exception):
+    """A message body larger than MAX_MESSAGE was skipped (the stream stays usable); ``length``
+    is its size in bytes."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"message too large ({length} bytes; the limit is {MAX_MESSAGE})")
+        self.length = length
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
+    """The body of the next message, or None at EOF. FramingError for a header block that is not
+    framing (a bad header line, no or a bad ``Content-Length``); TooLarge for a body above
+    MAX_MESSAGE (skipped). Stream errors (``IncompleteReadError``...) propagate."""
+    length = None
+    while True:
+        line = await reader.readline()
+        if not line:
+            return None
+        if line in (b"\r\n", b"\n"):
+            if length is None:
+                raise FramingError("header block without Content-Length")
+            break
+        m = _HEADER.match(line)
+        if m is None:
+            raise FramingError(f"bad header {line[:60]!r}")
+        if m.group(1).lower() == b"content-length":
+            if not m.group(2).isdigit():
+                raise FramingError(f"bad Content-Length {m.group(2)[:20]!r}")
+            length = int(m.group(2))
+    if length > MAX_MESSAGE:
+        left = length
+        while left > 0:
+            chunk = await reader.read(min(left, 1 << 16))
+            if not chunk:
+                return None
+            left -= len(chunk)
+        raise TooLarge(length)
+    return await reader.readexactly(length)
+
+
+def frame(body: bytes) -> bytes:
+    """The framed bytes of a message body."""
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class Endpoint:
+    """A TCP server on ``app.runtime.control_loop`` with one client object per connection.
+
+    Attributes: ``app``, ``engine``, ``shell``, ``runtime``, ``token``, ``host``, ``requested_port``,
+    ``port`` (once started), ``loop`` (the control loop), ``executor`` (the worker pool),
+    ``clients`` (the connected client objects). Subclasses provide ``_make_client(reader, writer)``
+    and ``_on_event(event)`` (engine events, on the control loop), and may extend ``start``/``stop``
+    or override ``_close_client`` (at stop) and ``_client_gone`` (after a client left, not at stop).
+    """
+
+    #: what a client is called in log messages, e.g. "lsp connection"
+    client_kind = "client"
+
+    def __init__(self, app, host: str, port: int, *, workers: int, thread_name_prefix: str) -> None:
+        self.app = app
+        self.engine = app.engine
+        self.shell = app.shell
+        self.runtime = app.runtime
+        self.token: str = app.token
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = None
+        self.loop: asyncio.AbstractEventLoop = app.runtime.control_loop
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+                                                              thread_name_prefix=thread_name_prefix)
+        self.clients: set[Any] = set()
+        self.stopping = False
+        self._server: asyncio.base_events.Server | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # ---- hooks -----------------------------------------------------------------------------
+    def _make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
+        raise NotImplementedError
+
+    def _on_event(self, event) -> None:
+        raise NotImplementedError
+
+    async def _close_client(self, client: Any) -> None:
+        client.close()
+
+    async def _client_gone(self, client: Any) -> None:
+        pass
+
+    # ---- lifecycle (control loop) ----------------------------------------------------------
+    async def start(self) -> None:
+        """Listen (OSError when the port cannot be bound) and subscribe to the engine's events."""
+        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port, limit=1 << 16)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
+
+    async def stop(self) -> None:
+        """Unsubscribe, stop listening, close every client, drop the worker pool. Safe after a
+        failed or partial ``start``."""
+        self.stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._server is not None:
+            self._server.close()
+        for client in list(self.clients):
+            await self._close_client(client)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = self._make_client(reader, writer)
+        self.clients.add(client)
+        try:
+            await client.serve()
+        except Exception:
+            log.exception("otrace: %s failed", self.client_kind)
+        finally:
+            self.clients.discard(client)
+            client.close()
+            if not self.stopping:
+                try:
+                    await self._client_gone(client)
+                except Exception:
+                    log.exception("otrace: cleaning up after a %s failed", self.client_kind)
+
+    # ---- helpers for clients ---------------------------------------------------------------
+    def in_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
+        """Run ``fn(*args, **kwargs)`` in the worker pool; await the result on the control loop."""
+        if kwargs:
+            return self.loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        return self.loop.run_in_executor(self.executor, fn, *args)
+
+
+def start_endpoint(endpoint: Endpoint, timeout: float = TIMEOUT) -> None:
+    """Run ``endpoint.start()`` on the control loop and wait for it. On any failure the endpoint
+    is stopped (nothing is left running) and the failure re-raised (OSError: the port cannot be
+    bound). RuntimeError when called on the control thread."""
+    runtime = endpoint.runtime
+    if runtime.in_control_thread():
+        raise RuntimeError("start_server() waits for the control loop: call it from another thread")
+    try:
+        runtime.run_in_control(endpoint.start()).result(timeout)
+    except BaseException:
+        try:
+            runtime.run_in_control(endpoint.stop()).result(timeout)
+        except Exception:
+            pass
+        raise
+
+
+def stop_endpoint(endpoint: Endpoint, timeout: float = TIMEOUT) -> bool:
+    """Run ``endpoint.stop()`` on the control loop and wait for it; whether it completed (False:
+    the runtime is not running, or the stop failed, which is logged). Any thread but the control
+    thread."""
+    if not endpoint.runtime.running:
+        return False
+    try:
+        endpoint.runtime.run_in_control(endpoint.stop()).result(timeout)
+        return True
+    except Exception:
+        log.exception("otrace: stopping %s failed", type(endpoint).__name__)
+        return False
