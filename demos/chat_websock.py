@@ -29,13 +29,9 @@ import json
 import os
 import secrets
 import sys
-import threading
 import uuid
 
 import tornado.escape
-import tornado.httpserver
-import tornado.ioloop
-import tornado.netutil
 import tornado.template
 import tornado.web
 import tornado.websocket
@@ -44,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import otrace_server.web as otrace_web  # noqa: E402
 from otrace_server import traceassert  # noqa: E402
+from otrace_server.tornado import serve  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chat")
 COOKIE = "chatuser"
@@ -160,19 +157,6 @@ def make_app():
     )
 
 
-def _exit_on_stdin_eof(io_loop):
-    """Watchdog thread: stop the server when stdin reaches EOF (the parent test went away)."""
-    def watch():
-        try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        io_loop.add_callback(io_loop.stop)  # Tornado's one thread-safe entry point
-
-    threading.Thread(target=watch, name="stdin-watchdog", daemon=True).start()
-
-
 def start_otrace(io_loop, *, console=None, lsp=True, host="127.0.0.1"):
     """Start otrace beside the app and make it the provider of /osh/web (names from ``identity``).
     Returns the otrace App (``.shell``, ``.runtime``, ``.stop()``)."""
@@ -192,26 +176,12 @@ def main(argv=None):
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
     args = parser.parse_args(argv)
 
-    io_loop = tornado.ioloop.IOLoop.current()
-    server = tornado.httpserver.HTTPServer(make_app())
-    sockets = tornado.netutil.bind_sockets(args.port, args.addr, backlog=1024)
-    server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
     console = False if (args.no_console or args.exit_on_stdin_eof) else None
-    otrace = start_otrace(io_loop, console=console, lsp=not args.no_lsp, host=args.addr)
-    print(f"Listening on http://{args.addr}:{port}", flush=True)
-    if otrace.control_line():
-        print(otrace.control_line(), flush=True)
-    if args.exit_on_stdin_eof:
-        _exit_on_stdin_eof(io_loop)
     try:
-        io_loop.start()
-    except KeyboardInterrupt:
-        pass
+        serve(make_app(), args.port, args.addr, exit_on_stdin_eof=args.exit_on_stdin_eof,
+              attach=lambda io_loop: start_otrace(io_loop, console=console, lsp=not args.no_lsp, host=args.addr))
     finally:
         otrace_web.get_registry().detach()
-        otrace.stop()
-        server.stop()
 
 
 if __name__ == "__main__":

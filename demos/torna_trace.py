@@ -25,20 +25,16 @@ started the server with a pipe as stdin never leaves it behind; implies ``--no-c
 """
 
 import argparse
-import asyncio
 import html
 import os
 import sys
-import threading
 
-import tornado.httpserver
-import tornado.ioloop
-import tornado.netutil
 import tornado.web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from otrace_server import traceassert  # noqa: E402
+from otrace_server.tornado import serve  # noqa: E402
 
 PAGE = """<html>
 <head><title>Hello Trace</title></head>
@@ -86,19 +82,6 @@ def make_app():
     return tornado.web.Application([(r"/", GetHandler)])
 
 
-def _exit_on_stdin_eof(io_loop, shutdown):
-    """Watchdog thread: shut down when stdin reaches EOF (the parent test went away)."""
-    def watch():
-        try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        io_loop.add_callback(shutdown)  # Tornado's one thread-safe entry point
-
-    threading.Thread(target=watch, name="stdin-watchdog", daemon=True).start()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8888, help="port to listen on (0: a free port)")
@@ -109,41 +92,16 @@ def main(argv=None):
     parser.add_argument("--bare", action="store_true", help="run without otrace (benchmark baseline)")
     args = parser.parse_args(argv)
 
-    io_loop = tornado.ioloop.IOLoop.current()
-    server = tornado.httpserver.HTTPServer(make_app())
-    sockets = tornado.netutil.bind_sockets(args.port, args.addr, backlog=1024)
-    server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
-    print(f"Listening on http://{args.addr}:{port}", flush=True)
-
-    otrace = None
-    if not args.bare:
+    def attach(io_loop):
         from otrace_server import start
 
         console = False if (args.no_console or args.exit_on_stdin_eof) else None
         trc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torna_trace.trc")
-        otrace = start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,
-                       init_file=trc)
-        if otrace.control_line():
-            print(otrace.control_line(), flush=True)
+        return start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,
+                     init_file=trc)
 
-    async def shutdown():
-        """Stop otrace first: held requests are resumed (and answered) before the loop stops."""
-        if otrace is not None:
-            otrace.stop()
-            await asyncio.sleep(0.2)
-        server.stop()
-
-    async def exit_now():
-        await shutdown()
-        io_loop.stop()
-
-    if args.exit_on_stdin_eof:
-        _exit_on_stdin_eof(io_loop, exit_now)
-    try:
-        io_loop.start()
-    except KeyboardInterrupt:
-        io_loop.run_sync(shutdown)
+    serve(make_app(), args.port, args.addr, attach=None if args.bare else attach,
+          exit_on_stdin_eof=args.exit_on_stdin_eof)
 
 
 if __name__ == "__main__":
