@@ -321,13 +321,13 @@ console, `x' fails the request and `R' resumes all."
         (insert "cd /osh/glo")
         (completion-at-point)
         (should (equal (buffer-substring-no-properties (save-excursion (forward-line 0) (point)) (point-max))
-                       "globals> cd /osh/globals"))
+                       "globals> cd /osh/globals/"))   ; a directory completes with its /
         ;; A traced exception arrives while a line is being typed: it goes above the prompt.
         (otrace--request 'otrace/trace '(:name "GetHandler.get"))
         (let ((response (otrace-test--http-get app "/?number=0")))
           (otrace-test--wait (lambda () (otrace-test--buffer-has console "ZeroDivisionError")) "the trace event")
           (kill-buffer response))
-        (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals\\'"))))))
+        (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals/\\'"))))))
 
 ;;;; Python buffers
 
