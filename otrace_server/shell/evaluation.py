@@ -49,9 +49,12 @@ def _syntax_error(exc: SyntaxError) -> OTraceError:
 
 
 def format_value(value: Any, pretty: bool) -> str:
-    """How ``pr`` shows a value: ``pprint.pformat`` when ``pretty``, else ``repr``; a value whose
-    repr is longer than ``result.MAX_OUTPUT`` is not pretty-printed (that would take seconds; the
-    session truncates the output anyway, see ``result.truncate_output``)."""
+    """How ``pr`` shows a value: ``pprint.pformat`` when ``pretty``, else ``repr``; a string of
+    several lines (e.g. a traceback or a page) as its text, since its repr is unreadable; a value
+    whose repr is longer than ``result.MAX_OUTPUT`` is not pretty-printed (that would take seconds;
+    the session truncates the output anyway, see ``result.truncate_output``)."""
+    if isinstance(value, str) and "\n" in value.rstrip("\n"):
+        return value.rstrip("\n")
     try:
         text = repr(value)
         if pretty and len(text) <= MAX_OUTPUT:

@@ -17,6 +17,11 @@ def test_pr_default_command_and_explicit(session):
     assert out(session, "pr /osh/globals/config/nested") == "{'deep': 1}"
 
 
+def test_pr_shows_a_string_of_several_lines_as_text(session):
+    assert out(session, "'77'") == "'77'"                      # one line: its repr, as in the seed
+    assert out(session, "'Traceback:\\n  line 1\\n'") == "Traceback:\n  line 1"
+
+
 def test_pr_repr_without_pretty_print(session):
     session.execute("set pretty_print False")
     assert out(session, "'77'") == "'77'"
