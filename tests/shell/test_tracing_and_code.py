@@ -96,6 +96,5 @@ def test_edit_and_unpatch(session, app, tmp_path):
     assert session.execute("edit Receive.respond", stdin="def wrong(): pass").error
 
 
-@pytest.mark.xfail(reason="core tracer: trace(action='hold') on an async def raises IndentationError", strict=False)
 def test_trace_hold_action(session):
     assert out(session, "trace -a hold GetHandler.get") == "Tracing -a hold GetHandler.get"
