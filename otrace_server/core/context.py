@@ -15,12 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 __all__ = ["CTYPES", "PREFIXES", "MISSING", "FrameSnapshot", "FrameStack", "TraceContext", "capture",
-           "frames_from_traceback"]
+           "frames_from_traceback", "position_line"]
 
 #: context types (directories under /osh/recent) and their id prefixes
 PREFIXES = {"exceptions": "ex", "asserts": "as", "traces": "tr", "holds": "hd", "breaks": "br", "tags": "tg"}
@@ -45,27 +45,35 @@ class FrameSnapshot:
 
 class FrameStack(Sequence):
     """The stack of a captured context: a read-only sequence of FrameSnapshot, outermost first,
-    built on first use from what ``capture`` recorded cheaply (code object, line or bytecode
-    offset, locals). Compares equal to a list of the same snapshots. Code objects are kept, frames
-    never. Thread-safety: concurrent first uses build equal lists; either one is kept."""
+    built on first use from what ``capture`` recorded cheaply. Compares equal to a list of the
+    same snapshots. Code objects are kept, frames never.
 
-    __slots__ = ("_raw", "_frames")
+    Packed form (one flat list, no object per frame): ``flat`` holds ``code, position`` pairs,
+    outermost first; a position >= 0 is a bytecode offset (its line is computed on first use),
+    a negative one is ``~line`` (a line known at capture, e.g. from a traceback). ``frame_locals``
+    maps a frame's index to the copy of its locals (frames without one are absent), or is None.
 
-    def __init__(self, raw: list[tuple[CodeType, int | None, int, dict[str, Any] | None]]) -> None:
-        self._raw = raw                  # (code, line or None, bytecode offset, locals or None)
+    Thread-safety: concurrent first uses build equal lists; either one is kept."""
+
+    __slots__ = ("_flat", "_locals", "_frames")
+
+    def __init__(self, flat: list, frame_locals: dict[int, dict[str, Any]] | None = None) -> None:
+        self._flat = flat
+        self._locals = frame_locals
         self._frames: list[FrameSnapshot] | None = None
 
     def _list(self) -> list[FrameSnapshot]:
         frames = self._frames
         if frames is None:
-            frames = [FrameSnapshot(code.co_filename, _line_of(code, offset) if line is None else line,
-                                    code.co_name, loc) for code, line, offset, loc in self._raw]
+            flat, loc = self._flat, self._locals or {}
+            frames = [FrameSnapshot(flat[i].co_filename, position_line(flat[i], flat[i + 1]), flat[i].co_name,
+                                    loc.get(i // 2)) for i in range(0, len(flat), 2)]
             self._frames = frames
         return frames
 
     def __len__(self) -> int:
         frames = self._frames
-        return len(self._raw if frames is None else frames)
+        return len(self._flat) // 2 if frames is None else len(frames)
 
     def __getitem__(self, index):
         return self._list()[index]
@@ -84,41 +92,114 @@ class FrameStack(Sequence):
         return repr(self._list())
 
 
-def _line_of(code: CodeType, offset: int) -> int:
-    """The source line of bytecode ``offset`` in ``code`` (what ``frame.f_lineno`` computes)."""
+def position_line(code: CodeType, position: int) -> int:
+    """The source line of a packed position in ``code``: ``~line`` when negative, else the line of
+    that bytecode offset (what ``frame.f_lineno`` computes)."""
+    if position < 0:
+        return ~position
     for start, end, line in code.co_lines():
-        if start <= offset < end:
+        if start <= position < end:
             return line if line is not None else code.co_firstlineno
     return code.co_firstlineno
 
 
-@dataclass(slots=True, eq=False)
 class TraceContext:
     """A recorded trace event. ``stack`` runs outermost -> innermost; ``frame_index`` is the traced
-    function's frame in it (``__up`` goes to lower indices, ``__down`` to higher ones)."""
+    function's frame in it (``__up`` goes to lower indices, ``__down`` to higher ones).
 
-    ctype: str
-    label: str
-    funcname: str
-    event: str                      # call | return | exception | assert | hold | break | tag | snapshot
-    argvalues: dict[str, Any]
-    locals: dict[str, Any]
-    stack: Sequence[FrameSnapshot]  # a list, or a FrameStack (from capture)
-    frame_index: int
-    file: str = ""
-    line: int = 0
-    thread: str = ""
-    timestamp: float = 0.0
-    exc_type: str | None = None
-    exc_message: str | None = None
-    traceback: str | None = None
-    return_value: Any = MISSING
-    globals: dict[str, Any] | None = field(default=None, repr=False)
-    related: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    id: str = ""
-    saved: bool = False
-    hold: Any = None                # the core.holds.Hold while this context is a hold
+    Fields (constructor arguments, in this order; all but the first eight have defaults): ctype,
+    label, funcname, event (call | return | exception | assert | hold | break | tag | snapshot),
+    argvalues, locals, stack (a list of FrameSnapshot, or a FrameStack from capture),
+    frame_index, file, line, thread, timestamp, exc_type, exc_message, traceback, return_value
+    (MISSING: none), globals, related (ids, list), extra (dict), id, saved, hold (the
+    core.holds.Hold while this context is a hold). Contexts compare by identity.
+
+    Cheap to build (``capture`` runs on the traced thread): plain slots, and three fields resolved
+    on first read: ``line`` (from the bytecode offset), ``thread`` (the name of the thread object
+    recorded, read when shown), ``related``/``extra`` (created empty on first read; write them
+    through the returned list/dict or by assignment)."""
+
+    __slots__ = ("ctype", "label", "funcname", "event", "argvalues", "locals", "stack", "frame_index", "file",
+                 "_line", "_thread", "timestamp", "exc_type", "exc_message", "traceback", "return_value",
+                 "globals", "_related", "_extra", "id", "saved", "hold")
+
+    def __init__(self, ctype: str, label: str, funcname: str, event: str, argvalues: dict[str, Any],
+                 locals: dict[str, Any], stack: Sequence[FrameSnapshot], frame_index: int, file: str = "",
+                 line: Any = 0, thread: Any = "", timestamp: float = 0.0, exc_type: str | None = None,
+                 exc_message: str | None = None, traceback: str | None = None, return_value: Any = MISSING,
+                 globals: dict[str, Any] | None = None, related: list[str] | None = None,
+                 extra: dict[str, Any] | None = None, id: str = "", saved: bool = False, hold: Any = None) -> None:
+        self.ctype = ctype
+        self.label = label
+        self.funcname = funcname
+        self.event = event
+        self.argvalues = argvalues
+        self.locals = locals
+        self.stack = stack
+        self.frame_index = frame_index
+        self.file = file
+        self._line = line          # an int, or (code, packed position) resolved on first read
+        self._thread = thread      # a name, or the threading.Thread whose name is read when shown
+        self.timestamp = timestamp
+        self.exc_type = exc_type
+        self.exc_message = exc_message
+        self.traceback = traceback
+        self.return_value = return_value
+        self.globals = globals
+        self._related = related
+        self._extra = extra
+        self.id = id
+        self.saved = saved
+        self.hold = hold
+
+    def __repr__(self) -> str:
+        return f"<TraceContext {self.id or self.funcname} {self.event} at {self.file}:{self.line}>"
+
+    @property
+    def line(self) -> int:
+        """The line of the event in ``file``."""
+        line = self._line
+        if line.__class__ is tuple:
+            line = self._line = position_line(*line)
+        return line
+
+    @line.setter
+    def line(self, value: int) -> None:
+        self._line = value
+
+    @property
+    def thread(self) -> str:
+        """The name of the thread the event happened on."""
+        thread = self._thread
+        return thread if thread.__class__ is str else thread.name
+
+    @thread.setter
+    def thread(self, value: str) -> None:
+        self._thread = value
+
+    @property
+    def related(self) -> list[str]:
+        """Ids of earlier contexts that involved the same tagged objects (see core.tags)."""
+        related = self._related
+        if related is None:
+            related = self._related = []
+        return related
+
+    @related.setter
+    def related(self, value: list[str]) -> None:
+        self._related = value
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Data added by enrichers and endpoints (``request``, ``web_client``, ``dap_breakpoint``)."""
+        extra = self._extra
+        if extra is None:
+            extra = self._extra = {}
+        return extra
+
+    @extra.setter
+    def extra(self, value: dict[str, Any]) -> None:
+        self._extra = value
 
     @property
     def prefix(self) -> str:
@@ -272,7 +353,8 @@ def capture(
     loop's ``Handle._run``, which runs the task) is the last one kept: ``run_forever``, the
     thread's bootstrap and the rest are the loop's, not the request's.
     """
-    outer: list = []
+    flat: list = []      # position, code per frame, innermost first (reversed below: code, position)
+    kept: list = []      # (depth, locals copy) of the frames whose locals are kept
     f = frame
     # call/return: the nearest frame is the caller, shown through the arguments: its locals are
     # never looked at, so the first frame whose locals are kept is the next one
@@ -280,48 +362,53 @@ def capture(
     depth = 0
     in_chain = False
     own_files = _own_files
+    append = flat.append
     while f is not None and depth < _MAX_FRAMES:
         code = f.f_code
         own = own_files.get(code.co_filename)
         if not (_is_own(f) if own is None else own):
-            # the nearest frame's line now (it is the context's file:line), the others' later
-            outer.append((code, None if depth else f.f_lineno, f.f_lasti,
-                          _copy_locals(f.f_locals, deep) if calling <= depth < stack_locals else None))
+            append(f.f_lasti)
+            append(code)
+            if depth < stack_locals and calling <= depth:
+                kept.append((depth, _copy_locals(f.f_locals, deep)))
             depth += 1
             if code.co_flags & _CO_ASYNC:
                 in_chain = True
             elif in_chain:
                 break
         f = f.f_back
-    outer.reverse()
-    frame_index = len(outer) - 1
-    raw = outer
+    flat.reverse()
+    frame_index = depth - 1
+    frame_locals = {frame_index - d: loc for d, loc in kept} if kept else None
+    nearest_locals = kept[0][1] if kept and kept[0][0] == 0 else None
+    where: Any = (flat[-2], flat[-1]) if depth else 0
     if inner:
-        raw = outer + [(fr.f_code, lineno, 0, _copy_locals(fr.f_locals, deep) if i < stack_locals else None)
-                       for i, (fr, lineno) in enumerate(inner)]
-    nearest = outer[-1] if outer else None
-    nearest_locals = nearest[3] if nearest is not None else None
+        for i, (fr, lineno) in enumerate(inner):
+            flat.append(fr.f_code)
+            flat.append(~(lineno or 0))
+            if i < stack_locals:
+                if frame_locals is None:
+                    frame_locals = {}
+                frame_locals[depth + i] = _copy_locals(fr.f_locals, deep)
+        if exc is not None:
+            where = (flat[-2], flat[-1])
     if calling:
         if deep:
             argvalues = _copy_locals(argvalues, True)
         local_values = dict(argvalues)
     else:
-        frame_locals: dict[str, Any] = {}
+        values: dict[str, Any] = {}
         if frame is not None:
-            frame_locals = nearest_locals if nearest_locals is not None else _copy_locals(frame.f_locals, deep)
+            values = nearest_locals if nearest_locals is not None else _copy_locals(frame.f_locals, deep)
         if argvalues is None:
-            argvalues = {n: frame_locals[n] for n in _argument_names(frame.f_code) if n in frame_locals} \
-                if frame else {}
+            argvalues = {n: values[n] for n in _argument_names(frame.f_code) if n in values} if frame else {}
         elif deep:
             argvalues = _copy_locals(argvalues, True)
-        local_values = frame_locals if frame is not None else dict(argvalues)
-    where = raw[-1] if (exc is not None and raw) else nearest
+        local_values = values if frame is not None else dict(argvalues)
     ctx = TraceContext(
-        ctype, label, funcname, event, argvalues, local_values, FrameStack(raw), frame_index,
-        where[0].co_filename if where else "", where[1] if where else 0,
-        _current_thread().name, time.time(), return_value=return_value,
-        globals=func_globals if func_globals is not None else (frame.f_globals if frame is not None else None),
-    )
+        ctype, label, funcname, event, argvalues, local_values, FrameStack(flat, frame_locals), frame_index,
+        where[0].co_filename if where else "", where, _current_thread(), _now(), None, None, None, return_value,
+        func_globals if func_globals is not None else (frame.f_globals if frame is not None else None))
     if exc is not None:
         ctx.exc_type = type(exc).__name__
         ctx.exc_message = str(exc)
@@ -329,6 +416,7 @@ def capture(
 
 
 _current_thread = threading.current_thread
+_now = time.time
 
 
 def _argument_names(code) -> list[str]:

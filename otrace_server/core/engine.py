@@ -164,11 +164,12 @@ class Engine:
         if hold_ctype is not None:
             ctx.ctype = hold_ctype
             ctx.hold = _PENDING
-        for enrich in self.enrichers:
-            try:
-                enrich(ctx)
-            except Exception:
-                log.exception("otrace: context enricher failed")
+        if self.enrichers:
+            for enrich in self.enrichers:
+                try:
+                    enrich(ctx)
+                except Exception:
+                    log.exception("otrace: context enricher failed")
         self.store.add(ctx)
         if self.settings.save_tags and ctx.ctype == "tags":
             self.store.save(ctx.id)
@@ -183,7 +184,9 @@ class Engine:
                 log.warning("otrace: writing %s to the trace database failed: %s", ctx.id, exc)
         if log.isEnabledFor(logging.INFO):
             log.info("otrace: %s", ctx.id)
-        self.events.publish("context", context=ctx)
+        events = self.events
+        if events.has_subscribers:
+            events.publish("context", context=ctx)
 
     # ---- holds and breaks ------------------------------------------------------------------
     def install_crossing(self, crossing: Crossing | None) -> None:

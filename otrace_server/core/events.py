@@ -63,6 +63,11 @@ class EventBus:
 
         return unsubscribe
 
+    @property
+    def has_subscribers(self) -> bool:
+        """True when some callback is subscribed (hot paths skip building events nobody gets)."""
+        return bool(self._subscribers)
+
     def publish(self, kind: str, **data: Any) -> Event:
         """Deliver an event to every subscriber, on the calling thread; returns the event."""
         event = Event(kind, data, _now())

@@ -84,6 +84,7 @@ class ContextStore:
         self._last_stamp: dict[str, tuple[str, int]] = {}   # id base -> (time string, counter)
         self._latest: TraceContext | None = None
         self._second: tuple[int, str] = (-1, "")           # (whole second, its HH-MM-SS)
+        self._bases: dict[tuple[str, str, str], str] = {}   # (funcname, ctype, label) -> id base
 
     def _stamp(self, second: int) -> str:
         """``HH-MM-SS`` (local time) of ``second``, cached for the next contexts of that second."""
@@ -93,14 +94,20 @@ class ContextStore:
 
     def add(self, ctx: TraceContext) -> TraceContext:
         """Assign ``ctx.id`` and store it under its type; evict beyond ``max_recent``. Returns ctx."""
-        if ctx.ctype not in self._recent:
+        recent = self._recent.get(ctx.ctype)
+        if recent is None:
             raise OTraceError(f"unknown context type {ctx.ctype!r}")
         second = int(ctx.timestamp or time.time())
         cached = self._second
         stamp = cached[1] if cached[0] == second else self._stamp(second)
-        base = f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}"
+        key = (ctx.funcname, ctx.ctype, ctx.label)
+        base = self._bases.get(key)
+        if base is None:
+            base = f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}"
+            if len(self._bases) >= _MAX_BASES:
+                self._bases.clear()
+            self._bases[key] = base
         with self._lock:
-            recent = self._recent[ctx.ctype]
             stored = recent.all
             last = self._last_stamp.get(base)
             n = last[1] + 1 if last is not None and last[0] == stamp else 0

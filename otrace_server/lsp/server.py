@@ -111,13 +111,17 @@ class Hub(Endpoint):
         data = event.data
         if event.kind == "context":
             ctx: TraceContext = data["context"]
-            self._count(ctx)
+            self._count(ctx)   # kept without clients: code lenses show the counts when one connects
+            if not self.clients:
+                return
             file, line = self.locate(ctx)
             message = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
             self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
                                                  "line": line, "message": message})
             if ctx.ctype == "exceptions":
                 self.refresh_diagnostics()
+        elif not self.clients:   # nobody to tell: no per-event work
+            return
         elif event.kind == "hold_started":
             self.broadcast("otrace/holdStarted", hold_payload(data["hold"], self.locate))
             self.refresh_code_lenses()

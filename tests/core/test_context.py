@@ -161,3 +161,48 @@ def test_stack_lines_of_outer_frames_are_the_call_lines():
     assert [(f.function, f.line) for f in ctx.stack[-2:]] == [("outer", first + 1), ("middle", first + 4)]
     assert ctx.stack == list(ctx.stack) and len(ctx.stack) == len(list(ctx.stack))
     assert ctx.stack[-1].locals is not None and ctx.stack[-2].locals is None   # default: the traced frame only
+
+
+def test_lazy_fields_resolve_like_eager_ones():
+    """line (from the bytecode offset), thread (name read when shown), related/extra (created on
+    first use) give what the eager fields gave, and writes through them are kept."""
+    import threading
+
+    def probe():
+        ctx = _snapshot()
+        return ctx, sys._getframe().f_lineno - 1
+
+    box = []
+    worker = threading.Thread(target=lambda: box.append(probe()), name="probe-thread")
+    worker.start()
+    worker.join(5)
+    ctx, line = box[0]
+    assert ctx.line == line and ctx.stack[ctx.frame_index].line == line
+    assert ctx.thread == "probe-thread"
+    assert ctx.related == [] and ctx.extra == {}
+    ctx.extra["request"] = {"uri": "/"}
+    ctx.related.append("f:tr-call:01-02-03")
+    assert ctx.extra == {"request": {"uri": "/"}} and ctx.related == ["f:tr-call:01-02-03"]
+    ctx.line, ctx.thread = 7, "renamed"
+    assert (ctx.line, ctx.thread) == (7, "renamed")
+    built = TraceContext("traces", "call", "g", "call", {}, {}, [], -1, related=["a"], extra={"k": 1})
+    assert built.related == ["a"] and built.extra == {"k": 1} and built.line == 0 and built.thread == ""
+
+
+def test_packed_stack_keeps_traceback_lines_and_the_locals_of_inner_frames():
+    def fails(n):
+        local = n + 1
+        raise KeyError(local)
+
+    try:
+        fails(4)
+    except KeyError as exc:
+        frames = frames_from_traceback(exc.__traceback__)
+        ctx = capture(frames[0][0], ctype="exceptions", label="KeyError", funcname="t", event="exception",
+                      inner=frames[1:], exc=exc, stack_locals=2)
+        del frames
+    names = [f.function for f in ctx.stack]
+    assert names[-2:] == [sys._getframe().f_code.co_name, "fails"]
+    assert ctx.stack[-1].line == fails.__code__.co_firstlineno + 2 == ctx.line
+    assert ctx.stack[-1].locals == {"n": 4, "local": 5}
+    assert ctx.stack[0].locals is None and len(ctx.stack) == len(list(ctx.stack))
