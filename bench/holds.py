@@ -11,10 +11,10 @@ Cases:
              server (resume -> the last held request's ``finish()``, seen by Tornado's
              ``log_function``), and as the client sees it (-> its last response received);
              the same for 1,000 requests parked on bare asyncio Futures (the baseline)
-  memory     otrace's own memory per hold: tracemalloc of N held requests minus N requests parked
-             on a bare asyncio Future (same app, same client); and the part of it allocated by
-             lines of otrace_server's own files (less noisy; misses what otrace makes asyncio or
-             Tornado allocate)
+  memory     otrace's own memory per hold: what N held requests allocate and keep alive minus what
+             N requests parked on a bare asyncio Future do (same app, same client; tracemalloc is
+             started just before each case, so frees of earlier rounds' objects do not count); the
+             part of it allocated by lines of otrace_server's own files, and its largest lines
 
 The app runs in this process on its own thread (as in an application: otrace beside the IOLoop);
 the load and the held requests come from two client processes (this script with ``--client``)
@@ -183,6 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="otrace holds benchmark")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="few, short rounds (smoke run)")
+    parser.add_argument("--memory", action="store_true", help="only the memory case")
     args = parser.parse_args()
     if args.client:
         asyncio.run(_client_main())
@@ -202,81 +203,83 @@ def main() -> None:
         return load.ask(cmd="load", port=server.port, seconds=seconds, conns=32, query=query)["rps"]
 
     try:
-        rate()  # warm up
-        idle_bare, idle_otrace = [], []
-        for _ in range(rounds):                   # idle: bare vs otrace started, interleaved
-            idle_bare.append(rate())
-            app = start(vars(demo), **otrace_kw)
-            idle_otrace.append(rate())
-            app.stop()
-
-        held_bare, held_otrace, hold_s = [], [], []
-        for _ in range(max(2, rounds // 2)):      # 10,000 held while the others are served
-            held_bare.append(rate())
-            app = start(vars(demo), **otrace_kw)
-            t_hold = time.perf_counter()
-            holder.ask(cmd="hold", port=server.port, n=many, query="?number=77")
-            wait_until(lambda: len(app.engine.holds) == many, 120)
-            hold_s.append(time.perf_counter() - t_hold)
-            held_otrace.append(rate())
-            app.engine.resume()
-            assert holder.ask(cmd="collect")["bad"] == 0
-            app.stop()
-
+        idle_bare, idle_otrace, held_bare, held_otrace, hold_s = [], [], [], [], []
         resume_ms, resume_bare_ms, client_ms, client_bare_ms = [], [], [], []
-        app = start(vars(demo), **otrace_kw)
-        for _ in range(min(rounds, 3)):           # 1,000 holds: resume -> last finish / response
-            for query, out, out_client in (("?number=77", resume_ms, client_ms),
-                                           ("park?number=77", resume_bare_ms, client_bare_ms)):
-                holder.ask(cmd="hold", port=server.port, n=1000, query=query)
-                if query.startswith("park"):
-                    wait_until(lambda: len(PARKED) == 1000, 30)
-                else:
-                    wait_until(lambda: len(app.engine.holds) == 1000, 30)
-                time.sleep(0.1)
-                FINISHED.clear()
-                t0, wall0 = time.perf_counter(), time.time()
-                if query.startswith("park"):
-                    server.loop.call_soon_threadsafe(_release_parked)
-                else:
-                    app.engine.resume()
-                wait_until(lambda: len(FINISHED) >= 1000, 30)
-                out.append((max(FINISHED) - t0) * 1000)
-                got = holder.ask(cmd="collect")
-                assert got["n"] == 1000 and got["bad"] == 0
-                out_client.append((got["last"] - wall0) * 1000)
-        app.stop()
+        if not args.memory:
+            rate()  # warm up
+            for _ in range(rounds):                   # idle: bare vs otrace started, interleaved
+                idle_bare.append(rate())
+                app = start(vars(demo), **otrace_kw)
+                idle_otrace.append(rate())
+                app.stop()
+
+            for _ in range(max(2, rounds // 2)):      # 10,000 held while the others are served
+                held_bare.append(rate())
+                app = start(vars(demo), **otrace_kw)
+                t_hold = time.perf_counter()
+                holder.ask(cmd="hold", port=server.port, n=many, query="?number=77")
+                wait_until(lambda: len(app.engine.holds) == many, 120)
+                hold_s.append(time.perf_counter() - t_hold)
+                held_otrace.append(rate())
+                app.engine.resume()
+                assert holder.ask(cmd="collect")["bad"] == 0
+                app.stop()
+
+            app = start(vars(demo), **otrace_kw)
+            for _ in range(min(rounds, 3)):           # 1,000 holds: resume -> last finish / response
+                for query, out, out_client in (("?number=77", resume_ms, client_ms),
+                                               ("park?number=77", resume_bare_ms, client_bare_ms)):
+                    holder.ask(cmd="hold", port=server.port, n=1000, query=query)
+                    if query.startswith("park"):
+                        wait_until(lambda: len(PARKED) == 1000, 30)
+                    else:
+                        wait_until(lambda: len(app.engine.holds) == 1000, 30)
+                    time.sleep(0.1)
+                    FINISHED.clear()
+                    t0, wall0 = time.perf_counter(), time.time()
+                    if query.startswith("park"):
+                        server.loop.call_soon_threadsafe(_release_parked)
+                    else:
+                        app.engine.resume()
+                    wait_until(lambda: len(FINISHED) >= 1000, 30)
+                    out.append((max(FINISHED) - t0) * 1000)
+                    got = holder.ask(cmd="collect")
+                    assert got["n"] == 1000 and got["bad"] == 0
+                    out_client.append((got["last"] - wall0) * 1000)
+            app.stop()
 
         n = 1000
-        per_hold, attributed = [], []
-        for _ in range(2):                        # memory: otrace hold vs bare Future, same requests
+        per_hold, attributed, bare_total, by_line = [], [], [], {}
+        for _ in range(2):                        # memory: bare Future vs otrace hold, same requests
+            def park():
+                holder.ask(cmd="hold", port=server.port, n=n, query="park?number=77")
+                wait_until(lambda: len(PARKED) == n, 30)
+                time.sleep(0.2)
+
+            bare = _alive_after(park)
+            server.loop.call_soon_threadsafe(_release_parked)
+            holder.ask(cmd="collect")
             app = start(vars(demo), **otrace_kw)
-            gc.collect()
-            tracemalloc.start()
-            before = tracemalloc.take_snapshot()
-            holder.ask(cmd="hold", port=server.port, n=n, query="?number=77")
-            wait_until(lambda: len(app.engine.holds) == n, 30)
-            time.sleep(0.2)
-            for _ in range(2):                    # events queued for the control thread are handled
-                app.runtime.run_in_control(lambda: None).result(10)
-            gc.collect()
-            after = tracemalloc.take_snapshot()
-            with_otrace = _diff(after, before)
-            attributed.append(_diff(after, before, "otrace_server") / n)
+
+            def hold():
+                holder.ask(cmd="hold", port=server.port, n=n, query="?number=77")
+                wait_until(lambda: len(app.engine.holds) == n, 30)
+                time.sleep(0.2)
+                for _ in range(2):                # events queued for the control thread are handled
+                    app.runtime.run_in_control(lambda: None).result(10)
+
+            held = _alive_after(hold)
             app.engine.resume()
             holder.ask(cmd="collect")
             app.stop()
-            gc.collect()
-            before = tracemalloc.take_snapshot()
-            holder.ask(cmd="hold", port=server.port, n=n, query="park?number=77")
-            wait_until(lambda: len(PARKED) == n, 30)
-            time.sleep(0.2)
-            gc.collect()
-            bare = _diff(tracemalloc.take_snapshot(), before)
-            tracemalloc.stop()
-            server.loop.call_soon_threadsafe(_release_parked)
-            holder.ask(cmd="collect")
-            per_hold.append((with_otrace - bare) / n)
+            bare_total.append(_size(bare) / n)
+            per_hold.append((_size(held) - _size(bare)) / n)
+            attributed.append(_size(held, "otrace_server") / n)
+            for stat in held.statistics("lineno"):
+                frame = stat.traceback[0]
+                if "otrace_server" in frame.filename:
+                    key = (frame.filename.split("otrace_server/")[-1], frame.lineno)
+                    by_line[key] = by_line.get(key, 0) + stat.size / n / 2
     finally:
         load.close()
         holder.close()
@@ -285,21 +288,25 @@ def main() -> None:
     med = statistics.median
     print(f"rounds: {rounds}, {seconds:g}s each, 32 keep-alive connections; held: {many:,}; "
           f"total {time.monotonic() - began:.0f}s")
-    print(f"idle   bare {med(idle_bare):8.0f} req/s   otrace {med(idle_otrace):8.0f} req/s   "
-          f"ratio {med(idle_otrace) / med(idle_bare):.3f}  (goal >= 0.99)")
-    print(f"held   bare {med(held_bare):8.0f} req/s   otrace {med(held_otrace):8.0f} req/s   "
-          f"ratio {med(held_otrace) / med(held_bare):.3f}  (goal >= 0.9, {many:,} held)")
-    print(f"        ({many:,} held requests sent and held in {med(hold_s):.1f} s, median)")
-    print(f"resume 1,000 holds -> last finish() on the server: median {med(resume_ms):.1f} ms "
-          f"(all: {', '.join(f'{m:.0f}' for m in resume_ms)})  (goal < 100 ms)")
-    print(f"       1,000 bare Futures -> last finish(): median {med(resume_bare_ms):.1f} ms   "
-          f"ratio otrace/bare {med(resume_ms) / med(resume_bare_ms):.2f}")
-    print(f"       seen by the client (-> last response received): otrace {med(client_ms):.1f} ms, "
-          f"bare {med(client_bare_ms):.1f} ms")
+    if not args.memory:
+        print(f"idle   bare {med(idle_bare):8.0f} req/s   otrace {med(idle_otrace):8.0f} req/s   "
+              f"ratio {med(idle_otrace) / med(idle_bare):.3f}  (goal >= 0.99)")
+        print(f"held   bare {med(held_bare):8.0f} req/s   otrace {med(held_otrace):8.0f} req/s   "
+              f"ratio {med(held_otrace) / med(held_bare):.3f}  (goal >= 0.9, {many:,} held)")
+        print(f"        ({many:,} held requests sent and held in {med(hold_s):.1f} s, median)")
+        print(f"resume 1,000 holds -> last finish() on the server: median {med(resume_ms):.1f} ms "
+              f"(all: {', '.join(f'{m:.0f}' for m in resume_ms)})  (goal < 100 ms)")
+        print(f"       1,000 bare Futures -> last finish(): median {med(resume_bare_ms):.1f} ms   "
+              f"ratio otrace/bare {med(resume_ms) / med(resume_bare_ms):.2f}")
+        print(f"       seen by the client (-> last response received): otrace {med(client_ms):.1f} ms, "
+              f"bare {med(client_bare_ms):.1f} ms")
+    print(f"memory a request parked on a bare Future: median {med(bare_total):.0f} B (allocated and alive)")
     print(f"memory otrace's own per hold: median {med(per_hold):.0f} B "
           f"(all: {', '.join(f'{m:.0f}' for m in per_hold)})  (goal < 2048 B)")
     print(f"       of which allocated in otrace_server's own files: median {med(attributed):.0f} B "
           f"(all: {', '.join(f'{m:.0f}' for m in attributed)})")
+    for (file, line), size in sorted(by_line.items(), key=lambda kv: -kv[1])[:20]:
+        print(f"       {size:6.0f} B  {file}:{line}")
 
 
 def _release_parked() -> None:
@@ -309,10 +316,22 @@ def _release_parked() -> None:
     PARKED.clear()
 
 
-def _diff(after, before, within: str = "") -> int:
-    """Bytes allocated between two snapshots (only in files whose path contains ``within``)."""
-    return sum(stat.size_diff for stat in after.compare_to(before, "filename")
-               if within in stat.traceback[0].filename)
+def _alive_after(action) -> tracemalloc.Snapshot:
+    """Run ``action()`` with tracemalloc started just before it: the snapshot holds only the memory
+    allocated during the action and still alive at its end (earlier rounds' frees do not count)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        action()
+        gc.collect()
+        return tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+
+
+def _size(snapshot: tracemalloc.Snapshot, within: str = "") -> int:
+    """Bytes in ``snapshot`` (only in files whose path contains ``within``)."""
+    return sum(stat.size for stat in snapshot.statistics("filename") if within in stat.traceback[0].filename)
 
 
 if __name__ == "__main__":

@@ -51,13 +51,13 @@ class FrameStack(Sequence):
     Packed form (one flat list, no object per frame): ``flat`` holds ``code, position`` pairs,
     outermost first; a position >= 0 is a bytecode offset (its line is computed on first use),
     a negative one is ``~line`` (a line known at capture, e.g. from a traceback). ``frame_locals``
-    maps a frame's index to the copy of its locals (frames without one are absent), or is None.
+    is None or a flat tuple ``index, locals copy, ...`` of the frames that kept their locals.
 
     Thread-safety: concurrent first uses build equal lists; either one is kept."""
 
     __slots__ = ("_flat", "_locals", "_frames")
 
-    def __init__(self, flat: list, frame_locals: dict[int, dict[str, Any]] | None = None) -> None:
+    def __init__(self, flat: list, frame_locals: tuple | None = None) -> None:
         self._flat = flat
         self._locals = frame_locals
         self._frames: list[FrameSnapshot] | None = None
@@ -65,7 +65,8 @@ class FrameStack(Sequence):
     def _list(self) -> list[FrameSnapshot]:
         frames = self._frames
         if frames is None:
-            flat, loc = self._flat, self._locals or {}
+            flat, kept = self._flat, self._locals or ()
+            loc = dict(zip(kept[::2], kept[1::2]))
             frames = [FrameSnapshot(flat[i].co_filename, position_line(flat[i], flat[i + 1]), flat[i].co_name,
                                     loc.get(i // 2)) for i in range(0, len(flat), 2)]
             self._frames = frames
@@ -74,6 +75,13 @@ class FrameStack(Sequence):
     def __len__(self) -> int:
         frames = self._frames
         return len(self._flat) // 2 if frames is None else len(frames)
+
+    def line_at(self, index: int) -> int:
+        """The line of frame ``index`` (without building the snapshots)."""
+        frames = self._frames
+        if frames is not None:
+            return frames[index].line
+        return position_line(self._flat[2 * index], self._flat[2 * index + 1])
 
     def __getitem__(self, index):
         return self._list()[index]
@@ -114,12 +122,13 @@ class TraceContext:
     (MISSING: none), globals, related (ids, list), extra (dict), id, saved, hold (the
     core.holds.Hold while this context is a hold). Contexts compare by identity.
 
-    Cheap to build (``capture`` runs on the traced thread): plain slots, and three fields resolved
-    on first read: ``line`` (from the bytecode offset), ``thread`` (the name of the thread object
-    recorded, read when shown), ``related``/``extra`` (created empty on first read; write them
-    through the returned list/dict or by assignment)."""
+    Cheap to build (``capture`` runs on the traced thread): plain slots, and fields resolved on
+    first read: ``line`` (of a stack entry, from its bytecode offset), ``argvalues`` (of a
+    context captured from the traced frame: the parameters among ``locals``), ``thread`` (the
+    name of the thread object recorded, read when shown), ``related``/``extra`` (created empty on
+    first read; write them through the returned list/dict or by assignment)."""
 
-    __slots__ = ("ctype", "label", "funcname", "event", "argvalues", "locals", "stack", "frame_index", "file",
+    __slots__ = ("ctype", "label", "funcname", "event", "_argvalues", "locals", "stack", "frame_index", "file",
                  "_line", "_thread", "timestamp", "exc_type", "exc_message", "traceback", "return_value",
                  "globals", "_related", "_extra", "id", "saved", "hold")
 
@@ -133,12 +142,12 @@ class TraceContext:
         self.label = label
         self.funcname = funcname
         self.event = event
-        self.argvalues = argvalues
+        self._argvalues = argvalues   # a dict, or the code object whose parameters to take from locals
         self.locals = locals
         self.stack = stack
         self.frame_index = frame_index
         self.file = file
-        self._line = line          # an int, or (code, packed position) resolved on first read
+        self._line = line          # a line (>= 0), or ~i: the line of stack[i], resolved on first read
         self._thread = thread      # a name, or the threading.Thread whose name is read when shown
         self.timestamp = timestamp
         self.exc_type = exc_type
@@ -159,13 +168,26 @@ class TraceContext:
     def line(self) -> int:
         """The line of the event in ``file``."""
         line = self._line
-        if line.__class__ is tuple:
-            line = self._line = position_line(*line)
+        if line < 0:
+            line = self._line = self.stack.line_at(~line)
         return line
 
     @line.setter
     def line(self, value: int) -> None:
         self._line = value
+
+    @property
+    def argvalues(self) -> dict[str, Any]:
+        """``{parameter: value}`` of the traced call."""
+        values = self._argvalues
+        if values.__class__ is CodeType:
+            local = self.locals
+            values = self._argvalues = {n: local[n] for n in _argument_names(values) if n in local}
+        return values
+
+    @argvalues.setter
+    def argvalues(self, value: dict[str, Any]) -> None:
+        self._argvalues = value
 
     @property
     def thread(self) -> str:
@@ -379,19 +401,17 @@ def capture(
         f = f.f_back
     flat.reverse()
     frame_index = depth - 1
-    frame_locals = {frame_index - d: loc for d, loc in kept} if kept else None
+    kept_locals = [x for d, loc in kept for x in (frame_index - d, loc)]
     nearest_locals = kept[0][1] if kept and kept[0][0] == 0 else None
-    where: Any = (flat[-2], flat[-1]) if depth else 0
+    where = frame_index        # the stack entry of the context's file:line (-1: none)
     if inner:
         for i, (fr, lineno) in enumerate(inner):
             flat.append(fr.f_code)
             flat.append(~(lineno or 0))
             if i < stack_locals:
-                if frame_locals is None:
-                    frame_locals = {}
-                frame_locals[depth + i] = _copy_locals(fr.f_locals, deep)
+                kept_locals += (depth + i, _copy_locals(fr.f_locals, deep))
         if exc is not None:
-            where = (flat[-2], flat[-1])
+            where = len(flat) // 2 - 1
     if calling:
         if deep:
             argvalues = _copy_locals(argvalues, True)
@@ -401,13 +421,14 @@ def capture(
         if frame is not None:
             values = nearest_locals if nearest_locals is not None else _copy_locals(frame.f_locals, deep)
         if argvalues is None:
-            argvalues = {n: values[n] for n in _argument_names(frame.f_code) if n in values} if frame else {}
+            argvalues = frame.f_code if frame else {}   # resolved from the locals on first read
         elif deep:
             argvalues = _copy_locals(argvalues, True)
         local_values = values if frame is not None else dict(argvalues)
     ctx = TraceContext(
-        ctype, label, funcname, event, argvalues, local_values, FrameStack(flat, frame_locals), frame_index,
-        where[0].co_filename if where else "", where, _current_thread(), _now(), None, None, None, return_value,
+        ctype, label, funcname, event, argvalues, local_values, FrameStack(flat, tuple(kept_locals) or None),
+        frame_index, flat[2 * where].co_filename if where >= 0 else "", ~where if where >= 0 else 0,
+        _current_thread(), _now(), None, None, None, return_value,
         func_globals if func_globals is not None else (frame.f_globals if frame is not None else None))
     if exc is not None:
         ctx.exc_type = type(exc).__name__

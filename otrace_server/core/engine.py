@@ -63,7 +63,8 @@ _PENDING = _PendingHold()
 
 class _HoldWaiter:
     """The loop side of one asyncio hold: its Future, the resolver the registry calls (from any
-    thread) and the Future's done callback. One small object per hold instead of closures."""
+    thread: the waiter itself) and the Future's done callback. One small object per hold instead
+    of closures."""
 
     __slots__ = ("engine", "loop", "crossing", "future", "trace_id", "timer")
 
@@ -75,7 +76,7 @@ class _HoldWaiter:
         self.trace_id = ""
         self.timer: asyncio.TimerHandle | None = None
 
-    def resolve(self, outcome: Outcome) -> None:
+    def __call__(self, outcome: Outcome) -> None:
         """The hold's resolver (any thread): complete the Future on its loop."""
         self.crossing(self.loop, functools.partial(self._complete, outcome))
 
@@ -213,7 +214,7 @@ class Engine:
             return READY
         waiter = _HoldWaiter(self, loop, crossing)
         self._store(ctx, "holds")
-        hold = self.holds.create(ctx, waiter.resolve, self.settings.hold_timeout)
+        hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
         waiter.trace_id = ctx.id
         if hold.timeout:
             waiter.timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))

@@ -206,3 +206,15 @@ def test_packed_stack_keeps_traceback_lines_and_the_locals_of_inner_frames():
     assert ctx.stack[-1].line == fails.__code__.co_firstlineno + 2 == ctx.line
     assert ctx.stack[-1].locals == {"n": 4, "local": 5}
     assert ctx.stack[0].locals is None and len(ctx.stack) == len(list(ctx.stack))
+
+
+def test_argvalues_of_a_frame_capture_are_taken_from_its_locals_on_first_read():
+    def handler(request, *parts, flag=True):
+        local = 1
+        return _snapshot()
+
+    ctx = handler("r", 2, flag=False)
+    assert ctx.argvalues == {"request": "r", "parts": (2,), "flag": False}
+    assert ctx.argvalues is ctx.argvalues                 # resolved once, then a plain dict
+    ctx.argvalues = {"request": "other"}
+    assert ctx.argvalues == {"request": "other"} and ctx.locals["local"] == 1
