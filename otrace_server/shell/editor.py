@@ -117,7 +117,12 @@ def insert_traceassert_edits(lines: list[str], line: int) -> tuple[str, list[dic
         stmt = f'traceassert(True, label="{label}")'
     edits = [_insert(at, " " * indent + stmt + "\n")]
     if not any(_IMPORT.match(text) for text in lines):
-        edits.insert(0, _insert(_import_line(lines), "from otrace_server import traceassert\n"))
+        where = _import_line(lines)
+        following = lines[where].lstrip() if where < len(lines) else ""
+        text = "from otrace_server import traceassert\n"
+        if following and not following.startswith(("import ", "from ")):   # no imports to join: PEP 8 spacing
+            text += "\n\n" if following.startswith(("def ", "async def ", "class ", "@")) else "\n"
+        edits.insert(0, _insert(where, text))
     return title, edits
 
 

@@ -50,6 +50,13 @@ def test_insert_elsewhere_is_plain_and_import_not_repeated():
                       "newText": '    traceassert(True, label="plain_17")\n'}]
 
 
+def test_import_into_a_file_without_imports_keeps_pep8_spacing():
+    lines = ['"""Doc."""\n', "\n", "\n", "async def get():\n", "    return 1\n"]
+    _, edits = editor.insert_traceassert_edits(lines, 4)
+    assert edits[0] == {"range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 0}},
+                        "newText": "from otrace_server import traceassert\n\n\n"}
+
+
 def test_word_at():
     assert editor.word_at("    return number + 1", 12) == "number"
     assert editor.word_at("    ", 2) is None
