@@ -31,6 +31,7 @@ from otrace_server.core.errors import OTraceError
 __all__ = ["traceassert"]
 
 _ACTIONS = (None, "hold", "break")
+_KINDS = {None: ("asserts", "assert"), "hold": ("holds", "hold"), "break": ("breaks", "break")}  # ctype, event
 _engine = get_engine()
 _settings = _engine.settings
 _active: bool = _settings.trace_active
@@ -59,9 +60,9 @@ def _failed(frame, label: str, action: str | None):
     if action not in _ACTIONS:
         raise OTraceError(f"traceassert: unknown action {action!r} (None, 'hold' or 'break')")
     code = frame.f_code
-    ctype = {"hold": "holds", "break": "breaks"}.get(action, "asserts")
+    ctype, event = _KINDS[action]
     ctx = capture(frame, ctype=ctype, label=label or f"line{frame.f_lineno}", funcname=code.co_qualname,
-                  event={"holds": "hold", "breaks": "break"}.get(ctype, "assert"),
+                  event=event,
                   stack_locals=_settings.stack_locals, deep=_settings.deep_copy)
     del frame
     if action == "hold":

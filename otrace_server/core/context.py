@@ -48,33 +48,35 @@ class FrameStack(Sequence):
     built on first use from what ``capture`` recorded cheaply. Compares equal to a list of the
     same snapshots. Code objects are kept, frames never.
 
-    Packed form (one flat list, no object per frame): ``flat`` holds ``code, position`` pairs,
-    outermost first; a position >= 0 is a bytecode offset (its line is computed on first use),
-    a negative one is ``~line`` (a line known at capture, e.g. from a traceback). ``frame_locals``
-    is None or a flat tuple ``index, locals copy, ...`` of the frames that kept their locals.
+    Packed form (one flat list, no object per frame): ``flat`` starts with ``code, position``
+    pairs for the ``count`` frames, outermost first; a position >= 0 is half a bytecode offset
+    (the line is computed on first use; halved, most offsets are cached small ints), a negative
+    one is ``~line`` (a line known at capture, e.g. from a traceback). The copies of the locals
+    kept by frames ``first``, ``first + 1``, ... follow the pairs (the kept frames are adjacent).
 
     Thread-safety: concurrent first uses build equal lists; either one is kept."""
 
-    __slots__ = ("_flat", "_locals", "_frames")
+    __slots__ = ("_flat", "_count", "_first", "_frames")
 
-    def __init__(self, flat: list, frame_locals: tuple | None = None) -> None:
+    def __init__(self, flat: list, count: int, first: int = 0) -> None:
         self._flat = flat
-        self._locals = frame_locals
+        self._count = count
+        self._first = first
         self._frames: list[FrameSnapshot] | None = None
 
     def _list(self) -> list[FrameSnapshot]:
         frames = self._frames
         if frames is None:
-            flat, kept = self._flat, self._locals or ()
-            loc = dict(zip(kept[::2], kept[1::2]))
-            frames = [FrameSnapshot(flat[i].co_filename, position_line(flat[i], flat[i + 1]), flat[i].co_name,
-                                    loc.get(i // 2)) for i in range(0, len(flat), 2)]
+            flat, count, first = self._flat, self._count, self._first
+            kept = flat[2 * count:]
+            frames = [FrameSnapshot(flat[2 * i].co_filename, position_line(flat[2 * i], flat[2 * i + 1]),
+                                    flat[2 * i].co_name, kept[i - first] if 0 <= i - first < len(kept) else None)
+                      for i in range(count)]
             self._frames = frames
         return frames
 
     def __len__(self) -> int:
-        frames = self._frames
-        return len(self._flat) // 2 if frames is None else len(frames)
+        return self._count
 
     def line_at(self, index: int) -> int:
         """The line of frame ``index`` (without building the snapshots)."""
@@ -102,9 +104,10 @@ class FrameStack(Sequence):
 
 def position_line(code: CodeType, position: int) -> int:
     """The source line of a packed position in ``code``: ``~line`` when negative, else the line of
-    that bytecode offset (what ``frame.f_lineno`` computes)."""
+    bytecode offset ``2 * position`` (what ``frame.f_lineno`` computes)."""
     if position < 0:
         return ~position
+    position *= 2
     for start, end, line in code.co_lines():
         if start <= position < end:
             return line if line is not None else code.co_firstlineno
@@ -389,7 +392,7 @@ def capture(
         code = f.f_code
         own = own_files.get(code.co_filename)
         if not (_is_own(f) if own is None else own):
-            append(f.f_lasti)
+            append(f.f_lasti >> 1)    # offsets are even (2-byte code units)
             append(code)
             if depth < stack_locals and calling <= depth:
                 kept.append((depth, _copy_locals(f.f_locals, deep)))
@@ -401,17 +404,20 @@ def capture(
         f = f.f_back
     flat.reverse()
     frame_index = depth - 1
-    kept_locals = [x for d, loc in kept for x in (frame_index - d, loc)]
+    first = frame_index - kept[-1][0] if kept else depth   # kept: nearest first, adjacent depths
+    flat.extend([loc for _, loc in reversed(kept)])
     nearest_locals = kept[0][1] if kept and kept[0][0] == 0 else None
     where = frame_index        # the stack entry of the context's file:line (-1: none)
-    if inner:
+    if inner:   # an exception's frames below the traced one: pairs go before the kept locals
+        pairs: list = []
         for i, (fr, lineno) in enumerate(inner):
-            flat.append(fr.f_code)
-            flat.append(~(lineno or 0))
+            pairs += (fr.f_code, ~(lineno or 0))
             if i < stack_locals:
-                kept_locals += (depth + i, _copy_locals(fr.f_locals, deep))
+                flat.append(_copy_locals(fr.f_locals, deep))
+        flat[2 * depth:2 * depth] = pairs
         if exc is not None:
-            where = len(flat) // 2 - 1
+            where = depth + len(inner) - 1
+    count = depth + (len(inner) if inner else 0)
     if calling:
         if deep:
             argvalues = _copy_locals(argvalues, True)
@@ -426,7 +432,7 @@ def capture(
             argvalues = _copy_locals(argvalues, True)
         local_values = values if frame is not None else dict(argvalues)
     ctx = TraceContext(
-        ctype, label, funcname, event, argvalues, local_values, FrameStack(flat, tuple(kept_locals) or None),
+        ctype, label, funcname, event, argvalues, local_values, FrameStack(flat, count, first),
         frame_index, flat[2 * where].co_filename if where >= 0 else "", ~where if where >= 0 else 0,
         _current_thread(), _now(), None, None, None, return_value,
         func_globals if func_globals is not None else (frame.f_globals if frame is not None else None))

@@ -68,13 +68,12 @@ _numbers = itertools.count(1)
 class Hold:
     """One paused request or thread. ``number`` is a small stable integer (e.g. a DAP thread id)."""
 
-    __slots__ = ("context", "number", "created", "created_wall", "timeout", "_resolver", "done", "outcome")
+    __slots__ = ("context", "number", "created", "timeout", "_resolver", "done", "outcome")
 
     def __init__(self, context, resolver: Callable[[Outcome], None], timeout: float = 0.0) -> None:
         self.context = context
         self.number = next(_numbers)
         self.created = time.monotonic()
-        self.created_wall = time.time()
         self.timeout = timeout
         self._resolver = resolver
         self.done = False
@@ -84,6 +83,12 @@ class Hold:
     def id(self) -> str:
         """The trace id of the hold's context."""
         return self.context.id
+
+    @property
+    def created_wall(self) -> float:
+        """Wall-clock time the hold began: its context's timestamp (taken when it was captured,
+        just before; no second clock reading kept per hold)."""
+        return self.context.timestamp
 
     @property
     def age(self) -> float:
