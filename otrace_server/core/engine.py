@@ -62,18 +62,16 @@ _PENDING = _PendingHold()
 
 
 class _HoldWaiter:
-    """The loop side of one asyncio hold: its Future, the resolver the registry calls (from any
-    thread: the waiter itself) and the Future's done callback. One small object per hold instead
-    of closures."""
+    """The loop side of one asyncio hold: its Future, the timeout timer, and the resolver the
+    registry calls from any thread (the waiter itself). One small object per hold, no closures."""
 
-    __slots__ = ("engine", "loop", "crossing", "future", "trace_id", "timer")
+    __slots__ = ("engine", "loop", "crossing", "future", "timer")
 
     def __init__(self, engine: "Engine", loop: asyncio.AbstractEventLoop, crossing: Crossing) -> None:
         self.engine = engine
         self.loop = loop
         self.crossing = crossing
         self.future = loop.create_future()
-        self.trace_id = ""
         self.timer: asyncio.TimerHandle | None = None
 
     def __call__(self, outcome: Outcome) -> None:
@@ -95,37 +93,68 @@ class _HoldWaiter:
         else:
             future.set_result(value)
 
-    def finished(self, future: asyncio.Future) -> None:
-        """Done callback: drop the timeout timer; a cancelled held coroutine (client gone,
-        shutdown) ends its hold."""
-        if self.timer is not None:
-            self.timer.cancel()
-        if future.cancelled():
-            self.engine.resume_quietly(self.trace_id, Outcome("cancelled"))
-
 
 class HoldAwaitable:
     """What ``traceassert(..., action="hold")`` returns when it holds: awaiting it waits until the
     hold is resumed, then returns the resume value, raises the requested exception or answers
-    the request with an HTTP status."""
+    the request with an HTTP status.
 
-    __slots__ = ("_future", "_engine", "_hold", "_awaited")
+    It is its own await iterator (asyncio's Future protocol: it yields the hold's Future to the
+    Task until the Future is done), so it sees the end of the wait itself: an await that is
+    cancelled (client gone, shutdown) or closed ends the hold as ``cancelled``, and the timeout
+    timer is dropped, with no done callback on the Future."""
 
-    def __init__(self, future: asyncio.Future, engine: "Engine", hold: Hold) -> None:
-        self._future = future
-        self._engine = engine
+    __slots__ = ("_waiter", "_hold", "_awaited")
+
+    def __init__(self, waiter: _HoldWaiter, hold: Hold) -> None:
+        self._waiter = waiter
         self._hold = hold
         self._awaited = False
 
     def __await__(self):
         self._awaited = True
-        return self._future.__await__()   # its result or exception is the outcome, applied
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, _value):
+        """Yield the Future while it is pending; then return its result (the outcome, applied)."""
+        future = self._waiter.future
+        if not future.done():
+            future._asyncio_future_blocking = True
+            return future
+        self._ended()
+        raise StopIteration(future.result())   # or raises the resume's exception / CancelledError
+
+    def throw(self, typ, val=None, tb=None):
+        """Something was thrown into the waiting coroutine (cancellation): end the hold, re-raise."""
+        self._ended()
+        if isinstance(typ, BaseException):
+            raise typ
+        raise typ(*(() if val is None else (val,)))
+
+    def close(self) -> None:
+        """The waiting coroutine was closed: end the hold."""
+        self._ended()
+
+    def _ended(self) -> None:
+        waiter = self._waiter
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        if not waiter.future.done():
+            waiter.future.cancel()
+        if not self._hold.done:
+            waiter.engine.resume_quietly(self._hold.id, Outcome("cancelled"))
 
     def __del__(self):
         if not self._awaited and not self._hold.done:
             log.warning("otrace: hold %s was not awaited (use 'await traceassert(..., action=\"hold\")'); "
                         "resuming it", self._hold.id)
-            self._engine.resume_quietly(self._hold.id, Outcome())
+            self._waiter.engine.resume_quietly(self._hold.id, Outcome())
 
 
 class Engine:
@@ -215,13 +244,11 @@ class Engine:
         waiter = _HoldWaiter(self, loop, crossing)
         self._store(ctx, "holds")
         hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
-        waiter.trace_id = ctx.id
         if hold.timeout:
             waiter.timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
-        waiter.future.add_done_callback(waiter.finished)
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
-        return HoldAwaitable(waiter.future, self, hold)
+        return HoldAwaitable(waiter, hold)
 
     def start_break(self, ctx: TraceContext) -> Any:
         """Record ``ctx`` as a break and block the calling thread until it is resumed from another

@@ -267,3 +267,49 @@ def test_registry_survives_a_failing_resolver(caplog):
     assert resumed == [hold] and hold.done and registry.list() == []
     assert any("resuming" in r.getMessage() for r in caplog.records)
     assert Outcome("status", status=404).describe() == "answered with HTTP 404"
+
+
+def test_hold_awaited_inside_wait_for_ends_cancelled_on_its_timeout(engine, app_loop):
+    """The awaitable works under asyncio.wait_for (wrapped in a task); the inner cancellation
+    ends the hold, and the caller sees TimeoutError."""
+    async def impatient():
+        try:
+            await asyncio.wait_for(engine.start_hold(hold_ctx()), 0.2)
+        except asyncio.TimeoutError:
+            return "timed out"
+
+    fut = submit(app_loop, impatient())
+    (hold,) = wait_for_holds(engine)
+    assert fut.result(WAIT) == "timed out"
+    assert hold.done and hold.outcome.kind == "cancelled" and len(engine.holds) == 0
+
+
+def test_closed_held_coroutine_ends_its_hold_and_a_resume_drops_the_timer(engine, app_loop):
+    engine.settings.set("hold_timeout", 30)
+    box = []
+
+    async def start():
+        coro = held_handler(engine, 7)
+        coro.send(None)                                  # runs up to the hold, then never resumed
+        box.append(coro)
+
+    submit(app_loop, start()).result(WAIT)
+    (hold,) = wait_for_holds(engine)
+    app_loop.call_soon_threadsafe(box[0].close)          # e.g. dropped by its owner
+    deadline = time.monotonic() + WAIT
+    while not hold.done:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    assert hold.outcome.kind == "cancelled"
+    fut = submit(app_loop, held_handler(engine, 8))
+    (second,) = wait_for_holds(engine)
+    engine.resume([second.id], Outcome("value", value=1))
+    assert fut.result(WAIT) == ("done", 8, 1)
+    timers = submit(app_loop, _scheduled_timers()).result(WAIT)
+    assert timers == 0                                   # both 30 s timers were cancelled
+
+
+async def _scheduled_timers():
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(0)
+    return sum(1 for t in loop._scheduled if not t.cancelled())
