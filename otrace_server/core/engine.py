@@ -138,8 +138,10 @@ class HoldAwaitable:
         raise typ(*(() if val is None else (val,)))
 
     def close(self) -> None:
-        """The waiting coroutine was closed: end the hold."""
-        self._ended()
+        """The waiting coroutine was closed: end the hold (unless its loop is closed already: a
+        pending task destroyed at shutdown; nothing can be completed there any more)."""
+        if not self._waiter.loop.is_closed():
+            self._ended()
 
     def _ended(self) -> None:
         waiter = self._waiter
