@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build and unit-test the VS Code extension, package its .vsix and install code-server for the
-# end-to-end tests (tests/e2e/test_vscode.py, run by pytest afterwards).
+# end-to-end tests (tests/e2e/test_vscode*.py, run by pytest afterwards).
 #
 # Usage: scripts/vscode-build.sh          (from anywhere; `make test-vscode` runs it)
 #   1. npm ci (from package-lock.json; skipped while node_modules is newer than the lock file)
@@ -28,4 +28,4 @@ echo "vscode: package"
 npx vsce package --skip-license -o otrace-vscode.vsix
 echo "vscode: code-server"
 "$root/scripts/vscode-install-code-server.sh" >/dev/null
-echo "vscode: ready (the end-to-end tests run with pytest: tests/e2e/test_vscode.py)"
+echo "vscode: ready (the end-to-end tests run with pytest: tests/e2e/test_vscode*.py)"

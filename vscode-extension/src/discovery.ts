@@ -18,6 +18,8 @@ export interface ProcessInfo {
     cwd: string;
     host: string;
     lspPort: number;
+    /** The DAP endpoint's port, null when the process serves no DAP (`dap_port=None`). */
+    dapPort: number | null;
     token: string;
     started: number;
     file: string;
@@ -55,7 +57,7 @@ export function parseDiscovery(text: string, file: string): ProcessInfo | undefi
     return {
         pid: d.pid, argv: Array.isArray(d.argv) ? d.argv.map(String) : [], cwd: String(d.cwd ?? ''),
         host: typeof d.host === 'string' && d.host ? d.host : '127.0.0.1', lspPort: d.lsp_port,
-        token: d.token, started: typeof d.started === 'number' ? d.started : 0, file,
+        dapPort: typeof d.dap_port === 'number' ? d.dap_port : null, token: d.token, started: typeof d.started === 'number' ? d.started : 0, file,
     };
 }
 

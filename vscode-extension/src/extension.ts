@@ -1,7 +1,7 @@
 /**
  * The otrace VS Code extension: attaches to running otrace processes (discovery files or manual
  * settings) through their embedded language server, and shows held requests, trace contexts,
- * /osh/web browsers, a console and editor decorations. Every disposable goes to
+ * /osh/web browsers, a console, editor decorations and the `otrace` debug type (DAP). Every disposable goes to
  * `context.subscriptions`. When `OTRACE_VSCODE_MARKER` is set, activation and each connection
  * change are written to that file (tests use it to know the extension is live).
  */
@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { BrowserEvalView, BrowsersProvider, type BrowserNode } from './browsersView';
 import { attachTo, currentDiscoveryDir, manualTarget, processTarget, registerCommands, type Parts } from './commands';
 import { Connections } from './connections';
+import { registerDebugging } from './debug';
 import { StatusBar } from './status';
 import { autoAttachCandidate, listProcesses, runsFrom } from './discovery';
 import { HeldLineDecorations } from './editorFeatures';
@@ -95,6 +96,11 @@ export function activate(context: vscode.ExtensionContext): void {
         new StatusBar(conns),
         new HeldLineDecorations(conns, context.extensionUri),
         ...registerCommands(parts, holdsView),
+        ...registerDebugging({
+            processes: () => listProcesses(currentDiscoveryDir()),
+            folders: () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+            ui: windowUi,
+        }),
         { dispose: () => clearInterval(poll) },
         { dispose: () => void conns.dispose() },
     );

@@ -29,6 +29,8 @@ test('listProcesses keeps live, well-formed otrace-<pid>.json records, oldest fi
     assert.deepEqual(found.map((p) => p.pid), [200, 300]);
     assert.equal(found[0].token, 't200');
     assert.equal(found[0].lspPort, 4200);
+    assert.equal(found[0].dapPort, null);                                              // dap_port null: no DAP
+    assert.equal(parseDiscovery(record(7, { dap_port: 5007 }), '')!.dapPort, 5007);
     assert.equal(found[0].file, path.join(dir, 'otrace-200.json'));
     assert.deepEqual(listProcesses(path.join(dir, 'missing')), []);
 });

@@ -2,7 +2,7 @@
  * A small stand-in for the `vscode` module, loaded with `node --require` before the unit tests so
  * the extension's tree providers and helpers run in plain Node. It implements only what those
  * modules touch (EventEmitter, TreeItem, ThemeIcon, MarkdownString, Range/Position, Uri,
- * configuration); anything else throws, so a test never passes on a silently missing API.
+ * DebugAdapterServer, configuration); anything else throws, so a test never passes on a silently missing API.
  */
 import Module = require('module');
 
@@ -42,6 +42,7 @@ export class Range {
 }
 export class CodeAction { command?: unknown; constructor(public title: string) {} }
 export class Hover { constructor(public contents: unknown, public range?: Range) {} }
+export class DebugAdapterServer { constructor(public port: number, public host?: string) {} }
 export const Uri = {
     file: (p: string) => ({ scheme: 'file', fsPath: p, path: p }),
     joinPath: (u: { fsPath: string }, ...parts: string[]) => ({ scheme: 'file', fsPath: [u.fsPath, ...parts].join('/') }),
@@ -59,7 +60,7 @@ export const commands = { executeCommand: async () => undefined };
 
 const stub = {
     EventEmitter, TreeItemCollapsibleState, StatusBarAlignment, OverviewRulerLane, TreeItem, ThemeIcon, ThemeColor,
-    MarkdownString, Position, Range, CodeAction, Hover, Uri, workspace, commands, __settings,
+    MarkdownString, Position, Range, CodeAction, Hover, DebugAdapterServer, Uri, workspace, commands, __settings,
 };
 const api = new Proxy(stub as Record<string, unknown>, {
     get(target, name: string) {

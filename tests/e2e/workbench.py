@@ -1,0 +1,219 @@
+"""The pieces of the VS Code end-to-end tests (tests/e2e/test_vscode*.py): a demo process with its
+discovery file, code-server with the extension installed serving a workspace (the workbench page,
+driven by Playwright in headless Chromium), waits, screenshots into artifacts/vscode/, and the
+otrace views' locators.
+
+Needs the .vsix and code-server, which `make test-vscode` builds and installs (see
+vscode-extension/README.md); `require_parts()` skips without them, unless
+OTRACE_VSCODE_E2E=required (`make test` sets it) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+__all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
+           "wait_for", "free_port", "show_otrace", "tree_row"]
+
+ROOT = Path(__file__).resolve().parents[2]
+VSIX = ROOT / "vscode-extension" / "otrace-vscode.vsix"
+CODE_SERVER = Path(os.environ.get("OTRACE_CODE_SERVER") or
+                   Path.home() / ".cache" / "otrace-ci" / "code-server-4.100.3")
+ARTIFACTS = ROOT / "artifacts" / "vscode"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+
+def require_parts() -> None:
+    """Skip the calling test (or fixture) when the .vsix, code-server or chromium is missing; fail
+    instead when OTRACE_VSCODE_E2E=required."""
+    missing = _missing()
+    if missing:
+        if os.environ.get("OTRACE_VSCODE_E2E") == "required":
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+
+def _missing() -> str | None:
+    for path, what in [(VSIX, "the .vsix (make test-vscode builds it)"),
+                       (CODE_SERVER / "out" / "node" / "entry.js", "code-server (make test-vscode installs it)"),
+                       (Path(CHROMIUM), "chromium")]:
+        if not path.exists():
+            return f"{what} is missing: {path}"
+    return None
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Demo:
+    """A demo process (`--port 0 --exit-on-stdin-eof`) with its discovery file in ``xdg``."""
+
+    def __init__(self, script: Path, xdg: Path, cwd: Path) -> None:
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(xdg), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, str(script), "--port", "0", "--exit-on-stdin-eof"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env, text=True, cwd=str(cwd))
+        self.http = self.lsp = None
+        while self.lsp is None:
+            line = self.proc.stdout.readline()
+            assert line, f"{script.name} exited"
+            if line.startswith("Listening on"):
+                self.http = int(line.rsplit(":", 1)[1])
+            elif line.startswith("otrace language server"):
+                self.lsp = int(line.split(":")[1].split()[0])
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()   # drain
+        self.discovery = xdg / "otrace" / f"otrace-{self.proc.pid}.json"
+        self.info = json.loads(self.discovery.read_text())
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class Workbench:
+    """code-server with the extension installed, serving ``folder``; ``page`` is the workbench."""
+
+    def __init__(self, tmp: Path, folder: Path, xdg: Path, browser) -> None:
+        self.tmp, self.folder = tmp, folder
+        self.marker = tmp / "marker.json"
+        user = tmp / "user-data"
+        (user / "User").mkdir(parents=True)
+        (user / "User" / "settings.json").write_text(json.dumps({
+            "telemetry.telemetryLevel": "off", "update.mode": "none", "extensions.autoUpdate": False,
+            "extensions.autoCheckUpdates": False, "workbench.startupEditor": "none",
+            "security.workspace.trust.enabled": False, "terminal.integrated.gpuAcceleration": "off",
+            "workbench.tips.enabled": False, "editor.codeLens": True, "git.enabled": False,
+            "workbench.enableExperiments": False, "chat.commandCenter.enabled": False,
+        }))
+        env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"), XDG_DATA_HOME=str(tmp / "data"),
+                   XDG_RUNTIME_DIR=str(xdg), OTRACE_VSCODE_MARKER=str(self.marker),
+                   PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+        entry = str(CODE_SERVER / "out" / "node" / "entry.js")
+        base = [entry, "--user-data-dir", str(user), "--extensions-dir", str(tmp / "extensions")]
+        subprocess.run(["node", *base, "--install-extension", str(VSIX)], env=env, check=True,
+                       capture_output=True, timeout=60)
+        self.port = free_port()
+        self.log = open(tmp / "code-server.log", "w")
+        self.proc = subprocess.Popen(
+            ["node", *base, "--bind-addr", f"127.0.0.1:{self.port}", "--auth", "none", "--disable-telemetry",
+             "--disable-update-check", "--disable-workspace-trust", str(folder)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._healthy, 30, "code-server /healthz")
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
+        self.page = self.context.new_page()
+        self.page.goto(f"http://127.0.0.1:{self.port}/?folder={folder}")
+        self.page.wait_for_selector(".monaco-workbench .statusbar", timeout=30000)
+        wait_for(lambda: self.marker.exists(), 30, "the extension to activate")
+
+    def _healthy(self) -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+
+    def state(self) -> dict:
+        try:
+            return json.loads(self.marker.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+    def command(self, title: str, pick: str | None = None) -> None:
+        """Run a command from the palette (F1), then optionally pick a quick-pick item by text."""
+        page = self.page
+        page.keyboard.press("Escape")
+        page.keyboard.press("F1")
+        box = page.locator(".quick-input-widget input")
+        box.wait_for(state="visible")
+        box.fill(">" + title)
+        row = page.locator(".quick-input-list .monaco-list-row", has_text=title).first
+        row.wait_for(timeout=10000)
+        box.press("Enter")
+        if pick is not None:
+            item = page.locator(".quick-input-list .monaco-list-row", has_text=pick).first
+            item.wait_for(timeout=10000)
+            item.click()
+
+    def open_file(self, name: str) -> None:
+        page = self.page
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+P")
+        box = page.locator(".quick-input-widget input")
+        box.wait_for(state="visible")
+        box.fill(name)
+        page.locator(".quick-input-list .monaco-list-row", has_text=name).first.wait_for(timeout=10000)
+        box.press("Enter")
+        page.locator(f".tab[aria-label*='{name}']").first.wait_for(timeout=10000)
+
+    def notification(self, text: str, timeout: float = 15000) -> str:
+        toast = self.page.locator(".notifications-toasts .notification-toast", has_text=text).first
+        toast.wait_for(timeout=timeout)
+        return toast.inner_text()
+
+    def stop(self) -> None:
+        try:
+            self.context.close()
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            self.log.close()
+
+
+OTRACE_VIEWS = "[id='workbench.view.extension.otrace']"
+
+
+def show_otrace(bench: Workbench) -> None:
+    """Open the otrace view container from the activity bar (if not open already)."""
+    page = bench.page
+    if not page.locator(OTRACE_VIEWS).is_visible():
+        page.locator(".activitybar .action-item a[aria-label^='otrace']").first.click()
+    page.locator(OTRACE_VIEWS).wait_for()
+
+
+def tree_row(bench: Workbench, view: str, text: str):
+    """The row of tree ``view`` (its title) that contains ``text``."""
+    pane = bench.page.locator(f"{OTRACE_VIEWS} .pane", has=bench.page.locator(".pane-header", has_text=view))
+    return pane.locator(".monaco-list-row", has_text=text).first
