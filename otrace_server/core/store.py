@@ -66,7 +66,8 @@ class _Recent:
         while len(all_) > limit and order:
             key = order.popitem(last=False)[0]
             ctx = all_[key]
-            if ctx.is_held:             # held after it was added (not through the engine): pin it
+            hold = ctx.hold
+            if hold is not None and not hold.done:   # held after it was added (not via the engine): pin it
                 self.pinned[key] = ctx
             else:
                 del all_[key]

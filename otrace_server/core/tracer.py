@@ -59,7 +59,7 @@ from typing import Any
 
 from otrace_server.core import tags as _tags
 from otrace_server.core.conditions import ArgSpec, Condition, parse
-from otrace_server.core.context import TraceContext, capture, frames_from_traceback
+from otrace_server.core.context import MISSING, TraceContext, frames_from_traceback, snapshot
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.targets import Target, from_object, resolve
 
@@ -146,11 +146,10 @@ class _Trace:
             log.exception("otrace: tracing %s failed (logged once; the traced program continues)", self.spec.name)
 
     def _capture(self, frame, event: str, args: tuple, kwargs: dict, ctype: str = "traces", label: str | None = None,
-                 **extra: Any) -> TraceContext:
+                 inner=None, exc: BaseException | None = None, return_value: Any = MISSING) -> TraceContext:
         s = self.settings
-        return capture(frame, ctype=ctype, label=label or self.label, funcname=self.funcname, event=event,
-                       argvalues=self.argspec.bind(args, kwargs), stack_locals=s.stack_locals, deep=s.deep_copy,
-                       func_globals=self.globals, **extra)
+        return snapshot(frame, ctype, label or self.label, self.funcname, event, self.argspec.bind(args, kwargs),
+                        inner, s.stack_locals, s.deep_copy, exc, return_value, self.globals)
 
     def _tagged_label(self, args: tuple, kwargs: dict) -> str:
         if self.cond.tagged_arg is not None:
