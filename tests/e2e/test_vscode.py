@@ -1,6 +1,7 @@
 """The VS Code extension in a real VS Code workbench (code-server 4.100.3 in headless Chromium,
 driven by Playwright as a user would) against the real demos: attaching through discovery, a held
-request (tree node, CodeLens, gutter, Resume completes the HTTP request), the console, the Browsers
+request (tree node, CodeLens, gutter, Resume completes the HTTP request; the context menu's Resume
+with Value, Fail Request and Answer with Status), the console, the Browsers
 panel evaluating JavaScript in the chat demo's browser, the "Insert traceassert hold here" code
 action and a wrong token. Screenshots go to artifacts/vscode/.
 
@@ -19,8 +20,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, require_parts, show_otrace, tree_row,
-                                 wait_for)
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, context_menu, require_parts, show_otrace,
+                                 tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -148,15 +149,7 @@ def test_open_in_console_then_resume_from_the_codelens(env):
     request.start()
     row = tree_row(bench, "Held Requests", "GetHandler.get")
     row.wait_for(timeout=15000)
-    row.click(button="right")
-    item = page.locator(".context-view .action-item", has_text="Open in Console").first
-    item.click()
-    menu = page.locator(".context-view .monaco-menu")
-    time.sleep(0.5)
-    if menu.is_visible():       # a click during the menu's opening can be lost: the item is focused, Enter runs it
-        item.hover()
-        page.keyboard.press("Enter")
-    menu.wait_for(state="hidden", timeout=5000)
+    context_menu(bench, row, "Open in Console")
     wait_for(lambda: "GetHandler.." in terminal_text(bench), 15,
              "a console in the hold's directory")
     page.keyboard.type("number")
@@ -169,6 +162,39 @@ def test_open_in_console_then_resume_from_the_codelens(env):
     request.join(15)
     assert "The reciprocal of 77.0 is" in box.get("body", ""), box
     row.wait_for(state="detached", timeout=10000)
+
+
+@pytest.mark.parametrize("item, answer, expected", [
+    ("Resume with Value...", "5", (200, "The reciprocal of 5.0 is 0.2")),       # traceassert returns 5
+    ("Fail Request...", "ValueError: bad input", (500, "Internal Server Error")),  # raised in the handler
+    ("Answer with Status...", "503 Service Unavailable", (503, "Service Unavailable")),
+])
+def test_hold_context_menu_resumes_with_a_value_fails_or_answers_a_status(env, item, answer, expected):
+    bench, torna, page = env["bench"], env["torna"], env["bench"].page
+    show_otrace(bench)
+    box = {}
+
+    def get():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=77", timeout=60) as r:
+                box["answer"] = (r.status, r.read().decode())
+        except urllib.error.HTTPError as e:
+            box["answer"] = (e.code, e.read().decode())
+
+    request = threading.Thread(target=get, daemon=True)
+    request.start()
+    row = tree_row(bench, "Held Requests", "GetHandler.get")
+    row.wait_for(timeout=15000)
+    context_menu(bench, row, item)
+    field = page.locator(".quick-input-widget input")
+    field.wait_for(state="visible", timeout=5000)
+    field.fill(answer)
+    field.press("Enter")
+    request.join(15)
+    status, body = box.get("answer", (None, ""))
+    assert status == expected[0] and expected[1] in body, box
+    row.wait_for(state="detached", timeout=10000)
+    bench.shot(f"04c-{item.split()[0].lower()}")
 
 
 def test_console_runs_ls_and_completes_with_tab(env):

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
-           "wait_for", "free_port", "show_otrace", "tree_row"]
+           "wait_for", "free_port", "show_otrace", "tree_row", "context_menu"]
 
 ROOT = Path(__file__).resolve().parents[2]
 VSIX = ROOT / "vscode-extension" / "otrace-vscode.vsix"
@@ -217,3 +217,17 @@ def tree_row(bench: Workbench, view: str, text: str):
     """The row of tree ``view`` (its title) that contains ``text``."""
     pane = bench.page.locator(f"{OTRACE_VIEWS} .pane", has=bench.page.locator(".pane-header", has_text=view))
     return pane.locator(".monaco-list-row", has_text=text).first
+
+
+def context_menu(bench: Workbench, row, item: str) -> None:
+    """Right-click ``row`` and run its context-menu ``item``."""
+    page = bench.page
+    row.click(button="right")
+    action = page.locator(".context-view .action-item", has_text=item).first
+    action.click()
+    menu = page.locator(".context-view .monaco-menu")
+    time.sleep(0.5)
+    if menu.is_visible():       # a click during the menu's opening can be lost: the item is focused, Enter runs it
+        action.hover()
+        page.keyboard.press("Enter")
+    menu.wait_for(state="hidden", timeout=5000)
