@@ -102,6 +102,7 @@ def main() -> int:
     rb, recording, rec_ratio = in_thread(lambda: paired("w(1)", "t(1)", env, 5_000, loop))
     rows.append(("traced, 'call': records a shallow context", recording, rec_ratio))
     record_cost = recording - rb
+    frames = len(engine.store.latest().stack)   # of the contexts recorded by t(1)
 
     # where the recording time goes (same shallow stack)
     def breakdown():
@@ -114,6 +115,12 @@ def main() -> int:
                 per_call_ns("engine.store.add(ctx)", env, 5_000) - loop,
                 per_call_ns("engine.record(ctx)", env, 5_000) - loop)
     capture_ns, add_ns, record_ns = in_thread(breakdown)
+
+    def deeper(levels, fn):   # the same capture with ``levels`` more frames on the stack
+        return fn() if levels == 0 else deeper(levels - 1, fn)
+
+    capture_deep = in_thread(lambda: deeper(20, lambda: breakdown()[0]))
+    per_frame = (capture_deep - capture_ns) / 20
     engine.tracer.untrace("target", ns)
     untraced_again = ns["target"] is original
 
@@ -136,6 +143,8 @@ def main() -> int:
     print(f"Recording a shallow context costs {record_cost / 1000:.2f} us more than the pass-through call; "
           f"parts measured alone: capture() {capture_ns:.0f} ns, store.add() {add_ns:.0f} ns, "
           f"engine.record() {record_ns:.0f} ns (store.add + logging + 'context' event)")
+    print(f"The recorded stack has {frames} frames; each frame more costs {per_frame:.0f} ns "
+          f"(capture with 20 more frames: {capture_deep:.0f} ns)")
     print()
     # the goal was set on a machine where the pass-through wrapper costs ~125 ns: the same work
     # there takes (125 / base) of the time measured here

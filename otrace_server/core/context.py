@@ -396,20 +396,23 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
     calling = argvalues is not None and event in ("call", "return")
     depth = 0
     in_chain = False
-    own_files = _own_files
-    append = flat.append
-    while f is not None and depth < _MAX_FRAMES:
+    own_files, append, limit, async_flags = _own_files, flat.append, _MAX_FRAMES, _CO_ASYNC  # locals: hot loop
+    while f is not None:
         code = f.f_code
         own = own_files.get(code.co_filename)
-        if not (_is_own(f) if own is None else own):
-            append(f.f_lasti >> 1)    # offsets are even (2-byte code units)
-            append(code)
+        if own is None:
+            own = _is_own(f)
+        if not own:
             if depth < stack_locals and calling <= depth:
                 kept.append((depth, _copy_locals(f.f_locals, deep)))
+            append(f.f_lasti >> 1)    # offsets are even (2-byte code units)
+            append(code)
             depth += 1
-            if code.co_flags & _CO_ASYNC:
+            if code.co_flags & async_flags:
                 in_chain = True
             elif in_chain:
+                break
+            if depth == limit:
                 break
         f = f.f_back
     flat.reverse()
