@@ -45,7 +45,7 @@ deps-test:
 	@scripts/setup-debian.sh $(DEB_TEST_NEEDS)
 
 # The VS Code extension: npm ci, build, node unit tests, .vsix, code-server (cached in
-# ~/.cache/otrace-ci); its end-to-end tests (tests/e2e/test_vscode.py) then run with pytest.
+# ~/.cache/otrace-ci); its end-to-end tests (tests/e2e/test_vscode*.py) then run with pytest.
 test-vscode:
 	@scripts/vscode-build.sh
 
