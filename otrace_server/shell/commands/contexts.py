@@ -124,15 +124,23 @@ def resume(session, call):
     return Result(text, data={"trace_ids": resumed})
 
 
-@command("save", "save [trace_id ...]       # Save the current (or the named) trace contexts to /osh/saved",
-         "Saved contexts are never evicted by max_recent.")
-def save(session, call):
-    ids = call.args or [_current_id(session, "save")]
+def _for_each_context(session, call, verb: str, apply) -> list[str]:
+    """Apply ``apply(trace_id)`` to the named contexts (default: the current one), after checking
+    that every id exists, so a bad id changes nothing. Returns the ids."""
+    ids = call.args or [_current_id(session, verb)]
     store = session.shell.engine.store
     for trace_id in ids:
         store.find(trace_id)
     for trace_id in ids:
-        store.save(trace_id)
+        apply(trace_id)
+    return ids
+
+
+@command("save", "save [trace_id ...]       # Save the current (or the named) trace contexts to /osh/saved",
+         "Saved contexts are never evicted by max_recent.")
+def save(session, call):
+    ids = _for_each_context(session, call, "save", session.shell.engine.store.save)
+    store = session.shell.engine.store
     if not call.args and session.area == "recent":
         ctx = store.find(ids[0])
         session.cwd = ["osh", "saved"] + ctx.path[1:] + session.cwd[6:]
@@ -142,12 +150,7 @@ def save(session, call):
 @command("del", "del [trace_id ...]        # Delete the current (or the named) trace contexts",
          "A context that is still held cannot be deleted: resume it first.")
 def delete(session, call):
-    ids = call.args or [_current_id(session, "del")]
-    store = session.shell.engine.store
-    for trace_id in ids:
-        store.find(trace_id)
-    for trace_id in ids:
-        store.delete(trace_id)
+    ids = _for_each_context(session, call, "del", session.shell.engine.store.delete)
     if not call.args:
         session.chdir(list(GLOBALS_PATH))
     return Result("\n".join(f"deleted {i}" for i in ids), data={"trace_ids": ids})
