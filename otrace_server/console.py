@@ -22,6 +22,10 @@ What it does:
     - log records of WARNING and above are printed the same way when the application configured
       no logging (they would otherwise go to stderr through logging.lastResort, across the typed
       line: e.g. Tornado's "Uncaught exception" tracebacks);
+    - on a terminal, the application's own output (``print``, ``sys.stdout``/``sys.stderr`` writes
+      from threads other than the console's) is printed the same way, line by line: while the
+      console runs, ``sys.stdout`` (and ``sys.stderr`` when it is the same terminal) are replaced by
+      ``ConsoleStream`` objects, and the original streams are put back when it stops;
     - Ctrl-C cancels the line being typed; EOF (Ctrl-D) and ``quit`` end the console, not the
       application: one line (``CLOSED_MESSAGE``) says so (``CLOSED_AFTER_END`` once the program
       called ``application_ended()``, e.g. the ``otrace`` CLI after its script returned).
@@ -29,7 +33,9 @@ What it does:
 ``run_script`` runs command lines non-interactively (``--batch`` files), stopping at the first error.
 
 Thread-safety: ``run`` blocks the thread that calls it (app.start() gives it its own daemon thread).
-Event callbacks arrive on any thread; they only write to the terminal, under one lock. GNU readline
+Event callbacks and other threads' output arrive on any thread; they only write to the terminal,
+under one lock (a ``ConsoleStream`` never holds its own lock while printing, so no lock-order
+deadlock; a write made while one of its lines is being printed goes straight to the original). GNU readline
 is process-global: only one Console per process may use it (the one reading ``sys.stdin``).
 """
 
@@ -51,8 +57,8 @@ from typing import Any, Iterable, TextIO
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.commands.listing import line_wrap
 
-__all__ = ["Console", "run_script", "HISTORY_FILE", "format_event", "WAITING_MARK", "CLOSED_MESSAGE",
-           "CLOSED_AFTER_END", "application_ended"]
+__all__ = ["Console", "ConsoleStream", "run_script", "HISTORY_FILE", "format_event", "WAITING_MARK",
+           "CLOSED_MESSAGE", "CLOSED_AFTER_END", "application_ended", "PARTIAL_LINE_DELAY"]
 
 #: Where readline history is kept between runs (not used when the CI environment variable is set).
 HISTORY_FILE = "~/.otrace_history"
@@ -66,6 +72,8 @@ CLOSED_MESSAGE = "console closed; the application keeps running (Ctrl-C to stop 
 #: printed instead once ``application_ended()`` was called
 CLOSED_AFTER_END = "console closed"
 _application_ended = threading.Event()
+#: seconds a line written without its newline by another thread waits before it is printed alone
+PARTIAL_LINE_DELAY = 0.2
 
 
 def application_ended() -> None:
@@ -175,6 +183,17 @@ def _fileno(stream) -> int | None:
         return None
 
 
+def _same_terminal(stream, other) -> bool:
+    """True when both streams write to the same terminal device."""
+    fd, other_fd = _fileno(stream), _fileno(other)
+    if fd is None or other_fd is None or not _isatty(stream):
+        return False
+    try:
+        return os.path.samestat(os.fstat(fd), os.fstat(other_fd))
+    except OSError:
+        return False
+
+
 class _ConsoleLogHandler(logging.Handler):
     """Root-logger handler used while the console runs and the application configured no logging:
     WARNING and above, printed through ``Console.show_line`` (what logging.lastResort would print)."""
@@ -188,6 +207,89 @@ class _ConsoleLogHandler(logging.Handler):
             self.console.show_line(self.format(record))
         except Exception:
             self.handleError(record)
+
+
+class ConsoleStream:
+    """Stands in for ``sys.stdout`` / ``sys.stderr`` while a Console runs on a terminal.
+
+    Text written by ``owner`` (the console's thread) goes straight to ``original``. Text from any
+    other thread is cut into lines, each printed with ``console.show_line`` (typed line wiped, the
+    line printed, prompt and typed text redrawn); a partial line waits for its newline, or
+    ``PARTIAL_LINE_DELAY`` seconds, and is then printed as a line of its own. Nothing is dropped.
+    A write made by a thread while it prints one of these lines (e.g. from inside the redraw) goes
+    straight to ``original`` (no recursion). ``flush`` flushes ``original``; every other attribute
+    (``isatty``, ``fileno``, ``encoding``, ``errors``, ``buffer``...) is the original's (bytes
+    written to ``buffer`` bypass the line handling). After ``detach_console()`` (the console
+    stopping) every write goes straight to ``original``.
+    """
+
+    def __init__(self, console: "Console", original: TextIO, owner: threading.Thread) -> None:
+        self.original = original
+        self._console = console
+        self._owner = owner
+        self._lock = threading.Lock()     # guards _partial, _timer, _detached; never held while printing
+        self._partial = ""
+        self._timer: threading.Timer | None = None
+        self._detached = False
+        self._local = threading.local()   # .printing: this thread is inside show_line for us
+
+    def write(self, text: str) -> int:
+        """Write ``text``; returns ``len(text)``. TypeError for a non-str, like a text stream."""
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if threading.current_thread() is self._owner or getattr(self._local, "printing", False):
+            return self.original.write(text)
+        with self._lock:
+            direct = self._detached
+            if not direct:
+                head, newline, self._partial = (self._partial + text).rpartition("\n")
+                if self._partial and self._timer is None:
+                    self._timer = threading.Timer(PARTIAL_LINE_DELAY, self._flush_partial)
+                    self._timer.daemon = True
+                    self._timer.start()
+        if direct:
+            return self.original.write(text)
+        if newline:
+            self._show(head.split("\n"))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.original.flush()
+
+    def detach_console(self) -> None:
+        """From now on write straight to ``original``; a pending partial line is written there as is."""
+        with self._lock:
+            self._detached = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            partial, self._partial = self._partial, ""
+        if partial:
+            self.original.write(partial)
+            self.original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+    def _flush_partial(self) -> None:
+        """Timer thread: print a partial line that got no newline within PARTIAL_LINE_DELAY."""
+        with self._lock:
+            self._timer = None
+            partial, self._partial = self._partial, ""      # always "" once detached
+        if partial:
+            self._show([partial])
+
+    def _show(self, lines: list[str]) -> None:
+        self._local.printing = True
+        try:
+            for line in lines:
+                self._console.show_line(line)
+        finally:
+            self._local.printing = False
 
 
 class Console:
@@ -229,6 +331,7 @@ class Console:
         if log_handler is not None:
             logging.root.addHandler(log_handler)
         self._setup_readline()
+        routed = self._route_output()
         try:
             if self.banner:
                 self._print(self.banner)
@@ -248,7 +351,9 @@ class Console:
             unsubscribe()
             if log_handler is not None:
                 logging.root.removeHandler(log_handler)
+            self._restore_output(routed)
             self._teardown_readline()
+            self._print_pending()
 
     def stop(self) -> None:
         """Ask ``run`` to return after the line being read (any thread)."""
@@ -323,6 +428,39 @@ class Console:
             self._rl_lib.rl_forced_update_display()
         else:
             self.stdout.write(prompt + self._rl.get_line_buffer())
+
+    def _print_pending(self) -> None:
+        """Print the lines held back by a lock the console ended in (nothing is dropped)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            if pending:
+                self.stdout.write("".join(p + "\n" for p in pending))
+                self.stdout.flush()
+
+    def _route_output(self) -> list[tuple[str, ConsoleStream]]:
+        """On a terminal, replace sys.stdout (and sys.stderr when it is the same terminal) by
+        ConsoleStreams owned by this thread; returns what ``_restore_output`` puts back."""
+        if not (self.interactive and self.stdout is sys.stdout and _isatty(self.stdout)):
+            return []
+        owner = threading.current_thread()
+        routed = []
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            if isinstance(original, ConsoleStream) or not _same_terminal(original, self.stdout):
+                continue
+            stream = ConsoleStream(self, original, owner)
+            setattr(sys, name, stream)
+            routed.append((name, stream))
+        return routed
+
+    @staticmethod
+    def _restore_output(routed: list[tuple[str, ConsoleStream]]) -> None:
+        """Put the original streams back (unless the application replaced ours meanwhile: then ours
+        only stop routing to the console)."""
+        for name, stream in routed:
+            stream.detach_console()
+            if getattr(sys, name) is stream:
+                setattr(sys, name, stream.original)
 
     # ---- input ----------------------------------------------------------------------------------
     def _read_line(self, prompt: str) -> str | None:

@@ -8,8 +8,10 @@ trace events arrive from another thread at a moment the test chooses.
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import threading
 import subprocess
 import sys
 import time
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from otrace_server.console import CLOSED_MESSAGE
+from otrace_server.console import CLOSED_MESSAGE, PARTIAL_LINE_DELAY, Console, ConsoleStream
+from otrace_server.core.engine import Engine
+from otrace_server.shell import Shell
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -55,6 +59,14 @@ def background():
             os.unlink(TRIGGER + ".log")
             import logging
             logging.getLogger("app").error("disk almost full")   # no logging configured by the app
+        if os.path.exists(TRIGGER + ".print"):
+            os.unlink(TRIGGER + ".print")
+            print("app says hello")                                    # the app's own output
+            print("app complains", file=sys.stderr)
+            sys.stdout.write("partial without newline")                 # ends with the flush delay
+            sys.stdout.flush()
+            time.sleep(1)
+            print(f"tty={sys.stdout.isatty()} fd={sys.stdout.fileno()} enc={sys.stdout.encoding}")
         if os.path.exists(TRIGGER + ".brk"):
             os.unlink(TRIGGER + ".brk")
             traceassert(False, label="brk", action="break")   # blocks this thread until resume
@@ -67,6 +79,7 @@ thread.start()
 while thread.is_alive():
     thread.join(0.1)
 print("CONSOLE ENDED")
+print("restored:", sys.stdout is sys.__stdout__, sys.stderr is sys.__stderr__)
 '''
 
 
@@ -91,6 +104,7 @@ def term(program, tmp_path):
     child.trigger = lambda: (tmp_path / "trigger").write_text("")
     child.trigger_break = lambda: (tmp_path / "trigger.brk").write_text("")
     child.trigger_log = lambda: (tmp_path / "trigger.log").write_text("")
+    child.trigger_print = lambda: (tmp_path / "trigger.print").write_text("")
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():
@@ -172,6 +186,23 @@ def test_app_log_record_while_a_line_is_half_typed_keeps_the_line(term):
     term.expect_exact(PROMPT + "pr alph")                # ... then prompt and typed text redrawn
     term.send("a_value\r")
     term.expect(r"\r\n41\r\n")
+
+
+def test_app_output_from_another_thread_while_a_line_is_half_typed_keeps_the_line(term):
+    term.send("pr alph")
+    time.sleep(0.2)
+    term.trigger_print()
+    for line in ("app says hello", "app complains", "partial without newline"):   # stdout, stderr, partial
+        term.expect_exact("\r\x1b[K" + line + "\r\n")      # the typed line wiped, the output on its own line
+        term.expect_exact(PROMPT + "pr alph")               # ... then prompt and typed text redrawn
+    term.expect(r"\r\x1b\[Ktty=True fd=1 enc=utf-8\r\n")   # the stand-in behaves as the original
+    term.expect_exact(PROMPT + "pr alph")
+    assert PROMPT + "app" not in term.before
+    term.send("a_value\r")                                   # finishing the SAME line runs it whole
+    term.expect(r"\r\n41\r\n")
+    term.sendline("quit")
+    term.expect_exact("CONSOLE ENDED")
+    term.expect_exact("restored: True True")                # the original streams are back
 
 
 def test_event_between_commands_is_printed(term):
@@ -279,4 +310,32 @@ def test_non_tty_stdin_reads_plain_lines_with_prompts(program, tmp_path):
     assert proc.stdout.count(PROMPT) >= 3                # prompts printed even without a terminal
     assert "\n41\n" in proc.stdout.replace(PROMPT, "\n")
     assert "alpha_beta" in proc.stdout and "alpha_value" in proc.stdout
-    assert proc.stdout.rstrip().endswith("CONSOLE ENDED")
+    assert proc.stdout.rstrip().endswith("CONSOLE ENDED\nrestored: True True")   # streams never replaced
+
+
+def test_console_stream_lines_partial_delay_no_recursion_and_detach():
+    """In-process, a real Console whose own output IS the stream (the worst case for recursion):
+    other threads' lines go through show_line, which writes back into the stream without looping."""
+    engine = Engine()
+    terminal = io.StringIO()
+    console = Console(Shell(engine, {}).session("t"), engine, stdin=io.StringIO(""), stdout=terminal, banner=None)
+    stream = ConsoleStream(console, terminal, owner=threading.current_thread())
+    console.stdout = stream                       # show_line now writes into the stream itself
+
+    def from_thread(*texts):
+        worker = threading.Thread(target=lambda: [stream.write(t) for t in texts])
+        worker.start()
+        worker.join(5)
+
+    stream.write("owner ")                        # the owner thread writes straight through
+    from_thread("one\ntw", "o\nthr")              # cut at newlines; the partial "thr" waits
+    assert terminal.getvalue() == "owner one\ntwo\n"
+    time.sleep(PARTIAL_LINE_DELAY + 0.3)
+    assert terminal.getvalue() == "owner one\ntwo\nthr\n"   # printed alone after the delay
+    from_thread("tail without newline")
+    stream.detach_console()                       # the console stops: the pending partial is kept as is
+    from_thread(" after")
+    assert terminal.getvalue() == "owner one\ntwo\nthr\ntail without newline after"
+    with pytest.raises(TypeError):
+        stream.write(b"bytes")
+    assert stream.isatty() is False and stream.getvalue() == terminal.getvalue()   # the original's
