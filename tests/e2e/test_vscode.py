@@ -37,12 +37,10 @@ async def handle(request):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, playwright):
     """The whole scene: a workspace with a copy of the torna demo, the demo running from it, the
     chat demo running from the repository, one headless Chromium, and the workbench."""
     require_parts()
-    from playwright.sync_api import sync_playwright
-
     tmp = tmp_path_factory.mktemp("vscode")
     xdg = tmp / "xdg"
     xdg.mkdir(mode=0o700)
@@ -55,8 +53,7 @@ def env(tmp_path_factory):
     (ws / ".vscode" / "settings.json").write_text("{}")   # watched from the start; a test changes it
     torna = Demo(ws / "torna_trace.py", xdg, ws)
     chat = Demo(ROOT / "demos" / "chat_websock.py", xdg, ROOT)
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     bench = None
     scene = {"torna": torna, "chat": chat, "ws": ws, "browser": browser}
     try:
@@ -66,7 +63,6 @@ def env(tmp_path_factory):
         if bench is not None:
             bench.stop()
         browser.close()
-        pw.stop()
         scene["torna"].stop()
         chat.stop()
 

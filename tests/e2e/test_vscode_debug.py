@@ -42,11 +42,9 @@ class Request:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, playwright):
     """A workspace with a copy of the torna demo, the demo running from it, and the workbench."""
     require_parts()
-    from playwright.sync_api import sync_playwright
-
     tmp = tmp_path_factory.mktemp("vscode-debug")
     xdg = tmp / "xdg"
     xdg.mkdir(mode=0o700)
@@ -55,8 +53,7 @@ def env(tmp_path_factory):
     for name in ("torna_trace.py", "torna_trace.trc"):
         shutil.copy(ROOT / "demos" / name, ws / name)
     torna = Demo(ws / "torna_trace.py", xdg, ws)
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     bench = None
     try:
         bench = Workbench(tmp, ws, xdg, browser)
@@ -65,7 +62,6 @@ def env(tmp_path_factory):
         if bench is not None:
             bench.stop()
         browser.close()
-        pw.stop()
         torna.stop()
 
 

@@ -22,16 +22,12 @@ def chat(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(chat):
+def page(chat, playwright):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"chromium is not installed ({CHROMIUM})")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield browser.new_context().new_page()
     browser.close()
-    pw.stop()
 
 
 def test_browser_appears_and_evaluates_over_lsp(chat, page):

@@ -11,17 +11,13 @@ import pytest
 from tests.web.servers import CHROMIUM, CHROMIUM_ARGS, AppServer, load_chat, wait_for
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(playwright):
     """One headless Chromium for the session; each user gets its own context (own cookies)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"chromium is not installed ({CHROMIUM}); apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield chromium
     chromium.close()
-    pw.stop()
 
 
 @pytest.fixture(scope="module")
