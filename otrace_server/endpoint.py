@@ -182,10 +182,10 @@ def start_endpoint(endpoint: Endpoint, timeout: float = TIMEOUT) -> None:
     if runtime.in_control_thread():
         raise RuntimeError("start_server() waits for the control loop: call it from another thread")
     try:
-        runtime.run_in_control(endpoint.start()).result(timeout)
+        runtime.call_in_control(endpoint.start(), timeout=timeout)
     except BaseException:
         try:
-            runtime.run_in_control(endpoint.stop()).result(timeout)
+            runtime.call_in_control(endpoint.stop(), timeout=timeout)
         except Exception:
             pass
         raise
@@ -198,7 +198,7 @@ def stop_endpoint(endpoint: Endpoint, timeout: float = TIMEOUT) -> bool:
     if not endpoint.runtime.running:
         return False
     try:
-        endpoint.runtime.run_in_control(endpoint.stop()).result(timeout)
+        endpoint.runtime.call_in_control(endpoint.stop(), timeout=timeout)
         return True
     except Exception:
         log.exception("otrace: stopping %s failed", type(endpoint).__name__)

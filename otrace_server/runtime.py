@@ -219,6 +219,35 @@ class Runtime:
         loop.call_soon_threadsafe(run)
         return result
 
+    def call_in_control(self, coro_or_fn: Any, *args: Any, timeout: float = 5.0) -> Any:
+        """``run_in_control`` and wait for its result (or exception). Threads: any thread EXCEPT the
+        control thread (it would wait for itself: RuntimeError at once). OTraceError when the
+        control loop does not finish within ``timeout`` seconds."""
+        if self.in_control_thread():
+            raise RuntimeError("call_in_control() called on the control thread (it would wait for itself)")
+        future = self.run_in_control(coro_or_fn, *args)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise OTraceError(f"otrace control loop did not respond within {timeout:g}s") from None
+
+    def wait_for_futures(self, futures: list[concurrent.futures.Future], timeout: float) -> None:
+        """Block until every future is done or ``timeout`` seconds have passed (futures completed by
+        the app loop, e.g. browsers' answers). Threads: not the app thread (the answers could never
+        arrive) and not the control thread (it would stall the control plane): RuntimeError at once."""
+        self.check_may_wait()
+        concurrent.futures.wait(futures, timeout)
+
+    def check_may_wait(self) -> None:
+        """RuntimeError at once when the calling thread must not block waiting for the app loop
+        (the app thread: the answer could never arrive; the control thread: it would stall the
+        control plane). Lets callers refuse before they start anything."""
+        if self.in_app_thread():
+            raise RuntimeError("waiting for the app loop's answers on the app loop thread would never end")
+        if self.in_control_thread():
+            raise RuntimeError("blocking wait on the control thread; run it in a worker thread")
+
     def post_to_control(self, fn: Callable[..., Any], *args: Any) -> None:
         """Schedule ``fn(*args)`` on the control loop and return at once. Any thread. RuntimeError
         when the runtime is not started."""

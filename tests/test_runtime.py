@@ -154,6 +154,54 @@ def test_run_in_control_runs_coroutines_and_functions_on_the_control_thread(rt):
         rt.run_in_control(42)
 
 
+def test_call_in_control_waits_for_the_result_and_refuses_the_control_thread(rt):
+    async def where():
+        return threading.current_thread().name
+
+    assert rt.call_in_control(where()) == "otrace-control"
+    with pytest.raises(ZeroDivisionError):
+        rt.call_in_control(lambda: 1 / 0)
+    fut = rt.run_in_control(lambda: rt.call_in_control(lambda: None))
+    with pytest.raises(RuntimeError, match="control thread"):
+        fut.result(1)
+
+
+def test_call_in_control_times_out_with_a_clear_error(rt):
+    release = threading.Event()
+    rt.post_to_control(release.wait, 5)            # the control loop is now blocked
+    try:
+        with pytest.raises(OTraceError, match="control loop did not respond within 0.2s"):
+            rt.call_in_control(lambda: None, timeout=0.2)
+    finally:
+        release.set()
+
+
+def test_wait_for_futures_waits_for_answers_from_the_app_loop_and_refuses_both_loops(rt, app_loop):
+    import concurrent.futures
+
+    answers = [concurrent.futures.Future() for _ in range(3)]
+    for i, fut in enumerate(answers):
+        rt.post_to_app_loop(fut.set_result, i)
+    rt.wait_for_futures(answers, 5)
+    assert [f.result() for f in answers] == [0, 1, 2]
+    slow = concurrent.futures.Future()
+    started = time.monotonic()
+    rt.wait_for_futures([slow], 0.2)               # not answered: returns after the timeout
+    assert not slow.done() and 0.15 < time.monotonic() - started < 1.5
+    with pytest.raises(RuntimeError, match="control thread"):
+        rt.run_in_control(lambda: rt.wait_for_futures([], 1)).result(1)
+    message = on_app(app_loop, lambda: _error_of(lambda: rt.wait_for_futures([], 1)))
+    assert "app loop thread" in message
+
+
+def _error_of(fn):
+    try:
+        fn()
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
 def test_post_to_control_runs_on_the_control_thread(rt):
     done = threading.Event()
     names = []

@@ -256,11 +256,14 @@ class WebRegistry:
                       who: str = "") -> list[tuple[str, str | None, str | None]]:
         """Evaluate ``expression`` in each of ``names`` concurrently; ``(name, value, error)`` per
         name, in order, all within one ``timeout``. Same threads as ``evaluate``."""
-        self._check_thread()
+        runtime = self.runtime
+        if runtime is not None:
+            runtime.check_may_wait()       # wrong thread: RuntimeError before anything is sent
         if timeout is None:
             timeout = self._settings_value("web_timeout", 5.0)
         futures = [self.submit(name, expression, who) for name in names]
-        concurrent.futures.wait(futures, timeout)
+        if runtime is not None:            # without a runtime every evaluation was refused at once
+            runtime.wait_for_futures(futures, timeout)
         out = []
         for name, future in zip(names, futures):
             if not future.done():
@@ -287,15 +290,6 @@ class WebRegistry:
     def _settings_value(self, name: str, default: Any) -> Any:
         settings = getattr(self.engine, "settings", None)
         return getattr(settings, name, default) if settings is not None else default
-
-    def _check_thread(self) -> None:
-        runtime = self.runtime
-        if runtime is None:
-            return
-        if runtime.in_app_thread():
-            raise RuntimeError("web evaluation waits for the app loop; it cannot run on the app loop thread")
-        if runtime.in_control_thread():
-            raise RuntimeError("web evaluation blocks; run it in a worker thread, not on the control thread")
 
     def _send(self, client: _Client, msg_id: int, text: str) -> None:
         """On the app loop: write one eval message; a closed socket fails the evaluation."""
