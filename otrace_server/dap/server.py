@@ -71,11 +71,10 @@ class DapServer(Endpoint):
         return self.locate(ctx.file, ctx.line)
 
     def thread_name(self, hold) -> str:
-        """A hold's DAP thread name: trace id + request summary (``GET /?number=77 127.0.0.1``)."""
+        """A hold's DAP thread name: trace id + request summary (``GET /?number=77 from 127.0.0.1``)."""
         request = hold.context.extra.get("request")
-        if isinstance(request, dict):
-            summary = " ".join(str(request.get(k)) for k in ("method", "uri", "remote_ip") if request.get(k))
-            return f"{hold.id}  {summary}"
+        if request:
+            return f"{hold.id}  {request}"
         return f"{hold.id}  [{hold.context.thread}]"
 
     def info(self, hold) -> dict[str, Any]:

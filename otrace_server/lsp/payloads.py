@@ -13,6 +13,7 @@ from typing import Any, Callable
 from otrace_server.core.context import TraceContext
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Hold, Outcome
+from otrace_server.tornado import summary_fields
 
 __all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "parse_outcome", "function_name",
            "jsonable", "safe_repr"]
@@ -60,7 +61,8 @@ def hold_payload(hold: Hold, locate: Locator = _default_locator) -> dict[str, An
         "id": hold.id, "number": hold.number, "traceId": ctx.id, "label": ctx.label,
         "function": function_name(ctx), "file": file, "line": line, "since": hold.created_wall,
         "age": round(hold.age, 3), "remaining": hold.remaining,
-        "summary": jsonable(ctx.extra.get("request")), "webClient": jsonable(ctx.extra.get("web_client")),
+        "summary": jsonable(summary_fields(ctx.extra.get("request"))),
+        "webClient": jsonable(ctx.extra.get("web_client")),
     }
 
 
