@@ -15,10 +15,11 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright():
-    """One Playwright driver for the whole run (its sync API refuses to start a second one while
-    another runs in the process); tests launch their own Chromium from it."""
+    """One Playwright driver per test module, shared by the module's fixtures: its sync API refuses
+    a second driver while one runs, and while it runs it keeps an event loop on the main thread, so
+    it must stop at the end of the module (later tests call asyncio.run)."""
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()

@@ -10,9 +10,9 @@ import pytest
 
 from tests.web.servers import CHROMIUM, CHROMIUM_ARGS, AppServer, load_chat, wait_for
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright):
-    """One headless Chromium for the session; each user gets its own context (own cookies)."""
+    """One headless Chromium per test module; each user gets its own context (own cookies)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"chromium is not installed ({CHROMIUM}); apt-get install chromium")
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
