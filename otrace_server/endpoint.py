@@ -10,8 +10,8 @@ its client bookkeeping, worker pool, engine-event subscription and start/stop fr
     start_endpoint(server)                  # from any thread but the control thread
     stop_endpoint(server)
 
-A client object (``lsp.connection.Connection``, ``dap.session.Session``) has ``serve()`` (a
-coroutine reading until the client leaves) and ``close()`` (idempotent).
+A client object (``lsp.connection.Connection``, ``dap.session.Session``, both ``Client``s) has
+``serve()`` (a coroutine reading until the client leaves) and ``close()`` (idempotent).
 
 Thread-safety: ``start_endpoint``/``stop_endpoint`` may be called from any thread except the
 control thread (they wait for it); everything else runs on the control loop, except what is run
@@ -26,8 +26,8 @@ import logging
 import re
 from typing import Any, Callable
 
-__all__ = ["MAX_MESSAGE", "FramingError", "TooLarge", "read_frame", "frame", "Endpoint", "start_endpoint",
-           "stop_endpoint"]
+__all__ = ["MAX_MESSAGE", "FramingError", "TooLarge", "read_frame", "frame", "Client", "Endpoint",
+           "start_endpoint", "stop_endpoint"]
 
 log = logging.getLogger("otrace")
 
@@ -86,6 +86,22 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
 def frame(body: bytes) -> bytes:
     """The framed bytes of a message body."""
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class Client:
+    """Base of one connected client of an endpoint: its stream pair, a ``closed`` flag and an
+    idempotent ``close()``. Subclasses add ``serve()`` (control loop only)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.closed = False
+
+    def close(self) -> None:
+        """Close this connection only (the server and the app keep running); idempotent."""
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
 
 
 class Endpoint:

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.dap import framing
+from otrace_server.endpoint import Client
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate
 
@@ -70,16 +71,14 @@ class RequestError(Exception):
     """A request that fails: answered with ``success: false`` and this one-line message."""
 
 
-class Session:
+class Session(Client):
     """One DAP connection (see the module doc)."""
 
     def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__(reader, writer)
         self.server = server
-        self.reader = reader
-        self.writer = writer
         self.attached = False
         self.configured = False
-        self.closed = False
         self.lines_start_at1 = True
         self.client_name = "dap"
         self.refs = References()
@@ -115,11 +114,6 @@ class Session:
         elif body is not None:
             msg["body"] = body
         self.send(msg)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.writer.close()
 
     async def serve(self) -> None:
         """Read and answer requests until the client leaves, sends garbage or is refused."""

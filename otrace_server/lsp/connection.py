@@ -29,7 +29,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from otrace_server import __version__
 from otrace_server.core.errors import OTraceError
-from otrace_server.endpoint import MAX_MESSAGE, FramingError, TooLarge, frame, read_frame
+from otrace_server.endpoint import MAX_MESSAGE, Client, FramingError, TooLarge, frame, read_frame
 from otrace_server.lsp import methods
 
 __all__ = ["Connection", "MAX_MESSAGE", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
@@ -104,18 +104,16 @@ class _Protocol(LanguageServerProtocol):
         yield  # a generator, like pygls' own handler
 
 
-class Connection:
+class Connection(Client):
     """One client: reads framed messages from ``reader``, answers through ``writer``."""
 
     def __init__(self, hub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__(reader, writer)
         self.hub = hub
-        self.reader = reader
-        self.writer = writer
         self.authenticated = False
         self.client_name = "?"
         self.session = None
         self.session_lock = threading.Lock()
-        self.closed = False
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls = LanguageServer("otrace-server", __version__, types.TextDocumentSyncKind.Full,
                                  protocol_cls=_Protocol)
@@ -184,12 +182,6 @@ class Connection:
             return
         body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}).encode()
         self.writer.write(frame(body))
-
-    def close(self) -> None:
-        """Close this connection only (the server and the app keep running)."""
-        if not self.closed:
-            self.closed = True
-            self.writer.close()
 
     # ---- the read loop -----------------------------------------------------------------------
     async def serve(self) -> None:
