@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditLog", "logger"]
+__all__ = ["AuditLog", "logger", "remove_if_empty"]
 
 logger = logging.getLogger("otrace.audit")
 
@@ -41,6 +41,16 @@ class AuditLog:
         logger.info("client=%s method=%s %s", client, method, text)
 
     def close(self) -> None:
-        """Stop writing to the file (the file is kept)."""
+        """Stop writing to the file; the file is kept when it holds records, removed when empty."""
         logger.removeHandler(self._handler)
         self._handler.close()
+        remove_if_empty(self.path)
+
+
+def remove_if_empty(path: Path) -> None:
+    """Delete an audit log that recorded nothing (a missing file is fine)."""
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except FileNotFoundError:
+        pass

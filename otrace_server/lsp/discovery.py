@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from otrace_server.lsp.audit import remove_if_empty
+
 __all__ = ["runtime_dir", "discovery_path", "write", "remove", "list_processes"]
 
 
@@ -78,7 +80,7 @@ def _alive(pid: int) -> bool:
 def list_processes(directory: Path | None = None) -> list[dict[str, Any]]:
     """The discovery records of live otrace processes, oldest first.
 
-    Files of dead processes are deleted; unreadable or malformed files are skipped (and deleted
+    Files of dead processes are deleted (with their audit log when it recorded nothing); unreadable or malformed files are skipped (and deleted
     when their pid, taken from the file name, is dead).
     """
     folder = directory or runtime_dir()
@@ -90,6 +92,7 @@ def list_processes(directory: Path | None = None) -> list[dict[str, Any]]:
             continue
         if not _alive(pid):
             remove(path)
+            remove_if_empty(path.with_suffix(".audit.log"))
             continue
         try:
             info = json.loads(path.read_text())

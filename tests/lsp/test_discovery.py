@@ -25,8 +25,23 @@ def test_stale_file_of_dead_pid_is_ignored_and_removed(tmp_path):
     dead.wait()
     stale = tmp_path / f"otrace-{dead.pid}.json"
     stale.write_text('{"pid": %d, "lsp_port": 1}' % dead.pid)
+    empty_log, kept_log = tmp_path / f"otrace-{dead.pid}.audit.log", tmp_path / "otrace-1.audit.log"
+    empty_log.write_text("")
+    kept_log.write_text("2026-11-30T00:00:00 client=c method=otrace/resume\n")
     assert discovery.list_processes(tmp_path) == []
-    assert not stale.exists()
+    assert not stale.exists() and not empty_log.exists()     # nothing audited: nothing to keep
+    assert kept_log.exists()                                  # never another process's records
+
+
+def test_audit_log_is_kept_with_records_and_removed_when_empty(tmp_path):
+    from otrace_server.lsp.audit import AuditLog
+
+    quiet, busy = AuditLog(tmp_path / "quiet.audit.log"), AuditLog(tmp_path / "busy.audit.log")
+    quiet.close()
+    busy.record("vscode", "otrace/resume", ids=["x"])
+    busy.close()
+    assert not (tmp_path / "quiet.audit.log").exists()
+    assert "client=vscode method=otrace/resume ids=['x']" in (tmp_path / "busy.audit.log").read_text()
 
 
 def test_runtime_dir_follows_xdg(monkeypatch, tmp_path):
