@@ -11,7 +11,9 @@
 runtime (control thread + hold crossing), the Tornado glue, the terminal console (on its own daemon
 thread, by default only when stdin is a TTY) and the language server (``otrace_server.lsp``, which
 also writes the discovery file), then sources ``init_file``. ``stop()`` undoes all of it: every hold
-is resumed (outcome ``shutdown``) so no request hangs. It is registered with ``atexit``.
+is resumed (outcome ``shutdown``) so no request hangs. It runs at interpreter exit BEFORE
+non-daemon threads are joined (``threading._register_atexit``, the hook concurrent.futures uses: a
+thread waiting at a break would otherwise keep the process alive forever), and with ``atexit``.
 
 Thread-safety notes: call ``start`` from the application's thread (or pass ``app_loop``); ``stop``
 may be called from any thread except otrace's control thread, more than once. One App at a time.
@@ -241,11 +243,39 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
             raise
         raise OTraceError(f"otrace could not start: {exc}") from exc
     atexit.register(app.stop)
+    _register_thread_exit()
     if init_file:
         _source(shell, init_file)
     if console or (console is None and _is_tty(sys.stdin)):
         app.console_thread = _start_console(shell, engine)
     return app
+
+
+_thread_exit_registered = False
+
+
+def _register_thread_exit() -> None:
+    """Once per process: call ``stop()`` when the interpreter exits, before it joins non-daemon
+    threads (so threads held at a break or hold, and the LSP/DAP worker pools, can finish). Python
+    offers no public hook for that moment; without ``threading._register_atexit`` only the atexit
+    registration remains."""
+    global _thread_exit_registered
+    register = getattr(threading, "_register_atexit", None)
+    with _lock:
+        if _thread_exit_registered or register is None:
+            return
+        try:
+            register(_stop_at_exit)
+        except RuntimeError:   # "can't register atexit after shutdown": atexit still stops it
+            return
+        _thread_exit_registered = True
+
+
+def _stop_at_exit() -> None:
+    try:
+        stop()
+    except Exception:
+        log.exception("otrace: stopping at interpreter exit failed")
 
 
 def _apply_settings(params, values: dict[str, Any]) -> None:

@@ -105,3 +105,42 @@ def test_lsp_server_is_started_on_a_free_port_and_stopped(server):
         app.stop()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+EXIT_WHILE_BREAK_WAITS = r'''
+import asyncio, threading
+import otrace_server
+from otrace_server.core.assertions import traceassert
+from otrace_server.core.engine import get_engine
+
+engine = get_engine()
+seen = []
+engine.events.subscribe(lambda e: seen.append(e.data["outcome"].kind) if e.kind == "hold_resumed" else None)
+
+def stops_at_a_break():
+    traceassert(False, label="exit", action="break")    # hold_timeout=0: waits until resumed
+    print("break resumed:", seen, flush=True)
+
+otrace_server.start(globals(), app_loop=asyncio.new_event_loop(), console=False, lsp=False, dap_port=None,
+                    trace_active=True, hold_timeout=0)
+threading.Thread(target=stops_at_a_break, name="held").start()      # NOT a daemon
+while not len(engine.holds):
+    threading.Event().wait(0.01)
+print("main returns", flush=True)
+'''
+
+
+def test_process_exits_while_a_thread_waits_at_a_break(tmp_path):
+    """Python joins non-daemon threads before running atexit handlers: otrace resumes every hold
+    (outcome shutdown) from threading's exit hook, so the process ends instead of hanging."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "exit_while_break.py"
+    script.write_text(EXIT_WHILE_BREAK_WAITS)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=15,
+                          cwd=str(tmp_path), env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["main returns", "break resumed: ['shutdown']"], proc.stdout
