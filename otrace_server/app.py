@@ -43,7 +43,8 @@ _current: "App | None" = None
 
 class App:
     """A started otrace: ``shell``, ``runtime``, ``engine``, ``token`` (control-plane secret),
-    ``host``, ``lsp_port`` / ``dap_port`` (None when not serving), ``console_thread``; ``stop()``."""
+    ``host``, ``lsp_port`` / ``dap_port`` (None when not serving), ``console`` / ``console_thread``
+    (None without a terminal console); ``stop()``."""
 
     def __init__(self, engine, shell, runtime: Runtime, host: str) -> None:
         self.engine = engine
@@ -53,6 +54,7 @@ class App:
         self.token = secrets.token_urlsafe(32)
         self.lsp_port: int | None = None
         self.dap_port: int | None = None
+        self.console = None
         self.console_thread: threading.Thread | None = None
         self._lsp = None
         self._dap = None
@@ -68,8 +70,10 @@ class App:
         return f"otrace language server on {self.host}:{self.lsp_port} (token in {discovery_path()})"
 
     def stop(self) -> None:
-        """Resume every hold (``shutdown``), stop the language server and the runtime, undo the
-        Tornado glue. Idempotent; any thread except the control thread."""
+        """Resume every hold (``shutdown``), stop the console (its events, log handler and
+        sys.stdout routing end at once; its thread ends after the line it is reading), the language
+        server and the runtime, undo the Tornado glue. Idempotent; any thread except the control
+        thread."""
         global _current
         with _lock:
             if self._stopped:
@@ -79,6 +83,8 @@ class App:
                 _current = None
         atexit.unregister(self.stop)
         self.engine.holds.resume_all(_shutdown())
+        if self.console is not None:
+            self.console.stop()
         if self._dap is not None:
             try:
                 self._dap.stop()
@@ -160,16 +166,15 @@ def _detach_web(app: App) -> None:
         web.get_registry().detach()
 
 
-def _start_console(shell, engine) -> threading.Thread | None:
+def _start_console(app: App) -> None:
     try:
         from otrace_server.console import Console
     except ImportError as exc:
         log.warning("otrace: no terminal console (%s)", exc)
-        return None
-    console = Console(shell.session("console"), engine)
-    thread = threading.Thread(target=console.run, name="otrace-console", daemon=True)
-    thread.start()
-    return thread
+        return
+    app.console = Console(app.shell.session("console"), app.engine)
+    app.console_thread = threading.Thread(target=app.console.run, name="otrace-console", daemon=True)
+    app.console_thread.start()
 
 
 def _start_lsp(app: App):
@@ -247,7 +252,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     if init_file:
         _source(shell, init_file)
     if console or (console is None and _is_tty(sys.stdin)):
-        app.console_thread = _start_console(shell, engine)
+        _start_console(app)
     return app
 
 

@@ -321,23 +321,30 @@ class Console:
         self._last_input = time.monotonic()
         self._was_idle = False           # the line just read came after auto_lock idle seconds
         self._stop = False
+        self._attach_lock = threading.Lock()   # guards _attached (run attaches, run or stop detaches)
+        self._attached: tuple | None = None
 
     # ---- public ---------------------------------------------------------------------------------
     def run(self) -> None:
         """Read and execute lines until EOF, ``quit`` or ``stop()``. Never raises for bad input;
         an unexpected error in a command is printed and the console goes on."""
-        unsubscribe = self.engine.events.subscribe(self._on_event)
-        log_handler = _ConsoleLogHandler(self) if not logging.root.handlers else None
-        if log_handler is not None:
-            logging.root.addHandler(log_handler)
-        self._setup_readline()
-        routed = self._route_output()
+        with self._attach_lock:
+            if self._stop:
+                return
+            unsubscribe = self.engine.events.subscribe(self._on_event)
+            log_handler = _ConsoleLogHandler(self) if not logging.root.handlers else None
+            if log_handler is not None:
+                logging.root.addHandler(log_handler)
+            self._setup_readline()
+            self._attached = (unsubscribe, log_handler, self._route_output())
         try:
             if self.banner:
                 self._print(self.banner)
             self._prompt = _initial_prompt(self.session)
             while not self._stop:
                 line = self._read_line(self._shown_prompt())
+                if self._stop:
+                    break
                 if line is None:
                     self._print("")
                     break
@@ -348,16 +355,30 @@ class Console:
             if not self._stop:
                 self._print(CLOSED_AFTER_END if _application_ended.is_set() else CLOSED_MESSAGE)
         finally:
-            unsubscribe()
-            if log_handler is not None:
-                logging.root.removeHandler(log_handler)
-            self._restore_output(routed)
+            self._detach()
             self._teardown_readline()
             self._print_pending()
 
     def stop(self) -> None:
-        """Ask ``run`` to return after the line being read (any thread)."""
+        """End the console (any thread, any number of times). At once: no more engine events or
+        log records are printed and ``sys.stdout``/``sys.stderr`` are the original streams again.
+        ``run`` returns after the line being read, without running it (a thread blocked reading
+        stdin cannot be woken: it reads one more line); readline's completer and history are
+        restored by ``run`` itself as it returns."""
         self._stop = True
+        self._detach()
+
+    def _detach(self) -> None:
+        """Undo what ``run`` attached (subscription, log handler, stream routing), once."""
+        with self._attach_lock:
+            attached, self._attached = self._attached, None
+        if attached is None:
+            return
+        unsubscribe, log_handler, routed = attached
+        unsubscribe()
+        if log_handler is not None:
+            logging.root.removeHandler(log_handler)
+        self._restore_output(routed)
 
     def execute(self, line: str) -> bool:
         """Run one command line and show its result (repeat, edit and lock included).

@@ -339,3 +339,50 @@ def test_console_stream_lines_partial_delay_no_recursion_and_detach():
     with pytest.raises(TypeError):
         stream.write(b"bytes")
     assert stream.isatty() is False and stream.getvalue() == terminal.getvalue()   # the original's
+
+
+APP_PROGRAM = r'''
+import asyncio, logging, sys, time
+import otrace_server
+from otrace_server.console import ConsoleStream
+from otrace_server.core.engine import get_engine
+
+engine = get_engine()
+alpha_value = 41
+original = sys.stdout
+app = otrace_server.start(globals(), app_loop=asyncio.new_event_loop(), console=True, lsp=False, dap_port=None)
+while not isinstance(sys.stdout, ConsoleStream):
+    time.sleep(0.01)
+handlers = list(logging.root.handlers)
+print("ROUTED", engine.events.has_subscribers, len(handlers))
+time.sleep(0.3)
+app.stop()
+engine.events.publish("output", text="AFTER-STOP")
+print("STOPPED", sys.stdout is original, sys.stderr is sys.__stderr__, engine.events.has_subscribers,
+      logging.root.handlers == [], flush=True)
+app.console_thread.join(10)
+print("THREAD ENDED", not app.console_thread.is_alive(), flush=True)
+'''
+
+
+def test_app_stop_stops_the_console_at_once(tmp_path):
+    """A real start(console=True) on a terminal, then stop() from the main thread while the console
+    thread is blocked reading: its subscription, log handler and sys.stdout routing are gone at
+    once; the line it then reads is not run, and its thread ends."""
+    path = tmp_path / "app_program.py"
+    path.write_text(APP_PROGRAM)
+    child = pexpect.spawn(sys.executable, [str(path)], env=_env(), cwd=str(tmp_path), encoding="utf-8",
+                          timeout=10, dimensions=(40, 200))
+    try:
+        child.expect(r"ROUTED True 1")            # console subscribed and logging through it
+        child.expect(r"STOPPED (\w+) (\w+) (\w+) (\w+)")
+        assert child.before.count("AFTER-STOP") == 0
+        assert child.match.groups() == ("True", "True", "False", "True")
+        child.sendline("alpha_value")              # the blocked read returns; the line is not run
+        child.expect(r"THREAD ENDED (\w+)")
+        assert child.match.group(1) == "True"
+        assert "41" not in child.before
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
