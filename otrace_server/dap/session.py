@@ -71,6 +71,11 @@ class RequestError(Exception):
     """A request that fails: answered with ``success: false`` and this one-line message."""
 
 
+#: why a conditional breakpoint or logpoint is refused while safe_mode is on
+SAFE_MODE_CODE = ("conditions and logpoints run code in the application: refused while safe_mode is True "
+                  "(set safe_mode False); a plain breakpoint (a live hold) is allowed")
+
+
 class Session(Client):
     """One DAP connection (see the module doc)."""
 
@@ -131,7 +136,8 @@ class Session(Client):
                 await self._dispatch(message)
         except framing.FramingError as exc:
             log.warning("otrace dap: closing %s: %s", self.client_name, exc)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+            # ValueError: a header line longer than the stream's limit (garbage, not a client)
             pass
         finally:
             self.close()
@@ -174,6 +180,8 @@ class Session(Client):
         except Exception as exc:   # never let a request break the connection
             log.exception("otrace dap: %s failed", command)
             self.respond(message, error=f"{command} failed: {type(exc).__name__}: {exc}")
+            if not self.attached:   # nothing but a clean attach opens the connection
+                self.close()
         else:
             if not self.closed:
                 self.respond(message, result)
@@ -193,7 +201,8 @@ class Session(Client):
 
     def _attach(self, args: dict) -> None:
         token = args.get("token")
-        if not (isinstance(token, str) and hmac.compare_digest(token.encode(), self.server.token.encode())):
+        if not (isinstance(token, str)
+                and hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode())):
             raise RequestError("invalid token: pass the token of the discovery file in the attach arguments ('token')")
         self.attached = True
 
@@ -332,7 +341,12 @@ class Session(Client):
         if not self.lines_start_at1:
             specs = [dict(s, line=s.get("line") + 1) if isinstance(s.get("line"), int) else s for s in specs]
         self.server.audit(self, "setBreakpoints", file=path, lines=[s.get("line") for s in specs])
-        results = await self.in_worker(self.server.breakpoints.set, self, path, specs)
+        runs_code = [bool(s.get("condition") or s.get("logMessage")) for s in specs]
+        refuse = self.server.engine.settings.safe_mode
+        allowed = [s for s, code in zip(specs, runs_code) if not (refuse and code)]
+        done = iter(await self.in_worker(self.server.breakpoints.set, self, path, allowed))
+        results = [{"verified": False, "line": s.get("line"), "message": SAFE_MODE_CODE}
+                   if refuse and code else next(done) for s, code in zip(specs, runs_code)]
         for r in results:
             r["source"] = {"name": os.path.basename(path), "path": path}
             if isinstance(r.get("line"), int):

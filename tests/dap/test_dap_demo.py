@@ -66,6 +66,10 @@ def test_attach_needs_the_token(demo):
     reply = wrong.request_raw("attach", {"token": "not-the-token"})
     assert not reply["success"] and "invalid token" in reply["message"]
     assert wrong.wait_closed()
+    odd = DapClient(demo.dap)                                  # a lone surrogate: refused, not a crash
+    reply = odd.request_raw("attach", {"token": "\ud800"})
+    assert not reply["success"] and "invalid token" in reply["message"]
+    assert odd.wait_closed()
     early = DapClient(demo.dap)
     reply = early.request_raw("threads")
     assert not reply["success"] and "not attached" in reply["message"]
@@ -131,7 +135,30 @@ def test_variables_are_lazy_and_paged(demo, dap):
     assert not stale["success"] and "resumed" in stale["message"]
 
 
+def _safe_mode(demo, on: bool) -> None:
+    line = f"set safe_mode {on}"
+    assert demo.client("settings").request("otrace/command", {"line": line})["error"] is False
+
+
+def test_safe_mode_refuses_breakpoints_that_run_code(demo, dap):
+    plain, cond, log = set_bps(dap, {"line": HOLD_LINE}, {"line": HOLD_LINE + 1, "condition": "number == 1"},
+                               {"line": HOLD_LINE + 2, "logMessage": "{number}"})
+    assert plain["verified"]                                      # a live hold runs no user code
+    for refused in (cond, log):
+        assert not refused["verified"] and "safe_mode" in refused["message"]
+    set_bps(dap)
+    assert demo.client("patches").request("otrace/command", {"line": "ls /osh/patches"})["output"] == ""
+
+
 def test_conditional_and_hit_count_breakpoints(demo, dap):
+    _safe_mode(demo, False)
+    try:
+        _conditional_and_hit_count(demo, dap)
+    finally:
+        _safe_mode(demo, True)
+
+
+def _conditional_and_hit_count(demo, dap):
     [bp] = set_bps(dap, {"line": HOLD_LINE, "condition": 'number == "7"'})
     assert bp["verified"] and 'when number == "7"' in bp["message"]
     assert "reciprocal of 3.0" in get(demo, "?number=3")
@@ -154,6 +181,14 @@ def test_conditional_and_hit_count_breakpoints(demo, dap):
 
 
 def test_logpoint_writes_to_the_console_and_never_stops(demo, dap):
+    _safe_mode(demo, False)
+    try:
+        _logpoint(demo, dap)
+    finally:
+        _safe_mode(demo, True)
+
+
+def _logpoint(demo, dap):
     [bp] = set_bps(dap, {"line": HOLD_LINE, "logMessage": "number is {number}, twice {number * 2}"})
     assert bp["verified"] and "logpoint" in bp["message"]
     mark = len(dap.events)
@@ -185,7 +220,11 @@ def test_unverified_breakpoints_say_why(demo, dap):
     reply = dap.request("setBreakpoints", {"source": {"path": str(ROOT / "tests" / "dap" / "__init__.py")},
                                            "breakpoints": [{"line": 1}]})
     assert "not loaded in the running process" in reply["breakpoints"][0]["message"]
-    [bad] = set_bps(dap, {"line": HOLD_LINE, "condition": "number ==="})
+    _safe_mode(demo, False)
+    try:
+        [bad] = set_bps(dap, {"line": HOLD_LINE, "condition": "number ==="})
+    finally:
+        _safe_mode(demo, True)
     assert not bad["verified"] and "SyntaxError" in bad["message"]
 
 
@@ -232,6 +271,9 @@ def test_malformed_messages_get_errors_and_the_app_keeps_serving(demo, dap):
     garbage = DapClient(demo.dap)
     garbage.send_raw(b"GET / HTTP/1.0\r\n\r\n")
     assert garbage.wait_closed()
+    endless = DapClient(demo.dap)                              # a header line beyond the stream's limit
+    endless.send_raw(b"X" * (200 * 1024))
+    assert endless.wait_closed()
     assert "Find reciprocal" in get(demo)
 
 
