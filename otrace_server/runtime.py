@@ -132,8 +132,8 @@ class Runtime:
             thread, loop = self._thread, self.control_loop
             if thread is None:
                 return
+            self.engine.install_crossing(None)   # first: a hold made from now on resumes itself
             self.engine.holds.resume_all(Outcome("shutdown"))
-            self.engine.install_crossing(None)
             self._thread = None
             try:
                 loop.call_soon_threadsafe(loop.stop)
@@ -267,8 +267,8 @@ class Runtime:
 
 
 def _copy_outcome(source: asyncio.Future, target: concurrent.futures.Future) -> None:
-    if source.cancelled():
-        target.cancel()
+    if source.cancelled():   # target is RUNNING: cancel() would do nothing and leave it pending
+        target.set_exception(concurrent.futures.CancelledError())
     elif source.exception() is not None:
         target.set_exception(source.exception())
     else:

@@ -1,6 +1,7 @@
 """Contracts of otrace_server.runtime: crossing between the app loop and the control thread."""
 
 import asyncio
+import concurrent.futures
 import logging
 import sys
 import threading
@@ -309,3 +310,15 @@ def test_subscribe_in_control_delivers_engine_events_on_the_control_thread(rt, e
     assert done.wait(5)
     unsubscribe()
     assert got == [("output", "otrace-control")]
+
+
+def test_a_cancelled_coroutine_ends_the_wait_at_once(rt):
+    async def cancelled():
+        raise asyncio.CancelledError
+
+    started = time.monotonic()
+    with pytest.raises(concurrent.futures.CancelledError):
+        rt.call_in_app_loop(cancelled, timeout=3)
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(concurrent.futures.CancelledError):
+        rt.run_in_control(cancelled).result(3)

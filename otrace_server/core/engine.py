@@ -250,6 +250,8 @@ class Engine:
             waiter.timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
+        if self._crossing is None:   # otrace stopped while this hold was being made: never strand it
+            self.resume_quietly(ctx.id, Outcome("shutdown"))
         return HoldAwaitable(waiter, hold)
 
     def start_break(self, ctx: TraceContext) -> Any:

@@ -313,3 +313,12 @@ async def _scheduled_timers():
     loop = asyncio.get_running_loop()
     await asyncio.sleep(0)
     return sum(1 for t in loop._scheduled if not t.cancelled())
+
+
+def test_a_hold_made_while_otrace_stops_resumes_itself(engine, app_loop):
+    """Runtime.stop removes the crossing, then resumes every hold: a hold being made in between
+    (it read the crossing before) must not be stranded."""
+    engine.enrichers.append(lambda ctx: engine.install_crossing(None))   # otrace stops mid-hold
+    result = submit(app_loop, held_handler(engine, 5)).result(WAIT)
+    assert result == ("done", 5, None)
+    assert engine.holds.list() == []
