@@ -103,6 +103,8 @@ class DapServer(Endpoint):
         data = event.data
         try:
             if event.kind == "hold_started":
+                if data["hold"].done:   # resumed before this event got here: no stopped phantom thread
+                    return
                 for session in list(self.clients):
                     if session.configured:
                         session.hold_started(data["hold"])

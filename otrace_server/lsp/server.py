@@ -123,6 +123,8 @@ class Hub(Endpoint):
         elif not self.clients:   # nobody to tell: no per-event work
             return
         elif event.kind == "hold_started":
+            if data["hold"].done:   # resumed before this event reached the control loop: no phantom
+                return
             self.broadcast("otrace/holdStarted", hold_payload(data["hold"], self.locate))
             self.refresh_code_lenses()
         elif event.kind == "hold_resumed":

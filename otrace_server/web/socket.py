@@ -37,6 +37,7 @@ import json
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import tornado.web
 import tornado.websocket
@@ -62,8 +63,11 @@ class OTraceWebMixin:
     otrace_name: str | None = None
 
     def check_origin(self, origin: str) -> bool:
-        """Refuse every cross-origin socket: only pages of the app itself may connect (Tornado has
-        already accepted same-origin requests before calling this)."""
+        """Only pages of the app itself may connect: the Origin's host must be this request's Host.
+        (Tornado 6.6 calls this only for requests that look cross-origin; 6.4/6.5 call it for every
+        request with an Origin header, same-origin ones included.)"""
+        if urlsplit(origin).netloc.lower() == self.request.host.lower():
+            return True
         log.warning("otrace: refused a websocket from origin %s", origin)
         return False
 
