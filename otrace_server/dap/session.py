@@ -274,8 +274,11 @@ class Session(Client):
         shown = frames[start:start + levels] if levels else frames[start:]
         return {"stackFrames": shown, "totalFrames": len(frames)}
 
-    def _scopes(self, args: dict) -> dict:
+    async def _scopes(self, args: dict) -> dict:
         hold, index = self._frame(args.get("frameId"))
+        return await self.in_worker(self._build_scopes, hold, index)   # reads the app's live globals
+
+    def _build_scopes(self, hold, index: int) -> dict:
         ctx = hold.context
         snap = ctx.stack[index]
         local_values = ctx.locals if index == ctx.frame_index else (snap.locals or {})
@@ -317,8 +320,10 @@ class Session(Client):
             owner = hold.id
             globals_dict = ctx.globals if ctx.globals is not None else {}
             locals_map = ctx.locals if index == ctx.frame_index else (ctx.stack[index].locals or {})
-        value = await self.in_worker(evaluate, expression, globals_dict, locals_map, safe=safe)
-        var = variable("result", value, self.refs, owner)
+        def run() -> dict:   # a worker thread: the app's code (and its __repr__) never runs on the control loop
+            return variable("result", evaluate(expression, globals_dict, locals_map, safe=safe), self.refs, owner)
+
+        var = await self.in_worker(run)
         return {"result": var["value"], "type": var["type"], "variablesReference": var["variablesReference"]}
 
     async def _continue(self, args: dict) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -311,3 +312,20 @@ def test_terminated_when_the_app_stops(tmp_path):
     finally:
         if app.proc.poll() is None:
             app.stop()
+
+
+def test_a_slow_repr_never_stalls_the_control_plane(demo, dap):
+    """evaluate runs the app's code (and its __repr__) in a worker: other clients are answered."""
+    _safe_mode(demo, False)
+    try:
+        slow = 'type("Slow", (), {"__repr__": lambda s: (__import__("time").sleep(2), "slow")[1]})()'
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            answer = pool.submit(dap.request, "evaluate", {"expression": slow, "context": "repl"}, 10)
+            time.sleep(0.3)                                 # the repr is sleeping now
+            started = time.monotonic()
+            lsp = demo.client("meanwhile")                  # connect + initialize + a request
+            assert lsp.request("otrace/holds") == {"holds": []}
+            assert time.monotonic() - started < 1.2
+            assert answer.result(10)["result"] == "slow"
+    finally:
+        _safe_mode(demo, True)
