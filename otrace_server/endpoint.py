@@ -163,7 +163,11 @@ class Endpoint:
         if self._server is not None:
             self._server.close()
         for client in list(self.clients):
-            await self._close_client(client)
+            try:
+                await self._close_client(client)
+            except Exception:   # one client must not keep the others (or the pool) from closing
+                log.exception("otrace: closing a %s client failed", type(self).__name__)
+                client.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -50,8 +50,10 @@ class DapServer(Endpoint):
     async def _close_client(self, session: Session) -> None:
         """At stop: ``terminated``, then the session's breakpoints are removed."""
         session.event("terminated")
-        await self.in_worker(self.breakpoints.clear, session)
-        session.close()
+        try:   # directly, not through the worker pool: busy workers must not keep patches in place
+            self.breakpoints.clear(session)
+        finally:
+            session.close()
 
     async def _client_gone(self, session: Session) -> None:
         await session.forget()

@@ -74,11 +74,13 @@ class Hub(Endpoint):
     async def stop(self) -> None:
         if self._poll is not None:
             self._poll.cancel()
-        await super().stop()
-        if self.discovery_path is not None:
-            discovery.remove(self.discovery_path)
-        if self.audit is not None:
-            self.audit.close()
+        try:
+            await super().stop()
+        finally:   # the discovery file and the audit log's handler never outlive the server
+            if self.discovery_path is not None:
+                discovery.remove(self.discovery_path)
+            if self.audit is not None:
+                self.audit.close()
 
     def _make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Connection:
         return Connection(self, reader, writer)
