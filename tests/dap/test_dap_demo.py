@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import re
 import time
 import urllib.error
@@ -141,6 +142,16 @@ def _safe_mode(demo, on: bool) -> None:
     assert demo.client("settings").request("otrace/command", {"line": line})["error"] is False
 
 
+@contextlib.contextmanager
+def unsafe(demo):
+    """safe_mode False in the demo for the block, True again after it (whatever happens)."""
+    _safe_mode(demo, False)
+    try:
+        yield
+    finally:
+        _safe_mode(demo, True)
+
+
 def test_safe_mode_refuses_breakpoints_that_run_code(demo, dap):
     plain, cond, log = set_bps(dap, {"line": HOLD_LINE}, {"line": HOLD_LINE + 1, "condition": "number == 1"},
                                {"line": HOLD_LINE + 2, "logMessage": "{number}"})
@@ -152,11 +163,8 @@ def test_safe_mode_refuses_breakpoints_that_run_code(demo, dap):
 
 
 def test_conditional_and_hit_count_breakpoints(demo, dap):
-    _safe_mode(demo, False)
-    try:
+    with unsafe(demo):
         _conditional_and_hit_count(demo, dap)
-    finally:
-        _safe_mode(demo, True)
 
 
 def _conditional_and_hit_count(demo, dap):
@@ -182,11 +190,8 @@ def _conditional_and_hit_count(demo, dap):
 
 
 def test_logpoint_writes_to_the_console_and_never_stops(demo, dap):
-    _safe_mode(demo, False)
-    try:
+    with unsafe(demo):
         _logpoint(demo, dap)
-    finally:
-        _safe_mode(demo, True)
 
 
 def _logpoint(demo, dap):
@@ -221,11 +226,8 @@ def test_unverified_breakpoints_say_why(demo, dap):
     reply = dap.request("setBreakpoints", {"source": {"path": str(ROOT / "tests" / "dap" / "__init__.py")},
                                            "breakpoints": [{"line": 1}]})
     assert "not loaded in the running process" in reply["breakpoints"][0]["message"]
-    _safe_mode(demo, False)
-    try:
+    with unsafe(demo):
         [bad] = set_bps(dap, {"line": HOLD_LINE, "condition": "number ==="})
-    finally:
-        _safe_mode(demo, True)
     assert not bad["verified"] and "SyntaxError" in bad["message"]
 
 
@@ -316,8 +318,7 @@ def test_terminated_when_the_app_stops(tmp_path):
 
 def test_a_slow_repr_never_stalls_the_control_plane(demo, dap):
     """evaluate runs the app's code (and its __repr__) in a worker: other clients are answered."""
-    _safe_mode(demo, False)
-    try:
+    with unsafe(demo):
         slow = 'type("Slow", (), {"__repr__": lambda s: (__import__("time").sleep(2), "slow")[1]})()'
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             answer = pool.submit(dap.request, "evaluate", {"expression": slow, "context": "repl"}, 10)
@@ -327,5 +328,3 @@ def test_a_slow_repr_never_stalls_the_control_plane(demo, dap):
             assert lsp.request("otrace/holds") == {"holds": []}
             assert time.monotonic() - started < 1.2
             assert answer.result(10)["result"] == "slow"
-    finally:
-        _safe_mode(demo, True)

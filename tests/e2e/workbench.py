@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.appserver import wait_for as _wait_for
+
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
            "wait_for", "free_port", "show_otrace", "tree_row", "context_menu"]
 
@@ -58,14 +60,8 @@ def _missing() -> str | None:
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """``tests.support.appserver.wait_for`` with the workbench's longer default and slower poll."""
+    return _wait_for(predicate, timeout, what, interval=0.05)
 
 
 def free_port() -> int:
