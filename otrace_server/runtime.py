@@ -29,6 +29,7 @@ import concurrent.futures
 import inspect
 import logging
 import threading
+import weakref
 from typing import Any, Callable
 
 from otrace_server.core.errors import OTraceError
@@ -44,12 +45,84 @@ CONTROL_THREAD_NAME = "otrace-control"
 
 def crossing(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
     """Run ``callback()`` soon on ``loop``'s thread. Any thread may call it (it is what
-    ``Runtime.start`` installs with ``engine.install_crossing``). A closed loop is logged, never
-    raised: resuming a hold of a loop that has gone away must not break the caller of ``resume``."""
-    try:
-        loop.call_soon_threadsafe(callback)
-    except RuntimeError as exc:  # "Event loop is closed"
-        log.warning("otrace: cannot reach event loop %r: %s", loop, exc)
+    ``Runtime.start`` installs with ``engine.install_crossing``).
+
+    On the loop's own thread it is ``loop.call_soon(callback)``. From any other thread the callback
+    joins the loop's queue of pending crossings and only the first of a batch wakes the loop
+    (one ``call_soon_threadsafe``, i.e. one self-pipe write, however many callbacks follow before
+    the loop gets to them): resuming 1,000 holds is one wake-up, not 1,000. The loop then runs
+    every queued callback in the order queued (per calling thread), in one loop callback.
+
+    Failures: a callback that raises is reported through the loop's exception handler (as
+    ``call_soon_threadsafe`` would) and the others still run. A closed loop is logged, never
+    raised: resuming a hold of a loop that has gone away must not break the caller of ``resume``.
+    """
+    if asyncio._get_running_loop() is loop:
+        loop.call_soon(callback)
+        return
+    batch = _batches.get(loop)
+    if batch is None:
+        with _batches_lock:
+            batch = _batches.setdefault(loop, _Batch())
+    batch.add(loop, callback)
+
+
+class _Batch:
+    """The crossings queued for one loop by other threads. ``add`` (any thread) appends and wakes
+    the loop only when no drain is scheduled yet; ``drain`` (the loop's thread) takes the whole
+    queue under the lock and runs it. A callback added while a drain runs lands in the next queue
+    and schedules the next drain, so none is lost. Holds no reference to its loop (the registry of
+    batches is keyed weakly by loop)."""
+
+    __slots__ = ("lock", "queue", "scheduled", "__weakref__")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.queue: list[Callable[[], Any]] = []
+        self.scheduled = False     # a drain is queued on the loop (or its scheduling is under way)
+
+    def add(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+        with self.lock:
+            self.queue.append(callback)
+            if self.scheduled:
+                if not loop.is_closed():
+                    return
+                dropped, self.queue, self.scheduled = self.queue, [], False   # its drain died with it
+                _unreachable(loop, f"loop closed, {len(dropped)} callback(s) dropped")
+                return
+            self.scheduled = True
+        try:
+            loop.call_soon_threadsafe(self.drain, loop)
+        except RuntimeError as exc:  # "Event loop is closed"
+            with self.lock:
+                self.queue, self.scheduled = [], False
+            _unreachable(loop, exc)
+
+    def drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop: run every queued callback, in order."""
+        with self.lock:
+            callbacks, self.queue, self.scheduled = self.queue, [], False
+        for i, callback in enumerate(callbacks):
+            try:
+                callback()
+            except (SystemExit, KeyboardInterrupt):   # as asyncio does; the rest run next time
+                with self.lock:
+                    self.queue[:0] = callbacks[i + 1:]
+                    if self.queue and not self.scheduled:
+                        self.scheduled = True
+                        loop.call_soon(self.drain, loop)
+                raise
+            except BaseException as exc:
+                loop.call_exception_handler({"message": f"Exception in otrace crossing callback {callback!r}",
+                                             "exception": exc})
+
+
+_batches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batch]" = weakref.WeakKeyDictionary()
+_batches_lock = threading.Lock()
+
+
+def _unreachable(loop: asyncio.AbstractEventLoop, why: Any) -> None:
+    log.warning("otrace: cannot reach event loop %r: %s", loop, why)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

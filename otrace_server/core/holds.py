@@ -147,11 +147,12 @@ class HoldRegistry:
 
     def resume_all(self, outcome: Outcome | None = None) -> list[Hold]:
         """Resume every waiting hold; returns them."""
+        outcome = outcome or Outcome()
         with self._lock:
             holds = list(self._holds.values())
             self._holds.clear()
         for hold in holds:
-            self._finish(hold, outcome or Outcome())
+            self._finish(hold, outcome)
         return holds
 
     def _finish(self, hold: Hold, outcome: Outcome) -> None:

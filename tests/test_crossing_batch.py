@@ -1,0 +1,182 @@
+"""The batched crossing (otrace_server.runtime.crossing): callbacks from other threads reach a loop
+with one wake-up per batch, all of them, in order, even when some raise or arrive mid-drain."""
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+
+import pytest
+
+from otrace_server.core.context import capture
+from otrace_server.core.engine import Engine
+from otrace_server.core.holds import Outcome
+from otrace_server.runtime import Runtime, crossing
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.fixture
+def app_loop():
+    """A real loop on its own thread; ``app_loop.wakeups`` counts its ``call_soon_threadsafe``
+    calls made after the fixture is set up (the real method, wrapped)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="app-thread", daemon=True)
+    thread.start()
+    real = loop.call_soon_threadsafe
+    loop.wakeups = 0
+
+    def counting(*args, **kwargs):
+        loop.wakeups += 1
+        return real(*args, **kwargs)
+
+    loop.call_soon_threadsafe = counting
+    yield loop
+    real(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+class Blocked:
+    """Keeps the loop busy (blocked in a callback) until ``release()``: what the loop does while
+    callbacks pile up from other threads."""
+
+    def __init__(self, loop) -> None:
+        self.inside, self.go = threading.Event(), threading.Event()
+        asyncio.run_coroutine_threadsafe(self._block(), loop)
+        assert self.inside.wait(5)
+
+    async def _block(self):
+        self.inside.set()
+        self.go.wait(10)
+
+    def release(self) -> None:
+        self.go.set()
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.002)
+
+
+def test_a_batch_from_another_thread_runs_in_order_on_the_loop_with_one_wakeup(app_loop):
+    ran = []
+    blocked = Blocked(app_loop)
+    before = app_loop.wakeups
+    for i in range(1000):
+        crossing(app_loop, lambda i=i: ran.append((i, threading.current_thread().name)))
+    blocked.release()
+    wait_for(lambda: len(ran) == 1000)
+    assert ran == [(i, "app-thread") for i in range(1000)]
+    assert app_loop.wakeups - before == 1
+
+
+def test_a_raising_callback_is_reported_and_the_others_still_run(app_loop):
+    reported, ran = [], []
+    app_loop.set_exception_handler(lambda loop, context: reported.append(context["exception"]))
+    blocked = Blocked(app_loop)
+
+    def boom():
+        raise ValueError("boom")
+
+    for i in range(5):
+        crossing(app_loop, boom if i == 2 else (lambda i=i: ran.append(i)))
+    blocked.release()
+    wait_for(lambda: len(ran) == 4)
+    assert ran == [0, 1, 3, 4]
+    assert [repr(e) for e in reported] == ["ValueError('boom')"]
+
+
+def test_a_callback_added_while_the_drain_runs_is_run_by_a_second_wakeup(app_loop):
+    ran = []
+
+    def first():
+        ran.append("first")   # on the loop, inside the drain: another thread adds one now
+        adder = threading.Thread(target=crossing, args=(app_loop, lambda: ran.append("late")))
+        adder.start()
+        adder.join(5)
+
+    blocked = Blocked(app_loop)
+    before = app_loop.wakeups
+    crossing(app_loop, first)
+    crossing(app_loop, lambda: ran.append("second"))
+    blocked.release()
+    wait_for(lambda: len(ran) == 3)
+    assert ran == ["first", "second", "late"]
+    assert app_loop.wakeups - before == 2
+
+
+def test_concurrent_threads_lose_nothing_and_keep_each_threads_order(app_loop):
+    per_thread, n = 4, 3000
+    ran: dict[int, list[int]] = {t: [] for t in range(per_thread)}
+
+    def add(t):
+        for i in range(n):
+            crossing(app_loop, lambda i=i: ran[t].append(i))
+
+    threads = [threading.Thread(target=add, args=(t,)) for t in range(per_thread)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    wait_for(lambda: sum(map(len, ran.values())) == per_thread * n)
+    assert all(ran[t] == list(range(n)) for t in ran)
+    assert app_loop.wakeups < per_thread * n   # batched while the loop was busy draining
+
+
+def test_on_the_loops_own_thread_it_is_call_soon_without_a_wakeup(app_loop):
+    async def from_the_loop():
+        done = asyncio.get_running_loop().create_future()
+        crossing(app_loop, lambda: done.set_result(threading.current_thread().name))
+        return await done
+
+    before = app_loop.wakeups
+    assert asyncio.run_coroutine_threadsafe(from_the_loop(), app_loop).result(5) == "app-thread"
+    assert app_loop.wakeups - before == 1   # run_coroutine_threadsafe's own; none by crossing
+
+
+def test_a_loop_closed_with_a_drain_pending_is_logged_never_raised(caplog):
+    loop = asyncio.new_event_loop()
+    ran = []
+    crossing(loop, lambda: ran.append(1))   # the loop is not running: the drain waits in it
+    loop.close()                             # ... and is dropped with it
+    with caplog.at_level(logging.WARNING, logger="otrace"):
+        crossing(loop, lambda: ran.append(2))
+        crossing(loop, lambda: ran.append(3))
+    assert ran == []
+    assert caplog.text.count("cannot reach event loop") == 2
+
+
+def test_resuming_1000_holds_from_another_thread_completes_them_in_order_with_one_wakeup(app_loop):
+    engine = Engine()
+    runtime = Runtime(engine, app_loop)
+    runtime.start()
+    try:
+        n, order = 1000, []
+
+        async def held(i):
+            ctx = capture(sys._getframe(), ctype="holds", label="batch_check", funcname="held", event="hold")
+            value = await engine.start_hold(ctx)
+            order.append((i, value, threading.current_thread().name))
+
+        async def hold_all():
+            for i in range(n):
+                asyncio.ensure_future(held(i))
+
+        asyncio.run_coroutine_threadsafe(hold_all(), app_loop).result(5)
+        wait_for(lambda: len(engine.holds) == n)
+        blocked = Blocked(app_loop)    # the loop is busy while resume queues every completion
+        before = app_loop.wakeups
+        resumer = threading.Thread(target=engine.resume, args=(None, Outcome("value", value="v")))
+        resumer.start()
+        resumer.join(10)
+        assert app_loop.wakeups - before == 1
+        blocked.release()
+        wait_for(lambda: len(order) == n)
+        assert order == [(i, "v", "app-thread") for i in range(n)]
+        assert len(engine.holds) == 0
+    finally:
+        runtime.stop()
