@@ -10,7 +10,9 @@ Cases:
   resume     time from `resume` of 1,000 holds to the last of their responses: measured on the
              server (resume -> the last held request's ``finish()``, seen by Tornado's
              ``log_function``), and as the client sees it (-> its last response received);
-             the same for 1,000 requests parked on bare asyncio Futures (the baseline)
+             the same for 1,000 requests parked on bare asyncio Futures (the baseline); rounds
+             alternate which case goes first, each starts from a collected heap; also the CPU
+             spent in the window (app loop + resume caller), gc pauses and the client's CPU
   memory     otrace's own memory per hold: what N held requests allocate and keep alive minus what
              N requests parked on a bare asyncio Future do (same app, same client; tracemalloc is
              started just before each case, so frees of earlier rounds' objects do not count); the
@@ -31,6 +33,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 
@@ -204,7 +207,7 @@ def main() -> None:
 
     try:
         idle_bare, idle_otrace, held_bare, held_otrace, hold_s = [], [], [], [], []
-        resume_ms, resume_bare_ms, client_ms, client_bare_ms = [], [], [], []
+        resumes: dict[str, list[dict]] = {"otrace": [], "bare": []}
         if not args.memory:
             rate()  # warm up
             for _ in range(rounds):                   # idle: bare vs otrace started, interleaved
@@ -226,26 +229,10 @@ def main() -> None:
                 app.stop()
 
             app = start(vars(demo), **otrace_kw)
-            for _ in range(min(rounds, 3)):           # 1,000 holds: resume -> last finish / response
-                for query, out, out_client in (("?number=77", resume_ms, client_ms),
-                                               ("park?number=77", resume_bare_ms, client_bare_ms)):
-                    holder.ask(cmd="hold", port=server.port, n=1000, query=query)
-                    if query.startswith("park"):
-                        wait_until(lambda: len(PARKED) == 1000, 30)
-                    else:
-                        wait_until(lambda: len(app.engine.holds) == 1000, 30)
-                    time.sleep(0.1)
-                    FINISHED.clear()
-                    t0, wall0 = time.perf_counter(), time.time()
-                    if query.startswith("park"):
-                        server.loop.call_soon_threadsafe(_release_parked)
-                    else:
-                        app.engine.resume()
-                    wait_until(lambda: len(FINISHED) >= 1000, 30)
-                    out.append((max(FINISHED) - t0) * 1000)
-                    got = holder.ask(cmd="collect")
-                    assert got["n"] == 1000 and got["bad"] == 0
-                    out_client.append((got["last"] - wall0) * 1000)
+            for r in range(max(rounds, 5)):            # 1,000 holds: resume -> last finish / response
+                cases = ("otrace", "bare") if r % 2 == 0 else ("bare", "otrace")   # ABBA: no drift bias
+                for case in cases:
+                    resumes[case].append(_resume_round(app, server, holder, case))
             app.stop()
 
         n = 1000
@@ -294,12 +281,7 @@ def main() -> None:
         print(f"held   bare {med(held_bare):8.0f} req/s   otrace {med(held_otrace):8.0f} req/s   "
               f"ratio {med(held_otrace) / med(held_bare):.3f}  (goal >= 0.9, {many:,} held)")
         print(f"        ({many:,} held requests sent and held in {med(hold_s):.1f} s, median)")
-        print(f"resume 1,000 holds -> last finish() on the server: median {med(resume_ms):.1f} ms "
-              f"(all: {', '.join(f'{m:.0f}' for m in resume_ms)})  (goal < 100 ms)")
-        print(f"       1,000 bare Futures -> last finish(): median {med(resume_bare_ms):.1f} ms   "
-              f"ratio otrace/bare {med(resume_ms) / med(resume_bare_ms):.2f}")
-        print(f"       seen by the client (-> last response received): otrace {med(client_ms):.1f} ms, "
-              f"bare {med(client_bare_ms):.1f} ms")
+        _print_resume(resumes)
     print(f"memory a request parked on a bare Future: median {med(bare_total):.0f} B (allocated and alive)")
     print(f"memory otrace's own per hold: median {med(per_hold):.0f} B "
           f"(all: {', '.join(f'{m:.0f}' for m in per_hold)})  (goal < 2048 B)")
@@ -307,6 +289,108 @@ def main() -> None:
           f"(all: {', '.join(f'{m:.0f}' for m in attributed)})")
     for (file, line), size in sorted(by_line.items(), key=lambda kv: -kv[1])[:20]:
         print(f"       {size:6.0f} B  {file}:{line}")
+
+
+class _GcPauses:
+    """Time spent in the garbage collector (any thread of this process) while ``on``."""
+
+    def __init__(self) -> None:
+        self.on, self.seconds, self.full, self._t0 = False, 0.0, 0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._t0
+            self.full += info["generation"] == 2
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _resume_round(app, server, holder: Client, case: str, n: int = 1000) -> dict:
+    """One resume round: n requests held by otrace (``case="otrace"``) or parked on bare Futures
+    (``"bare"``), then all released at once. Returns, in ms: ``last`` (release -> last ``finish()``
+    on the server), ``client`` (-> last response received by the client), ``cpu`` (CPU of the app
+    loop thread from the release to the last finish, plus, for otrace, the CPU of the thread that
+    called ``resume``), ``call`` (how long the ``resume()`` call itself took), ``gc`` (garbage
+    collector pauses in that window; ``full``: how many were full collections) and ``client_cpu``
+    (CPU of the client process in that window: it reads the responses on the same 2 cores).
+
+    Both cases start from a collected heap (``gc.collect()`` before the release), so a full
+    collection owed to earlier rounds does not land at random in one case's window."""
+    otrace = case == "otrace"
+    holder.ask(cmd="hold", port=server.port, n=n, query="?number=77" if otrace else "park?number=77")
+    wait_until((lambda: len(app.engine.holds) == n) if otrace else (lambda: len(PARKED) == n), 30)
+    time.sleep(0.1)
+    loop_cpu, ended = {}, threading.Event()
+
+    def on_loop(key: str) -> None:
+        loop_cpu[key] = time.thread_time()
+        if key == "end":
+            ended.set()
+
+    server.loop.call_soon_threadsafe(on_loop, "begin")
+    gc.collect()
+    time.sleep(0.02)
+    FINISHED.clear()
+    client_cpu0 = _process_cpu(holder.proc.pid)
+    GC_PAUSES.seconds, GC_PAUSES.full, GC_PAUSES.on = 0.0, 0, True
+    t0, wall0, cpu0 = time.perf_counter(), time.time(), time.thread_time()
+    if otrace:
+        app.engine.resume()
+    else:
+        server.loop.call_soon_threadsafe(_release_parked)
+    call, caller_cpu = time.perf_counter() - t0, time.thread_time() - cpu0
+    wait_until(lambda: len(FINISHED) >= n, 30)
+    GC_PAUSES.on = False
+    server.loop.call_soon_threadsafe(on_loop, "end")
+    ended.wait(10)
+    client_cpu = _process_cpu(holder.proc.pid) - client_cpu0
+    got = holder.ask(cmd="collect")
+    assert got["n"] == n and got["bad"] == 0
+    return {"last": (max(FINISHED) - t0) * 1000, "client": (got["last"] - wall0) * 1000,
+            "cpu": (loop_cpu["end"] - loop_cpu["begin"] + (caller_cpu if otrace else 0.0)) * 1000,
+            "call": call * 1000, "gc": GC_PAUSES.seconds * 1000, "full": GC_PAUSES.full,
+            "client_cpu": client_cpu * 1000}
+
+
+def _print_resume(resumes: dict[str, list[dict]]) -> None:
+    med = statistics.median
+
+    def m(case: str, key: str) -> float:
+        return med(r[key] for r in resumes[case])
+
+    def every(case: str, key: str) -> str:
+        return ", ".join(f"{r[key]:.0f}" for r in resumes[case])
+
+    print(f"resume 1,000 holds -> last finish() on the server: median {m('otrace', 'last'):.1f} ms "
+          f"(all: {every('otrace', 'last')})  (goal < 100 ms)")
+    print(f"       1,000 bare Futures -> last finish(): median {m('bare', 'last'):.1f} ms "
+          f"(all: {every('bare', 'last')})   ratio otrace/bare {m('otrace', 'last') / m('bare', 'last'):.2f}")
+    print(f"       seen by the client (-> last response received): otrace {m('otrace', 'client'):.1f} ms, "
+          f"bare {m('bare', 'client'):.1f} ms")
+    print(f"       CPU in the window, app loop (+ the resume() caller for otrace): otrace {m('otrace', 'cpu'):.1f} ms, "
+          f"bare {m('bare', 'cpu'):.1f} ms   ratio {m('otrace', 'cpu') / m('bare', 'cpu'):.2f}")
+    print(f"       the resume() call itself: median {m('otrace', 'call'):.1f} ms (all: {every('otrace', 'call')})")
+    print(f"       gc pauses in the window: otrace {every('otrace', 'gc')} ms "
+          f"({sum(r['full'] for r in resumes['otrace'])} full), bare {every('bare', 'gc')} ms "
+          f"({sum(r['full'] for r in resumes['bare'])} full)")
+    print(f"       client process CPU in the window (same 2 cores): otrace {m('otrace', 'client_cpu'):.0f} ms, "
+          f"bare {m('bare', 'client_cpu'):.0f} ms")
+
+
+GC_PAUSES = _GcPauses()
 
 
 def _release_parked() -> None:

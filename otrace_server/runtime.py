@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import logging
 import threading
@@ -334,7 +335,7 @@ class Runtime:
         def forward(event: Event) -> None:
             loop = self.control_loop
             if self._thread is not None and loop is not None:
-                crossing(loop, lambda: callback(event))
+                crossing(loop, functools.partial(callback, event))
 
         return self.engine.events.subscribe(forward)
 
