@@ -6,14 +6,16 @@
 #        PYTHON  interpreter to create it with (default: python3.11, else python3 if >= 3.11)
 #
 # The venv is reused while it is up to date: a stamp file inside it records the extra and a hash
-# of pyproject.toml, so editing the dependencies (or asking for more extras) reinstalls; a venv
+# of pyproject.toml, setup.py and the C accelerator, so editing the dependencies or the C code (or
+# asking for more extras) reinstalls (rebuilding the accelerator in place); a venv
 # whose interpreter no longer runs or is older than 3.11 is recreated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=${1:-}
 venv=${VENV:-.venv}
-hash=$(sha256sum pyproject.toml | cut -c1-16)
+# the stamp covers what pip builds from: the dependencies and the C accelerator
+hash=$(cat pyproject.toml setup.py otrace_server/core/_stackwalk.c | sha256sum | cut -c1-16)
 stamp="$venv/.otrace-installed-${extra:-base}-$hash"
 is_311='import sys; sys.exit(sys.version_info < (3, 11))'
 

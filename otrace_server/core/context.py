@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from array import array
 import threading
 import time
 from collections.abc import Sequence
@@ -48,18 +49,19 @@ class FrameStack(Sequence):
     built on first use from what ``capture`` recorded cheaply. Compares equal to a list of the
     same snapshots. Code objects are kept, frames never.
 
-    Packed form (one flat list, no object per frame): ``flat`` starts with ``code, position``
-    pairs for the ``count`` frames, outermost first; a position >= 0 is half a bytecode offset
-    (the line is computed on first use; halved, most offsets are cached small ints), a negative
-    one is ``~line`` (a line known at capture, e.g. from a traceback). The copies of the locals
-    kept by frames ``first``, ``first + 1``, ... follow the pairs (the kept frames are adjacent).
+    Packed form (no object per frame): ``flat`` starts with the code objects of the ``count``
+    frames, outermost first, followed by the copies of the locals kept by frames ``first``,
+    ``first + 1``, ... (the kept frames are adjacent). ``positions`` holds one native int32 per
+    frame (``array("i")`` bytes): >= 0 is half a bytecode offset (the line is computed on first
+    use), negative is ``~line`` (a line known at capture, e.g. from a traceback).
 
     Thread-safety: concurrent first uses build equal lists; either one is kept."""
 
-    __slots__ = ("_flat", "_count", "_first", "_frames")
+    __slots__ = ("_flat", "_positions", "_count", "_first", "_frames")
 
-    def __init__(self, flat: list, count: int, first: int = 0) -> None:
+    def __init__(self, flat: list, positions: bytes, count: int, first: int = 0) -> None:
         self._flat = flat
+        self._positions = positions
         self._count = count
         self._first = first
         self._frames: list[FrameSnapshot] | None = None
@@ -68,9 +70,10 @@ class FrameStack(Sequence):
         frames = self._frames
         if frames is None:
             flat, count, first = self._flat, self._count, self._first
-            kept = flat[2 * count:]
-            frames = [FrameSnapshot(flat[2 * i].co_filename, position_line(flat[2 * i], flat[2 * i + 1]),
-                                    flat[2 * i].co_name, kept[i - first] if 0 <= i - first < len(kept) else None)
+            positions = array("i", self._positions)
+            kept = flat[count:]
+            frames = [FrameSnapshot(flat[i].co_filename, position_line(flat[i], positions[i]), flat[i].co_name,
+                                    kept[i - first] if 0 <= i - first < len(kept) else None)
                       for i in range(count)]
             self._frames = frames
         return frames
@@ -83,7 +86,7 @@ class FrameStack(Sequence):
         frames = self._frames
         if frames is not None:
             return frames[index].line
-        return position_line(self._flat[2 * index], self._flat[2 * index + 1])
+        return position_line(self._flat[index], array("i", self._positions)[index])
 
     def __getitem__(self, index):
         return self._list()[index]
@@ -100,6 +103,13 @@ class FrameStack(Sequence):
 
     def __repr__(self) -> str:
         return repr(self._list())
+
+
+class _Packed(tuple):
+    """``(flat, positions, count, first)``: the arguments of a FrameStack not made yet (made in C, no
+    Python frame, unlike the FrameStack itself: ``capture`` passes this to TraceContext)."""
+
+    __slots__ = ()
 
 
 def position_line(code: CodeType, position: int) -> int:
@@ -131,12 +141,12 @@ class TraceContext:
     name of the thread object recorded, read when shown), ``related``/``extra`` (created empty on
     first read; write them through the returned list/dict or by assignment)."""
 
-    __slots__ = ("ctype", "label", "funcname", "event", "_argvalues", "locals", "stack", "frame_index", "file",
+    __slots__ = ("ctype", "label", "funcname", "event", "_argvalues", "_locals", "_stack", "frame_index", "file",
                  "_line", "_thread", "timestamp", "exc_type", "exc_message", "traceback", "return_value",
                  "globals", "_related", "_extra", "id", "saved", "hold")
 
-    def __init__(self, ctype: str, label: str, funcname: str, event: str, argvalues: dict[str, Any],
-                 locals: dict[str, Any], stack: Sequence[FrameSnapshot], frame_index: int, file: str = "",
+    def __init__(self, ctype: str, label: str, funcname: str, event: str, argvalues: Any,
+                 locals: dict[str, Any] | None, stack: Sequence[FrameSnapshot], frame_index: int, file: str = "",
                  line: Any = 0, thread: Any = "", timestamp: float = 0.0, exc_type: str | None = None,
                  exc_message: str | None = None, traceback: str | None = None, return_value: Any = MISSING,
                  globals: dict[str, Any] | None = None, related: list[str] | None = None,
@@ -145,9 +155,9 @@ class TraceContext:
         self.label = label
         self.funcname = funcname
         self.event = event
-        self._argvalues = argvalues   # a dict, or the code object whose parameters to take from locals
-        self.locals = locals
-        self.stack = stack
+        self._argvalues = argvalues   # a dict, or a lazy form (see the argvalues property)
+        self._locals = locals         # None: a copy of the arguments, made on first read
+        self._stack = stack           # or _Packed: the FrameStack is made on first read
         self.frame_index = frame_index
         self.file = file
         self._line = line          # a line (>= 0), or ~i: the line of stack[i], resolved on first read
@@ -168,6 +178,18 @@ class TraceContext:
         return f"<TraceContext {self.id or self.funcname} {self.event} at {self.file}:{self.line}>"
 
     @property
+    def stack(self) -> Sequence[FrameSnapshot]:
+        """The stack, outermost first (a FrameStack for captured contexts)."""
+        stack = self._stack
+        if stack.__class__ is _Packed:
+            stack = self._stack = FrameStack(*stack)
+        return stack
+
+    @stack.setter
+    def stack(self, value: Sequence[FrameSnapshot]) -> None:
+        self._stack = value
+
+    @property
     def line(self) -> int:
         """The line of the event in ``file``."""
         line = self._line
@@ -181,12 +203,26 @@ class TraceContext:
 
     @property
     def argvalues(self) -> dict[str, Any]:
-        """``{parameter: value}`` of the traced call."""
+        """``{parameter: value}`` of the traced call. Given to the constructor as a dict, or in a
+        form resolved on first read: the code object whose parameters to take from ``locals``, or
+        ``(bind, args, kwargs)``, the call's own argument tuple and dict (never changed after the
+        call, so binding them later gives what binding them at capture would have)."""
         values = self._argvalues
-        if values.__class__ is CodeType:
-            local = self.locals
-            values = self._argvalues = {n: local[n] for n in _argument_names(values) if n in local}
+        if values.__class__ is not dict:
+            values = self._argvalues = _resolved(values, self)
         return values
+
+    @property
+    def locals(self) -> dict[str, Any]:
+        """The traced frame's locals (for call/return events: a copy of the arguments)."""
+        local = self._locals
+        if local is None:
+            local = self._locals = dict(self.argvalues)
+        return local
+
+    @locals.setter
+    def locals(self, value: dict[str, Any]) -> None:
+        self._locals = value
 
     @argvalues.setter
     def argvalues(self, value: dict[str, Any]) -> None:
@@ -256,6 +292,17 @@ class TraceContext:
     def is_held(self) -> bool:
         """True while a hold on this context waits to be resumed."""
         return self.hold is not None and not self.hold.done
+
+
+def _resolved(values: Any, ctx: TraceContext | None = None) -> dict[str, Any]:
+    """The ``{parameter: value}`` dict of a lazy argvalues form (see TraceContext.argvalues)."""
+    if values.__class__ is CodeType:
+        local = ctx.locals if ctx is not None else {}
+        return {n: local[n] for n in _argument_names(values) if n in local}
+    if values.__class__ is tuple:
+        bind, args, kwargs = values
+        return bind(args, kwargs)
+    return values
 
 
 _safe_labels: dict[str, str] = {}
@@ -338,6 +385,48 @@ def _is_own(frame: FrameType) -> bool:
     return own
 
 
+def _walk_python(frame: FrameType | None, own_files: dict[str, bool], is_own, limit: int,
+                 want: int) -> tuple[list, bytes, list[FrameType], int]:
+    """The stack walk of ``snapshot`` (the C accelerator ``_stackwalk.walk`` does the same):
+    from ``frame`` outwards, skipping otrace's own frames, stopping after ``limit`` frames or
+    after the first ordinary frame above a chain of coroutine frames. Returns the code objects
+    (outermost first), their positions (``array("i")`` bytes, half the bytecode offsets), the
+    first ``want`` frames kept (innermost first) and how many frames were kept."""
+    codes: list = []
+    positions = array("i")
+    near: list = []
+    f = frame
+    depth = 0
+    in_chain = False
+    while f is not None:
+        code = f.f_code
+        own = own_files.get(code.co_filename)
+        if own is None:
+            own = is_own(f)
+        if not own:
+            if depth < want:
+                near.append(f)
+            codes.append(code)
+            positions.append(f.f_lasti >> 1)    # offsets are even (2-byte code units)
+            depth += 1
+            if code.co_flags & _CO_ASYNC:
+                in_chain = True
+            elif in_chain:
+                break
+            if depth == limit:
+                break
+        f = f.f_back
+    codes.reverse()
+    positions.reverse()
+    return codes, positions.tobytes(), near, depth
+
+
+try:
+    from otrace_server.core._stackwalk import walk as _walk   # the C accelerator, when built
+except ImportError:   # pragma: no cover - built by pip install; the Python walk is equivalent
+    _walk = _walk_python
+
+
 def frames_from_traceback(tb: TracebackType | None) -> list[tuple[FrameType, int]]:
     """The (frame, line) pairs of a traceback, outermost first, skipping otrace's own wrapper
     frames (the ``inner`` argument of ``capture``)."""
@@ -356,7 +445,7 @@ def capture(
     label: str,
     funcname: str,
     event: str,
-    argvalues: dict[str, Any] | None = None,
+    argvalues: Any = None,
     inner: list[tuple[FrameType, int]] | None = None,
     stack_locals: int = 1,
     deep: bool = False,
@@ -368,7 +457,8 @@ def capture(
 
     ``frame`` is the traced function's frame when it exists (exceptions: from the traceback;
     traceassert: the caller), else the frame that called the traced function (``call``/``return``
-    events, where ``argvalues`` must be given). ``inner`` lists (frame, line) pairs below ``frame``
+    events, where ``argvalues`` must be given: a dict, or ``(bind, args, kwargs)`` to bind on first
+    read, see TraceContext.argvalues). ``inner`` lists (frame, line) pairs below ``frame``
     (an exception's traceback below the traced function). Otrace's own frames are skipped. Locals
     are copied for the ``stack_locals`` frames nearest the event (shallow, or deep when ``deep``);
     for call/return events the traced function counts as the first (its locals are the arguments).
@@ -383,58 +473,42 @@ def capture(
 
 
 def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, event: str,
-             argvalues: dict[str, Any] | None, inner: list[tuple[FrameType, int]] | None, stack_locals: int,
+             argvalues: Any, inner: list[tuple[FrameType, int]] | None, stack_locals: int,
              deep: bool, exc: BaseException | None, return_value: Any,
              func_globals: dict[str, Any] | None) -> TraceContext:
     """``capture`` with every argument positional, in its order (the tracer's hot path: binding
     eleven keyword arguments costs about a microsecond)."""
-    flat: list = []      # position, code per frame, innermost first (reversed below: code, position)
-    kept: list = []      # (depth, locals copy) of the frames whose locals are kept
-    f = frame
     # call/return: the nearest frame is the caller, shown through the arguments: its locals are
     # never looked at, so the first frame whose locals are kept is the next one
-    calling = argvalues is not None and event in ("call", "return")
-    depth = 0
-    in_chain = False
-    own_files, append, limit, async_flags = _own_files, flat.append, _MAX_FRAMES, _CO_ASYNC  # locals: hot loop
-    while f is not None:
-        code = f.f_code
-        own = own_files.get(code.co_filename)
-        if own is None:
-            own = _is_own(f)
-        if not own:
-            if depth < stack_locals and calling <= depth:
-                kept.append((depth, _copy_locals(f.f_locals, deep)))
-            append(f.f_lasti >> 1)    # offsets are even (2-byte code units)
-            append(code)
-            depth += 1
-            if code.co_flags & async_flags:
-                in_chain = True
-            elif in_chain:
-                break
-            if depth == limit:
-                break
-        f = f.f_back
-    flat.reverse()
-    frame_index = depth - 1
-    first = frame_index - kept[-1][0] if kept else depth   # kept: nearest first, adjacent depths
-    flat.extend([loc for _, loc in reversed(kept)])
-    nearest_locals = kept[0][1] if kept and kept[0][0] == 0 else None
-    where = frame_index        # the stack entry of the context's file:line (-1: none)
+    calling = argvalues is not None and (event == "call" or event == "return")
+    flat, positions, near, depth = _walk(frame, _own_files, _is_own, _MAX_FRAMES, stack_locals)
+    nearest_locals = None
+    first = depth                    # the outermost frame whose locals are kept (depth: none)
+    if len(near) > calling:          # copy the locals of frames calling .. len(near)-1
+        kept = [_copy_locals(f.f_locals, deep) for f in near[calling:]]   # nearest first
+        if not calling:
+            nearest_locals = kept[0]
+        kept.reverse()
+        flat += kept
+        first = depth - len(near)
+    del near                         # a context keeps no frame
+    count = depth
+    where = depth - 1                # the stack entry of the context's file:line (-1: none)
     if inner:   # an exception's frames below the traced one: pairs go before the kept locals
-        pairs: list = []
+        codes: list = []
         for i, (fr, lineno) in enumerate(inner):
-            pairs += (fr.f_code, ~(lineno or 0))
+            codes.append(fr.f_code)
             if i < stack_locals:
                 flat.append(_copy_locals(fr.f_locals, deep))
-        flat[2 * depth:2 * depth] = pairs
+        flat[depth:depth] = codes
+        positions += array("i", [~(lineno or 0) for _, lineno in inner]).tobytes()
+        count += len(inner)
         if exc is not None:
-            where = depth + len(inner) - 1
-    count = depth + (len(inner) if inner else 0)
+            where = count - 1
     if calling:
+        local_values = None            # a copy of the arguments, made on first read
         if deep:
-            argvalues = _copy_locals(argvalues, True)
-        local_values = dict(argvalues)
+            argvalues = _copy_locals(_resolved(argvalues), True)
     else:
         values: dict[str, Any] = {}
         if frame is not None:
@@ -442,21 +516,48 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
         if argvalues is None:
             argvalues = frame.f_code if frame else {}   # resolved from the locals on first read
         elif deep:
-            argvalues = _copy_locals(argvalues, True)
-        local_values = values if frame is not None else dict(argvalues)
-    ctx = TraceContext(
-        ctype, label, funcname, event, argvalues, local_values, FrameStack(flat, count, first),
-        frame_index, flat[2 * where].co_filename if where >= 0 else "", ~where if where >= 0 else 0,
-        _current_thread(), _now(), None, None, None, return_value,
-        func_globals if func_globals is not None else (frame.f_globals if frame is not None else None))
+            argvalues = _copy_locals(_resolved(argvalues), True)
+        local_values = values if frame is not None else dict(_resolved(argvalues))
+    # TraceContext's fields set in place: calling the class costs ~40% more here (same fields
+    # as TraceContext.__init__; tests check that a captured context has every field)
+    ctx = _new_context(TraceContext)
+    ctx.ctype = ctype
+    ctx.label = label
+    ctx.funcname = funcname
+    ctx.event = event
+    ctx._argvalues = argvalues
+    ctx._locals = local_values
+    ctx._stack = _Packed((flat, positions, count, first))
+    ctx.frame_index = depth - 1
+    if where >= 0:
+        ctx.file = flat[where].co_filename
+        ctx._line = ~where
+    else:
+        ctx.file = ""
+        ctx._line = 0
+    try:                             # threading.current_thread(), remembered per thread
+        ctx._thread = _threads.thread
+    except AttributeError:
+        ctx._thread = _threads.thread = threading.current_thread()
+    ctx.timestamp = _now()
     if exc is not None:
         ctx.exc_type = type(exc).__name__
         ctx.exc_message = str(exc)
+    else:
+        ctx.exc_type = ctx.exc_message = None
+    ctx.traceback = None
+    ctx.return_value = return_value
+    ctx.globals = func_globals if func_globals is not None else (frame.f_globals if frame is not None else None)
+    ctx._related = ctx._extra = None
+    ctx.id = ""
+    ctx.saved = False
+    ctx.hold = None
     return ctx
 
 
-_current_thread = threading.current_thread
+_new_context = object.__new__
 _now = time.time
+_threads = threading.local()   # .thread: the thread's Thread object (a C lookup, not a Python call)
 
 
 def _argument_names(code) -> list[str]:

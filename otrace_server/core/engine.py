@@ -169,11 +169,14 @@ class Engine:
 
         self.settings = Settings()
         self.events = EventBus()
-        self.store = ContextStore(lambda: self.settings.max_recent)
+        self.store = ContextStore(functools.partial(getattr, self.settings, "max_recent"))  # no Python frame
         self.holds = HoldRegistry(on_resumed=self._hold_resumed)
         self.tracer = Tracer(self)
         self.patcher = Patcher(self)
         self.tracedb = None
+        #: log every context's id at INFO: only when otrace's own ``log_level`` says so (an app's
+        #: root logger at INFO must not get a line per traced call)
+        self._log_contexts = False
         self._crossing: Crossing | None = None
         #: callables(ctx) run when a context is recorded, before it is published (e.g. add a
         #: request summary); they must be cheap and must not raise (failures are logged)
@@ -186,8 +189,12 @@ class Engine:
     def record(self, ctx: TraceContext) -> TraceContext:
         """Store ``ctx`` (assigning its id), write it to the trace database when ``pickle_file`` is
         set, and publish a ``context`` event. Returns ctx."""
-        self._store(ctx)
-        self._announce(ctx)
+        if self.enrichers or ctx.ctype == "tags":
+            self._store(ctx)
+        else:                   # the tracer's hot path: only the store
+            self.store.add(ctx)
+        if self.tracedb is not None or self.events.has_subscribers or self._log_contexts:
+            self._announce(ctx)
         return ctx
 
     def _store(self, ctx: TraceContext, hold_ctype: str | None = None) -> None:
@@ -214,7 +221,7 @@ class Engine:
                 db.write(ctx)
             except Exception as exc:
                 log.warning("otrace: writing %s to the trace database failed: %s", ctx.id, exc)
-        if log.isEnabledFor(logging.INFO):
+        if self._log_contexts:
             log.info("otrace: %s", ctx.id)
         events = self.events
         if events.has_subscribers:
@@ -309,6 +316,8 @@ class Engine:
 
     # ---- settings side effects -------------------------------------------------------------
     def _setting_changed(self, name: str, value: Any) -> None:
+        if name == "log_level":
+            self._log_contexts = value in ("DEBUG", "INFO")
         if name == "pickle_file":
             from otrace_server.core.tracedb import TraceDB
 

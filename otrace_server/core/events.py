@@ -51,22 +51,21 @@ class EventBus:
         self._subscribers: tuple[Callable[[Event], None], ...] = ()
         self._lock = threading.Lock()
         self._failed: set[int] = set()
+        #: True while some callback is subscribed (hot paths skip building events nobody gets)
+        self.has_subscribers = False
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
         with self._lock:
             self._subscribers = self._subscribers + (callback,)
+            self.has_subscribers = True
 
         def unsubscribe() -> None:
             with self._lock:
                 self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+                self.has_subscribers = bool(self._subscribers)
 
         return unsubscribe
-
-    @property
-    def has_subscribers(self) -> bool:
-        """True when some callback is subscribed (hot paths skip building events nobody gets)."""
-        return bool(self._subscribers)
 
     def publish(self, kind: str, **data: Any) -> Event:
         """Deliver an event to every subscriber, on the calling thread; returns the event."""

@@ -5,7 +5,9 @@ distinguish contexts of the same function, type and label recorded within the sa
 At most ``max_recent`` contexts are kept per type; the oldest is dropped first, except saved
 contexts (moved to ``saved``, never evicted) and holds that are still held.
 
-Cost: ``add`` is O(1) amortized however many contexts are held. Contexts held when added are kept
+Cost: ``add`` is O(1) amortized however many contexts are held; it evicts in passes, once
+``_EVICT_SLACK`` contexts beyond ``max_recent`` have accumulated (every read evicts first, so no
+reader ever sees more than ``max_recent``). Contexts held when added are kept
 out of the eviction order ("pinned"); the pinned ones are re-checked (O(pinned)) once every
 len(pinned) adds of their type and at each listing, and those resumed by then rejoin the eviction
 order as its newest entries (a resumed hold counts as recent from its resume).
@@ -26,6 +28,21 @@ from otrace_server.core.errors import OTraceError
 __all__ = ["ContextStore"]
 
 _MAX_BASES = 10_000   # id bases remembered for the .n counters (cleared when exceeded)
+#: contexts ``add`` may keep beyond max_recent before evicting (then down to max_recent): one
+#: eviction pass per this many adds. Every read trims first, so none is ever seen.
+_EVICT_SLACK = 8
+
+
+class _Base:
+    """The id base ``<funcname>:<prefix>-<label>`` of a (function, type, label) and the counter
+    of its last id: the time string it was given for and its ``.n``."""
+
+    __slots__ = ("text", "stamp", "n")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.stamp = ""
+        self.n = 0
 
 
 class _Recent:
@@ -36,17 +53,9 @@ class _Recent:
 
     def __init__(self) -> None:
         self.all: dict[str, TraceContext] = {}             # insertion ordered
-        self.order: OrderedDict[str, None] = OrderedDict()
+        self.order: dict[str, None] = {}    # insertion ordered: oldest first
         self.pinned: dict[str, TraceContext] = {}
         self.adds = 0            # adds since the pinned contexts were last checked
-
-    def put(self, ctx: TraceContext) -> None:
-        self.all[ctx.id] = ctx
-        hold = ctx.hold
-        if hold is not None and not hold.done:
-            self.pinned[ctx.id] = ctx
-        else:
-            self.order[ctx.id] = None
 
     def remove(self, trace_id: str) -> TraceContext | None:
         self.order.pop(trace_id, None)
@@ -64,7 +73,8 @@ class _Recent:
         """Drop the oldest evictable contexts while more than ``limit`` are stored."""
         all_, order = self.all, self.order
         while len(all_) > limit and order:
-            key = order.popitem(last=False)[0]
+            key = next(iter(order))
+            del order[key]
             ctx = all_[key]
             hold = ctx.hold
             if hold is not None and not hold.done:   # held after it was added (not via the engine): pin it
@@ -82,56 +92,90 @@ class ContextStore:
         self._lock = threading.Lock()
         self._recent: dict[str, _Recent] = {t: _Recent() for t in CTYPES}
         self._saved: OrderedDict[str, TraceContext] = OrderedDict()
-        self._last_stamp: dict[str, tuple[str, int]] = {}   # id base -> (time string, counter)
         self._latest: TraceContext | None = None
-        self._second: tuple[int, str] = (-1, "")           # (whole second, its HH-MM-SS)
-        self._bases: dict[tuple[str, str, str], str] = {}   # (funcname, ctype, label) -> id base
+        self._second: tuple[float, float, str] = (0.0, 0.0, "")   # (second, next second, HH-MM-SS)
+        self._bases: dict[tuple[str, str, str], _Base] = {}   # (funcname, ctype, label) -> id base
 
-    def _stamp(self, second: int) -> str:
-        """``HH-MM-SS`` (local time) of ``second``, cached for the next contexts of that second."""
-        text = time.strftime("%H-%M-%S", time.localtime(second))
-        self._second = (second, text)
-        return text
+    def _new_second(self, timestamp: float) -> tuple[float, float, str]:
+        """(second, next second, ``HH-MM-SS`` in local time) of ``timestamp``, cached for the next
+        contexts of that second."""
+        second = int(timestamp)   # bounds as floats: comparing a float with an int costs more
+        self._second = (float(second), float(second + 1), time.strftime("%H-%M-%S", time.localtime(second)))
+        return self._second
 
-    def add(self, ctx: TraceContext) -> TraceContext:
-        """Assign ``ctx.id`` and store it under its type; evict beyond ``max_recent``. Returns ctx."""
-        recent = self._recent.get(ctx.ctype)
-        if recent is None:
-            raise OTraceError(f"unknown context type {ctx.ctype!r}")
-        second = int(ctx.timestamp or time.time())
-        cached = self._second
-        stamp = cached[1] if cached[0] == second else self._stamp(second)
+    def _base(self, ctx: TraceContext) -> _Base:
+        """The id base of ``ctx``'s (function, type, label), cached (bounded)."""
         key = (ctx.funcname, ctx.ctype, ctx.label)
         base = self._bases.get(key)
         if base is None:
-            base = f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}"
-            if len(self._bases) >= _MAX_BASES:
+            base = _Base(f"{ctx.funcname}:{ctx.prefix}-{safe_label(ctx.label)}")
+            if len(self._bases) >= _MAX_BASES:   # forgetting a counter is safe: ids are checked below
                 self._bases.clear()
             self._bases[key] = base
-        with self._lock:
+        return base
+
+    def add(self, ctx: TraceContext) -> TraceContext:
+        """Assign ``ctx.id`` and store it under its type; evict beyond ``max_recent``. Returns ctx.
+
+        The tracer's hot path (every recorded context), kept short: the second's ``HH-MM-SS`` and
+        the id bases are cached, the lock is taken with ``acquire``/``release`` (``with`` costs
+        three times as much here)."""
+        recent = self._recent.get(ctx.ctype)
+        if recent is None:
+            raise OTraceError(f"unknown context type {ctx.ctype!r}")
+        timestamp = ctx.timestamp or time.time()
+        second = self._second
+        if not second[0] <= timestamp < second[1]:
+            second = self._new_second(timestamp)
+        stamp = second[2]
+        base = self._bases.get((ctx.funcname, ctx.ctype, ctx.label)) or self._base(ctx)
+        limit = self._max_recent()
+        lock = self._lock
+        lock.acquire()
+        try:
             stored = recent.all
-            last = self._last_stamp.get(base)
-            n = last[1] + 1 if last is not None and last[0] == stamp else 0
+            n = base.n + 1 if base.stamp == stamp else 0
+            trace_id = f"{base.text}:{stamp}.{n}" if n else f"{base.text}:{stamp}"
             # contexts captured on other threads may arrive out of order, and a clock time recurs
             # the next day: never reuse an id that is still stored
-            while (trace_id := f"{base}:{stamp}.{n}" if n else f"{base}:{stamp}") in stored \
-                    or trace_id in self._saved:
+            while trace_id in stored or trace_id in self._saved:
                 n += 1
-            if len(self._last_stamp) >= _MAX_BASES and base not in self._last_stamp:
-                self._last_stamp.clear()
-            self._last_stamp[base] = (stamp, n)
+                trace_id = f"{base.text}:{stamp}.{n}"
+            base.stamp = stamp
+            base.n = n
+            if recent.pinned:   # resumed holds rejoin the eviction order before this context
+                recent.adds += 1
+                if recent.adds >= len(recent.pinned):
+                    recent.unpin()
             ctx.id = trace_id
-            recent.adds += 1
-            if recent.pinned and recent.adds >= len(recent.pinned):
-                recent.unpin()
-            recent.put(ctx)
+            stored[trace_id] = ctx
             self._latest = ctx
-            recent.evict(max(1, self._max_recent()))
+            hold = ctx.hold
+            if hold is not None and not hold.done:
+                recent.pinned[trace_id] = ctx
+            else:
+                recent.order[trace_id] = None
+            if len(stored) > limit + _EVICT_SLACK:
+                recent.evict(max(1, limit))
+        finally:
+            lock.release()
         return ctx
+
+    def _trim(self, ctypes: Iterable[str] = CTYPES, unpin: bool = False) -> None:
+        """(Lock held; every read calls it first.) Evict what ``add`` left beyond max_recent (see
+        ``_EVICT_SLACK``); with ``unpin``, resumed holds first rejoin the eviction order."""
+        limit = max(1, self._max_recent())
+        for t in ctypes:
+            recent = self._recent[t]
+            if unpin and recent.pinned:
+                recent.unpin()
+            if len(recent.all) > limit:
+                recent.evict(limit)
 
     def get(self, trace_id: str) -> TraceContext | None:
         """The context with this id (recent or saved), or None."""
         with self._lock:
+            self._trim()
             saved = self._saved.get(trace_id)
             if saved is not None:
                 return saved
@@ -151,6 +195,7 @@ class ContextStore:
     def latest(self) -> TraceContext | None:
         """The most recently added context still stored (``~~`` in the shell), or None."""
         with self._lock:
+            self._trim()
             latest = self._latest
             if latest is not None and (latest.id in self._recent[latest.ctype].all or latest.id in self._saved):
                 return latest
@@ -162,13 +207,8 @@ class ContextStore:
         ``max_recent`` are dropped first."""
         if ctype is not None and ctype not in self._recent:
             raise OTraceError(f"unknown context type {ctype!r} (one of {', '.join(CTYPES)})")
-        limit = max(1, self._max_recent())
         with self._lock:
-            for t in (ctype,) if ctype is not None else CTYPES:
-                recent = self._recent[t]
-                if recent.pinned:
-                    recent.unpin()
-                    recent.evict(limit)
+            self._trim((ctype,) if ctype is not None else CTYPES, unpin=True)
             if ctype is not None:
                 return list(self._recent[ctype].all.values())
             out = [c for r in self._recent.values() for c in r.all.values()]
@@ -183,6 +223,7 @@ class ContextStore:
     def save(self, trace_id: str) -> TraceContext:
         """Mark a context saved: it moves to ``saved`` and is never evicted."""
         with self._lock:
+            self._trim()
             for recent in self._recent.values():
                 ctx = recent.remove(trace_id)
                 if ctx is not None:
@@ -198,6 +239,7 @@ class ContextStore:
     def delete(self, trace_id: str) -> TraceContext:
         """Remove a context (recent or saved); a context that is still held cannot be deleted."""
         with self._lock:
+            self._trim()
             ctx = self._saved.get(trace_id)
             recent = None
             if ctx is None:

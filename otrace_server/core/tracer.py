@@ -44,12 +44,14 @@ once per trace on logger "otrace" and the program's own return value or exceptio
 Bad input to ``trace``/``untrace`` raises OTraceError (one line) and changes nothing.
 
 Thread-safety: ``trace``/``untrace``/``traced`` may be called from any thread (one lock). Wrappers
-may run concurrently on any number of threads; the per-trace match counter is locked.
+may run concurrently on any number of threads; the per-trace match counter is an atomic
+itertools.count.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import sys
 import threading
@@ -111,26 +113,30 @@ class _Trace:
         self.spec = spec
         self.cond = cond
         self.argspec = argspec
+        self.bind = argspec.bind
         func = spec.target.function
         self.funcname = func.__qualname__
         self.globals = func.__globals__
         self.action = spec.action
         self.count = spec.count
-        self.matches = 0
+        self._matches = itertools.count(1)   # next(): the number of this match
         self.label = cond.text or ("hold" if spec.action == "hold" else DEFAULT_LABEL)
+        self.tagged = cond.kind == "tagged"
         #: exceptions are the matches of the default condition (when no hold/tag uses it)
         self.counts_exceptions = cond.kind == "exceptions" and spec.action not in ("hold", "tag")
-        self._lock = threading.Lock()
         self._logged = False
+
+    @property
+    def matches(self) -> int:
+        """The matches counted so far."""
+        return int(repr(self._matches)[6:-1]) - 1     # repr: "count(<next value>)"
 
     # ---- bookkeeping -----------------------------------------------------------------------
     def _take(self) -> bool:
         """Count one match; False when it must not be recorded (inactive, before -N, after N)."""
         if not self.settings.trace_active:
             return False
-        with self._lock:
-            self.matches += 1
-            n = self.matches
+        n = next(self._matches)   # atomic (one C call): no lock on this path
         count = self.count
         if count is None:
             return True
@@ -148,7 +154,7 @@ class _Trace:
     def _capture(self, frame, event: str, args: tuple, kwargs: dict, ctype: str = "traces", label: str | None = None,
                  inner=None, exc: BaseException | None = None, return_value: Any = MISSING) -> TraceContext:
         s = self.settings
-        return snapshot(frame, ctype, label or self.label, self.funcname, event, self.argspec.bind(args, kwargs),
+        return snapshot(frame, ctype, label or self.label, self.funcname, event, (self.bind, args, kwargs),
                         inner, s.stack_locals, s.deep_copy, exc, return_value, self.globals)
 
     def _tagged_label(self, args: tuple, kwargs: dict) -> str:
@@ -161,14 +167,20 @@ class _Trace:
     def _record(self, ctx: TraceContext) -> None:
         """Record ``ctx``, maintaining the related-context history of tagged arguments."""
         s = self.settings
-        tagged = ()
         if s.trace_related or s.save_tags:
-            tagged = [v for v in ctx.argvalues.values() if _tags.get_tag(v) is not None]
-            if tagged and s.trace_related:
-                seen: dict[str, None] = {}
-                for value in tagged:
-                    seen.update(dict.fromkeys(_tags.related(value)))
-                ctx.related = list(seen)
+            self._record_tagged(ctx)
+        else:
+            self.engine.record(ctx)
+
+    def _record_tagged(self, ctx: TraceContext) -> None:
+        """``_record`` with ``trace_related`` or ``save_tags`` set: ``related`` ids, saving."""
+        s = self.settings
+        tagged = [v for v in ctx.argvalues.values() if _tags.get_tag(v) is not None]
+        if tagged and s.trace_related:
+            seen: dict[str, None] = {}
+            for value in tagged:
+                seen.update(dict.fromkeys(_tags.related(value)))
+            ctx.related = list(seen)
         self.engine.record(ctx)
         for value in tagged:
             _tags.add_related(value, ctx.id)
@@ -210,13 +222,18 @@ class _Trace:
         try:
             if not self._take():
                 return None
-            label = self._tagged_label(args, kwargs) if self.cond.kind == "tagged" else None
-            ctx = self._capture(sys._getframe(1), "call", args, kwargs, label=label)
-            if self.action == "hold":
-                return self.engine.start_hold(ctx)
-            if self.action != "break":
-                self._record(ctx)
+            label = self._tagged_label(args, kwargs) if self.tagged else self.label
+            s = self.settings
+            ctx = snapshot(sys._getframe(1), "traces", label, self.funcname, "call", (self.bind, args, kwargs), None, s.stack_locals, s.deep_copy, None, MISSING, self.globals)
+            action = self.action
+            if action is None:
+                if s.trace_related or s.save_tags:
+                    self._record_tagged(ctx)
+                else:                           # the common case: no tag bookkeeping
+                    self.engine.record(ctx)
                 return None
+            if action == "hold":
+                return self.engine.start_hold(ctx)
         except Exception:
             self._failed()
             return None

@@ -218,3 +218,108 @@ def test_argvalues_of_a_frame_capture_are_taken_from_its_locals_on_first_read():
     assert ctx.argvalues is ctx.argvalues                 # resolved once, then a plain dict
     ctx.argvalues = {"request": "other"}
     assert ctx.argvalues == {"request": "other"} and ctx.locals["local"] == 1
+
+
+# ---- the stack walk: C accelerator and Python fallback -----------------------------------------
+
+def _walks():
+    from otrace_server.core import context
+
+    walks = [("python", context._walk_python)]
+    try:
+        from otrace_server.core._stackwalk import walk
+    except ImportError:     # not built: the fallback is what runs, and what is tested
+        return walks
+    return walks + [("c", walk)]
+
+
+def test_the_c_walk_is_built_and_used_by_an_installed_tree():
+    """`pip install` builds the accelerator (setup.py); capture uses it when it is there."""
+    from otrace_server.core import context
+
+    names = [name for name, _ in _walks()]
+    assert names == ["python", "c"], "otrace_server/core/_stackwalk.c was not built (pip install -e .)"
+    assert context._walk is dict(_walks())["c"]
+
+
+def test_c_and_python_walks_agree_on_sync_async_own_and_limited_stacks():
+    import asyncio
+    from array import array
+
+    from otrace_server.core import context
+
+    results = {}
+
+    def innermost(depth):
+        if depth:
+            return innermost(depth - 1)
+        frame = sys._getframe()
+        out = {}
+        for name, walk in _walks():
+            for limit, want in ((64, 0), (64, 2), (3, 5), (1, 1)):
+                codes, positions, near, count = walk(frame, context._own_files, context._is_own, limit, want)
+                # the innermost position is where this loop is: it differs between the two walks
+                out[name, limit, want] = ([c.co_name for c in codes], array("i", positions).tolist()[:-1],
+                                          [f.f_code.co_name for f in near], count)
+                del near
+        return out
+
+    results["sync"] = innermost(4)
+
+    async def coro_inner():
+        return innermost(0)
+
+    async def coro_outer():
+        return await coro_inner()
+
+    results["async"] = asyncio.run(coro_outer())
+    for case, out in results.items():
+        by_walk = {}
+        for (name, limit, want), value in out.items():
+            by_walk.setdefault((limit, want), {})[name] = value
+        for key, values in by_walk.items():
+            assert len(set(map(repr, values.values()))) == 1, (case, key, values)
+    sync = results["sync"]["python", 64, 2]
+    assert sync[0][-5:] == ["innermost"] * 5 and sync[3] == len(sync[0])
+    assert sync[2] == ["innermost", "innermost"]
+    assert results["sync"]["python", 3, 5][3] == 3
+    # async: the walk stops at the first ordinary frame above the coroutine chain
+    names = results["async"]["python", 64, 0][0]
+    assert names[-3:] == ["coro_outer", "coro_inner", "innermost"] and "run_forever" not in names
+
+
+def test_walks_reject_bad_arguments_with_a_clear_error():
+    import pytest
+
+    from otrace_server.core import context
+
+    for name, walk in _walks():
+        if name != "c":
+            continue
+        with pytest.raises(TypeError, match="frame"):
+            walk("not a frame", {}, context._is_own, 8, 1)
+        with pytest.raises(TypeError, match="own_files"):
+            walk(None, [], context._is_own, 8, 1)
+        with pytest.raises(ValueError, match="limit"):
+            walk(None, {}, context._is_own, 0, 1)
+        assert walk(None, {}, context._is_own, 8, 1) == ([], b"", [], 0)
+
+
+def test_a_captured_context_has_every_field_of_a_constructed_one():
+    """snapshot sets TraceContext's fields in place (no constructor call): none may be missing."""
+    ctx = capture(sys._getframe(), ctype="traces", label="x", funcname="f", event="call", argvalues={"a": 1})
+    built = TraceContext("traces", "x", "f", "call", {"a": 1}, {"a": 1}, [], 0)
+    for name in TraceContext.__slots__:
+        assert hasattr(ctx, name) and hasattr(built, name), name
+    assert ctx.locals == {"a": 1} and ctx.argvalues == {"a": 1} and ctx.id == "" and ctx.hold is None
+    assert ctx.related == [] and ctx.extra == {} and ctx.saved is False and ctx.exc_type is None
+
+
+def test_call_arguments_bound_on_first_read_are_those_of_the_call():
+    def bind(args, kwargs):
+        return {"a": args[0], **kwargs}
+
+    ctx = capture(sys._getframe(), ctype="traces", label="x", funcname="f", event="call",
+                  argvalues=(bind, (1,), {"b": 2}))
+    assert ctx.argvalues == {"a": 1, "b": 2}
+    assert ctx.locals == {"a": 1, "b": 2} and ctx.locals is not ctx.argvalues
