@@ -145,11 +145,12 @@ class Condition:
             numeric = isinstance(clause.value, (int, float)) and not isinstance(clause.value, bool)
             if numeric and op in ("==", "!="):
                 constants[f"_S{k}"] = str(clause.value)
-                test = f"((_v{k} := {value}) == {lit} or (_v{k}.__class__ is str and _v{k} == _S{k}))"
+                # type() is specialized by the interpreter, ``.__class__`` is a slow attribute lookup
+                test = f"((_v{k} := {value}) == {lit} or (type(_v{k}) is str and _v{k} == _S{k}))"
                 parts.append(test if op == "==" else f"not {test}")
             elif numeric:
                 constants["_float"] = float
-                parts.append(f"(_v{k} {op} {lit} if (_v{k} := {value}).__class__ is not str "
+                parts.append(f"(_v{k} {op} {lit} if type(_v{k} := {value}) is not str "
                              f"else _float(_v{k}) {op} {lit})")
             else:
                 parts.append(f"{value} {op} {lit}")
@@ -217,7 +218,8 @@ class ArgSpec:
         constants[default] = self.defaults.get(name, NOARG)
         if name in self.positional:
             i = self.positional.index(name)
-            return f"(args[{i}] if len(args) > {i} else kwargs.get({name!r}, {default}))"
+            has = "args" if i == 0 else f"len(args) > {i}"   # a tuple's truth needs no call
+            return f"(args[{i}] if {has} else kwargs.get({name!r}, {default}))"
         return f"kwargs.get({name!r}, {default})"
 
     def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:

@@ -31,17 +31,21 @@ _MAX_BASES = 10_000   # id bases remembered for the .n counters (cleared when ex
 #: contexts ``add`` may keep beyond max_recent before evicting (then down to max_recent): one
 #: eviction pass per this many adds. Every read trims first, so none is ever seen.
 _EVICT_SLACK = 8
+#: the ``.n`` of ids, made once ("" for n = 0)
+_SUFFIXES = [""] + [f".{n}" for n in range(1, 256)]
+_NSUFFIXES = len(_SUFFIXES)
 
 
 class _Base:
     """The id base ``<funcname>:<prefix>-<label>`` of a (function, type, label) and the counter
-    of its last id: the time string it was given for and its ``.n``."""
+    of its last id: the second it was given in, ``<base>:<HH-MM-SS>`` and its ``.n``."""
 
-    __slots__ = ("text", "stamp", "n")
+    __slots__ = ("text", "second", "prefix", "n")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.stamp = ""
+        self.second: tuple | None = None   # the store's (start, end, HH-MM-SS) of the last id
+        self.prefix = ""                    # the last id without its .n
         self.n = 0
 
 
@@ -127,21 +131,24 @@ class ContextStore:
         second = self._second
         if not second[0] <= timestamp < second[1]:
             second = self._new_second(timestamp)
-        stamp = second[2]
         base = self._bases.get((ctx.funcname, ctx.ctype, ctx.label)) or self._base(ctx)
         limit = self._max_recent()
         lock = self._lock
         lock.acquire()
         try:
             stored = recent.all
-            n = base.n + 1 if base.stamp == stamp else 0
-            trace_id = f"{base.text}:{stamp}.{n}" if n else f"{base.text}:{stamp}"
+            if base.second is second:
+                n = base.n + 1
+                trace_id = base.prefix + (_SUFFIXES[n] if n < _NSUFFIXES else f".{n}")
+            else:                        # the first id of this base in this second
+                n = 0
+                trace_id = base.prefix = f"{base.text}:{second[2]}"
+                base.second = second
             # contexts captured on other threads may arrive out of order, and a clock time recurs
             # the next day: never reuse an id that is still stored
             while trace_id in stored or trace_id in self._saved:
                 n += 1
-                trace_id = f"{base.text}:{stamp}.{n}"
-            base.stamp = stamp
+                trace_id = f"{base.prefix}.{n}"
             base.n = n
             if recent.pinned:   # resumed holds rejoin the eviction order before this context
                 recent.adds += 1
