@@ -25,6 +25,7 @@ method from a thread where blocking would deadlock or stall a loop raises ``Runt
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import inspect
@@ -148,6 +149,7 @@ class Runtime:
         self.control_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pump: _EventPump | None = None
 
     # ---- thread checks -----------------------------------------------------------------------
     def in_app_thread(self) -> bool:
@@ -329,15 +331,82 @@ class Runtime:
 
     def subscribe_in_control(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Deliver every engine event to ``callback(event)`` ON THE CONTROL THREAD (the engine
-        publishes on whatever thread the event happened). Returns the unsubscribe function. Any
-        thread. Events published while the runtime is stopped are dropped."""
+        publishes on whatever thread the event happened), in the order published, within a few
+        ms (see ``_EventPump``). Returns the unsubscribe function. Any thread. Events published
+        while the runtime is stopped are dropped."""
+        with self._lock:
+            if self._pump is None:
+                self._pump = _EventPump(self)
+            return self._pump.add(callback)
 
-        def forward(event: Event) -> None:
-            loop = self.control_loop
-            if self._thread is not None and loop is not None:
-                crossing(loop, functools.partial(callback, event))
 
-        return self.engine.events.subscribe(forward)
+class _EventPump:
+    """Engine events -> the control loop's subscribers, for one Runtime: ONE engine subscription
+    whatever the number of subscribers, and for ``context`` events (one per recorded context:
+    they come in bursts) at most one wake-up of the control loop per ``DELAY`` while they keep
+    coming: the traced thread only appends the event to a deque (waking the loop is a self-pipe
+    write, which cost more than recording the context itself when it was made per event). Other
+    events (holds, patches, output) wake the loop at once, so a client that sees a hold resumed
+    never reaches a session that has not heard of it yet. Events are delivered in the order
+    published.
+
+    ``armed`` is True from the wake-up until the pump starts draining, which it does first
+    thing: an event published after that wakes the loop again, one published before is drained.
+    Two threads both arming is harmless (the second pump finds less or nothing to do)."""
+
+    DELAY = 0.002   # seconds: the most an event waits for the pump (UI notifications only)
+
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        self.callbacks: tuple[Callable[[Event], None], ...] = ()
+        self.queue: collections.deque[Event] = collections.deque()
+        self.armed = False
+        self.lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def add(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Subscribe ``callback`` (the engine subscription is made by the first one)."""
+        with self.lock:
+            self.callbacks += (callback,)
+            if self._unsubscribe is None:
+                self._unsubscribe = self.runtime.engine.events.subscribe(self.publish)
+
+        def unsubscribe() -> None:
+            with self.lock:
+                self.callbacks = tuple(c for c in self.callbacks if c is not callback)
+                if not self.callbacks and self._unsubscribe is not None:
+                    self._unsubscribe()
+                    self._unsubscribe = None
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """The engine subscriber (any thread): queue ``event``, wake the control loop if needed."""
+        loop = self.runtime.control_loop
+        if self.runtime._thread is None or loop is None:
+            return
+        self.queue.append(event)
+        if event.kind != "context":   # holds, patches, output: now, in order with clients' requests
+            crossing(loop, self._pump)
+        elif not self.armed:          # recorded contexts come in bursts: pump them in DELAY
+            self.armed = True
+            crossing(loop, self._arm)
+
+    def _arm(self) -> None:
+        """On the control loop: pump in DELAY (events of the same burst join this pump)."""
+        self.runtime.control_loop.call_later(self.DELAY, self._pump)
+
+    def _pump(self) -> None:
+        """On the control loop: deliver every queued event to every callback, in order."""
+        self.armed = False
+        queue = self.queue
+        while queue:
+            event = queue.popleft()
+            for callback in self.callbacks:
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("otrace: control-thread event subscriber %r failed", callback)
 
 
 def _copy_outcome(source: asyncio.Future, target: concurrent.futures.Future) -> None:

@@ -76,9 +76,7 @@ def http_error(status: int, reason: str = "") -> tornado.web.HTTPError:
 
 def handler_of(ctx: TraceContext) -> tornado.web.RequestHandler | None:
     """The Tornado request handler whose method recorded ``ctx`` (its ``self``), or None."""
-    handler = ctx.locals.get("self") if ctx.locals else None
-    if handler is None and ctx.argvalues:
-        handler = ctx.argvalues.get("self")
+    handler = ctx.first_argument
     return handler if isinstance(handler, tornado.web.RequestHandler) else None
 
 

@@ -180,3 +180,74 @@ def test_resuming_1000_holds_from_another_thread_completes_them_in_order_with_on
         assert len(engine.holds) == 0
     finally:
         runtime.stop()
+
+
+# ---- engine events -> the control thread (Runtime.subscribe_in_control) ------------------------
+
+@pytest.fixture
+def runtime(app_loop):
+    """A started Runtime whose control loop counts its wake-ups (``call_soon_threadsafe``)."""
+    rt = Runtime(Engine(), app_loop)
+    rt.start()
+    control = rt.control_loop
+    real = control.call_soon_threadsafe
+    control.wakeups = 0
+
+    def counting(*args, **kwargs):
+        control.wakeups += 1
+        return real(*args, **kwargs)
+
+    control.call_soon_threadsafe = counting
+    yield rt
+    rt.stop()
+
+
+def test_a_burst_of_contexts_reaches_every_control_subscriber_in_order_with_few_wakeups(runtime):
+    seen: dict[str, list] = {"a": [], "b": []}
+    threads: set[str] = set()
+
+    def subscriber(name):
+        def callback(event):
+            threads.add(threading.current_thread().name)
+            seen[name].append(event.data.get("n"))
+        return callback
+
+    unsubscribe_a = runtime.subscribe_in_control(subscriber("a"))
+    runtime.subscribe_in_control(subscriber("b"))
+    assert len(runtime.engine.events._subscribers) == 1      # one engine subscription for both
+
+    def publish():
+        for n in range(2000):
+            runtime.engine.events.publish("context", n=n)
+
+    worker = threading.Thread(target=publish)
+    worker.start()
+    worker.join(10)
+    wait_for(lambda: len(seen["a"]) == 2000 and len(seen["b"]) == 2000)
+    assert seen["a"] == seen["b"] == list(range(2000))
+    assert threads == {"otrace-control"}
+    # one wake-up per pump (every DELAY at most), not one per event
+    assert runtime.control_loop.wakeups < 200, runtime.control_loop.wakeups
+
+    unsubscribe_a()
+    runtime.engine.events.publish("context", n=-1)
+    wait_for(lambda: seen["b"][-1] == -1)
+    assert seen["a"][-1] == 1999
+
+
+def test_hold_events_are_delivered_at_once_and_after_the_contexts_before_them(runtime):
+    seen = []
+    runtime.subscribe_in_control(lambda event: seen.append((event.kind, time.monotonic())))
+    runtime.engine.events.publish("context", n=1)
+    sent = time.monotonic()
+    runtime.engine.events.publish("hold_resumed", hold=None)
+    wait_for(lambda: len(seen) == 2)
+    assert [kind for kind, _ in seen] == ["context", "hold_resumed"]
+    assert seen[1][1] - sent < 1.0
+
+
+def test_the_last_unsubscribe_removes_the_engine_subscription(runtime):
+    unsubscribe = runtime.subscribe_in_control(lambda event: None)
+    assert runtime.engine.events.has_subscribers
+    unsubscribe()
+    assert not runtime.engine.events.has_subscribers

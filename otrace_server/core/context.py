@@ -213,6 +213,20 @@ class TraceContext:
         return values
 
     @property
+    def first_argument(self) -> Any:
+        """The first argument of the traced call (``self`` of a method), or None when there is
+        none; cheap: arguments bound on first read stay unbound."""
+        values = self._argvalues
+        if values.__class__ is tuple:            # (bind, args, kwargs)
+            args = values[1]
+            return args[0] if args else None
+        if values.__class__ is CodeType:         # the parameters among the locals
+            if not values.co_argcount:
+                return None
+            return self.locals.get(values.co_varnames[0])
+        return next(iter(values.values()), None) if values else None
+
+    @property
     def locals(self) -> dict[str, Any]:
         """The traced frame's locals (for call/return events: a copy of the arguments)."""
         local = self._locals

@@ -323,3 +323,24 @@ def test_call_arguments_bound_on_first_read_are_those_of_the_call():
                   argvalues=(bind, (1,), {"b": 2}))
     assert ctx.argvalues == {"a": 1, "b": 2}
     assert ctx.locals == {"a": 1, "b": 2} and ctx.locals is not ctx.argvalues
+
+
+def test_first_argument_of_every_argvalues_form_without_binding():
+    calls = []
+
+    def bind(args, kwargs):
+        calls.append(1)
+        return {"self": args[0]}
+
+    lazy = capture(sys._getframe(), ctype="traces", label="x", funcname="f", event="call",
+                   argvalues=(bind, ("me", 2), {}))
+    assert lazy.first_argument == "me" and calls == []       # nothing bound
+    assert capture(None, ctype="traces", label="x", funcname="f", event="call",
+                   argvalues=(bind, (), {})).first_argument is None
+
+    def method(self, n):
+        return capture(sys._getframe(), ctype="asserts", label="x", funcname="m", event="assert")
+
+    assert method("obj", 1).first_argument == "obj"           # from the frame's locals
+    assert capture(sys._getframe(), ctype="traces", label="x", funcname="f", event="call",
+                   argvalues={"a": 5, "b": 6}).first_argument == 5
