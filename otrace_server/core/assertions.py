@@ -69,5 +69,5 @@ def _failed(frame, label: str, action: str | None):
         return _engine.start_hold(ctx)
     if action == "break":
         return _engine.start_break(ctx)
-    _engine.record(ctx)
+    _engine.record_later(ctx)
     return None

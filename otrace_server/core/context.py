@@ -495,7 +495,8 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
     # call/return: the nearest frame is the caller, shown through the arguments: its locals are
     # never looked at, so the first frame whose locals are kept is the next one
     calling = argvalues is not None and (event == "call" or event == "return")
-    flat, positions, near, depth = _walk(frame, _own_files, _is_own, _MAX_FRAMES, stack_locals)
+    flat, positions, near, depth = _walk(frame, _own_files, _is_own, _MAX_FRAMES,
+                                         stack_locals if stack_locals > calling else 0)
     nearest_locals = None
     first = depth                    # the outermost frame whose locals are kept (depth: none)
     if len(near) > calling:          # copy the locals of frames calling .. len(near)-1

@@ -197,6 +197,17 @@ class Engine:
             self._announce(ctx)
         return ctx
 
+    def record_later(self, ctx: TraceContext) -> None:
+        """Record ``ctx`` for a caller that does not need its id (the tracer): when nothing needs
+        the context at once (no enricher, subscriber, trace database or log line, not a tag) it
+        is queued in the store (``ContextStore.add_later``: it gets its id at the next read);
+        otherwise this is ``record``."""
+        if (self.enrichers or self.tracedb is not None or self.events.has_subscribers or self._log_contexts
+                or ctx.ctype == "tags"):
+            self.record(ctx)
+        else:
+            self.store.add_later(ctx)
+
     def _store(self, ctx: TraceContext, hold_ctype: str | None = None) -> None:
         """Run the enrichers and add ``ctx`` to the store (as a pending hold of ``hold_ctype``:
         protected from eviction until the hold is registered)."""

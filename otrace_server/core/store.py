@@ -17,6 +17,7 @@ Thread-safety: every method may be called from any thread (one lock guards the m
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections import OrderedDict
@@ -31,6 +32,8 @@ _MAX_BASES = 10_000   # id bases remembered for the .n counters (cleared when ex
 #: contexts ``add`` may keep beyond max_recent before evicting (then down to max_recent): one
 #: eviction pass per this many adds. Every read trims first, so none is ever seen.
 _EVICT_SLACK = 8
+#: contexts ``add_later`` queues before storing them (at the latest: every read stores them first)
+_MAX_PENDING = 64
 #: the ``.n`` of ids, made once ("" for n = 0)
 _SUFFIXES = [""] + [f".{n}" for n in range(1, 256)]
 _NSUFFIXES = len(_SUFFIXES)
@@ -95,6 +98,7 @@ class ContextStore:
         self._max_recent = max_recent
         self._lock = threading.Lock()
         self._recent: dict[str, _Recent] = {t: _Recent() for t in CTYPES}
+        self._pending: collections.deque[TraceContext] = collections.deque()   # add_later, not stored yet
         self._saved: OrderedDict[str, TraceContext] = OrderedDict()
         self._latest: TraceContext | None = None
         self._second: tuple[float, float, str] = (0.0, 0.0, "")   # (second, next second, HH-MM-SS)
@@ -120,57 +124,102 @@ class ContextStore:
 
     def add(self, ctx: TraceContext) -> TraceContext:
         """Assign ``ctx.id`` and store it under its type; evict beyond ``max_recent``. Returns ctx.
-
-        The tracer's hot path (every recorded context), kept short: the second's ``HH-MM-SS`` and
-        the id bases are cached, the lock is taken with ``acquire``/``release`` (``with`` costs
-        three times as much here)."""
-        recent = self._recent.get(ctx.ctype)
-        if recent is None:
+        Contexts queued by ``add_later`` are stored first (ids stay in the order of adding)."""
+        if ctx.ctype not in self._recent:
             raise OTraceError(f"unknown context type {ctx.ctype!r}")
+        lock = self._lock
+        lock.acquire()        # not ``with``: on the tracer's path ``with`` costs three times as much
+        try:
+            if self._pending:
+                self._settle()
+            self._put(ctx, self._max_recent())
+        finally:
+            lock.release()
+        return ctx
+
+    def add_later(self, ctx: TraceContext) -> None:
+        """Store ``ctx`` without assigning its id now, for a caller that does not need it (the
+        tracer when nobody listens): the context is queued (one deque append) and stored, in
+        order, at the next read of the store or ``add``, or once ``_MAX_PENDING`` are queued.
+        Then the contexts that ``add`` would have evicted before anyone could see them (all but
+        the newest ``max_recent`` of their type, in a type without held contexts) are dropped
+        without an id (ids stay unique: a ``.n`` counts the stored contexts of that second).
+        Raises OTraceError for an unknown context type."""
+        if ctx.ctype not in self._recent:
+            raise OTraceError(f"unknown context type {ctx.ctype!r}")
+        pending = self._pending
+        pending.append(ctx)
+        if len(pending) >= _MAX_PENDING:
+            lock = self._lock
+            lock.acquire()
+            try:
+                self._settle()
+            finally:
+                lock.release()
+
+    def _settle(self) -> None:
+        """(Lock held) Store the contexts queued by ``add_later``, in order (see there)."""
+        pending = self._pending
+        batch = []
+        while pending:       # popleft: contexts queued meanwhile by other threads join this batch
+            batch.append(pending.popleft())
+        limit = max(1, self._max_recent())
+        kept = []
+        seen: dict[str, int] = {}    # ctype -> contexts of the batch kept so far, newest first
+        recent_of = self._recent
+        for ctx in reversed(batch):
+            ctype = ctx.ctype
+            n = seen.get(ctype, 0)
+            if n < limit or recent_of[ctype].pinned:
+                seen[ctype] = n + 1
+                kept.append(ctx)
+        for ctx in reversed(kept):
+            self._put(ctx, limit)
+
+    def _put(self, ctx: TraceContext, limit: int) -> None:
+        """(Lock held) Give ``ctx`` the next id of its (function, type, label) in its second, store
+        it, evict beyond ``limit``."""
+        recent = self._recent[ctx.ctype]
         timestamp = ctx.timestamp or time.time()
         second = self._second
         if not second[0] <= timestamp < second[1]:
             second = self._new_second(timestamp)
         base = self._bases.get((ctx.funcname, ctx.ctype, ctx.label)) or self._base(ctx)
-        limit = self._max_recent()
-        lock = self._lock
-        lock.acquire()
-        try:
-            stored = recent.all
-            if base.second is second:
-                n = base.n + 1
-                trace_id = base.prefix + (_SUFFIXES[n] if n < _NSUFFIXES else f".{n}")
-            else:                        # the first id of this base in this second
-                n = 0
-                trace_id = base.prefix = f"{base.text}:{second[2]}"
-                base.second = second
-            # contexts captured on other threads may arrive out of order, and a clock time recurs
-            # the next day: never reuse an id that is still stored
-            while trace_id in stored or trace_id in self._saved:
-                n += 1
-                trace_id = f"{base.prefix}.{n}"
-            base.n = n
-            if recent.pinned:   # resumed holds rejoin the eviction order before this context
-                recent.adds += 1
-                if recent.adds >= len(recent.pinned):
-                    recent.unpin()
-            ctx.id = trace_id
-            stored[trace_id] = ctx
-            self._latest = ctx
-            hold = ctx.hold
-            if hold is not None and not hold.done:
-                recent.pinned[trace_id] = ctx
-            else:
-                recent.order[trace_id] = None
-            if len(stored) > limit + _EVICT_SLACK:
-                recent.evict(max(1, limit))
-        finally:
-            lock.release()
-        return ctx
+        if base.second is second:
+            n = base.n + 1
+            trace_id = base.prefix + (_SUFFIXES[n] if n < _NSUFFIXES else f".{n}")
+        else:                        # the first id of this base in this second
+            n = 0
+            trace_id = base.prefix = f"{base.text}:{second[2]}"
+            base.second = second
+        stored = recent.all
+        # contexts captured on other threads may arrive out of order, and a clock time recurs the
+        # next day: never reuse an id that is still stored
+        while trace_id in stored or trace_id in self._saved:
+            n += 1
+            trace_id = f"{base.prefix}.{n}"
+        base.n = n
+        if recent.pinned:   # resumed holds rejoin the eviction order before this context
+            recent.adds += 1
+            if recent.adds >= len(recent.pinned):
+                recent.unpin()
+        ctx.id = trace_id
+        stored[trace_id] = ctx
+        self._latest = ctx
+        hold = ctx.hold
+        if hold is not None and not hold.done:
+            recent.pinned[trace_id] = ctx
+        else:
+            recent.order[trace_id] = None
+        if len(stored) > limit + _EVICT_SLACK:
+            recent.evict(max(1, limit))
 
     def _trim(self, ctypes: Iterable[str] = CTYPES, unpin: bool = False) -> None:
-        """(Lock held; every read calls it first.) Evict what ``add`` left beyond max_recent (see
-        ``_EVICT_SLACK``); with ``unpin``, resumed holds first rejoin the eviction order."""
+        """(Lock held; every read calls it first.) Store the contexts queued by ``add_later``, then
+        evict what ``add`` left beyond max_recent (see ``_EVICT_SLACK``); with ``unpin``, resumed
+        holds first rejoin the eviction order."""
+        if self._pending:
+            self._settle()
         limit = max(1, self._max_recent())
         for t in ctypes:
             recent = self._recent[t]
@@ -265,6 +314,8 @@ class ContextStore:
     def clear(self, ctypes: Iterable[str] = CTYPES) -> None:
         """Drop all recent contexts of the given types that are not held (saved ones stay)."""
         with self._lock:
+            if self._pending:
+                self._settle()
             for t in ctypes:
                 recent = self._recent[t]
                 for key in [k for k, c in recent.all.items() if not c.is_held]:

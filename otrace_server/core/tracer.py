@@ -17,7 +17,7 @@ so untraced code pays nothing. Each trace gets a wrapper generated for its condi
 core.conditions): exceptions only is ``try: return func(...) except Exception: record; raise``;
 argument conditions are inlined with positional-index argument lookups.
 
-Recording (contexts go to ``engine.record``):
+Recording (contexts go to ``engine.record_later``, or ``engine.record`` when their id is needed):
     - every trace records exceptions (subclasses of ``Exception``) raised by the function, as ctype
       ``exceptions``, label the exception class name, once per raise: an exception propagating
       through several traced functions is recorded only by the innermost one that records it;
@@ -170,7 +170,7 @@ class _Trace:
         if s.trace_related or s.save_tags:
             self._record_tagged(ctx)
         else:
-            self.engine.record(ctx)
+            self.engine.record_later(ctx)
 
     def _record_tagged(self, ctx: TraceContext) -> None:
         """``_record`` with ``trace_related`` or ``save_tags`` set: ``related`` ids, saving."""
@@ -230,7 +230,7 @@ class _Trace:
                 if s.trace_related or s.save_tags:
                     self._record_tagged(ctx)
                 else:                           # the common case: no tag bookkeeping
-                    self.engine.record(ctx)
+                    self.engine.record_later(ctx)
                 return None
             if action == "hold":
                 return self.engine.start_hold(ctx)

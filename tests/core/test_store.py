@@ -218,3 +218,90 @@ def test_resumed_holds_are_evicted_at_the_next_listing_or_adds():
     for c in held[40:]:
         c.hold.done = True
     assert store.recent("holds") == held[-3:]
+
+
+# ---- add_later: queued contexts, stored at the next read ----------------------------------------
+
+def test_queued_contexts_get_their_ids_in_order_at_the_next_read():
+    store = ContextStore(lambda: 5)
+    queued = [ctx(ts=T0 + 0.1 * i) for i in range(3)]
+    for c in queued:
+        store.add_later(c)
+    assert [c.id for c in queued] == ["", "", ""]            # nothing done yet
+    assert store.recent("exceptions") == queued                # the read stores them, in order
+    assert [c.id for c in queued] == ["Receive.respond:ex-ZeroDivisionError:05-08-45",
+                                      "Receive.respond:ex-ZeroDivisionError:05-08-45.1",
+                                      "Receive.respond:ex-ZeroDivisionError:05-08-45.2"]
+    assert store.latest() is queued[-1]
+
+
+def test_queued_contexts_beyond_max_recent_are_dropped_unseen_and_ids_stay_unique():
+    store = ContextStore(lambda: 3)
+    first = store.add(ctx(ts=T0))
+    queued = [ctx(ts=T0 + 0.01 * i) for i in range(1, 40)]
+    for c in queued:
+        store.add_later(c)
+    later = store.add(ctx(ctype="asserts", label="check", ts=T0 + 1))   # an add stores the queue first
+    shown = store.recent("exceptions")
+    assert shown == queued[-3:]                                # the newest max_recent, in order
+    assert store.get(first.id) is None and all(c.id == "" for c in queued[:-3])
+    ids = [c.id for c in shown]
+    assert len(set(ids) | {first.id}) == 4 and ids[0] != first.id
+    assert store.latest() is later
+
+
+def test_the_queue_is_stored_by_itself_when_it_grows_long():
+    from otrace_server.core import store as store_module
+
+    store = ContextStore(lambda: 2)
+    for i in range(store_module._MAX_PENDING * 3):
+        store.add_later(ctx(ts=T0 + 0.001 * i))
+        assert len(store._pending) < store_module._MAX_PENDING   # memory stays bounded without reads
+    assert len(store.recent("exceptions")) == 2
+
+
+def test_types_with_held_contexts_store_every_queued_context():
+    store = ContextStore(lambda: 2)
+    held = ctx("breaks", "b")
+    held.hold = _Held()
+    store.add(held)
+    queued = [ctx("breaks", "b", ts=T0 + 0.1 * i) for i in range(1, 5)]
+    for c in queued:
+        store.add_later(c)
+    assert held in store.recent("breaks")
+    assert all(c.id for c in queued)                          # none dropped unseen: eviction decides
+
+
+def test_add_later_rejects_an_unknown_type_at_once():
+    with pytest.raises(OTraceError, match="unknown context type"):
+        ContextStore().add_later(ctx(ctype="nope"))
+
+
+def test_many_threads_queue_while_others_read():
+    store = ContextStore(lambda: 10)
+    errors = []
+
+    def writer(k):
+        try:
+            for i in range(500):
+                store.add_later(ctx(funcname=f"f{k}", ts=T0 + 0.0001 * i))
+        except Exception as exc:   # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    def reader():
+        try:
+            for _ in range(200):
+                store.recent()
+                store.latest()
+        except Exception as exc:   # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)] + \
+              [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    shown = store.recent("exceptions")
+    assert len(shown) == 10 and len({c.id for c in shown}) == 10 and all(c.id for c in shown)

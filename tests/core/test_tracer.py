@@ -409,7 +409,7 @@ def test_failing_handler_never_changes_program_behaviour(engine, caplog):
 
     def broken_record(ctx):
         raise RuntimeError("record is broken")
-    engine.record = broken_record            # fault injection: the engine's record step fails
+    engine.record = engine.record_later = broken_record   # fault injection: the engine's record step fails
     engine.tracer.trace("recip", ns, condition="return")
     with caplog.at_level(logging.ERROR, logger="otrace"):
         assert ns["recip"](4) == 0.25
