@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 demo: venv
 	$(PY) demos/torna_trace.py $(DEMO_ARGS)
 
-test: venv-test deps-test
+test: deps-test venv-test
 	@failed=""; \
 	for runner in $(TEST_RUNNERS); do \
 	    $(MAKE) --no-print-directory $$runner || failed="$$failed $$runner"; \

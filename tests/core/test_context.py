@@ -6,6 +6,8 @@ import gc
 import sys
 import types
 
+import pytest
+
 from otrace_server.core.context import MISSING, TraceContext, capture, frames_from_traceback
 
 
@@ -234,9 +236,16 @@ def _walks():
 
 
 def test_the_c_walk_is_built_and_used_by_an_installed_tree():
-    """`pip install` builds the accelerator (setup.py); capture uses it when it is there."""
+    """`pip install` builds the accelerator (setup.py) wherever a C compiler and Python's headers
+    are there (make test installs build-essential first); capture uses it when it is there."""
+    import shutil
+    import sysconfig
+    from pathlib import Path
+
     from otrace_server.core import context
 
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists() or not shutil.which("cc"):
+        pytest.skip("no C compiler or Python headers here: the Python walk runs (tested below)")
     names = [name for name, _ in _walks()]
     assert names == ["python", "c"], "otrace_server/core/_stackwalk.c was not built (pip install -e .)"
     assert context._walk is dict(_walks())["c"]
@@ -289,8 +298,6 @@ def test_c_and_python_walks_agree_on_sync_async_own_and_limited_stacks():
 
 
 def test_walks_reject_bad_arguments_with_a_clear_error():
-    import pytest
-
     from otrace_server.core import context
 
     for name, walk in _walks():
