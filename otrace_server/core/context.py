@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import copy
 import sys
-from array import array
 import threading
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import CodeType, FrameType, TracebackType
@@ -136,10 +136,11 @@ class TraceContext:
     core.holds.Hold while this context is a hold). Contexts compare by identity.
 
     Cheap to build (``capture`` runs on the traced thread): plain slots, and fields resolved on
-    first read: ``line`` (of a stack entry, from its bytecode offset), ``argvalues`` (of a
-    context captured from the traced frame: the parameters among ``locals``), ``thread`` (the
-    name of the thread object recorded, read when shown), ``related``/``extra`` (created empty on
-    first read; write them through the returned list/dict or by assignment)."""
+    first read: ``line`` (of a stack entry, from its bytecode offset), ``stack`` (the FrameStack
+    of a capture), ``argvalues`` (see there), ``locals`` of call/return events (a copy of the
+    arguments), ``thread`` (the name of the thread object recorded, read when shown),
+    ``related``/``extra`` (created empty on first read; write them through the returned
+    list/dict or by assignment)."""
 
     __slots__ = ("ctype", "label", "funcname", "event", "_argvalues", "_locals", "_stack", "frame_index", "file",
                  "_line", "_thread", "timestamp", "exc_type", "exc_message", "traceback", "return_value",
