@@ -224,12 +224,13 @@ class _Trace:
                 return None
             label = self._tagged_label(args, kwargs) if self.tagged else self.label
             s = self.settings
-            ctx = snapshot(sys._getframe(1), "traces", label, self.funcname, "call", (self.bind, args, kwargs), None, s.stack_locals, s.deep_copy, None, MISSING, self.globals)
+            ctx = snapshot(sys._getframe(1), "traces", label, self.funcname, "call", (self.bind, args, kwargs),
+                           None, s.stack_locals, s.deep_copy, None, MISSING, self.globals)
             action = self.action
-            if action is None:
+            if action is None:       # self._record(ctx), inlined: this is the hottest recording path
                 if s.trace_related or s.save_tags:
                     self._record_tagged(ctx)
-                else:                           # the common case: no tag bookkeeping
+                else:
                     self.engine.record_later(ctx)
                 return None
             if action == "hold":
