@@ -41,8 +41,9 @@ What ``action="hold"`` does in other places (see ``otrace_server.core.assertions
 ``install(engine)`` also adds an enricher that stores a one-line request summary
 ``"GET /?number=77 from 127.0.0.1"`` in ``ctx.extra["request"]`` for every context recorded in a
 ``RequestHandler`` method (one short string: ~80 B per context instead of a dict; ``summary_fields``
-turns it back into ``{"method", "uri", "remote_ip"}`` for the editor protocol); ``handler_of(ctx)`` returns that handler (the web module correlates it
-with a connected browser in ``ctx.extra["web_client"]``).
+turns it back into ``{"method", "uri", "remote_ip"}`` for the editor protocol); ``handler_of(ctx)``
+returns that handler, the context's first argument (the web module correlates it with a connected
+browser in ``ctx.extra["web_client"]``).
 
 ``serve(app, port, address, attach=..., exit_on_stdin_eof=...)`` runs a Tornado app on the current
 IOLoop with otrace attached, as the demos do (see its docstring).
