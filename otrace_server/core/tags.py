@@ -43,7 +43,9 @@ DEFAULT_TAG = "tag"
 #: at most this many related context ids are kept per object (oldest dropped first)
 MAX_RELATED = 100
 
-_lock = threading.Lock()
+#: re-entrant: the weak-reference callbacks (``_forget``) run wherever the garbage collector runs,
+#: e.g. during an allocation made while this thread holds the lock in ``add_related``
+_lock = threading.RLock()
 # id(obj) -> (weakref to obj, tag) for objects that refuse attributes
 _side: dict[int, tuple[weakref.ref, str]] = {}
 # id(obj) -> (weakref to obj, [context ids]) for tagged objects that support weak references

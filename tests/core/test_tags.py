@@ -167,3 +167,30 @@ def test_save_tags_saves_contexts_of_tagged_objects(engine):
     assert [c.ctype for c in saved] == ["tags", "traces"]
     assert saved[1].argvalues["self"] is a
     assert [c.argvalues["self"] for c in engine.store.recent("traces")] == [b]
+
+
+def test_a_history_entry_forgotten_while_the_lock_is_held_does_not_deadlock():
+    """Weak-reference callbacks run where the garbage collector runs: inside add_related's own
+    allocations, on the thread that holds the tags lock (it hung the suite on Python 3.12)."""
+    import gc
+    import threading
+
+    from otrace_server.core import tags as tags_module
+
+    class Obj:
+        pass
+
+    def run():
+        obj = Obj()
+        obj.cycle = obj               # only the cycle collector frees it: a callback in gc.collect()
+        tags_module.add_related(obj, "ctx-1")
+        del obj
+        with tags_module._lock:       # what add_related holds while it allocates
+            gc.collect()
+        done.set()
+
+    done = threading.Event()
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    assert done.wait(5), "the weak-reference callback deadlocked on the tags lock"
+    assert all(entry[0]() is not None for entry in tags_module._history.values())
