@@ -251,3 +251,16 @@ def test_the_last_unsubscribe_removes_the_engine_subscription(runtime):
     assert runtime.engine.events.has_subscribers
     unsubscribe()
     assert not runtime.engine.events.has_subscribers
+
+
+def test_a_burst_of_hold_events_is_one_wakeup_and_arrives_in_order(runtime):
+    seen = []
+    runtime.subscribe_in_control(lambda event: seen.append(event.data["n"]))
+    blocked = Blocked(runtime.control_loop)      # the control loop is busy while the burst comes
+    before = runtime.control_loop.wakeups
+    for n in range(1000):
+        runtime.engine.events.publish("hold_resumed", n=n)
+    blocked.release()
+    wait_for(lambda: len(seen) == 1000)
+    assert seen == list(range(1000))
+    assert runtime.control_loop.wakeups - before <= 2
