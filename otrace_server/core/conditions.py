@@ -41,6 +41,7 @@ Thread-safety: conditions and their compiled predicates are immutable and may be
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass, field
 from types import FunctionType
@@ -140,13 +141,12 @@ class Condition:
         for k, clause in enumerate(self.clauses):
             fetch = "r" if clause.arg == "return" else argspec.fetch(clause.arg, constants)
             value = fetch + "".join(f".{a}" for a in clause.attrs)
-            lit, op = f"_L{k}", clause.op
-            constants[lit] = clause.value
+            lit, op = _literal(clause.value, f"_L{k}", constants), clause.op
             numeric = isinstance(clause.value, (int, float)) and not isinstance(clause.value, bool)
             if numeric and op in ("==", "!="):
-                constants[f"_S{k}"] = str(clause.value)
+                text = _literal(str(clause.value), f"_S{k}", constants)
                 # type() is specialized by the interpreter, ``.__class__`` is a slow attribute lookup
-                test = f"((_v{k} := {value}) == {lit} or (type(_v{k}) is str and _v{k} == _S{k}))"
+                test = f"((_v{k} := {value}) == {lit} or (type(_v{k}) is str and _v{k} == {text}))"
                 parts.append(test if op == "==" else f"not {test}")
             elif numeric:
                 constants["_float"] = float
@@ -178,6 +178,16 @@ def _any_tagged(args: tuple, kwargs: dict) -> bool:
         if get_tag(value) is not None:
             return True
     return False
+
+
+def _literal(value: Any, name: str, constants: dict[str, Any]) -> str:
+    """Source text for ``value`` in generated code: the literal itself for the plain types whose
+    repr reads back as an equal value (a constant of the code, cheaper than a variable), else
+    ``name``, bound to the value in ``constants``."""
+    if type(value) in (int, str, bool, type(None)) or (type(value) is float and math.isfinite(value)):
+        return repr(value)
+    constants[name] = value
+    return name
 
 
 @dataclass(frozen=True)
