@@ -136,3 +136,13 @@ def test_integer_equality_agrees_with_python(value, literal):
     assert m((None, value), {}) == (value == literal)
     assert m((None, str(value)), {}) == (value == literal)
     assert parse(f"number<{literal}").matcher(SPEC)((None, value), {}) == (value < literal)
+
+
+@pytest.mark.parametrize("text, value, expected", [
+    ("number==-5", -5, True), ("number==-5", "-5", True), ("number<1.5", 1, True), ("number<1.5", 2, False),
+    ("number<1e999", 10 ** 400, True), ("number>1e999", 1.0, False),      # inf: not a literal in the code
+    ("number=='it\\'s'", "it's", True), ("number==None", None, True), ("number==True", True, True),
+    ("number==True", 1.5, False),
+])
+def test_literals_of_every_plain_type_compile_to_what_they_mean(text, value, expected):
+    assert match(text, Obj(), value) is expected   # respond(self, number, ...)
