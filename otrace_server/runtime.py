@@ -364,6 +364,7 @@ class _EventPump:
         self.armed = False       # a DELAYed pump is on its way (context events)
         self.urgent = False      # an immediate pump is on its way (other events)
         self.lock = threading.Lock()
+        self.failed: set[int] = set()   # ids of subscribers whose failure was logged
         self._unsubscribe: Callable[[], None] | None = None
 
     def add(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -409,8 +410,10 @@ class _EventPump:
             for callback in self.callbacks:
                 try:
                     callback(event)
-                except Exception:
-                    log.exception("otrace: control-thread event subscriber %r failed", callback)
+                except Exception:   # logged once per subscriber (as EventBus does): no log flood
+                    if id(callback) not in self.failed:
+                        self.failed.add(id(callback))
+                        log.exception("otrace: control-thread event subscriber %r failed (logged once)", callback)
 
 
 def _copy_outcome(source: asyncio.Future, target: concurrent.futures.Future) -> None:

@@ -264,3 +264,19 @@ def test_a_burst_of_hold_events_is_one_wakeup_and_arrives_in_order(runtime):
     wait_for(lambda: len(seen) == 1000)
     assert seen == list(range(1000))
     assert runtime.control_loop.wakeups - before <= 2
+
+
+def test_a_failing_control_subscriber_is_logged_once_and_the_others_still_get_every_event(runtime, caplog):
+    seen = []
+
+    def broken(event):
+        raise ValueError("broken subscriber")
+
+    runtime.subscribe_in_control(broken)
+    runtime.subscribe_in_control(lambda event: seen.append(event.data["n"]))
+    with caplog.at_level(logging.ERROR, logger="otrace"):
+        for n in range(5):
+            runtime.engine.events.publish("patch", n=n)
+        wait_for(lambda: len(seen) == 5)
+    assert seen == list(range(5))
+    assert len([r for r in caplog.records if "subscriber" in r.getMessage()]) == 1
