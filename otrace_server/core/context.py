@@ -556,18 +556,14 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
     except AttributeError:
         ctx._thread = _threads.thread = threading.current_thread()
     ctx.timestamp = _now()
+    ctx.return_value = return_value
+    ctx.globals = func_globals if func_globals is not None else (frame.f_globals if frame is not None else None)
+    ctx.exc_type = ctx.exc_message = ctx.traceback = ctx._related = ctx._extra = ctx.hold = None
+    ctx.id = ""
+    ctx.saved = False
     if exc is not None:
         ctx.exc_type = type(exc).__name__
         ctx.exc_message = str(exc)
-    else:
-        ctx.exc_type = ctx.exc_message = None
-    ctx.traceback = None
-    ctx.return_value = return_value
-    ctx.globals = func_globals if func_globals is not None else (frame.f_globals if frame is not None else None)
-    ctx._related = ctx._extra = None
-    ctx.id = ""
-    ctx.saved = False
-    ctx.hold = None
     return ctx
 
 
