@@ -71,6 +71,15 @@ def terminal_text(bench: Workbench) -> str:
     return bench.page.locator(".terminal-wrapper.active .xterm-rows").inner_text()
 
 
+def focus_terminal(bench: Workbench) -> None:
+    """Put the keyboard focus in the active terminal (a closing context menu or quick pick can hand
+    it back to the view it came from after the terminal opened)."""
+    bench.page.locator(".terminal-wrapper.active .xterm-screen").click()
+    wait_for(lambda: bench.page.evaluate(
+        "() => !!document.activeElement && !!document.activeElement.closest('.terminal-wrapper.active')"),
+        5, "the terminal to have the focus")
+
+
 def open_console(bench: Workbench, pick: str | None = None, prompt: str = "globals>") -> None:
     """Close every terminal, then "otrace: Open Console" (picking a process) and wait for its prompt."""
     bench.command("Terminal: Kill All Terminals")
@@ -78,6 +87,7 @@ def open_console(bench: Workbench, pick: str | None = None, prompt: str = "globa
     bench.command("otrace: Open Console", pick=pick)
     wait_for(lambda: bench.page.locator(".terminal-wrapper.active .xterm-rows").count()
              and terminal_text(bench).rstrip().endswith(prompt), 15, "the console prompt")
+    focus_terminal(bench)
 
 
 HELD_LINE_JS = """(line) => {
@@ -148,6 +158,7 @@ def test_open_in_console_then_resume_from_the_codelens(env):
     context_menu(bench, row, "Open in Console")
     wait_for(lambda: "GetHandler.." in terminal_text(bench), 15,
              "a console in the hold's directory")
+    focus_terminal(bench)
     page.keyboard.type("number")
     page.keyboard.press("Enter")
     wait_for(lambda: "'77'" in terminal_text(bench), 10, "the held request's local variable")
