@@ -17,13 +17,9 @@ from otrace_server.runtime import Runtime, crossing
 pytestmark = pytest.mark.timeout(20)
 
 
-@pytest.fixture
-def app_loop():
-    """A real loop on its own thread; ``app_loop.wakeups`` counts its ``call_soon_threadsafe``
-    calls made after the fixture is set up (the real method, wrapped)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="app-thread", daemon=True)
-    thread.start()
+def count_wakeups(loop):
+    """Wrap the real ``loop.call_soon_threadsafe`` so that ``loop.wakeups`` counts the calls made
+    from now on; returns the real method."""
     real = loop.call_soon_threadsafe
     loop.wakeups = 0
 
@@ -32,6 +28,17 @@ def app_loop():
         return real(*args, **kwargs)
 
     loop.call_soon_threadsafe = counting
+    return real
+
+
+@pytest.fixture
+def app_loop():
+    """A real loop on its own thread; ``app_loop.wakeups`` counts its ``call_soon_threadsafe``
+    calls made after the fixture is set up (the real method, wrapped)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="app-thread", daemon=True)
+    thread.start()
+    real = count_wakeups(loop)
     yield loop
     real(loop.stop)
     thread.join(5)
@@ -189,15 +196,7 @@ def runtime(app_loop):
     """A started Runtime whose control loop counts its wake-ups (``call_soon_threadsafe``)."""
     rt = Runtime(Engine(), app_loop)
     rt.start()
-    control = rt.control_loop
-    real = control.call_soon_threadsafe
-    control.wakeups = 0
-
-    def counting(*args, **kwargs):
-        control.wakeups += 1
-        return real(*args, **kwargs)
-
-    control.call_soon_threadsafe = counting
+    count_wakeups(rt.control_loop)
     yield rt
     rt.stop()
 
