@@ -236,13 +236,6 @@ class ArgSpec:
         """``{parameter: value}`` of a call, defaults filled in (like ``inspect.Signature.bind``,
         without its cost and without raising for bad calls)."""
         bound = dict(zip(self.positional, args))
-        if not kwargs and self.varargs is None and self.varkw is None and not self.kwonly:
-            if len(bound) < len(self.positional):    # the common call: positional arguments only
-                defaults = self.defaults
-                for name in self.positional[len(bound):]:
-                    if name in defaults:
-                        bound[name] = defaults[name]
-            return bound
         for name in self.positional[len(args):]:
             if name in kwargs:
                 bound[name] = kwargs[name]

@@ -189,12 +189,8 @@ class Engine:
     def record(self, ctx: TraceContext) -> TraceContext:
         """Store ``ctx`` (assigning its id), write it to the trace database when ``pickle_file`` is
         set, and publish a ``context`` event. Returns ctx."""
-        if self.enrichers or ctx.ctype == "tags":
-            self._store(ctx)
-        else:                   # the tracer's hot path: only the store
-            self.store.add(ctx)
-        if self.tracedb is not None or self.events.has_subscribers or self._log_contexts:
-            self._announce(ctx)
+        self._store(ctx)
+        self._announce(ctx)
         return ctx
 
     def record_later(self, ctx: TraceContext) -> None:
