@@ -10,9 +10,12 @@ Cases:
   resume     time from `resume` of 1,000 holds to the last of their responses: measured on the
              server (resume -> the last held request's ``finish()``, seen by Tornado's
              ``log_function``), and as the client sees it (-> its last response received);
-             the same for 1,000 requests parked on bare asyncio Futures (the baseline); rounds
-             alternate which case goes first, each starts from a collected heap; also the CPU
-             spent in the window (app loop + resume caller), gc pauses and the client's CPU
+             the same for 1,000 requests parked on bare asyncio Futures (the baseline); twice:
+             with keep-alive connections (HTTP/1.1's default, what browsers hold) and with
+             ``Connection: close`` ones (the server also closes 1,000 sockets in the window);
+             rounds alternate which case goes first, each starts from a collected heap; also the
+             CPU spent in the window (app loop + control thread + resume caller), gc pauses and
+             the client's CPU
   memory     otrace's own memory per hold: what N held requests allocate and keep alive minus what
              N requests parked on a bare asyncio Future do (same app, same client; tracemalloc is
              started just before each case, so frees of earlier rounds' objects do not count); the
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -45,6 +49,11 @@ sys.path[:0] = [ROOT] + [os.path.join(ROOT, "tests", d) for d in ("tornado_holds
 # ---- client process ------------------------------------------------------------------------
 async def _request(reader, writer, path: bytes) -> int:
     writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return await _response(reader)
+
+
+async def _response(reader) -> int:
+    """Read one HTTP/1.1 response with a Content-Length body; its status."""
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n"):
@@ -82,22 +91,30 @@ class _Holder:
         self.times: list[float] = []
         self.bad = 0
 
-    async def send(self, port: int, n: int, query: str) -> dict:
+    async def send(self, port: int, n: int, query: str, keep_alive: bool = False) -> dict:
+        """Send n requests, one connection each: ``keep_alive`` as a browser does (HTTP/1.1's
+        default: the response ends after Content-Length bytes, the connection stays open until
+        the client closes it), else with ``Connection: close`` (the server closes it)."""
         sem = asyncio.Semaphore(256)
         sent = asyncio.Event()
         count = [0]
+        header = b"" if keep_alive else b"Connection: close\r\n"
 
         async def one():
             async with sem:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.write(f"GET /{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                writer.write(f"GET /{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + header + b"\r\n")
                 await writer.drain()
                 count[0] += 1
                 if count[0] == n:
                     sent.set()
-            data = await reader.read()
+            if keep_alive:
+                status = await _response(reader)
+            else:
+                data = await reader.read()
+                status = int(data[9:12]) if data.startswith(b"HTTP/1.1 ") else 0
             self.times.append(time.time())
-            if not data.startswith(b"HTTP/1.1 200"):
+            if status != 200:
                 self.bad += 1
             writer.close()
 
@@ -121,7 +138,7 @@ async def _client_main() -> None:
         if cmd["cmd"] == "load":
             out = await _load(cmd["port"], cmd["seconds"], cmd["conns"], cmd["query"])
         elif cmd["cmd"] == "hold":
-            out = await holder.send(cmd["port"], cmd["n"], cmd["query"])
+            out = await holder.send(cmd["port"], cmd["n"], cmd["query"], cmd.get("keep_alive", False))
         else:
             out = await holder.collect()
         print(json.dumps(out), flush=True)
@@ -207,7 +224,7 @@ def main() -> None:
 
     try:
         idle_bare, idle_otrace, held_bare, held_otrace, hold_s = [], [], [], [], []
-        resumes: dict[str, list[dict]] = {"otrace": [], "bare": []}
+        resumes: dict[tuple[str, bool], list[dict]] = collections.defaultdict(list)
         if not args.memory:
             rate()  # warm up
             for _ in range(rounds):                   # idle: bare vs otrace started, interleaved
@@ -231,8 +248,9 @@ def main() -> None:
             app = start(vars(demo), **otrace_kw)
             for r in range(max(rounds, 5)):            # 1,000 holds: resume -> last finish / response
                 cases = ("otrace", "bare") if r % 2 == 0 else ("bare", "otrace")   # ABBA: no drift bias
-                for case in cases:
-                    resumes[case].append(_resume_round(app, server, holder, case))
+                for keep_alive in (True, False):
+                    for case in cases:
+                        resumes[case, keep_alive].append(_resume_round(app, server, holder, case, keep_alive))
             app.stop()
 
         n = 1000
@@ -318,19 +336,23 @@ def _process_cpu(pid: int) -> float:
         return 0.0
 
 
-def _resume_round(app, server, holder: Client, case: str, n: int = 1000) -> dict:
-    """One resume round: n requests held by otrace (``case="otrace"``) or parked on bare Futures
-    (``"bare"``), then all released at once. Returns, in ms: ``last`` (release -> last ``finish()``
-    on the server), ``client`` (-> last response received by the client), ``cpu`` (CPU of the app
-    loop thread from the release to the last finish, plus, for otrace, the CPU of the thread that
-    called ``resume``), ``call`` (how long the ``resume()`` call itself took), ``gc`` (garbage
-    collector pauses in that window; ``full``: how many were full collections) and ``client_cpu``
-    (CPU of the client process in that window: it reads the responses on the same 2 cores).
+def _resume_round(app, server, holder: Client, case: str, keep_alive: bool, n: int = 1000) -> dict:
+    """One resume round: n requests (``keep_alive`` connections or ``Connection: close`` ones, see
+    ``_Holder.send``) held by otrace (``case="otrace"``) or parked on bare Futures (``"bare"``),
+    then all released at once. Returns, in ms: ``last`` (release -> last ``finish()`` on the
+    server), ``client`` (-> last response received by the client), ``cpu`` (CPU from the release
+    to the last finish of the app loop thread and otrace's control thread, plus, for otrace, of the
+    thread that called ``resume``: all of them take turns on the GIL), ``call`` (how long the
+    ``resume()`` call itself took), ``control`` (the control thread's CPU, up to when the events
+    of the release are handled), ``gc`` (garbage collector pauses in that window; ``full``: how
+    many were full collections) and ``client_cpu`` (CPU of the client process in that window: it
+    reads the responses on the same 2 cores).
 
     Both cases start from a collected heap (``gc.collect()`` before the release), so a full
     collection owed to earlier rounds does not land at random in one case's window."""
     otrace = case == "otrace"
-    holder.ask(cmd="hold", port=server.port, n=n, query="?number=77" if otrace else "park?number=77")
+    holder.ask(cmd="hold", port=server.port, n=n, query="?number=77" if otrace else "park?number=77",
+               keep_alive=keep_alive)
     wait_until((lambda: len(app.engine.holds) == n) if otrace else (lambda: len(PARKED) == n), 30)
     time.sleep(0.1)
     loop_cpu, ended = {}, threading.Event()
@@ -341,6 +363,7 @@ def _resume_round(app, server, holder: Client, case: str, n: int = 1000) -> dict
             ended.set()
 
     server.loop.call_soon_threadsafe(on_loop, "begin")
+    control0 = app.runtime.run_in_control(time.thread_time).result(10)
     gc.collect()
     time.sleep(0.02)
     FINISHED.clear()
@@ -355,39 +378,45 @@ def _resume_round(app, server, holder: Client, case: str, n: int = 1000) -> dict
     wait_until(lambda: len(FINISHED) >= n, 30)
     GC_PAUSES.on = False
     server.loop.call_soon_threadsafe(on_loop, "end")
+    control = app.runtime.run_in_control(time.thread_time).result(10) - control0
     ended.wait(10)
     client_cpu = _process_cpu(holder.proc.pid) - client_cpu0
     got = holder.ask(cmd="collect")
     assert got["n"] == n and got["bad"] == 0
     return {"last": (max(FINISHED) - t0) * 1000, "client": (got["last"] - wall0) * 1000,
-            "cpu": (loop_cpu["end"] - loop_cpu["begin"] + (caller_cpu if otrace else 0.0)) * 1000,
-            "call": call * 1000, "gc": GC_PAUSES.seconds * 1000, "full": GC_PAUSES.full,
-            "client_cpu": client_cpu * 1000}
+            "cpu": (loop_cpu["end"] - loop_cpu["begin"] + control + (caller_cpu if otrace else 0.0)) * 1000,
+            "call": call * 1000, "control": control * 1000, "gc": GC_PAUSES.seconds * 1000,
+            "full": GC_PAUSES.full, "client_cpu": client_cpu * 1000}
 
 
-def _print_resume(resumes: dict[str, list[dict]]) -> None:
+def _print_resume(resumes: dict[tuple[str, bool], list[dict]]) -> None:
     med = statistics.median
+    for keep_alive in (True, False):
+        def m(case: str, key: str) -> float:
+            return med(r[key] for r in resumes[case, keep_alive])
 
-    def m(case: str, key: str) -> float:
-        return med(r[key] for r in resumes[case])
+        def every(case: str, key: str) -> str:
+            return ", ".join(f"{r[key]:.0f}" for r in resumes[case, keep_alive])
 
-    def every(case: str, key: str) -> str:
-        return ", ".join(f"{r[key]:.0f}" for r in resumes[case])
-
-    print(f"resume 1,000 holds -> last finish() on the server: median {m('otrace', 'last'):.1f} ms "
-          f"(all: {every('otrace', 'last')})  (goal < 100 ms)")
-    print(f"       1,000 bare Futures -> last finish(): median {m('bare', 'last'):.1f} ms "
-          f"(all: {every('bare', 'last')})   ratio otrace/bare {m('otrace', 'last') / m('bare', 'last'):.2f}")
-    print(f"       seen by the client (-> last response received): otrace {m('otrace', 'client'):.1f} ms, "
-          f"bare {m('bare', 'client'):.1f} ms")
-    print(f"       CPU in the window, app loop (+ the resume() caller for otrace): otrace {m('otrace', 'cpu'):.1f} ms, "
-          f"bare {m('bare', 'cpu'):.1f} ms   ratio {m('otrace', 'cpu') / m('bare', 'cpu'):.2f}")
-    print(f"       the resume() call itself: median {m('otrace', 'call'):.1f} ms (all: {every('otrace', 'call')})")
-    print(f"       gc pauses in the window: otrace {every('otrace', 'gc')} ms "
-          f"({sum(r['full'] for r in resumes['otrace'])} full), bare {every('bare', 'gc')} ms "
-          f"({sum(r['full'] for r in resumes['bare'])} full)")
-    print(f"       client process CPU in the window (same 2 cores): otrace {m('otrace', 'client_cpu'):.0f} ms, "
-          f"bare {m('bare', 'client_cpu'):.0f} ms")
+        title = ("keep-alive connections (as browsers hold them)" if keep_alive
+                 else "'Connection: close' connections (the server closes each one)")
+        print(f"resume, {title}:")
+        print(f"  1,000 holds -> last finish() on the server: median {m('otrace', 'last'):.1f} ms "
+              f"(all: {every('otrace', 'last')})  (goal < 100 ms)")
+        print(f"  1,000 bare Futures -> last finish(): median {m('bare', 'last'):.1f} ms "
+              f"(all: {every('bare', 'last')})   ratio otrace/bare {m('otrace', 'last') / m('bare', 'last'):.2f}")
+        print(f"  seen by the client (-> last response received): otrace {m('otrace', 'client'):.1f} ms, "
+              f"bare {m('bare', 'client'):.1f} ms")
+        print(f"  CPU in the window (app loop + control thread, + the resume() caller for otrace): "
+              f"otrace {m('otrace', 'cpu'):.1f} ms, bare {m('bare', 'cpu'):.1f} ms   "
+              f"ratio {m('otrace', 'cpu') / m('bare', 'cpu'):.2f}")
+        print(f"  the resume() call itself: median {m('otrace', 'call'):.1f} ms (all: {every('otrace', 'call')}); "
+              f"control thread: otrace {m('otrace', 'control'):.1f} ms, bare {m('bare', 'control'):.1f} ms")
+        print(f"  gc pauses in the window: otrace {every('otrace', 'gc')} ms "
+              f"({sum(r['full'] for r in resumes['otrace', keep_alive])} full), bare {every('bare', 'gc')} ms "
+              f"({sum(r['full'] for r in resumes['bare', keep_alive])} full)")
+        print(f"  client process CPU in the window (same 2 cores): otrace {m('otrace', 'client_cpu'):.0f} ms, "
+              f"bare {m('bare', 'client_cpu'):.0f} ms")
 
 
 GC_PAUSES = _GcPauses()

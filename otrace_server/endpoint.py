@@ -112,6 +112,12 @@ class Endpoint:
     ``clients`` (the connected client objects). Subclasses provide ``_make_client(reader, writer)``
     and ``_on_event(event)`` (engine events, on the control loop), and may extend ``start``/``stop``
     or override ``_close_client`` (at stop) and ``_client_gone`` (after a client left, not at stop).
+
+    Engine events are subscribed to only while at least one client is connected (from its
+    accept, before it can send anything, to its leaving): with no editor connected, a hold, a
+    resume or a traced call costs the control thread nothing, and the engine can queue traced
+    calls' contexts (``Engine.record_later``). What a client needs from before it connected it
+    asks for (holds, contexts); what outlives events is kept by the engine (``site_counts``).
     """
 
     #: what a client is called in log messages, e.g. "lsp connection"
@@ -149,17 +155,15 @@ class Endpoint:
 
     # ---- lifecycle (control loop) ----------------------------------------------------------
     async def start(self) -> None:
-        """Listen (OSError when the port cannot be bound) and subscribe to the engine's events."""
+        """Listen (OSError when the port cannot be bound)."""
         self._server = await asyncio.start_server(self._accept, self.host, self.requested_port, limit=1 << 16)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
 
     async def stop(self) -> None:
         """Unsubscribe, stop listening, close every client, drop the worker pool. Safe after a
         failed or partial ``start``."""
         self.stopping = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self._listen(False)
         if self._server is not None:
             self._server.close()
         for client in list(self.clients):
@@ -173,18 +177,28 @@ class Endpoint:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = self._make_client(reader, writer)
         self.clients.add(client)
+        self._listen(not self.stopping)
         try:
             await client.serve()
         except Exception:
             log.exception("otrace: %s failed", self.client_kind)
         finally:
             self.clients.discard(client)
+            self._listen(bool(self.clients) and not self.stopping)
             client.close()
             if not self.stopping:
                 try:
                     await self._client_gone(client)
                 except Exception:
                     log.exception("otrace: cleaning up after a %s failed", self.client_kind)
+
+    def _listen(self, on: bool) -> None:
+        """Subscribe to (``on``) or unsubscribe from the engine's events, if not already so."""
+        if on and self._unsubscribe is None:
+            self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
+        elif not on and self._unsubscribe is not None:
+            self._unsubscribe, unsubscribe = None, self._unsubscribe
+            unsubscribe()
 
     # ---- helpers for clients ---------------------------------------------------------------
     def in_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:

@@ -38,6 +38,10 @@ log = logging.getLogger("otrace")
 Crossing = Callable[[asyncio.AbstractEventLoop, Callable[[], Any]], None]
 
 
+#: context types counted per (file, line) by ``Engine.site_counts``
+_COUNTED = ("asserts", "holds")
+
+
 class _Ready:
     """An awaitable that completes at once with None (what ``await traceassert(True, ...)`` awaits)."""
 
@@ -183,6 +187,8 @@ class Engine:
         self.enrichers: list[Callable[[TraceContext], None]] = []
         #: turns a ``status`` outcome into the exception the held code raises
         self.status_exception: Callable[[int, str], BaseException] = HoldAnswered
+        self._site_counts: dict[tuple[str, int], dict[str, int]] = {}
+        self._site_lock = threading.Lock()
         self.settings.on_change(self._setting_changed)
 
     # ---- recording -------------------------------------------------------------------------
@@ -202,6 +208,8 @@ class Engine:
                 or ctx.ctype == "tags"):
             self.record(ctx)
         else:
+            if ctx.ctype in _COUNTED:
+                self._count_site(ctx.file, ctx.line, ctx.ctype)
             self.store.add_later(ctx)
 
     def _store(self, ctx: TraceContext, hold_ctype: str | None = None) -> None:
@@ -217,8 +225,24 @@ class Engine:
                 except Exception:
                     log.exception("otrace: context enricher failed")
         self.store.add(ctx)
-        if self.settings.save_tags and ctx.ctype == "tags":
+        ctype = ctx.ctype
+        if ctype in _COUNTED:
+            self._count_site(ctx.file, ctx.line, ctype)
+        elif ctype == "tags" and self.settings.save_tags:
             self.store.save(ctx.id)
+
+    def _count_site(self, file: str, line: int, ctype: str) -> None:
+        with self._site_lock:
+            counts = self._site_counts.setdefault((file, line), {})
+            counts[ctype] = counts.get(ctype, 0) + 1
+
+    def site_counts(self) -> dict[tuple[str, int], dict[str, int]]:
+        """How many failed assertions and holds each ``(file, line)`` has recorded since this engine
+        was made (a copy): ``{(file, line): {"asserts": n, "holds": m}}`` (kinds with no hit are
+        left out). Counted when recorded, so a context since evicted from the store still counts
+        (what the editor's "traceassert: n violations, m holds" lens shows). Any thread."""
+        with self._site_lock:
+            return {site: dict(counts) for site, counts in self._site_counts.items()}
 
     def _announce(self, ctx: TraceContext) -> None:
         """Write ``ctx`` to the trace database (if any), log its id, publish ``context``."""

@@ -67,10 +67,14 @@ class EventBus:
 
         return unsubscribe
 
-    def publish(self, kind: str, **data: Any) -> Event:
-        """Deliver an event to every subscriber, on the calling thread; returns the event."""
+    def publish(self, kind: str, **data: Any) -> Event | None:
+        """Deliver an event to every subscriber, on the calling thread; returns the event (None,
+        and nothing is built, when nobody is subscribed)."""
+        subscribers = self._subscribers
+        if not subscribers:
+            return None
         event = Event(kind, data, _now())
-        for callback in self._subscribers:
+        for callback in subscribers:
             try:
                 callback(event)
             except Exception:

@@ -100,8 +100,6 @@ class DapServer(Endpoint):
 
     # ---- engine events (control loop) -----------------------------------------------------
     def _on_event(self, event: Event) -> None:
-        if not self.clients:   # nobody to tell: no per-event work (memory per hold, CPU per context)
-            return
         data = event.data
         try:
             if event.kind == "hold_started":

@@ -118,6 +118,7 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
     path = _path(uri)
     real = os.path.realpath(path)
     holds = hub.engine.holds.list()
+    hits = hub.hits()
     lenses = []
     for hold in holds:
         file, line = hub.locate(hold.context)
@@ -133,7 +134,7 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
     for i, text in enumerate(lines):
         if not _TRACEASSERT.search(text) or text.lstrip().startswith(("#", "from ", "import ")):
             continue
-        counts = hub.hits.get((real, i + 1), {})
+        counts = hits.get((real, i + 1), {})
         n, h = counts.get("asserts", 0), counts.get("holds", 0)
         if (n or h) and not editor.line_matches(path, i + 1, lines):
             title = f"traceassert: {CHANGED}"

@@ -8,8 +8,9 @@ session) per client, any number of clients at once.
 
 The ``Hub`` holds what the connections share: the engine and shell, the token, a worker pool for
 requests (a slow command never blocks other clients or the loop), the audit log, per-line
-assert/hold counters, and the fan-out of engine events
-(received on the control thread through ``Runtime.subscribe_in_control``) as notifications.
+assert/hold counts (``Hub.hits``, from the engine's ``site_counts``), and the fan-out of engine
+events (received on the control thread through ``Runtime.subscribe_in_control`` while a client is
+connected) as notifications.
 
 Thread-safety notes: ``start_server`` and ``stop`` may be called from any thread except the control
 thread (they wait for it). Everything else runs on the control loop, except handlers run through
@@ -57,8 +58,6 @@ class Hub(Endpoint):
         self.directory = directory
         self.discovery_path: Path | None = None
         self.audit: AuditLog | None = None
-        #: (real path, line) -> Counter(asserts=n, holds=m), counted from context events
-        self.hits: dict[tuple[str, int], Counter] = {}
         self._diag_signature: tuple = ()
         self._poll: asyncio.TimerHandle | None = None
 
@@ -113,17 +112,12 @@ class Hub(Endpoint):
         data = event.data
         if event.kind == "context":
             ctx: TraceContext = data["context"]
-            self._count(ctx)   # kept without clients: code lenses show the counts when one connects
-            if not self.clients:
-                return
             file, line = self.locate(ctx)
             message = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
             self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
                                                  "line": line, "message": message})
             if ctx.ctype == "exceptions":
                 self.refresh_diagnostics()
-        elif not self.clients:   # nobody to tell: no per-event work
-            return
         elif event.kind == "hold_started":
             if data["hold"].done:   # resumed before this event reached the control loop: no phantom
                 return
@@ -139,12 +133,16 @@ class Hub(Endpoint):
             clients = self.web_clients(web) if web is not None else []
             self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
 
-    def _count(self, ctx: TraceContext) -> None:
-        if ctx.ctype not in ("asserts", "holds") or not ctx.file:
-            return
-        file, line = self.locate(ctx)
-        key = (os.path.realpath(file), line)
-        self.hits.setdefault(key, Counter())[ctx.ctype] += 1
+    def hits(self) -> dict[tuple[str, int], Counter]:
+        """(real path, line) in the SOURCE file -> Counter(asserts=n, holds=m): the engine's
+        ``site_counts`` mapped through ``locate_frame`` (a hit in code patched by "Hold here live"
+        counts on its document line). Any thread."""
+        hits: dict[tuple[str, int], Counter] = {}
+        for (file, line), counts in self.engine.site_counts().items():
+            if file:
+                file, line = self.locate_frame(file, line)
+                hits.setdefault((os.path.realpath(file), line), Counter()).update(counts)
+        return hits
 
     def refresh_code_lenses(self) -> None:
         """Ask clients that support it to re-request code lenses (holds changed)."""

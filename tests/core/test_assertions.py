@@ -176,3 +176,26 @@ def test_vetoed_trace_active_change_leaves_traceassert_as_it_was(engine):
     engine.settings.set("trace_active", False)
     traceassert(False, "now_off")
     assert [c.label for c in engine.store.recent("asserts")] == ["still_on"]
+
+
+def test_site_counts_count_asserts_and_holds_per_line_even_once_evicted(engine):
+    engine.settings.set("max_recent", 2)
+    here = __file__
+
+    def check(n):
+        traceassert(n != 3, label="three")                         # line A
+        return sys._getframe().f_lineno - 1
+
+    line_a = max(check(n) for n in range(5))                       # one failure (n == 3)
+    for _ in range(4):
+        traceassert(False, label="always")                         # line B: four failures
+    line_b = sys._getframe().f_lineno - 1
+    assert traceassert(False, label="no_loop", action="hold") is READY   # no loop: counted as an assert
+    line_c = sys._getframe().f_lineno - 1
+    counts = engine.site_counts()
+    assert counts[(here, line_a)] == {"asserts": 1}
+    assert counts[(here, line_b)] == {"asserts": 4}                # 2 of them evicted from the store
+    assert counts[(here, line_c)] == {"asserts": 1}
+    assert len(engine.store.recent("asserts")) == 2
+    counts[(here, line_b)]["asserts"] = 99                         # a copy
+    assert engine.site_counts()[(here, line_b)] == {"asserts": 4}

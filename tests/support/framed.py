@@ -91,6 +91,12 @@ class FramedClient:
             return False
 
     def close(self) -> None:
+        """Close the connection: shut it down first, so the peer sees EOF even while the reader
+        thread is still blocked in ``recv`` on this socket (a bare ``close`` would not send it)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:
