@@ -38,7 +38,7 @@ What ``action="hold"`` does in other places (see ``otrace_server.core.assertions
 
 ``trace -a hold [-c cond] Class.method`` does the same for an ``async def`` method, before its body runs.
 
-``install(engine)`` also adds an enricher that stores a one-line request summary
+``install(engine)`` also adds a (deferred) enricher that stores a one-line request summary
 ``"GET /?number=77 from 127.0.0.1"`` in ``ctx.extra["request"]`` for every context recorded in a
 ``RequestHandler`` method (one short string: ~80 B per context instead of a dict; ``summary_fields``
 turns it back into ``{"method", "uri", "remote_ip"}`` for the editor protocol); ``handler_of(ctx)``
@@ -49,7 +49,8 @@ browser in ``ctx.extra["web_client"]``).
 IOLoop with otrace attached, as the demos do (see its docstring).
 
 Thread-safety notes: the enricher runs on the thread that records a context (the app's loop for
-handlers) and only reads the request. ``install``/``uninstall`` are called by ``otrace_server.app``.
+handlers) or, for a traced call's context the engine queued, on the thread that next reads the
+store; it only reads the request, which does not change once the handler exists. ``install``/``uninstall`` are called by ``otrace_server.app``.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ def install(engine: Any) -> None:
     """Make ``engine`` Tornado-aware: status outcomes raise ``tornado.web.HTTPError`` and contexts of
     request handlers get a request summary. Idempotent."""
     engine.status_exception = http_error
-    if request_summary not in engine.enrichers:
-        engine.enrichers.append(request_summary)
+    if request_summary not in engine.deferred_enrichers:   # a request does not change: deferred
+        engine.deferred_enrichers.append(request_summary)
 
 
 def uninstall(engine: Any) -> None:
@@ -119,8 +120,8 @@ def uninstall(engine: Any) -> None:
 
     if engine.status_exception is http_error:
         engine.status_exception = HoldAnswered
-    while request_summary in engine.enrichers:
-        engine.enrichers.remove(request_summary)
+    while request_summary in engine.deferred_enrichers:
+        engine.deferred_enrichers.remove(request_summary)
 
 
 def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.0.1", *,

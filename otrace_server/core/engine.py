@@ -42,6 +42,14 @@ Crossing = Callable[[asyncio.AbstractEventLoop, Callable[[], Any]], None]
 _COUNTED = ("asserts", "holds")
 
 
+def _enrich(ctx: TraceContext, enrichers: list[Callable[[TraceContext], None]]) -> None:
+    for enrich in enrichers:
+        try:
+            enrich(ctx)
+        except Exception:
+            log.exception("otrace: context enricher failed")
+
+
 class _Ready:
     """An awaitable that completes at once with None (what ``await traceassert(True, ...)`` awaits)."""
 
@@ -173,7 +181,8 @@ class Engine:
 
         self.settings = Settings()
         self.events = EventBus()
-        self.store = ContextStore(functools.partial(getattr, self.settings, "max_recent"))  # no Python frame
+        self.store = ContextStore(functools.partial(getattr, self.settings, "max_recent"),  # no Python frame
+                                  prepare=self._prepare_queued)
         self.holds = HoldRegistry(on_resumed=self._hold_resumed)
         self.tracer = Tracer(self)
         self.patcher = Patcher(self)
@@ -182,9 +191,15 @@ class Engine:
         #: root logger at INFO must not get a line per traced call)
         self._log_contexts = False
         self._crossing: Crossing | None = None
-        #: callables(ctx) run when a context is recorded, before it is published (e.g. add a
-        #: request summary); they must be cheap and must not raise (failures are logged)
+        #: callables(ctx) run when a context is recorded, on the recording thread, before it is
+        #: published (e.g. which browser is connected now); cheap, must not raise (failures are logged)
         self.enrichers: list[Callable[[TraceContext], None]] = []
+        #: the same for enrichers that only read what does not change once the context is captured
+        #: (e.g. the summary of the handler's request): for a context the tracer queued
+        #: (``record_later``) they run when it gets its id, on the thread reading the store, and
+        #: not at all for a queued context dropped unseen; so they do not keep it from being queued.
+        #: They must not use the store.
+        self.deferred_enrichers: list[Callable[[TraceContext], None]] = []
         #: turns a ``status`` outcome into the exception the held code raises
         self.status_exception: Callable[[int, str], BaseException] = HoldAnswered
         self._site_counts: dict[tuple[str, int], dict[str, int]] = {}
@@ -201,9 +216,9 @@ class Engine:
 
     def record_later(self, ctx: TraceContext) -> None:
         """Record ``ctx`` for a caller that does not need its id (the tracer): when nothing needs
-        the context at once (no enricher, subscriber, trace database or log line, not a tag) it
-        is queued in the store (``ContextStore.add_later``: it gets its id at the next read);
-        otherwise this is ``record``."""
+        the context at once (no enricher but deferred ones, no subscriber, trace database or log
+        line, not a tag) it is queued in the store (``ContextStore.add_later``: it gets its id, and
+        the deferred enrichers run, at the next read); otherwise this is ``record``."""
         if (self.enrichers or self.tracedb is not None or self.events.has_subscribers or self._log_contexts
                 or ctx.ctype == "tags"):
             self.record(ctx)
@@ -219,17 +234,20 @@ class Engine:
             ctx.ctype = hold_ctype
             ctx.hold = _PENDING
         if self.enrichers:
-            for enrich in self.enrichers:
-                try:
-                    enrich(ctx)
-                except Exception:
-                    log.exception("otrace: context enricher failed")
+            _enrich(ctx, self.enrichers)
+        if self.deferred_enrichers:
+            _enrich(ctx, self.deferred_enrichers)
         self.store.add(ctx)
         ctype = ctx.ctype
         if ctype in _COUNTED:
             self._count_site(ctx.file, ctx.line, ctype)
         elif ctype == "tags" and self.settings.save_tags:
             self.store.save(ctx.id)
+
+    def _prepare_queued(self, ctx: TraceContext) -> None:
+        """The store's ``prepare``: a queued context is about to get its id."""
+        if self.deferred_enrichers:
+            _enrich(ctx, self.deferred_enrichers)
 
     def _count_site(self, file: str, line: int, ctype: str) -> None:
         with self._site_lock:

@@ -92,10 +92,14 @@ class _Recent:
 
 class ContextStore:
     """Recent and saved trace contexts. ``max_recent`` is read through a callable so a settings
-    change applies at the next ``add``."""
+    change applies at the next ``add``. ``prepare(ctx)``, when given, is called for each context
+    queued by ``add_later`` just before it gets its id (with the store's lock held, on the thread
+    that reads the store: it must not use the store); contexts dropped unseen are not prepared."""
 
-    def __init__(self, max_recent: Callable[[], int] = lambda: 10) -> None:
+    def __init__(self, max_recent: Callable[[], int] = lambda: 10,
+                 prepare: Callable[[TraceContext], None] | None = None) -> None:
         self._max_recent = max_recent
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._recent: dict[str, _Recent] = {t: _Recent() for t in CTYPES}
         self._pending: collections.deque[TraceContext] = collections.deque()   # add_later, not stored yet
@@ -173,7 +177,10 @@ class ContextStore:
             if n < limit or recent_of[ctype].pinned:
                 seen[ctype] = n + 1
                 kept.append(ctx)
+        prepare = self._prepare
         for ctx in reversed(kept):
+            if prepare is not None:
+                prepare(ctx)
             self._put(ctx, limit)
 
     def _put(self, ctx: TraceContext, limit: int) -> None:

@@ -543,3 +543,35 @@ def test_hold_action_on_a_method_with_arguments_holds_before_the_body(engine, co
     assert seen[4]["number"] == 7 and seen[4]["scale"] == 3 and isinstance(seen[4]["self"], Service)
     assert value == 21 and other == (2 if condition else None)
     assert not hasattr(Service.handle, "__otrace_trace__")
+
+
+def test_deferred_enrichers_run_when_a_queued_context_gets_its_id_and_never_for_one_dropped(engine, caplog):
+    engine.settings.set("max_recent", 2)
+    runs = []
+
+    def summary(ctx):
+        runs.append((ctx.argvalues["number"], threading.current_thread().name))
+        ctx.extra["request"] = f"n={ctx.argvalues['number']}"
+
+    def broken(ctx):
+        raise RuntimeError("enricher bug")
+
+    engine.deferred_enrichers += [summary, broken]
+    ns = namespace()
+    engine.tracer.trace("recip", ns)
+    for n in range(5):
+        with pytest.raises(ZeroDivisionError):
+            ns["recip"]("0" * (n + 1))                      # "0", "00", ...: all divide by zero
+    assert runs == [] and len(engine.store._pending) == 5     # queued: nothing needed them at once
+    reader = threading.Thread(target=lambda: engine.store.recent("exceptions"), name="reader")
+    reader.start()
+    reader.join(5)
+    # the 3 oldest were dropped unseen (max_recent 2): never enriched; the 2 kept, on the reading thread
+    assert runs == [("0000", "reader"), ("00000", "reader")]
+    assert [c.extra["request"] for c in engine.store.recent("exceptions")] == ["n=0000", "n=00000"]
+    assert "context enricher failed" in caplog.text               # logged; the contexts are stored anyway
+
+    engine.enrichers.append(lambda ctx: None)                      # an immediate enricher: recorded at once
+    with pytest.raises(ZeroDivisionError):
+        ns["recip"]("-0")
+    assert not engine.store._pending and runs[-1] == ("-0", threading.current_thread().name)

@@ -40,7 +40,8 @@ def test_stop_is_idempotent_and_undoes_the_glue(server):
     otrace_server.stop()
     engine = get_engine()
     assert engine.status_exception is HoldAnswered
-    assert all(getattr(e, "__module__", "") != "otrace_server.tornado" for e in engine.enrichers)
+    assert all(getattr(e, "__module__", "") != "otrace_server.tornado"
+               for e in engine.enrichers + engine.deferred_enrichers)
 
 
 def test_a_second_start_is_one_clear_error(server, otrace):
