@@ -129,3 +129,20 @@ def test_latest_context_before_any_says_what_records_one(session):
         assert r.error and r.cwd == "/osh/globals" and "\n" not in r.output, line
         if line != "pr ~~":
             assert r.output.startswith("~~: no trace context recorded yet (") and "trace_active" in r.output
+
+
+def test_cd_expands_wildcards_that_name_one_directory(session, engine):
+    assert run(session, "cd conf*/nest*").cwd == "/osh/globals/config/nested"
+    assert run(session, "cd /osh/glob?ls/Rec*").cwd == "/osh/globals/Receive"
+    assert run(session, "pushd /osh/rec*").cwd == "/osh/recent"
+    run(session, "cd /osh/globals; trace helper")
+    with pytest.raises(TypeError):
+        session.shell.globals["helper"]("x", None)
+    (ctx,) = engine.store.recent("exceptions")
+    r = run(session, "cd /osh/recent/exceptions/*/*/*")             # one context: its directory
+    assert r.cwd == "/osh/recent/exceptions/" + "/".join(ctx.path[2:])
+    for line, message in [("cd /osh/globals/*", "directories match /osh/globals/*: /osh/globals/Base, "),
+                          ("cd /osh/globals/zz*", "no such directory: /osh/globals/zz*"),
+                          ("cd counte?", "no such directory: counte?")]:   # counter is not a directory
+        r = session.execute(line)
+        assert r.error and message in r.output and r.cwd == "/osh/recent/exceptions/" + "/".join(ctx.path[2:]), (line, r.output)

@@ -26,6 +26,9 @@ otherwise as Unix shell commands (except cd, pushd, popd, swapd, pwd, help, set,
 Without a path: the top of the current trace context (inside /osh/recent, saved or pickled),
 else /osh/globals inside /osh, else the user's home directory.
 
+Wildcards (*, abc*, ?, [..]) may stand in any component when they name exactly one directory,
+e.g. cd /osh/recent/holds/*/*/* with one hold waiting.
+
 cd path; command          change directory, then run command there (e.g. cd ~~; ls -l)"""
 
 
@@ -39,9 +42,30 @@ def _default(session) -> list[str]:
 
 
 def change_dir(session, target: str | None) -> None:
-    """cd to ``target`` (None: the default directory); OTraceError when it is not a directory."""
+    """cd to ``target`` (None: the default directory); OTraceError when it is not a directory.
+    Wildcards (``*``, ``abc*``, ``?``, ``[..]``) may stand in any component, as long as they name
+    exactly one directory (e.g. ``cd /osh/recent/holds/*/*/*`` with one hold waiting)."""
     parts = _default(session) if not target else session.abspath(target)
+    if any(vfs.has_magic(name) for name in parts):
+        parts = _only_directory(session, parts, target)
     session.chdir(parts)
+
+
+def _only_directory(session, parts: list[str], typed: str) -> list[str]:
+    """The one directory that the wildcard path ``parts`` matches; OTraceError for none or several."""
+    matches = []
+    for match in vfs.glob(session.shell, parts):
+        try:
+            vfs.resolve(session.shell, match)
+        except OTraceError:
+            continue
+        matches.append(match)
+    if not matches:
+        raise OTraceError(f"no such directory: {typed}")
+    if len(matches) > 1:
+        shown = ", ".join(join_path(m) for m in matches[:4]) + (", ..." if len(matches) > 4 else "")
+        raise OTraceError(f"{len(matches)} directories match {typed}: {shown}; be more specific")
+    return matches[0]
 
 
 @command("cd", 'cd [path]                 # Change current working directory to "path"', _CD_HELP, raw=True)
