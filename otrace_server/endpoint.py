@@ -26,8 +26,8 @@ import logging
 import re
 from typing import Any, Callable
 
-__all__ = ["MAX_MESSAGE", "FramingError", "TooLarge", "read_frame", "frame", "Client", "Endpoint",
-           "start_endpoint", "stop_endpoint"]
+__all__ = ["MAX_MESSAGE", "CONTEXTS_PER_SECOND", "FramingError", "TooLarge", "read_frame", "frame", "Client",
+           "Throttle", "Endpoint", "start_endpoint", "stop_endpoint"]
 
 log = logging.getLogger("otrace")
 
@@ -35,6 +35,8 @@ log = logging.getLogger("otrace")
 MAX_MESSAGE = 8 * 1024 * 1024
 #: how long starting or stopping an endpoint may take on the control loop, in seconds
 TIMEOUT = 5.0
+#: recorded contexts told to clients one by one per second, at most; the rest are summed up
+CONTEXTS_PER_SECOND = 50
 
 _HEADER = re.compile(rb"^([A-Za-z-]+):\s*(.*?)\s*$")
 
@@ -104,6 +106,52 @@ class Client:
             self.writer.close()
 
 
+class Throttle:
+    """At most ``limit`` items per ``window`` seconds pass ``admit``; the others are counted, and
+    when the window ends ``overflow(count, last)`` is called once with how many were held back and
+    the last of them. A window starts with the first item after a quiet one. Control loop only.
+
+    What keeps a chatty trace (thousands of recorded contexts per second) from costing the control
+    thread, the clients and, through the GIL, the application one notification per context."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int, window: float,
+                 overflow: Callable[[int, Any], None]) -> None:
+        self.loop = loop
+        self.limit = limit
+        self.window = window
+        self.overflow = overflow
+        self._admitted = 0
+        self._held = 0
+        self._last: Any = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def admit(self, item: Any) -> bool:
+        """True when ``item`` may be sent now; False when it is counted for the window's summary."""
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.window, self._end)
+        if self._admitted < self.limit:
+            self._admitted += 1
+            return True
+        self._held += 1
+        self._last = item
+        return False
+
+    def cancel(self) -> None:
+        """Forget the current window (no summary); the next item starts a new one."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._admitted, self._held, self._last = None, 0, 0, None
+
+    def _end(self) -> None:
+        held, last = self._held, self._last
+        self._timer, self._admitted, self._held, self._last = None, 0, 0, None
+        if held:
+            try:
+                self.overflow(held, last)
+            except Exception:
+                log.exception("otrace: summing up %d held-back notifications failed", held)
+
+
 class Endpoint:
     """A TCP server on ``app.runtime.control_loop`` with one client object per connection.
 
@@ -112,6 +160,8 @@ class Endpoint:
     ``clients`` (the connected client objects). Subclasses provide ``_make_client(reader, writer)``
     and ``_on_event(event)`` (engine events, on the control loop), and may extend ``start``/``stop``
     or override ``_close_client`` (at stop) and ``_client_gone`` (after a client left, not at stop).
+    ``contexts`` is a ``Throttle`` for per-context notifications (``CONTEXTS_PER_SECOND``); the
+    hook ``_contexts_held(count, last)`` sums up those it held back.
 
     Engine events are subscribed to only while at least one client is connected (from its
     accept, before it can send anything, to its leaving): with no editor connected, a hold, a
@@ -139,6 +189,7 @@ class Endpoint:
         self.stopping = False
         self._server: asyncio.base_events.Server | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self.contexts = Throttle(self.loop, CONTEXTS_PER_SECOND, 1.0, self._contexts_held)
 
     # ---- hooks -----------------------------------------------------------------------------
     def _make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Any:
@@ -146,6 +197,9 @@ class Endpoint:
 
     def _on_event(self, event) -> None:
         raise NotImplementedError
+
+    def _contexts_held(self, count: int, last: Any) -> None:
+        pass
 
     async def _close_client(self, client: Any) -> None:
         client.close()
@@ -164,6 +218,7 @@ class Endpoint:
         failed or partial ``start``."""
         self.stopping = True
         self._listen(False)
+        self.contexts.cancel()
         if self._server is not None:
             self._server.close()
         for client in list(self.clients):

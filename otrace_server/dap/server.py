@@ -99,6 +99,20 @@ class DapServer(Endpoint):
             session.event(name, body)
 
     # ---- engine events (control loop) -----------------------------------------------------
+    def _context_output(self, ctx, more: int = 0) -> None:
+        """An ``output`` event naming ``ctx`` (``more``: how many others the throttle held back)."""
+        file, line = self.locate_context(ctx)
+        text = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
+        if more:
+            text += f"  (and {more:,} more in the last second, not sent one by one: ls /osh/recent)"
+        body = {"category": "console", "output": f"otrace: {text}\n"}
+        if file and line:
+            body.update(source={"path": file}, line=line)
+        self.broadcast("output", body)
+
+    def _contexts_held(self, count: int, last) -> None:
+        self._context_output(last, count - 1)
+
     def _on_event(self, event: Event) -> None:
         data = event.data
         try:
@@ -112,13 +126,8 @@ class DapServer(Endpoint):
                 for session in list(self.clients):
                     session.hold_resumed(data["hold"])
             elif event.kind == "context":
-                ctx = data["context"]
-                file, line = self.locate_context(ctx)
-                text = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
-                body = {"category": "console", "output": f"otrace: {text}\n"}
-                if file and line:
-                    body.update(source={"path": file}, line=line)
-                self.broadcast("output", body)
+                if self.contexts.admit(data["context"]):
+                    self._context_output(data["context"])
             elif event.kind == "output":
                 stream = data.get("stream", "stdout")
                 category = stream if stream in ("stdout", "stderr", "console") else "console"

@@ -112,12 +112,10 @@ class Hub(Endpoint):
         data = event.data
         if event.kind == "context":
             ctx: TraceContext = data["context"]
-            file, line = self.locate(ctx)
-            message = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
-            self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
-                                                 "line": line, "message": message})
-            if ctx.ctype == "exceptions":
-                self.refresh_diagnostics()
+            if self.contexts.admit(ctx):
+                self._trace_event(ctx)
+                if ctx.ctype == "exceptions":
+                    self.refresh_diagnostics()
         elif event.kind == "hold_started":
             if data["hold"].done:   # resumed before this event reached the control loop: no phantom
                 return
@@ -132,6 +130,20 @@ class Hub(Endpoint):
             web = getattr(self.shell, "web", None)
             clients = self.web_clients(web) if web is not None else []
             self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
+
+    def _trace_event(self, ctx: TraceContext, more: int = 0) -> None:
+        """Notify ``otrace/traceEvent`` of ``ctx`` (``more``: how many others the throttle held back)."""
+        file, line = self.locate(ctx)
+        message = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
+        if more:
+            message += f"  (and {more:,} more in the last second, not sent one by one: ls /osh/recent)"
+        self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
+                                             "line": line, "message": message})
+
+    def _contexts_held(self, count: int, last: TraceContext) -> None:
+        """The throttle's summary: the last context held back, saying how many others were."""
+        self._trace_event(last, count - 1)
+        self.refresh_diagnostics()
 
     def hits(self) -> dict[tuple[str, int], Counter]:
         """(real path, line) in the SOURCE file -> Counter(asserts=n, holds=m): the engine's

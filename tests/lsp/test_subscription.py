@@ -1,14 +1,19 @@
 """Engine events reach the control thread only while an editor is connected: the language server
 and the DAP endpoint subscribe at a client's accept and unsubscribe when the last one leaves, so
-with nobody connected a hold, a resume or a traced call costs the control thread nothing. Real
-demo app on 127.0.0.1, otrace started in this process, real LSP and DAP TCP connections."""
+with nobody connected a hold, a resume or a traced call costs the control thread nothing; and a
+chatty trace is told to editors at most CONTEXTS_PER_SECOND contexts at a time, the rest summed up.
+Real demo app on 127.0.0.1, otrace started in this process, real LSP and DAP TCP connections."""
 
 from __future__ import annotations
 
 
+import asyncio
+import time
+
 import pytest
 
 import otrace_server
+from otrace_server.endpoint import CONTEXTS_PER_SECOND, Throttle
 from tests.dap.dapclient import DapClient
 from tests.lsp.rpc import Client
 from tests.support.appserver import wait_for
@@ -75,3 +80,58 @@ def test_events_are_subscribed_only_while_an_editor_is_connected(started):
         wait_for(lambda: pending.result is not None or pending.error is not None, what="the held response")
         assert pending.result[0] == 200 and "The reciprocal of 77.0 is 0.0129" in pending.result[2]
     assert engine.site_counts()[(str(DEMO_PATH), hold_line() + 1)] == {"holds": 2}
+
+
+def test_a_chatty_trace_reaches_editors_as_a_few_notifications_and_one_summary(started):
+    server, app = started
+    lsp = Client(app.lsp_port)
+    lsp.initialize(app.token)
+    dap = DapClient(app.dap_port)
+    dap.attach(app.token)
+    assert lsp.request("otrace/command", {"line": "trace -c call GetHandler.respond"})["error"] is False
+    n = 3 * CONTEXTS_PER_SECOND
+    for i in range(n):                                # 150 recorded contexts in a burst
+        assert server.demo.GetHandler.respond(None, "4").startswith("The reciprocal of 4.0")
+    summary = lsp.wait_notification("otrace/traceEvent", lambda p: "more in the last second" in p["message"])
+    events = [m["params"] for m in lsp.notifications if m.get("method") == "otrace/traceEvent"]
+    assert len(events) == CONTEXTS_PER_SECOND          # one by one; the summary was taken out above
+    assert all(e["kind"] == "traces" and e["traceId"].startswith("GetHandler.respond:") for e in events)
+    assert summary["kind"] == "traces" and summary["line"] > 0
+    assert f"(and {n - CONTEXTS_PER_SECOND - 1:,} more in the last second" in summary["message"]
+    newest = app.engine.store.recent("traces")[-1]
+    assert summary["traceId"] == newest.id             # the summary names the newest context
+
+    def outputs():
+        return [e["body"]["output"] for e in dap.events
+                if e.get("event") == "output" and "GetHandler.respond:" in e["body"]["output"]]
+
+    wait_for(lambda: any("more in the last second" in o for o in outputs()), what="the DAP summary")
+    assert len(outputs()) == CONTEXTS_PER_SECOND + 1
+    lsp.close()
+    dap.close()
+
+
+def test_throttle_admits_a_burst_then_sums_up_the_rest_once_per_window():
+    loop = asyncio.new_event_loop()
+    summaries = []
+    throttle = Throttle(loop, 3, 0.05, lambda count, last: summaries.append((count, last, time.monotonic())))
+    try:
+        start = time.monotonic()
+        assert [throttle.admit(i) for i in range(10)] == [True] * 3 + [False] * 7
+        loop.run_until_complete(asyncio.sleep(0.1))
+        assert [(count, last) for count, last, _ in summaries] == [(7, 9)]
+        assert summaries[0][2] - start >= 0.05
+        assert [throttle.admit(i) for i in range(3)] == [True] * 3   # a new window
+        loop.run_until_complete(asyncio.sleep(0.1))
+        assert len(summaries) == 1                                 # nothing held back: no summary
+        assert [throttle.admit(i) for i in range(5)] == [True] * 3 + [False] * 2
+        throttle.cancel()                                          # e.g. the endpoint stops
+        loop.run_until_complete(asyncio.sleep(0.1))
+        assert len(summaries) == 1 and throttle.admit("x") is True
+        failing = Throttle(loop, 0, 0.01, lambda count, last: 1 / 0)   # a failing summary is logged
+        assert failing.admit(1) is False
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert failing.admit(2) is False                           # and the throttle goes on
+    finally:
+        throttle.cancel()
+        loop.close()

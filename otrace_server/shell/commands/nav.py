@@ -27,7 +27,8 @@ Without a path: the top of the current trace context (inside /osh/recent, saved 
 else /osh/globals inside /osh, else the user's home directory.
 
 Wildcards (*, abc*, ?, [..]) may stand in any component when they name exactly one directory,
-e.g. cd /osh/recent/holds/*/*/* with one hold waiting.
+e.g. cd /osh/recent/holds/*/*/* with one hold waiting (a path that exists as typed, such as
+/osh/web/* = every browser, is entered as typed).
 
 cd path; command          change directory, then run command there (e.g. cd ~~; ls -l)"""
 
@@ -44,11 +45,15 @@ def _default(session) -> list[str]:
 def change_dir(session, target: str | None) -> None:
     """cd to ``target`` (None: the default directory); OTraceError when it is not a directory.
     Wildcards (``*``, ``abc*``, ``?``, ``[..]``) may stand in any component, as long as they name
-    exactly one directory (e.g. ``cd /osh/recent/holds/*/*/*`` with one hold waiting)."""
+    exactly one directory (e.g. ``cd /osh/recent/holds/*/*/*`` with one hold waiting); a path that
+    names a directory as typed is taken as typed (``/osh/web/*`` is every browser)."""
     parts = _default(session) if not target else session.abspath(target)
-    if any(vfs.has_magic(name) for name in parts):
-        parts = _only_directory(session, parts, target)
-    session.chdir(parts)
+    try:
+        session.chdir(parts)
+    except OTraceError:
+        if not any(vfs.has_magic(name) for name in parts):
+            raise
+        session.chdir(_only_directory(session, parts, target))   # a directory named "*" (/osh/web/*) wins
 
 
 def _only_directory(session, parts: list[str], typed: str) -> list[str]:
