@@ -43,6 +43,7 @@ __all__ = ["Hub", "ServerHandle", "start_server"]
 log = logging.getLogger("otrace.lsp")
 
 _DIAGNOSTICS_POLL = 1.0   # seconds between checks for contexts deleted/evicted behind our back
+_LENS_REFRESH_DELAY = 0.05   # seconds: hold changes within it share one workspace/codeLens/refresh
 
 
 class Hub(Endpoint):
@@ -60,6 +61,7 @@ class Hub(Endpoint):
         self.audit: AuditLog | None = None
         self._diag_signature: tuple = ()
         self._poll: asyncio.TimerHandle | None = None
+        self._lens_refresh: asyncio.TimerHandle | None = None
 
     # ---- lifecycle (control loop) -------------------------------------------------------------
     async def start(self) -> None:
@@ -71,8 +73,9 @@ class Hub(Endpoint):
         self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
     async def stop(self) -> None:
-        if self._poll is not None:
-            self._poll.cancel()
+        for timer in (self._poll, self._lens_refresh):
+            if timer is not None:
+                timer.cancel()
         try:
             await super().stop()
         finally:   # the discovery file and the audit log's handler never outlive the server
@@ -157,7 +160,14 @@ class Hub(Endpoint):
         return hits
 
     def refresh_code_lenses(self) -> None:
-        """Ask clients that support it to re-request code lenses (holds changed)."""
+        """Ask clients that support it to re-request code lenses (holds changed), once for all the
+        changes of the next ``_LENS_REFRESH_DELAY`` seconds: resuming 1,000 holds asks once, not
+        1,000 times (each ask makes the editor compute its lenses again)."""
+        if self._lens_refresh is None:
+            self._lens_refresh = self.loop.call_later(_LENS_REFRESH_DELAY, self._send_lens_refresh)
+
+    def _send_lens_refresh(self) -> None:
+        self._lens_refresh = None
         for conn in list(self.clients):
             if conn.authenticated and not conn.closed and conn.supports_lens_refresh():
                 conn.ls.protocol.send_request("workspace/codeLens/refresh", None)

@@ -135,3 +135,25 @@ def test_throttle_admits_a_burst_then_sums_up_the_rest_once_per_window():
     finally:
         throttle.cancel()
         loop.close()
+
+
+def test_a_burst_of_hold_changes_asks_the_editor_to_refresh_its_lenses_once(started):
+    server, app = started
+    lsp = Client(app.lsp_port)
+    lsp.initialize(app.token, capabilities={"workspace": {"codeLens": {"refreshSupport": True}}})
+    pending = [server.get_in_thread("?number=77") for _ in range(20)]
+    wait_for(lambda: len(app.engine.holds) == 20, what="20 holds")
+    wait_for(lambda: len([n for n in lsp.notifications if n["method"] == "otrace/holdStarted"]) == 20,
+             what="20 holdStarted notifications")
+    time.sleep(0.3)
+    lsp.requests_from_server.clear()
+    app.engine.resume()                                # 20 hold_resumed events at once
+    wait_for(lambda: len([n for n in lsp.notifications if n["method"] == "otrace/holdResumed"]) == 20,
+             what="20 holdResumed notifications")      # each hold is still told one by one
+    time.sleep(0.3)
+    refreshes = [r for r in lsp.requests_from_server if r["method"] == "workspace/codeLens/refresh"]
+    assert len(refreshes) == 1
+    for p in pending:
+        wait_for(lambda: p.result is not None, what="the held response")
+        assert p.result[0] == 200
+    lsp.close()
