@@ -14,6 +14,7 @@ import * as vscode from 'vscode';
 import {
     CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, RevealOutputChannelOn, State, StreamInfo,
 } from 'vscode-languageclient/node';
+import { coalesced } from './coalesce';
 import type { Hold, ResumeParams, WebClient } from './protocol';
 
 /** Where to connect: from a discovery file (`pid`, `discoveryFile`) or the manual settings. */
@@ -230,15 +231,18 @@ export class OTraceConnection implements vscode.Disposable {
         return this.request<T>('workspace/executeCommand', { command, arguments: args });
     }
 
-    /** Re-read the held requests (fires 'holds'); errors leave the last list in place. */
-    async refreshHolds(): Promise<void> {
+    /**
+     * Re-read the held requests (fires 'holds'); errors leave the last list in place. A burst of
+     * hold notifications makes one request in flight and at most one more (`coalesced`), not one each.
+     */
+    readonly refreshHolds = coalesced(async (): Promise<void> => {
         try {
             this.holds = (await this.request<{ holds: Hold[] }>('otrace/holds')).holds;
         } catch {
             return;
         }
         this.changed.fire('holds');
-    }
+    });
 
     async refreshWebClients(): Promise<void> {
         try {
