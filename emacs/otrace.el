@@ -172,11 +172,11 @@ processes are skipped."
      (setq otrace--holds (append (cl-remove (plist-get params :id) otrace--holds
                                             :key (lambda (h) (plist-get h :id)) :test #'equal)
                                  (list params)))
-     (otrace--holds-changed))
+     (otrace--holds-changed-soon))
     ('otrace/holdResumed
      (setq otrace--holds (cl-remove (plist-get params :id) otrace--holds
                                     :key (lambda (h) (plist-get h :id)) :test #'equal))
-     (otrace--holds-changed)))
+     (otrace--holds-changed-soon)))
   (run-hook-with-args 'otrace-notification-functions method params))
 
 (defun otrace--on-request (_conn method _params)
@@ -196,10 +196,27 @@ processes are skipped."
     (run-hooks 'otrace-disconnected-hook)
     (otrace--message "disconnected from pid %s" (plist-get (otrace--info conn) :pid))))
 
+(defvar otrace--holds-redraw-timer nil
+  "Timer of the redraw that `otrace--holds-changed-soon' scheduled, if any.")
+
+(defconst otrace--holds-redraw-delay 0.05
+  "Seconds during which hold notifications share one redraw of the views.")
+
 (defun otrace--holds-changed ()
   "Redraw the views of the held requests."
+  (when otrace--holds-redraw-timer
+    (cancel-timer otrace--holds-redraw-timer)
+    (setq otrace--holds-redraw-timer nil))
   (force-mode-line-update t)
   (run-hooks 'otrace-holds-changed-hook))
+
+(defun otrace--holds-changed-soon ()
+  "Schedule one redraw of the held requests' views for a burst of notifications.
+Resuming 1,000 holds sends 1,000 notifications: the views are redrawn
+once, not 1,000 times."
+  (unless otrace--holds-redraw-timer
+    (setq otrace--holds-redraw-timer
+          (run-at-time otrace--holds-redraw-delay nil #'otrace--holds-changed))))
 
 (defun otrace--request (method &optional params)
   "Send request METHOD (a symbol) with PARAMS (a plist); return the result.

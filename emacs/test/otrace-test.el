@@ -140,6 +140,29 @@ Everything is stopped afterwards."
 
 ;;;; Connection
 
+(defun otrace-test--wait-views (n what)
+  "Wait until N requests are held and the views show them (WHAT says which)."
+  (otrace-test--wait (lambda () (and (= (length otrace--holds) n) (null otrace--holds-redraw-timer)))
+                     what))
+
+(ert-deftest otrace-test-a-burst-of-hold-notifications-redraws-once ()
+  "1,000 holdStarted then 1,000 holdResumed notifications redraw the views once each burst."
+  (let ((otrace--holds nil)
+        (redraws 0)
+        (otrace-holds-changed-hook nil))
+    (add-hook 'otrace-holds-changed-hook (lambda () (setq redraws (1+ redraws))))
+    (dotimes (i 1000)
+      (otrace--on-notification nil 'otrace/holdStarted (list :id (format "h%d" i))))
+    (should (= (length otrace--holds) 1000))      ; the list is up to date at once
+    (should (= redraws 0))
+    (otrace-test--wait (lambda () (= redraws 1)) "one redraw")
+    (dotimes (i 1000)
+      (otrace--on-notification nil 'otrace/holdResumed (list :id (format "h%d" i) :outcome nil)))
+    (should (null otrace--holds))
+    (otrace-test--wait (lambda () (= redraws 2)) "a second redraw")
+    (sleep-for 0.2)
+    (should (= redraws 2))))
+
 (ert-deftest otrace-test-connect-through-discovery-file ()
   "`otrace-connect' offers the discovery files (pid, command line, cwd) and connects."
   (otrace-test--with-app (app "demos/torna_trace.py")
@@ -203,7 +226,7 @@ Everything is stopped afterwards."
            (held-line (otrace-test--demo-line "await traceassert(number != \"77\""))
            (holds (otrace-holds))
            (response (otrace-test--http-get app "/?number=77")))
-      (otrace-test--wait (lambda () otrace--holds) "the hold")
+      (otrace-test--wait (lambda () (with-current-buffer holds tabulated-list-entries)) "the hold in the view")
       (with-current-buffer holds
         (should (= (length tabulated-list-entries) 1))
         (goto-char (point-min))
@@ -226,8 +249,9 @@ Everything is stopped afterwards."
         (call-interactively (key-binding "r")))
       (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
                          "the HTTP response")
-      (otrace-test--wait (lambda () (null otrace--holds)) "the hold to end")
-      (with-current-buffer holds (should (null tabulated-list-entries)))
+      (otrace-test--wait (lambda () (null (with-current-buffer holds tabulated-list-entries)))
+                         "the hold to leave the view")
+      (should (null otrace--holds))
       (with-current-buffer source
         (should-not (cl-some (lambda (ov) (overlay-get ov 'otrace-hold))
                              (overlays-in (point-min) (point-max)))))
@@ -239,14 +263,14 @@ Everything is stopped afterwards."
     (otrace-test--connect app)
     (let ((source (otrace-test--demo-buffer))
           (first (otrace-test--http-get app "/?number=77")))
-      (otrace-test--wait (lambda () otrace--holds) "the first hold")
+      (otrace-test--wait-views 1 "the first hold")
       (with-current-buffer source
         (goto-char (point-min))
         (forward-line (1- (otrace-test--demo-line "await traceassert(number != \"77\"")))
         (call-interactively (key-binding (kbd "C-c C-o r"))))
       (otrace-test--wait (lambda () (otrace-test--buffer-has first "The reciprocal of 77\\.0 is")) "response 1")
       (let ((second (otrace-test--http-get app "/?number=77")))
-        (otrace-test--wait (lambda () otrace--holds) "the second hold")
+        (otrace-test--wait-views 1 "the second hold")
         (with-current-buffer (otrace-holds)
           (goto-char (point-min))
           (cl-letf (((symbol-function 'read-string) (lambda (&rest _) "4")))
@@ -263,7 +287,7 @@ console, `x' fails the request and `R' resumes all."
     (otrace-test--connect app)
     (let ((failed (otrace-test--http-get app "/?number=77"))
           (holds (otrace-holds)))
-      (otrace-test--wait (lambda () otrace--holds) "the hold")
+      (otrace-test--wait-views 1 "the hold")
       (with-current-buffer holds
         (goto-char (point-min))
         (call-interactively (key-binding (kbd "RET"))))
@@ -287,9 +311,10 @@ console, `x' fails the request and `R' resumes all."
       (kill-buffer failed)
       (let ((a (otrace-test--http-get app "/?number=77"))
             (b (otrace-test--http-get app "/?number=77")))
-        (otrace-test--wait (lambda () (= (length otrace--holds) 2)) "two holds")
+        (otrace-test--wait (lambda () (= (length (with-current-buffer holds tabulated-list-entries)) 2))
+                           "two holds in the view")
         (with-current-buffer holds
-          (should (= (length tabulated-list-entries) 2))
+          (should (= (length otrace--holds) 2))
           (call-interactively (key-binding "R")))
         (dolist (response (list a b))
           (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
