@@ -108,8 +108,7 @@ def _chatty_trace_with_an_editor(app, traced, n: int = 20_000) -> tuple[float, f
     connected, the control thread's CPU ns per call with it): a chatty trace (every call
     recorded) while an editor listens. Wall time, since with a client connected the cost is
     mostly the traced thread waiting for the GIL while the control thread tells the client."""
-    import json
-    import socket
+    from tests.lsp.rpc import Client
 
     def wall() -> float:
         start = time.perf_counter()
@@ -118,22 +117,13 @@ def _chatty_trace_with_an_editor(app, traced, n: int = 20_000) -> tuple[float, f
         return (time.perf_counter() - start) / n * 1e9
 
     alone = in_thread(wall)
-    sock = socket.create_connection(("127.0.0.1", app.lsp_port))
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "processId": None, "rootUri": None, "capabilities": {},
-        "initializationOptions": {"token": app.token}}}).encode()
-    sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    received = []
-    reader = threading.Thread(target=lambda: [received.append(len(b)) for b in iter(lambda: sock.recv(65536), b"")],
-                              daemon=True)
-    reader.start()
-    while not received:              # the initialize answer: the client is connected
-        time.sleep(0.01)
+    editor = Client(app.lsp_port)      # reads every notification on its own thread
+    editor.initialize(app.token)
     control0 = app.runtime.run_in_control(time.thread_time).result(10)
     connected = in_thread(wall)
     time.sleep(1.2)                  # the notifications of the burst, and its summary, are sent
     control = app.runtime.run_in_control(time.thread_time).result(10) - control0
-    sock.close()
+    editor.close()
     return alone, connected, control / n * 1e9
 
 

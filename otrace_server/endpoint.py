@@ -91,17 +91,38 @@ def frame(body: bytes) -> bytes:
 
 
 class Client:
-    """Base of one connected client of an endpoint: its stream pair, a ``closed`` flag and an
-    idempotent ``close()``. Subclasses add ``serve()`` (control loop only)."""
+    """Base of one connected client of an endpoint: its stream pair, a ``closed`` flag, ``write``
+    (buffered) and an idempotent ``close()``. Subclasses add ``serve()`` (control loop only)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.closed = False
+        self._out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` (framed messages) to the client. Everything written during one pass of
+        the control loop goes out in one write at its end, in order: a burst of 1,000
+        notifications is one send, not 1,000. Dropped once closed. Control loop only."""
+        if self.closed:
+            return
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._out.append(data)
+
+    def flush(self) -> None:
+        """Write what ``write`` buffered now (``close`` does it first)."""
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            if not self.writer.is_closing():
+                self.writer.write(data)
 
     def close(self) -> None:
-        """Close this connection only (the server and the app keep running); idempotent."""
+        """Close this connection only (the server and the app keep running); idempotent. What was
+        written before is sent first."""
         if not self.closed:
+            self.flush()
             self.closed = True
             self.writer.close()
 

@@ -102,7 +102,7 @@ class Session(Client):
     def send(self, message: dict) -> None:
         if not self.closed:
             message["seq"] = next(self._seq)
-            self.writer.write(framing.encode(message))
+            self.write(framing.encode(message))
 
     def event(self, name: str, body: dict | None = None) -> None:
         """Send an event to this client once it is attached (control loop)."""

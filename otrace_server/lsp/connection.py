@@ -119,7 +119,7 @@ class Connection(Client):
                                  protocol_cls=_Protocol)
         self.protocol: _Protocol = self.ls.protocol
         self.protocol.conn = self
-        self.protocol.set_writer(writer)
+        self.protocol.set_writer(self)   # pygls writes through Client.write (buffered per loop pass)
         for name, handler in methods.REQUESTS.items():
             self.ls.feature(name)(self._custom(name, handler))
         from otrace_server.lsp import features
@@ -167,9 +167,13 @@ class Connection(Client):
         return bool(getattr(lens, "refresh_support", False))
 
     def notify(self, method: str, params: Any) -> None:
-        """Send a notification (control loop only); dropped before initialize or after close."""
+        """Send a notification (control loop only); dropped before initialize or after close.
+        ``params`` is JSON data (attrs objects and enums are converted as pygls does): written
+        here, not through pygls, whose conversion of every message cost more than the send."""
         if self.authenticated and not self.closed:
-            self.protocol.notify(method, params)
+            body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params},
+                              default=self.protocol._serialize_message)
+            self.write(frame(body.encode()))
 
     def refuse(self, msg_id: Any, code: int, message: str) -> None:
         """Answer with an error (when ``msg_id`` is given) and close the connection."""
@@ -181,7 +185,7 @@ class Connection(Client):
         if self.closed:
             return
         body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}).encode()
-        self.writer.write(frame(body))
+        self.write(frame(body))
 
     # ---- the read loop -----------------------------------------------------------------------
     async def serve(self) -> None:
