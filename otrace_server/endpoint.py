@@ -1,6 +1,8 @@
 """What the control-plane TCP endpoints (the language server, the DAP endpoint) share: their
-``Content-Length`` framing on asyncio streams, and an accept loop on otrace's control loop with
-its client bookkeeping, worker pool, engine-event subscription and start/stop from another thread.
+``Content-Length`` framing on asyncio streams, a client's buffered output (one write per pass of
+the loop), the throttle of per-context notifications, and an accept loop on otrace's control loop
+with its client bookkeeping, worker pool, engine-event subscription (while a client is connected)
+and start/stop from another thread.
 
     body = await read_frame(reader)         # bytes, None at EOF; FramingError, TooLarge
     writer.write(frame(body))
