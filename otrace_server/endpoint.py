@@ -29,7 +29,7 @@ import re
 from typing import Any, Callable
 
 __all__ = ["MAX_MESSAGE", "CONTEXTS_PER_SECOND", "FramingError", "TooLarge", "read_frame", "frame", "Client",
-           "Throttle", "Endpoint", "start_endpoint", "stop_endpoint"]
+           "Throttle", "context_line", "Endpoint", "start_endpoint", "stop_endpoint"]
 
 log = logging.getLogger("otrace")
 
@@ -127,6 +127,15 @@ class Client:
             self.flush()
             self.closed = True
             self.writer.close()
+
+
+def context_line(ctx: Any, more: int = 0) -> str:
+    """What a client is told of a recorded context: its id (and exception), and ``more``: how many
+    others the ``Throttle`` held back in the last window."""
+    text = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
+    if more:
+        text += f"  (and {more:,} more in the last second, not sent one by one: ls /osh/recent)"
+    return text
 
 
 class Throttle:

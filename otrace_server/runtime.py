@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import functools
 import inspect
 import logging
 import threading

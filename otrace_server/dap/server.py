@@ -25,7 +25,7 @@ from otrace_server.core.events import Event
 from otrace_server.dap.breakpoints import Breakpoints
 from otrace_server.dap.escalate import Debugger
 from otrace_server.dap.session import Session
-from otrace_server.endpoint import TIMEOUT, Endpoint, start_endpoint, stop_endpoint
+from otrace_server.endpoint import TIMEOUT, Endpoint, context_line, start_endpoint, stop_endpoint
 
 __all__ = ["DapServer", "ServerHandle", "start_server"]
 
@@ -102,10 +102,7 @@ class DapServer(Endpoint):
     def _context_output(self, ctx, more: int = 0) -> None:
         """An ``output`` event naming ``ctx`` (``more``: how many others the throttle held back)."""
         file, line = self.locate_context(ctx)
-        text = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
-        if more:
-            text += f"  (and {more:,} more in the last second, not sent one by one: ls /osh/recent)"
-        body = {"category": "console", "output": f"otrace: {text}\n"}
+        body = {"category": "console", "output": f"otrace: {context_line(ctx, more)}\n"}
         if file and line:
             body.update(source={"path": file}, line=line)
         self.broadcast("output", body)

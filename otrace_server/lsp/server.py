@@ -31,7 +31,7 @@ from typing import Any
 
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
-from otrace_server.endpoint import TIMEOUT, Endpoint, start_endpoint, stop_endpoint
+from otrace_server.endpoint import TIMEOUT, Endpoint, context_line, start_endpoint, stop_endpoint
 from otrace_server.lsp import discovery
 from otrace_server.shell import editor
 from otrace_server.lsp.audit import AuditLog
@@ -137,11 +137,8 @@ class Hub(Endpoint):
     def _trace_event(self, ctx: TraceContext, more: int = 0) -> None:
         """Notify ``otrace/traceEvent`` of ``ctx`` (``more``: how many others the throttle held back)."""
         file, line = self.locate(ctx)
-        message = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
-        if more:
-            message += f"  (and {more:,} more in the last second, not sent one by one: ls /osh/recent)"
         self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
-                                             "line": line, "message": message})
+                                             "line": line, "message": context_line(ctx, more)})
 
     def _contexts_held(self, count: int, last: TraceContext) -> None:
         """The throttle's summary: the last context held back, saying how many others were."""

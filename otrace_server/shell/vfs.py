@@ -31,7 +31,7 @@ import types
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Iterable
 
-from otrace_server.core.context import CTYPES, TraceContext
+from otrace_server.core.context import CTYPES, TraceContext  # noqa: F401 (CTYPES: used as vfs.CTYPES)
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.mappings import AttrMapping, IndexMapping
 from otrace_server.shell.runtime_views import describe_task, describe_thread, task_snapshot, thread_snapshot
@@ -79,7 +79,7 @@ class Dir:
 
     def delete(self, name: str, shell: "Shell") -> str:
         """``rm name``: delete the entry; returns a message. Default: not supported."""
-        raise OTraceError(f"rm: cannot delete entries here")
+        raise OTraceError("rm: cannot delete entries here")
 
 
 def long_value(value: Any) -> str:

@@ -90,7 +90,7 @@ def test_a_chatty_trace_reaches_editors_as_a_few_notifications_and_one_summary(s
     dap.attach(app.token)
     assert lsp.request("otrace/command", {"line": "trace -c call GetHandler.respond"})["error"] is False
     n = 3 * CONTEXTS_PER_SECOND
-    for i in range(n):                                # 150 recorded contexts in a burst
+    for _ in range(n):                                # 150 recorded contexts in a burst
         assert server.demo.GetHandler.respond(None, "4").startswith("The reciprocal of 4.0")
     summary = lsp.wait_notification("otrace/traceEvent", lambda p: "more in the last second" in p["message"])
     events = [m["params"] for m in lsp.notifications if m.get("method") == "otrace/traceEvent"]

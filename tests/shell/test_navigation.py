@@ -1,6 +1,5 @@
 """cd, cdls, pushd/popd/swapd, pwd, special paths and otrace's short prompts."""
 
-import os
 
 import pytest
 
