@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import re
 from typing import Any, Callable
 
-__all__ = ["MAX_MESSAGE", "CONTEXTS_PER_SECOND", "FramingError", "TooLarge", "read_frame", "frame", "Client",
+__all__ = ["MAX_MESSAGE", "CONTEXTS_PER_SECOND", "FramingError", "TooLarge", "read_frame", "frame", "encode", "Client",
            "Throttle", "context_line", "Endpoint", "start_endpoint", "stop_endpoint"]
 
 log = logging.getLogger("otrace")
@@ -90,6 +91,12 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
 def frame(body: bytes) -> bytes:
     """The framed bytes of a message body."""
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def encode(message: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """The framed bytes of ``message`` as UTF-8 JSON (``default``: ``json.dumps``' hook for the
+    values JSON has no form for)."""
+    return frame(json.dumps(message, default=default).encode("utf-8"))
 
 
 class Client:

@@ -18,7 +18,8 @@ import asyncio
 import json
 from typing import Any
 
-from otrace_server.endpoint import MAX_MESSAGE, FramingError, TooLarge, frame, read_frame
+from otrace_server import endpoint
+from otrace_server.endpoint import MAX_MESSAGE, FramingError, TooLarge, read_frame
 
 __all__ = ["MAX_MESSAGE", "FramingError", "TooLarge", "BadBody", "read_message", "encode"]
 
@@ -43,4 +44,4 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
 
 def encode(message: dict[str, Any]) -> bytes:
     """The framed bytes of ``message``."""
-    return frame(json.dumps(message, default=repr).encode("utf-8"))
+    return endpoint.encode(message, default=repr)

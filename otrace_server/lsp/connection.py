@@ -29,7 +29,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from otrace_server import __version__
 from otrace_server.core.errors import OTraceError
-from otrace_server.endpoint import MAX_MESSAGE, Client, FramingError, TooLarge, frame, read_frame
+from otrace_server.endpoint import MAX_MESSAGE, Client, FramingError, TooLarge, encode, read_frame
 from otrace_server.lsp import methods
 
 __all__ = ["Connection", "MAX_MESSAGE", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
@@ -171,9 +171,8 @@ class Connection(Client):
         ``params`` is JSON data (attrs objects and enums are converted as pygls does): written
         here, not through pygls, whose conversion of every message cost more than the send."""
         if self.authenticated and not self.closed:
-            body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params},
-                              default=self.protocol._serialize_message)
-            self.write(frame(body.encode()))
+            self.write(encode({"jsonrpc": "2.0", "method": method, "params": params},
+                              default=self.protocol._serialize_message))
 
     def refuse(self, msg_id: Any, code: int, message: str) -> None:
         """Answer with an error (when ``msg_id`` is given) and close the connection."""
@@ -184,8 +183,7 @@ class Connection(Client):
         """Send a JSON-RPC error response (``msg_id`` None: an error with id null)."""
         if self.closed:
             return
-        body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}).encode()
-        self.write(frame(body))
+        self.write(encode({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}))
 
     # ---- the read loop -----------------------------------------------------------------------
     async def serve(self) -> None:
