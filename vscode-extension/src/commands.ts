@@ -6,7 +6,7 @@
  * code-action commands, routed to the process that produced them). Errors are shown as one line.
  */
 import * as vscode from 'vscode';
-import { SERVER_COMMAND, type OTraceConnection, type Target } from './connection';
+import type { OTraceConnection, Target } from './connection';
 import type { Connections, OwnedHold } from './connections';
 import { openConsole } from './console';
 import { describe, discoveryDir, listProcesses, processRoot, type ProcessInfo } from './discovery';
@@ -14,7 +14,7 @@ import type { HoldsNode } from './holdsView';
 import type { BrowsersProvider, BrowserNode, BrowserEvalView } from './browsersView';
 import type { TracesProvider } from './tracesView';
 import { holdDirectory, parseStatus, parseValue, type Ui } from './ui';
-import type { ResumeParams } from './protocol';
+import { SERVER_COMMAND, type ResumeParams } from './protocol';
 
 export interface Parts {
     conns: Connections;
@@ -98,11 +98,13 @@ async function resume(parts: Parts, holds: OwnedHold[], extra: Omit<ResumeParams
     }
 }
 
+const NOT_ATTACHED = 'not attached to a process: run "otrace: Attach to Process..." first';
+
 async function pickConnection(parts: Parts): Promise<OTraceConnection | undefined> {
     const conns = parts.conns.connected;
     if (conns.length <= 1) {
         if (!conns.length) {
-            parts.ui.error('not attached to a process: run "otrace: Attach to Process..." first');
+            parts.ui.error(NOT_ATTACHED);
         }
         return conns[0];
     }
@@ -213,9 +215,22 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
             parts.evalView.updateTargets();
         }),
         reg('otrace.holds.resumeAll', async () => {
-            for (const conn of conns.connected) {
-                await conn.resume({ all: true });
+            const attached = conns.connected;
+            if (!attached.length) {
+                ui.error(NOT_ATTACHED);
+                return;
+            }
+            let resumed = 0;
+            for (const conn of attached) {
+                try {
+                    resumed += (await conn.resume({ all: true })).resumed.length;
+                } catch (e) {
+                    ui.error((e as Error).message);
+                }
                 await conn.refreshHolds();
+            }
+            if (!resumed) {
+                ui.info('no request is held');
             }
         }),
         reg('otrace.openLocation', async (file: string, line: number) => {

@@ -9,13 +9,13 @@
  * Thread-safety: VS Code extensions run on one thread; all methods are called from it.
  */
 import * as net from 'net';
-import * as fs from 'fs';
 import * as vscode from 'vscode';
 import {
     CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, RevealOutputChannelOn, State, StreamInfo,
 } from 'vscode-languageclient/node';
 import { coalesced } from './coalesce';
-import type { Hold, ResumeParams, WebClient } from './protocol';
+import { processEnded } from './discovery';
+import { SERVER_COMMAND, type Hold, type ResumeParams, type WebClient } from './protocol';
 
 /** Where to connect: from a discovery file (`pid`, `discoveryFile`) or the manual settings. */
 export interface Target {
@@ -33,8 +33,6 @@ export interface Target {
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
 
-/** The command the extension registers once; arguments `[connectionKey, serverCommand, ...args]`. */
-export const SERVER_COMMAND = 'otrace.serverCommand';
 
 /**
  * A LanguageClient that does not register the server's commands globally (we route them per
@@ -195,7 +193,7 @@ export class OTraceConnection implements vscode.Disposable {
             const old = this.client;
             this.client = undefined;
             void old?.dispose().catch(() => undefined);
-            if (this.target.discoveryFile && !fs.existsSync(this.target.discoveryFile)) {
+            if (processEnded(this.target)) {
                 this.error = 'the process exited';
                 this.setState('closed');
                 return;

@@ -34,7 +34,8 @@ export function discoveryDir(env: NodeJS.ProcessEnv = process.env, override = ''
     return path.join(base, 'otrace');
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;
@@ -66,7 +67,7 @@ export function parseDiscovery(text: string, file: string): ProcessInfo | undefi
  * that are not discovery records, or whose pid is dead, are skipped (never deleted: that is the
  * server's `list_processes`' job).
  */
-export function listProcesses(dir: string, isAlive: (pid: number) => boolean = alive): ProcessInfo[] {
+export function listProcesses(dir: string, isAlive: (pid: number) => boolean = processAlive): ProcessInfo[] {
     let names: string[];
     try {
         names = fs.readdirSync(dir);
@@ -91,6 +92,15 @@ export function listProcesses(dir: string, isAlive: (pid: number) => boolean = a
         }
     }
     return found.sort((a, b) => a.started - b.started || a.pid - b.pid);
+}
+
+/**
+ * Whether the process a connection was made to has ended: its discovery file is gone (a normal
+ * exit removes it) or its pid is dead (a process killed with SIGKILL leaves its file behind).
+ * A target without pid or discovery file (manual settings) never counts as ended.
+ */
+export function processEnded(t: { pid?: number; discoveryFile?: string }, isAlive: (pid: number) => boolean = processAlive): boolean {
+    return (t.discoveryFile !== undefined && !fs.existsSync(t.discoveryFile)) || (t.pid !== undefined && !isAlive(t.pid));
 }
 
 /** "12s", "5m 3s", "2h 10m": a short human duration. */

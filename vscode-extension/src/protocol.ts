@@ -1,7 +1,11 @@
 /**
  * The types of otrace's custom LSP methods and notifications (docs/PROTOCOL.md), shared by the
- * connection, the views and the tests. Types only; no behaviour.
+ * connection, the views and the tests, and the id of the command that routes the server's
+ * `otrace.*` commands to their process. No behaviour beyond formatting a summary.
  */
+
+/** The command the extension registers once; arguments `[connectionKey, serverCommand, ...args]`. */
+export const SERVER_COMMAND = 'otrace.serverCommand';
 
 /** `otrace/holds` item and `otrace/holdStarted` params. */
 export interface Hold {

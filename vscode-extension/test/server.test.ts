@@ -16,6 +16,8 @@ import { createMessageConnection, MessageConnection, SocketMessageReader, Socket
 import { listProcesses, type ProcessInfo } from '../src/discovery';
 import type { CommandResult, Hold } from '../src/protocol';
 import { OTraceConsole } from '../src/console';
+import { registerCommands, type Parts } from '../src/commands';
+import type { Ui } from '../src/ui';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const PYTHON = process.env.OTRACE_PYTHON || path.join(ROOT, '.venv', 'bin', 'python');
@@ -130,5 +132,107 @@ test('the console: prompt, a command, TAB completion, its own shell session', { 
         assert.doesNotMatch(screens[0].text, /\/osh\/recent\r\n/);
     } finally {
         consoles.forEach((c) => c.close());
+    }
+});
+
+/** The part of OTraceConnection the commands use, over a plain vscode-jsonrpc connection to the real server. */
+class RpcConn {
+    state = 'connected';
+    holds: Hold[] = [];
+    key = `pid:${info.pid}`;
+    label = 'demo';
+    target = { host: info.host, port: info.lspPort, token: info.token };
+    constructor(private readonly c: MessageConnection) {}
+    request<T>(method: string, params: object = {}): Promise<T> {
+        return this.c.sendRequest<T>(method, params).catch((e: Error) => { throw new Error(e.message); });
+    }
+    resume(params: object): Promise<{ resumed: string[] }> { return this.request('otrace/resume', params); }
+    async refreshHolds(): Promise<void> { this.holds = (await this.request<{ holds: Hold[] }>('otrace/holds')).holds; }
+}
+
+/** A scripted Ui: answers prompts from `answers`, records messages. */
+function scriptedUi(answers: string[]): Ui & { errors: string[]; infos: string[] } {
+    const ui = {
+        errors: [] as string[], infos: [] as string[],
+        info: (m: string) => void ui.infos.push(m),
+        error: (m: string) => void ui.errors.push(m),
+        input: async (_p: string, _ph?: string, validate?: (v: string) => string | undefined) => {
+            const a = answers.shift();
+            const problem = a === undefined ? undefined : validate?.(a);
+            if (problem) {
+                ui.errors.push(`invalid input: ${problem}`);
+                return undefined;                    // what the input box does: it cannot be accepted
+            }
+            return a;
+        },
+        pick: async () => undefined,
+    };
+    return ui as any;
+}
+
+function getRequest(query: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => http.get(`http://127.0.0.1:${httpPort}/${query}`, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject));
+}
+
+test('Held Requests commands on the real server: resume all, with a value, with a status; bad input and no process said in one line', { timeout: 30000 }, async () => {
+    const vscode = require('vscode');
+    const c = await connect(info);
+    await initialize(c, info.token);
+    c.sendNotification('initialized', {});
+    const conn = new RpcConn(c);
+    const list: RpcConn[] = [];
+    const conns = {
+        get all() { return list; }, get connected() { return list; }, get: (k: string) => list.find((x) => x.key === k),
+        holds: () => list.flatMap((x) => x.holds.map((hold) => ({ conn: x, hold }))),
+        ownerOf: (id: string) => list.flatMap((x) => x.holds.map((hold) => ({ conn: x, hold }))).find((h) => h.hold.id === id),
+    };
+    const ui = scriptedUi([]);
+    const parts = { conns, ui } as unknown as Parts;
+    const disposables = registerCommands(parts, { selection: [] } as any);
+    const run = (id: string, ...args: unknown[]) => vscode.__commands.get(id)(...args);
+    const holdOne = async (query: string) => {   // the demo holds ?number=77 only
+        const started = new Promise<Hold>((resolve) => c.onNotification('otrace/holdStarted', resolve));
+        const response = getRequest(query);
+        const h = await started;
+        await conn.refreshHolds();
+        return { h, response };
+    };
+    try {
+        await run('otrace.holds.resumeAll');                          // nothing attached
+        assert.deepEqual(ui.errors, ['not attached to a process: run "otrace: Attach to Process..." first']);
+        list.push(conn);
+        await run('otrace.holds.resumeAll');                          // attached, nothing held
+        assert.deepEqual(ui.infos, ['no request is held']);
+
+        let { h, response } = await holdOne('?number=77');
+        (ui as any).input = scriptedUi(['4']).input;
+        await run('otrace.holds.resumeValue', h.id);
+        assert.match((await response).body, /The reciprocal of 4\.0 is 0\.25/);
+        assert.deepEqual(conn.holds, []);
+
+        ({ h, response } = await holdOne('?number=77'));
+        const statusUi = scriptedUi(['42 nope', '503 Busy']);
+        (ui as any).input = statusUi.input;
+        await run('otrace.holds.answerStatus', h.id);                 // 42: refused by the input box
+        assert.deepEqual(statusUi.errors, ['invalid input: an HTTP status is a number from 100 to 599, optionally followed by a reason']);
+        assert.equal(conn.holds.length, 1);                           // still held
+        await run('otrace.holds.answerStatus', h.id);
+        assert.equal((await response).status, 503);
+
+        ui.errors.length = 0;
+        await run('otrace.holds.resume', h.id);                       // resumed already
+        assert.deepEqual(ui.errors, ['that request is no longer held']);
+        ui.infos.length = 0;
+        ({ h, response } = await holdOne('?number=77'));
+        await run('otrace.holds.resumeAll');
+        assert.match((await response).body, /The reciprocal of 77\.0/);
+        assert.deepEqual(ui.infos, []);
+    } finally {
+        disposables.forEach((d) => d.dispose());
+        await c.sendRequest('otrace/resume', { all: true }).catch(() => undefined);
     }
 });

@@ -56,11 +56,19 @@ export const workspace = {
     }),
     workspaceFolders: undefined,
 };
-export const commands = { executeCommand: async () => undefined };
+/** Registered command handlers, by id (`registerCommand`); tests run them with `__commands.get(id)!(...)`. */
+export const __commands = new Map<string, (...args: any[]) => unknown>();
+export const commands = {
+    executeCommand: async () => undefined,
+    registerCommand: (id: string, fn: (...args: any[]) => unknown) => {
+        __commands.set(id, fn);
+        return { dispose: () => __commands.delete(id) };
+    },
+};
 
 const stub = {
     EventEmitter, TreeItemCollapsibleState, StatusBarAlignment, OverviewRulerLane, TreeItem, ThemeIcon, ThemeColor,
-    MarkdownString, Position, Range, CodeAction, Hover, DebugAdapterServer, Uri, workspace, commands, __settings,
+    MarkdownString, Position, Range, CodeAction, Hover, DebugAdapterServer, Uri, workspace, commands, __settings, __commands,
 };
 const api = new Proxy(stub as Record<string, unknown>, {
     get(target, name: string) {
