@@ -18,8 +18,8 @@ __all__ = ["split_path", "join_path", "GLOBALS_PATH", "NO_CONTEXT_YET"]
 
 GLOBALS_PATH = ["osh", "globals"]
 #: the error for ``~~`` before any context exists: says what records one
-NO_CONTEXT_YET = ("~~: no trace context recorded yet (one is recorded when a traced function raises or "
-                  "matches 'trace -c', or a traceassert fails while trace_active is True)")
+NO_CONTEXT_YET = ("~~: no trace context (none recorded yet, or all deleted; one is recorded when a traced "
+                  "function raises or matches 'trace -c', or a traceassert fails while trace_active is True)")
 
 
 def join_path(parts: list[str]) -> str:

@@ -168,12 +168,19 @@ class Session:
         return vfs.lookup(self.shell, self.abspath(text))
 
     def here(self) -> vfs.Dir:
-        """The current directory; OTraceError when it vanished (e.g. an evicted context)."""
-        return vfs.resolve(self.shell, self.cwd)
+        """The current directory; OTraceError saying so when it vanished (e.g. its trace context
+        was deleted or dropped by max_recent)."""
+        try:
+            return vfs.resolve(self.shell, self.cwd)
+        except OTraceError:
+            why = "its trace context was deleted or dropped" if self.area in vfs.CONTEXT_DIRS else "it is gone"
+            raise OTraceError(f"current directory {self.cwd_text} no longer exists ({why}); "
+                              "cd elsewhere (cd .. goes to the nearest directory that exists)") from None
 
     def context_here(self) -> vfs.ContextDir | None:
         """The trace context the cwd is in (at its top frame), or None."""
         if self.area in vfs.CONTEXT_DIRS and len(self.cwd) >= 6:
+            self.here()   # a vanished context: the one clear error
             node = vfs.resolve(self.shell, self.cwd[:6])
             return node if isinstance(node, vfs.ContextDir) else None
         return None

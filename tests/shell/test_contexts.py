@@ -88,7 +88,8 @@ def test_context_prompt_and_stale_context(session, engine):
     assert r.prompt == f"Receive..{ctx.time_label[3:]}> "
     engine.store.delete(ctx.id)
     r = session.execute("ls")
-    assert r.error and r.output.startswith("no such directory")
+    assert r.error and r.output.startswith(f"current directory /osh/recent/exceptions/Receive.respond/")
+    assert "no longer exists" in r.output
     assert not session.execute("cd /osh/globals").error
 
 

@@ -127,7 +127,7 @@ def test_latest_context_before_any_says_what_records_one(session):
         r = session.execute(line)
         assert r.error and r.cwd == "/osh/globals" and "\n" not in r.output, line
         if line != "pr ~~":
-            assert r.output.startswith("~~: no trace context recorded yet (") and "trace_active" in r.output
+            assert r.output.startswith("~~: no trace context (none recorded yet") and "trace_active" in r.output
 
 
 def test_cd_expands_wildcards_that_name_one_directory(session, engine):

@@ -54,7 +54,7 @@ def test_tag_untag(session, app):
 
     assert out(session, "tag receiver mytag") == "tagged mytag"
     assert tags.get_tag(app["receiver"]) == "mytag"
-    assert out(session, "untag receiver") == "untagged" and tags.get_tag(app["receiver"]) is None
+    assert out(session, "untag receiver") == "untagged mytag" and tags.get_tag(app["receiver"]) is None
     session.execute("cd receiver")
     out(session, "tag")
     assert tags.get_tag(app["receiver"]) is not None

@@ -58,7 +58,7 @@ def _split_redirect(args: list[str], sign: str) -> tuple[list[str], str | None]:
 
 
 def _file(session, name: str) -> str:
-    if name.startswith("~~w"):
+    if name.startswith(("~~w", "/")):
         return "/" + "/".join(session.abspath(name))
     path = os.path.expanduser(name)
     if not os.path.isabs(path):
@@ -77,6 +77,13 @@ def _context_source(ctx_dir: vfs.ContextDir) -> str:
     return "\n".join(lines)
 
 
+def _outside_osh(session, name: str) -> bool:
+    """Whether the path ``name`` names a real file (absolute outside /osh, or ``~~w/...``)."""
+    if name.startswith("~~w"):
+        return True
+    return name.startswith("/") and session.abspath(name)[:1] != [vfs.BASE]
+
+
 @command("view", "view [-d] [-i] [name|file]   # Display source (with line numbers) or docstring",
          """-d  Display the docstring only
 -i  Display inline (the shell always returns the text; accepted for compatibility)
@@ -91,7 +98,7 @@ def view(session, call):
         raise OTraceError(f"view: unknown option {args[0]} (-d, -i)")
     if len(args) > 1:
         raise OTraceError("view: one name at a time")
-    if not session.in_osh or (args and args[0].startswith("/") and not args[0].startswith("/osh")):
+    if not session.in_osh or (args and _outside_osh(session, args[0])):
         if not args:
             raise OTraceError("view: specify a file")
         path = _file(session, args[0])

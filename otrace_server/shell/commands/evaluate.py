@@ -10,7 +10,9 @@ import inspect
 import shlex
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.shell import vfs
 from otrace_server.shell.evaluation import SAFE_MODE_HINT, evaluate, execute, format_value
+from otrace_server.shell.paths import join_path
 from otrace_server.shell.registry import command
 
 __all__: list[str] = []
@@ -21,11 +23,18 @@ __all__: list[str] = []
 The expression is evaluated in the current directory: /osh/globals (the globals), a class or
 instance (its attributes, globals behind), a trace context (its locals, the function's module
 globals behind). With safe_mode True, calls and assignments are refused; use exec for statements.
-"pr /osh/path" prints the entry at that path.""", raw=True)
+"pr /osh/path" prints the entry at that path (for a virtual directory such as /osh/recent or a
+trace context: its "ls -l" listing).""", raw=True)
 def pr(session, call):
     text = call.raw.strip()
     if text.startswith(("/osh/", "~~")) and " " not in text:
-        return format_value(session.lookup(text), session.settings.pretty_print)
+        value = session.lookup(text)
+        if isinstance(value, vfs.Dir):   # a directory of /osh: its object, or else its ls -l
+            if value.value is None:
+                from otrace_server.shell.commands.listing import list_entries
+                return list_entries(session, ["-l", join_path(session.abspath(text))])
+            value = value.value
+        return format_value(value, session.settings.pretty_print)
     if not text:
         raise OTraceError("pr: nothing to evaluate")
     g, loc = session.here().namespace(session.shell)

@@ -1,7 +1,7 @@
 """Listing and deleting entries: ls, rm.
 
-``ls`` without a pattern lists the current directory; ``ls /ABS/DIR`` (a plain absolute path) lists
-that directory; with other patterns it lists the matching names
+``ls`` without a pattern lists the current directory; ``ls /ABS/DIR`` (a plain absolute path) or
+``ls DIR/`` (any path ending with ``/``) lists that directory; with other patterns it lists the matching names
 (like otrace: ``ls ~~`` prints the path of the newest context); ``-l`` adds ``= value``.
 Thread-safety: reads live objects; ``rm`` mutates the application's objects (refused in safe mode).
 """
@@ -9,7 +9,7 @@ Thread-safety: reads live objects; ``rm`` mutates the application's objects (ref
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Callable
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import vfs
@@ -32,7 +32,7 @@ _LS_HELP = """pattern may use simple shell wildcards (e.g., "*", "abc*", ...)
 -t Order trace context listing by time
 -v List variables
 
--.  Exclude attributes of the current class
+-.  Exclude attributes of the current class (in a class directory: those the class defines itself)
 -.. Exclude attributes of the parent class
 -<baseclass> (or -.<baseclass>) Exclude attributes of baseclass"""
 
@@ -67,27 +67,40 @@ def _current_class(session) -> type | None:
     return value if inspect.isclass(value) else type(value)
 
 
-def _base_class(session, spec: str) -> type:
-    """The class whose attributes ``-.``, ``-..``, ``-.Name`` or ``-Name`` excludes."""
+def _excluded(session, spec: str) -> Callable[[str], bool]:
+    """Which names ``-.``, ``-..``, ``-.Name`` or ``-Name`` excludes: the attributes of the current
+    class (in a class directory: those it defines itself, so its inherited ones remain), of its
+    parent class, or of the named class."""
     name = spec[1:] if spec.startswith(".") else spec
     if spec.startswith(".") and (not name or set(name) == {"."}):
         cls = _current_class(session)
         if cls is None:
             raise OTraceError(f"ls: -{spec}: no current class here")
         mro = inspect.getmro(cls)
-        return mro[min(len(name), len(mro) - 1)]
+        if not name and _here_is_class(session):
+            own = vars(cls)
+            return lambda n: n in own
+        base = mro[min(len(name), len(mro) - 1)]
+        return lambda n: hasattr(base, n)
     try:
         value = session.lookup(name)
     except OTraceError:
         value = session.shell.globals.get(name)
     if not inspect.isclass(value):
         raise OTraceError(f"ls: -{spec}: not a class")
-    return value
+    return lambda n: hasattr(value, n)
+
+
+def _here_is_class(session) -> bool:
+    try:
+        return inspect.isclass(session.here().value)
+    except OTraceError:
+        return False
 
 
 def _parse(session, args: list[str]):
     flags: set[str] = set()
-    base = None
+    excluded = None
     patterns: list[str] = []
     for arg in args:
         if arg.startswith("-") and len(arg) > 1 and not patterns:
@@ -96,7 +109,7 @@ def _parse(session, args: list[str]):
                 flags |= set(opt)
             elif opt.startswith(".") or opt[:1].isalpha() or opt[:1] == "_":
                 try:
-                    base = _base_class(session, opt)
+                    excluded = _excluded(session, opt)
                 except OTraceError:
                     if opt.startswith("."):
                         raise
@@ -105,7 +118,7 @@ def _parse(session, args: list[str]):
                 raise OTraceError(f"ls: unknown option {arg} (flags: -acflmtv, -., -.., -<baseclass>)")
         else:
             patterns.append(arg)
-    return flags, base, patterns
+    return flags, excluded, patterns
 
 
 def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
@@ -116,6 +129,10 @@ def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
     if len(patterns) == 1 and _names_a_directory(session, patterns[0]):
         target = vfs.resolve(session.shell, session.abspath(patterns[0]))
         return [(n, target, n) for n in target.names()]
+    for pattern in patterns:
+        if pattern.endswith("/") and pattern.strip("/") and not vfs.has_magic(pattern) \
+                and not _names_a_directory(session, pattern):
+            raise OTraceError(f"ls: not a directory: {pattern}")
     out = []
     for pattern in patterns:
         relative = not pattern.startswith(("/", "~"))
@@ -142,10 +159,11 @@ def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
 
 
 def _names_a_directory(session, pattern: str) -> bool:
-    """True when ``pattern`` is a plain absolute path (no wildcard; relative names and ``~~`` keep
-    otrace's meaning: ``ls name`` / ``ls ~~`` print the matching names) to a directory:
-    ``ls /osh/web`` then lists that directory, as in a Unix shell."""
-    if any(c in pattern for c in "*?[") or not pattern.startswith("/"):
+    """True when ``pattern`` is a plain absolute path, or any path ending with ``/`` (no wildcard;
+    other relative names and ``~~`` keep otrace's meaning: ``ls name`` / ``ls ~~`` print the
+    matching names) to a directory: ``ls /osh/web`` or ``ls config/`` then lists that directory,
+    as in a Unix shell."""
+    if any(c in pattern for c in "*?[") or not pattern.startswith("/") and not pattern.endswith("/"):
         return False
     try:
         vfs.resolve(session.shell, session.abspath(pattern))
@@ -156,12 +174,12 @@ def _names_a_directory(session, pattern: str) -> bool:
 
 def list_entries(session, args: list[str]) -> Result:
     """``ls`` (see the help text); data: ``entries`` (the names listed)."""
-    flags, base, patterns = _parse(session, args)
+    flags, excluded, patterns = _parse(session, args)
     entries = _entries(session, patterns)
     if "a" not in flags:
         entries = [e for e in entries if e[2] in _SHOW_HIDDEN or not (e[2].startswith("__") and e[2].endswith("__"))]
-    if base is not None:
-        entries = [e for e in entries if not hasattr(base, e[2])]
+    if excluded is not None:
+        entries = [e for e in entries if not excluded(e[2])]
     kinds = {k for f, k in (("c", "class"), ("f", "function"), ("m", "module"), ("v", "variable")) if f in flags}
     need_values = bool(kinds) or "l" in flags
     rows = []

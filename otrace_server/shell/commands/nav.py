@@ -44,6 +44,8 @@ def _default(session) -> list[str]:
 
 def change_dir(session, target: str | None) -> None:
     """cd to ``target`` (None: the default directory); OTraceError when it is not a directory.
+    Going up (``cd ..``) from a current directory that vanished (a deleted trace context) lands in
+    the nearest directory above it that still exists.
     Wildcards (``*``, ``abc*``, ``?``, ``[..]``) may stand in any component, as long as they name
     exactly one directory (e.g. ``cd /osh/recent/holds/*/*/*`` with one hold waiting); a path that
     names a directory as typed is taken as typed (``/osh/web/*`` is every browser)."""
@@ -51,9 +53,31 @@ def change_dir(session, target: str | None) -> None:
     try:
         session.chdir(parts)
     except OTraceError:
-        if not any(vfs.has_magic(name) for name in parts):
+        if any(vfs.has_magic(name) for name in parts):
+            session.chdir(_only_directory(session, parts, target))   # a directory named "*" (/osh/web/*) wins
+        elif parts == session.cwd[:len(parts)] and _gone(session):
+            session.chdir(_nearest_existing(session, parts))          # cd .. out of a vanished directory
+        else:
             raise
-        session.chdir(_only_directory(session, parts, target))   # a directory named "*" (/osh/web/*) wins
+
+
+def _gone(session) -> bool:
+    try:
+        vfs.resolve(session.shell, session.cwd)
+    except OTraceError:
+        return True
+    return False
+
+
+def _nearest_existing(session, parts: list[str]) -> list[str]:
+    """The longest prefix of ``parts`` that is a directory (``/`` at worst)."""
+    while parts:
+        try:
+            vfs.resolve(session.shell, parts)
+            return parts
+        except OTraceError:
+            parts = parts[:-1]
+    return parts
 
 
 def _only_directory(session, parts: list[str], typed: str) -> list[str]:

@@ -8,6 +8,7 @@ Names are resolved like otrace: relative to the current directory inside /osh/gl
 from __future__ import annotations
 
 import inspect
+import time
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.registry import command
@@ -164,15 +165,27 @@ def _tag_target(session, args: list[str]):
     return session.lookup(args[0])
 
 
+def _tag_label(obj, word: str) -> str:
+    """The tag text for ``tag obj word``: ``id`` -> the object's id in hex (``0x7f...``),
+    ``time`` -> the current time (``HH-MM-SS``, as in trace ids), else ``word`` itself."""
+    if word == "id":
+        return f"0x{id(obj):x}"
+    if word == "time":
+        return time.strftime("%H-%M-%S")
+    return word
+
+
 @command("tag", "tag [(object|.) [tag_str|id|time]]    # Tag an object for tracing (default tag: id(object))",
-         "Tagged objects can be traced with 'trace -c tagged'. In a trace context, '.' is its self.")
+         """Tagged objects can be traced with 'trace -c tagged'. In a trace context, '.' is its self.
+The tag "id" (the default) is the object's id in hex (0x7f...), "time" the current time (HH-MM-SS);
+any other word is the tag itself.""")
 def tag(session, call):
     if len(call.args) > 2:
         raise OTraceError("tag: too many arguments")
     from otrace_server.core import tags
 
     obj = _tag_target(session, call.args)
-    label = call.args[1] if len(call.args) > 1 else None
+    label = _tag_label(obj, call.args[1] if len(call.args) > 1 else "id")
     try:
         got = tags.tag(obj, label)
     except OTraceError:
@@ -191,9 +204,11 @@ def untag(session, call):
 
     obj = _tag_target(session, call.args)
     try:
-        tags.untag(obj)
+        old = tags.untag(obj)
     except OTraceError:
         raise
     except Exception as exc:
         raise OTraceError(f"untag: {type(exc).__name__}: {exc}") from None
-    return "untagged"
+    if old is None:
+        raise OTraceError(f"untag: {call.args[0] if call.args else 'this object'} is not tagged")
+    return Result(f"untagged {old}", data={"tag": old})
