@@ -33,6 +33,9 @@
 (defvar-local otrace--console-prompt-start nil
   "Marker at the start of the current prompt.")
 
+(defvar-local otrace--console-prompt "otrace> "
+  "The last prompt of the server, shown again after a failed line.")
+
 (defun otrace--console-process ()
   "The dummy process of the current console buffer, created when missing."
   (or (get-buffer-process (current-buffer))
@@ -85,18 +88,27 @@ TEXT gets a final newline when it has none."
         (set-marker otrace--console-prompt-start start)))))
 
 (defun otrace--console-send (proc line)
-  "Send LINE of the console of PROC to `otrace/command'."
+  "Send LINE of the console of PROC to `otrace/command'.
+When the line cannot be run (not connected, no answer) the console
+says why and shows a prompt again."
   (let ((buf (process-buffer proc)))
     (with-current-buffer buf
       ;; The answer goes after the line just entered: no old prompt to insert before.
-      (set-marker otrace--console-prompt-start nil))
-    (otrace--async-request
-     'otrace/command (list :line line)
-     (lambda (result) (otrace--console-answer result))
-     buf)))
+      (set-marker otrace--console-prompt-start nil)
+      (if (otrace-connected-p)
+          (otrace--async-request
+           'otrace/command (list :line line)
+           #'otrace--console-answer buf #'otrace--console-failed)
+        (otrace--console-failed "Not connected (M-x otrace-connect)")))))
+
+(defun otrace--console-failed (text)
+  "Show error TEXT (one line) and the last prompt again in the console."
+  (otrace--console-insert (concat "error: " text) otrace--console-prompt))
 
 (defun otrace--console-answer (result)
   "Insert RESULT of `otrace/command' and the new prompt in the console."
+  (when (plist-get result :prompt)
+    (setq otrace--console-prompt (plist-get result :prompt)))
   (otrace--console-insert (or (plist-get result :output) "") (plist-get result :prompt))
   (let ((edit (plist-get result :edit)))
     (when edit (otrace--console-edit (plist-get edit :name) (plist-get edit :source)))))
@@ -135,6 +147,29 @@ TEXT gets a final newline when it has none."
                                              (plist-get params :message))))))))))
 
 (add-hook 'otrace-notification-functions #'otrace--console-notification)
+
+(defun otrace--console-disconnected ()
+  "Say in the console, if any, that the connection is closed."
+  (let ((buf (get-buffer otrace--console-buffer)))
+    (when (buffer-live-p buf)
+      (with-current-buffer buf
+        (otrace--console-insert "[otrace: disconnected; M-x otrace-connect or otrace-reconnect]")))))
+
+(defun otrace--console-connected ()
+  "Start the console, if any, on the new connection: its own shell session."
+  (let ((buf (get-buffer otrace--console-buffer)))
+    (when (buffer-live-p buf)
+      (with-current-buffer buf
+        (set-marker otrace--console-prompt-start nil)
+        (let ((result (otrace--request 'otrace/command '(:line "pwd"))))
+          (otrace--console-answer
+           (plist-put result :output
+                      (format "\n[otrace: connected to pid %s, shell in %s]"
+                              (plist-get (otrace--info otrace--connection) :pid)
+                              (plist-get result :output)))))))))
+
+(add-hook 'otrace-disconnected-hook #'otrace--console-disconnected)
+(add-hook 'otrace-connected-hook #'otrace--console-connected)
 
 ;;;; Editing a function (the shell's `edit')
 

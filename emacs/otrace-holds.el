@@ -119,10 +119,12 @@
   (otrace-resume 'all))
 
 (defun otrace--parse-value (text)
-  "Return TEXT parsed as JSON, or TEXT itself when it is not JSON."
+  "Return TEXT parsed as JSON, or TEXT itself when it is not JSON.
+TEXT that is empty or blank is not JSON either: it is returned as is."
   (condition-case nil
       (json-parse-string text :object-type 'plist :null-object :null :false-object :json-false)
-    (json-parse-error text)))
+    ;; `json-error' covers `json-parse-error' and `json-end-of-file' ("", "  ").
+    (json-error text)))
 
 (defun otrace-holds-resume-value (value)
   "Resume the request at point, making its `traceassert' return VALUE.

@@ -227,20 +227,29 @@ A refusal or failure of the server signals a one-line `user-error'."
     (jsonrpc-error
      (otrace--error "%s" (or (alist-get 'jsonrpc-error-message (cdr err)) (cdr err))))))
 
-(defun otrace--async-request (method params then &optional buffer)
+(defun otrace--async-request (method params then &optional buffer on-error)
   "Send request METHOD with PARAMS; call THEN with the result.
 When BUFFER is given THEN runs in it, and not at all when it was
-killed.  Errors are shown with `otrace--message'."
-  (jsonrpc-async-request
-   (otrace--connection) method (or params (make-hash-table))
-   :timeout otrace-request-timeout
-   :success-fn (lambda (result)
-                 (if (not buffer)
-                     (funcall then result)
-                   (when (buffer-live-p buffer)
-                     (with-current-buffer buffer (funcall then result)))))
-   :error-fn (lambda (err) (otrace--message "%s failed: %s" method (plist-get err :message)))
-   :timeout-fn (lambda () (otrace--message "%s: no answer" method))))
+killed.  A refusal or no answer calls ON-ERROR (in BUFFER) with a
+one-line message, or shows it with `otrace--message' when ON-ERROR
+is nil."
+  (let ((in-buffer (lambda (fn arg)
+                     (if (not buffer)
+                         (funcall fn arg)
+                       (when (buffer-live-p buffer)
+                         (with-current-buffer buffer (funcall fn arg))))))
+        (failed (lambda (text)
+                  (if on-error
+                      (funcall on-error text)
+                    (otrace--message "%s" text)))))
+    (jsonrpc-async-request
+     (otrace--connection) method (or params (make-hash-table))
+     :timeout otrace-request-timeout
+     :success-fn (lambda (result) (funcall in-buffer then result))
+     :error-fn (lambda (err)
+                 (funcall in-buffer failed (format "%s failed: %s" method (plist-get err :message))))
+     :timeout-fn (lambda ()
+                   (funcall in-buffer failed (format "%s: no answer" method))))))
 
 (defun otrace--notify (method params)
   "Send notification METHOD with PARAMS when connected."

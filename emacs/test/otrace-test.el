@@ -354,6 +354,40 @@ console, `x' fails the request and `R' resumes all."
           (kill-buffer response))
         (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals/\\'"))))))
 
+;; A line the server cannot run (not connected) says why and gives a prompt
+;; again; a new connection starts a new shell session in the same buffer.
+(ert-deftest otrace-test-console-survives-disconnect-and-reconnect ()
+  "Lines typed while disconnected get an error and a prompt; a reconnect gives a fresh prompt."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((console (otrace-console))
+          (pid (process-id (otrace-test--app-proc app))))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (otrace-console-send-line "cd /osh/recent")
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^recent> \\'")) "the recent> prompt")
+      (otrace-disconnect)
+      (should (otrace-test--buffer-has console "^\\[otrace: disconnected; M-x otrace-connect or otrace-reconnect\\]\nrecent> \\'"))
+      (with-current-buffer console         ; typed in the console buffer: RET
+        (goto-char (point-max))
+        (insert "ls")
+        (comint-send-input))
+      (should (otrace-test--buffer-has console "^recent> ls\nerror: Not connected (M-x otrace-connect)\nrecent> \\'"))
+      (otrace-reconnect)
+      (should (otrace-test--buffer-has
+               console (format "^recent> \n\\[otrace: connected to pid %d, shell in /osh/globals\\]\nglobals> \\'" pid)))
+      (otrace-console-send-line "pwd")
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> pwd\n/osh/globals\nglobals> \\'"))
+                         "pwd in the new session"))))
+
+(ert-deftest otrace-test-resume-value-text-is-never-an-error ()
+  "A typed resume value is JSON when it parses, else the text itself (empty too)."
+  (should (equal (otrace--parse-value "5") 5))
+  (should (equal (otrace--parse-value "[1, \"a\"]") [1 "a"]))
+  (should (eq (otrace--parse-value "null") :null))
+  (should (equal (otrace--parse-value "5 6") "5 6"))
+  (should (equal (otrace--parse-value "") ""))
+  (should (equal (otrace--parse-value "  ") "  ")))
+
 ;;;; Python buffers
 
 (ert-deftest otrace-test-flymake-reports-traced-exception ()
