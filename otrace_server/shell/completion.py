@@ -7,7 +7,8 @@ parameter names and values, ``trace`` options and actions.
 with ``/`` (so TAB can go on into it): always for /osh and disk directories; for application
 values (dicts, classes, instances...) only after ``cd``/``cdls``/``pushd``/``ls`` or in a word
 already containing ``/`` (``trace Rec`` stays ``Receive``: commands taking names get names).
-Functions and dotted names (``Receive.re``) never get the ``/``.
+Functions and dotted names (``Receive.re``) never get the ``/``. Dotted names complete where entries
+are Python names: in /osh/globals, /osh/locals and inside a trace context (``self.req``).
 Thread-safety: reads only (like ``ls``).
 """
 
@@ -63,7 +64,8 @@ def complete(session, line: str, cursor: int) -> list[str]:
 def _paths(session, text: str, values_as_dirs: bool = False) -> list[str]:
     """Entries completing a (relative or absolute) path; directories end with ``/`` (see the
     module doc; ``values_as_dirs``: application values that are directories get it too)."""
-    dot_names = session.area in ("globals", "locals") and "/" not in text and not text.startswith(("~", "."))
+    python_names = session.area in ("globals", "locals") or (session.area in vfs.CONTEXT_DIRS and len(session.cwd) >= 6)
+    dot_names = python_names and "/" not in text and not text.startswith(("~", "."))
     sep = "." if dot_names and "." in text else "/"
     head, _, stem = text.rpartition(sep)
     if sep == "/" and text.startswith("/") and head == "":

@@ -18,6 +18,7 @@ and must never be called on the application's loop thread when they wait for it.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -266,6 +267,10 @@ class Session:
         except ValueError as exc:
             raise OTraceError(f"{word}: {exc}") from None
         body = self.aliases[word]
+        wanted = max((int(n) for n in re.findall(r"\\([1-9][0-9]*)", body)), default=0)
+        if wanted > len(args):
+            raise OTraceError(f"{word}: needs {wanted} argument{'s' if wanted > 1 else ''} "
+                              f"(alias {word} {body})")
         used = "\\*" in body or any(f"\\{i + 1}" in body for i in range(len(args)))
         body = body.replace("\\*", " ".join(args))
         for i, arg in enumerate(args):

@@ -86,3 +86,38 @@ def test_commands_in_a_deleted_context_say_what_happened(session, engine, loop, 
     assert not r.error and r.cwd == "/osh/recent/holds"
     r = session.execute("cd ~~")
     assert r.error and r.output.startswith("~~: no trace context (none recorded yet, or all deleted")
+
+
+def test_alias_called_without_its_arguments_says_what_it_needs(session):
+    out(session, "alias into cd \\1; ls")
+    assert out(session, "into config").split() == ["debug", "nested", "port"]
+    out(session, "cd /osh/globals")
+    r = session.execute("into")                                 # was: cd to a directory named "1"
+    assert r.error and r.output == "into: needs 1 argument (alias into cd \\1; ls)"
+    assert r.cwd == "/osh/globals"
+
+
+def test_tab_completes_dotted_names_inside_a_trace_context(session, engine, loop, wait):
+    future, h = hold(engine, loop, wait)
+    out(session, "cd ~~")
+    assert session.complete("self.eng") == ["self.engine"]      # was []: dots only in /osh/globals
+    assert session.complete("pr self.eng") == ["self.engine"]
+    assert session.complete("num") == ["number"]
+    out(session, "cd /osh/recent/holds")                        # names with dots are not paths here
+    assert session.complete("cd GetHandler.g") == ["GetHandler.get/"]
+    out(session, f"resume {h.id}")
+    assert future.result(5) == "resumed:None"
+
+
+def test_cd_then_several_commands(session):
+    r = session.execute("cd config; ls; pwd")     # was: "pr: statements need 'exec' ... e.g. !ls; pwd"
+    assert not r.error and r.output == "debug  nested port\n/osh/globals/config"
+    r = session.execute("cd ~;; pwd")
+    assert not r.error and r.output == "/osh/globals"
+    session.execute("set safe_mode False")
+    r = session.execute("cd ~; !a = 1; b = 2")    # Python code keeps its semicolons
+    assert not r.error and session.shell.globals["a"] == 1 and session.shell.globals["b"] == 2
+    r = session.execute("cd config; ls nosuch; pwd")
+    assert r.error and r.output == "ls: no match for 'nosuch'" and r.cwd == "/osh/globals/config"
+    r = session.execute("cd ~; repeat counter")
+    assert not r.error and r.repeat == "counter" and r.output == "3"

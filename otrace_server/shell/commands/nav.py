@@ -2,7 +2,7 @@
 
 ``cd`` with no argument goes to the top of the current trace context, else to /osh/globals inside
 /osh, else to the user's home directory. As in otrace, ``cd path; command`` (also ``cd path;command``)
-changes directory and then runs ``command`` there. Thread-safety: mutates only the calling session.
+changes directory and then runs ``command`` there (``cd path; cmd1; cmd2`` runs several). Thread-safety: mutates only the calling session.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shlex
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import vfs
 from otrace_server.shell.paths import GLOBALS_PATH, join_path
-from otrace_server.shell.registry import command
+from otrace_server.shell.registry import COMMANDS, command
 
 __all__ = ["change_dir"]
 
@@ -30,7 +30,8 @@ Wildcards (*, abc*, ?, [..]) may stand in any component when they name exactly o
 e.g. cd /osh/recent/holds/*/*/* with one hold waiting (a path that exists as typed, such as
 /osh/web/* = every browser, is entered as typed).
 
-cd path; command          change directory, then run command there (e.g. cd ~~; ls -l)"""
+cd path; command          change directory, then run command there (e.g. cd ~~; ls -l)
+cd path; cmd1; cmd2       ... then several commands (Python code takes the rest of the line)"""
 
 
 def _default(session) -> list[str]:
@@ -109,8 +110,33 @@ def cd(session, call):
         raise OTraceError(f"cd: too many arguments{hint}")
     change_dir(session, args[0] if args else None)
     if semicolon and follow_up.strip():
-        return session.run_follow_up(follow_up, call.stdin)
+        return _run_commands(session, follow_up, call.stdin)
     return ""
+
+
+def _run_commands(session, text: str, stdin: str | None):
+    """Run ``cmd1; cmd2; ...`` after ``cd path;``: each part that starts with a command or alias
+    name runs on its own; Python code (``!``, ``exec``, ``pr`` or an expression) takes the rest of
+    the line, semicolons included. Stops at the first error; outputs are joined."""
+    outputs = []
+    rest = text
+    while rest.strip():
+        part, _, after = rest.partition(";")
+        word = part.split()[0] if part.split() else ""
+        if not word:
+            rest = after
+            continue
+        if word.startswith("!") or word in ("exec", "pr") or \
+                (word not in COMMANDS and word not in session.aliases):
+            part, after = rest, ""
+        result = session.run_follow_up(part, stdin)
+        if result.output:
+            outputs.append(result.output)
+        if result.error or result.quit or result.repeat or result.edit:
+            result.output = "\n".join(outputs)
+            return result
+        rest = after
+    return "\n".join(outputs)
 
 
 @command("cdls", 'cdls [path] [ls options]  # cd to "path" and list its entries (cd+ls)')
