@@ -44,7 +44,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
                 print(`[${this.conn.label}: connection closed; open a new console to reconnect]`);
             });
             void this.run(this.initialLine ?? '');
-        }, (e: Error) => this.writer.fire(crlf(`error: ${e.message}\n`)));
+        }, (e: Error) => this.writer.fire(crlf(`error: ${e.message}\n(this console is not connected: close this terminal and open a new console to try again)\n`)));
     }
 
     close(): void {

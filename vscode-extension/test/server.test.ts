@@ -236,3 +236,25 @@ test('Held Requests commands on the real server: resume all, with a value, with 
         await c.sendRequest('otrace/resume', { all: true }).catch(() => undefined);
     }
 });
+
+test('a console that cannot open (wrong token, nothing listening) says why in one line and what to do', { timeout: 20000 }, async () => {
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+    const deadPort = (dead.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const targets = [{ host: info.host, port: info.lspPort, token: 'not-the-token' }, { host: '127.0.0.1', port: deadPort, token: 'x' }];
+    for (const target of targets) {
+        const console = new OTraceConsole({ label: 'demo', target } as any);
+        let text = '';
+        console.onDidWrite((d) => (text += d));
+        console.open();
+        for (let n = 0; n < 200 && !/open a new console/.test(text); n++) {
+            await new Promise((r) => setTimeout(r, 25));
+        }
+        console.close();
+        const lines = text.split('\r\n').filter(Boolean);
+        assert.equal(lines.length, 3, text);                                    // banner, error, what to do
+        assert.match(lines[1], target.port === deadPort ? /^error: cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/ : /^error: .*token/i);
+        assert.match(lines[2], /close this terminal and open a new console/);
+    }
+});
