@@ -1,10 +1,12 @@
 """What the control-plane TCP endpoints (the language server, the DAP endpoint) share: their
-``Content-Length`` framing on asyncio streams, a client's buffered output (one write per pass of
-the loop), the throttle of per-context notifications, and an accept loop on otrace's control loop
-with its client bookkeeping, worker pool, engine-event subscription (while a client is connected)
-and start/stop from another thread.
+``Content-Length`` framing on asyncio streams and the parsing of its JSON bodies, a client's
+buffered output (one write per pass of the loop, bounded), the throttle of per-context
+notifications, and an accept loop on otrace's control loop with its client bookkeeping (a client
+that has not authenticated within ``AUTH_TIMEOUT`` is closed), worker pool, engine-event
+subscription (while a client is connected) and start/stop from another thread.
 
     body = await read_frame(reader)         # bytes, None at EOF; FramingError, TooLarge
+    data = loads(body)                      # ValueError: not JSON (or nested too deeply)
     writer.write(frame(body))
 
     class MyServer(Endpoint):               # _make_client, _on_event; optional hooks below
@@ -13,7 +15,8 @@ and start/stop from another thread.
     stop_endpoint(server)
 
 A client object (``lsp.connection.Connection``, ``dap.session.Session``, both ``Client``s) has
-``serve()`` (a coroutine reading until the client leaves) and ``close()`` (idempotent).
+``serve()`` (a coroutine reading until the client leaves), ``close()`` (idempotent) and
+``authenticated`` (set once it proved the token).
 
 Thread-safety: ``start_endpoint``/``stop_endpoint`` may be called from any thread except the
 control thread (they wait for it); everything else runs on the control loop, except what is run
@@ -29,13 +32,20 @@ import logging
 import re
 from typing import Any, Callable
 
-__all__ = ["MAX_MESSAGE", "CONTEXTS_PER_SECOND", "FramingError", "TooLarge", "read_frame", "frame", "encode", "Client",
-           "Throttle", "context_line", "Endpoint", "start_endpoint", "stop_endpoint"]
+__all__ = ["MAX_MESSAGE", "MAX_BUFFERED", "AUTH_TIMEOUT", "CONTEXTS_PER_SECOND", "FramingError", "TooLarge",
+           "read_frame", "loads", "frame", "encode", "Client", "Throttle", "context_line", "Endpoint",
+           "start_endpoint", "stop_endpoint"]
 
 log = logging.getLogger("otrace")
 
 #: the largest accepted message body, in bytes
 MAX_MESSAGE = 8 * 1024 * 1024
+#: output waiting for a client that does not read, in bytes, above which the connection is dropped
+MAX_BUFFERED = 32 * 1024 * 1024
+#: seconds a new connection has to prove the token (LSP ``initialize``, DAP ``attach``)
+AUTH_TIMEOUT = 10.0
+#: header lines in one header block, at most (LSP and DAP use one or two)
+MAX_HEADERS = 16
 #: how long starting or stopping an endpoint may take on the control loop, in seconds
 TIMEOUT = 5.0
 #: recorded contexts told to clients one by one per second, at most; the rest are summed up
@@ -57,12 +67,13 @@ class TooLarge(Exception):
         self.length = length
 
 
-async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
+async def read_frame(reader: asyncio.StreamReader, skip_large: bool = True) -> bytes | None:
     """The body of the next message, or None at EOF. FramingError for a header block that is not
-    framing (a bad header line, no or a bad ``Content-Length``); TooLarge for a body above
-    MAX_MESSAGE (skipped). Stream errors (``IncompleteReadError``...) propagate."""
+    framing (a bad header line, more than MAX_HEADERS lines, no or a bad ``Content-Length``);
+    TooLarge for a body above MAX_MESSAGE (skipped when ``skip_large``, else left unread: the
+    caller closes the connection). Stream errors (``IncompleteReadError``...) propagate."""
     length = None
-    while True:
+    for _ in range(MAX_HEADERS + 1):
         line = await reader.readline()
         if not line:
             return None
@@ -77,6 +88,10 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
             if not m.group(2).isdigit():
                 raise FramingError(f"bad Content-Length {m.group(2)[:20]!r}")
             length = int(m.group(2))
+    else:
+        raise FramingError(f"more than {MAX_HEADERS} header lines")
+    if length > MAX_MESSAGE and not skip_large:
+        raise TooLarge(length)
     if length > MAX_MESSAGE:
         left = length
         while left > 0:
@@ -86,6 +101,18 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
             left -= len(chunk)
         raise TooLarge(length)
     return await reader.readexactly(length)
+
+
+def loads(body: bytes) -> Any:
+    """The JSON value of a message body. ValueError with a one-line message when it is not JSON
+    (``the message is not valid JSON``) or is nested too deeply for the parser (which would
+    otherwise raise RecursionError: ``the message is nested too deeply``)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("the message is nested too deeply") from None
+    except ValueError:   # UnicodeDecodeError included
+        raise ValueError("the message is not valid JSON") from None
 
 
 def frame(body: bytes) -> bytes:
@@ -100,13 +127,18 @@ def encode(message: Any, default: Callable[[Any], Any] | None = None) -> bytes:
 
 
 class Client:
-    """Base of one connected client of an endpoint: its stream pair, a ``closed`` flag, ``write``
+    """Base of one connected client of an endpoint: its stream pair, a ``closed`` flag,
+    ``authenticated`` (the subclass sets it when the client proved the token), ``write``
     (buffered) and an idempotent ``close()``. Subclasses add ``serve()`` (control loop only)."""
+
+    #: what this client is called in log messages (subclasses set their own)
+    client_name = "?"
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.closed = False
+        self.authenticated = False
         self._out: list[bytes] = []
 
     def write(self, data: bytes) -> None:
@@ -120,12 +152,19 @@ class Client:
         self._out.append(data)
 
     def flush(self) -> None:
-        """Write what ``write`` buffered now (``close`` does it first)."""
+        """Write what ``write`` buffered now (``close`` does it first). A client that lets more
+        than MAX_BUFFERED bytes wait (it does not read) is dropped: its output must not grow the
+        process's memory without bound."""
         if self._out:
             data = b"".join(self._out)
             self._out.clear()
             if not self.writer.is_closing():
                 self.writer.write(data)
+                if self.writer.transport.get_write_buffer_size() > MAX_BUFFERED:
+                    log.warning("otrace: dropping %s: it does not read its messages (over %d bytes waiting)",
+                                self.client_name, MAX_BUFFERED)
+                    self.closed = True
+                    self.writer.transport.abort()
 
     def close(self) -> None:
         """Close this connection only (the server and the app keep running); idempotent. What was
@@ -272,11 +311,13 @@ class Endpoint:
         client = self._make_client(reader, writer)
         self.clients.add(client)
         self._listen(not self.stopping)
+        deadline = self.loop.call_later(AUTH_TIMEOUT, self._auth_expired, client)
         try:
             await client.serve()
         except Exception:
             log.exception("otrace: %s failed", self.client_kind)
         finally:
+            deadline.cancel()
             self.clients.discard(client)
             self._listen(bool(self.clients) and not self.stopping)
             client.close()
@@ -285,6 +326,13 @@ class Endpoint:
                     await self._client_gone(client)
                 except Exception:
                     log.exception("otrace: cleaning up after a %s failed", self.client_kind)
+
+    def _auth_expired(self, client: Any) -> None:
+        """AUTH_TIMEOUT after a connection was accepted: close it if it has not proved the token
+        (a connection that never authenticates must not hold a client slot forever)."""
+        if not client.authenticated and not client.closed:
+            log.warning("otrace: closing a %s that did not authenticate within %g s", self.client_kind, AUTH_TIMEOUT)
+            client.close()
 
     def _listen(self, on: bool) -> None:
         """Subscribe to (``on``) or unsubscribe from the engine's events, if not already so."""

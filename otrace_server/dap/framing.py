@@ -7,7 +7,8 @@ BYTES of UTF-8 JSON (the length counts bytes, not characters); the framing itsel
 
 ``read_message`` raises ``FramingError`` for a header block that is not DAP framing (the caller
 closes the connection), ``TooLarge`` for a body above ``MAX_MESSAGE`` (skipped: the stream stays
-usable) and ``BadBody`` for a body that is not a JSON object (consumed: the stream stays usable).
+usable) and ``BadBody`` for a body that is not a JSON object, or nested too deeply to parse
+(consumed: the stream stays usable).
 
 Thread-safety: a reader/writer pair belongs to one task on one loop.
 """
@@ -15,7 +16,6 @@ Thread-safety: a reader/writer pair belongs to one task on one loop.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from otrace_server import endpoint
@@ -28,15 +28,16 @@ class BadBody(Exception):
     """A message body that is not a JSON object was consumed (message says why)."""
 
 
-async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """The next message, or None at EOF (see the module doc for the failures)."""
-    body = await read_frame(reader)
+async def read_message(reader: asyncio.StreamReader, skip_large: bool = True) -> dict[str, Any] | None:
+    """The next message, or None at EOF (see the module doc for the failures; ``skip_large`` as
+    ``endpoint.read_frame``'s)."""
+    body = await read_frame(reader, skip_large)
     if body is None:
         return None
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadBody("the message is not valid JSON") from None
+        data = endpoint.loads(body)
+    except ValueError as exc:
+        raise BadBody(str(exc)) from None
     if not isinstance(data, dict):
         raise BadBody("the message is not a JSON object")
     return data

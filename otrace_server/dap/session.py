@@ -82,7 +82,6 @@ class Session(Client):
     def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
         self.server = server
-        self.attached = False
         self.configured = False
         self.lines_start_at1 = True
         self.client_name = "dap"
@@ -97,6 +96,11 @@ class Session(Client):
             "setBreakpoints": self._set_breakpoints, "setExceptionBreakpoints": self._set_exception_breakpoints,
             "disconnect": self._disconnect,
         }
+
+    @property
+    def attached(self) -> bool:
+        """Whether the client attached with the right token (``Client.authenticated``)."""
+        return self.authenticated
 
     # ---- wire (control loop) ---------------------------------------------------------------
     def send(self, message: dict) -> None:
@@ -125,7 +129,7 @@ class Session(Client):
         try:
             while not self.closed:
                 try:
-                    message = await framing.read_message(self.reader)
+                    message = await framing.read_message(self.reader, skip_large=self.attached)
                 except (framing.TooLarge, framing.BadBody) as exc:
                     self.respond({"command": "unknown"}, error=str(exc))
                     if not self.attached:
@@ -160,6 +164,8 @@ class Session(Client):
             args = {}
         if not isinstance(args, dict):
             self.respond(message, error=f"{command}: arguments must be an object")
+            if not self.attached and command == "attach":
+                self.close()
             return
         handler = self._handlers.get(command)
         if handler is None:
@@ -204,7 +210,7 @@ class Session(Client):
         if not (isinstance(token, str)
                 and hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode())):
             raise RequestError("invalid token: pass the token of the discovery file in the attach arguments ('token')")
-        self.attached = True
+        self.authenticated = True
 
     def _configuration_done(self, args: dict) -> None:
         self.configured = True
@@ -271,6 +277,8 @@ class Session(Client):
             frames.append(frame)
         start = args.get("startFrame") or 0
         levels = args.get("levels") or 0
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (start, levels)):
+            raise RequestError("stackTrace: startFrame and levels must be non-negative integers")
         shown = frames[start:start + levels] if levels else frames[start:]
         return {"stackFrames": shown, "totalFrames": len(frames)}
 
@@ -321,7 +329,11 @@ class Session(Client):
             globals_dict = ctx.globals if ctx.globals is not None else {}
             locals_map = ctx.locals if index == ctx.frame_index else (ctx.stack[index].locals or {})
         def run() -> dict:   # a worker thread: the app's code (and its __repr__) never runs on the control loop
-            return variable("result", evaluate(expression, globals_dict, locals_map, safe=safe), self.refs, owner)
+            try:
+                value = evaluate(expression, globals_dict, locals_map, safe=safe)
+            except RecursionError as exc:   # e.g. an expression too long for the compiler: the client's error
+                raise RequestError(f"evaluate: RecursionError: {exc}") from None
+            return variable("result", value, self.refs, owner)
 
         var = await self.in_worker(run)
         return {"result": var["value"], "type": var["type"], "variablesReference": var["variablesReference"]}
@@ -340,7 +352,10 @@ class Session(Client):
             raise RequestError("setBreakpoints: source.path is required")
         specs = args.get("breakpoints")
         if specs is None:
-            specs = [{"line": n} for n in args.get("lines") or []]
+            lines = args.get("lines") or []
+            if not isinstance(lines, list):
+                raise RequestError("setBreakpoints: 'lines' must be a list of line numbers")
+            specs = [{"line": n} for n in lines]
         if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
             raise RequestError("setBreakpoints: 'breakpoints' must be a list of objects")
         if not self.lines_start_at1:

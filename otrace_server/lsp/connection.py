@@ -4,9 +4,11 @@ open documents).
 
 Framing rules: a header block without a valid ``Content-Length`` (non-JSON framing garbage) closes
 the connection; a body larger than ``MAX_MESSAGE`` is skipped and answered with a JSON-RPC error
-(-32600); a body that is not JSON gets -32700; a body that is not a JSON-RPC message gets -32600.
+(-32600); a body that is not JSON (or nested too deeply to parse) gets -32700; a body that is not a
+JSON-RPC message (or whose ``id`` is not a string, an integer or null) gets -32600.
 Until an ``initialize`` request carries the right ``initializationOptions.token`` every message is
-answered with an error (-32002, or -32004 for a wrong token) and the connection is closed.
+answered with an error (-32002, or -32004 for a wrong token) and the connection is closed; so is a
+connection that sends no valid ``initialize`` within ``endpoint.AUTH_TIMEOUT`` seconds.
 ``shutdown``/``exit`` close only this connection.
 
 Thread-safety: everything here runs on the control loop, except ``audit`` and the shell session
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import threading
 from typing import Any
@@ -29,7 +30,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from otrace_server import __version__
 from otrace_server.core.errors import OTraceError
-from otrace_server.endpoint import MAX_MESSAGE, Client, FramingError, TooLarge, encode, read_frame
+from otrace_server.endpoint import MAX_MESSAGE, Client, FramingError, TooLarge, encode, loads, read_frame
 from otrace_server.lsp import methods
 
 __all__ = ["Connection", "MAX_MESSAGE", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
@@ -78,7 +79,8 @@ class _Protocol(LanguageServerProtocol):
         if method == types.INITIALIZE and msg_id is not None:
             options = getattr(message.params, "initialization_options", None)
             token = options.get("token") if isinstance(options, dict) else None
-            if isinstance(token, str) and hmac.compare_digest(token.encode(), self.conn.hub.token.encode()):
+            if isinstance(token, str) and hmac.compare_digest(token.encode("utf-8", "surrogatepass"),
+                                                              self.conn.hub.token.encode()):
                 info = getattr(message.params, "client_info", None)
                 self.conn.start_session(getattr(info, "name", None) or "lsp")
                 return super().handle_message(message)
@@ -110,8 +112,6 @@ class Connection(Client):
     def __init__(self, hub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
         self.hub = hub
-        self.authenticated = False
-        self.client_name = "?"
         self.session = None
         self.session_lock = threading.Lock()
         self.published: set[str] = set()   # uris with diagnostics published to this client
@@ -191,10 +191,10 @@ class Connection(Client):
         try:
             while not self.closed:
                 try:
-                    body = await read_frame(self.reader)
+                    body = await read_frame(self.reader, skip_large=self.authenticated)
                 except TooLarge as exc:
                     self.send_error(None, -32600, str(exc))
-                    if not self.authenticated:
+                    if not self.authenticated:   # the body was left unread: nothing more is read
                         self.close()
                     continue
                 if body is None:
@@ -209,9 +209,9 @@ class Connection(Client):
 
     def _dispatch(self, body: bytes) -> None:
         try:
-            data = json.loads(body)
-        except ValueError:
-            self.send_error(None, -32700, "parse error: the message is not valid JSON")
+            data = loads(body)
+        except ValueError as exc:
+            self.send_error(None, -32700, f"parse error: {exc}")
             if not self.authenticated:
                 self.close()
             return
@@ -219,6 +219,12 @@ class Connection(Client):
                 "method" in data or "result" in data or "error" in data):
             msg_id = data.get("id") if isinstance(data, dict) else None
             self.send_error(msg_id, -32600, "invalid request: not a JSON-RPC 2.0 message")
+            if not self.authenticated:
+                self.close()
+            return
+        msg_id = data.get("id")
+        if msg_id is not None and (not isinstance(msg_id, (str, int)) or isinstance(msg_id, bool)):
+            self.send_error(None, -32600, "invalid request: 'id' must be a string, an integer or null")
             if not self.authenticated:
                 self.close()
             return

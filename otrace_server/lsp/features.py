@@ -239,6 +239,7 @@ def trace_function(conn, path: str, qualname: str) -> dict:
 
 
 def resume(conn, *ids: str) -> dict:
+    """Resume the holds ``ids`` (none: all of them, for ``otrace.resumeAll`` only)."""
     conn.audit("otrace.resume", ids=list(ids) or "all")
     resumed = conn.hub.engine.resume(list(ids) if ids else None)
     return {"resumed": [h.id for h in resumed]}
@@ -284,7 +285,10 @@ def register(conn) -> None:
 
     @ls.command("otrace.resume")
     async def _resume(*ids: str):
-        return await worker(resume, conn, *[str(i) for i in ids])
+        if not ids or not all(isinstance(i, str) for i in ids):   # never "all" by omission
+            raise JsonRpcInvalidParams(message="otrace.resume: arguments must be one or more trace ids "
+                                               "(otrace.resumeAll resumes every hold)")
+        return await worker(resume, conn, *ids)
 
     @ls.command("otrace.resumeAll")
     async def _resume_all(*args):

@@ -24,9 +24,9 @@ Wire format (JSON text frames, all with an ``otrace`` key): browser -> server ``
 "url": location.href}`` and ``{"otrace": "result", "id": N, "value": text}`` or ``{..., "error":
 text}``; server -> browser ``{"otrace": "eval", "id": N, "expr": text}``.
 
-Robustness: cross-origin sockets are refused (``check_origin``); a message that is not valid JSON,
-larger than 1 MiB, or from a socket that is not registered (its identity was None) is dropped with a
-log line. Nothing a browser sends can raise into Tornado.
+Robustness: cross-origin sockets are refused (``check_origin``); a message that is not valid JSON
+(or nested too deeply to parse), larger than 1 MiB, or from a socket that is not registered (its
+identity was None) is dropped with a log line. Nothing a browser sends can raise into Tornado.
 
 Thread-safety notes: every method here runs on the application's loop thread (Tornado's rule).
 """
@@ -93,7 +93,7 @@ class OTraceWebMixin:
         or JSON without an ``otrace`` key). Call it from ``on_message``."""
         try:
             data = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):   # not JSON, or nested too deeply to parse
             return False
         if not isinstance(data, dict) or "otrace" not in data:
             return False
