@@ -121,3 +121,13 @@ def test_cd_then_several_commands(session):
     assert r.error and r.output == "ls: no match for 'nosuch'" and r.cwd == "/osh/globals/config"
     r = session.execute("cd ~; repeat counter")
     assert not r.error and r.repeat == "counter" and r.output == "3"
+
+
+def test_edit_and_unpatch_redirect_without_a_file_name_name_the_command(session):
+    session.execute("set safe_mode False")
+    r = session.execute("edit helper <")                       # was "missing file name after <"
+    assert r.error and r.output == "edit: missing file name after <"
+    session.execute("edit helper", stdin="def helper(a, b=2):\n    return a * b")
+    r = session.execute("unpatch helper >")
+    assert r.error and r.output == "unpatch: missing file name after >"
+    assert out(session, "unpatch helper") == "Unpatching helper"

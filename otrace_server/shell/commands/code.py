@@ -34,8 +34,9 @@ def numbered_source(obj) -> str:
     return "".join(f"{start + i:5d}  {line}" for i, line in enumerate(lines)).rstrip("\n")
 
 
-def _split_redirect(args: list[str], sign: str) -> tuple[list[str], str | None]:
-    """Remove ``< file`` / ``<file`` / ``name<file`` from args; returns (args, file)."""
+def _split_redirect(args: list[str], sign: str, name: str) -> tuple[list[str], str | None]:
+    """Remove ``< file`` / ``<file`` / ``name<file`` from args; returns (args, file). ``name``
+    (the command) starts the error message."""
     out: list[str] = []
     target = None
     i = 0
@@ -47,7 +48,7 @@ def _split_redirect(args: list[str], sign: str) -> tuple[list[str], str | None]:
                 out.append(before)
             if not after:
                 if i + 1 >= len(args):
-                    raise OTraceError(f"missing file name after {sign}")
+                    raise OTraceError(f"{name}: missing file name after {sign}")
                 after = args[i + 1]
                 i += 1
             target = after
@@ -153,7 +154,7 @@ Not permitted in safe mode (set safe_mode False).""")
 def edit(session, call):
     if session.settings.safe_mode:
         raise OTraceError(f"edit: patching not permitted in safe mode; {SAFE_MODE_HINT}")
-    args, infile = _split_redirect([a for a in call.args if a != "-f"], "<")
+    args, infile = _split_redirect([a for a in call.args if a != "-f"], "<", "edit")
     if any(a.startswith("-") for a in args):
         raise OTraceError("edit: unknown option (only -f)")
     if len(args) > 1:
@@ -184,7 +185,7 @@ def edit(session, call):
 def unpatch(session, call):
     if session.settings.safe_mode:
         raise OTraceError(f"unpatch: not permitted in safe mode; {SAFE_MODE_HINT}")
-    args, outfile = _split_redirect(list(call.args), ">")
+    args, outfile = _split_redirect(list(call.args), ">", "unpatch")
     if len(args) != 1:
         raise OTraceError("unpatch: specify one name or *")
     patcher = session.shell.engine.patcher
