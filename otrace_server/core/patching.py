@@ -92,7 +92,7 @@ class Patcher:
         """Replace the function/method ``name_or_target`` (a name resolved in ``namespace``, or a
         Target) by the one ``source`` defines; returns the Patch. OTraceError on failure."""
         if not isinstance(source, str) or not source.strip():
-            raise OTraceError("patch: the new source is empty")
+            raise OTraceError("edit: the new source is empty")
         target = self._resolve(name_or_target, namespace)
         name = target.qualname
         with self._lock:

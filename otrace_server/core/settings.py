@@ -44,14 +44,29 @@ def _positive(v):
     return None if v > 0 else "must be > 0"
 
 
+#: the levels of ``log_level`` by name and, as otrace also takes them, by number
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
 def _log_level(v):
-    return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else (
-        "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return None if v.upper() in _LEVELS else (
+        "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or 10, 20, 30, 40, 50)")
+
+
+def _level_name(value: Any) -> Any:
+    """``log_level`` given as a number (``10`` or ``"10"``): the level's name; anything else as given
+    (an unknown number stays a number-string, which ``_log_level`` refuses)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+        return next((name for name, n in _LEVELS.items() if n == number), value.strip())
+    return value
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("safe_mode", bool, True,
-          "True: pr refuses calls and assignments; exec, edit, rm of tasks and JavaScript evaluation are refused"),
+          "True: pr refuses calls and assignments; exec, edit, rm and JavaScript evaluation are refused"),
     Param("trace_active", bool, False,
           "True: traceassert records failed assertions (set implicitly by the first trace command)"),
     Param("max_recent", int, 10, "number of recent trace contexts kept per type (older ones are dropped unless saved)",
@@ -63,7 +78,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("pickle_file", str, "", "path of a trace database (SQLite) to which every trace context is also written"),
     Param("password", str, "", "console password for lock (stored as an scrypt hash; empty: no password)"),
     Param("auto_lock", int, 0, "lock the console after this many idle seconds (0: never)", _non_negative),
-    Param("log_level", str, "WARNING", "level of otrace's own log (DEBUG, INFO, WARNING, ERROR, CRITICAL)",
+    Param("log_level", str, "WARNING",
+          "level of otrace's own log: DEBUG, INFO, WARNING, ERROR, CRITICAL (or 10, 20, 30, 40, 50)",
           _log_level),
     Param("log_truncate", int, 72, "truncate logged trace values to this many characters (0: no limit)",
           _non_negative),
@@ -162,6 +178,8 @@ class Settings:
         one-line message and changes nothing when the name or value is bad.
         """
         param = self._param(name)
+        if name == "log_level":
+            value = _level_name(value)
         typed = _parse(param, value)
         if param.check is not None:
             problem = param.check(typed)

@@ -139,8 +139,8 @@ def _target(owner: Any, attr: str, qualname: str) -> Target:
             raise OTraceError(f"unknown name {qualname!r}")
         raw = owner.__dict__[attr]
     else:
-        raise OTraceError(f"cannot trace {qualname!r}: {type(owner).__name__} instances cannot be traced "
-                          f"(trace the method on its class)")
+        raise OTraceError(f"{qualname!r} is reached through a {type(owner).__name__} instance: name it on "
+                          f"its class ({type(owner).__name__}.{attr})")
     kind, func = _kind(raw, isinstance(owner, type), qualname)
     return Target(owner, attr, qualname, raw, kind, func, inherited)
 

@@ -248,7 +248,7 @@ def test_events_and_listing(engine, mod):
     ("divide", "def divide(a, b=1):\n    x = 1\n    return (\n", "syntax error in the new source, line 3"),
     ("divide", "x = 1\ndef divide(a, b=1):\n    return 0\n", "exactly one 'def divide"),
     ("divide", "@undefined_decorator\ndef divide(a):\n    return 0\n", "failed to build: NameError"),
-    ("divide", "   \n", "empty"),
+    ("divide", "   \n", "edit: the new source is empty"),
     ("inner", "def inner():\n    return secret\n", "cannot rebuild free variable(s) secret"),
     ("late", "def late():\n    return x\n", "cannot rebuild free variable(s) x"),
 ])

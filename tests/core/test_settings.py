@@ -21,7 +21,7 @@ def test_defaults_match_otrace():
     ("max_recent", "20", 20), ("max_recent", " 3 ", 3), ("safe_mode", "False", False), ("safe_mode", "on", True),
     ("trace_active", "1", True), ("repeat_interval", "1", 1.0), ("repeat_interval", "0.5", 0.5),
     ("pickle_file", "'/tmp/x db'", "/tmp/x db"), ("editor", "emacs -nw", "emacs -nw"),
-    ("log_level", "debug", "DEBUG"),
+    ("log_level", "debug", "DEBUG"), ("log_level", "10", "DEBUG"), ("log_level", " 40 ", "ERROR"),
 ])
 def test_strings_are_parsed_to_the_parameter_type(name, text, value):
     s = Settings()
@@ -31,6 +31,7 @@ def test_strings_are_parsed_to_the_parameter_type(name, text, value):
 
 def test_python_objects_are_accepted_when_of_the_right_type():
     s = Settings()
+    assert s.set("log_level", 20) == "INFO"     # otrace's numeric levels
     assert s.set("max_recent", 5) == 5
     assert s.set("hold_timeout", 2) == 2.0 and isinstance(s.hold_timeout, float)
     s.deep_copy = True                      # attribute assignment validates too
@@ -42,7 +43,8 @@ def test_python_objects_are_accepted_when_of_the_right_type():
     ("max_recent", True, "expected int"), ("max_recent", 2.5, "expected int"),
     ("safe_mode", "maybe", "expected True or False"), ("safe_mode", 1, "expected True or False"),
     ("assert_context", "-1", "must be >= 0"), ("repeat_interval", "0", "must be > 0"),
-    ("log_level", "LOUD", "must be one of"), ("pickle_file", 3, "expected a string"),
+    ("log_level", "LOUD", "must be one of"), ("log_level", "15", "must be one of"),
+    ("log_level", True, "expected a string"), ("pickle_file", 3, "expected a string"),
     ("no_such", "1", "unknown parameter 'no_such'"),
 ])
 def test_bad_values_raise_one_line_errors_and_change_nothing(name, value, message):

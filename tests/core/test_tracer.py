@@ -110,6 +110,13 @@ def test_resolve_rejects_non_functions():
         assert "\n" not in str(info.value)
 
 
+def test_a_method_reached_through_an_instance_is_named_on_its_class():
+    """The message serves trace and edit alike (both resolve names here)."""
+    with pytest.raises(OTraceError, match=r"'obj.respond' is reached through a Base instance: name it on its "
+                                          r"class \(Base.respond\)"):
+        targets.resolve("obj.respond", {"obj": Base()})
+
+
 # ---- exceptions ---------------------------------------------------------------------------------
 def test_exception_in_plain_function(engine):
     ns = namespace()
