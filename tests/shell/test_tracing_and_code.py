@@ -35,7 +35,7 @@ def test_trace_options(session, engine, app):
                 "trace -a hold helper", "trace a b"):
         r = session.execute(bad)
         assert r.error and "\n" not in r.output, bad
-    assert out(session, "untrace all") == "untraced all" and out(session, "trace") == ""
+    assert out(session, "untrace all") == "untraced all" and out(session, "trace") == "nothing traced"
 
 
 def test_trace_relative_and_star(session, engine):

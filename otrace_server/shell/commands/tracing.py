@@ -98,7 +98,7 @@ def trace(session, call):
             raise OTraceError("trace: specify what to trace")
         specs = tracer.traced()
         names = [format_spec(s) for s in specs]
-        return Result("\n".join(names), data={"traced": names})
+        return Result("\n".join(names) or "nothing traced", data={"traced": names})
     if len(args) > 1:
         raise OTraceError(f"trace: one name at a time (got {' '.join(args)})")
     names = [args[0]]
