@@ -22,7 +22,7 @@ def test_trace_records_exception_context(session, engine, app):
     assert session.execute("number").output == "0"
     assert out(session, "cd /osh/globals") == ""
     assert out(session, "untrace Receive.respond") == "untraced Receive.respond"
-    assert out(session, "trace") == ""
+    assert out(session, "trace") == "nothing traced"
 
 
 def test_trace_options(session, engine, app):
