@@ -6,7 +6,8 @@ parameter names and values, ``trace`` options and actions.
 ``["/osh/globals/"]``). Like bash's filename completion, a path candidate naming a directory ends
 with ``/`` (so TAB can go on into it): always for /osh and disk directories; for application
 values (dicts, classes, instances...) only after ``cd``/``cdls``/``pushd``/``ls`` or in a word
-already containing ``/`` (``trace Rec`` stays ``Receive``: commands taking names get names).
+already containing ``/`` (``trace Rec`` stays ``Receive``: commands taking names get names);
+``cd``/``cdls``/``pushd`` are offered directories only.
 Functions and dotted names (``Receive.re``) never get the ``/``. Dotted names complete where entries
 are Python names: in /osh/globals, /osh/locals and inside a trace context (``self.req``).
 Thread-safety: reads only (like ``ls``).
@@ -28,6 +29,8 @@ _TRACE_OPTIONS = ["-a", "-c", "-n"]
 _TRACE_CONDITIONS = ["call", "return", "all", "tagged"]
 #: commands whose path arguments are directories: their candidates get the trailing "/"
 _DIR_COMMANDS = ("cd", "cdls", "pushd", "ls")
+#: commands that take nothing but a directory: only directories are offered (as bash does for cd)
+_ONLY_DIRS = ("cd", "cdls", "pushd")
 
 
 def complete(session, line: str, cursor: int) -> list[str]:
@@ -58,12 +61,13 @@ def complete(session, line: str, cursor: int) -> list[str]:
             return [o for o in _TRACE_OPTIONS if o.startswith(current)]
     if cmd == "help":
         return [n for n in sorted(COMMANDS) if n.startswith(current)]
-    return _paths(session, current, values_as_dirs=cmd in _DIR_COMMANDS)
+    return _paths(session, current, values_as_dirs=cmd in _DIR_COMMANDS, only_dirs=cmd in _ONLY_DIRS)
 
 
-def _paths(session, text: str, values_as_dirs: bool = False) -> list[str]:
+def _paths(session, text: str, values_as_dirs: bool = False, only_dirs: bool = False) -> list[str]:
     """Entries completing a (relative or absolute) path; directories end with ``/`` (see the
-    module doc; ``values_as_dirs``: application values that are directories get it too)."""
+    module doc; ``values_as_dirs``: application values that are directories get it too;
+    ``only_dirs``: offer nothing else, except for dotted names)."""
     python_names = session.area in ("globals", "locals") or (session.area in vfs.CONTEXT_DIRS and len(session.cwd) >= 6)
     dot_names = python_names and "/" not in text and not text.startswith(("~", "."))
     sep = "." if dot_names and "." in text else "/"
@@ -84,6 +88,8 @@ def _paths(session, text: str, values_as_dirs: bool = False) -> list[str]:
     if sep == "/":
         values_as_dirs = values_as_dirs or "/" in text
         names = [n + "/" if _is_dir(node, n, values_as_dirs) else n for n in names]
+        if only_dirs:
+            names = [n for n in names if n.endswith("/")]
     if not head:
         return names
     prefix = head if head.endswith(sep) else head + sep

@@ -35,6 +35,9 @@ def test_directories_complete_with_a_slash_like_bash(session, tmp_path):
     assert session.complete("ls Receive/", 11) == ["Receive/base_attr", "Receive/inherited",
                                                    "Receive/limit", "Receive/respond"]
     assert session.complete("ls hel", 6) == ["helper"]               # a function: no "/"
+    assert session.complete("ls co", 5) == ["config/", "counter"]
+    assert session.complete("cd co", 5) == ["config/"]                # cd is offered directories only
+    assert session.complete("pushd hel", 9) == [] and session.complete("cdls Rec", 8) == ["Receive/"]
     assert session.complete("trace Rec", 9) == ["Receive"]            # trace takes a name
     assert session.complete("Rec", 3) == ["Receive"]                  # pr Receive.x
     assert session.complete("cd ~~g/con", 10) == ["~~g/config/"]       # a path: "/" after values too
