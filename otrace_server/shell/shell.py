@@ -40,6 +40,8 @@ DEFAULT_ALIASES = {
     "dv": "cd __down; view -i",
     "uv": "cd __up; view -i",
 }
+#: an argument reference in an alias body: ``\\*`` (all of them) or ``\\1``, ``\\2``, ...
+_ALIAS_ARG = re.compile(r"\\(\*|[1-9][0-9]*)")
 #: commands that still run as otrace commands when the cwd is outside /osh
 NAVIGATION = ("cd", "cdls", "pushd", "popd", "swapd", "pwd", "help", "quit", "alias", "set")
 _MAX_DEPTH = 8
@@ -267,14 +269,13 @@ class Session:
         except ValueError as exc:
             raise OTraceError(f"{word}: {exc}") from None
         body = self.aliases[word]
-        wanted = max((int(n) for n in re.findall(r"\\([1-9][0-9]*)", body)), default=0)
+        wanted = max((int(n) for n in _ALIAS_ARG.findall(body) if n != "*"), default=0)
         if wanted > len(args):
             raise OTraceError(f"{word}: needs {wanted} argument{'s' if wanted > 1 else ''} "
                               f"(alias {word} {body})")
-        used = "\\*" in body or any(f"\\{i + 1}" in body for i in range(len(args)))
-        body = body.replace("\\*", " ".join(args))
-        for i, arg in enumerate(args):
-            body = body.replace(f"\\{i + 1}", arg)
+        # one pass over the body: \10 is the tenth argument (not \1 then "0"), and an argument
+        # containing "\2" is not substituted again
+        body, used = _ALIAS_ARG.subn(lambda m: " ".join(args) if m[1] == "*" else args[int(m[1]) - 1], body)
         if not used and rest:
             body += " " + rest
         outputs: list[str] = []

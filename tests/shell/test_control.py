@@ -48,6 +48,16 @@ def test_alias(session):
     assert "show view -i" in session.execute("alias").output
 
 
+def test_alias_arguments_are_substituted_once(session):
+    """\\10 is the tenth argument, not \\1 followed by "0"; an argument that contains \\2 stays as typed."""
+    session.execute("alias tenth pr \\10")
+    assert session.execute("tenth 5 2 3 4 5 6 7 8 9 99").output == "99"     # was 50
+    session.execute("alias both pr \\1, \\2")
+    assert session.execute("both '\"\\\\2\"' 7").output == "('\\\\2', 7)"
+    session.execute("alias all pr [\\*]")
+    assert session.execute("all 1, 2").output == "[1, 2]"
+
+
 def test_lock_unlock(session, engine):
     assert session.execute("lock").error                 # no password yet
     session.execute("set password s3cret")
