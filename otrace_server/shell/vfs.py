@@ -315,6 +315,8 @@ class ContextDir(Dir):
             info["exc_stack"] = ctx.traceback or "".join(
                 traceback.format_list([(f.file, f.line, f.function, None) for f in ctx.stack]))
         info["frame"] = frame
+        if not self.is_top and 0 <= self.index < len(ctx.stack) and ctx.stack[self.index].locals is None:
+            info["locals"] = "not kept for this frame (set stack_locals N: the N frames nearest the event keep theirs)"
         info["framestack"] = [f"{f.file}:{f.line} {f.function}" for f in ctx.stack]
         info["funcname"] = self.funcname
         info["id"] = ctx.id

@@ -54,7 +54,10 @@ def test_down_frame_is_the_caller_and_up_comes_back(session, held):
     assert "__up" in names and "__trc" in names
     down_frame = session.execute("pr __trc['frame']").output
     assert down_frame != top
+    # the default stack_locals 1 keeps only the held frame's locals: the caller's __trc says so
+    assert "set stack_locals N" in session.execute("pr __trc['locals']").output
     assert r.prompt.endswith("> ") and "__down" not in r.prompt  # prompt shows the frame's function
     session.execute("up")
     assert session.execute("pr __trc['frame']").output == top
+    assert "locals" not in session.execute("pr __trc").output.split("'frame'")[0]   # the held frame has them
     assert session.execute("up").error                        # no newer frame than the hold's
