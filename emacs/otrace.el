@@ -153,6 +153,10 @@ processes are skipped."
 (defvar otrace--last-address nil
   "(HOST PORT TOKEN) of the last connection, for `otrace-reconnect'.")
 
+(defvar otrace--last-process nil
+  "Discovery plist of the process of the last connection, or nil.
+When it has ended, `otrace-reconnect' looks for its restart.")
+
 (defvar otrace--holds nil
   "The held requests: a list of Hold plists, oldest first.")
 
@@ -293,6 +297,8 @@ token signals a one-line `user-error' and leaves nothing behind."
     (setf (otrace--info conn) (plist-get result :otrace))
     (setq otrace--connection conn
           otrace--last-address (list host port token)
+          otrace--last-process (cl-find (plist-get (otrace--info conn) :pid) (otrace-processes)
+                                        :key (lambda (p) (plist-get p :pid)))
           otrace--holds (append (plist-get (otrace--request 'otrace/holds) :holds) nil))
     (otrace-mode 1)
     (otrace--holds-changed)
@@ -326,10 +332,23 @@ host, port and token."
   (otrace-connect-to host port token))
 
 (defun otrace-reconnect ()
-  "Connect again to the last process; the otrace buffers are kept."
+  "Connect again to the last process; the otrace buffers are kept.
+When that process has ended and one process runs its command line
+again in the same directory (the app was restarted), connect to
+that one."
   (interactive)
   (unless otrace--last-address (otrace--error "No previous connection"))
-  (apply #'otrace-connect-to otrace--last-address))
+  (let ((last otrace--last-process))
+    (if (or (null last) (process-attributes (plist-get last :pid)))
+        (apply #'otrace-connect-to otrace--last-address)
+      (let ((again (cl-find-if (lambda (p) (and (equal (plist-get p :argv) (plist-get last :argv))
+                                                (equal (plist-get p :cwd) (plist-get last :cwd))))
+                               (otrace-processes))))
+        (unless again
+          (otrace--error "Process %s has ended and nothing runs %s again; M-x otrace-connect"
+                         (plist-get last :pid) (otrace--process-label last)))
+        (otrace-connect-to (or (plist-get again :host) "127.0.0.1")
+                           (plist-get again :lsp_port) (plist-get again :token))))))
 
 (defun otrace-disconnect ()
   "Close the connection cleanly (the held requests stay held)."

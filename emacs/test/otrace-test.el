@@ -41,10 +41,14 @@
 (cl-defstruct (otrace-test--app (:constructor otrace-test--app-make))
   proc dir http)
 
+(defvar otrace-test--runtime-dir nil
+  "When non-nil, the XDG_RUNTIME_DIR of the next demo started (else a new one).")
+
 (defun otrace-test--start (script &rest args)
-  "Start demo SCRIPT with ARGS and its own discovery directory; an `otrace-test--app'."
+  "Start demo SCRIPT with ARGS and its own discovery directory; an `otrace-test--app'.
+The directory is `otrace-test--runtime-dir' when set (a restart)."
   (let* ((python (or (otrace-test--python) (ert-skip "no python to run the demos")))
-         (dir (make-temp-file "otrace-ert" t))
+         (dir (or otrace-test--runtime-dir (make-temp-file "otrace-ert" t)))
          (process-environment (append (list (concat "XDG_RUNTIME_DIR=" dir)
                                             (concat "PYTHONPATH=" otrace-test--root))
                                       process-environment))
@@ -188,6 +192,33 @@ Everything is stopped afterwards."
         (otrace-reconnect)
         (should (otrace-connected-p))
         (should (eq (otrace-console) console))))))
+
+;; An app restarted (same command line, same directory) gets a new pid, port and token:
+;; `otrace-reconnect' finds it through the discovery files.
+(ert-deftest otrace-test-reconnect-follows-a-restarted-app ()
+  "After the app ended and started again, `otrace-reconnect' connects to the new process."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let* ((old-pid (process-id (otrace-test--app-proc app)))
+           (otrace-test--runtime-dir (otrace-test--app-dir app))
+           again)
+      (otrace-disconnect)
+      (process-send-eof (otrace-test--app-proc app))      ; the app ends...
+      (otrace-test--wait (lambda () (not (process-live-p (otrace-test--app-proc app)))) "the app to end")
+      (should-error (otrace-reconnect) :type 'user-error)  ; ...and nothing runs it again yet
+      (setq again (otrace-test--start "demos/torna_trace.py"))  ; restarted
+      (unwind-protect
+          (progn
+            (otrace-reconnect)
+            (should (otrace-connected-p))
+            (should (equal (plist-get (otrace--info otrace--connection) :pid)
+                           (process-id (otrace-test--app-proc again))))
+            (should-not (equal old-pid (process-id (otrace-test--app-proc again)))))
+        (otrace-disconnect)
+        (let ((proc (otrace-test--app-proc again)))
+          (ignore-errors (process-send-eof proc))
+          (otrace-test--wait (lambda () (not (process-live-p proc))) "the restarted app to end")
+          (kill-buffer (process-buffer proc)))))))
 
 (ert-deftest otrace-test-wrong-token-gives-one-clear-message ()
   "A wrong token is refused with one `user-error' line, and nothing is left behind."
