@@ -21,7 +21,8 @@ disconnect             closes this connection only; its breakpoints are removed
 =====================  ========================================================================
 
 Before a successful ``attach`` only ``initialize`` is answered; anything else (or a wrong token)
-gets an error response and the connection is closed.
+gets an error response and the connection is closed, as is a connection that has not attached
+within ``endpoint.AUTH_TIMEOUT`` seconds.
 
 Thread-safety: the session lives on the control loop; request handlers that touch application
 objects (evaluate, variables, breakpoints) run in the server's worker threads.

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from otrace_server.core.errors import OTraceError
 from otrace_server.lsp.payloads import context_payload, hold_payload, parse_outcome, trace_payload
 
-__all__ = ["ParamsError", "NotAvailable", "REQUESTS", "STATE_CHANGING"]
+__all__ = ["ParamsError", "NotAvailable", "REQUESTS", "STATE_CHANGING", "MAX_WEB_TIMEOUT_MS"]
 
 
 class ParamsError(ValueError):
@@ -27,6 +27,9 @@ class ParamsError(ValueError):
 class NotAvailable(OTraceError):
     """The feature needs a part of otrace that is not set up (e.g. /osh/web)."""
 
+
+#: the longest ``otrace/webEval`` wait a client may ask for, in milliseconds
+MAX_WEB_TIMEOUT_MS = 60_000
 
 _TYPES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}
 
@@ -173,6 +176,9 @@ def web_eval(conn, p: dict) -> dict:
     client = _arg(p, "client", str, method="otrace/webEval")
     expression = _arg(p, "expression", str, method="otrace/webEval")
     timeout_ms = _arg(p, "timeoutMs", int, None, method="otrace/webEval")
+    if timeout_ms is not None and not 0 < timeout_ms <= MAX_WEB_TIMEOUT_MS:
+        # a worker waits that long: unbounded waits would let one client tie up the shared pool
+        raise ParamsError(f"otrace/webEval: 'timeoutMs' must be between 1 and {MAX_WEB_TIMEOUT_MS}")
     web = _web(conn)
     if conn.hub.engine.settings.safe_mode:
         raise OTraceError("JavaScript evaluation refused: safe_mode is True (set safe_mode False)")
