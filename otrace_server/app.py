@@ -71,7 +71,8 @@ class App:
 
     def stop(self) -> None:
         """Resume every hold (``shutdown``), stop the console (its events, log handler and
-        sys.stdout routing end at once; its thread ends after the line it is reading), the language
+        sys.stdout routing end at once; its thread ends within 50 ms, or, while GNU readline reads
+        a terminal, after the line being read), the language
         server and the runtime, undo the Tornado glue. Idempotent; any thread except the control
         thread."""
         global _current

@@ -183,6 +183,44 @@ def _fileno(stream) -> int | None:
         return None
 
 
+class _FdLines:
+    """Lines read straight from a file descriptor (``os.read``), waiting in short ``select`` slices
+    so that a stop request ends the wait. Unlike ``sys.stdin.readline()`` it holds no lock of a
+    Python stream while it waits: a console thread blocked there after ``stop()`` read one more
+    line, and, being a daemon thread holding stdin's lock, made the interpreter's shutdown abort
+    ("Fatal Python error: _enter_buffered_busy"). Used by the console's thread only."""
+
+    _SLICE = 0.05
+
+    def __init__(self, fd: int, encoding: str) -> None:
+        self.fd = fd
+        self.encoding = encoding
+        self._buf = b""
+        self._eof = False
+
+    def pending(self) -> bool:
+        """Whether a line (or EOF) can be returned without waiting."""
+        return self._eof or b"\n" in self._buf
+
+    def readline(self, stopped) -> str | None:
+        """The next line with its newline ("" at EOF), or None as soon as ``stopped()`` is true."""
+        while not self.pending():
+            if stopped():
+                return None
+            try:
+                readable, _, _ = select.select([self.fd], [], [], self._SLICE)
+                chunk = os.read(self.fd, 65536) if readable else None
+            except InterruptedError:
+                continue
+            except OSError:            # stdin closed under us: as EOF
+                chunk = b""
+            if chunk is not None:
+                self._buf += chunk
+                self._eof = not chunk
+        line, newline, self._buf = self._buf.partition(b"\n")
+        return (line + newline).decode(self.encoding, "replace")
+
+
 def _same_terminal(stream, other) -> bool:
     """True when both streams write to the same terminal device."""
     fd, other_fd = _fileno(stream), _fileno(other)
@@ -311,6 +349,8 @@ class Console:
         self.history_file = history_file
         self.interactive = _isatty(self.stdin)
         self._rl = self._readline_module()
+        fd = _fileno(self.stdin) if self._rl is None else None
+        self._lines = _FdLines(fd, getattr(self.stdin, "encoding", None) or "utf-8") if fd is not None else None
         self._rl_lib = None
         self._lock = threading.RLock()   # serialises terminal writes
         self._prompt = "> "
@@ -362,8 +402,9 @@ class Console:
     def stop(self) -> None:
         """End the console (any thread, any number of times). At once: no more engine events or
         log records are printed and ``sys.stdout``/``sys.stderr`` are the original streams again.
-        ``run`` returns after the line being read, without running it (a thread blocked reading
-        stdin cannot be woken: it reads one more line); readline's completer and history are
+        ``run`` returns within 50 ms when stdin is a pipe, a file or a terminal without GNU readline,
+        reading nothing more; while GNU readline reads a terminal it returns after the line being
+        read, without running it (readline cannot be woken). readline's completer and history are
         restored by ``run`` itself as it returns."""
         self._stop = True
         self._detach()
@@ -495,7 +536,7 @@ class Console:
             with self._lock:
                 self.stdout.write(prompt)
                 self.stdout.flush()
-            line = self.stdin.readline()
+            line = self._stdin_line()
             return line.rstrip("\r\n") if line else None
         except EOFError:
             return None
@@ -507,6 +548,13 @@ class Console:
                 self._reading = False
                 self._was_idle = self._idle_expired()
             self._last_input = time.monotonic()
+
+    def _stdin_line(self) -> str | None:
+        """A line of the plain (not GNU readline) stdin with its newline; "" at EOF, None when
+        ``stop()`` ended the wait (only when stdin has a file descriptor: see ``_FdLines``)."""
+        if self._lines is not None:
+            return self._lines.readline(lambda: self._stop)
+        return self.stdin.readline()
 
     @contextlib.contextmanager
     def _no_interrupt_signal(self):
@@ -543,7 +591,7 @@ class Console:
             quiet[3] &= ~termios.ECHO
             termios.tcsetattr(fd, termios.TCSANOW, quiet)
         try:
-            line = self.stdin.readline()
+            line = self._stdin_line()
         except KeyboardInterrupt:
             line = "\n"
         finally:
@@ -564,6 +612,8 @@ class Console:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            if self._lines is not None and self._lines.pending():
+                return True
             readable, _, _ = select.select([fd], [], [], min(left, 0.05))
             if readable:
                 return True

@@ -56,6 +56,8 @@ store; it only reads the request, which does not change once the handler exists.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import threading
 from typing import Any, Callable
@@ -128,7 +130,8 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
           attach: Callable[[tornado.ioloop.IOLoop], Any] | None = None, exit_on_stdin_eof: bool = False,
           backlog: int = 1024) -> None:
     """Serve ``app`` on ``address:port`` (port 0: a free one) on the current thread's IOLoop until
-    Ctrl-C or, with ``exit_on_stdin_eof``, until stdin reaches EOF (a parent process that went away).
+    Ctrl-C, SIGTERM or, with ``exit_on_stdin_eof``, until stdin reaches EOF (a parent process that
+    went away).
 
     ``attach(io_loop)``, when given, starts otrace beside the app (e.g. ``otrace_server.start``) and
     returns its App (or None). Printed on stdout: ``Listening on http://<address>:<port>``, then the
@@ -156,19 +159,34 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
 
     if exit_on_stdin_eof:
         _on_stdin_eof(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
+    terminate = _on_sigterm(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
     try:
         io_loop.start()
     except KeyboardInterrupt:
         io_loop.run_sync(shutdown)
+    finally:
+        terminate()
+
+
+def _on_sigterm(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> Callable[[], None]:
+    """Run ``callback()`` on ``loop`` at SIGTERM (what ``kill`` and service managers send), so
+    held requests are answered as at Ctrl-C instead of the process dying with them. Only on the
+    main thread of a loop that supports signal handlers; returns what removes the handler."""
+    try:
+        loop.add_signal_handler(signal.SIGTERM, callback)
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError):   # not the main thread, Windows
+        return lambda: None
+    return lambda: loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _on_stdin_eof(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
     """Watchdog thread: run ``callback()`` on ``loop`` when stdin reaches EOF."""
     def watch():
-        try:
-            while sys.stdin.buffer.read(4096):
+        try:   # os.read: no lock of sys.stdin is held while waiting (a daemon thread holding it
+            fd = sys.stdin.fileno()   # would make the interpreter's shutdown abort)
+            while os.read(fd, 4096):
                 pass
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass
         crossing(loop, callback)
 

@@ -386,3 +386,34 @@ def test_app_stop_stops_the_console_at_once(tmp_path):
     finally:
         if child.isalive():
             child.terminate(force=True)
+
+
+def test_stop_ends_a_console_reading_a_pipe_at_once_and_reads_nothing_more():
+    """A console on a pipe (not a terminal) waits without holding stdin's lock: stop() ends its
+    thread within a fraction of a second, the line written afterwards is left in the pipe, and
+    lines split over several writes, or several lines in one write, are each run once."""
+    engine = Engine()
+    read_fd, write_fd = os.pipe()
+    stdin = os.fdopen(read_fd, "r")
+    out = io.StringIO()
+    console = Console(Shell(engine, {"alpha": 41}).session("pipe"), engine, stdin=stdin, stdout=out, banner=None)
+    thread = threading.Thread(target=console.run, daemon=True)
+    thread.start()
+    try:
+        os.write(write_fd, b"alp")
+        time.sleep(0.2)
+        os.write(write_fd, b"ha + 1\nalpha + 2\n")      # the end of one line and another one, in one write
+        deadline = time.monotonic() + 5
+        while "43" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "42" in out.getvalue() and "43" in out.getvalue()
+        started = time.monotonic()
+        console.stop()
+        thread.join(5)
+        assert not thread.is_alive() and time.monotonic() - started < 1.0
+        os.write(write_fd, b"alpha + 3\n")              # nobody reads it any more: still in the pipe
+        assert os.read(read_fd, 100) == b"alpha + 3\n"
+        assert "44" not in out.getvalue()
+    finally:
+        os.close(write_fd)
+        stdin.close()

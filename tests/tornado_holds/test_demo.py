@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +70,33 @@ def test_demo_holds_77_and_exit_resumes_it():
         code, _ = _close_and_wait(proc)
     thread.join(10)
     assert code == 0
+    status, body = result["page"]
+    assert status == 200 and "The reciprocal of 77.0 is 0.012987012987012988" in body
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_stopped_by_a_signal_answers_the_held_request_and_exits_cleanly(sig):
+    """Ctrl-C and SIGTERM (what kill and service managers send) stop otrace first: the held request
+    gets its page, the process exits 0 and no daemon thread blocked on stdin aborts the
+    interpreter's shutdown (a watchdog holding sys.stdin's lock made it exit with
+    "Fatal Python error: _enter_buffered_busy" and SIGABRT)."""
+    import threading
+
+    proc, port = _spawn("--no-lsp")
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(page=_get(port, "?number=77", timeout=20)), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        assert thread.is_alive()                                               # 77 is held
+        proc.send_signal(sig)
+        code = proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    thread.join(10)
+    stderr = proc.stderr.read()
+    assert code == 0 and "Fatal Python error" not in stderr, stderr
     status, body = result["page"]
     assert status == 200 and "The reciprocal of 77.0 is 0.012987012987012988" in body
 
