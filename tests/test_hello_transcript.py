@@ -171,7 +171,7 @@ def test_unpatch_and_untrace(tour):
     tour.run("cd ~~g")
     assert tour.out("trace") == "Receive.respond"
     assert tour.out("untrace Receive.respond") == "untraced Receive.respond"
-    assert tour.out("trace") == ""
+    assert tour.out("trace") == "nothing traced"
     assert tour.hello.Receive.__dict__["respond"] is tour.original_respond
 
 
@@ -191,7 +191,7 @@ def test_object_tag_tracing(tour):
     assert {"request", "self"} <= words(tour.out("ls"))
     tour.run("cd ~~g")
     tour.run("untrace all")
-    assert tour.out("trace") == ""
+    assert tour.out("trace") == "nothing traced"
 
 
 def test_pickle_file_and_unpickle(tour, tmp_path):

@@ -200,6 +200,10 @@ class Session:
         try:
             if not isinstance(line, str):
                 raise OTraceError("command line must be a string")
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as exc:   # a lone surrogate ("\ud800") sent by a client
+                raise OTraceError(f"the command line is not valid text ({exc.reason} at column {exc.start + 1})") from None
             if self.locked:
                 result = Result("locked: enter the password to unlock", error=True, data={"lock": True})
             else:

@@ -305,3 +305,14 @@ def test_many_threads_queue_while_others_read():
     assert errors == []
     shown = store.recent("exceptions")
     assert len(shown) == 10 and len({c.id for c in shown}) == 10 and all(c.id for c in shown)
+
+
+def test_an_error_repeating_a_huge_argument_is_cut():
+    """``find`` echoes the id it did not find: a 4 MB id gives a message of about 2,000 characters
+    that says how much was cut (an editor asking with such an id got a 4 MB error back)."""
+    store = ContextStore()
+    with pytest.raises(OTraceError) as info:
+        store.find("x" * 4_000_000)
+    message = str(info.value)
+    assert message.startswith("no trace context 'xxx") and len(message) < 2100
+    assert message.endswith("... (3,998,019 more characters)")

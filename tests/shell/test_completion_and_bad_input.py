@@ -57,6 +57,7 @@ def test_complete_in_context(session, held):
     "nosuchname", "cd nosuch", "ls -q", "pr 'unterminated", "ls 'unterminated", "pr (", "exec x",
     "counter(", "trace -a", "resume --status", "set", "view ''", "1/0", "cd /osh/globals/counter",
     "pr " + "(" * 200, "!x", "rm x", "edit helper", "del", "save", "tag nosuch", "untrace", "alias ls x",
+    "pr '\ud800'", "cd \udcff",
 ])
 def test_bad_input_gives_one_error_line(session, line):
     r = session.execute(line)
@@ -65,6 +66,12 @@ def test_bad_input_gives_one_error_line(session, line):
         return
     assert r.error and r.output and "\n" not in r.output, (line, r.output)
     assert session.execute("pwd").output == "/osh/globals"      # the session keeps working
+
+
+def test_lone_surrogates_are_refused_as_text(session):
+    """A client (LSP, DAP) can send JSON "\\ud800": one plain error, not an internal error."""
+    r = session.execute("pr 'a\ud800'")
+    assert r.error and r.output == "the command line is not valid text (surrogates not allowed at column 6)"
 
 
 def test_non_string_line(session):
