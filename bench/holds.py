@@ -22,8 +22,11 @@ Cases:
              the client's CPU
   memory     otrace's own memory per hold: what N held requests allocate and keep alive minus what
              N requests parked on a bare asyncio Future do (same app, same client; tracemalloc is
-             started just before each case, so frees of earlier rounds' objects do not count); the
-             part of it allocated by lines of otrace_server's own files, and its largest lines
+             started just before each case, so frees of earlier rounds' objects do not count; 4
+             rounds alternating which case goes first: a shared table that grows, such as asyncio's
+             WeakSet of tasks, is counted in the case that grows it); the part of it allocated by
+             lines of otrace_server's own files (its dicts of held contexts grow by steps too), and
+             its largest lines
 
 The app runs in this process on its own thread (as in an application: otrace beside the IOLoop);
 the load and the held requests come from two client processes (this script with ``--client``)
@@ -245,6 +248,8 @@ class Client:
 #: rounds per resume case (quick runs too): single rounds of one case range over 2x on this
 #: shared machine, so the median needs more of them than the rates do
 RESUME_ROUNDS = 9
+#: rounds of the memory case, alternating which case goes first (see there)
+MEMORY_ROUNDS = 4
 
 # ---- server side (this process) ------------------------------------------------------------
 PARKED: list = []
@@ -359,16 +364,19 @@ def main() -> None:
             app.stop()
 
         n = 1000
-        per_hold, attributed, bare_total, by_line = [], [], [], {}
-        for _ in range(2):                        # memory: bare Future vs otrace hold, same requests
+
+        def park_and_measure() -> tracemalloc.Snapshot:   # the baseline: n requests on bare Futures
             def park():
                 holder.ask(cmd="hold", port=server.port, n=n, query="park?number=77")
                 wait_until(lambda: len(PARKED) == n, 30)
                 time.sleep(0.2)
 
-            bare = _alive_after(park)
+            snapshot = _alive_after(park)
             server.loop.call_soon_threadsafe(_release_parked)
             holder.ask(cmd="collect")
+            return snapshot
+
+        def hold_and_measure() -> tracemalloc.Snapshot:   # the same n requests held by otrace
             app = start(vars(demo), **otrace_kw)
 
             def hold():
@@ -378,10 +386,20 @@ def main() -> None:
                 for _ in range(2):                # events queued for the control thread are handled
                     app.runtime.run_in_control(lambda: None).result(10)
 
-            held = _alive_after(hold)
+            snapshot = _alive_after(hold)
             app.engine.resume()
             holder.ask(cmd="collect")
             app.stop()
+            return snapshot
+
+        per_hold, attributed, bare_total, by_line = [], [], [], {}
+        for r in range(MEMORY_ROUNDS):            # memory: bare Future vs otrace hold, same requests
+            if r % 2 == 0:                        # ABBA: a table that grows (a dict or list of the loop,
+                bare = park_and_measure()         # the selector...) is counted in the case that grows
+                held = hold_and_measure()         # it: alternating who goes first evens that out
+            else:
+                held = hold_and_measure()
+                bare = park_and_measure()
             bare_total.append(_size(bare) / n)
             per_hold.append((_size(held) - _size(bare)) / n)
             attributed.append(_size(held, "otrace_server") / n)
@@ -389,7 +407,7 @@ def main() -> None:
                 frame = stat.traceback[0]
                 if "otrace_server" in frame.filename:
                     key = (frame.filename.split("otrace_server/")[-1], frame.lineno)
-                    by_line[key] = by_line.get(key, 0) + stat.size / n / 2
+                    by_line[key] = by_line.get(key, 0) + stat.size / n / MEMORY_ROUNDS
     finally:
         load.close()
         holder.close()
