@@ -16,6 +16,7 @@ Actions:
               running asyncio loop; otherwise the failure is recorded as an assert and a warning is
               logged. When the condition is true (or tracing inactive) the awaitable completes at once.
               Not awaiting the returned object logs a warning and resumes the hold.
+A misspelt action raises OTraceError on every call, whether or not the condition holds.
 Returns: None, except for "hold" (an awaitable whose result is the resume value) and "break" (the
 resume value).
 """
@@ -52,13 +53,21 @@ def traceassert(condition, label: str = "", action: str | None = None):
     if condition or not _active:
         if action is None:
             return None
-        return READY if action == "hold" else None
+        if action == "hold":
+            return READY
+        if action == "break":
+            return None
+        _check(action)   # a misspelt action is reported at once, not first when the condition fails
     return _failed(sys._getframe(1), label, action)
 
 
-def _failed(frame, label: str, action: str | None):
+def _check(action) -> None:
     if action not in _ACTIONS:
         raise OTraceError(f"traceassert: unknown action {action!r} (None, 'hold' or 'break')")
+
+
+def _failed(frame, label: str, action: str | None):
+    _check(action)
     code = frame.f_code
     ctype, event = _KINDS[action]
     ctx = capture(frame, ctype=ctype, label=label or f"line{frame.f_lineno}", funcname=code.co_qualname,

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.targets import untraced
 
 __all__ = ["Patch", "Patcher", "patch_filename"]
 
@@ -226,8 +227,10 @@ def _remove(owner, attr: str) -> None:
 
 
 def _function_of(name: str, obj: Any) -> types.FunctionType:
-    """The Python function behind ``obj`` (unwrapping classmethod/staticmethod)."""
-    func = obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj
+    """The Python function behind ``obj`` (unwrapping classmethod/staticmethod, and the tracing
+    wrapper of a traced method that a subclass inherits: the new code must get the original's
+    module globals and cells, not the wrapper's)."""
+    func = untraced(obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj)
     if isinstance(func, types.FunctionType):
         return func
     if isinstance(func, (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodDescriptorType,

@@ -14,7 +14,7 @@ installing something sets the attribute on that class, and removing it deletes i
 
 Kinds: function, method, classmethod, staticmethod, coroutine, generator, asyncgen (the last three
 for ``async def`` / generator functions and methods). ``function`` is the plain Python function
-underneath (unwrapped from classmethod/staticmethod).
+underneath (unwrapped from classmethod/staticmethod, and from a tracing wrapper: see ``untraced``).
 
 Thread-safety: resolve only reads; it may be called from any thread.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["Target", "resolve", "from_object", "KINDS"]
+__all__ = ["Target", "resolve", "from_object", "untraced", "KINDS"]
 
 KINDS = ("function", "method", "classmethod", "staticmethod", "coroutine", "generator", "asyncgen")
 
@@ -81,13 +81,23 @@ class Target:
             self.install(self.original)
 
 
+def untraced(func: Any) -> Any:
+    """The function a tracing wrapper of core.tracer stands for (``func`` itself for anything else).
+
+    A traced method that a subclass inherits, or a traced function stored under a second name,
+    is reached as the wrapper: tracing or patching it there must use the function underneath
+    (its arguments, its module globals), not the wrapper (whose trace may be removed meanwhile)."""
+    trace = getattr(func, "__otrace_trace__", None)
+    return func if trace is None else trace.spec.target.function
+
+
 def _kind(raw: Any, in_class: bool, name: str) -> tuple[str, FunctionType]:
     if isinstance(raw, classmethod):
-        func, kind = raw.__func__, "classmethod"
+        func, kind = untraced(raw.__func__), "classmethod"
     elif isinstance(raw, staticmethod):
-        func, kind = raw.__func__, "staticmethod"
+        func, kind = untraced(raw.__func__), "staticmethod"
     else:
-        func, kind = raw, "method" if in_class else "function"
+        func, kind = untraced(raw), "method" if in_class else "function"
     if not isinstance(func, FunctionType):
         what = "a class" if isinstance(func, type) else f"a {type(func).__name__}"
         raise OTraceError(f"{name} is {what}, not a Python function or method")
@@ -161,6 +171,6 @@ def from_object(obj: Any) -> Target:
     if module is None:
         raise OTraceError(f"cannot trace {qualname}: module {func.__module__!r} is not loaded")
     target = resolve(qualname, vars(module))
-    if target.function is not func and getattr(target.function, "__wrapped__", None) is not func:
+    if untraced(func) is not target.function:
         raise OTraceError(f"cannot trace {qualname}: {func.__module__}.{qualname} is no longer this function")
     return target

@@ -57,6 +57,7 @@ import sys
 import threading
 import traceback as _traceback
 from dataclasses import dataclass, replace
+from types import FunctionType
 from typing import Any
 
 from otrace_server.core import tags as _tags
@@ -392,7 +393,7 @@ class Tracer:
             raise OTraceError(f"unknown action {action!r} (break, hold or tag)")
         count = parse_count(count)
         flavor = _flavor_of(target.function)
-        argspec = ArgSpec.of(target.function)
+        argspec = ArgSpec.of(_called_function(target.function))
         cond.check(argspec)
         when = cond.when
         if action == "hold":
@@ -478,6 +479,22 @@ class Tracer:
                 return
             self._remove(key, entry)
         self.engine.events.publish("untrace", name=trace.spec.name)
+
+
+def _called_function(func):
+    """The function whose parameters name a call's arguments: ``func``, or for a pass-through
+    decorator made with ``functools.wraps`` (``wrapper(self, *args, **kwargs)``, e.g. Tornado's
+    ``@authenticated``) the function it wraps, as ``inspect.signature`` does; so that
+    ``-c number==77`` finds ``number`` passed by position and contexts show named arguments."""
+    while True:
+        inner = getattr(func, "__wrapped__", None)
+        code = func.__code__
+        if not (code.co_flags & 0x0C and isinstance(inner, FunctionType)):   # CO_VARARGS | CO_VARKEYWORDS
+            return func
+        named = code.co_varnames[:code.co_argcount]
+        if inner.__code__.co_varnames[:len(named)] != named or inner.__code__.co_argcount < len(named):
+            return func
+        func = inner
 
 
 def _flavor_of(func) -> str:
