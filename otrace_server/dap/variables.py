@@ -18,10 +18,13 @@ from typing import Any
 
 from otrace_server.core.context import _short_repr as safe_repr  # never raises, truncates
 
-__all__ = ["References", "children", "expandable", "variable", "page", "safe_repr", "REPR_LIMIT"]
+__all__ = ["References", "children", "expandable", "variable", "page", "safe_repr", "REPR_LIMIT", "UNPAGED_LIMIT"]
 
 #: the longest value text sent to the client
 REPR_LIMIT = 500
+#: the most children a ``variables`` request without ``count`` lists (a client that does not page,
+#: e.g. on a list of a million items, would get a reply too big to send; the rest is paged)
+UNPAGED_LIMIT = 1000
 
 _SCALARS = (str, bytes, int, float, complex, bool, type(None), range)
 _OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType, types.FrameType)
@@ -36,17 +39,20 @@ class _Mapping:
         self.items = items
 
 
-def children(value: Any) -> list[tuple[str, Any]]:
-    """The (name, value) children of ``value``: dict items, sequence/set elements, or the
-    non-dunder attributes of an object's ``__dict__`` (and its ``__slots__``)."""
+def children(value: Any, start: int = 0, count: int = 0) -> list[tuple[str, Any]]:
+    """The (name, value) children of ``value`` from index ``start`` (``count`` of them, 0: all):
+    dict items, sequence/set elements (sets in iteration order, as their repr shows them: no
+    sorting, so no call into the elements), or the non-dunder attributes of an object's
+    ``__dict__`` (and its ``__slots__``). Only the page asked for is built."""
+    stop = start + count if count else None
     if isinstance(value, _Mapping):
-        return list(value.items.items())
+        return list(itertools.islice(value.items.items(), start, stop))
     if isinstance(value, dict):
-        return [(safe_repr(k, 100), v) for k, v in list(value.items())]
+        return [(safe_repr(k, 100), v) for k, v in itertools.islice(list(value.items()), start, stop)]
     if isinstance(value, (list, tuple)):
-        return [(str(i), v) for i, v in enumerate(value)]
+        return [(str(i), v) for i, v in enumerate(value[start:stop], start)]
     if isinstance(value, (set, frozenset)):
-        return [(str(i), v) for i, v in enumerate(sorted(value, key=repr))]
+        return [(str(i), v) for i, v in enumerate(itertools.islice(list(value), start, stop), start)]
     out = []
     attrs = getattr(value, "__dict__", None)
     if isinstance(attrs, (dict, types.MappingProxyType)):
@@ -54,7 +60,7 @@ def children(value: Any) -> list[tuple[str, Any]]:
     for slot in getattr(type(value), "__slots__", ()) or ():
         if isinstance(slot, str) and hasattr(value, slot):
             out.append((slot, getattr(value, slot)))
-    return out
+    return out[start:stop]
 
 
 def expandable(value: Any) -> bool:
@@ -66,7 +72,7 @@ def expandable(value: Any) -> bool:
     if isinstance(value, (dict, list, tuple, set, frozenset)):
         return len(value) > 0
     try:
-        return bool(children(value))
+        return bool(children(value, 0, 1))
     except Exception:
         return False
 
@@ -117,12 +123,27 @@ def variable(name: str, value: Any, refs: References, owner: Any) -> dict[str, A
 
 
 def page(ref: int, refs: References, start: int = 0, count: int = 0) -> list[dict[str, Any]]:
-    """One page of the children of ``ref`` as DAP Variables (``count`` 0: all from ``start``);
+    """One page of the children of ``ref`` as DAP Variables (``count`` 0: all from ``start``, at
+    most ``UNPAGED_LIMIT``: then a last entry says how many more there are and how to see them);
     KeyError when the reference is unknown (the hold has resumed)."""
     entry = refs.get(ref)
     if entry is None:
         raise KeyError(ref)
     owner, value = entry
-    kids = children(value)
-    kids = kids[start:start + count] if count else kids[start:]
-    return [variable(name, v, refs, owner) for name, v in kids]
+    kids = children(value, start, count or UNPAGED_LIMIT + 1)
+    out = [variable(name, v, refs, owner) for name, v in kids[:count or UNPAGED_LIMIT]]
+    if not count and len(kids) > UNPAGED_LIMIT:
+        total = _size(value)
+        more = f"{total - start - UNPAGED_LIMIT} more" if total is not None else "more"
+        out.append({"name": "...", "value": f"{more}: ask with start/count (paged variables), or evaluate a slice",
+                    "variablesReference": 0, "presentationHint": {"kind": "virtual"}})
+    return out
+
+
+def _size(value: Any) -> int | None:
+    """How many children ``value`` has, when known without listing them."""
+    if isinstance(value, _Mapping):
+        return len(value.items)
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return len(value)
+    return None
