@@ -9,8 +9,10 @@ files non-interactively, and list running otrace processes.
     otrace --batch FILE [script.py ...]     run the shell commands of FILE (after the script returns,
                                             over its globals; over an empty namespace without a script),
                                             printing each command and its output; stop at the first error.
-                                            A server script never returns: after BATCH_NOTICE_AFTER
-                                            seconds one line says so (give the file to the script's own
+                                            A server never returns: once its main thread has run an
+                                            asyncio/Tornado loop for SERVE_SETTLE s the batch runs over the
+                                            running app, then the server is stopped as by Ctrl-C. A
+                                            threaded server gets one notice line (give the file to its own
                                             option, e.g. hello_trace.py --batch FILE, or use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
 
@@ -29,6 +31,7 @@ import builtins
 import contextlib
 import inspect
 import os
+import signal
 import sys
 import threading
 import time
@@ -39,8 +42,10 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: seconds after which ``--batch`` with a script that has not returned says what it waits for
+#: seconds after which ``--batch`` with a script that neither returned nor serves says what it waits for
 BATCH_NOTICE_AFTER = 2.0
+#: seconds a script's main thread must have run an event loop to count as serving (``--batch``)
+SERVE_SETTLE = 1.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--function", metavar="FUNC",
                         help="load the script without running its __main__ block, then call FUNC(*args)")
     parser.add_argument("--batch", metavar="FILE",
-                        help="run the shell commands in FILE non-interactively (after the script, if any); "
-                             "exit 1 at the first failing command")
+                        help="run the shell commands in FILE non-interactively, after the script returns "
+                             "or, for an asyncio/Tornado server, once it serves (then stop it as Ctrl-C "
+                             "would); exit 1 at the first failing command")
     parser.add_argument("--console", action=argparse.BooleanOptionalAction, default=None,
                         help="start the terminal console (default: only when stdin is a terminal and "
                              "no --batch is given)")
@@ -118,7 +124,14 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
         module, code = types.ModuleType("__otrace__"), None
     else:
         run_name = os.path.splitext(os.path.basename(opts.script))[0] if opts.function else "__main__"
-        module, code = _load(opts.script, run_name)
+        try:
+            module, code = _load(opts.script, run_name)
+        except OSError as exc:
+            print(f"otrace: cannot read script: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except (SyntaxError, ValueError) as exc:   # as python shows it (ValueError: null bytes)
+            print("".join(traceback.format_exception_only(type(exc), exc)), end="", file=sys.stderr)
+            return EXIT_FAILED
     console = opts.console if opts.console is not None else (batch_lines is None and _isatty(sys.stdin))
     try:
         app = start(module.__dict__, console=console, lsp=not (opts.no_lsp or batch_lines is not None),
@@ -126,23 +139,20 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
     except OTraceError as exc:
         print(f"otrace: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    batch = None
     try:
         status = EXIT_OK
         if code is not None:
-            notice = None
             if batch_lines is not None:
-                notice = threading.Timer(BATCH_NOTICE_AFTER, print, [
-                    f"otrace: --batch {opts.batch} runs when {opts.script} returns, and it is still running "
-                    "(a server never returns: give the file to the script's own option, or use -f FUNC)"],
-                    {"file": sys.stderr, "flush": True})
-                notice.daemon = True
-                notice.start()
+                batch = _ServerBatch(opts, batch_lines, app, run_script)
             try:
                 status = _run_script(opts, module, code)
             finally:
-                if notice is not None:
-                    notice.cancel()
-        if batch_lines is not None and status == EXIT_OK:
+                if batch is not None:
+                    batch.script_returned()
+        if batch is not None and batch.status is not None:
+            status = batch.status if batch.status != EXIT_OK else status
+        elif batch_lines is not None and status == EXIT_OK:
             status = run_script(app.shell.session("batch"), batch_lines, sys.stdout, engine=app.engine)
         if app.console_thread is not None and app.console_thread.is_alive():
             application_ended()
@@ -151,10 +161,71 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
             while app.console_thread.is_alive():    # join() with a timeout keeps Ctrl-C working
                 app.console_thread.join(0.5)
         return status
-    except KeyboardInterrupt:
-        return EXIT_FAILED
+    except KeyboardInterrupt:   # Ctrl-C, or the stop after a server's --batch (its status then)
+        return batch.status if batch is not None and batch.status is not None else EXIT_FAILED
     finally:
         app.stop()
+
+
+class _ServerBatch:
+    """``--batch`` with a script that does not return: once the script's main thread has run an
+    asyncio (or Tornado) event loop for SERVE_SETTLE seconds, it is serving: the batch runs then, on
+    this class's thread, over the running App (the script's own when it started one), and the script
+    is then stopped as Ctrl-C would (SIGINT). A script that neither returns nor runs a loop (e.g. a
+    threaded server) gets one notice line after BATCH_NOTICE_AFTER seconds. ``status`` is the
+    batch's exit status once it ran, else None."""
+
+    def __init__(self, opts, lines: list[str], app, run_script):
+        self.status: int | None = None
+        self._opts, self._lines, self._app, self._run_script = opts, lines, app, run_script
+        self._returned = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="otrace-batch", daemon=True)
+        self._thread.start()
+
+    def script_returned(self) -> None:
+        """The script returned (main thread): no stop is sent after this; waits for a running batch."""
+        with self._lock:
+            self._returned.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        main_id, started = threading.main_thread().ident, time.monotonic()
+        serving_since = noticed = None
+        while not self._returned.wait(0.05):
+            now = time.monotonic()
+            loop_frame = _event_loop_frame(sys._current_frames().get(main_id))
+            if loop_frame is None or loop_frame is not serving_since:
+                serving_since, serving_at = loop_frame, now
+            elif now - serving_at >= SERVE_SETTLE:
+                return self._run()
+            if noticed is None and loop_frame is None and now - started >= BATCH_NOTICE_AFTER:
+                noticed = print(f"otrace: --batch {self._opts.batch} runs when {self._opts.script} returns "
+                                "or serves an asyncio/Tornado loop, and it does neither yet (a threaded "
+                                "server: give the file to the script's own option, or use -f FUNC)",
+                                file=sys.stderr, flush=True) or True
+
+    def _run(self) -> None:
+        from otrace_server.app import current
+
+        app = current() or self._app
+        self.status = self._run_script(app.shell.session("batch"), self._lines, sys.stdout, engine=app.engine)
+        sys.stdout.flush()
+        with self._lock:
+            if not self._returned.is_set():
+                print(f"otrace: --batch {self._opts.batch} done; stopping {self._opts.script} as Ctrl-C would",
+                      file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGINT)
+
+
+def _event_loop_frame(frame):
+    """The frame of asyncio's ``run_forever`` in the stack ending at ``frame``, or None."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "run_forever" and code.co_filename.endswith(os.path.join("asyncio", "base_events.py")):
+            return frame
+        frame = frame.f_back
+    return None
 
 
 def _load(path: str, run_name: str) -> tuple[types.ModuleType, types.CodeType]:
@@ -198,8 +269,8 @@ def _run_script(opts, module: types.ModuleType, code: types.CodeType) -> int:
             return exc.code or EXIT_OK
         print(exc.code, file=sys.stderr)
         return EXIT_FAILED
-    except Exception:
-        traceback.print_exc()
+    except Exception as exc:   # as python would show it: without otrace's own frame on top
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
         return EXIT_FAILED
     finally:
         sys.argv = saved_argv

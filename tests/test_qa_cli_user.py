@@ -1,0 +1,73 @@
+"""User-level QA of the ``otrace`` command, run for real in subprocesses: scripts with errors show
+what python would (no otrace frame), servers run under ``otrace`` (the demos call ``start`` themselves)
+and ``--batch`` over a server that never returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_cli import ROOT, otrace
+
+ASYNC_SERVER = '''
+import asyncio
+served = []
+async def handle(reader, writer):
+    writer.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    served.append(server.sockets[0].getsockname()[1])
+    try:
+        await asyncio.Event().wait()          # serves forever
+    finally:
+        print("server stopped", flush=True)
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+'''
+
+
+def test_uncaught_exception_traceback_has_no_otrace_frame(tmp_path):
+    (tmp_path / "raises.py").write_text("def f():\n    raise KeyError('k')\nf()\n")
+    proc = otrace("--no-lsp", "raises.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert f'  File "{tmp_path / "raises.py"}", line 3, in <module>' == lines[1]
+    assert "cli.py" not in proc.stderr and lines[-1] == "KeyError: 'k'"
+
+
+def test_syntax_error_in_script_is_shown_like_python_without_traceback(tmp_path):
+    (tmp_path / "syn.py").write_text("x = (\n")
+    proc = otrace("--no-lsp", "syn.py", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[0] == f'  File "{tmp_path / "syn.py"}", line 1'
+    assert proc.stderr.splitlines()[-1] == "SyntaxError: '(' was never closed"
+
+
+def test_batch_runs_over_an_asyncio_server_then_stops_it(tmp_path):
+    (tmp_path / "srv.py").write_text(ASYNC_SERVER)
+    (tmp_path / "cmds.osh").write_text("pr served[0] > 0\n")
+    proc = otrace("--batch", "cmds.osh", "srv.py", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[:2] == ["globals> pr served[0] > 0", "True"]            # the server was up when it ran
+    assert "server stopped" in out                                  # then stopped as by Ctrl-C
+    assert proc.stderr.splitlines() == ["otrace: --batch cmds.osh done; stopping srv.py as Ctrl-C would"]
+    (tmp_path / "bad.osh").write_text("pr nothing_here\npr 1\n")
+    proc = otrace("--batch", "bad.osh", "srv.py", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 1                                      # the batch's status
+    assert "nothing_here" in proc.stdout and "globals> pr 1" not in proc.stdout
+
+
+def test_tornado_demo_starting_otrace_itself_runs_under_otrace_with_batch(tmp_path):
+    """torna_trace.py calls start() itself: under `otrace` it was 'otrace is already started'."""
+    (tmp_path / "cmds.osh").write_text("trace GetHandler.respond\nset trace_active\n")
+    proc = otrace("--batch", str(tmp_path / "cmds.osh"), str(ROOT / "demos" / "torna_trace.py"),
+                  "--port", "0", "--no-lsp", cwd=ROOT, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "already started" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "Tracing GetHandler.respond" in proc.stdout
+    assert "trace_active = True" in proc.stdout.splitlines()    # torna_trace.trc was sourced
