@@ -525,6 +525,8 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
         local_values = None            # a copy of the arguments, made on first read
         if deep:
             argvalues = _copy_locals(_resolved(argvalues), True)
+            if return_value is not MISSING:   # the value as returned, like the arguments
+                return_value = _copy_locals({"r": return_value}, True)["r"]
     else:
         values: dict[str, Any] = {}
         if frame is not None:

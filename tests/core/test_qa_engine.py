@@ -107,3 +107,18 @@ def test_traceassert_misspelt_action_is_an_error_even_when_the_condition_holds()
         assert traceassert(True, action="break") is None and traceassert(True) is None
     finally:
         eng.settings.set("trace_active", was)
+
+
+def grow(items):
+    items.append("in")
+    return items
+
+
+def test_deep_copy_keeps_the_return_value_as_returned(engine):
+    engine.settings.set("deep_copy", True)
+    engine.tracer.trace("grow", globals(), condition="return")
+    items = [1]
+    grow(items)
+    items.append("after")
+    ctx = engine.store.recent("traces")[0]
+    assert ctx.return_value == [1, "in"] and ctx.argvalues["items"] == [1, "in"]
