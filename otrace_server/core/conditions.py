@@ -220,10 +220,17 @@ class ArgSpec:
 
     def has(self, name: str) -> bool:
         """True when a call may pass an argument called ``name``."""
-        return name in self.positional or name in self.kwonly or self.varkw is not None
+        return name in self.positional or name in self.kwonly or name == self.varargs or self.varkw is not None
 
     def fetch(self, name: str, constants: dict[str, Any]) -> str:
-        """Source text of an expression giving argument ``name`` of a call ``(args, kwargs)``."""
+        """Source text of an expression giving argument ``name`` of a call ``(args, kwargs)``
+        (for the ``*args`` name: the tuple of extra positional arguments; for the ``**kwargs``
+        name: the dict of extra keyword arguments)."""
+        if name == self.varargs:
+            return f"args[{len(self.positional)}:]"
+        if name == self.varkw:
+            constants["_bind"] = self.bind
+            return f"_bind(args, kwargs)[{name!r}]"
         default = f"_D_{name}"
         constants[default] = self.defaults.get(name, NOARG)
         if name in self.positional:

@@ -148,6 +148,9 @@ def _target(owner: Any, attr: str, qualname: str) -> Target:
         if attr not in owner.__dict__:
             raise OTraceError(f"unknown name {qualname!r}")
         raw = owner.__dict__[attr]
+    elif type(owner).__module__ == "builtins":   # a function, a number, a list...: nothing to name instead
+        raise OTraceError(f"{qualname!r}: {qualname.rpartition('.')[0]!r} is a {type(owner).__name__}, "
+                          f"not a class or module")
     else:
         raise OTraceError(f"{qualname!r} is reached through a {type(owner).__name__} instance: name it on "
                           f"its class ({type(owner).__name__}.{attr})")

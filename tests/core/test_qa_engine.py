@@ -122,3 +122,32 @@ def test_deep_copy_keeps_the_return_value_as_returned(engine):
     items.append("after")
     ctx = engine.store.recent("traces")[0]
     assert ctx.return_value == [1, "in"] and ctx.argvalues["items"] == [1, "in"]
+
+
+def spread(first, *rest):
+    return first
+
+
+def options(first, **extra):
+    return first
+
+
+def test_condition_on_star_args_compares_the_extra_positional_arguments(engine):
+    engine.tracer.trace("spread", globals(), condition="rest==(2, 3)")
+    spread(1, 2, 3)
+    spread(1, 2)
+    spread(first=1)
+    assert [c.argvalues["rest"] for c in engine.store.recent("traces")] == [(2, 3)]
+
+
+def test_condition_on_star_star_kwargs_compares_the_extra_keyword_arguments(engine):
+    engine.tracer.trace("options", globals(), condition="extra=={'z': 1}")
+    options(1, z=1)
+    options(1, z=2)
+    options(first=1, z=1)
+    assert [c.argvalues for c in engine.store.recent("traces")] == [{"first": 1, "extra": {"z": 1}}] * 2
+
+
+def test_a_name_below_a_function_says_the_function_is_not_a_class_or_module(engine):
+    with pytest.raises(OTraceError, match=r"^'spread.__code__': 'spread' is a function, not a class or module$"):
+        engine.tracer.trace("spread.__code__", globals())
