@@ -12,7 +12,8 @@ threads                the waiting holds
 stackTrace             the hold context's frames, innermost first, real files and lines
 scopes                 Locals, Globals, otrace (trace id, label, where, request, age...)
 variables              lazy children, repr-limited, paged (``start``/``count``)
-evaluate               in the hold's frame (``frameId``) or the shell's globals; safe_mode holds
+evaluate               in the hold's frame (``frameId``) or the shell's globals; safe_mode holds;
+                       ``repl`` runs statements too (``x = 1``; safe_mode False), showing print output
 continue               resume that hold only (``allThreadsContinued: false``)
 pause / step*          refused with a clear message (otrace never stops the server)
 setBreakpoints         live holds / snapshots / logpoints (``dap.breakpoints``)
@@ -30,6 +31,7 @@ objects (evaluate, variables, breakpoints) run in the server's worker threads.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hmac
 import itertools
@@ -41,7 +43,7 @@ from otrace_server.core.errors import OTraceError
 from otrace_server.dap import framing
 from otrace_server.endpoint import Client
 from otrace_server.dap.variables import References, page, variable
-from otrace_server.shell.evaluation import evaluate
+from otrace_server.shell.evaluation import evaluate, execute
 
 __all__ = ["Session", "RequestError", "CAPABILITIES"]
 
@@ -66,6 +68,17 @@ CAPABILITIES = {
 _NO_STOP = ("otrace does not stop a running server: set a breakpoint (a live hold) on an async "
             "function, or escalate to debugpy (shell command `debug`) for stepping")
 _FRAMES_PER_HOLD = 1000
+
+
+def _is_statement(source: str) -> bool:
+    """True when ``source`` is Python statements but not an expression (``x = 1``, ``import os``)."""
+    for mode in ("eval", "exec"):
+        try:
+            ast.parse(source.strip(), "<repl>", mode)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        return mode == "exec"
+    return False
 
 
 class RequestError(Exception):
@@ -224,12 +237,13 @@ class Session(Client):
     # ---- engine events (control loop, called by the server) --------------------------------
     def hold_started(self, hold) -> None:
         ctx = hold.context
+        point = ctx.extra.get("dap_breakpoint")
+        mine = point is not None and any(p.id == point for p in self.server.breakpoints.points(self))
         self.event("thread", {"reason": "started", "threadId": hold.number})
-        self.event("stopped", {"reason": "breakpoint" if "dap_breakpoint" in ctx.extra else "hold",
+        self.event("stopped", {"reason": "breakpoint" if point is not None else "hold",
                                "threadId": hold.number, "allThreadsStopped": False, "preserveFocusHint": False,
                                "description": f"held: {ctx.id}", "text": ctx.id,
-                               **({"hitBreakpointIds": [ctx.extra["dap_breakpoint"]]}
-                                  if "dap_breakpoint" in ctx.extra else {})})
+                               **({"hitBreakpointIds": [point]} if mine else {})})   # ids this client knows
 
     def hold_resumed(self, hold) -> None:
         self.refs.drop(hold.id)
@@ -329,15 +343,23 @@ class Session(Client):
             owner = hold.id
             globals_dict = ctx.globals if ctx.globals is not None else {}
             locals_map = ctx.locals if index == ctx.frame_index else (ctx.stack[index].locals or {})
+        statement = args.get("context") == "repl" and not safe and _is_statement(expression)
+
         def run() -> dict:   # a worker thread: the app's code (and its __repr__) never runs on the control loop
             try:
+                if statement:   # the debug console runs statements (x = 1, import os) as the shell's exec
+                    return {"value": execute(expression, globals_dict, locals_map), "type": None,
+                            "variablesReference": 0}
                 value = evaluate(expression, globals_dict, locals_map, safe=safe)
             except RecursionError as exc:   # e.g. an expression too long for the compiler: the client's error
                 raise RequestError(f"evaluate: RecursionError: {exc}") from None
             return variable("result", value, self.refs, owner)
 
         var = await self.in_worker(run)
-        return {"result": var["value"], "type": var["type"], "variablesReference": var["variablesReference"]}
+        out = {"result": var["value"], "variablesReference": var["variablesReference"]}
+        if var["type"] is not None:
+            out["type"] = var["type"]
+        return out
 
     async def _continue(self, args: dict) -> dict:
         hold = self._hold(args.get("threadId"))

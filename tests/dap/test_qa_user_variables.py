@@ -62,3 +62,44 @@ def test_breakpoint_on_an_except_line_fires_in_its_handler(demo, dap):
     assert out["line"] == except_line + 1 and out["source"]["path"] == DEMO
     [first] = set_bps(dap, {"line": line_of("def respond")})      # the def line: past the docstring
     assert first["line"] == line_of("value = float(number)") - 1   # the `try:` statement
+
+
+def test_debug_console_runs_statements_and_watch_does_not(demo, dap):
+    held, thread_id, frame = _held_frame(demo, dap, "32")
+    try:
+        refused = dap.request_raw("evaluate", {"expression": "doubled = number * 2", "frameId": frame, "context": "repl"})
+        assert not refused["success"] and "safe mode" in refused["message"]       # safe_mode True: refused
+        with unsafe(demo):
+            done = dap.request("evaluate", {"expression": "doubled = number * 2; print('set', doubled)",
+                                            "frameId": frame, "context": "repl"})
+            assert done == {"result": "set 3232", "variablesReference": 0}
+            assert dap.request("evaluate", {"expression": "doubled", "frameId": frame, "context": "repl"})["result"] == "'3232'"
+            watch = dap.request_raw("evaluate", {"expression": "other = 1", "frameId": frame, "context": "watch"})
+            assert not watch["success"] and "statements" in watch["message"]      # a watch never assigns
+    finally:
+        dap.request("continue", {"threadId": thread_id})
+    assert "reciprocal of 32.0" in held.result(10)
+
+
+def test_two_clients_each_see_only_their_own_breakpoint_ids(demo, dap):
+    other = demo.dap_client()
+    try:
+        [mine] = set_bps(dap, {"line": HOLD_LINE})
+        [theirs] = set_bps(other, {"line": line_of('Request_stats["path"] = self.request.uri')})
+        mark_a, mark_b = len(dap.events), len(other.events)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(get, demo, "?number=33", 30)
+            first_a = dap.wait_event("stopped", after=mark_a)
+            first_b = other.wait_event("stopped", after=mark_b)
+            assert first_a["threadId"] == first_b["threadId"]
+            assert first_b["hitBreakpointIds"] == [theirs["id"]] and "hitBreakpointIds" not in first_a
+            other.request("continue", {"threadId": first_b["threadId"]})          # on to the next breakpoint
+            second = dap.wait_event("stopped", lambda b: b["threadId"] != first_a["threadId"], after=mark_a)
+            assert second["hitBreakpointIds"] == [mine["id"]]
+            other.request("disconnect", {})                                     # its breakpoint goes, the hold stays
+            assert other.wait_closed()
+            assert [t["id"] for t in dap.request("threads")["threads"]] == [second["threadId"]]
+            dap.request("continue", {"threadId": second["threadId"]})
+            assert "reciprocal of 33.0" in held.result(10)
+    finally:
+        other.close()
