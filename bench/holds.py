@@ -191,6 +191,8 @@ class _Editor:
                     initialized.set_result(message)
                 elif "id" in message:                           # a request of the server
                     writer.write(frame(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()))
+                elif message["method"] == "otrace/holdsResumed":   # several holds in one notification
+                    self.notifications["otrace/holdResumed"] += len(message["params"]["holds"])
                 else:
                     self.notifications[message["method"]] += 1
 

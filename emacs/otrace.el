@@ -178,10 +178,17 @@ When it has ended, `otrace-reconnect' looks for its restart.")
                                  (list params)))
      (otrace--holds-changed-soon))
     ('otrace/holdResumed
-     (setq otrace--holds (cl-remove (plist-get params :id) otrace--holds
-                                    :key (lambda (h) (plist-get h :id)) :test #'equal))
-     (otrace--holds-changed-soon)))
+     (otrace--forget-holds (list (plist-get params :id))))
+    ('otrace/holdsResumed                 ; several holds resumed at once
+     (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds)))))
   (run-hook-with-args 'otrace-notification-functions method params))
+
+(defun otrace--forget-holds (ids)
+  "Drop the held requests whose ids are in IDS (they were resumed)."
+  (let ((gone (make-hash-table :test #'equal :size (length ids))))
+    (dolist (id ids) (puthash id t gone))
+    (setq otrace--holds (cl-remove-if (lambda (h) (gethash (plist-get h :id) gone)) otrace--holds)))
+  (otrace--holds-changed-soon))
 
 (defun otrace--on-request (_conn method _params)
   "Answer server request METHOD: nothing is needed but a code lens refresh."

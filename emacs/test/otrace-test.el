@@ -150,7 +150,7 @@ Everything is stopped afterwards."
                      what))
 
 (ert-deftest otrace-test-a-burst-of-hold-notifications-redraws-once ()
-  "1,000 holdStarted then 1,000 holdResumed notifications redraw the views once each burst."
+  "1,000 holdStarted, then holdResumed and holdsResumed notifications: one redraw per burst."
   (let ((otrace--holds nil)
         (redraws 0)
         (otrace-holds-changed-hook nil))
@@ -160,8 +160,13 @@ Everything is stopped afterwards."
     (should (= (length otrace--holds) 1000))      ; the list is up to date at once
     (should (= redraws 0))
     (otrace-test--wait (lambda () (= redraws 1)) "one redraw")
-    (dotimes (i 1000)
+    (dotimes (i 10)
       (otrace--on-notification nil 'otrace/holdResumed (list :id (format "h%d" i) :outcome nil)))
+    (should (= (length otrace--holds) 990))
+    ;; the rest in one otrace/holdsResumed (a `resume all'), its holds a JSON array (a vector)
+    (otrace--on-notification nil 'otrace/holdsResumed
+                             (list :holds (vconcat (cl-loop for i from 10 below 1000
+                                                            collect (list :id (format "h%d" i) :outcome nil)))))
     (should (null otrace--holds))
     (otrace-test--wait (lambda () (= redraws 2)) "a second redraw")
     (sleep-for 0.2)

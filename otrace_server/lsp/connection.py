@@ -39,7 +39,7 @@ __all__ = ["Connection", "MAX_MESSAGE", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_N
 log = logging.getLogger("otrace.lsp")
 
 #: the version of the otrace/* protocol (docs/PROTOCOL.md), in ``initialize``'s result.otrace
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 ERR_OTRACE = -32001          # the operation was refused (OTraceError)
 ERR_NOT_INITIALIZED = -32002  # a message before a successful initialize
 ERR_NOT_AVAILABLE = -32003   # the feature is not set up in this process

@@ -62,6 +62,7 @@ class Hub(Endpoint):
         self._diag_signature: tuple = ()
         self._poll: asyncio.TimerHandle | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
+        self._resumed: list[dict[str, Any]] = []   # holds resumed during this pass of the loop
 
     # ---- lifecycle (control loop) -------------------------------------------------------------
     async def start(self) -> None:
@@ -125,7 +126,9 @@ class Hub(Endpoint):
             self.broadcast("otrace/holdStarted", hold_payload(data["hold"], self.locate))
             self.refresh_code_lenses()
         elif event.kind == "hold_resumed":
-            self.broadcast("otrace/holdResumed", {"id": data["hold"].id, "outcome": outcome_payload(data.get("outcome"))})
+            if not self._resumed:
+                self.loop.call_soon(self._send_resumed)
+            self._resumed.append({"id": data["hold"].id, "outcome": outcome_payload(data.get("outcome"))})
             self.refresh_code_lenses()
         elif event.kind == "output":
             self.broadcast("otrace/output", {"text": str(data.get("text", "")), "stream": data.get("stream", "stdout")})
@@ -133,6 +136,16 @@ class Hub(Endpoint):
             web = getattr(self.shell, "web", None)
             clients = self.web_clients(web) if web is not None else []
             self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
+
+    def _send_resumed(self) -> None:
+        """The holds resumed during one pass of the control loop: ``otrace/holdResumed`` for one,
+        one ``otrace/holdsResumed`` for several (``resume all`` of 1,000 holds is one message,
+        not 1,000 to encode, send and handle)."""
+        resumed, self._resumed = self._resumed, []
+        if len(resumed) == 1:
+            self.broadcast("otrace/holdResumed", resumed[0])
+        elif resumed:
+            self.broadcast("otrace/holdsResumed", {"holds": resumed})
 
     def _trace_event(self, ctx: TraceContext, more: int = 0) -> None:
         """Notify ``otrace/traceEvent`` of ``ctx`` (``more``: how many others the throttle held back)."""

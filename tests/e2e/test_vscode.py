@@ -147,6 +147,35 @@ def test_held_request_shows_node_codelens_gutter_and_resume_answers_it(env):
     bench.shot("03-resumed")
 
 
+def test_holds_resumed_at_once_by_another_client_leave_the_panel(env):
+    """Three holds resumed together from another client (the server tells the editor in one
+    otrace/holdsResumed notification): the Held Requests panel and the status bar follow."""
+    from tests.lsp.rpc import Client
+
+    bench, torna, page = env["bench"], env["torna"], env["bench"].page
+    show_otrace(bench)
+    bodies: list[str] = []
+
+    def fetch():
+        bodies.append(urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=77", timeout=60).read().decode())
+
+    requests = [threading.Thread(target=fetch, daemon=True) for _ in range(3)]
+    for request in requests:
+        request.start()
+    wait_for(lambda: "3 held" in page.locator(".statusbar").inner_text(), 15, "the status bar to count 3 holds")
+    other = Client(torna.lsp)
+    try:
+        other.initialize(torna.info["token"], name="another-editor")
+        assert len(other.request("otrace/resume", {"all": True})["resumed"]) == 3
+    finally:
+        other.close()
+    for request in requests:
+        request.join(15)
+    assert len(bodies) == 3 and all("The reciprocal of 77.0 is" in b for b in bodies), bodies
+    wait_for(lambda: "held" not in page.locator(".statusbar").inner_text(), 10, "the status bar to count none")
+    tree_row(bench, "Held Requests", "GetHandler.get").wait_for(state="detached", timeout=10000)
+
+
 def test_open_in_console_then_resume_from_the_codelens(env):
     bench, torna, page = env["bench"], env["torna"], env["bench"].page
     box = {}

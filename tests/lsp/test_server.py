@@ -50,10 +50,10 @@ def test_initialize_result_carries_protocol_version(sample):
     assert result == {"output": "/osh/globals", "prompt": "globals> ", "cwd": "/osh/globals", "error": False}
     c = Client(sample.lsp)
     init = c.initialize(sample.token)
-    assert init["otrace"]["protocolVersion"] == "1.0"
+    assert init["otrace"]["protocolVersion"] == "1.1"
     assert init["otrace"]["dapPort"] == sample.info["dap_port"] and isinstance(init["otrace"]["dapPort"], int)
     assert init["serverInfo"]["name"] == "otrace-server"
-    assert init["capabilities"]["experimental"]["otrace"]["protocolVersion"] == "1.0"
+    assert init["capabilities"]["experimental"]["otrace"]["protocolVersion"] == "1.1"
     c.close()
 
 

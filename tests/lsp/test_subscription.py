@@ -137,7 +137,7 @@ def test_throttle_admits_a_burst_then_sums_up_the_rest_once_per_window():
         loop.close()
 
 
-def test_a_burst_of_hold_changes_asks_the_editor_to_refresh_its_lenses_once(started):
+def test_a_burst_of_hold_changes_is_told_in_few_notifications_and_one_lens_refresh(started):
     server, app = started
     lsp = Client(app.lsp_port)
     lsp.initialize(app.token, capabilities={"workspace": {"codeLens": {"refreshSupport": True}}})
@@ -147,10 +147,25 @@ def test_a_burst_of_hold_changes_asks_the_editor_to_refresh_its_lenses_once(star
              what="20 holdStarted notifications")
     time.sleep(0.3)
     lsp.requests_from_server.clear()
+    ids = {h.id for h in app.engine.holds.list()}
     app.engine.resume()                                # 20 hold_resumed events at once
-    wait_for(lambda: len([n for n in lsp.notifications if n["method"] == "otrace/holdResumed"]) == 20,
-             what="20 holdResumed notifications")      # each hold is still told one by one
+
+    def told():                                        # every resumed id, whichever form told it
+        out = []
+        for n in lsp.notifications:
+            if n["method"] == "otrace/holdResumed":
+                out.append(n["params"]["id"])
+            elif n["method"] == "otrace/holdsResumed":
+                out += [h["id"] for h in n["params"]["holds"]]
+        return out
+
+    wait_for(lambda: sorted(told()) == sorted(ids), what="the 20 resumed holds told")
     time.sleep(0.3)
+    assert len(told()) == 20                           # each once
+    batches = [n for n in lsp.notifications if n["method"] in ("otrace/holdResumed", "otrace/holdsResumed")]
+    assert len(batches) < 20                           # in a few notifications, not one per hold
+    assert all(h["outcome"] == {"kind": "continue", "description": "resumed"}
+               for n in batches if n["method"] == "otrace/holdsResumed" for h in n["params"]["holds"])
     refreshes = [r for r in lsp.requests_from_server if r["method"] == "workspace/codeLens/refresh"]
     assert len(refreshes) == 1
     for p in pending:

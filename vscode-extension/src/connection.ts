@@ -141,6 +141,7 @@ export class OTraceConnection implements vscode.Disposable {
         const client = new OTraceLanguageClient(`otrace-${key}`, `otrace ${this.target.label}`, serverOptions, options);
         client.onNotification('otrace/holdStarted', () => void this.refreshHolds());
         client.onNotification('otrace/holdResumed', () => void this.refreshHolds());
+        client.onNotification('otrace/holdsResumed', () => void this.refreshHolds());   // several at once
         client.onNotification('otrace/webClientsChanged', (p: { clients: WebClient[] }) => {
             this.webClients = p.clients ?? [];
             this.changed.fire('webClients');
