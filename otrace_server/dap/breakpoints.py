@@ -195,6 +195,11 @@ class Breakpoints:
                 except OTraceError as exc:
                     results.append({"verified": False, "line": spec.get("line"), "message": str(exc)})
                     continue
+                same = next((p for p in old if p.line == point.line and p.qualname == point.qualname and
+                             (p.condition, p.hit_condition, p.log_message) ==
+                             (point.condition, point.hit_condition, point.log_message)), None)
+                if same is not None:   # re-sent unchanged (the client added another one): keeps its hit count
+                    point.hits = same.hits
                 new.append(point)
                 results.append(point)
             self._by_owner[owner][real] = new

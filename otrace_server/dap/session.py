@@ -264,7 +264,10 @@ class Session(Client):
         """(hold, index into its context's stack) of a frame id."""
         if not isinstance(frame_id, int) or isinstance(frame_id, bool):
             raise RequestError(f"bad frameId {frame_id!r}")
-        hold = self._hold(frame_id // _FRAMES_PER_HOLD)
+        try:
+            hold = self._hold(frame_id // _FRAMES_PER_HOLD)
+        except RequestError:
+            raise RequestError(f"no frame {frame_id}: no held request has it (it was resumed?)") from None
         index = frame_id % _FRAMES_PER_HOLD
         if not 0 <= index < len(hold.context.stack):
             raise RequestError(f"no frame {frame_id}")

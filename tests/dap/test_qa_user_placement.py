@@ -109,3 +109,22 @@ def test_lines_outside_running_code_say_why(module):
     assert not klass["verified"] and "not in running code" in klass["message"]
     assert not after["verified"] and "not in running code" in after["message"]
     assert engine.patcher.patches() == []
+
+
+def test_hit_count_survives_adding_another_breakpoint_in_the_file(module):
+    """VS Code re-sends every breakpoint of a file when one is added: an unchanged breakpoint keeps
+    counting (a 'hit count 3' must not start again from 0); a changed one starts again."""
+    engine = Engine()
+    lines = []
+    bps = Breakpoints(engine, output=lines.append)
+    log = {"line": line("total += item"), "logMessage": "hit {item}", "hitCondition": "3"}
+    bps.set("me", module.__file__, [log])
+    module.work([1, 2])                                               # hits 1 and 2
+    bps.set("me", module.__file__, [log, {"line": line("return total"), "logMessage": "end"}])
+    module.work([7, 8])                                               # hit 3 logs, 4 does not
+    assert lines == ["hit 7\n", "end\n"]
+    bps.set("me", module.__file__, [dict(log, hitCondition="1")])    # changed: counts from 0
+    module.work([9])
+    assert lines[-1] == "hit 9\n"
+    bps.clear("me")
+    assert engine.patcher.patches() == []

@@ -103,3 +103,10 @@ def test_two_clients_each_see_only_their_own_breakpoint_ids(demo, dap):
             assert "reciprocal of 33.0" in held.result(10)
     finally:
         other.close()
+
+
+def test_a_frame_of_a_resumed_request_says_so(demo, dap):
+    reply = dap.request_raw("evaluate", {"expression": "1", "frameId": 424242, "context": "hover"})
+    assert not reply["success"] and reply["message"] == "no frame 424242: no held request has it (it was resumed?)"
+    reply = dap.request_raw("scopes", {"frameId": 424242})
+    assert not reply["success"] and reply["message"] == "no frame 424242: no held request has it (it was resumed?)"
