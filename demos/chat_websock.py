@@ -160,10 +160,8 @@ def make_app():
 def start_otrace(io_loop, *, console=None, lsp=True, host="127.0.0.1"):
     """Start otrace beside the app and make it the provider of /osh/web (names from ``identity``).
     Returns the otrace App (``.shell``, ``.runtime``, ``.stop()``)."""
-    from otrace_server.app import current, start
+    from otrace_server.app import start
 
-    if current() is not None:   # `otrace chat_websock.py` started one before this app's loop existed:
-        current().stop()        # start again with this loop and options
     started = start(globals(), app_loop=io_loop, console=console, lsp=lsp, host=host, trace_active=True)
     otrace_web.get_registry().attach(started.shell, started.runtime, identity=identity)
     return started

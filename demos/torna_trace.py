@@ -93,10 +93,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def attach(io_loop):
-        from otrace_server import app as otrace_app, start
+        from otrace_server import start
 
-        if otrace_app.current() is not None:   # `otrace torna_trace.py` started one before this app's
-            otrace_app.current().stop()        # loop existed: start again with this loop and options
         console = False if (args.no_console or args.exit_on_stdin_eof) else None
         trc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torna_trace.trc")
         return start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,

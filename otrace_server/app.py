@@ -44,7 +44,11 @@ _current: "App | None" = None
 class App:
     """A started otrace: ``shell``, ``runtime``, ``engine``, ``token`` (control-plane secret),
     ``host``, ``lsp_port`` / ``dap_port`` (None when not serving), ``console`` / ``console_thread``
-    (None without a terminal console); ``stop()``."""
+    (None without a terminal console); ``stop()``.
+
+    ``replaceable`` (False): set by the ``otrace`` command on the App it starts before running a
+    program: when that program calls ``start()`` itself, its App replaces this one (which is
+    stopped; its terminal console carries on in the new App) instead of being refused."""
 
     def __init__(self, engine, shell, runtime: Runtime, host: str) -> None:
         self.engine = engine
@@ -56,6 +60,7 @@ class App:
         self.dap_port: int | None = None
         self.console = None
         self.console_thread: threading.Thread | None = None
+        self.replaceable = False
         self._lsp = None
         self._dap = None
         self._stopped = False
@@ -211,14 +216,15 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     parameters (``trace_active=True``, ``hold_timeout=30``...).
 
     Failures (nothing is left started): OTraceError for an unknown setting or bad value, a bad
-    ``app_loop``, a second ``start`` while one App runs, or a language server that cannot start.
-    A failing init file is logged, not raised.
+    ``app_loop``, a second ``start`` while one App runs (unless that one is ``replaceable``: see
+    ``App``), or a language server that cannot start. A failing init file is logged, not raised.
     """
     global _current
     from otrace_server.shell import Shell
 
     engine = get_engine()
     loop = _resolve_loop(app_loop)
+    kept_console = _replace_current()
     with _lock:
         if _current is not None:
             raise OTraceError("otrace is already started; call stop() first")
@@ -252,9 +258,28 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     _register_thread_exit()
     if init_file:
         _source(shell, init_file)
-    if console or (console is None and _is_tty(sys.stdin)):
+    if kept_console is not None:
+        app.console, app.console_thread = kept_console
+        app.console.rebind(shell.session("console"))
+    elif console or (console is None and _is_tty(sys.stdin)):
         _start_console(app)
     return app
+
+
+def _replace_current() -> tuple | None:
+    """Stop the running App if it is ``replaceable`` (see ``App``); its console, still running,
+    is returned as ``(console, thread)`` for the new App (a terminal console reading with GNU
+    readline cannot be stopped at once, and two of them would read the same terminal)."""
+    with _lock:
+        previous = _current if _current is not None and _current.replaceable else None
+    if previous is None:
+        return None
+    kept = None
+    if previous.console is not None and previous.console_thread is not None and previous.console_thread.is_alive():
+        kept = (previous.console, previous.console_thread)
+        previous.console = previous.console_thread = None
+    previous.stop()
+    return kept
 
 
 _thread_exit_registered = False

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
-    from otrace_server.app import start
+    from otrace_server.app import current, start
     from otrace_server.console import application_ended, run_script
     from otrace_server.core.errors import OTraceError
 
@@ -139,6 +139,7 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
     except OTraceError as exc:
         print(f"otrace: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    app.replaceable = True      # the program may start otrace itself (its own loop and options)
     batch = None
     try:
         status = EXIT_OK
@@ -150,9 +151,11 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
             finally:
                 if batch is not None:
                     batch.script_returned()
-        if batch is not None and batch.status is not None:
+        batch_ran = batch is not None and batch.status is not None
+        if batch_ran:
             status = batch.status if batch.status != EXIT_OK else status
-        elif batch_lines is not None and status == EXIT_OK:
+        app = current() or app   # the program's own App when it started one
+        if not batch_ran and batch_lines is not None and status == EXIT_OK:
             status = run_script(app.shell.session("batch"), batch_lines, sys.stdout, engine=app.engine)
         if app.console_thread is not None and app.console_thread.is_alive():
             application_ended()

@@ -399,6 +399,13 @@ class Console:
             self._teardown_readline()
             self._print_pending()
 
+    def rebind(self, session) -> None:
+        """Go on with the shell ``session`` of another App over the same engine (``start()``
+        replacing the ``otrace`` command's App); the next prompt is the new session's. Any thread."""
+        with self._lock:
+            self.session = session
+            self._prompt = _initial_prompt(session)
+
     def stop(self) -> None:
         """End the console (any thread, any number of times). At once: no more engine events or
         log records are printed and ``sys.stdout``/``sys.stderr`` are the original streams again.

@@ -71,3 +71,52 @@ def test_tornado_demo_starting_otrace_itself_runs_under_otrace_with_batch(tmp_pa
     assert "already started" not in proc.stderr and "Traceback" not in proc.stderr
     assert "Tracing GetHandler.respond" in proc.stdout
     assert "trace_active = True" in proc.stdout.splitlines()    # torna_trace.trc was sourced
+
+
+OWN_START = '''
+import sys
+from otrace_server import app as otrace_app, start
+marker = 41
+first = otrace_app.current()
+mine = start(globals(), console=False, lsp=False, trace_active=True)
+print("REPLACED", first is not None and first is not mine and otrace_app.current() is mine,
+      first is not None and first.runtime.running, flush=True)
+'''
+
+
+def test_a_program_that_starts_otrace_itself_replaces_the_commands_app(tmp_path):
+    """Any program calling start() (not only the demos) runs under `otrace`: the command's App gives
+    way to the program's (stopped, not running beside it), and --batch runs over the program's."""
+    script = tmp_path / "own_start.py"
+    script.write_text(OWN_START)
+    (tmp_path / "cmds.osh").write_text("marker + 1\nset trace_active\n")
+    proc = otrace("--batch", str(tmp_path / "cmds.osh"), str(script), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "REPLACED True False" in proc.stdout
+    assert "42" in proc.stdout.splitlines() and "trace_active = True" in proc.stdout.splitlines()
+    assert "already started" not in proc.stderr
+
+
+def test_the_terminal_console_carries_on_with_the_programs_app(tmp_path):
+    """On a terminal, the command's console (reading with GNU readline, which cannot be stopped at
+    once) goes on over the program's App: one console, its commands run in the new shell."""
+    pexpect = __import__("pytest").importorskip("pexpect")
+    script = tmp_path / "own_start.py"
+    script.write_text(OWN_START.replace("console=False", "console=None"))
+    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT), CI="1", TERM="dumb")
+    child = pexpect.spawn(__import__("sys").executable, ["-m", "otrace_server.cli", "--no-lsp", str(script)],
+                          cwd=str(tmp_path), env=env, encoding="utf-8", timeout=15, dimensions=(40, 200))
+    try:
+        child.expect(r"REPLACED (\w+) (\w+)")
+        assert child.match.groups() == ("True", "False")
+        child.sendline("marker + 1")
+        child.expect(r"\b42\b")
+        child.sendline("pr first is not mine")
+        child.expect(r"\bTrue\b")
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+    child.close()
+    assert child.exitstatus == 0
