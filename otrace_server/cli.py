@@ -10,8 +10,10 @@ files non-interactively, and list running otrace processes.
                                             over its globals; over an empty namespace without a script),
                                             printing each command and its output; stop at the first error.
                                             A server never returns: once its main thread has run an
-                                            asyncio/Tornado loop for SERVE_SETTLE s the batch runs over the
-                                            running app, then the server is stopped as by Ctrl-C. A
+                                            asyncio/Tornado loop listening on a socket for SERVE_SETTLE s,
+                                            the batch runs over the running app, then the server is stopped
+                                            as by Ctrl-C (a loop that listens on nothing is a job: its
+                                            batch runs when it returns). A
                                             threaded server gets one notice line (give the file to its own
                                             option, e.g. hello_trace.py --batch FILE, or use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
@@ -32,6 +34,7 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -172,7 +175,8 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
 
 class _ServerBatch:
     """``--batch`` with a script that does not return: once the script's main thread has run an
-    asyncio (or Tornado) event loop for SERVE_SETTLE seconds, it is serving: the batch runs then, on
+    asyncio (or Tornado) event loop with a listening socket for SERVE_SETTLE seconds, it is serving
+    (a long asyncio job listens on nothing: its batch waits for it to return): the batch runs then, on
     this class's thread, over the running App (the script's own when it started one), and the script
     is then stopped as Ctrl-C would (SIGINT). A script that neither returns nor runs a loop (e.g. a
     threaded server) gets one notice line after BATCH_NOTICE_AFTER seconds. ``status`` is the
@@ -197,12 +201,14 @@ class _ServerBatch:
         serving_since = noticed = None
         while not self._returned.wait(0.05):
             now = time.monotonic()
-            loop_frame = _event_loop_frame(sys._current_frames().get(main_id))
+            in_loop = _event_loop_frame(sys._current_frames().get(main_id))
+            # a loop that accepts no connection is a job (its batch waits for it), not a server
+            loop_frame = in_loop if in_loop is not None and _listens(in_loop.f_locals.get("self")) else None
             if loop_frame is None or loop_frame is not serving_since:
                 serving_since, serving_at = loop_frame, now
             elif now - serving_at >= SERVE_SETTLE:
                 return self._run()
-            if noticed is None and loop_frame is None and now - started >= BATCH_NOTICE_AFTER:
+            if noticed is None and in_loop is None and now - started >= BATCH_NOTICE_AFTER:
                 noticed = print(f"otrace: --batch {self._opts.batch} runs when {self._opts.script} returns "
                                 "or serves an asyncio/Tornado loop, and it does neither yet (a threaded "
                                 "server: give the file to the script's own option, or use -f FUNC)",
@@ -219,6 +225,26 @@ class _ServerBatch:
                 print(f"otrace: --batch {self._opts.batch} done; stopping {self._opts.script} as Ctrl-C would",
                       file=sys.stderr, flush=True)
                 os.kill(os.getpid(), signal.SIGINT)
+
+
+def _listens(loop) -> bool:
+    """Whether asyncio ``loop`` watches a listening socket (a server's; asyncio's own or Tornado's,
+    registered as a socket or a file descriptor). Read from another thread: a map changing under
+    the read answers False (asked again next time)."""
+    selector = getattr(loop, "_selector", None)
+    try:
+        fileobjs = [key.fileobj for key in selector.get_map().values()] if selector is not None else []
+    except RuntimeError:
+        return False
+    for fileobj in fileobjs:
+        try:
+            fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    return True
+        except (OSError, ValueError, AttributeError):   # not a socket, or closed meanwhile
+            continue
+    return False
 
 
 def _event_loop_frame(frame):

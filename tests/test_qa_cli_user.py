@@ -62,6 +62,30 @@ def test_batch_runs_over_an_asyncio_server_then_stops_it(tmp_path):
     assert "nothing_here" in proc.stdout and "globals> pr 1" not in proc.stdout
 
 
+ASYNC_JOB = '''
+import asyncio
+steps = []
+async def main():
+    for i in range(25):                         # 2.5 s in the loop, listening on nothing
+        await asyncio.sleep(0.1)
+        steps.append(i)
+    print("job done", flush=True)
+if __name__ == "__main__":
+    asyncio.run(main())
+'''
+
+
+def test_batch_waits_for_a_long_asyncio_job_that_serves_nothing(tmp_path):
+    """A job that spends seconds in an asyncio loop is not a server: its batch runs after it
+    returned (it was run at 1 s, then the job was stopped as by Ctrl-C)."""
+    (tmp_path / "job.py").write_text(ASYNC_JOB)
+    (tmp_path / "cmds.osh").write_text("steps[-1]\n")
+    proc = otrace("--batch", "cmds.osh", "job.py", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == ["job done", "globals> steps[-1]", "24"]
+    assert proc.stderr == ""                    # neither stopped nor told it looks like a threaded server
+
+
 def test_tornado_demo_starting_otrace_itself_runs_under_otrace_with_batch(tmp_path):
     """torna_trace.py calls start() itself: under `otrace` it was 'otrace is already started'."""
     (tmp_path / "cmds.osh").write_text("trace GetHandler.respond\nset trace_active\n")
