@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,21 @@ logger = logging.getLogger("otrace.audit")
 
 
 class AuditLog:
-    """Writes audit records to ``logger`` and to ``path`` (opened at construction)."""
+    """Writes audit records to ``logger`` and to ``path`` (opened at construction). The file is
+    made mode 0600 and must be a regular file of this user (a symlink or another user's file:
+    OSError), since the records name expressions and clients."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)   # the discovery dir: checked by discovery.private_dir
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise OSError(f"otrace: audit log {path} is not a regular file of yours: refusing to use it")
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
         self._handler = logging.FileHandler(path, encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
         self._handler.setLevel(logging.INFO)

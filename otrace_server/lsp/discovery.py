@@ -3,6 +3,10 @@
 Each process with an embedded control server writes ``<runtime dir>/otrace/otrace-<pid>.json``
 (``$XDG_RUNTIME_DIR``, else ``~/.cache``), mode 0600, holding
 ``{pid, argv, cwd, host, lsp_port, dap_port, token, started}``; it is removed at stop/exit.
+The directory must be private: ``private_dir`` creates it mode 0700, tightens an existing one of
+ours to 0700 and refuses (OSError) a directory or symlink owned by another user, since whoever can
+write there can plant a discovery file (editors would send their commands to a stranger's port) or
+read the token.
 
     >>> path = write(lsp_port=4711, token="t")          # doctest: +SKIP
     >>> [p["lsp_port"] for p in list_processes()]      # doctest: +SKIP
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -25,7 +30,7 @@ from typing import Any
 
 from otrace_server.lsp.audit import remove_if_empty
 
-__all__ = ["runtime_dir", "discovery_path", "write", "remove", "list_processes"]
+__all__ = ["runtime_dir", "discovery_path", "private_dir", "write", "remove", "list_processes"]
 
 
 def runtime_dir() -> Path:
@@ -39,20 +44,42 @@ def discovery_path(pid: int | None = None, directory: Path | None = None) -> Pat
     return (directory or runtime_dir()) / f"otrace-{pid or os.getpid()}.json"
 
 
+def private_dir(folder: Path) -> Path:
+    """Create ``folder`` (mode 0700) or check an existing one: it (and a symlink leading to it)
+    must be owned by this user; group/other permissions are removed. Returns ``folder``.
+
+    Raises OSError (one line, naming the path) for a directory of another user or a non-directory.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uid = os.geteuid()
+    link = os.lstat(folder)
+    if stat.S_ISLNK(link.st_mode) and link.st_uid != uid:
+        raise OSError(f"otrace: {folder} is a symlink owned by uid {link.st_uid}, not you: refusing to use it")
+    st = os.stat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(f"otrace: {folder} is not a directory")
+    if st.st_uid != uid:
+        raise OSError(f"otrace: {folder} is owned by uid {st.st_uid}, not you: refusing to use it")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
 def write(*, host: str = "127.0.0.1", lsp_port: int | None, dap_port: int | None = None, token: str,
           directory: Path | None = None) -> Path:
     """Write this process's discovery file (mode 0600, atomically) and return its path.
 
-    Raises OSError when the directory cannot be created or written.
+    Raises OSError when the directory cannot be created or written, or is not private (``private_dir``).
     """
     path = discovery_path(directory=directory)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)
     info: dict[str, Any] = {
         "pid": os.getpid(), "argv": list(sys.argv), "cwd": os.getcwd(), "host": host,
         "lsp_port": lsp_port, "dap_port": dap_port, "token": token, "started": time.time(),
     }
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    remove(tmp)   # a leftover (maybe wider mode, maybe a symlink): never write the token through it
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(info, f)
     os.replace(tmp, path)
