@@ -29,7 +29,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import editor
 from otrace_server.shell.editor import CHANGED
-from otrace_server.lsp import methods
+from otrace_server.lsp import document, methods
 from otrace_server.lsp.payloads import safe_repr
 
 __all__ = ["register", "publish_diagnostics", "exception_signature", "COMMANDS", "DEBUGPY_TITLE"]
@@ -52,15 +52,38 @@ def _uri(path: str) -> str:
     return Path(path).absolute().as_uri()
 
 
+def _open_document(conn, uri: str):
+    """The client's open document ``uri``, or None. pygls keys them by the %-decoded URI: looked up
+    as sent, a file whose path has a space or non-ASCII letter was never found open (the features
+    read the file on disk instead of the buffer)."""
+    return conn.ls.workspace.text_documents.get(unquote(uri))
+
+
 def _lines(conn, uri: str) -> list[str]:
-    """The lines of the open document ``uri``, else of the file on disk (control loop)."""
-    doc = conn.ls.workspace.text_documents.get(uri)
+    """The lines of the open document ``uri`` (as LSP counts them), else of the file on disk
+    (control loop). JsonRpcInvalidParams when it is neither open nor readable."""
+    doc = _open_document(conn, uri)
     if doc is not None:
-        return list(doc.lines)
+        return document.split_lines(doc.source)
     try:
-        return Path(_path(uri)).read_text().splitlines(True)
-    except OSError as exc:
-        raise JsonRpcInvalidParams(message=f"cannot read {uri}: {exc.strerror}") from None
+        return document.split_lines(Path(_path(uri)).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JsonRpcInvalidParams(message=f"cannot read {uri}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _python_lines(conn, uri: str) -> list[str] | None:
+    """The lines of ``uri`` when it is a Python document the features apply to, else None (an
+    ``untitled:`` buffer, a non-Python file, a file that is neither open nor readable): code
+    actions, lenses and hovers are then empty, not errors (control loop)."""
+    if urlparse(uri).scheme != "file":
+        return None
+    doc = _open_document(conn, uri)
+    if not document.is_python(_path(uri), doc.language_id if doc is not None else None):
+        return None
+    try:
+        return _lines(conn, uri)
+    except JsonRpcInvalidParams:
+        return None
 
 
 def _command(title: str, command: str, *arguments: Any) -> dict:
@@ -75,7 +98,7 @@ def _range(line: int) -> dict:
 def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
     """The otrace code actions at 0-based ``line`` of document ``uri`` (worker thread)."""
     path = _path(uri)
-    title, edits = editor.insert_traceassert_edits(lines, line)
+    title, edits = insert_edits(lines, line)
     actions = [{"title": title, "kind": "refactor.rewrite", "edit": {"changes": {uri: edits}}}]
     enc = editor.enclosing(lines, line)
     if enc is None:
@@ -97,6 +120,27 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
         else:
             hold["command"] = _command("Hold here live", "otrace.holdHere", uri, line)
     return actions + [trace, hold, debugpy_action(hub)]
+
+
+def insert_edits(lines: list[str], line: int) -> tuple[str, list[dict]]:
+    """(title, edits) of "Insert traceassert" for 0-based ``line``: ``shell.editor``'s edits, with
+    the statement placed where ``document.statement_line`` says (never inside a continuation line
+    or a string, never before a docstring), indented as that line is (tabs stay tabs), and every
+    inserted line ending as the document's lines do."""
+    eol = document.line_ending(lines)
+    title, edits = editor.insert_traceassert_edits(lines, line)
+    at = document.statement_line(lines, line)
+    if at is None:   # the document does not parse: shell.editor's indentation-based placement
+        return title, [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits]
+    enc = editor.enclosing(lines, line)
+    label = f"{enc.qualname.rsplit('.', 1)[-1] if enc else 'line'}_{at + 1}"
+    if enc is not None and enc.is_async:
+        stmt = f'await traceassert(True, label="{label}", action="hold")'
+    else:
+        stmt = f'traceassert(True, label="{label}")'
+    indent = document.indentation(lines[at]) if at < len(lines) else ""
+    out = [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits[:-1]]   # the import, if any
+    return title, out + [{"range": _range(at), "newText": indent + stmt + eol}]
 
 
 def debugpy_action(hub) -> dict:
@@ -124,10 +168,9 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
         file, line = hub.locate(hold.context)
         if not editor.same_file(file, path):
             continue
-        live = (file, line) != (hold.context.file, hold.context.line)   # inserted in patched code
         where = line - 1
         title = f"Resume {hold.context.label}"
-        if not live and not editor.line_matches(file, line, lines):
+        if not editor.line_matches(file, line, lines):   # (a live hold's line is its source file's)
             where, title = 0, f"{title} (held at line {line}: {CHANGED})"
         lenses.append({"range": _range(where), "command": _command(title, "otrace.resume", hold.id)})
         lenses.append({"range": _range(where), "command": _command(f"Resume all ({len(holds)})", "otrace.resumeAll")})
@@ -180,19 +223,30 @@ def exception_signature(engine) -> tuple:
     return tuple(c.id for c in _exception_contexts(engine))
 
 
+def _open_documents(conn) -> dict[str, tuple[str, Any]]:
+    """real path -> (uri as the client wrote it, document) of the client's open ``file:`` documents:
+    diagnostics go to the URI the client opened, whatever its %-escapes (``%C3%A9`` or ``%c3%a9``,
+    ``+`` or ``%2B``), not to one otrace spelt."""
+    out = {}
+    for doc in list(conn.ls.workspace.text_documents.values()):
+        if urlparse(doc.uri).scheme == "file":
+            out[os.path.realpath(_path(doc.uri))] = (doc.uri, doc)
+    return out
+
+
 def publish_diagnostics(conn) -> None:
     """Publish one Information diagnostic per stored exception context at its raising line (or at
     line 1 saying ``CHANGED`` when the open document differs there), and clear files that have
     none any more. Control loop."""
     per_uri: dict[str, list[types.Diagnostic]] = {}
+    opened = _open_documents(conn)
     for ctx in _exception_contexts(conn.hub.engine):
         if not ctx.file or not os.path.isabs(ctx.file):
             continue
-        uri = _uri(ctx.file)
+        uri, doc = opened.get(os.path.realpath(ctx.file), (_uri(ctx.file), None))
         message = f"{ctx.exc_type}: {ctx.exc_message} (otrace {ctx.id})"
-        doc = conn.ls.workspace.text_documents.get(uri)
         line = ctx.line - 1
-        if doc is not None and not editor.line_matches(ctx.file, ctx.line, list(doc.lines)):
+        if doc is not None and not editor.line_matches(ctx.file, ctx.line, document.split_lines(doc.source)):
             line, message = 0, f"{message}: raised at line {ctx.line}, but the {CHANGED}"
         line = max(line, 0)
         per_uri.setdefault(uri, []).append(types.Diagnostic(
@@ -222,7 +276,8 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     if any(pt.name == enc.qualname for pt in hub.engine.patcher.patches()):
         raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
-    source, at, line_map = editor.hold_source(func, lines, line, label)
+    start = document.statement_line(lines, line)   # not inside a continuation line, not before the docstring
+    source, at, line_map = editor.hold_source(func, lines, line if start is None else start, label)
     conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
     if not hub.engine.settings.trace_active:
         hub.engine.settings.set("trace_active", True)
@@ -263,17 +318,24 @@ def register(conn) -> None:
                 types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]))
     async def _code_action(params: types.CodeActionParams):
         uri = params.text_document.uri
-        return await worker(code_actions, hub, uri, _lines(conn, uri), params.range.start.line)
+        lines = _python_lines(conn, uri)
+        return [] if lines is None else await worker(code_actions, hub, uri, lines, params.range.start.line)
 
     @ls.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
     async def _code_lens(params: types.CodeLensParams):
         uri = params.text_document.uri
-        return await worker(code_lenses, hub, uri, _lines(conn, uri))
+        lines = _python_lines(conn, uri)
+        return [] if lines is None else await worker(code_lenses, hub, uri, lines)
 
     @ls.feature(types.TEXT_DOCUMENT_HOVER)
     async def _hover(params: types.HoverParams):
         uri = params.text_document.uri
-        return await worker(hover, hub, uri, _lines(conn, uri), params.position.line, params.position.character)
+        lines = _python_lines(conn, uri)
+        if lines is None or not 0 <= params.position.line < len(lines):
+            return None
+        # the client counts characters in the negotiated encoding (UTF-16 by default): an emoji is 2
+        character = ls.workspace.position_codec.position_from_client_units(lines, params.position).character
+        return await worker(hover, hub, uri, lines, params.position.line, character)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def _did_open(params):
@@ -281,6 +343,10 @@ def register(conn) -> None:
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def _did_change(params):
+        hub.refresh_diagnostics(only=conn)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def _did_close(params):   # a "file changed" diagnostic of the closed buffer goes back to its line
         hub.refresh_diagnostics(only=conn)
 
     @ls.command("otrace.resume")

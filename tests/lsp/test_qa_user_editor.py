@@ -1,0 +1,218 @@
+"""User-level QA of the language server's standard features on Python files, as an editor uses
+them: a real app process (tests/lsp/qa_user_app.py), a raw LSP client over TCP, documents opened,
+edited and closed with full sync. Each test is a defect found by using the features (see the
+commit messages); ``document``'s pure helpers are tested directly at the end."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from otrace_server.lsp import document
+from tests.lsp.conftest import HERE, AppProcess, _sample_ready
+
+pytestmark = pytest.mark.timeout(60)
+
+APP = HERE / "qa_user_app.py"
+TEXT = APP.read_text()
+LINES = TEXT.splitlines()
+
+
+def line_of(text: str, lines: list[str] = LINES) -> int:
+    return next(i for i, line in enumerate(lines) if text in line)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The QA app run from a directory whose path has a space, unicode and a '+' (URI escapes)."""
+    tmp = tmp_path_factory.mktemp("xdg")
+    where = tmp / "dir with space+é"
+    where.mkdir()
+    shutil.copy(APP, where / APP.name)
+    proc = AppProcess([str(where / APP.name)], tmp, _sample_ready)
+    proc.path = where / APP.name
+    yield proc
+    proc.stop()
+
+
+def uri_of(app) -> str:
+    return app.path.as_uri()
+
+
+def open_doc(client, uri: str, text: str = TEXT, language: str = "python") -> None:
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1,
+                                                            "text": text}})
+
+
+def change(client, uri: str, text: str, version: int) -> None:
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
+                                             "contentChanges": [{"text": text}]})
+
+
+def actions(client, uri: str, line: int) -> list[dict]:
+    pos = {"line": line, "character": 0}
+    return client.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": {"start": pos, "end": pos},
+                                                      "context": {"diagnostics": []}})
+
+
+def insert(client, uri: str, line: int) -> dict:
+    """The statement edit of "Insert traceassert" at ``line`` (the last edit: the import comes first)."""
+    return actions(client, uri, line)[0]["edit"]["changes"][uri][-1]
+
+
+def apply(text: str, edits: list[dict]) -> str:
+    """Apply insert-only edits at character 0 (what the editor does), LSP lines."""
+    lines = document.split_lines(text)
+    for e in sorted(edits, key=lambda e: e["range"]["start"]["line"], reverse=True):
+        lines.insert(e["range"]["start"]["line"], e["newText"])
+    return "".join(lines)
+
+
+def fetch_async(app, path: str) -> dict:
+    box: dict = {}
+
+    def run():
+        box["body"] = urllib.request.urlopen(f"http://127.0.0.1:{app.http}{path}", timeout=30).read().decode()
+
+    box["thread"] = threading.Thread(target=run, daemon=True)
+    box["thread"].start()
+    return box
+
+
+# ---- Insert traceassert: where and how the statement goes -----------------------------------------
+@pytest.mark.parametrize("cursor, before", [
+    ("                 1)", "        total = (len(v) +"),          # continuation line: before its statement
+    ('"""Raise when', '    label = "🎉🎉" + v'),                  # docstring: after it, stays the docstring
+    ("def boom(v):", '    label = "🎉🎉" + v'),                  # def line: first statement, not the docstring
+    ("@classmethod", "        return x * cls.size"),            # decorator: into the decorated function
+    ('"""A class with', "    size = 3"),                        # class docstring
+    ("except ValueError:", '            self.write("error")'),  # a clause line starts no statement
+])
+def test_insert_traceassert_goes_before_a_statement_and_the_result_compiles(app, cursor, before):
+    c = app.client()
+    uri = uri_of(app)
+    open_doc(c, uri)
+    edit = insert(c, uri, line_of(cursor))
+    at = edit["range"]["start"]["line"]
+    assert LINES[at].startswith(before), (cursor, LINES[at])
+    new = apply(TEXT, [edit])
+    tree = ast.parse(new)                                       # was a SyntaxError on continuation lines
+    assert ast.get_docstring(tree.body[[isinstance(n, ast.FunctionDef) and n.name == "boom"
+                                        for n in tree.body].index(True)]) == "Raise when v == '1'."
+
+
+def test_insert_traceassert_keeps_tabs_and_crlf(app):
+    c = app.client()
+    uri = uri_of(app)
+    crlf = TEXT.replace("\n", "\r\n")
+    open_doc(c, uri, crlf)
+    edit = insert(c, uri, line_of("\ty = x * 2"))
+    assert edit["newText"] == '\ttraceassert(True, label="tabbed_48")\r\n'   # was ' traceassert...\n': TabError
+    ast.parse(apply(crlf, [edit]))
+
+
+def test_form_feed_does_not_shift_lines(app):
+    """pygls splits lines at form feeds (str.splitlines), LSP does not: every line after one was off by one."""
+    c = app.client()
+    uri = uri_of(app)
+    text = TEXT.replace("\ndef decorated", "\n\x0c\ndef decorated")   # a page break line (Emacs style)
+    open_doc(c, uri, text)
+    lines = document.split_lines(text)
+    line = line_of('self.write(f"m:', [x.rstrip("\n") for x in lines])
+    edit = insert(c, uri, line)
+    assert edit == {"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}},
+                    "newText": f'        await traceassert(True, label="get_{line + 1}", action="hold")\n'}
+
+
+# ---- documents the features do not apply to ----------------------------------------------------------
+@pytest.mark.parametrize("uri, language", [
+    ("untitled:Untitled-1", "python"), ("file:///tmp/notes.txt", "plaintext"),
+    ("file:///tmp/no%20such%20file.py", None), ("file:///C:/Users/me/app.py", None),
+])
+def test_non_python_or_missing_documents_get_empty_answers_not_errors(app, uri, language):
+    c = app.client()
+    if language:
+        open_doc(c, uri, "x = 1\n", language)
+    assert actions(c, uri, 0) == []                              # was an error (-32602) or bogus edits
+    assert c.request("textDocument/codeLens", {"textDocument": {"uri": uri}}) == []
+    assert c.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                            "position": {"line": 0, "character": 0}}) is None
+
+
+# ---- Hold here live, hovers in UTF-16, lenses after edits -------------------------------------------
+def test_hold_here_live_on_a_continuation_line_hover_in_utf16_and_stale_lens(app):
+    c = app.client()
+    uri = uri_of(app)
+    open_doc(c, uri)
+    c.request("otrace/command", {"line": "set safe_mode False"})
+    try:
+        # a continuation line: the hold goes before its statement (was "syntax error in the new source")
+        result = c.request("workspace/executeCommand", {"command": "otrace.holdHere",
+                                                        "arguments": [uri, line_of("                 1)")]})
+        assert result["line"] == line_of("total = (len(v) +") + 1
+        box = fetch_async(app, "/m?v=x")
+        held = c.wait_notification("otrace/holdStarted")
+        assert held["line"] == result["line"] and Path(held["file"]) == app.path
+
+        mark = line_of('mark = "🎉🎉" + v')
+        col = LINES[mark].index("+ v") + 2 + 2                   # two emoji: 2 UTF-16 code units each
+        hover = c.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                 "position": {"line": mark, "character": col}})
+        assert hover["contents"]["value"].startswith("**v** = `'x'` (str)")   # was None (counted code points)
+
+        lenses = c.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+        assert [lz["range"]["start"]["line"] for lz in lenses if lz["command"]["command"] == "otrace.resume"] \
+            == [held["line"] - 1]
+        change(c, uri, "# one\n# two\n" + TEXT, 2)               # the held line moves down by two
+        lenses = c.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+        [resume] = [lz for lz in lenses if lz["command"]["command"] == "otrace.resume"]
+        assert resume["range"]["start"]["line"] == 0              # was left on the old line, no warning
+        assert "file changed since the code was loaded" in resume["command"]["title"]
+
+        c.request("workspace/executeCommand", {"command": resume["command"]["command"],
+                                               "arguments": resume["command"]["arguments"]})
+        box["thread"].join(10)
+        assert box["body"].startswith("m:🎉🎉x:2:")
+    finally:
+        c.request("otrace/unpatch", {"name": "all"})
+        c.request("otrace/command", {"line": "set safe_mode True"})
+
+
+# ---- diagnostics -------------------------------------------------------------------------------------
+def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
+    c = app.client()
+    spelt = uri_of(app).replace("%C3%A9", "%c3%a9").replace("%2B", "+")   # as another editor escapes it
+    assert spelt != uri_of(app)
+    open_doc(c, spelt)
+    assert urllib.request.urlopen(f"http://127.0.0.1:{app.http}/raise?v=1", timeout=5).read() == b"error"
+    diag = c.wait_notification("textDocument/publishDiagnostics", lambda p: p["diagnostics"], timeout=5)
+    assert diag["uri"] == spelt                                  # was otrace's spelling: a file not open
+    [d] = [d for d in diag["diagnostics"] if "ValueError: boom" in d["message"]]
+    assert d["range"]["start"]["line"] == line_of('raise ValueError')
+
+    change(c, spelt, "# added\n" + TEXT, 2)
+    moved = c.wait_notification("textDocument/publishDiagnostics",
+                                lambda p: any("file changed" in x["message"] for x in p["diagnostics"]))
+    assert {x["range"]["start"]["line"] for x in moved["diagnostics"]} == {0}
+    c.notify("textDocument/didClose", {"textDocument": {"uri": spelt}})   # the file on disk is unchanged
+    back = c.wait_notification("textDocument/publishDiagnostics", lambda p: p["diagnostics"] and not any(
+        "file changed" in x["message"] for x in p["diagnostics"]), timeout=5)
+    assert line_of('raise ValueError') in {x["range"]["start"]["line"] for x in back["diagnostics"]}
+    c.request("otrace/command", {"line": f"del {d['code']}"})
+
+
+# ---- document helpers (pure) -----------------------------------------------------------------------
+def test_split_lines_follows_lsp_line_ends():
+    assert document.split_lines("a\x0cb\u2028c\r\nd\re\nf") == ["a\x0cb\u2028c\r\n", "d\r", "e\n", "f"]
+    assert document.line_ending(["x\r\n"]) == "\r\n" and document.line_ending(["x"]) == "\n"
+
+
+def test_statement_line_on_code_that_does_not_parse_is_none():
+    assert document.statement_line(["def f(:\n", "    pass\n"], 1) is None
+    assert document.statement_line(["x = (1,\n", "     2)\n"], 1) == 0
+    assert document.statement_line(['s = """a\n', 'b"""\n'], 1) == 0   # inside a multi-line string
