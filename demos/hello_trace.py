@@ -18,6 +18,7 @@ die with their parent).
 
 import argparse
 import copy
+import html
 import logging
 import os
 import sys
@@ -83,10 +84,11 @@ class GetHandler(BaseHTTPRequestHandler):
             # Process user input and display response
             try:
                 recv = Receive(number)
-                resp = Page_template % recv.respond(self)
+                resp = Page_template % html.escape(recv.respond(self), quote=False)
             except Exception as excp:
                 logging.error("ERROR: %s", excp)
-                resp = "Server error:\n" + "".join(traceback.format_exception(*sys.exc_info()))
+                # escaped: the traceback quotes the user's input (float('<script>...') fails)
+                resp = "Server error:\n" + html.escape("".join(traceback.format_exception(*sys.exc_info())), quote=False)
 
         self.wfile.write(resp.encode("utf-8"))
 
