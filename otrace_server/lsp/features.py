@@ -123,24 +123,13 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
 
 
 def insert_edits(lines: list[str], line: int) -> tuple[str, list[dict]]:
-    """(title, edits) of "Insert traceassert" for 0-based ``line``: ``shell.editor``'s edits, with
-    the statement placed where ``document.statement_line`` says (never inside a continuation line
-    or a string, never before a docstring), indented as that line is (tabs stay tabs), and every
-    inserted line ending as the document's lines do."""
+    """(title, edits) of "Insert traceassert" for 0-based ``line``: ``shell.editor``'s (placed
+    where ``editor.statement_start`` says: never inside a continuation line or a string, never
+    before a docstring; indented as that line is, tabs staying tabs), every inserted line ending as
+    the document's lines do."""
     eol = document.line_ending(lines)
     title, edits = editor.insert_traceassert_edits(lines, line)
-    at = document.statement_line(lines, line)
-    if at is None:   # the document does not parse: shell.editor's indentation-based placement
-        return title, [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits]
-    enc = editor.enclosing(lines, line)
-    label = f"{enc.qualname.rsplit('.', 1)[-1] if enc else 'line'}_{at + 1}"
-    if enc is not None and enc.is_async:
-        stmt = f'await traceassert(True, label="{label}", action="hold")'
-    else:
-        stmt = f'traceassert(True, label="{label}")'
-    indent = document.indentation(lines[at]) if at < len(lines) else ""
-    out = [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits[:-1]]   # the import, if any
-    return title, out + [{"range": _range(at), "newText": indent + stmt + eol}]
+    return title, [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits]
 
 
 def debugpy_action(hub) -> dict:
@@ -276,8 +265,7 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     if any(pt.name == enc.qualname for pt in hub.engine.patcher.patches()):
         raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
-    start = document.statement_line(lines, line)   # not inside a continuation line, not before the docstring
-    source, at, line_map = editor.hold_source(func, lines, line if start is None else start, label)
+    source, at, line_map = editor.hold_source(func, lines, line, label)
     conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
     if not hub.engine.settings.trace_active:
         hub.engine.settings.set("trace_active", True)

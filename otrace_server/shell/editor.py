@@ -12,6 +12,7 @@ called from any thread.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import linecache
 import os
@@ -25,15 +26,16 @@ from typing import Any
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["Enclosing", "CHANGED", "enclosing", "insert_traceassert_edits", "module_for_file",
-           "live_function", "code_matches", "line_matches", "statement_line", "insert_statements", "hold_source",
-           "word_at", "same_file", "remember_patch_lines", "source_position"]
+__all__ = ["Enclosing", "CHANGED", "enclosing", "statement_start", "indentation", "insert_traceassert_edits",
+           "module_for_file", "live_function", "code_matches", "line_matches", "statement_line", "insert_statements",
+           "hold_source", "word_at", "same_file", "remember_patch_lines", "source_position"]
 
 #: what the editor features say when the document no longer matches the running code
 CHANGED = "file changed since the code was loaded"
 
 _DEF = re.compile(r"^(\s*)(async\s+def|def|class)\s+(\w+)")
 _IMPORT = re.compile(r"^\s*from\s+otrace_server\s+import\s+[^#]*\btraceassert\b")
+_SCOPES = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)   # bodies that have a docstring
 
 
 @dataclass
@@ -76,6 +78,81 @@ def _body_indent(lines: list[str], line: int) -> tuple[int, int]:
     return i, _indent(lines[i])
 
 
+def indentation(text: str) -> str:
+    """The leading whitespace of a line, as written (tabs stay tabs)."""
+    return text[: len(text) - len(text.lstrip(" \t\f"))]
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+
+
+def _start(stmt: ast.stmt) -> int:
+    decorators = getattr(stmt, "decorator_list", None) or []
+    return min([stmt.lineno] + [d.lineno for d in decorators])
+
+
+def _bodies(stmt: ast.AST) -> list[list[ast.stmt]]:
+    out = [getattr(stmt, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(stmt, name, None), list)]
+    out += [h.body for h in getattr(stmt, "handlers", ()) or ()]
+    out += [c.body for c in getattr(stmt, "cases", ()) or ()]
+    return out
+
+
+def _first_statement(body: list[ast.stmt]) -> ast.stmt | None:
+    """The first statement of a def/class/module body that runs (its docstring skipped)."""
+    if body and _is_docstring(body[0]):
+        body = body[1:]
+    return body[0] if body else None
+
+
+def statement_start(lines: list[str], line: int) -> int | None:
+    """The 0-based line before which a statement for 0-based ``line`` goes, from the document's
+    AST (the document's lines, as the editor has them): the start of the
+    statement that contains ``line`` (a continuation line or a line inside a multi-line string goes
+    to its statement's first line); a ``def``/``class`` line or a decorator, a docstring, a blank
+    or comment line or a clause (``else:``, ``except:``) go to the next statement of that body.
+    ``line`` unchanged at module level outside any statement; None when the document does not parse."""
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+    target = line + 1
+    body: list[ast.stmt] = tree.body
+    owner: ast.AST = tree
+    while True:
+        inside = [s for s in body if _start(s) <= target <= (s.end_lineno or s.lineno)]
+        if not inside:   # between statements of this body (blank, comment, clause line): the next one
+            later = [s for b in _bodies(owner) for s in b if _start(s) >= target] if owner is not tree else []
+            return _start(min(later, key=_start)) - 1 if later else line
+        stmt = inside[0]
+        if _is_docstring(stmt) and isinstance(owner, _SCOPES) and owner.body[0] is stmt:
+            nxt = _first_statement(owner.body)   # after the docstring: it stays the docstring
+            return _start(nxt) - 1 if nxt is not None else (stmt.end_lineno or stmt.lineno)
+        bodies = _bodies(stmt)
+        if not bodies:
+            return _start(stmt) - 1             # a simple statement: its first line
+        first_body = min(_start(s) for b in bodies for s in b)
+        if target < first_body:                 # the header (def/class line, decorator, `if (a and`)
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                nxt = _first_statement(stmt.body)
+                return _start(nxt) - 1 if nxt is not None else line
+            return _start(stmt) - 1
+        owner, body = stmt, [s for b in bodies for s in b]
+
+
+def _placement(lines: list[str], line: int) -> tuple[int, str]:
+    """(0-based line, indentation as written) where a statement for 0-based ``line`` goes:
+    ``statement_start``'s line, or, for a document that does not parse, the nearest code line by
+    indentation (``_body_indent``). The indentation is the target line's own (tabs stay tabs)."""
+    at = statement_start(lines, line)
+    width = 0
+    if at is None:
+        at, width = _body_indent(lines, line)
+    text = lines[at] if 0 <= at < len(lines) else ""
+    return at, indentation(text) if text.strip() else " " * width
+
+
 def enclosing(lines: list[str], line: int) -> Enclosing | None:
     """The innermost def enclosing 0-based ``line`` (a def line counts as inside its function),
     found by indentation, so it works on code that does not parse; None at module level."""
@@ -103,10 +180,12 @@ def enclosing(lines: list[str], line: int) -> Enclosing | None:
 
 
 def insert_traceassert_edits(lines: list[str], line: int) -> tuple[str, list[dict[str, Any]]]:
-    """The text edits that insert a traceassert before 0-based ``line``: ``await traceassert(True,
+    """The text edits that insert a traceassert for 0-based ``line`` (before the statement
+    ``statement_start`` names, indented as that line is): ``await traceassert(True,
     label="...", action="hold")`` inside an async def, ``traceassert(True, label="...")`` elsewhere,
-    plus ``from otrace_server import traceassert`` when the file lacks it. Returns (title, edits)."""
-    at, indent = _body_indent(lines, line)
+    plus ``from otrace_server import traceassert`` when the file lacks it. Returns (title, edits),
+    their text ending in ``\n``."""
+    at, indent = _placement(lines, line)
     enc = enclosing(lines, line)
     label = f"{enc.qualname.rsplit('.', 1)[-1] if enc else 'line'}_{at + 1}"
     if enc is not None and enc.is_async:
@@ -115,7 +194,7 @@ def insert_traceassert_edits(lines: list[str], line: int) -> tuple[str, list[dic
     else:
         title = "Insert traceassert here"
         stmt = f'traceassert(True, label="{label}")'
-    edits = [_insert(at, " " * indent + stmt + "\n")]
+    edits = [_insert(at, indent + stmt + "\n")]
     if not any(_IMPORT.match(text) for text in lines):
         where = _import_line(lines)
         following = lines[where].lstrip() if where < len(lines) else ""
@@ -217,15 +296,15 @@ def line_matches(file: str, line: int, lines: list[str]) -> bool:
     return loaded.rstrip("\r\n") == lines[line - 1].rstrip("\r\n")
 
 
-def statement_line(func: Any, lines: list[str], line: int) -> tuple[int, int]:
-    """(0-based document line, indentation) where a statement for 0-based ``line`` goes inside
-    ``func``: the line itself when it has code, else the next code line; the def line moves into
-    the body. OTraceError when the document does not match the running code or the line is outside
-    ``func``."""
+def statement_line(func: Any, lines: list[str], line: int) -> tuple[int, str]:
+    """(0-based document line, its indentation as written) where a statement for 0-based ``line``
+    goes inside ``func`` (``statement_start``: before the statement the line belongs to; a def
+    line, docstring, clause, blank or comment line moves to the next statement). OTraceError when
+    the document does not match the running code or the line is outside ``func``."""
     if not code_matches(func, lines):
         raise OTraceError(f"{func.__qualname__}: {CHANGED}")
     source, first = inspect.getsourcelines(func)
-    at, indent = _body_indent(lines, line)
+    at, indent = _placement(lines, line)
     if not 0 < at - (first - 1) <= len(source):
         raise OTraceError(f"line {line + 1} is not inside {func.__qualname__}")
     return at, indent
@@ -233,15 +312,15 @@ def statement_line(func: Any, lines: list[str], line: int) -> tuple[int, int]:
 
 def insert_statements(func: Any, lines: list[str], statements: dict[int, str]) -> tuple[str, list[int]]:
     """``func``'s source (dedented) with ``statements`` inserted: ``{0-based document line: text}``
-    where each line comes from ``statement_line`` and the text is one statement without
-    indentation (it gets the indentation of the line it precedes). Returns (source, line_map):
+    where each line goes where ``statement_line`` says and the text is one statement without
+    indentation (it gets the indentation of the line it precedes, tabs included). Returns (source, line_map):
     ``line_map[i]`` is the 1-based document line of line ``i + 1`` of the source (an inserted
     statement maps to the line it precedes). OTraceError as ``statement_line``."""
     source, first = inspect.getsourcelines(func)
     placed = {}
     for line, text in statements.items():
         at, indent = statement_line(func, lines, line)
-        placed.setdefault(at, []).append(" " * indent + text.strip() + "\n")
+        placed.setdefault(at, []).append(indent + text.strip() + "\n")
     out, line_map = [], []
     for i, text in enumerate(source):
         doc_line = first + i

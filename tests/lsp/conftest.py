@@ -81,3 +81,12 @@ def demo(tmp_path_factory):
                      tmp_path_factory.mktemp("xdg"), _demo_ready)
     yield app
     app.stop()
+
+
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory):
+    """The chat demo (its /osh/web set up) as a process of its own."""
+    app = AppProcess([str(ROOT / "demos" / "chat_websock.py"), "--port", "0", "--no-console",
+                      "--exit-on-stdin-eof"], tmp_path_factory.mktemp("xdg"), _demo_ready)
+    yield app
+    app.stop()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from otrace_server.lsp import document
+from otrace_server.shell import editor
 from tests.lsp.conftest import HERE, AppProcess, _sample_ready
 
 pytestmark = pytest.mark.timeout(60)
@@ -213,6 +214,6 @@ def test_split_lines_follows_lsp_line_ends():
 
 
 def test_statement_line_on_code_that_does_not_parse_is_none():
-    assert document.statement_line(["def f(:\n", "    pass\n"], 1) is None
-    assert document.statement_line(["x = (1,\n", "     2)\n"], 1) == 0
-    assert document.statement_line(['s = """a\n', 'b"""\n'], 1) == 0   # inside a multi-line string
+    assert editor.statement_start(["def f(:\n", "    pass\n"], 1) is None
+    assert editor.statement_start(["x = (1,\n", "     2)\n"], 1) == 0
+    assert editor.statement_start(['s = """a\n', 'b"""\n'], 1) == 0   # inside a multi-line string

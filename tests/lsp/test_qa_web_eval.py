@@ -7,18 +7,9 @@ from __future__ import annotations
 import pytest
 
 from otrace_server.lsp.methods import MAX_WEB_TIMEOUT_MS
-from tests.lsp.conftest import ROOT, AppProcess, _demo_ready
 from tests.lsp.rpc import RpcError
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def chat(tmp_path_factory):
-    app = AppProcess([str(ROOT / "demos" / "chat_websock.py"), "--port", "0", "--no-console",
-                      "--exit-on-stdin-eof"], tmp_path_factory.mktemp("xdg"), _demo_ready)
-    yield app
-    app.stop()
 
 
 @pytest.mark.parametrize("params, names", [

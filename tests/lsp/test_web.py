@@ -7,18 +7,9 @@ import os
 
 import pytest
 
-from tests.lsp.conftest import ROOT, AppProcess, _demo_ready
 from tests.web.servers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(scope="module")
-def chat(tmp_path_factory):
-    app = AppProcess([str(ROOT / "demos" / "chat_websock.py"), "--port", "0", "--no-console",
-                      "--exit-on-stdin-eof"], tmp_path_factory.mktemp("xdg"), _demo_ready)
-    yield app
-    app.stop()
 
 
 @pytest.fixture(scope="module")
