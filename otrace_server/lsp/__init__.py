@@ -14,8 +14,8 @@ Modules:
     methods     the otrace/* requests (run in worker threads)
     features    code actions, code lenses, diagnostics, hover, executeCommand
     editor      source analysis: enclosing def, inserted statements, live functions, staleness
-    document    a document as the client counts it: LSP lines, line ending, Python or not, and
-                the statement a line belongs to (AST: continuation lines, strings, docstrings)
+    document    a document as the client counts it: LSP lines, line ending, Python or not (where a
+                statement goes for a line is shell.editor.statement_start)
     payloads    JSON payloads of holds, contexts, outcomes
     discovery   discovery files (write/remove/list_processes)
     audit       the audit log of state-changing requests
