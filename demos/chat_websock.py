@@ -75,7 +75,7 @@ class LoginHandler(BaseHandler):
         if not name:
             self.redirect("/login")
             return
-        self.set_signed_cookie(COOKIE, name[:40])
+        self.set_signed_cookie(COOKIE, name[:40], httponly=True, samesite="Lax")   # not sent by cross-site POSTs
         self.redirect("/")
 
 

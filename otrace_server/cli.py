@@ -274,7 +274,7 @@ def _run_script(opts, module: types.ModuleType, code: types.CodeType) -> int:
     saved_main = sys.modules.get(module.__name__)
     saved_argv, script_dir = sys.argv, os.path.dirname(module.__file__)
     sys.modules[module.__name__] = module
-    sys.argv = [module.__file__, *opts.args]
+    sys.argv = [opts.script, *opts.args]      # as python sets it: the path as typed
     sys.path.insert(0, script_dir)
     try:
         exec(code, module.__dict__)

@@ -20,7 +20,7 @@ def main(*args):
 def answer_of(x):
     return x
 if __name__ == "__main__":
-    print("running as", __name__, sys.argv[1:])
+    print("running as", __name__, sys.argv[1:], "argv0", sys.argv[0])
     answer = 42
 '''
 
@@ -64,7 +64,7 @@ def test_runs_a_script_as_main_with_its_arguments(tmp_path):
     (tmp_path / "script.py").write_text(SCRIPT)
     proc = otrace("--no-lsp", "script.py", "a", "b", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "running as __main__ ['a', 'b']" in proc.stdout
+    assert "running as __main__ ['a', 'b'] argv0 script.py" in proc.stdout   # sys.argv[0] as typed, as python
 
 
 def test_script_exit_status_and_uncaught_exception(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -25,6 +26,16 @@ def test_demo_serves_and_exits_on_stdin_eof():
             assert response.status == 200 and b'id="name"' in response.read()
         with urllib.request.urlopen(url + "/otrace/otrace-web.js", timeout=10) as response:
             assert b"OTraceWeb" in response.read()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        try:   # the login cookie is not sent with cross-site POSTs, nor readable by scripts
+            urllib.request.build_opener(NoRedirect).open(url + "/login", data=b"name=alice", timeout=10)
+        except urllib.error.HTTPError as redirect:
+            cookie = redirect.headers["Set-Cookie"]
+        assert "SameSite=Lax" in cookie and "HttpOnly" in cookie, cookie
         proc.stdin.close()
         assert proc.wait(20) == 0
     finally:
