@@ -24,6 +24,7 @@ from otrace_server.endpoint import AUTH_TIMEOUT, MAX_BUFFERED, MAX_HEADERS
 from tests.dap.dapclient import DapClient
 from tests.lsp.conftest import ROOT, _demo_ready
 from tests.lsp.rpc import Client, RpcError
+from tests.support.processes import end_process
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -62,12 +63,7 @@ class DemoApp:
 
     def stop(self) -> None:
         self.watcher.close()
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        end_process(self.proc)
         self._stderr.close()
 
 

@@ -4,14 +4,12 @@ interpolation, snapshots, unpatching."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.dap.breakpoints import Breakpoints, hit_matches, interpolate
+from tests.support.modules import imported
 
 SOURCE = '''\
 def total(items):
@@ -24,14 +22,8 @@ def total(items):
 
 @pytest.fixture
 def module(tmp_path):
-    path = tmp_path / "bp_sample.py"
-    path.write_text(SOURCE)
-    spec = importlib.util.spec_from_file_location("bp_sample", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bp_sample"] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    del sys.modules["bp_sample"]
+    with imported(tmp_path / "bp_sample.py", "bp_sample", SOURCE) as mod:
+        yield mod
 
 
 def test_snapshot_records_and_removal_unpatches(module):

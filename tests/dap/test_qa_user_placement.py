@@ -5,13 +5,11 @@ statement, says so in ``line``, and fires there; the function keeps its docstrin
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from otrace_server.core.engine import Engine
 from otrace_server.dap.breakpoints import Breakpoints
+from tests.support.modules import imported
 
 SOURCE = '''\
 import functools
@@ -50,14 +48,8 @@ class Box:
 
 @pytest.fixture
 def module(tmp_path):
-    path = tmp_path / "qa_placement.py"
-    path.write_text(SOURCE)
-    spec = importlib.util.spec_from_file_location("qa_placement", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["qa_placement"] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    del sys.modules["qa_placement"]
+    with imported(tmp_path / "qa_placement.py", "qa_placement", SOURCE) as mod:
+        yield mod
 
 
 def line(text: str) -> int:

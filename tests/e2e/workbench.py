@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.appserver import wait_for as _wait_for
+from tests.support.processes import end_process
 
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
            "wait_for", "free_port", "show_otrace", "tree_row", "context_menu"]
@@ -91,12 +92,7 @@ class Demo:
         self.info = json.loads(self.discovery.read_text())
 
     def stop(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        end_process(self.proc)
 
 
 class Workbench:

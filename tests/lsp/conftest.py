@@ -7,11 +7,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.lsp.rpc import Client
+from tests.support.processes import end_process
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -41,12 +44,7 @@ class AppProcess:
     def stop(self) -> None:
         for c in self.clients:
             c.close()
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        end_process(self.proc)
 
 
 def _sample_ready(stdout):
@@ -90,3 +88,15 @@ def chat(tmp_path_factory):
                       "--exit-on-stdin-eof"], tmp_path_factory.mktemp("xdg"), _demo_ready)
     yield app
     app.stop()
+
+
+def fetch_async(app, path: str) -> dict:
+    """GET ``path`` on a thread; the returned dict gets 'body' when the response arrives."""
+    box: dict = {}
+
+    def run():
+        box["body"] = urllib.request.urlopen(f"http://127.0.0.1:{app.http}{path}", timeout=30).read().decode()
+
+    box["thread"] = threading.Thread(target=run, daemon=True)
+    box["thread"].start()
+    return box

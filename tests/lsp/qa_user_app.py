@@ -10,11 +10,7 @@ itself), /raise?v=X (raises inside ``boom`` when X == "1", traced).
 import functools
 import os
 import sys
-import threading
 
-import tornado.httpserver
-import tornado.ioloop
-import tornado.netutil
 import tornado.web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -94,27 +90,9 @@ class RaiseHandler(tornado.web.RequestHandler):
 
 
 def main():
-    from otrace_server import start
+    from tests.support.testapp import serve_until_stdin_eof
 
-    io_loop = tornado.ioloop.IOLoop.current()
-    app = tornado.web.Application([(r"/m", Handler), (r"/raise", RaiseHandler)])
-    server = tornado.httpserver.HTTPServer(app)
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    server.add_sockets(sockets)
-    otrace = start(globals(), app_loop=io_loop, console=False, trace_active=True)
-    otrace.engine.tracer.trace("boom", namespace=globals())
-    print(f"READY {sockets[0].getsockname()[1]} {otrace.lsp_port}", flush=True)
-
-    def watch():
-        while sys.stdin.buffer.read(4096):
-            pass
-        io_loop.add_callback(io_loop.stop)
-
-    threading.Thread(target=watch, daemon=True).start()
-    try:
-        io_loop.start()
-    finally:
-        otrace.stop()
+    serve_until_stdin_eof([(r"/m", Handler), (r"/raise", RaiseHandler)], globals(), "boom")
 
 
 if __name__ == "__main__":

@@ -9,12 +9,8 @@ Prints ``READY <http_port> <lsp_port>`` once serving. Handlers:
 
 import os
 import sys
-import threading
 import time
 
-import tornado.httpserver
-import tornado.ioloop
-import tornado.netutil
 import tornado.web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -55,28 +51,10 @@ class LiveHandler(tornado.web.RequestHandler):
 
 
 def main():
-    from otrace_server import start
+    from tests.support.testapp import serve_until_stdin_eof
 
-    io_loop = tornado.ioloop.IOLoop.current()
-    app = tornado.web.Application([(r"/sleep", SleepHandler), (r"/hold", HoldHandler), (r"/div", DivHandler),
-                                   (r"/live", LiveHandler)])
-    server = tornado.httpserver.HTTPServer(app)
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    server.add_sockets(sockets)
-    otrace = start(globals(), app_loop=io_loop, console=False, trace_active=True)
-    otrace.engine.tracer.trace("compute", namespace=globals())
-    print(f"READY {sockets[0].getsockname()[1]} {otrace.lsp_port}", flush=True)
-
-    def watch():
-        while sys.stdin.buffer.read(4096):
-            pass
-        io_loop.add_callback(io_loop.stop)
-
-    threading.Thread(target=watch, daemon=True).start()
-    try:
-        io_loop.start()
-    finally:
-        otrace.stop()
+    serve_until_stdin_eof([(r"/sleep", SleepHandler), (r"/hold", HoldHandler), (r"/div", DivHandler),
+                           (r"/live", LiveHandler)], globals(), "compute")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def test_number_77_holds_and_resumes_through_the_language_server(demo):
     assert started["file"].endswith("torna_trace.py") and started["label"] == "hold_check"
     other = urllib.request.urlopen(f"http://127.0.0.1:{demo.http}/?number=4", timeout=5).read().decode()
     assert "The reciprocal of 4.0 is 0.25" in other          # other requests are served meanwhile
-    out = c.request("otrace/command", {"line": f"cd /osh/recent/holds/GetHandler.get/hd-hold_check"})
+    out = c.request("otrace/command", {"line": "cd /osh/recent/holds/GetHandler.get/hd-hold_check"})
     assert not out["error"], out
     assert c.request("otrace/resume", {"all": True}) == {"resumed": [started["id"]]}
     t.join(10)

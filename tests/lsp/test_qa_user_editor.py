@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import shutil
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from otrace_server.lsp import document
 from otrace_server.shell import editor
-from tests.lsp.conftest import HERE, AppProcess, _sample_ready
+from tests.lsp.conftest import HERE, AppProcess, _sample_ready, fetch_async
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,17 +73,6 @@ def apply(text: str, edits: list[dict]) -> str:
     return "".join(lines)
 
 
-def fetch_async(app, path: str) -> dict:
-    box: dict = {}
-
-    def run():
-        box["body"] = urllib.request.urlopen(f"http://127.0.0.1:{app.http}{path}", timeout=30).read().decode()
-
-    box["thread"] = threading.Thread(target=run, daemon=True)
-    box["thread"].start()
-    return box
-
-
 # ---- Insert traceassert: where and how the statement goes -----------------------------------------
 @pytest.mark.parametrize("cursor, before", [
     ("                 1)", "        total = (len(v) +"),          # continuation line: before its statement
@@ -112,8 +100,9 @@ def test_insert_traceassert_keeps_tabs_and_crlf(app):
     uri = uri_of(app)
     crlf = TEXT.replace("\n", "\r\n")
     open_doc(c, uri, crlf)
-    edit = insert(c, uri, line_of("\ty = x * 2"))
-    assert edit["newText"] == '\ttraceassert(True, label="tabbed_48")\r\n'   # was ' traceassert...\n': TabError
+    line = line_of("\ty = x * 2")
+    edit = insert(c, uri, line)
+    assert edit["newText"] == f'\ttraceassert(True, label="tabbed_{line + 1}")\r\n'   # was ' traceassert...\n': TabError
     ast.parse(apply(crlf, [edit]))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lsp.conftest import HERE
+from tests.lsp.conftest import HERE, fetch_async
 from tests.lsp.rpc import Client, RpcError
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,18 +25,6 @@ URI = SAMPLE.as_uri()
 def line_of(text: str) -> int:
     """0-based line of the first line of sample_app.py containing ``text``."""
     return next(i for i, line in enumerate(SAMPLE.read_text().splitlines()) if text in line)
-
-
-def fetch_async(app, path: str) -> dict:
-    """GET ``path`` on a thread; the returned dict gets 'body' when the response arrives."""
-    box: dict = {}
-
-    def run():
-        box["body"] = urllib.request.urlopen(f"http://127.0.0.1:{app.http}{path}", timeout=30).read().decode()
-
-    box["thread"] = threading.Thread(target=run, daemon=True)
-    box["thread"].start()
-    return box
 
 
 def open_doc(client: Client, text: str | None = None, uri: str = URI) -> None:

@@ -5,12 +5,11 @@ is written (tabs stay tabs), on real imported modules."""
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
 
 import pytest
 
 from otrace_server.shell import editor
+from tests.support.modules import imported
 
 TABBED = (
     "async def handle(request):\n"
@@ -25,14 +24,8 @@ TABBED = (
 
 @pytest.fixture
 def tabbed(tmp_path):
-    path = tmp_path / "tabbed_mod.py"
-    path.write_text(TABBED)
-    spec = importlib.util.spec_from_file_location("tabbed_mod", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tabbed_mod"] = module
-    spec.loader.exec_module(module)
-    yield module, TABBED.splitlines(keepends=True)
-    sys.modules.pop("tabbed_mod", None)
+    with imported(tmp_path / "tabbed_mod.py", "tabbed_mod", TABBED) as module:
+        yield module, TABBED.splitlines(keepends=True)
 
 
 @pytest.mark.parametrize("cursor, before", [
