@@ -60,7 +60,7 @@ _SPECIAL = frozenset(
         "add sub mul matmul truediv floordiv mod divmod pow lshift rshift and or xor "
         "radd rsub rmul rmatmul rtruediv rfloordiv rmod rdivmod rpow rlshift rrshift rand ror rxor "
         "neg pos invert abs eq ne lt le gt ge bool len contains iter next format str hash index keys".split()))
-_GUARD, _ITEM = "__otrace_guard__", "__otrace_item__"
+_GUARD, _ITEM, _SLICE = "__otrace_guard__", "__otrace_item__", "__otrace_slice__"   # never shadow a user's name
 
 
 def _python_special(cls: type) -> str | None:
@@ -134,7 +134,7 @@ class _Guarded(ast.NodeTransformer):
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
         key = node.slice
         if isinstance(key, ast.Slice):
-            key = ast.Call(ast.Name("slice", ast.Load()), [self._g(part) if part else ast.Constant(None)
+            key = ast.Call(ast.Name(_SLICE, ast.Load()), [self._g(part) if part else ast.Constant(None)
                                                             for part in (key.lower, key.upper, key.step)], [])
         else:
             key = self._g(key)
@@ -188,7 +188,7 @@ def evaluate(expression: str, globals_dict: dict, locals_map: Any, *, safe: bool
     if safe:
         check_safe(tree)
         tree = ast.fix_missing_locations(_Guarded().visit(tree))
-        namespace = Overlay({_GUARD: _guard, _ITEM: _item, "slice": slice}, namespace)
+        namespace = Overlay({_GUARD: _guard, _ITEM: _item, _SLICE: slice}, namespace)
     try:
         return eval(compile(tree, "<pr>", "eval"), globals_dict, namespace)
     except OTraceError:

@@ -104,3 +104,13 @@ def test_item_read_of_a_defaultdict_does_not_insert(session, app, spied):
 def test_plain_reads_and_builtin_operators_still_work(session, spied, expr, expected):
     r = session.execute(expr)
     assert (r.error, r.output) == (False, expected)
+
+
+def test_a_users_name_slice_is_not_shadowed_by_the_guard(engine):
+    """The guard's helpers have names of their own: an application global called ``slice`` reads
+    as itself, and slicing still works, in safe mode."""
+    from otrace_server.shell import Shell
+
+    session = Shell(engine, {"slice": "mine", "items": [1, 2, 3]}).session("t")
+    assert session.execute("slice").output == "'mine'"
+    assert session.execute("items[1:]").output == "[2, 3]"
