@@ -112,6 +112,8 @@ class _Guarded(ast.NodeTransformer):
         return ast.BoolOp(node.op, [self._g(v) for v in node.values])
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        if all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):   # identity runs no code
+            return ast.Compare(self.visit(node.left), node.ops, [self.visit(c) for c in node.comparators])
         return ast.Compare(self._g(node.left), node.ops, [self._g(c) for c in node.comparators])
 
     def visit_IfExp(self, node: ast.IfExp) -> ast.expr:

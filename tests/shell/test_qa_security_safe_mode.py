@@ -82,6 +82,14 @@ def test_operators_on_application_objects_are_refused(session, spied, expr):
     assert spied == []                       # the application's code did not run
 
 
+def test_identity_comparisons_run_no_code_and_stay_allowed(session, spied):
+    assert session.execute("spy is None").output == "False"
+    assert session.execute("spy is not None is not spy").output == "True"
+    assert session.execute("spy is None or 1").output == "1"     # the truth of a bool, not of spy
+    assert session.execute("spy or 1").error                      # spy's own truth stays guarded
+    assert spied == []
+
+
 def test_operators_run_when_safe_mode_is_off(session, spied):
     session.execute("set safe_mode False")
     r = session.execute("spy + 1")
