@@ -106,6 +106,14 @@ def loop():
     thread = threading.Thread(target=lp.run_forever, name="app-loop", daemon=True)
     thread.start()
     yield lp
+
+    async def cancel_the_rest():   # a test that left a hold waiting: end its task, not destroy it pending
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(cancel_the_rest(), lp).result(5)
     lp.call_soon_threadsafe(lp.stop)
     thread.join(5)
     lp.close()
