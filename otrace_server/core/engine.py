@@ -30,7 +30,7 @@ from otrace_server.core.holds import Hold, HoldAnswered, HoldRegistry, Outcome
 from otrace_server.core.settings import Settings
 from otrace_server.core.store import ContextStore
 
-__all__ = ["Engine", "get_engine", "READY"]
+__all__ = ["Engine", "get_engine", "check_outcome", "READY"]
 
 log = logging.getLogger("otrace")
 
@@ -90,6 +90,19 @@ class _HoldWaiter:
         """The hold's resolver (any thread): complete the Future on its loop."""
         self.crossing(self.loop, functools.partial(self._complete, outcome))
 
+    def retime(self, hold: Hold) -> None:
+        """``hold.timeout`` changed (any thread): re-arm the timer on the loop."""
+        self.crossing(self.loop, functools.partial(self.arm, hold))
+
+    def arm(self, hold: Hold) -> None:
+        """On the loop: (re)start the timer that resumes ``hold`` when its timeout is reached."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if hold.timeout and not hold.done:
+            self.timer = self.loop.call_later(hold.remaining, self.engine.resume_quietly, hold.id,
+                                              Outcome("timeout"))
+
     def _complete(self, outcome: Outcome) -> None:
         """On the loop: the Future gets what the held code's ``await`` returns or raises."""
         future = self.future
@@ -104,6 +117,36 @@ class _HoldWaiter:
                 future.set_exception(RuntimeError(f"resumed raising {exc!r}"))
         else:
             future.set_result(value)
+
+
+class _BreakWaiter:
+    """The thread side of one break: the resolver (any thread) hands the outcome to the blocked
+    thread; ``retime`` wakes it to wait again with the hold's new timeout."""
+
+    __slots__ = ("condition", "outcome")
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.outcome: Outcome | None = None
+
+    def __call__(self, outcome: Outcome) -> None:
+        with self.condition:
+            self.outcome = outcome
+            self.condition.notify_all()
+
+    def retime(self, hold: Hold) -> None:
+        with self.condition:
+            self.condition.notify_all()
+
+    def wait(self, hold: Hold) -> bool:
+        """Block until resumed (True) or ``hold``'s timeout has passed (False)."""
+        with self.condition:
+            while self.outcome is None:
+                remaining = hold.remaining
+                if remaining == 0.0:
+                    return False
+                self.condition.wait(remaining)
+            return True
 
 
 class HoldAwaitable:
@@ -205,6 +248,7 @@ class Engine:
         self._site_counts: dict[tuple[str, int], dict[str, int]] = {}
         self._site_lock = threading.Lock()
         self.settings.on_change(self._setting_changed)
+        self.settings.after_change(self._setting_stored)
 
     # ---- recording -------------------------------------------------------------------------
     def record(self, ctx: TraceContext) -> TraceContext:
@@ -302,8 +346,7 @@ class Engine:
         waiter = _HoldWaiter(self, loop, crossing)
         self._store(ctx, "holds")
         hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
-        if hold.timeout:
-            waiter.timer = loop.call_later(hold.timeout, self.resume_quietly, ctx.id, Outcome("timeout"))
+        waiter.arm(hold)
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
         if self._crossing is None:   # otrace stopped while this hold was being made: never strand it
@@ -313,20 +356,14 @@ class Engine:
     def start_break(self, ctx: TraceContext) -> Any:
         """Record ``ctx`` as a break and block the calling thread until it is resumed from another
         thread; returns the resume value (or raises the requested exception)."""
-        event = threading.Event()
-        box: list[Outcome] = []
-
-        def resolver(outcome: Outcome) -> None:
-            box.append(outcome)
-            event.set()
-
+        waiter = _BreakWaiter()
         self._store(ctx, "breaks")
-        hold = self.holds.create(ctx, resolver, self.settings.hold_timeout)
+        hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
-        if not event.wait(hold.timeout or None):
+        if not waiter.wait(hold):
             self.resume_quietly(ctx.id, Outcome("timeout"))
-        return self.apply_outcome(box[0] if box else Outcome("timeout"))
+        return self.apply_outcome(waiter.outcome or Outcome("timeout"))
 
     def apply_outcome(self, outcome: Outcome) -> Any:
         """In the resumed code: return the value of ``outcome`` or raise what it asks for."""
@@ -338,7 +375,10 @@ class Engine:
 
     def resume(self, ids: Iterable[str] | None = None, outcome: Outcome | None = None) -> list[Hold]:
         """Resume the named holds (all of them when ``ids`` is None). Unknown ids raise OTraceError
-        before anything is resumed."""
+        before anything is resumed, and so does an outcome that would harm the application rather
+        than the held code (see ``check_outcome``)."""
+        if outcome is not None:
+            check_outcome(outcome)
         if ids is None:
             return self.holds.resume_all(outcome)
         ids = list(dict.fromkeys(ids))
@@ -364,6 +404,10 @@ class Engine:
         self.events.publish("hold_resumed", hold=hold, outcome=hold.outcome)
 
     # ---- settings side effects -------------------------------------------------------------
+    def _setting_stored(self, name: str, value: Any) -> None:
+        if name == "hold_timeout":   # the holds that wait get it too, counted from when they began
+            self.holds.set_timeout(value)
+
     def _setting_changed(self, name: str, value: Any) -> None:
         if name == "log_level":
             self._log_contexts = value in ("DEBUG", "INFO")
@@ -374,6 +418,18 @@ class Engine:
             old, self.tracedb = self.tracedb, new
             if old is not None:
                 old.close()
+
+
+def check_outcome(outcome: Outcome) -> None:
+    """OTraceError (one line) for a resume outcome no held code should get: raising an exception
+    that is not an ``Exception`` (SystemExit, KeyboardInterrupt, GeneratorExit, CancelledError:
+    in a coroutine they stop the application's loop or leave the request unanswered) or answering
+    with a status that is not a final HTTP status (1xx: the client would wait for the real answer)."""
+    if outcome.kind == "raise" and outcome.exception is not None and not isinstance(outcome.exception, Exception):
+        raise OTraceError(f"cannot raise {type(outcome.exception).__name__} in held code: it would stop the "
+                          f"application, not the request; raise an Exception")
+    if outcome.kind == "status" and not (isinstance(outcome.status, int) and 200 <= outcome.status <= 599):
+        raise OTraceError(f"cannot answer with HTTP {outcome.status!r}: a final status is 200-599")
 
 
 _default: Engine | None = None

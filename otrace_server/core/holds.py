@@ -4,6 +4,9 @@ The registry only keeps track of holds; the waiting is done by whoever created t
 passes a ``resolver(outcome)`` callable. Resolvers must be callable from ANY thread: a break's
 resolver sets a ``threading.Event``; an asyncio hold's resolver (installed by
 ``otrace_server.runtime``) schedules the Future's completion on the application's loop.
+A resolver may also have a ``retime(hold)`` method (any thread), called after ``set_timeout``
+changed ``hold.timeout``, so that the waiter re-arms its timer (a resolver without it keeps the
+timer it started with).
 
 Outcomes of ``resume`` (see ``Outcome``): continue (default), continue with a value (what
 ``await traceassert(...)`` returns), raise an exception in the held code, or answer the request
@@ -144,6 +147,19 @@ class HoldRegistry:
             raise OTraceError(f"no held request or thread {trace_id!r}")
         self._finish(hold, outcome or Outcome())
         return hold
+
+    def set_timeout(self, timeout: float) -> None:
+        """Give every waiting hold ``timeout`` seconds (0: none), counted from when it began (a hold
+        already older than that is resumed by its waiter at once): what changing ``hold_timeout``
+        does to the holds that wait."""
+        for hold in self.list():
+            hold.timeout = timeout
+            retime = getattr(hold._resolver, "retime", None)
+            if retime is not None:
+                try:
+                    retime(hold)
+                except Exception:  # a waiter must never break the caller (a settings change)
+                    log.exception("otrace: re-timing %s failed", hold.id)
 
     def resume_all(self, outcome: Outcome | None = None) -> list[Hold]:
         """Resume every waiting hold; returns them."""

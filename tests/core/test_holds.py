@@ -322,3 +322,52 @@ def test_a_hold_made_while_otrace_stops_resumes_itself(engine, app_loop):
     result = submit(app_loop, held_handler(engine, 5)).result(WAIT)
     assert result == ("done", 5, None)
     assert engine.holds.list() == []
+
+
+def test_changing_hold_timeout_retimes_waiting_breaks_and_holds(engine, app_loop):
+    """A new hold_timeout applies to the holds that already wait, counted from when each began:
+    0 -> 0.3 s resumes both (with outcome "timeout"); a break that waited forever wakes up."""
+    box: list = []
+    worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
+    worker.start()
+    future = submit(app_loop, held_handler(engine, 1))
+    holds = wait_for_holds(engine, 2)
+    time.sleep(0.1)
+    assert worker.is_alive() and not future.done()
+    started = time.monotonic()
+    engine.settings.set("hold_timeout", 0.3)
+    worker.join(WAIT)
+    assert future.result(WAIT) == ("done", 1, None) and box == [("value", None)]
+    assert 0.1 < time.monotonic() - started < 2.0       # ~0.2 s left of 0.3 s counted from the start
+    assert [h.outcome.kind for h in holds] == ["timeout", "timeout"] and len(engine.holds) == 0
+
+
+def test_hold_timeout_set_to_zero_keeps_waiting_holds_and_an_old_hold_resumes_at_once(engine, app_loop):
+    engine.settings.set("hold_timeout", 0.3)
+    future = submit(app_loop, held_handler(engine, 2))
+    (hold,) = wait_for_holds(engine)
+    engine.settings.set("hold_timeout", 0.0)
+    time.sleep(0.6)
+    assert not future.done() and hold.remaining is None and engine.holds.get(hold.id) is hold
+    engine.settings.set("hold_timeout", 0.2)            # already older than 0.2 s: resumed now
+    assert future.result(WAIT) == ("done", 2, None) and hold.outcome.kind == "timeout"
+
+
+@pytest.mark.parametrize("outcome, message", [
+    (Outcome("raise", exception=SystemExit(1)), "cannot raise SystemExit in held code"),
+    (Outcome("raise", exception=KeyboardInterrupt()), "cannot raise KeyboardInterrupt in held code"),
+    (Outcome("raise", exception=GeneratorExit()), "cannot raise GeneratorExit in held code"),
+    (Outcome("raise", exception=asyncio.CancelledError()), "cannot raise CancelledError in held code"),
+    (Outcome("status", status=103), "cannot answer with HTTP 103: a final status is 200-599"),
+    (Outcome("status", status=600), "cannot answer with HTTP 600"),
+])
+def test_outcomes_that_would_harm_the_application_are_refused_and_the_hold_waits(engine, app_loop, outcome, message):
+    future = submit(app_loop, held_handler(engine, 3))
+    (hold,) = wait_for_holds(engine)
+    for ids in ([hold.id], None):
+        with pytest.raises(OTraceError, match=message):
+            engine.resume(ids, outcome)
+    assert engine.holds.get(hold.id) is hold and not future.done()
+    engine.resume([hold.id], Outcome("raise", exception=LookupError("fine")))
+    with pytest.raises(LookupError, match="fine"):
+        future.result(WAIT)
