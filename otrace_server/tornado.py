@@ -20,9 +20,16 @@ the application's loop. Outcomes of ``resume``:
 * a value: ``await traceassert(...)`` returns it;
 * raise: the exception is raised at the ``await`` in the held coroutine;
 * status: the handler is answered with that HTTP status (``install`` makes the engine raise
-  ``tornado.web.HTTPError(status, reason=reason)``, which Tornado turns into the response);
-* ``hold_timeout`` seconds (0 = forever) resume it by themselves; ``stop()`` resumes every hold
-  (outcome ``shutdown``) so no request hangs.
+  ``tornado.web.HTTPError(status, reason=reason)``, which Tornado turns into the response); a
+  final status only (200-599; 204/304 have no body); when the handler had already flushed part
+  of its answer, the headers are sent: the answer is just finished with what was sent;
+* ``hold_timeout`` seconds (0 = forever) resume it by themselves (changing it applies to waiting
+  holds too, counted from when each began); ``stop()`` resumes every hold (outcome ``shutdown``)
+  so no request hangs.
+
+``resume`` refuses (one-line OTraceError, the hold keeps waiting) to raise what is not an
+``Exception`` (SystemExit would stop the IOLoop; GeneratorExit, CancelledError would leave the
+request unanswered) and a 1xx status.
 
 A client that disconnects while its request is held leaves the hold listed; resuming it later is
 harmless (Tornado discards what the handler writes to a closed connection).
