@@ -117,8 +117,8 @@ def parse_outcome(params: dict[str, Any]) -> Outcome:
         return Outcome("raise", exception=RuntimeError(text))
     if "status" in params:
         status, reason = params["status"], params.get("reason", "")
-        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            raise OTraceError("'status' must be an HTTP status code (100-599)")
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+            raise OTraceError("'status' must be a final HTTP status code (200-599)")
         if not isinstance(reason, str):
             raise OTraceError("'reason' must be a string")
         return Outcome("status", status=status, reason=reason)

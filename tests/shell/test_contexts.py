@@ -39,6 +39,20 @@ def test_resume_with_value_raise_status(session, engine, loop, wait):
         f3.result(5)
 
 
+def test_resume_value_is_the_rest_of_the_line_up_to_the_next_option(session, engine, loop, wait):
+    """--value [1, {'k': (2, 3)}] is one expression (it was cut at the first space: SyntaxError)."""
+    f, h = hold(engine, loop, wait)
+    r = session.execute(f"resume {h.id} --value [1, {{'k': (2, 3)}}, 'a  b']")
+    assert not r.error, r.output
+    assert f.result(5) == "resumed:[1, {'k': (2, 3)}, 'a  b']"
+    f, h = hold(engine, loop, wait)
+    r = session.execute(f"resume {h.id} --status 103")       # not a final answer: the client would wait on
+    assert r.error and "200-599" in r.output
+    assert session.execute(f"resume {h.id} --status 409 'in use'").output == f"Resuming {h.id}"
+    with pytest.raises(Exception, match="409"):
+        f.result(5)
+
+
 def test_resume_raise_class_allowed_in_safe_mode(session, engine, loop, wait):
     f, h = hold(engine, loop, wait)
     assert session.execute(f"resume {h.id} --raise KeyError('x')").error    # a call: refused

@@ -23,11 +23,13 @@ resume id1 [id2 ...]      resume the holds/breaks with these trace ids
 resume all                resume every hold and break
 Outcome options (default: the held code simply continues; traceassert returns None):
   --value EXPR            continue, and "await traceassert(...)" returns the value of EXPR
-  --raise EXPR            raise the exception EXPR (an exception class or instance) in the held code
-  --status N [reason]     answer the held request with HTTP status N (Tornado handlers)
-EXPR is evaluated in the current directory (in safe mode: no calls, so "--raise KeyError" works,
-"--raise KeyError('x')" needs safe_mode False). After resuming the current context the shell
-returns to /osh/globals."""
+  --raise EXPR            raise the exception EXPR (an Exception class or instance) in the held code
+  --status N [reason]     answer the held request with HTTP status N, 200-599 (Tornado handlers)
+EXPR is the rest of the line up to the next option ("--value [1, 2]"), evaluated in the current
+directory (in safe mode: no calls, so "--raise KeyError" works, "--raise KeyError('x')" needs
+safe_mode False). SystemExit, KeyboardInterrupt and the like are refused (they would stop the
+application, not the request). After resuming the current context the shell returns to
+/osh/globals."""
 
 
 def _outcome(session, option: str, words: list[str]) -> Outcome:
@@ -45,12 +47,15 @@ def _outcome(session, option: str, words: list[str]) -> Outcome:
         status = int(words[0])
     except ValueError:
         raise OTraceError(f"resume: --status needs an integer, got {words[0]!r}") from None
-    if not 100 <= status <= 599:
-        raise OTraceError(f"resume: --status must be an HTTP status (100-599), got {status}")
+    if not 200 <= status <= 599:   # a 1xx is not a final answer: the client would wait on
+        raise OTraceError(f"resume: --status must be a final HTTP status (200-599), got {status}")
     reason = words[1] if len(words) > 1 else ""
     if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
         reason = reason[1:-1]
     return Outcome("status", status=status, reason=reason)
+
+
+_RESUME_OPTIONS = ("--value", "--raise", "--status")
 
 
 def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
@@ -60,7 +65,7 @@ def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in ("--value", "--raise", "--status"):
+        if arg in _RESUME_OPTIONS:
             if i + 1 >= len(args):
                 raise OTraceError(f"resume: {arg} needs an argument")
             words = [args[i + 1]]
@@ -69,6 +74,10 @@ def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
                     and not args[i].startswith("-"):
                 words.append(args[i])
                 i += 1
+            elif arg != "--status":   # an expression runs to the next option: --value [1, 2] is one
+                while i < len(args) and args[i] not in _RESUME_OPTIONS:
+                    words[0] += " " + args[i]
+                    i += 1
             outcome = _outcome(session, arg, words)
             continue
         if arg.startswith("-"):
