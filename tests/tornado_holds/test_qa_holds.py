@@ -84,7 +84,7 @@ def test_resume_status_1xx_is_refused_and_204_answers_with_no_body(qa):
     held = server.get_in_thread("")
     (hold,) = wait_holds(app.engine, 1)
     result = session.execute(f"resume {hold.id} --status 103")
-    assert result.error and "cannot answer with HTTP 103" in result.output and not held.done
+    assert result.error and "200-599" in result.output and not held.done   # the shell says it first
     assert not session.execute(f"resume {hold.id} --status 204").error
     status, _, body = held.wait()
     assert (status, body) == (204, "")
