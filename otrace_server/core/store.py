@@ -8,9 +8,13 @@ contexts (moved to ``saved``, never evicted) and holds that are still held.
 Cost: ``add`` is O(1) amortized however many contexts are held; it evicts in passes, once
 ``_EVICT_SLACK`` contexts beyond ``max_recent`` have accumulated (every read evicts first, so no
 reader ever sees more than ``max_recent``). Contexts held when added are kept
-out of the eviction order ("pinned"); the pinned ones are re-checked (O(pinned)) once every
-len(pinned) adds of their type and at each listing, and those resumed by then rejoin the eviction
-order as its newest entries (a resumed hold counts as recent from its resume).
+out of the eviction order ("pinned"); the pinned ones are re-checked (O(pinned)) at each listing
+and, between listings, after as many adds of their type as stayed pinned at the previous check
+(so each check is paid for by the adds before it, and holds added meanwhile cannot postpone it);
+those resumed by then rejoin the eviction order as its newest entries (a resumed hold counts as
+recent from its resume). Memory: at most max_recent + _EVICT_SLACK evictable contexts per type,
+plus the pinned ones: those still held and, with nobody listing, at most about twice as many
+resumed since the last check.
 
 Thread-safety: every method may be called from any thread (one lock guards the maps).
 """
@@ -56,13 +60,13 @@ class _Recent:
     """The recent contexts of one type: ``all`` in the order added (listing, lookup), the ids of
     the evictable ones oldest first, and the pinned (held when last checked) ones."""
 
-    __slots__ = ("all", "order", "pinned", "adds")
+    __slots__ = ("all", "order", "pinned", "due")
 
     def __init__(self) -> None:
         self.all: dict[str, TraceContext] = {}             # insertion ordered
         self.order: dict[str, None] = {}    # insertion ordered: oldest first
         self.pinned: dict[str, TraceContext] = {}
-        self.adds = 0            # adds since the pinned contexts were last checked
+        self.due = 0             # adds left before the pinned contexts are checked again
 
     def remove(self, trace_id: str) -> TraceContext | None:
         self.order.pop(trace_id, None)
@@ -70,11 +74,12 @@ class _Recent:
         return self.all.pop(trace_id, None)
 
     def unpin(self) -> None:
-        """Move the pinned contexts no longer held to the newest end of the eviction order."""
-        self.adds = 0
+        """Move the pinned contexts no longer held to the newest end of the eviction order; the
+        next check is due after as many adds as stay pinned."""
         for key in [k for k, c in self.pinned.items() if not c.is_held]:
             del self.pinned[key]
             self.order[key] = None
+        self.due = len(self.pinned)
 
     def evict(self, limit: int) -> None:
         """Drop the oldest evictable contexts while more than ``limit`` are stored."""
@@ -207,8 +212,8 @@ class ContextStore:
             trace_id = f"{base.prefix}.{n}"
         base.n = n
         if recent.pinned:   # resumed holds rejoin the eviction order before this context
-            recent.adds += 1
-            if recent.adds >= len(recent.pinned):
+            recent.due -= 1
+            if recent.due <= 0:
                 recent.unpin()
         ctx.id = trace_id
         stored[trace_id] = ctx
