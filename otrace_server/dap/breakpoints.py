@@ -296,7 +296,7 @@ class Breakpoints:
         _, func = self._original(real, enc.qualname)
         if not _same_code(func, lines):
             raise OTraceError(f"{enc.qualname}: {editor.CHANGED}")
-        target = _next_statement(func, line)
+        target = editor.next_statement(func, line)
         if target is None:
             raise OTraceError(f"line {line} is not in running code: no statement of {enc.qualname} at or after it")
         at, _ = editor.statement_line(func, lines, target - 1)
@@ -382,53 +382,6 @@ class Breakpoints:
             self.engine.record(ctx)
             return READY
         return self.engine.start_hold(ctx)
-
-
-def _statement_lines(func: types.FunctionType) -> list[int]:
-    """The sorted 1-based file lines where a statement of ``func``'s body starts and a call can be
-    inserted before it: not its docstring, not ``else:``/``except:``/``finally:``/``elif`` clauses
-    or continuation lines (they start no statement), not nested ``def``/``class`` statements (their
-    decorators and bodies are not where the line's code runs)."""
-    try:
-        source, first = inspect.getsourcelines(func)
-        text = textwrap.dedent("".join(source))
-        tree = ast.parse(text)
-    except (OSError, TypeError, SyntaxError, ValueError):
-        return []
-    node = tree.body[0] if tree.body else None
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return []
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        body = body[1:]                      # the docstring is not executed
-    found: set[int] = set()
-    text_lines = text.splitlines()
-
-    def visit(statements: list[ast.stmt]) -> None:
-        for stmt in statements:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                continue
-            if not text_lines[stmt.lineno - 1].lstrip().startswith("elif"):   # an elif is a clause
-                found.add(stmt.lineno + first - 1)
-            for name in ("body", "orelse", "finalbody"):
-                inner = getattr(stmt, name, None)
-                if isinstance(inner, list):
-                    visit(inner)
-            for handler in getattr(stmt, "handlers", ()) or ():
-                visit(handler.body)
-            for case in getattr(stmt, "cases", ()) or ():
-                visit(case.body)
-
-    visit(body)
-    return sorted(found)
-
-
-def _next_statement(func: types.FunctionType, line: int) -> int | None:
-    """The first line at or after 1-based ``line`` where a statement of ``func`` starts (a line
-    before the body, such as the def line or a decorator, goes to the first statement); None when
-    no statement of ``func`` starts there or later."""
-    return next((n for n in _statement_lines(func) if n >= line), None)
 
 
 def _functions_of(module: types.ModuleType) -> list[str]:

@@ -26,9 +26,10 @@ from typing import Any
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["Enclosing", "CHANGED", "enclosing", "statement_start", "indentation", "insert_traceassert_edits",
-           "module_for_file", "live_function", "code_matches", "line_matches", "statement_line", "insert_statements",
-           "hold_source", "word_at", "same_file", "remember_patch_lines", "source_position"]
+__all__ = ["Enclosing", "CHANGED", "enclosing", "statement_start", "next_statement", "indentation",
+           "insert_traceassert_edits", "module_for_file", "live_function", "code_matches", "line_matches",
+           "statement_line", "insert_statements", "hold_source", "word_at", "same_file", "remember_patch_lines",
+           "source_position"]
 
 #: what the editor features say when the document no longer matches the running code
 CHANGED = "file changed since the code was loaded"
@@ -139,6 +140,40 @@ def statement_start(lines: list[str], line: int) -> int | None:
                 return _start(nxt) - 1 if nxt is not None else line
             return _start(stmt) - 1
         owner, body = stmt, [s for b in bodies for s in b]
+
+
+def next_statement(func: Any, line: int) -> int | None:
+    """The first 1-based file line at or after ``line`` where a statement of ``func``'s body
+    starts (a line before the body, such as the def line or a decorator, goes to the first
+    statement): never its docstring, an ``else:``/``except:``/``finally:``/``elif`` clause or a
+    continuation line (they start no statement), nor the inside of a nested ``def``/``class`` (not
+    where the line's code runs). None when no statement of ``func`` starts there or later, or its
+    source cannot be read. What a DAP breakpoint line means; ``statement_start`` answers the same
+    for any line of a document."""
+    try:
+        source, first = inspect.getsourcelines(func)
+        text = textwrap.dedent("".join(source))
+        tree = ast.parse(text)
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    body = node.body[1:] if node.body and _is_docstring(node.body[0]) else node.body
+    text_lines = text.splitlines()
+    found: set[int] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for stmt in statements:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if not text_lines[stmt.lineno - 1].lstrip().startswith("elif"):   # an elif is a clause
+                found.add(stmt.lineno + first - 1)
+            for inner in _bodies(stmt):
+                visit(inner)
+
+    visit(body)
+    return next((n for n in sorted(found) if n >= line), None)
 
 
 def _placement(lines: list[str], line: int) -> tuple[int, str]:
