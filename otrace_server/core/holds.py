@@ -2,8 +2,9 @@
 
 The registry only keeps track of holds; the waiting is done by whoever created the hold, which
 passes a ``resolver(outcome)`` callable. Resolvers must be callable from ANY thread: a break's
-resolver sets a ``threading.Event``; an asyncio hold's resolver (installed by
-``otrace_server.runtime``) schedules the Future's completion on the application's loop.
+resolver (the engine's ``_BreakWaiter``) wakes the blocked thread; an asyncio hold's resolver (the
+engine's ``_HoldWaiter``) schedules the Future's completion on the application's loop through the
+crossing ``otrace_server.runtime`` installs.
 A resolver may also have a ``retime(hold)`` method (any thread), called after ``set_timeout``
 changed ``hold.timeout``, so that the waiter re-arms its timer (a resolver without it keeps the
 timer it started with).

@@ -11,6 +11,7 @@ import builtins
 from typing import Any, Callable
 
 from otrace_server.core.context import TraceContext
+from otrace_server.core.engine import check_outcome
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Hold, Outcome
 from otrace_server.tornado import summary_fields
@@ -117,9 +118,11 @@ def parse_outcome(params: dict[str, Any]) -> Outcome:
         return Outcome("raise", exception=RuntimeError(text))
     if "status" in params:
         status, reason = params["status"], params.get("reason", "")
-        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
-            raise OTraceError("'status' must be a final HTTP status code (200-599)")
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise OTraceError("'status' must be an HTTP status code (an integer, 200-599)")
         if not isinstance(reason, str):
             raise OTraceError("'reason' must be a string")
-        return Outcome("status", status=status, reason=reason)
+        outcome = Outcome("status", status=status, reason=reason)
+        check_outcome(outcome)   # the engine's rule: a final status
+        return outcome
     return Outcome()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import shlex
 
+from otrace_server.core.engine import check_outcome
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.shell.evaluation import evaluate
@@ -33,6 +34,16 @@ application, not the request). After resuming the current context the shell retu
 
 
 def _outcome(session, option: str, words: list[str]) -> Outcome:
+    """The Outcome an option asks for, checked as the engine will (``check_outcome``)."""
+    outcome = _parse_outcome(session, option, words)
+    try:
+        check_outcome(outcome)
+    except OTraceError as exc:
+        raise OTraceError(f"resume: {exc}") from None
+    return outcome
+
+
+def _parse_outcome(session, option: str, words: list[str]) -> Outcome:
     g, loc = session.here().namespace(session.shell)
     if option == "--value":
         return Outcome("value", value=evaluate(words[0], g, loc, safe=session.settings.safe_mode))
@@ -47,8 +58,6 @@ def _outcome(session, option: str, words: list[str]) -> Outcome:
         status = int(words[0])
     except ValueError:
         raise OTraceError(f"resume: --status needs an integer, got {words[0]!r}") from None
-    if not 200 <= status <= 599:   # a 1xx is not a final answer: the client would wait on
-        raise OTraceError(f"resume: --status must be a final HTTP status (200-599), got {status}")
     reason = words[1] if len(words) > 1 else ""
     if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
         reason = reason[1:-1]
