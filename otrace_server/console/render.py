@@ -1,0 +1,53 @@
+"""What the console writes for engine events and shell results: shared by the interactive console
+(``interactive.Console``) and the batch runner (``batch.run_script``).
+
+Thread-safety: pure functions; ``write_output`` writes to the stream it is given (callers serialise).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TextIO
+
+__all__ = ["format_event", "initial_prompt", "write_output", "LineShower"]
+
+
+class LineShower(Protocol):
+    """What prints a line without corrupting a half-typed one (``Console.show_line``); any thread."""
+
+    def show_line(self, text: str) -> None: ...
+
+
+def format_event(event) -> str | None:
+    """The line a console prints for an engine event, or None for events it does not show.
+
+    ``context``: the trace id (plus the arguments for call/return traces; for holds and breaks also
+    the command that resumes them); ``hold_resumed``: ``<id> resumed``; ``output``: the text.
+    """
+    data = event.data
+    if event.kind == "context":
+        ctx = data["context"]
+        if ctx.ctype in ("holds", "breaks"):
+            return f"{ctx.id}  (held; to continue: resume {ctx.id})"
+        if ctx.ctype == "traces" and ctx.argvalues:
+            return f"{ctx.id} {ctx.argstr}"
+        return ctx.id
+    if event.kind == "hold_resumed":
+        outcome = data.get("outcome")
+        return f"{data['hold'].id} {outcome.describe() if outcome is not None else 'resumed'}"
+    if event.kind == "output":
+        return str(data.get("text", "")).rstrip("\n")
+    return None
+
+
+def initial_prompt(session) -> str:
+    """The prompt of ``session`` before any command ran (otrace's plain ``"> "`` when it has none)."""
+    try:
+        return session.execute("").prompt or "> "
+    except Exception:  # a session that refuses empty input: fall back to otrace's plain prompt
+        return "> "
+
+
+def write_output(stdout: TextIO, text: str | None) -> None:
+    """Write a result's ``text`` to ``stdout`` ending with one newline (nothing for empty text)."""
+    if text:
+        stdout.write(text if text.endswith("\n") else text + "\n")
