@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import otrace_server.web as otrace_web  # noqa: E402
 from otrace_server import traceassert  # noqa: E402
-from otrace_server.tornado import serve  # noqa: E402
+from otrace_server.serving import serve  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chat")
 COOKIE = "chatuser"

@@ -34,7 +34,7 @@ import tornado.web
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from otrace_server import traceassert  # noqa: E402
-from otrace_server.tornado import serve  # noqa: E402
+from otrace_server.serving import serve  # noqa: E402
 
 PAGE = """<html>
 <head><title>Hello Trace</title></head>

@@ -1,0 +1,99 @@
+"""Serving a Tornado application with otrace attached, as the demos do.
+
+    from otrace_server import start
+    from otrace_server.serving import serve
+
+    serve(make_app(), 8888, "127.0.0.1", attach=lambda io_loop: start(globals(), app_loop=io_loop))
+
+``serve`` binds the HTTP server, prints ``Listening on http://ADDR:PORT`` and the App's control
+line, runs the current thread's IOLoop, and on exit (Ctrl-C, SIGTERM, stdin EOF when asked) stops
+otrace (held requests answered) before the HTTP server.
+
+Thread-safety: ``serve`` runs on the thread whose IOLoop serves (the main thread for SIGTERM to be
+handled); the stdin watchdog thread crosses to that loop only through ``runtime.crossing``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable
+
+import tornado.httpserver
+import tornado.ioloop
+import tornado.netutil
+import tornado.web
+
+from otrace_server.runtime import crossing
+
+__all__ = ["serve"]
+
+
+def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.0.1", *,
+          attach: Callable[[tornado.ioloop.IOLoop], Any] | None = None, exit_on_stdin_eof: bool = False,
+          backlog: int = 1024) -> None:
+    """Serve ``app`` on ``address:port`` (port 0: a free one) on the current thread's IOLoop until
+    Ctrl-C, SIGTERM or, with ``exit_on_stdin_eof``, until stdin reaches EOF (a parent process that
+    went away).
+
+    ``attach(io_loop)``, when given, starts otrace beside the app (e.g. ``otrace_server.start``) and
+    returns its App (or None). Printed on stdout: ``Listening on http://<address>:<port>``, then the
+    App's ``control_line()``. On exit otrace is stopped first (held requests are resumed and
+    answered), then the HTTP server. Failures: OSError when the port cannot be bound.
+    """
+    io_loop = tornado.ioloop.IOLoop.current()
+    server = tornado.httpserver.HTTPServer(app)
+    sockets = tornado.netutil.bind_sockets(port, address, backlog=backlog)
+    server.add_sockets(sockets)
+    print(f"Listening on http://{address}:{sockets[0].getsockname()[1]}", flush=True)
+    otrace = attach(io_loop) if attach is not None else None
+    if otrace is not None and otrace.control_line():
+        print(otrace.control_line(), flush=True)
+
+    async def shutdown():
+        if otrace is not None:
+            otrace.stop()
+            await asyncio.sleep(0.2)   # let the resumed requests be answered
+        server.stop()
+
+    async def exit_now():
+        await shutdown()
+        io_loop.stop()
+
+    if exit_on_stdin_eof:
+        _on_stdin_eof(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
+    terminate = _on_sigterm(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
+    try:
+        io_loop.start()
+    except KeyboardInterrupt:
+        io_loop.run_sync(shutdown)
+    finally:
+        terminate()
+
+
+def _on_sigterm(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> Callable[[], None]:
+    """Run ``callback()`` on ``loop`` at SIGTERM (what ``kill`` and service managers send), so
+    held requests are answered as at Ctrl-C instead of the process dying with them. Only on the
+    main thread of a loop that supports signal handlers; returns what removes the handler."""
+    try:
+        loop.add_signal_handler(signal.SIGTERM, callback)
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError):   # not the main thread, Windows
+        return lambda: None
+    return lambda: loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _on_stdin_eof(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    """Watchdog thread: run ``callback()`` on ``loop`` when stdin reaches EOF."""
+    def watch():
+        try:   # os.read: no lock of sys.stdin is held while waiting (a daemon thread holding it
+            fd = sys.stdin.fileno()   # would make the interpreter's shutdown abort)
+            while os.read(fd, 4096):
+                pass
+        except (OSError, ValueError, AttributeError):
+            pass
+        crossing(loop, callback)
+
+    threading.Thread(target=watch, name="stdin-watchdog", daemon=True).start()
