@@ -127,6 +127,52 @@ def test_batch_after_a_script_that_keeps_running_says_what_it_waits_for(tmp_path
     assert "True" in proc.stdout.splitlines()        # and it ran once the script returned
 
 
+TORNADO_MAIN = '''
+import asyncio
+import tornado.web
+listening = False
+class MainHandler(tornado.web.RequestHandler):
+    def get(self):
+        self.write("Hello, world")
+def make_app():
+    return tornado.web.Application([(r"/", MainHandler)])
+async def main():                               # as Tornado's documentation writes it
+    global listening
+    make_app().listen(0, "127.0.0.1")
+    listening = True
+    await asyncio.Event().wait()
+if __name__ == "__main__":
+    asyncio.run(main())
+'''
+
+TORNADO_IOLOOP = '''
+import tornado.ioloop
+import tornado.web
+class MainHandler(tornado.web.RequestHandler):
+    def get(self):
+        self.write("Hello, world")
+if __name__ == "__main__":                      # the older style: IOLoop.current().start()
+    tornado.web.Application([(r"/", MainHandler)]).listen(0, "127.0.0.1")
+    listening = True
+    try:
+        tornado.ioloop.IOLoop.current().start()
+    finally:
+        print("loop stopped", flush=True)
+'''
+
+
+@pytest.mark.parametrize("source", [TORNADO_MAIN, TORNADO_IOLOOP], ids=["asyncio.run", "IOLoop.start"])
+def test_batch_runs_over_a_tornado_app_written_as_tornados_docs_do_then_stops_it(tmp_path, source):
+    """A Tornado app that never returns is recognised as serving: its batch runs over the running
+    app, then it is stopped as Ctrl-C would."""
+    (tmp_path / "app.py").write_text(source)
+    (tmp_path / "cmds.osh").write_text("pr listening\n")
+    proc = otrace("--batch", "cmds.osh", "app.py", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[:2] == ["globals> pr listening", "True"]   # it ran over the running app
+    assert proc.stderr.splitlines() == ["otrace: --batch cmds.osh done; stopping app.py as Ctrl-C would"]
+
+
 def test_hello_trace_runs_its_tutorial_batch_under_otrace():
     """The server never returns, so the demo's own --batch runs the tutorial over the running app."""
     proc = otrace("--no-lsp", str(ROOT / "demos" / "hello_trace.py"), "--port", "0",
