@@ -19,6 +19,7 @@ Layers, lowest first; a module may import only from its own layer or lower ones:
     shell           the object shell (/osh); imports core (+ stdlib); starts no threads
     runtime         THE one module that crosses threads/event loops (call_soon_threadsafe,
                     add_callback, blocking cross-thread waits); imports core, shell
+    placement       where editor text meets running code (used by lsp, dap); imports core
     tornado, web,   front ends and integrations; import core, shell, runtime (and each other
     lsp, dap,       only where stated: web and tornado may be used by lsp/dap/cli)
     console, cli

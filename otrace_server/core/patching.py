@@ -20,6 +20,12 @@ How the new source is compiled:
     * The source is kept (``Patch.source``) and registered in ``linecache`` under the pseudo file
       name ``<otrace-patch NAME>``, so tracebacks and ``view`` show the new lines.
 
+A patch whose source is a document's function with statements inserted (LSP "Hold here live",
+DAP breakpoints) carries a ``LineMap`` (``patch(..., line_map=...)``, ``Patch.line_map``): the file
+line each of its lines came from. ``Patcher.by_filename(file)`` finds the patch that runs from a
+pseudo file -- also one undone, while it has a map: a held request may still run its code -- so
+positions in patched code can be reported at the document's lines.
+
 A traced function stays traced: the trace is removed, the function replaced, and the trace
 installed again with the same options (through ``engine.tracer``'s public API); ``unpatch``
 restores the ORIGINAL object (the very same object) and, if traced, traces it again.
@@ -52,19 +58,32 @@ from typing import Any
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.targets import untraced
 
-__all__ = ["Patch", "Patcher", "patch_filename"]
+__all__ = ["LineMap", "Patch", "Patcher", "patch_filename"]
 
 log = logging.getLogger("otrace")
 
 _FACTORY = "__otrace_patch__"
+_FILE_PREFIX, _FILE_SUFFIX = "<otrace-patch ", ">"   # patch_filename(name)
 _ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<absent>"})()   # attribute was inherited
+
+
+@dataclass(frozen=True)
+class LineMap:
+    """Where the lines of a patch's source came from, for a source that is a document's function
+    with statements inserted: ``path`` is the document's file and ``lines[i]`` the 1-based file
+    line of line ``i + 1`` of the source (an inserted statement: the line it precedes)."""
+
+    path: str
+    lines: tuple[int, ...]
 
 
 @dataclass
 class Patch:
     """One live patch: the target's name, its Target, the new source, the object that was replaced
     (``original``, restored by unpatch; for a name patched twice: the first original) and the
-    object installed (``patched``, a function or a classmethod/staticmethod), and when."""
+    object installed (``patched``, a function or a classmethod/staticmethod), and when;
+    ``filename``: the pseudo file its code runs from; ``line_map``: where its lines came from, when
+    its source is a document's function with statements inserted (else None)."""
 
     name: str
     target: Any
@@ -73,11 +92,12 @@ class Patch:
     patched: Any
     time: float = field(default_factory=time.time)
     filename: str = ""
+    line_map: LineMap | None = None
 
 
 def patch_filename(name: str) -> str:
     """The pseudo file name under which the patched source of ``name`` is kept in ``linecache``."""
-    return f"<otrace-patch {name}>"
+    return f"{_FILE_PREFIX}{name}{_FILE_SUFFIX}"
 
 
 class Patcher:
@@ -87,11 +107,14 @@ class Patcher:
         self._engine = engine
         self._lock = threading.RLock()
         self._patches: dict[str, Patch] = {}
+        self._undone: dict[str, Patch] = {}   # name -> its last patch undone, kept while it has a line map
 
     # ---- public API ------------------------------------------------------------------------
-    def patch(self, name_or_target, source: str, namespace: dict | None = None) -> Patch:
+    def patch(self, name_or_target, source: str, namespace: dict | None = None, *,
+              line_map: LineMap | None = None) -> Patch:
         """Replace the function/method ``name_or_target`` (a name resolved in ``namespace``, or a
-        Target) by the one ``source`` defines; returns the Patch. OTraceError on failure."""
+        Target) by the one ``source`` defines; returns the Patch, which carries ``line_map`` (where
+        the lines of ``source`` came from, see ``LineMap``). OTraceError on failure."""
         if not isinstance(source, str) or not source.strip():
             raise OTraceError("edit: the new source is empty")
         target = self._resolve(name_or_target, namespace)
@@ -111,8 +134,9 @@ class Patcher:
                 raise
             _register_source(filename, source)
             patch = Patch(name, target, source, previous.original if previous else current, new,
-                          filename=filename)
+                          filename=filename, line_map=line_map)
             self._patches[name] = patch
+            self._undone.pop(name, None)   # its code now runs from the pseudo file: an older map is wrong
             self._retrace(spec)
         self._engine.events.publish("patch", name=name, patch=patch)
         return patch
@@ -131,6 +155,8 @@ class Patcher:
             else:
                 _install(target.owner, target.attr, patch.original)
             del self._patches[name]
+            if patch.line_map is not None:
+                self._undone[name] = patch
             self._retrace(spec)
         self._engine.events.publish("unpatch", name=name)
         return patch
@@ -150,6 +176,18 @@ class Patcher:
         """The patch of ``name``, or None."""
         with self._lock:
             return self._patches.get(name)
+
+    def by_filename(self, filename: str) -> Patch | None:
+        """The patch whose code runs from the pseudo file ``filename`` (``patch_filename(name)``):
+        the current patch of that name, else its last patch undone when that one has a line map (a
+        held request may still run the undone code) -- until the name is patched again. None for
+        any other file."""
+        if not (filename.startswith(_FILE_PREFIX) and filename.endswith(_FILE_SUFFIX)):
+            return None
+        name = filename[len(_FILE_PREFIX):-len(_FILE_SUFFIX)]
+        with self._lock:
+            patch = self._patches.get(name) or self._undone.get(name)
+        return patch if patch is not None and patch.filename == filename else None
 
     # ---- helpers ---------------------------------------------------------------------------
     @staticmethod

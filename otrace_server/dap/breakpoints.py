@@ -1,8 +1,9 @@
 """Gutter breakpoints that never stop the server: DAP source breakpoints become live patches.
 
 A breakpoint on a line of a running top-level function (or method) patches that function (through
-``engine.patcher``, the same way "Hold here live" does, with ``shell.editor``'s helpers) so that a
-call into this module's ``reached(id)`` runs just before that line:
+``engine.patcher``, the same way "Hold here live" does, with ``otrace_server.placement``'s helpers;
+the patch carries its line map) so that a call into this module's ``reached(id)`` runs just before
+that line:
 
 * inside an ``async def``: a **live hold** -- only the request that reaches the line waits (a hold
   under /osh/recent/holds), every other request is served;
@@ -42,7 +43,7 @@ from typing import Any, Callable
 from otrace_server.core.context import capture
 from otrace_server.core.engine import READY
 from otrace_server.core.errors import OTraceError
-from otrace_server.shell import editor
+from otrace_server import placement
 
 __all__ = ["Point", "Breakpoints", "reached", "hit_matches", "interpolate"]
 
@@ -235,8 +236,8 @@ class Breakpoints:
 
     def locate(self, file: str, line: int) -> tuple[str, int]:
         """(real file, document line) of a position in code patched for breakpoints or by "Hold
-        here live" (``editor.source_position``); other positions are returned unchanged."""
-        return editor.source_position(self.engine.patcher, file, line)
+        here live" (``placement.source_position``); other positions are returned unchanged."""
+        return placement.source_position(self.engine.patcher, file, line)
 
     # ---- exception filter --------------------------------------------------------------------
     def trace_exceptions(self, owner: Any, files: list[str]) -> list[str]:
@@ -247,7 +248,7 @@ class Breakpoints:
         with self._lock:
             wanted: dict[str, dict] = {}
             for path in files:
-                module = editor.module_for_file(path)
+                module = placement.module_for_file(path)
                 if module is not None:
                     for name in _functions_of(module):
                         wanted[name] = module.__dict__
@@ -272,7 +273,7 @@ class Breakpoints:
 
     # ---- internals ---------------------------------------------------------------------------
     def _original(self, path: str, qualname: str) -> tuple[types.ModuleType, types.FunctionType]:
-        module, func = editor.live_function(path, qualname)
+        module, func = placement.live_function(path, qualname)
         current = self.engine.patcher.get(qualname)
         ours = self._patches.get(qualname)
         if current is not None:
@@ -286,20 +287,20 @@ class Breakpoints:
         line = spec.get("line")
         if not isinstance(line, int) or isinstance(line, bool) or line < 1:
             raise OTraceError(f"bad line {line!r}")
-        if editor.module_for_file(real) is None:
+        if placement.module_for_file(real) is None:
             raise OTraceError(f"{os.path.basename(real)} is not loaded in the running process")
-        enc = editor.enclosing(lines, line - 1)
+        enc = placement.enclosing(lines, line - 1)
         if enc is None:
             raise OTraceError(f"line {line} is not in running code: not inside a function or method")
         if enc.nested_in_function:
             raise OTraceError(f"{enc.qualname} is nested in a function: it has no live name to patch")
         _, func = self._original(real, enc.qualname)
         if not _same_code(func, lines):
-            raise OTraceError(f"{enc.qualname}: {editor.CHANGED}")
-        target = editor.next_statement(func, line)
+            raise OTraceError(f"{enc.qualname}: {placement.CHANGED}")
+        target = placement.next_statement(func, line)
         if target is None:
             raise OTraceError(f"line {line} is not in running code: no statement of {enc.qualname} at or after it")
-        at, _ = editor.statement_line(func, lines, target - 1)
+        at, _ = placement.statement_line(func, lines, target - 1)
         condition, hit, message = (spec.get(k) or None for k in ("condition", "hitCondition", "logMessage"))
         code = None
         if condition is not None:
@@ -334,9 +335,9 @@ class Breakpoints:
                 statements = {}
                 for p in points:
                     statements.setdefault(p.at - 1, ("await " if is_async else "") + _STMT.format(p.id))
-                source, line_map = editor.insert_statements(func, lines, statements)
-                patch = self.engine.patcher.patch(qualname, source, namespace=module.__dict__)
-                editor.remember_patch_lines(patch, real, line_map)
+                source, line_map = placement.insert_statements(func, lines, statements)
+                patch = self.engine.patcher.patch(qualname, source, namespace=module.__dict__,
+                                                  line_map=placement.patch_lines(real, line_map))
                 self._patches[qualname] = patch
             except OTraceError as exc:
                 failed[qualname] = str(exc)

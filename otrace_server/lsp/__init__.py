@@ -13,9 +13,8 @@ Modules:
     connection  one client: framing, token check, its own pygls LanguageServer and shell session
     methods     the otrace/* requests (run in worker threads)
     features    code actions, code lenses, diagnostics, hover, executeCommand
-    editor      source analysis: enclosing def, inserted statements, live functions, staleness
     document    a document as the client counts it: LSP lines, line ending, Python or not (where a
-                statement goes for a line is shell.editor.statement_start)
+                statement goes for a line, and the live code behind it: otrace_server.placement)
     payloads    JSON payloads of holds, contexts, outcomes
     discovery   discovery files (write/remove/list_processes)
     audit       the audit log of state-changing requests

@@ -2,7 +2,7 @@
 (LSP ends lines only at ``\\n``, ``\\r\\n`` or ``\\r``; ``str.splitlines``, which pygls uses, also
 splits at form feeds, ``\\x1c``-``\\x1e``, ``\\x85``, ``\\u2028``/``\\u2029`` and so shifts every line
 after one), its line ending and whether it is Python. Where a statement goes for a line is
-``shell.editor.statement_start`` (the DAP endpoint needs it too).
+``placement.statement_start`` (the DAP endpoint needs it too).
 
 Pure functions over text; thread-safe.
 """

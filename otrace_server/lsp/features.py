@@ -27,8 +27,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.shell import editor
-from otrace_server.shell.editor import CHANGED
+from otrace_server import placement
+from otrace_server.placement import CHANGED
 from otrace_server.lsp import document, methods
 from otrace_server.lsp.payloads import safe_repr
 
@@ -100,7 +100,7 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
     path = _path(uri)
     title, edits = insert_edits(lines, line)
     actions = [{"title": title, "kind": "refactor.rewrite", "edit": {"changes": {uri: edits}}}]
-    enc = editor.enclosing(lines, line)
+    enc = placement.enclosing(lines, line)
     if enc is None:
         return actions + [debugpy_action(hub)]
     trace = {"title": f"Trace this function ({enc.qualname})", "kind": "refactor.otrace.trace"}
@@ -108,14 +108,14 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
     try:
         if enc.nested_in_function:
             raise OTraceError(f"{enc.qualname} is nested in a function: it has no live name")
-        _, func = editor.live_function(path, enc.qualname)
+        _, func = placement.live_function(path, enc.qualname)
     except OTraceError as exc:
         trace["disabled"] = hold["disabled"] = {"reason": str(exc)}
     else:
         trace["command"] = _command(trace["title"], "otrace.traceFunction", path, enc.qualname)
         if not inspect.iscoroutinefunction(func):
             hold["disabled"] = {"reason": f"{enc.qualname} is not an async def: a hold pauses a coroutine"}
-        elif not editor.code_matches(func, lines):
+        elif not placement.code_matches(func, lines):
             hold["disabled"] = {"reason": CHANGED}
         else:
             hold["command"] = _command("Hold here live", "otrace.holdHere", uri, line)
@@ -123,12 +123,12 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
 
 
 def insert_edits(lines: list[str], line: int) -> tuple[str, list[dict]]:
-    """(title, edits) of "Insert traceassert" for 0-based ``line``: ``shell.editor``'s (placed
-    where ``editor.statement_start`` says: never inside a continuation line or a string, never
+    """(title, edits) of "Insert traceassert" for 0-based ``line``: ``placement``'s (placed
+    where ``placement.statement_start`` says: never inside a continuation line or a string, never
     before a docstring; indented as that line is, tabs staying tabs), every inserted line ending as
     the document's lines do."""
     eol = document.line_ending(lines)
-    title, edits = editor.insert_traceassert_edits(lines, line)
+    title, edits = placement.insert_traceassert_edits(lines, line)
     return title, [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits]
 
 
@@ -155,11 +155,11 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
     lenses = []
     for hold in holds:
         file, line = hub.locate(hold.context)
-        if not editor.same_file(file, path):
+        if not placement.same_file(file, path):
             continue
         where = line - 1
         title = f"Resume {hold.context.label}"
-        if not editor.line_matches(file, line, lines):   # (a live hold's line is its source file's)
+        if not placement.line_matches(file, line, lines):   # (a live hold's line is its source file's)
             where, title = 0, f"{title} (held at line {line}: {CHANGED})"
         lenses.append({"range": _range(where), "command": _command(title, "otrace.resume", hold.id)})
         lenses.append({"range": _range(where), "command": _command(f"Resume all ({len(holds)})", "otrace.resumeAll")})
@@ -168,7 +168,7 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
             continue
         counts = hits.get((real, i + 1), {})
         n, h = counts.get("asserts", 0), counts.get("holds", 0)
-        if (n or h) and not editor.line_matches(path, i + 1, lines):
+        if (n or h) and not placement.line_matches(path, i + 1, lines):
             title = f"traceassert: {CHANGED}"
         else:
             title = f"traceassert: {n} violation{'s' * (n != 1)}, {h} hold{'s' * (h != 1)}"
@@ -181,8 +181,8 @@ def hover(hub, uri: str, lines: list[str], line: int, character: int) -> dict | 
     """The value of the name under the cursor in the most recent hold of the enclosing function."""
     if not 0 <= line < len(lines):
         return None
-    name = editor.word_at(lines[line], character)
-    enc = editor.enclosing(lines, line)
+    name = placement.word_at(lines[line], character)
+    enc = placement.enclosing(lines, line)
     if name is None or enc is None:
         return None
     path = _path(uri)
@@ -190,7 +190,7 @@ def hover(hub, uri: str, lines: list[str], line: int, character: int) -> dict | 
     candidates = [h.context for h in hub.engine.holds.list()] + store.recent("holds")
     for ctx in sorted(candidates, key=lambda c: c.timestamp, reverse=True):
         file, _ = hub.locate(ctx)
-        if ctx.funcname.split(".")[-1] != enc.qualname.split(".")[-1] or not editor.same_file(file, path):
+        if ctx.funcname.split(".")[-1] != enc.qualname.split(".")[-1] or not placement.same_file(file, path):
             continue
         if name not in ctx.locals:
             return None
@@ -235,7 +235,7 @@ def publish_diagnostics(conn) -> None:
         uri, doc = opened.get(os.path.realpath(ctx.file), (_uri(ctx.file), None))
         message = f"{ctx.exc_type}: {ctx.exc_message} (otrace {ctx.id})"
         line = ctx.line - 1
-        if doc is not None and not editor.line_matches(ctx.file, ctx.line, document.split_lines(doc.source)):
+        if doc is not None and not placement.line_matches(ctx.file, ctx.line, document.split_lines(doc.source)):
             line, message = 0, f"{message}: raised at line {ctx.line}, but the {CHANGED}"
         line = max(line, 0)
         per_uri.setdefault(uri, []).append(types.Diagnostic(
@@ -256,26 +256,26 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     ``otrace/unpatch {name}`` undoes it."""
     hub = conn.hub
     path = _path(uri)
-    enc = editor.enclosing(lines, line)
+    enc = placement.enclosing(lines, line)
     if enc is None or enc.nested_in_function:
         raise OTraceError(f"line {line + 1} is not inside a top-level function or method")
-    module, func = editor.live_function(path, enc.qualname)
+    module, func = placement.live_function(path, enc.qualname)
     if not inspect.iscoroutinefunction(func):
         raise OTraceError(f"{enc.qualname} is not an async def: a hold pauses a coroutine")
     if any(pt.name == enc.qualname for pt in hub.engine.patcher.patches()):
         raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
-    source, at, line_map = editor.hold_source(func, lines, line, label)
+    source, at, line_map = placement.hold_source(func, lines, line, label)
     conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
     if not hub.engine.settings.trace_active:
         hub.engine.settings.set("trace_active", True)
-    patch = hub.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__)
-    editor.remember_patch_lines(patch, path, line_map)
+    hub.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__,
+                             line_map=placement.patch_lines(path, line_map))
     return {"name": enc.qualname, "label": label, "file": path, "line": at + 1}
 
 
 def trace_function(conn, path: str, qualname: str) -> dict:
-    module, _ = editor.live_function(path, qualname)
+    module, _ = placement.live_function(path, qualname)
     conn.audit("otrace.traceFunction", name=qualname, module=module.__name__)
     conn.hub.engine.tracer.trace(qualname, namespace=module.__dict__)
     return {"name": qualname, "module": module.__name__}
@@ -290,7 +290,7 @@ def resume(conn, *ids: str) -> dict:
 
 def show_traces(conn, path: str, line: int) -> dict:
     ids = [c.id for c in conn.hub.engine.store.recent() + conn.hub.engine.store.saved()
-           if editor.same_file(conn.hub.locate(c)[0], path) and conn.hub.locate(c)[1] == line]
+           if placement.same_file(conn.hub.locate(c)[0], path) and conn.hub.locate(c)[1] == line]
     return {"traceIds": ids}
 
 

@@ -16,7 +16,7 @@ Thread-safety notes: ``start_server`` and ``stop`` may be called from any thread
 thread (they wait for it). Everything else runs on the control loop, except handlers run through
 ``Hub.in_worker`` (worker threads), which touch only thread-safe engine APIs and
 their connection's session under its lock. Positions in patched code ("Hold here live", DAP
-breakpoints) are mapped back to the source through ``shell.editor.source_position`` (thread-safe).
+breakpoints) are mapped back to the source through ``placement.source_position`` (thread-safe).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
 from otrace_server.endpoint import TIMEOUT, Endpoint, context_line, start_endpoint, stop_endpoint
 from otrace_server.lsp import discovery
-from otrace_server.shell import editor
+from otrace_server import placement
 from otrace_server.lsp.audit import AuditLog
 from otrace_server.lsp.connection import Connection
 from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
@@ -97,7 +97,7 @@ class Hub(Endpoint):
 
     def locate_frame(self, file: str, line: int) -> tuple[str, int]:
         """(file, line) of one stack frame in the SOURCE file (see ``locate``)."""
-        return editor.source_position(self.engine.patcher, file, line)
+        return placement.source_position(self.engine.patcher, file, line)
 
     def web_clients(self, web) -> list[dict]:
         """``[{name, since, url, userAgent}]`` of the browsers of a /osh/web provider."""

@@ -16,7 +16,7 @@ import pytest
 
 from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.patching import patch_filename
+from otrace_server.core.patching import LineMap, patch_filename
 
 MODULE = '''
 import math
@@ -313,3 +313,16 @@ def test_code_names_are_the_originals(engine, mod):
     assert mod.Receive.__dict__["make"].__func__.__code__.co_qualname == "Receive.make"
     engine.patcher.patch("divide", "def divide(a, b=1):\n    return a\n", vars(mod))
     assert mod.divide.__code__.co_qualname == "divide"
+
+
+def test_a_patch_carries_its_line_map_and_is_found_by_its_file_after_unpatch(engine, mod):
+    line_map = LineMap("/src/mod.py", (4, 4, 5))
+    p = engine.patcher.patch("divide", "def divide(a, b=1):\n    return 0\n", vars(mod), line_map=line_map)
+    assert p.line_map is line_map and engine.patcher.by_filename(p.filename) is p
+    assert engine.patcher.by_filename("<otrace-patch inc>") is None and engine.patcher.by_filename("mod.py") is None
+    engine.patcher.unpatch("divide")
+    assert engine.patcher.by_filename(p.filename) is p            # held requests may still run its code
+    q = engine.patcher.patch("divide", "def divide(a, b=1):\n    return 1\n", vars(mod))
+    assert q.line_map is None and engine.patcher.by_filename(p.filename) is q
+    engine.patcher.unpatch("divide")
+    assert engine.patcher.by_filename(p.filename) is None          # undone without a map: nothing kept

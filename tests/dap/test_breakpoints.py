@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from otrace_server import placement
 from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.dap.breakpoints import Breakpoints, hit_matches, interpolate
@@ -78,11 +79,9 @@ def test_hit_conditions_and_interpolation():
 
 
 def test_patched_positions_map_to_the_file_until_patched_again(module):
-    """The shared line map (shell.editor): a position in breakpoint-patched code maps to the file
+    """The patch's line map (read by placement.source_position): a position in breakpoint-patched code maps to the file
     line, still after removal (held requests may run the old code), but not once the name is
     patched again without a map (its code then shares the pseudo file)."""
-    from otrace_server.shell import editor
-
     engine = Engine()
     bps = Breakpoints(engine)
     bps.set("me", module.__file__, [{"line": 4}])
@@ -90,13 +89,13 @@ def test_patched_positions_map_to_the_file_until_patched_again(module):
     patched = patch.source.splitlines()
     inserted = next(i + 1 for i, text in enumerate(patched) if "reached(" in text)
     addition = next(i + 1 for i, text in enumerate(patched) if "result += item" in text)
-    assert editor.source_position(engine.patcher, patch.filename, inserted) == (module.__file__, 4)
-    assert editor.source_position(engine.patcher, patch.filename, addition) == (module.__file__, 4)
-    assert editor.source_position(engine.patcher, patch.filename, addition + 1) == (module.__file__, 5)
-    assert editor.source_position(engine.patcher, "other.py", 7) == ("other.py", 7)
+    assert placement.source_position(engine.patcher, patch.filename, inserted) == (module.__file__, 4)
+    assert placement.source_position(engine.patcher, patch.filename, addition) == (module.__file__, 4)
+    assert placement.source_position(engine.patcher, patch.filename, addition + 1) == (module.__file__, 5)
+    assert placement.source_position(engine.patcher, "other.py", 7) == ("other.py", 7)
     bps.set("me", module.__file__, [])
-    assert editor.source_position(engine.patcher, patch.filename, addition) == (module.__file__, 4)
+    assert placement.source_position(engine.patcher, patch.filename, addition) == (module.__file__, 4)
     engine.patcher.patch("total", "def total(items):\n    return -1\n", namespace=module.__dict__)
-    assert editor.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
+    assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
     engine.patcher.unpatch("total")
-    assert editor.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
+    assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)

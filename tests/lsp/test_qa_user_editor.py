@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from otrace_server.lsp import document
-from otrace_server.shell import editor
 from tests.lsp.conftest import HERE, AppProcess, _sample_ready, fetch_async
 
 pytestmark = pytest.mark.timeout(60)
@@ -200,9 +199,3 @@ def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
 def test_split_lines_follows_lsp_line_ends():
     assert document.split_lines("a\x0cb\u2028c\r\nd\re\nf") == ["a\x0cb\u2028c\r\n", "d\r", "e\n", "f"]
     assert document.line_ending(["x\r\n"]) == "\r\n" and document.line_ending(["x"]) == "\n"
-
-
-def test_statement_line_on_code_that_does_not_parse_is_none():
-    assert editor.statement_start(["def f(:\n", "    pass\n"], 1) is None
-    assert editor.statement_start(["x = (1,\n", "     2)\n"], 1) == 0
-    assert editor.statement_start(['s = """a\n', 'b"""\n'], 1) == 0   # inside a multi-line string

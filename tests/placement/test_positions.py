@@ -1,0 +1,60 @@
+"""``placement.positions``: a position in patched code is reported at the document line its patch's
+line map names, still after the patch is undone (held requests may run that code), but not once
+the name is patched again without a map."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from otrace_server import placement
+from otrace_server.core.engine import Engine
+from tests.support.modules import imported
+
+SOURCE = (
+    "async def handle(request):\n"
+    "    total = len(request)\n"
+    "    return total\n"
+)
+
+
+@pytest.fixture
+def module(tmp_path):
+    with imported(tmp_path / "positions_mod.py", "positions_mod", SOURCE) as mod:
+        yield mod
+
+
+def hold_live(engine, module, line):
+    """Patch ``handle`` with a hold before 0-based ``line``, as "Hold here live" does."""
+    lines = SOURCE.splitlines(keepends=True)
+    source, _, line_map = placement.hold_source(module.handle, lines, line, "t")
+    return engine.patcher.patch("handle", source, module.__dict__,
+                                line_map=placement.patch_lines(module.__file__, line_map))
+
+
+def test_positions_in_patched_code_map_to_the_document(module):
+    engine = Engine()
+    patch = hold_live(engine, module, 2)
+    real = os.path.realpath(module.__file__)
+    assert patch.line_map.path == real
+    assert placement.source_position(engine.patcher, patch.filename, 1) == (real, 1)    # def line
+    assert placement.source_position(engine.patcher, patch.filename, 3) == (real, 3)    # the hold: before line 3
+    assert placement.source_position(engine.patcher, patch.filename, 4) == (real, 3)
+    assert placement.source_position(engine.patcher, patch.filename, 99) == (real, 99)  # past the map
+    assert placement.source_position(engine.patcher, "other.py", 7) == ("other.py", 7)
+
+
+def test_a_map_outlives_its_unpatch_until_the_name_is_patched_again(module):
+    engine = Engine()
+    patch = hold_live(engine, module, 2)
+    real = os.path.realpath(module.__file__)
+    engine.patcher.unpatch("handle")
+    assert placement.source_position(engine.patcher, patch.filename, 4) == (real, 3)
+    again = hold_live(engine, module, 1)            # a new map replaces the old one
+    assert placement.source_position(engine.patcher, again.filename, 3) == (real, 2)
+    engine.patcher.unpatch("handle")
+    engine.patcher.patch("handle", "async def handle(request):\n    return 0\n", module.__dict__)
+    assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
+    engine.patcher.unpatch("handle")                # undone without a map: positions stay as they are
+    assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
