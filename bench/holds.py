@@ -176,7 +176,7 @@ class _Editor:
         self.task: asyncio.Task | None = None
 
     async def connect(self, port: int, token: str) -> dict:
-        from otrace_server.endpoint import frame, read_frame
+        from otrace_server.control.framing import frame, read_frame
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(frame(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

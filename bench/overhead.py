@@ -26,7 +26,7 @@ from otrace_server.core import context as _context  # noqa: E402
 from otrace_server.core.context import capture  # noqa: E402
 from otrace_server.core.engine import Engine, get_engine  # noqa: E402
 from otrace_server import traceassert  # noqa: E402
-from otrace_server.endpoint import CONTEXTS_PER_SECOND  # noqa: E402
+from otrace_server.control.throttle import CONTEXTS_PER_SECOND  # noqa: E402
 
 REPEAT = 7
 REFERENCE_PASSTHROUGH_NS = 125   # the pass-through wrapper on the machine the goals were set on

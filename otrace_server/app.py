@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import secrets
 import sys
 import threading
 from typing import Any
 
+from otrace_server.control.auth import new_token
 from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.runtime import Runtime
@@ -55,7 +55,7 @@ class App:
         self.shell = shell
         self.runtime = runtime
         self.host = host
-        self.token = secrets.token_urlsafe(32)
+        self.token = new_token()
         self.lsp_port: int | None = None
         self.dap_port: int | None = None
         self.console = None
@@ -70,7 +70,7 @@ class App:
         token is (``otrace language server on HOST:PORT (token in PATH)``); None when not serving."""
         if not self.lsp_port:
             return None
-        from otrace_server.lsp.discovery import discovery_path
+        from otrace_server.control.discovery import discovery_path
 
         return f"otrace language server on {self.host}:{self.lsp_port} (token in {discovery_path()})"
 

@@ -314,11 +314,8 @@ def _ps(argv: list[str]) -> int:
     if argv:
         print("usage: otrace ps", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        from otrace_server.lsp.discovery import list_processes
-    except ImportError:
-        print("otrace ps: not available (no discovery support in this installation)")
-        return EXIT_FAILED
+    from otrace_server.control.discovery import list_processes
+
     processes = list_processes()
     if not processes:
         print("no otrace processes")

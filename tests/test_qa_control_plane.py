@@ -20,7 +20,9 @@ import urllib.request
 
 import pytest
 
-from otrace_server.endpoint import AUTH_TIMEOUT, MAX_BUFFERED, MAX_HEADERS
+from otrace_server.control.auth import AUTH_TIMEOUT
+from otrace_server.control.client import MAX_BUFFERED
+from otrace_server.control.framing import MAX_HEADERS, MAX_LOGIN_MESSAGE
 from tests.dap.dapclient import DapClient
 from tests.lsp.conftest import ROOT, _demo_ready
 from tests.lsp.rpc import Client, RpcError
@@ -148,6 +150,7 @@ def init(token) -> dict:
 
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
+DEEP_LOGIN = b"[" * 30_000 + b"]" * 30_000   # too deep to parse, yet within MAX_LOGIN_MESSAGE
 
 # (raw bytes before initialize, the error code answered or None, closed)
 LSP_GARBAGE = {
@@ -159,7 +162,8 @@ LSP_GARBAGE = {
     "huge Content-Length": (b"Content-Length: 99999999999999999999\r\n\r\n", -32600),
     "Content-Length too short": (b"Content-Length: 5\r\n\r\n" + json.dumps(init("x")).encode(), -32700),
     "not JSON": (frame(b"{not json"), -32700),
-    "nested too deeply": (frame(DEEP), -32700),
+    "nested too deeply": (frame(DEEP_LOGIN), -32700),
+    "body over the login limit": (frame(b" " * (MAX_LOGIN_MESSAGE + 1)), -32600),
     "JSON but not an object": (frame(b"[1, 2]"), -32600),
     "id that is an object": (frame({"jsonrpc": "2.0", "id": {"a": 1}, "method": "initialize", "params": {}}), -32600),
     "request before initialize": (frame({"jsonrpc": "2.0", "id": 1, "method": "otrace/holds"}), -32002),
@@ -323,7 +327,8 @@ DAP_GARBAGE = {
     "endless header block": (b"X-Junk: 1\r\n" * (MAX_HEADERS + 5), None),
     "huge Content-Length": (b"Content-Length: 99999999999999\r\n\r\n", "message too large"),
     "not JSON": (frame(b"{x"), "not valid JSON"),
-    "nested too deeply": (frame(DEEP), "nested too deeply"),
+    "nested too deeply": (frame(DEEP_LOGIN), "nested too deeply"),
+    "body over the login limit": (frame(b" " * (MAX_LOGIN_MESSAGE + 1)), "message too large"),
     "JSON but not an object": (frame(b"[1]"), "not a JSON object"),
     "an event": (frame({"seq": 1, "type": "event", "event": "x"}), "not a DAP request"),
     "request before attach": (dap_request(1, "threads"), "not attached"),

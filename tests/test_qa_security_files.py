@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from otrace_server.lsp import discovery
-from otrace_server.lsp.audit import AuditLog
+from otrace_server.control import discovery
+from otrace_server.control.audit import AuditLog
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a file of another user")

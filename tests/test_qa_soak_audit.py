@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
-from otrace_server.lsp.audit import MAX_BYTES, AuditLog
+from otrace_server.control.audit import MAX_BYTES, AuditLog, record
 
 
 def _files(directory):
@@ -20,7 +20,7 @@ def test_audit_log_is_bounded_by_its_roll_over(tmp_path):
     old = os.umask(0o022)        # a new file must not take the umask's 0644
     try:
         for i in range(5_000):   # ~400 KB of records: 20 times the bound
-            audit.record("vscode", "otrace/resume", ids=[f"GetHandler.get:hd-hold_check:12-00-{i:05d}"])
+            record("vscode", "otrace/resume", ids=[f"GetHandler.get:hd-hold_check:12-00-{i:05d}"])
     finally:
         os.umask(old)
         audit.close()
@@ -43,11 +43,11 @@ def test_roll_over_never_writes_through_a_symlink_planted_at_the_name(tmp_path):
     target.write_text("")
     audit = AuditLog(path, max_bytes=1_000)
     try:
-        audit.record("c", "otrace/resume", ids=["x"])
+        record("c", "otrace/resume", ids=["x"])
         path.unlink()
         path.symlink_to(target)                 # planted while the server runs
         for i in range(100):                    # several roll-overs
-            audit.record("c", "otrace/resume", ids=[f"id-{i}"])
+            record("c", "otrace/resume", ids=[f"id-{i}"])
     finally:
         audit.close()
     assert target.read_text() == ""

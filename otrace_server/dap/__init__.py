@@ -8,10 +8,9 @@ A DAP server on the control thread's loop, TCP on 127.0.0.1, its port in the dis
 (``dap_port``) and in the language server's initialize result (``otrace.dapPort``); the token of
 the discovery file is required in the ``attach`` arguments.
 
-Modules:
-    framing      Content-Length framing on asyncio streams
-    server       accept loop, event fan-out, start_server
-    session      one client: attach, threads/stackTrace/scopes/variables/evaluate/continue
+Modules (the accept loop, framing, token check, audit and lifecycle are ``otrace_server.control``'s):
+    server       the DapServer: event fan-out, start_server
+    client       one client: attach, threads/stackTrace/scopes/variables/evaluate/continue
     variables    lazy, repr-limited, paged variables
     breakpoints  breakpoints as live holds / snapshots / logpoints; the "traced" exception filter
     escalate     debugpy in-process for real stepping (explicit request only, not in safe_mode)
@@ -20,6 +19,6 @@ Thread-safety: see each module; nothing here runs on the application's loop exce
 patched in for breakpoints.
 """
 
-from otrace_server.dap.server import ServerHandle, start_server
+from otrace_server.dap.server import start_server
 
-__all__ = ["start_server", "ServerHandle"]
+__all__ = ["start_server"]

@@ -6,22 +6,21 @@
 A pygls 2.x server on the control thread's loop, TCP on 127.0.0.1, token-checked in
 ``initialize``; custom ``otrace/*`` requests and notifications plus code actions, code lenses,
 diagnostics and hover on Python files. Editors find running processes through discovery files
-(``otrace_server.lsp.discovery``).
+(``otrace_server.control.discovery``).
 
-Modules:
-    server      accept loop, the Hub shared by connections, event fan-out, start_server
-    connection  one client: framing, token check, its own pygls LanguageServer and shell session
+Modules (the accept loop, framing, token check, audit log, discovery and lifecycle are
+``otrace_server.control``'s):
+    server      the LspServer shared by clients, event fan-out, start_server
+    client      one client: login, its own pygls LanguageServer and shell session
     methods     the otrace/* requests (run in worker threads)
     features    code actions, code lenses, diagnostics, hover, executeCommand
     document    a document as the client counts it: LSP lines, line ending, Python or not (where a
                 statement goes for a line, and the live code behind it: otrace_server.placement)
     payloads    JSON payloads of holds, contexts, outcomes
-    discovery   discovery files (write/remove/list_processes)
-    audit       the audit log of state-changing requests
 
 Thread-safety: see each module; nothing here runs on the application's loop.
 """
 
-from otrace_server.lsp.server import ServerHandle, start_server
+from otrace_server.lsp.server import start_server
 
-__all__ = ["start_server", "ServerHandle"]
+__all__ = ["start_server"]

@@ -10,7 +10,7 @@ When the document no longer matches the running code, the features say ``CHANGED
 since the code was loaded") instead of pointing at wrong lines.
 
 Thread-safety: handlers are registered on a connection's pygls server and start on the control
-loop; they read the open document there, then do the work in a worker thread (``Hub.in_worker``).
+loop; they read the open document there, then do the work in a worker thread (``LspServer.in_worker``).
 ``publish_diagnostics`` runs on the control loop.
 """
 
@@ -32,10 +32,8 @@ from otrace_server.placement import CHANGED
 from otrace_server.lsp import document, methods
 from otrace_server.lsp.payloads import safe_repr
 
-__all__ = ["register", "publish_diagnostics", "exception_signature", "COMMANDS", "DEBUGPY_TITLE"]
+__all__ = ["register", "publish_diagnostics", "exception_signature", "DEBUGPY_TITLE"]
 
-COMMANDS = ("otrace.resume", "otrace.resumeAll", "otrace.traceFunction", "otrace.holdHere", "otrace.showTraces",
-            "otrace.debugpy")
 DEBUGPY_TITLE = "otrace: start debugpy (real stepping)"
 
 _TRACEASSERT = re.compile(r"\btraceassert\s*\(")
@@ -95,14 +93,14 @@ def _range(line: int) -> dict:
 
 
 # ---- code actions ------------------------------------------------------------------------------
-def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
+def code_actions(server, uri: str, lines: list[str], line: int) -> list[dict]:
     """The otrace code actions at 0-based ``line`` of document ``uri`` (worker thread)."""
     path = _path(uri)
     title, edits = insert_edits(lines, line)
     actions = [{"title": title, "kind": "refactor.rewrite", "edit": {"changes": {uri: edits}}}]
     enc = placement.enclosing(lines, line)
     if enc is None:
-        return actions + [debugpy_action(hub)]
+        return actions + [debugpy_action(server)]
     trace = {"title": f"Trace this function ({enc.qualname})", "kind": "refactor.otrace.trace"}
     hold = {"title": "Hold here live", "kind": "refactor.otrace.holdLive"}
     try:
@@ -119,7 +117,7 @@ def code_actions(hub, uri: str, lines: list[str], line: int) -> list[dict]:
             hold["disabled"] = {"reason": CHANGED}
         else:
             hold["command"] = _command("Hold here live", "otrace.holdHere", uri, line)
-    return actions + [trace, hold, debugpy_action(hub)]
+    return actions + [trace, hold, debugpy_action(server)]
 
 
 def insert_edits(lines: list[str], line: int) -> tuple[str, list[dict]]:
@@ -132,11 +130,11 @@ def insert_edits(lines: list[str], line: int) -> tuple[str, list[dict]]:
     return title, [dict(e, newText=e["newText"].replace("\n", eol)) for e in edits]
 
 
-def debugpy_action(hub) -> dict:
+def debugpy_action(server) -> dict:
     """The "start debugpy" code action: runs ``otrace.debugpy``, or is disabled saying why (no DAP
     endpoint in this process, safe_mode)."""
     action = {"title": DEBUGPY_TITLE, "kind": "refactor.otrace.debugpy"}
-    debugger = getattr(hub.shell, "debugger", None)
+    debugger = getattr(server.shell, "debugger", None)
     reason = "not available: otrace's DAP endpoint is not running" if debugger is None else debugger.refusal()
     if reason is not None:
         action["disabled"] = {"reason": reason}
@@ -146,15 +144,15 @@ def debugpy_action(hub) -> dict:
 
 
 # ---- code lenses -------------------------------------------------------------------------------
-def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
+def code_lenses(server, uri: str, lines: list[str]) -> list[dict]:
     """Resume lenses on held lines and hit counts on traceassert lines (worker thread)."""
     path = _path(uri)
     real = os.path.realpath(path)
-    holds = hub.engine.holds.list()
-    hits = hub.hits()
+    holds = server.engine.holds.list()
+    hits = server.hits()
     lenses = []
     for hold in holds:
-        file, line = hub.locate(hold.context)
+        file, line = server.locate_context(hold.context)
         if not placement.same_file(file, path):
             continue
         where = line - 1
@@ -177,7 +175,7 @@ def code_lenses(hub, uri: str, lines: list[str]) -> list[dict]:
 
 
 # ---- hover -------------------------------------------------------------------------------------
-def hover(hub, uri: str, lines: list[str], line: int, character: int) -> dict | None:
+def hover(server, uri: str, lines: list[str], line: int, character: int) -> dict | None:
     """The value of the name under the cursor in the most recent hold of the enclosing function."""
     if not 0 <= line < len(lines):
         return None
@@ -186,10 +184,10 @@ def hover(hub, uri: str, lines: list[str], line: int, character: int) -> dict | 
     if name is None or enc is None:
         return None
     path = _path(uri)
-    store = hub.engine.store
-    candidates = [h.context for h in hub.engine.holds.list()] + store.recent("holds")
+    store = server.engine.store
+    candidates = [h.context for h in server.engine.holds.list()] + store.recent("holds")
     for ctx in sorted(candidates, key=lambda c: c.timestamp, reverse=True):
-        file, _ = hub.locate(ctx)
+        file, _ = server.locate_context(ctx)
         if ctx.funcname.split(".")[-1] != enc.qualname.split(".")[-1] or not placement.same_file(file, path):
             continue
         if name not in ctx.locals:
@@ -229,7 +227,7 @@ def publish_diagnostics(conn) -> None:
     none any more. Control loop."""
     per_uri: dict[str, list[types.Diagnostic]] = {}
     opened = _open_documents(conn)
-    for ctx in _exception_contexts(conn.hub.engine):
+    for ctx in _exception_contexts(conn.server.engine):
         if not ctx.file or not os.path.isabs(ctx.file):
             continue
         uri, doc = opened.get(os.path.realpath(ctx.file), (_uri(ctx.file), None))
@@ -254,7 +252,7 @@ def publish_diagnostics(conn) -> None:
 def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     """Patch the running function around 0-based ``line`` so that it holds there (no file change);
     ``otrace/unpatch {name}`` undoes it."""
-    hub = conn.hub
+    server = conn.server
     path = _path(uri)
     enc = placement.enclosing(lines, line)
     if enc is None or enc.nested_in_function:
@@ -262,58 +260,58 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     module, func = placement.live_function(path, enc.qualname)
     if not inspect.iscoroutinefunction(func):
         raise OTraceError(f"{enc.qualname} is not an async def: a hold pauses a coroutine")
-    if any(pt.name == enc.qualname for pt in hub.engine.patcher.patches()):
+    if any(pt.name == enc.qualname for pt in server.engine.patcher.patches()):
         raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
     source, at, line_map = placement.hold_source(func, lines, line, label)
     conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
-    if not hub.engine.settings.trace_active:
-        hub.engine.settings.set("trace_active", True)
-    hub.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__,
-                             line_map=placement.patch_lines(path, line_map))
+    if not server.engine.settings.trace_active:
+        server.engine.settings.set("trace_active", True)
+    server.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__,
+                                line_map=placement.patch_lines(path, line_map))
     return {"name": enc.qualname, "label": label, "file": path, "line": at + 1}
 
 
 def trace_function(conn, path: str, qualname: str) -> dict:
     module, _ = placement.live_function(path, qualname)
     conn.audit("otrace.traceFunction", name=qualname, module=module.__name__)
-    conn.hub.engine.tracer.trace(qualname, namespace=module.__dict__)
+    conn.server.engine.tracer.trace(qualname, namespace=module.__dict__)
     return {"name": qualname, "module": module.__name__}
 
 
 def resume(conn, *ids: str) -> dict:
     """Resume the holds ``ids`` (none: all of them, for ``otrace.resumeAll`` only)."""
     conn.audit("otrace.resume", ids=list(ids) or "all")
-    resumed = conn.hub.engine.resume(list(ids) if ids else None)
+    resumed = conn.server.engine.resume(list(ids) if ids else None)
     return {"resumed": [h.id for h in resumed]}
 
 
 def show_traces(conn, path: str, line: int) -> dict:
-    ids = [c.id for c in conn.hub.engine.store.recent() + conn.hub.engine.store.saved()
-           if placement.same_file(conn.hub.locate(c)[0], path) and conn.hub.locate(c)[1] == line]
+    ids = [c.id for c in conn.server.engine.store.recent() + conn.server.engine.store.saved()
+           if placement.same_file(conn.server.locate_context(c)[0], path) and conn.server.locate_context(c)[1] == line]
     return {"traceIds": ids}
 
 
 # ---- registration ------------------------------------------------------------------------------
 def register(conn) -> None:
     """Register the features and commands on ``conn``'s pygls server."""
-    ls, hub = conn.ls, conn.hub
+    ls, server = conn.ls, conn.server
 
     async def worker(fn, *args):
-        return await hub.in_worker(conn._call, fn.__name__, lambda c, _p: fn(*args), {})
+        return await server.in_worker(conn.call, fn.__name__, lambda c, _p: fn(*args), {})
 
     @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION,
                 types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]))
     async def _code_action(params: types.CodeActionParams):
         uri = params.text_document.uri
         lines = _python_lines(conn, uri)
-        return [] if lines is None else await worker(code_actions, hub, uri, lines, params.range.start.line)
+        return [] if lines is None else await worker(code_actions, server, uri, lines, params.range.start.line)
 
     @ls.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
     async def _code_lens(params: types.CodeLensParams):
         uri = params.text_document.uri
         lines = _python_lines(conn, uri)
-        return [] if lines is None else await worker(code_lenses, hub, uri, lines)
+        return [] if lines is None else await worker(code_lenses, server, uri, lines)
 
     @ls.feature(types.TEXT_DOCUMENT_HOVER)
     async def _hover(params: types.HoverParams):
@@ -323,19 +321,19 @@ def register(conn) -> None:
             return None
         # the client counts characters in the negotiated encoding (UTF-16 by default): an emoji is 2
         character = ls.workspace.position_codec.position_from_client_units(lines, params.position).character
-        return await worker(hover, hub, uri, lines, params.position.line, character)
+        return await worker(hover, server, uri, lines, params.position.line, character)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def _did_open(params):
-        hub.refresh_diagnostics(only=conn)
+        server.refresh_diagnostics(only=conn)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def _did_change(params):
-        hub.refresh_diagnostics(only=conn)
+        server.refresh_diagnostics(only=conn)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def _did_close(params):   # a "file changed" diagnostic of the closed buffer goes back to its line
-        hub.refresh_diagnostics(only=conn)
+        server.refresh_diagnostics(only=conn)
 
     @ls.command("otrace.resume")
     async def _resume(*ids: str):
@@ -358,7 +356,7 @@ def register(conn) -> None:
 
     @ls.command("otrace.debugpy")
     async def _debugpy(*args):
-        return await hub.in_worker(conn._call, "otrace/debugpy", methods.debugpy, {})
+        return await server.in_worker(conn.call, "otrace/debugpy", methods.debugpy, {})
 
     @ls.command("otrace.showTraces")
     async def _show_traces(path: str, line: int):

@@ -84,7 +84,7 @@ def complete(conn, p: dict) -> dict:
 
 
 def holds(conn, p: dict) -> dict:
-    return {"holds": [hold_payload(h, conn.hub.locate) for h in conn.hub.engine.holds.list()]}
+    return {"holds": [hold_payload(h, conn.server.locate_context) for h in conn.server.engine.holds.list()]}
 
 
 def resume(conn, p: dict) -> dict:
@@ -96,22 +96,22 @@ def resume(conn, p: dict) -> dict:
         raise ParamsError("otrace/resume: 'ids' must be a list of strings")
     outcome = parse_outcome(p)
     conn.audit("otrace/resume", ids=ids if not every else "all", outcome=outcome.describe())
-    resumed = conn.hub.engine.resume(None if every else ids, outcome)
+    resumed = conn.server.engine.resume(None if every else ids, outcome)
     return {"resumed": [h.id for h in resumed]}
 
 
 def context(conn, p: dict) -> dict:
     trace_id = _arg(p, "traceId", str, method="otrace/context")
-    return context_payload(conn.hub.engine.store.find(trace_id), conn.hub.locate_frame)
+    return context_payload(conn.server.engine.store.find(trace_id), conn.server.locate)
 
 
 def traces(conn, p: dict) -> dict:
     ctype = _arg(p, "ctype", str, None, method="otrace/traces")
     limit = _arg(p, "limit", int, 100, method="otrace/traces")
-    store = conn.hub.engine.store
+    store = conn.server.engine.store
     found = store.recent(ctype) + [c for c in store.saved() if ctype is None or c.ctype == ctype]
     found.sort(key=lambda c: c.timestamp)
-    return {"traces": [trace_payload(c, conn.hub.locate) for c in found[-max(limit, 0):]]}
+    return {"traces": [trace_payload(c, conn.server.locate_context) for c in found[-max(limit, 0):]]}
 
 
 def trace(conn, p: dict) -> dict:
@@ -120,7 +120,7 @@ def trace(conn, p: dict) -> dict:
     action = _arg(p, "action", str, None, method="otrace/trace")
     count = _arg(p, "count", int, None, method="otrace/trace")
     conn.audit("otrace/trace", name=name, condition=condition, action=action, count=count)
-    spec = conn.hub.engine.tracer.trace(name, namespace=conn.hub.shell.globals, condition=condition,
+    spec = conn.server.engine.tracer.trace(name, namespace=conn.server.shell.globals, condition=condition,
                                         action=action, count=count)
     return {"name": getattr(spec, "name", name), "traced": _traced(conn)}
 
@@ -128,32 +128,32 @@ def trace(conn, p: dict) -> dict:
 def untrace(conn, p: dict) -> dict:
     name = _arg(p, "name", str, method="otrace/untrace")
     conn.audit("otrace/untrace", name=name)
-    tracer = conn.hub.engine.tracer
+    tracer = conn.server.engine.tracer
     if name in ("*", "all"):
         tracer.untrace_all()
     else:
-        tracer.untrace(name, namespace=conn.hub.shell.globals)
+        tracer.untrace(name, namespace=conn.server.shell.globals)
     return {"traced": _traced(conn)}
 
 
 def _traced(conn) -> list[str]:
-    return [getattr(s, "name", str(s)) for s in conn.hub.engine.tracer.traced()]
+    return [getattr(s, "name", str(s)) for s in conn.server.engine.tracer.traced()]
 
 
 def patch(conn, p: dict) -> dict:
     name = _arg(p, "name", str, method="otrace/patch")
     source = _arg(p, "source", str, method="otrace/patch")
-    if conn.hub.engine.settings.safe_mode:
+    if conn.server.engine.settings.safe_mode:
         raise OTraceError("patch refused: safe_mode is True (set safe_mode False)")
     conn.audit("otrace/patch", name=name, source=source)
-    conn.hub.engine.patcher.patch(name, source, namespace=conn.hub.shell.globals)
-    return {"patched": [pt.name for pt in conn.hub.engine.patcher.patches()]}
+    conn.server.engine.patcher.patch(name, source, namespace=conn.server.shell.globals)
+    return {"patched": [pt.name for pt in conn.server.engine.patcher.patches()]}
 
 
 def unpatch(conn, p: dict) -> dict:
     name = _arg(p, "name", str, method="otrace/unpatch")
     conn.audit("otrace/unpatch", name=name)
-    patcher = conn.hub.engine.patcher
+    patcher = conn.server.engine.patcher
     if name in ("*", "all"):
         patcher.unpatch_all()
     else:
@@ -162,14 +162,14 @@ def unpatch(conn, p: dict) -> dict:
 
 
 def _web(conn):
-    web = getattr(conn.hub.shell, "web", None)
+    web = getattr(conn.server.shell, "web", None)
     if web is None:
         raise NotAvailable("not available: /osh/web is not set up in this process (otrace_server.web)")
     return web
 
 
 def web_clients(conn, p: dict) -> dict:
-    return {"clients": conn.hub.web_clients(_web(conn))}
+    return {"clients": conn.server.web_clients(_web(conn))}
 
 
 def web_eval(conn, p: dict) -> dict:
@@ -180,17 +180,17 @@ def web_eval(conn, p: dict) -> dict:
         # a worker waits that long: unbounded waits would let one client tie up the shared pool
         raise ParamsError(f"otrace/webEval: 'timeoutMs' must be between 1 and {MAX_WEB_TIMEOUT_MS}")
     web = _web(conn)
-    if conn.hub.engine.settings.safe_mode:
+    if conn.server.engine.settings.safe_mode:
         raise OTraceError("JavaScript evaluation refused: safe_mode is True (set safe_mode False)")
     conn.audit("otrace/webEval", browser=client, expression=expression)
-    timeout = timeout_ms / 1000 if timeout_ms else conn.hub.engine.settings.web_timeout
+    timeout = timeout_ms / 1000 if timeout_ms else conn.server.engine.settings.web_timeout
     _, value, error = web.evaluate_many([client], expression, timeout, who=conn.client_name)[0]
     return {"error": error} if error is not None else {"value": value}
 
 
 def debugpy(conn, p: dict) -> dict:
     """Start debugpy in-process (otrace_server.dap.escalate) and say how to attach."""
-    debugger = getattr(conn.hub.shell, "debugger", None)
+    debugger = getattr(conn.server.shell, "debugger", None)
     if debugger is None:
         raise NotAvailable("not available: otrace's DAP endpoint (and debugpy escalation) is not running")
     conn.audit("otrace/debugpy")

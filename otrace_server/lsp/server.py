@@ -1,44 +1,44 @@
-"""The embedded language server: an ``asyncio.start_server`` accept loop on the control thread's
-loop (``app.runtime.control_loop``), one ``Connection`` (own pygls LanguageServer, own shell
-session) per client, any number of clients at once.
+"""The embedded language server: one ``LspClient`` (own pygls LanguageServer, own shell session)
+per client, any number of clients at once, on the control plane's accept loop
+(``control.endpoint.Endpoint``, on ``app.runtime.control_loop``).
 
     handle = start_server(app)          # from any thread but the control thread
     handle.port                         # TCP port on 127.0.0.1 (or the requested host)
     handle.stop()                       # closes every connection, removes the discovery file
 
-The ``Hub`` holds what the connections share: the engine and shell, the token, a worker pool for
-requests (a slow command never blocks other clients or the loop), the audit log, per-line
-assert/hold counts (``Hub.hits``, from the engine's ``site_counts``), and the fan-out of engine
-events (received on the control thread through ``Runtime.subscribe_in_control`` while a client is
-connected) as notifications.
+The ``LspServer`` holds what the clients share: the engine and shell, the token, a worker pool for
+requests (a slow command never blocks other clients or the loop), the discovery file and the
+audit log beside it, per-line assert/hold counts (``LspServer.hits``, from the engine's
+``site_counts``), and the fan-out of engine events as notifications.
 
 Thread-safety notes: ``start_server`` and ``stop`` may be called from any thread except the control
 thread (they wait for it). Everything else runs on the control loop, except handlers run through
-``Hub.in_worker`` (worker threads), which touch only thread-safe engine APIs and
-their connection's session under its lock. Positions in patched code ("Hold here live", DAP
+``LspServer.in_worker`` (worker threads), which touch only thread-safe engine APIs and
+their client's session under its lock. Positions in patched code ("Hold here live", DAP
 breakpoints) are mapped back to the source through ``placement.source_position`` (thread-safe).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from otrace_server import placement
+from otrace_server.control import discovery
+from otrace_server.control.audit import AuditLog
+from otrace_server.control.endpoint import ServerHandle, Endpoint
+from otrace_server.control.endpoint import start_server as start_endpoint_server
+from otrace_server.control.throttle import context_line
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
-from otrace_server.endpoint import TIMEOUT, Endpoint, context_line, start_endpoint, stop_endpoint
-from otrace_server.lsp import discovery
-from otrace_server import placement
-from otrace_server.lsp.audit import AuditLog
-from otrace_server.lsp.connection import Connection
+from otrace_server.lsp.client import LspClient
 from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
 
-__all__ = ["Hub", "ServerHandle", "start_server"]
+__all__ = ["LspServer", "start_server"]
 
 log = logging.getLogger("otrace.lsp")
 
@@ -46,13 +46,14 @@ _DIAGNOSTICS_POLL = 1.0   # seconds between checks for contexts deleted/evicted 
 _LENS_REFRESH_DELAY = 0.05   # seconds: hold changes within it share one workspace/codeLens/refresh
 
 
-class Hub(Endpoint):
-    """State shared by all connections (``clients``) of one language server (see the module doc);
-    the accept loop, worker pool (``in_worker``) and lifecycle are ``endpoint.Endpoint``'s."""
+class LspServer(Endpoint):
+    """State shared by all clients (``clients``) of one language server (see the module doc);
+    the accept loop, worker pool (``in_worker``) and lifecycle are ``control.endpoint.Endpoint``'s.
+    ``discovery_path``: the discovery file it wrote (once started)."""
 
-    client_kind = "lsp connection"
+    client_kind = "lsp client"
 
-    def __init__(self, app, host: str, port: int, directory: Path | None) -> None:
+    def __init__(self, app, host: str, port: int, directory: Path | None = None) -> None:
         super().__init__(app, host, port, workers=8, thread_name_prefix="otrace-lsp")
         self.pid = os.getpid()
         self.dap_port = getattr(app, "dap_port", None)
@@ -85,19 +86,23 @@ class Hub(Endpoint):
             if self.audit is not None:
                 self.audit.close()
 
-    def _make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Connection:
-        return Connection(self, reader, writer)
+    def abandon(self) -> None:
+        """The control loop could not stop the server: at least the discovery file goes."""
+        if self.discovery_path is not None:
+            discovery.remove(self.discovery_path)
 
-    # ---- helpers for connections ---------------------------------------------------------------
+    def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> LspClient:
+        return LspClient(self, reader, writer)
 
-    def locate(self, ctx: TraceContext) -> tuple[str, int]:
-        """(file, line) of a context in the SOURCE file: contexts captured in code patched by "Hold
-        here live" or by DAP breakpoints are mapped back to the document line (any thread)."""
-        return self.locate_frame(ctx.file, ctx.line)
-
-    def locate_frame(self, file: str, line: int) -> tuple[str, int]:
-        """(file, line) of one stack frame in the SOURCE file (see ``locate``)."""
+    # ---- helpers for clients -------------------------------------------------------------------
+    def locate(self, file: str, line: int) -> tuple[str, int]:
+        """(file, line) in the SOURCE file of a position (a frame's) in code patched by "Hold here
+        live" or by DAP breakpoints: mapped back to the document line (any thread)."""
         return placement.source_position(self.engine.patcher, file, line)
+
+    def locate_context(self, ctx: TraceContext) -> tuple[str, int]:
+        """(file, line) of a context in the SOURCE file (see ``locate``)."""
+        return self.locate(ctx.file, ctx.line)
 
     def web_clients(self, web) -> list[dict]:
         """``[{name, since, url, userAgent}]`` of the browsers of a /osh/web provider."""
@@ -111,32 +116,32 @@ class Hub(Endpoint):
             except Exception:
                 log.exception("otrace lsp: notifying %s failed", conn.client_name)
 
-    # ---- engine events (control loop) --------------------------------------------------------
-    def _on_event(self, event: Event) -> None:
-        data = event.data
-        if event.kind == "context":
-            ctx: TraceContext = data["context"]
-            if self.contexts.admit(ctx):
-                self._trace_event(ctx)
-                if ctx.ctype == "exceptions":
-                    self.refresh_diagnostics()
-        elif event.kind == "hold_started":
-            if data["hold"].done:   # resumed before this event reached the control loop: no phantom
-                return
-            self.broadcast("otrace/holdStarted", hold_payload(data["hold"], self.locate))
-            self.refresh_code_lenses()
-        elif event.kind == "hold_resumed":
-            if not self._resumed:
-                self.loop.call_soon(self._send_resumed)
-            self._resumed.append({"id": data["hold"].id, "outcome": outcome_payload(data.get("outcome"))})
-            self.refresh_code_lenses()
-        elif event.kind == "output":
-            self.broadcast("otrace/output", {"text": str(data.get("text", "")), "stream": data.get("stream", "stdout")})
-        elif event.kind == "web_clients":
+    # ---- engine events (control loop: the Endpoint's hooks) ----------------------------------
+    def context_recorded(self, ctx: TraceContext) -> None:
+        self._trace_event(ctx)
+        if ctx.ctype == "exceptions":
+            self.refresh_diagnostics()
+
+    def hold_started(self, hold) -> None:
+        self.broadcast("otrace/holdStarted", hold_payload(hold, self.locate_context))
+        self.refresh_code_lenses()
+
+    def hold_resumed(self, hold, outcome) -> None:
+        if not self._resumed:
+            self.loop.call_soon(self._send_resumed)
+        self._resumed.append({"id": hold.id, "outcome": outcome_payload(outcome)})
+        self.refresh_code_lenses()
+
+    def output(self, text: str, stream: str) -> None:
+        self.broadcast("otrace/output", {"text": text, "stream": stream})
+
+    def other_event(self, event: Event) -> None:
+        if event.kind == "web_clients":
             web = getattr(self.shell, "web", None)
             clients = self.web_clients(web) if web is not None else []
             self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
 
+    # ---- notifications -----------------------------------------------------------------------
     def _send_resumed(self) -> None:
         """The holds resumed during one pass of the control loop: ``otrace/holdResumed`` for one,
         one ``otrace/holdsResumed`` for several (``resume all`` of 1,000 holds is one message,
@@ -149,23 +154,23 @@ class Hub(Endpoint):
 
     def _trace_event(self, ctx: TraceContext, more: int = 0) -> None:
         """Notify ``otrace/traceEvent`` of ``ctx`` (``more``: how many others the throttle held back)."""
-        file, line = self.locate(ctx)
+        file, line = self.locate_context(ctx)
         self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
                                              "line": line, "message": context_line(ctx, more)})
 
-    def _contexts_held(self, count: int, last: TraceContext) -> None:
+    def contexts_held(self, count: int, last: TraceContext) -> None:
         """The throttle's summary: the last context held back, saying how many others were."""
         self._trace_event(last, count - 1)
         self.refresh_diagnostics()
 
     def hits(self) -> dict[tuple[str, int], Counter]:
         """(real path, line) in the SOURCE file -> Counter(asserts=n, holds=m): the engine's
-        ``site_counts`` mapped through ``locate_frame`` (a hit in code patched by "Hold here live"
+        ``site_counts`` mapped through ``locate`` (a hit in code patched by "Hold here live"
         counts on its document line). Any thread."""
         hits: dict[tuple[str, int], Counter] = {}
         for (file, line), counts in self.engine.site_counts().items():
             if file:
-                file, line = self.locate_frame(file, line)
+                file, line = self.locate(file, line)
                 hits.setdefault((os.path.realpath(file), line), Counter()).update(counts)
         return hits
 
@@ -182,7 +187,7 @@ class Hub(Endpoint):
             if conn.authenticated and not conn.closed and conn.supports_lens_refresh():
                 conn.ls.protocol.send_request("workspace/codeLens/refresh", None)
 
-    def refresh_diagnostics(self, only: Connection | None = None) -> None:
+    def refresh_diagnostics(self, only: LspClient | None = None) -> None:
         """Publish the diagnostics of traced exceptions to every client (or ``only``)."""
         from otrace_server.lsp import features
 
@@ -201,58 +206,22 @@ class Hub(Endpoint):
             self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
 
-class ServerHandle:
-    """What ``start_server`` returns: ``port``, ``host``, ``discovery_path``, ``hub``, ``stop()``."""
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.port: int = hub.port
-        self.host = hub.host
-        self.discovery_path = hub.discovery_path
-        self._stopped = False
-
-    def stop(self, timeout: float = TIMEOUT) -> None:
-        """Close every connection and the listening socket, remove the discovery file. Idempotent;
-        any thread but the control thread."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if stop_endpoint(self.hub, timeout):
-            return
-        if self.hub.discovery_path is not None:
-            discovery.remove(self.hub.discovery_path)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 def start_server(app, host: str | None = None, port: int | None = None, *,
                  directory: Path | None = None) -> ServerHandle:
     """Start the language server of ``app`` (an ``otrace_server.app.App`` with ``engine``, ``shell``,
     ``runtime`` (started), ``token``) on its control loop, write the discovery file and return a
-    handle. ``host`` defaults to ``app.host`` (127.0.0.1); a non-loopback host is served only when
-    asked for, with a warning. ``port`` defaults to ``app.lsp_port_requested`` (0: a free port).
-    ``directory``: where the discovery file goes (default ``discovery.runtime_dir()``).
+    handle (``handle.endpoint``: the ``LspServer``). ``host`` defaults to ``app.host`` (127.0.0.1);
+    a non-loopback host is served only when asked for, with a warning. ``port`` defaults to
+    ``app.lsp_port_requested`` (0: a free port). ``directory``: where the discovery file goes
+    (default ``discovery.runtime_dir()``).
 
     Thread: any but the control thread (RuntimeError). Failures: OSError when the port cannot be
     bound or the discovery file cannot be written (nothing is left running).
     """
-    host = host or getattr(app, "host", None) or "127.0.0.1"
     if port is None:
-        port = getattr(app, "lsp_port_requested", 0) or 0
-    if not _is_loopback(host):
-        log.warning("otrace: the language server listens on %s, beyond loopback: anyone who can reach "
-                    "this address and knows the token controls this process", host)
+        port = getattr(app, "lsp_port_requested", 0)
     pygls_log = logging.getLogger("pygls")
     if pygls_log.level == logging.NOTSET:   # bad client input is answered, not logged as a crash
         pygls_log.setLevel(logging.CRITICAL)
-    hub = Hub(app, host, port, directory)
-    start_endpoint(hub)
-    log.info("otrace: language server on %s:%s", host, hub.port)
-    return ServerHandle(hub)
+    return start_endpoint_server(LspServer, app, host, port, what="the language server", directory=directory)

@@ -5,7 +5,7 @@ import stat
 import subprocess
 import sys
 
-from otrace_server.lsp import discovery
+from otrace_server.control import discovery
 
 
 def test_write_list_remove(tmp_path):
@@ -34,11 +34,12 @@ def test_stale_file_of_dead_pid_is_ignored_and_removed(tmp_path):
 
 
 def test_audit_log_is_kept_with_records_and_removed_when_empty(tmp_path):
-    from otrace_server.lsp.audit import AuditLog
+    from otrace_server.control import audit
 
-    quiet, busy = AuditLog(tmp_path / "quiet.audit.log"), AuditLog(tmp_path / "busy.audit.log")
+    quiet = audit.AuditLog(tmp_path / "quiet.audit.log")
     quiet.close()
-    busy.record("vscode", "otrace/resume", ids=["x"])
+    busy = audit.AuditLog(tmp_path / "busy.audit.log")
+    audit.record("vscode", "otrace/resume", ids=["x"])
     busy.close()
     assert not (tmp_path / "quiet.audit.log").exists()
     assert "client=vscode method=otrace/resume ids=['x']" in (tmp_path / "busy.audit.log").read_text()

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import otrace_server
-from otrace_server.endpoint import CONTEXTS_PER_SECOND, Throttle
+from otrace_server.control.throttle import CONTEXTS_PER_SECOND, Throttle
 from tests.dap.dapclient import DapClient
 from tests.lsp.rpc import Client
 from tests.support.appserver import wait_for
@@ -70,7 +70,7 @@ def test_events_are_subscribed_only_while_an_editor_is_connected(started):
     dap = DapClient(app.dap_port)
     dap.attach(app.token)
     lsp.close()
-    wait_for(lambda: not app._lsp.hub.clients, what="the language server to see its client leave")
+    wait_for(lambda: not app._lsp.endpoint.clients, what="the language server to see its client leave")
     assert engine.events.has_subscribers            # the DAP client still listens
     dap.close()
     wait_for(lambda: not engine.events.has_subscribers, what="the last editor's subscription to end")

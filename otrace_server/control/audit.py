@@ -11,6 +11,9 @@ The file is bounded for a server that runs for months: past ``MAX_BYTES`` it is 
 takes at most about ``2 * MAX_BYTES`` on disk (plus one record, itself bounded by the control
 plane's ``MAX_MESSAGE``). Every file it opens, the rolled-over ones too, is mode 0600.
 
+Every front end writes its records through ``record`` (the LSP's ``otrace/*`` requests, the DAP's
+``dap/*`` ones), one line shape for all.
+
 Thread-safety: ``record`` may be called from any thread (logging serialises the writes and the
 roll-over).
 """
@@ -24,7 +27,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditLog", "MAX_BYTES", "logger", "remove_if_empty"]
+__all__ = ["AuditLog", "MAX_BYTES", "logger", "record", "remove_if_empty"]
 
 logger = logging.getLogger("otrace.audit")
 
@@ -65,16 +68,18 @@ class AuditLog:
         if logger.level == logging.NOTSET or logger.level > logging.INFO:
             logger.setLevel(logging.INFO)
 
-    def record(self, client: str, method: str, **details: Any) -> None:
-        """Log one state-changing request by ``client``."""
-        text = " ".join(f"{k}={v!r}" for k, v in details.items())
-        logger.info("client=%s method=%s %s", client, method, text)
-
     def close(self) -> None:
         """Stop writing to the file; the file is kept when it holds records, removed when empty."""
         logger.removeHandler(self._handler)
         self._handler.close()
         remove_if_empty(self.path)
+
+
+def record(client: str, method: str, **details: Any) -> None:
+    """Log one state-changing request by ``client`` (``method``: e.g. ``otrace/resume``,
+    ``dap/continue``; ``details``: its arguments, each written as ``key=repr(value)``)."""
+    text = " ".join(f"{k}={v!r}" for k, v in details.items())
+    logger.info("client=%s method=%s %s", client, method, text)
 
 
 def remove_if_empty(path: Path) -> None:

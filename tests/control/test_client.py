@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from otrace_server.endpoint import Client, frame, read_frame
+from otrace_server.control.client import Client
+from otrace_server.control.framing import frame, read_frame
 
 
 async def _pair():

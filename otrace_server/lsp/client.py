@@ -1,15 +1,20 @@
-"""One client connection of the language server: the Content-Length framing over an asyncio
-stream (``otrace_server.endpoint.read_frame``, shared with the DAP endpoint), the token check, and a pygls ``LanguageServer`` of its own (its own shell session, its own
-open documents).
+"""One client of the language server: the token check, then a pygls ``LanguageServer`` of its own
+(its own shell session, its own open documents). The read loop and framing are the control
+plane's (``control.client.Client``).
 
-Framing rules: a header block without a valid ``Content-Length`` (non-JSON framing garbage) closes
-the connection; a body larger than ``MAX_MESSAGE`` is skipped and answered with a JSON-RPC error
-(-32600); a body that is not JSON (or nested too deeply to parse) gets -32700; a body that is not a
-JSON-RPC message (or whose ``id`` is not a string, an integer or null) gets -32600.
 Until an ``initialize`` request carries the right ``initializationOptions.token`` every message is
 answered with an error (-32002, or -32004 for a wrong token) and the connection is closed; so is a
-connection that sends no valid ``initialize`` within ``endpoint.AUTH_TIMEOUT`` seconds.
-``shutdown``/``exit`` close only this connection.
+connection that sends no valid ``initialize`` within ``control.auth.AUTH_TIMEOUT`` seconds. Before
+that, nothing of pygls is built (a stranger's connection costs a stream pair) and a body may be at
+most ``control.framing.MAX_LOGIN_MESSAGE`` bytes. Framing rules after login: a header block without
+a valid ``Content-Length`` (non-JSON framing garbage) closes the connection; a body larger than
+``MAX_MESSAGE`` is skipped and answered with a JSON-RPC error (-32600); a body that is not JSON (or
+nested too deeply to parse) gets -32700; a body that is not a JSON-RPC message (or whose ``id`` is
+not a string, an integer or null) gets -32600. ``shutdown``/``exit`` close only this connection.
+
+pygls internals used here (hence the pinned pygls range in pyproject.toml):
+``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
+decorator, ``_converter`` and ``_serialize_message``; ``set_writer``.
 
 Thread-safety: everything here runs on the control loop, except ``audit`` and the shell session
 (used by worker threads under ``session_lock``).
@@ -18,7 +23,6 @@ Thread-safety: everything here runs on the control loop, except ``audit`` and th
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import threading
 from typing import Any
@@ -29,12 +33,15 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from otrace_server import __version__
+from otrace_server.control import audit
+from otrace_server.control.auth import token_matches
+from otrace_server.control.client import Client
+from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core.errors import OTraceError
-from otrace_server.endpoint import MAX_MESSAGE, Client, FramingError, TooLarge, encode, loads, read_frame
 from otrace_server.lsp import methods
 
-__all__ = ["Connection", "MAX_MESSAGE", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
-           "ERR_NOT_AVAILABLE", "ERR_BAD_TOKEN"]
+__all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED", "ERR_NOT_AVAILABLE",
+           "ERR_BAD_TOKEN"]
 
 log = logging.getLogger("otrace.lsp")
 
@@ -56,9 +63,9 @@ def _plain(value: Any) -> Any:
 
 
 class _Protocol(LanguageServerProtocol):
-    """pygls' protocol with otrace's token check and per-connection exit."""
+    """pygls' protocol with otrace's initialize result and per-connection exit."""
 
-    conn: "Connection"
+    conn: "LspClient"
 
     def structure_message(self, data):
         """Keep the params of ``otrace/*`` requests as the plain JSON object the client sent
@@ -71,30 +78,11 @@ class _Protocol(LanguageServerProtocol):
             return message
         return super().structure_message(data)
 
-    def handle_message(self, message):
-        if self.conn.authenticated:
-            return super().handle_message(message)
-        method = getattr(message, "method", None)
-        msg_id = getattr(message, "id", None)
-        if method == types.INITIALIZE and msg_id is not None:
-            options = getattr(message.params, "initialization_options", None)
-            token = options.get("token") if isinstance(options, dict) else None
-            if isinstance(token, str) and hmac.compare_digest(token.encode("utf-8", "surrogatepass"),
-                                                              self.conn.hub.token.encode()):
-                info = getattr(message.params, "client_info", None)
-                self.conn.start_session(getattr(info, "name", None) or "lsp")
-                return super().handle_message(message)
-            self.conn.refuse(msg_id, ERR_BAD_TOKEN, "invalid token: pass the token of the discovery file "
-                                                    "in initializationOptions.token")
-        else:
-            self.conn.refuse(msg_id, ERR_NOT_INITIALIZED, "not initialized: send initialize with "
-                                                          "initializationOptions.token first")
-
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params):
         result = yield from super().lsp_initialize(params)
         data = self._converter.unstructure(result)
-        otrace = {"protocolVersion": PROTOCOL_VERSION, "dapPort": self.conn.hub.dap_port, "pid": self.conn.hub.pid}
+        otrace = {"protocolVersion": PROTOCOL_VERSION, "dapPort": self.conn.server.dap_port, "pid": self.conn.server.pid}
         data["otrace"] = otrace
         data.setdefault("capabilities", {})["experimental"] = {"otrace": otrace}
         return data
@@ -106,36 +94,60 @@ class _Protocol(LanguageServerProtocol):
         yield  # a generator, like pygls' own handler
 
 
-class Connection(Client):
-    """One client: reads framed messages from ``reader``, answers through ``writer``."""
+class LspClient(Client):
+    """One client: reads framed messages from ``reader``, answers through ``writer``. ``ls`` (its
+    pygls server), ``session`` (its shell session) exist once it logged in (``authenticated``)."""
 
-    def __init__(self, hub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    protocol_name = "lsp"
+
+    def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
-        self.hub = hub
+        self.server = server
         self.session = None
         self.session_lock = threading.Lock()
         self.published: set[str] = set()   # uris with diagnostics published to this client
+        self.ls: LanguageServer | None = None
+        self.lsp: _Protocol | None = None
+
+    # ---- login, session and audit ----------------------------------------------------------
+    def _login(self, data: dict) -> bool:
+        """The first message: an ``initialize`` request with the token logs in (the pygls server
+        and the shell session are built: True); anything else is refused and the connection
+        closed (False)."""
+        msg_id = data.get("id")
+        if data.get("method") != types.INITIALIZE or msg_id is None:
+            self.refuse(msg_id, ERR_NOT_INITIALIZED, "not initialized: send initialize with "
+                                                     "initializationOptions.token first")
+            return False
+        params = data.get("params")
+        if not isinstance(params, dict):
+            self.refuse(msg_id, -32602, "invalid params for initialize: an object is required")
+            return False
+        options = params.get("initializationOptions")
+        if not token_matches(options.get("token") if isinstance(options, dict) else None, self.server.token):
+            self.refuse(msg_id, ERR_BAD_TOKEN, "invalid token: pass the token of the discovery file "
+                                               "in initializationOptions.token")
+            return False
+        info = params.get("clientInfo")
+        name = info.get("name") if isinstance(info, dict) else None
+        self.client_name = str(name or "lsp")[:100]
         self.ls = LanguageServer("otrace-server", __version__, types.TextDocumentSyncKind.Full,
                                  protocol_cls=_Protocol)
-        self.protocol: _Protocol = self.ls.protocol
-        self.protocol.conn = self
-        self.protocol.set_writer(self)   # pygls writes through Client.write (buffered per loop pass)
+        self.lsp = self.ls.protocol
+        self.lsp.conn = self
+        self.lsp.set_writer(self)   # pygls writes through Client.write (buffered per loop pass)
         for name, handler in methods.REQUESTS.items():
             self.ls.feature(name)(self._custom(name, handler))
         from otrace_server.lsp import features
 
         features.register(self)
-
-    # ---- session and audit ----------------------------------------------------------------
-    def start_session(self, client_name: str) -> None:
-        """Called at a successful initialize: a shell session of this client's own."""
+        self.session = self.server.shell.session(name=f"lsp:{self.client_name}")
         self.authenticated = True
-        self.client_name = str(client_name)[:100]
-        self.session = self.hub.shell.session(name=f"lsp:{self.client_name}")
+        return True
 
     def audit(self, method: str, **details: Any) -> None:
         """Write a state-changing request of this client to the audit log (any thread)."""
-        self.hub.audit.record(self.client_name, method, **details)
+        audit.record(self.client_name, method, **details)
 
     # ---- requests ----------------------------------------------------------------------------
     def _custom(self, method: str, handler):
@@ -145,11 +157,11 @@ class Connection(Client):
                 params = {}
             if not isinstance(params, dict):
                 raise JsonRpcInvalidParams(message=f"{method}: params must be an object")
-            return await self.hub.in_worker(self._call, method, handler, params)
+            return await self.server.in_worker(self.call, method, handler, params)
 
         return run
 
-    def _call(self, method: str, handler, params: dict) -> Any:
+    def call(self, method: str, handler, params: dict) -> Any:
         """Worker thread: run one handler, turning failures into JSON-RPC errors."""
         try:
             return handler(self, params)
@@ -162,7 +174,7 @@ class Connection(Client):
 
     def supports_lens_refresh(self) -> bool:
         """Whether the client accepts ``workspace/codeLens/refresh``."""
-        caps = getattr(self.protocol, "client_capabilities", None)
+        caps = getattr(self.lsp, "client_capabilities", None)
         lens = getattr(getattr(caps, "workspace", None), "code_lens", None)
         return bool(getattr(lens, "refresh_support", False))
 
@@ -172,7 +184,7 @@ class Connection(Client):
         here, not through pygls, whose conversion of every message cost more than the send."""
         if self.authenticated and not self.closed:
             self.write(encode({"jsonrpc": "2.0", "method": method, "params": params},
-                              default=self.protocol._serialize_message))
+                              default=self.lsp._serialize_message))
 
     def refuse(self, msg_id: Any, code: int, message: str) -> None:
         """Answer with an error (when ``msg_id`` is given) and close the connection."""
@@ -185,27 +197,13 @@ class Connection(Client):
             return
         self.write(encode({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}))
 
-    # ---- the read loop -----------------------------------------------------------------------
-    async def serve(self) -> None:
-        """Read and dispatch messages until the client leaves, sends garbage or is closed."""
-        try:
-            while not self.closed:
-                try:
-                    body = await read_frame(self.reader, skip_large=self.authenticated)
-                except TooLarge as exc:
-                    self.send_error(None, -32600, str(exc))
-                    if not self.authenticated:   # the body was left unread: nothing more is read
-                        self.close()
-                    continue
-                if body is None:
-                    break
-                self._dispatch(body)
-        except FramingError as exc:
-            log.warning("otrace lsp: closing %s: %s", self.client_name, exc)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
-            pass
-        finally:
-            self.close()
+    # ---- the read loop's hooks --------------------------------------------------------------
+    def answer_too_large(self, error: TooLarge) -> None:
+        self.send_error(None, -32600, str(error))
+
+    async def handle_body(self, body: bytes) -> None:
+        """One message body: checked as JSON-RPC, the login first, then pygls dispatches it."""
+        self._dispatch(body)
 
     def _dispatch(self, body: bytes) -> None:
         try:
@@ -233,12 +231,15 @@ class Connection(Client):
             return
         if "method" in data:
             data.setdefault("params", None)   # pygls needs the key; JSON-RPC makes it optional
+        login = not self.authenticated
+        if login and not self._login(data):
+            return
         try:
-            message = self.protocol.structure_message(data)
+            message = self.lsp.structure_message(data)
         except JsonRpcException:
             if "id" in data and "method" in data:
                 self.send_error(data["id"], -32602, f"invalid params for {data['method']}")
-            if not self.authenticated:
+            if login:   # an initialize pygls cannot read: the login did not happen
                 self.close()
             return
-        self.protocol.handle_message(message)
+        self.lsp.handle_message(message)

@@ -23,7 +23,9 @@ disconnect             closes this connection only; its breakpoints are removed
 
 Before a successful ``attach`` only ``initialize`` is answered; anything else (or a wrong token)
 gets an error response and the connection is closed, as is a connection that has not attached
-within ``endpoint.AUTH_TIMEOUT`` seconds.
+within ``control.auth.AUTH_TIMEOUT`` seconds. The read loop and the framing are the control
+plane's (``control.client.Client``); a body that is not a JSON object is answered with an error
+(and, before ``attach``, closes the connection).
 
 Thread-safety: the session lives on the control loop; request handlers that touch application
 objects (evaluate, variables, breakpoints) run in the server's worker threads.
@@ -33,19 +35,20 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import hmac
 import itertools
 import logging
 import os
 from typing import Any, Callable
 
+from otrace_server.control import audit
+from otrace_server.control.auth import token_matches
+from otrace_server.control.client import Client
+from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core.errors import OTraceError
-from otrace_server.dap import framing
-from otrace_server.endpoint import Client
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate, execute
 
-__all__ = ["Session", "RequestError", "CAPABILITIES"]
+__all__ = ["DapClient", "RequestError", "CAPABILITIES"]
 
 log = logging.getLogger("otrace.dap")
 
@@ -90,8 +93,10 @@ SAFE_MODE_CODE = ("conditions and logpoints run code in the application: refused
                   "(set safe_mode False); a plain breakpoint (a live hold) is allowed")
 
 
-class Session(Client):
+class DapClient(Client):
     """One DAP connection (see the module doc)."""
+
+    protocol_name = "dap"
 
     def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
@@ -120,7 +125,7 @@ class Session(Client):
     def send(self, message: dict) -> None:
         if not self.closed:
             message["seq"] = next(self._seq)
-            self.write(framing.encode(message))
+            self.write(encode(message, default=repr))
 
     def event(self, name: str, body: dict | None = None) -> None:
         """Send an event to this client once it is attached (control loop)."""
@@ -138,27 +143,22 @@ class Session(Client):
             msg["body"] = body
         self.send(msg)
 
-    async def serve(self) -> None:
-        """Read and answer requests until the client leaves, sends garbage or is refused."""
+    # ---- the read loop's hooks (control loop) --------------------------------------------------
+    def answer_too_large(self, error: TooLarge) -> None:
+        self.respond({"command": "unknown"}, error=str(error))
+
+    async def handle_body(self, body: bytes) -> None:
+        """One message body: a JSON object, answered in order (one request at a time)."""
         try:
-            while not self.closed:
-                try:
-                    message = await framing.read_message(self.reader, skip_large=self.attached)
-                except (framing.TooLarge, framing.BadBody) as exc:
-                    self.respond({"command": "unknown"}, error=str(exc))
-                    if not self.attached:
-                        self.close()
-                    continue
-                if message is None:
-                    break
-                await self._dispatch(message)
-        except framing.FramingError as exc:
-            log.warning("otrace dap: closing %s: %s", self.client_name, exc)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
-            # ValueError: a header line longer than the stream's limit (garbage, not a client)
-            pass
-        finally:
-            self.close()
+            message = loads(body)
+            if not isinstance(message, dict):
+                raise ValueError("the message is not a JSON object")
+        except ValueError as exc:
+            self.respond({"command": "unknown"}, error=str(exc))
+            if not self.attached:
+                self.close()
+            return
+        await self._dispatch(message)
 
     async def _dispatch(self, message: dict) -> None:
         command = message.get("command")
@@ -210,6 +210,10 @@ class Session(Client):
             elif command == "disconnect":
                 self.close()
 
+    def audit(self, method: str, **details: Any) -> None:
+        """Write a state-changing request of this client to the audit log (as ``dap/<method>``)."""
+        audit.record(self.client_name, f"dap/{method}", **details)
+
     def in_worker(self, fn, *args, **kwargs):
         return self.server.in_worker(fn, *args, **kwargs)
 
@@ -220,9 +224,7 @@ class Session(Client):
         return dict(CAPABILITIES)
 
     def _attach(self, args: dict) -> None:
-        token = args.get("token")
-        if not (isinstance(token, str)
-                and hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode())):
+        if not token_matches(args.get("token"), self.server.token):
             raise RequestError("invalid token: pass the token of the discovery file in the attach arguments ('token')")
         self.authenticated = True
 
@@ -366,7 +368,7 @@ class Session(Client):
 
     async def _continue(self, args: dict) -> dict:
         hold = self._hold(args.get("threadId"))
-        self.server.audit(self, "continue", ids=[hold.id])
+        self.audit("continue", ids=[hold.id])
         await self.in_worker(self.server.engine.resume, [hold.id])
         return {"allThreadsContinued": False}
 
@@ -386,7 +388,7 @@ class Session(Client):
             raise RequestError("setBreakpoints: 'breakpoints' must be a list of objects")
         if not self.lines_start_at1:
             specs = [dict(s, line=s.get("line") + 1) if isinstance(s.get("line"), int) else s for s in specs]
-        self.server.audit(self, "setBreakpoints", file=path, lines=[s.get("line") for s in specs])
+        self.audit("setBreakpoints", file=path, lines=[s.get("line") for s in specs])
         runs_code = [bool(s.get("condition") or s.get("logMessage")) for s in specs]
         refuse = self.server.engine.settings.safe_mode
         allowed = [s for s, code in zip(specs, runs_code) if not (refuse and code)]
@@ -410,7 +412,7 @@ class Session(Client):
         if unknown:
             raise RequestError(f"setExceptionBreakpoints: unknown filter(s) {unknown}; the filter is 'traced'")
         self.traced_exceptions = "traced" in filters
-        self.server.audit(self, "setExceptionBreakpoints", filters=filters)
+        self.audit("setExceptionBreakpoints", filters=filters)
         names = await self.in_worker(self.server.breakpoints.trace_exceptions, self,
                                      sorted(self.files) if self.traced_exceptions else [])
         message = f"tracing exceptions in {', '.join(names)}" if names else "no function traced"

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from otrace_server.lsp.audit import remove_if_empty
+from otrace_server.control.audit import remove_if_empty
 
 __all__ = ["runtime_dir", "discovery_path", "private_dir", "write", "remove", "list_processes"]
 

@@ -1,0 +1,17 @@
+"""The control plane: what every protocol server of otrace (the language server ``lsp/``, the DAP
+endpoint ``dap/``) shares, so that those packages hold only their protocol.
+
+Modules:
+    framing     Content-Length framing on asyncio streams, JSON bodies, the message limits
+    auth        the token check, login limits (timeout, message size, waiting connections), loopback
+    client      ``Client``: one connection's buffered output and read loop (protocol hooks)
+    throttle    at most N per-context notifications a second, the rest summed up
+    endpoint    ``Endpoint``: accept loop on the control loop, clients, worker pool, engine-event
+                hooks; ``start_server``/``ServerHandle`` (start and stop from another thread)
+    audit       the audit log of state-changing requests (one line shape for every protocol)
+    discovery   discovery files: how editors and ``otrace ps`` find running processes
+
+Thread-safety: see each module. Everything runs on otrace's control loop (``Runtime.control_loop``)
+except what an endpoint runs in its worker pool, ``audit.record`` and ``discovery`` (any thread),
+and ``start_server``/``ServerHandle.stop`` (any thread but the control thread).
+"""
