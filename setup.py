@@ -2,7 +2,7 @@
 
 ``otrace_server.core._stackwalk`` is optional: when it cannot be built (no C compiler, no Python
 headers), installation goes on without it and otrace uses the same walk written in Python
-(``otrace_server.core.context``), which is several times slower per recorded context.
+(``otrace_server.core.frames``), which is several times slower per recorded context.
 """
 
 from setuptools import Extension, setup

@@ -22,7 +22,7 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from otrace_server.core import context as _context  # noqa: E402
+from otrace_server.core import frames as _frames  # noqa: E402
 from otrace_server.core.context import capture  # noqa: E402
 from otrace_server.core.engine import Engine, get_engine  # noqa: E402
 from otrace_server import traceassert  # noqa: E402
@@ -183,7 +183,7 @@ def main() -> int:
     _, assert_on, assert_on_ratio = paired("empty(True)", "traceassert(True)", env, n, loop)
     get_engine().settings.set("trace_active", False)
 
-    walk_kind = "C accelerator" if _context._walk is not _context._walk_python else "Python (accelerator not built)"
+    walk_kind = "C accelerator" if _frames.walk is not _frames._walk_python else "Python (accelerator not built)"
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {REPEAT} alternating rounds; "
           f"empty timeit loop ({loop:.1f} ns) subtracted; timer: thread CPU time")
     print()

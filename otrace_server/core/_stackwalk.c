@@ -1,6 +1,6 @@
-/* The stack walk of otrace_server.core.context.snapshot, in C.
+/* The stack walk of otrace_server.core.context.snapshot, in C (``walk`` of core/frames.py).
  *
- * Optional accelerator: context.py has the same walk in Python (``_walk_python``) and uses it
+ * Optional accelerator: frames.py has the same walk in Python (``_walk_python``) and uses it
  * when this module was not built; tests check that both give the same result. The walk runs on
  * the traced thread for every recorded context, and in Python it costs a few hundred ns per
  * frame; here it costs a few tens.
@@ -186,7 +186,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "otrace_server.core._stackwalk",
-    "C accelerator of otrace_server.core.context's stack walk (optional).", -1, methods,
+    "C accelerator of otrace_server.core.frames' stack walk (optional).", -1, methods,
 };
 
 PyMODINIT_FUNC

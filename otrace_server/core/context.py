@@ -2,7 +2,8 @@
 
 A context never keeps a live frame object: ``capture`` copies what it needs (file, line, function
 name and, for the frames nearest the event, a copy of the locals) and drops the frame before
-returning. Contexts are stored by ``store.ContextStore``, which assigns their ids.
+returning (the stack walk and the stack kept are ``core.frames``). Contexts are stored by
+``store.ContextStore``, which assigns their ids.
 
 Thread-safety: ``capture`` runs on the thread of the traced call and touches only that thread's
 frames. A context is not mutated after it is stored, except ``saved``/``hold``/``extra``.
@@ -16,12 +17,13 @@ import threading
 import time
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import CodeType, FrameType, TracebackType
 from typing import Any
 
-__all__ = ["CTYPES", "PREFIXES", "MISSING", "FrameSnapshot", "FrameStack", "TraceContext", "capture",
-           "frames_from_traceback", "position_line", "snapshot"]
+from otrace_server.core.frames import (MAX_FRAMES, FrameSnapshot, FrameStack, PackedStack, is_own, own_files,
+                                       walk)
+
+__all__ = ["CTYPES", "PREFIXES", "MISSING", "TraceContext", "capture", "safe_label", "snapshot"]
 
 #: context types (directories under /osh/recent) and their id prefixes
 PREFIXES = {"exceptions": "ex", "asserts": "as", "traces": "tr", "holds": "hd", "breaks": "br", "tags": "tg"}
@@ -29,99 +31,6 @@ CTYPES = tuple(PREFIXES)
 
 #: marker for "no return value recorded"
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>", "__bool__": lambda self: False})()
-
-_OWN_MODULE_PREFIX = "otrace_server.core"
-_MAX_FRAMES = 64
-
-
-@dataclass(slots=True)
-class FrameSnapshot:
-    """One stack frame, detached: file, line, function name, and a copy of its locals (or None)."""
-
-    file: str
-    line: int
-    function: str
-    locals: dict[str, Any] | None = None
-
-
-class FrameStack(Sequence):
-    """The stack of a captured context: a read-only sequence of FrameSnapshot, outermost first,
-    built on first use from what ``capture`` recorded cheaply. Compares equal to a list of the
-    same snapshots. Code objects are kept, frames never.
-
-    Packed form (no object per frame): ``flat`` starts with the code objects of the ``count``
-    frames, outermost first, followed by the copies of the locals kept by frames ``first``,
-    ``first + 1``, ... (the kept frames are adjacent). ``positions`` holds one native int32 per
-    frame (``array("i")`` bytes): >= 0 is half a bytecode offset (the line is computed on first
-    use), negative is ``~line`` (a line known at capture, e.g. from a traceback).
-
-    Thread-safety: concurrent first uses build equal lists; either one is kept."""
-
-    __slots__ = ("_flat", "_positions", "_count", "_first", "_frames")
-
-    def __init__(self, flat: list, positions: bytes, count: int, first: int = 0) -> None:
-        self._flat = flat
-        self._positions = positions
-        self._count = count
-        self._first = first
-        self._frames: list[FrameSnapshot] | None = None
-
-    def _list(self) -> list[FrameSnapshot]:
-        frames = self._frames
-        if frames is None:
-            flat, count, first = self._flat, self._count, self._first
-            positions = array("i", self._positions)
-            kept = flat[count:]
-            frames = [FrameSnapshot(flat[i].co_filename, position_line(flat[i], positions[i]), flat[i].co_name,
-                                    kept[i - first] if 0 <= i - first < len(kept) else None)
-                      for i in range(count)]
-            self._frames = frames
-        return frames
-
-    def __len__(self) -> int:
-        return self._count
-
-    def line_at(self, index: int) -> int:
-        """The line of frame ``index`` (without building the snapshots)."""
-        frames = self._frames
-        if frames is not None:
-            return frames[index].line
-        return position_line(self._flat[index], array("i", self._positions)[index])
-
-    def __getitem__(self, index):
-        return self._list()[index]
-
-    def __iter__(self):
-        return iter(self._list())
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, FrameStack):
-            other = other._list()
-        return self._list() == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._list())
-
-
-class _Packed(tuple):
-    """``(flat, positions, count, first)``: the arguments of a FrameStack not made yet (made in C, no
-    Python frame, unlike the FrameStack itself: ``capture`` passes this to TraceContext)."""
-
-    __slots__ = ()
-
-
-def position_line(code: CodeType, position: int) -> int:
-    """The source line of a packed position in ``code``: ``~line`` when negative, else the line of
-    bytecode offset ``2 * position`` (what ``frame.f_lineno`` computes)."""
-    if position < 0:
-        return ~position
-    position *= 2
-    for start, end, line in code.co_lines():
-        if start <= position < end:
-            return line if line is not None else code.co_firstlineno
-    return code.co_firstlineno
 
 
 class TraceContext:
@@ -152,28 +61,9 @@ class TraceContext:
                  exc_message: str | None = None, traceback: str | None = None, return_value: Any = MISSING,
                  globals: dict[str, Any] | None = None, related: list[str] | None = None,
                  extra: dict[str, Any] | None = None, id: str = "", saved: bool = False, hold: Any = None) -> None:
-        self.ctype = ctype
-        self.label = label
-        self.funcname = funcname
-        self.event = event
-        self._argvalues = argvalues   # a dict, or a lazy form (see the argvalues property)
-        self._locals = locals         # None: a copy of the arguments, made on first read
-        self._stack = stack           # or _Packed: the FrameStack is made on first read
-        self.frame_index = frame_index
-        self.file = file
-        self._line = line          # a line (>= 0), or ~i: the line of stack[i], resolved on first read
-        self._thread = thread      # a name, or the threading.Thread whose name is read when shown
-        self.timestamp = timestamp
-        self.exc_type = exc_type
-        self.exc_message = exc_message
-        self.traceback = traceback
-        self.return_value = return_value
-        self.globals = globals
-        self._related = related
-        self._extra = extra
-        self.id = id
-        self.saved = saved
-        self.hold = hold
+        given = vars()   # the arguments by name (``locals`` is one of them)
+        for name in _FIELDS:
+            setattr(self, name, given[name])
 
     def __repr__(self) -> str:
         return f"<TraceContext {self.id or self.funcname} {self.event} at {self.file}:{self.line}>"
@@ -182,7 +72,7 @@ class TraceContext:
     def stack(self) -> Sequence[FrameSnapshot]:
         """The stack, outermost first (a FrameStack for captured contexts)."""
         stack = self._stack
-        if stack.__class__ is _Packed:
+        if stack.__class__ is PackedStack:
             stack = self._stack = FrameStack(*stack)
         return stack
 
@@ -309,6 +199,10 @@ class TraceContext:
         return self.hold is not None and not self.hold.done
 
 
+#: the fields of a TraceContext, as named by its constructor (each a slot, or a property over one)
+_FIELDS = TraceContext.__init__.__code__.co_varnames[1:TraceContext.__init__.__code__.co_argcount]
+
+
 def _resolved(values: Any, ctx: TraceContext | None = None) -> dict[str, Any]:
     """The ``{parameter: value}`` dict of a lazy argvalues form (see TraceContext.argvalues)."""
     if values.__class__ is CodeType:
@@ -381,78 +275,6 @@ def _detached(exc: BaseException) -> BaseException | str:
         return _short_repr(exc)
 
 
-#: code flags of coroutine-like frames: CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR
-_CO_ASYNC = 0x80 | 0x100 | 0x200
-#: source file name -> whether its code is otrace's own (core) code; learnt from the first frame seen
-_own_files: dict[str, bool] = {}
-
-
-def _is_own(frame: FrameType) -> bool:
-    """True for frames of otrace's core (its wrappers included), cached per source file name."""
-    file = frame.f_code.co_filename
-    own = _own_files.get(file)
-    if own is None:
-        name = frame.f_globals.get("__name__", "")
-        own = isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX)
-        if len(_own_files) >= 10_000:   # generated file names (one per wrapper): stay bounded
-            _own_files.clear()
-        _own_files[file] = own
-    return own
-
-
-def _walk_python(frame: FrameType | None, own_files: dict[str, bool], is_own, limit: int,
-                 want: int) -> tuple[list, bytes, list[FrameType], int]:
-    """The stack walk of ``snapshot`` (the C accelerator ``_stackwalk.walk`` does the same):
-    from ``frame`` outwards, skipping otrace's own frames, stopping after ``limit`` frames or
-    after the first ordinary frame above a chain of coroutine frames. Returns the code objects
-    (outermost first), their positions (``array("i")`` bytes, half the bytecode offsets), the
-    first ``want`` frames kept (innermost first) and how many frames were kept."""
-    codes: list = []
-    positions = array("i")
-    near: list = []
-    f = frame
-    depth = 0
-    in_chain = False
-    while f is not None:
-        code = f.f_code
-        own = own_files.get(code.co_filename)
-        if own is None:
-            own = is_own(f)
-        if not own:
-            if depth < want:
-                near.append(f)
-            codes.append(code)
-            positions.append(f.f_lasti >> 1)    # offsets are even (2-byte code units)
-            depth += 1
-            if code.co_flags & _CO_ASYNC:
-                in_chain = True
-            elif in_chain:
-                break
-            if depth == limit:
-                break
-        f = f.f_back
-    codes.reverse()
-    positions.reverse()
-    return codes, positions.tobytes(), near, depth
-
-
-try:
-    from otrace_server.core._stackwalk import walk as _walk   # the C accelerator, when built
-except ImportError:   # pragma: no cover - built by pip install; the Python walk is equivalent
-    _walk = _walk_python
-
-
-def frames_from_traceback(tb: TracebackType | None) -> list[tuple[FrameType, int]]:
-    """The (frame, line) pairs of a traceback, outermost first, skipping otrace's own wrapper
-    frames (the ``inner`` argument of ``capture``)."""
-    frames = []
-    while tb is not None:
-        if not _is_own(tb.tb_frame):
-            frames.append((tb.tb_frame, tb.tb_lineno))
-        tb = tb.tb_next
-    return frames
-
-
 def capture(
     frame: FrameType | None,
     *,
@@ -496,8 +318,8 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
     # call/return: the nearest frame is the caller, shown through the arguments: its locals are
     # never looked at, so the first frame whose locals are kept is the next one
     calling = argvalues is not None and (event == "call" or event == "return")
-    flat, positions, near, depth = _walk(frame, _own_files, _is_own, _MAX_FRAMES,
-                                         stack_locals if stack_locals > calling else 0)
+    flat, positions, near, depth = walk(frame, own_files, is_own, MAX_FRAMES,
+                                        stack_locals if stack_locals > calling else 0)
     nearest_locals = None
     first = depth                    # the outermost frame whose locals are kept (depth: none)
     if len(near) > calling:          # copy the locals of frames calling .. len(near)-1
@@ -536,36 +358,44 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
         elif deep:
             argvalues = _copy_locals(_resolved(argvalues), True)
         local_values = values if frame is not None else dict(_resolved(argvalues))
-    # TraceContext's fields set in place: calling the class costs ~40% more here (same fields
-    # as TraceContext.__init__; tests check that a captured context has every field)
+    if where >= 0:
+        file = flat[where].co_filename
+        line = ~where                # the line of stack[where], resolved on first read
+    else:
+        file = ""
+        line = 0
+    try:                             # threading.current_thread(), remembered per thread
+        thread = _threads.thread
+    except AttributeError:
+        thread = _threads.thread = threading.current_thread()
+    if func_globals is None and frame is not None:
+        func_globals = frame.f_globals
+    exc_type = exc_message = None
+    if exc is not None:
+        exc_type = type(exc).__name__
+        exc_message = str(exc)
+    # the fields set in place (calling TraceContext costs about a fifth more here): the slots of
+    # every field of _FIELDS (tests check that a captured context has every one)
     ctx = _new_context(TraceContext)
     ctx.ctype = ctype
     ctx.label = label
     ctx.funcname = funcname
     ctx.event = event
-    ctx._argvalues = argvalues
-    ctx._locals = local_values
-    ctx._stack = _Packed((flat, positions, count, first))
+    ctx._argvalues = argvalues       # resolved on first read (see TraceContext.argvalues)
+    ctx._locals = local_values       # None: a copy of the arguments, made on first read
+    ctx._stack = PackedStack((flat, positions, count, first))   # the FrameStack is made on first read
     ctx.frame_index = depth - 1
-    if where >= 0:
-        ctx.file = flat[where].co_filename
-        ctx._line = ~where
-    else:
-        ctx.file = ""
-        ctx._line = 0
-    try:                             # threading.current_thread(), remembered per thread
-        ctx._thread = _threads.thread
-    except AttributeError:
-        ctx._thread = _threads.thread = threading.current_thread()
+    ctx.file = file
+    ctx._line = line
+    ctx._thread = thread             # the Thread, whose name is read when shown
     ctx.timestamp = _now()
     ctx.return_value = return_value
-    ctx.globals = func_globals if func_globals is not None else (frame.f_globals if frame is not None else None)
-    ctx.exc_type = ctx.exc_message = ctx.traceback = ctx._related = ctx._extra = ctx.hold = None
+    ctx.globals = func_globals
+    ctx.exc_type = exc_type
+    ctx.exc_message = exc_message
+    ctx.traceback = ctx._related = ctx._extra = ctx.hold = None
     ctx.id = ""
     ctx.saved = False
-    if exc is not None:
-        ctx.exc_type = type(exc).__name__
-        ctx.exc_message = str(exc)
     return ctx
 
 

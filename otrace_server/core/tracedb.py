@@ -32,8 +32,9 @@ import sqlite3
 import threading
 from typing import Any
 
-from otrace_server.core.context import MISSING, FrameSnapshot, TraceContext
+from otrace_server.core.context import MISSING, TraceContext
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.frames import FrameSnapshot
 
 __all__ = ["TraceDB", "Repr", "load", "plain", "MAGIC", "SCHEMA_VERSION"]
 

@@ -13,7 +13,7 @@ awaits), generators (``yield from``) and async generators (delegating ``asend``/
 generator's ``return`` value (None for async generators).
 
 Cost: nothing is installed until ``trace`` is called, and ``untrace`` puts the original object back,
-so untraced code pays nothing. Each trace gets a wrapper generated for its condition (see
+so untraced code pays nothing. Each trace gets a wrapper generated for its condition (core.wrappers,
 core.conditions): exceptions only is ``try: return func(...) except Exception: record; raise``;
 argument conditions are inlined with positional-index argument lookups.
 
@@ -50,7 +50,6 @@ itertools.count.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import sys
@@ -62,9 +61,11 @@ from typing import Any
 
 from otrace_server.core import tags as _tags
 from otrace_server.core.conditions import ArgSpec, Condition, parse
-from otrace_server.core.context import MISSING, TraceContext, frames_from_traceback, snapshot
+from otrace_server.core.context import MISSING, TraceContext, snapshot
+from otrace_server.core.frames import frames_from_traceback
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.targets import Target, from_object, resolve
+from otrace_server.core.wrappers import build, flavor_of
 
 __all__ = ["Tracer", "TraceSpec", "ACTIONS", "parse_count"]
 
@@ -165,16 +166,24 @@ class _Trace:
             obj = next((v for v in (*args, *kwargs.values()) if _tags.get_tag(v) is not None), None)
         return f"{self.cond.text};tg-{_tags.get_tag(obj)};{id(obj):#x}"
 
-    def _record(self, ctx: TraceContext) -> None:
-        """Record ``ctx``, maintaining the related-context history of tagged arguments."""
-        s = self.settings
-        if s.trace_related or s.save_tags:
-            self._record_tagged(ctx)
-        else:
-            self.engine.record_later(ctx)
+    def _settle(self, ctx: TraceContext) -> None:
+        """Break on ``ctx`` (action ``break``: blocks, and may raise what the resume asked for),
+        else record it, maintaining the related-context history of tagged arguments (a failure to
+        record is logged once)."""
+        if self.action == "break":
+            self.engine.start_break(ctx)
+            return
+        try:
+            s = self.settings
+            if s.trace_related or s.save_tags:
+                self._record_tagged(ctx)
+            else:
+                self.engine.record_later(ctx)
+        except Exception:
+            self._failed()
 
     def _record_tagged(self, ctx: TraceContext) -> None:
-        """``_record`` with ``trace_related`` or ``save_tags`` set: ``related`` ids, saving."""
+        """Record ``ctx`` with ``trace_related`` or ``save_tags`` set: ``related`` ids, saving."""
         s = self.settings
         tagged = [v for v in ctx.argvalues.values() if _tags.get_tag(v) is not None]
         if tagged and s.trace_related:
@@ -210,13 +219,10 @@ class _Trace:
             del frame, frames, inner
             if self.settings.append_traceback:
                 ctx.traceback = "".join(_traceback.format_exception(exc))
-            if self.action != "break":
-                self._record(ctx)
-                return
         except Exception:
             self._failed()
             return
-        self.engine.start_break(ctx)  # may raise what the resume asked for
+        self._settle(ctx)
 
     def on_call(self, args: tuple, kwargs: dict):
         """The condition matched on call: record, or return the awaitable of a hold, or break."""
@@ -228,7 +234,7 @@ class _Trace:
             ctx = snapshot(sys._getframe(1), "traces", label, self.funcname, "call", (self.bind, args, kwargs),
                            None, s.stack_locals, s.deep_copy, None, MISSING, self.globals)
             action = self.action
-            if action is None:       # self._record(ctx), inlined: this is the hottest recording path
+            if action is None:       # self._settle(ctx), inlined: this is the hottest recording path
                 if s.trace_related or s.save_tags:
                     self._record_tagged(ctx)
                 else:
@@ -256,109 +262,13 @@ class _Trace:
                 _tags.add_related(obj, ctx.id)
                 return
             ctx = self._capture(sys._getframe(1), "return", args, kwargs, return_value=value)
-            if self.action != "break":
-                self._record(ctx)
-                return
         except Exception:
             self._failed()
             return
-        self.engine.start_break(ctx)
+        self._settle(ctx)
 
 
 DEFAULT_LABEL = "call"
-
-# ---- wrapper generation ----------------------------------------------------------------------
-_HEAD = {
-    "function": "def otrace_wrapper(*args, **kwargs):\n",
-    "coroutine": "async def otrace_wrapper(*args, **kwargs):\n",
-    "generator": "def otrace_wrapper(*args, **kwargs):\n",
-    "asyncgen": "async def otrace_wrapper(*args, **kwargs):\n",
-}
-_BODY = {
-    "function": "        r = func(*args, **kwargs)\n",
-    "coroutine": "        r = await func(*args, **kwargs)\n",
-    "generator": "        r = yield from func(*args, **kwargs)\n",
-    "asyncgen": (
-        "        r = None\n"
-        "        agen = func(*args, **kwargs)\n"
-        "        try:\n"
-        "            value = await agen.__anext__()\n"
-        "            while True:\n"
-        "                try:\n"
-        "                    sent = yield value\n"
-        "                except GeneratorExit:\n"
-        "                    await agen.aclose()\n"
-        "                    raise\n"
-        "                except BaseException as thrown:\n"
-        "                    value = await agen.athrow(thrown)\n"
-        "                else:\n"
-        "                    value = await agen.asend(sent)\n"
-        "        except StopAsyncIteration:\n"
-        "            pass\n"
-    ),
-}
-_FAST_BODY = {  # exceptions only, nothing after the call: return directly
-    "function": "        return func(*args, **kwargs)\n",
-    "coroutine": "        return await func(*args, **kwargs)\n",
-    "generator": "        return (yield from func(*args, **kwargs))\n",
-}
-_EXCEPT = ("    except Exception as exc:\n"
-           "        on_exception(exc, args, kwargs)\n"
-           "        raise\n")
-
-
-def _guarded(expr: str | None, then: str) -> str:
-    """Source running ``then`` (one or more lines, indented relative to each other) when ``expr``
-    holds (an exception in ``expr`` means no match); ``expr`` None: always."""
-    if expr is None:
-        return _indent(then, 4)
-    return ("    m = False\n"
-            "    try:\n"
-            f"        if {expr}:\n"
-            "            m = True\n"
-            "    except Exception:\n"
-            "        pass\n"
-            "    if m:\n" + _indent(then, 8))
-
-
-def _indent(lines: str, by: int) -> str:
-    """``lines`` with every line indented by ``by`` more spaces, newline-terminated."""
-    return "".join(" " * by + line + "\n" for line in lines.splitlines())
-
-
-def _build(trace: _Trace, flavor: str, when: str | None):
-    """Generate the wrapper function of ``trace`` for a function of ``flavor``."""
-    func = trace.spec.target.function
-    ns: dict[str, Any] = {"func": func, "on_exception": trace.on_exception,
-                          "on_call": trace.on_call, "on_return": trace.on_return}
-    expr = trace.cond.expression(trace.argspec, ns)
-    source = _HEAD[flavor]
-    if when in ("call", "all"):
-        if trace.action == "hold":
-            source += _guarded(expr, "h = on_call(args, kwargs)\nif h is not None:\n    await h")
-        else:
-            source += _guarded(expr if when == "call" else None, "on_call(args, kwargs)")
-    if when in ("return", "all"):
-        source += "    try:\n" + _BODY[flavor] + _EXCEPT
-        source += _guarded(expr if when == "return" else None, "on_return(args, kwargs, r)")
-        source += "    return r\n" if flavor != "asyncgen" else ""
-    elif flavor in _FAST_BODY:
-        source += "    try:\n" + _FAST_BODY[flavor] + _EXCEPT
-    else:
-        source += "    try:\n" + _BODY[flavor] + _EXCEPT
-    # everything the wrapper uses becomes a closure variable of a factory (fast LOAD_DEREF), so the
-    # exceptions-only wrapper is the pass-through wrapper's bytecode plus a zero-cost try
-    names = [k for k in ns if not k.startswith("__")]
-    factory = (f"def otrace_factory({', '.join(names)}):\n"
-               + _indent(source, 4)
-               + "    return otrace_wrapper\n")
-    code_ns: dict[str, Any] = {"__name__": __name__}
-    exec(compile(factory, f"<otrace wrapper of {trace.spec.name}>", "exec"), code_ns)
-    wrapper = code_ns["otrace_factory"](*(ns[k] for k in names))
-    functools.update_wrapper(wrapper, func)
-    wrapper.__otrace_trace__ = trace
-    return wrapper
-
 
 # ---- the tracer ------------------------------------------------------------------------------
 class Tracer:
@@ -392,7 +302,7 @@ class Tracer:
         if action not in ACTIONS:
             raise OTraceError(f"unknown action {action!r} (break, hold or tag)")
         count = parse_count(count)
-        flavor = _flavor_of(target.function)
+        flavor = flavor_of(target.function)
         argspec = ArgSpec.of(_called_function(target.function))
         cond.check(argspec)
         when = cond.when
@@ -410,7 +320,7 @@ class Tracer:
         name = target.qualname
         spec = TraceSpec(name, target, cond.text, action, count)
         trace = _Trace(self, spec, cond, argspec)
-        wrapper = _build(trace, flavor, when)
+        wrapper = build(trace, flavor, when)
         installed = {"classmethod": classmethod, "staticmethod": staticmethod}.get(target.kind, lambda f: f)(wrapper)
         with self._lock:
             target.install(installed)
@@ -495,14 +405,3 @@ def _called_function(func):
         if inner.__code__.co_varnames[:len(named)] != named or inner.__code__.co_argcount < len(named):
             return func
         func = inner
-
-
-def _flavor_of(func) -> str:
-    code = func.__code__
-    if code.co_flags & 0x200:   # CO_ASYNC_GENERATOR
-        return "asyncgen"
-    if code.co_flags & 0x80:    # CO_COROUTINE
-        return "coroutine"
-    if code.co_flags & 0x20:    # CO_GENERATOR
-        return "generator"
-    return "function"

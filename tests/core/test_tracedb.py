@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from otrace_server.core.context import MISSING, FrameSnapshot, TraceContext
+from otrace_server.core.context import MISSING, TraceContext
+from otrace_server.core.frames import FrameSnapshot
 from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.tracedb import Repr, TraceDB, load

@@ -1,0 +1,143 @@
+"""Tracing wrappers generated as source: one wrapper per trace, compiled for its condition.
+
+``build(trace, flavor, when)`` writes the wrapper's source for a function of ``flavor``
+(``flavor_of(func)``: plain function, ``async def`` coroutine, generator or async generator) and
+the condition's expression (``core.conditions``), compiles it, and returns the wrapper, which
+calls the trace's hooks (``on_call``, ``on_return``, ``on_exception``: core.tracer) when
+something happens. Everything the wrapper uses is a closure variable of a generated factory (fast
+``LOAD_DEREF``), so the exceptions-only wrapper is the pass-through wrapper's bytecode plus a
+zero-cost ``try``; argument conditions are inlined with positional-index argument lookups.
+
+Thread-safety: ``build`` creates new objects only; the wrappers it returns may run on any thread.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Protocol
+
+__all__ = ["Hooks", "build", "flavor_of"]
+
+
+class Hooks(Protocol):
+    """What ``build`` reads of a trace (core.tracer's live trace state)."""
+
+    spec: Any        # tracer.TraceSpec: .name, .target.function
+    cond: Any        # conditions.Condition: .expression(argspec, namespace)
+    argspec: Any     # conditions.ArgSpec
+    action: str | None
+
+    def on_call(self, args: tuple, kwargs: dict) -> Any: ...
+
+    def on_return(self, args: tuple, kwargs: dict, value: Any) -> None: ...
+
+    def on_exception(self, exc: BaseException, args: tuple, kwargs: dict) -> None: ...
+
+
+_HEAD = {
+    "function": "def otrace_wrapper(*args, **kwargs):\n",
+    "coroutine": "async def otrace_wrapper(*args, **kwargs):\n",
+    "generator": "def otrace_wrapper(*args, **kwargs):\n",
+    "asyncgen": "async def otrace_wrapper(*args, **kwargs):\n",
+}
+_BODY = {
+    "function": "        r = func(*args, **kwargs)\n",
+    "coroutine": "        r = await func(*args, **kwargs)\n",
+    "generator": "        r = yield from func(*args, **kwargs)\n",
+    "asyncgen": (
+        "        r = None\n"
+        "        agen = func(*args, **kwargs)\n"
+        "        try:\n"
+        "            value = await agen.__anext__()\n"
+        "            while True:\n"
+        "                try:\n"
+        "                    sent = yield value\n"
+        "                except GeneratorExit:\n"
+        "                    await agen.aclose()\n"
+        "                    raise\n"
+        "                except BaseException as thrown:\n"
+        "                    value = await agen.athrow(thrown)\n"
+        "                else:\n"
+        "                    value = await agen.asend(sent)\n"
+        "        except StopAsyncIteration:\n"
+        "            pass\n"
+    ),
+}
+_FAST_BODY = {  # exceptions only, nothing after the call: return directly
+    "function": "        return func(*args, **kwargs)\n",
+    "coroutine": "        return await func(*args, **kwargs)\n",
+    "generator": "        return (yield from func(*args, **kwargs))\n",
+}
+_EXCEPT = ("    except Exception as exc:\n"
+           "        on_exception(exc, args, kwargs)\n"
+           "        raise\n")
+
+
+def _guarded(expr: str | None, then: str) -> str:
+    """Source running ``then`` (one or more lines, indented relative to each other) when ``expr``
+    holds (an exception in ``expr`` means no match); ``expr`` None: always."""
+    if expr is None:
+        return _indent(then, 4)
+    return ("    m = False\n"
+            "    try:\n"
+            f"        if {expr}:\n"
+            "            m = True\n"
+            "    except Exception:\n"
+            "        pass\n"
+            "    if m:\n" + _indent(then, 8))
+
+
+def _indent(lines: str, by: int) -> str:
+    """``lines`` with every line indented by ``by`` more spaces, newline-terminated."""
+    return "".join(" " * by + line + "\n" for line in lines.splitlines())
+
+
+def build(trace: Hooks, flavor: str, when: str | None) -> Callable:
+    """Generate the wrapper of ``trace`` for a function of ``flavor`` (see ``flavor_of``) that calls
+    ``on_call`` (``when`` "call" or "all"), ``on_return`` ("return" or "all"; None: neither) when
+    the condition matches, ``on_exception`` always; the wrapper carries the trace as
+    ``__otrace_trace__`` (see core.targets)."""
+    func = trace.spec.target.function
+    ns: dict[str, Any] = {"func": func, "on_exception": trace.on_exception,
+                          "on_call": trace.on_call, "on_return": trace.on_return}
+    expr = trace.cond.expression(trace.argspec, ns)
+    source = _HEAD[flavor]
+    if when in ("call", "all"):
+        if trace.action == "hold":
+            source += _guarded(expr, "h = on_call(args, kwargs)\nif h is not None:\n    await h")
+        else:
+            source += _guarded(expr if when == "call" else None, "on_call(args, kwargs)")
+    if when in ("return", "all"):
+        source += "    try:\n" + _BODY[flavor] + _EXCEPT
+        source += _guarded(expr if when == "return" else None, "on_return(args, kwargs, r)")
+        source += "    return r\n" if flavor != "asyncgen" else ""
+    elif flavor in _FAST_BODY:
+        source += "    try:\n" + _FAST_BODY[flavor] + _EXCEPT
+    else:
+        source += "    try:\n" + _BODY[flavor] + _EXCEPT
+    # everything the wrapper uses becomes a closure variable of a factory (fast LOAD_DEREF), so the
+    # exceptions-only wrapper is the pass-through wrapper's bytecode plus a zero-cost try
+    names = [k for k in ns if not k.startswith("__")]
+    factory = (f"def otrace_factory({', '.join(names)}):\n"
+               + _indent(source, 4)
+               + "    return otrace_wrapper\n")
+    code_ns: dict[str, Any] = {"__name__": __name__}
+    exec(compile(factory, f"<otrace wrapper of {trace.spec.name}>", "exec"), code_ns)
+    wrapper = code_ns["otrace_factory"](*(ns[k] for k in names))
+    functools.update_wrapper(wrapper, func)
+    wrapper.__otrace_trace__ = trace
+    return wrapper
+
+
+
+
+def flavor_of(func) -> str:
+    """The kind of wrapper ``func`` needs: "function", "coroutine", "generator" or "asyncgen"."""
+    code = func.__code__
+    if code.co_flags & 0x200:   # CO_ASYNC_GENERATOR
+        return "asyncgen"
+    if code.co_flags & 0x80:    # CO_COROUTINE
+        return "coroutine"
+    if code.co_flags & 0x20:    # CO_GENERATOR
+        return "generator"
+    return "function"
