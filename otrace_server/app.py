@@ -46,6 +46,11 @@ class App:
     ``host``, ``lsp_port`` / ``dap_port`` (None when not serving), ``console`` / ``console_thread``
     (None without a terminal console); ``stop()``.
 
+    ``serving`` (a ``threading.Event``): set while the application serves, by
+    ``otrace_server.serving.serve`` once its loop runs with the HTTP server listening. The ``otrace``
+    command waits on it under ``--batch`` (and on an ``otrace_server.loopwatch.ServingWatch`` of the
+    script's loops, for programs that do not call ``serve``).
+
     ``replaceable`` (False): set by the ``otrace`` command on the App it starts before running a
     program: when that program calls ``start()`` itself, its App replaces this one (which is
     stopped; its terminal console carries on in the new App) instead of being refused."""
@@ -61,6 +66,7 @@ class App:
         self.console = None
         self.console_thread: threading.Thread | None = None
         self.replaceable = False
+        self.serving = threading.Event()
         self._lsp = None
         self._dap = None
         self._stopped = False

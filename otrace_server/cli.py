@@ -9,13 +9,15 @@ files non-interactively, and list running otrace processes.
     otrace --batch FILE [script.py ...]     run the shell commands of FILE (after the script returns,
                                             over its globals; over an empty namespace without a script),
                                             printing each command and its output; stop at the first error.
-                                            A server never returns: once its main thread has run an
-                                            asyncio/Tornado loop listening on a socket for SERVE_SETTLE s,
-                                            the batch runs over the running app, then the server is stopped
-                                            as by Ctrl-C (a loop that listens on nothing is a job: its
-                                            batch runs when it returns). A
-                                            threaded server gets one notice line (give the file to its own
-                                            option, e.g. hello_trace.py --batch FILE, or use -f FUNC)
+                                            A server never returns: SERVE_SETTLE s after it signals that it
+                                            serves (its App's ``serving`` event, set by serving.serve(), or
+                                            its main thread's asyncio/Tornado loop running with a listening
+                                            socket, told by loopwatch.ServingWatch), the batch runs over the
+                                            running app, then the server is stopped as by Ctrl-C (a loop
+                                            that listens on nothing is a job: its batch runs when it
+                                            returns). A threaded server gets one notice line (give the
+                                            file to its own option, e.g. hello_trace.py --batch FILE, or
+                                            use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
 
 Exit status: 0 success; 1 a batch command failed, or the script raised an uncaught exception;
@@ -34,7 +36,6 @@ import contextlib
 import inspect
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -42,12 +43,14 @@ import traceback
 import types
 from typing import Sequence
 
+from otrace_server.console.terminal import isatty
+
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: seconds after which ``--batch`` with a script that neither returned nor serves says what it waits for
 BATCH_NOTICE_AFTER = 2.0
-#: seconds a script's main thread must have run an event loop to count as serving (``--batch``)
+#: seconds ``--batch`` waits once a script signalled that it serves (what it sets up after listening)
 SERVE_SETTLE = 1.0
 
 
@@ -119,9 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
-    from otrace_server.app import current, start
-    from otrace_server.console import application_ended, run_script
-    from otrace_server.core.errors import OTraceError
+    from otrace_server.loopwatch import ServingWatch
 
     if opts.script is None:
         module, code = types.ModuleType("__otrace__"), None
@@ -135,7 +136,20 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
         except (SyntaxError, ValueError) as exc:   # as python shows it (ValueError: null bytes)
             print("".join(traceback.format_exception_only(type(exc), exc)), end="", file=sys.stderr)
             return EXIT_FAILED
-    console = opts.console if opts.console is not None else (batch_lines is None and _isatty(sys.stdin))
+    console = opts.console if opts.console is not None else (batch_lines is None and isatty(sys.stdin))
+    # --batch over a script: installed before start() makes the main thread's loop, so that the
+    # script's loops (that one, Tornado's IOLoop.current(), asyncio.run's) tell when it serves
+    with ServingWatch() if batch_lines is not None and code is not None else contextlib.nullcontext() as watch:
+        return _run_started(opts, settings, batch_lines, module, code, console, watch)
+
+
+def _run_started(opts, settings: dict, batch_lines: list[str] | None, module: types.ModuleType,
+                 code: types.CodeType | None, console: bool, watch) -> int:
+    """Start otrace (the command's replaceable App), run the script and the batch (see ``_ServerBatch``)."""
+    from otrace_server.app import current, start
+    from otrace_server.console import application_ended, run_script
+    from otrace_server.core.errors import OTraceError
+
     try:
         app = start(module.__dict__, console=console, lsp=not (opts.no_lsp or batch_lines is not None),
                     **settings)
@@ -148,7 +162,7 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
         status = EXIT_OK
         if code is not None:
             if batch_lines is not None:
-                batch = _ServerBatch(opts, batch_lines, app, run_script)
+                batch = _ServerBatch(opts, batch_lines, app, run_script, watch)
             try:
                 status = _run_script(opts, module, code)
             finally:
@@ -174,17 +188,19 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
 
 
 class _ServerBatch:
-    """``--batch`` with a script that does not return: once the script's main thread has run an
-    asyncio (or Tornado) event loop with a listening socket for SERVE_SETTLE seconds, it is serving
-    (a long asyncio job listens on nothing: its batch waits for it to return): the batch runs then, on
-    this class's thread, over the running App (the script's own when it started one), and the script
-    is then stopped as Ctrl-C would (SIGINT). A script that neither returns nor runs a loop (e.g. a
-    threaded server) gets one notice line after BATCH_NOTICE_AFTER seconds. ``status`` is the
-    batch's exit status once it ran, else None."""
+    """``--batch`` with a script that does not return: once the script signals that it serves (the
+    current App's ``serving`` event, or ``watch.serving``: a loop of its main thread runs with a
+    listening socket; a long asyncio job listens on nothing: its batch waits for it to return) and
+    still does SERVE_SETTLE seconds later, the batch runs, on this class's thread, over the running
+    App (the script's own when it started one), and the script is then stopped as Ctrl-C would
+    (SIGINT). A script that neither returns nor runs a loop (e.g. a threaded server) gets one
+    notice line after BATCH_NOTICE_AFTER seconds. ``status`` is the batch's exit status once it
+    ran, else None."""
 
-    def __init__(self, opts, lines: list[str], app, run_script):
+    def __init__(self, opts, lines: list[str], app, run_script, watch):
         self.status: int | None = None
         self._opts, self._lines, self._app, self._run_script = opts, lines, app, run_script
+        self._serving_watch = watch
         self._returned = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, name="otrace-batch", daemon=True)
@@ -196,23 +212,25 @@ class _ServerBatch:
             self._returned.set()
         self._thread.join()
 
+    def _serving(self) -> bool:
+        from otrace_server.app import current
+
+        return self._serving_watch.serving.is_set() or (current() or self._app).serving.is_set()
+
     def _watch(self) -> None:
-        main_id, started = threading.main_thread().ident, time.monotonic()
-        serving_since = noticed = None
+        deadline = time.monotonic() + BATCH_NOTICE_AFTER
         while not self._returned.wait(0.05):
-            now = time.monotonic()
-            in_loop = _event_loop_frame(sys._current_frames().get(main_id))
-            # a loop that accepts no connection is a job (its batch waits for it), not a server
-            loop_frame = in_loop if in_loop is not None and _listens(in_loop.f_locals.get("self")) else None
-            if loop_frame is None or loop_frame is not serving_since:
-                serving_since, serving_at = loop_frame, now
-            elif now - serving_at >= SERVE_SETTLE:
-                return self._run()
-            if noticed is None and in_loop is None and now - started >= BATCH_NOTICE_AFTER:
-                noticed = print(f"otrace: --batch {self._opts.batch} runs when {self._opts.script} returns "
-                                "or serves an asyncio/Tornado loop, and it does neither yet (a threaded "
-                                "server: give the file to the script's own option, or use -f FUNC)",
-                                file=sys.stderr, flush=True) or True
+            if self._serving():
+                if self._returned.wait(SERVE_SETTLE):
+                    return
+                if self._serving():
+                    return self._run()
+            elif deadline is not None and time.monotonic() >= deadline and not self._serving_watch.in_loop():
+                deadline = None
+                print(f"otrace: --batch {self._opts.batch} runs when {self._opts.script} returns "
+                      "or serves an asyncio/Tornado loop, and it does neither yet (a threaded "
+                      "server: give the file to the script's own option, or use -f FUNC)",
+                      file=sys.stderr, flush=True)
 
     def _run(self) -> None:
         from otrace_server.app import current
@@ -225,36 +243,6 @@ class _ServerBatch:
                 print(f"otrace: --batch {self._opts.batch} done; stopping {self._opts.script} as Ctrl-C would",
                       file=sys.stderr, flush=True)
                 os.kill(os.getpid(), signal.SIGINT)
-
-
-def _listens(loop) -> bool:
-    """Whether asyncio ``loop`` watches a listening socket (a server's; asyncio's own or Tornado's,
-    registered as a socket or a file descriptor). Read from another thread: a map changing under
-    the read answers False (asked again next time)."""
-    selector = getattr(loop, "_selector", None)
-    try:
-        fileobjs = [key.fileobj for key in selector.get_map().values()] if selector is not None else []
-    except RuntimeError:
-        return False
-    for fileobj in fileobjs:
-        try:
-            fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-            with socket.socket(fileno=os.dup(fd)) as sock:
-                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                    return True
-        except (OSError, ValueError, AttributeError):   # not a socket, or closed meanwhile
-            continue
-    return False
-
-
-def _event_loop_frame(frame):
-    """The frame of asyncio's ``run_forever`` in the stack ending at ``frame``, or None."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "run_forever" and code.co_filename.endswith(os.path.join("asyncio", "base_events.py")):
-            return frame
-        frame = frame.f_back
-    return None
 
 
 def _load(path: str, run_name: str) -> tuple[types.ModuleType, types.CodeType]:
@@ -327,13 +315,6 @@ def _ps(argv: list[str]) -> int:
         print(f"{p.get('pid', '?'):>7}  {p.get('lsp_port') or '-':>5}  {p.get('dap_port') or '-':>5}  "
               f"{started:19}  {command}  (cwd {p.get('cwd', '?')})")
     return EXIT_OK
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 if __name__ == "__main__":

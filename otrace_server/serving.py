@@ -7,7 +7,8 @@
 
 ``serve`` binds the HTTP server, prints ``Listening on http://ADDR:PORT`` and the App's control
 line, runs the current thread's IOLoop, and on exit (Ctrl-C, SIGTERM, stdin EOF when asked) stops
-otrace (held requests answered) before the HTTP server.
+otrace (held requests answered) before the HTTP server. While its loop serves, the App's
+``serving`` event is set (the explicit signal, as the demos give it).
 
 Thread-safety: ``serve`` runs on the thread whose IOLoop serves (the main thread for SIGTERM to be
 handled); the stdin watchdog thread crosses to that loop only through ``runtime.crossing``.
@@ -41,8 +42,10 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
 
     ``attach(io_loop)``, when given, starts otrace beside the app (e.g. ``otrace_server.start``) and
     returns its App (or None). Printed on stdout: ``Listening on http://<address>:<port>``, then the
-    App's ``control_line()``. On exit otrace is stopped first (held requests are resumed and
-    answered), then the HTTP server. Failures: OSError when the port cannot be bound.
+    App's ``control_line()``. The App's ``serving`` event is set once the loop runs (the HTTP
+    server listening) and cleared as it stops serving. On exit otrace is stopped first (held
+    requests are resumed and answered), then the HTTP server. Failures: OSError when the port
+    cannot be bound.
     """
     io_loop = tornado.ioloop.IOLoop.current()
     server = tornado.httpserver.HTTPServer(app)
@@ -50,8 +53,10 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
     server.add_sockets(sockets)
     print(f"Listening on http://{address}:{sockets[0].getsockname()[1]}", flush=True)
     otrace = attach(io_loop) if attach is not None else None
-    if otrace is not None and otrace.control_line():
-        print(otrace.control_line(), flush=True)
+    if otrace is not None:
+        if otrace.control_line():
+            print(otrace.control_line(), flush=True)
+        io_loop.asyncio_loop.call_soon(otrace.serving.set)   # once the loop runs: it serves
 
     async def shutdown():
         if otrace is not None:
@@ -72,6 +77,8 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
         io_loop.run_sync(shutdown)
     finally:
         terminate()
+        if otrace is not None:
+            otrace.serving.clear()
 
 
 def _on_sigterm(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> Callable[[], None]:
