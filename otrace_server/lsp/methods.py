@@ -125,14 +125,20 @@ def trace(conn, p: dict) -> dict:
     return {"name": getattr(spec, "name", name), "traced": _traced(conn)}
 
 
-def untrace(conn, p: dict) -> dict:
-    name = _arg(p, "name", str, method="otrace/untrace")
-    conn.audit("otrace/untrace", name=name)
-    tracer = conn.server.engine.tracer
+def _undo(conn, p: dict, method: str, undo_all: Callable[[], Any], undo: Callable[[str], Any]) -> None:
+    """``otrace/untrace`` and ``otrace/unpatch``: ``name`` ("*" or "all": every one) is undone."""
+    name = _arg(p, "name", str, method=method)
+    conn.audit(method, name=name)
     if name in ("*", "all"):
-        tracer.untrace_all()
+        undo_all()
     else:
-        tracer.untrace(name, namespace=conn.server.shell.globals)
+        undo(name)
+
+
+def untrace(conn, p: dict) -> dict:
+    tracer = conn.server.engine.tracer
+    _undo(conn, p, "otrace/untrace", tracer.untrace_all,
+          lambda name: tracer.untrace(name, namespace=conn.server.shell.globals))
     return {"traced": _traced(conn)}
 
 
@@ -151,13 +157,8 @@ def patch(conn, p: dict) -> dict:
 
 
 def unpatch(conn, p: dict) -> dict:
-    name = _arg(p, "name", str, method="otrace/unpatch")
-    conn.audit("otrace/unpatch", name=name)
     patcher = conn.server.engine.patcher
-    if name in ("*", "all"):
-        patcher.unpatch_all()
-    else:
-        patcher.unpatch(name)
+    _undo(conn, p, "otrace/unpatch", patcher.unpatch_all, patcher.unpatch)
     return {"patched": [pt.name for pt in patcher.patches()]}
 
 
