@@ -22,6 +22,7 @@ from typing import Any
 
 from otrace_server.core.frames import (MAX_FRAMES, FrameSnapshot, FrameStack, PackedStack, is_own, own_files,
                                        walk)
+from otrace_server.core.reprs import safe_repr
 
 __all__ = ["CTYPES", "PREFIXES", "MISSING", "TraceContext", "capture", "safe_label", "snapshot"]
 
@@ -31,6 +32,9 @@ CTYPES = tuple(PREFIXES)
 
 #: marker for "no return value recorded"
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>", "__bool__": lambda self: False})()
+
+#: characters of an argument's (or a detached frame's) repr kept in a context
+_SHORT_REPR = 72
 
 
 class TraceContext:
@@ -191,7 +195,7 @@ class TraceContext:
     @property
     def argstr(self) -> str:
         """``name=repr, ...`` of the arguments (each repr truncated)."""
-        return ", ".join(f"{k}={_short_repr(v)}" for k, v in self.argvalues.items())
+        return ", ".join(f"{k}={safe_repr(v, _SHORT_REPR)}" for k, v in self.argvalues.items())
 
     @property
     def is_held(self) -> bool:
@@ -228,14 +232,6 @@ def safe_label(label: str) -> str:
     return safe
 
 
-def _short_repr(value: Any, limit: int = 72) -> str:
-    try:
-        text = repr(value)
-    except Exception as exc:  # a broken __repr__ must not break tracing
-        text = f"<unrepresentable {type(value).__name__}: {exc}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 _SPECIAL = (FrameType, TracebackType, BaseException)
 
 
@@ -251,7 +247,7 @@ def _copy_locals(mapping: dict[str, Any], deep: bool) -> dict[str, Any]:
     out = {}
     for key, value in mapping.items():
         if isinstance(value, (FrameType, TracebackType)):
-            out[key] = _short_repr(value)
+            out[key] = safe_repr(value, _SHORT_REPR)
         elif isinstance(value, BaseException) and value.__traceback__ is not None:
             out[key] = _detached(value)
         elif deep:
@@ -272,7 +268,7 @@ def _detached(exc: BaseException) -> BaseException | str:
         twin.__traceback__ = twin.__cause__ = twin.__context__ = None
         return twin
     except Exception:
-        return _short_repr(exc)
+        return safe_repr(exc, _SHORT_REPR)
 
 
 def capture(

@@ -35,6 +35,7 @@ from typing import Any
 from otrace_server.core.context import MISSING, TraceContext
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.frames import FrameSnapshot
+from otrace_server.core.reprs import safe_repr
 
 __all__ = ["TraceDB", "Repr", "load", "plain", "MAGIC", "SCHEMA_VERSION"]
 
@@ -85,11 +86,7 @@ _ALLOWED_CLASSES = {
 
 
 def _repr(value: Any) -> Repr:
-    try:
-        text = repr(value)
-    except Exception as exc:  # a broken __repr__ must not break recording
-        text = f"<unrepresentable {type(value).__name__}: {exc}>"
-    return Repr(text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "...")
+    return Repr(safe_repr(value, _MAX_REPR))   # a broken __repr__ must not break recording
 
 
 def plain(value: Any, depth: int = 0) -> Any:

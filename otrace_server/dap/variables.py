@@ -16,9 +16,9 @@ import threading
 import types
 from typing import Any
 
-from otrace_server.core.context import _short_repr as safe_repr  # never raises, truncates
+from otrace_server.core.reprs import safe_repr
 
-__all__ = ["References", "children", "expandable", "variable", "page", "safe_repr", "REPR_LIMIT", "UNPAGED_LIMIT"]
+__all__ = ["References", "children", "expandable", "variable", "page", "REPR_LIMIT", "UNPAGED_LIMIT"]
 
 #: the longest value text sent to the client
 REPR_LIMIT = 500

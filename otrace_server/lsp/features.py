@@ -28,9 +28,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from otrace_server.core.errors import OTraceError
 from otrace_server import placement
+from otrace_server.core.reprs import safe_repr
 from otrace_server.placement import CHANGED
 from otrace_server.lsp import document, methods
-from otrace_server.lsp.payloads import safe_repr
 
 __all__ = ["register", "publish_diagnostics", "exception_signature", "DEBUGPY_TITLE"]
 

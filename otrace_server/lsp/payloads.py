@@ -14,10 +14,14 @@ from otrace_server.core.context import TraceContext
 from otrace_server.core.engine import check_outcome
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Hold, Outcome
+from otrace_server.core.reprs import safe_repr
 from otrace_server.tornado import summary_fields
 
 __all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "parse_outcome", "function_name",
-           "jsonable", "safe_repr"]
+           "jsonable", "REPR_LIMIT"]
+
+#: the longest repr of a value sent in a payload
+REPR_LIMIT = 1000
 
 #: (file, line) of a context; lets the server map a hold inside patched code back to the source file
 Locator = Callable[[TraceContext], "tuple[str, int]"]
@@ -25,15 +29,6 @@ Locator = Callable[[TraceContext], "tuple[str, int]"]
 
 def _default_locator(ctx: TraceContext) -> tuple[str, int]:
     return ctx.file, ctx.line
-
-
-def safe_repr(value: Any, limit: int = 1000) -> str:
-    """``repr(value)``, truncated to ``limit`` characters; never raises."""
-    try:
-        text = repr(value)
-    except Exception as exc:
-        text = f"<unrepresentable {type(value).__name__}: {exc}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def jsonable(value: Any) -> Any:
@@ -44,7 +39,7 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    return safe_repr(value)
+    return safe_repr(value, REPR_LIMIT)
 
 
 def function_name(ctx: TraceContext) -> str:
@@ -83,7 +78,7 @@ def context_payload(ctx: TraceContext,
     maps each frame to its source position (frames in patched code -> the file they came from)."""
     out: dict[str, Any] = {
         "traceId": ctx.id,
-        "variables": [{"name": k, "repr": safe_repr(v), "type": type(v).__name__} for k, v in ctx.locals.items()],
+        "variables": [{"name": k, "repr": safe_repr(v, REPR_LIMIT), "type": type(v).__name__} for k, v in ctx.locals.items()],
         "where": ctx.where,
         "stack": [dict(zip(("file", "line"), locate(f.file, f.line)), function=f.function) for f in ctx.stack],
     }

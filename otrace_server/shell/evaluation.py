@@ -28,6 +28,7 @@ import types
 from typing import Any
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import safe_repr
 from otrace_server.shell.mappings import Overlay
 from otrace_server.shell.result import MAX_OUTPUT
 
@@ -154,13 +155,14 @@ def format_value(value: Any, pretty: bool) -> str:
     the session truncates the output anyway, see ``result.truncate_output``)."""
     if isinstance(value, str) and "\n" in value.rstrip("\n"):
         return value.rstrip("\n")
-    try:
-        text = repr(value)
-        if pretty and len(text) <= MAX_OUTPUT:
-            text = pprint.pformat(value, width=100)
-    except Exception as exc:
-        return f"<unrepresentable {type(value).__name__}: {exc}>"
+    text = safe_repr(value)
+    if pretty and len(text) <= MAX_OUTPUT:
+        text = safe_repr(value, render=_pretty)
     return text
+
+
+def _pretty(value: Any) -> str:
+    return pprint.pformat(value, width=100)
 
 
 def _error_line(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from otrace_server.core.context import CTYPES, TraceContext  # noqa: F401 (CTYPES: used as vfs.CTYPES)
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import safe_repr
 from otrace_server.shell.mappings import AttrMapping, IndexMapping
 from otrace_server.shell.runtime_views import describe_task, describe_thread, task_snapshot, thread_snapshot
 
@@ -83,18 +84,19 @@ class Dir:
 
 
 def long_value(value: Any) -> str:
-    """otrace's ``ls -l`` rendering: dicts as ``{keys}``, lists as ``[items]``, else repr."""
-    try:
-        if isinstance(value, Dir):
-            value = value.names()
-            return "{" + ", ".join(value) + "}"
-        if isinstance(value, Mapping):
-            return "{" + ", ".join(map(str, value.keys())) + "}"
-        if isinstance(value, (list, tuple)):
-            return "[" + ", ".join(map(str, value)) + "]"
-        return repr(value)
-    except Exception as exc:
-        return f"<unrepresentable {type(value).__name__}: {exc}>"
+    """otrace's ``ls -l`` rendering: dicts as ``{keys}``, lists as ``[items]``, else repr; never
+    raises (see ``core.reprs.safe_repr``)."""
+    return safe_repr(value, render=_long)
+
+
+def _long(value: Any) -> str:
+    if isinstance(value, Dir):
+        return "{" + ", ".join(value.names()) + "}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(map(str, value.keys())) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return repr(value)
 
 
 class VirtualDir(Dir):
