@@ -27,10 +27,11 @@ from otrace_server.core.context import TraceContext
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.events import EventBus
 from otrace_server.core.holds import Hold, HoldAnswered, HoldRegistry, Outcome
+from otrace_server.core.outcomes import check_outcome
 from otrace_server.core.settings import Settings
 from otrace_server.core.store import ContextStore
 
-__all__ = ["Engine", "get_engine", "check_outcome", "READY"]
+__all__ = ["Engine", "get_engine", "READY"]
 
 log = logging.getLogger("otrace")
 
@@ -418,18 +419,6 @@ class Engine:
             old, self.tracedb = self.tracedb, new
             if old is not None:
                 old.close()
-
-
-def check_outcome(outcome: Outcome) -> None:
-    """OTraceError (one line) for a resume outcome no held code should get: raising an exception
-    that is not an ``Exception`` (SystemExit, KeyboardInterrupt, GeneratorExit, CancelledError:
-    in a coroutine they stop the application's loop or leave the request unanswered) or answering
-    with a status that is not a final HTTP status (1xx: the client would wait for the real answer)."""
-    if outcome.kind == "raise" and outcome.exception is not None and not isinstance(outcome.exception, Exception):
-        raise OTraceError(f"cannot raise {type(outcome.exception).__name__} in held code: it would stop the "
-                          f"application, not the request; raise an Exception")
-    if outcome.kind == "status" and not (isinstance(outcome.status, int) and 200 <= outcome.status <= 599):
-        raise OTraceError(f"cannot answer with HTTP {outcome.status!r}: a final status is 200-599")
 
 
 _default: Engine | None = None

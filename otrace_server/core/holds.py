@@ -11,7 +11,7 @@ timer it started with).
 
 Outcomes of ``resume`` (see ``Outcome``): continue (default), continue with a value (what
 ``await traceassert(...)`` returns), raise an exception in the held code, or answer the request
-with an HTTP status (Tornado handlers).
+with an HTTP status (Tornado handlers). Front ends build them with ``core.outcomes.outcome_from``.
 
 Thread-safety: every method may be called from any thread.
 """

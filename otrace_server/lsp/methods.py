@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.lsp.payloads import context_payload, hold_payload, parse_outcome, trace_payload
+from otrace_server.core.holds import Outcome
+from otrace_server.core.outcomes import exception_named, outcome_from
+from otrace_server.lsp.payloads import context_payload, hold_payload, trace_payload
 
 __all__ = ["ParamsError", "NotAvailable", "REQUESTS", "STATE_CHANGING", "MAX_WEB_TIMEOUT_MS"]
 
@@ -94,10 +96,20 @@ def resume(conn, p: dict) -> dict:
         raise ParamsError("otrace/resume: give 'ids' (a list of trace ids) or 'all': true")
     if ids is not None and not all(isinstance(i, str) for i in ids):
         raise ParamsError("otrace/resume: 'ids' must be a list of strings")
-    outcome = parse_outcome(p)
+    outcome = _outcome(p)
     conn.audit("otrace/resume", ids=ids if not every else "all", outcome=outcome.describe())
     resumed = conn.server.engine.resume(None if every else ids, outcome)
     return {"resumed": [h.id for h in resumed]}
+
+
+def _outcome(p: dict) -> Outcome:
+    """The Outcome of ``otrace/resume`` params (``core.outcomes``: its rules and messages, refusals
+    answered -32001): ``value``, ``raise`` in its text form (``"ValueError: bad input"``) or
+    ``status`` (+ ``reason``)."""
+    given = {key: p[key] for key in ("value", "status", "reason") if key in p}
+    if "raise" in p:
+        given["exception"] = exception_named(p["raise"])
+    return outcome_from(**given)
 
 
 def context(conn, p: dict) -> dict:

@@ -7,17 +7,14 @@ be called from any thread.
 
 from __future__ import annotations
 
-import builtins
 from typing import Any, Callable
 
 from otrace_server.core.context import TraceContext
-from otrace_server.core.engine import check_outcome
-from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Hold, Outcome
 from otrace_server.core.reprs import safe_repr
 from otrace_server.tornado import summary_fields
 
-__all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "parse_outcome", "function_name",
+__all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "function_name",
            "jsonable", "REPR_LIMIT"]
 
 #: the longest repr of a value sent in a payload
@@ -91,33 +88,3 @@ def outcome_payload(outcome: Outcome | None) -> dict[str, Any]:
     """``{kind, description}`` of how a hold ended."""
     outcome = outcome or Outcome()
     return {"kind": outcome.kind, "description": outcome.describe()}
-
-
-def parse_outcome(params: dict[str, Any]) -> Outcome:
-    """The Outcome asked for by ``otrace/resume`` params: ``value``, ``raise`` (``"Name"`` or
-    ``"Name: message"`` of a builtin exception, else a RuntimeError with that text), or ``status``
-    (+ ``reason``); none of them: continue. OTraceError when more than one is given or a type is wrong."""
-    given = [k for k in ("value", "raise", "status") if k in params]
-    if len(given) > 1:
-        raise OTraceError(f"give only one of value, raise, status (got {', '.join(given)})")
-    if "value" in params:
-        return Outcome("value", value=params["value"])
-    if "raise" in params:
-        text = params["raise"]
-        if not isinstance(text, str) or not text:
-            raise OTraceError("'raise' must be a non-empty string such as \"ValueError: bad input\"")
-        name, _, message = text.partition(":")
-        cls = getattr(builtins, name.strip(), None)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return Outcome("raise", exception=cls(message.strip()) if message else cls())
-        return Outcome("raise", exception=RuntimeError(text))
-    if "status" in params:
-        status, reason = params["status"], params.get("reason", "")
-        if not isinstance(status, int) or isinstance(status, bool):
-            raise OTraceError("'status' must be an HTTP status code (an integer, 200-599)")
-        if not isinstance(reason, str):
-            raise OTraceError("'reason' must be a string")
-        outcome = Outcome("status", status=status, reason=reason)
-        check_outcome(outcome)   # the engine's rule: a final status
-        return outcome
-    return Outcome()

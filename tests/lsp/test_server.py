@@ -295,6 +295,23 @@ def _fetch_status(app, path: str) -> dict:
     return box
 
 
+def test_resume_refuses_a_bad_outcome_with_the_shells_message_and_the_hold_waits(sample):
+    c = sample.client()
+    box = _fetch_status(sample, "/hold?n=77")
+    started = c.wait_notification("otrace/holdStarted")
+    for params, message in (({"value": 1, "status": 404}, "give only one of value, raise, status (got value, status)"),
+                            ({"raise": 5}, "the exception to raise must be a non-empty string"),
+                            ({"status": "abc"}, "the status must be an HTTP status code (an integer, 200-599), got 'abc'"),
+                            ({"status": 103}, "cannot answer with HTTP 103: a final status is 200-599")):
+        with pytest.raises(RpcError) as err:
+            c.request("otrace/resume", {"ids": [started["id"]], **params})
+        assert err.value.code == -32001 and err.value.message.startswith(message)
+    assert [h["id"] for h in c.request("otrace/holds", {})["holds"]] == [started["id"]]
+    assert c.request("otrace/resume", {"ids": [started["id"]]}) == {"resumed": [started["id"]]}
+    box["thread"].join(10)
+    assert box["status"] == 200
+
+
 @pytest.mark.parametrize("params, status, kind", [
     ({"raise": "ValueError: bad input"}, 500, "raise"),       # 'raise' is a Python keyword: kept as sent
     ({"status": 409, "reason": "Conflict here"}, 409, "status"),

@@ -73,6 +73,20 @@ def test_resume_all_and_errors(session, engine, loop, wait):
     assert session.execute("resume --bogus").error
 
 
+@pytest.mark.parametrize("line, message", [   # the messages of core.outcomes, as otrace/resume gives them
+    ("resume all --value 1 --status 404", "resume: give only one of value, raise, status (got value, status)"),
+    ("resume all --status abc", "resume: the status must be an HTTP status code (an integer, 200-599), got 'abc'"),
+    ("resume all --raise 5", "resume: the exception to raise must be an exception class or instance, got int"),
+    ("resume all --raise SystemExit", "resume: cannot raise SystemExit in held code"),
+])
+def test_resume_refuses_an_outcome_with_the_core_message_and_resumes_nothing(session, engine, loop, wait, line, message):
+    future, h = hold(engine, loop, wait)
+    r = session.execute(line)
+    assert r.error and r.output.startswith(message)
+    assert engine.holds.get(h.id) is h and not future.done()
+    session.execute("resume all")
+
+
 def test_save_and_del(session, engine):
     ctx = record(engine)
     session.execute("cd ~~")

@@ -6,12 +6,12 @@ held code's continuation (through the resolver the hold was created with).
 
 from __future__ import annotations
 
-import inspect
 import shlex
+from typing import Any
 
-from otrace_server.core.engine import check_outcome
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
+from otrace_server.core.outcomes import outcome_from
 from otrace_server.shell.evaluation import evaluate
 from otrace_server.shell.paths import GLOBALS_PATH
 from otrace_server.shell.registry import command
@@ -33,44 +33,36 @@ application, not the request). After resuming the current context the shell retu
 /osh/globals."""
 
 
-def _outcome(session, option: str, words: list[str]) -> Outcome:
-    """The Outcome an option asks for, checked as the engine will (``check_outcome``)."""
-    outcome = _parse_outcome(session, option, words)
+def _outcome(session, asked: dict[str, list[str]]) -> Outcome:
+    """The Outcome the options ask for (``core.outcomes.outcome_from``: its rules and messages):
+    ``--value``/``--raise`` expressions evaluated in the current directory, ``--status N [reason]``
+    as text."""
+    given: dict[str, Any] = {}
+    for option, words in asked.items():
+        if option == "--status":
+            given["status"] = words[0]
+            reason = words[1] if len(words) > 1 else ""
+            if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
+                reason = reason[1:-1]
+            given["reason"] = reason
+        else:
+            g, loc = session.here().namespace(session.shell)
+            given[_OUTCOME_ARGUMENT[option]] = evaluate(words[0], g, loc, safe=session.settings.safe_mode)
     try:
-        check_outcome(outcome)
+        return outcome_from(**given)
     except OTraceError as exc:
         raise OTraceError(f"resume: {exc}") from None
-    return outcome
 
 
-def _parse_outcome(session, option: str, words: list[str]) -> Outcome:
-    g, loc = session.here().namespace(session.shell)
-    if option == "--value":
-        return Outcome("value", value=evaluate(words[0], g, loc, safe=session.settings.safe_mode))
-    if option == "--raise":
-        exc = evaluate(words[0], g, loc, safe=session.settings.safe_mode)
-        if inspect.isclass(exc) and issubclass(exc, BaseException):
-            exc = exc()
-        if not isinstance(exc, BaseException):
-            raise OTraceError(f"resume: --raise needs an exception, got {type(exc).__name__}")
-        return Outcome("raise", exception=exc)
-    try:
-        status = int(words[0])
-    except ValueError:
-        raise OTraceError(f"resume: --status needs an integer, got {words[0]!r}") from None
-    reason = words[1] if len(words) > 1 else ""
-    if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
-        reason = reason[1:-1]
-    return Outcome("status", status=status, reason=reason)
-
-
-_RESUME_OPTIONS = ("--value", "--raise", "--status")
+#: option -> its argument of ``outcome_from``
+_OUTCOME_ARGUMENT = {"--value": "value", "--raise": "exception", "--status": "status"}
+_RESUME_OPTIONS = tuple(_OUTCOME_ARGUMENT)
 
 
 def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
     ids: list[str] = []
     everything = False
-    outcome = Outcome()
+    asked: dict[str, list[str]] = {}   # option -> its words (an option given twice: the last one)
     i = 0
     while i < len(args):
         arg = args[i]
@@ -87,7 +79,7 @@ def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
                 while i < len(args) and args[i] not in _RESUME_OPTIONS:
                     words[0] += " " + args[i]
                     i += 1
-            outcome = _outcome(session, arg, words)
+            asked[arg] = words
             continue
         if arg.startswith("-"):
             raise OTraceError(f"resume: unknown option {arg} (--value, --raise, --status)")
@@ -96,7 +88,7 @@ def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
         else:
             ids.append(arg)
         i += 1
-    return ids, everything, outcome
+    return ids, everything, _outcome(session, asked)
 
 
 def _current_id(session, name: str) -> str:
