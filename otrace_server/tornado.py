@@ -45,12 +45,12 @@ What ``action="hold"`` does in other places (see ``otrace_server.core.assertions
 
 ``trace -a hold [-c cond] Class.method`` does the same for an ``async def`` method, before its body runs.
 
-``install(engine)`` also adds a (deferred) enricher that stores a one-line request summary
-``"GET /?number=77 from 127.0.0.1"`` in ``ctx.extra["request"]`` for every context recorded in a
-``RequestHandler`` method (one short string: ~80 B per context instead of a dict; ``summary_fields``
-turns it back into ``{"method", "uri", "remote_ip"}`` for the editor protocol); ``handler_of(ctx)``
-returns that handler, the context's first argument (the web module correlates it with a connected
-browser in ``ctx.extra["web_client"]``).
+``install(engine)`` also adds a (deferred) enricher that stores a request summary
+``core.request_summary.RequestSummary("GET", "/?number=77", "127.0.0.1")`` in ``ctx.extra["request"]``
+for every context recorded in a ``RequestHandler`` method (a named tuple of the request's own
+strings, no bigger than a one-line string: consoles show ``str(summary)``, the editor protocol
+sends ``summary.fields()``); ``handler_of(ctx)`` returns that handler, the context's first
+argument (the web module correlates it with a connected browser in ``ctx.extra["web_client"]``).
 
 Serving a Tornado app with otrace attached, as the demos do, is ``otrace_server.serving.serve``.
 
@@ -66,8 +66,9 @@ from typing import Any
 import tornado.web
 
 from otrace_server.core.context import TraceContext
+from otrace_server.core.request_summary import RequestSummary
 
-__all__ = ["install", "uninstall", "handler_of", "request_summary", "summary_fields", "http_error"]
+__all__ = ["install", "uninstall", "handler_of", "request_summary", "http_error"]
 
 
 def http_error(status: int, reason: str = "") -> tornado.web.HTTPError:
@@ -82,27 +83,14 @@ def handler_of(ctx: TraceContext) -> tornado.web.RequestHandler | None:
 
 
 def request_summary(ctx: TraceContext) -> None:
-    """Enricher: put ``"<method> <uri> from <remote_ip>"`` (``"<method> <uri>"`` without a remote
-    address) of the handler's request into ``ctx.extra["request"]`` when ``ctx`` was recorded in a
-    RequestHandler method. Cheap; never raises for a context that has no handler."""
+    """Enricher: put ``RequestSummary(method, uri, remote_ip)`` of the handler's request into
+    ``ctx.extra["request"]`` when ``ctx`` was recorded in a RequestHandler method (``remote_ip`` ""
+    when Tornado has none). Cheap; never raises for a context that has no handler."""
     handler = handler_of(ctx)
     if handler is None:
         return
     request = handler.request
-    text = f"{request.method} {request.uri}"
-    ctx.extra["request"] = f"{text} from {request.remote_ip}" if request.remote_ip else text
-
-
-def summary_fields(summary: Any) -> dict[str, str] | None:
-    """``{"method", "uri", "remote_ip"}`` (those present) of a ``request_summary`` string; None for
-    None; any other value (a dict set by other code) is returned unchanged. An HTTP method and
-    request-target contain no space, so the split is exact."""
-    if not isinstance(summary, str):
-        return summary
-    method, _, rest = summary.partition(" ")
-    uri, _, remote_ip = rest.partition(" from ")
-    fields = {"method": method, "uri": uri, "remote_ip": remote_ip}
-    return {key: value for key, value in fields.items() if value}
+    ctx.extra["request"] = RequestSummary(request.method or "", request.uri or "", request.remote_ip or "")
 
 
 def install(engine: Any) -> None:

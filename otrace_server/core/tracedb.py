@@ -8,14 +8,15 @@
 What is stored: the context's fields (id, type, label, function, event, file, line, thread, time,
 exception, traceback, return value, arguments, locals, stack, related ids, extra). Values are
 stored as themselves only when they are plain data (None, bool, int, float, complex, str, bytes,
-and list/tuple/dict/set/frozenset of plain data, nested at most a few levels); anything else is
+and list/tuple/dict/set/frozenset of plain data, nested at most a few levels; a request's
+``core.request_summary.RequestSummary``, three strings, is stored as itself); anything else is
 stored as its repr string, which loads back as a ``Repr`` (a ``str`` whose repr is that text).
 Module globals and live objects are never stored.
 
 Security: ``load`` reads only files written by ``TraceDB``: it checks the ``otrace_meta`` table's
 magic row before reading anything and refuses any other file with an OTraceError. The value blobs
-are pickles, read back with a restricted unpickler that can build only plain data and ``Repr``
-(it refuses every other class), so even a tampered file cannot run code when loaded.
+are pickles, read back with a restricted unpickler that can build only plain data, ``Repr`` and
+``RequestSummary`` (it refuses every other class), so even a tampered file cannot run code when loaded.
 ``TraceDB`` likewise refuses to write into an existing SQLite file that is not a trace database.
 
 Thread-safety: contexts are recorded from many threads; ``write`` and ``close`` may be called from
@@ -36,6 +37,7 @@ from otrace_server.core.context import MISSING, TraceContext
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.frames import FrameSnapshot
 from otrace_server.core.reprs import safe_repr
+from otrace_server.core.request_summary import RequestSummary
 
 __all__ = ["TraceDB", "Repr", "load", "plain", "MAGIC", "SCHEMA_VERSION"]
 
@@ -81,6 +83,7 @@ _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 _ALLOWED_CLASSES = {
     (__name__, "Repr"): Repr,
     (__name__, "_Missing"): _Missing,
+    (RequestSummary.__module__, "RequestSummary"): RequestSummary,
     ("builtins", "complex"): complex,
 }
 
@@ -92,7 +95,7 @@ def _repr(value: Any) -> Repr:
 def plain(value: Any, depth: int = 0) -> Any:
     """``value`` as plain data (see the module doc): itself, a container of plain data, or a Repr."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _SCALARS or kind is RequestSummary:   # a RequestSummary holds only strings
         return value
     if depth >= _MAX_DEPTH or kind not in (list, tuple, dict, set, frozenset):
         return _repr(value)

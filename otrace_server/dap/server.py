@@ -70,7 +70,7 @@ class DapServer(Endpoint):
 
     def thread_name(self, hold) -> str:
         """A hold's DAP thread name: trace id + request summary (``GET /?number=77 from 127.0.0.1``)."""
-        request = hold.context.extra.get("request")
+        request = hold.context.extra.get("request")   # a RequestSummary: its one-line text
         if request:
             return f"{hold.id}  {request}"
         return f"{hold.id}  [{hold.context.thread}]"
@@ -85,7 +85,7 @@ class DapServer(Endpoint):
                "remaining": None if hold.remaining is None else round(hold.remaining, 1),
                "resume": f"continue this thread, or `resume {ctx.id}` in the otrace shell"}
         if "request" in ctx.extra:
-            out["request"] = ctx.extra["request"]
+            out["request"] = str(ctx.extra["request"])   # a RequestSummary: its one-line text
         if ctx.argvalues:
             out["arguments"] = ctx.argvalues
         return out

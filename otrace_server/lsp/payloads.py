@@ -12,7 +12,7 @@ from typing import Any, Callable
 from otrace_server.core.context import TraceContext
 from otrace_server.core.holds import Hold, Outcome
 from otrace_server.core.reprs import safe_repr
-from otrace_server.tornado import summary_fields
+from otrace_server.core.request_summary import RequestSummary
 
 __all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload", "function_name",
            "jsonable", "REPR_LIMIT"]
@@ -54,9 +54,15 @@ def hold_payload(hold: Hold, locate: Locator = _default_locator) -> dict[str, An
         "id": hold.id, "number": hold.number, "traceId": ctx.id, "label": ctx.label,
         "function": function_name(ctx), "file": file, "line": line, "since": hold.created_wall,
         "age": round(hold.age, 3), "remaining": hold.remaining,
-        "summary": jsonable(summary_fields(ctx.extra.get("request"))),
+        "summary": _summary(ctx.extra.get("request")),
         "webClient": jsonable(ctx.extra.get("web_client")),
     }
+
+
+def _summary(request: Any) -> Any:
+    """The protocol's ``summary``: ``{method, uri, remote_ip}`` of a RequestSummary; any other
+    value (set by other code) as JSON data; null for none."""
+    return request.fields() if isinstance(request, RequestSummary) else jsonable(request)
 
 
 def trace_payload(ctx: TraceContext, locate: Locator = _default_locator) -> dict[str, Any]:

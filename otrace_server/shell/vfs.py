@@ -325,9 +325,10 @@ class ContextDir(Dir):
         info["related"] = ctx.related
         info["thread"] = ctx.thread
         info["where"] = ctx.where
-        for key in ("web_client", "request"):
-            if key in ctx.extra:
-                info[key] = ctx.extra[key]
+        if "web_client" in ctx.extra:
+            info["web_client"] = ctx.extra["web_client"]
+        if "request" in ctx.extra:
+            info["request"] = str(ctx.extra["request"])   # a RequestSummary: its one-line text
         return info
 
     def names(self) -> list[str]:

@@ -15,6 +15,7 @@ from otrace_server.core.context import MISSING, TraceContext
 from otrace_server.core.frames import FrameSnapshot
 from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.request_summary import RequestSummary
 from otrace_server.core.tracedb import Repr, TraceDB, load
 
 
@@ -35,6 +36,16 @@ def make_ctx(n=0, **values):
         globals={"module": os})
     ctx.id = f"Receive.respond:ex-ZeroDivisionError:05-08-{n:02d}"
     return ctx
+
+
+def test_a_request_summary_loads_back_as_itself(tmp_path):
+    original = make_ctx(3)
+    original.extra["request"] = RequestSummary("GET", "/?number=77", "127.0.0.1")
+    db = TraceDB(str(tmp_path / "trace.sqlite"))
+    db.write(original)
+    db.close()
+    (loaded,) = load(str(tmp_path / "trace.sqlite"))
+    assert type(loaded.extra["request"]) is RequestSummary and loaded.extra["request"] == original.extra["request"]
 
 
 def test_round_trip_keeps_plain_values(tmp_path):

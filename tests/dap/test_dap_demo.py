@@ -94,7 +94,7 @@ def test_breakpoint_holds_one_request_while_others_complete(demo, dap):
         assert all("Find reciprocal" in f.result(15) for f in others)
         assert not held.done()
         [thread] = dap.request("threads")["threads"]
-        assert thread["id"] == thread_id and "GET /?number=5" in thread["name"]
+        assert thread["id"] == thread_id and thread["name"].endswith("  GET /?number=5 from 127.0.0.1")
 
         frames = dap.request("stackTrace", {"threadId": thread_id})["stackFrames"]
         top = frames[0]
@@ -105,6 +105,8 @@ def test_breakpoint_holds_one_request_while_others_complete(demo, dap):
         assert {"name": "number", "value": "'5'", "type": "str", "variablesReference": 0} in local_vars
         info = dap.request("variables", {"variablesReference": scopes[2]["variablesReference"]})["variables"]
         assert any(v["name"] == "traceId" and "GetHandler.get:hd-bp_get_" in v["value"] for v in info)
+        assert {"name": "request", "value": "'GET /?number=5 from 127.0.0.1'", "type": "str",
+                "variablesReference": 0} in info                     # the summary's one-line text
         result = dap.request("evaluate", {"expression": "number * 2", "frameId": top["id"], "context": "repl"})
         assert result["result"] == "'55'" and result["type"] == "str"
         hover = dap.request("evaluate", {"expression": "self.request.uri", "frameId": top["id"], "context": "hover"})

@@ -137,7 +137,7 @@ def test_hold_seen_by_two_clients_survives_reconnect_and_resumes_with_value(samp
     assert b.wait_notification("otrace/holdStarted")["id"] == started["id"]
     assert started["label"] == "sample_hold" and started["function"] == "HoldHandler.get"
     assert Path(started["file"]) == SAMPLE and started["line"] == line_of("label=\"sample_hold\"") + 1
-    assert started["summary"]["uri"] == "/hold?n=77"
+    assert started["summary"] == {"method": "GET", "uri": "/hold?n=77", "remote_ip": "127.0.0.1"}
     ctx = a.request("otrace/context", {"traceId": started["traceId"]})
     assert {"name": "n", "repr": "'77'", "type": "str"} in ctx["variables"]
     assert ctx["stack"][-1]["function"] == "get"

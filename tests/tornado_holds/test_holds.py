@@ -13,7 +13,7 @@ import time
 import pytest
 
 from otrace_server.core.holds import Outcome
-from otrace_server.tornado import summary_fields
+from otrace_server.core.request_summary import RequestSummary
 
 from tests.tornado_holds.demo_server import wait_for, wait_holds
 
@@ -189,13 +189,6 @@ def test_trace_with_hold_action_holds_an_async_method_before_its_body(server, ot
     assert demo.Request_stats["count"] == count + 1
 
 
-def test_summary_fields_reads_back_every_summary_shape():
-    assert summary_fields("POST /a?b=c%20d from ::1") == {"method": "POST", "uri": "/a?b=c%20d", "remote_ip": "::1"}
-    assert summary_fields("GET /holds") == {"method": "GET", "uri": "/holds"}   # no remote address
-    assert summary_fields(None) is None
-    assert summary_fields({"uri": "/"}) == {"uri": "/"}                         # another enricher's dict
-
-
 def test_exceptions_in_coroutine_handlers_are_traced_with_a_request_summary(server, otrace):
     session = otrace.shell.session("test")
     result = session.execute("trace GetHandler.get")
@@ -204,5 +197,7 @@ def test_exceptions_in_coroutine_handlers_are_traced_with_a_request_summary(serv
     assert status == 500
     ctx = wait_for(lambda: [c for c in otrace.engine.store.recent("exceptions") if c.funcname == "GetHandler.get"])[-1]
     assert ctx.id.startswith("GetHandler.get:ex-ZeroDivisionError:")
-    assert ctx.extra["request"] == "GET /?number=0 from 127.0.0.1"
-    assert summary_fields(ctx.extra["request"]) == {"method": "GET", "uri": "/?number=0", "remote_ip": "127.0.0.1"}
+    assert ctx.extra["request"] == RequestSummary("GET", "/?number=0", "127.0.0.1")
+    assert str(ctx.extra["request"]) == "GET /?number=0 from 127.0.0.1"
+    assert session.execute(f"cd /osh/{'/'.join(ctx.path)}").error is False
+    assert session.execute("pr __trc['request']").output == "'GET /?number=0 from 127.0.0.1'"   # the shell shows its text
