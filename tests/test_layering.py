@@ -15,7 +15,12 @@ with a literal name. The rules:
 - threads: no module of core or shell starts a thread (``Thread(``, ``Timer(``, a thread pool,
   ``asyncio.to_thread``, ``run_in_executor``, a ``Thread`` subclass, ``<thread>.start()``);
 - loop crossing: only otrace_server/runtime.py names ``call_soon_threadsafe``, ``add_callback`` or
-  ``run_coroutine_threadsafe`` (as attribute, name, imported name or string).
+  ``run_coroutine_threadsafe`` (as attribute, name, imported name or string);
+- no import cycle between modules of ours: in the graph of module -> module it imports (every import
+  above counts, lazy ones included; ``from package import name`` is an edge to the module
+  ``package.name`` when there is one, else to the package), a cycle is reported with its path.
+  Importing ``a.b`` is an edge to ``a.b`` only (not to the package ``a``, which Python also runs
+  first), and reading the package's metadata (``__version__``) is no edge, as for the layers.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class Import:
     module: str  # absolute dotted name, e.g. "otrace_server.core.engine" or "tornado.web"
     line: int
     optional: bool  # inside `try: ... except ImportError`
+    names: tuple[str, ...] = ()  # `from module import names` (the names may be submodules)
 
 
 def module_layer(relpath: str) -> str | None:
@@ -112,8 +118,8 @@ class _ImportCollector(ast.NodeVisitor):
         self.imports: list[Import] = []
         self._optional = 0
 
-    def _add(self, module: str, node: ast.AST) -> None:
-        self.imports.append(Import(module, node.lineno, self._optional > 0))
+    def _add(self, module: str, node: ast.AST, names: tuple[str, ...] = ()) -> None:
+        self.imports.append(Import(module, node.lineno, self._optional > 0, names))
 
     def visit_Try(self, node: ast.Try) -> None:
         optional = any(_catches_import_error(h) for h in node.handlers)
@@ -138,7 +144,7 @@ class _ImportCollector(ast.NodeVisitor):
             for alias in node.names:
                 self._add(f"{PACKAGE}.{alias.name}", node)
         else:
-            self._add(module, node)
+            self._add(module, node, tuple(alias.name for alias in node.names))
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -227,6 +233,87 @@ def check_module(relpath: str, source: str, table: dict[str, frozenset[str]],
     return [f"{relpath}:{line}: {message}" for line, message in sorted(problems)]
 
 
+def module_name(relpath: str) -> str:
+    """Dotted name of a module file: "otrace_server/core/engine.py" -> "otrace_server.core.engine"
+    (a package's __init__.py is the package)."""
+    parts = Path(relpath).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """{module: modules of ours it imports} for ``sources`` ({relpath: source}), every import counted
+    as ``_ImportCollector`` finds it (see the module doc for what makes an edge)."""
+    modules = {module_name(relpath) for relpath in sources}
+
+    def nearest(name: str) -> str | None:   # "pkg.mod.Class" -> "pkg.mod"; metadata and others: None
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for relpath, source in sources.items():
+        collector = _ImportCollector(relpath)
+        collector.visit(ast.parse(source, relpath))
+        edges: set[str] = set()
+        for imp in collector.imports:
+            if imp.module.split(".")[0] != PACKAGE or re.search(r"\.__\w+__$", imp.module):
+                continue
+            submodules = [f"{imp.module}.{name}" for name in imp.names if f"{imp.module}.{name}" in modules]
+            targets = submodules if submodules and len(submodules) == len(imp.names) else [*submodules, imp.module]
+            edges.update(target for target in map(nearest, targets) if target is not None)
+        edges.discard(module_name(relpath))
+        graph[module_name(relpath)] = edges
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per group of modules that import each other (a strongly connected component),
+    as a path ``[a, b, ..., a]`` starting at the group's first module in sorted order."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def connect(node: str) -> None:   # Tarjan's algorithm; our graph is far shallower than the recursion limit
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                connect(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    cycles = []
+    for group in groups:
+        start = min(group)
+        paths = {start: [start]}
+        queue = [start]
+        while queue:   # breadth first, inside the group: the shortest way from start back to it
+            node = queue.pop(0)
+            for other in sorted(graph[node] & group):
+                if other == start:
+                    queue = []
+                    cycles.append(paths[node] + [start])
+                    break
+                if other not in paths:
+                    paths[other] = paths[node] + [other]
+                    queue.append(other)
+    return sorted(cycles)
+
+
 @pytest.fixture(scope="module")
 def table(repo_root) -> dict[str, frozenset[str]]:
     return parse_layer_table((repo_root / "docs" / "ARCHITECTURE.md").read_text())
@@ -245,6 +332,15 @@ def test_every_module_follows_the_import_rule(repo_root, table, dependencies):
         relpath = path.relative_to(repo_root).as_posix()
         problems += check_module(relpath, path.read_text(encoding="utf-8"), table, dependencies)
     assert not problems, "import rule violations:\n" + "\n".join(problems)
+
+
+def test_no_import_cycles_between_modules(repo_root):
+    sources = {path.relative_to(repo_root).as_posix(): path.read_text(encoding="utf-8")
+               for path in sorted((repo_root / PACKAGE).rglob("*.py"))}
+    graph = import_graph(sources)
+    assert "otrace_server.core.context" in graph["otrace_server.core.tracer"], "found no imports to check"
+    cycles = import_cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
 def test_layer_table_is_layered(table):
@@ -341,3 +437,35 @@ def test_relative_imports_resolve_from_a_package_init(table, dependencies):
     assert check_module("otrace_server/core/__init__.py", source, table, dependencies) == [
         "otrace_server/core/__init__.py:2: core must not import shell (otrace_server.shell)",
     ]
+
+
+CYCLIC_SOURCES = {
+    "otrace_server/__init__.py": "from otrace_server.shell import Shell\n__version__ = '1'\n",
+    "otrace_server/shell/__init__.py": "from otrace_server.shell.shell import Shell\n",
+    "otrace_server/shell/shell.py": ("from otrace_server import __version__\n"
+                                     "from otrace_server.shell import vfs, paths\n"
+                                     "def complete():\n    from .completion import complete\n"),
+    "otrace_server/shell/completion.py": "import otrace_server.shell.vfs\n",
+    "otrace_server/shell/vfs.py": ("from typing import TYPE_CHECKING\n"
+                                   "if TYPE_CHECKING:\n    from otrace_server.shell.shell import Shell\n"),
+    "otrace_server/shell/paths.py": "from otrace_server.shell.vfs import Dir\n",
+    "otrace_server/web/registry.py": "def attach():\n    importlib.import_module('otrace_server.web.correlate')\n",
+    "otrace_server/web/correlate.py": "from .registry import WebRegistry\n",
+}
+
+
+def test_checker_reports_each_import_cycle_with_its_path():
+    graph = import_graph(CYCLIC_SOURCES)
+    # a package's __init__ and the metadata read from the facade make no cycle; a submodule
+    # imported by name from its package is an edge to the submodule
+    assert graph["otrace_server.shell.shell"] == {"otrace_server.shell.vfs", "otrace_server.shell.paths",
+                                                  "otrace_server.shell.completion"}
+    assert import_cycles(graph) == [
+        ["otrace_server.shell.completion", "otrace_server.shell.vfs", "otrace_server.shell.shell",
+         "otrace_server.shell.completion"],
+        ["otrace_server.web.correlate", "otrace_server.web.registry", "otrace_server.web.correlate"],
+    ]
+    acyclic = {**CYCLIC_SOURCES, "otrace_server/shell/vfs.py": "import typing\n",
+               "otrace_server/web/correlate.py": "from otrace_server.web import names\n",
+               "otrace_server/web/names.py": ""}
+    assert import_cycles(import_graph(acyclic)) == []

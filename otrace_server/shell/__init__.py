@@ -6,9 +6,10 @@
     result = session.execute("ls -l")      # Result(output, error, prompt, cwd, data, repeat, edit, quit)
 
 Modules: shell (Shell, Session, dispatch), result (Result, EditRequest), registry (commands and
-their help), commands/ (one module per command family), vfs (the /osh tree), paths (special
-paths), mappings (object/sequence views), evaluation (pr/exec, safe mode), completion,
-runtime_views (tasks and threads snapshots), web_provider (the /osh/web protocol).
+their help), commands/ (one module per command family), vfs (the /osh tree), context_dirs (trace
+contexts in it), paths (special paths), mappings (object/sequence views), evaluation (pr/exec,
+safe mode), completion, runtime_views (tasks and threads snapshots), web_provider (the /osh/web
+protocol).
 The shell imports only core; it starts no threads and never prints.
 """
 

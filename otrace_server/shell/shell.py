@@ -24,9 +24,11 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from otrace_server.core.context import CTYPES
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.settings import check_password
 from otrace_server.shell import vfs
+from otrace_server.shell.context_dirs import ContextDir, ContextTree
 from otrace_server.shell.paths import GLOBALS_PATH, join_path, split_path
 from otrace_server.shell.registry import COMMANDS
 from otrace_server.shell.result import Result, truncate_output
@@ -81,10 +83,10 @@ class Shell:
         self._root = vfs.VirtualDir({
             "globals": lambda: vfs.MappingDir(self.globals, is_globals=True),
             "locals": lambda: vfs.MappingDir(self.locals),
-            "recent": lambda: vfs.ContextTree(self.engine.store.recent(), fixed=vfs.CTYPES),
-            "saved": lambda: vfs.ContextTree(self.engine.store.saved()),
+            "recent": lambda: ContextTree(self.engine.store.recent(), fixed=CTYPES),
+            "saved": lambda: ContextTree(self.engine.store.saved()),
             "patches": lambda: vfs.PatchesDir(self),
-            "pickled": lambda: vfs.ContextTree(self.pickled),
+            "pickled": lambda: ContextTree(self.pickled),
             "web": lambda: vfs.WebDir(self),
             "tasks": lambda: vfs.TasksDir(self),
             "threads": lambda: vfs.ThreadsDir(),
@@ -146,7 +148,7 @@ class Session:
         if leaf in (vfs.UP, vfs.DOWN):
             try:
                 node = self.here()
-                if isinstance(node, vfs.ContextDir):
+                if isinstance(node, ContextDir):
                     leaf = node.funcname
             except OTraceError:
                 pass
@@ -180,12 +182,12 @@ class Session:
             raise OTraceError(f"current directory {self.cwd_text} no longer exists ({why}); "
                               "cd elsewhere (cd .. goes to the nearest directory that exists)") from None
 
-    def context_here(self) -> vfs.ContextDir | None:
+    def context_here(self) -> ContextDir | None:
         """The trace context the cwd is in (at its top frame), or None."""
         if self.area in vfs.CONTEXT_DIRS and len(self.cwd) >= 6:
             self.here()   # a vanished context: the one clear error
             node = vfs.resolve(self.shell, self.cwd[:6])
-            return node if isinstance(node, vfs.ContextDir) else None
+            return node if isinstance(node, ContextDir) else None
         return None
 
     def chdir(self, parts: list[str]) -> None:

@@ -17,6 +17,7 @@ Modules:
     registry    WebRegistry: connected browsers, evaluations in flight (the shell's web provider)
     socket      OTraceWebSocket, OTraceWebMixin (for an app's own socket), handlers() routes
     correlate   the engine enricher naming the browser of a held request's user
+    names       clean_name: what an identity becomes under /osh/web (registry and correlate agree)
     static/otrace-web.js   the browser side (plain JavaScript)
 
 Thread-safety: see each module; sockets live on the app loop, evaluations are requested from the

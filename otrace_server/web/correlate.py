@@ -13,19 +13,28 @@ it only reads the handler and the registry (which locks).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from tornado.websocket import WebSocketHandler
 
 from otrace_server.tornado import handler_of
-from otrace_server.web.registry import WebRegistry, clean_name
+from otrace_server.web.names import clean_name
 
 __all__ = ["make_enricher"]
 
 log = logging.getLogger("otrace.web")
 
 
-def make_enricher(registry: WebRegistry) -> Callable[[Any], None]:
+class Browsers(Protocol):
+    """What the enricher reads of the registry (``registry.WebRegistry``, which imports this module)."""
+
+    identity: Callable[[Any], Any]
+
+    def names_for(self, base: str) -> list[str]:
+        """Names of the connected browsers of identity ``base``, most recently connected first."""
+
+
+def make_enricher(registry: Browsers) -> Callable[[Any], None]:
     """An enricher ``(ctx) -> None`` adding ``extra["web_client"]`` to request contexts (see above)."""
 
     def enrich(ctx: Any) -> None:

@@ -28,7 +28,6 @@ import concurrent.futures
 import itertools
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,9 +43,6 @@ audit = logging.getLogger("otrace.audit")
 #: messages (either way) larger than this are dropped
 MAX_MESSAGE = 1024 * 1024
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
-
-
 def default_identity(handler: Any) -> str:
     """The identity used when the app gives none: Tornado's ``current_user`` when set, else
     ``"browser"`` (every tab then shows up as browser, browser.2, ...)."""
@@ -54,17 +50,6 @@ def default_identity(handler: Any) -> str:
     if isinstance(user, bytes):
         user = user.decode("utf-8", "replace")
     return user if isinstance(user, str) and user else "browser"
-
-
-def clean_name(raw: Any) -> str | None:
-    """``raw`` made usable as one /osh path component (at most 64 characters of
-    ``[A-Za-z0-9_.@+-]``, others replaced by ``_``); None for None or an empty name."""
-    if raw is None:
-        return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    text = _UNSAFE.sub("_", str(raw).strip())[:64].strip(".")
-    return text or None
 
 
 @dataclass(eq=False)

@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 import tornado.web
 import tornado.websocket
 
-from otrace_server.web.registry import MAX_MESSAGE, WebRegistry, clean_name, get_registry
+from otrace_server.web.names import clean_name
+from otrace_server.web.registry import MAX_MESSAGE, WebRegistry, get_registry
 
 __all__ = ["OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR"]
 

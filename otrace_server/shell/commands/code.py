@@ -16,6 +16,7 @@ import textwrap
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import vfs
 from otrace_server.shell.commands.tracing import _qualify
+from otrace_server.shell.context_dirs import ContextDir
 from otrace_server.shell.evaluation import SAFE_MODE_HINT
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import EditRequest, Result
@@ -67,7 +68,7 @@ def _file(session, name: str) -> str:
     return path
 
 
-def _context_source(ctx_dir: vfs.ContextDir) -> str:
+def _context_source(ctx_dir: ContextDir) -> str:
     file, line, function = ctx_dir.trace_info()["frame"]
     import linecache
     lines = [f"{file}:{line} {function}"]
@@ -111,14 +112,14 @@ def view(session, call):
         return "".join(f"{i + 1:5d}  {line}" for i, line in enumerate(text.splitlines(True))).rstrip("\n")
     if not args or args[0] == ".":
         here = session.here()
-        if isinstance(here, vfs.ContextDir) and not doc:
+        if isinstance(here, ContextDir) and not doc:
             return _context_source(here)
         obj = here.value
         if obj is None:
             raise OTraceError("view: nothing to display here; name an object")
     else:
         obj = session.lookup(args[0])
-    if isinstance(obj, vfs.Dir) and not isinstance(obj, vfs.ContextDir):
+    if isinstance(obj, vfs.Dir) and not isinstance(obj, ContextDir):
         obj = obj.value
         if obj is None:
             raise OTraceError("view: nothing to display for a directory of /osh")
@@ -126,7 +127,7 @@ def view(session, call):
         return task_stack_text(obj)
     if isinstance(obj, ThreadInfo):
         return thread_stack_text(obj)
-    if isinstance(obj, vfs.ContextDir):
+    if isinstance(obj, ContextDir):
         return _context_source(obj)
     if not (inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj) or inspect.iscode(obj)):
         obj = type(obj)

@@ -12,6 +12,7 @@ from typing import Any
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.core.outcomes import outcome_from
+from otrace_server.shell.commands.errors import application_errors, one_argument
 from otrace_server.shell.evaluation import evaluate
 from otrace_server.shell.paths import GLOBALS_PATH
 from otrace_server.shell.registry import command
@@ -169,18 +170,13 @@ def delete(session, call):
 @command("unpickle", "unpickle file             # Load the trace contexts of a trace database into /osh/pickled",
          "The file is a trace database written with 'set pickle_file FILE'.")
 def unpickle(session, call):
-    if len(call.args) != 1:
-        raise OTraceError("unpickle: specify one file")
+    name = one_argument(call, "one file")
     from otrace_server.core import tracedb
 
-    path = session.abspath(call.args[0]) if call.args[0].startswith("~~w") else None
-    filename = "/" + "/".join(path) if path is not None else call.args[0]
-    try:
+    path = session.abspath(name) if name.startswith("~~w") else None
+    filename = "/" + "/".join(path) if path is not None else name
+    with application_errors(f"unpickle: cannot read {filename}"):
         contexts = tracedb.load(filename)
-    except OTraceError:
-        raise
-    except Exception as exc:
-        raise OTraceError(f"unpickle: cannot read {filename}: {type(exc).__name__}: {exc}") from None
     known = {c.id for c in session.shell.pickled}
     session.shell.pickled.extend(c for c in contexts if c.id not in known)
     return Result(f"loaded {len(contexts)} trace contexts from {filename} into /osh/pickled",

@@ -11,6 +11,7 @@ import inspect
 import time
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.shell.commands.errors import application_errors, one_argument
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import Result
 
@@ -128,10 +129,8 @@ def trace(session, call):
 @command("untrace", "untrace ([class.]method|function|*|all)   # Stop tracing",
          '"*" untraces everything traced under the current directory, "all" everything.')
 def untrace(session, call):
-    if len(call.args) != 1:
-        raise OTraceError("untrace: specify one name, * or all")
+    name = one_argument(call, "one name, * or all")
     tracer = _tracer(session)
-    name = call.args[0]
     if name == "all":
         tracer.untrace_all()
         return Result("untraced all", data={"untraced": ["all"]})
@@ -186,12 +185,8 @@ def tag(session, call):
 
     obj = _tag_target(session, call.args)
     label = _tag_label(obj, call.args[1] if len(call.args) > 1 else "id")
-    try:
+    with application_errors("tag"):
         got = tags.tag(obj, label)
-    except OTraceError:
-        raise
-    except Exception as exc:
-        raise OTraceError(f"tag: {type(exc).__name__}: {exc}") from None
     text = str(got if got is not None else tags.get_tag(obj))
     return Result(f"tagged {text}", data={"tag": text})
 
@@ -203,12 +198,8 @@ def untag(session, call):
     from otrace_server.core import tags
 
     obj = _tag_target(session, call.args)
-    try:
+    with application_errors("untag"):
         old = tags.untag(obj)
-    except OTraceError:
-        raise
-    except Exception as exc:
-        raise OTraceError(f"untag: {type(exc).__name__}: {exc}") from None
     if old is None:
         raise OTraceError(f"untag: {call.args[0] if call.args else 'this object'} is not tagged")
     return Result(f"untagged {old}", data={"tag": old})
