@@ -55,14 +55,21 @@
   "Non-nil when tabulated entry A was held for less time than B."
   (> (plist-get (car a) :since) (plist-get (car b) :since)))
 
+(defun otrace--summary-text (summary)
+  "Return the one-line text of a request SUMMARY, the server's own.
+SUMMARY is the protocol's object (method, uri, remote_ip: those known) or nil:
+\"GET /?number=77 from 127.0.0.1\", without \" from ...\" when the
+address is unknown."
+  (let ((text (mapconcat #'identity
+                         (delq nil (list (plist-get summary :method) (plist-get summary :uri)))
+                         " "))
+        (remote-ip (plist-get summary :remote_ip)))
+    (if remote-ip (format "%s from %s" text remote-ip) text)))
+
 (defun otrace--hold-request (hold)
   "The request of HOLD in one line."
-  (let ((summary (plist-get hold :summary)))
-    (concat (if summary
-                (format "%s %s from %s" (plist-get summary :method) (plist-get summary :uri)
-                        (plist-get summary :remote_ip))
-              "")
-            (if (plist-get hold :webClient) (format " [browser %s]" (plist-get hold :webClient)) ""))))
+  (concat (otrace--summary-text (plist-get hold :summary))
+          (if (plist-get hold :webClient) (format " [browser %s]" (plist-get hold :webClient)) "")))
 
 (defun otrace--holds-entries ()
   "Fill `tabulated-list-entries' from the held requests."

@@ -149,6 +149,13 @@ Everything is stopped afterwards."
   (otrace-test--wait (lambda () (and (= (length otrace--holds) n) (null otrace--holds-redraw-timer)))
                      what))
 
+(ert-deftest otrace-test-request-summary-text-is-the-servers ()
+  "A hold's request summary reads as the server's: no \" from nil\" without an address."
+  (should (equal (otrace--summary-text '(:method "GET" :uri "/?n=7" :remote_ip "::1")) "GET /?n=7 from ::1"))
+  (should (equal (otrace--summary-text '(:method "GET" :uri "/holds")) "GET /holds"))
+  (should (equal (otrace--summary-text nil) ""))
+  (should (equal (otrace--hold-request '(:summary (:uri "/") :webClient "anna")) "/ [browser anna]")))
+
 (ert-deftest otrace-test-a-burst-of-hold-notifications-redraws-once ()
   "1,000 holdStarted, then holdResumed and holdsResumed notifications: one redraw per burst."
   (let ((otrace--holds nil)
@@ -266,7 +273,8 @@ Everything is stopped afterwards."
       (with-current-buffer holds
         (should (= (length tabulated-list-entries) 1))
         (goto-char (point-min))
-        (should (re-search-forward "GetHandler\\.get +hold_check +[0-9]+s +GET /\\?number=77" nil t)))
+        (should (re-search-forward
+                 "GetHandler\\.get +hold_check +[0-9]+s +GET /\\?number=77 from 127\\.0\\.0\\.1" nil t)))
       (should (equal (otrace--lighter) " otrace[1 held]"))
       (with-current-buffer source
         (should otrace-source-mode)
