@@ -8,12 +8,15 @@
     tornado.ioloop.IOLoop.current().start()      # the app keeps serving; otrace runs beside it
 
 ``start`` builds the object shell over the process-wide engine, applies settings, starts the
-runtime (control thread + hold crossing), the Tornado glue, the terminal console (on its own daemon
-thread, by default only when stdin is a TTY) and the language server (``otrace_server.lsp``, which
-also writes the discovery file), then sources ``init_file``. ``stop()`` undoes all of it: every hold
-is resumed (outcome ``shutdown``) so no request hangs. It runs at interpreter exit BEFORE
-non-daemon threads are joined (``threading._register_atexit``, the hook concurrent.futures uses: a
-thread waiting at a break would otherwise keep the process alive forever), and with ``atexit``.
+runtime (control thread + hold crossing), the Tornado glue, /osh/web (``web``), the DAP endpoint
+(and the shell's debugpy escalation), the terminal console (on its own daemon thread, by default
+only when stdin is a TTY) and the language server (``otrace_server.lsp``, which also writes the
+discovery file), then sources ``init_file``. It is the one place that wires the shell's
+collaborators (``shell.providers``): they are passed in, never looked up. ``stop()`` undoes all
+of it: every hold is resumed (outcome ``shutdown``) so no request hangs. It runs at interpreter
+exit BEFORE non-daemon threads are joined (``threading._register_atexit``, the hook
+concurrent.futures uses: a thread waiting at a break would otherwise keep the process alive
+forever), and with ``atexit``.
 
 Thread-safety notes: call ``start`` from the application's thread (or pass ``app_loop``); ``stop``
 may be called from any thread except otrace's control thread, more than once. One App at a time.
@@ -26,25 +29,33 @@ import atexit
 import logging
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otrace_server.control.auth import new_token
 from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.runtime import Runtime
 
-__all__ = ["App", "start", "stop", "current"]
+if TYPE_CHECKING:
+    from otrace_server.web.registry import WebRegistry
+
+__all__ = ["App", "start", "stop", "current", "DEFAULT_WEB"]
 
 log = logging.getLogger("otrace")
 
 _lock = threading.Lock()
 _current: "App | None" = None
 
+#: ``start(web=DEFAULT_WEB)``: /osh/web served by ``otrace_server.web``'s default registry when the
+#: program has made it before ``start`` (see ``start``)
+DEFAULT_WEB = "default"
+
 
 class App:
     """A started otrace: ``shell``, ``runtime``, ``engine``, ``token`` (control-plane secret),
-    ``host``, ``lsp_port`` / ``dap_port`` (None when not serving), ``console`` / ``console_thread``
-    (None without a terminal console); ``stop()``.
+    ``host``, ``lsp_port`` / ``dap_port`` (None when not serving; ``lsp_port_requested`` /
+    ``dap_port_requested``: what ``start`` was asked for), ``console`` / ``console_thread`` (None
+    without a terminal console), ``web`` (the registry serving /osh/web, or None); ``stop()``.
 
     ``serving`` (a ``threading.Event``): set while the application serves, by
     ``otrace_server.serving.serve`` once its loop runs with the HTTP server listening. The ``otrace``
@@ -63,12 +74,16 @@ class App:
         self.token = new_token()
         self.lsp_port: int | None = None
         self.dap_port: int | None = None
+        self.lsp_port_requested: int = 0
+        self.dap_port_requested: int | None = 0
         self.console = None
         self.console_thread: threading.Thread | None = None
+        self.web: "WebRegistry | None" = None
         self.replaceable = False
         self.serving = threading.Event()
         self._lsp = None
         self._dap = None
+        self._tornado = None     # otrace_server.tornado once its glue is installed
         self._stopped = False
 
     def control_line(self) -> str | None:
@@ -97,26 +112,29 @@ class App:
         self.engine.holds.resume_all(_shutdown())
         if self.console is not None:
             self.console.stop()
-        if self._dap is not None:
-            try:
-                self._dap.stop()
-            except Exception:
-                log.exception("otrace: stopping the DAP endpoint failed")
-            self._dap = None
-            self.dap_port = None
-        if self._lsp is not None:
-            try:
-                self._lsp.stop()
-            except Exception:
-                log.exception("otrace: stopping the language server failed")
-            self._lsp = None
-            self.lsp_port = None
+        _stop_server(self._dap, "the DAP endpoint")
+        self._dap = self.dap_port = None
+        _stop_server(self._lsp, "the language server")
+        self._lsp = self.lsp_port = None
         self.runtime.stop()
-        _uninstall_tornado(self.engine)
-        _detach_web(self)
+        if self._tornado is not None:
+            self._tornado.uninstall(self.engine)
+            self._tornado = None
+        if self.web is not None:
+            self.web.detach()
 
     def __repr__(self) -> str:
         return f"<otrace App lsp_port={self.lsp_port} {'stopped' if self._stopped else 'running'}>"
+
+
+def _stop_server(handle, what: str) -> None:
+    """Stop a control-plane server handle (None: not running); a failure is logged."""
+    if handle is None:
+        return
+    try:
+        handle.stop()
+    except Exception:
+        log.exception("otrace: stopping %s failed", what)
 
 
 def _shutdown():
@@ -151,31 +169,32 @@ def _resolve_loop(app_loop: Any) -> asyncio.AbstractEventLoop:
     return loop
 
 
-def _install_tornado(engine) -> None:
+def _install_tornado(app: App) -> None:
     try:
         from otrace_server import tornado as glue
     except ImportError:  # tornado not installed: holds still work, status outcomes raise HoldAnswered
         return
-    glue.install(engine)
+    glue.install(app.engine)
+    app._tornado = glue
 
 
-def _uninstall_tornado(engine) -> None:
-    if "otrace_server.tornado" in sys.modules:
-        sys.modules["otrace_server.tornado"].uninstall(engine)
+def _default_web() -> "WebRegistry | None":
+    """``start``'s ``web=DEFAULT_WEB``: the default registry of ``otrace_server.web`` when the
+    program has made it (``get_registry()``, ``handlers()`` without a registry), else None;
+    None as well without Tornado (no /osh/web)."""
+    try:
+        from otrace_server.web.registry import made_registry
+    except ImportError:
+        return None
+    return made_registry()
 
 
-def _attach_web(app: App) -> None:
-    """When the application uses /osh/web (``otrace_server.web`` imported), make its registry the
-    shell's web provider."""
-    web = sys.modules.get("otrace_server.web")
+def _attach_web(app: App, web: "WebRegistry | None") -> None:
+    """Make ``web`` (None: nothing) the shell's /osh/web provider, sending through the runtime;
+    ``App.stop`` detaches it."""
     if web is not None:
-        web.get_registry().attach(app.shell, app.runtime)
-
-
-def _detach_web(app: App) -> None:
-    web = sys.modules.get("otrace_server.web")
-    if web is not None and app.shell.web is web.get_registry():
-        web.get_registry().detach()
+        web.attach(app.shell, app.runtime)
+        app.web = web
 
 
 def _start_console(app: App) -> None:
@@ -199,17 +218,21 @@ def _start_lsp(app: App):
 
 
 def _start_dap(app: App):
+    """Start the DAP endpoint and give the shell its debugpy escalation (which needs it)."""
     try:
         from otrace_server.dap import start_server
+        from otrace_server.dap.escalate import Debugger
     except ImportError as exc:
         log.warning("otrace: DAP endpoint not available (%s)", exc)
         return None
-    return start_server(app)
+    handle = start_server(app)
+    app.shell.debugger = Debugger(app)   # the shell's `debug` command and LSP otrace/debugpy use it
+    return handle
 
 
 def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any = None, console: bool | None = None,
           lsp: bool = True, host: str = "127.0.0.1", lsp_port: int = 0, dap_port: int | None = 0,
-          init_file: str | None = None, **settings: Any) -> App:
+          init_file: str | None = None, web: "WebRegistry | None | str" = DEFAULT_WEB, **settings: Any) -> App:
     """Start otrace beside the running application and return the App.
 
     ``globals_dict``/``locals_dict`` become /osh/globals and /osh/locals. ``app_loop``: the app's
@@ -218,8 +241,12 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     a TTY). ``lsp``: serve the language server on ``host:lsp_port`` (0: a free port).
     ``dap_port``: serve the DAP endpoint on ``host:dap_port`` (0: a free port; None: no DAP); it
     starts before the language server so that its port is in the discovery file.
-    ``init_file``: shell commands sourced at start (e.g. ``torna_trace.trc``). ``settings``: otrace
-    parameters (``trace_active=True``, ``hold_timeout=30``...).
+    ``init_file``: shell commands sourced at start (e.g. ``torna_trace.trc``). ``web``: the
+    ``otrace_server.web.WebRegistry`` serving /osh/web (attached to the shell, detached by
+    ``stop``); None: no /osh/web; the default, ``DEFAULT_WEB``: ``otrace_server.web``'s default
+    registry if the program made it before this call (``get_registry()``, or ``handlers()``
+    without a registry, as the chat demo does), else none. ``settings``: otrace parameters
+    (``trace_active=True``, ``hold_timeout=30``...).
 
     Failures (nothing is left started): OTraceError for an unknown setting or bad value, a bad
     ``app_loop``, a second ``start`` while one App runs (unless that one is ``replaceable``: see
@@ -230,23 +257,23 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
 
     engine = get_engine()
     loop = _resolve_loop(app_loop)
+    if web == DEFAULT_WEB:
+        web = _default_web()
     kept_console = _replace_current()
     with _lock:
         if _current is not None:
             raise OTraceError("otrace is already started; call stop() first")
         _apply_settings(engine.settings, settings)
         runtime = Runtime(engine, loop)
-        shell = Shell(engine, globals_dict, locals_dict)
-        shell.tasks_loop = loop
-        shell.call_in_loop = runtime.post_to_app_loop
+        shell = Shell(engine, globals_dict, locals_dict, tasks=runtime)
         app = App(engine, shell, runtime, host)
         app.lsp_port_requested = lsp_port
         app.dap_port_requested = dap_port
         _current = app
     try:
         runtime.start()
-        _install_tornado(engine)
-        _attach_web(app)
+        _install_tornado(app)
+        _attach_web(app, web)
         if dap_port is not None:
             app._dap = _start_dap(app)
             if app._dap is not None:

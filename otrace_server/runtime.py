@@ -1,25 +1,39 @@
 """The thread-crossing runtime: THE one module of otrace that crosses threads and event loops.
 
-Two threads matter to otrace:
+Three kinds of threads matter to otrace:
 
 * the **app thread** runs the application's asyncio loop (``app_loop``, e.g. Tornado's IOLoop);
 * the **control thread** ``otrace-control`` (a daemon started by ``Runtime.start``) runs otrace's own
   asyncio loop (``control_loop``): the language server, DAP endpoint and event fan-out live there,
-  so the control plane keeps answering while the application's loop is blocked.
+  so the control plane keeps answering while the application's loop is blocked;
+* **front-end threads**: the terminal console's thread and the control plane's worker threads
+  (``Endpoint.in_worker``), one request or command line at a time.
 
-Every other module goes through a ``Runtime`` to cross between them::
+THE RULE (docs/ARCHITECTURE.md, "runtime", says the same):
+
+1. Application objects (the program's globals and locals, held frames, request handlers: anything
+   whose ``__repr__``, attribute or code may run application code) are read and evaluated on the
+   front-end thread that asked, never on the control thread: application code may block, and the
+   control loop must keep answering every client. otrace runs code on the app thread only
+   through this module (a hold's resume, ``post_to_app_loop`` callbacks) and in the code it traces
+   or patches into the application.
+2. Waits: the control thread never blocks (its loop is the control plane). The app thread never
+   waits for an answer that only its own loop can give. Front-end threads may wait for either loop,
+   always with a timeout. Waiting for the control loop from the app thread (starting and stopping
+   otrace) is allowed, with a timeout.
+3. Each function here that blocks checks the calling thread itself and raises ``RuntimeError`` at
+   once from a thread where it would deadlock or stall a loop (as trio does), so callers need no
+   check of their own; each public function says in one "Threads:" sentence who may call it.
+   Only this module calls ``call_soon_threadsafe``, ``run_coroutine_threadsafe`` or blocks on
+   another thread's loop.
 
     rt = Runtime(engine, app_loop)
     rt.start()                                   # control thread + engine.install_crossing(...)
-    n = rt.call_in_app_loop(len, app_dict)       # from a console/worker thread; blocks, with a timeout
     rt.post_to_app_loop(print, "hi")             # any thread, fire and forget
     fut = rt.run_in_control(some_coroutine())    # any thread -> concurrent.futures.Future
+    rt.call_in_control(some_coroutine())         # not the control thread; blocks, with a timeout
+    rt.wait_for_answers(send, timeout)           # front-end threads: send() starts work the app loop answers
     rt.stop()                                    # resumes every hold ("shutdown"), stops the thread
-
-Thread-safety notes: each method's docstring says which threads may call it. Calling a blocking
-method from a thread where blocking would deadlock or stall a loop raises ``RuntimeError`` at once
-(as trio does) instead of hanging. Only this module calls ``call_soon_threadsafe``,
-``run_coroutine_threadsafe`` or waits on another thread.
 """
 
 from __future__ import annotations
@@ -151,12 +165,8 @@ class Runtime:
         self._pump: _EventPump | None = None
 
     # ---- thread checks -----------------------------------------------------------------------
-    def in_app_thread(self) -> bool:
-        """True when called on the thread running the application's loop."""
-        return _running_loop() is self.app_loop
-
     def in_control_thread(self) -> bool:
-        """True when called on the control thread."""
+        """True when called on the control thread. Threads: any."""
         return self._thread is not None and threading.current_thread() is self._thread
 
     def _require_started(self) -> asyncio.AbstractEventLoop:
@@ -168,13 +178,13 @@ class Runtime:
     # ---- lifecycle ---------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        """True between ``start()`` and ``stop()``."""
+        """True between ``start()`` and ``stop()``. Threads: any."""
         return self._thread is not None
 
     def start(self) -> None:
         """Start the control thread (daemon, named ``otrace-control``) with its own asyncio loop and
-        install the hold crossing in the engine. Any thread but the control thread may call it;
-        calling it on a running runtime raises RuntimeError."""
+        install the hold crossing in the engine. Threads: any (a running runtime has no control
+        thread to call it from); RuntimeError when already started."""
         with self._lock:
             if self._thread is not None:
                 raise RuntimeError("otrace runtime is already started")
@@ -199,8 +209,8 @@ class Runtime:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Resume every hold (outcome ``shutdown``) so no request hangs, remove the crossing, stop the
-        control loop and join its thread (up to ``timeout`` s). Idempotent. Not from the control
-        thread (it cannot join itself): RuntimeError."""
+        control loop and join its thread (up to ``timeout`` s). Idempotent. Threads: any but the
+        control thread (it cannot join itself: RuntimeError at once)."""
         if self.in_control_thread():
             raise RuntimeError("Runtime.stop() cannot be called from the otrace control thread")
         with self._lock:
@@ -219,58 +229,17 @@ class Runtime:
             log.warning("otrace: control thread did not stop within %gs", timeout)
 
     # ---- the application's loop --------------------------------------------------------------
-    def call_in_app_loop(self, fn: Callable[..., Any], *args: Any, timeout: float = 5.0) -> Any:
-        """Run ``fn(*args)`` on the application's loop, wait for it and return its result (or raise
-        its exception). When ``fn`` returns a coroutine, that coroutine runs on the app loop and its
-        result is returned.
-
-        Threads: any thread EXCEPT the app thread (it would wait for itself: RuntimeError at once)
-        and the control thread (blocking there would stall the control plane: RuntimeError at once;
-        run blocking work in a worker thread). Failures: OTraceError "application loop did not
-        respond within Ns (is it blocked?)" when it does not finish within ``timeout`` seconds (the
-        call is then abandoned if it has not started); OTraceError when the app loop is closed.
-        """
-        if self.in_app_thread():
-            raise RuntimeError("call_in_app_loop() called on the application's loop thread (it would wait for itself)")
-        if self.in_control_thread():
-            raise RuntimeError("call_in_app_loop() would block the otrace control loop; call it from a worker thread")
-        result: concurrent.futures.Future = concurrent.futures.Future()
-
-        def run() -> None:
-            if not result.set_running_or_notify_cancel():
-                return  # the caller gave up (timeout) before the loop got here
-            try:
-                value = fn(*args)
-                if inspect.isawaitable(value):
-                    task = asyncio.ensure_future(value)
-                    task.add_done_callback(lambda t: _copy_outcome(t, result))
-                    return
-            except BaseException as exc:  # handed to the waiting thread
-                result.set_exception(exc)
-            else:
-                result.set_result(value)
-
-        try:
-            self.app_loop.call_soon_threadsafe(run)
-        except RuntimeError:
-            raise OTraceError("application loop is closed") from None
-        try:
-            return result.result(timeout)
-        except concurrent.futures.TimeoutError:
-            result.cancel()
-            raise OTraceError(f"application loop did not respond within {timeout:g}s (is it blocked?)") from None
-
     def post_to_app_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         """Schedule ``fn(*args)`` on the application's loop and return at once (fire and forget;
-        exceptions are reported by the loop's exception handler). Any thread. A closed app loop is
-        logged, not raised."""
+        exceptions are reported by the loop's exception handler). Threads: any. A closed app loop
+        is logged, not raised."""
         crossing(self.app_loop, lambda: fn(*args))
 
     # ---- the control thread ------------------------------------------------------------------
     def run_in_control(self, coro_or_fn: Any, *args: Any) -> concurrent.futures.Future:
         """Run a coroutine object (or call ``fn(*args)``) on the control loop; returns a
-        ``concurrent.futures.Future`` of its result. Any thread (on the control thread itself, do not
-        block on the returned future). RuntimeError when the runtime is not started."""
+        ``concurrent.futures.Future`` of its result. Threads: any (on the control thread itself, do
+        not block on the returned future). RuntimeError when the runtime is not started."""
         loop = self._require_started()
         if asyncio.iscoroutine(coro_or_fn):
             return asyncio.run_coroutine_threadsafe(coro_or_fn, loop)
@@ -295,9 +264,9 @@ class Runtime:
         return result
 
     def call_in_control(self, coro_or_fn: Any, *args: Any, timeout: float = 5.0) -> Any:
-        """``run_in_control`` and wait for its result (or exception). Threads: any thread EXCEPT the
-        control thread (it would wait for itself: RuntimeError at once). OTraceError when the
-        control loop does not finish within ``timeout`` seconds."""
+        """``run_in_control`` and wait for its result (or exception). Threads: any but the control
+        thread (it would wait for itself: RuntimeError at once). OTraceError when the control loop
+        does not finish within ``timeout`` seconds."""
         if self.in_control_thread():
             raise RuntimeError("call_in_control() called on the control thread (it would wait for itself)")
         future = self.run_in_control(coro_or_fn, *args)
@@ -307,31 +276,25 @@ class Runtime:
             future.cancel()
             raise OTraceError(f"otrace control loop did not respond within {timeout:g}s") from None
 
-    def wait_for_futures(self, futures: list[concurrent.futures.Future], timeout: float) -> None:
-        """Block until every future is done or ``timeout`` seconds have passed (futures completed by
-        the app loop, e.g. browsers' answers). Threads: not the app thread (the answers could never
-        arrive) and not the control thread (it would stall the control plane): RuntimeError at once."""
-        self.check_may_wait()
-        concurrent.futures.wait(futures, timeout)
-
-    def check_may_wait(self) -> None:
-        """RuntimeError at once when the calling thread must not block waiting for the app loop
-        (the app thread: the answer could never arrive; the control thread: it would stall the
-        control plane). Lets callers refuse before they start anything."""
-        if self.in_app_thread():
+    def wait_for_answers(self, send: Callable[[], list[concurrent.futures.Future]],
+                         timeout: float) -> list[concurrent.futures.Future]:
+        """Call ``send()``, which starts work the app loop answers (e.g. evaluations sent to
+        browsers) and returns its futures, then block until every one is done or ``timeout``
+        seconds have passed; returns the futures (the late ones still pending). Threads: front-end
+        threads only: on the app thread (the answers could never arrive) and on the control thread
+        (it would stall the control plane) RuntimeError at once, before ``send`` runs."""
+        if _running_loop() is self.app_loop:
             raise RuntimeError("waiting for the app loop's answers on the app loop thread would never end")
         if self.in_control_thread():
             raise RuntimeError("blocking wait on the control thread; run it in a worker thread")
-
-    def post_to_control(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Schedule ``fn(*args)`` on the control loop and return at once. Any thread. RuntimeError
-        when the runtime is not started."""
-        crossing(self._require_started(), lambda: fn(*args))
+        futures = send()
+        concurrent.futures.wait(futures, timeout)
+        return futures
 
     def subscribe_in_control(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Deliver every engine event to ``callback(event)`` ON THE CONTROL THREAD (the engine
         publishes on whatever thread the event happened), in the order published, within a few
-        ms (see ``_EventPump``). Returns the unsubscribe function. Any thread. Events published
+        ms (see ``_EventPump``). Returns the unsubscribe function. Threads: any. Events published
         while the runtime is stopped are dropped."""
         with self._lock:
             if self._pump is None:
@@ -385,7 +348,7 @@ class _EventPump:
     def publish(self, event: Event) -> None:
         """The engine subscriber (any thread): queue ``event``, wake the control loop if needed."""
         loop = self.runtime.control_loop
-        if self.runtime._thread is None or loop is None:
+        if not self.runtime.running or loop is None:
             return
         self.queue.append(event)
         if event.kind != "context":   # holds, patches, output: now, in order with clients' requests

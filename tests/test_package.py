@@ -18,7 +18,16 @@ PROBE = f"""
 import json, sys, threading
 before = {{t.ident for t in threading.enumerate()}}
 import otrace_server
+from otrace_server.core.engine import Engine
+import gc
+engines = sum(type(o) is Engine for o in gc.get_objects())
+otrace_server.traceassert(False)                      # trace_active is False: nothing made, nothing kept
+engines_after_assert = sum(type(o) is Engine for o in gc.get_objects())
+otrace_server.get_engine().settings.set("trace_active", True)
+otrace_server.traceassert(False, label="probe")       # the first engine is the one traceassert reports to
 print(json.dumps({{
+    "engines": [engines, engines_after_assert],
+    "recorded": [c.label for c in otrace_server.get_engine().store.recent("asserts")],
     "heavy": [m for m in {HEAVY!r} if m in sys.modules],
     "ours": sorted(m for m in sys.modules if m.startswith("otrace_server")),
     "new_threads": [t.name for t in threading.enumerate() if t.ident not in before],
@@ -27,12 +36,15 @@ print(json.dumps({{
 
 
 def test_import_is_light_and_starts_nothing(repo_root):
-    """Importing the package loads only core: no tornado/pygls/debugpy, no event loop, no thread."""
+    """Importing the package loads only core: no tornado/pygls/debugpy, no event loop, no thread,
+    no engine (the default one is made by the first get_engine(), and traceassert reports to it)."""
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=repo_root, capture_output=True,
                           text=True, timeout=60, check=True)
     probe = json.loads(done.stdout)
     assert probe["heavy"] == []
     assert probe["new_threads"] == []
+    assert probe["engines"] == [0, 0]
+    assert probe["recorded"] == ["probe"]
     assert "otrace_server.core.engine" in probe["ours"]
     assert [m for m in probe["ours"] if m != "otrace_server" and not m.startswith("otrace_server.core")] == []
 

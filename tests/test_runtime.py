@@ -70,68 +70,15 @@ def test_bad_app_loop_is_one_clear_error(engine):
         Runtime(engine, object())
 
 
-def test_call_in_app_loop_runs_on_the_app_thread_and_returns(rt):
-    assert rt.call_in_app_loop(lambda: threading.current_thread().name) == "app-thread"
-    assert rt.call_in_app_loop(sum, [1, 2, 3]) == 6
-
-
-def test_call_in_app_loop_awaits_a_returned_coroutine(rt):
-    async def later(x):
-        await asyncio.sleep(0.01)
-        return x * 2
-
-    assert rt.call_in_app_loop(later, 21) == 42
-
-
-def test_call_in_app_loop_raises_the_functions_exception(rt):
-    with pytest.raises(ZeroDivisionError):
-        rt.call_in_app_loop(lambda: 1 / 0)
-
-
-def test_call_in_app_loop_from_the_app_thread_raises_at_once(rt, app_loop):
-    def inner():
-        started = time.monotonic()
-        try:
-            rt.call_in_app_loop(lambda: None, timeout=3)
-        except RuntimeError as exc:
-            return str(exc), time.monotonic() - started
-        return None, 0
-
-    message, elapsed = on_app(app_loop, inner)
-    assert "application's loop thread" in message
-    assert elapsed < 0.5
-
-
-def test_call_in_app_loop_from_the_control_thread_raises_at_once(rt):
-    fut = rt.run_in_control(lambda: rt.call_in_app_loop(lambda: None, timeout=3))
-    with pytest.raises(RuntimeError, match="control loop"):
-        fut.result(1)
-
-
-def test_blocked_app_loop_gives_a_clear_timeout_error_and_the_call_is_abandoned(rt):
-    release = threading.Event()
-    rt.post_to_app_loop(release.wait, 5)           # the app loop is now blocked
-    ran = []
-    started = time.monotonic()
-    with pytest.raises(OTraceError) as info:
-        rt.call_in_app_loop(ran.append, 1, timeout=0.2)
-    elapsed = time.monotonic() - started
-    assert str(info.value) == "application loop did not respond within 0.2s (is it blocked?)"
-    assert 0.15 < elapsed < 1.5
-    release.set()
-    assert rt.call_in_app_loop(lambda: "alive") == "alive"
-    assert ran == []                                # given up before it ran: never runs
-
-
-def test_closed_app_loop_is_an_otrace_error(engine):
+def test_post_to_a_closed_app_loop_is_logged_not_raised(engine, caplog):
     loop = asyncio.new_event_loop()
     loop.close()
     runtime = Runtime(engine, loop)
     runtime.start()
     try:
-        with pytest.raises(OTraceError, match="closed"):
-            runtime.call_in_app_loop(lambda: None)
-        runtime.post_to_app_loop(lambda: None)     # fire and forget: logged, not raised
+        with caplog.at_level(logging.WARNING, logger="otrace"):
+            runtime.post_to_app_loop(lambda: None)     # fire and forget
+        assert "cannot reach event loop" in caplog.text
     finally:
         runtime.stop()
 
@@ -169,7 +116,7 @@ def test_call_in_control_waits_for_the_result_and_refuses_the_control_thread(rt)
 
 def test_call_in_control_times_out_with_a_clear_error(rt):
     release = threading.Event()
-    rt.post_to_control(release.wait, 5)            # the control loop is now blocked
+    rt.run_in_control(release.wait, 5)             # the control loop is now blocked
     try:
         with pytest.raises(OTraceError, match="control loop did not respond within 0.2s"):
             rt.call_in_control(lambda: None, timeout=0.2)
@@ -177,22 +124,34 @@ def test_call_in_control_times_out_with_a_clear_error(rt):
         release.set()
 
 
-def test_wait_for_futures_waits_for_answers_from_the_app_loop_and_refuses_both_loops(rt, app_loop):
-    import concurrent.futures
-
+def test_wait_for_answers_waits_for_answers_from_the_app_loop(rt):
     answers = [concurrent.futures.Future() for _ in range(3)]
-    for i, fut in enumerate(answers):
-        rt.post_to_app_loop(fut.set_result, i)
-    rt.wait_for_futures(answers, 5)
+
+    def send():
+        for i, fut in enumerate(answers):
+            rt.post_to_app_loop(fut.set_result, i)
+        return answers
+
+    assert rt.wait_for_answers(send, 5) == answers
     assert [f.result() for f in answers] == [0, 1, 2]
     slow = concurrent.futures.Future()
     started = time.monotonic()
-    rt.wait_for_futures([slow], 0.2)               # not answered: returns after the timeout
+    assert rt.wait_for_answers(lambda: [slow], 0.2) == [slow]     # not answered: returns after the timeout
     assert not slow.done() and 0.15 < time.monotonic() - started < 1.5
+
+
+def test_wait_for_answers_refuses_both_loops_before_sending(rt, app_loop):
+    sent = []
+
+    def send():
+        sent.append(threading.current_thread().name)
+        return []
+
     with pytest.raises(RuntimeError, match="control thread"):
-        rt.run_in_control(lambda: rt.wait_for_futures([], 1)).result(1)
-    message = on_app(app_loop, lambda: _error_of(lambda: rt.wait_for_futures([], 1)))
+        rt.run_in_control(lambda: rt.wait_for_answers(send, 1)).result(1)
+    message = on_app(app_loop, lambda: _error_of(lambda: rt.wait_for_answers(send, 1)))
     assert "app loop thread" in message
+    assert sent == []
 
 
 def _error_of(fn):
@@ -203,20 +162,10 @@ def _error_of(fn):
     return None
 
 
-def test_post_to_control_runs_on_the_control_thread(rt):
-    done = threading.Event()
-    names = []
-    rt.post_to_control(lambda: (names.append(threading.current_thread().name), done.set()))
-    assert done.wait(5)
-    assert names == ["otrace-control"]
-
-
 def test_control_calls_before_start_raise(engine, app_loop):
     runtime = Runtime(engine, app_loop)
     with pytest.raises(RuntimeError, match="not started"):
         runtime.run_in_control(lambda: None)
-    with pytest.raises(RuntimeError, match="not started"):
-        runtime.post_to_control(lambda: None)
 
 
 def test_stop_from_the_control_thread_raises(rt):
@@ -318,7 +267,5 @@ def test_a_cancelled_coroutine_ends_the_wait_at_once(rt):
 
     started = time.monotonic()
     with pytest.raises(concurrent.futures.CancelledError):
-        rt.call_in_app_loop(cancelled, timeout=3)
-    assert time.monotonic() - started < 1.0
-    with pytest.raises(concurrent.futures.CancelledError):
         rt.run_in_control(cancelled).result(3)
+    assert time.monotonic() - started < 1.0

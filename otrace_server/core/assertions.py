@@ -5,7 +5,9 @@ condition is false and tracing is active.
     traceassert(total >= 0, label="total_check")                            # anywhere
 
 Cost: when the condition is true or tracing is inactive, one call, two tests and a return
-(``trace_active`` is mirrored in a module global by a ``Settings.after_change`` observer).
+(``trace_active`` of the default engine is mirrored in a module global by a
+``Settings.after_change`` observer, bound when that engine is made: until then it is False, the
+default, and nothing is recorded).
 
 Actions:
     None      record a context under /osh/recent/asserts
@@ -26,16 +28,23 @@ from __future__ import annotations
 import sys
 
 from otrace_server.core.context import capture
-from otrace_server.core.engine import READY, get_engine
+from otrace_server.core.engine import READY, Engine, when_default_engine
 from otrace_server.core.errors import OTraceError
 
 __all__ = ["traceassert"]
 
 _ACTIONS = (None, "hold", "break")
 _KINDS = {None: ("asserts", "assert"), "hold": ("holds", "hold"), "break": ("breaks", "break")}  # ctype, event
-_engine = get_engine()
-_settings = _engine.settings
-_active: bool = _settings.trace_active
+_engine: Engine | None = None       # the default engine, once made (_active is False until then)
+_active: bool = False
+
+
+def _bind(engine: Engine) -> None:
+    """Report to the default engine once it exists and mirror its ``trace_active``."""
+    global _engine, _active
+    _engine = engine
+    _active = engine.settings.trace_active
+    engine.settings.after_change(_track)
 
 
 def _track(name: str, value) -> None:
@@ -45,7 +54,7 @@ def _track(name: str, value) -> None:
         _active = value
 
 
-_settings.after_change(_track)
+when_default_engine(_bind)
 
 
 def traceassert(condition, label: str = "", action: str | None = None):
@@ -70,9 +79,10 @@ def _failed(frame, label: str, action: str | None):
     _check(action)
     code = frame.f_code
     ctype, event = _KINDS[action]
+    settings = _engine.settings   # bound: _active is True only once the default engine exists
     ctx = capture(frame, ctype=ctype, label=label or f"line{frame.f_lineno}", funcname=code.co_qualname,
                   event=event,
-                  stack_locals=_settings.stack_locals, deep=_settings.deep_copy)
+                  stack_locals=settings.stack_locals, deep=settings.deep_copy)
     del frame
     if action == "hold":
         return _engine.start_hold(ctx)

@@ -1,6 +1,8 @@
 """The Engine: one object that composes settings, events, the context store, holds, the tracer,
 tags, live patches and the trace database. ``get_engine()`` returns the process-wide default
-engine that ``traceassert`` and tracing wrappers report to.
+engine that ``traceassert`` and tracing wrappers report to; it is made by the first
+``get_engine()`` call (importing otrace makes none), and ``when_default_engine(hook)`` lets a
+module that mirrors its state (``traceassert``'s ``trace_active``) bind to it once it exists.
 
     >>> eng = get_engine()
     >>> eng.tracer.trace("Receive.respond", namespace=globals())      # doctest: +SKIP
@@ -31,7 +33,7 @@ from otrace_server.core.outcomes import check_outcome
 from otrace_server.core.settings import Settings
 from otrace_server.core.store import ContextStore
 
-__all__ = ["Engine", "get_engine", "READY"]
+__all__ = ["Engine", "get_engine", "when_default_engine", "READY"]
 
 log = logging.getLogger("otrace")
 
@@ -423,13 +425,30 @@ class Engine:
 
 _default: Engine | None = None
 _default_lock = threading.Lock()
+_default_hooks: list[Callable[[Engine], None]] = []
 
 
 def get_engine() -> Engine:
-    """The process-wide default engine (created on first use)."""
+    """The process-wide default engine, made by the first call (which first runs the
+    ``when_default_engine`` hooks on it). Any thread."""
     global _default
     if _default is None:
         with _default_lock:
             if _default is None:
-                _default = Engine()
+                engine = Engine()
+                for hook in _default_hooks:
+                    hook(engine)
+                _default_hooks.clear()
+                _default = engine
     return _default
+
+
+def when_default_engine(hook: Callable[[Engine], None]) -> None:
+    """Call ``hook(engine)`` with the default engine: at once when it exists, else when
+    ``get_engine()`` makes it (before any caller gets it, so nothing changes it unseen). A hook
+    must not call ``get_engine()`` (the engine is not published yet). Any thread."""
+    with _default_lock:
+        if _default is None:
+            _default_hooks.append(hook)
+            return
+    hook(_default)

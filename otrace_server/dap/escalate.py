@@ -1,6 +1,6 @@
 """debugpy escalation: real stepping, on explicit request, while otrace keeps answering.
 
-    debugger = Debugger(app)              # dap.start_server installs it as ``app.shell.debugger``
+    debugger = Debugger(app)              # app.start gives it to the shell (``shell.debugger``) with the DAP endpoint
     info = debugger.start()               # {"host", "port", "version", "attach", "started"}
 
 ``start`` runs ``debugpy.listen(("127.0.0.1", 0), in_process_debug_adapter=True)`` (no adapter

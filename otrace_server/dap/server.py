@@ -27,7 +27,6 @@ from otrace_server.control.endpoint import start_server as start_endpoint_server
 from otrace_server.control.throttle import context_line
 from otrace_server.dap.breakpoints import Breakpoints
 from otrace_server.dap.client import DapClient
-from otrace_server.dap.escalate import Debugger
 
 __all__ = ["DapServer", "start_server"]
 
@@ -135,6 +134,4 @@ def start_server(app, host: str | None = None, port: int | None = None) -> Serve
     """
     if port is None:
         port = getattr(app, "dap_port_requested", 0)
-    handle = start_endpoint_server(DapServer, app, host, port, what="the DAP endpoint")
-    app.shell.debugger = Debugger(app)   # the shell's `debug` command and LSP otrace/debugpy use it
-    return handle
+    return start_endpoint_server(DapServer, app, host, port, what="the DAP endpoint")

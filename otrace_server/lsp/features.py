@@ -134,7 +134,7 @@ def debugpy_action(server) -> dict:
     """The "start debugpy" code action: runs ``otrace.debugpy``, or is disabled saying why (no DAP
     endpoint in this process, safe_mode)."""
     action = {"title": DEBUGPY_TITLE, "kind": "refactor.otrace.debugpy"}
-    debugger = getattr(server.shell, "debugger", None)
+    debugger = server.shell.debugger
     reason = "not available: otrace's DAP endpoint is not running" if debugger is None else debugger.refusal()
     if reason is not None:
         action["disabled"] = {"reason": reason}

@@ -175,7 +175,7 @@ def unpatch(conn, p: dict) -> dict:
 
 
 def _web(conn):
-    web = getattr(conn.server.shell, "web", None)
+    web = conn.server.shell.web
     if web is None:
         raise NotAvailable("not available: /osh/web is not set up in this process (otrace_server.web)")
     return web
@@ -203,7 +203,7 @@ def web_eval(conn, p: dict) -> dict:
 
 def debugpy(conn, p: dict) -> dict:
     """Start debugpy in-process (otrace_server.dap.escalate) and say how to attach."""
-    debugger = getattr(conn.server.shell, "debugger", None)
+    debugger = conn.server.shell.debugger
     if debugger is None:
         raise NotAvailable("not available: otrace's DAP endpoint (and debugpy escalation) is not running")
     conn.audit("otrace/debugpy")

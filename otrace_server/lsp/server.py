@@ -137,7 +137,7 @@ class LspServer(Endpoint):
 
     def other_event(self, event: Event) -> None:
         if event.kind == "web_clients":
-            web = getattr(self.shell, "web", None)
+            web = self.shell.web
             clients = self.web_clients(web) if web is not None else []
             self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
 

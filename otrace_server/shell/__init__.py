@@ -8,14 +8,14 @@
 Modules: shell (Shell, Session, dispatch), result (Result, EditRequest), registry (commands and
 their help), commands/ (one module per command family), vfs (the /osh tree), context_dirs (trace
 contexts in it), paths (special paths), mappings (object/sequence views), evaluation (pr/exec,
-safe mode), completion, runtime_views (tasks and threads snapshots), web_provider (the /osh/web
-protocol).
+safe mode), completion, runtime_views (tasks and threads snapshots), providers (the Protocols of what
+the shell is given: TaskSource, WebProvider, DebugProvider).
 The shell imports only core; it starts no threads and never prints.
 """
 
 from otrace_server.shell import commands as _commands  # noqa: F401  (registers the commands)
+from otrace_server.shell.providers import DebugProvider, TaskSource, WebClientInfo, WebProvider
 from otrace_server.shell.result import EditRequest, Result
 from otrace_server.shell.shell import Session, Shell
-from otrace_server.shell.web_provider import WebClientInfo, WebProvider
 
-__all__ = ["Shell", "Session", "Result", "EditRequest", "WebClientInfo", "WebProvider"]
+__all__ = ["Shell", "Session", "Result", "EditRequest", "WebClientInfo", "WebProvider", "TaskSource", "DebugProvider"]

@@ -3,7 +3,7 @@
 Thread-safety: ``asyncio.all_tasks(loop)`` is not strictly thread-safe; like aiomonitor we read it
 from another thread and retry when the set changes during iteration (RuntimeError). Task stacks
 (``task.get_stack()``) and ``sys._current_frames()`` are snapshots; nothing here mutates a task or a
-thread (cancelling goes through ``Shell.call_in_loop``).
+thread (cancelling goes through the shell's ``TaskSource``, ``shell.tasks.post_to_app_loop``).
 """
 
 from __future__ import annotations

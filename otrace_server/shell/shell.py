@@ -22,7 +22,7 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from otrace_server.core.context import CTYPES
 from otrace_server.core.errors import OTraceError
@@ -30,6 +30,7 @@ from otrace_server.core.settings import check_password
 from otrace_server.shell import vfs
 from otrace_server.shell.context_dirs import ContextDir, ContextTree
 from otrace_server.shell.paths import GLOBALS_PATH, join_path, split_path
+from otrace_server.shell.providers import DebugProvider, TaskSource, WebProvider
 from otrace_server.shell.registry import COMMANDS
 from otrace_server.shell.result import Result, truncate_output
 
@@ -61,20 +62,26 @@ class Call:
 
 
 class Shell:
-    """The object shell over one engine (see the module doc). Front ends set ``web`` (a
-    ``web_provider.WebProvider``), ``tasks_loop`` (the app's asyncio loop) and ``call_in_loop``
-    (``fn -> None``: run ``fn`` soon on the app's loop; used by ``rm`` of a task)."""
+    """The object shell over one engine (see the module doc).
 
-    def __init__(self, engine: Any, globals_dict: dict, locals_dict: dict | None = None) -> None:
+    Its collaborators (``shell.providers``; None: that part answers "not available") are given
+    here: ``tasks`` (a ``TaskSource``: the app's loop, for /osh/tasks), ``web`` (a
+    ``WebProvider``: /osh/web) and ``debugger`` (a ``DebugProvider``: the ``debug`` command and
+    the editors' "start debugpy"). ``otrace_server.app.start`` is their one owner: it passes
+    ``tasks``, sets ``debugger`` once its DAP endpoint runs and ``web`` through
+    ``WebRegistry.attach`` (the setter also used by programs that wire /osh/web themselves)."""
+
+    def __init__(self, engine: Any, globals_dict: dict, locals_dict: dict | None = None, *,
+                 tasks: TaskSource | None = None, web: WebProvider | None = None,
+                 debugger: DebugProvider | None = None) -> None:
         if not isinstance(globals_dict, dict):
             raise OTraceError("Shell: globals_dict must be a dict")
         self.engine = engine
         self.globals = globals_dict
         self.locals = locals_dict if locals_dict is not None else {}
-        self.web: Any = None
-        self.debugger: Any = None   # debugpy escalation (set by otrace_server.dap; None: not available)
-        self.tasks_loop: Any = None
-        self.call_in_loop: Callable[[Callable[[], Any]], None] | None = None
+        self.tasks: TaskSource | None = tasks
+        self.web: WebProvider | None = web
+        self.debugger: DebugProvider | None = debugger
         self.pickled: list = []
         self.work_dir = os.getcwd()
         #: False: input outside /osh is refused instead of run as a Unix command (e.g. for clients
@@ -116,6 +123,8 @@ class Session:
         self.dir_stack: list[list[str]] = []
         self.aliases: dict[str, str] = dict(DEFAULT_ALIASES)
         self.locked = False
+        #: how many ``source`` files are being read (nested), kept by the ``source`` command
+        self.source_depth = 0
 
     # ---- state -----------------------------------------------------------------------------
     @property
@@ -243,10 +252,11 @@ class Session:
             return evaluate_js(self, node.client, text)
         return self._call("pr", text, stdin)
 
-    def run_follow_up(self, line: str, stdin: str | None = None) -> Result:
-        """Run ``line`` as the rest of the current command line (``cd path; command``); raises
-        OTraceError for bad input like any command."""
-        return self._run(line, stdin, 0)
+    def run_follow_up(self, line: str, stdin: str | None = None, depth: int = 0) -> Result:
+        """Run ``line`` as the rest of the current command line (``cd path; command``, the command
+        of ``repeat``); raises OTraceError for bad input like any command. ``depth``: the alias
+        expansion levels the line already counts against the limit."""
+        return self._run(line, stdin, depth)
 
     def _here_or_none(self) -> vfs.Dir | None:
         try:

@@ -7,7 +7,7 @@ Layout::
     /osh/saved/..., /osh/pickled/...   saved contexts, contexts loaded by ``unpickle``
     /osh/patches                       live patches (core.patching)
     /osh/web/<client>                  browsers of the web provider (shell.web)
-    /osh/tasks, /osh/threads           asyncio tasks of shell.tasks_loop, Python threads
+    /osh/tasks, /osh/threads           asyncio tasks of the app's loop (shell.tasks), Python threads
 
 Modules, classes, instances, functions are directories of their attributes; dicts of their keys;
 lists/tuples of their indices ("0", "1", ...); sets of the reprs of their items. A trace context is
@@ -28,11 +28,12 @@ import fnmatch
 import os
 import types
 from collections.abc import Mapping
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.reprs import safe_repr
 from otrace_server.shell.mappings import AttrMapping, IndexMapping
+from otrace_server.shell.providers import TaskSource, WebProvider
 from otrace_server.shell.runtime_views import describe_task, describe_thread, task_snapshot, thread_snapshot
 
 __all__ = ["BASE", "TOP_DIRS", "TRACE_INFO", "UP", "DOWN", "CONTEXT_DIRS", "Host", "Dir", "MappingDir",
@@ -50,9 +51,8 @@ class Host(Protocol):
 
     engine: Any
     globals: dict
-    web: Any
-    tasks_loop: Any
-    call_in_loop: Callable[[Callable[[], Any]], None] | None
+    web: WebProvider | None
+    tasks: TaskSource | None
 
     def osh_root(self) -> "Dir":
         """The /osh directory."""
@@ -226,13 +226,14 @@ def wrap(value: Any, name: str = "") -> Dir:
 # ---- runtime views: tasks, threads, patches, web -----------------------------------------------
 
 class TasksDir(Dir):
-    """/osh/tasks: the asyncio tasks of ``shell.tasks_loop`` named by task name."""
+    """/osh/tasks: the asyncio tasks of the app's loop (``shell.tasks``) named by task name."""
 
     def __init__(self, shell: Host) -> None:
         self.shell = shell
 
     def _tasks(self) -> dict[str, Any]:
-        return task_snapshot(self.shell.tasks_loop)
+        tasks = self.shell.tasks
+        return task_snapshot(tasks.app_loop if tasks is not None else None)
 
     def names(self) -> list[str]:
         return list(self._tasks())
@@ -244,10 +245,8 @@ class TasksDir(Dir):
         return describe_task(value)
 
     def delete(self, name: str, shell: Host) -> str:
-        task = self.get(name)
-        if shell.call_in_loop is None:
-            raise OTraceError("rm: task cancellation not available (no call_in_loop hook)")
-        shell.call_in_loop(task.cancel)
+        task = self.get(name)   # KeyError without shell.tasks: there are no tasks to remove
+        shell.tasks.post_to_app_loop(task.cancel)
         return f"cancelling task {name}"
 
 

@@ -10,8 +10,11 @@ False``, input in ``/osh/web/<name>`` is JavaScript evaluated in that page::
     registry = otweb.get_registry()
     registry.identity = lambda handler: handler.get_cookie("user")
     app = tornado.web.Application(routes + otweb.handlers("/otrace"))   # /otrace/ws, /otrace/otrace-web.js
-    started = otrace_server.start(globals())
-    registry.attach(started.shell, started.runtime)                    # shell.web = registry
+    started = otrace_server.start(globals(), web=registry)             # shell.web = registry
+
+``start`` serves /osh/web with ``web=`` (None: not at all); by default with the default registry
+when the program has made it before (``get_registry()``, ``handlers()`` without a registry). A
+program that starts otrace first attaches later: ``registry.attach(started.shell, started.runtime)``.
 
 Modules:
     registry    WebRegistry: connected browsers, evaluations in flight (the shell's web provider)
@@ -25,8 +28,9 @@ console / worker threads and cross only through ``otrace_server.runtime.Runtime`
 """
 
 from otrace_server.web.correlate import make_enricher
-from otrace_server.web.registry import MAX_MESSAGE, WebClientInfo, WebRegistry, default_identity, get_registry
+from otrace_server.web.registry import (MAX_MESSAGE, WebClientInfo, WebRegistry, default_identity, get_registry,
+                                        made_registry)
 from otrace_server.web.socket import STATIC_DIR, OTraceWebMixin, OTraceWebSocket, handlers
 
-__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "default_identity", "make_enricher",
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "make_enricher",
            "OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR", "MAX_MESSAGE"]

@@ -31,11 +31,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from otrace_server.shell.web_provider import WebClientInfo
+from otrace_server.shell.providers import WebClientInfo
 
-__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "default_identity", "MAX_MESSAGE"]
+if TYPE_CHECKING:
+    from otrace_server.runtime import Runtime
+    from otrace_server.shell import Shell
+
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "MAX_MESSAGE"]
 
 log = logging.getLogger("otrace.web")
 audit = logging.getLogger("otrace.audit")
@@ -84,17 +88,17 @@ class WebRegistry:
         self._enricher: Callable | None = None
 
     # ---- wiring ------------------------------------------------------------------------------
-    def attach(self, shell, runtime, identity: Callable[[Any], Any] | None = None) -> "WebRegistry":
-        """Make this registry the provider of ``shell``'s /osh/web (``shell.web = self``), send
-        through ``runtime`` (an ``otrace_server.runtime.Runtime``), and add the correlation enricher
-        to the engine (held requests of a connected user get ``ctx.extra["web_client"]``).
-        ``identity`` replaces the current identity callable when given. Returns self; calling it
-        again re-attaches (the enricher is added once)."""
+    def attach(self, shell: Shell, runtime: Runtime, identity: Callable[[Any], Any] | None = None) -> "WebRegistry":
+        """Make this registry the provider of ``shell``'s /osh/web (``shell.web = self``, the one
+        setter of it: ``otrace_server.start(web=...)`` calls it), send through ``runtime``, and
+        add the correlation enricher to the shell's engine (held requests of a connected user get
+        ``ctx.extra["web_client"]``). ``identity`` replaces the current identity callable when
+        given. Returns self; calling it again re-attaches (the enricher is added once)."""
         from otrace_server.web.correlate import make_enricher
 
         if identity is not None:
             self.identity = identity
-        self.engine = getattr(shell, "engine", None) or getattr(runtime, "engine", None) or self.engine
+        self.engine = shell.engine
         self.runtime = runtime
         shell.web = self
         if self.engine is not None:
@@ -241,14 +245,16 @@ class WebRegistry:
                       who: str = "") -> list[tuple[str, str | None, str | None]]:
         """Evaluate ``expression`` in each of ``names`` concurrently; ``(name, value, error)`` per
         name, in order, all within one ``timeout``. Same threads as ``evaluate``."""
-        runtime = self.runtime
-        if runtime is not None:
-            runtime.check_may_wait()       # wrong thread: RuntimeError before anything is sent
         if timeout is None:
             timeout = self._settings_value("web_timeout", 5.0)
-        futures = [self.submit(name, expression, who) for name in names]
-        if runtime is not None:            # without a runtime every evaluation was refused at once
-            runtime.wait_for_futures(futures, timeout)
+
+        def send() -> list[concurrent.futures.Future]:
+            return [self.submit(name, expression, who) for name in names]
+
+        runtime = self.runtime
+        # wrong thread: RuntimeError before anything is sent; without a runtime every evaluation
+        # is refused at once (nothing to wait for)
+        futures = runtime.wait_for_answers(send, timeout) if runtime is not None else send()
         out = []
         for name, future in zip(names, futures):
             if not future.done():
@@ -307,9 +313,16 @@ _default_lock = threading.Lock()
 
 
 def get_registry() -> WebRegistry:
-    """The process-wide default registry (used by ``handlers()`` when given none)."""
+    """The process-wide default registry (used by ``handlers()`` when given none), made on first
+    call."""
     global _default
     with _default_lock:
         if _default is None:
             _default = WebRegistry()
         return _default
+
+
+def made_registry() -> WebRegistry | None:
+    """The default registry if ``get_registry()`` has made it, else None (what
+    ``otrace_server.start`` serves /osh/web with by default)."""
+    return _default

@@ -23,7 +23,7 @@ def test_start_is_exported_lazily_and_returns_a_running_app(server):
     app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False)
     try:
         assert app.runtime.running and app.runtime.app_loop is server.loop
-        assert app.shell.tasks_loop is server.loop
+        assert app.shell.tasks is app.runtime            # the shell's TaskSource: /osh/tasks
         assert app.shell.globals is vars(server.demo)
         assert len(app.token) >= 32 and app.lsp_port is None
         assert get_engine().status_exception(404, "gone").status_code == 404
@@ -31,6 +31,35 @@ def test_start_is_exported_lazily_and_returns_a_running_app(server):
     finally:
         otrace_server.stop()
     assert not app.runtime.running and not _control_threads()
+
+
+def test_start_wires_the_shells_collaborators_explicitly(server):
+    from otrace_server.dap.escalate import Debugger
+    from otrace_server.shell import DebugProvider, TaskSource, WebProvider
+    from otrace_server.web import WebRegistry, get_registry
+
+    registry = WebRegistry()
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False, web=registry)
+    try:
+        assert app.web is registry and app.shell.web is registry and registry.runtime is app.runtime
+        assert isinstance(app.shell.tasks, TaskSource) and isinstance(app.shell.web, WebProvider)
+        assert isinstance(app.shell.debugger, Debugger) and isinstance(app.shell.debugger, DebugProvider)
+    finally:
+        app.stop()
+    assert registry.runtime is None                       # stop detached what start attached
+    get_registry()                                        # the default registry exists ...
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False,
+                              dap_port=None, web=None)
+    try:
+        assert app.web is None and app.shell.web is None  # ... but web=None: no /osh/web
+        assert app.shell.debugger is None                 # no DAP endpoint: no debugpy escalation
+    finally:
+        app.stop()
+    app = otrace_server.start(vars(server.demo), app_loop=server.loop, console=False, lsp=False)
+    try:
+        assert app.shell.web is get_registry()            # the default: the registry the program made
+    finally:
+        app.stop()
 
 
 def test_stop_is_idempotent_and_undoes_the_glue(server):

@@ -15,7 +15,7 @@ import textwrap
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import vfs
-from otrace_server.shell.commands.tracing import _qualify
+from otrace_server.shell.commands.tracing import qualify_name
 from otrace_server.shell.context_dirs import ContextDir
 from otrace_server.shell.evaluation import SAFE_MODE_HINT
 from otrace_server.shell.registry import command
@@ -161,7 +161,7 @@ def edit(session, call):
     if len(args) > 1:
         raise OTraceError("edit: one name at a time")
     name = _patch_name(session, args)
-    dotted, namespace = _qualify(session, name)
+    dotted, namespace = qualify_name(session, name)
     source = call.stdin
     if infile is not None:
         path = _file(session, infile)
@@ -198,7 +198,7 @@ def unpatch(session, call):
     name = args[0]
     patch = patcher.get(name)
     if patch is None and session.area in ("globals", "locals"):
-        patch = patcher.get(_qualify(session, name)[0])
+        patch = patcher.get(qualify_name(session, name)[0])
     if patch is None:
         raise OTraceError(f"unpatch: not patched: {name}")
     if outfile is not None:

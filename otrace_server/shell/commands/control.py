@@ -106,7 +106,7 @@ def repeat(session, call):
         raise OTraceError("repeat: specify a command")
     if line.split()[0] == "repeat":
         raise OTraceError("repeat: cannot repeat repeat")
-    first = session._run(line, call.stdin, 1)
+    first = session.run_follow_up(line, call.stdin, depth=1)
     if first.error:
         return first
     first.repeat = line
@@ -121,7 +121,7 @@ def source(session, call):
     path = "/" + "/".join(session.abspath(name)) if name.startswith("~~w") else os.path.expanduser(name)
     if not os.path.isabs(path):
         path = os.path.join(session.shell.work_dir, path)
-    depth = getattr(session, "_source_depth", 0)
+    depth = session.source_depth
     if depth >= _MAX_SOURCE_DEPTH:
         raise OTraceError("source: files source each other too deeply")
     try:
@@ -131,7 +131,7 @@ def source(session, call):
         raise OTraceError(f"source: cannot read {path}: {exc.strerror}") from None
     outputs: list[str] = []
     failed = False
-    session._source_depth = depth + 1
+    session.source_depth = depth + 1
     try:
         for line in lines:
             if not line.strip() or line.strip().startswith("#"):
@@ -143,5 +143,5 @@ def source(session, call):
             if result.quit:
                 return Result("\n".join(outputs), error=failed, quit=True)
     finally:
-        session._source_depth = depth
+        session.source_depth = depth
     return Result("\n".join(outputs), error=failed)

@@ -1,5 +1,6 @@
-"""``debug``: escalate to debugpy for real stepping (through the ``shell.debugger`` provider that
-``otrace_server.dap`` installs; ``Debugger.start() -> {host, port, version, attach, started}``).
+"""``debug``: escalate to debugpy for real stepping (through the ``shell.debugger`` provider, a
+``providers.DebugProvider`` given while otrace's DAP endpoint runs; ``start() -> {host, port,
+version, attach, started}``).
 
 Thread-safety: the provider's ``start`` blocks the caller's thread briefly (debugpy's listen).
 """
@@ -23,7 +24,7 @@ Attach with a DAP client (VS Code: a "debugpy" attach configuration with the pri
 def debug(session, call):
     if call.args:
         raise OTraceError("debug: no arguments")
-    provider = getattr(session.shell, "debugger", None)
+    provider = session.shell.debugger
     if provider is None:
         raise OTraceError("debug: not available (otrace's DAP endpoint is not running in this process)")
     info = provider.start()

@@ -15,7 +15,7 @@ from otrace_server.shell.commands.errors import application_errors, one_argument
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import Result
 
-__all__ = ["TRACE_ACTIONS", "format_spec"]
+__all__ = ["TRACE_ACTIONS", "format_spec", "qualify_name"]
 
 TRACE_ACTIONS = ("break", "hold", "tag")
 
@@ -32,8 +32,9 @@ Without -c only exceptions are traced. "trace" alone lists traced names; "trace 
 function and method of the current directory. Tracing activates trace_active."""
 
 
-def _qualify(session, name: str) -> tuple[str, dict]:
-    """(dotted name, namespace) for the tracer."""
+def qualify_name(session, name: str) -> tuple[str, dict]:
+    """(dotted name, namespace) for the tracer and the patcher: ``name`` relative to the cwd in
+    /osh/globals or /osh/locals, or absolute (``/osh/globals/mod/func``); OTraceError elsewhere."""
     for area in ("globals", "locals"):
         prefix = f"/osh/{area}/"
         if name.startswith(prefix):
@@ -119,7 +120,7 @@ def trace(session, call):
             raise OTraceError("trace *: no functions or methods here")
     done = []
     for name in names:
-        dotted, namespace = _qualify(session, name)
+        dotted, namespace = qualify_name(session, name)
         spec = tracer.trace(dotted, namespace=namespace, condition=condition, action=action, count=count)
         done.append(format_spec(spec))
     session.settings.set("trace_active", True)
@@ -135,7 +136,7 @@ def untrace(session, call):
         tracer.untrace_all()
         return Result("untraced all", data={"untraced": ["all"]})
     if name == "*":
-        prefix, namespace = _qualify(session, "x")
+        prefix, namespace = qualify_name(session, "x")
         prefix = prefix[:-2] if prefix.endswith(".x") else ""
         gone = []
         for spec in tracer.traced():
@@ -144,7 +145,7 @@ def untrace(session, call):
                 tracer.untrace(spec_name, namespace=namespace)
                 gone.append(spec_name)
         return Result("\n".join(f"untraced {g}" for g in gone) or "nothing traced here", data={"untraced": gone})
-    dotted, namespace = _qualify(session, name)
+    dotted, namespace = qualify_name(session, name)
     tracer.untrace(dotted, namespace=namespace)
     return Result(f"untraced {dotted}", data={"untraced": [dotted]})
 

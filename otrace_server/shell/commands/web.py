@@ -1,5 +1,5 @@
 """JavaScript evaluation in /osh/web/<client> (or /osh/web/* for every client) through the
-``shell.web`` provider (see shell.web_provider).
+``shell.web`` provider (see shell.providers).
 
 Thread-safety: ``provider.evaluate_many`` blocks the caller's thread for at most ``web_timeout``
 (every browser of ``/osh/web/*`` is asked at once).
