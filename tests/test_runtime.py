@@ -14,6 +14,7 @@ from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.runtime import Runtime, crossing
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -198,28 +199,15 @@ def _start_hold(engine, app_loop, results):
 
     before = {h.id for h in engine.holds.list()}
     asyncio.run_coroutine_threadsafe(held(), app_loop)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        new = [h for h in engine.holds.list() if h.id not in before]
-        if new:
-            return new[0]
-        time.sleep(0.005)
-    raise AssertionError("hold did not start")
-
-
-def _wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
+    return wait_for(lambda: next((h for h in engine.holds.list() if h.id not in before), None), 5,
+                    what="the hold to start")
 
 
 def test_start_installs_the_crossing_so_resume_from_any_thread_completes_the_hold(rt, engine, app_loop):
     results = []
     hold = _start_hold(engine, app_loop, results)
     threading.Thread(target=engine.resume, args=([hold.id], Outcome("value", value=7))).start()
-    _wait_for(lambda: results)
+    wait_for(lambda: results)
     assert results == [7]
 
 
@@ -229,7 +217,7 @@ def test_stop_resumes_every_hold_with_shutdown_and_removes_the_crossing(engine, 
     results = []
     holds = [_start_hold(engine, app_loop, results) for _ in range(3)]
     runtime.stop()
-    _wait_for(lambda: len(results) == 3)
+    wait_for(lambda: len(results) == 3)
     assert results == [None, None, None]
     assert [h.outcome.kind for h in holds] == ["shutdown"] * 3
     # without the crossing a hold cannot wait: it is recorded as an assertion and completes at once

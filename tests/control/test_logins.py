@@ -15,7 +15,7 @@ from otrace_server.control.auth import MAX_LOGINS
 from otrace_server.control.framing import MAX_LOGIN_MESSAGE, frame
 from tests.dap.dapclient import DapClient
 from tests.lsp.rpc import Client
-from tests.support.appserver import wait_for
+from tests.support.waiting import wait_for
 from tests.tornado_holds.demo_server import DemoServer
 
 pytestmark = pytest.mark.timeout(60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 import timeit
 
 import pytest
@@ -14,6 +13,7 @@ from otrace_server.core.assertions import traceassert
 from otrace_server.core.engine import READY, get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
+from tests.support.waiting import wait_for
 
 WAIT = 5.0
 
@@ -36,10 +36,7 @@ def engine():
 
 
 def wait_for_holds(eng, n=1):
-    deadline = time.monotonic() + WAIT
-    while len(eng.holds) < n:
-        assert time.monotonic() < deadline, "no hold started"
-        time.sleep(0.002)
+    wait_for(lambda: len(eng.holds) >= n, WAIT, what="the hold to start")
     return eng.holds.list()
 
 

@@ -15,6 +15,7 @@ from otrace_server.core.context import capture
 from otrace_server.core.engine import READY, Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import HoldAnswered, HoldRegistry, Outcome
+from tests.support.waiting import wait_for
 
 WAIT = 5.0
 
@@ -53,10 +54,7 @@ def submit(loop, coro):
 
 
 def wait_for_holds(engine, n=1):
-    deadline = time.monotonic() + WAIT
-    while len(engine.holds.list()) < n:
-        assert time.monotonic() < deadline, "hold did not start"
-        time.sleep(0.002)
+    wait_for(lambda: len(engine.holds.list()) >= n, WAIT, what="the hold to start")
     return engine.holds.list()
 
 
@@ -148,10 +146,7 @@ def test_cancelled_hold_leaves_the_registry(engine, app_loop):
     fut = submit(app_loop, held_handler(engine, 1))
     (hold,) = wait_for_holds(engine)
     fut.cancel()                                         # e.g. the client went away
-    deadline = time.monotonic() + WAIT
-    while len(engine.holds):
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
+    wait_for(lambda: not len(engine.holds), WAIT, what="the hold to leave the registry")
     assert hold.outcome.kind == "cancelled" and not hold.context.is_held
 
 
@@ -296,10 +291,7 @@ def test_closed_held_coroutine_ends_its_hold_and_a_resume_drops_the_timer(engine
     submit(app_loop, start()).result(WAIT)
     (hold,) = wait_for_holds(engine)
     app_loop.call_soon_threadsafe(box[0].close)          # e.g. dropped by its owner
-    deadline = time.monotonic() + WAIT
-    while not hold.done:
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
+    wait_for(lambda: hold.done, WAIT, what="the hold to end")
     assert hold.outcome.kind == "cancelled"
     fut = submit(app_loop, held_handler(engine, 8))
     (second,) = wait_for_holds(engine)

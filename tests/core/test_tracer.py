@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from otrace_server.core import targets
 from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -481,9 +481,7 @@ def test_break_blocks_the_calling_thread_until_resumed(engine):
     result = []
     worker = threading.Thread(target=lambda: result.append(ns["recip"](2)))
     worker.start()
-    deadline = time.monotonic() + 5
-    while not engine.holds.list() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: engine.holds.list(), 5, what="the break to start")
     [hold] = engine.holds.list()
     assert result == [] and hold.context.ctype == "breaks" and hold.context.argvalues == {"number": 2}
     assert ns["recip"](4) == 0.25              # other calls are not held

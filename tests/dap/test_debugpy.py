@@ -18,6 +18,7 @@ import pytest
 from tests.dap.dapclient import DapClient
 from tests.lsp.conftest import ROOT
 from tests.lsp.rpc import Client, RpcError
+from tests.support.waiting import wait_for
 
 pytest.importorskip("debugpy")
 pytestmark = pytest.mark.timeout(90)
@@ -37,10 +38,7 @@ def hello(tmp_path):
     assert line.startswith("Listening on"), line
     http = int(line.split(":")[2].split("/")[0])
     discovery = tmp_path / "otrace" / f"otrace-{proc.pid}.json"
-    deadline = time.monotonic() + 10
-    while not discovery.exists():
-        assert time.monotonic() < deadline, "no discovery file"
-        time.sleep(0.05)
+    wait_for(discovery.exists, 10, what="the discovery file")
     info = json.loads(discovery.read_text())
     lsp = Client(info["lsp_port"])
     lsp.initialize(info["token"], name="debugpy-test")

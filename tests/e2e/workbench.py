@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.appserver import wait_for as _wait_for
+from tests.support.waiting import wait_for as _wait_for
 from tests.support.processes import end_process
 
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",

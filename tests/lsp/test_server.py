@@ -103,7 +103,7 @@ def test_bad_input_gets_errors_and_the_server_keeps_serving(sample):
     garbage = sample.client()
     garbage.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert garbage.wait_closed()
-    assert sample.client().request("otrace/holds") == {"holds": []} or True   # new clients still served
+    assert isinstance(sample.client().request("otrace/holds")["holds"], list)   # new clients still served
     assert sample.proc.poll() is None
 
 
@@ -223,7 +223,7 @@ def test_trace_this_function_traces_the_live_function(sample):
     result = c.request("workspace/executeCommand", {"command": "otrace.traceFunction",
                                                     "arguments": [str(SAMPLE), "DivHandler.get"]})
     assert result == {"name": "DivHandler.get", "module": "__main__"}
-    assert "DivHandler.get" in c.request("otrace/untrace", {"name": "DivHandler.get"})["traced"] or True
+    assert "DivHandler.get" not in c.request("otrace/untrace", {"name": "DivHandler.get"})["traced"]
     assert "DivHandler.get" not in c.request("otrace/command", {"line": "trace"})["output"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from otrace_server.core.context import capture
 from otrace_server.core.engine import Engine
 from otrace_server.shell import Shell
+from tests.support.waiting import wait_for
 
 
 class Base:
@@ -117,18 +118,6 @@ def loop():
     lp.call_soon_threadsafe(lp.stop)
     thread.join(5)
     lp.close()
-
-
-def wait_for(predicate, timeout=5.0):
-    """Poll ``predicate`` until true (fails the test after ``timeout`` seconds)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.005)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otrace_server.shell import Result
+from tests.shell.helpers import hold, out
 
 
 def test_complete_commands_paths_params_options(session):
@@ -139,3 +140,15 @@ def test_quit_with_an_argument_is_one_clear_error(session):
                              "the application keeps running")
     assert session.execute("pwd").output == "/osh/globals"      # the session goes on
     assert session.execute("quit").quit
+
+
+def test_tab_completes_dotted_names_inside_a_trace_context(session, engine, loop, wait):
+    future, h = hold(engine, loop, wait)
+    out(session, "cd ~~")
+    assert session.complete("self.eng") == ["self.engine"]      # was []: dots only in /osh/globals
+    assert session.complete("pr self.eng") == ["self.engine"]
+    assert session.complete("num") == ["number"]
+    out(session, "cd /osh/recent/holds")                        # names with dots are not paths here
+    assert session.complete("cd GetHandler.g") == ["GetHandler.get/"]
+    out(session, f"resume {h.id}")
+    assert future.result(5) == "resumed:None"

@@ -1,24 +1,8 @@
 """resume (every form), save, del, unpickle, ~~ and /osh/saved with real contexts."""
 
-import asyncio
-
 import pytest
 
-from otrace_server.core.context import TraceContext
-
-
-def record(engine, funcname="Receive.respond", ctype="exceptions", label="ZeroDivisionError", **kw):
-    ctx = TraceContext(ctype, label, funcname, "exception", {"number": 0}, {"number": 0, "self": None}, [], -1, **kw)
-    return engine.record(ctx)
-
-
-def hold(engine, loop, wait):
-    from tests.shell.conftest import GetHandler
-
-    before = len(engine.holds)
-    future = asyncio.run_coroutine_threadsafe(GetHandler().get("77"), loop)
-    wait(lambda: len(engine.holds) == before + 1)
-    return future, engine.holds.list()[-1]
+from tests.shell.helpers import hold, out, record
 
 
 def test_resume_with_value_raise_status(session, engine, loop, wait):
@@ -155,3 +139,20 @@ def test_resume_outside_a_context_names_what_is_waiting(session, engine, loop, w
     assert not session.execute(f"resume {newest} --value 4").error
     assert not session.execute("resume all").error
     assert all(f.result(5) for f in futures)
+
+
+def test_commands_in_a_deleted_context_say_what_happened(session, engine, loop, wait):
+    future, h = hold(engine, loop, wait)
+    out(session, "cd ~~")
+    out(session, "resume")
+    out(session, "cd ~~")
+    assert future.result(5) == "resumed:None"
+    engine.store.delete(h.id)
+    for line in ("ls", "number", "resume", "save", "del", "view"):
+        r = session.execute(line)
+        assert r.error and r.output.startswith(f"current directory /osh/recent/holds/GetHandler.get/"), (line, r.output)
+        assert "no longer exists (its trace context was deleted or dropped)" in r.output
+    r = session.execute("cd ..")                                                 # was an error: parent gone too
+    assert not r.error and r.cwd == "/osh/recent/holds"
+    r = session.execute("cd ~~")
+    assert r.error and r.output.startswith("~~: no trace context (none recorded yet, or all deleted")

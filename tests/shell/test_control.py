@@ -1,6 +1,7 @@
 """help, set, alias, lock/unlock, repeat, source, quit."""
 
 from otrace_server.shell.registry import COMMANDS
+from tests.shell.helpers import out
 
 ALL = ["alias", "cd", "cdls", "del", "dn", "edit", "exec", "help", "lock", "ls", "popd", "pr", "pushd", "pwd",
        "quit", "repeat", "resume", "rm", "run", "save", "set", "source", "swapd", "tag", "trace", "unpatch",
@@ -88,3 +89,12 @@ def test_source(session, tmp_path):
     loop = tmp_path / "loop.trc"
     loop.write_text(f"source {loop}\n")
     assert session.execute(f"source {loop}").error
+
+
+def test_alias_called_without_its_arguments_says_what_it_needs(session):
+    out(session, "alias into cd \\1; ls")
+    assert out(session, "into config").split() == ["debug", "nested", "port"]
+    out(session, "cd /osh/globals")
+    r = session.execute("into")                                 # was: cd to a directory named "1"
+    assert r.error and r.output == "into: needs 1 argument (alias into cd \\1; ls)"
+    assert r.cwd == "/osh/globals"

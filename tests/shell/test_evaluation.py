@@ -2,11 +2,7 @@
 
 import pytest
 
-
-def out(session, line):
-    r = session.execute(line)
-    assert not r.error, r.output
-    return r.output
+from tests.shell.helpers import out, record
 
 
 def test_pr_default_command_and_explicit(session):
@@ -134,3 +130,15 @@ def test_pretty_print_still_used_below_the_limit(session):
     session.execute("set safe_mode False")
     text = out(session, "pr {i: 'x' * 30 for i in range(5)}")
     assert text.count("\n") == 4 and "truncated" not in text
+
+
+def test_pr_of_a_virtual_directory_shows_its_listing_not_an_internal_object(session, engine):
+    text = out(session, "pr /osh/recent")
+    assert "otrace_server" not in text and "object at" not in text              # was <...ContextTree object at 0x..>
+    assert text.splitlines()[0] == "asserts    = {}"
+    assert "exceptions = {}" in text
+    assert out(session, "pr ~~g") == out(session, "pr /osh/globals")
+    assert "'counter': 3" in out(session, "pr ~~g")
+    ctx = record(engine)
+    assert out(session, "pr ~~") == repr(ctx)
+    assert out(session, "pr /osh/recent/exceptions").splitlines() == ["Receive.respond = {ex-ZeroDivisionError}"]

@@ -1,12 +1,6 @@
 """ls (every flag, patterns, long listing) and rm."""
 
-import re
-
-
-def out(session, line):
-    r = session.execute(line)
-    assert not r.error, r.output
-    return r.output
+from tests.shell.helpers import out
 
 
 def test_ls_globals(session):
@@ -80,3 +74,20 @@ def test_rm(session, app):
     assert not session.execute("rm receiver/value").error and not hasattr(app["receiver"], "value")
     assert session.execute("rm config/nosuch").error
     assert session.execute("rm").error
+
+
+def test_ls_dot_in_a_class_directory_shows_the_inherited_attributes(session):
+    out(session, "cd Receive")
+    assert out(session, "ls").split() == ["base_attr", "inherited", "limit", "respond"]
+    assert out(session, "ls -.").split() == ["base_attr", "inherited"]          # was empty
+    assert out(session, "ls -..").split() == ["limit", "respond"]
+    out(session, "cd /osh/globals/receiver")
+    assert out(session, "ls -.").split() == ["value"]                           # instances: unchanged
+
+
+def test_ls_relative_directory_with_trailing_slash_lists_it(session):
+    assert out(session, "ls config/").split() == ["debug", "nested", "port"]    # was "config"
+    assert out(session, "ls config") == "config"                                # otrace: the name
+    assert out(session, "ls -l config/nested/") == "deep = 1"
+    r = session.execute("ls counter/")
+    assert r.error

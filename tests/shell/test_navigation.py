@@ -145,3 +145,17 @@ def test_cd_expands_wildcards_that_name_one_directory(session, engine):
                           ("cd counte?", "no such directory: counte?")]:   # counter is not a directory
         r = session.execute(line)
         assert r.error and message in r.output and r.cwd == "/osh/recent/exceptions/" + "/".join(ctx.path[2:]), (line, r.output)
+
+
+def test_cd_then_several_commands(session):
+    r = session.execute("cd config; ls; pwd")     # was: "pr: statements need 'exec' ... e.g. !ls; pwd"
+    assert not r.error and r.output == "debug  nested port\n/osh/globals/config"
+    r = session.execute("cd ~;; pwd")
+    assert not r.error and r.output == "/osh/globals"
+    session.execute("set safe_mode False")
+    r = session.execute("cd ~; !a = 1; b = 2")    # Python code keeps its semicolons
+    assert not r.error and session.shell.globals["a"] == 1 and session.shell.globals["b"] == 2
+    r = session.execute("cd config; ls nosuch; pwd")
+    assert r.error and r.output == "ls: no match for 'nosuch'" and r.cwd == "/osh/globals/config"
+    r = session.execute("cd ~; repeat counter")
+    assert not r.error and r.repeat == "counter" and r.output == "3"

@@ -1,12 +1,10 @@
 """trace/untrace/tag/untag and view/edit/unpatch against the real core tracer and patcher."""
 
-import pytest
+import re
+import time
 
-
-def out(session, line, stdin=None):
-    r = session.execute(line, stdin=stdin)
-    assert not r.error, r.output
-    return r.output
+from otrace_server.core import tags
+from tests.shell.helpers import out
 
 
 def test_trace_records_exception_context(session, engine, app):
@@ -98,3 +96,41 @@ def test_edit_and_unpatch(session, app, tmp_path):
 
 def test_trace_hold_action(session):
     assert out(session, "trace -a hold GetHandler.get") == "Tracing -a hold GetHandler.get"
+
+
+def test_tag_default_is_the_object_id_as_the_help_says(session, app):
+    receiver = app["receiver"]
+    assert "default tag: id(object)" in out(session, "help tag")
+    assert out(session, "tag receiver") == f"tagged 0x{id(receiver):x}"      # was the constant "tag"
+    assert tags.get_tag(receiver) == f"0x{id(receiver):x}"
+    assert out(session, "tag receiver id") == f"tagged 0x{id(receiver):x}"
+    before = time.strftime("%H-%M-%S")
+    label = out(session, "tag receiver time").removeprefix("tagged ")
+    assert re.fullmatch(r"\d\d-\d\d-\d\d", label) and before <= label <= time.strftime("%H-%M-%S")
+    assert tags.get_tag(receiver) == label
+
+
+def test_untag_of_an_untagged_object_says_so(session, app):
+    out(session, "tag receiver mine")
+    assert out(session, "untag receiver") == "untagged mine"
+    r = session.execute("untag receiver")                                       # was "untagged" again
+    assert r.error and r.output == "untag: receiver is not tagged"
+
+
+def test_view_of_a_work_directory_file(session, tmp_path):
+    session.shell.work_dir = str(tmp_path)
+    (tmp_path / "notes.trc").write_text("set trace_active True\nls\n")
+    assert out(session, "view ~~w/notes.trc") == "    1  set trace_active True\n    2  ls"   # was "no source for str"
+    r = session.execute("view ~~w/missing.trc")
+    assert r.error and r.output == f"view: cannot read {tmp_path}/missing.trc: No such file or directory"
+    assert out(session, "view /osh/../" + str(tmp_path / "notes.trc").lstrip("/")).startswith("    1  set")
+
+
+def test_edit_and_unpatch_redirect_without_a_file_name_name_the_command(session):
+    session.execute("set safe_mode False")
+    r = session.execute("edit helper <")                       # was "missing file name after <"
+    assert r.error and r.output == "edit: missing file name after <"
+    session.execute("edit helper", stdin="def helper(a, b=2):\n    return a * b")
+    r = session.execute("unpatch helper >")
+    assert r.error and r.output == "unpatch: missing file name after >"
+    assert out(session, "unpatch helper") == "Unpatching helper"

@@ -1,5 +1,5 @@
 """A Tornado app served for real on 127.0.0.1:<free port> by an asyncio loop on its own thread
-(``app-thread``), and polling: what the /osh/web and the Tornado-holds tests share.
+(``app-thread``): what the /osh/web and the Tornado-holds tests share.
 
     server = AppServer(make_app)      # started; server.port, server.url, server.loop, server.io_loop
     ...
@@ -14,7 +14,6 @@ import asyncio
 import importlib.util
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +21,7 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 
-__all__ = ["AppServer", "load_module", "wait_for"]
+__all__ = ["AppServer", "load_module"]
 
 
 def load_module(name: str, path: Path):
@@ -33,20 +32,6 @@ def load_module(name: str, path: Path):
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
-             interval: float = 0.01) -> Any:
-    """Poll ``predicate()`` until it returns a true value (returned); AssertionError("timed out
-    waiting for <what>") after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 class AppServer:

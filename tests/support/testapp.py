@@ -1,5 +1,5 @@
 """The ``main()`` of the small Tornado apps the language-server tests run as subprocesses
-(tests/lsp/sample_app.py, tests/lsp/qa_user_app.py): serve on 127.0.0.1:<free port> with otrace
+(tests/lsp/sample_app.py, tests/lsp/features_app.py): serve on 127.0.0.1:<free port> with otrace
 started beside the app, print ``READY <http_port> <lsp_port>``, stop when stdin reaches EOF.
 
 Runs on the subprocess's main thread (the IOLoop's); a watchdog thread reads stdin.

@@ -8,7 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from tests.support.appserver import AppServer, load_module, wait_for
+from tests.support.appserver import AppServer, load_module
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PATH = ROOT / "demos" / "torna_trace.py"

@@ -15,7 +15,8 @@ import pytest
 from otrace_server.core.holds import Outcome
 from otrace_server.core.request_summary import RequestSummary
 
-from tests.tornado_holds.demo_server import wait_for, wait_holds
+from tests.support.waiting import wait_for
+from tests.tornado_holds.demo_server import wait_holds
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from tests.web.servers import CHROMIUM, CHROMIUM_ARGS, AppServer, load_chat, wait_for
+from tests.support.waiting import wait_for
+from tests.web.servers import CHROMIUM, CHROMIUM_ARGS, AppServer, load_chat
 
 @pytest.fixture(scope="module")
 def browser(playwright):

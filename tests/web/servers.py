@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.appserver import AppServer, load_module, wait_for
+from tests.support.appserver import AppServer, load_module
 
-__all__ = ["AppServer", "CHROMIUM", "CHROMIUM_ARGS", "DEMO_PATH", "load_chat", "wait_for"]
+__all__ = ["AppServer", "CHROMIUM", "CHROMIUM_ARGS", "DEMO_PATH", "load_chat"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PATH = ROOT / "demos" / "chat_websock.py"

@@ -20,7 +20,8 @@ from otrace_server.runtime import Runtime
 from otrace_server.shell import Shell
 from otrace_server.web import MAX_MESSAGE, WebRegistry, handlers
 
-from tests.web.servers import AppServer, wait_for
+from tests.support.waiting import wait_for
+from tests.web.servers import AppServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""User QA of gutter breakpoints on lines that start no statement (in process, real engine, a real
+"""dap.breakpoints: gutter breakpoints on lines that start no statement (in process, real engine, a real
 module loaded from a file): a breakpoint inside a docstring, on the def line, on ``except:``/
 ``else:``/``finally:``/``elif`` clauses, on a continuation line or a comment moves to the next
 statement, says so in ``line``, and fires there; the function keeps its docstring."""

@@ -1,4 +1,4 @@
-"""A Tornado app for the language server's user-level QA tests (tests/lsp/test_qa_user_*.py), run
+"""A Tornado app for the language server's editor-feature tests (tests/lsp/test_features.py), run
 as a subprocess that exits at stdin EOF; prints ``READY <http_port> <lsp_port>`` once serving.
 
 Its functions cover the kinds of lines an editor user acts on: methods, classmethods,

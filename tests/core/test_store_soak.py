@@ -1,4 +1,4 @@
-"""Soak QA of the context store: a steady workload of bursts of concurrent holds that end (resumed,
+"""core.store under soak: a steady workload of bursts of concurrent holds that end (resumed,
 or by hold_timeout) while nobody lists the store must keep a bounded number of contexts. Each
 held context keeps its request (handler, connection, futures: ~12 KB in the Tornado demo), and
 before the fix the resumed ones stayed pinned for ever once the pinned set outgrew a burst."""

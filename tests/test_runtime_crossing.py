@@ -13,6 +13,7 @@ from otrace_server.core.context import capture
 from otrace_server.core.engine import Engine
 from otrace_server.core.holds import Outcome
 from otrace_server.runtime import Runtime, crossing
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -60,13 +61,6 @@ class Blocked:
 
     def release(self) -> None:
         self.go.set()
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.002)
 
 
 def test_a_batch_from_another_thread_runs_in_order_on_the_loop_with_one_wakeup(app_loop):

@@ -1,4 +1,4 @@
-"""Holds as a user drives them from the shell against a real Tornado server: resume outcomes that
+"""Resume outcomes of Tornado holds (core.outcomes, the Tornado glue) as a user drives them from the shell against a real Tornado server: resume outcomes that
 would harm the server are refused, odd statuses and places (after a flush, in ``prepare``, inside
 ``asyncio.wait_for``), two front ends resuming at once, and ``hold_timeout`` changed while a
 request is held."""

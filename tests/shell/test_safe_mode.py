@@ -1,4 +1,4 @@
-"""Security QA of safe_mode (on by default): ``pr`` refuses calls and assignments, including the
+"""shell.evaluation in safe_mode (on by default): ``pr`` refuses calls and assignments, including the
 calls hidden in operators on application objects, and a plain item read never changes state."""
 
 from collections import defaultdict

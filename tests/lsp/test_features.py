@@ -1,5 +1,5 @@
-"""User-level QA of the language server's standard features on Python files, as an editor uses
-them: a real app process (tests/lsp/qa_user_app.py), a raw LSP client over TCP, documents opened,
+"""lsp.features (and lsp.document): the language server's standard features on Python files, as an editor uses
+them: a real app process (tests/lsp/features_app.py), a raw LSP client over TCP, documents opened,
 edited and closed with full sync. Each test is a defect found by using the features (see the
 commit messages); ``document``'s pure helpers are tested directly at the end."""
 
@@ -17,7 +17,7 @@ from tests.lsp.conftest import HERE, AppProcess, _sample_ready, fetch_async
 
 pytestmark = pytest.mark.timeout(60)
 
-APP = HERE / "qa_user_app.py"
+APP = HERE / "features_app.py"
 TEXT = APP.read_text()
 LINES = TEXT.splitlines()
 

@@ -1,8 +1,7 @@
-"""Security QA of the demos' own pages: user input is never reflected unescaped (an XSS in a demo
+"""The demos' own pages (demos/): user input is never reflected unescaped (an XSS in a demo
 is a bad example for users). The demo's real ThreadingHTTPServer on 127.0.0.1, real HTTP."""
 
 import importlib.util
-import sys
 import threading
 import urllib.error
 import urllib.parse

@@ -1,4 +1,4 @@
-"""Robustness of the control plane (language server and DAP endpoint) against a REAL app process
+"""The control plane (control/, and the language server and DAP endpoint on it) against a REAL app process
 (demos/torna_trace.py, its output captured in a file): malformed framing, bodies and params, clients
 that never authenticate, never read or leave mid-message, many clients at once.
 

@@ -1,4 +1,4 @@
-"""User-level QA of the engine against otrace's behaviour: traced methods that subclasses inherit,
+"""core.tracer on real class hierarchies, as otrace behaves: traced methods that subclasses inherit,
 decorated handlers, traceassert's action checking (defects found by QA, one contract each)."""
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""User-level QA of the ``otrace`` command, run for real in subprocesses: scripts with errors show
+"""otrace_server.cli with real programs: the ``otrace`` command, run for real in subprocesses: scripts with errors show
 what python would (no otrace frame), servers run under ``otrace`` (the demos call ``start`` themselves)
 and ``--batch`` over a server that never returns."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from tests.test_cli import ROOT, otrace
 

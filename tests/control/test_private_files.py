@@ -1,4 +1,4 @@
-"""Security QA of the files that hold or reveal the control-plane token: the discovery directory
+"""control.discovery and control.audit: the files that hold or reveal the control-plane token: the discovery directory
 and file, and the audit log. Real files, real modes and owners (the suite runs as root in CI, so
 a directory of another user is made with chown; elsewhere those cases skip)."""
 

@@ -1,4 +1,4 @@
-"""Robustness of /osh/web's websocket against a raw client on a real Tornado app served on
+"""web.socket under bad input: /osh/web's websocket against a raw client on a real Tornado app served on
 127.0.0.1: malformed, oversized and unexpected messages never raise into Tornado (no traceback in
 the app's log) and never break the socket; a browser that leaves fails its pending evaluations at
 once; an evaluation nobody answers times out with a clear error; a request held meanwhile stays
@@ -25,7 +25,8 @@ from otrace_server.runtime import Runtime
 from otrace_server.shell import Shell
 from otrace_server.web import MAX_MESSAGE, WebRegistry, handlers
 
-from tests.web.servers import AppServer, wait_for
+from tests.support.waiting import wait_for
+from tests.web.servers import AppServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""User QA of the DAP endpoint against the real torna_trace demo: what VS Code / dap-mode show
+"""dap.variables and dap.client against the real torna_trace demo: what VS Code / dap-mode show
 while a request is held at a gutter breakpoint -- sets whose elements' ``__repr__`` raises, a big
 list expanded by a client that does not page (dap-mode), paged chunks (VS Code), a breakpoint on
 an ``except`` line of the sync ``respond``."""

@@ -1,4 +1,4 @@
-"""Soak QA of the audit log: a server that runs for months under a steady stream of
+"""control.audit under soak: a server that runs for months under a steady stream of
 state-changing requests must not fill the disk. The file rolls over past ``max_bytes`` to one
 ``.1`` file, and every file written, the rolled-over ones too, stays a 0600 file of this user."""
 

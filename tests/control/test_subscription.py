@@ -16,7 +16,7 @@ import otrace_server
 from otrace_server.control.throttle import CONTEXTS_PER_SECOND, Throttle
 from tests.dap.dapclient import DapClient
 from tests.lsp.rpc import Client
-from tests.support.appserver import wait_for
+from tests.support.waiting import wait_for
 from tests.tornado_holds.demo_server import DEMO_PATH, DemoServer
 
 pytestmark = pytest.mark.timeout(60)
