@@ -275,7 +275,7 @@ def start_server(factory: Callable[..., Endpoint], app, host: str | None, port: 
     Thread: any but the control thread (RuntimeError). Failures: OSError when the port cannot be
     bound (nothing is left running), or whatever the endpoint's ``start`` raises.
     """
-    host = host or getattr(app, "host", None) or "127.0.0.1"
+    host = host or app.host or "127.0.0.1"
     if not is_loopback(host):
         log.warning("otrace: %s listens on %s, beyond loopback: anyone who can reach this address and "
                     "knows the token controls this process", what, host)

@@ -133,5 +133,5 @@ def start_server(app, host: str | None = None, port: int | None = None) -> Serve
     bound (nothing is left running).
     """
     if port is None:
-        port = getattr(app, "dap_port_requested", 0)
+        port = app.dap_port_requested
     return start_endpoint_server(DapServer, app, host, port, what="the DAP endpoint")

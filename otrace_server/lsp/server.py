@@ -56,7 +56,7 @@ class LspServer(Endpoint):
     def __init__(self, app, host: str, port: int, directory: Path | None = None) -> None:
         super().__init__(app, host, port, workers=8, thread_name_prefix="otrace-lsp")
         self.pid = os.getpid()
-        self.dap_port = getattr(app, "dap_port", None)
+        self.dap_port = app.dap_port
         self.directory = directory
         self.discovery_path: Path | None = None
         self.audit: AuditLog | None = None
@@ -220,7 +220,7 @@ def start_server(app, host: str | None = None, port: int | None = None, *,
     bound or the discovery file cannot be written (nothing is left running).
     """
     if port is None:
-        port = getattr(app, "lsp_port_requested", 0)
+        port = app.lsp_port_requested
     pygls_log = logging.getLogger("pygls")
     if pygls_log.level == logging.NOTSET:   # bad client input is answered, not logged as a crash
         pygls_log.setLevel(logging.CRITICAL)
