@@ -4,7 +4,7 @@
     python demos/chat_websock.py [--port 8888] [--addr 127.0.0.1] [--no-console] [--no-lsp]
 
 Open http://127.0.0.1:8888/ in two browsers, log in as user1 and user2 and chat. Each page is a
-browser under /osh/web (a second tab of user1 is user1.2); in the otrace console::
+browser under /osh/web (a second tab of user1 is user1#2); in the otrace console::
 
     globals> cd /osh/web
     web> ls -l
@@ -113,15 +113,24 @@ class ChatSocket(otrace_web.OTraceWebMixin, tornado.websocket.WebSocketHandler):
     def on_message(self, message):
         if self.otrace_message(message):
             return
-        try:
-            body = str(json.loads(message)["body"])[:2000]
-        except (ValueError, KeyError, TypeError):
-            return
-        broadcast(new_message(self.current_user, body))
+        body = chat_body(message)
+        if body is not None:
+            broadcast(new_message(self.current_user, body))
 
     def on_close(self):
         Chat["sockets"].discard(self)
         self.otrace_close()
+
+
+def chat_body(message):
+    """The text of a chat message ``{"body": "text"}`` (at most 2000 characters); None for any
+    other message (not JSON, nested too deeply, not an object, a body that is not a string)."""
+    try:
+        data = json.loads(message)
+    except (ValueError, RecursionError):   # UnicodeDecodeError (binary) is a ValueError
+        return None
+    body = data.get("body") if isinstance(data, dict) else None
+    return body[:2000] if isinstance(body, str) else None
 
 
 def new_message(user, body):

@@ -2,8 +2,9 @@
 
 ``make_enricher(registry)`` returns an engine enricher (``engine.enrichers``). For a context with a
 ``self`` local that is a Tornado ``RequestHandler`` (not a websocket), it applies the registry's
-identity callable to that handler; when browsers of that identity are connected, the most recently
-connected one is written to ``ctx.extra["web_client"]`` (shown in ``__trc`` as ``web_client``), so
+identity callable to that handler; when browsers of that very identity are connected (the
+identities are compared, not their /osh/web names), the most recently connected one is written to
+``ctx.extra["web_client"]`` (shown in ``__trc`` as ``web_client``), so
 ``cd /osh/web/<name>`` inspects the page of the very user whose request is held.
 
 Thread-safety: the enricher runs on the thread that records the context (the app loop for holds);
@@ -18,7 +19,7 @@ from typing import Any, Callable, Protocol
 from tornado.websocket import WebSocketHandler
 
 from otrace_server.tornado import handler_of
-from otrace_server.web.names import clean_name
+from otrace_server.web.names import identity_text
 
 __all__ = ["make_enricher"]
 
@@ -30,8 +31,8 @@ class Browsers(Protocol):
 
     identity: Callable[[Any], Any]
 
-    def names_for(self, base: str) -> list[str]:
-        """Names of the connected browsers of identity ``base``, most recently connected first."""
+    def names_for(self, identity: str) -> list[str]:
+        """Names of the connected browsers of ``identity``, most recently connected first."""
 
 
 def make_enricher(registry: Browsers) -> Callable[[Any], None]:
@@ -42,11 +43,11 @@ def make_enricher(registry: Browsers) -> Callable[[Any], None]:
         if handler is None or isinstance(handler, WebSocketHandler):
             return
         try:
-            base = clean_name(registry.identity(handler))
+            identity = identity_text(registry.identity(handler))
         except Exception as exc:  # an identity callable that fails on this request: no correlation
             log.debug("otrace: identity failed for %s: %s", type(handler).__name__, exc)
             return
-        names = registry.names_for(base) if base else []
+        names = registry.names_for(identity) if identity is not None else []
         if names:
             ctx.extra["web_client"] = names[0]
 

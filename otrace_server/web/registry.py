@@ -34,22 +34,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from otrace_server.shell.providers import WebClientInfo
+from otrace_server.web.names import tab_name, web_name
+from otrace_server.web.ratelimit import LogLimiter
 
 if TYPE_CHECKING:
     from otrace_server.runtime import Runtime
     from otrace_server.shell import Shell
 
-__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "MAX_MESSAGE"]
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "MAX_WEB_MESSAGE"]
 
 log = logging.getLogger("otrace.web")
 audit = logging.getLogger("otrace.audit")
 
-#: messages (either way) larger than this are dropped
-MAX_MESSAGE = 1024 * 1024
+#: /osh/web messages (either way) larger than this are dropped
+MAX_WEB_MESSAGE = 1024 * 1024
 
 def default_identity(handler: Any) -> str:
     """The identity used when the app gives none: Tornado's ``current_user`` when set, else
-    ``"browser"`` (every tab then shows up as browser, browser.2, ...)."""
+    ``"browser"`` (every tab then shows up as browser, browser#2, ...)."""
     user = getattr(handler, "current_user", None)
     if isinstance(user, bytes):
         user = user.decode("utf-8", "replace")
@@ -58,9 +60,11 @@ def default_identity(handler: Any) -> str:
 
 @dataclass(eq=False)
 class _Client:
-    """A registered socket. ``send(text)`` writes a message; it is called on the app loop only."""
+    """A registered socket of ``identity`` (named ``base``, or ``base#N`` for its N-th tab).
+    ``send(text)`` writes a message; it is called on the app loop only."""
 
     name: str
+    identity: str
     base: str
     since: float
     user_agent: str
@@ -74,7 +78,9 @@ class WebRegistry:
 
     ``identity(handler) -> str | None`` names the browser behind a Tornado handler (the websocket
     handler when a browser connects, a request handler when a request is held); None means "not
-    identified": such a socket is not registered and its messages are dropped.
+    identified": such a socket is not registered and its messages are dropped. Names follow
+    ``names`` (one-to-one). Log lines caused by browsers go through ``warnings`` (a
+    ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a summary line).
     """
 
     def __init__(self, identity: Callable[[Any], Any] | None = None, engine=None) -> None:
@@ -86,6 +92,7 @@ class WebRegistry:
         self._pending: dict[int, tuple[concurrent.futures.Future, str]] = {}
         self._ids = itertools.count(1)
         self._enricher: Callable | None = None
+        self.warnings = LogLimiter(log)
 
     # ---- wiring ------------------------------------------------------------------------------
     def attach(self, shell: Shell, runtime: Runtime, identity: Callable[[Any], Any] | None = None) -> "WebRegistry":
@@ -119,15 +126,24 @@ class WebRegistry:
         self.runtime = None
 
     # ---- socket side (app loop thread) --------------------------------------------------------
-    def register(self, base: str, user_agent: str, send: Callable[[str], Any], url: str = "") -> str:
-        """Register a connected socket for identity ``base`` (already cleaned) and return its name:
-        ``base`` or, when taken by another tab, ``base.2``, ``base.3``, ... (smallest free)."""
+    def register(self, identity: str, user_agent: str, send: Callable[[str], Any], url: str = "") -> str | None:
+        """Register a connected socket of ``identity`` (``names.identity_text``) and return its
+        name: ``names.web_name(identity)``, or when another tab of the same identity has it,
+        ``<name>#2``, ``<name>#3``, ... (smallest free). None (not registered, logged) if a
+        different identity holds that name (only a SHA-256 collision of two long identities)."""
+        base = web_name(identity)
         with self._lock:
-            name, n = base, 1
-            while name in self._clients:
-                n += 1
-                name = f"{base}.{n}"
-            self._clients[name] = _Client(name, base, time.time(), user_agent[:300], send, url[:2000])
+            if any(c.base == base and c.identity != identity for c in self._clients.values()):
+                name = None
+            else:
+                name, n = base, 1
+                while name in self._clients:
+                    n += 1
+                    name = tab_name(base, n)
+                self._clients[name] = _Client(name, identity, base, time.time(), user_agent[:300], send, url[:2000])
+        if name is None:
+            log.warning("otrace: browser not registered: its name %s belongs to another identity", base)
+            return None
         log.info("otrace: browser %s connected", name)
         self._publish_clients()
         return name
@@ -154,7 +170,7 @@ class WebRegistry:
         """Complete evaluation ``msg_id`` with a browser's answer. Returns False (and logs) when the
         id is unknown (already timed out) or was not sent to browser ``name``."""
         with self._lock:
-            entry = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+            entry = self._pending.get(msg_id) if type(msg_id) is int else None
             if entry is None or entry[1] != name:
                 entry = None
             else:
@@ -163,12 +179,13 @@ class WebRegistry:
                 if client is not None:
                     client.pending.discard(msg_id)
         if entry is None:
-            log.info("otrace: dropped a reply from browser %s for unknown evaluation %r", name, msg_id)
+            self.warnings.log(name, logging.INFO, "otrace: dropped a reply from browser %s for unknown evaluation %s",
+                              name, _short(msg_id))
             return False
         if error is not None:
-            _complete(entry[0], None, str(error))
+            _complete(entry[0], None, _text(error))
         else:
-            _complete(entry[0], "undefined" if value is None else str(value), None)
+            _complete(entry[0], "undefined" if value is None else _text(value), None)
         return True
 
     def _publish_clients(self) -> None:
@@ -176,10 +193,11 @@ class WebRegistry:
         if self.engine is not None:
             self.engine.events.publish("web_clients", clients=self.clients())
 
-    def names_for(self, base: str) -> list[str]:
-        """Names of the connected browsers of identity ``base``, most recently connected first."""
+    def names_for(self, identity: str) -> list[str]:
+        """Names of the connected browsers of ``identity`` (``names.identity_text``), most
+        recently connected first."""
         with self._lock:
-            found = [c for c in self._clients.values() if c.base == base]
+            found = [c for c in self._clients.values() if c.identity == identity]
         return [c.name for c in sorted(found, key=lambda c: c.since, reverse=True)]
 
     # ---- provider side (any thread) ------------------------------------------------------------
@@ -268,7 +286,7 @@ class WebRegistry:
             return "JavaScript evaluation is refused in safe mode; enable it with 'set safe_mode False'"
         if not isinstance(expression, str) or not expression.strip():
             return "nothing to evaluate"
-        if len(expression.encode("utf-8")) > MAX_MESSAGE - 100:
+        if len(expression.encode("utf-8", "surrogatepass")) > MAX_WEB_MESSAGE - 100:
             return "expression too long (limit 1 MiB)"
         if self.runtime is None:
             return "otrace web is not attached to a started runtime (otrace_server.web attach)"
@@ -297,6 +315,22 @@ class WebRegistry:
                 client.pending.discard(msg_id)
             if entry is not None:
                 _complete(entry[0], None, f"browser {client.name} disconnected")
+
+
+def _text(value: Any) -> str:
+    """A browser's value or error as text: a string as is, other JSON as JSON (never raises)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (ValueError, TypeError, RecursionError):
+        return f"<{type(value).__name__} that cannot be shown>"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a log line about a browser's message."""
+    text = _text(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _complete(future: concurrent.futures.Future, value: str | None, error: str | None) -> concurrent.futures.Future:

@@ -25,8 +25,10 @@ Wire format (JSON text frames, all with an ``otrace`` key): browser -> server ``
 text}``; server -> browser ``{"otrace": "eval", "id": N, "expr": text}``.
 
 Robustness: cross-origin sockets are refused (``check_origin``); a message that is not valid JSON
-(or nested too deeply to parse), larger than 1 MiB, or from a socket that is not registered (its
-identity was None) is dropped with a log line. Nothing a browser sends can raise into Tornado.
+(or nested too deeply to parse), larger than 1 MiB (``MAX_WEB_MESSAGE``), or from a socket that is
+not registered (its identity was None) is dropped with a log line. Those lines go through the
+registry's ``warnings`` limiter (per browser and in all; beyond, one summary line a minute), so a
+browser cannot flood the log. Nothing a browser sends can raise into Tornado.
 
 Thread-safety notes: every method here runs on the application's loop thread (Tornado's rule).
 """
@@ -42,12 +44,10 @@ from urllib.parse import urlsplit
 import tornado.web
 import tornado.websocket
 
-from otrace_server.web.names import clean_name
-from otrace_server.web.registry import MAX_MESSAGE, WebRegistry, get_registry
+from otrace_server.web.names import identity_text
+from otrace_server.web.registry import MAX_WEB_MESSAGE, WebRegistry, get_registry
 
 __all__ = ["OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR"]
-
-log = logging.getLogger("otrace.web")
 
 #: the directory holding otrace-web.js
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -69,22 +69,24 @@ class OTraceWebMixin:
         request with an Origin header, same-origin ones included.)"""
         if urlsplit(origin).netloc.lower() == self.request.host.lower():
             return True
-        log.warning("otrace: refused a websocket from origin %s", origin)
+        self._otrace_log(logging.WARNING, "otrace: refused a websocket from origin %s", ascii(origin[:200]))
         return False
 
     def otrace_open(self) -> str | None:
-        """Register this socket under the name derived from the app's identity callable (None:
-        not identified, not registered). Call it from ``open``. Returns the name."""
-        registry = self.otrace_registry or get_registry()
+        """Register this socket under the name of the identity the app's identity callable gives
+        (``names``: one-to-one, a second tab is ``<name>#2``; None: not identified, not
+        registered). Call it from ``open``. Returns the name."""
+        registry = self._otrace_registry()
         try:
-            base = clean_name(registry.identity(self))
+            identity = identity_text(registry.identity(self))
         except Exception:
-            log.exception("otrace: the web identity callable failed")
-            base = None
-        if base is None:
-            log.info("otrace: websocket from %s not identified; not registered", self.request.remote_ip)
+            self._otrace_log(logging.ERROR, "otrace: the web identity callable failed", exc_info=True)
+            identity = None
+        if identity is None:
+            self._otrace_log(logging.INFO, "otrace: websocket from %s not identified; not registered",
+                             self.request.remote_ip)
             return None
-        self.otrace_name = registry.register(base, self.request.headers.get("User-Agent", ""),
+        self.otrace_name = registry.register(identity, self.request.headers.get("User-Agent", ""),
                                              self.write_message)
         return self.otrace_name
 
@@ -98,13 +100,14 @@ class OTraceWebMixin:
             return False
         if not isinstance(data, dict) or "otrace" not in data:
             return False
-        if len(message) > MAX_MESSAGE:
+        if len(message) > MAX_WEB_MESSAGE:
             self._otrace_drop_oversized(message)
             return True
-        registry = self.otrace_registry or get_registry()
+        registry = self._otrace_registry()
         name = self.otrace_name
         if name is None:
-            log.warning("otrace: dropped a message from unregistered websocket %s", self.request.remote_ip)
+            self._otrace_log(logging.WARNING, "otrace: dropped a message from unregistered websocket %s",
+                             self.request.remote_ip)
             return True
         kind = data.get("otrace")
         if kind == "hello":
@@ -114,18 +117,27 @@ class OTraceWebMixin:
             error = data.get("error")
             registry.reply(name, data.get("id"), data.get("value"), error)
         else:
-            log.warning("otrace: dropped a message of unknown kind %r from browser %s", kind, name)
+            self._otrace_log(logging.WARNING, "otrace: dropped a message of unknown kind %s from browser %s",
+                             ascii(kind)[:60], name)
         return True
 
+    def _otrace_registry(self) -> WebRegistry:
+        return self.otrace_registry or get_registry()
+
+    def _otrace_log(self, level: int, msg: str, *args: Any, exc_info: bool = False) -> None:
+        """A log line caused by this socket's browser, through the registry's rate limiter."""
+        source = self.otrace_name or self.request.remote_ip or "?"
+        self._otrace_registry().warnings.log(source, level, msg, *args, exc_info=exc_info)
+
     def _otrace_drop_oversized(self, message: str | bytes) -> None:
-        log.warning("otrace: dropped a %d-byte websocket message from %s (limit %d)",
-                    len(message), self.otrace_name or self.request.remote_ip, MAX_MESSAGE)
+        self._otrace_log(logging.WARNING, "otrace: dropped a %d-byte websocket message from %s (limit %d)",
+                         len(message), self.otrace_name or self.request.remote_ip, MAX_WEB_MESSAGE)
 
     def otrace_close(self) -> None:
         """Unregister this socket (its pending evaluations fail at once). Call it from ``on_close``."""
         name, self.otrace_name = self.otrace_name, None
         if name is not None:
-            (self.otrace_registry or get_registry()).unregister(name)
+            self._otrace_registry().unregister(name)
 
 
 class OTraceWebSocket(OTraceWebMixin, tornado.websocket.WebSocketHandler):
@@ -138,18 +150,18 @@ class OTraceWebSocket(OTraceWebMixin, tornado.websocket.WebSocketHandler):
 
     @property
     def max_message_size(self) -> int:
-        # above this Tornado closes the socket; between MAX_MESSAGE and it, otrace_message drops
-        return 2 * MAX_MESSAGE
+        # above this Tornado closes the socket; between MAX_WEB_MESSAGE and it, otrace_message drops
+        return 2 * MAX_WEB_MESSAGE
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.otrace_open()
 
     def on_message(self, message: str | bytes) -> None:
-        if len(message) > MAX_MESSAGE:
+        if len(message) > MAX_WEB_MESSAGE:
             self._otrace_drop_oversized(message)
         elif not self.otrace_message(message):
-            log.warning("otrace: dropped a non-otrace message (%d bytes) from %s",
-                        len(message), self.otrace_name or self.request.remote_ip)
+            self._otrace_log(logging.WARNING, "otrace: dropped a non-otrace message (%d bytes) from %s",
+                             len(message), self.otrace_name or self.request.remote_ip)
 
     def on_close(self) -> None:
         self.otrace_close()

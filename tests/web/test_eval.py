@@ -25,9 +25,9 @@ def test_two_users_get_their_names_with_url_and_user_agent(users, chat):
     _, alice = users.login("alice")
     _, bob = users.login("bob")
     _, alice2 = users.login("alice")                     # a second tab of alice
-    assert (alice, bob, alice2) == ("alice", "bob", "alice.2")
+    assert (alice, bob, alice2) == ("alice", "bob", "alice#2")
     infos = {c.name: c for c in registry.clients()}
-    assert sorted(infos) == ["alice", "alice.2", "bob"]
+    assert sorted(infos) == ["alice", "alice#2", "bob"]
     assert infos["bob"].url == users.server.url + "/"
     assert "Chrome" in infos["bob"].user_agent
     assert abs(infos["bob"].since - time.time()) < 60

@@ -4,24 +4,19 @@ request names the browser of the same user (``ctx.extra["web_client"]``), in rea
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import logging
 
 import pytest
 import tornado.httpclient
 import tornado.web
-import tornado.websocket
 
 from otrace_server import traceassert
-from otrace_server.core.engine import get_engine
-from otrace_server.runtime import Runtime
-from otrace_server.shell import Shell
-from otrace_server.web import MAX_MESSAGE, WebRegistry, handlers
+from otrace_server.web import MAX_WEB_MESSAGE, WebRegistry, handlers
 
 from tests.support.waiting import wait_for
-from tests.web.servers import AppServer
+from tests.web import servers
+from tests.web.servers import on_loop, served
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,16 +44,8 @@ def make_app():
 @pytest.fixture(scope="module")
 def app():
     """The test app with the registry attached to a real Shell + Runtime on the process engine."""
-    server = AppServer(make_app)
-    engine = get_engine()
-    runtime = Runtime(engine, server.loop)
-    runtime.start()
-    shell = Shell(engine, {})
-    REGISTRY.attach(shell, runtime)
-    yield server, runtime, shell
-    REGISTRY.detach()
-    runtime.stop()
-    server.stop()
+    with served(REGISTRY, make_app) as running:
+        yield running
 
 
 def connect(server, *, user="sock", origin=None):
@@ -66,17 +53,7 @@ def connect(server, *, user="sock", origin=None):
     headers = {"Cookie": f"who={user}"} if user else {}
     if origin:
         headers["Origin"] = origin
-    request = tornado.httpclient.HTTPRequest(f"ws://127.0.0.1:{server.port}/otrace/ws", headers=headers)
-    return on_loop(server, lambda: tornado.websocket.websocket_connect(request))
-
-
-def on_loop(server, make, timeout=10):
-    """Run ``make()`` on the app loop (awaiting what it returns, if awaitable) and return the result."""
-    async def run():
-        value = make()
-        return (await value) if inspect.isawaitable(value) else value
-
-    return asyncio.run_coroutine_threadsafe(run(), server.loop).result(timeout)
+    return servers.connect(server, headers)
 
 
 def test_the_script_is_served(app):
@@ -98,13 +75,13 @@ def test_bad_messages_are_dropped_with_a_log_line_and_the_socket_keeps_working(a
     name = wait_for(lambda: next((c.name for c in REGISTRY.clients() if c.name.startswith("raw")), None))
     with caplog.at_level(logging.INFO, logger="otrace.web"):
         on_loop(server, lambda: ws.write_message("not json {"))
-        on_loop(server, lambda: ws.write_message(json.dumps({"otrace": "result", "id": 1, "value": "x" * MAX_MESSAGE})))
+        on_loop(server, lambda: ws.write_message(json.dumps({"otrace": "result", "id": 1, "value": "x" * MAX_WEB_MESSAGE})))
         on_loop(server, lambda: ws.write_message(json.dumps({"otrace": "result", "id": 999999, "value": "late"})))
         wait_for(lambda: any("unknown evaluation" in r.getMessage() for r in caplog.records
                              if r.name == "otrace.web"), what="the log line of the late reply")
     text = "\n".join(r.getMessage() for r in caplog.records if r.name == "otrace.web")
     assert "dropped a non-otrace message" in text
-    assert f"dropped a {len(json.dumps({'otrace': 'result', 'id': 1, 'value': 'x' * MAX_MESSAGE}))}-byte" in text
+    assert f"dropped a {len(json.dumps({'otrace': 'result', 'id': 1, 'value': 'x' * MAX_WEB_MESSAGE}))}-byte" in text
     assert "unknown evaluation 999999" in text
     # still registered and answering: act as the browser for one evaluation
     shell.engine.settings.set("safe_mode", False)

@@ -6,27 +6,21 @@ held and resumes."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import inspect
 import json
 import logging
 import time
 import urllib.request
 
 import pytest
-import tornado.httpclient
 import tornado.web
-import tornado.websocket
 
 from otrace_server import traceassert
-from otrace_server.core.engine import get_engine
-from otrace_server.runtime import Runtime
-from otrace_server.shell import Shell
-from otrace_server.web import MAX_MESSAGE, WebRegistry, handlers
+from otrace_server.web import MAX_WEB_MESSAGE, WebRegistry, handlers
 
 from tests.support.waiting import wait_for
-from tests.web.servers import AppServer
+from tests.web import servers
+from tests.web.servers import on_loop, served
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,32 +35,15 @@ class HoldHandler(tornado.web.RequestHandler):
 
 @pytest.fixture(scope="module")
 def app():
-    server = AppServer(lambda: tornado.web.Application([("/hold", HoldHandler)] + handlers("/otrace", REGISTRY)))
-    engine = get_engine()
-    runtime = Runtime(engine, server.loop)
-    runtime.start()
-    shell = Shell(engine, {})
-    REGISTRY.attach(shell, runtime)
-    engine.settings.set("safe_mode", False)
-    yield server, engine
-    engine.settings.set("safe_mode", True)
-    REGISTRY.detach()
-    runtime.stop()
-    server.stop()
-
-
-def on_loop(server, make, timeout=10):
-    async def run():
-        value = make()
-        return (await value) if inspect.isawaitable(value) else value
-
-    return asyncio.run_coroutine_threadsafe(run(), server.loop).result(timeout)
+    make_app = lambda: tornado.web.Application([("/hold", HoldHandler)] + handlers("/otrace", REGISTRY))  # noqa: E731
+    with served(REGISTRY, make_app) as (server, runtime, shell):
+        shell.engine.settings.set("safe_mode", False)
+        yield server, shell.engine
+        shell.engine.settings.set("safe_mode", True)
 
 
 def connect(server, user: str):
-    request = tornado.httpclient.HTTPRequest(f"ws://127.0.0.1:{server.port}/otrace/ws",
-                                             headers={"Cookie": f"who={user}"})
-    ws = on_loop(server, lambda: tornado.websocket.websocket_connect(request, max_message_size=4 * MAX_MESSAGE))
+    ws = servers.connect(server, {"Cookie": f"who={user}"}, max_message_size=4 * MAX_WEB_MESSAGE)
     name = wait_for(lambda: REGISTRY.names_for(user)[0] if REGISTRY.names_for(user) else None,
                     what=f"{user}'s socket to register")
     return ws, name
@@ -94,7 +71,7 @@ def test_malformed_messages_never_break_the_socket_nor_a_held_request(app, caplo
                json.dumps({"otrace": ["hello"]}), json.dumps({"otrace": None}), json.dumps({"otrace": "eval", "id": 1}),
                json.dumps({"otrace": "hello", "url": {"a": 1}}), json.dumps({"otrace": "result", "id": [1], "value": 1}),
                json.dumps({"otrace": "result", "id": "1", "error": {"x": 1}}),
-               json.dumps({"otrace": "result", "id": 10**30}), json.dumps({"otrace": "result", "value": "x" * MAX_MESSAGE})]
+               json.dumps({"otrace": "result", "id": 10**30}), json.dumps({"otrace": "result", "value": "x" * MAX_WEB_MESSAGE})]
     with caplog.at_level(logging.INFO):
         for message in garbage:
             on_loop(server, lambda: ws.write_message(message, binary=isinstance(message, bytes)))
@@ -119,7 +96,7 @@ def test_a_message_over_tornados_limit_closes_only_that_socket(app, caplog):
     with caplog.at_level(logging.INFO):
         pending = REGISTRY.submit(big_name, "document.title", who="qa")
         json.loads(on_loop(server, big.read_message))      # the eval reached the "browser"
-        on_loop(server, lambda: big.write_message("x" * (2 * MAX_MESSAGE + 1)))
+        on_loop(server, lambda: big.write_message("x" * (2 * MAX_WEB_MESSAGE + 1)))
         assert on_loop(server, big.read_message) is None    # Tornado closed it
         assert pending.result(5) == (None, f"browser {big_name} disconnected")
         wait_for(lambda: big_name not in {c.name for c in REGISTRY.clients()}, what="the big socket to go")
