@@ -79,8 +79,9 @@ class WebRegistry:
     ``identity(handler) -> str | None`` names the browser behind a Tornado handler (the websocket
     handler when a browser connects, a request handler when a request is held); None means "not
     identified": such a socket is not registered and its messages are dropped. Names follow
-    ``names`` (one-to-one). Log lines caused by browsers go through ``warnings`` (a
-    ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a summary line).
+    ``names`` (one-to-one). Log lines caused by browsers (connections, bad messages) go through
+    ``warnings`` (a ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a
+    summary line).
     """
 
     def __init__(self, identity: Callable[[Any], Any] | None = None, engine=None) -> None:
@@ -142,9 +143,10 @@ class WebRegistry:
                     name = tab_name(base, n)
                 self._clients[name] = _Client(name, identity, base, time.time(), user_agent[:300], send, url[:2000])
         if name is None:
-            log.warning("otrace: browser not registered: its name %s belongs to another identity", base)
+            self.warnings.log(base, logging.WARNING, "otrace: browser not registered: its name %s belongs to another "
+                              "identity", base)
             return None
-        log.info("otrace: browser %s connected", name)
+        self.warnings.log(name, logging.INFO, "otrace: browser %s connected", name)
         self._publish_clients()
         return name
 
@@ -161,7 +163,7 @@ class WebRegistry:
             client = self._clients.pop(name, None)
             futures = [self._pending.pop(i) for i in (client.pending if client else ()) if i in self._pending]
         if client is not None:
-            log.info("otrace: browser %s disconnected", name)
+            self.warnings.log(name, logging.INFO, "otrace: browser %s disconnected", name)
             self._publish_clients()
         for future, _ in futures:
             _complete(future, None, f"browser {name} disconnected")
@@ -309,7 +311,7 @@ class WebRegistry:
         try:
             client.send(text)
         except Exception as exc:  # WebSocketClosedError and the like
-            log.info("otrace: sending to browser %s failed: %s", client.name, exc)
+            self.warnings.log(client.name, logging.INFO, "otrace: sending to browser %s failed: %s", client.name, exc)
             with self._lock:
                 entry = self._pending.pop(msg_id, None)
                 client.pending.discard(msg_id)

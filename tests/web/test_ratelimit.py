@@ -92,3 +92,18 @@ def test_a_flooding_browser_writes_a_few_lines_and_one_summary(app, caplog):
     assert any("from calm" in line for line in lines)          # another browser's line is still written
     on_loop(server, flood.close)
     on_loop(server, calm.close)
+
+
+def test_a_browser_reconnecting_in_a_loop_writes_a_few_lines(app, caplog):
+    server = app[0]
+    REGISTRY.warnings = LogLimiter(log, per_source=4, total=20, window=30.0)
+    with caplog.at_level(logging.INFO, logger="otrace.web"):
+        for _ in range(25):
+            ws = connect(server, {"X-Who": "flapper"})
+            wait_for(lambda: "flapper" in {c.name for c in REGISTRY.clients()})
+            on_loop(server, ws.close)
+            wait_for(lambda: "flapper" not in {c.name for c in REGISTRY.clients()})
+    assert [line for line in messages(caplog) if "flapper" in line] == [
+        "otrace: browser flapper connected", "otrace: browser flapper disconnected"] * 2
+    on_loop(server, REGISTRY.warnings.flush)
+    assert "(flapper: 46)" in messages(caplog)[-1]
