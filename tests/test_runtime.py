@@ -14,6 +14,7 @@ from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.runtime import Runtime, crossing
+from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(20)
@@ -22,14 +23,8 @@ pytestmark = pytest.mark.timeout(20)
 @pytest.fixture
 def app_loop():
     """An application loop running on its own thread (the 'app thread')."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="app-thread", daemon=True)
-    thread.start()
-    yield loop
-    if not loop.is_closed():
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+    with LoopThread("app-thread") as app:
+        yield app.loop
 
 
 @pytest.fixture

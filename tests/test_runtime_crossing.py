@@ -13,6 +13,7 @@ from otrace_server.core.context import capture
 from otrace_server.core.engine import Engine
 from otrace_server.core.holds import Outcome
 from otrace_server.runtime import Runtime, crossing
+from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(20)
@@ -36,14 +37,9 @@ def count_wakeups(loop):
 def app_loop():
     """A real loop on its own thread; ``app_loop.wakeups`` counts its ``call_soon_threadsafe``
     calls made after the fixture is set up (the real method, wrapped)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="app-thread", daemon=True)
-    thread.start()
-    real = count_wakeups(loop)
-    yield loop
-    real(loop.stop)
-    thread.join(5)
-    loop.close()
+    with LoopThread("app-thread") as app:
+        count_wakeups(app.loop)
+        yield app.loop
 
 
 class Blocked:

@@ -13,6 +13,7 @@ from otrace_server.core.assertions import traceassert
 from otrace_server.core.engine import READY, get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
+from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
 WAIT = 5.0
@@ -102,25 +103,18 @@ def test_break_blocks_until_resumed(engine):
 
 
 def test_hold_in_a_coroutine_on_a_running_loop(engine):
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     engine.install_crossing(lambda lp, fn: lp.call_soon_threadsafe(fn))
-    try:
+    with LoopThread("app-loop", timeout=WAIT) as app:
         async def get(number):
             value = await traceassert(number != "77", label="hold_check", action="hold")
             return number, value
 
-        assert asyncio.run_coroutine_threadsafe(get("5"), loop).result(WAIT) == ("5", None)
-        fut = asyncio.run_coroutine_threadsafe(get("77"), loop)
+        assert app.run(get("5")) == ("5", None)
+        fut = app.submit(get("77"))
         (hold,) = wait_for_holds(engine)
         assert ":hd-hold_check:" in hold.id and hold.context.argvalues == {"number": "77"}
         engine.resume(None, Outcome("value", value=1))
         assert fut.result(WAIT) == ("77", 1)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(WAIT)
-        loop.close()
 
 
 def test_hold_without_a_loop_becomes_an_assert(engine):

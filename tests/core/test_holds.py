@@ -15,6 +15,7 @@ from otrace_server.core.context import capture
 from otrace_server.core.engine import READY, Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import HoldAnswered, HoldRegistry, Outcome
+from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
 WAIT = 5.0
@@ -23,13 +24,8 @@ WAIT = 5.0
 @pytest.fixture
 def app_loop():
     """An asyncio loop running on its own thread, as the application's loop does."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="app-loop", daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(WAIT)
-    loop.close()
+    with LoopThread("app-loop", timeout=WAIT) as app:
+        yield app.loop
 
 
 @pytest.fixture

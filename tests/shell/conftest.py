@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 
 import pytest
 
 from otrace_server.core.context import capture
 from otrace_server.core.engine import Engine
 from otrace_server.shell import Shell
+from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
 
@@ -103,21 +103,8 @@ def session(shell):
 @pytest.fixture
 def loop():
     """A real asyncio loop running on its own thread."""
-    lp = asyncio.new_event_loop()
-    thread = threading.Thread(target=lp.run_forever, name="app-loop", daemon=True)
-    thread.start()
-    yield lp
-
-    async def cancel_the_rest():   # a test that left a hold waiting: end its task, not destroy it pending
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    asyncio.run_coroutine_threadsafe(cancel_the_rest(), lp).result(5)
-    lp.call_soon_threadsafe(lp.stop)
-    thread.join(5)
-    lp.close()
+    with LoopThread("app-loop") as app:   # a hold a test left waiting is cancelled at the end
+        yield app.loop
 
 
 @pytest.fixture

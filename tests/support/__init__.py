@@ -1,2 +1,3 @@
-"""Helpers shared by the test packages: a Content-Length framed socket client (``framed``) and a
-Tornado app served for real on a loop thread (``appserver``)."""
+"""Helpers shared by the test packages: a Content-Length framed socket client (``framed``), a
+Tornado app served for real on a loop thread (``appserver``) and an asyncio loop on a thread of its
+own (``loops``)."""

@@ -10,16 +10,16 @@ Thread-safety: construct and ``stop`` from the test thread; the app runs only on
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Callable
 
 import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
+
+from tests.support.loops import LoopThread
 
 __all__ = ["AppServer", "load_module"]
 
@@ -36,38 +36,29 @@ def load_module(name: str, path: Path):
 
 class AppServer:
     """The Tornado app of ``app_factory()`` on 127.0.0.1:<free port>, its loop on ``app-thread``.
-    AssertionError when it does not start within 10 s."""
+    TimeoutError when it does not start within 10 s."""
 
     def __init__(self, app_factory: Callable[[], Any], backlog: int = 128) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        ready = threading.Event()
+        self._loop_thread = LoopThread("app-thread", timeout=10)
+        self.loop = self._loop_thread.loop
 
         async def setup():
             self.io_loop = tornado.ioloop.IOLoop.current()
             self.http = tornado.httpserver.HTTPServer(app_factory())
             sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", backlog=backlog)
             self.http.add_sockets(sockets)
-            self.port = sockets[0].getsockname()[1]
+            return sockets[0].getsockname()[1]
 
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(setup())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, name="app-thread", daemon=True)
-        self.thread.start()
-        assert ready.wait(10), "app server did not start"
+        self.port = self._loop_thread.run(setup())
+        self.thread = self._loop_thread.thread
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        """Stop listening, stop the loop, join its thread, close it (idempotent)."""
+        """Stop listening, then stop the loop as ``LoopThread.stop`` does: requests left waiting
+        cancelled, loop stopped, thread joined, loop closed (idempotent)."""
         async def shutdown():
             self.http.stop()
 
         if not self.loop.is_closed():
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-            self.loop.close()
+            self._loop_thread.run(shutdown(), timeout=5)
+            self._loop_thread.stop()
