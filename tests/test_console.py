@@ -46,6 +46,16 @@ ticks = {"n": 0}
 def answer():
     return 41
 
+class Hostile:
+    def __repr__(self):
+        return "\x1b[2J\x1b]0;owned\x07<hostile \u202eevil>"
+
+hostile_value = Hostile()
+
+def escapes():
+    seen = Hostile()   # a local of the recorded context
+    traceassert(False, label="esc")
+
 def poke():
     traceassert(False, label="poke")
 
@@ -67,6 +77,11 @@ def background():
             sys.stdout.flush()
             time.sleep(1)
             print(f"tty={sys.stdout.isatty()} fd={sys.stdout.fileno()} enc={sys.stdout.encoding}")
+        if os.path.exists(TRIGGER + ".esc"):
+            os.unlink(TRIGGER + ".esc")
+            import logging
+            logging.getLogger("app").error("GET /\x1b[2J\x1b[31mred")   # e.g. a request URI, logged
+            escapes()
         if os.path.exists(TRIGGER + ".brk"):
             os.unlink(TRIGGER + ".brk")
             traceassert(False, label="brk", action="break")   # blocks this thread until resume
@@ -105,6 +120,7 @@ def term(program, tmp_path):
     child.trigger_break = lambda: (tmp_path / "trigger.brk").write_text("")
     child.trigger_log = lambda: (tmp_path / "trigger.log").write_text("")
     child.trigger_print = lambda: (tmp_path / "trigger.print").write_text("")
+    child.trigger_escapes = lambda: (tmp_path / "trigger.esc").write_text("")
     child.expect_exact(PROMPT)
     yield child
     if child.isalive():
@@ -203,6 +219,22 @@ def test_app_output_from_another_thread_while_a_line_is_half_typed_keeps_the_lin
     term.sendline("quit")
     term.expect_exact("CONSOLE ENDED")
     term.expect_exact("restored: True True")                # the original streams are back
+
+
+def test_escapes_in_reprs_log_records_and_events_are_shown_as_text(term):
+    term.logfile_read = seen = io.StringIO()   # everything the terminal received from here on
+    term.sendline("hostile_value")
+    term.expect_exact("\\x1b[2J\\x1b]0;owned\\x07<hostile \\u202eevil>\r\n")
+    term.expect_exact(PROMPT)
+    term.trigger_escapes()
+    term.expect_exact("GET /\\x1b[2J\\x1b[31mred\r\n")            # a log record
+    term.expect(r"escapes:as-esc:\d\d-\d\d-\d\d")                  # its event
+    term.sendline("cd ~~")
+    term.sendline("ls -l")
+    term.expect_exact("= \\x1b[2J\\x1b]0;owned\\x07<hostile \\u202eevil>\r\n")   # a local of it
+    term.expect_exact("> ")
+    raw = seen.getvalue()
+    assert all(s not in raw for s in ("\x1b[2J", "\x1b]0", "\x07", "\u202e", "\x1b[31m")), raw
 
 
 def test_event_between_commands_is_printed(term):

@@ -1,6 +1,7 @@
 """The console's log handler: while the console runs and the application configured no logging,
 records of WARNING and above are printed above the typed line instead of across it (they would
-otherwise go to stderr through ``logging.lastResort``: e.g. Tornado's "Uncaught exception" tracebacks).
+otherwise go to stderr through ``logging.lastResort``: e.g. Tornado's "Uncaught exception" tracebacks),
+``core.reprs.visible``: a logged request URI or browser message cannot send terminal escapes.
 
 Thread-safety: ``emit`` runs on the thread that logs; ``show_line`` serialises the terminal writes.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from otrace_server.console.render import LineShower
+from otrace_server.core.reprs import visible
 
 __all__ = ["ConsoleLogHandler"]
 
@@ -24,6 +26,6 @@ class ConsoleLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.console.show_line(self.format(record))
+            self.console.show_line(visible(self.format(record)))
         except Exception:
             self.handleError(record)

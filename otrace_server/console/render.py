@@ -1,5 +1,7 @@
 """What the console writes for engine events and shell results: shared by the interactive console
-(``interactive.Console``) and the batch runner (``batch.run_script``).
+(``interactive.Console``) and the batch runner (``batch.run_script``). What they write of
+otrace's is ``core.reprs.visible`` (the last line of defence: the shell's results already are):
+an event's text, a result's output, a log line; the application's own prints are its own.
 
 Thread-safety: pure functions; ``write_output`` writes to the stream it is given (callers serialise).
 """
@@ -7,6 +9,8 @@ Thread-safety: pure functions; ``write_output`` writes to the stream it is given
 from __future__ import annotations
 
 from typing import Protocol, TextIO
+
+from otrace_server.core.reprs import visible
 
 __all__ = ["format_event", "initial_prompt", "write_output", "LineShower"]
 
@@ -18,11 +22,17 @@ class LineShower(Protocol):
 
 
 def format_event(event) -> str | None:
-    """The line a console prints for an engine event, or None for events it does not show.
+    """The line a console prints for an engine event (``visible``), or None for events it does not
+    show.
 
     ``context``: the trace id (plus the arguments for call/return traces; for holds and breaks also
     the command that resumes them); ``hold_resumed``: ``<id> resumed``; ``output``: the text.
     """
+    text = _event_text(event)
+    return None if text is None else visible(text)
+
+
+def _event_text(event) -> str | None:
     data = event.data
     if event.kind == "context":
         ctx = data["context"]
@@ -48,6 +58,8 @@ def initial_prompt(session) -> str:
 
 
 def write_output(stdout: TextIO, text: str | None) -> None:
-    """Write a result's ``text`` to ``stdout`` ending with one newline (nothing for empty text)."""
+    """Write a result's ``text`` (``visible``) to ``stdout`` ending with one newline (nothing for
+    empty text)."""
     if text:
+        text = visible(text)
         stdout.write(text if text.endswith("\n") else text + "\n")

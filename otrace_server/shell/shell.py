@@ -26,6 +26,7 @@ from typing import Any
 
 from otrace_server.core.context import CTYPES
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import visible
 from otrace_server.core.settings import check_password
 from otrace_server.shell import vfs
 from otrace_server.shell.context_dirs import ContextDir, ContextTree
@@ -207,7 +208,8 @@ class Session:
     # ---- execution -------------------------------------------------------------------------
     def execute(self, line: str, stdin: str | None = None) -> Result:
         """Run one command line; never raises for bad input (errors come back as Result.error).
-        Output longer than ``result.MAX_OUTPUT`` characters is truncated (with a line saying so)."""
+        Output longer than ``result.MAX_OUTPUT`` characters is truncated (with a line saying so).
+        Output and prompt are ``core.reprs.visible``: no terminal control reaches a screen."""
         try:
             if not isinstance(line, str):
                 raise OTraceError("command line must be a string")
@@ -225,8 +227,8 @@ class Session:
             result = Result("error: recursion too deep", error=True)
         except Exception as exc:  # never let a bug in a command escape to the front end
             result = Result(_one_line(f"internal error: {type(exc).__name__}: {exc}"), error=True)
-        result.output = truncate_output(result.output)
-        result.prompt = self.prompt
+        result.output = truncate_output(visible(result.output))
+        result.prompt = visible(self.prompt, one_line=True)
         result.cwd = self.cwd_text
         return result
 

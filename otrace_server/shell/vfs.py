@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.reprs import safe_repr
+from otrace_server.core.reprs import safe_repr, visible
 from otrace_server.shell.mappings import AttrMapping, IndexMapping
 from otrace_server.shell.providers import TaskSource, WebProvider
 from otrace_server.shell.runtime_views import describe_task, describe_thread, task_snapshot, thread_snapshot
@@ -312,8 +312,8 @@ class WebDir(Dir):
         return WebClientDir(name)
 
     def describe(self, name: str, value: Any) -> str:
-        c = self._clients().get(name)
-        return f"{c.url} since {c.since} ({c.user_agent})" if c is not None else ""
+        c = self._clients().get(name)   # url and user agent are the browser's: one line, escaped
+        return visible(f"{c.url} since {c.since} ({c.user_agent})", one_line=True) if c is not None else ""
 
 
 # ---- the real filesystem -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from tests.lsp.rpc import Client
 from tests.support.processes import end_process
+from tests.web.servers import CHROMIUM, CHROMIUM_ARGS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -100,3 +101,13 @@ def fetch_async(app, path: str) -> dict:
     box["thread"] = threading.Thread(target=run, daemon=True)
     box["thread"].start()
     return box
+
+
+@pytest.fixture(scope="module")
+def page(chat, playwright):
+    """A page of real headless Chromium (one per test module, beside the chat demo process)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"chromium is not installed ({CHROMIUM})")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser.new_context().new_page()
+    browser.close()

@@ -3,22 +3,9 @@ chat demo process, with a real headless Chromium user logged in."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.web.servers import CHROMIUM, CHROMIUM_ARGS
-
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(scope="module")
-def page(chat, playwright):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"chromium is not installed ({CHROMIUM})")
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield browser.new_context().new_page()
-    browser.close()
 
 
 def test_browser_appears_and_evaluates_over_lsp(chat, page):

@@ -12,6 +12,7 @@ import inspect
 from typing import Any, Callable
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import visible
 from otrace_server.shell import vfs
 from otrace_server.shell.paths import join_path
 from otrace_server.shell.registry import command
@@ -198,12 +199,14 @@ def list_entries(session, args: list[str]) -> Result:
     else:
         rows.sort(key=lambda r: r[0])
     names = [r[0] for r in rows]
+    # a name is the application's (a dict key, a browser's): one line, escapes shown
+    shown_names = [visible(n, one_line=True) for n in names]
     if "l" in flags:
-        width = min(TTY_WIDTH // 3 - 1, max((len(n) for n in names), default=2))
-        lines = [f"{shown.ljust(width)} = {_describe(parent, name, value)}" for shown, parent, name, value in rows]
+        width = min(TTY_WIDTH // 3 - 1, max((len(n) for n in shown_names), default=2))
+        lines = [f"{shown.ljust(width)} = {_describe(parent, row[2], row[3])}" for shown, row in zip(shown_names, rows)]
         text = "\n".join(lines)
     else:
-        text = line_wrap(names)
+        text = line_wrap(shown_names)
     return Result(text, data={"entries": names})
 
 

@@ -8,6 +8,7 @@ Thread-safety: ``provider.evaluate_many`` blocks the caller's thread for at most
 from __future__ import annotations
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import visible
 from otrace_server.shell.evaluation import SAFE_MODE_HINT
 from otrace_server.shell.result import Result
 
@@ -15,7 +16,9 @@ __all__ = ["evaluate_js"]
 
 
 def evaluate_js(session, client: str, expression: str) -> Result:
-    """Evaluate ``expression`` in one browser (or each, for ``*``); one output line per browser."""
+    """Evaluate ``expression`` in one browser (or each, for ``*``); one output line per browser
+    (the browser's answer ``core.reprs.visible`` on one line: a browser cannot forge lines or send
+    terminal escapes)."""
     provider = session.shell.web
     if provider is None:
         raise OTraceError("/osh/web: not available (no web provider)")
@@ -31,7 +34,7 @@ def evaluate_js(session, client: str, expression: str) -> Result:
         answers = [(name, None, f"{type(exc).__name__}: {exc}") for name in names]
     lines, errors, values = [], 0, {}
     for name, value, error in answers:
-        text = f"error: {error}" if error is not None else str(value)
+        text = visible(f"error: {error}" if error is not None else str(value), one_line=True)
         errors += error is not None
         values[name] = text
         lines.append(f"{name}: {text}" if client == "*" else text)
