@@ -9,7 +9,7 @@ import re
 import pytest
 
 from otrace_server.core.reprs import HIDDEN
-from tests.support.appserver import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
