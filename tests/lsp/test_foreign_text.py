@@ -42,7 +42,7 @@ def test_browser_text_reaches_otrace_command_escaped(chat, page):
     })""", "http://x/\x1b[2J\x1b]0;owned\x07\r\nFAKE> \u202eevil")
     evil = wait_for(lambda: next((c for c in client.request("otrace/webClients", {})["clients"]
                                   if "FAKE" in c.get("url", "")), None), what="the hostile hello")
-    assert evil["name"] == "mallory.2"
+    assert evil["name"] == "mallory#2"
 
     listing = command(client, "ls -l /osh/web")["output"].splitlines()
     assert len(listing) == 2, listing                      # one line per browser: no forged lines
@@ -59,7 +59,7 @@ def test_browser_text_reaches_otrace_command_escaped(chat, page):
         command(client, "cd /osh/web")
         every = command(client, f"cd *; new String({HOSTILE_JS})")["output"].splitlines()
         assert every == ["mallory: \\x1b[2J\\x1b]0;owned\\x07\\r\\nFAKE> \\u202eevil",
-                         "mallory.2: http://x/\\x1b[2J\\x1b]0;owned\\x07\\r\\nFAKE> \\u202eevil"], every
+                         "mallory#2: http://x/\\x1b[2J\\x1b]0;owned\\x07\\r\\nFAKE> \\u202eevil"], every
     finally:
         command(client, "cd /osh/globals")
         command(client, "set safe_mode True")
