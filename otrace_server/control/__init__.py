@@ -8,10 +8,10 @@ Modules:
     throttle    at most N per-context notifications a second, the rest summed up
     endpoint    ``Endpoint``: accept loop on the control loop, clients, worker pool, engine-event
                 hooks; ``start_server``/``ServerHandle`` (start and stop from another thread)
-    audit       the audit log of state-changing requests (one line shape for every protocol)
+    audit       ``AuditLog``: the audit log's file (the records are ``core.audit``'s, one shape for all)
     discovery   discovery files: how editors and ``otrace ps`` find running processes
 
 Thread-safety: see each module. Everything runs on otrace's control loop (``Runtime.control_loop``)
-except what an endpoint runs in its worker pool, ``audit.record`` and ``discovery`` (any thread),
+except what an endpoint runs in its worker pool, ``audit`` and ``discovery`` (any thread),
 and ``start_server``/``ServerHandle.stop`` (any thread but the control thread).
 """

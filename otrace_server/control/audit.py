@@ -1,20 +1,17 @@
-"""The audit log of state-changing control-plane requests (exec, edit, patch, resume, web eval,
-trace/untrace): who (the client's ``clientInfo.name``) did what, when.
+"""The audit log's file: ``AuditLog`` writes the records of ``core.audit`` (logger
+``otrace.audit``: one line per state-changing effect, naming the front end and the client, for
+every front end) to a file next to the discovery file (``otrace-<pid>.audit.log``, mode 0600), one
+line each, after its time::
 
-Records go to the logger ``otrace.audit`` and, while an ``AuditLog`` is open, to a file next to
-the discovery file (``otrace-<pid>.audit.log``, mode 0600), one line each::
+    2024-05-01T12:00:00 front=lsp client=vscode action=resume ids=["GetHandler.get:hd-hold_check:12-00-00"] outcome=continue
 
-    2024-05-01T12:00:00 client=vscode method=otrace/resume ids=['GetHandler.get:hd-hold_check:12-00-00']
-
-The file is bounded for a server that runs for months: past ``MAX_BYTES`` it is renamed
+(the record's fields: ``core.audit``; ``core.audit.parse`` reads a line back). The file is
+bounded for a server that runs for months: past ``MAX_BYTES`` it is renamed
 ``otrace-<pid>.audit.log.1`` (replacing the previous one) and a new file is started, so the log
 takes at most about ``2 * MAX_BYTES`` on disk (plus one record, itself bounded by the control
 plane's ``MAX_MESSAGE``). Every file it opens, the rolled-over ones too, is mode 0600.
 
-Every front end writes its records through ``record`` (the LSP's ``otrace/*`` requests, the DAP's
-``dap/*`` ones), one line shape for all.
-
-Thread-safety: ``record`` may be called from any thread (logging serialises the writes and the
+Thread-safety: records may be written from any thread (logging serialises the writes and the
 roll-over).
 """
 
@@ -25,11 +22,10 @@ import logging.handlers
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
-__all__ = ["AuditLog", "MAX_BYTES", "logger", "record", "remove_if_empty"]
+from otrace_server.core.audit import logger
 
-logger = logging.getLogger("otrace.audit")
+__all__ = ["AuditLog", "MAX_BYTES", "remove_if_empty"]
 
 #: size at which the audit file rolls over to ``<name>.1`` (one previous file is kept)
 MAX_BYTES = 8 << 20
@@ -73,13 +69,6 @@ class AuditLog:
         logger.removeHandler(self._handler)
         self._handler.close()
         remove_if_empty(self.path)
-
-
-def record(client: str, method: str, **details: Any) -> None:
-    """Log one state-changing request by ``client`` (``method``: e.g. ``otrace/resume``,
-    ``dap/continue``; ``details``: its arguments, each written as ``key=repr(value)``)."""
-    text = " ".join(f"{k}={v!r}" for k, v in details.items())
-    logger.info("client=%s method=%s %s", client, method, text)
 
 
 def remove_if_empty(path: Path) -> None:

@@ -27,8 +27,13 @@ within ``control.auth.AUTH_TIMEOUT`` seconds. The read loop and the framing are 
 plane's (``control.client.Client``); a body that is not a JSON object is answered with an error
 (and, before ``attach``, closes the connection).
 
+Policy: in safe mode conditions, logpoints and repl statements are refused
+(``core.policy``: one message shape); continue, repl statements and breakpoint changes write one
+audit line each (``core.audit.record``) as the actor ``dap`` with this client's name.
+
 Thread-safety: the session lives on the control loop; request handlers that touch application
-objects (evaluate, variables, breakpoints) run in the server's worker threads.
+objects (evaluate, variables, breakpoints) or change state run in the server's worker threads
+(``in_worker``, which makes this client the audit actor there).
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ import logging
 import os
 from typing import Any, Callable
 
-from otrace_server.control import audit
 from otrace_server.control.auth import token_matches
 from otrace_server.control.client import Client
 from otrace_server.control.framing import TooLarge, encode, loads
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.policy import refused, require_unsafe
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate, execute
 
@@ -89,8 +95,8 @@ class RequestError(Exception):
 
 
 #: why a conditional breakpoint or logpoint is refused while safe_mode is on
-SAFE_MODE_CODE = ("conditions and logpoints run code in the application: refused while safe_mode is True "
-                  "(set safe_mode False); a plain breakpoint (a live hold) is allowed")
+SAFE_MODE_CODE = refused("conditions and logpoints", "they run code in the application; "
+                                                     "a plain breakpoint (a live hold) is allowed")
 
 
 class DapClient(Client):
@@ -210,12 +216,14 @@ class DapClient(Client):
             elif command == "disconnect":
                 self.close()
 
-    def audit(self, method: str, **details: Any) -> None:
-        """Write a state-changing request of this client to the audit log (as ``dap/<method>``)."""
-        audit.record(self.client_name, f"dap/{method}", **details)
-
     def in_worker(self, fn, *args, **kwargs):
-        return self.server.in_worker(fn, *args, **kwargs)
+        """Run ``fn(*args, **kwargs)`` in the server's worker pool as this client (the audit actor
+        ``dap``, ``client_name``); await the result on the control loop."""
+        def run():
+            with audit.acting("dap", self.client_name):
+                return fn(*args, **kwargs)
+
+        return self.server.in_worker(run)
 
     # ---- handshake --------------------------------------------------------------------------
     def _initialize(self, args: dict) -> dict:
@@ -339,7 +347,8 @@ class DapClient(Client):
         if not isinstance(expression, str):
             raise RequestError("evaluate: 'expression' must be a string")
         frame_id = args.get("frameId")
-        safe = self.server.engine.settings.safe_mode
+        settings = self.server.engine.settings
+        safe = settings.safe_mode
         if frame_id is None:
             owner, globals_dict, locals_map = None, self.server.shell.globals, None
         else:
@@ -348,11 +357,14 @@ class DapClient(Client):
             owner = hold.id
             globals_dict = ctx.globals if ctx.globals is not None else {}
             locals_map = ctx.locals if index == ctx.frame_index else (ctx.stack[index].locals or {})
-        statement = args.get("context") == "repl" and not safe and _is_statement(expression)
+        statement = args.get("context") == "repl" and _is_statement(expression)
+        if statement:
+            require_unsafe(settings, "statements", "the debug console runs them as the shell's exec")
 
         def run() -> dict:   # a worker thread: the app's code (and its __repr__) never runs on the control loop
             try:
                 if statement:   # the debug console runs statements (x = 1, import os) as the shell's exec
+                    audit.record("exec", code=expression, hold=owner)
                     return {"value": execute(expression, globals_dict, locals_map), "type": None,
                             "variablesReference": 0}
                 value = evaluate(expression, globals_dict, locals_map, safe=safe)
@@ -368,9 +380,13 @@ class DapClient(Client):
 
     async def _continue(self, args: dict) -> dict:
         hold = self._hold(args.get("threadId"))
-        self.audit("continue", ids=[hold.id])
-        await self.in_worker(self.server.engine.resume, [hold.id])
+        await self.in_worker(self._resume, hold.id)
         return {"allThreadsContinued": False}
+
+    def _resume(self, hold_id: str) -> None:
+        """Worker thread: resume one hold (audited when it was still held)."""
+        if self.server.engine.resume([hold_id]):
+            audit.record("resume", ids=[hold_id], outcome="continue")
 
     # ---- breakpoints ------------------------------------------------------------------------
     async def _set_breakpoints(self, args: dict) -> dict:
@@ -388,11 +404,10 @@ class DapClient(Client):
             raise RequestError("setBreakpoints: 'breakpoints' must be a list of objects")
         if not self.lines_start_at1:
             specs = [dict(s, line=s.get("line") + 1) if isinstance(s.get("line"), int) else s for s in specs]
-        self.audit("setBreakpoints", file=path, lines=[s.get("line") for s in specs])
         runs_code = [bool(s.get("condition") or s.get("logMessage")) for s in specs]
         refuse = self.server.engine.settings.safe_mode
         allowed = [s for s, code in zip(specs, runs_code) if not (refuse and code)]
-        done = iter(await self.in_worker(self.server.breakpoints.set, self, path, allowed))
+        done = iter(await self.in_worker(self._set_in_file, path, allowed))
         results = [{"verified": False, "line": s.get("line"), "message": SAFE_MODE_CODE}
                    if refuse and code else next(done) for s, code in zip(specs, runs_code)]
         for r in results:
@@ -401,7 +416,7 @@ class DapClient(Client):
                 r["line"] = self._line(r["line"])
         self.files.add(path)
         if self.traced_exceptions:
-            await self.in_worker(self.server.breakpoints.trace_exceptions, self, sorted(self.files))
+            await self.in_worker(self._trace_exceptions, sorted(self.files))
         return {"breakpoints": results}
 
     async def _set_exception_breakpoints(self, args: dict) -> dict:
@@ -412,11 +427,21 @@ class DapClient(Client):
         if unknown:
             raise RequestError(f"setExceptionBreakpoints: unknown filter(s) {unknown}; the filter is 'traced'")
         self.traced_exceptions = "traced" in filters
-        self.audit("setExceptionBreakpoints", filters=filters)
-        names = await self.in_worker(self.server.breakpoints.trace_exceptions, self,
-                                     sorted(self.files) if self.traced_exceptions else [])
+        names = await self.in_worker(self._trace_exceptions, sorted(self.files) if self.traced_exceptions else [])
         message = f"tracing exceptions in {', '.join(names)}" if names else "no function traced"
         return {"breakpoints": [{"verified": bool(names) or not self.traced_exceptions, "message": message}]}
+
+    def _set_in_file(self, path: str, specs: list[dict]) -> list[dict]:
+        """Worker thread: this client's breakpoints in ``path`` become ``specs`` (audited)."""
+        audit.record("breakpoints", file=path, lines=[s.get("line") for s in specs],
+                     conditions=[s.get("condition") or s.get("logMessage") for s in specs
+                                 if s.get("condition") or s.get("logMessage")])
+        return self.server.breakpoints.set(self, path, specs)
+
+    def _trace_exceptions(self, files: list[str]) -> list[str]:
+        """Worker thread: trace exceptions in the functions of ``files`` (none: untrace; audited)."""
+        audit.record("exception_breakpoints", files=files)
+        return self.server.breakpoints.trace_exceptions(self, files)
 
     async def _disconnect(self, args: dict) -> None:
         await self.in_worker(self.server.breakpoints.clear, self)

@@ -10,8 +10,10 @@ control thread, the language-server and DAP workers, the console) are marked wit
 ``pydev_do_not_trace`` / ``is_pydev_daemon_thread`` flags first: the control plane keeps answering
 while debugpy stops the application. Those are pydevd internals: the debugpy version is pinned
 (``PINNED``, pyproject.toml) and ``start`` refuses another version. debugpy's port has no token,
-so it starts only when asked (shell ``debug``, LSP ``otrace/debugpy``), never in safe_mode, on
-loopback only; once started it listens until the process exits (debugpy cannot stop listening).
+so it starts only when asked (shell ``debug``, LSP ``otrace/debugpy``), never in safe_mode
+(``core.policy``'s refusal), on loopback only; once started it listens until the process exits
+(debugpy cannot stop listening). Starting it writes one audit line (``core.audit``, action
+``debugpy``) naming who asked.
 
 Thread-safety: ``start`` may be called from any thread except the control thread (debugpy's
 listen blocks ~0.1 s); a lock makes concurrent calls start debugpy once.
@@ -22,7 +24,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.policy import refusal
 
 __all__ = ["Debugger", "PINNED", "OWN_THREAD_PREFIXES", "exclude_own_threads"]
 
@@ -72,9 +76,7 @@ class Debugger:
 
     def refusal(self) -> str | None:
         """Why ``start`` would refuse now (safe_mode), or None."""
-        if self.app.engine.settings.safe_mode:
-            return "debugpy refused in safe_mode: its port has no token (set safe_mode False to allow it)"
-        return None
+        return refusal(self.app.engine.settings, "debugpy", "its port has no token")
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> dict[str, Any]:
         """Start debugpy (once) and return ``{host, port, version, attach, started}``; ``started``
@@ -105,6 +107,7 @@ class Debugger:
                 raise OTraceError(f"debugpy could not listen on {host}:{port}: {exc}") from None
             exclude_own_threads()
             bound_host, bound_port = bound
+            audit.record("debugpy", host=bound_host, port=bound_port)
             self.info = {"host": bound_host, "port": bound_port, "version": debugpy.__version__,
                          "attach": {"type": "debugpy", "request": "attach",
                                     "connect": {"host": bound_host, "port": bound_port}, "justMyCode": False}}

@@ -16,8 +16,9 @@ pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
 decorator, ``_converter`` and ``_serialize_message``; ``set_writer``.
 
-Thread-safety: everything here runs on the control loop, except ``audit`` and the shell session
-(used by worker threads under ``session_lock``).
+Thread-safety: everything here runs on the control loop, except ``call`` (worker threads: it
+makes this client the audit actor, ``core.audit.acting("lsp", client_name)``, for the request it
+runs) and the shell session (used by worker threads under ``session_lock``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from otrace_server import __version__
-from otrace_server.control import audit
 from otrace_server.control.auth import token_matches
 from otrace_server.control.client import Client
 from otrace_server.control.framing import TooLarge, encode, loads
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.lsp import methods
 
@@ -109,7 +110,7 @@ class LspClient(Client):
         self.ls: LanguageServer | None = None
         self.lsp: _Protocol | None = None
 
-    # ---- login, session and audit ----------------------------------------------------------
+    # ---- login and session ------------------------------------------------------------------
     def _login(self, data: dict) -> bool:
         """The first message: an ``initialize`` request with the token logs in (the pygls server
         and the shell session are built: True); anything else is refused and the connection
@@ -145,10 +146,6 @@ class LspClient(Client):
         self.authenticated = True
         return True
 
-    def audit(self, method: str, **details: Any) -> None:
-        """Write a state-changing request of this client to the audit log (any thread)."""
-        audit.record(self.client_name, method, **details)
-
     # ---- requests ----------------------------------------------------------------------------
     def _custom(self, method: str, handler):
         async def run(params):
@@ -162,9 +159,11 @@ class LspClient(Client):
         return run
 
     def call(self, method: str, handler, params: dict) -> Any:
-        """Worker thread: run one handler, turning failures into JSON-RPC errors."""
+        """Worker thread: run one handler as this client (the audit actor ``lsp``, ``client_name``),
+        turning failures into JSON-RPC errors."""
         try:
-            return handler(self, params)
+            with audit.acting("lsp", self.client_name):
+                return handler(self, params)
         except methods.ParamsError as exc:
             raise JsonRpcInvalidParams(message=str(exc)) from None
         except methods.NotAvailable as exc:

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlparse
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server import placement
 from otrace_server.core.reprs import safe_repr
@@ -264,26 +265,27 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
         raise OTraceError(f"{enc.qualname} is patched already: unpatch it first")
     label = f"live_{enc.qualname.rsplit('.', 1)[-1]}_{line + 1}"
     source, at, line_map = placement.hold_source(func, lines, line, label)
-    conn.audit("otrace.holdHere", name=enc.qualname, file=path, line=at + 1)
     if not server.engine.settings.trace_active:
         server.engine.settings.set("trace_active", True)
     server.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__,
                                 line_map=placement.patch_lines(path, line_map))
+    audit.record("patch", name=enc.qualname, hold=label, file=path, line=at + 1)
     return {"name": enc.qualname, "label": label, "file": path, "line": at + 1}
 
 
 def trace_function(conn, path: str, qualname: str) -> dict:
     module, _ = placement.live_function(path, qualname)
-    conn.audit("otrace.traceFunction", name=qualname, module=module.__name__)
     conn.server.engine.tracer.trace(qualname, namespace=module.__dict__)
+    audit.record("trace", name=qualname, module=module.__name__)
     return {"name": qualname, "module": module.__name__}
 
 
 def resume(conn, *ids: str) -> dict:
     """Resume the holds ``ids`` (none: all of them, for ``otrace.resumeAll`` only)."""
-    conn.audit("otrace.resume", ids=list(ids) or "all")
-    resumed = conn.server.engine.resume(list(ids) if ids else None)
-    return {"resumed": [h.id for h in resumed]}
+    resumed = [h.id for h in conn.server.engine.resume(list(ids) if ids else None)]
+    if resumed:
+        audit.record("resume", ids=resumed, outcome="continue")
+    return {"resumed": resumed}
 
 
 def show_traces(conn, path: str, line: int) -> dict:

@@ -6,6 +6,12 @@ the app's loop), so a slow command never blocks another client. Bad params raise
 (answered as JSON-RPC "invalid params"); refused operations raise ``OTraceError`` (answered with
 code -32001); features that are not set up raise ``NotAvailable`` (code -32003).
 
+Policy: what safe mode refuses is refused by ``core.policy.require_unsafe`` (``otrace/patch``,
+``otrace/webEval``; shell lines by the session, debugpy by its provider); each effect writes its
+audit line where it happens (``core.audit.record``: here for resume, trace, untrace, patch and
+unpatch; in the shell's commands for ``otrace/command`` lines, whatever the line; in the web
+registry for JavaScript; in the debugger for debugpy), as the actor ``LspClient.call`` sets.
+
 Thread-safety: handlers touch the engine (thread-safe) and the connection's own shell session,
 which they use under ``conn.session_lock``.
 """
@@ -14,12 +20,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.core.outcomes import exception_named, outcome_from
+from otrace_server.core.policy import require_unsafe
 from otrace_server.lsp.payloads import context_payload, hold_payload, trace_payload
 
-__all__ = ["ParamsError", "NotAvailable", "REQUESTS", "STATE_CHANGING", "MAX_WEB_TIMEOUT_MS"]
+__all__ = ["ParamsError", "NotAvailable", "REQUESTS", "MAX_WEB_TIMEOUT_MS"]
 
 
 class ParamsError(ValueError):
@@ -50,8 +58,6 @@ def _arg(params: dict, key: str, kind: type, default: Any = ..., *, method: str)
 def command(conn, p: dict) -> dict:
     line = _arg(p, "line", str, method="otrace/command")
     stdin = _arg(p, "stdin", str, None, method="otrace/command")
-    if _changes_state(line):
-        conn.audit("otrace/command", line=line)
     with conn.session_lock:
         result = conn.session.execute(line, stdin=stdin) if stdin is not None else conn.session.execute(line)
     out = {"output": result.output, "prompt": result.prompt, "cwd": result.cwd, "error": result.error}
@@ -62,18 +68,6 @@ def command(conn, p: dict) -> dict:
     if result.quit:
         out["quit"] = True
     return out
-
-
-_STATEFUL_WORDS = ("exec", "edit", "resume", "trace", "untrace", "unpatch", "set", "rm", "del", "tag",
-                   "untag", "run", "source", "save")
-
-
-def _changes_state(line: str) -> bool:
-    """Whether a command line may change state (audited). JavaScript in /osh/web and ``!code``
-    are included; plain ``pr``/``ls`` are not."""
-    text = line.strip()
-    word = text.split(None, 1)[0] if text else ""
-    return text.startswith("!") or word in _STATEFUL_WORDS or ("=" in text and not text.startswith(("ls", "pr")))
 
 
 def complete(conn, p: dict) -> dict:
@@ -97,9 +91,10 @@ def resume(conn, p: dict) -> dict:
     if ids is not None and not all(isinstance(i, str) for i in ids):
         raise ParamsError("otrace/resume: 'ids' must be a list of strings")
     outcome = _outcome(p)
-    conn.audit("otrace/resume", ids=ids if not every else "all", outcome=outcome.describe())
-    resumed = conn.server.engine.resume(None if every else ids, outcome)
-    return {"resumed": [h.id for h in resumed]}
+    resumed = [h.id for h in conn.server.engine.resume(None if every else ids, outcome)]
+    if resumed:
+        audit.record("resume", ids=resumed, outcome=outcome.kind)
+    return {"resumed": resumed}
 
 
 def _outcome(p: dict) -> Outcome:
@@ -131,20 +126,22 @@ def trace(conn, p: dict) -> dict:
     condition = _arg(p, "condition", str, None, method="otrace/trace")
     action = _arg(p, "action", str, None, method="otrace/trace")
     count = _arg(p, "count", int, None, method="otrace/trace")
-    conn.audit("otrace/trace", name=name, condition=condition, action=action, count=count)
     spec = conn.server.engine.tracer.trace(name, namespace=conn.server.shell.globals, condition=condition,
                                         action=action, count=count)
+    audit.record("trace", name=getattr(spec, "name", name), condition=condition, on_match=action, count=count)
     return {"name": getattr(spec, "name", name), "traced": _traced(conn)}
 
 
-def _undo(conn, p: dict, method: str, undo_all: Callable[[], Any], undo: Callable[[str], Any]) -> None:
-    """``otrace/untrace`` and ``otrace/unpatch``: ``name`` ("*" or "all": every one) is undone."""
+def _undo(conn, p: dict, method: str, undo_all: Callable[[], list], undo: Callable[[str], Any]) -> None:
+    """``otrace/untrace`` and ``otrace/unpatch``: ``name`` ("*" or "all": every one) is undone
+    (audited as ``untrace``/``unpatch`` with the names undone)."""
     name = _arg(p, "name", str, method=method)
-    conn.audit(method, name=name)
     if name in ("*", "all"):
-        undo_all()
+        gone = [getattr(x, "name", str(x)) for x in undo_all()]
     else:
-        undo(name)
+        gone = [getattr(undo(name), "name", name)]
+    if gone:
+        audit.record(method.partition("/")[2], names=gone)
 
 
 def untrace(conn, p: dict) -> dict:
@@ -161,10 +158,9 @@ def _traced(conn) -> list[str]:
 def patch(conn, p: dict) -> dict:
     name = _arg(p, "name", str, method="otrace/patch")
     source = _arg(p, "source", str, method="otrace/patch")
-    if conn.server.engine.settings.safe_mode:
-        raise OTraceError("patch refused: safe_mode is True (set safe_mode False)")
-    conn.audit("otrace/patch", name=name, source=source)
-    conn.server.engine.patcher.patch(name, source, namespace=conn.server.shell.globals)
+    require_unsafe(conn.server.engine.settings, "patch")
+    made = conn.server.engine.patcher.patch(name, source, namespace=conn.server.shell.globals)
+    audit.record("patch", name=made.name, source=source)
     return {"patched": [pt.name for pt in conn.server.engine.patcher.patches()]}
 
 
@@ -193,9 +189,7 @@ def web_eval(conn, p: dict) -> dict:
         # a worker waits that long: unbounded waits would let one client tie up the shared pool
         raise ParamsError(f"otrace/webEval: 'timeoutMs' must be between 1 and {MAX_WEB_TIMEOUT_MS}")
     web = _web(conn)
-    if conn.server.engine.settings.safe_mode:
-        raise OTraceError("JavaScript evaluation refused: safe_mode is True (set safe_mode False)")
-    conn.audit("otrace/webEval", browser=client, expression=expression)
+    require_unsafe(conn.server.engine.settings, "JavaScript evaluation")
     timeout = timeout_ms / 1000 if timeout_ms else conn.server.engine.settings.web_timeout
     _, value, error = web.evaluate_many([client], expression, timeout, who=conn.client_name)[0]
     return {"error": error} if error is not None else {"value": value}
@@ -206,7 +200,6 @@ def debugpy(conn, p: dict) -> dict:
     debugger = conn.server.shell.debugger
     if debugger is None:
         raise NotAvailable("not available: otrace's DAP endpoint (and debugpy escalation) is not running")
-    conn.audit("otrace/debugpy")
     return debugger.start()
 
 
@@ -217,7 +210,3 @@ REQUESTS: dict[str, Callable[[Any, dict], dict]] = {
     "otrace/patch": patch, "otrace/unpatch": unpatch, "otrace/webClients": web_clients,
     "otrace/webEval": web_eval, "otrace/debugpy": debugpy,
 }
-
-#: methods whose every call is written to the audit log
-STATE_CHANGING = ("otrace/resume", "otrace/trace", "otrace/untrace", "otrace/patch", "otrace/unpatch",
-                  "otrace/webEval", "otrace/debugpy")

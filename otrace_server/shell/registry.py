@@ -1,10 +1,19 @@
-"""The command registry: every shell command with its help text, registered by decorator.
+"""The command registry: every shell command with its help text and its policy, registered by
+decorator.
 
-    @command("pwd", "pwd [-a]    # Print current working directory", "-a  also print the directory stack")
-    def pwd(session, args): ...
+    @command("exec", "exec python_code   # Execute python code", changes_state=True, unsafe=True)
+    def exec_(session, call): ...
 
 A command function receives ``(session, call)`` (see ``shell.Call``) and returns a Result or a str
 (the output); it raises ``OTraceError`` for bad input (the session turns it into an error Result).
+
+The policy is declared here, once per command: ``unsafe=True`` -- the command runs application
+code or starts processes, so the session refuses it while ``safe_mode`` is on, before it runs
+(``core.policy.require_unsafe``: one message shape for every front end); ``changes_state=True``
+-- the command changes the application or otrace's state (holds, traces, patches, settings,
+tags, objects), and each effect it makes writes one audit line where it happens
+(``core.audit.record``). Both are shown in the command's help.
+
 Thread-safety: the registry is filled at import time and only read afterwards.
 """
 
@@ -13,33 +22,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["Command", "COMMANDS", "command"]
+__all__ = ["Command", "COMMANDS", "command", "STATE_CHANGING", "UNSAFE"]
+
+#: the help line of a command declared ``changes_state``
+STATE_CHANGING = "Changes state: each effect is written to the audit log."
+#: the help line of a command declared ``unsafe``
+UNSAFE = "Refused in safe mode (set safe_mode False to allow it)."
 
 
 @dataclass(frozen=True)
 class Command:
-    """A registered command: ``usage`` is its one-line synopsis, ``details`` the rest of its help."""
+    """A registered command: ``usage`` is its one-line synopsis, ``details`` the rest of its help;
+    ``changes_state`` and ``unsafe`` its policy (see the module doc)."""
 
     name: str
     func: Callable
     usage: str
     details: str = ""
     raw: bool = False          # True: the command takes the raw rest of the line (no shlex split)
+    changes_state: bool = False
+    unsafe: bool = False
 
     @property
     def help(self) -> str:
-        """The full help text (synopsis and details)."""
-        return self.usage + ("\n\n" + self.details.strip("\n") if self.details.strip() else "")
+        """The full help text (synopsis, details and the policy lines)."""
+        policy = [line for line, on in ((STATE_CHANGING, self.changes_state), (UNSAFE, self.unsafe)) if on]
+        parts = [self.details.strip("\n")] if self.details.strip() else []
+        if policy:
+            parts.append("\n".join(policy))
+        return "\n\n".join([self.usage, *parts])
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, usage: str, details: str = "", *, raw: bool = False) -> Callable:
+def command(name: str, usage: str, details: str = "", *, raw: bool = False, changes_state: bool = False,
+            unsafe: bool = False) -> Callable:
     """Register the decorated function as the command ``name`` (see the module doc)."""
 
     def register(func: Callable) -> Callable:
-        COMMANDS[name] = Command(name, func, usage, details, raw)
+        COMMANDS[name] = Command(name, func, usage, details, raw, changes_state, unsafe)
         return func
 
     return register

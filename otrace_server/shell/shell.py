@@ -6,9 +6,15 @@
 
 Command lines: ``cmd args...``; an unknown first word means ``pr <line>`` (the default command);
 ``!code`` means ``exec code``; inside /osh/web/<client> non-command input is JavaScript for that
-browser; with the cwd outside /osh, input runs as a Unix command (except the navigation commands).
+browser; with the cwd outside /osh, input runs as a Unix command (except the navigation commands; refused
+in safe mode, audited).
 User aliases may use ``\\*`` (all arguments) and ``\\1``, ``\\2``...; ``;`` separates commands in
 an alias; on a command line only after ``cd`` (``cd path; command``, as in otrace).
+
+Policy: a command registered ``unsafe`` is refused in safe mode before it runs
+(``core.policy.require_unsafe``); ``execute`` runs its line as the session's actor
+(``core.audit.acting``: a session named ``front:client``, e.g. ``lsp:vscode``, or ``console``), so
+every effect a command makes is audited under that name, whichever path led to it.
 
 Thread-safety: a Session is used by one client at a time (its console or control-plane worker);
 different sessions may run concurrently on different threads. Commands run on the caller's thread
@@ -24,8 +30,10 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from otrace_server.core import audit
 from otrace_server.core.context import CTYPES
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.policy import require_unsafe
 from otrace_server.core.reprs import visible
 from otrace_server.core.settings import check_password
 from otrace_server.shell import vfs
@@ -120,6 +128,8 @@ class Session:
     def __init__(self, shell: Shell, name: str = "console") -> None:
         self.shell = shell
         self.name = name
+        #: who this session's effects are audited as (``core.audit.Actor.named(name)``)
+        self.actor = audit.Actor.named(name)
         self.cwd: list[str] = list(GLOBALS_PATH)
         self.dir_stack: list[list[str]] = []
         self.aliases: dict[str, str] = dict(DEFAULT_ALIASES)
@@ -207,9 +217,14 @@ class Session:
 
     # ---- execution -------------------------------------------------------------------------
     def execute(self, line: str, stdin: str | None = None) -> Result:
-        """Run one command line; never raises for bad input (errors come back as Result.error).
-        Output longer than ``result.MAX_OUTPUT`` characters is truncated (with a line saying so).
-        Output and prompt are ``core.reprs.visible``: no terminal control reaches a screen."""
+        """Run one command line as this session's actor; never raises for bad input (errors come
+        back as Result.error). Output longer than ``result.MAX_OUTPUT`` characters is truncated
+        (with a line saying so). Output and prompt are ``core.reprs.visible``: no terminal control
+        reaches a screen."""
+        with audit.acting(self.actor):
+            return self._execute(line, stdin)
+
+    def _execute(self, line: str, stdin: str | None) -> Result:
         try:
             if not isinstance(line, str):
                 raise OTraceError("command line must be a string")
@@ -275,6 +290,8 @@ class Session:
                 args = shlex.split(rest)
             except ValueError as exc:
                 raise OTraceError(f"{name}: {exc}") from None
+        if cmd.unsafe:
+            require_unsafe(self.settings, name)
         if name == "quit" and rest:   # registry has no arity; quit's own help says it takes none
             raise OTraceError(f"quit: takes no arguments (got {rest!r}); it closes this console, "
                               "the application keeps running")
@@ -310,7 +327,9 @@ class Session:
     def _unix(self, line: str) -> Result:
         if not self.shell.unix_commands:
             raise OTraceError("Unix commands are disabled here; cd /osh")
+        require_unsafe(self.settings, "Unix command", "outside /osh a line runs in /bin/sh")
         timeout = self.settings.shell_timeout
+        audit.record("unix", command=line, cwd=self.cwd_text)
         try:
             proc = subprocess.run(["/bin/sh", "-c", line], cwd=self.cwd_text, capture_output=True,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -11,8 +11,9 @@ returns ``(value_text | None, error_text | None)``.
 
 Evaluations are multiplexed: each gets an id, is sent on the browser's socket and is completed by
 the reply carrying that id, by the browser's disconnection (error at once) or by the caller's
-timeout (``web_timeout``, default 5 s). Every evaluation is written to the audit log (logger
-``otrace.audit``): who asked, which browser, the expression and the time.
+timeout (``web_timeout``, default 5 s). Every evaluation sent is written to the audit log
+(``core.audit.record``, action ``javascript``: the browser and the expression, as the actor that
+asked); in safe mode every evaluation is refused (``core.policy``'s message).
 
 Thread-safety notes: the socket side (``register``, ``set_url``, ``unregister``, ``reply``) runs on
 the application's loop thread. ``clients()`` and ``submit()`` may be called from any thread.
@@ -33,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from otrace_server.core import audit
+from otrace_server.core.policy import refused
 from otrace_server.shell.providers import WebClientInfo
 from otrace_server.web.names import tab_name, web_name
 from otrace_server.web.ratelimit import LogLimiter
@@ -44,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "MAX_WEB_MESSAGE"]
 
 log = logging.getLogger("otrace.web")
-audit = logging.getLogger("otrace.audit")
 
 #: /osh/web messages (either way) larger than this are dropped
 MAX_WEB_MESSAGE = 1024 * 1024
@@ -227,8 +229,9 @@ class WebRegistry:
                 return _complete(future, None, f"browser {name} disconnected")
             self._pending[msg_id] = (future, name)
             client.pending.add(msg_id)
-        audit.info("web eval: who=%s browser=%s time=%s expression=%s", who or "?", name,
-                   time.strftime("%Y-%m-%dT%H:%M:%S"), json.dumps(expression))
+        asker = audit.actor() if audit.actor() != audit.APP or not who else audit.Actor.named(who)
+        with audit.acting(asker):   # a direct call: ``who`` names the asker
+            audit.record("javascript", browser=name, expression=expression)
         text = json.dumps({"otrace": "eval", "id": msg_id, "expr": expression})
         self.runtime.post_to_app_loop(self._send, client, msg_id, text)
         return future
@@ -250,7 +253,7 @@ class WebRegistry:
         ``(value_text, None)`` (JSON for plain data, ``String(x)`` otherwise) or ``(None,
         error_text)`` (the browser's exception message, refusal, disconnection, or no answer
         within ``timeout`` seconds, default setting ``web_timeout``). ``who`` names the asking
-        session in the audit log. Never raises for bad input. Threads: not the app loop thread,
+        session in the audit log when no front end is acting (``core.audit.acting``). Never raises for bad input. Threads: not the app loop thread,
         not the control thread (RuntimeError at once)."""
         return self.evaluate_many([name], expression, timeout, who)[0][1:]
 
@@ -285,7 +288,7 @@ class WebRegistry:
     # ---- helpers ---------------------------------------------------------------------------------
     def _refusal(self, name: str, expression: str) -> str | None:
         if self._settings_value("safe_mode", True):
-            return "JavaScript evaluation is refused in safe mode; enable it with 'set safe_mode False'"
+            return refused("JavaScript evaluation")
         if not isinstance(expression, str) or not expression.strip():
             return "nothing to evaluate"
         if len(expression.encode("utf-8", "surrogatepass")) > MAX_WEB_MESSAGE - 100:

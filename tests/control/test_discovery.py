@@ -35,14 +35,16 @@ def test_stale_file_of_dead_pid_is_ignored_and_removed(tmp_path):
 
 def test_audit_log_is_kept_with_records_and_removed_when_empty(tmp_path):
     from otrace_server.control import audit
+    from otrace_server.core.audit import acting, record
 
     quiet = audit.AuditLog(tmp_path / "quiet.audit.log")
     quiet.close()
     busy = audit.AuditLog(tmp_path / "busy.audit.log")
-    audit.record("vscode", "otrace/resume", ids=["x"])
+    with acting("lsp", "vscode"):
+        record("resume", ids=["x"])
     busy.close()
     assert not (tmp_path / "quiet.audit.log").exists()
-    assert "client=vscode method=otrace/resume ids=['x']" in (tmp_path / "busy.audit.log").read_text()
+    assert 'front=lsp client=vscode action=resume ids=["x"]' in (tmp_path / "busy.audit.log").read_text()
 
 
 def test_runtime_dir_follows_xdg(monkeypatch, tmp_path):

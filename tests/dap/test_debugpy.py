@@ -76,7 +76,8 @@ def test_debugpy_code_action_refused_in_safe_mode_then_starts_debugpy(hello):
     assert "command" not in action and "safe_mode" in action["disabled"]["reason"]
     with pytest.raises(RpcError) as err:                 # the command itself refuses too
         lsp.request("workspace/executeCommand", {"command": "otrace.debugpy", "arguments": []})
-    assert err.value.code == -32001 and "debugpy refused in safe_mode" in err.value.message
+    assert err.value.code == -32001 and err.value.message == ("debugpy: refused in safe mode (its port has no token); "
+                                                       "set safe_mode False to allow it")
 
     assert not lsp.request("otrace/command", {"line": "set safe_mode False"})["error"]
     action = _debugpy_action(lsp)

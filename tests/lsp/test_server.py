@@ -154,7 +154,7 @@ def test_hold_seen_by_two_clients_survives_reconnect_and_resumes_with_value(samp
     box["thread"].join(10)
     assert box["body"] == "n=77 replacement=5"
     audit = (sample.dir / f"otrace-{sample.proc.pid}.audit.log").read_text()
-    assert "client=c method=otrace/resume" in audit
+    assert f'front=lsp client=c action=resume ids=["{started["id"]}"] outcome=value' in audit
 
 
 def test_codelens_resume_and_hover_on_held_request(sample):

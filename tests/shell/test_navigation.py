@@ -81,6 +81,9 @@ def test_sessions_are_independent(shell):
 def test_unix_commands_outside_osh(session, tmp_path):
     (tmp_path / "hello.txt").write_text("hi there\n")
     run(session, f"cd {tmp_path}")
+    refused = session.execute("ls")             # safe_mode (the default) refuses the pass-through
+    assert refused.error and refused.output.startswith("Unix command: refused in safe mode")
+    run(session, "set safe_mode False")
     assert run(session, "ls").output == "hello.txt"
     assert run(session, "cat hello.txt").output == "hi there"
     r = session.execute("cat nosuch")
@@ -90,6 +93,7 @@ def test_unix_commands_outside_osh(session, tmp_path):
 
 def test_unix_command_timeout(session, engine, tmp_path):
     engine.settings.set("shell_timeout", 0.3)
+    engine.settings.set("safe_mode", False)
     run(session, f"cd {tmp_path}")
     r = session.execute("sleep 5")
     assert r.error and r.output.startswith("timed out")

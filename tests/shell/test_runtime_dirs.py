@@ -88,7 +88,7 @@ def test_web(shell, session):
     r = session.execute("cd user1")
     assert r.prompt == "web..user1> "
     r = session.execute('$("body")')
-    assert r.error and r.output.endswith("set safe_mode False")
+    assert r.error and r.output == "JavaScript evaluation: refused in safe mode; set safe_mode False to allow it"
     session.execute("set safe_mode False")
     assert session.execute('$("body").css("background","red")').output == "[object Object]"
     assert shell.web.calls[-1] == ("user1", '$("body").css("background","red")', 5.0, session.name)

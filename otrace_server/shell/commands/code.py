@@ -13,11 +13,12 @@ import inspect
 import os
 import textwrap
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.policy import require_unsafe
 from otrace_server.shell import vfs
 from otrace_server.shell.commands.tracing import qualify_name
 from otrace_server.shell.context_dirs import ContextDir
-from otrace_server.shell.evaluation import SAFE_MODE_HINT
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import EditRequest, Result
 from otrace_server.shell.runtime_views import ThreadInfo, task_stack_text, thread_stack_text
@@ -150,11 +151,9 @@ def _patch_name(session, args: list[str]) -> str:
 @command("edit", "edit [-f] (class.method|function) [< file]   # Patch a running function/method with new source",
          """The new source comes from the file, from stdin (a here-document), or else the front end opens
 an editor on the current source. Patched names are listed in /osh/patches; "unpatch" restores them.
--f  accepted for compatibility (patching a patched name is always allowed).
-Not permitted in safe mode (set safe_mode False).""")
+-f  accepted for compatibility (patching a patched name is always allowed).""",
+         changes_state=True, unsafe=True)
 def edit(session, call):
-    if session.settings.safe_mode:
-        raise OTraceError(f"edit: patching not permitted in safe mode; {SAFE_MODE_HINT}")
     args, infile = _split_redirect([a for a in call.args if a != "-f"], "<", "edit")
     if any(a.startswith("-") for a in args):
         raise OTraceError("edit: unknown option (only -f)")
@@ -178,15 +177,17 @@ def edit(session, call):
             raise OTraceError(f"edit: no source for {dotted}: {exc}") from None
         return Result("", edit=EditRequest(args[0] if args else name, current))
     patch = session.shell.engine.patcher.patch(dotted, source, namespace)
+    audit.record("patch", name=patch.name, source=source)
     return Result(f"Patched {patch.name}", data={"patched": patch.name})
 
 
 @command("unpatch", "unpatch class[.method]|* [> savefile]  # Unpatch (and save the patch source to a file)",
-         """"unpatch *" unpatches every patched name. Not permitted in safe mode (set safe_mode False).""")
+         """"unpatch *" unpatches every patched name. Allowed in safe mode (it only puts the loaded
+code back), except saving the source to a file.""", changes_state=True)
 def unpatch(session, call):
-    if session.settings.safe_mode:
-        raise OTraceError(f"unpatch: not permitted in safe mode; {SAFE_MODE_HINT}")
     args, outfile = _split_redirect(list(call.args), ">", "unpatch")
+    if outfile is not None:
+        require_unsafe(session.settings, "unpatch > file", "it writes a file")
     if len(args) != 1:
         raise OTraceError("unpatch: specify one name or *")
     patcher = session.shell.engine.patcher
@@ -194,6 +195,8 @@ def unpatch(session, call):
         if outfile is not None:
             raise OTraceError("unpatch: cannot save several patches to one file")
         gone = [p.name for p in patcher.unpatch_all()]
+        if gone:
+            audit.record("unpatch", names=gone)
         return Result("Unpatching " + " ".join(gone) if gone else "nothing patched", data={"unpatched": gone})
     name = args[0]
     patch = patcher.get(name)
@@ -209,4 +212,5 @@ def unpatch(session, call):
         except OSError as exc:
             raise OTraceError(f"unpatch: cannot write {path}: {exc.strerror}") from None
     patcher.unpatch(patch.name)
+    audit.record("unpatch", names=[patch.name])
     return Result(f"Unpatching {patch.name}", data={"unpatched": [patch.name]})

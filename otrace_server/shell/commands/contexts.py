@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.core.outcomes import outcome_from
@@ -110,7 +111,7 @@ def _nothing_named(engine) -> str:
 
 
 @command("resume", "resume [trace_id ...|all] [--value EXPR | --raise EXPR | --status N [reason]]   # Resume holds/breaks",
-         _RESUME_HELP, raw=True)
+         _RESUME_HELP, raw=True, changes_state=True)
 def resume(session, call):
     try:  # non-POSIX split keeps the quotes of Python expressions (--value 'a b', --raise KeyError('x'))
         args = shlex.split(call.raw, posix=False)
@@ -129,6 +130,8 @@ def resume(session, call):
             ids = [current]
         holds = engine.resume(ids, outcome)
     resumed = [h.id for h in holds]
+    if resumed:
+        audit.record("resume", ids=resumed, outcome=outcome.kind)
     if current is not None:
         session.chdir(list(GLOBALS_PATH))
     text = "\n".join(f"Resuming {i}" for i in resumed) if resumed else "nothing to resume"
@@ -144,11 +147,12 @@ def _for_each_context(session, call, verb: str, apply) -> list[str]:
         store.find(trace_id)
     for trace_id in ids:
         apply(trace_id)
+    audit.record(verb, ids=ids)
     return ids
 
 
 @command("save", "save [trace_id ...]       # Save the current (or the named) trace contexts to /osh/saved",
-         "Saved contexts are never evicted by max_recent.")
+         "Saved contexts are never evicted by max_recent.", changes_state=True)
 def save(session, call):
     ids = _for_each_context(session, call, "save", session.shell.engine.store.save)
     store = session.shell.engine.store
@@ -159,7 +163,7 @@ def save(session, call):
 
 
 @command("del", "del [trace_id ...]        # Delete the current (or the named) trace contexts",
-         "A context that is still held cannot be deleted: resume it first.")
+         "A context that is still held cannot be deleted: resume it first.", changes_state=True)
 def delete(session, call):
     ids = _for_each_context(session, call, "del", session.shell.engine.store.delete)
     if not call.args:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.commands.listing import line_wrap
 from otrace_server.shell.registry import COMMANDS, command
@@ -69,7 +70,7 @@ def alias(session, call):
          """set                       # Display all parameter values
 set parameter             # Display the value (and help) of a parameter
 set parameter value       # Set it (typed: True/False, numbers, strings)
-set parameter ""          # Clear a string parameter""")
+set parameter ""          # Clear a string parameter""", changes_state=True)
 def set_(session, call):
     settings = session.settings
     if not call.args:
@@ -81,6 +82,7 @@ def set_(session, call):
     if len(call.args) == 1:
         return settings.display(name) + "\n" + settings.help(name)
     settings.set(name, call.args[1])
+    audit.record("set", name=name, value="***" if name == "password" else settings.get(name))
     return settings.display(name)
 
 

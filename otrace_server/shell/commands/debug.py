@@ -20,7 +20,8 @@ __all__: list[str] = []
          """Starts debugpy on 127.0.0.1 (in-process adapter) for real stepping. debugpy's port has no
 token: it starts only when asked, never in safe_mode. otrace's own threads are kept out of debugpy,
 so the shell and the editors keep answering while a debugpy breakpoint stops the application.
-Attach with a DAP client (VS Code: a "debugpy" attach configuration with the printed connect).""")
+Attach with a DAP client (VS Code: a "debugpy" attach configuration with the printed connect).""",
+         changes_state=True, unsafe=True)
 def debug(session, call):
     if call.args:
         raise OTraceError("debug: no arguments")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import inspect
 import shlex
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import vfs
-from otrace_server.shell.evaluation import SAFE_MODE_HINT, evaluate, execute, format_value
+from otrace_server.shell.evaluation import evaluate, execute, format_value
 from otrace_server.shell.paths import join_path
 from otrace_server.shell.registry import command
 
@@ -44,27 +45,24 @@ def pr(session, call):
 
 @command("exec", "exec python_code          # Execute python code (also !python_code)",
          """Runs statements in the current directory's namespace (see pr); print() output and the
-value of a final expression are shown. A here-document (stdin) is appended as more lines.
-Not permitted in safe mode (set safe_mode False).""", raw=True)
+value of a final expression are shown. A here-document (stdin) is appended as more lines.""",
+         raw=True, changes_state=True, unsafe=True)
 def exec_(session, call):
-    if session.settings.safe_mode:
-        raise OTraceError(f"exec: code execution not permitted in safe mode; {SAFE_MODE_HINT}")
     code = call.raw
     if call.stdin:
         code = (code + "\n" if code.strip() else "") + call.stdin
     if not code.strip():
         raise OTraceError("exec: nothing to execute")
     g, loc = session.here().namespace(session.shell)
+    audit.record("exec", code=code, cwd=session.cwd_text)
     return execute(code, g, loc)
 
 
 @command("run", "run function [args ...]   # Call a function of the current directory with literal arguments",
          """Arguments are Python literals (strings may be unquoted words). The call happens in the
-shell's thread (the caller of execute), not the application's thread.
-Not permitted in safe mode (set safe_mode False).""", raw=True)
+shell's thread (the caller of execute), not the application's thread.""",
+         raw=True, changes_state=True, unsafe=True)
 def run(session, call):
-    if session.settings.safe_mode:
-        raise OTraceError(f"run: not permitted in safe mode; {SAFE_MODE_HINT}")
     try:
         words = shlex.split(call.raw)
     except ValueError as exc:
@@ -81,6 +79,7 @@ def run(session, call):
             args.append(ast.literal_eval(word))
         except (ValueError, SyntaxError):
             args.append(word)
+    audit.record("call", function=words[0], args=words[1:], cwd=session.cwd_text)
     try:
         value = func(*args)
         if inspect.isawaitable(value):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.reprs import visible
 from otrace_server.shell import vfs
@@ -234,10 +235,8 @@ def ls(session, call):
 
 
 @command("rm", "rm path ...               # Delete entries (dict keys, attributes, set items); in /osh/tasks cancel tasks",
-         "Not permitted in safe mode (set safe_mode False).")
+         changes_state=True, unsafe=True)
 def rm(session, call):
-    if session.settings.safe_mode:
-        raise OTraceError("rm: deletion not permitted in safe mode; set safe_mode False")
     if not call.args:
         raise OTraceError("rm: specify entries to delete")
     messages = []
@@ -249,6 +248,7 @@ def rm(session, call):
             if len(parts) < 3 or parts[0] != vfs.BASE:
                 raise OTraceError(f"rm: cannot delete {join_path(parts)}")
             parent = vfs.resolve(session.shell, parts[:-1])
+            audit.record("rm", path=join_path(parts))
             try:
                 messages.append(parent.delete(parts[-1], session.shell))
             except KeyError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import time
 
+from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell.commands.errors import application_errors, one_argument
 from otrace_server.shell.registry import command
@@ -72,7 +73,7 @@ def _traceable(value) -> bool:
 
 
 @command("trace", "trace [-a break|hold|tag] [-c condition] [-n +/-count] ([class.]method|function|*)   # Trace calls",
-         _TRACE_HELP)
+         _TRACE_HELP, changes_state=True)
 def trace(session, call):
     args = list(call.args)
     action = condition = count = None
@@ -122,18 +123,21 @@ def trace(session, call):
     for name in names:
         dotted, namespace = qualify_name(session, name)
         spec = tracer.trace(dotted, namespace=namespace, condition=condition, action=action, count=count)
+        audit.record("trace", name=spec.name, condition=condition, on_match=action, count=count)
         done.append(format_spec(spec))
     session.settings.set("trace_active", True)
     return Result("\n".join(f"Tracing {d}" for d in done), data={"traced": done})
 
 
 @command("untrace", "untrace ([class.]method|function|*|all)   # Stop tracing",
-         '"*" untraces everything traced under the current directory, "all" everything.')
+         '"*" untraces everything traced under the current directory, "all" everything.', changes_state=True)
 def untrace(session, call):
     name = one_argument(call, "one name, * or all")
     tracer = _tracer(session)
     if name == "all":
-        tracer.untrace_all()
+        gone = [s.name for s in tracer.untrace_all()]
+        if gone:
+            audit.record("untrace", names=gone)
         return Result("untraced all", data={"untraced": ["all"]})
     if name == "*":
         prefix, namespace = qualify_name(session, "x")
@@ -144,9 +148,12 @@ def untrace(session, call):
             if not prefix or spec_name.startswith(prefix + ".") or spec_name == prefix:
                 tracer.untrace(spec_name, namespace=namespace)
                 gone.append(spec_name)
+        if gone:
+            audit.record("untrace", names=gone)
         return Result("\n".join(f"untraced {g}" for g in gone) or "nothing traced here", data={"untraced": gone})
     dotted, namespace = qualify_name(session, name)
     tracer.untrace(dotted, namespace=namespace)
+    audit.record("untrace", names=[dotted])
     return Result(f"untraced {dotted}", data={"untraced": [dotted]})
 
 
@@ -165,6 +172,12 @@ def _tag_target(session, args: list[str]):
     return session.lookup(args[0])
 
 
+def _tag_name(session, args: list[str]) -> str:
+    """The object of ``tag``/``untag`` as the audit line names it: its path as typed, else the
+    current directory (never the object's repr, which would run its code)."""
+    return args[0] if args and args[0] != "." else session.cwd_text
+
+
 def _tag_label(obj, word: str) -> str:
     """The tag text for ``tag obj word``: ``id`` -> the object's id in hex (``0x7f...``),
     ``time`` -> the current time (``HH-MM-SS``, as in trace ids), else ``word`` itself."""
@@ -178,7 +191,7 @@ def _tag_label(obj, word: str) -> str:
 @command("tag", "tag [(object|.) [tag_str|id|time]]    # Tag an object for tracing (default tag: id(object))",
          """Tagged objects can be traced with 'trace -c tagged'. In a trace context, '.' is its self.
 The tag "id" (the default) is the object's id in hex (0x7f...), "time" the current time (HH-MM-SS);
-any other word is the tag itself.""")
+any other word is the tag itself.""", changes_state=True)
 def tag(session, call):
     if len(call.args) > 2:
         raise OTraceError("tag: too many arguments")
@@ -189,10 +202,11 @@ def tag(session, call):
     with application_errors("tag"):
         got = tags.tag(obj, label)
     text = str(got if got is not None else tags.get_tag(obj))
+    audit.record("tag", object=_tag_name(session, call.args), tag=text)
     return Result(f"tagged {text}", data={"tag": text})
 
 
-@command("untag", "untag [object|.]          # Remove the tag of an object")
+@command("untag", "untag [object|.]          # Remove the tag of an object", changes_state=True)
 def untag(session, call):
     if len(call.args) > 1:
         raise OTraceError("untag: too many arguments")
@@ -203,4 +217,5 @@ def untag(session, call):
         old = tags.untag(obj)
     if old is None:
         raise OTraceError(f"untag: {call.args[0] if call.args else 'this object'} is not tagged")
+    audit.record("untag", object=_tag_name(session, call.args), tag=str(old))
     return Result(f"untagged {old}", data={"tag": old})

@@ -8,8 +8,8 @@ Thread-safety: ``provider.evaluate_many`` blocks the caller's thread for at most
 from __future__ import annotations
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.policy import require_unsafe
 from otrace_server.core.reprs import visible
-from otrace_server.shell.evaluation import SAFE_MODE_HINT
 from otrace_server.shell.result import Result
 
 __all__ = ["evaluate_js"]
@@ -22,8 +22,7 @@ def evaluate_js(session, client: str, expression: str) -> Result:
     provider = session.shell.web
     if provider is None:
         raise OTraceError("/osh/web: not available (no web provider)")
-    if session.settings.safe_mode:
-        raise OTraceError(f"JavaScript console disabled in safe mode; {SAFE_MODE_HINT}")
+    require_unsafe(session.settings, "JavaScript evaluation")
     timeout = session.settings.web_timeout
     names = [c.name for c in provider.clients()] if client == "*" else [client]
     if not names:
