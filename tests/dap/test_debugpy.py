@@ -18,6 +18,7 @@ import pytest
 from tests.dap.dapclient import DapClient
 from tests.lsp.conftest import ROOT
 from tests.lsp.rpc import Client, RpcError
+from tests.support.auditfile import AuditFile
 from tests.support.waiting import wait_for
 
 pytest.importorskip("debugpy")
@@ -42,6 +43,7 @@ def hello(tmp_path):
     info = json.loads(discovery.read_text())
     lsp = Client(info["lsp_port"])
     lsp.initialize(info["token"], name="debugpy-test")
+    lsp.audit = AuditFile(discovery.parent, proc.pid)
     yield proc, http, lsp
     lsp.close()
     proc.stdin.close()
@@ -93,6 +95,8 @@ def test_debugpy_code_action_refused_in_safe_mode_then_starts_debugpy(hello):
         dbg.close()
     again = lsp.request("otrace/debugpy", {})             # the same path: one debugpy per process
     assert again["port"] == info["port"] and not again["started"]
+    assert [(r["front"], r["client"], r["action"]) for r in lsp.audit.new()] == [      # started once: one line
+        ("lsp", "debugpy-test", "set"), ("lsp", "debugpy-test", "debugpy")]
 
 
 def test_debugpy_breakpoint_stops_the_request_while_otrace_answers(hello):

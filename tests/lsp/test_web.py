@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.auditfile import AuditFile
+
 pytestmark = pytest.mark.timeout(90)
 
 
 def test_browser_appears_and_evaluates_over_lsp(chat, page):
     client = chat.client("web-test")
+    audit = AuditFile(chat.dir, chat.proc.pid)
     assert client.request("otrace/webClients", {}) == {"clients": []}
     page.goto(f"http://127.0.0.1:{chat.http}/login")
     page.fill("#name", "alice")
@@ -20,7 +23,8 @@ def test_browser_appears_and_evaluates_over_lsp(chat, page):
     assert [c["name"] for c in client.request("otrace/webClients", {})["clients"]] == ["alice"]
 
     refused = client.request_raw("otrace/webEval", {"client": "alice", "expression": "1+1"})
-    assert "safe_mode" in refused["error"]["message"]
+    assert refused["error"] == {"code": -32001, "message": "JavaScript evaluation: refused in safe mode; "
+                                                           "set safe_mode False to allow it"}
 
     assert client.request("otrace/command", {"line": "set safe_mode False"})["error"] is False
     page.fill("#message", "typed by alice")
@@ -29,3 +33,7 @@ def test_browser_appears_and_evaluates_over_lsp(chat, page):
     assert result == {"value": '"typed by alice"'}  # plain data comes back as JSON
     failed = client.request("otrace/webEval", {"client": "alice", "expression": "nosuchname.x"})
     assert "nosuchname" in failed["error"]
+    assert [(r["front"], r["client"], r["action"], r.get("browser"), r.get("expression")) for r in audit.new()] == [
+        ("lsp", "web-test", "set", None, None),            # one line per evaluation sent, none refused
+        ("lsp", "web-test", "javascript", "alice", 'document.querySelector("#message").value'),
+        ("lsp", "web-test", "javascript", "alice", "nosuchname.x")]

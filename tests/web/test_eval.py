@@ -82,7 +82,7 @@ def test_a_throwing_expression_returns_its_error(users, chat, unsafe):
 def test_safe_mode_refuses_and_says_how_to_enable(users, chat):
     _, name = users.login("alice")
     value, error = chat[2].evaluate(name, "1+1")
-    assert value is None and "set safe_mode False" in error
+    assert value is None and error == "JavaScript evaluation: refused in safe mode; set safe_mode False to allow it"
 
 
 def test_unknown_browser_is_one_clear_error(users, chat, unsafe):
