@@ -10,7 +10,7 @@ import concurrent.futures
 import pytest
 
 from otrace_server.core.policy import refused
-from tests.dap.test_dap_demo import DEMO, HOLD_LINE, get, set_bps, unsafe
+from tests.dap.test_dap_demo import HOLD_LINE, get, set_bps, unsafe
 from tests.dap.test_dap_demo import dap  # noqa: F401  (fixture)
 from tests.support.auditfile import AuditFile
 

@@ -5,14 +5,13 @@ naming the session's front end and client. Real engine, real holds on a real loo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
 
 from otrace_server.core import audit
 from otrace_server.shell.registry import COMMANDS, STATE_CHANGING, UNSAFE
-from tests.shell.conftest import GetHandler
+from tests.shell.helpers import hold
 
 REFUSED = "{}: refused in safe mode; set safe_mode False to allow it"
 
@@ -21,15 +20,6 @@ REFUSED = "{}: refused in safe mode; set safe_mode False to allow it"
 def records(caplog):
     with caplog.at_level(logging.INFO, logger="otrace.audit"):
         yield lambda: [audit.parse(r.getMessage()) for r in caplog.records if r.name == "otrace.audit"]
-
-
-def hold(engine, loop, wait) -> str:
-    """A new real hold on the loop; its trace id."""
-    before = {h.id for h in engine.holds.list()}
-    asyncio.run_coroutine_threadsafe(GetHandler().get("77"), loop)
-    wait(lambda: len(engine.holds) > len(before))
-    [new] = {h.id for h in engine.holds.list()} - before
-    return new
 
 
 def effects(records):
@@ -69,7 +59,7 @@ def test_one_line_per_effect_whatever_the_path(engine, shell, session, loop, wai
     session.execute("alias go resume \\1")
     script = tmp_path / "cmds.osh"
     script.write_text("# a saved script\ntrace helper\nuntrace helper\n")
-    first, second, third = (hold(engine, loop, wait) for _ in range(3))
+    first, second, third = (hold(engine, loop, wait)[1].id for _ in range(3))
     assert not session.execute("cd /osh/globals; trace Receive.respond").error     # compound line
     assert not session.execute(f"go {first}").error                                 # alias
     assert not session.execute(f"repeat resume {second}").error                     # repeat

@@ -1,4 +1,4 @@
-"""core.audit (the one record, its actor, its line format) and core.policy (the one refusal)."""
+"""core.audit: the one record, its actor, its line format."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ import threading
 import pytest
 
 from otrace_server.core import audit
-from otrace_server.core.errors import OTraceError
-from otrace_server.core.policy import refusal, refused, require_unsafe
-from otrace_server.core.settings import Settings
 
 
 @pytest.fixture
@@ -67,15 +64,3 @@ def test_parse_refuses_what_is_not_a_record():
     for text in ("hello", "front=", "x=1"):
         with pytest.raises(ValueError):
             audit.parse(text)
-
-
-def test_one_refusal_shape():
-    settings = Settings()
-    assert refused("exec") == "exec: refused in safe mode; set safe_mode False to allow it"
-    assert refusal(settings, "debugpy", "its port has no token") == \
-        "debugpy: refused in safe mode (its port has no token); set safe_mode False to allow it"
-    with pytest.raises(OTraceError, match=r"^patch: refused in safe mode; set safe_mode False to allow it$"):
-        require_unsafe(settings, "patch")
-    settings.set("safe_mode", False)
-    assert refusal(settings, "exec") is None
-    require_unsafe(settings, "exec")
