@@ -443,12 +443,20 @@ class DapClient(Client):
         audit.record("exception_breakpoints", files=files)
         return self.server.breakpoints.trace_exceptions(self, files)
 
+    def _clear(self) -> None:
+        """Worker thread: remove this client's breakpoints and exception traces (audited when it
+        had breakpoints)."""
+        files = sorted({p.file for p in self.server.breakpoints.points(self)})
+        if files:
+            audit.record("breakpoints", files=files, lines=[])
+        self.server.breakpoints.clear(self)
+
     async def _disconnect(self, args: dict) -> None:
-        await self.in_worker(self.server.breakpoints.clear, self)
+        await self.in_worker(self._clear)
         return None
 
     async def forget(self) -> None:
         """The connection is gone: remove its breakpoints (control loop)."""
-        await self.in_worker(self.server.breakpoints.clear, self)
+        await self.in_worker(self._clear)
 
 

@@ -253,7 +253,8 @@ class WebRegistry:
         ``(value_text, None)`` (JSON for plain data, ``String(x)`` otherwise) or ``(None,
         error_text)`` (the browser's exception message, refusal, disconnection, or no answer
         within ``timeout`` seconds, default setting ``web_timeout``). ``who`` names the asking
-        session in the audit log when no front end is acting (``core.audit.acting``). Never raises for bad input. Threads: not the app loop thread,
+        session in the audit log when no front end is acting (``core.audit.acting``). Never raises
+        for bad input. Threads: not the app loop thread,
         not the control thread (RuntimeError at once)."""
         return self.evaluate_many([name], expression, timeout, who)[0][1:]
 

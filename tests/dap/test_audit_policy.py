@@ -10,7 +10,7 @@ import concurrent.futures
 import pytest
 
 from otrace_server.core.policy import refused
-from tests.dap.test_dap_demo import HOLD_LINE, get, set_bps, unsafe
+from tests.dap.test_dap_demo import DEMO, HOLD_LINE, get, set_bps, unsafe
 from tests.dap.test_dap_demo import dap  # noqa: F401  (fixture)
 from tests.support.auditfile import AuditFile
 
@@ -56,3 +56,16 @@ def test_conditions_and_logpoints_are_refused_in_safe_mode_with_the_one_shape(de
                     "they run code in the application; a plain breakpoint (a live hold) is allowed")
     assert [(b["verified"], b["message"]) for b in (cond, log)] == [(False, shape)] * 2
     assert demo.client("patches").request("otrace/command", {"line": "ls /osh/patches"})["output"] == ""
+
+
+def test_a_client_leaving_with_breakpoints_is_audited_once(demo):
+    audit = AuditFile(demo.dir, demo.proc.pid)
+    leaving = demo.dap_client()
+    [bp] = set_bps(leaving, {"line": HOLD_LINE})
+    assert bp["verified"]
+    leaving.request("disconnect", {})
+    leaving.close()
+    patches = demo.client("patches")
+    assert patches.request("otrace/command", {"line": "ls /osh/patches"})["output"] == ""   # unpatched
+    assert [(r["action"], r.get("file") or r.get("files"), r["lines"]) for r in audit.new()] == [
+        ("breakpoints", DEMO, [HOLD_LINE]), ("breakpoints", [DEMO], [])]
