@@ -22,6 +22,7 @@ import pytest
 from otrace_server.console import CLOSED_MESSAGE, PARTIAL_LINE_DELAY, Console, ConsoleStream
 from otrace_server.core.engine import Engine
 from otrace_server.shell import Shell
+from tests.support.waiting import wait_for
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -65,6 +66,7 @@ def background():
         if os.path.exists(TRIGGER):
             os.unlink(TRIGGER)
             poke()
+            open(TRIGGER + ".done", "w").close()          # the event is recorded
         if os.path.exists(TRIGGER + ".log"):
             os.unlink(TRIGGER + ".log")
             import logging
@@ -117,6 +119,7 @@ def term(program, tmp_path):
     child = pexpect.spawn(sys.executable, [str(program), str(tmp_path / "trigger")], env=_env(),
                           cwd=str(tmp_path), encoding="utf-8", timeout=10, dimensions=(40, 200))
     child.trigger = lambda: (tmp_path / "trigger").write_text("")
+    child.wait_triggered = lambda: wait_for((tmp_path / "trigger.done").exists, what="the trace event")
     child.trigger_break = lambda: (tmp_path / "trigger.brk").write_text("")
     child.trigger_log = lambda: (tmp_path / "trigger.log").write_text("")
     child.trigger_print = lambda: (tmp_path / "trigger.print").write_text("")
@@ -163,7 +166,7 @@ def test_tab_on_a_unique_directory_adds_a_slash_and_lists_last_components(term):
 
 def test_trace_event_while_a_line_is_half_typed_keeps_the_line(term):
     term.send("pr alph")
-    time.sleep(0.2)
+    term.expect_exact("pr alph")            # echoed: the console's line holds it
     term.trigger()
     term.expect(EVENT)                      # the event on its own line ...
     term.expect_exact(PROMPT + "pr alph")   # ... then the prompt and the half-typed text redrawn
@@ -174,7 +177,7 @@ def test_trace_event_while_a_line_is_half_typed_keeps_the_line(term):
 
 def test_prompt_is_marked_brk_while_a_break_waits(term):
     term.send("pr alph")
-    time.sleep(0.2)
+    term.expect_exact("pr alph")            # echoed: the console's line holds it
     term.trigger_break()                    # a thread stops at a break while a line is half typed
     term.expect(r"background:br-brk:\d\d-\d\d-\d\d  \(held; to continue: resume ")
     term.expect_exact("BRK:" + PROMPT + "pr alph")   # redrawn at once with otrace's BRK: mark
@@ -188,15 +191,18 @@ def test_prompt_is_marked_brk_while_a_break_waits(term):
     term.sendline(ticks)                    # and the stopped thread runs again
     term.expect(r"\r\n(\d+)\r\n")
     first = int(term.match.group(1))
-    time.sleep(0.3)
-    term.sendline(ticks)
-    term.expect(r"\r\n(\d+)\r\n")
-    assert int(term.match.group(1)) > first
+
+    def ticked():
+        term.sendline(ticks)
+        term.expect(r"\r\n(\d+)\r\n")
+        return int(term.match.group(1)) > first
+
+    wait_for(ticked, what="the thread to tick again")
 
 
 def test_app_log_record_while_a_line_is_half_typed_keeps_the_line(term):
     term.send("pr alph")
-    time.sleep(0.2)
+    term.expect_exact("pr alph")            # echoed: the console's line holds it
     term.trigger_log()
     term.expect_exact("\r\x1b[Kdisk almost full\r\n")   # the typed line wiped, the record on its own line
     term.expect_exact(PROMPT + "pr alph")                # ... then prompt and typed text redrawn
@@ -206,7 +212,7 @@ def test_app_log_record_while_a_line_is_half_typed_keeps_the_line(term):
 
 def test_app_output_from_another_thread_while_a_line_is_half_typed_keeps_the_line(term):
     term.send("pr alph")
-    time.sleep(0.2)
+    term.expect_exact("pr alph")            # echoed: the console's line holds it
     term.trigger_print()
     for line in ("app says hello", "app complains", "partial without newline"):   # stdout, stderr, partial
         term.expect_exact("\r\x1b[K" + line + "\r\n")      # the typed line wiped, the output on its own line
@@ -276,7 +282,7 @@ def test_events_while_locked_are_shown_after_unlock(term):
     term.sendline("lock")
     term.expect_exact("Password: ")
     term.trigger()
-    time.sleep(0.3)
+    term.wait_triggered()                   # recorded while locked
     term.sendline("pw")
     term.expect_exact("console unlocked")
     assert not EVENT.search(term.before)
@@ -362,8 +368,8 @@ def test_console_stream_lines_partial_delay_no_recursion_and_detach():
     stream.write("owner ")                        # the owner thread writes straight through
     from_thread("one\ntw", "o\nthr")              # cut at newlines; the partial "thr" waits
     assert terminal.getvalue() == "owner one\ntwo\n"
-    time.sleep(PARTIAL_LINE_DELAY + 0.3)
-    assert terminal.getvalue() == "owner one\ntwo\nthr\n"   # printed alone after the delay
+    wait_for(lambda: terminal.getvalue() == "owner one\ntwo\nthr\n", timeout=PARTIAL_LINE_DELAY + 5,
+             what="the partial line printed alone after the delay")
     from_thread("tail without newline")
     stream.detach_console()                       # the console stops: the pending partial is kept as is
     from_thread(" after")
@@ -374,7 +380,7 @@ def test_console_stream_lines_partial_delay_no_recursion_and_detach():
 
 
 APP_PROGRAM = r'''
-import asyncio, logging, sys, time
+import asyncio, logging, os, sys, time
 import otrace_server
 from otrace_server.console import ConsoleStream
 from otrace_server.core.engine import get_engine
@@ -387,7 +393,8 @@ while not isinstance(sys.stdout, ConsoleStream):
     time.sleep(0.01)
 handlers = list(logging.root.handlers)
 print("ROUTED", engine.events.has_subscribers, len(handlers))
-time.sleep(0.3)
+while not os.path.exists("go"):                # the test saw the console's prompt: it waits reading
+    time.sleep(0.01)
 app.stop()
 engine.events.publish("output", text="AFTER-STOP")
 print("STOPPED", sys.stdout is original, sys.stderr is sys.__stderr__, engine.events.has_subscribers,
@@ -407,6 +414,9 @@ def test_app_stop_stops_the_console_at_once(tmp_path):
                           timeout=10, dimensions=(40, 200))
     try:
         child.expect(r"ROUTED True 1")            # console subscribed and logging through it
+        if PROMPT not in child.before:
+            child.expect_exact(PROMPT)
+        (tmp_path / "go").write_text("")
         child.expect(r"STOPPED (\w+) (\w+) (\w+) (\w+)")
         assert child.before.count("AFTER-STOP") == 0
         assert child.match.groups() == ("True", "True", "False", "True")
@@ -433,7 +443,7 @@ def test_stop_ends_a_console_reading_a_pipe_at_once_and_reads_nothing_more():
     thread.start()
     try:
         os.write(write_fd, b"alp")
-        time.sleep(0.2)
+        time.sleep(0.2)                                  # the scenario: the rest of the line comes later
         os.write(write_fd, b"ha + 1\nalpha + 2\n")      # the end of one line and another one, in one write
         deadline = time.monotonic() + 5
         while "43" not in out.getvalue() and time.monotonic() < deadline:

@@ -21,7 +21,7 @@ def test_a_loop_that_listens_on_nothing_runs_but_does_not_serve():
     seen = []
 
     async def job():
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)                 # a few iterations of the loop, in which it must not serve
         seen.append((watch.in_loop(), watch.serving.is_set()))
 
     with ServingWatch() as watch:
@@ -36,7 +36,7 @@ def test_an_asyncio_server_serves_once_its_loop_runs_on_after_listening():
     async def main():
         server = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
         seen.append(watch.serving.is_set())       # what the program does right after listening: not yet
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(watch.serving.wait, 5)   # the loop runs on meanwhile
         seen.append(watch.serving.is_set())
         server.close()
 

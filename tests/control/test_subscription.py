@@ -115,22 +115,30 @@ def test_throttle_admits_a_burst_then_sums_up_the_rest_once_per_window():
     loop = asyncio.new_event_loop()
     summaries = []
     throttle = Throttle(loop, 3, 0.05, lambda count, last: summaries.append((count, last, time.monotonic())))
+
+    def run_until(predicate):
+        async def poll():
+            while not predicate():
+                await asyncio.sleep(0.005)
+        loop.run_until_complete(asyncio.wait_for(poll(), 5))
+
     try:
         start = time.monotonic()
         assert [throttle.admit(i) for i in range(10)] == [True] * 3 + [False] * 7
-        loop.run_until_complete(asyncio.sleep(0.1))
+        run_until(lambda: summaries)
         assert [(count, last) for count, last, _ in summaries] == [(7, 9)]
         assert summaries[0][2] - start >= 0.05
         assert [throttle.admit(i) for i in range(3)] == [True] * 3   # a new window
-        loop.run_until_complete(asyncio.sleep(0.1))
+        loop.run_until_complete(asyncio.sleep(0.1))                # a whole window passes ...
         assert len(summaries) == 1                                 # nothing held back: no summary
         assert [throttle.admit(i) for i in range(5)] == [True] * 3 + [False] * 2
         throttle.cancel()                                          # e.g. the endpoint stops
-        loop.run_until_complete(asyncio.sleep(0.1))
-        assert len(summaries) == 1 and throttle.admit("x") is True
-        failing = Throttle(loop, 0, 0.01, lambda count, last: 1 / 0)   # a failing summary is logged
+        loop.run_until_complete(asyncio.sleep(0.1))                # a whole window passes ...
+        assert len(summaries) == 1 and throttle.admit("x") is True   # ... with no summary
+        failed = []
+        failing = Throttle(loop, 0, 0.01, lambda count, last: (failed.append(count), 1 / 0))   # logged
         assert failing.admit(1) is False
-        loop.run_until_complete(asyncio.sleep(0.05))
+        run_until(lambda: failed)
         assert failing.admit(2) is False                           # and the throttle goes on
     finally:
         throttle.cancel()
@@ -145,7 +153,17 @@ def test_a_burst_of_hold_changes_is_told_in_few_notifications_and_one_lens_refre
     wait_for(lambda: len(app.engine.holds) == 20, what="20 holds")
     wait_for(lambda: len([n for n in lsp.notifications if n["method"] == "otrace/holdStarted"]) == 20,
              what="20 holdStarted notifications")
-    time.sleep(0.3)
+
+    def lenses_refreshed_after_the_last_start():        # the refresh that covers every start is in
+        starts = 0
+        for message in lsp.messages:
+            if message.get("method") == "otrace/holdStarted":
+                starts += 1
+            elif message.get("method") == "workspace/codeLens/refresh" and starts == 20:
+                return True
+        return False
+
+    wait_for(lenses_refreshed_after_the_last_start, what="the code lens refresh of the 20 starts")
     lsp.requests_from_server.clear()
     ids = {h.id for h in app.engine.holds.list()}
     app.engine.resume()                                # 20 hold_resumed events at once
@@ -160,7 +178,7 @@ def test_a_burst_of_hold_changes_is_told_in_few_notifications_and_one_lens_refre
         return out
 
     wait_for(lambda: sorted(told()) == sorted(ids), what="the 20 resumed holds told")
-    time.sleep(0.3)
+    time.sleep(0.3)                                    # a window in which no hold may be told twice
     assert len(told()) == 20                           # each once
     batches = [n for n in lsp.notifications if n["method"] in ("otrace/holdResumed", "otrace/holdsResumed")]
     assert len(batches) < 20                           # in a few notifications, not one per hold

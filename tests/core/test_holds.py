@@ -205,7 +205,7 @@ def test_break_blocks_the_thread_until_resumed_from_another(engine):
     worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
     worker.start()
     (hold,) = wait_for_holds(engine)
-    time.sleep(0.05)
+    time.sleep(0.05)                                    # a window in which the break must keep waiting
     assert worker.is_alive() and box == []
     assert hold.context.ctype == "breaks" and hold.id.startswith("worker:br-brk:")
     engine.resume([hold.id], Outcome("value", value="go"))
@@ -320,7 +320,7 @@ def test_changing_hold_timeout_retimes_waiting_breaks_and_holds(engine, app_loop
     worker.start()
     future = submit(app_loop, held_handler(engine, 1))
     holds = wait_for_holds(engine, 2)
-    time.sleep(0.1)
+    time.sleep(0.1)                                     # the scenario: both have waited 0.1 s already
     assert worker.is_alive() and not future.done()
     started = time.monotonic()
     engine.settings.set("hold_timeout", 0.3)
@@ -335,7 +335,7 @@ def test_hold_timeout_set_to_zero_keeps_waiting_holds_and_an_old_hold_resumes_at
     future = submit(app_loop, held_handler(engine, 2))
     (hold,) = wait_for_holds(engine)
     engine.settings.set("hold_timeout", 0.0)
-    time.sleep(0.6)
+    time.sleep(0.6)                                     # past the old 0.3 s: the hold must still wait
     assert not future.done() and hold.remaining is None and engine.holds.get(hold.id) is hold
     engine.settings.set("hold_timeout", 0.2)            # already older than 0.2 s: resumed now
     assert future.result(WAIT) == ("done", 2, None) and hold.outcome.kind == "timeout"

@@ -15,6 +15,7 @@ import pytest
 from tests.dap.dapclient import DapClient
 from tests.lsp.conftest import ROOT
 from tests.lsp.rpc import Client
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -318,13 +319,15 @@ def test_terminated_when_the_app_stops(tmp_path):
             app.stop()
 
 
-def test_a_slow_repr_never_stalls_the_control_plane(demo, dap):
+def test_a_slow_repr_never_stalls_the_control_plane(demo, dap, tmp_path):
     """evaluate runs the app's code (and its __repr__) in a worker: other clients are answered."""
+    sleeping = tmp_path / "sleeping"                        # the repr creates it, then sleeps
     with unsafe(demo):
-        slow = 'type("Slow", (), {"__repr__": lambda s: (__import__("time").sleep(2), "slow")[1]})()'
+        slow = ('type("Slow", (), {"__repr__": lambda s: (open(%r, "w").close(), __import__("time").sleep(2),'
+                ' "slow")[2]})()' % str(sleeping))
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             answer = pool.submit(dap.request, "evaluate", {"expression": slow, "context": "repl"}, 10)
-            time.sleep(0.3)                                 # the repr is sleeping now
+            wait_for(sleeping.exists, what="the repr sleeping")
             started = time.monotonic()
             lsp = demo.client("meanwhile")                  # connect + initialize + a request
             assert lsp.request("otrace/holds") == {"holds": []}

@@ -42,6 +42,14 @@ class AppProcess:
         c.initialize(self.token if token == "" else token, name=name, **kw)
         return c
 
+    def read_until(self, text: str) -> str:
+        """The next line of the app's stdout that contains ``text`` (the lines before it are
+        skipped); AssertionError when the app exits first. The test's timeout bounds the wait."""
+        for line in self.proc.stdout:
+            if text in line:
+                return line
+        raise AssertionError(f"the app exited before printing {text!r}")
+
     def stop(self) -> None:
         for c in self.clients:
             c.close()

@@ -27,9 +27,11 @@ class Client(FramedClient):
         self.responses: dict[Any, dict] = {}
         self.notifications: list[dict] = []
         self.requests_from_server: list[dict] = []
+        self.messages: list[dict] = []   # every message from the server, in the order it came
         super().__init__(port, host, timeout)
 
     def _received(self, message: dict) -> None:
+        self.messages.append(message)
         if "method" in message and "id" in message:
             self.requests_from_server.append(message)
             self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})

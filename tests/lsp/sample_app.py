@@ -1,7 +1,8 @@
 """A tiny Tornado app for the language-server tests (run as a subprocess; exits at stdin EOF).
 
 Prints ``READY <http_port> <lsp_port>`` once serving. Handlers:
-    /sleep?s=N   blocks the app's loop with time.sleep (the control plane must still answer)
+    /sleep?s=N   prints SLEEPING, then blocks the app's loop with time.sleep (the control plane
+                 must still answer)
     /hold?n=X    holds when X == "77" (await traceassert(..., action="hold"))
     /div?n=X     calls compute(X), traced: X == "0" raises ZeroDivisionError inside compute
     /live?v=X    LiveHandler.get, a plain async handler for "Hold here live"
@@ -25,6 +26,7 @@ def compute(n):
 
 class SleepHandler(tornado.web.RequestHandler):
     def get(self):
+        print("SLEEPING", flush=True)
         time.sleep(float(self.get_argument("s", "5")))
         self.write("slept")
 

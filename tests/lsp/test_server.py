@@ -118,7 +118,7 @@ def test_web_methods_say_not_available(sample):
 def test_answers_while_the_app_loop_sleeps(sample):
     c = sample.client()
     box = fetch_async(sample, "/sleep?s=5")
-    time.sleep(0.5)   # the handler is now sleeping on the app's loop
+    sample.read_until("SLEEPING")   # the handler is now sleeping on the app's loop
     t0 = time.monotonic()
     assert c.request("otrace/holds") is not None
     assert c.request("otrace/command", {"line": "pwd"})["cwd"] == "/osh/globals"
@@ -143,7 +143,7 @@ def test_hold_seen_by_two_clients_survives_reconnect_and_resumes_with_value(samp
     assert ctx["stack"][-1]["function"] == "get"
 
     a.close()                                   # a client leaving loses nothing
-    time.sleep(0.2)
+    time.sleep(0.2)   # a window for the server to handle a's leaving (it tells no one: nothing to wait for)
     c = sample.client("c")
     assert [h["id"] for h in c.request("otrace/holds")["holds"]] == [started["id"]]
     assert "body" not in box

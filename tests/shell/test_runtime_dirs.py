@@ -102,12 +102,13 @@ def test_web(shell, session):
     assert session.execute("x").output == "/osh/web: not available (no web provider)"
 
 
-async def _inner(fut):
+async def _inner(fut, waiting):
+    waiting.set()
     await fut                                   # INNER-AWAIT
 
 
-async def _outer(fut):
-    await _inner(fut)
+async def _outer(fut, waiting):
+    await _inner(fut, waiting)
 
 
 def test_task_shows_where_it_waits_down_the_await_chain(shell, session, loop):
@@ -116,12 +117,14 @@ def test_task_shows_where_it_waits_down_the_await_chain(shell, session, loop):
 
     shell.tasks = LoopTasks(loop)
 
+    waiting = threading.Event()
+
     async def start():
         fut = loop.create_future()
-        return fut, loop.create_task(_outer(fut), name="chain-task")
+        return fut, loop.create_task(_outer(fut, waiting), name="chain-task")
 
     fut, task = asyncio.run_coroutine_threadsafe(start(), loop).result(5)
-    time.sleep(0.1)
+    assert waiting.wait(5)                      # the task reached its await (listed on the loop, after it)
     lines, first = inspect.getsourcelines(_inner)
     inner_line = first + [i for i, text in enumerate(lines) if "INNER-AWAIT" in text][0]
     line = [x for x in session.execute("ls -l /osh/tasks").output.splitlines() if x.startswith("chain-task")][0]

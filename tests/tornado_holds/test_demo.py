@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from tests.lsp.rpc import Client
 from tests.tornado_holds.demo_server import DEMO_PATH
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,6 +31,17 @@ def _spawn(*flags):
 def _get(port, query="", timeout=10):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/{query}", timeout=timeout) as resp:
         return resp.status, resp.read().decode()
+
+
+def _editor(proc):
+    """An LSP client connected to the demo ``proc`` (started without ``--no-lsp``), from the language
+    server line it prints: it gets ``otrace/holdStarted`` when a request is held."""
+    line = proc.stdout.readline()
+    match = re.fullmatch(r"otrace language server on 127\.0\.0\.1:(\d+) \(token in (.*)\)\n", line)
+    assert match, line
+    client = Client(int(match.group(1)))
+    client.initialize(json.loads(Path(match.group(2)).read_text())["token"], name="test-demo")
+    return client
 
 
 def _close_and_wait(proc):
@@ -54,7 +68,8 @@ def test_demo_holds_77_and_exit_resumes_it():
     stopping resumes it (the held request gets its page instead of a reset connection)."""
     import threading
 
-    proc, port = _spawn("--no-lsp")
+    proc, port = _spawn()
+    editor = _editor(proc)
     result = {}
 
     def held():
@@ -63,11 +78,12 @@ def test_demo_holds_77_and_exit_resumes_it():
     thread = threading.Thread(target=held, daemon=True)
     thread.start()
     try:
-        time.sleep(0.5)
+        editor.wait_notification("otrace/holdStarted")
         assert "The reciprocal of 2.0 is 0.5" in _get(port, "?number=2")[1]   # served meanwhile
         assert thread.is_alive()                                               # 77 still held
     finally:
         code, _ = _close_and_wait(proc)
+        editor.close()
     thread.join(10)
     assert code == 0
     status, body = result["page"]
@@ -82,18 +98,20 @@ def test_demo_stopped_by_a_signal_answers_the_held_request_and_exits_cleanly(sig
     "Fatal Python error: _enter_buffered_busy" and SIGABRT)."""
     import threading
 
-    proc, port = _spawn("--no-lsp")
+    proc, port = _spawn()
+    editor = _editor(proc)
     result = {}
     thread = threading.Thread(target=lambda: result.update(page=_get(port, "?number=77", timeout=20)), daemon=True)
     thread.start()
     try:
-        time.sleep(0.5)
+        editor.wait_notification("otrace/holdStarted")
         assert thread.is_alive()                                               # 77 is held
         proc.send_signal(sig)
         code = proc.wait(15)
     finally:
         if proc.poll() is None:
             proc.kill()
+        editor.close()
     thread.join(10)
     stderr = proc.stderr.read()
     assert code == 0 and "Fatal Python error" not in stderr, stderr

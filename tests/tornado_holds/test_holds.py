@@ -129,7 +129,7 @@ def test_disconnected_client_leaves_the_hold_listed_and_resuming_it_is_harmless(
     try:
         otrace.engine.resume([hold.id])
         wait_for(lambda: handler._finished, 5, "the handler did not finish")
-        time.sleep(0.1)
+        time.sleep(0.1)                                       # a window in which no error may be logged
     finally:
         logging.getLogger().removeHandler(errors)
     assert errors.records == []
@@ -182,7 +182,7 @@ def test_trace_with_hold_action_holds_an_async_method_before_its_body(server, ot
     held = server.get_in_thread("?number=3")
     (hold,) = wait_holds(otrace.engine, 1)
     assert hold.context.funcname == "GetHandler.get" and hold.context.ctype == "holds"
-    time.sleep(0.05)
+    time.sleep(0.05)                                            # a window in which the body must not run
     assert demo.Request_stats["count"] == count                 # the body has not run
     otrace.engine.resume([hold.id])
     status, _, body = held.wait()

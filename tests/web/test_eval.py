@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.support.waiting import wait_for
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -101,10 +103,10 @@ def test_closing_the_tab_fails_the_pending_evaluation_at_once(users, chat, unsaf
     page, name = users.login("alice")
     box = {}
     worker = threading.Thread(target=lambda: box.update(r=chat[2].evaluate(
-        name, "new Promise(r => setTimeout(r, 30000))", timeout=10)))
+        name, "new Promise(r => { window.inFlight = true; setTimeout(r, 30000); })", timeout=10)))
     start = time.monotonic()
     worker.start()
-    time.sleep(0.3)                                          # the evaluation is in flight
+    wait_for(lambda: page.evaluate("window.inFlight === true"), what="the evaluation in flight")
     page.close()
     worker.join(10)
     assert box["r"] == (None, f"browser {name} disconnected")
