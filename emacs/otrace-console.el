@@ -15,7 +15,9 @@
 ;; answer and the asynchronous output of the server (`otrace/output',
 ;; trace events) are inserted before the prompt, so a half-typed line
 ;; stays as it is.  Completion is `completion-at-point' over
-;; `otrace/complete'; history is comint's.
+;; `otrace/complete'; history is comint's.  What the server sends is
+;; inserted `otrace--visible' (escapes as text: comint's ansi-color
+;; would otherwise colour it, and bidi controls would reorder it).
 
 ;;; Code:
 
@@ -71,10 +73,13 @@
 
 (defun otrace--console-insert (text &optional prompt)
   "Insert TEXT before the prompt of the console; with PROMPT, a new prompt.
-TEXT gets a final newline when it has none."
+TEXT gets a final newline when it has none.  Both are shown
+`otrace--visible': a terminal escape is text, never a colour or a move."
   (let* ((proc (otrace--console-process))
          (mark (process-mark proc))
-         (inhibit-read-only t))
+         (inhibit-read-only t)
+         (text (otrace--visible text))
+         (prompt (and prompt (otrace--visible prompt t))))
     (unless (string-empty-p text)
       (unless (string-suffix-p "\n" text) (setq text (concat text "\n")))
       (if (and (marker-position otrace--console-prompt-start) (not prompt))

@@ -61,8 +61,8 @@
   (setq tabulated-list-entries
         (mapcar (lambda (c)
                   (list (plist-get c :name)
-                        (vector (plist-get c :name) (or (plist-get c :url) "")
-                                (or (plist-get c :userAgent) ""))))
+                        (vector (plist-get c :name) (otrace--visible (or (plist-get c :url) "") t)
+                                (otrace--visible (or (plist-get c :userAgent) "") t))))
                 clients)))
 
 (defun otrace--web-refresh ()
@@ -100,10 +100,12 @@
   (list :client client :expression expression))
 
 (defun otrace--web-result-text (result)
-  "The text showing `otrace/webEval' RESULT: the value or \"error: ...\"."
-  (if (plist-member result :error)
-      (format "error: %s" (plist-get result :error))
-    (format "%s" (plist-get result :value))))
+  "The text showing `otrace/webEval' RESULT: the value or \"error: ...\".
+One line, `otrace--visible' (the browser's text)."
+  (otrace--visible (if (plist-member result :error)
+                       (format "error: %s" (plist-get result :error))
+                     (format "%s" (plist-get result :value)))
+                   t))
 
 (defun otrace-web-eval (client expression)
   "Evaluate JavaScript EXPRESSION in browser CLIENT; show and return the result.

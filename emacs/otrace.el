@@ -90,9 +90,42 @@ Run for every notification the otrace server sends.")
 
 ;;;; Messages and errors
 
+;;;; Showing text of the server
+
+(defconst otrace--hidden
+  (rx (any (#x00 . #x08) (#x0b . #x1f) (#x7f . #x9f) #x061c #x200b #x200e #x200f
+           (#x2028 . #x202e) (#x2060 . #x2064) (#x2066 . #x206f) #xfeff (#xfff9 . #xfffb)
+           (#xe0000 . #xe007f)))
+  "What `otrace--visible' escapes: the server's rule (core.reprs.HIDDEN).
+C0 controls but newline and tab, DEL, C1 controls, bidi controls and
+invisible format characters, tag characters.")
+
+(defconst otrace--hidden-one-line
+  (concat "[\t\n]\\|" otrace--hidden)
+  "What `otrace--visible' escapes on one line: `otrace--hidden', newline, tab.")
+
+(defun otrace--escape-char (match)
+  "The Python escape of the one-character string MATCH: \\x1b, \\u202e, \\r."
+  (let ((char (aref match 0)))
+    (pcase char
+      (?\t "\\t")
+      (?\n "\\n")
+      (?\r "\\r")
+      (_ (format (cond ((< char #x100) "\\x%02x") ((< char #x10000) "\\u%04x") (t "\\U%08x"))
+                 char)))))
+
+(defun otrace--visible (text &optional one-line)
+  "TEXT with every terminal control and invisible character escaped.
+As the server's `visible': ESC shows as \\x1b, U+202E as \\u202e, so
+text of a browser or an application cannot colour, move or reorder what
+a buffer shows.  With ONE-LINE, newlines and tabs are escaped too."
+  (let ((case-fold-search nil))
+    (replace-regexp-in-string (if one-line otrace--hidden-one-line otrace--hidden)
+                              #'otrace--escape-char text t t)))
+
 (defun otrace--message (format &rest args)
-  "Show a message prefixed with \"[otrace]\": FORMAT with ARGS."
-  (message "[otrace] %s" (apply #'format format args)))
+  "Show a message prefixed with \"[otrace]\": FORMAT with ARGS (`otrace--visible')."
+  (message "[otrace] %s" (otrace--visible (apply #'format format args))))
 
 (defun otrace--error (format &rest args)
   "Signal a one-line `user-error' prefixed with \"otrace:\": FORMAT with ARGS."

@@ -398,6 +398,42 @@ console, `x' fails the request and `R' resumes all."
           (kill-buffer response))
         (should (otrace-test--buffer-has console "ZeroDivisionError.*\nglobals> cd /osh/globals/\\'"))))))
 
+;; Nothing raw on a screen: what the server sends is escaped again by the
+;; console (the last line of defence), so comint's ansi-color never colours
+;; it and a bidi override never reorders it.
+(ert-deftest otrace-test-visible-escapes-what-the-server-escapes ()
+  "`otrace--visible' applies the server's rule: controls and bidi characters become escapes."
+  (should (equal (otrace--visible (concat "a" (string 27) "[2J" (string 27) "]0;t" (string 7)
+                                          (string #x9b) "x" (string #x202e) "y\r\nz\t"
+                                          (string #xe0041) (string #x7f)))
+                 "a\\x1b[2J\\x1b]0;t\\x07\\x9bx\\u202ey\\r\nz\t\\U000e0041\\x7f"))
+  (should (equal (otrace--visible "x\ny\tz" t) "x\\ny\\tz"))
+  (let ((plain (concat "plain é ✓ 漢字 " (string #x1f468 #x200d #x1f469))))
+    (should (equal (otrace--visible plain) plain))))
+
+(ert-deftest otrace-test-console-shows-escapes-as-text ()
+  "Escapes in the server's output, prompt and notifications are shown as text, not obeyed."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((console (otrace-console))
+          (raw (concat (string 27) "[31mred" (string 27) "[0m " (string 27) "]0;owned" (string 7)
+                       " abc" (string #x202e) "def")))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      ;; an application object whose repr is terminal escapes, through otrace/command
+      (otrace--request 'otrace/command '(:line "set safe_mode False"))
+      (otrace-console-send-line "pr type('Hostile', (), {'__repr__': lambda self: '\\x1b[31mred\\u202e'})()")
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^\\\\x1b\\[31mred\\\\u202e\nglobals> \\'"))
+                         "the escaped repr")
+      ;; raw text in a notification (the console's own defence) and in an answer with a prompt
+      (with-current-buffer console
+        (otrace--console-notification 'otrace/output (list :text raw))
+        (otrace--console-answer (list :output raw :prompt (concat "web.." (string 27) "[2Jx> ")))
+        (let ((text (buffer-string)))
+          (should (string-match-p (regexp-quote "\\x1b[31mred\\x1b[0m \\x1b]0;owned\\x07 abc\\u202edef\n") text))
+          (should (string-suffix-p "web..\\x1b[2Jx> " text))
+          ;; (raw, comint's ansi-color would have swallowed the SGR sequences: "red" alone)
+          (should-not (string-match-p (regexp-opt (list (string 27) (string 7) (string #x202e))) text)))))))
+
 ;; A line the server cannot run (not connected) says why and gives a prompt
 ;; again; a new connection starts a new shell session in the same buffer.
 (ert-deftest otrace-test-console-survives-disconnect-and-reconnect ()

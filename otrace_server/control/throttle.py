@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import Any, Callable
 
+from otrace_server.core.reprs import visible
+
 __all__ = ["CONTEXTS_PER_SECOND", "Throttle", "context_line"]
 
 log = logging.getLogger("otrace")
@@ -23,8 +25,9 @@ CONTEXTS_PER_SECOND = 50
 
 def context_line(ctx: Any, more: int = 0) -> str:
     """What a client is told of a recorded context: its id (and exception), and ``more``: how many
-    others the ``Throttle`` held back in the last window."""
-    text = ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else "")
+    others the ``Throttle`` held back in the last window. One line, ``core.reprs.visible`` (an
+    exception message is the application's)."""
+    text = visible(ctx.id + (f"  {ctx.exc_type}: {ctx.exc_message}" if ctx.exc_type else ""), one_line=True)
     if more:
         text += f"  (and {more:,} more in the last second, not sent one by one: ls /osh/recent)"
     return text

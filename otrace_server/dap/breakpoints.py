@@ -43,6 +43,7 @@ from typing import Any, Callable
 from otrace_server.core.context import capture
 from otrace_server.core.engine import READY
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import visible
 from otrace_server import placement
 
 __all__ = ["Point", "Breakpoints", "reached", "hit_matches", "interpolate"]
@@ -99,7 +100,8 @@ def hit_matches(condition: str, hits: int) -> bool:
 
 def interpolate(message: str, globals_dict: dict, locals_dict: dict) -> str:
     """A logpoint message with each ``{expression}`` replaced by its value (``{{``/``}}``: braces);
-    a failing expression shows ``<Error: ...>``."""
+    a failing expression shows ``<Error: ...>``. The text is ``core.reprs.visible`` (values are the
+    application's; the debug console is a terminal)."""
     def value(m: re.Match) -> str:
         if m.group(0) in ("{{", "}}"):
             return m.group(0)[0]
@@ -109,7 +111,7 @@ def interpolate(message: str, globals_dict: dict, locals_dict: dict) -> str:
             return f"<{type(exc).__name__}: {exc}>"
         return result if isinstance(result, str) else repr(result)
 
-    return re.sub(r"\{\{|\}\}|\{([^{}]+)\}", value, message)
+    return visible(re.sub(r"\{\{|\}\}|\{([^{}]+)\}", value, message))
 
 
 def reached(point_id: int) -> Any:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 
 import pytest
 
 import otrace_server
-from otrace_server.control.throttle import CONTEXTS_PER_SECOND, Throttle
+from otrace_server.control.throttle import CONTEXTS_PER_SECOND, Throttle, context_line
 from tests.dap.dapclient import DapClient
 from tests.lsp.rpc import Client
 from tests.support.waiting import wait_for
@@ -143,6 +144,11 @@ def test_throttle_admits_a_burst_then_sums_up_the_rest_once_per_window():
     finally:
         throttle.cancel()
         loop.close()
+
+
+def test_a_context_line_shows_an_application_exception_message_escaped_on_one_line():
+    ctx = types.SimpleNamespace(id="get:ex-x:12-00-00", exc_type="ValueError", exc_message="\x1b[2J\nFAKE\u202e")
+    assert context_line(ctx) == "get:ex-x:12-00-00  ValueError: \\x1b[2J\\nFAKE\\u202e"
 
 
 def test_a_burst_of_hold_changes_is_told_in_few_notifications_and_one_lens_refresh(started):

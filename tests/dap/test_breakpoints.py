@@ -76,6 +76,8 @@ def test_hit_conditions_and_interpolation():
     with pytest.raises(OTraceError):
         hit_matches("often", 1)
     assert interpolate("{a + 1} {{x}} {nope}", {}, {"a": 1}) == "2 {x} <NameError: name 'nope' is not defined>"
+    # a value with terminal escapes reaches the debug console escaped (core.reprs.visible)
+    assert interpolate("user={name}", {}, {"name": "\x1b[2J\u202eevil"}) == "user=\\x1b[2J\\u202eevil"
 
 
 def test_patched_positions_map_to_the_file_until_patched_again(module):

@@ -10,6 +10,7 @@
 import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import type { Connections } from './connections';
+import { visible } from './lineEditor';
 
 export interface BrowserNode { conn: OTraceConnection; name: string; url: string; userAgent: string; since: number }
 
@@ -65,8 +66,8 @@ export class BrowsersProvider implements vscode.TreeDataProvider<BrowserNode>, v
     getTreeItem(node: BrowserNode): vscode.TreeItem {
         const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.None);
         item.id = `web:${node.conn.key}/${node.name}`;
-        item.description = node.url + (this.conns.all.length > 1 ? ` (${node.conn.label})` : '');
-        item.tooltip = `${node.name}\n${node.url}\n${node.userAgent}`;
+        item.description = visible(node.url, true) + (this.conns.all.length > 1 ? ` (${node.conn.label})` : '');
+        item.tooltip = `${node.name}\n${visible(node.url, true)}\n${visible(node.userAgent, true)}`;   // the browser's text
         item.iconPath = new vscode.ThemeIcon('globe');
         item.contextValue = 'browser';
         return item;

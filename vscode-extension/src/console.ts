@@ -3,14 +3,15 @@
  * attached process through `otrace/command` on its own connection (`ShellSession`: its own cwd), with the server's prompt, line editing and history
  * (`LineEditor`), TAB completion from `otrace/complete` (a second TAB lists the choices), a
  * command's `repeat` re-run every `otrace.repeatIntervalMs` until a key is pressed, and
- * asynchronous output (`otrace/output`, trace events) printed above the line being typed.
+ * asynchronous output (`otrace/output`, trace events) printed above the line being typed. Every
+ * text from the server is written `visible` (escapes shown as text: `\x1b`), never raw.
  *
  * Thread-safety: single-threaded (the extension host).
  */
 import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import { ShellSession } from './shellSession';
-import { applyCompletion, crlf, LineEditor } from './lineEditor';
+import { applyCompletion, crlf, LineEditor, visible } from './lineEditor';
 import type { CommandResult } from './protocol';
 
 export class OTraceConsole implements vscode.Pseudoterminal {
@@ -44,7 +45,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
                 print(`[${this.conn.label}: connection closed; open a new console to reconnect]`);
             });
             void this.run(this.initialLine ?? '');
-        }, (e: Error) => this.writer.fire(crlf(`error: ${e.message}\n(this console is not connected: close this terminal and open a new console to try again)\n`)));
+        }, (e: Error) => this.writer.fire(crlf(`error: ${visible(e.message, true)}\n(this console is not connected: close this terminal and open a new console to try again)\n`)));
     }
 
     close(): void {
@@ -83,7 +84,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
                 out = `error: ${(e as Error).message}`;
             }
             this.editor.setBusy(false);
-            this.writer.fire((out ? crlf(out.endsWith('\n') ? out : out + '\n') : '') + this.editor.render());
+            this.writer.fire((out ? crlf(visible(out.endsWith('\n') ? out : out + '\n')) : '') + this.editor.render());
         });
         return this.queue;
     }

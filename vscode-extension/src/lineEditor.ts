@@ -3,7 +3,8 @@
  * receives them) into edits of one input line with history, and produces the ANSI text that shows
  * it. Asynchronous output is printed *above* the line being typed (`printAbove`), which is redrawn
  * after it, so typing is never broken. Pure (no `vscode` import); the caller writes the strings
- * this returns to the terminal.
+ * this returns to the terminal. Text that is not the editor's own (output, prompt, the typed or
+ * completed line) is written `visible`: it cannot move the cursor, change colours or reorder text.
  */
 
 /** What the caller must do after a key: nothing more, run a line, complete, or interrupt. */
@@ -20,6 +21,33 @@ export interface FeedResult {
 }
 
 const CSI = '\x1b[';
+
+/**
+ * What `visible` escapes: the server's rule (otrace_server/core/reprs.py `HIDDEN`): C0 controls
+ * but newline and tab, DEL, C1 controls, bidi controls and invisible format characters, tag
+ * characters, lone surrogates (the `u` flag: a surrogate pair is one code point, not matched).
+ */
+const HIDDEN = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
+const HIDDEN_ONE_LINE = new RegExp(`[\\t\\n]|${HIDDEN.source}`, 'gu');
+const SHORT: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+function escapeChar(ch: string): string {
+    const short = SHORT[ch];
+    if (short) {
+        return short;
+    }
+    const code = ch.codePointAt(0) ?? 0;
+    const hex = (width: number) => code.toString(16).padStart(width, '0');
+    return code < 0x100 ? `\\x${hex(2)}` : code < 0x10000 ? `\\u${hex(4)}` : `\\U${hex(8)}`;
+}
+
+/**
+ * `text` safe to write to a terminal: each character the server's `core.reprs.visible` escapes
+ * becomes the same Python escape (`\x1b`, `\u202e`, `\r`); with `oneLine`, newline and tab too.
+ */
+export function visible(text: string, oneLine = false): string {
+    return text.replace(oneLine ? HIDDEN_ONE_LINE : HIDDEN, escapeChar);
+}
 
 /** Normalise output text for a terminal: bare `\n` becomes `\r\n`. */
 export function crlf(text: string): string {
@@ -40,10 +68,10 @@ export class LineEditor {
         this.prompt = prompt;
     }
 
-    /** The prompt and the line, with the cursor placed: what a redraw writes after `\r`. */
+    /** The prompt and the line (`visible`), with the cursor placed: what a redraw writes after `\r`. */
     render(): string {
-        const back = this.buffer.length - this.cursor;
-        return `\r${CSI}K${this.prompt}${this.buffer}${back > 0 ? `${CSI}${back}D` : ''}`;
+        const back = visible(this.buffer.slice(this.cursor), true).length;
+        return `\r${CSI}K${visible(this.prompt, true)}${visible(this.buffer, true)}${back > 0 ? `${CSI}${back}D` : ''}`;
     }
 
     /** While busy (a command runs) input is ignored and nothing is redrawn after output. */
@@ -51,12 +79,13 @@ export class LineEditor {
         this.busy = busy;
     }
 
-    /** Output printed above the line being typed: clears the line, prints, redraws prompt and line. */
+    /** Output printed above the line being typed (`visible`): clears the line, prints, redraws
+     * prompt and line. */
     printAbove(text: string): string {
         if (!text) {
             return '';
         }
-        const body = crlf(text.endsWith('\n') ? text : text + '\n');
+        const body = crlf(visible(text.endsWith('\n') ? text : text + '\n'));
         return `\r${CSI}K${body}${this.busy ? '' : this.render()}`;
     }
 
@@ -129,7 +158,7 @@ export class LineEditor {
                         break;   // \r\n pasted: one line end
                     }
                     const line = this.buffer;
-                    out += `\r${CSI}K${this.prompt}${line}\r\n`;
+                    out += `\r${CSI}K${visible(this.prompt, true)}${visible(line, true)}\r\n`;
                     this.addHistory(line);
                     this.buffer = '';
                     this.cursor = 0;
@@ -176,11 +205,16 @@ export class LineEditor {
                     if (ch >= ' ') {
                         this.buffer = this.buffer.slice(0, this.cursor) + ch + this.buffer.slice(this.cursor);
                         this.cursor++;
-                        out += this.cursor === this.buffer.length ? ch : this.render();
+                        out += this.cursor === this.buffer.length && visible(ch) === ch ? ch : this.render();
                     }
             }
         }
         return { output: out, actions };
+    }
+
+    /** The cursor moved over `ch`: one column, unless `ch` is shown as its escape (redraw). */
+    private moved(ch: string, direction: 'C' | 'D'): string {
+        return visible(ch, true) === ch ? `${CSI}${direction}` : this.render();
     }
 
     private escape(final: string, param: string): string {
@@ -190,13 +224,13 @@ export class LineEditor {
             case 'C':
                 if (this.cursor < this.buffer.length) {
                     this.cursor++;
-                    return `${CSI}C`;
+                    return this.moved(this.buffer[this.cursor - 1], 'C');
                 }
                 return '';
             case 'D':
                 if (this.cursor > 0) {
                     this.cursor--;
-                    return `${CSI}D`;
+                    return this.moved(this.buffer[this.cursor], 'D');
                 }
                 return '';
             case 'H': this.cursor = 0; return this.render();

@@ -1,6 +1,6 @@
 import { strict as assert } from 'assert';
 import { test } from 'node:test';
-import { applyCompletion, commonPrefix, LineEditor } from '../src/lineEditor';
+import { applyCompletion, commonPrefix, LineEditor, visible } from '../src/lineEditor';
 
 const UP = '\x1b[A', DOWN = '\x1b[B', LEFT = '\x1b[D', RIGHT = '\x1b[C';
 
@@ -79,4 +79,30 @@ test('completion replaces the last word, extends to a common prefix, or asks to 
     assert.deepEqual(applyCompletion('cd /osh/recent/h', 16, ['/osh/recent/holds', '/osh/recent/holdx']).line, 'cd /osh/recent/hold');
     assert.deepEqual(applyCompletion('x', 1, []), { line: 'x', cursor: 1, list: false });
     assert.equal(commonPrefix(['abc', 'abd', 'ab']), 'ab');
+});
+
+test('visible: terminal controls, bidi and invisible characters become their escapes (the server\'s rule)', () => {
+    assert.equal(visible('\x1b[2J\x1b]0;owned\x07'), '\\x1b[2J\\x1b]0;owned\\x07');
+    assert.equal(visible('ok\rFAKE\x9b31m\x7f'), 'ok\\rFAKE\\x9b31m\\x7f');
+    assert.equal(visible('abc\u202edef\u2066\u200b\ufeff'), 'abc\\u202edef\\u2066\\u200b\\ufeff');
+    assert.equal(visible('tag\u{e0041}'), 'tag\\U000e0041');
+    assert.equal(visible('lone \ud800'), 'lone \\ud800');
+    assert.equal(visible('two\nlines\tand tab'), 'two\nlines\tand tab');
+    assert.equal(visible('two\nlines\tand tab', true), 'two\\nlines\\tand tab');
+    const plain = 'plain é ✓ 漢字 👨\u200d👩\u200d👧';
+    assert.equal(visible(plain), plain);
+    assert.equal(visible(visible('\x1b\u202e')), visible('\x1b\u202e'));
+});
+
+test('output, prompt and line are written visible: nothing raw reaches the terminal', () => {
+    const ed = new LineEditor('web..\x1b[31mx> ');
+    const above = ed.printAbove('value \x1b[2J\x1b]0;t\x07\nnext \u202eline');
+    assert.ok(above.includes('value \\x1b[2J\\x1b]0;t\\x07\r\nnext \\u202eline\r\n'), above);
+    assert.ok(above.includes('web..\\x1b[31mx> '), above);
+    assert.ok(!/\x1b\[2J|\x1b\]|\x07|\u202e|\x1b\[31m/.test(above), above);
+    const echo = ed.feed('a\x9bb');                       // a C1 character typed or pasted
+    assert.ok(!echo.output.includes('\x9b') && echo.output.includes('a\\x9bb'), echo.output);
+    const moved = ed.feed(LEFT + LEFT).output;            // over the escaped character: redrawn
+    assert.ok(!moved.includes('\x9b'), moved);
+    assert.equal(ed.cursor, 1);
 });
