@@ -59,12 +59,12 @@
   "Return the one-line text of a request SUMMARY, the server's own.
 SUMMARY is the protocol's object (method, uri, remote_ip: those known) or nil:
 \"GET /?number=77 from 127.0.0.1\", without \" from ...\" when the
-address is unknown."
+address is unknown.  The URI is the client's: shown `otrace--visible'."
   (let ((text (mapconcat #'identity
                          (delq nil (list (plist-get summary :method) (plist-get summary :uri)))
                          " "))
         (remote-ip (plist-get summary :remote_ip)))
-    (if remote-ip (format "%s from %s" text remote-ip) text)))
+    (otrace--visible (if remote-ip (format "%s from %s" text remote-ip) text) t)))
 
 (defun otrace--hold-request (hold)
   "The request of HOLD in one line."

@@ -52,6 +52,7 @@ class Hostile:
         return "\x1b[2J\x1b]0;owned\x07<hostile \u202eevil>"
 
 hostile_value = Hostile()
+globals()["esc\x1b[31mone"] = globals()["esc\x1b[31mtwo"] = 0   # names with escapes, to complete
 
 def escapes():
     seen = Hostile()   # a local of the recorded context
@@ -241,6 +242,15 @@ def test_escapes_in_reprs_log_records_and_events_are_shown_as_text(term):
     term.expect_exact("> ")
     raw = seen.getvalue()
     assert all(s not in raw for s in ("\x1b[2J", "\x1b]0", "\x07", "\u202e", "\x1b[31m")), raw
+
+
+def test_completion_choices_named_with_escapes_are_listed_as_text(term):
+    term.logfile_read = seen = io.StringIO()
+    term.send("esc\t\t")                   # two names: the second TAB lists them
+    term.expect(r"esc\\x1b\[31mone\s+esc\\x1b\[31mtwo")
+    term.send("\x03")
+    term.expect_exact(PROMPT)
+    assert "\x1b[31m" not in seen.getvalue(), seen.getvalue()
 
 
 def test_event_between_commands_is_printed(term):

@@ -154,6 +154,8 @@ Everything is stopped afterwards."
   (should (equal (otrace--summary-text '(:method "GET" :uri "/?n=7" :remote_ip "::1")) "GET /?n=7 from ::1"))
   (should (equal (otrace--summary-text '(:method "GET" :uri "/holds")) "GET /holds"))
   (should (equal (otrace--summary-text nil) ""))
+  (should (equal (otrace--summary-text (list :method "GET" :uri (concat "/" (string 27) "[2J\n")))
+                 "GET /\\x1b[2J\\n"))
   (should (equal (otrace--hold-request '(:summary (:uri "/") :webClient "anna")) "/ [browser anna]")))
 
 (ert-deftest otrace-test-a-burst-of-hold-notifications-redraws-once ()

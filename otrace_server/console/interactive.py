@@ -38,6 +38,7 @@ from otrace_server.console.render import format_event, initial_prompt, write_out
 from otrace_server.console.streams import ConsoleStream, restore_output, route_output
 from otrace_server.console.terminal import fileno, isatty
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.reprs import visible
 from otrace_server.shell.commands.listing import line_wrap
 
 __all__ = ["Console", "HISTORY_FILE", "WAITING_MARK", "CLOSED_MESSAGE", "CLOSED_AFTER_END", "application_ended"]
@@ -449,8 +450,8 @@ class Console:
 
     def _display_matches(self, substitution: str, matches: list[str], longest: int) -> None:
         """readline's list of choices (second TAB): each by its last path component, in columns,
-        then the prompt and the typed line redrawn."""
-        names = [readline_binding.last_component(m) for m in matches]
+        then the prompt and the typed line redrawn. A name is the application's: shown ``visible``."""
+        names = [visible(readline_binding.last_component(m), one_line=True) for m in matches]
         width = shutil.get_terminal_size((80, 24)).columns
         with self._lock:
             self.stdout.write("\n" + line_wrap(names, width) + "\n")
