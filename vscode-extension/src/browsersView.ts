@@ -115,9 +115,9 @@ export class BrowserEvalView implements vscode.WebviewViewProvider, vscode.Dispo
         const results = await Promise.all(targets.map(async (b) => {
             try {
                 const r = await b.conn.request<{ value?: unknown; error?: string }>('otrace/webEval', { client: b.name, expression });
-                return r.error !== undefined && r.error !== null
-                    ? { client: b.name, error: String(r.error) }
-                    : { client: b.name, value: typeof r.value === 'string' ? r.value : JSON.stringify(r.value) };
+                return r.error !== undefined && r.error !== null   // the browser's text: shown visible
+                    ? { client: b.name, error: visible(String(r.error)) }
+                    : { client: b.name, value: visible(typeof r.value === 'string' ? r.value : JSON.stringify(r.value)) };
             } catch (e) {
                 return { client: b.name, error: (e as Error).message };
             }

@@ -129,9 +129,10 @@ test('Trace Contexts: newest first, icon by type, exception text, opens the rais
 
 test('Browsers: nodes per web client; JavaScript goes to the selection, else the only browser', async () => {
     const conn = new FakeConn('pid:1', 'chat', [], {
-        'otrace/webEval': (p) => (p.client === 'user2' ? { error: 'ReferenceError: x is not defined' } : { value: '"red"' }),
+        'otrace/webEval': (p) => (p.client === 'user2' ? { error: 'ReferenceError: x is not defined' }
+            : p.expression === 'evil' ? { value: 'a\x1b[2J\u202eb' } : { value: '"red"' }),
     });
-    conn.webClients = [{ name: 'user1', since: 1, url: 'http://h/', userAgent: 'UA' }];
+    conn.webClients = [{ name: 'user1', since: 1, url: 'http://h/\x1b]0;t\x07', userAgent: 'UA\u202e' }];
     const browsers = new BrowsersProvider(new FakeConns([conn]) as any);
     let selection: BrowserNode[] = [];
     const panel = new BrowserEvalView(browsers, () => selection);
@@ -139,7 +140,12 @@ test('Browsers: nodes per web client; JavaScript goes to the selection, else the
         const [node] = browsers.getChildren();
         assert.equal(browsers.getTreeItem(node).label, 'user1');
         assert.deepEqual(await panel.evaluate('document.body.style.background = "red"'), [{ client: 'user1', value: '"red"' }]);
-        conn.webClients.push({ name: 'user2', since: 2, url: 'http://h/', userAgent: 'UA' });
+        // the browser's text is shown escaped: its URL, user agent and answers
+        assert.equal(browsers.getTreeItem(node).description, 'http://h/\\x1b]0;t\\x07');
+        assert.equal(browsers.getTreeItem(node).tooltip, 'user1\nhttp://h/\\x1b]0;t\\x07\nUA\\u202e');
+        assert.deepEqual(await panel.evaluate('evil'), [{ client: 'user1', value: 'a\\x1b[2J\\u202eb' }]);
+        conn.webClients = [{ name: 'user1', since: 1, url: 'http://h/', userAgent: 'UA' },
+            { name: 'user2', since: 2, url: 'http://h/', userAgent: 'UA' }];
         assert.throws(() => panel.targets(), /select the browser\(s\)/);
         selection = browsers.getChildren();
         assert.deepEqual(await panel.evaluate('x'), [{ client: 'user1', value: '"red"' }, { client: 'user2', error: 'ReferenceError: x is not defined' }]);
