@@ -1,18 +1,21 @@
 """Evaluating Python in a directory's namespace: ``pr`` (expressions, safe_mode-checked) and
 ``exec`` (statements; ``print`` output is captured, the value of a final expression is shown).
 
-Safe mode (``check_safe``) refuses, by inspecting the AST, anything that calls or assigns: calls,
-assignments (``=``, ``+=``, annotated, walrus), attribute/item stores, ``del``, lambdas,
-comprehensions and generator expressions, ``await``/``yield``. Attribute and item *reads* are
-allowed (they may run properties or ``__getitem__``, as in otrace), with one exception: an item read
-never inserts (``d[k]`` on a ``defaultdict`` or another dict with ``__missing__`` raises KeyError
-for a missing key instead of adding it). Operators are guarded at run time (``_guard``): an
-operand whose class implements an operation in Python code outside the standard library is refused
-as a call (``e + 1`` would call the application's ``__add__``; also ``==``, truth in
-``not``/``and``/``if``, ``in``, f-string formats, ``*``/``**`` unpacking, hashing of set/dict keys,
-an index's ``__index__``); builtin, C and standard-library types (numbers, strings, containers,
-datetimes, enums, paths) work as usual. Not covered: what a builtin container does with its
-elements (``[a] == [b]`` compares them with their ``__eq__``), and ``repr`` of the result.
+Safe mode never runs application code (code outside the standard library, see ``shell.safety``):
+
+- ``check_safe`` refuses, by inspecting the AST, anything that calls or assigns: calls, assignments
+  (``=``, ``+=``, annotated, walrus), attribute/item stores, ``del``, lambdas, comprehensions and
+  generator expressions, ``await``/``yield``.
+- Every implicit call is guarded at run time (``shell.guarded``): operators, comparisons, truth
+  tests, formats and conversions, ``*``/``**`` unpacking, hashing, subscripts; an item read never
+  inserts (a defaultdict or a dict's ``__missing__`` raises KeyError for a missing key).
+- The whole evaluation, and the ``repr`` of its result (``format_value(..., safe=True)``), run under
+  ``safety.NoAppCode``: a property, ``__getattr__``, an element's ``__eq__`` or any other Python
+  function of the application is stopped before its first instruction.
+- Resource limits (``shell.limits``): integer powers, products and shifts, repetitions, unpacking
+  and format widths are bounded, so no expression can freeze the application.
+Builtin, C and standard-library types (numbers, strings, containers, datetimes, enums, paths) work
+as usual.
 
 Thread-safety: runs on the caller's thread; the evaluated code touches the application's objects
 directly, like otrace's ``pr``/``exec``.
@@ -23,18 +26,16 @@ from __future__ import annotations
 import ast
 import io
 import pprint
-import sys
-import types
 from typing import Any
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.reprs import safe_repr
+from otrace_server.shell.guarded import HELPER_NAME, HELPERS, guard
 from otrace_server.shell.mappings import Overlay
 from otrace_server.shell.result import MAX_OUTPUT
+from otrace_server.shell.safety import SAFE_MODE_HINT, NoAppCode, repr_without_app_code
 
 __all__ = ["check_safe", "evaluate", "execute", "format_value", "SAFE_MODE_HINT"]
-
-SAFE_MODE_HINT = "set safe_mode False"
 
 _FORBIDDEN = {
     ast.Call: "calls", ast.NamedExpr: "assignments", ast.Lambda: "lambdas",
@@ -55,109 +56,22 @@ def check_safe(tree: ast.AST) -> None:
             raise OTraceError(f"assignments are not permitted in safe mode; {SAFE_MODE_HINT}")
 
 
-#: special methods whose Python implementation safe mode refuses to run through an operator
-_SPECIAL = frozenset(
-    f"__{n}__" for n in (
-        "add sub mul matmul truediv floordiv mod divmod pow lshift rshift and or xor "
-        "radd rsub rmul rmatmul rtruediv rfloordiv rmod rdivmod rpow rlshift rrshift rand ror rxor "
-        "neg pos invert abs eq ne lt le gt ge bool len contains iter next format str hash index keys".split()))
-_GUARD, _ITEM, _SLICE = "__otrace_guard__", "__otrace_item__", "__otrace_slice__"   # never shadow a user's name
-
-
-def _python_special(cls: type) -> str | None:
-    """The name of a special method of ``cls`` written in Python outside the standard library
-    (application code), or None."""
-    for klass in cls.__mro__:
-        if str(getattr(klass, "__module__", "")).split(".")[0] in sys.stdlib_module_names:
-            continue
-        for name, attr in vars(klass).items():
-            if name in _SPECIAL and isinstance(attr, (types.FunctionType, staticmethod, classmethod, property)):
-                return name
-    return None
-
-
-def _guard(value: Any) -> Any:
-    """``value`` unchanged when operators on it run no Python code; OTraceError otherwise."""
-    name = _python_special(type(value))
-    if name is not None:
-        raise OTraceError(f"calls are not permitted in safe mode (operators on a {type(value).__name__} "
-                          f"may run its {name}); {SAFE_MODE_HINT}")
-    return value
-
-
-def _item(container: Any, key: Any) -> Any:
-    """``container[key]``, except that a dict with ``__missing__`` raises KeyError for a missing key."""
-    if isinstance(container, dict) and hasattr(type(container), "__missing__") and not dict.__contains__(container, key):
-        raise KeyError(key)
-    return container[key]
-
-
-class _Guarded(ast.NodeTransformer):
-    """Rewrites an expression (already ``check_safe``) so operands pass through ``_guard`` and item
-    reads through ``_item``."""
-
-    @staticmethod
-    def _wrap(func: str, *args: ast.expr) -> ast.expr:
-        return ast.Call(ast.Name(func, ast.Load()), list(args), [])
-
-    def _g(self, node: ast.expr | None) -> ast.expr | None:
-        return None if node is None else self._wrap(_GUARD, self.visit(node))
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
-        return ast.BinOp(self._g(node.left), node.op, self._g(node.right))
-
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
-        return ast.UnaryOp(node.op, self._g(node.operand))
-
-    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
-        return ast.BoolOp(node.op, [self._g(v) for v in node.values])
-
-    def visit_Compare(self, node: ast.Compare) -> ast.expr:
-        if all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):   # identity runs no code
-            return ast.Compare(self.visit(node.left), node.ops, [self.visit(c) for c in node.comparators])
-        return ast.Compare(self._g(node.left), node.ops, [self._g(c) for c in node.comparators])
-
-    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
-        return ast.IfExp(self._g(node.test), self.visit(node.body), self.visit(node.orelse))
-
-    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.expr:
-        spec = self.visit(node.format_spec) if node.format_spec is not None else None
-        return ast.FormattedValue(self._g(node.value), node.conversion, spec)
-
-    def visit_Starred(self, node: ast.Starred) -> ast.expr:
-        return ast.Starred(self._g(node.value), node.ctx)
-
-    def visit_Set(self, node: ast.Set) -> ast.expr:
-        return ast.Set([self._g(e) for e in node.elts])
-
-    def visit_Dict(self, node: ast.Dict) -> ast.expr:
-        return ast.Dict([self._g(k) for k in node.keys], [self.visit(v) if k is not None else self._g(v)
-                                                          for k, v in zip(node.keys, node.values)])
-
-    def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
-        key = node.slice
-        if isinstance(key, ast.Slice):
-            key = ast.Call(ast.Name(_SLICE, ast.Load()), [self._g(part) if part else ast.Constant(None)
-                                                            for part in (key.lower, key.upper, key.step)], [])
-        else:
-            key = self._g(key)
-        return self._wrap(_ITEM, self.visit(node.value), key)
-
-
 def _syntax_error(exc: SyntaxError) -> OTraceError:
     return OTraceError(f"SyntaxError: {exc.msg} (column {exc.offset})" if exc.offset else f"SyntaxError: {exc.msg}")
 
 
-def format_value(value: Any, pretty: bool) -> str:
+def format_value(value: Any, pretty: bool, safe: bool = False) -> str:
     """How ``pr`` shows a value: ``pprint.pformat`` when ``pretty``, else ``repr``; a string of
     several lines (e.g. a traceback or a page) as its text, since its repr is unreadable; a value
     whose repr is longer than ``result.MAX_OUTPUT`` is not pretty-printed (that would take seconds;
-    the session truncates the output anyway, see ``result.truncate_output``)."""
-    if isinstance(value, str) and "\n" in value.rstrip("\n"):
-        return value.rstrip("\n")
-    text = safe_repr(value)
+    the session truncates the output anyway, see ``result.truncate_output``). With ``safe``, no
+    application code runs: an object whose repr would run it shows as ``<module.Class object at
+    0x...>`` (``safety.repr_without_app_code``)."""
+    if issubclass(type(value), str) and "\n" in str.rstrip(value, "\n"):
+        return str.rstrip(value, "\n")
+    text = safe_repr(value, render=repr_without_app_code if safe else repr)
     if pretty and len(text) <= MAX_OUTPUT:
-        text = safe_repr(value, render=_pretty)
+        text = safe_repr(value, render=_pretty_without_app_code if safe else _pretty)
     return text
 
 
@@ -165,8 +79,25 @@ def _pretty(value: Any) -> str:
     return pprint.pformat(value, width=100)
 
 
-def _error_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".splitlines()
+def _pretty_without_app_code(value: Any) -> str:
+    try:
+        with NoAppCode():
+            return _pretty(value)
+    except OTraceError:
+        return repr_without_app_code(value)
+
+
+def _error_line(exc: BaseException, safe: bool = False) -> str:
+    """``Type: message``, first line only; in safe mode without application code (a KeyError's
+    message is its key's repr)."""
+    try:
+        if safe:
+            with NoAppCode():
+                text = f"{type(exc).__name__}: {exc}".splitlines()
+        else:
+            text = f"{type(exc).__name__}: {exc}".splitlines()
+    except Exception:
+        text = []
     return text[0] if text else type(exc).__name__
 
 
@@ -180,6 +111,8 @@ def evaluate(expression: str, globals_dict: dict, locals_map: Any, *, safe: bool
         raise OTraceError("pr: line breaks are not permitted in expressions")
     try:
         tree = ast.parse(source, "<pr>", "eval")
+    except (ValueError, RecursionError, MemoryError) as exc:   # null bytes, nesting the parser refuses
+        raise OTraceError(f"pr: {type(exc).__name__}: {_error_line(exc)}") from None
     except SyntaxError as exc:
         try:
             statement = ast.parse(source, "<pr>", "exec")
@@ -189,16 +122,19 @@ def evaluate(expression: str, globals_dict: dict, locals_map: Any, *, safe: bool
             check_safe(statement)
         raise OTraceError("pr: statements need 'exec' (or '!'), e.g. !" + source) from None
     namespace = locals_map if locals_map is not None else globals_dict
-    if safe:
-        check_safe(tree)
-        tree = ast.fix_missing_locations(_Guarded().visit(tree))
-        namespace = Overlay({_GUARD: _guard, _ITEM: _item, _SLICE: slice}, namespace)
     try:
-        return eval(compile(tree, "<pr>", "eval"), globals_dict, namespace)
+        if not safe:
+            return eval(compile(tree, "<pr>", "eval"), globals_dict, namespace)
+        check_safe(tree)
+        code = compile(guard(tree), "<pr>", "eval")
+        with NoAppCode(allowed=code):
+            return eval(code, globals_dict, Overlay({HELPER_NAME: HELPERS}, namespace))
     except OTraceError:
         raise
+    except RecursionError:
+        raise OTraceError("pr: expression nested too deeply") from None
     except Exception as exc:
-        raise OTraceError(_error_line(exc)) from None
+        raise OTraceError(_error_line(exc, safe)) from None
 
 
 def execute(code: str, globals_dict: dict, locals_map: Any) -> str:

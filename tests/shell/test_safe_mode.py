@@ -74,6 +74,7 @@ def spied(app):
 @pytest.mark.parametrize("expr", [
     "spy + 1", "1 + spy", "spy == 1", "not spy", "spy and 1", "1 if spy else 2", "f'{spy}'",
     "f'{spy:>3}'", "[*spy]", "(*spy,)", "1 in spy", "numbers[spy]", "{hashy}", "{hashy: 1}", "{**spy}",
+    "spy[3]", "spy.prop",          # reads that would run the application's __getitem__ / property
 ])
 def test_operators_on_application_objects_are_refused(session, spied, expr):
     r = session.execute(expr)
@@ -107,7 +108,7 @@ def test_item_read_of_a_defaultdict_does_not_insert(session, app, spied):
     ("counter + 1", "4"), ("numbers[1] * 2", "40"), ("numbers[::-1][0]", "30"), ("numbers[0:2]", "[10, 20]"),
     ("'a' in 'abc' and not numbers == []", "True"), ("f'{counter:>3}|{config[\"port\"]}'", "'  3|8888'"),
     ("{**config}['port']", "8888"), ("-counter if counter else 0", "-3"), ("(day - day).days", "0"),
-    ("third + 1", "Fraction(4, 3)"), ("receiver.value", "5"), ("spy[3]", "3"), ("spy.prop", "7"),
+    ("third + 1", "Fraction(4, 3)"), ("receiver.value", "5"),
 ])
 def test_plain_reads_and_builtin_operators_still_work(session, spied, expr, expected):
     r = session.execute(expr)

@@ -35,12 +35,12 @@ def pr(session, call):
                 from otrace_server.shell.commands.listing import list_entries
                 return list_entries(session, ["-l", join_path(session.abspath(text))])
             value = value.value
-        return format_value(value, session.settings.pretty_print)
+        return format_value(value, session.settings.pretty_print, session.settings.safe_mode)
     if not text:
         raise OTraceError("pr: nothing to evaluate")
     g, loc = session.here().namespace(session.shell)
     value = evaluate(text, g, loc, safe=session.settings.safe_mode)
-    return format_value(value, session.settings.pretty_print)
+    return format_value(value, session.settings.pretty_print, session.settings.safe_mode)
 
 
 @command("exec", "exec python_code          # Execute python code (also !python_code)",
