@@ -22,6 +22,11 @@ calls that receive a tagged object, and the action ``tag`` tags ``self`` when a 
 ``related``/``add_related`` keep, per tagged object, the ids of the trace contexts that involved it
 (the ``trace_related`` setting copies them into a new context's ``related`` list).
 
+No function runs the application's code: the attribute is set, read and removed with ``object``'s
+own ``__setattr__``/``__getattribute__``/``__delattr__`` (an application's ``__setattr__``,
+``__getattr__``, ``__getattribute__`` or ``__delattr__`` is not called), and an object is known to
+be a class from its type alone (``isinstance`` could read an application's ``__class__``).
+
 Thread-safety: every function may be called from any thread. ``get_tag`` takes no lock (one
 attribute read and, only if some object lives in the side table, one dict read).
 """
@@ -61,9 +66,9 @@ def tag(obj: Any, tag: str | None = None) -> str:
     value = DEFAULT_TAG if tag is None else tag
     if not isinstance(value, str) or not value:
         raise OTraceError(f"a tag must be a non-empty string, got {value!r}")
-    if not isinstance(obj, type):  # a class attribute would tag every instance: classes use the side table
+    if not _is_class(obj):  # a class attribute would tag every instance: classes use the side table
         try:
-            setattr(obj, TAG_ATTR, value)
+            object.__setattr__(obj, TAG_ATTR, value)
             return value
         except (AttributeError, TypeError):
             pass
@@ -80,9 +85,9 @@ def tag(obj: Any, tag: str | None = None) -> str:
 def untag(obj: Any) -> str | None:
     """Remove ``obj``'s tag and its related-context history; returns the old tag (None if untagged)."""
     old = get_tag(obj)
-    if not isinstance(obj, type):
+    if not _is_class(obj):
         try:
-            delattr(obj, TAG_ATTR)
+            object.__delattr__(obj, TAG_ATTR)
         except (AttributeError, TypeError):
             pass
     key = id(obj)
@@ -98,12 +103,11 @@ def untag(obj: Any) -> str | None:
 
 def get_tag(obj: Any) -> str | None:
     """The tag of ``obj``, or None when it is not tagged. Never raises."""
-    if isinstance(obj, type):
-        value = None
-    else:
+    value = None
+    if type(obj) not in _UNTAGGABLE and not _is_class(obj):
         try:
-            value = getattr(obj, TAG_ATTR, None)
-        except Exception:  # a hostile __getattr__ must not break a traced call
+            value = object.__getattribute__(obj, TAG_ATTR)
+        except Exception:  # not tagged, or a strange descriptor: never break a traced call
             value = None
     if value is not None:
         return value if isinstance(value, str) else None
@@ -112,6 +116,14 @@ def get_tag(obj: Any) -> str | None:
         if entry is not None and entry[0]() is obj:
             return entry[1]
     return None
+
+
+#: types whose instances take no attribute (the common arguments of a traced call: no lookup)
+_UNTAGGABLE = frozenset({int, float, str, bytes, bool, type(None), tuple, complex, frozenset})
+
+
+def _is_class(obj: Any) -> bool:
+    return issubclass(type(obj), type)
 
 
 def related(obj: Any) -> list[str]:

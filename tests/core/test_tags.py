@@ -55,6 +55,44 @@ def test_tag_untag_get_tag():
     assert tags.untag(obj) is None
 
 
+class Guarded:
+    """An application object whose attribute hooks record that they ran."""
+
+    def __init__(self):
+        object.__setattr__(self, "calls", [])
+
+    def __setattr__(self, name, value):
+        self.calls.append("setattr")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self.calls.append("delattr")
+        object.__delattr__(self, name)
+
+    def __getattribute__(self, name):
+        if name != "calls":
+            object.__getattribute__(self, "calls").append("getattribute")
+        return object.__getattribute__(self, name)
+
+    def __getattr__(self, name):
+        self.calls.append("getattr")
+        return "anything"
+
+    @property
+    def __class__(self):
+        self.calls.append("__class__")
+        return Guarded
+
+
+def test_tag_untag_get_tag_run_no_application_code():
+    obj = Guarded()
+    assert tags.get_tag(obj) is None
+    assert tags.tag(obj, "t") == "t" and tags.get_tag(obj) == "t"
+    assert object.__getattribute__(obj, "__dict__")["_otrace_tag"] == "t"
+    assert tags.untag(obj) == "t" and tags.get_tag(obj) is None
+    assert object.__getattribute__(obj, "calls") == []
+
+
 def test_objects_refusing_attributes_use_a_side_table_cleared_at_death():
     obj = Slotted()
     tags.tag(obj, "s")
