@@ -11,7 +11,8 @@ those special methods is not library code (``safety.refuse_special``), applies t
                               ``__float__``, ``__index__``, ``__str__``, ``__repr__``, ``__bytes__``)
                               and reads a ``%(key)`` mapping without inserting
     ==, <, in, ...            compare: the methods of each comparison an operand takes part in;
-                              ``in`` on an iterator is refused (it would consume it)
+                              ``in`` on an iterator is refused (it would consume it), a scan of a
+                              range (an element that is not an int) is limited
     not, and/or, if           truth: ``__bool__``, ``__len__``
     f'{x!r:>{w}}'             format: the conversion's and ``__format__``; widths are limited
     *x, **m                   star/dstar: the iteration / mapping protocol; iterators are refused
@@ -56,6 +57,7 @@ _BINARY = {
     ast.BitXor: ("^", operator.xor, "xor"), ast.BitAnd: ("&", operator.and_, "and"),
 }
 _BY_SYMBOL = {symbol: (func, (f"__{name}__", f"__r{name}__")) for symbol, func, name in _BINARY.values()}
+_BY_SYMBOL["*"] = (operator.mul, ("__mul__", "__rmul__", "__index__"))    # seq * n reads n's __index__
 _UNARY = {ast.USub: ("-", operator.neg, "__neg__"), ast.UAdd: ("+", operator.pos, "__pos__"),
           ast.Invert: ("~", operator.invert, "__invert__")}
 _BY_UNARY = {symbol: (func, name) for symbol, func, name in _UNARY.values()}
@@ -107,6 +109,9 @@ class _Rewrite(ast.NodeTransformer):
         return ast.IfExp(self._call("truth", self.visit(node.test)), self.visit(node.body), self.visit(node.orelse))
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):   # x in c: one helper
+            test = self._call("contains", self.visit(node.left), self.visit(node.comparators[0]))
+            return ast.UnaryOp(ast.Not(), test) if isinstance(node.ops[0], ast.NotIn) else test
         operands = []
         for i, operand in enumerate([node.left, *node.comparators]):
             roles = ([(node.ops[i - 1], True)] if i else []) + ([(node.ops[i], False)] if i < len(node.ops) else [])
@@ -175,10 +180,28 @@ def _truth(value: Any) -> Any:
 
 def _operand(value: Any, names: tuple[str, ...], container: bool) -> Any:
     refuse_special(value, names, "a comparison")
-    if container and is_iterator(value):
-        raise OTraceError(f"'in' on an iterator ({type_name(type(value))}) would consume it: not permitted in "
-                          f"safe mode; {SAFE_MODE_HINT}")
+    if container and issubclass(type(value), range):        # in a chain: the element is not known here
+        limits.check_size(_length(value), "membership in a range")
+    if container:
+        _refuse_consuming(value, "'in' on")
     return value
+
+
+def _refuse_consuming(value: Any, what: str) -> None:
+    if is_iterator(value):
+        raise OTraceError(f"{what} an iterator ({type_name(type(value))}) would consume it: not permitted in "
+                          f"safe mode; {SAFE_MODE_HINT}")
+
+
+def _contains(element: Any, container: Any) -> bool:
+    """``element in container``: guarded; a range scanned item by item (an element that is not an
+    int) holds at most ``limits.MAX_ITEMS`` items."""
+    refuse_special(element, _ELEMENT, "a comparison")
+    refuse_special(container, _CONTAINER, "a comparison")
+    _refuse_consuming(container, "'in' on")
+    if issubclass(type(container), range) and type(element) not in (int, bool):
+        limits.check_size(_length(container), "membership in a range")
+    return element in container
 
 
 def _format(value: Any, conversion: int, spec: str) -> str:
@@ -196,9 +219,7 @@ def _length(value: Any) -> int | None:
 
 def _star(value: Any) -> Any:
     refuse_special(value, _ITERATION, "unpacking")
-    if is_iterator(value):
-        raise OTraceError(f"unpacking an iterator ({type_name(type(value))}) would consume it: not permitted in "
-                          f"safe mode; {SAFE_MODE_HINT}")
+    _refuse_consuming(value, "unpacking")
     n = _length(value)
     if n is None:              # no length (or too large for one): count at most MAX_ITEMS + 1 items
         items = list(islice(iter(value), limits.MAX_ITEMS + 1))
@@ -284,5 +305,6 @@ def _percent(fmt: str | bytes | bytearray, args: Any) -> Any:
 
 
 #: the helpers a guarded expression calls
-HELPERS = types.SimpleNamespace(binop=_binop, unary=_unary, truth=_truth, operand=_operand, format=_format,
+HELPERS = types.SimpleNamespace(binop=_binop, unary=_unary, truth=_truth, operand=_operand, contains=_contains,
+                                format=_format,
                                 star=_star, dstar=_dstar, hashable=_hashable, slice=_slice, item=_item)

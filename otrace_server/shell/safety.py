@@ -20,7 +20,8 @@ never a builtin method bound to some object, whose state it could change) or a p
 code is library code; any other kind (a wrapper, ``functools.partial``/``partialmethod``, an
 ``lru_cache``, a callable object, a descriptor) is treated as a call. ``NoAppCode`` lets frames of
 library code, of otrace itself and of the evaluated expression run; frames started by the garbage
-collector (an application's ``__del__``) run unhindered, as they would without otrace.
+collector (an application's ``__del__``, a ``gc.callbacks`` entry) and the application's signal
+handlers run unhindered, as they would without otrace.
 
 Thread-safety: every function may be called from any thread; ``NoAppCode`` acts on the calling
 thread only (``sys.setprofile``) and restores the thread's previous profile function on exit.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import signal
 import sys
 import sysconfig
 import threading
@@ -154,6 +156,19 @@ def _gc_phase(phase: str, info: dict) -> None:
 gc.callbacks.append(_gc_phase)
 
 
+def _signal_handlers() -> set[types.CodeType]:
+    handlers = set()
+    for number in signal.valid_signals():
+        try:
+            handler = signal.getsignal(number)
+        except (ValueError, OSError):
+            continue
+        code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+        if code is not None:
+            handlers.add(code)
+    return handlers
+
+
 def _describe(code: types.CodeType) -> str:
     where = f"{code.co_qualname} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
     return where.encode("ascii", "backslashreplace").decode("ascii")
@@ -179,6 +194,10 @@ class NoAppCode:
         filename = code.co_filename
         if _library_code(code) or (os.path.isabs(filename) and _under(filename, _OTRACE_ROOT)):
             return
+        if any(getattr(getattr(callback, "__func__", callback), "__code__", None) is code for callback in gc.callbacks):
+            return                # a collection's callback, at its start or end: not ours to stop
+        if threading.current_thread() is threading.main_thread() and code in _signal_handlers():
+            return                # the application's signal handler, called between two instructions
         if self.stopped is None:
             self.stopped = _describe(code)
         raise _Blocked(self.stopped)

@@ -142,3 +142,156 @@ def test_pr_of_a_virtual_directory_shows_its_listing_not_an_internal_object(sess
     ctx = record(engine)
     assert out(session, "pr ~~") == repr(ctx)
     assert out(session, "pr /osh/recent/exceptions").splitlines() == ["Receive.respond = {ex-ZeroDivisionError}"]
+
+# ---- safe mode: no application code, no state change, bounded (issue 15, point 3) -------------
+
+class _Log:
+    calls: list = []
+
+
+class Numberish:
+    """Conversions that printf-style formatting would call."""
+
+    def __int__(self):
+        _Log.calls.append("int")
+        return 1
+
+    __index__ = __int__
+
+    def __float__(self):
+        _Log.calls.append("float")
+        return 1.0
+
+    def __bytes__(self):
+        _Log.calls.append("bytes")
+        return b""
+
+    def __repr__(self):
+        _Log.calls.append("repr")
+        return "Numberish()"
+
+
+def _decorated(func):
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args):
+        return func(*args)
+    return wrapper
+
+
+class Decorated:
+    @_decorated
+    def __eq__(self, other):
+        _Log.calls.append("eq")
+        return True
+
+    __hash__ = object.__hash__
+
+
+class ClaimsStdlib:
+    __module__ = "collections"
+
+    def __add__(self, other):
+        _Log.calls.append("add")
+        return 1
+
+
+class Keys:
+    def keys(self):
+        _Log.calls.append("keys")
+        return ["k"]
+
+    def __getitem__(self, key):
+        _Log.calls.append("getitem")
+        if isinstance(key, int) and key > 1:
+            raise IndexError(key)
+        return key
+
+
+class Missing(dict):
+    def __missing__(self, key):
+        _Log.calls.append("missing")
+        return 0
+
+
+@pytest.fixture
+def hostile(app):
+    from collections import defaultdict
+    from itertools import count
+
+    _Log.calls = []
+    app.update(num=Numberish(), deco=Decorated(), claim=ClaimsStdlib(), keys=Keys(), miss=Missing(a=1),
+               cache=defaultdict(list, a=[1]), it=iter([1, 2]), ticks=count(), huge=range(10 ** 12))
+    return app
+
+
+@pytest.mark.parametrize("expr", [
+    "'%d' % num", "'%i' % (num,)", "'%x' % num", "'%c' % num", "'%f' % num", "'%e' % num", "'%r' % num",
+    "'%s' % num", "'%a' % num", "b'%s' % num", "b'%b' % num", "'%(k)s' % keys", "'%(zz)s' % miss",
+    "{**keys}", "[*keys]", "(*keys,)", "{*keys}", "{*keys, 1}", "deco == 1", "1 == deco", "{deco}", "claim + 1",
+    "f'{num}'", "f'{num!r}'", "f'{num!s:>5}'", "numbers[num]", "numbers[num:]", "miss['zz']",
+])
+def test_safe_mode_runs_no_application_code(session, hostile, expr):
+    r = session.execute(expr)
+    assert r.error and r.output.startswith("calls are not permitted in safe mode ("), (expr, r.output)
+    assert r.output.endswith("; set safe_mode False") and "\n" not in r.output
+    assert _Log.calls == []
+
+
+def test_a_set_display_with_a_starred_element(session, hostile):
+    assert session.execute("{*numbers, 5}").output == "{10, 20, 5, 30}"
+    assert session.execute("{*'ab'} == {'a', 'b'}").output == "True"
+
+
+def test_percent_mapping_read_never_inserts(session, hostile):
+    assert session.execute("'%(a)s' % cache").output == "'[1]'"
+    r = session.execute("'%(missing)s' % cache")
+    assert r.error and r.output == "KeyError: 'missing'"
+    assert dict(hostile["cache"]) == {"a": [1]}
+    assert session.execute("'%s and %d%%' % ('x', 3)").output == "'x and 3%'"
+
+
+def test_reading_an_iterator_would_consume_it_and_is_refused(session, hostile):
+    for expr in ("[*it]", "1 in it", "(*ticks,)", "5 in ticks"):
+        r = session.execute(expr)
+        assert r.error and "would consume it" in r.output and r.output.endswith("set safe_mode False")
+    assert next(hostile["it"]) == 1 and next(hostile["ticks"]) == 0
+
+
+def test_the_result_is_shown_without_its_applications_repr(session, hostile):
+    assert session.execute("num").output.startswith("<tests.shell.test_evaluation.Numberish object at 0x")
+    assert session.execute("[num, 1]").output.startswith("[<tests.shell.test_evaluation.Numberish object")
+    assert _Log.calls == []
+    session.execute("set safe_mode False")
+    assert session.execute("num").output == "Numberish()" and "repr" in _Log.calls
+
+
+@pytest.mark.parametrize("expr, limit", [
+    ("2 ** 10 ** 9", "1,048,576"), ("counter ** 10 ** 8", "1,048,576"), ("1 << 10 ** 9", "1,048,576"),
+    ("'ab' * 10 ** 9", "1,000,000"), ("[0] * 10 ** 9", "1,000,000"), ("10 ** 9 * (1,)", "1,000,000"),
+    ("[*huge]", "1,000,000"), ("2.5 in huge", "1,000,000"), ("f'{1:999999999}'", "10,000"),
+    ("f'{2.5:.{10 ** 8}f}'", "10,000"), ("'%999999999d' % 1", "10,000"), ("'%*d' % (10 ** 9, 1)", "10,000"),
+    ("'%.*f' % (10 ** 9, 1.5)", "10,000"),
+])
+def test_safe_mode_resource_limits(session, hostile, expr, limit):
+    import time
+
+    started = time.monotonic()
+    r = session.execute(expr)
+    assert time.monotonic() - started < 1
+    assert r.error and r.output.endswith(f"is over the safe mode limit ({limit}); set safe_mode False"), r.output
+
+
+def test_below_the_limits_and_with_safe_mode_off_everything_works(session, hostile):
+    assert session.execute("2 ** 100").output == str(2 ** 100)
+    assert session.execute("'-' * 5 + f'{3:>4}' + '%5.1f' % 2.25").output == "'-----   3  2.2'"
+    assert session.execute("5 in huge").output == "True"          # an int: range answers at once
+    session.execute("set safe_mode False")
+    assert session.execute("len('a' * 2_000_000)").output == "2000000"
+
+
+def test_an_expression_nested_too_deeply_is_one_error_line(session):
+    for line in ("1" + " + 1" * 100_000, "-" * 100_000 + "1", "(" * 300 + "1" + ")" * 300):
+        r = session.execute(line)
+        assert r.error and "\n" not in r.output and not r.output.startswith("internal error"), r.output[:200]
