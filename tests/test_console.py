@@ -229,6 +229,8 @@ def test_app_output_from_another_thread_while_a_line_is_half_typed_keeps_the_lin
 
 
 def test_escapes_in_reprs_log_records_and_events_are_shown_as_text(term):
+    term.sendline("set safe_mode False")        # safe mode would show <Hostile object at 0x..>: no app repr
+    term.expect_exact(PROMPT)
     term.logfile_read = seen = io.StringIO()   # everything the terminal received from here on
     term.sendline("hostile_value")
     term.expect_exact("\\x1b[2J\\x1b]0;owned\\x07<hostile \\u202eevil>\r\n")
