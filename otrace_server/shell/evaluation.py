@@ -33,9 +33,10 @@ from otrace_server.core.reprs import safe_repr
 from otrace_server.shell.guarded import HELPER_NAME, HELPERS, guard
 from otrace_server.shell.mappings import Overlay
 from otrace_server.shell.result import MAX_OUTPUT
-from otrace_server.shell.safety import SAFE_MODE_HINT, NoAppCode, repr_without_app_code
+from otrace_server.core.policy import refused
+from otrace_server.shell.safety import NoAppCode, repr_without_app_code
 
-__all__ = ["check_safe", "evaluate", "execute", "format_value", "SAFE_MODE_HINT"]
+__all__ = ["check_safe", "evaluate", "execute", "format_value"]
 
 _FORBIDDEN = {
     ast.Call: "calls", ast.NamedExpr: "assignments", ast.Lambda: "lambdas",
@@ -50,10 +51,10 @@ def check_safe(tree: ast.AST) -> None:
     for node in ast.walk(tree):
         for kind, what in _FORBIDDEN.items():
             if isinstance(node, kind):
-                raise OTraceError(f"{what} are not permitted in safe mode; {SAFE_MODE_HINT}")
+                raise OTraceError(refused(what))
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)) or (
                 isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del))):
-            raise OTraceError(f"assignments are not permitted in safe mode; {SAFE_MODE_HINT}")
+            raise OTraceError(refused("assignments"))
 
 
 def _syntax_error(exc: SyntaxError) -> OTraceError:

@@ -40,7 +40,8 @@ from typing import Any
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.shell import limits
-from otrace_server.shell.safety import NOT_FOUND, SAFE_MODE_HINT, is_iterator, is_library_special, \
+from otrace_server.core.policy import refused
+from otrace_server.shell.safety import NOT_FOUND, is_iterator, is_library_special, \
     refuse_special, special_of, type_name
 
 __all__ = ["HELPER_NAME", "HELPERS", "guard"]
@@ -189,8 +190,7 @@ def _operand(value: Any, names: tuple[str, ...], container: bool) -> Any:
 
 def _refuse_consuming(value: Any, what: str) -> None:
     if is_iterator(value):
-        raise OTraceError(f"{what} an iterator ({type_name(type(value))}) would consume it: not permitted in "
-                          f"safe mode; {SAFE_MODE_HINT}")
+        raise OTraceError(refused(f"{what} an iterator", f"it would consume the {type_name(type(value))}"))
 
 
 def _contains(element: Any, container: Any) -> bool:
@@ -253,8 +253,8 @@ def _item(container: Any, key: Any) -> Any:
     if issubclass(kind, type) and special_of(kind, "__getitem__") is NOT_FOUND:   # C[k]: __class_getitem__
         hook = special_of(container, "__class_getitem__")
         if hook is not NOT_FOUND and not is_library_special(hook):
-            raise OTraceError(f"calls are not permitted in safe mode (subscription of {type_name(container)} "
-                              f"may run its __class_getitem__); {SAFE_MODE_HINT}")
+            raise OTraceError(refused("calls", f"subscription of {type_name(container)} may run its "
+                                                  "__class_getitem__"))
     if type(key) is not slice:
         refuse_special(key, ("__index__", "__hash__", "__eq__"), "a subscript")
     if issubclass(kind, dict):

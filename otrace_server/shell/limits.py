@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.shell.safety import SAFE_MODE_HINT
+from otrace_server.core.policy import refused
 
 __all__ = ["MAX_INT_BITS", "MAX_ITEMS", "MAX_WIDTH", "Field", "check_arithmetic", "check_size",
            "check_format_spec", "check_width", "percent_fields"]
@@ -36,7 +36,7 @@ _REPEATED = (str, bytes, bytearray, list, tuple, deque)
 
 
 def _refuse(what: str, limit: int) -> OTraceError:
-    return OTraceError(f"{what} is over the safe mode limit ({limit:,}); {SAFE_MODE_HINT}")
+    return OTraceError(refused(what, f"over the limit of {limit:,}"))
 
 
 def _bits(value: Any) -> int | None:

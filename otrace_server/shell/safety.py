@@ -40,11 +40,10 @@ import types
 from typing import Any, Iterable
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.policy import refused
 
-__all__ = ["NOT_FOUND", "SAFE_MODE_HINT", "NoAppCode", "refuse_special", "special_of", "is_library_special",
+__all__ = ["NOT_FOUND", "NoAppCode", "refuse_special", "special_of", "is_library_special",
            "is_iterator", "repr_without_app_code", "type_name"]
-
-SAFE_MODE_HINT = "set safe_mode False"
 
 # Attribute reads on a class that no metaclass can intercept (type's own descriptors).
 _mro = type.__dict__["__mro__"].__get__
@@ -133,8 +132,7 @@ def refuse_special(value: Any, names: Iterable[str], what: str) -> None:
     for name in names:
         attr = special_of(cls, name)
         if attr is not NOT_FOUND and not is_library_special(attr):
-            raise OTraceError(f"calls are not permitted in safe mode ({what} on a {type_name(cls)} may run "
-                              f"its {name}); {SAFE_MODE_HINT}")
+            raise OTraceError(refused("calls", f"{what} on a {type_name(cls)} may run its {name}"))
 
 
 class _Blocked(BaseException):
@@ -206,8 +204,7 @@ class NoAppCode:
         """Raise OTraceError now when application code was stopped (something may have swallowed
         the exception, and CPython removes a profile function that raised: nothing more may run)."""
         if self.stopped is not None:
-            raise OTraceError(f"calls are not permitted in safe mode (this would run application code: "
-                              f"{self.stopped}); {SAFE_MODE_HINT}")
+            raise OTraceError(refused("calls", f"this would run application code: {self.stopped}"))
 
     def __enter__(self) -> NoAppCode:
         self._previous = sys.getprofile()
