@@ -148,7 +148,7 @@ _state = _ThreadState()
 
 
 def _gc_phase(phase: str, info: dict) -> None:
-    _state.collecting += 1 if phase == "start" else -1
+    _state.collecting = max(0, _state.collecting + (1 if phase == "start" else -1))   # never stuck below 0
 
 
 gc.callbacks.append(_gc_phase)
