@@ -70,7 +70,7 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
 
     if exit_on_stdin_eof:
         _on_stdin_eof(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
-    terminate = _on_sigterm(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
+    terminate = _on_signals(io_loop.asyncio_loop, lambda: asyncio.ensure_future(exit_now()))
     try:
         io_loop.start()
     except KeyboardInterrupt:
@@ -81,15 +81,26 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
             otrace.serving.clear()
 
 
-def _on_sigterm(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> Callable[[], None]:
-    """Run ``callback()`` on ``loop`` at SIGTERM (what ``kill`` and service managers send), so
-    held requests are answered as at Ctrl-C instead of the process dying with them. Only on the
-    main thread of a loop that supports signal handlers; returns what removes the handler."""
-    try:
-        loop.add_signal_handler(signal.SIGTERM, callback)
-    except (ValueError, RuntimeError, NotImplementedError, AttributeError):   # not the main thread, Windows
-        return lambda: None
-    return lambda: loop.remove_signal_handler(signal.SIGTERM)
+def _on_signals(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> Callable[[], None]:
+    """Run ``callback()`` on ``loop`` at SIGTERM (what ``kill`` and service managers send) and at
+    SIGINT (Ctrl-C), so held requests are answered instead of the process dying with them. As a
+    loop callback, Ctrl-C never lands as a KeyboardInterrupt in the middle of whatever the app
+    thread runs (a request starting a hold failed, and the process died by the signal). Only on
+    the main thread of a loop that supports signal handlers (elsewhere Ctrl-C stays a
+    KeyboardInterrupt, handled by ``serve``); returns what removes the handlers."""
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, callback)
+        except (ValueError, RuntimeError, NotImplementedError, AttributeError):   # not the main thread, Windows
+            break
+        installed.append(signum)
+
+    def remove() -> None:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+    return remove
 
 
 def _on_stdin_eof(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
