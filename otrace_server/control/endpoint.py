@@ -151,6 +151,8 @@ class Endpoint:
         finally:
             deadline.cancel()
             self.clients.discard(client)
+            if client in self._logins:
+                self._logins.remove(client)
             self._listen(bool(self.clients) and not self.stopping)
             client.close()
             if not self.stopping:

@@ -43,7 +43,7 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import Any, Callable
+from typing import Any
 
 from otrace_server.control.auth import token_matches
 from otrace_server.control.client import Client
@@ -103,6 +103,15 @@ class DapClient(Client):
     """One DAP connection (see the module doc)."""
 
     protocol_name = "dap"
+    #: request -> the method that answers it (names, not bound methods: a client must hold no
+    #: reference cycle, or each closed connection's buffers wait for the cyclic GC; a flood of
+    #: strangers' connections grew the process by ~50 MB that way)
+    HANDLERS = {
+        "initialize": "_initialize", "attach": "_attach", "configurationDone": "_configuration_done",
+        "threads": "_threads", "stackTrace": "_stack_trace", "scopes": "_scopes", "variables": "_variables",
+        "evaluate": "_evaluate", "continue": "_continue", "setBreakpoints": "_set_breakpoints",
+        "setExceptionBreakpoints": "_set_exception_breakpoints", "disconnect": "_disconnect",
+    }
 
     def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
@@ -114,13 +123,6 @@ class DapClient(Client):
         self.files: set[str] = set()        # files this client set breakpoints in
         self.traced_exceptions = False
         self._seq = itertools.count(1)
-        self._handlers: dict[str, Callable[[dict], Any]] = {
-            "initialize": self._initialize, "attach": self._attach, "configurationDone": self._configuration_done,
-            "threads": self._threads, "stackTrace": self._stack_trace, "scopes": self._scopes,
-            "variables": self._variables, "evaluate": self._evaluate, "continue": self._continue,
-            "setBreakpoints": self._set_breakpoints, "setExceptionBreakpoints": self._set_exception_breakpoints,
-            "disconnect": self._disconnect,
-        }
 
     @property
     def attached(self) -> bool:
@@ -187,7 +189,8 @@ class DapClient(Client):
             if not self.attached and command == "attach":
                 self.close()
             return
-        handler = self._handlers.get(command)
+        name = self.HANDLERS.get(command)
+        handler = getattr(self, name) if name is not None else None
         if handler is None:
             reason = _NO_STOP if command in ("pause", "next", "stepIn", "stepOut", "stepBack", "reverseContinue",
                                                "goto", "restartFrame") else \

@@ -104,3 +104,33 @@ def test_a_login_within_the_limit_still_works_with_large_capabilities(started):
     assert "capabilities" in client.wait_response(1)["result"]
     assert len(frame(b"x" * 30_000)) < MAX_LOGIN_MESSAGE
     client.close()
+
+
+@pytest.mark.parametrize("port", ["lsp", "dap"])
+def test_a_strangers_closed_connection_is_freed_at_once(started, port):
+    """No reference cycle keeps a client that never logged in (and its read buffers) alive until
+    the cyclic garbage collector runs: a flood of such connections must not grow the process."""
+    import gc
+
+    from otrace_server.control.client import Client as ControlClient
+
+    app = started
+    endpoint = (app._lsp if port == "lsp" else app._dap).endpoint
+    number = getattr(app, f"{port}_port")
+
+    def alive() -> int:
+        return sum(isinstance(o, ControlClient) for o in gc.get_objects())
+
+    gc.collect()
+    before = alive()
+    gc.disable()
+    try:
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", number))
+            sock.sendall(b"Content-Length: %d\r\n\r\n" % (MAX_LOGIN_MESSAGE + 1) + b"x" * 65536)
+            assert _closed_by_peer(sock)
+            sock.close()
+        wait_for(lambda: not endpoint.clients, what="the endpoint to forget the strangers")
+        wait_for(lambda: alive() <= before, timeout=5, what="the closed clients to be freed without the cyclic GC")
+    finally:
+        gc.enable()
