@@ -38,6 +38,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from otrace_server.core.objects import exception_message, type_name
+
 __all__ = ["safe_repr", "visible", "HIDDEN"]
 
 #: the characters ``visible`` escapes, as a regular expression character class body (newline and
@@ -74,8 +76,8 @@ def safe_repr(value: Any, limit: int | None = None, render: Callable[[Any], str]
     try:
         text = render(value)
     except Exception as exc:  # an application's __repr__ must not break what shows it
-        text = f"<unrepresentable {type(value).__name__}: {exc}>"
+        text = f"<unrepresentable {type_name(value)}: {exception_message(exc)}>"
     if not isinstance(text, str):   # a render that breaks its contract
-        text = f"<unrepresentable {type(value).__name__}: not a str>"
+        text = f"<unrepresentable {type_name(value)}: not a str>"
     text = visible(text)
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

@@ -38,6 +38,7 @@ import weakref
 from typing import Any
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import is_class, type_name
 
 __all__ = ["TAG_ATTR", "DEFAULT_TAG", "tag", "untag", "get_tag", "related", "add_related"]
 
@@ -66,7 +67,7 @@ def tag(obj: Any, tag: str | None = None) -> str:
     value = DEFAULT_TAG if tag is None else tag
     if not isinstance(value, str) or not value:
         raise OTraceError(f"a tag must be a non-empty string, got {value!r}")
-    if not _is_class(obj):  # a class attribute would tag every instance: classes use the side table
+    if not is_class(obj):  # a class attribute would tag every instance: classes use the side table
         try:
             object.__setattr__(obj, TAG_ATTR, value)
             return value
@@ -76,7 +77,7 @@ def tag(obj: Any, tag: str | None = None) -> str:
     try:
         ref = weakref.ref(obj, lambda _r, key=key: _forget(_side, key, _r))
     except TypeError:
-        raise OTraceError(f"cannot tag {type(obj).__name__} objects (no attributes, no weak references)") from None
+        raise OTraceError(f"cannot tag {type_name(obj)} objects (no attributes, no weak references)") from None
     with _lock:
         _side[key] = (ref, value)
     return value
@@ -85,7 +86,7 @@ def tag(obj: Any, tag: str | None = None) -> str:
 def untag(obj: Any) -> str | None:
     """Remove ``obj``'s tag and its related-context history; returns the old tag (None if untagged)."""
     old = get_tag(obj)
-    if not _is_class(obj):
+    if not is_class(obj):
         try:
             object.__delattr__(obj, TAG_ATTR)
         except (AttributeError, TypeError):
@@ -104,7 +105,7 @@ def untag(obj: Any) -> str | None:
 def get_tag(obj: Any) -> str | None:
     """The tag of ``obj``, or None when it is not tagged. Never raises."""
     value = None
-    if type(obj) not in _UNTAGGABLE and not _is_class(obj):
+    if type(obj) not in _UNTAGGABLE and not is_class(obj):
         try:
             value = object.__getattribute__(obj, TAG_ATTR)
         except Exception:  # not tagged, or a strange descriptor: never break a traced call
@@ -120,10 +121,6 @@ def get_tag(obj: Any) -> str | None:
 
 #: types whose instances take no attribute (the common arguments of a traced call: no lookup)
 _UNTAGGABLE = frozenset({int, float, str, bytes, bool, type(None), tuple, complex, frozenset})
-
-
-def _is_class(obj: Any) -> bool:
-    return issubclass(type(obj), type)
 
 
 def related(obj: Any) -> list[str]:

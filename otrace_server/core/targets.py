@@ -24,10 +24,12 @@ from __future__ import annotations
 import inspect
 import sys
 from dataclasses import dataclass, field
-from types import FunctionType, MethodType, ModuleType
+from types import FunctionType, MethodType
 from typing import Any
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_text, is_class, is_instance, is_module, type_name
+from otrace_server.core.reprs import safe_repr
 
 __all__ = ["Target", "resolve", "from_object", "untraced", "KINDS"]
 
@@ -56,9 +58,9 @@ class Target:
 
     def current(self) -> Any:
         """What the slot holds now (the inherited object when the class does not define it)."""
-        if isinstance(self.owner, dict):
+        if is_instance(self.owner, dict):
             return self.owner.get(self.attr)
-        if isinstance(self.owner, type):
+        if is_class(self.owner):
             for klass in self.owner.__mro__:
                 if self.attr in klass.__dict__:
                     return klass.__dict__[self.attr]
@@ -67,7 +69,7 @@ class Target:
 
     def install(self, value: Any) -> None:
         """Store ``value`` in the slot (on the named class itself for an inherited method)."""
-        if isinstance(self.owner, dict):
+        if is_instance(self.owner, dict):
             self.owner[self.attr] = value
         else:
             setattr(self.owner, self.attr, value)
@@ -87,19 +89,21 @@ def untraced(func: Any) -> Any:
     A traced method that a subclass inherits, or a traced function stored under a second name,
     is reached as the wrapper: tracing or patching it there must use the function underneath
     (its arguments, its module globals), not the wrapper (whose trace may be removed meanwhile)."""
-    trace = getattr(func, "__otrace_trace__", None)
+    if not is_instance(func, FunctionType):   # wrappers are functions; other objects' __getattr__ may answer anything
+        return func
+    trace = func.__dict__.get("__otrace_trace__")
     return func if trace is None else trace.spec.target.function
 
 
 def _kind(raw: Any, in_class: bool, name: str) -> tuple[str, FunctionType]:
-    if isinstance(raw, classmethod):
+    if is_instance(raw, classmethod):
         func, kind = untraced(raw.__func__), "classmethod"
-    elif isinstance(raw, staticmethod):
+    elif is_instance(raw, staticmethod):
         func, kind = untraced(raw.__func__), "staticmethod"
     else:
         func, kind = untraced(raw), "method" if in_class else "function"
-    if not isinstance(func, FunctionType):
-        what = "a class" if isinstance(func, type) else f"a {type(func).__name__}"
+    if not is_instance(func, FunctionType):
+        what = "a class" if is_class(func) else f"a {type_name(func)}"
         raise OTraceError(f"{name} is {what}, not a Python function or method")
     if kind in ("method", "function"):
         if inspect.isasyncgenfunction(func):
@@ -127,34 +131,41 @@ def resolve(name: str, namespace: dict[str, Any] | None) -> Target:
             owner = owner[part] if i == 0 else getattr(owner, part)
         except (KeyError, AttributeError):
             raise OTraceError(f"unknown name {'.'.join(parts[:i + 1])!r}") from None
+        except Exception as exc:   # the application's __getattr__ or property
+            raise OTraceError(f"cannot resolve {'.'.join(parts[:i + 1])!r}: {exception_text(exc)}") from None
     attr, qualname = parts[-1], ".".join(parts)
-    return _target(owner, attr, qualname)
+    try:
+        return _target(owner, attr, qualname)
+    except OTraceError:
+        raise
+    except Exception as exc:   # a metaclass or module whose attributes raise
+        raise OTraceError(f"cannot resolve {qualname!r}: {exception_text(exc)}") from None
 
 
 def _target(owner: Any, attr: str, qualname: str) -> Target:
     inherited = False
-    if isinstance(owner, dict):
+    if is_instance(owner, dict):
         if attr not in owner:
             raise OTraceError(f"unknown name {qualname!r}")
         raw = owner[attr]
-    elif isinstance(owner, type):
+    elif is_class(owner):
         for klass in owner.__mro__:
             if attr in klass.__dict__:
                 raw, inherited = klass.__dict__[attr], klass is not owner
                 break
         else:
             raise OTraceError(f"unknown name {qualname!r}: {owner.__name__} has no attribute {attr!r}")
-    elif isinstance(owner, ModuleType):
+    elif is_module(owner):
         if attr not in owner.__dict__:
             raise OTraceError(f"unknown name {qualname!r}")
         raw = owner.__dict__[attr]
     elif type(owner).__module__ == "builtins":   # a function, a number, a list...: nothing to name instead
-        raise OTraceError(f"{qualname!r}: {qualname.rpartition('.')[0]!r} is a {type(owner).__name__}, "
+        raise OTraceError(f"{qualname!r}: {qualname.rpartition('.')[0]!r} is a {type_name(owner)}, "
                           f"not a class or module")
     else:
-        raise OTraceError(f"{qualname!r} is reached through a {type(owner).__name__} instance: name it on "
-                          f"its class ({type(owner).__name__}.{attr})")
-    kind, func = _kind(raw, isinstance(owner, type), qualname)
+        raise OTraceError(f"{qualname!r} is reached through a {type_name(owner)} instance: name it on "
+                          f"its class ({type_name(owner)}.{attr})")
+    kind, func = _kind(raw, is_class(owner), qualname)
     return Target(owner, attr, qualname, raw, kind, func, inherited)
 
 
@@ -162,11 +173,11 @@ def from_object(obj: Any) -> Target:
     """The Target of a function or method object (a module-level function, a method reached
     through its class, a bound method). Raises OTraceError for anything else, and for functions
     that are not reachable by name (nested functions, lambdas, replaced attributes)."""
-    if isinstance(obj, Target):
+    if is_instance(obj, Target):
         return obj
-    func = obj.__func__ if isinstance(obj, (MethodType, classmethod, staticmethod)) else obj
-    if not isinstance(func, FunctionType):
-        raise OTraceError(f"cannot trace {obj!r}: not a Python function or method")
+    func = obj.__func__ if is_instance(obj, (MethodType, classmethod, staticmethod)) else obj
+    if not is_instance(func, FunctionType):
+        raise OTraceError(f"cannot trace {safe_repr(obj, 200)}: not a Python function or method")
     qualname = func.__qualname__
     if "<" in qualname:
         raise OTraceError(f"cannot trace {qualname}: nested functions and lambdas have no name to trace")

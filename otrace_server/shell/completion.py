@@ -15,9 +15,8 @@ Thread-safety: reads only (like ``ls``).
 
 from __future__ import annotations
 
-import inspect
-
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import is_instance, is_routine
 from otrace_server.core.settings import PARAMS
 from otrace_server.shell import vfs
 from otrace_server.shell.commands.tracing import TRACE_ACTIONS
@@ -102,6 +101,6 @@ def _is_dir(node, name: str, values_as_dirs: bool) -> bool:
         value = node.get(name)
     except Exception:   # a broken __getattr__ in the application: no "/"
         return False
-    if isinstance(value, vfs.Dir):
+    if is_instance(value, vfs.Dir):
         return True
-    return values_as_dirs and vfs.is_directory(value) and not inspect.isroutine(value)
+    return values_as_dirs and vfs.is_directory(value) and not is_routine(value)

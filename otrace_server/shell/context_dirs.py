@@ -55,7 +55,7 @@ class ContextTree(Dir):
         return max((c.timestamp for c in self._below().get(name, ())), default=0.0)
 
     def describe(self, name: str, value: Any) -> str:
-        if isinstance(value, ContextDir):
+        if type(value) is ContextDir:   # a context, or an application value (never its __class__)
             return value.ctx.id
         return long_value(value)
 

@@ -18,6 +18,10 @@ Everything outside /osh is the real filesystem (``OSDir``).
 Paths are resolved afresh from the root on every use (nothing stale is cached), so a context that
 was evicted makes its path fail with a one-line OTraceError.
 
+Application objects are looked at by their real type (``core.objects``: a ``__class__`` that lies
+or raises changes nothing); what their code raises while a directory is listed or entered becomes
+a one-line OTraceError naming the path, or ``<unrepresentable ...>`` in a listing.
+
 Thread-safety: directories only read live objects and the engine's thread-safe store; resolving a
 path from any thread is safe as far as the underlying objects are.
 """
@@ -26,11 +30,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import types
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_text, is_instance, is_module, type_name
 from otrace_server.core.reprs import safe_repr, visible
 from otrace_server.shell.mappings import AttrMapping, IndexMapping
 from otrace_server.shell.providers import TaskSource, WebProvider
@@ -44,6 +48,8 @@ TOP_DIRS = ("globals", "locals", "recent", "saved", "patches", "pickled", "web",
 CONTEXT_DIRS = ("recent", "saved", "pickled")
 TRACE_INFO, UP, DOWN = "__trc", "__up", "__down"
 _SCALARS = (type(None), bool, int, float, complex, str, bytes, bytearray)
+#: the most characters ``ls -l`` shows of one value
+LONG_LIMIT = 2000
 
 
 class Host(Protocol):
@@ -72,7 +78,7 @@ class Dir:
 
     def child(self, name: str) -> "Dir":
         value = self.get(name)
-        return value if isinstance(value, Dir) else wrap(value, name)
+        return value if is_instance(value, Dir) else wrap(value, name)
 
     def namespace(self, shell: Host) -> tuple[dict, Any]:
         """(globals, locals) in which ``pr``/``exec`` evaluate here; locals None = the globals."""
@@ -93,16 +99,17 @@ class Dir:
 
 def long_value(value: Any) -> str:
     """otrace's ``ls -l`` rendering: dicts as ``{keys}``, lists as ``[items]``, else repr; never
-    raises (see ``core.reprs.safe_repr``)."""
-    return safe_repr(value, render=_long)
+    raises (see ``core.reprs.safe_repr``), at most ``LONG_LIMIT`` characters (one huge value
+    must not push the other entries out of a listing; ``pr`` shows it whole)."""
+    return safe_repr(value, LONG_LIMIT, render=_long)
 
 
 def _long(value: Any) -> str:
-    if isinstance(value, Dir):
+    if is_instance(value, Dir):
         return "{" + ", ".join(value.names()) + "}"
-    if isinstance(value, Mapping):
+    if is_instance(value, Mapping):
         return "{" + ", ".join(map(str, value.keys())) + "}"
-    if isinstance(value, (list, tuple)):
+    if is_instance(value, (list, tuple)):
         return "[" + ", ".join(map(str, value)) + "]"
     return repr(value)
 
@@ -131,7 +138,7 @@ class MappingDir(Dir):
 
     def names(self) -> list[str]:
         try:
-            return [k if isinstance(k, str) else str(k) for k in list(self.mapping.keys())]
+            return [_key_name(k) for k in list(self.mapping.keys())]
         except Exception:
             return []
 
@@ -139,7 +146,7 @@ class MappingDir(Dir):
         if name in self.mapping:
             return name
         for k in list(self.mapping.keys()):
-            if not isinstance(k, str) and str(k) == name:
+            if not is_instance(k, str) and _key_name(k) == name:
                 return k
         raise KeyError(name)
 
@@ -149,13 +156,21 @@ class MappingDir(Dir):
     def namespace(self, shell: Host) -> tuple[dict, Any]:
         if self.is_globals and isinstance(self.mapping, dict):
             return self.mapping, None
-        if all(isinstance(k, str) for k in list(self.mapping.keys())):
-            return shell.globals, self.mapping
-        return shell.globals, None
+        try:
+            names_only = all(isinstance(k, str) for k in list(self.mapping.keys()))
+        except Exception:   # an application mapping whose keys() fails: evaluate in the globals
+            names_only = False
+        return (shell.globals, self.mapping) if names_only else (shell.globals, None)
 
     def delete(self, name: str, shell: Host) -> str:
         del self.mapping[self._key(name)]
         return f"deleted {name}"
+
+
+def _key_name(key: Any) -> str:
+    """The entry name of a mapping key: a string as is, anything else by ``str`` (a key whose
+    ``__str__`` fails: its ``<unrepresentable ...>`` text)."""
+    return key if is_instance(key, str) else safe_repr(key, LONG_LIMIT, render=str)
 
 
 class ObjectDir(MappingDir):
@@ -165,9 +180,19 @@ class ObjectDir(MappingDir):
         super().__init__(AttrMapping(obj), obj)
 
     def namespace(self, shell: Host) -> tuple[dict, Any]:
-        if isinstance(self.value, types.ModuleType):
-            return self.value.__dict__, None
-        return shell.globals, self.mapping
+        module_dict = _module_dict(self.value)
+        return (module_dict, None) if module_dict is not None else (shell.globals, self.mapping)
+
+
+def _module_dict(value: Any) -> dict | None:
+    """The globals of a module (None: not a module, or one whose ``__dict__`` is not a dict)."""
+    if not is_module(value):
+        return None
+    try:
+        namespace = vars(value)
+    except Exception:   # a module subclass's __getattribute__
+        return None
+    return namespace if isinstance(namespace, dict) else None
 
 
 class SeqDir(MappingDir):
@@ -193,7 +218,10 @@ class SetDir(Dir):
         return dict(sorted(out.items()))
 
     def names(self) -> list[str]:
-        return list(self._items())
+        try:
+            return list(self._items())
+        except Exception:   # a set subclass whose iteration fails lists nothing (as MappingDir)
+            return []
 
     def get(self, name: str) -> Any:
         return self._items()[name]
@@ -205,20 +233,21 @@ class SetDir(Dir):
 
 def is_directory(value: Any) -> bool:
     """True when ``value`` can be entered with ``cd`` (anything but scalars and strings)."""
-    return isinstance(value, Dir) or not isinstance(value, _SCALARS)
+    return is_instance(value, Dir) or not is_instance(value, _SCALARS)
 
 
 def wrap(value: Any, name: str = "") -> Dir:
-    """The directory view of a Python value; OTraceError for scalars (not directories)."""
-    if isinstance(value, Dir):
+    """The directory view of a Python value (by its real type: see ``core.objects``); OTraceError
+    for scalars (not directories)."""
+    if is_instance(value, Dir):
         return value
     if not is_directory(value):
-        raise OTraceError(f"not a directory: {name or type(value).__name__}")
-    if isinstance(value, Mapping):
+        raise OTraceError(f"not a directory: {name or type_name(value)}")
+    if is_instance(value, Mapping):
         return MappingDir(value)
-    if isinstance(value, (list, tuple)):
+    if is_instance(value, (list, tuple)):
         return SeqDir(value)
-    if isinstance(value, (set, frozenset)):
+    if is_instance(value, (set, frozenset)):
         return SetDir(value)
     return ObjectDir(value)
 
@@ -356,7 +385,7 @@ def resolve(shell: Host, parts: list[str]) -> Dir:
         except OTraceError:
             raise OTraceError(f"not a directory: /{'/'.join(parts[:i + 1])}") from None
         except Exception as exc:  # a broken __getattr__ in the application
-            raise OTraceError(f"cannot enter /{'/'.join(parts[:i + 1])}: {type(exc).__name__}: {exc}") from None
+            raise OTraceError(f"cannot enter /{'/'.join(parts[:i + 1])}: {exception_text(exc)}") from None
     return node
 
 
@@ -370,7 +399,7 @@ def lookup(shell: Host, parts: list[str]) -> Any:
     except KeyError:
         raise OTraceError(f"no such entry: /{'/'.join(parts)}") from None
     except Exception as exc:
-        raise OTraceError(f"cannot read /{'/'.join(parts)}: {type(exc).__name__}: {exc}") from None
+        raise OTraceError(f"cannot read /{'/'.join(parts)}: {exception_text(exc)}") from None
 
 
 def has_magic(name: str) -> bool:

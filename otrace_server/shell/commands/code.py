@@ -9,14 +9,18 @@ thread-safe (core); files are read/written on the caller's thread.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import textwrap
+import types
 
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_message, is_class, is_instance, is_module, is_routine, type_name
 from otrace_server.core.policy import require_unsafe
 from otrace_server.shell import vfs
+from otrace_server.shell.commands.errors import application_errors
 from otrace_server.shell.commands.tracing import qualify_name
 from otrace_server.shell.context_dirs import ContextDir
 from otrace_server.shell.registry import command
@@ -27,13 +31,23 @@ __all__ = ["numbered_source"]
 
 
 def numbered_source(obj) -> str:
-    """The source of a module/class/function with line numbers; OTraceError when unavailable."""
+    """The source of a module/class/function with line numbers; OTraceError when unavailable
+    (also when the object's own attributes, e.g. a hostile ``__getattr__``, make it unfindable)."""
     try:
         lines, start = inspect.getsourcelines(obj)
-    except (OSError, TypeError) as exc:
-        raise OTraceError(f"view: no source for {getattr(obj, '__qualname__', type(obj).__name__)}: {exc}") from None
+    except Exception as exc:
+        raise OTraceError(f"view: no source for {_shown_name(obj)}: {exception_message(exc)}") from None
     start = max(start, 1)
     return "".join(f"{start + i:5d}  {line}" for i, line in enumerate(lines)).rstrip("\n")
+
+
+def _shown_name(obj) -> str:
+    """The ``__qualname__`` of a class or routine, else its type's name (never the object's code)."""
+    try:
+        name = inspect.getattr_static(obj, "__qualname__", None) if is_class(obj) or is_routine(obj) else None
+    except Exception:   # a metaclass that hides the class's __dict__
+        name = None
+    return name if isinstance(name, str) else type_name(obj)
 
 
 def _split_redirect(args: list[str], sign: str, name: str) -> tuple[list[str], str | None]:
@@ -96,7 +110,7 @@ def view(session, call):
     args = list(call.args)
     doc = False
     while args and args[0] in ("-d", "-i", "-di", "-id"):
-        doc = doc or "d" in args.pop(0)
+        doc = "d" in args.pop(0) or doc   # pop first: "view -d -i" must not loop
     if args and args[0].startswith("-"):
         raise OTraceError(f"view: unknown option {args[0]} (-d, -i)")
     if len(args) > 1:
@@ -120,21 +134,22 @@ def view(session, call):
             raise OTraceError("view: nothing to display here; name an object")
     else:
         obj = session.lookup(args[0])
-    if isinstance(obj, vfs.Dir) and not isinstance(obj, ContextDir):
+    if is_instance(obj, vfs.Dir) and not is_instance(obj, ContextDir):
         obj = obj.value
         if obj is None:
             raise OTraceError("view: nothing to display for a directory of /osh")
-    if hasattr(obj, "get_stack") and hasattr(obj, "get_coro"):
+    if is_instance(obj, asyncio.Task):
         return task_stack_text(obj)
-    if isinstance(obj, ThreadInfo):
+    if is_instance(obj, ThreadInfo):
         return thread_stack_text(obj)
-    if isinstance(obj, ContextDir):
+    if is_instance(obj, ContextDir):
         return _context_source(obj)
-    if not (inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj) or inspect.iscode(obj)):
+    if not (is_module(obj) or is_class(obj) or is_routine(obj) or is_instance(obj, types.CodeType)):
         obj = type(obj)
     if doc:
-        text = inspect.getdoc(obj)
-        if not text:
+        with application_errors("view"):   # a __doc__ answered by the object's __getattr__
+            text = inspect.getdoc(obj)
+        if not isinstance(text, str) or not text:
             raise OTraceError("view: no docstring")
         return text
     return numbered_source(obj)
@@ -173,8 +188,8 @@ def edit(session, call):
         obj = session.lookup(name)
         try:
             current = textwrap.dedent(inspect.getsource(obj))
-        except (OSError, TypeError) as exc:
-            raise OTraceError(f"edit: no source for {dotted}: {exc}") from None
+        except Exception as exc:   # no file, or the object's attributes (__wrapped__...) raise
+            raise OTraceError(f"edit: no source for {dotted}: {exception_message(exc)}") from None
         return Result("", edit=EditRequest(args[0] if args else name, current))
     patch = session.shell.engine.patcher.patch(dotted, source, namespace)
     audit.record("patch", name=patch.name, source=source)

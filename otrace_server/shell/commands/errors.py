@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_text
 
 __all__ = ["one_argument", "application_errors"]
 
@@ -35,4 +36,4 @@ def application_errors(what: str) -> Iterator[None]:
     except OTraceError:
         raise
     except Exception as exc:
-        raise OTraceError(f"{what}: {type(exc).__name__}: {exc}") from None
+        raise OTraceError(f"{what}: {exception_text(exc)}") from None

@@ -11,7 +11,9 @@ import shlex
 
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_text, is_instance
 from otrace_server.shell import vfs
+from otrace_server.shell.commands.errors import application_errors
 from otrace_server.shell.evaluation import evaluate, execute, format_value
 from otrace_server.shell.paths import join_path
 from otrace_server.shell.registry import command
@@ -30,17 +32,19 @@ def pr(session, call):
     text = call.raw.strip()
     if text.startswith(("/osh/", "~~")) and " " not in text:
         value = session.lookup(text)
-        if isinstance(value, vfs.Dir):   # a directory of /osh: its object, or else its ls -l
+        if is_instance(value, vfs.Dir):   # a directory of /osh: its object, or else its ls -l
             if value.value is None:
                 from otrace_server.shell.commands.listing import list_entries
                 return list_entries(session, ["-l", join_path(session.abspath(text))])
             value = value.value
-        return format_value(value, session.settings.pretty_print, session.settings.safe_mode)
+        with application_errors("pr"):   # a value whose __class__ raises
+            return format_value(value, session.settings.pretty_print, session.settings.safe_mode)
     if not text:
         raise OTraceError("pr: nothing to evaluate")
     g, loc = session.here().namespace(session.shell)
-    value = evaluate(text, g, loc, safe=session.settings.safe_mode)
-    return format_value(value, session.settings.pretty_print, session.settings.safe_mode)
+    with application_errors("pr"):   # the value's code, also while reporting its own exception
+        value = evaluate(text, g, loc, safe=session.settings.safe_mode)
+        return format_value(value, session.settings.pretty_print, session.settings.safe_mode)
 
 
 @command("exec", "exec python_code          # Execute python code (also !python_code)",
@@ -55,7 +59,8 @@ def exec_(session, call):
         raise OTraceError("exec: nothing to execute")
     g, loc = session.here().namespace(session.shell)
     audit.record("exec", code=code, cwd=session.cwd_text)
-    return execute(code, g, loc)
+    with application_errors("exec"):   # the shown value's code, also while reporting its own exception
+        return execute(code, g, loc)
 
 
 @command("run", "run function [args ...]   # Call a function of the current directory with literal arguments",
@@ -90,5 +95,5 @@ def run(session, call):
     except OTraceError:
         raise
     except Exception as exc:
-        raise OTraceError(f"{type(exc).__name__}: {exc}") from None
+        raise OTraceError(exception_text(exc)) from None
     return format_value(value, session.settings.pretty_print)

@@ -13,8 +13,10 @@ from typing import Any, Callable
 
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_text, is_class, is_module, is_routine
 from otrace_server.core.reprs import visible
 from otrace_server.shell import vfs
+from otrace_server.shell.commands.errors import application_errors
 from otrace_server.shell.paths import join_path
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import Result
@@ -50,11 +52,12 @@ def line_wrap(names: list[str], width: int = TTY_WIDTH) -> str:
 
 
 def _kind(value: Any) -> str:
-    if inspect.isclass(value):
+    """By the real type (an object whose ``__class__`` lies is a variable)."""
+    if is_class(value):
         return "class"
-    if inspect.isroutine(value):
+    if is_routine(value):
         return "function"
-    if inspect.ismodule(value):
+    if is_module(value):
         return "module"
     return "variable"
 
@@ -66,7 +69,7 @@ def _current_class(session) -> type | None:
         return None
     if value is None:
         return None
-    return value if inspect.isclass(value) else type(value)
+    return value if is_class(value) else type(value)
 
 
 def _excluded(session, spec: str) -> Callable[[str], bool]:
@@ -78,24 +81,33 @@ def _excluded(session, spec: str) -> Callable[[str], bool]:
         cls = _current_class(session)
         if cls is None:
             raise OTraceError(f"ls: -{spec}: no current class here")
-        mro = inspect.getmro(cls)
-        if not name and _here_is_class(session):
-            own = vars(cls)
-            return lambda n: n in own
+        with application_errors(f"ls: -{spec}"):   # a metaclass that hides __mro__ or __dict__
+            mro = inspect.getmro(cls)
+            if not name and _here_is_class(session):
+                own = dict(vars(cls))
+                return lambda n: n in own
         base = mro[min(len(name), len(mro) - 1)]
-        return lambda n: hasattr(base, n)
+        return lambda n: _has(base, n)
     try:
         value = session.lookup(name)
     except OTraceError:
         value = session.shell.globals.get(name)
-    if not inspect.isclass(value):
+    if not is_class(value):
         raise OTraceError(f"ls: -{spec}: not a class")
-    return lambda n: hasattr(value, n)
+    return lambda n: _has(value, n)
+
+
+def _has(cls: type, name: str) -> bool:
+    """``hasattr(cls, name)``; False when the class's metaclass raises something else."""
+    try:
+        return hasattr(cls, name)
+    except Exception:
+        return False
 
 
 def _here_is_class(session) -> bool:
     try:
-        return inspect.isclass(session.here().value)
+        return is_class(session.here().value)
     except OTraceError:
         return False
 
@@ -136,6 +148,7 @@ def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
                 and not _names_a_directory(session, pattern):
             raise OTraceError(f"ls: not a directory: {pattern}")
     out = []
+    listed: dict[tuple[str, ...], tuple[vfs.Dir, set[str]]] = {}   # each parent listed once, not once per match
     for pattern in patterns:
         relative = not pattern.startswith(("/", "~"))
         found = False
@@ -143,10 +156,13 @@ def _entries(session, patterns: list[str]) -> list[tuple[str, vfs.Dir, str]]:
             if not parts:
                 continue
             try:
-                parent = vfs.resolve(session.shell, parts[:-1])
-                if parts[-1] not in parent.names():
+                if tuple(parts[:-1]) not in listed:
+                    directory = vfs.resolve(session.shell, parts[:-1])
+                    listed[tuple(parts[:-1])] = (directory, set(directory.names()))
+                parent, names = listed[tuple(parts[:-1])]
+                if parts[-1] not in names:
                     parent.get(parts[-1])
-            except (OTraceError, KeyError, Exception):
+            except Exception:   # no such entry, or the application's code refused it
                 continue
             cwd = session.cwd
             if relative and parts[:len(cwd)] == cwd and len(parts) > len(cwd):
@@ -216,16 +232,16 @@ class _Broken:
         self.exc = exc
 
     def __repr__(self) -> str:
-        return f"<error: {type(self.exc).__name__}: {self.exc}>"
+        return f"<error: {exception_text(self.exc)}>"
 
 
 def _describe(parent: vfs.Dir, name: str, value: Any) -> str:
-    if isinstance(value, _Broken):
+    if type(value) is _Broken:
         return repr(value)
     try:
         return parent.describe(name, value)
     except Exception as exc:
-        return f"<error: {type(exc).__name__}: {exc}>"
+        return f"<error: {exception_text(exc)}>"
 
 
 @command("ls", 'ls [-acflmtv] [-(.|..|<baseclass>)] [pattern ...]   # List entries of the current "directory" (or matching names)',
@@ -256,5 +272,5 @@ def rm(session, call):
             except OTraceError:
                 raise
             except Exception as exc:
-                raise OTraceError(f"rm: {join_path(parts)}: {type(exc).__name__}: {exc}") from None
+                raise OTraceError(f"rm: {join_path(parts)}: {exception_text(exc)}") from None
     return "\n".join(messages)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import inspect
 import time
+import types
 
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import is_instance
 from otrace_server.shell.commands.errors import application_errors, one_argument
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import Result
@@ -68,8 +70,7 @@ def _tracer(session):
 
 
 def _traceable(value) -> bool:
-    return inspect.isfunction(value) or inspect.ismethod(value) or \
-        isinstance(value, (staticmethod, classmethod))
+    return is_instance(value, (types.FunctionType, types.MethodType, staticmethod, classmethod))
 
 
 @command("trace", "trace [-a break|hold|tag] [-c condition] [-n +/-count] ([class.]method|function|*)   # Trace calls",
@@ -112,7 +113,7 @@ def trace(session, call):
             if n.startswith("__") and n.endswith("__"):
                 continue
             try:
-                raw = inspect.getattr_static(here.value, n) if here.value is not None and not isinstance(here.value, dict) else here.get(n)
+                raw = inspect.getattr_static(here.value, n) if here.value is not None and not is_instance(here.value, dict) else here.get(n)
             except Exception:
                 continue
             if _traceable(raw):
