@@ -237,18 +237,20 @@ _SPECIAL = (FrameType, TracebackType, BaseException)
 
 def _copy_locals(mapping: dict[str, Any], deep: bool) -> dict[str, Any]:
     """A copy of a frame's locals. A context must keep no live frame: frames and tracebacks held
-    in locals become their repr, exceptions a copy without traceback (see ``_detached``)."""
+    in locals become their repr, exceptions a copy without traceback (see ``_detached``). Values
+    are judged by their real type (``issubclass(type(v), ...)``: an application object whose
+    ``__class__`` raises must not break the capture, nor the traced code)."""
     if not deep:
         for value in mapping.values():
-            if isinstance(value, _SPECIAL):
+            if issubclass(type(value), _SPECIAL):
                 break
         else:
             return dict(mapping)           # the common case: nothing to detach
     out = {}
     for key, value in mapping.items():
-        if isinstance(value, (FrameType, TracebackType)):
+        if issubclass(type(value), (FrameType, TracebackType)):
             out[key] = safe_repr(value, _SHORT_REPR)
-        elif isinstance(value, BaseException) and value.__traceback__ is not None:
+        elif issubclass(type(value), BaseException) and value.__traceback__ is not None:
             out[key] = _detached(value)
         elif deep:
             try:

@@ -50,6 +50,7 @@ from otrace_server.control.client import Client
 from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.objects import exception_text
 from otrace_server.core.policy import refused, require_unsafe
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate, execute
@@ -208,7 +209,7 @@ class DapClient(Client):
                 self.close()
         except Exception as exc:   # never let a request break the connection
             log.exception("otrace dap: %s failed", command)
-            self.respond(message, error=f"{command} failed: {type(exc).__name__}: {exc}")
+            self.respond(message, error=f"{command} failed: {exception_text(exc)}")
             if not self.attached:   # nothing but a clean attach opens the connection
                 self.close()
         else:
@@ -326,7 +327,7 @@ class DapClient(Client):
         if index == ctx.frame_index and ctx.globals is not None:
             scopes.append({"name": "Globals", "expensive": True,
                            "variablesReference": self.refs.scope(hold.id, {k: v for k, v in ctx.globals.items()
-                                                                           if not k.startswith("__")})})
+                                                                           if isinstance(k, str) and not k.startswith("__")})})
         if index == ctx.frame_index:
             scopes.append({"name": "otrace", "expensive": False,
                            "variablesReference": self.refs.scope(hold.id, self.server.info(hold))})

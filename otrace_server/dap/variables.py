@@ -5,6 +5,11 @@ sequences, sets, objects with attributes); ``variables(ref, start, count)`` list
 children. References belong to an owner (a hold's trace id, or ``None`` for global evaluations)
 and are dropped when that hold resumes (DAP: references are valid only while stopped).
 
+Containers are read through their builtin type (``dict.items``, ``list.__getitem__``...: a
+subclass's hostile ``__len__``/``__iter__``/``keys`` does not run) and values are typed by their
+real type (``core.objects``); what an object's own code raises while its children are listed is
+shown as one child saying so, never a failed request.
+
 Thread-safety: ``References`` is locked; listing children runs the application's ``repr`` and
 attribute reads on the caller's thread (a worker thread of the DAP server).
 """
@@ -16,6 +21,7 @@ import threading
 import types
 from typing import Any
 
+from otrace_server.core.objects import exception_text, is_instance, type_name
 from otrace_server.core.reprs import safe_repr
 
 __all__ = ["References", "children", "expandable", "variable", "page", "REPR_LIMIT", "UNPAGED_LIMIT"]
@@ -28,6 +34,7 @@ UNPAGED_LIMIT = 1000
 
 _SCALARS = (str, bytes, int, float, complex, bool, type(None), range)
 _OPAQUE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.CodeType, types.FrameType)
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
 class _Mapping:
@@ -45,32 +52,52 @@ def children(value: Any, start: int = 0, count: int = 0) -> list[tuple[str, Any]
     sorting, so no call into the elements), or the non-dunder attributes of an object's
     ``__dict__`` (and its ``__slots__``). Only the page asked for is built."""
     stop = start + count if count else None
-    if isinstance(value, _Mapping):
+    if is_instance(value, _Mapping):
         return list(itertools.islice(value.items.items(), start, stop))
-    if isinstance(value, dict):
-        return [(safe_repr(k, 100), v) for k, v in itertools.islice(list(value.items()), start, stop)]
-    if isinstance(value, (list, tuple)):
-        return [(str(i), v) for i, v in enumerate(value[start:stop], start)]
-    if isinstance(value, (set, frozenset)):
-        return [(str(i), v) for i, v in enumerate(itertools.islice(list(value), start, stop), start)]
+    if is_instance(value, dict):
+        return [(safe_repr(k, 100), v) for k, v in itertools.islice(list(dict.items(value)), start, stop)]
+    for kind in (list, tuple):
+        if is_instance(value, kind):
+            return [(str(i), v) for i, v in enumerate(kind.__getitem__(value, slice(start, stop)), start)]
+    for kind in (set, frozenset):
+        if is_instance(value, kind):
+            return [(str(i), v) for i, v in enumerate(itertools.islice(list(kind.__iter__(value)), start, stop), start)]
+    try:
+        return _attributes(value)[start:stop]
+    except Exception as exc:   # the object's __getattribute__, __dict__ or slots refuse
+        return [("<error>", _Unlisted(exc))][start:stop]
+
+
+def _attributes(value: Any) -> list[tuple[str, Any]]:
     out = []
     attrs = getattr(value, "__dict__", None)
     if isinstance(attrs, (dict, types.MappingProxyType)):
-        out = [(k, v) for k, v in list(attrs.items()) if not (k.startswith("__") and k.endswith("__"))]
+        out = [(k, v) for k, v in list(attrs.items())
+               if isinstance(k, str) and not (k.startswith("__") and k.endswith("__"))]
     for slot in getattr(type(value), "__slots__", ()) or ():
         if isinstance(slot, str) and hasattr(value, slot):
             out.append((slot, getattr(value, slot)))
-    return out[start:stop]
+    return out
+
+
+class _Unlisted:
+    """The one child of an object whose attributes cannot be listed: says why."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.text = f"cannot list the attributes: {exception_text(exc)}"
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def expandable(value: Any) -> bool:
     """True when ``value`` has children worth a reference."""
-    if isinstance(value, _Mapping):
+    if is_instance(value, _Mapping):
         return True
-    if isinstance(value, _SCALARS) or isinstance(value, _OPAQUE):
+    if is_instance(value, _SCALARS + _OPAQUE + (_Unlisted,)):
         return False
-    if isinstance(value, (dict, list, tuple, set, frozenset)):
-        return len(value) > 0
+    if is_instance(value, _CONTAINERS):
+        return _size(value) > 0
     try:
         return bool(children(value, 0, 1))
     except Exception:
@@ -115,10 +142,10 @@ class References:
 
 def variable(name: str, value: Any, refs: References, owner: Any) -> dict[str, Any]:
     """The DAP Variable of ``value``."""
-    out = {"name": name, "value": safe_repr(value, REPR_LIMIT), "type": type(value).__name__,
+    out = {"name": name, "value": safe_repr(value, REPR_LIMIT), "type": type_name(value),
            "variablesReference": refs.add(owner, value)}
-    if isinstance(value, (dict, list, tuple, set, frozenset)):
-        out["indexedVariables" if isinstance(value, (list, tuple)) else "namedVariables"] = len(value)
+    if is_instance(value, _CONTAINERS):
+        out["indexedVariables" if is_instance(value, (list, tuple)) else "namedVariables"] = _size(value)
     return out
 
 
@@ -141,9 +168,11 @@ def page(ref: int, refs: References, start: int = 0, count: int = 0) -> list[dic
 
 
 def _size(value: Any) -> int | None:
-    """How many children ``value`` has, when known without listing them."""
-    if isinstance(value, _Mapping):
+    """How many children ``value`` has, when known without listing them (a container by its
+    builtin type's ``__len__``: a subclass's own ``__len__`` does not run)."""
+    if is_instance(value, _Mapping):
         return len(value.items)
-    if isinstance(value, (dict, list, tuple, set, frozenset)):
-        return len(value)
+    for kind in _CONTAINERS:
+        if is_instance(value, kind):
+            return kind.__len__(value)
     return None

@@ -29,6 +29,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server import placement
+from otrace_server.core.objects import type_name
 from otrace_server.core.reprs import safe_repr
 from otrace_server.placement import CHANGED
 from otrace_server.lsp import document, methods
@@ -195,7 +196,7 @@ def hover(server, uri: str, lines: list[str], line: int, character: int) -> dict
             return None
         value = ctx.locals[name]
         state = "held" if ctx.is_held else "was held"
-        text = f"**{name}** = `{safe_repr(value, 300)}` ({type(value).__name__})\n\n{state}: {ctx.id}"
+        text = f"**{name}** = `{safe_repr(value, 300)}` ({type_name(value)})\n\n{state}: {ctx.id}"
         return {"contents": {"kind": "markdown", "value": text}}
     return None
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from otrace_server.core.context import TraceContext
 from otrace_server.core.holds import Hold, Outcome
+from otrace_server.core.objects import is_instance, type_name
 from otrace_server.core.reprs import safe_repr
 from otrace_server.core.request_summary import RequestSummary
 
@@ -19,6 +20,8 @@ __all__ = ["hold_payload", "context_payload", "trace_payload", "outcome_payload"
 
 #: the longest repr of a value sent in a payload
 REPR_LIMIT = 1000
+#: how deep ``jsonable`` copies nested lists and dicts (deeper: their repr)
+_JSON_DEPTH = 20
 
 #: (file, line) of a context; lets the server map a hold inside patched code back to the source file
 Locator = Callable[[TraceContext], "tuple[str, int]"]
@@ -28,14 +31,19 @@ def _default_locator(ctx: TraceContext) -> tuple[str, int]:
     return ctx.file, ctx.line
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` when it is plain JSON data (str, number, bool, None, lists/dicts of those), else its repr."""
-    if value is None or isinstance(value, (str, int, float, bool)):
+def jsonable(value: Any, depth: int = _JSON_DEPTH) -> Any:
+    """``value`` when it is plain JSON data (str, number, bool, None, lists/dicts of those, of
+    their real types, ints under 1024 bits, nested at most ``depth`` deep), else its repr. Lists and
+    dicts are read through their builtin type (a subclass's own ``__iter__``/``items`` does not
+    run). Never raises."""
+    if value is None or is_instance(value, (str, float)):
         return value
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+    if is_instance(value, int):
+        return value if int.bit_length(value) < 1024 else safe_repr(value, REPR_LIMIT)
+    if depth > 0 and is_instance(value, (list, tuple)):
+        return [jsonable(v, depth - 1) for v in (list.__iter__ if is_instance(value, list) else tuple.__iter__)(value)]
+    if depth > 0 and is_instance(value, dict):
+        return {safe_repr(k, REPR_LIMIT, render=str): jsonable(v, depth - 1) for k, v in list(dict.items(value))}
     return safe_repr(value, REPR_LIMIT)
 
 
@@ -81,7 +89,7 @@ def context_payload(ctx: TraceContext,
     maps each frame to its source position (frames in patched code -> the file they came from)."""
     out: dict[str, Any] = {
         "traceId": ctx.id,
-        "variables": [{"name": k, "repr": safe_repr(v, REPR_LIMIT), "type": type(v).__name__} for k, v in ctx.locals.items()],
+        "variables": [{"name": k, "repr": safe_repr(v, REPR_LIMIT), "type": type_name(v)} for k, v in ctx.locals.items()],
         "where": ctx.where,
         "stack": [dict(zip(("file", "line"), locate(f.file, f.line)), function=f.function) for f in ctx.stack],
     }
