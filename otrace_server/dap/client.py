@@ -54,6 +54,7 @@ from otrace_server.core.objects import exception_text
 from otrace_server.core.policy import refused, require_unsafe
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate, execute
+from otrace_server.shell.safety import repr_without_app_code
 
 __all__ = ["DapClient", "RequestError", "CAPABILITIES"]
 
@@ -374,7 +375,8 @@ class DapClient(Client):
                 value = evaluate(expression, globals_dict, locals_map, safe=safe)
             except RecursionError as exc:   # e.g. an expression too long for the compiler: the client's error
                 raise RequestError(f"evaluate: RecursionError: {exc}") from None
-            return variable("result", value, self.refs, owner)
+            # in safe mode the result is shown without its application repr, as the shell's pr does
+            return variable("result", value, self.refs, owner, render=repr_without_app_code if safe else repr)
 
         var = await self.in_worker(run)
         out = {"result": var["value"], "variablesReference": var["variablesReference"]}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 import types
-from typing import Any
+from typing import Any, Callable
 
 from otrace_server.core.objects import exception_text, is_instance, type_name
 from otrace_server.core.reprs import safe_repr
@@ -140,9 +140,10 @@ class References:
                 del self._refs[ref]
 
 
-def variable(name: str, value: Any, refs: References, owner: Any) -> dict[str, Any]:
-    """The DAP Variable of ``value``."""
-    out = {"name": name, "value": safe_repr(value, REPR_LIMIT), "type": type_name(value),
+def variable(name: str, value: Any, refs: References, owner: Any,
+             render: Callable[[Any], str] = repr) -> dict[str, Any]:
+    """The DAP Variable of ``value`` (its text made by ``render``, bounded by ``core.reprs.safe_repr``)."""
+    out = {"name": name, "value": safe_repr(value, REPR_LIMIT, render=render), "type": type_name(value),
            "variablesReference": refs.add(owner, value)}
     if is_instance(value, _CONTAINERS):
         out["indexedVariables" if is_instance(value, (list, tuple)) else "namedVariables"] = _size(value)
