@@ -20,9 +20,16 @@ Layers, lowest first; a module may import only from its own layer or lower ones:
     runtime         THE one module that crosses threads/event loops (call_soon_threadsafe,
                     add_callback, blocking cross-thread waits); imports core, shell
     placement       where editor text meets running code (used by lsp, dap); imports core
+    control         what the LSP and DAP servers share (framing, auth, accept loop, audit,
+                    discovery); imports core
+    loopwatch       whether the main thread's loop runs/serves; stdlib only
     tornado, web,   front ends and integrations; import core, shell, runtime (and each other
-    lsp, dap,       only where stated: web and tornado may be used by lsp/dap/cli)
+    serving,        only where stated: web and tornado may be used by lsp/dap/cli; lsp and dap
+    lsp, dap,       import control and placement)
     console, cli
+
+The table in docs/ARCHITECTURE.md ("## Layers") is the one the test reads; it also forbids import
+cycles between modules.
 
 No module of ours imports a front end (vscode-extension/, emacs/); only runtime.py calls
 ``call_soon_threadsafe`` / ``add_callback`` or blocks on another thread.
