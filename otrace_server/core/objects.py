@@ -21,13 +21,14 @@ Thread-safety: pure functions, any thread.
 
 from __future__ import annotations
 
+import threading
 import types
 from typing import Any
 
 from otrace_server.core.errors import MAX_ERROR_CHARS
 
 __all__ = ["is_instance", "is_class", "is_module", "is_routine", "type_name", "exception_message",
-           "exception_text"]
+           "exception_text", "shown_as_error"]
 
 _type_name = type.__dict__["__name__"].__get__
 _ROUTINES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.MethodDescriptorType,
@@ -80,3 +81,13 @@ def exception_text(exc: BaseException) -> str:
     message = exception_message(exc)
     name = type_name(exc)
     return f"{name}: {message}" if message else name
+
+
+def shown_as_error(exc: BaseException) -> bool:
+    """Whether an exception raised while otrace ran application code (a ``__repr__``, a property,
+    an expression) is shown as that command's error rather than let through: every ``Exception``,
+    ``SystemExit`` (an object's code cannot end the debugger's console or the control plane), and
+    ``KeyboardInterrupt`` off the main thread (there it cannot be the user's Ctrl-C)."""
+    if isinstance(exc, (Exception, SystemExit)):
+        return True
+    return isinstance(exc, KeyboardInterrupt) and threading.current_thread() is not threading.main_thread()

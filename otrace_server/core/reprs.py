@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from otrace_server.core.objects import exception_message, type_name
+from otrace_server.core.objects import exception_message, shown_as_error, type_name
 
 __all__ = ["safe_repr", "visible", "HIDDEN"]
 
@@ -75,7 +75,9 @@ def safe_repr(value: Any, limit: int | None = None, render: Callable[[Any], str]
     ``render`` (a broken ``__repr__``) gives ``<unrepresentable Type: message>``."""
     try:
         text = render(value)
-    except Exception as exc:  # an application's __repr__ must not break what shows it
+    except BaseException as exc:  # an application's __repr__ must not break what shows it
+        if not shown_as_error(exc):
+            raise
         text = f"<unrepresentable {type_name(value)}: {exception_message(exc)}>"
     if not isinstance(text, str):   # a render that breaks its contract
         text = f"<unrepresentable {type_name(value)}: not a str>"

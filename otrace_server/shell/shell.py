@@ -33,7 +33,7 @@ from typing import Any
 from otrace_server.core import audit
 from otrace_server.core.context import CTYPES
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.objects import exception_text
+from otrace_server.core.objects import exception_text, shown_as_error
 from otrace_server.core.policy import require_unsafe
 from otrace_server.core.reprs import visible
 from otrace_server.core.settings import check_password
@@ -241,6 +241,10 @@ class Session:
             result = Result(_one_line(str(exc)), error=True)
         except RecursionError:
             result = Result("error: recursion too deep", error=True)
+        except (SystemExit, KeyboardInterrupt) as exc:   # raised by application code the line ran
+            if not shown_as_error(exc):
+                raise
+            result = Result(_one_line(exception_text(exc)), error=True)
         except Exception as exc:  # never let a bug in a command escape to the front end
             result = Result(_one_line(f"internal error: {exception_text(exc)}"), error=True)
         result.output = truncate_output(visible(result.output))

@@ -211,3 +211,47 @@ def test_objects_helpers_never_run_the_objects_code():
     assert exception_text(BadStr()) == "BadStr: <unprintable message>"
     assert safe_repr(zoo["repr_badstr"]) == "<unrepresentable ReprBadStr: <unprintable message>>"
     assert safe_repr(zoo["repr_not_string"]) == "<unrepresentable ReprNotString: __repr__ returned non-string (type int)>"
+
+
+class _Exits:
+    """A repr and a property that end the interpreter (or pretend to be Ctrl-C) when run."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __repr__(self) -> str:
+        raise self.exc
+
+    @property
+    def prop(self):
+        raise self.exc
+
+
+def test_an_object_raising_systemexit_or_keyboardinterrupt_ends_no_front_end():
+    """On a front end's thread (the console's, an LSP/DAP worker) an object's SystemExit or
+    KeyboardInterrupt is that command's error: it must not end the console thread or a worker.
+    (On the main thread a KeyboardInterrupt is the user's Ctrl-C and is let through.)"""
+    import threading
+
+    shell = Shell(Engine(), {"quits": _Exits(SystemExit(3)), "interrupts": _Exits(KeyboardInterrupt())})
+    answers: list = []
+
+    def front_end() -> None:
+        session = shell.session("front")
+        for line in ("ls -l", "pr quits", "set safe_mode False", "pr quits", "pr interrupts",
+                     "pr quits.prop", "pr interrupts.prop", "ls -l", "pwd"):
+            try:
+                result = session.execute(line)
+                answers.append((line, result.error, result.output))
+            except BaseException as exc:   # the defect: the thread would end here
+                answers.append((line, "raised", type(exc).__name__))
+
+    thread = threading.Thread(target=front_end)
+    thread.start()
+    thread.join(30)
+    assert [a for a in answers if a[1] == "raised"] == []
+    shown = dict((line, output) for line, _, output in answers)
+    assert "quits" in shown["ls -l"] and "<unrepresentable _Exits: 3>" in shown["ls -l"]
+    assert shown["pr interrupts"] == "<unrepresentable _Exits: >"
+    assert shown["pr quits.prop"] == "pr: SystemExit: 3" and shown["pr interrupts.prop"] == "pr: KeyboardInterrupt"
+    assert shown["pwd"] == "/osh/globals"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.objects import exception_text
+from otrace_server.core.objects import exception_text, shown_as_error
 
 __all__ = ["one_argument", "application_errors"]
 
@@ -35,5 +35,7 @@ def application_errors(what: str) -> Iterator[None]:
         yield
     except OTraceError:
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if not shown_as_error(exc):
+            raise
         raise OTraceError(f"{what}: {exception_text(exc)}") from None
