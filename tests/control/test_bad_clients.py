@@ -174,18 +174,25 @@ LSP_GARBAGE = {
 }
 
 
+def garbage_before_login(app, port: int, case: str, data: bytes, answered: bool) -> list[dict]:
+    """Send ``data`` before logging in: the connection must be closed, with no traceback in the
+    app's output; the messages answered (none unless ``answered``)."""
+    mark = app.mark()
+    messages, closed = exchange(port, data)
+    assert closed, f"{case}: the connection stayed open"
+    if not answered:
+        assert messages == []
+    assert "Traceback" not in app.output(mark)
+    return messages
+
+
 @pytest.mark.parametrize("case", LSP_GARBAGE)
 def test_lsp_garbage_before_initialize_gets_an_error_or_a_clean_close(app, case):
     data, code = LSP_GARBAGE[case]
-    mark = app.mark()
-    messages, closed = exchange(app.lsp, data)
-    assert closed, f"{case}: the connection stayed open"
-    if code is None:
-        assert messages == []
-    else:
+    messages = garbage_before_login(app, app.lsp, case, data, answered=code is not None)
+    if code is not None:
         assert [m["error"]["code"] for m in messages] == [code]
         assert messages[0]["error"]["message"] and "\n" not in messages[0]["error"]["message"]
-    assert "Traceback" not in app.output(mark)
 
 
 def test_lsp_bad_input_after_initialize_is_answered_and_the_connection_stays(app, held):
@@ -341,14 +348,9 @@ DAP_GARBAGE = {
 @pytest.mark.parametrize("case", DAP_GARBAGE)
 def test_dap_garbage_before_attach_gets_an_error_or_a_clean_close(app, case):
     data, expected = DAP_GARBAGE[case]
-    mark = app.mark()
-    messages, closed = exchange(app.dap, data)
-    assert closed, f"{case}: the connection stayed open"
-    if expected is None:
-        assert messages == []
-    else:
+    messages = garbage_before_login(app, app.dap, case, data, answered=expected is not None)
+    if expected is not None:
         assert len(messages) == 1 and messages[0]["success"] is False and expected in messages[0]["message"]
-    assert "Traceback" not in app.output(mark)
 
 
 def test_dap_bad_requests_get_clear_errors_and_a_disconnect_leaves_holds_held(app, held):
