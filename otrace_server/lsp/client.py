@@ -137,8 +137,8 @@ class LspClient(Client):
         self.lsp = self.ls.protocol
         self.lsp.conn = self
         self.lsp.set_writer(self)   # pygls writes through Client.write (buffered per loop pass)
-        for name, handler in methods.REQUESTS.items():
-            self.ls.feature(name)(self._custom(name, handler))
+        for method, handler in methods.REQUESTS.items():
+            self.ls.feature(method)(self._custom(method, handler))
         from otrace_server.lsp import features
 
         features.register(self)
