@@ -37,6 +37,64 @@ def test_resume_value_is_the_rest_of_the_line_up_to_the_next_option(session, eng
         f.result(5)
 
 
+@pytest.mark.parametrize("options, result", [   # the quoting rule of shell.options
+    ("--value 6*7", "resumed:42"),
+    ("--value [1, {'k': 2}]", "resumed:[1, {'k': 2}]"),
+    ('--value "x y"', "resumed:x y"),                        # one quoted string: that string
+    ("--value 'a  --raise b'", "resumed:a  --raise b"),      # an option word in quotes is text
+    ("--value 'a' + 'b'", "resumed:ab"),                     # not one quoted string: an expression
+    ("--value \"it's\"", "resumed:it's"),
+])
+def test_resume_value_quoting_rule(session, engine, loop, wait, options, result):
+    f, h = hold(engine, loop, wait)
+    assert out(session, f"resume {h.id} {options}") == f"Resuming {h.id}"
+    assert f.result(5) == result
+
+
+@pytest.mark.parametrize("options, status, reason", [
+    ("--status 404", 404, ""),
+    ("--status 404 gone", 404, "gone"),
+    ("--status 404 not found", 404, "not found"),            # the reason is the rest of the line
+    ('--status 404 "not found"', 404, "not found"),          # quoted: quotes removed once
+    ("--status 409 'in use'", 409, "in use"),
+    ("--status '404 not found'", 404, "not found"),
+    ('--status 409 "it\'s taken"', 409, "it's taken"),
+])
+def test_resume_status_quoting_rule(session, engine, loop, wait, options, status, reason):
+    f, h = hold(engine, loop, wait)
+    assert out(session, f"resume {h.id} {options}") == f"Resuming {h.id}"
+    with pytest.raises(Exception) as answered:
+        f.result(5)
+    assert (answered.value.status, answered.value.reason) == (status, reason)
+
+
+@pytest.mark.parametrize("options, exception, message", [
+    ("--raise ValueError('no')", ValueError, "no"),
+    ("--raise KeyError('a b')", KeyError, "'a b'"),
+    ("--raise ValueError", ValueError, ""),
+])
+def test_resume_raise_quoting_rule(session, engine, loop, wait, options, exception, message):
+    session.execute("set safe_mode False")
+    f, h = hold(engine, loop, wait)
+    assert out(session, f"resume {h.id} {options}") == f"Resuming {h.id}"
+    with pytest.raises(exception) as raised:
+        f.result(5)
+    assert str(raised.value) == message
+
+
+def test_resume_quoting_errors_resume_nothing(session, engine, loop, wait):
+    future, h = hold(engine, loop, wait)
+    for line, message in [(f"resume {h.id} --value 'a", "resume: no closing quotation"),
+                          (f"resume {h.id} --raise 'ValueError'",
+                           "resume: the exception to raise must be an exception class or instance, got str"),
+                          (f"resume {h.id} --value --status 404", "resume: --value needs a value"),
+                          (f"resume {h.id} -x", "resume: unknown option -x")]:
+        r = session.execute(line)
+        assert r.error and r.output.startswith(message) and "\n" not in r.output, (line, r.output)
+    assert engine.holds.get(h.id) is h and not future.done()
+    out(session, "resume all")
+
+
 def test_resume_raise_class_allowed_in_safe_mode(session, engine, loop, wait):
     f, h = hold(engine, loop, wait)
     assert session.execute(f"resume {h.id} --raise KeyError('x')").error    # a call: refused

@@ -3,6 +3,8 @@
 import re
 import time
 
+import pytest
+
 from otrace_server.core import tags
 from tests.shell.helpers import out
 
@@ -134,3 +136,49 @@ def test_edit_and_unpatch_redirect_without_a_file_name_name_the_command(session)
     r = session.execute("unpatch helper >")
     assert r.error and r.output == "unpatch: missing file name after >"
     assert out(session, "unpatch helper") == "Unpatching helper"
+
+
+@pytest.mark.parametrize("line, condition, matching", [   # the quoting rule of shell.options
+    ("trace -c a==77 helper", "a==77", 77),                          # otrace's form, unquoted
+    ("trace -c 'a==77' helper", "a==77", 77),                        # quoted: quotes removed once
+    ('trace -c "a == 77" helper', "a == 77", 77),
+    ("trace -c a == 77 helper", "a == 77", 77),                      # spaces: up to the name
+    ("trace -c a==77,b==2 helper", "a==77,b==2", 77),
+    ('trace -c "a == 77, b == 2" helper', "a == 77, b == 2", 77),
+    ("trace -c a=='x y' helper", "a=='x y'", "x y"),                  # the literal's quotes kept
+    ("trace -c \"a=='x, y'\" helper", "a=='x, y'", "x, y"),
+    ('trace -c a=="-n" -n 5 helper', 'a=="-n"', "-n"),               # an option word in quotes is text
+    ("trace -n 5 -c a == 77 helper", "a == 77", 77),
+    ("trace -a break -c a==77 helper", "a==77", None),
+])
+def test_trace_condition_quoting_rule(session, engine, app, line, condition, matching):
+    assert out(session, line).startswith("Tracing ")
+    (spec,) = engine.tracer.traced()
+    assert spec.condition == condition and spec.name == "helper"
+    if matching is not None:
+        before, b = engine.store.latest(), (2 if matching == 77 else "")
+        app["helper"](78 if matching == 77 else "other", b)
+        assert engine.store.latest() is before
+        app["helper"](matching, b)
+        assert engine.store.latest() is not before and engine.store.latest().id.startswith("helper:")
+    out(session, "untrace all")
+
+
+def test_trace_options_and_name_errors(session, engine):
+    assert out(session, "trace -a 'break' -n '-2' helper") == "Tracing -a break -n -2 helper"
+    out(session, "untrace all")
+    for bad, message in [("trace -c call", "trace: specify what to trace (the name comes last)"),
+                         ("trace helper -c call", "trace: options come before the name"),
+                         ("trace -c 'a==1 helper", "trace: no closing quotation"),
+                         ("trace -c -n 2 helper", "trace: -c needs a value"),
+                         ("trace -q helper", "trace: unknown option -q")]:
+        r = session.execute(bad)
+        assert r.error and r.output.startswith(message) and "\n" not in r.output, (bad, r.output)
+    assert engine.tracer.traced() == []
+
+
+def test_help_of_trace_and_resume_states_the_quoting_rule(session):
+    from otrace_server.shell.options import RULE
+
+    for name in ("trace", "resume"):
+        assert RULE in out(session, f"help {name}")

@@ -6,7 +6,6 @@ held code's continuation (through the resolver the hold was created with).
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from otrace_server.core import audit
@@ -15,6 +14,7 @@ from otrace_server.core.holds import Outcome
 from otrace_server.core.outcomes import outcome_from
 from otrace_server.shell.commands.errors import application_errors, one_argument
 from otrace_server.shell.evaluation import evaluate
+from otrace_server.shell.options import RULE, first_word, parse_options, quoted_text, text_of
 from otrace_server.shell.paths import GLOBALS_PATH
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import Result
@@ -28,28 +28,31 @@ Outcome options (default: the held code simply continues; traceassert returns No
   --value EXPR            continue, and "await traceassert(...)" returns the value of EXPR
   --raise EXPR            raise the exception EXPR (an Exception class or instance) in the held code
   --status N [reason]     answer the held request with HTTP status N, 200-599 (Tornado handlers)
-EXPR is the rest of the line up to the next option ("--value [1, 2]"), evaluated in the current
-directory (in safe mode: no calls, so "--raise KeyError" works, "--raise KeyError('x')" needs
-safe_mode False). SystemExit, KeyboardInterrupt and the like are refused (they would stop the
-application, not the request). After resuming the current context the shell returns to
-/osh/globals."""
+The ids (or all) come before the options. EXPR is evaluated in the current directory (in safe
+mode: no calls, so "--raise KeyError" works, "--raise KeyError('x')" needs safe_mode False).
+SystemExit, KeyboardInterrupt and the like are refused (they would stop the application, not the
+request). After resuming the current context the shell returns to /osh/globals.
+""" + RULE + """
+Examples: --value [1, {'k': 2}], --value "x y" (the string), --raise ValueError('no'),
+--status 404 not found, --status 404 "not found", --status 409 'in use'."""
 
 
-def _outcome(session, asked: dict[str, list[str]]) -> Outcome:
-    """The Outcome the options ask for (``core.outcomes.outcome_from``: its rules and messages):
-    ``--value``/``--raise`` expressions evaluated in the current directory, ``--status N [reason]``
-    as text."""
+def _outcome(session, asked: dict[str, str]) -> Outcome:
+    """The Outcome the options ask for (``core.outcomes.outcome_from``: its rules and messages),
+    their values read by the rule of ``shell.options``: ``--value``/``--raise`` expressions
+    evaluated in the current directory (a quoted value: that string), ``--status N [reason]`` as
+    text."""
     given: dict[str, Any] = {}
-    for option, words in asked.items():
+    for option, value in asked.items():
         if option == "--status":
-            given["status"] = words[0]
-            reason = words[1] if len(words) > 1 else ""
-            if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "'\"":
-                reason = reason[1:-1]
-            given["reason"] = reason
-        else:
+            status, reason = first_word(text_of(value))
+            given["status"], given["reason"] = status, text_of(reason)
+            continue
+        text = quoted_text(value)
+        if text is None:
             g, loc = session.here().namespace(session.shell)
-            given[_OUTCOME_ARGUMENT[option]] = evaluate(words[0], g, loc, safe=session.settings.safe_mode)
+            text = evaluate(value, g, loc, safe=session.settings.safe_mode)
+        given[_OUTCOME_ARGUMENT[option]] = text
     try:
         return outcome_from(**given)
     except OTraceError as exc:
@@ -61,36 +64,19 @@ _OUTCOME_ARGUMENT = {"--value": "value", "--raise": "exception", "--status": "st
 _RESUME_OPTIONS = tuple(_OUTCOME_ARGUMENT)
 
 
-def _parse_resume(session, args: list[str]) -> tuple[list[str], bool, Outcome]:
+def _parse_resume(session, line: str) -> tuple[list[str], bool, Outcome]:
+    """(trace ids, ``all`` given, the Outcome): the ids and ``all`` come before the options."""
+    parsed = parse_options("resume", line, _RESUME_OPTIONS)
     ids: list[str] = []
     everything = False
-    asked: dict[str, list[str]] = {}   # option -> its words (an option given twice: the last one)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in _RESUME_OPTIONS:
-            if i + 1 >= len(args):
-                raise OTraceError(f"resume: {arg} needs an argument")
-            words = [args[i + 1]]
-            i += 2
-            if arg == "--status" and i < len(args) and args[i] != "all" and ":" not in args[i] \
-                    and not args[i].startswith("-"):
-                words.append(args[i])
-                i += 1
-            elif arg != "--status":   # an expression runs to the next option: --value [1, 2] is one
-                while i < len(args) and args[i] not in _RESUME_OPTIONS:
-                    words[0] += " " + args[i]
-                    i += 1
-            asked[arg] = words
-            continue
-        if arg.startswith("-"):
-            raise OTraceError(f"resume: unknown option {arg} (--value, --raise, --status)")
-        if arg == "all":
+    for word in parsed.operands:
+        if word.startswith("-"):
+            raise OTraceError(f"resume: unknown option {word} (--value, --raise, --status)")
+        if word == "all":
             everything = True
         else:
-            ids.append(arg)
-        i += 1
-    return ids, everything, _outcome(session, asked)
+            ids.append(word)
+    return ids, everything, _outcome(session, parsed.values)
 
 
 def _current_id(session, name: str) -> str:
@@ -113,11 +99,7 @@ def _nothing_named(engine) -> str:
 @command("resume", "resume [trace_id ...|all] [--value EXPR | --raise EXPR | --status N [reason]]   # Resume holds/breaks",
          _RESUME_HELP, raw=True, changes_state=True)
 def resume(session, call):
-    try:  # non-POSIX split keeps the quotes of Python expressions (--value 'a b', --raise KeyError('x'))
-        args = shlex.split(call.raw, posix=False)
-    except ValueError as exc:
-        raise OTraceError(f"resume: {exc}") from None
-    ids, everything, outcome = _parse_resume(session, args)
+    ids, everything, outcome = _parse_resume(session, call.raw)
     engine = session.shell.engine
     current = None
     if everything:

@@ -15,12 +15,14 @@ from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.objects import is_instance
 from otrace_server.shell.commands.errors import application_errors, one_argument
+from otrace_server.shell.options import RULE, parse_options, text_of
 from otrace_server.shell.registry import command
 from otrace_server.shell.result import Result
 
 __all__ = ["TRACE_ACTIONS", "format_spec", "qualify_name"]
 
 TRACE_ACTIONS = ("break", "hold", "tag")
+_TRACE_OPTIONS = ("-a", "-c", "-n")
 
 _TRACE_HELP = """-a break|hold|tag   action when the trace condition matches:
      break => stop the calling thread until the resume command
@@ -29,10 +31,12 @@ _TRACE_HELP = """-a break|hold|tag   action when the trace condition matches:
 -c call|return|all|tagged[argname]|arg.attr==v,arg2!=w,return>5   condition to match:
      call => before the call, return => after it returns, all => both,
      tagged[argname] => a (or the named) argument is tagged,
-     comparisons => argument/attribute/return values (quote values with commas/spaces)
+     comparisons => argument/attribute/return values, Python literals (quote strings: name=='joe')
 -n +/-count   count > 0: stop tracing after count matches; count < 0: start after -count matches
 Without -c only exceptions are traced. "trace" alone lists traced names; "trace *" traces every
-function and method of the current directory. Tracing activates trace_active."""
+function and method of the current directory. Tracing activates trace_active.
+""" + RULE + """
+Examples:  trace -c a==77 f    trace -c "a == 77" f    trace -c a == 77, name=='x y' f    trace -n -2 f"""
 
 
 def qualify_name(session, name: str) -> tuple[str, dict]:
@@ -74,32 +78,30 @@ def _traceable(value) -> bool:
 
 
 @command("trace", "trace [-a break|hold|tag] [-c condition] [-n +/-count] ([class.]method|function|*)   # Trace calls",
-         _TRACE_HELP, changes_state=True)
+         _TRACE_HELP, raw=True, changes_state=True)
 def trace(session, call):
-    args = list(call.args)
-    action = condition = count = None
-    while args and args[0].startswith("-") and args[0] not in ("-",) and not args[0][1:].isdigit():
-        opt = args.pop(0)
-        if opt not in ("-a", "-c", "-n"):
-            raise OTraceError(f"trace: unknown option {opt} (-a, -c, -n)")
-        if not args:
-            raise OTraceError(f"trace: option {opt} needs an argument")
-        value = args.pop(0)
-        if opt == "-a":
-            if value not in TRACE_ACTIONS:
-                raise OTraceError(f"trace: -a expects one of {', '.join(TRACE_ACTIONS)}, got {value!r}")
-            action = value
-        elif opt == "-c":
-            condition = value
-        else:
-            try:
-                count = int(value)
-            except ValueError:
-                raise OTraceError(f"trace: -n expects an integer, got {value!r}") from None
+    parsed = parse_options("trace", call.raw, _TRACE_OPTIONS, name_last=True)
+    for word in parsed.operands:
+        if word.startswith("-") and word != "-" and not word[1:].isdigit():
+            raise OTraceError(f"trace: unknown option {word} (-a, -c, -n)")
+    if parsed.values and parsed.operands:
+        raise OTraceError("trace: options come before the name (trace [-a ...] [-c ...] [-n ...] name)")
+    args = parsed.operands + ([text_of(parsed.last)] if parsed.last is not None else [])
+    action = text_of(parsed.values["-a"]) if "-a" in parsed.values else None
+    condition = text_of(parsed.values["-c"]) if "-c" in parsed.values else None
+    count = None
+    if action is not None and action not in TRACE_ACTIONS:
+        raise OTraceError(f"trace: -a expects one of {', '.join(TRACE_ACTIONS)}, got {action!r}")
+    if "-n" in parsed.values:
+        value = text_of(parsed.values["-n"])
+        try:
+            count = int(value)
+        except ValueError:
+            raise OTraceError(f"trace: -n expects an integer, got {value!r}") from None
     tracer = _tracer(session)
     if not args:
         if action or condition or count is not None:
-            raise OTraceError("trace: specify what to trace")
+            raise OTraceError("trace: specify what to trace (the name comes last)")
         specs = tracer.traced()
         names = [format_spec(s) for s in specs]
         return Result("\n".join(names) or "nothing traced", data={"traced": names})
