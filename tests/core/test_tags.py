@@ -7,7 +7,6 @@ import gc
 import pytest
 
 from otrace_server.core import tags
-from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 
 
@@ -36,12 +35,6 @@ def process(item, note=""):
     return item
 
 
-@pytest.fixture
-def engine():
-    eng = Engine()
-    eng.settings.set("max_recent", 1000)
-    yield eng
-    eng.tracer.untrace_all()
 
 
 def test_tag_untag_get_tag():

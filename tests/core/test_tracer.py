@@ -9,19 +9,10 @@ import threading
 import pytest
 
 from otrace_server.core import targets
-from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.holds import Outcome
 from tests.support.waiting import wait_for
 
 
-@pytest.fixture
-def engine():
-    eng = Engine()
-    eng.settings.set("max_recent", 1000)
-    yield eng
-    eng.tracer.untrace_all()
-    eng.holds.resume_all(Outcome("shutdown"))
 
 
 def recip(number):

@@ -8,21 +8,12 @@ import functools
 import pytest
 
 from otrace_server.core.assertions import traceassert
-from otrace_server.core.engine import Engine, get_engine
+from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.holds import Outcome
 
 SCALE = 5
 
 
-@pytest.fixture
-def engine():
-    eng = Engine()
-    eng.settings.set("max_recent", 1000)
-    yield eng
-    eng.patcher.unpatch_all()
-    eng.tracer.untrace_all()
-    eng.holds.resume_all(Outcome("shutdown"))
 
 
 class Base:
