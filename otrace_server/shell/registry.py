@@ -22,12 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from otrace_server.core.policy import HOW_TO_ALLOW
+
 __all__ = ["Command", "COMMANDS", "command", "STATE_CHANGING", "UNSAFE"]
 
 #: the help line of a command declared ``changes_state``
 STATE_CHANGING = "Changes state: each effect is written to the audit log."
 #: the help line of a command declared ``unsafe``
-UNSAFE = "Refused in safe mode (set safe_mode False to allow it)."
+UNSAFE = f"Refused in safe mode ({HOW_TO_ALLOW})."
 
 
 @dataclass(frozen=True)
