@@ -390,9 +390,8 @@ class DapClient(Client):
         return {"allThreadsContinued": False}
 
     def _resume(self, hold_id: str) -> None:
-        """Worker thread: resume one hold (audited when it was still held)."""
-        if self.server.engine.resume([hold_id]):
-            audit.record("resume", ids=[hold_id], outcome="continue")
+        """Worker thread: resume one hold (``Engine.resume`` audits it when it was still held)."""
+        self.server.engine.resume([hold_id])
 
     # ---- breakpoints ------------------------------------------------------------------------
     async def _set_breakpoints(self, args: dict) -> dict:

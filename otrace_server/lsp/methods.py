@@ -91,10 +91,7 @@ def resume(conn, p: dict) -> dict:
     if ids is not None and not all(isinstance(i, str) for i in ids):
         raise ParamsError("otrace/resume: 'ids' must be a list of strings")
     outcome = _outcome(p)
-    resumed = [h.id for h in conn.server.engine.resume(None if every else ids, outcome)]
-    if resumed:
-        audit.record("resume", ids=resumed, outcome=outcome.kind)
-    return {"resumed": resumed}
+    return {"resumed": [h.id for h in conn.server.engine.resume(None if every else ids, outcome)]}
 
 
 def _outcome(p: dict) -> Outcome:

@@ -112,8 +112,6 @@ def resume(session, call):
             ids = [current]
         holds = engine.resume(ids, outcome)
     resumed = [h.id for h in holds]
-    if resumed:
-        audit.record("resume", ids=resumed, outcome=outcome.kind)
     if current is not None:
         session.chdir(list(GLOBALS_PATH))
     text = "\n".join(f"Resuming {i}" for i in resumed) if resumed else "nothing to resume"
