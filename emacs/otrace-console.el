@@ -29,6 +29,12 @@
   :type 'boolean
   :group 'otrace)
 
+(defcustom otrace-console-repeat-interval 1.0
+"Seconds between runs of a command the shell's `repeat' asked for.
+The repeating stops when another line is sent or with \\[otrace-console-stop-repeat]."
+  :type 'number
+  :group 'otrace)
+
 (defconst otrace--console-buffer "*otrace console*"
   "Name of the console buffer.")
 
@@ -38,11 +44,23 @@
 (defvar-local otrace--console-prompt "otrace> "
   "The last prompt of the server, shown again after a failed line.")
 
+(defvar-local otrace--console-repeat-timer nil
+  "Timer re-running the command of a `repeat', or nil.")
+
 (defun otrace--console-process ()
   "The dummy process of the current console buffer, created when missing."
   (or (get-buffer-process (current-buffer))
       (make-pipe-process :name "otrace-console" :buffer (current-buffer) :noquery t
                          :filter #'ignore :sentinel #'ignore)))
+
+(defvar otrace-console-mode-map
+  (let ((map (make-sparse-keymap)))
+    (set-keymap-parent map comint-mode-map)
+    ;; comint leaves TAB to `indent-for-tab-command', which inserts a tab here
+    (define-key map (kbd "TAB") #'completion-at-point)
+    (define-key map (kbd "C-c C-c") #'otrace-console-stop-repeat)
+    map)
+  "Keymap of `otrace-console-mode': TAB completes over the running process.")
 
 (define-derived-mode otrace-console-mode comint-mode "otrace-console"
   "Major mode of the otrace console: lines go to the otrace shell.
@@ -100,6 +118,7 @@ says why and shows a prompt again."
     (with-current-buffer buf
       ;; The answer goes after the line just entered: no old prompt to insert before.
       (set-marker otrace--console-prompt-start nil)
+      (otrace-console-stop-repeat)
       (if (otrace-connected-p)
           (otrace--async-request
            'otrace/command (list :line line)
@@ -115,8 +134,52 @@ says why and shows a prompt again."
   (when (plist-get result :prompt)
     (setq otrace--console-prompt (plist-get result :prompt)))
   (otrace--console-insert (or (plist-get result :output) "") (plist-get result :prompt))
-  (let ((edit (plist-get result :edit)))
-    (when edit (otrace--console-edit (plist-get edit :name) (plist-get edit :source)))))
+  (let ((edit (plist-get result :edit))
+        (repeat (plist-get result :repeat)))
+    (when edit (otrace--console-edit (plist-get edit :name) (plist-get edit :source)))
+    (when (and (stringp repeat) (not (eq (plist-get result :error) t)))
+      (otrace--console-start-repeat repeat))
+    (when (eq (plist-get result :quit) t)
+      (otrace--console-insert
+       "[otrace: quit: console closed; the connection stays open (M-x otrace-disconnect)]")
+      (let ((window (get-buffer-window (current-buffer))))
+        (when window (quit-window nil window))))))
+
+(defun otrace--console-start-repeat (line)
+  "Run LINE every `otrace-console-repeat-interval' seconds.
+Its output goes above the prompt.  It stops when another line is sent, on \\[otrace-console-stop-repeat],
+when the console is killed, and when LINE fails."
+  (otrace-console-stop-repeat)
+  (let ((buf (current-buffer))
+        timer)
+    (setq timer
+          (run-at-time
+           otrace-console-repeat-interval (max 0.2 otrace-console-repeat-interval)
+           (lambda ()
+             (if (not (and (buffer-live-p buf) (otrace-connected-p)
+                           (eq (buffer-local-value 'otrace--console-repeat-timer buf) timer)))
+                 (cancel-timer timer)
+               (otrace--async-request
+                'otrace/command (list :line line)
+                (lambda (result)
+                  (when (eq otrace--console-repeat-timer timer)
+                    (otrace--console-insert (or (plist-get result :output) ""))
+                    (when (eq (plist-get result :error) t) (otrace-console-stop-repeat))))
+                buf
+                (lambda (text)
+                  (otrace-console-stop-repeat)
+                  (otrace--console-insert (concat "error: " text))))))))
+    (setq otrace--console-repeat-timer timer)
+    (add-hook 'kill-buffer-hook #'otrace-console-stop-repeat nil t)))
+
+(defun otrace-console-stop-repeat ()
+  "Stop running again and again the command of the shell's `repeat', if any."
+  (interactive)
+  (when (timerp otrace--console-repeat-timer)
+    (cancel-timer otrace--console-repeat-timer)
+    (setq otrace--console-repeat-timer nil)
+    (when (called-interactively-p 'interactive)
+      (otrace--console-insert "[otrace: repeat stopped]"))))
 
 (defun otrace-console-send-line (line)
   "Enter LINE in the console as if typed, and send it."
@@ -184,12 +247,19 @@ says why and shows a prompt again."
 (defvar otrace-edit-mode-map
   (let ((map (make-sparse-keymap)))
     (define-key map (kbd "C-c C-c") #'otrace-edit-finish)
+    (define-key map (kbd "C-c C-k") #'otrace-edit-abort)
     map)
   "Keymap of `otrace-edit-mode'.")
 
 (define-minor-mode otrace-edit-mode
-  "Minor mode of a buffer editing a running function: \\[otrace-edit-finish] sends it."
-  :lighter " otrace-edit")
+  "Minor mode of a buffer editing a running function.
+\\[otrace-edit-finish] patches the running process with the buffer's
+code (and closes the buffer); \\[otrace-edit-abort] closes it unchanged."
+  :lighter " otrace-edit"
+  (setq header-line-format
+        (and otrace-edit-mode
+             (substitute-command-keys
+              "Edit the running function: \\<otrace-edit-mode-map>\\[otrace-edit-finish] patches the process, \\[otrace-edit-abort] cancels"))))
 
 (defun otrace--console-edit (name source)
   "Open a buffer editing function NAME whose code is SOURCE."
@@ -208,7 +278,24 @@ says why and shows a prompt again."
   (let ((result (otrace--request 'otrace/command
                                  (list :line (concat "edit " otrace--edit-name)
                                        :stdin (buffer-substring-no-properties (point-min) (point-max))))))
-    (otrace--message "%s" (plist-get result :output))))
+    (if (eq (plist-get result :error) t)
+        (otrace--message "%s (the buffer stays open: fix it and C-c C-c again)"
+                         (plist-get result :output))
+      (otrace--message "%s" (plist-get result :output))
+      (otrace--edit-close))))
+
+(defun otrace-edit-abort ()
+  "Close this edit buffer without patching anything."
+  (interactive)
+  (unless otrace--edit-name (otrace--error "Not an otrace edit buffer"))
+  (otrace--message "edit of %s cancelled: nothing patched" otrace--edit-name)
+  (otrace--edit-close))
+
+(defun otrace--edit-close ()
+  "Kill the current edit buffer and its window where it was popped up."
+  (set-buffer-modified-p nil)
+  (let ((window (get-buffer-window (current-buffer))))
+    (if window (quit-window t window) (kill-buffer (current-buffer)))))
 
 (provide 'otrace-console)
 

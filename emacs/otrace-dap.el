@@ -27,7 +27,9 @@
 ;;
 ;; dap-mode is optional: loading this file loads dap-mode when it is
 ;; installed and registers the provider; without dap-mode it registers
-;; nothing.  The package's autoloads load this file when dap-mode loads.
+;; nothing.  otrace.el autoloads `otrace-dap-attach' and registers the
+;; provider whenever dap-mode loads, so the order of loading does not
+;; matter.
 
 ;;; Code:
 
@@ -75,17 +77,25 @@ CONF may name the process with :pid.  Returns CONF with :host,
   (dap-register-debug-template otrace-dap-template-name
                                (list :type "otrace" :request "attach" :name "otrace")))
 
+(defun otrace-dap--require ()
+  "Load dap-mode, or signal a `user-error' saying why it cannot be loaded."
+  (unless (featurep 'dap-mode)
+    (if (locate-library "dap-mode")
+        (require 'dap-mode)             ; a broken dap-mode shows its own error
+      (let ((elpa (expand-file-name "elpa" user-emacs-directory)))
+        (if (file-expand-wildcards (expand-file-name "dap-mode-*" elpa))
+            (otrace--error "Dap-mode is installed in %s but not activated: \
+run (package-initialize) first" elpa)
+          (otrace--error "Dap-mode is not installed \
+\(M-x package-install RET dap-mode, or Debian: elpa-dap-mode)"))))))
+
 ;;;###autoload
 (defun otrace-dap-attach (&optional pid)
   "Attach dap-mode to the DAP endpoint of a running otrace process.
 With PID, that process; else the only one, or the one you choose."
   (interactive)
-  (unless (require 'dap-mode nil t)
-    (otrace--error "Cannot attach: dap-mode is not installed (Debian: elpa-dap-mode)"))
+  (otrace-dap--require)
   (dap-debug (list :type "otrace" :request "attach" :pid pid)))
-
-;; In the package's autoloads only (a comment here): load this file with dap-mode.
-;;;###autoload (with-eval-after-load 'dap-mode (require 'otrace-dap))
 
 (when (require 'dap-mode nil t)
   (otrace-dap-register))

@@ -49,7 +49,34 @@
                                ("Age" 7 otrace--holds-age-less) ("Request" 0 nil)])
   (setq tabulated-list-padding 1)
   (add-hook 'tabulated-list-revert-hook #'otrace--holds-entries nil t)
-  (tabulated-list-init-header))
+  (tabulated-list-init-header)
+  (otrace--tick-ages))
+
+(defconst otrace--holds-tick-seconds 1
+  "Seconds between redraws of the ages in the holds buffer.")
+
+(defvar-local otrace--holds-tick nil
+  "Timer redrawing the ages of this holds buffer.")
+
+(defun otrace--tick-ages ()
+  "Redraw the ages in the current list of held requests every second."
+  (let ((buf (current-buffer)))
+    (unless (timerp otrace--holds-tick)
+      (setq otrace--holds-tick
+            (run-at-time otrace--holds-tick-seconds otrace--holds-tick-seconds
+                         (lambda ()
+                           (if (buffer-live-p buf)
+                               (when otrace--holds
+                                 (with-current-buffer buf (otrace--holds-redraw)))
+                             (otrace--stop-ticking buf)))))
+      (add-hook 'kill-buffer-hook (lambda () (otrace--stop-ticking buf)) nil t))))
+
+(defun otrace--stop-ticking (buf)
+  "Stop redrawing the ages in BUF, a list of held requests."
+  (when (buffer-live-p buf)
+    (with-current-buffer buf
+      (when (timerp otrace--holds-tick) (cancel-timer otrace--holds-tick))
+      (setq otrace--holds-tick nil))))
 
 (defun otrace--holds-age-less (a b)
   "Non-nil when tabulated entry A was held for less time than B."
@@ -121,9 +148,14 @@ address is unknown.  The URI is the client's: shown `otrace--visible'."
   (otrace-resume (list (plist-get (otrace--hold-at-point) :id))))
 
 (defun otrace-holds-resume-all ()
-  "Resume every held request."
+  "Resume every held request, after asking."
   (interactive)
-  (otrace-resume 'all))
+  (let ((n (length otrace--holds)))
+    (when (zerop n) (otrace--error "No request is held"))
+    ;; one key, read as a key (also from a keyboard macro, even in batch Emacs)
+    (when (eq ?y (read-char-choice (format "Resume all %d held request%s? (y or n) " n (if (= n 1) "" "s"))
+                                   '(?y ?n)))
+      (otrace-resume 'all))))
 
 (defun otrace--parse-value (text)
   "Return TEXT parsed as JSON, or TEXT itself when it is not JSON.
@@ -174,10 +206,22 @@ else taken as a string."
             (overlay-put ov 'otrace-hold t)
             (overlay-put ov 'otrace-hold-id (plist-get hold :id))
             (overlay-put ov 'face 'otrace-held-line)
-            (overlay-put ov 'help-echo (format "held: %s (mouse-1 on the fringe or C-c C-o r resumes)"
-                                               (plist-get hold :label)))
-            (overlay-put ov 'before-string
-                         (propertize "*" 'display '(left-fringe right-triangle error)))))))))
+            (overlay-put ov 'help-echo (substitute-command-keys
+                                        (format "held: %s (\\<otrace-source-mode-map>\\[otrace-resume-at-point] resumes)"
+                                                (plist-get hold :label))))
+            (overlay-put ov 'before-string (otrace--hold-mark))))))))
+
+(defun otrace--hold-mark ()
+  "The marker string of a held line.
+A fringe triangle, or in a terminal (no fringe) a \">\" in the left
+margin, which is widened to show it."
+  (if (display-graphic-p)
+      (propertize "*" 'display '(left-fringe right-triangle error))
+    (when (< (or left-margin-width 0) 1)
+      (setq left-margin-width 1)
+      (dolist (window (get-buffer-window-list (current-buffer) nil t))
+        (set-window-margins window 1 (cdr (window-margins window)))))
+    (propertize "*" 'display `((margin left-margin) ,(propertize ">" 'face 'error)))))
 
 (defun otrace--holds-update-buffers ()
   "Update the list of held requests and the markers in file buffers."

@@ -21,21 +21,67 @@
 ;;; Code:
 
 (require 'flymake)
+(require 'seq)
 (require 'url-util)
 (require 'otrace)
 (require 'otrace-holds)
 
+(declare-function otrace-console "otrace-console" ())
+(declare-function otrace-web "otrace-web" ())
+
 (defvar otrace--diagnostics (make-hash-table :test #'equal)
   "Diagnostics published by the server: true file name -> vector.")
 
+(defvar otrace-command-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map "r" #'otrace-resume-at-point)
+    (define-key map "a" #'otrace-code-action)
+    (define-key map "t" #'otrace-insert-traceassert)
+    (define-key map "h" #'otrace-holds)
+    (define-key map "c" #'otrace-console)
+    (define-key map "w" #'otrace-web)
+    (define-key map "d" #'otrace-dap-attach)
+    map)
+  "The otrace commands of Python buffers, under `otrace-keymap-prefix'.")
+
+(defcustom otrace-keymap-prefix "C-c ~"
+  "Prefix key of `otrace-command-map' in `otrace-source-mode'.
+The default follows the Emacs convention for minor modes: `C-c'
+followed by a punctuation character (`C-c C-LETTER' and `C-c ;' are
+the major mode's).  Changing it takes effect for buffers turned on later."
+  :type 'key-sequence
+  :group 'otrace
+  :set (lambda (symbol value)
+         (when (and (boundp symbol) (boundp 'otrace-source-mode-map))
+           (define-key otrace-source-mode-map (kbd (symbol-value symbol)) nil))
+         (set-default symbol value)
+         (when (boundp 'otrace-source-mode-map)
+           (define-key otrace-source-mode-map (kbd value) otrace-command-map))))
+
 (defvar otrace-source-mode-map
   (let ((map (make-sparse-keymap)))
-    (define-key map (kbd "C-c C-o r") #'otrace-resume-at-point)
-    (define-key map (kbd "C-c C-o a") #'otrace-code-action)
-    (define-key map (kbd "C-c C-o t") #'otrace-insert-traceassert)
+    (define-key map (kbd otrace-keymap-prefix) otrace-command-map)
     (define-key map [left-fringe mouse-1] #'otrace-resume-at-mouse)
+    (define-key map [left-margin mouse-1] #'otrace-resume-at-mouse)
     map)
-  "Keymap of `otrace-source-mode'.")
+  "Keymap of `otrace-source-mode'.
+It has `otrace-command-map' under `otrace-keymap-prefix'.")
+
+(easy-menu-define otrace-source-menu otrace-source-mode-map
+  "Menu of otrace in Python buffers."
+  '("otrace"
+    ["Resume Held Request Here" otrace-resume-at-point :active (otrace-hold-ids-at (point))]
+    ["Code Actions..." otrace-code-action :active (otrace-connected-p)]
+    ["Insert traceassert" otrace-insert-traceassert :active (otrace-connected-p)]
+    "---"
+    ["Held Requests" otrace-holds :active (otrace-connected-p)]
+    ["Console" otrace-console :active (otrace-connected-p)]
+    ["Browsers" otrace-web :active (otrace-connected-p)]
+    ["Attach Debugger (dap-mode)" otrace-dap-attach]
+    "---"
+    ["Connect..." otrace-connect]
+    ["Reconnect" otrace-reconnect]
+    ["Disconnect" otrace-disconnect :active (otrace-connected-p)]))
 
 (define-minor-mode otrace-source-mode
   "Minor mode of Python buffers of an otrace process.
@@ -156,9 +202,21 @@ actions.
         result))))
 
 (defun otrace--describe (value)
-  "VALUE as short text for a message."
-  (if (stringp value) value
-    (condition-case nil (json-serialize value) (error (format "%S" value)))))
+  "VALUE, a command's result, as short text for a message.
+A string is itself; a plist is \"key value, key value\" (lists joined
+with spaces); never raw JSON."
+  (cond ((stringp value) value)
+        ((and (consp value) (keywordp (car value)))
+         (mapconcat (lambda (pair)
+                      (let ((v (cadr pair)))
+                        (format "%s %s" (substring (symbol-name (car pair)) 1)
+                                (cond ((vectorp v) (if (zerop (length v)) "none"
+                                                     (mapconcat #'otrace--describe v " ")))
+                                      ((null v) "none")
+                                      (t (otrace--describe v))))))
+                    (seq-partition value 2) ", "))
+        ((null value) "done")
+        (t (format "%s" value))))
 
 (defun otrace-code-action (title)
   "Run the otrace code action named TITLE at the current line.

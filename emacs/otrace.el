@@ -163,13 +163,39 @@ processes are skipped."
           (mapconcat #'identity (plist-get info :argv) " ")
           (plist-get info :cwd)))
 
+(defun otrace--default-process (processes)
+  "The process of PROCESSES to offer first.
+That is the only one, else the current project's: the one whose
+working directory is the current project's root (or
+`default-directory') or below it; nil when none is, or several are."
+  (if (= (length processes) 1)
+      (car processes)
+    (let* ((project (and (fboundp 'project-current) (project-current)))
+           (root (file-name-as-directory
+                  (expand-file-name (if (and project (fboundp 'project-root)) (project-root project)
+                                      default-directory))))
+           (mine (cl-remove-if-not
+                  (lambda (p) (let ((cwd (plist-get p :cwd)))
+                                (and (stringp cwd)
+                                     (string-prefix-p root (file-name-as-directory (expand-file-name cwd))))))
+                  processes)))
+      (and (= (length mine) 1) (car mine)))))
+
 (defun otrace--read-process ()
-  "Ask for a running process with `completing-read'; its discovery plist."
+  "Ask for a running process with `completing-read'; its discovery plist.
+The prompt's default (RET) is the only process, else the current project's."
   (let* ((processes (or (otrace-processes)
                         (otrace--error "No running process in %s (give host, port and token with C-u)"
                                        (otrace-discovery-directory))))
-         (choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes)))
-    (cdr (assoc (completing-read "otrace process: " choices nil t) choices))))
+         (choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes))
+         (default (let ((p (otrace--default-process processes)))
+                    (and p (otrace--process-label p))))
+         (answer (completing-read (if default
+                                      (format "otrace process (default %s): " (plist-get (cdr (assoc default choices)) :pid))
+                                    "otrace process: ")
+                                  choices nil t nil nil default)))
+    (or (cdr (assoc answer choices))
+        (otrace--error "No process chosen (%d running: type or complete one)" (length processes)))))
 
 ;;;; Connection
 
@@ -302,10 +328,10 @@ is nil."
 
 (defun otrace-connect-to (host port token)
   "Connect to the otrace language server at HOST:PORT with TOKEN.
-Replaces any current connection.  A refused connection or a wrong
-token signals a one-line `user-error' and leaves nothing behind."
-  (when otrace--connection (otrace-disconnect))
-  (let* ((name (format "otrace %s:%s" host port))
+Replaces the current connection once the new one is up: a refused
+connection or a wrong token signals a one-line `user-error', leaves
+nothing behind and keeps the working connection."
+  (let* ((name (otrace--connection-name host port))
          (proc (condition-case err
                    (make-network-process :name name :host host :service port
                                          :coding 'binary :noquery t)
@@ -334,6 +360,7 @@ token signals a one-line `user-error' and leaves nothing behind."
                                    (or (alist-get 'jsonrpc-error-message (cdr err))
                                        (error-message-string err)))))))
     (jsonrpc-notify conn :initialized (make-hash-table))
+    (when otrace--connection (otrace-disconnect))   ; only now that the new one works
     (setf (otrace--info conn) (plist-get result :otrace))
     (setq otrace--connection conn
           otrace--last-address (list host port token)
@@ -346,6 +373,17 @@ token signals a one-line `user-error' and leaves nothing behind."
     (otrace--message "connected to pid %s at %s:%s"
                      (plist-get (otrace--info conn) :pid) host port)
     conn))
+
+(defun otrace--connection-name (host port)
+  "A name for a new connection to HOST:PORT that no live connection has.
+jsonrpc names its buffers after it: a second connection of the same
+name (connecting again while connected) would take the first one's."
+  (let* ((base (format "otrace %s:%s" host port))
+         (name base)
+         (n 1))
+    (while (get-buffer (format "*%s events*" name))
+      (setq n (1+ n) name (format "%s<%d>" base n)))
+    name))
 
 (defun otrace--kill (conn)
   "Close CONN's process and its buffers without talking to the server."
@@ -363,7 +401,7 @@ files show pid, command line and cwd); with a prefix argument, give
 host, port and token."
   (interactive
    (if current-prefix-arg
-       (list (read-string "Host: " "127.0.0.1")
+       (list (read-string "Host (default 127.0.0.1): " nil nil "127.0.0.1")
              (read-number "Port: ")
              (read-passwd "Token: "))
      (let ((info (otrace--read-process)))
@@ -440,7 +478,28 @@ OPTIONS is a plist: at most one of :value, :raise, :status (with
                      (if (= (length resumed) 1) "" "s"))
     (append resumed nil)))
 
+;;;; The debugger (otrace-dap.el, with dap-mode)
+
+;; Reachable after `(require \'otrace)' whatever was loaded first: the
+;; command is autoloaded, and the provider registers whenever dap-mode
+;; loads (now, when it is loaded already).
+(autoload 'otrace-dap-attach "otrace-dap"
+  "Attach dap-mode to the DAP endpoint of a running otrace process." t)
+
+(declare-function otrace-dap-register "otrace-dap" ())
+
+(defun otrace--register-dap (&optional _file)
+  "Register the otrace provider with dap-mode once dap-mode is loaded."
+  (when (featurep 'dap-mode)
+    (remove-hook 'after-load-functions #'otrace--register-dap)
+    (require 'otrace-dap)
+    (otrace-dap-register)))
+
 (provide 'otrace)
+
+(if (featurep 'dap-mode)
+    (otrace--register-dap)
+  (add-hook 'after-load-functions #'otrace--register-dap))
 
 (require 'otrace-console)
 (require 'otrace-holds)

@@ -48,6 +48,39 @@
                               "(princ (format \"RESULT %S\" (list (featurep 'otrace-dap) (featurep 'dap-mode) (commandp 'otrace-dap-attach))))"))))
     (should (string-match-p "RESULT (t nil t)" out))))
 
+(defun otrace-dap-test--fresh-emacs (&rest forms)
+  "Run FORMS (strings) in a new batch Emacs with this one's `load-path'; its output."
+  (let ((emacs (expand-file-name invocation-name invocation-directory)))
+    (with-output-to-string
+      (apply #'call-process emacs nil standard-output nil "--batch" "-Q"
+             (append (cl-mapcan (lambda (dir) (list "-L" dir)) load-path)
+                     (cl-mapcan (lambda (form) (list "--eval" form)) forms))))))
+
+(ert-deftest otrace-dap-test-attach-reachable-whatever-loads-first ()
+  "After the README's `(require \='otrace)' `otrace-dap-attach' is a command,
+and the provider registers when dap-mode loads later, or was loaded first."
+  (skip-unless (locate-library "dap-mode"))
+  (should (string-match-p
+           "RESULT (t nil t)"
+           (otrace-dap-test--fresh-emacs
+            "(require 'otrace)"
+            "(princ (format \"RESULT %S\" (list (commandp 'otrace-dap-attach) (featurep 'dap-mode) (progn (require 'dap-mode) (eq (gethash \"otrace\" dap--debug-providers) 'otrace-dap-provide)))))")))
+  (should (string-match-p
+           "RESULT t"
+           (otrace-dap-test--fresh-emacs
+            "(require 'dap-mode)" "(require 'otrace)"
+            "(princ (format \"RESULT %S\" (eq (gethash \"otrace\" dap--debug-providers) 'otrace-dap-provide)))"))))
+
+(ert-deftest otrace-dap-test-says-why-dap-mode-is-missing ()
+  "Without dap-mode on `load-path', attaching says it is not installed (or not activated)."
+  (should (string-match-p
+           "RESULT \"otrace: Dap-mode is not installed"
+           (otrace-dap-test--fresh-emacs
+            (format "(setq load-path (seq-remove (lambda (d) (string-match-p \"dap-mode\" d)) load-path) \
+user-emacs-directory %S)" (make-temp-file "otrace-ert-home" t))
+            "(require 'otrace)"
+            "(princ (format \"RESULT %S\" (condition-case err (otrace-dap-attach) (user-error (cadr err)))))"))))
+
 (ert-deftest otrace-dap-test-provider-registered ()
   "With dap-mode, the \"otrace\" provider and its template are registered."
   (skip-unless (featurep 'dap-mode))

@@ -285,8 +285,9 @@ Everything is stopped afterwards."
           (should (= (length ovs) 1))
           (should (= (line-number-at-pos (overlay-start (car ovs))) held-line))
           (should (equal (get-text-property 0 'display (overlay-get (car ovs) 'before-string))
-                         '(left-fringe right-triangle error)))
-          (should (eq (lookup-key otrace-source-mode-map (kbd "C-c C-o r")) #'otrace-resume-at-point))
+                         (if (display-graphic-p) '(left-fringe right-triangle error)
+                           `((margin left-margin) ,(propertize ">" 'face 'error)))))
+          (should (eq (lookup-key otrace-source-mode-map (kbd "C-c ~ r")) #'otrace-resume-at-point))
           (should (eq (lookup-key otrace-source-mode-map [left-fringe mouse-1]) #'otrace-resume-at-mouse))))
       (should-not (otrace-test--buffer-has response "reciprocal"))
       (with-current-buffer holds
@@ -304,7 +305,7 @@ Everything is stopped afterwards."
       (kill-buffer response))))
 
 (ert-deftest otrace-test-resume-at-point-and-with-value ()
-  "`C-c C-o r' on the held line resumes it; `v' gives the value `traceassert' returns."
+  "`C-c ~ r' on the held line resumes it; `v' gives the value `traceassert' returns."
   (otrace-test--with-app (app "demos/torna_trace.py")
     (otrace-test--connect app)
     (let ((source (otrace-test--demo-buffer))
@@ -313,7 +314,7 @@ Everything is stopped afterwards."
       (with-current-buffer source
         (goto-char (point-min))
         (forward-line (1- (otrace-test--demo-line "await traceassert(number != \"77\"")))
-        (call-interactively (key-binding (kbd "C-c C-o r"))))
+        (call-interactively (key-binding (kbd "C-c ~ r"))))
       (otrace-test--wait (lambda () (otrace-test--buffer-has first "The reciprocal of 77\\.0 is")) "response 1")
       (let ((second (otrace-test--http-get app "/?number=77")))
         (otrace-test--wait-views 1 "the second hold")
@@ -361,13 +362,120 @@ console, `x' fails the request and `R' resumes all."
                            "two holds in the view")
         (with-current-buffer holds
           (should (= (length otrace--holds) 2))
-          (call-interactively (key-binding "R")))
+          (switch-to-buffer holds)                ; keys go to the selected window's buffer
+          (execute-kbd-macro (kbd "R n"))         ; asked first: "n" resumes nothing
+          (should (= (length otrace--holds) 2))
+          (execute-kbd-macro (kbd "R y")))
         (dolist (response (list a b))
           (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
                              "the resumed responses")
           (kill-buffer response))))))
 
 ;;;; Console
+ 
+(ert-deftest otrace-test-console-keys-tab-repeat-quit ()
+  "Keys typed in the console: TAB completes (no tab inserted), `repeat'
+re-runs its command until another line is sent, `quit' closes the window."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((console (otrace-console)))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (with-current-buffer console
+        (switch-to-buffer console)
+        (goto-char (point-max))
+        (execute-kbd-macro (kbd "cd SPC /osh/glo TAB"))
+        (should (equal (buffer-substring-no-properties (save-excursion (forward-line 0) (point)) (point-max))
+                       "globals> cd /osh/globals/"))
+        (execute-kbd-macro (kbd "C-a C-k"))
+        (let ((otrace-console-repeat-interval 0.2))
+          (execute-kbd-macro (kbd "repeat SPC pwd RET"))
+          (otrace-test--wait (lambda () (>= (how-many "^/osh/globals$" (point-min) (point-max)) 3))
+                             "the repeated pwd")
+          (should (timerp otrace--console-repeat-timer))
+          (execute-kbd-macro (kbd "ls RET"))       ; another line stops it
+          (should-not otrace--console-repeat-timer)
+          (let ((n (how-many "^/osh/globals$" (point-min) (point-max))))
+            (otrace-test--wait (lambda () (otrace-test--buffer-has console "Request_stats")) "ls")
+            (accept-process-output nil 0.6)
+            (should (= n (how-many "^/osh/globals$" (point-min) (point-max))))))
+        (execute-kbd-macro (kbd "quit RET"))
+        (otrace-test--wait (lambda () (otrace-test--buffer-has console "console closed; the connection stays open"))
+                           "the quit notice")
+        (should (otrace-connected-p))))))
+
+(ert-deftest otrace-test-edit-buffer-keys ()
+  "An `edit' buffer says its keys; `C-c C-k' closes it unpatched, `C-c C-c'
+patches the running function and closes it."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (otrace--request 'otrace/command '(:line "set safe_mode False"))
+    (let ((console (otrace-console)))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (otrace-console-send-line "edit GetHandler.respond")
+      (let ((edit (otrace-test--wait (lambda () (get-buffer "*otrace edit GetHandler.respond*")) "the edit buffer")))
+        (with-current-buffer edit
+          (should (string-match-p "C-c C-c patches the process, C-c C-k cancels"
+                                  (format "%s" header-line-format)))
+          (execute-kbd-macro (kbd "C-c C-k")))
+        (should-not (buffer-live-p edit))
+        (should (otrace-test--buffer-has "*Messages*" "edit of GetHandler.respond cancelled: nothing patched"))
+        (should-not (string-match-p "respond" (plist-get (otrace--request 'otrace/command '(:line "ls /osh/patches")) :output))))
+      (otrace-console-send-line "edit GetHandler.respond")
+      (let ((edit (otrace-test--wait (lambda () (get-buffer "*otrace edit GetHandler.respond*")) "the edit buffer again")))
+        (with-current-buffer edit
+          (goto-char (point-min))
+          (re-search-forward "def respond.*\n")
+          (insert (make-string (current-indentation) ?\s) "return 'patched from Emacs'\n")
+          (execute-kbd-macro (kbd "C-c C-c")))
+        (should-not (buffer-live-p edit))
+        (should (string-match-p "respond" (plist-get (otrace--request 'otrace/command '(:line "ls /osh/patches")) :output)))))))
+
+(ert-deftest otrace-test-failed-connect-keeps-the-connection ()
+  "A refused connection leaves the working one; `M-x otrace-connect RET RET'
+connects to the only process, the prompt showing it as the default."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (let ((info (car (otrace-processes))))
+      (execute-kbd-macro (kbd "M-x otrace-connect RET RET"))
+      (should (otrace-connected-p))
+      (should (equal (plist-get (otrace--info otrace--connection) :pid) (plist-get info :pid)))
+      (let ((conn otrace--connection))
+        (should-error (otrace-connect-to "127.0.0.1" (plist-get info :lsp_port) "wrong token")
+                      :type 'user-error)
+        (should (eq otrace--connection conn))
+        (should (otrace-connected-p))
+        (should (plist-get (otrace--request 'otrace/command '(:line "pwd")) :prompt))))))
+
+(ert-deftest otrace-test-holds-list-ages-tick-and-terminal-marker ()
+  "The holds list's ages tick by themselves; in a terminal the held line has a
+margin marker (no fringe there)."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((source (otrace-test--demo-buffer))
+          (response (otrace-test--http-get app "/?number=77"))
+          (holds (otrace-holds)))
+      (otrace-test--wait-views 1 "the hold")
+      (let ((age (lambda () (with-current-buffer holds
+                              (goto-char (point-min))
+                              (aref (tabulated-list-get-entry) 2)))))
+        (let ((first (funcall age)))
+          (otrace-test--wait (lambda () (not (equal (funcall age) first))) "the age to tick" 4)))
+      (with-current-buffer source
+        (should-not (display-graphic-p))
+        (let ((ov (cl-find-if (lambda (ov) (overlay-get ov 'otrace-hold)) (overlays-in (point-min) (point-max)))))
+          (should ov)
+          (should (equal (car (get-text-property 0 'display (overlay-get ov 'before-string)))
+                         '(margin left-margin)))
+          (should (>= left-margin-width 1))))
+      (otrace-resume 'all)
+      (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77")) "the response")
+      (kill-buffer response))))
+
+(ert-deftest otrace-test-describe-never-shows-json ()
+  "Command results read as words in messages, not as raw JSON."
+  (should (equal (otrace--describe '(:name "GetHandler.get" :label "live_get_40" :line 40))
+                 "name GetHandler.get, label live_get_40, line 40"))
+  (should (equal (otrace--describe '(:resumed ["a" "b"])) "resumed a b"))
+  (should (equal (otrace--describe '(:traceIds [])) "traceIds none")))
 
 (ert-deftest otrace-test-console-runs-ls-with-history ()
   "The console shows the server's prompt, runs `ls' and keeps the line in its history."
