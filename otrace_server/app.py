@@ -8,7 +8,7 @@
     tornado.ioloop.IOLoop.current().start()      # the app keeps serving; otrace runs beside it
 
 ``start`` builds the object shell over the process-wide engine, applies settings, starts the
-runtime (control thread + hold crossing), the Tornado glue, /osh/web (``web``), the DAP endpoint
+runtime (control thread + hold crossing), the framework adapters, /osh/web (``web``), the DAP endpoint
 (and the shell's debugpy escalation), the terminal console (on its own daemon thread, by default
 only when stdin is a TTY) and the language server (``otrace_server.lsp``, which also writes the
 discovery file), then sources ``init_file``. It is the one place that wires the shell's
@@ -31,6 +31,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from otrace_server import frameworks
 from otrace_server.control.auth import new_token
 from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
@@ -83,7 +84,7 @@ class App:
         self.serving = threading.Event()
         self._lsp = None
         self._dap = None
-        self._tornado = None     # otrace_server.tornado once its glue is installed
+        self._frameworks = False   # otrace_server.frameworks installed on the engine
         self._stopped = False
 
     def control_line(self) -> str | None:
@@ -99,7 +100,7 @@ class App:
         """Resume every hold (``shutdown``), stop the console (its events, log handler and
         sys.stdout routing end at once; its thread ends within 50 ms, or, while GNU readline reads
         a terminal, after the line being read), the language
-        server and the runtime, undo the Tornado glue. Idempotent; any thread except the control
+        server and the runtime, undo the frameworks glue. Idempotent; any thread except the control
         thread."""
         global _current
         with _lock:
@@ -117,9 +118,9 @@ class App:
         _stop_server(self._lsp, "the language server")
         self._lsp = self.lsp_port = None
         self.runtime.stop()
-        if self._tornado is not None:
-            self._tornado.uninstall(self.engine)
-            self._tornado = None
+        if self._frameworks:
+            frameworks.uninstall(self.engine)
+            self._frameworks = False
         if self.web is not None:
             self.web.detach()
 
@@ -169,13 +170,11 @@ def _resolve_loop(app_loop: Any) -> asyncio.AbstractEventLoop:
     return loop
 
 
-def _install_tornado(app: App) -> None:
-    try:
-        from otrace_server import tornado as glue
-    except ImportError:  # tornado not installed: holds still work, status outcomes raise HoldAnswered
-        return
-    glue.install(app.engine)
-    app._tornado = glue
+def _install_frameworks(app: App) -> None:
+    """Request summaries and status answers by the frameworks the program uses (each adapter
+    activates once its framework is imported); ``App.stop`` undoes it."""
+    frameworks.install(app.engine)
+    app._frameworks = True
 
 
 def _default_web() -> "WebRegistry | None":
@@ -272,7 +271,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         _current = app
     try:
         runtime.start()
-        _install_tornado(app)
+        _install_frameworks(app)
         _attach_web(app, web)
         if dap_port is not None:
             app._dap = _start_dap(app)

@@ -404,7 +404,7 @@ def test_checker_accepts_allowed_edges(table, dependencies):
         "try:\n    import prompt_toolkit\nexcept ImportError:\n    prompt_toolkit = None\n"
         "def f(loop):\n    import pygls.server\n"
     )
-    assert check_module("otrace_server/tornado.py", source, table, dependencies) == []
+    assert check_module("otrace_server/console/batch.py", source, table, dependencies) == []
     assert check_module("otrace_server/app.py", source + "import otrace_server.lsp\n", table, dependencies) == []
 
 

@@ -34,12 +34,21 @@ from otrace_server.core.outcomes import check_outcome
 from otrace_server.core.settings import Settings
 from otrace_server.core.store import ContextStore
 
-__all__ = ["Engine", "get_engine", "when_default_engine", "READY"]
+__all__ = ["Engine", "get_engine", "when_default_engine", "answer_any_hold", "READY", "StatusException"]
 
 log = logging.getLogger("otrace")
 
 #: ``crossing(loop, fn)``: run ``fn()`` soon on ``loop``'s thread; callable from any thread.
 Crossing = Callable[[asyncio.AbstractEventLoop, Callable[[], Any]], None]
+
+#: ``(status, reason) -> exception``: what held code raises to answer its request with that status
+StatusException = Callable[[int, str], BaseException]
+
+
+def answer_any_hold(ctx: TraceContext) -> StatusException:
+    """The bare engine's ``status_exception_for``: it knows no framework, so every hold may be
+    answered and raises ``HoldAnswered`` (``app.start`` installs the frameworks' hook instead)."""
+    return HoldAnswered
 
 
 #: context types counted per (file, line) by ``Engine.site_counts``
@@ -81,10 +90,12 @@ class _HoldWaiter:
     """The loop side of one asyncio hold: its Future, the timeout timer, and the resolver the
     registry calls from any thread (the waiter itself). One small object per hold, no closures."""
 
-    __slots__ = ("engine", "loop", "crossing", "future", "timer")
+    __slots__ = ("engine", "context", "loop", "crossing", "future", "timer")
 
-    def __init__(self, engine: "Engine", loop: asyncio.AbstractEventLoop, crossing: Crossing) -> None:
+    def __init__(self, engine: "Engine", context: TraceContext, loop: asyncio.AbstractEventLoop,
+                 crossing: Crossing) -> None:
         self.engine = engine
+        self.context = context
         self.loop = loop
         self.crossing = crossing
         self.future = loop.create_future()
@@ -113,7 +124,7 @@ class _HoldWaiter:
         if future.done():
             return
         try:
-            value = self.engine.apply_outcome(outcome)
+            value = self.engine.apply_outcome(outcome, self.context)
         except BaseException as exc:   # what the resume asked the held code to raise
             try:
                 future.set_exception(exc)
@@ -247,8 +258,13 @@ class Engine:
         #: not at all for a queued context dropped unseen; so they do not keep it from being queued.
         #: They must not use the store.
         self.deferred_enrichers: list[Callable[[TraceContext], None]] = []
-        #: turns a ``status`` outcome into the exception the held code raises
-        self.status_exception: Callable[[int, str], BaseException] = HoldAnswered
+        #: ``status_exception_for(ctx)``: for a hold's context, the ``(status, reason) -> exception``
+        #: its framework answers the request with, or None when nothing there answers HTTP (a
+        #: thread break, plain asyncio code): ``resume`` then refuses a status outcome. The bare
+        #: engine's answers every hold with ``HoldAnswered``; ``app.start`` sets the frameworks'
+        #: (``otrace_server.frameworks.status_exception_for``). Called on front-end threads (the
+        #: check in ``resume``) and on the held code's thread; must not raise.
+        self.status_exception_for: Callable[[TraceContext], StatusException | None] = answer_any_hold
         self._site_counts: dict[tuple[str, int], dict[str, int]] = {}
         self._site_lock = threading.Lock()
         self.settings.on_change(self._setting_changed)
@@ -347,7 +363,7 @@ class Engine:
             why = "no running asyncio loop" if loop is None else "otrace is not started (otrace_server.start())"
             log.warning("otrace: cannot hold %s: %s; recorded as an assertion", ctx.id, why)
             return READY
-        waiter = _HoldWaiter(self, loop, crossing)
+        waiter = _HoldWaiter(self, ctx, loop, crossing)
         self._store(ctx, "holds")
         hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
         waiter.arm(hold)
@@ -367,29 +383,37 @@ class Engine:
         self.events.publish("hold_started", hold=hold)
         if not waiter.wait(hold):
             self.resume_quietly(ctx.id, Outcome("timeout"))
-        return self.apply_outcome(waiter.outcome or Outcome("timeout"))
+        return self.apply_outcome(waiter.outcome or Outcome("timeout"), ctx)
 
-    def apply_outcome(self, outcome: Outcome) -> Any:
-        """In the resumed code: return the value of ``outcome`` or raise what it asks for."""
+    def apply_outcome(self, outcome: Outcome, context: TraceContext | None = None) -> Any:
+        """In the resumed code of the hold of ``context``: return the value of ``outcome`` or raise
+        what it asks for (a status: the exception ``status_exception_for(context)`` makes, else
+        ``HoldAnswered``)."""
         if outcome.kind == "raise":
             raise outcome.exception if outcome.exception is not None else RuntimeError("resumed with an error")
         if outcome.kind == "status":
-            raise self.status_exception(outcome.status, outcome.reason)
+            make = self.status_exception_for(context) if context is not None else None
+            raise (make or HoldAnswered)(outcome.status, outcome.reason)
         return outcome.value if outcome.kind == "value" else None
 
     def resume(self, ids: Iterable[str] | None = None, outcome: Outcome | None = None) -> list[Hold]:
         """Resume the named holds (all of them when ``ids`` is None). Unknown ids raise OTraceError
         before anything is resumed, and so does an outcome that would harm the application rather
-        than the held code (see ``check_outcome``)."""
+        than the held code (see ``check_outcome``) or a status for a hold no HTTP framework can
+        answer (``status_exception_for``); those holds keep waiting."""
         if outcome is not None:
             check_outcome(outcome)
         if ids is None:
+            if outcome is not None and outcome.kind == "status":
+                self._check_status([h.id for h in self.holds.list()], outcome)
             resumed = self.holds.resume_all(outcome)
         else:
             ids = list(dict.fromkeys(ids))
             missing = [i for i in ids if self.holds.get(i) is None]
             if missing:
                 raise OTraceError(f"not held: {', '.join(missing)}")
+            if outcome is not None and outcome.kind == "status":
+                self._check_status(ids, outcome)
             resumed = []
             for i in ids:
                 try:
@@ -399,6 +423,15 @@ class Engine:
         if resumed:   # the one audit line of a resume, whichever front end asked for it
             audit.record("resume", ids=[h.id for h in resumed], outcome=outcome.kind if outcome else "continue")
         return resumed
+
+    def _check_status(self, ids: list[str], outcome: Outcome) -> None:
+        """OTraceError naming the first of ``ids`` whose hold no framework answers with HTTP."""
+        for trace_id in ids:
+            hold = self.holds.get(trace_id)
+            if hold is not None and self.status_exception_for(hold.context) is None:
+                what = "a thread break" if hold.context.ctype == "breaks" else "no request found"
+                raise OTraceError(f"resume --status: {trace_id} is not an HTTP request handled by a known "
+                                  f"framework ({what}); use continue, --value or --raise")
 
     def resume_quietly(self, trace_id: str, outcome: Outcome) -> None:
         """Resume ``trace_id`` if it is still held; do nothing otherwise (timeouts, cleanup)."""

@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 
 from tornado.websocket import WebSocketHandler
 
-from otrace_server.tornado import handler_of
+from otrace_server.frameworks import request_of
 from otrace_server.web.names import identity_text
 
 __all__ = ["make_enricher"]
@@ -39,7 +39,7 @@ def make_enricher(registry: Browsers) -> Callable[[Any], None]:
     """An enricher ``(ctx) -> None`` adding ``extra["web_client"]`` to request contexts (see above)."""
 
     def enrich(ctx: Any) -> None:
-        handler = handler_of(ctx)
+        handler = request_of(ctx)
         if handler is None or isinstance(handler, WebSocketHandler):
             return
         try:

@@ -104,7 +104,7 @@ def test_resume_with_http_status(engine, app_loop):
     class Answered(Exception):
         pass
 
-    engine.status_exception = lambda status, reason: Answered(status, reason)
+    engine.status_exception_for = lambda ctx: Answered
     fut = submit(app_loop, held_handler(engine, 2))
     (hold,) = wait_for_holds(engine)
     engine.resume([hold.id], Outcome("status", status=503))
@@ -228,6 +228,25 @@ def test_break_resumed_raising_and_by_timeout(engine):
     worker.start()
     worker.join(WAIT)
     assert box == [("value", None)] and len(engine.holds) == 0
+
+
+def test_a_status_no_framework_answers_is_refused_before_anything_is_resumed(engine):
+    """``status_exception_for`` None (a thread break outside any HTTP framework): one-line refusal,
+    for the listed ids and for all; every hold keeps waiting, and resumes normally afterwards."""
+    engine.status_exception_for = lambda ctx: None
+    box: list = []
+    worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
+    worker.start()
+    (hold,) = wait_for_holds(engine)
+    for ids in ([hold.id], None):
+        with pytest.raises(OTraceError) as info:
+            engine.resume(ids, Outcome("status", status=503, reason="later"))
+        assert str(info.value) == (f"resume --status: {hold.id} is not an HTTP request handled by a known "
+                                   f"framework (a thread break); use continue, --value or --raise")
+    assert engine.holds.list() == [hold] and worker.is_alive()
+    engine.resume([hold.id], Outcome("value", value="go"))
+    worker.join(WAIT)
+    assert box == [("value", "go")]
 
 
 def test_many_breaks_on_many_threads(engine):

@@ -15,3 +15,10 @@ def test_the_text_consoles_show():
 def test_the_protocol_fields_are_those_present():
     assert RequestSummary("POST", "/a", "::1").fields() == {"method": "POST", "uri": "/a", "remote_ip": "::1"}
     assert RequestSummary("GET", "/holds").fields() == {"method": "GET", "uri": "/holds"}
+
+
+def test_user_and_framework():
+    summary = RequestSummary("GET", "/me", "::1", user="alice", framework="starlette")
+    assert str(summary) == "GET /me from ::1 as alice"
+    assert summary.fields() == {"method": "GET", "uri": "/me", "remote_ip": "::1", "user": "alice"}
+    assert RequestSummary("GET", "/").framework == "" and str(RequestSummary("GET", "/", user="bob")) == "GET / as bob"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-import tornado.web
 
 import otrace_server
-from otrace_server.core.engine import get_engine
+from otrace_server import frameworks
+from otrace_server.core.engine import answer_any_hold, get_engine
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.holds import HoldAnswered
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,8 +25,7 @@ def test_start_is_exported_lazily_and_returns_a_running_app(server):
         assert app.shell.tasks is app.runtime            # the shell's TaskSource: /osh/tasks
         assert app.shell.globals is vars(server.demo)
         assert len(app.token) >= 32 and app.lsp_port is None
-        assert get_engine().status_exception(404, "gone").status_code == 404
-        assert isinstance(get_engine().status_exception(404, ""), tornado.web.HTTPError)
+        assert get_engine().status_exception_for is frameworks.status_exception_for
     finally:
         otrace_server.stop()
     assert not app.runtime.running and not _control_threads()
@@ -68,8 +66,8 @@ def test_stop_is_idempotent_and_undoes_the_glue(server):
     app.stop()
     otrace_server.stop()
     engine = get_engine()
-    assert engine.status_exception is HoldAnswered
-    assert all(getattr(e, "__module__", "") != "otrace_server.tornado"
+    assert engine.status_exception_for is answer_any_hold
+    assert all(not getattr(e, "__module__", "").startswith("otrace_server.frameworks")
                for e in engine.enrichers + engine.deferred_enrichers)
 
 

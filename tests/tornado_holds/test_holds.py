@@ -198,7 +198,7 @@ def test_exceptions_in_coroutine_handlers_are_traced_with_a_request_summary(serv
     assert status == 500
     ctx = wait_for(lambda: [c for c in otrace.engine.store.recent("exceptions") if c.funcname == "GetHandler.get"])[-1]
     assert ctx.id.startswith("GetHandler.get:ex-ZeroDivisionError:")
-    assert ctx.extra["request"] == RequestSummary("GET", "/?number=0", "127.0.0.1")
+    assert ctx.extra["request"] == RequestSummary("GET", "/?number=0", "127.0.0.1", framework="tornado")
     assert str(ctx.extra["request"]) == "GET /?number=0 from 127.0.0.1"
     assert session.execute(f"cd /osh/{'/'.join(ctx.path)}").error is False
     assert session.execute("pr __trc['request']").output == "'GET /?number=0 from 127.0.0.1'"   # the shell shows its text

@@ -1,0 +1,56 @@
+"""The Adapter protocol: what otrace asks of a web framework (Tornado, aiohttp, Starlette/FastAPI)
+about a request held or traced in it. One adapter object per framework, in
+``otrace_server.frameworks.<name>`` (``ADAPTER``); ``otrace_server.frameworks`` chooses among them.
+
+    adapter = otrace_server.frameworks.adapter_of(ctx)   # the framework ctx was recorded in
+    request = adapter.request_of(ctx)                    # Tornado: the RequestHandler
+    adapter.summary(request)      # RequestSummary("GET", "/?n=77", "127.0.0.1", framework="tornado")
+    raise adapter.status_exception(503, "try later")     # the framework answers 503
+
+Thread-safety: ``request_of``, ``summary`` and ``status_exception`` may be called from any thread
+(they only read what does not change once the request exists); ``current_request`` only on the
+thread that records a context, while it records it; ``on_disconnect`` on the app loop's thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.request_summary import RequestSummary
+
+__all__ = ["Adapter"]
+
+
+class Adapter(Protocol):
+    """One web framework as otrace sees it."""
+
+    #: ``tornado``, ``aiohttp``, ``starlette`` (FastAPI too) or ``plain`` (no HTTP: threads, asyncio)
+    name: str
+    #: whether requests of this framework can be answered with an HTTP status (plain: False)
+    http: bool
+    #: the module whose presence in ``sys.modules`` means the program uses the framework
+    module: str
+
+    def request_of(self, ctx: TraceContext) -> Any | None:
+        """The framework's request ``ctx`` was recorded in, found from the context alone (its first
+        argument: Tornado's RequestHandler, aiohttp's ``web.Request`` or ``web.View``, Starlette's
+        ``Request`` or ``HTTPEndpoint``), or None. Cheap (no stack walk): it runs for every
+        recorded context."""
+
+    def current_request(self) -> Any | None:
+        """The framework's request of the code running on the calling thread now (from its stack:
+        a FastAPI endpoint without a ``request`` parameter), or None. Only meaningful while a
+        context is being recorded on this thread (the engine's enrichers of a hold or break)."""
+
+    def summary(self, request: Any) -> RequestSummary:
+        """``RequestSummary(method, uri, remote_ip, user, framework=name)`` of a request this
+        adapter returned ("" for what the framework does not know)."""
+
+    def status_exception(self, status: int, reason: str = "") -> BaseException:
+        """The exception that, raised in the request's handler, makes the framework answer with
+        ``status`` (200-599) and ``reason`` (its own error response: status line and body)."""
+
+    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
+        """Call ``callback()`` (on the app loop) once the client of ``request`` disconnects;
+        False when the framework cannot tell. On the app loop's thread."""

@@ -1,0 +1,114 @@
+"""Which framework adapter applies: chosen by what the program uses.
+
+An adapter is *active* once the program imported its framework (its ``module`` is in
+``sys.modules``; installed but unused frameworks cost nothing and are never imported by otrace).
+The adapter of a context is the active one whose ``request_of(ctx)`` finds a request (or, once
+the context is recorded, the one its ``RequestSummary`` names); else ``plain`` (no HTTP).
+
+    adapter_of(ctx).name            # 'tornado' | 'aiohttp' | 'starlette' | 'plain'
+    request_of(ctx)                 # the framework's request, or None
+    status_exception_for(ctx)       # the engine's hook: (status, reason) -> exception, or None
+
+Thread-safety: any thread (``request_of`` looks at the calling thread's stack only for a hold or
+break being recorded, which the engine does on the held thread). The active list is recomputed
+when ``sys.modules`` changed size; concurrent recomputations build equal tuples.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.request_summary import RequestSummary
+from otrace_server.frameworks import plain
+from otrace_server.frameworks.adapter import Adapter
+
+__all__ = ["active", "adapter_of", "request_of", "found", "status_exception_for"]
+
+
+def _tornado() -> Adapter:
+    from otrace_server.frameworks import tornado
+
+    return tornado.ADAPTER
+
+
+def _aiohttp() -> Adapter:
+    from otrace_server.frameworks import aiohttp
+
+    return aiohttp.ADAPTER
+
+
+def _starlette() -> Adapter:
+    from otrace_server.frameworks import starlette
+
+    return starlette.ADAPTER
+
+
+#: (module whose import activates the adapter, loader of the adapter), in the order they are asked
+_KNOWN: tuple[tuple[str, Callable[[], Adapter]], ...] = (
+    ("tornado.web", _tornado), ("aiohttp.web", _aiohttp), ("starlette", _starlette))
+
+#: [len(sys.modules) when computed, the active adapters then]
+_cache: list = [-1, ()]
+
+#: context types recorded (and enriched) on the held thread itself: their stack may be looked at
+_HELD = ("holds", "breaks")
+
+
+def active() -> tuple[Adapter, ...]:
+    """The adapters of the frameworks the program imported (plain is never in it)."""
+    modules = sys.modules
+    size = len(modules)
+    if size != _cache[0]:
+        adapters = tuple(load() for module, load in _KNOWN if module in modules)
+        _cache[:] = [len(modules), adapters]   # loading an adapter imports it: measured after
+        return adapters
+    return _cache[1]
+
+
+def found(ctx: TraceContext) -> tuple[Adapter, Any] | None:
+    """``(adapter, request)`` for the request ``ctx`` was recorded in, or None. By the context's
+    first argument; for a hold or break being recorded (no id yet), on the calling (held) thread,
+    also by the stack (``Adapter.current_request``)."""
+    adapters = active()
+    for adapter in adapters:
+        hit = adapter.request_of(ctx)
+        if hit is not None:
+            return adapter, hit
+    if ctx.ctype in _HELD and not ctx.id:
+        for adapter in adapters:
+            hit = adapter.current_request()
+            if hit is not None:
+                return adapter, hit
+    return None
+
+
+def request_of(ctx: TraceContext) -> Any | None:
+    """The framework's request ``ctx`` was recorded in (Tornado: the ``RequestHandler``; aiohttp:
+    the ``web.Request``; Starlette/FastAPI: the ``starlette.requests.Request``), or None (not in a
+    request of a framework the program uses). Cheap for any context (its first argument); a hold
+    or break still being recorded is also looked up on the stack (a FastAPI endpoint without a
+    ``request`` parameter): call it from an engine enricher to get that too. Any thread."""
+    hit = found(ctx)
+    return hit[1] if hit is not None else None
+
+
+def adapter_of(ctx: TraceContext) -> Adapter:
+    """The adapter of the framework ``ctx`` was recorded in: the one its request summary names,
+    else the one that finds its request, else ``plain``. Any thread."""
+    summary = ctx.extra.get("request")
+    adapters = active()
+    if isinstance(summary, RequestSummary) and summary.framework:
+        for adapter in adapters:
+            if adapter.name == summary.framework:
+                return adapter
+    hit = found(ctx)
+    return hit[0] if hit is not None else plain.ADAPTER
+
+
+def status_exception_for(ctx: TraceContext) -> Callable[[int, str], BaseException] | None:
+    """The engine's ``status_exception_for`` hook: the ``status_exception`` of the adapter of
+    ``ctx`` when it answers HTTP, else None (``Engine.resume`` refuses a status then)."""
+    adapter = adapter_of(ctx)
+    return adapter.status_exception if adapter.http else None

@@ -1,0 +1,103 @@
+"""The Starlette adapter (FastAPI too, which rides on Starlette): holds in endpoints, their request
+summaries, and ``resume --status N reason`` as the app's own HTTP error response
+(``starlette.exceptions.HTTPException(status, detail)``: Starlette answers it as plain text,
+FastAPI as ``{"detail": ...}``).
+
+    from fastapi import FastAPI
+    from otrace_server import traceassert
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def divide(number: str = ""):
+        await traceassert(number != "77", label="hold_check", action="hold")
+        return {"result": 1 / float(number)}
+
+    # uvicorn.run(app, host="127.0.0.1", port=8000), under `otrace script.py`
+
+The request of a context: the endpoint's first argument (a Starlette endpoint's ``request``, an
+``HTTPEndpoint`` method's ``self``), else, for a hold or break while it is recorded, the nearest
+``request`` (or ASGI ``scope``) on the stack (a FastAPI endpoint without a ``Request``
+parameter: FastAPI's own request handler holds it a few frames up). Summary: method, path and
+query, the client's address, and ``scope["user"]`` when it is a string or Starlette's
+``SimpleUser`` (authentication middleware).
+
+Active only when the program imported ``starlette`` (optional extra ``otrace-server[starlette]``).
+
+Thread-safety: see ``otrace_server.frameworks.adapter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.request_summary import RequestSummary
+
+try:
+    from starlette.authentication import SimpleUser
+    from starlette.endpoints import HTTPEndpoint
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+except ImportError:   # the [starlette] extra: the selection imports this module once starlette is loaded
+    SimpleUser = HTTPEndpoint = HTTPException = Request = None
+
+__all__ = ["ADAPTER", "StarletteAdapter"]
+
+
+class StarletteAdapter:
+    """The ``frameworks.adapter.Adapter`` of Starlette and FastAPI."""
+
+    name = "starlette"
+    http = True
+    module = "starlette"
+
+    def request_of(self, ctx: TraceContext) -> "Request | None":
+        """The ``Request`` of the endpoint that recorded ``ctx`` (its first argument, or an
+        ``HTTPEndpoint``'s scope), or None."""
+        first = ctx.first_argument
+        if isinstance(first, Request):
+            return first
+        if isinstance(first, HTTPEndpoint) and first.scope.get("type") == "http":
+            return Request(first.scope, first.receive)
+        return None
+
+    def current_request(self) -> "Request | None":
+        """The request of the endpoint running on this thread (see the module's docstring)."""
+        from otrace_server.frameworks.stack import local_named
+
+        return local_named(("request", "scope"), _a_request, skip=1)
+
+    def summary(self, request: "Request") -> RequestSummary:
+        """``RequestSummary(method, path?query, client host, user, "starlette")``."""
+        scope = request.scope
+        uri = scope.get("path", "")
+        query = scope.get("query_string", b"")
+        if query:
+            uri = f"{uri}?{query.decode('latin-1')}"
+        client = scope.get("client")
+        user = scope.get("user")
+        if isinstance(user, SimpleUser):
+            user = user.username
+        return RequestSummary(scope.get("method", ""), uri, str(client[0]) if client else "",
+                              user if isinstance(user, str) else "", self.name)
+
+    def status_exception(self, status: int, reason: str = "") -> BaseException:
+        """``starlette.exceptions.HTTPException(status, reason)`` (FastAPI's HTTPException is a
+        subclass: both apps' exception handlers answer it)."""
+        return HTTPException(status, reason or None)
+
+    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
+        """Not detected yet: False."""
+        return False
+
+
+def _a_request(value: Any) -> "Request | None":
+    if isinstance(value, Request):
+        return value
+    if isinstance(value, dict) and value.get("type") == "http" and "method" in value:   # an ASGI scope
+        return Request(value)
+    return None
+
+
+ADAPTER = StarletteAdapter()

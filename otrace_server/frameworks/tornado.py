@@ -1,0 +1,100 @@
+"""The Tornado adapter: holds that pause ONE request while the server keeps serving, request
+summaries, and ``resume --status`` as Tornado's own error response.
+
+    import tornado.web
+    from otrace_server import start, traceassert
+
+    class GetHandler(tornado.web.RequestHandler):
+        async def get(self):
+            number = self.get_argument("number", "")
+            await traceassert(number != "77", label="hold_check", action="hold")
+            self.write(f"1/{number} = {1 / float(number)}")
+
+    app = start(globals())          # called on the IOLoop's thread before IOLoop.current().start()
+
+Entering 77 holds that request: its id ``GetHandler.get:hd-hold_check:HH-MM-SS`` is logged and the
+context is listed under ``/osh/recent/holds``; every other request is served meanwhile. ``resume``
+(current context, listed ids, or all; from the console, the editor, anywhere) completes the hold on
+the application's loop. Outcomes of ``resume``:
+
+* continue (default): ``await traceassert(...)`` returns None and the handler goes on;
+* a value: ``await traceassert(...)`` returns it;
+* raise: the exception is raised at the ``await`` in the held coroutine;
+* status: the handler is answered with that HTTP status (the held code raises
+  ``tornado.web.HTTPError(status, reason=reason)``, which Tornado turns into the response); a
+  final status only (200-599; 204/304 have no body); when the handler had already flushed part
+  of its answer, the headers are sent: the answer is just finished with what was sent;
+* ``hold_timeout`` seconds (0 = forever) resume it by themselves (changing it applies to waiting
+  holds too, counted from when each began); ``stop()`` resumes every hold (outcome ``shutdown``)
+  so no request hangs.
+
+``resume`` refuses (one-line OTraceError, the hold keeps waiting) to raise what is not an
+``Exception`` (SystemExit would stop the IOLoop; GeneratorExit, CancelledError would leave the
+request unanswered) and a 1xx status.
+
+What ``action="hold"`` does in other places (see ``otrace_server.core.assertions``):
+
+* without ``await``: the hold is recorded, but nothing waits for it; when the returned object is
+  garbage-collected a warning is logged and the hold is resumed. Always write ``await traceassert(...)``.
+* outside a running asyncio loop (a plain thread, a sync handler) or before otrace is started: the
+  failure is recorded as an assertion under ``/osh/recent/asserts``, a warning is logged and the
+  returned awaitable completes at once (use ``action="break"`` to block a worker thread instead).
+* when the condition is true (or tracing is inactive) the awaitable completes at once.
+
+``trace -a hold [-c cond] Class.method`` does the same for an ``async def`` method, before its body runs.
+
+The request of a context (``request_of``) is the ``RequestHandler`` whose method recorded it (its
+``self``); its summary ``RequestSummary("GET", "/?number=77", "127.0.0.1", user, "tornado")``
+(``user``: the handler's ``current_user`` when the handler has already computed it and it is a
+string; never computed here, that would run application code).
+
+Serving a Tornado app with otrace attached, as the demos do, is ``otrace_server.serving.serve``.
+
+Thread-safety: see ``otrace_server.frameworks.adapter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import tornado.web
+
+from otrace_server.core.context import TraceContext
+from otrace_server.core.request_summary import RequestSummary
+
+__all__ = ["ADAPTER", "TornadoAdapter"]
+
+
+class TornadoAdapter:
+    """The ``frameworks.adapter.Adapter`` of Tornado."""
+
+    name = "tornado"
+    http = True
+    module = "tornado.web"
+
+    def request_of(self, ctx: TraceContext) -> tornado.web.RequestHandler | None:
+        """The request handler whose method recorded ``ctx`` (its ``self``), or None."""
+        handler = ctx.first_argument
+        return handler if isinstance(handler, tornado.web.RequestHandler) else None
+
+    def current_request(self) -> None:
+        """None: a Tornado request is found from the handler method's ``self`` only."""
+        return None
+
+    def summary(self, handler: tornado.web.RequestHandler) -> RequestSummary:
+        """``RequestSummary(method, uri, remote_ip, user, "tornado")`` of the handler's request."""
+        request = handler.request
+        user = vars(handler).get("_current_user")   # set once the handler computed current_user
+        return RequestSummary(request.method or "", request.uri or "", request.remote_ip or "",
+                              user if isinstance(user, str) else "", self.name)
+
+    def status_exception(self, status: int, reason: str = "") -> tornado.web.HTTPError:
+        """``tornado.web.HTTPError(status, reason=reason)``: Tornado's error page for ``status``."""
+        return tornado.web.HTTPError(status, "otrace: resumed with HTTP %d", status, reason=reason or None)
+
+    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
+        """Not detected yet: False."""
+        return False
+
+
+ADAPTER = TornadoAdapter()
