@@ -3,11 +3,12 @@ about a request held or traced in it. One adapter object per framework, in
 ``otrace_server.frameworks.<name>`` (``ADAPTER``); ``otrace_server.frameworks`` chooses among them.
 
     adapter = otrace_server.frameworks.adapter_of(ctx)   # the framework ctx was recorded in
-    request = adapter.request_of(ctx)                    # Tornado: the RequestHandler
+    request = otrace_server.frameworks.request_of(ctx)   # Tornado: the RequestHandler
     adapter.summary(request)      # RequestSummary("GET", "/?n=77", "127.0.0.1", framework="tornado")
     raise adapter.status_exception(503, "try later")     # the framework answers 503
 
-Thread-safety: ``request_of``, ``summary`` and ``status_exception`` may be called from any thread
+Thread-safety: ``request_types``, ``request_from``, ``summary`` and ``status_exception`` may be
+called from any thread
 (they only read what does not change once the request exists); ``current_request`` only on the
 thread that records a context, while it records it; ``on_disconnect`` on the app loop's thread.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from otrace_server.core.context import TraceContext
 from otrace_server.core.request_summary import RequestSummary
 
 __all__ = ["Adapter"]
@@ -32,11 +32,15 @@ class Adapter(Protocol):
     #: the module whose presence in ``sys.modules`` means the program uses the framework
     module: str
 
-    def request_of(self, ctx: TraceContext) -> Any | None:
-        """The framework's request ``ctx`` was recorded in, found from the context alone (its first
-        argument: Tornado's RequestHandler, aiohttp's ``web.Request`` or ``web.View``, Starlette's
-        ``Request`` or ``HTTPEndpoint``), or None. Cheap (no stack walk): it runs for every
-        recorded context."""
+    def request_types(self) -> tuple[type, ...]:
+        """The classes of a traced call's first argument that are (or carry) this framework's
+        request (Tornado: ``RequestHandler``; aiohttp: ``web.BaseRequest``, ``web.View``;
+        Starlette: ``Request``, ``HTTPEndpoint``). Asked once per class seen (``selection``
+        caches the answer), so the per-context cost is one dict lookup."""
+
+    def request_from(self, first: Any) -> Any | None:
+        """The request of a first argument whose class is one of ``request_types()`` (the handler,
+        request or endpoint itself, or the request it carries), or None (e.g. a websocket)."""
 
     def current_request(self) -> Any | None:
         """The framework's request of the code running on the calling thread now (from its stack:

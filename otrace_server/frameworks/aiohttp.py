@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from otrace_server.core.context import TraceContext
 from otrace_server.core.request_summary import RequestSummary
 
 try:
@@ -55,15 +54,13 @@ class AiohttpAdapter:
     http = True
     module = "aiohttp.web"
 
-    def request_of(self, ctx: TraceContext) -> "web.BaseRequest | None":
-        """The ``web.Request`` of a function endpoint, or of a class-based ``web.View``, that
-        recorded ``ctx``; None otherwise."""
-        first = ctx.first_argument
-        if isinstance(first, web.BaseRequest):
-            return first
-        if isinstance(first, web.View):
-            return first.request
-        return None
+    def request_types(self) -> tuple[type, ...]:
+        """A function endpoint's ``web.Request``, a class-based ``web.View``."""
+        return (web.BaseRequest, web.View)
+
+    def request_from(self, first: Any) -> "web.BaseRequest":
+        """The request itself, or the view's ``request``."""
+        return first.request if isinstance(first, web.View) else first
 
     def current_request(self) -> "web.BaseRequest | None":
         """The request of a handler on this thread's stack (a helper coroutine it awaits)."""

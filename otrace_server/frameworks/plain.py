@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from otrace_server.core.context import TraceContext
 from otrace_server.core.request_summary import RequestSummary
 
 __all__ = ["ADAPTER", "PlainAdapter"]
@@ -22,7 +21,11 @@ class PlainAdapter:
     http = False
     module = "asyncio"
 
-    def request_of(self, ctx: TraceContext) -> None:
+    def request_types(self) -> tuple[type, ...]:
+        """None: there is no request."""
+        return ()
+
+    def request_from(self, first: Any) -> None:
         """None: there is no request."""
         return None
 

@@ -51,6 +51,12 @@ _KNOWN: tuple[tuple[str, Callable[[], Adapter]], ...] = (
 
 #: [len(sys.modules) when computed, the active adapters then]
 _cache: list = [-1, ()]
+#: class of a first argument -> the adapter whose ``request_types`` it is, or None. Never stale:
+#: a class of a framework exists only once the framework is imported (its adapter active)
+_by_class: dict[type, Adapter | None] = {}
+#: more classes than that seen: the cache starts again (programs pass few classes first)
+_MAX_CLASSES = 4096
+_UNSEEN = object()
 
 #: context types recorded (and enriched) on the held thread itself: their stack may be looked at
 _HELD = ("holds", "breaks")
@@ -59,25 +65,35 @@ _HELD = ("holds", "breaks")
 def active() -> tuple[Adapter, ...]:
     """The adapters of the frameworks the program imported (plain is never in it)."""
     modules = sys.modules
-    size = len(modules)
-    if size != _cache[0]:
+    if len(modules) != _cache[0]:
         adapters = tuple(load() for module, load in _KNOWN if module in modules)
         _cache[:] = [len(modules), adapters]   # loading an adapter imports it: measured after
-        return adapters
     return _cache[1]
+
+
+def _adapter_for_class(cls: type) -> Adapter | None:
+    """The active adapter whose request types ``cls`` is one of (remembered per class)."""
+    owner = next((adapter for adapter in active() if issubclass(cls, adapter.request_types())), None)
+    if len(_by_class) >= _MAX_CLASSES:
+        _by_class.clear()
+    _by_class[cls] = owner
+    return owner
 
 
 def found(ctx: TraceContext) -> tuple[Adapter, Any] | None:
     """``(adapter, request)`` for the request ``ctx`` was recorded in, or None. By the context's
-    first argument; for a hold or break being recorded (no id yet), on the calling (held) thread,
-    also by the stack (``Adapter.current_request``)."""
-    adapters = active()
-    for adapter in adapters:
-        hit = adapter.request_of(ctx)
+    first argument (one dict lookup by its class); for a hold or break being recorded (no id
+    yet), on the calling (held) thread, also by the stack (``Adapter.current_request``)."""
+    first = ctx.first_argument
+    owner = _by_class.get(type(first), _UNSEEN)
+    if owner is _UNSEEN:
+        owner = _adapter_for_class(type(first))
+    if owner is not None:
+        hit = owner.request_from(first)
         if hit is not None:
-            return adapter, hit
+            return owner, hit
     if ctx.ctype in _HELD and not ctx.id:
-        for adapter in adapters:
+        for adapter in active():
             hit = adapter.current_request()
             if hit is not None:
                 return adapter, hit

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from otrace_server.core.context import TraceContext
 from otrace_server.core.request_summary import RequestSummary
 
 try:
@@ -52,15 +51,15 @@ class StarletteAdapter:
     http = True
     module = "starlette"
 
-    def request_of(self, ctx: TraceContext) -> "Request | None":
-        """The ``Request`` of the endpoint that recorded ``ctx`` (its first argument, or an
-        ``HTTPEndpoint``'s scope), or None."""
-        first = ctx.first_argument
-        if isinstance(first, Request):
-            return first
-        if isinstance(first, HTTPEndpoint) and first.scope.get("type") == "http":
-            return Request(first.scope, first.receive)
-        return None
+    def request_types(self) -> tuple[type, ...]:
+        """A Starlette endpoint's ``Request`` (FastAPI's too), an ``HTTPEndpoint`` method's ``self``."""
+        return (Request, HTTPEndpoint)
+
+    def request_from(self, first: Any) -> "Request | None":
+        """The request itself, or a ``Request`` over an ``HTTPEndpoint``'s HTTP scope."""
+        if isinstance(first, HTTPEndpoint):
+            return Request(first.scope, first.receive) if first.scope.get("type") == "http" else None
+        return first
 
     def current_request(self) -> "Request | None":
         """The request of the endpoint running on this thread (see the module's docstring)."""

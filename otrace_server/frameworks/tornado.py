@@ -59,7 +59,6 @@ from typing import Any, Callable
 
 import tornado.web
 
-from otrace_server.core.context import TraceContext
 from otrace_server.core.request_summary import RequestSummary
 
 __all__ = ["ADAPTER", "TornadoAdapter"]
@@ -72,10 +71,13 @@ class TornadoAdapter:
     http = True
     module = "tornado.web"
 
-    def request_of(self, ctx: TraceContext) -> tornado.web.RequestHandler | None:
-        """The request handler whose method recorded ``ctx`` (its ``self``), or None."""
-        handler = ctx.first_argument
-        return handler if isinstance(handler, tornado.web.RequestHandler) else None
+    def request_types(self) -> tuple[type, ...]:
+        """``(RequestHandler,)``: a handler method's ``self``."""
+        return (tornado.web.RequestHandler,)
+
+    def request_from(self, handler: tornado.web.RequestHandler) -> tornado.web.RequestHandler:
+        """The handler itself (Tornado's request object is ``handler.request``)."""
+        return handler
 
     def current_request(self) -> None:
         """None: a Tornado request is found from the handler method's ``self`` only."""
