@@ -196,9 +196,9 @@ when the console is killed, and when LINE fails."
            (end (point))
            (start (save-excursion (skip-chars-backward "^ \t\n" bol) (point))))
       (when (>= end bol)
-        (let ((items (plist-get (otrace--request
+        (let ((items (plist-get (otrace--request ; a key typed meanwhile: no completion
                                  'otrace/complete
-                                 (list :line (buffer-substring-no-properties bol end)))
+                                 (list :line (buffer-substring-no-properties bol end)) t)
                                 :items)))
           (list start end (append items nil) :exclusive 'no))))))
 

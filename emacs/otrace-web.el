@@ -107,14 +107,24 @@ One line, `otrace--visible' (the browser's text)."
                      (format "%s" (plist-get result :value)))
                    t))
 
-(defun otrace-web-eval (client expression)
+(defun otrace-web-eval (client expression &optional show)
   "Evaluate JavaScript EXPRESSION in browser CLIENT; show and return the result.
-The result is a plist: :value (text) or :error (the exception)."
+The result is a plist: :value (text) or :error (the exception).
+Interactively (SHOW non-nil) nothing waits: the result is shown when
+it arrives, Emacs (and the monitors) go on meanwhile, and nil is
+returned."
   (interactive (let ((client (otrace--read-web-client)))
-                 (list client (read-string (format "JavaScript in %s: " client)))))
-  (let ((result (otrace--request 'otrace/webEval (otrace--web-eval-params client expression))))
-    (otrace--message "%s: %s" client (otrace--web-result-text result))
-    result))
+                 (list client (read-string (format "JavaScript in %s: " client)) t)))
+  (let ((params (otrace--web-eval-params client expression))
+        (shown (lambda (result)
+                 (otrace--message "%s: %s" client (otrace--web-result-text result))
+                 result)))
+    (if show
+        (progn (otrace--async-request 'otrace/webEval params shown)
+               (otrace--message "%s: evaluating..." client)
+               nil)
+      (let ((otrace-sync-request-timeout otrace-request-timeout))   ; a Lisp caller asked to wait
+        (funcall shown (otrace--request 'otrace/webEval params))))))
 
 ;;;; Monitor
 

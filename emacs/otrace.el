@@ -72,7 +72,14 @@ The default is \"otrace\" under $XDG_RUNTIME_DIR, else under ~/.cache."
   :type '(choice (const :tag "Default" nil) directory))
 
 (defcustom otrace-request-timeout 10
-  "Seconds to wait for an answer of the otrace server."
+  "Seconds to wait for the answer of an asynchronous request.
+Emacs goes on meanwhile (e.g. a JavaScript evaluation in a browser)."
+  :type 'number)
+
+(defcustom otrace-sync-request-timeout 3
+  "Seconds Emacs waits, blocked, for an answer it needs at once.
+Completion, a resume, the list of code actions: when the process does
+not answer in time, the command says so instead of freezing Emacs."
   :type 'number)
 
 (defvar otrace-notification-functions nil
@@ -288,14 +295,24 @@ once, not 1,000 times."
     (setq otrace--holds-redraw-timer
           (run-at-time otrace--holds-redraw-delay nil #'otrace--holds-changed))))
 
-(defun otrace--request (method &optional params)
+(defun otrace--request (method &optional params cancel-on-input)
   "Send request METHOD (a symbol) with PARAMS (a plist); return the result.
-A refusal or failure of the server signals a one-line `user-error'."
-  (condition-case err
-      (jsonrpc-request (otrace--connection) method (or params (make-hash-table))
-                       :timeout otrace-request-timeout)
-    (jsonrpc-error
-     (otrace--error "%s" (or (alist-get 'jsonrpc-error-message (cdr err)) (cdr err))))))
+Emacs waits at most `otrace-sync-request-timeout' seconds.  A refusal
+or failure of the server, or no answer in time, signals a one-line
+`user-error' saying which request and which process.  With
+CANCEL-ON-INPUT, a key typed meanwhile ends the wait: the result is
+then nil."
+  (let ((conn (otrace--connection)))
+    (condition-case err
+        (jsonrpc-request conn method (or params (make-hash-table))
+                         :timeout otrace-sync-request-timeout
+                         :cancel-on-input cancel-on-input)
+      (jsonrpc-error
+       (let ((text (or (alist-get 'jsonrpc-error-message (cdr err)) (format "%s" (cdr err)))))
+         (if (equal text "Timed out")
+             (otrace--error "%s: no answer from pid %s within %s s (is the process busy or stopped?)"
+                            method (plist-get (otrace--info conn) :pid) otrace-sync-request-timeout)
+           (otrace--error "%s" text)))))))
 
 (defun otrace--async-request (method params then &optional buffer on-error)
   "Send request METHOD with PARAMS; call THEN with the result.
@@ -319,7 +336,10 @@ is nil."
      :error-fn (lambda (err)
                  (funcall in-buffer failed (format "%s failed: %s" method (plist-get err :message))))
      :timeout-fn (lambda ()
-                   (funcall in-buffer failed (format "%s: no answer" method))))))
+                   (funcall in-buffer failed
+                            (format "%s: no answer from pid %s within %s s" method
+                                    (plist-get (otrace--info otrace--connection) :pid)
+                                    otrace-request-timeout))))))
 
 (defun otrace--notify (method params)
   "Send notification METHOD with PARAMS when connected."
@@ -353,7 +373,7 @@ nothing behind and keeps the working connection."
                             :rootUri nil
                             :capabilities '(:textDocument (:publishDiagnostics (:relatedInformation :json-false)))
                             :initializationOptions (list :token (or token "")))
-                      :timeout otrace-request-timeout)
+                      :timeout otrace-sync-request-timeout)
                    ((jsonrpc-error error)
                     (otrace--kill conn)
                     (otrace--error "%s:%s refused the connection: %s" host port

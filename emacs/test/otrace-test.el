@@ -372,6 +372,23 @@ console, `x' fails the request and `R' resumes all."
           (kill-buffer response))))))
 
 ;;;; Console
+
+(ert-deftest otrace-test-stopped-process-does-not-freeze-emacs ()
+  "A process that does not answer costs at most `otrace-sync-request-timeout';
+the error says which request and which process."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let ((proc (otrace-test--app-proc app))
+          (start (float-time)))
+      (signal-process proc 'SIGSTOP)
+      (unwind-protect
+          (let ((err (let ((otrace-sync-request-timeout 1))
+                       (should-error (otrace--request 'otrace/holds) :type 'user-error))))
+            (should (string-match-p (format "otrace/holds: no answer from pid %d within 1 s" (process-id proc))
+                                    (error-message-string err)))
+            (should (< (- (float-time) start) 2.5)))
+        (signal-process proc 'SIGCONT))
+      (should (plist-member (otrace--request 'otrace/holds) :holds)))))
  
 (ert-deftest otrace-test-console-keys-tab-repeat-quit ()
   "Keys typed in the console: TAB completes (no tab inserted), `repeat'
@@ -650,6 +667,15 @@ margin marker (no fringe there)."
             (should (equal (otrace-web-eval "emacsuser" "6*7") '(:value "42")))
             (should (string-match-p "\\`TypeError"
                                     (plist-get (otrace-web-eval "emacsuser" "null.foo") :error)))
+            ;; typed: Emacs does not wait for a slow evaluation, the result comes when it is done
+            (let ((start (float-time)))
+              (with-temp-buffer
+                (execute-kbd-macro
+                 (concat "\M-xotrace-web-eval\remacsuser\r"
+                         "(function(){var t=Date.now();while(Date.now()-t<1500);return'slow'+'done'})()\r")))
+              (should (< (- (float-time) start) 1.0))
+              (otrace-test--wait (lambda () (otrace-test--buffer-has "*Messages*" "emacsuser: \"slowdone\""))
+                                 "the slow result"))
             (let ((otrace-web-monitor-interval 0.2))
               (otrace-web-eval "emacsuser" "window.__n = 0")
               (let ((monitor (otrace-web-monitor "emacsuser" "++window.__n")))
