@@ -105,9 +105,15 @@ actions.
       (when (derived-mode-p 'python-mode) (otrace-source-mode 1)))))
 
 (defun otrace--source-buffers-off ()
-  "Stop turning on `otrace-source-mode' in new Python buffers."
+  "Stop turning on `otrace-source-mode' in new Python buffers; forget the notes.
+The traced exceptions shown were the process's: flymake runs again in
+each buffer so that none stays after a disconnect or a switch."
   (remove-hook 'python-mode-hook #'otrace-source-mode)
-  (clrhash otrace--diagnostics))
+  (clrhash otrace--diagnostics)
+  (dolist (buf (buffer-list))
+    (with-current-buffer buf
+      (when (and otrace-source-mode (bound-and-true-p flymake-mode))
+        (flymake-start)))))
 
 (add-hook 'otrace-connected-hook #'otrace--source-buffers-on)
 (add-hook 'otrace-disconnected-hook #'otrace--source-buffers-off)
