@@ -18,11 +18,11 @@ Layers, lowest first; a module may import only from its own layer or lower ones:
                     never imports tornado, pygls or any other layer of this package
     shell           the object shell (/osh); imports core (+ stdlib); starts no threads
     runtime         THE one module that crosses threads/event loops (call_soon_threadsafe,
-                    add_callback, blocking cross-thread waits); imports core, shell
+                    add_callback, blocking cross-thread waits); imports core, shell, loopwatch
     placement       where editor text meets running code (used by lsp, dap); imports core
     control         what the LSP and DAP servers share (framing, auth, accept loop, audit,
                     discovery); imports core
-    loopwatch       whether the main thread's loop runs/serves; stdlib only
+    loopwatch       which loop runs on which thread, whether the main thread's serves; stdlib only
     tornado, web,   front ends and integrations; import core, shell, runtime (and each other
     serving,        only where stated: web and tornado may be used by lsp/dap/cli; lsp and dap
     lsp, dap,       import control and placement)

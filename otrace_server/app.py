@@ -18,7 +18,9 @@ exit BEFORE non-daemon threads are joined (``threading._register_atexit``, the h
 concurrent.futures uses: a thread waiting at a break would otherwise keep the process alive
 forever), and with ``atexit``.
 
-Thread-safety notes: call ``start`` from the application's thread (or pass ``app_loop``); ``stop``
+Thread-safety notes: call ``start`` from the application's thread, before or inside its loop (or
+pass ``app_loop``): the loop that thread runs is the app loop, followed when the program makes a new
+one (``Runtime.app_loop``); ``stop``
 may be called from any thread except otrace's control thread, more than once. One App at a time.
 """
 
@@ -144,26 +146,11 @@ def _shutdown():
     return Outcome("shutdown")
 
 
-def _resolve_loop(app_loop: Any) -> asyncio.AbstractEventLoop:
-    """The asyncio loop behind ``app_loop`` (an asyncio loop, a Tornado IOLoop, or None: the running
-    loop of this thread, else Tornado's current IOLoop, else asyncio's current loop)."""
+def _resolve_loop(app_loop: Any) -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop behind ``app_loop`` (an asyncio loop or a Tornado IOLoop); None stays None:
+    the runtime then follows the loop the application runs (``Runtime.app_loop``)."""
     if app_loop is None:
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        if "tornado" in sys.modules:
-            import tornado.ioloop
-
-            app_loop = tornado.ioloop.IOLoop.current()
-        else:
-            policy = asyncio.get_event_loop_policy()
-            try:
-                return policy.get_event_loop()
-            except RuntimeError:
-                loop = asyncio.new_event_loop()
-                asyncio.set_event_loop(loop)
-                return loop
+        return None
     loop = getattr(app_loop, "asyncio_loop", app_loop)  # tornado.ioloop.IOLoop -> its asyncio loop
     if not isinstance(loop, asyncio.AbstractEventLoop):
         raise OTraceError(f"app_loop must be an asyncio loop or a Tornado IOLoop, got {type(app_loop).__name__}")
@@ -235,8 +222,9 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     """Start otrace beside the running application and return the App.
 
     ``globals_dict``/``locals_dict`` become /osh/globals and /osh/locals. ``app_loop``: the app's
-    asyncio loop or Tornado IOLoop (default: the running loop of this thread, else Tornado's
-    ``IOLoop.current()``). ``console``: start the terminal console thread (None: only when stdin is
+    asyncio loop or Tornado IOLoop, the app loop while it is not closed (default: the loop this
+    thread runs, now or once the program starts one, followed when it makes another: see
+    ``Runtime.app_loop``). ``console``: start the terminal console thread (None: only when stdin is
     a TTY). ``lsp``: serve the language server on ``host:lsp_port`` (0: a free port).
     ``dap_port``: serve the DAP endpoint on ``host:dap_port`` (0: a free port; None: no DAP); it
     starts before the language server so that its port is in the discovery file.

@@ -2,7 +2,8 @@
 
 Three kinds of threads matter to otrace:
 
-* the **app thread** runs the application's asyncio loop (``app_loop``, e.g. Tornado's IOLoop);
+* the **app thread** runs the application's asyncio loop (``app_loop``, e.g. Tornado's IOLoop): the
+  loop that actually runs there, followed as the program makes new ones (see ``Runtime.app_loop``);
 * the **control thread** ``otrace-control`` (a daemon started by ``Runtime.start``) runs otrace's own
   asyncio loop (``control_loop``): the language server, DAP endpoint and event fan-out live there,
   so the control plane keeps answering while the application's loop is blocked;
@@ -27,7 +28,7 @@ THE RULE (docs/ARCHITECTURE.md, "runtime", says the same):
    Only this module calls ``call_soon_threadsafe``, ``run_coroutine_threadsafe`` or blocks on
    another thread's loop.
 
-    rt = Runtime(engine, app_loop)
+    rt = Runtime(engine)                         # or Runtime(engine, loop): that loop while it is open
     rt.start()                                   # control thread + engine.install_crossing(...)
     rt.post_to_app_loop(print, "hi")             # any thread, fire and forget
     fut = rt.run_in_control(some_coroutine())    # any thread -> concurrent.futures.Future
@@ -50,6 +51,7 @@ from typing import Any, Callable
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.events import Event
 from otrace_server.core.holds import Outcome
+from otrace_server.loopwatch import running_loops
 
 __all__ = ["Runtime", "crossing"]
 
@@ -150,15 +152,21 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 class Runtime:
     """The crossing between the application's loop and otrace's control thread.
 
-    ``engine`` is the otrace Engine whose holds are completed through this runtime; ``app_loop`` is
-    the application's asyncio loop (running, or about to run, on the app thread).
+    ``engine`` is the otrace Engine whose holds are completed through this runtime. ``app_loop``:
+    None (the default) follows the loop the application runs (see ``app_loop``); an asyncio loop
+    is the app loop while it is not closed. ``app_thread`` (default: the thread creating the
+    runtime, i.e. the one calling ``otrace_server.start``) is the thread whose loop is the app's.
+    Creating a runtime installs ``loopwatch.running_loops`` (idempotent).
     """
 
-    def __init__(self, engine, app_loop: asyncio.AbstractEventLoop) -> None:
-        if not isinstance(app_loop, asyncio.AbstractEventLoop):
+    def __init__(self, engine, app_loop: asyncio.AbstractEventLoop | None = None, *,
+                 app_thread: threading.Thread | None = None) -> None:
+        if app_loop is not None and not isinstance(app_loop, asyncio.AbstractEventLoop):
             raise OTraceError(f"app_loop must be an asyncio event loop, got {type(app_loop).__name__}")
+        running_loops.install()
         self.engine = engine
-        self.app_loop = app_loop
+        self.explicit_loop = app_loop
+        self.app_thread = app_thread or threading.current_thread()
         self.control_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -201,6 +209,7 @@ class Runtime:
                     loop.close()
 
             thread = threading.Thread(target=run, name=CONTROL_THREAD_NAME, daemon=True)
+            running_loops.exclude(thread)      # never "the app's loop"
             self.control_loop = loop
             self._thread = thread
             thread.start()
@@ -229,11 +238,27 @@ class Runtime:
             log.warning("otrace: control thread did not stop within %gs", timeout)
 
     # ---- the application's loop --------------------------------------------------------------
+    @property
+    def app_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The application's loop, looked up at each read (``loopwatch.running_loops`` learns
+        loops as they start running): the explicit ``app_loop`` while it is not closed; else the
+        loop the app thread runs now (or ran last, not closed); else the main thread's (otrace's
+        control thread never counts). None when none has run yet (e.g. ``start()`` called before
+        ``asyncio.run``) or the last one closed. Threads: any."""
+        loop = self.explicit_loop
+        if loop is not None and not loop.is_closed():
+            return loop
+        return running_loops.loop_of(self.app_thread) or running_loops.loop_of(threading.main_thread())
+
     def post_to_app_loop(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Schedule ``fn(*args)`` on the application's loop and return at once (fire and forget;
-        exceptions are reported by the loop's exception handler). Threads: any. A closed app loop
-        is logged, not raised."""
-        crossing(self.app_loop, lambda: fn(*args))
+        """Schedule ``fn(*args)`` on the application's loop (``app_loop`` now) and return at once
+        (fire and forget; exceptions are reported by the loop's exception handler). Threads: any.
+        A closed app loop, or none yet, is logged, not raised."""
+        loop = self.app_loop
+        if loop is None:
+            log.warning("otrace: no application loop runs (none yet, or it closed); %r dropped", fn)
+            return
+        crossing(loop, lambda: fn(*args))
 
     # ---- the control thread ------------------------------------------------------------------
     def run_in_control(self, coro_or_fn: Any, *args: Any) -> concurrent.futures.Future:
@@ -283,7 +308,8 @@ class Runtime:
         seconds have passed; returns the futures (the late ones still pending). Threads: front-end
         threads only: on the app thread (the answers could never arrive) and on the control thread
         (it would stall the control plane) RuntimeError at once, before ``send`` runs."""
-        if _running_loop() is self.app_loop:
+        running = _running_loop()
+        if running is not None and running is self.app_loop:
             raise RuntimeError("waiting for the app loop's answers on the app loop thread would never end")
         if self.in_control_thread():
             raise RuntimeError("blocking wait on the control thread; run it in a worker thread")

@@ -1,6 +1,6 @@
 """otrace_server.loopwatch: a ``ServingWatch`` tells from the program's own loops whether it serves
-(runs with a listening socket) or only runs a loop (a job). The loops run on the main thread, as a
-script's do under ``otrace --batch``."""
+(runs with a listening socket) or only runs a loop (a job), and ``running_loops`` which loop each
+thread runs. The ServingWatch loops run on the main thread, as a script's do under ``otrace --batch``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import tornado.ioloop
 import tornado.web
 
-from otrace_server.loopwatch import ServingWatch
+from otrace_server.loopwatch import ServingWatch, running_loops
 
 pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                                 reason="the watch looks at the main thread's loops")
@@ -75,3 +75,106 @@ def test_a_tornado_app_listening_before_ioloop_start_serves():
             io_loop.close(all_fds=True)
             io_loop.asyncio_loop.close()
     assert seen == [True]
+
+
+def test_in_loop_tells_any_loop_of_the_main_thread_also_one_made_before_the_watch():
+    """A loop the watch's policy did not make (made earlier, or by a library's own policy) is seen
+    running all the same (it serves unseen: only the policy's loops tell their listening sockets)."""
+    loop = asyncio.new_event_loop()
+    try:
+        with ServingWatch() as watch:
+            seen = loop.run_until_complete(_later(lambda: (watch.in_loop(), watch.serving.is_set())))
+            assert seen == (True, False)
+            assert not watch.in_loop()
+    finally:
+        loop.close()
+
+
+async def _later(fn):
+    await asyncio.sleep(0.01)
+    return fn()
+
+
+def _on_a_thread(fn):
+    """``fn()`` run on a new thread named "program"; its result (AssertionError if it raised)."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(value=fn()), name="program")
+    thread.start()
+    thread.join(10)
+    assert "value" in box, "the thread failed"
+    return box["value"], thread
+
+
+def test_running_loops_tell_each_threads_loop_follow_the_next_and_forget_a_closed_one():
+    running_loops.install()
+
+    def program():
+        me = threading.current_thread()
+        seen = []
+
+        async def main():
+            seen.append(running_loops.loop_of(me) is asyncio.get_running_loop())
+            return asyncio.get_running_loop()
+
+        first = asyncio.run(main())
+        seen.append(running_loops.loop_of(me))              # closed by asyncio.run: forgotten
+        loop = asyncio.new_event_loop()
+        second = loop.run_until_complete(main())
+        seen.append(running_loops.loop_of(me) is second)    # stopped, not closed: still its loop
+        loop.close()
+        seen.append(running_loops.loop_of(me))
+        return seen, first is not second
+
+    (seen, two_loops), thread = _on_a_thread(program)
+    assert seen == [True, None, True, True, None] and two_loops
+    assert running_loops.loop_of(thread) is None
+
+
+def test_running_loops_listeners_hear_loops_start_and_stop_on_their_thread():
+    running_loops.install()
+    heard = []
+    unsubscribe = running_loops.subscribe(
+        lambda thread, loop: heard.append((thread.name, loop is not None)) if thread.name == "program" else None)
+    try:
+        _on_a_thread(_run_once)
+    finally:
+        unsubscribe()
+    assert heard == [("program", True), ("program", False)]
+    _on_a_thread(_run_once)
+    assert len(heard) == 2                                  # unsubscribed
+
+
+def _run_once() -> None:
+    """One run of a new loop (``asyncio.run`` runs its loop three times: main, then its cleanup)."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+
+
+def test_running_loops_never_record_an_excluded_thread():
+    running_loops.install()
+    seen = []
+
+    def run() -> None:
+        async def main():
+            seen.append(running_loops.loop_of(threading.current_thread()))
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(main())
+        seen.append(running_loops.loop_of(threading.current_thread()))
+        loop.close()
+
+    thread = threading.Thread(target=run, name="otrace-control")
+    running_loops.exclude(thread)
+    thread.start()
+    thread.join(10)
+    assert seen == [None, None]
+
+
+def test_install_notes_the_loop_already_running_on_the_calling_thread():
+    async def main():
+        running_loops.install()
+        return running_loops.loop_of(threading.current_thread()) is asyncio.get_running_loop()
+
+    assert _on_a_thread(lambda: asyncio.run(main()))[0]

@@ -67,6 +67,7 @@ def test_bad_app_loop_is_one_clear_error(engine):
 
 
 def test_post_to_a_closed_app_loop_is_logged_not_raised(engine, caplog):
+    asyncio.run(asyncio.sleep(0))        # this (the app) thread's last loop is closed: none to fall back on
     loop = asyncio.new_event_loop()
     loop.close()
     runtime = Runtime(engine, loop)
@@ -74,7 +75,7 @@ def test_post_to_a_closed_app_loop_is_logged_not_raised(engine, caplog):
     try:
         with caplog.at_level(logging.WARNING, logger="otrace"):
             runtime.post_to_app_loop(lambda: None)     # fire and forget
-        assert "cannot reach event loop" in caplog.text
+        assert "no application loop runs (none yet, or it closed)" in caplog.text
     finally:
         runtime.stop()
 
@@ -85,6 +86,70 @@ def test_post_to_app_loop_runs_on_the_app_thread(rt):
     rt.post_to_app_loop(lambda a, b: (names.append((threading.current_thread().name, a + b)), done.set()), 2, 3)
     assert done.wait(5)
     assert names == [("app-thread", 5)]
+
+
+def _forget_the_main_threads_loop():
+    """The main thread's last loop (the app loop's fallback) closed: forgotten (see Runtime.app_loop)."""
+    asyncio.run(asyncio.sleep(0))
+
+
+def _program(fn):
+    """``fn()`` on a new thread named "program" (the app thread of a runtime it makes); its result."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(value=fn()), name="program")
+    thread.start()
+    thread.join(10)
+    assert "value" in box, "the program failed"
+    return box["value"]
+
+
+def test_without_an_explicit_loop_the_app_loop_is_the_one_that_runs_then_the_next_one(engine):
+    """start() before asyncio.run, then asyncio.run again: the runtime follows each loop, and
+    post_to_app_loop (from another thread) reaches the one that runs."""
+    _forget_the_main_threads_loop()
+
+    def program():
+        runtime = Runtime(engine)        # made before any loop, on the thread that will run them
+        before = runtime.app_loop
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            ran = loop.create_future()
+            await asyncio.to_thread(runtime.post_to_app_loop,
+                                    lambda: ran.set_result((asyncio.get_running_loop(), threading.current_thread().name)))
+            return loop, runtime.app_loop, await ran
+
+        runs = [asyncio.run(main()) for _ in range(2)]
+        return before, runs, runtime.app_loop
+
+    before, runs, after = _program(program)
+    assert before is None and after is None            # no loop yet; both closed since
+    (first, app1, ran1), (second, app2, ran2) = runs
+    assert first is not second and app1 is first and app2 is second
+    assert ran1 == (first, "program") and ran2 == (second, "program")
+
+
+def test_an_explicit_app_loop_wins_while_it_is_open(engine):
+    async def main():
+        explicit = asyncio.new_event_loop()
+        runtime = Runtime(engine, explicit)
+        chosen = runtime.app_loop is explicit
+        explicit.close()
+        return chosen, runtime.app_loop is asyncio.get_running_loop()
+
+    assert _program(lambda: asyncio.run(main())) == (True, True)   # then closed: the loop its thread runs
+
+
+def test_the_control_loop_is_never_the_app_loop(engine):
+    _forget_the_main_threads_loop()
+    runtime = Runtime(engine)
+    runtime.start()
+    try:
+        assert runtime.control_loop.is_running() and runtime.app_loop is None
+        sent = []
+        assert runtime.wait_for_answers(lambda: sent.append(1) or [], 1) == [] and sent == [1]
+    finally:
+        runtime.stop()
 
 
 def test_run_in_control_runs_coroutines_and_functions_on_the_control_thread(rt):

@@ -3,9 +3,10 @@ and ``otrace_server.app.start`` hands them to ``Shell(...)`` (the shell imports 
 
     shell = Shell(engine, globals(), tasks=runtime, web=registry, debugger=debugger)
 
-``TaskSource`` (/osh/tasks): the application's asyncio loop (``app_loop``, whose tasks are listed)
-and ``post_to_app_loop(fn, *args)`` (run ``fn`` soon on that loop, from any thread: ``rm`` of a
-task cancels it there). ``otrace_server.runtime.Runtime`` is one.
+``TaskSource`` (/osh/tasks): the application's asyncio loop (``app_loop``, whose tasks are listed;
+read at each listing, it may change as the program makes a new loop; None: no loop runs yet) and
+``post_to_app_loop(fn, *args)`` (run ``fn`` soon on that loop, from any thread: ``rm`` of a task
+cancels it there). ``otrace_server.runtime.Runtime`` is one.
 
 ``WebProvider`` (/osh/web): ``clients()`` lists the connected browsers; ``evaluate_many(names,
 expression, timeout, who="")`` runs ``expression`` as JavaScript in each browser of ``names``
@@ -55,7 +56,7 @@ class WebProvider(Protocol):
 class TaskSource(Protocol):
     """What ``shell.tasks`` must provide (see the module doc)."""
 
-    app_loop: asyncio.AbstractEventLoop
+    app_loop: asyncio.AbstractEventLoop | None
 
     def post_to_app_loop(self, fn: Callable[..., Any], *args: Any) -> None: ...
 
