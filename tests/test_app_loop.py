@@ -28,18 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Each program serves /slow (waits for /release) and /release on the port given as its argument.
 
-TORNADO_DOCS = '''
+TORNADO_HELLO = '''
 import asyncio
 import sys
 
 import tornado
 
-release = asyncio.Event()
-
 
 class MainHandler(tornado.web.RequestHandler):
     def get(self):
         self.write("Hello, world")
+'''
+
+TORNADO_DOCS = TORNADO_HELLO + '''
+release = asyncio.Event()
 
 
 class SlowHandler(tornado.web.RequestHandler):
@@ -130,19 +132,10 @@ if __name__ == "__main__":
 '''
 
 # start() before the loop exists, then asyncio.run twice: the second loop is followed.
-START_THEN_RUN_TWICE = '''
-import asyncio
-import sys
-
-import tornado
+START_THEN_RUN_TWICE = TORNADO_HELLO + '''
 from otrace_server import start
 
 done = asyncio.Event()
-
-
-class MainHandler(tornado.web.RequestHandler):
-    def get(self):
-        self.write("Hello, world")
 
 
 class DoneHandler(tornado.web.RequestHandler):
@@ -161,22 +154,24 @@ async def main():
     await server.close_all_connections()
 
 
-async def serve_again():
-    make_app().listen(int(sys.argv[1]), "127.0.0.1")
+async def wait_forever():
     try:
         await asyncio.Event().wait()
     except asyncio.CancelledError:
-        print("serve_again cancelled", flush=True)
+        print("cancelled", asyncio.current_task().get_name(), flush=True)
         raise
+
+
+async def serve_again():
+    make_app().listen(int(sys.argv[1]), "127.0.0.1")
+    asyncio.create_task(wait_forever(), name="victim")
+    await asyncio.Event().wait()
 
 
 start(globals(), console=False, dap_port=None, safe_mode=False)   # rm of a task
 asyncio.run(main())
 print("first loop done", flush=True)
-try:
-    asyncio.run(serve_again())
-except asyncio.CancelledError:
-    pass
+asyncio.run(serve_again())
 '''
 
 
@@ -189,7 +184,8 @@ def free_port() -> int:
 class Program:
     """``source`` run for real as ``otrace app.py PORT`` (``under_otrace``) or ``python app.py
     PORT``, once it answers HTTP on 127.0.0.1:PORT, with a language-server client (``command``)
-    found through its discovery file. ``stop`` interrupts it as Ctrl-C would."""
+    found through its discovery file. ``stop`` (or leaving its ``with`` block) interrupts it as
+    Ctrl-C would; ``output`` is then its (stdout, stderr)."""
 
     def __init__(self, tmp_path: Path, source: str, under_otrace: bool = True) -> None:
         script = tmp_path / "app.py"
@@ -202,6 +198,7 @@ class Program:
                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.client: Client | None = None
+        self.output: tuple[str, str] | None = None
         try:
             wait_for(self._serves, timeout=30, what="the program to serve")
             info = json.loads((tmp_path / "otrace" / f"otrace-{self.proc.pid}.json").read_text())
@@ -247,17 +244,25 @@ class Program:
         return wait_for(lambda: (lambda out: out if all(w in out for w in words) else None)(
             self.command("ls -l /osh/tasks") + "\n"), timeout=15, what=f"/osh/tasks to show {words}")
 
-    def stop(self) -> tuple[str, str]:
-        """Interrupt the program (SIGINT), wait for it; its (stdout, stderr)."""
+    def __enter__(self) -> "Program":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Interrupt the program (SIGINT) and wait for it (killed after 15 s). Idempotent."""
+        if self.output is not None:
+            return
         if self.client is not None:
             self.client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
-            return self.proc.communicate(timeout=15)
+            self.output = self.proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.communicate()
+            self.output = self.proc.communicate()
 
 
 def _a_held_request_is_a_task_of_the_listed_loop(program: Program, handler: str) -> None:
@@ -272,46 +277,30 @@ def _a_held_request_is_a_task_of_the_listed_loop(program: Program, handler: str)
     assert slow.get("body") == "released", slow
 
 
-def test_a_tornado_app_run_by_asyncio_run_under_otrace_lists_its_tasks(tmp_path):
-    """Tornado's documentation today: ``asyncio.run(main())``, the App made before the loop."""
-    program = Program(tmp_path, TORNADO_DOCS)
-    try:
+@pytest.mark.parametrize("source, handler", [(TORNADO_DOCS, "get"), (AIOHTTP_DOCS, "slow"), (UVICORN_DOCS, "slow")],
+                         ids=["tornado-asyncio.run", "aiohttp-run_app", "starlette-uvicorn.run"])
+def test_an_app_run_as_its_framework_documents_it_under_otrace_lists_its_tasks(tmp_path, source, handler):
+    """Tornado's documentation today (``asyncio.run(main())``), aiohttp's ``web.run_app``,
+    ``uvicorn.run``: otrace starts before the program makes its loop."""
+    with Program(tmp_path, source) as program:
+        _a_held_request_is_a_task_of_the_listed_loop(program, handler)
+
+
+def test_the_main_of_an_asyncio_run_program_is_listed_where_it_waits(tmp_path):
+    with Program(tmp_path, TORNADO_DOCS) as program:
         listing = program.tasks_until("main pending")
-        assert f"{program.script}:" in listing          # where main waits: the program's own line
-        _a_held_request_is_a_task_of_the_listed_loop(program, "get")
-    finally:
-        program.stop()
-
-
-def test_an_aiohttp_app_run_by_run_app_under_otrace_lists_its_tasks(tmp_path):
-    program = Program(tmp_path, AIOHTTP_DOCS)
-    try:
-        _a_held_request_is_a_task_of_the_listed_loop(program, "slow")
-    finally:
-        program.stop()
-
-
-def test_a_starlette_app_run_by_uvicorn_under_otrace_lists_its_tasks(tmp_path):
-    program = Program(tmp_path, UVICORN_DOCS)
-    try:
-        _a_held_request_is_a_task_of_the_listed_loop(program, "slow")
-    finally:
-        program.stop()
+        assert any(line.endswith(" main") and program.script in line for line in listing.splitlines()), listing
 
 
 def test_start_before_asyncio_run_follows_the_loop_that_runs_and_then_the_next_one(tmp_path):
     """The program calls start() before any loop exists, then asyncio.run twice: /osh/tasks lists
     the first loop's main, then the second loop's, and ``rm`` of a task cancels it on the loop
     that runs (post_to_app_loop reaches the second loop)."""
-    program = Program(tmp_path, START_THEN_RUN_TWICE, under_otrace=False)
-    try:
+    with Program(tmp_path, START_THEN_RUN_TWICE, under_otrace=False) as program:
         program.tasks_until("main pending")
         program.get("/done")
-        listing = program.tasks_until("serve_again pending")
+        listing = program.tasks_until("serve_again pending", "victim ")
         assert "main pending" not in listing
-        name = next(line.split()[0] for line in listing.splitlines() if "serve_again pending" in line)
-        assert program.command(f"rm /osh/tasks/{name}") == f"cancelling task {name}"
-        program.proc.wait(15)
-    finally:
-        out, err = program.stop()
-    assert out.splitlines() == ["first loop done", "serve_again cancelled"], err
+        assert program.command("rm /osh/tasks/victim") == "cancelling task victim"
+        assert program.proc.stdout.readline() == "first loop done\n"
+        assert program.proc.stdout.readline() == "cancelled victim\n"      # on the loop that runs

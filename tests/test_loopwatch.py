@@ -12,6 +12,7 @@ import tornado.ioloop
 import tornado.web
 
 from otrace_server.loopwatch import ServingWatch, running_loops
+from tests.support.loops import on_a_thread
 
 pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                                 reason="the watch looks at the main thread's loops")
@@ -95,16 +96,6 @@ async def _later(fn):
     return fn()
 
 
-def _on_a_thread(fn):
-    """``fn()`` run on a new thread named "program"; its result (AssertionError if it raised)."""
-    box = {}
-    thread = threading.Thread(target=lambda: box.update(value=fn()), name="program")
-    thread.start()
-    thread.join(10)
-    assert "value" in box, "the thread failed"
-    return box["value"], thread
-
-
 def test_running_loops_tell_each_threads_loop_follow_the_next_and_forget_a_closed_one():
     running_loops.install()
 
@@ -125,9 +116,8 @@ def test_running_loops_tell_each_threads_loop_follow_the_next_and_forget_a_close
         seen.append(running_loops.loop_of(me))
         return seen, first is not second
 
-    (seen, two_loops), thread = _on_a_thread(program)
+    seen, two_loops = on_a_thread(program)
     assert seen == [True, None, True, True, None] and two_loops
-    assert running_loops.loop_of(thread) is None
 
 
 def test_running_loops_listeners_hear_loops_start_and_stop_on_their_thread():
@@ -136,11 +126,11 @@ def test_running_loops_listeners_hear_loops_start_and_stop_on_their_thread():
     unsubscribe = running_loops.subscribe(
         lambda thread, loop: heard.append((thread.name, loop is not None)) if thread.name == "program" else None)
     try:
-        _on_a_thread(_run_once)
+        on_a_thread(_run_once)
     finally:
         unsubscribe()
     assert heard == [("program", True), ("program", False)]
-    _on_a_thread(_run_once)
+    on_a_thread(_run_once)
     assert len(heard) == 2                                  # unsubscribed
 
 
@@ -177,4 +167,4 @@ def test_install_notes_the_loop_already_running_on_the_calling_thread():
         running_loops.install()
         return running_loops.loop_of(threading.current_thread()) is asyncio.get_running_loop()
 
-    assert _on_a_thread(lambda: asyncio.run(main()))[0]
+    assert on_a_thread(lambda: asyncio.run(main()))

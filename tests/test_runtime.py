@@ -14,7 +14,7 @@ from otrace_server.core.engine import Engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 from otrace_server.runtime import Runtime, crossing
-from tests.support.loops import LoopThread
+from tests.support.loops import LoopThread, on_a_thread
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(20)
@@ -93,16 +93,6 @@ def _forget_the_main_threads_loop():
     asyncio.run(asyncio.sleep(0))
 
 
-def _program(fn):
-    """``fn()`` on a new thread named "program" (the app thread of a runtime it makes); its result."""
-    box = {}
-    thread = threading.Thread(target=lambda: box.update(value=fn()), name="program")
-    thread.start()
-    thread.join(10)
-    assert "value" in box, "the program failed"
-    return box["value"]
-
-
 def test_without_an_explicit_loop_the_app_loop_is_the_one_that_runs_then_the_next_one(engine):
     """start() before asyncio.run, then asyncio.run again: the runtime follows each loop, and
     post_to_app_loop (from another thread) reaches the one that runs."""
@@ -122,7 +112,7 @@ def test_without_an_explicit_loop_the_app_loop_is_the_one_that_runs_then_the_nex
         runs = [asyncio.run(main()) for _ in range(2)]
         return before, runs, runtime.app_loop
 
-    before, runs, after = _program(program)
+    before, runs, after = on_a_thread(program)
     assert before is None and after is None            # no loop yet; both closed since
     (first, app1, ran1), (second, app2, ran2) = runs
     assert first is not second and app1 is first and app2 is second
@@ -137,7 +127,7 @@ def test_an_explicit_app_loop_wins_while_it_is_open(engine):
         explicit.close()
         return chosen, runtime.app_loop is asyncio.get_running_loop()
 
-    assert _program(lambda: asyncio.run(main())) == (True, True)   # then closed: the loop its thread runs
+    assert on_a_thread(lambda: asyncio.run(main())) == (True, True)   # then closed: the loop its thread runs
 
 
 def test_the_control_loop_is_never_the_app_loop(engine):

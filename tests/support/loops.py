@@ -5,6 +5,7 @@ thread: what the runtime, holds, crossing, shell and app-server tests share.
         app.run(coro_or_function, *args)         # run it on the loop, wait for its result
         future = app.submit(coro)                # a concurrent.futures.Future, not waited for
     # stopped: tasks left waiting cancelled, loop stopped, thread joined, loop closed
+    value = on_a_thread(fn)                      # fn() run by a new thread (one that runs its own loops)
 
 As a fixture: ``with LoopThread("app-loop") as app: yield app.loop``.
 
@@ -19,7 +20,7 @@ import concurrent.futures
 import threading
 from typing import Any
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "on_a_thread"]
 
 
 class LoopThread:
@@ -75,6 +76,18 @@ class LoopThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(self.timeout)
         self.loop.close()
+
+
+def on_a_thread(fn: Any, name: str = "program", timeout: float = 10.0) -> Any:
+    """``fn()`` run on a new thread named ``name`` (as a program's main runs its loops: the app
+    thread of a runtime it makes); its result. AssertionError when it raised or did not end in
+    ``timeout`` seconds."""
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(value=fn()), name=name)
+    thread.start()
+    thread.join(timeout)
+    assert "value" in box, f"{fn!r} on the thread {name} failed"
+    return box["value"]
 
 
 async def _cancel_the_rest() -> None:
