@@ -24,7 +24,6 @@ started the server with a pipe as stdin never leaves it behind; implies ``--no-c
 ``--bare`` runs the same app without otrace (benchmark baseline).
 """
 
-import argparse
 import html
 import os
 import sys
@@ -33,6 +32,7 @@ import tornado.web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from demos import reciprocal  # noqa: E402  (the options every reciprocal demo takes)
 from otrace_server import traceassert  # noqa: E402
 from otrace_server.serving import serve  # noqa: E402
 
@@ -83,22 +83,12 @@ def make_app():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8888, help="port to listen on (0: a free port)")
-    parser.add_argument("--addr", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--no-console", action="store_true", help="do not start the terminal console")
-    parser.add_argument("--no-lsp", action="store_true", help="do not start the language server")
-    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
-    parser.add_argument("--bare", action="store_true", help="run without otrace (benchmark baseline)")
-    args = parser.parse_args(argv)
+    args = reciprocal.parse_args(__doc__, argv)
 
     def attach(io_loop):
         from otrace_server import start
 
-        console = False if (args.no_console or args.exit_on_stdin_eof) else None
-        trc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torna_trace.trc")
-        return start(globals(), app_loop=io_loop, console=console, lsp=not args.no_lsp, host=args.addr,
-                     init_file=trc)
+        return start(globals(), app_loop=io_loop, **reciprocal.start_options(args))
 
     serve(make_app(), args.port, args.addr, attach=None if args.bare else attach,
           exit_on_stdin_eof=args.exit_on_stdin_eof)

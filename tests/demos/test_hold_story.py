@@ -1,0 +1,61 @@
+"""The story of torna_trace.py on each framework's demo, served for real: the page answers, 77 is
+held while every other request is served, listed, and resumed with each outcome (the HTTP answer
+checked), as a user does it in the shell (here through ``otrace/command`` of the language server)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+ANSWER_77 = "The reciprocal of 77.0 is 0.012987012987012988"
+
+
+def hold_77(demo, editor):
+    """GET /?number=77 on a thread, once it is held: (the pending request, its holdStarted params)."""
+    held = demo.get_in_thread("?number=77")
+    started = editor.wait_notification("otrace/holdStarted")
+    return held, started
+
+
+def command(editor, line: str) -> str:
+    """Run a shell command line through the language server; its output (AssertionError on error)."""
+    result = editor.request("otrace/command", {"line": line})
+    assert not result["error"], (line, result)
+    return result["output"]
+
+
+def test_the_page_asks_for_a_number_and_answers(demo):
+    status, _, body = demo.get()
+    assert status == 200 and '<form method="get" action="/">' in body and f"served by {demo.framework}" in body
+    assert "The reciprocal of 4.0 is 0.25" in demo.get("?number=4")[2]
+    assert "'abc' is not a number" in demo.get("?number=abc")[2]
+
+
+def test_77_is_held_listed_and_continued_while_others_are_served(demo, editor):
+    held, started = hold_77(demo, editor)
+    assert started["id"].startswith("get_reciprocal:hd-hold_check:") and started["label"] == "hold_check"
+    assert started["file"].endswith("_trace.py")
+    for number in range(2, 6):                                       # served meanwhile
+        assert f"The reciprocal of {float(number)} is" in demo.get(f"?number={number}")[2]
+    assert not held.done
+    assert command(editor, "ls /osh/recent/holds/get_reciprocal/hd-hold_check") == started["id"].rsplit(":", 1)[1]
+    command(editor, "cd ~~")
+    assert command(editor, "number") == "'77'"                        # the held request's local
+    assert command(editor, "resume") == f"Resuming {started['id']}"
+    status, _, body = held.wait()
+    assert status == 200 and ANSWER_77 in body
+    assert editor.request("otrace/holds") == {"holds": []}
+
+
+@pytest.mark.parametrize("line, status, text", [
+    ("resume --value 4", 200, "The reciprocal of 4.0 is 0.25"),      # the value replaces the number
+    ("resume --value '0.5'", 200, "The reciprocal of 0.5 is 2.0"),
+    ("resume --raise ValueError", 500, ""),                           # the app's own error answer
+], ids=["value", "quoted-value", "raise"])
+def test_resume_outcomes_answer_the_held_request(demo, editor, line, status, text):
+    held, started = hold_77(demo, editor)
+    command(editor, "cd ~~")
+    assert command(editor, line) == f"Resuming {started['id']}"
+    got, _, body = held.wait()
+    assert got == status and text in body
