@@ -52,7 +52,8 @@ def test_77_is_held_listed_and_continued_while_others_are_served(demo, editor):
     ("resume --value 4", 200, "The reciprocal of 4.0 is 0.25"),      # the value replaces the number
     ("resume --value '0.5'", 200, "The reciprocal of 0.5 is 2.0"),
     ("resume --raise ValueError", 500, ""),                           # the app's own error answer
-], ids=["value", "quoted-value", "raise"])
+    ("resume --status 409 Taken", 409, "Taken"),                      # the framework's own HTTP error
+], ids=["value", "quoted-value", "raise", "status"])
 def test_resume_outcomes_answer_the_held_request(demo, editor, line, status, text):
     held, started = hold_77(demo, editor)
     command(editor, "cd ~~")
