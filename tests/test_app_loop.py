@@ -69,6 +69,19 @@ if __name__ == "__main__":
     asyncio.run(main())
 '''
 
+# Tornado as its older documentation starts it: IOLoop.current().start(), no coroutine main.
+TORNADO_IOLOOP = TORNADO_DOCS.replace('''async def main():
+    app = make_app()
+    app.listen(int(sys.argv[1]), "127.0.0.1")
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())''', '''if __name__ == "__main__":
+    app = make_app()
+    app.listen(int(sys.argv[1]), "127.0.0.1")
+    tornado.ioloop.IOLoop.current().start()''')
+
 AIOHTTP_DOCS = '''
 import asyncio
 import sys
@@ -277,11 +290,12 @@ def _a_held_request_is_a_task_of_the_listed_loop(program: Program, handler: str)
     assert slow.get("body") == "released", slow
 
 
-@pytest.mark.parametrize("source, handler", [(TORNADO_DOCS, "get"), (AIOHTTP_DOCS, "slow"), (UVICORN_DOCS, "slow")],
-                         ids=["tornado-asyncio.run", "aiohttp-run_app", "starlette-uvicorn.run"])
+@pytest.mark.parametrize("source, handler", [(TORNADO_DOCS, "get"), (TORNADO_IOLOOP, "get"), (AIOHTTP_DOCS, "slow"),
+                                             (UVICORN_DOCS, "slow")],
+                         ids=["tornado-asyncio.run", "tornado-IOLoop.start", "aiohttp-run_app", "starlette-uvicorn.run"])
 def test_an_app_run_as_its_framework_documents_it_under_otrace_lists_its_tasks(tmp_path, source, handler):
-    """Tornado's documentation today (``asyncio.run(main())``), aiohttp's ``web.run_app``,
-    ``uvicorn.run``: otrace starts before the program makes its loop."""
+    """Tornado's documentation today (``asyncio.run(main())``) and before (``IOLoop.current().start()``),
+    aiohttp's ``web.run_app``, ``uvicorn.run``: otrace starts before the program makes its loop."""
     with Program(tmp_path, source) as program:
         _a_held_request_is_a_task_of_the_listed_loop(program, handler)
 
