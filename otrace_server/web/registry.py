@@ -4,7 +4,7 @@ It is the shell's web provider (``shell.web``): ``clients()`` lists the browsers
 /osh/web, ``evaluate(name, expression, timeout)`` runs a JavaScript expression in one of them and
 returns ``(value_text | None, error_text | None)``.
 
-    registry = WebRegistry(identity=lambda handler: handler.get_cookie("user"))
+    registry = WebRegistry(identity=lambda handler: handler.get_cookie("user"))   # Tornado
     registry.attach(shell, runtime)                     # shell.web = registry, + engine enricher
     registry.evaluate("user1", "document.title")        # from the console / a worker thread
     ('"Chat"', None)
@@ -16,16 +16,20 @@ timeout (``web_timeout``, default 5 s). Every evaluation sent is written to the 
 asked); in safe mode every evaluation is refused (``core.policy``'s message).
 
 Thread-safety notes: the socket side (``register``, ``set_url``, ``unregister``, ``reply``) runs on
-the application's loop thread. ``clients()`` and ``submit()`` may be called from any thread.
+the loop thread of the socket (``register`` records that loop; sockets of several frameworks may
+live on several loops). ``clients()`` and ``submit()`` may be called from any thread.
 ``evaluate()`` / ``evaluate_all()`` block until the answers arrive, so they refuse (RuntimeError) to
-run on the app loop thread (the reply could never arrive) and on the control thread (it would stall
-the control plane). Sending crosses to the app loop only through ``Runtime.post_to_app_loop``; the
-reply completes a ``concurrent.futures.Future`` (thread-safe), which the caller waits on.
+run on the app loop thread or the loop thread of a browser asked (the reply could never arrive) and
+on the control thread (it would stall the control plane). A message to a browser crosses to its
+socket's loop only through ``otrace_server.runtime.crossing``; the reply completes a
+``concurrent.futures.Future`` (thread-safe), which the caller waits on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import inspect
 import itertools
 import json
 import logging
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from otrace_server.core import audit
 from otrace_server.core.policy import refused
+from otrace_server.runtime import crossing
 from otrace_server.shell.providers import WebClientInfo
 from otrace_server.web.names import tab_name, web_name
 from otrace_server.web.ratelimit import LogLimiter
@@ -63,7 +68,8 @@ def default_identity(handler: Any) -> str:
 @dataclass(eq=False)
 class _Client:
     """A registered socket of ``identity`` (named ``base``, or ``base#N`` for its N-th tab).
-    ``send(text)`` writes a message; it is called on the app loop only."""
+    ``send(text)`` writes a message (it may return an awaitable); it is called on ``loop``, the
+    socket's loop, only."""
 
     name: str
     identity: str
@@ -71,6 +77,7 @@ class _Client:
     since: float
     user_agent: str
     send: Callable[[str], Any]
+    loop: asyncio.AbstractEventLoop | None
     url: str = ""
     pending: set[int] = field(default_factory=set)
 
@@ -78,9 +85,11 @@ class _Client:
 class WebRegistry:
     """Connected browsers and evaluations in flight (see the module doc).
 
-    ``identity(handler) -> str | None`` names the browser behind a Tornado handler (the websocket
-    handler when a browser connects, a request handler when a request is held); None means "not
-    identified": such a socket is not registered and its messages are dropped. Names follow
+    ``identity(connection) -> str | None`` names the browser behind a framework's connection: the
+    socket's when a browser connects, the held request's when a request is held (Tornado: the
+    ``RequestHandler``; aiohttp: the ``web.Request``; Starlette/FastAPI: the ``WebSocket`` or
+    ``Request``, both ``HTTPConnection``s). None means "not identified": such a socket is not
+    registered and its messages are dropped. Names follow
     ``names`` (one-to-one). Log lines caused by browsers (connections, bad messages) go through
     ``warnings`` (a ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a
     summary line).
@@ -129,11 +138,17 @@ class WebRegistry:
         self.runtime = None
 
     # ---- socket side (app loop thread) --------------------------------------------------------
-    def register(self, identity: str, user_agent: str, send: Callable[[str], Any], url: str = "") -> str | None:
+    def register(self, identity: str, user_agent: str, send: Callable[[str], Any], url: str = "",
+                 loop: asyncio.AbstractEventLoop | None = None) -> str | None:
         """Register a connected socket of ``identity`` (``names.identity_text``) and return its
         name: ``names.web_name(identity)``, or when another tab of the same identity has it,
         ``<name>#2``, ``<name>#3``, ... (smallest free). None (not registered, logged) if a
-        different identity holds that name (only a SHA-256 collision of two long identities)."""
+        different identity holds that name (only a SHA-256 collision of two long identities).
+        ``send(text)`` writes one message on ``loop`` (default: the running loop; a socket
+        registered with no loop at all cannot be sent to). It may return an awaitable (an async
+        framework's send), which is awaited in a task of that loop."""
+        if loop is None:
+            loop = _running_loop()
         base = web_name(identity)
         with self._lock:
             if any(c.base == base and c.identity != identity for c in self._clients.values()):
@@ -143,7 +158,8 @@ class WebRegistry:
                 while name in self._clients:
                     n += 1
                     name = tab_name(base, n)
-                self._clients[name] = _Client(name, identity, base, time.time(), user_agent[:300], send, url[:2000])
+                self._clients[name] = _Client(name, identity, base, time.time(), user_agent[:300], send, loop,
+                                              url[:2000])
         if name is None:
             self.warnings.log(base, logging.WARNING, "otrace: browser not registered: its name %s belongs to another "
                               "identity", base)
@@ -233,7 +249,7 @@ class WebRegistry:
         with audit.acting(asker):   # a direct call: ``who`` names the asker
             audit.record("javascript", browser=name, expression=expression)
         text = json.dumps({"otrace": "eval", "id": msg_id, "expr": expression})
-        self.runtime.post_to_app_loop(self._send, client, msg_id, text)
+        crossing(client.loop, lambda: self._send(client, msg_id, text))
         return future
 
     def abandon(self, future: concurrent.futures.Future, error: str = "abandoned") -> None:
@@ -275,6 +291,11 @@ class WebRegistry:
         def send() -> list[concurrent.futures.Future]:
             return [self.submit(name, expression, who) for name in names]
 
+        running = _running_loop()
+        here = [c.name for c in self._clients_named(names) if running is not None and c.loop is running]
+        if here:
+            raise RuntimeError(f"waiting on the app loop thread of browser {here[0]}'s socket for its answer "
+                               "would never end")
         runtime = self.runtime
         # wrong thread: RuntimeError before anything is sent; without a runtime every evaluation
         # is refused at once (nothing to wait for)
@@ -297,30 +318,55 @@ class WebRegistry:
         if self.runtime is None:
             return "otrace web is not attached to a started runtime (otrace_server.web attach)"
         with self._lock:
-            known = name in self._clients
-        if not known:
+            client = self._clients.get(name)
+        if client is None:
             return f"no browser named {name!r}; 'ls /osh/web' lists them"
+        if client.loop is None:
+            return f"browser {name} was registered outside an event loop: nothing can reach it"
         return None
+
+    def _clients_named(self, names: list[str]) -> list[_Client]:
+        with self._lock:
+            return [self._clients[name] for name in names if name in self._clients]
 
     def _settings_value(self, name: str, default: Any) -> Any:
         settings = getattr(self.engine, "settings", None)
         return getattr(settings, name, default) if settings is not None else default
 
     def _send(self, client: _Client, msg_id: int, text: str) -> None:
-        """On the app loop: write one eval message; a closed socket fails the evaluation."""
+        """On the socket's loop: write one eval message; a closed socket fails the evaluation
+        (at once, or when the send's awaitable fails)."""
         with self._lock:
             live = msg_id in self._pending
         if not live:
             return  # abandoned (timed out) before the loop got to it
         try:
-            client.send(text)
+            sent = client.send(text)
+            if inspect.isawaitable(sent):
+                asyncio.ensure_future(sent).add_done_callback(lambda task: self._sent(client, msg_id, task))
         except Exception as exc:  # WebSocketClosedError and the like
-            self.warnings.log(client.name, logging.INFO, "otrace: sending to browser %s failed: %s", client.name, exc)
-            with self._lock:
-                entry = self._pending.pop(msg_id, None)
-                client.pending.discard(msg_id)
-            if entry is not None:
-                _complete(entry[0], None, f"browser {client.name} disconnected")
+            self._send_failed(client, msg_id, exc)
+
+    def _sent(self, client: _Client, msg_id: int, task: asyncio.Future) -> None:
+        """The awaitable of an async send is done: a failure fails the evaluation."""
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            self._send_failed(client, msg_id, failure)
+
+    def _send_failed(self, client: _Client, msg_id: int, exc: BaseException) -> None:
+        self.warnings.log(client.name, logging.INFO, "otrace: sending to browser %s failed: %s", client.name, exc)
+        with self._lock:
+            entry = self._pending.pop(msg_id, None)
+            client.pending.discard(msg_id)
+        if entry is not None:
+            _complete(entry[0], None, f"browser {client.name} disconnected")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _text(value: Any) -> str:

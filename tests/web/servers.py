@@ -35,10 +35,13 @@ def load_chat():
 
 
 @contextlib.contextmanager
-def served(registry, make_app: Callable[[], Any]) -> Iterator[tuple[AppServer, Runtime, Shell]]:
-    """``make_app()`` served on 127.0.0.1 with ``registry`` attached to a real Shell + Runtime on the
-    process engine; yields (server, runtime, shell) and detaches and stops everything after."""
-    server = AppServer(make_app)
+def served(registry, make_app: Callable[[], Any], serve: Callable[[Any], Any] = AppServer
+           ) -> Iterator[tuple[AppServer, Runtime, Shell]]:
+    """``serve(make_app)`` (default: the Tornado app of ``make_app()`` served on 127.0.0.1; see
+    ``tests.web.frameworks`` for aiohttp and uvicorn) with ``registry`` attached to a real Shell +
+    Runtime on the process engine; yields (server, runtime, shell) and detaches and stops
+    everything after."""
+    server = serve(make_app)
     runtime = Runtime(get_engine(), server.loop)
     runtime.start()
     shell = Shell(get_engine(), {})

@@ -1,0 +1,27 @@
+"""A Starlette app as Starlette's documentation writes one (function endpoints, ``uvicorn.run``)."""
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.routing import Route
+
+import otrace_server.web as otweb
+from otrace_server import traceassert
+from tests.web.apps import PAGE
+
+REGISTRY = otweb.WebRegistry(identity=lambda conn: conn.cookies.get("who"))
+
+
+async def page(request):
+    return HTMLResponse(PAGE)
+
+
+async def hold(request):
+    await traceassert(False, label="web_hold", action="hold")
+    return PlainTextResponse("resumed")
+
+
+app = Starlette(routes=[Route("/", page), Route("/hold", hold)] + otweb.starlette_routes("/otrace", REGISTRY))
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=8000)
