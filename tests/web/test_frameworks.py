@@ -1,8 +1,8 @@
 """/osh/web served by aiohttp and by Starlette/FastAPI under uvicorn (apps in tests/web/apps, written as
 each framework's documentation writes them), with real headless Chromium: the script is served, a
-page appears under /osh/web/<user> and evaluates JavaScript typed in the shell, and bad messages
-(invalid JSON, too large, cross-origin) are dropped with a clear log line while the app keeps
-serving."""
+page appears under /osh/web/<user> and evaluates JavaScript typed in the shell, a held request of the
+same user names that browser (``web_client``), and bad messages (invalid JSON, too large,
+cross-origin) are dropped with a clear log line while the app keeps serving."""
 
 from __future__ import annotations
 
@@ -95,6 +95,24 @@ def test_a_page_appears_under_osh_web_and_evaluates_javascript_typed_in_the_shel
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 0, 0)"
     page.fill("#message", "typing")
     assert session.execute('document.querySelector("#message").value').output == '"typing"'
+
+
+def test_a_held_request_names_the_same_users_browser(site, user_page):
+    page, name = user_page("dora")
+    engine = site.engine
+    engine.settings.set("trace_active", True)
+    try:
+        page.evaluate("() => { window.__r = fetch('/hold').then(r => r.text()); }")
+        hold = wait_for(lambda: next((h for h in engine.holds.list() if h.context.label == "web_hold"), None),
+                        what="the hold")
+        assert hold.context.extra.get("web_client") == name
+        session = site.shell.session(name="test")
+        assert not session.execute("cd ~~").error
+        assert f"'web_client': '{name}'" in session.execute("__trc").output
+        engine.resume([hold.id])
+        assert page.evaluate("() => window.__r") == "resumed"
+    finally:
+        engine.settings.set("trace_active", False)
 
 
 def connect(site, user: str | None = "raw", origin: str | None = None):
