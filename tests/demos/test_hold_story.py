@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.waiting import wait_for
+
 pytestmark = pytest.mark.timeout(60)
 
 ANSWER_77 = "The reciprocal of 77.0 is 0.012987012987012988"
@@ -46,6 +48,19 @@ def test_77_is_held_listed_and_continued_while_others_are_served(demo, editor):
     status, _, body = held.wait()
     assert status == 200 and ANSWER_77 in body
     assert editor.request("otrace/holds") == {"holds": []}
+
+
+def test_osh_tasks_shows_the_held_request_waiting_in_its_endpoint(demo, editor):
+    """The app loop is the loop that runs (issue 16 point 1), whether the demo started otrace before
+    web.run_app / uvicorn.run or inside asyncio.run(main()): /osh/tasks lists its tasks."""
+    held, started = hold_77(demo, editor)
+    where = f"{started['file']}:{started['line']} get_reciprocal"
+    listing = wait_for(lambda: (lambda text: text if where in text else None)(command(editor, "ls -l /osh/tasks")),
+                       what=f"a task waiting at {where}")   # read while the request may still be on its way there
+    [task] = [line.split()[0] for line in listing.splitlines() if line.endswith(where)]
+    assert where in command(editor, f"view /osh/tasks/{task}").splitlines()[-1]   # the end of its await chain
+    command(editor, "resume all")
+    assert held.wait()[0] == 200
 
 
 @pytest.mark.parametrize("line, status, text", [
