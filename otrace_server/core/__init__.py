@@ -12,6 +12,7 @@ Modules (one concept each):
     targets     resolving "Class.method" names to (owner, attribute) targets
     tracer      Tracer: installing/removing tracing wrappers
     wrappers    the tracing wrappers, generated as source for each trace's condition
+    codeswap    changing a function in place (its code) and restoring it exactly
     assertions  traceassert()
     tags        object tagging
     patching    live patching of functions and methods

@@ -6,8 +6,10 @@ code object and bytecode position, never the frame); ``FrameStack`` turns that p
 ``core/_stackwalk.c`` when it was built (by ``pip install``, through ``setup.py``), else the same
 walk in Python (``_walk_python``; tests check that both give the same result).
 
-Otrace's own frames (its core, the generated tracing wrappers included) are never part of a
-stack: ``is_own`` tells them apart, caching its answer per source file in ``own_files``.
+Otrace's own frames (its core, the generated tracing wrappers included: those swapped into an
+application's function run with its module's globals, and are told by their file name
+``<otrace wrapper of NAME>``) are never part of a stack: ``is_own`` tells them apart, caching its
+answer per source file in ``own_files``.
 
 Thread-safety: ``walk`` and ``frames_from_traceback`` run on the traced thread and touch only its
 frames; ``own_files`` is a plain dict (its updates are single dict operations).
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import CodeType, FrameType, TracebackType
 from typing import Any
+
+from otrace_server.core.wrappers import FILE_PREFIX as _WRAPPER_FILE
 
 __all__ = ["FrameSnapshot", "FrameStack", "PackedStack", "MAX_FRAMES", "frames_from_traceback", "is_own",
            "own_files", "position_line", "walk"]
@@ -127,13 +131,14 @@ own_files: dict[str, bool] = {}
 
 
 def is_own(frame: FrameType) -> bool:
-    """True for frames of otrace's core (its wrappers included), cached per source file name in
-    ``own_files``."""
+    """True for frames of otrace's core and of its tracing wrappers (by their file name, since a
+    wrapper swapped into a function runs with that function's globals), cached per source file
+    name in ``own_files``."""
     file = frame.f_code.co_filename
     own = own_files.get(file)
     if own is None:
         name = frame.f_globals.get("__name__", "")
-        own = isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX)
+        own = file.startswith(_WRAPPER_FILE) or (isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX))
         if len(own_files) >= 10_000:   # generated file names (one per wrapper): stay bounded
             own_files.clear()
         own_files[file] = own

@@ -1,5 +1,5 @@
-"""Tracing by wrapping: install a generated wrapper in place of a function or method, remove it
-to restore the original object exactly.
+"""Tracing by wrapping: swap a generated wrapper's code into a function or method (the same
+object: every holder of it sees the trace), remove it to restore the original code exactly.
 
     >>> eng = Engine()                                                       # doctest: +SKIP
     >>> eng.tracer.trace("Receive.respond", globals())                       # exceptions only
@@ -12,7 +12,19 @@ awaits), generators (``yield from``) and async generators (delegating ``asend``/
 ``aclose``). For generators, "call" is when iteration starts and the return value is the
 generator's ``return`` value (None for async generators).
 
-Cost: nothing is installed until ``trace`` is called, and ``untrace`` puts the original object back,
+How (see core.codeswap): the function object itself is changed in place. Its ``__code__``
+becomes the wrapper's code (``wrappers.Wrapper.code``), which calls a copy of the function
+(``codeswap.copy_of``: its code, globals, closure cells, defaults); so a router, a decorator's
+registry, a ``functools.partial`` or a bound method holding the function sees the trace (and the
+hold, and the untrace). The function keeps its identity, its flavor (``inspect.iscoroutinefunction``
+and the like) and its signature (``__wrapped__`` is the copy while traced: ``inspect.signature``,
+``inspect.getsource``, ``inspect.unwrap`` see the original); untrace puts back the very same code
+object and removes ``__wrapped__`` again (or puts back the function's own). A method a class
+INHERITS is traced by setting a wrapper function on the class named (the base class's function is
+shared by every other class: they stay untraced); so is a function whose wrapper code cannot be
+made to fit (logged: holders of the object do not see that trace).
+
+Cost: nothing is installed until ``trace`` is called, and ``untrace`` puts the original code back,
 so untraced code pays nothing. Each trace gets a wrapper generated for its condition (core.wrappers,
 core.conditions): exceptions only is ``try: return func(...) except Exception: record; raise``;
 argument conditions are inlined with positional-index argument lookups.
@@ -59,6 +71,7 @@ from dataclasses import dataclass, replace
 from types import FunctionType
 from typing import Any
 
+from otrace_server.core import codeswap
 from otrace_server.core import tags as _tags
 from otrace_server.core.conditions import ArgSpec, Condition, parse
 from otrace_server.core.context import MISSING, TraceContext, snapshot
@@ -277,7 +290,18 @@ class Tracer:
     def __init__(self, engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
-        self._traces: dict[tuple[int, str], tuple[_Trace, Any]] = {}  # Target.key -> (trace, installed object)
+        #: _key(target) -> (trace, installed: a codeswap.Change, or the object set on the slot)
+        self._traces: dict[tuple, tuple[_Trace, Any]] = {}
+
+    def _lookup(self, target: Target) -> tuple[tuple, tuple[_Trace, Any] | None]:
+        """(key, entry or None) of ``target`` (lock held). Keys: the slot ``(id(owner), attr)`` of
+        a wrapper set on a class (a method it inherits), else the function object, whatever name
+        reaches it."""
+        entry = self._traces.get(target.key)
+        if entry is not None:
+            return target.key, entry
+        key = target.key if target.inherited else ("function", id(target.function))
+        return key, self._traces.get(key)
 
     def _target(self, name_or_target: Any, namespace: dict | None) -> Target:
         if isinstance(name_or_target, str):
@@ -285,7 +309,7 @@ class Tracer:
         else:
             target = from_object(name_or_target)
         with self._lock:
-            entry = self._traces.get(target.key)
+            _, entry = self._lookup(target)
         if entry is not None:  # already traced: the original is the one we replaced
             return replace(entry[0].spec.target, qualname=target.qualname)
         return target
@@ -302,8 +326,9 @@ class Tracer:
         if action not in ACTIONS:
             raise OTraceError(f"unknown action {action!r} (break, hold or tag)")
         count = parse_count(count)
-        flavor = flavor_of(target.function)
-        argspec = ArgSpec.of(_called_function(target.function))
+        runs = codeswap.underneath(target.function)   # its own code, also while traced already
+        flavor = flavor_of(runs)
+        argspec = ArgSpec.of(_called_function(runs))
         cond.check(argspec)
         when = cond.when
         if action == "hold":
@@ -320,26 +345,44 @@ class Tracer:
         name = target.qualname
         spec = TraceSpec(name, target, cond.text, action, count)
         trace = _Trace(self, spec, cond, argspec)
-        wrapper = build(trace, flavor, when)
-        installed = {"classmethod": classmethod, "staticmethod": staticmethod}.get(target.kind, lambda f: f)(wrapper)
         with self._lock:
-            target.install(installed)
-            self._traces[target.key] = (trace, installed)
+            key, entry = self._lookup(target)
+            installed = self._install(trace, flavor, when, entry[1] if entry is not None else None)
+            self._traces[key] = (trace, installed)
         if not self.engine.settings.trace_active:
             self.engine.settings.set("trace_active", True)
         self.engine.events.publish("trace", name=name)
         return spec
 
+    def _install(self, trace: _Trace, flavor: str, when: str | None, previous: Any) -> Any:
+        """Install ``trace``'s wrapper (lock held), replacing ``previous`` (what a trace of the same
+        target installed, or None); returns what was installed."""
+        target = trace.spec.target
+        func = target.function
+        runs = codeswap.underneath(func)
+        replacing = previous if isinstance(previous, codeswap.Change) else None
+        if not target.inherited:
+            copy = runs if runs is not func else codeswap.copy_of(func)
+            try:
+                code = build(trace, copy, flavor, when).code(len(func.__closure__ or ()))
+                return codeswap.swap(func, code, {"__wrapped__": copy}, runs=copy, replacing=replacing)
+            except codeswap.CodeSwapError as exc:
+                log.warning("otrace: %s is traced by rebinding its name: holders of the function object "
+                            "(routers, registries) do not see this trace (%s)", trace.spec.name, exc)
+        if replacing is not None:
+            codeswap.restore(replacing)
+        wrapper = build(trace, runs, flavor, when).function
+        installed = {"classmethod": classmethod, "staticmethod": staticmethod}.get(target.kind, lambda f: f)(wrapper)
+        target.install(installed)
+        return installed
+
     def untrace(self, name_or_target: Any, namespace: dict | None = None) -> TraceSpec:
-        """Remove a trace: the original object is back in its slot (for an inherited method, the
-        class's own attribute is deleted again). Publishes ``untrace`` {name}. Raises OTraceError
-        when the target is unknown or not traced."""
-        if isinstance(name_or_target, str):
-            key = resolve(name_or_target, namespace).key
-        else:
-            key = from_object(name_or_target).key
+        """Remove a trace: the original code is back in the function (for a method a class
+        inherits, the class's own attribute is deleted again). Publishes ``untrace`` {name}.
+        Raises OTraceError when the target is unknown or not traced."""
+        target = resolve(name_or_target, namespace) if isinstance(name_or_target, str) else from_object(name_or_target)
         with self._lock:
-            entry = self._traces.get(key)
+            key, entry = self._lookup(target)
             if entry is None:
                 label = name_or_target if isinstance(name_or_target, str) else repr(name_or_target)
                 raise OTraceError(f"not traced: {label}")
@@ -369,22 +412,25 @@ class Tracer:
     def _spec(trace: _Trace) -> TraceSpec:
         return replace(trace.spec, matches=trace.matches)
 
-    def _remove(self, key: tuple[int, str], entry: tuple[_Trace, Any]) -> None:
+    def _remove(self, key: tuple, entry: tuple[_Trace, Any]) -> None:
         """Restore the original (lock held). If someone replaced our wrapper meanwhile (e.g. a
-        live patch), their object stays and only our bookkeeping is dropped."""
+        live patch), their object or code stays and only our bookkeeping is dropped."""
         trace, installed = entry
         del self._traces[key]
         target = trace.spec.target
-        if target.current() is installed:
-            target.restore()
+        if isinstance(installed, codeswap.Change):
+            restored = codeswap.restore(installed)
         else:
+            restored = target.current() is installed
+            if restored:
+                target.restore()
+        if not restored:
             log.warning("otrace: %s was replaced while traced; leaving the new object in place", trace.spec.name)
 
     def _expire(self, trace: _Trace) -> None:
         """Called by a trace whose count is used up: remove it if it is still the installed one."""
-        key = trace.spec.target.key
         with self._lock:
-            entry = self._traces.get(key)
+            key, entry = self._lookup(trace.spec.target)
             if entry is None or entry[0] is not trace:
                 return
             self._remove(key, entry)

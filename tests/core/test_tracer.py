@@ -111,6 +111,7 @@ def test_a_method_reached_through_an_instance_is_named_on_its_class():
 # ---- exceptions ---------------------------------------------------------------------------------
 def test_exception_in_plain_function(engine):
     ns = namespace()
+    first_line = recip.__code__.co_firstlineno      # while traced, recip runs the wrapper's code
     engine.tracer.trace("recip", ns)
     with pytest.raises(ZeroDivisionError):
         ns["recip"]("0")
@@ -121,7 +122,7 @@ def test_exception_in_plain_function(engine):
     assert ctx.argvalues == {"number": "0"}
     assert ctx.stack[ctx.frame_index].function == "recip"
     assert ctx.stack[ctx.frame_index - 1].function == "test_exception_in_plain_function"
-    assert ctx.line == recip.__code__.co_firstlineno + 1
+    assert ctx.line == first_line + 1
     assert not any("otrace_server" in f.file or f.file.startswith("<otrace") for f in ctx.stack)
 
 
@@ -310,10 +311,14 @@ def test_count_applies_to_exceptions_by_default(engine):
 def test_untrace_restores_identity_for_every_kind(engine):
     ns = namespace()
     before = {k: (v.__dict__.copy() if isinstance(v, type) else v) for k, v in ns.items()}
+    functions = [recip, Base.__dict__["respond"], Base.make.__func__, Base.half, fetch, countdown, acount]
+    state = [(f.__code__, f.__defaults__, dict(f.__dict__)) for f in functions]
     names = ["recip", "Base.respond", "Base.make", "Base.half", "Sub.respond", "fetch", "countdown", "acount"]
     for name in names:
         engine.tracer.trace(name, ns)
-    assert ns["recip"] is not recip and Base.__dict__["make"] is not before["Base"]["make"]
+    # traced in place: the same objects (Sub's inherited method: a wrapper set on Sub)
+    assert ns["recip"] is recip and Base.__dict__["make"] is before["Base"]["make"] and "respond" in Sub.__dict__
+    assert all(f.__code__ is not code for f, (code, _, _) in zip(functions, state))
     for name in names:
         engine.tracer.untrace(name, ns)
     for k, v in ns.items():
@@ -322,6 +327,8 @@ def test_untrace_restores_identity_for_every_kind(engine):
             assert all(v.__dict__[a] is before[k][a] for a in before[k])
         else:
             assert v is before[k]
+    for f, (code, defaults, attrs) in zip(functions, state):   # the very same code object, nothing left behind
+        assert f.__code__ is code and f.__defaults__ is defaults and f.__dict__ == attrs
     assert engine.tracer.traced() == []
 
 
