@@ -9,6 +9,19 @@
     app.add_routes(routes + otweb.aiohttp_routes("/otrace"))   # /otrace/ws, /otrace/otrace-web.js
     # page: <script src="/otrace/otrace-web.js"></script>
 
+To carry otrace's messages on the app's own socket instead (the page includes the script with
+``data-connect="false"`` and calls ``OTraceWeb.attach(ws)``), hand its events to a
+``protocol.Peer``::
+
+    peer = Peer(registry, request.remote)        # in the app's handler; 403 unless
+    # peer.allows_origin(request.headers.get("Origin"), request.host), then ws.prepare(request)
+    peer.open(request, request.headers.get("User-Agent", ""), ws.send_str)
+    async for message in ws:
+        if message.type == WSMsgType.TEXT and peer.message(message.data):
+            continue                             # it was otrace's
+        ...                                      # the app's own message
+    peer.close()
+
 The identity callable receives the ``aiohttp.web.Request`` of the socket's handshake (and, for
 the hold <-> browser correlation, the request of a held handler). The wire format and what is
 dropped with a (rate-limited) log line are ``protocol``'s; this module only hands aiohttp's socket

@@ -10,9 +10,10 @@ many were not logged and from whom (the five sources with most)::
 
     otrace: 1990 more log lines caused by browsers in the last 60 s were not logged (mallory: 1990)
 
-Thread-safety: called on the application's loop thread (where sockets live). The summary is
-written by a timer on the running loop at the window's end; without a running loop (tests calling
-it directly), by the first call after the window.
+Thread-safety: called on the loop threads where sockets live (one lock guards the counts, so
+sockets of several loops may share a limiter). The summary is written by a timer on the running
+loop at the window's end; without a running loop (tests calling it directly), by the first call
+after the window.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -41,13 +43,18 @@ class LogLimiter:
         self._count = 0
         self._dropped: collections.Counter[str] = collections.Counter()
         self._timer: asyncio.TimerHandle | None = None
+        self._lock = threading.Lock()
 
     def log(self, source: str, level: int, msg: str, *args: Any, exc_info: bool = False) -> bool:
         """Log ``msg % args`` at ``level`` unless ``source`` or all sources reached their limit in
         this window (then count it for the summary). Returns True when it was logged."""
+        with self._lock:
+            return self._log(source, level, msg, args, exc_info)
+
+    def _log(self, source: str, level: int, msg: str, args: tuple, exc_info: bool) -> bool:
         now = self.clock()
         if self._start is None or now - self._start >= self.window:
-            self.flush()
+            self._flush()
             self._start = now
         if self._logged[source] >= self.per_source or self._count >= self.total:
             self._dropped[source] += 1
@@ -61,6 +68,10 @@ class LogLimiter:
 
     def flush(self) -> None:
         """End the current window: write the summary line if lines were not logged."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -58,7 +58,8 @@ MAX_WEB_MESSAGE = 1024 * 1024
 
 def default_identity(handler: Any) -> str:
     """The identity used when the app gives none: Tornado's ``current_user`` when set, else
-    ``"browser"`` (every tab then shows up as browser, browser#2, ...)."""
+    ``"browser"`` (every tab then shows up as browser, browser#2, ...; so for aiohttp and
+    Starlette, which have no such user of their own, unless the app sets ``identity``)."""
     user = getattr(handler, "current_user", None)
     if isinstance(user, bytes):
         user = user.decode("utf-8", "replace")
@@ -89,8 +90,7 @@ class WebRegistry:
     socket's when a browser connects, the held request's when a request is held (Tornado: the
     ``RequestHandler``; aiohttp: the ``web.Request``; Starlette/FastAPI: the ``WebSocket`` or
     ``Request``, both ``HTTPConnection``s). None means "not identified": such a socket is not
-    registered and its messages are dropped. Names follow
-    ``names`` (one-to-one). Log lines caused by browsers (connections, bad messages) go through
+    registered and its messages are dropped. Names follow ``names`` (one-to-one). Log lines caused by browsers (connections, bad messages) go through
     ``warnings`` (a ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a
     summary line).
     """

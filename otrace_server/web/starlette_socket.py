@@ -10,6 +10,11 @@
     # or mounted: Mount("/otrace", routes=otweb.starlette_routes(""))
     # page: <script src="/otrace/otrace-web.js"></script>
 
+An app's own websocket endpoint carries otrace's messages the same way (the page includes the
+script with ``data-connect="false"`` and calls ``OTraceWeb.attach(ws)``): ``peer = Peer(registry,
+websocket.client.host)``, ``peer.open(websocket, user_agent, websocket.send_text)`` after
+``accept``, ``if peer.message(text): continue`` for each text, ``peer.close()`` at the end.
+
 The identity callable receives the ``starlette.websockets.WebSocket`` of the socket (and, for the
 hold <-> browser correlation, the ``Request`` of a held endpoint): both are ``HTTPConnection``s
 (``cookies``, ``headers``, ``scope``). The wire format and what is dropped with a (rate-limited) log

@@ -75,6 +75,9 @@ class AiohttpServer(_LoopServer):
 class UvicornServer(_LoopServer):
     """``app`` (an ASGI application) served by uvicorn, as ``uvicorn.run(app, host="127.0.0.1")``."""
 
+    #: the largest websocket message uvicorn takes (its ``ws_max_size`` default); larger closes
+    MAX_MESSAGE = 16 * 1024 * 1024
+
     def __init__(self, app: Any) -> None:
         self.app = app
         super().__init__()
@@ -85,7 +88,7 @@ class UvicornServer(_LoopServer):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", log_level="warning",
-                                                    timeout_graceful_shutdown=1))
+                                                    ws_max_size=self.MAX_MESSAGE, timeout_graceful_shutdown=1))
         self.task = asyncio.ensure_future(self.server.serve(sockets=[sock]))
         while not self.server.started:
             if self.task.done():

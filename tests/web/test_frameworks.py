@@ -15,6 +15,7 @@ import pytest
 import tornado.httpclient
 
 from otrace_server.web import MAX_WEB_MESSAGE
+from otrace_server.web.protocol import SOCKET_LIMIT
 
 from tests.support.waiting import wait_for
 from tests.web import servers
@@ -26,14 +27,14 @@ pytestmark = pytest.mark.timeout(60)
 
 def aiohttp_site():
     from tests.web.apps import aiohttp_app
-    return aiohttp_app.REGISTRY, aiohttp_app.make_app, lambda make_app: AiohttpServer(make_app())
+    return aiohttp_app.REGISTRY, aiohttp_app.make_app, lambda make_app: AiohttpServer(make_app()), SOCKET_LIMIT
 
 
 def uvicorn_site(module_name: str):
     if not uvicorn_serves_websockets():
         pytest.skip("uvicorn has no websocket implementation here (pip install otrace-server[starlette])")
     module = pytest.importorskip(f"tests.web.apps.{module_name}")
-    return module.REGISTRY, lambda: module.app, lambda make_app: UvicornServer(make_app())
+    return module.REGISTRY, lambda: module.app, lambda make_app: UvicornServer(make_app()), UvicornServer.MAX_MESSAGE
 
 
 SITES = {"aiohttp": aiohttp_site, "starlette": lambda: uvicorn_site("starlette_app"),
@@ -43,10 +44,12 @@ SITES = {"aiohttp": aiohttp_site, "starlette": lambda: uvicorn_site("starlette_a
 @pytest.fixture(scope="module", params=sorted(SITES))
 def site(request):
     """One framework's app served for real, its registry attached to a real Shell + Runtime:
-    a namespace of server, runtime, shell, registry, engine."""
-    registry, make_app, serve = SITES[request.param]()
+    a namespace of server, runtime, shell, registry, engine, limit (the largest message the
+    server takes on a socket)."""
+    registry, make_app, serve, limit = SITES[request.param]()
     with served(registry, make_app, serve) as (server, runtime, shell):
-        yield SimpleNamespace(server=server, runtime=runtime, shell=shell, registry=registry, engine=shell.engine)
+        yield SimpleNamespace(server=server, runtime=runtime, shell=shell, registry=registry, engine=shell.engine,
+                              limit=limit)
 
 
 @pytest.fixture
@@ -122,6 +125,22 @@ def connect(site, user: str | None = "raw", origin: str | None = None):
     return servers.connect(site.server, headers)
 
 
+def registered(site, user: str):
+    """A raw socket of ``user`` and its /osh/web name, once registered."""
+    ws = connect(site, user=user)
+    return ws, wait_for(lambda: next(iter(site.registry.names_for(user)), None), what=f"{user}'s socket")
+
+
+def answer_one(site, ws, value: str) -> None:
+    """Act as the browser: read one eval message and answer it with ``value``."""
+    message = json.loads(on_loop(site.server, ws.read_message))
+    on_loop(site.server, lambda: ws.write_message(json.dumps({"otrace": "result", "id": message["id"], "value": value})))
+
+
+def tracebacks(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 def otrace_lines(caplog) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name == "otrace.web")
 
@@ -131,8 +150,7 @@ def test_bad_messages_are_dropped_with_a_log_line_and_the_app_keeps_serving(site
     with caplog.at_level(logging.INFO):
         with pytest.raises(tornado.httpclient.HTTPClientError, match="403"):
             connect(site, origin="http://evil.example")
-        ws = connect(site, user="mallory")
-        name = wait_for(lambda: next(iter(site.registry.names_for("mallory")), None), what="mallory's socket")
+        ws, name = registered(site, "mallory")
         big = json.dumps({"otrace": "result", "id": 1, "value": "x" * MAX_WEB_MESSAGE})
         for message in ["not json {", big, b"\xff\xfe binary", "[" * 100_000,
                         json.dumps({"otrace": "result", "id": 999999, "value": "late"})]:
@@ -146,17 +164,37 @@ def test_bad_messages_are_dropped_with_a_log_line_and_the_app_keeps_serving(site
         site.engine.settings.set("safe_mode", False)
         try:
             future = site.registry.submit(name, "6*7", who="test")
-            message = json.loads(on_loop(server, ws.read_message))
-            assert message == {"otrace": "eval", "id": future.otrace_id, "expr": "6*7"}
-            on_loop(server, lambda: ws.write_message(json.dumps({"otrace": "result", "id": message["id"],
-                                                                 "value": "42"})))
+            answer_one(site, ws, "42")
             assert future.result(5) == ("42", None)
         finally:
             site.engine.settings.set("safe_mode", True)
         assert get(site, "/")[0] == 200
         on_loop(server, ws.close)
         wait_for(lambda: name not in site.registry.names_for("mallory"), what="the socket to unregister")
-    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    assert tracebacks(caplog) == []
+
+
+def test_a_message_over_the_servers_limit_closes_only_that_socket(site, caplog):
+    server = site.server
+    big, big_name = registered(site, "huge")
+    ok, ok_name = registered(site, "fine")
+    site.engine.settings.set("safe_mode", False)
+    try:
+        with caplog.at_level(logging.INFO):
+            pending = site.registry.submit(big_name, "document.title", who="test")
+            json.loads(on_loop(server, big.read_message))            # the eval reached the "browser"
+            on_loop(server, lambda: big.write_message("x" * (site.limit + 1)))
+            assert on_loop(server, big.read_message) is None          # the server closed it
+            assert pending.result(5) == (None, f"browser {big_name} disconnected")
+            wait_for(lambda: big_name not in site.registry.names_for("huge"), what="the big socket to go")
+            future = site.registry.submit(ok_name, "3", who="test")
+            answer_one(site, ok, "3")
+            assert future.result(5) == ("3", None)
+    finally:
+        site.engine.settings.set("safe_mode", True)
+        on_loop(server, ok.close)
+    wait_for(lambda: not site.registry.clients(), what="the sockets to unregister")
+    assert tracebacks(caplog) == []
 
 
 def test_an_unidentified_socket_is_not_registered(site, caplog):
