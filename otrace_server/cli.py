@@ -137,8 +137,8 @@ def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
             print("".join(traceback.format_exception_only(type(exc), exc)), end="", file=sys.stderr)
             return EXIT_FAILED
     console = opts.console if opts.console is not None else (batch_lines is None and isatty(sys.stdin))
-    # --batch over a script: installed before the script makes its loops, so that they (asyncio.run's,
-    # Tornado's IOLoop.current()) tell when it serves
+    # --batch over a script: installed before the script runs, so that its loop and its listening
+    # sockets tell when it serves
     with ServingWatch() if batch_lines is not None and code is not None else contextlib.nullcontext() as watch:
         return _run_started(opts, settings, batch_lines, module, code, console, watch)
 

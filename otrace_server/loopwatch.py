@@ -17,13 +17,13 @@ before is not (its loop is then known only when ``install`` runs inside it, e.g.
 in a coroutine, or when passed explicitly). A closed loop is forgotten. The runtime's "app loop"
 and ``ServingWatch.in_loop`` both read it.
 
-``ServingWatch``: while installed, the loops the program makes (``asyncio.run``,
-``asyncio.new_event_loop``, Tornado's ``IOLoop.current()``) come from an event loop policy whose
-loops report ``create_server`` / ``create_unix_server`` (asyncio's ``start_server``) and
-``add_reader`` of a listening socket (Tornado's ``listen``/``add_sockets``). A loop that listens on
-nothing (a long job) never serves. The ``otrace`` command installs one for ``--batch FILE
-script.py``. A program that makes its loops elsewhere (uvloop's policy or ``uvloop.run``) is seen
-running (``in_loop``), never serving.
+``ServingWatch``: the main thread's loop (told by ``running_loops``, whatever made it: a policy,
+``asyncio.Runner(loop_factory=...)`` as uvicorn does) serves once a socket listens on the main
+thread: while installed, ``socket.socket.listen`` tells it (asyncio's ``create_server`` and
+``start_server``, so aiohttp and uvicorn, and Tornado's ``listen`` / ``bind_sockets`` all call it).
+A loop that listens on nothing (a long job) never serves; a server whose sockets listen in C
+(uvloop's ``create_server``) is seen running, not serving. The ``otrace`` command installs one for
+``--batch FILE script.py``.
 
 Thread-safety: ``running_loops`` may be read and installed from any thread; the loops report on
 their own thread. A ``ServingWatch`` is installed and removed on the main thread; ``serving`` and
@@ -151,24 +151,22 @@ running_loops = RunningLoops()
 
 class ServingWatch:
     """While installed (``with ServingWatch() as watch:``, on the main thread, before the program
-    creates its event loop), tells:
+    listens), tells:
 
-    - ``in_loop()``: whether an asyncio loop runs on the main thread now (any loop: told by
-      ``running_loops``);
-    - ``serving`` (a ``threading.Event``): set while a loop made through the event loop policy
-      (``asyncio.run``, ``asyncio.new_event_loop``, Tornado's ``IOLoop.current()``) runs on the main
-      thread with a listening socket registered (set on the loop's first iteration after the
-      socket was registered, i.e. after what the program does right after listening; cleared when
-      that loop stops running).
+    - ``in_loop()``: whether an asyncio loop runs on the main thread now (``running_loops``);
+    - ``serving`` (a ``threading.Event``): set while a loop runs on the main thread after a socket
+      listened there (``socket.socket.listen``, before the loop ran or while it runs): set two
+      iterations of the loop later, i.e. after what the program does right after listening;
+      cleared when that loop stops running, set again when a loop runs there again.
 
-    Those loops are ``asyncio.SelectorEventLoop``s (POSIX: the default already); on exit the policy
-    that was installed before is put back (loops already made keep reporting). Any thread may read."""
+    On exit ``socket.socket.listen`` is put back. Any thread may read."""
 
     def __init__(self) -> None:
         self.serving = threading.Event()
         self._running = threading.Event()
-        self._previous: asyncio.AbstractEventLoopPolicy | None = None
+        self._listened = False        # a socket listened on the main thread
         self._unsubscribe: Callable[[], None] | None = None
+        self._previous_listen = None
 
     def in_loop(self) -> bool:
         """Whether an event loop runs on the main thread now."""
@@ -177,14 +175,32 @@ class ServingWatch:
     def __enter__(self) -> "ServingWatch":
         running_loops.install()
         self._unsubscribe = running_loops.subscribe(self._loop_changed)
-        self._previous = asyncio.get_event_loop_policy()
-        asyncio.set_event_loop_policy(_WatchedPolicy(self))
+        self._previous_listen = socket.socket.__dict__.get("listen")
+        inherited = socket.socket.listen
+        watch = self
+
+        def listen(sock: socket.socket, *args) -> None:
+            inherited(sock, *args)
+            if threading.current_thread() is threading.main_thread():
+                watch._socket_listens()
+
+        socket.socket.listen = listen
         return self
 
     def __exit__(self, *exc_info) -> None:
-        asyncio.set_event_loop_policy(self._previous)
+        if self._previous_listen is None:
+            del socket.socket.listen            # socket.socket inherits its own again
+        else:
+            socket.socket.listen = self._previous_listen
         if self._unsubscribe is not None:
             self._unsubscribe()
+
+    def _socket_listens(self) -> None:
+        """On the main thread: a socket listens; the loop running there (if any) serves soon."""
+        self._listened = True
+        loop = asyncio._get_running_loop()
+        if loop is not None:
+            self._serves_soon(loop)
 
     def _loop_changed(self, thread: threading.Thread, loop: asyncio.AbstractEventLoop | None) -> None:
         """``running_loops``' listener (on the loop's thread): a main thread loop starts or stops."""
@@ -195,67 +211,15 @@ class ServingWatch:
             self.serving.clear()
             return
         self._running.set()
-        if isinstance(loop, _WatchedLoop) and loop.listener:   # listening since an earlier run
-            loop.call_soon(self.loop_serves)
+        if self._listened:                       # listening since before this run
+            self._serves_soon(loop)
 
-    def loop_serves(self) -> None:
-        """Called by a watched loop, on its thread as it runs, after a listening socket was registered."""
-        if threading.current_thread() is threading.main_thread() and self._running.is_set():
+    def _serves_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``'s (the main) thread: set ``serving`` two iterations later, if it still runs
+        (the second hop lets what the program does right after listening, e.g. the rest of
+        ``create_server``, run first)."""
+        loop.call_soon(loop.call_soon, self._loop_serves)
+
+    def _loop_serves(self) -> None:
+        if self._running.is_set():
             self.serving.set()
-
-
-class _WatchedPolicy(asyncio.DefaultEventLoopPolicy):
-    """The default policy, whose new loops report to a ServingWatch."""
-
-    def __init__(self, watch: ServingWatch) -> None:
-        super().__init__()
-        self._watch = watch
-
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return _WatchedLoop(self._watch)
-
-
-class _WatchedLoop(asyncio.SelectorEventLoop):
-    """A selector event loop that tells its ServingWatch, once it runs with a listening socket
-    registered, that it serves (public methods only: what asyncio's and Tornado's servers call).
-    Reported on the loop's next iteration, so whatever the program does right after listening
-    (before it awaits) is done first; again at each later run (``listener``: the watch's
-    ``running_loops`` listener reads it when the loop starts running)."""
-
-    def __init__(self, watch: ServingWatch) -> None:
-        super().__init__()
-        self._watch = watch
-        self.listener = False
-
-    async def create_server(self, *args, **kwargs) -> asyncio.AbstractServer:
-        server = await super().create_server(*args, **kwargs)
-        self._registered(server.is_serving())     # False with start_serving=False: not listening yet
-        return server
-
-    async def create_unix_server(self, *args, **kwargs) -> asyncio.AbstractServer:
-        server = await super().create_unix_server(*args, **kwargs)
-        self._registered(server.is_serving())
-        return server
-
-    def add_reader(self, fd, callback, *args) -> None:
-        super().add_reader(fd, callback, *args)
-        self._registered(_listening(fd))
-
-    def _registered(self, listening: bool) -> None:
-        if listening:
-            self.listener = True
-            self.call_soon(self._watch.loop_serves)
-
-
-def _listening(fd) -> bool:
-    """Whether ``fd`` (a file descriptor or an object with ``fileno()``) is a listening socket."""
-    try:
-        sock = socket.socket(fileno=fd if isinstance(fd, int) else fd.fileno())
-    except (OSError, ValueError, AttributeError, TypeError):   # not a socket, or closed meanwhile
-        return False
-    try:
-        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
-    except OSError:
-        return False
-    finally:
-        sock.detach()                              # the descriptor stays the program's

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.lsp.rpc import Client
+from tests.test_cli import otrace
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -318,3 +319,14 @@ def test_start_before_asyncio_run_follows_the_loop_that_runs_and_then_the_next_o
         assert program.command("rm /osh/tasks/victim") == "cancelling task victim"
         assert program.proc.stdout.readline() == "first loop done\n"
         assert program.proc.stdout.readline() == "cancelled victim\n"      # on the loop that runs
+
+
+def test_batch_runs_over_a_uvicorn_app_once_it_serves(tmp_path):
+    """uvicorn makes its loop with a loop factory (no event loop policy): ``otrace --batch`` still
+    sees it serve, runs the batch over it (its tasks listed), then stops it as Ctrl-C would."""
+    (tmp_path / "app.py").write_text(UVICORN_DOCS)
+    (tmp_path / "cmds.osh").write_text("ls -l /osh/tasks\n")
+    proc = otrace("--batch", "cmds.osh", "app.py", str(free_port()), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Server.serve pending" in proc.stdout
+    assert "otrace: --batch cmds.osh done; stopping app.py as Ctrl-C would" in proc.stderr

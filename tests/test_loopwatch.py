@@ -5,6 +5,7 @@ thread runs. The ServingWatch loops run on the main thread, as a script's do und
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 
 import pytest
@@ -78,22 +79,23 @@ def test_a_tornado_app_listening_before_ioloop_start_serves():
     assert seen == [True]
 
 
-def test_in_loop_tells_any_loop_of_the_main_thread_also_one_made_before_the_watch():
-    """A loop the watch's policy did not make (made earlier, or by a library's own policy) is seen
-    running all the same (it serves unseen: only the policy's loops tell their listening sockets)."""
-    loop = asyncio.new_event_loop()
-    try:
-        with ServingWatch() as watch:
-            seen = loop.run_until_complete(_later(lambda: (watch.in_loop(), watch.serving.is_set())))
-            assert seen == (True, False)
-            assert not watch.in_loop()
-    finally:
-        loop.close()
+def test_a_loop_made_without_the_policy_is_seen_running_and_serving():
+    """uvicorn runs ``asyncio.Runner(loop_factory=asyncio.SelectorEventLoop)``: no policy involved."""
+    seen = []
 
+    async def main():
+        seen.append((watch.in_loop(), watch.serving.is_set()))
+        server = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
+        await asyncio.to_thread(watch.serving.wait, 5)
+        seen.append(watch.serving.is_set())
+        server.close()
 
-async def _later(fn):
-    await asyncio.sleep(0.01)
-    return fn()
+    listen = socket.socket.listen
+    with ServingWatch() as watch:
+        with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+            runner.run(main())
+    assert seen == [(True, False), True]
+    assert socket.socket.listen is listen       # put back
 
 
 def test_running_loops_tell_each_threads_loop_follow_the_next_and_forget_a_closed_one():
