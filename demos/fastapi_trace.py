@@ -20,10 +20,12 @@ from fastapi.responses import HTMLResponse
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+import otrace_server.web as otrace_web  # noqa: E402
 from demos import reciprocal  # noqa: E402  (the page, the answer, the options)
 from otrace_server import start, traceassert  # noqa: E402
 
 app = FastAPI()
+app.router.routes.extend(otrace_web.starlette_routes("/otrace"))   # /osh/web: /otrace/ws, /otrace/otrace-web.js
 
 
 @app.get("/", response_class=HTMLResponse)

@@ -13,6 +13,9 @@ page waits) while every other request is served; in the otrace console (the aioh
     get_reciprocal..06-24> resume      (or: resume --value 4, resume --raise ValueError, resume --status 409 Taken)
 
 Entering 0 raises ZeroDivisionError: ``trace get_reciprocal`` records it under /osh/recent/exceptions.
+The page includes ``/otrace/otrace-web.js``: the browser showing it appears under /osh/web (as
+``browser``: the demos give no identity), and with ``set safe_mode False`` JavaScript typed there
+runs in it (``document.body.style.background = "red"``).
 ``torna_trace.trc`` (next to this file) is sourced at start: it sets ``trace_active True``, without
 which ``traceassert`` holds nothing.
 
@@ -49,6 +52,7 @@ PAGE = """<html>
     <input type="submit" value="Submit">
   </form>
   <p><span id="answer">{answer}</span></p>
+  <script src="/otrace/otrace-web.js"></script>
 </body>
 </html>
 """

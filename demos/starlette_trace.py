@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+import otrace_server.web as otrace_web  # noqa: E402
 from demos import reciprocal  # noqa: E402  (the page, the answer, the options)
 from otrace_server import start, traceassert  # noqa: E402
 
@@ -36,7 +37,7 @@ async def get_reciprocal(request: Request) -> HTMLResponse:
     return HTMLResponse(reciprocal.page("Starlette", number))
 
 
-app = Starlette(routes=[Route("/", get_reciprocal)])
+app = Starlette(routes=[Route("/", get_reciprocal), *otrace_web.starlette_routes("/otrace")])   # + /osh/web
 
 
 async def main(argv=None):

@@ -49,7 +49,8 @@ class DemoProcess:
     timeout bounds the wait."""
 
     def __init__(self, script: str, tmp: Path, *flags: str, command: list[str] | None = None) -> None:
-        env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)   # this tree first
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp), PYTHONPATH=path, PYTHONUNBUFFERED="1")
         argv = [*(command or [sys.executable]), str(ROOT / "demos" / script), "--port", "0", "--exit-on-stdin-eof",
                 *flags]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
