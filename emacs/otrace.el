@@ -246,7 +246,12 @@ When it has ended, `otrace-reconnect' looks for its restart.")
     ('otrace/holdResumed
      (otrace--forget-holds (list (plist-get params :id))))
     ('otrace/holdsResumed                 ; several holds resumed at once
-     (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds)))))
+     (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds))))
+    ('otrace/settingChanged
+     (when (equal (plist-get params :name) "safe_mode")
+       (setf (otrace--info otrace--connection)
+             (plist-put (otrace--info otrace--connection) :safeMode (plist-get params :value)))
+       (force-mode-line-update t))))
   (run-hook-with-args 'otrace-notification-functions method params))
 
 (defun otrace--forget-holds (ids)
@@ -463,9 +468,40 @@ that one."
 
 ;;;; Mode line
 
+(defun otrace-safe-mode-p ()
+  "Non-nil unless the connected process said its safe mode is off.
+A server older than protocol 1.2 does not say: it counts as safe."
+  (not (and otrace--connection
+            (eq (plist-get (otrace--info otrace--connection) :safeMode) :json-false))))
+
 (defun otrace--lighter ()
-  "The mode-line lighter: \" otrace\" and the number of held requests."
-  (if otrace--holds (format " otrace[%d held]" (length otrace--holds)) " otrace"))
+  "The mode-line lighter: \" otrace\", \"!unsafe\" without safe mode, held requests."
+  (concat " otrace"
+          (if (not (otrace-safe-mode-p))
+              (propertize "!unsafe" 'face 'warning 'help-echo "safe_mode is off: M-x otrace-set-safe-mode")
+            "")
+          (if otrace--holds (format "[%d held]" (length otrace--holds)) "")))
+
+(defun otrace-set-safe-mode (on)
+  "Turn the connected process's safe mode ON (non-nil) or off, after asking.
+Interactively: toggle it.  Turning it off lets this and every other
+client run any code in the process (exec, calls in expressions, edit,
+JavaScript in browsers); the process audits the change."
+  (interactive (list (not (otrace-safe-mode-p))))
+  (let ((pid (plist-get (otrace--info (otrace--connection)) :pid)))
+    (when (or on
+              (eq ?y (read-char-choice
+                      (format "Allow code execution in pid %s (exec, calls, edit, JavaScript \
+in browsers; for every client)? (y or n) " pid)
+                      '(?y ?n))))
+      (let ((result (otrace--request 'otrace/command
+                                     (list :line (format "set safe_mode %s" (if on "True" "False"))))))
+        (when (eq (plist-get result :error) t) (otrace--error "%s" (plist-get result :output)))
+        (setf (otrace--info otrace--connection)
+              (plist-put (otrace--info otrace--connection) :safeMode (if on t :json-false)))
+        (force-mode-line-update t)
+        (otrace--message "safe mode %s in pid %s" (if on "on: no code execution" "OFF: code execution allowed")
+                         pid)))))
 
 ;;;###autoload
 (define-minor-mode otrace-mode

@@ -373,6 +373,25 @@ console, `x' fails the request and `R' resumes all."
 
 ;;;; Console
 
+(ert-deftest otrace-test-safe-mode-switch-asks-and-shows ()
+  "`otrace-set-safe-mode' asks before allowing code execution; the mode line
+shows it, also when another client changes it."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (should (otrace-safe-mode-p))
+    (should (equal (otrace--lighter) " otrace"))
+    (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET n"))   ; asked: "n" changes nothing
+    (should (otrace-safe-mode-p))
+    (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET y"))
+    (should-not (otrace-safe-mode-p))
+    (should (string-match-p "!unsafe" (otrace--lighter)))
+    (should (string-match-p "\\`safe_mode = False" ; the process itself says so
+                            (plist-get (otrace--request 'otrace/command '(:line "set safe_mode")) :output)))
+    ;; another client (here the console's own session) turns it back on: the mode line follows
+    (otrace--request 'otrace/command '(:line "set safe_mode True"))
+    (otrace-test--wait (lambda () (otrace-safe-mode-p)) "the settingChanged notification")
+    (should (equal (otrace--lighter) " otrace"))))
+
 (ert-deftest otrace-test-stopped-process-does-not-freeze-emacs ()
   "A process that does not answer costs at most `otrace-sync-request-timeout';
 the error says which request and which process."

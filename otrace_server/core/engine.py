@@ -445,6 +445,8 @@ class Engine:
 
     # ---- settings side effects -------------------------------------------------------------
     def _setting_stored(self, name: str, value: Any) -> None:
+        if name != "password":   # front ends show the others (e.g. safe_mode in a status bar)
+            self.events.publish("setting", name=name, value=value)
         if name == "hold_timeout":   # the holds that wait get it too, counted from when they began
             self.holds.set_timeout(value)
 

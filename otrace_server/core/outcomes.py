@@ -27,7 +27,12 @@ from typing import Any
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
 
-__all__ = ["outcome_from", "exception_named", "check_outcome"]
+__all__ = ["outcome_from", "exception_named", "check_outcome", "STATUS_RANGE"]
+
+#: the HTTP statuses a hold can be answered with (inclusive): final statuses only (a 1xx would
+#: leave the client waiting for the real answer); editors read it from the initialize result
+STATUS_RANGE = (200, 599)
+_RANGE_TEXT = f"{STATUS_RANGE[0]}-{STATUS_RANGE[1]}"
 
 _NOT_GIVEN: Any = object()
 
@@ -78,8 +83,9 @@ def check_outcome(outcome: Outcome) -> None:
     if outcome.kind == "raise" and outcome.exception is not None and not isinstance(outcome.exception, Exception):
         raise OTraceError(f"cannot raise {type(outcome.exception).__name__} in held code: it would stop the "
                           f"application, not the request; raise an Exception")
-    if outcome.kind == "status" and not (isinstance(outcome.status, int) and 200 <= outcome.status <= 599):
-        raise OTraceError(f"cannot answer with HTTP {outcome.status!r}: a final status is 200-599")
+    if outcome.kind == "status" and not (isinstance(outcome.status, int)
+                                         and STATUS_RANGE[0] <= outcome.status <= STATUS_RANGE[1]):
+        raise OTraceError(f"cannot answer with HTTP {outcome.status!r}: a final status is {_RANGE_TEXT}")
 
 
 def _exception(exc: Any) -> BaseException:
@@ -94,7 +100,7 @@ def _status(status: Any) -> int:
     if isinstance(status, str) and status.isascii() and status.isdigit():
         return int(status)
     if not isinstance(status, int) or isinstance(status, bool):
-        raise OTraceError(f"the status must be an HTTP status code (an integer, 200-599), got {status!r}")
+        raise OTraceError(f"the status must be an HTTP status code (an integer, {_RANGE_TEXT}), got {status!r}")
     return status
 
 

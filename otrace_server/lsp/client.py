@@ -39,6 +39,7 @@ from otrace_server.control.client import Client
 from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.outcomes import STATUS_RANGE
 from otrace_server.lsp import methods
 
 __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED", "ERR_NOT_AVAILABLE",
@@ -47,7 +48,7 @@ __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
 log = logging.getLogger("otrace.lsp")
 
 #: the version of the otrace/* protocol (docs/PROTOCOL.md), in ``initialize``'s result.otrace
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 ERR_OTRACE = -32001          # the operation was refused (OTraceError)
 ERR_NOT_INITIALIZED = -32002  # a message before a successful initialize
 ERR_NOT_AVAILABLE = -32003   # the feature is not set up in this process
@@ -83,7 +84,9 @@ class _Protocol(LanguageServerProtocol):
     def lsp_initialize(self, params):
         result = yield from super().lsp_initialize(params)
         data = self._converter.unstructure(result)
-        otrace = {"protocolVersion": PROTOCOL_VERSION, "dapPort": self.conn.server.dap_port, "pid": self.conn.server.pid}
+        server = self.conn.server
+        otrace = {"protocolVersion": PROTOCOL_VERSION, "dapPort": server.dap_port, "pid": server.pid,
+                  "safeMode": bool(server.engine.settings.safe_mode), "statusRange": list(STATUS_RANGE)}
         data["otrace"] = otrace
         data.setdefault("capabilities", {})["experimental"] = {"otrace": otrace}
         return data

@@ -136,7 +136,9 @@ class LspServer(Endpoint):
         self.broadcast("otrace/output", {"text": text, "stream": stream})
 
     def other_event(self, event: Event) -> None:
-        if event.kind == "web_clients":
+        if event.kind == "setting":
+            self.broadcast("otrace/settingChanged", {"name": event.data["name"], "value": jsonable(event.data["value"])})
+        elif event.kind == "web_clients":
             web = self.shell.web
             clients = self.web_clients(web) if web is not None else []
             self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})

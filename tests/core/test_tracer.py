@@ -367,7 +367,7 @@ def test_trace_sets_trace_active_and_publishes_events(engine):
     engine.tracer.trace("recip", ns)
     assert engine.settings.trace_active is True
     engine.tracer.untrace("recip", ns)
-    assert events == [("trace", "recip"), ("untrace", "recip")]
+    assert events == [("setting", "trace_active"), ("trace", "recip"), ("untrace", "recip")]
 
 
 def test_trace_active_false_suppresses_recording(engine):

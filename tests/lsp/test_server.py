@@ -38,11 +38,29 @@ def test_initialize_result_carries_protocol_version(sample):
     assert result == {"output": "/osh/globals", "prompt": "globals> ", "cwd": "/osh/globals", "error": False}
     c = Client(sample.lsp)
     init = c.initialize(sample.token)
-    assert init["otrace"]["protocolVersion"] == "1.1"
+    assert init["otrace"]["protocolVersion"] == "1.2"
     assert init["otrace"]["dapPort"] == sample.info["dap_port"] and isinstance(init["otrace"]["dapPort"], int)
+    assert init["otrace"]["safeMode"] is True
+    assert init["otrace"]["statusRange"] == [200, 599]     # what editors offer for "Answer with Status"
     assert init["serverInfo"]["name"] == "otrace-server"
-    assert init["capabilities"]["experimental"]["otrace"]["protocolVersion"] == "1.1"
+    assert init["capabilities"]["experimental"]["otrace"]["protocolVersion"] == "1.2"
     c.close()
+
+
+def test_a_setting_changed_by_one_client_is_notified_to_every_client(sample):
+    watcher, actor = sample.client("watcher"), sample.client("actor")
+    try:
+        actor.request("otrace/command", {"line": "set safe_mode False"})
+        for client in (watcher, actor):
+            assert client.wait_notification("otrace/settingChanged",
+                                            lambda p: p["name"] == "safe_mode") == {"name": "safe_mode", "value": False}
+        c = Client(sample.lsp)
+        assert c.initialize(sample.token)["otrace"]["safeMode"] is False    # a new client starts from it
+        c.close()
+        actor.request("otrace/command", {"line": "set safe_mode True"})
+        watcher.wait_notification("otrace/settingChanged", lambda p: p["name"] == "safe_mode" and p["value"] is True)
+    finally:
+        actor.request("otrace/command", {"line": "set safe_mode True"})
 
 
 @pytest.mark.parametrize("token, code", [(None, -32004), ("wrong", -32004)])
