@@ -75,3 +75,29 @@ def test_resume_outcomes_answer_the_held_request(demo, editor, line, status, tex
     assert command(editor, line) == f"Resuming {started['id']}"
     got, _, body = held.wait()
     assert got == status and text in body
+
+
+def test_the_endpoint_function_the_router_holds_is_traced_held_and_untraced(demo, editor):
+    """``trace -a hold get_reciprocal``: the function object the framework's router (RouteTableDef,
+    Route, FastAPI's decorator) holds is traced, not only the module's name (issue 16 point 2)."""
+    assert command(editor, "trace -a hold get_reciprocal") == "Tracing -a hold get_reciprocal"
+    try:
+        held = demo.get_in_thread("?number=5")
+        started = editor.wait_notification("otrace/holdStarted")
+        assert started["function"] == "get_reciprocal" and started["label"] != "hold_check"   # before the body
+        assert not held.done
+        command(editor, "resume all")
+        assert "The reciprocal of 5.0 is 0.2" in held.wait()[2]
+    finally:
+        command(editor, "untrace get_reciprocal")
+    assert "The reciprocal of 5.0 is 0.2" in demo.get("?number=5", timeout=5)[2]   # untraced: not held
+
+
+def test_trace_records_the_endpoints_exception(demo, editor):
+    """Entering 0 raises ZeroDivisionError: ``trace get_reciprocal`` records it."""
+    command(editor, "trace get_reciprocal")
+    try:
+        assert demo.get("?number=0")[0] == 500
+        assert "get_reciprocal" in command(editor, "ls /osh/recent/exceptions").split()
+    finally:
+        command(editor, "untrace get_reciprocal")
