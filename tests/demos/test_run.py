@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from tests.demos.process import DEMOS, DemoProcess
+from tests.demos.process import DEMOS, ROOT, DemoProcess
 from tests.demos.test_hold_story import ANSWER_77, command, hold_77
+from tests.test_cli import otrace
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,3 +45,16 @@ def test_the_demo_runs_unmodified_under_the_otrace_command(script, tmp_path):
     assert status == 200 and ANSWER_77 in body
     assert demo.stop() == 0, demo.output
     assert "already started" not in demo.output and "Traceback" not in demo.output, demo.output
+
+
+@SCRIPTS
+def test_otrace_batch_runs_over_the_demo_once_it_serves(script, tmp_path):
+    """``otrace --batch FILE demos/X.py``: the batch runs over the demo's own App once its server
+    listens (aiohttp's runner, uvicorn), then the demo is stopped as Ctrl-C would; status 0."""
+    (tmp_path / "cmds.osh").write_text("set trace_active\nls /osh/globals\n")
+    proc = otrace("--batch", str(tmp_path / "cmds.osh"), str(ROOT / "demos" / script), "--port", "0", "--no-lsp",
+                  cwd=ROOT, env_extra={"XDG_RUNTIME_DIR": str(tmp_path)}, timeout=45)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "trace_active = True" in lines                     # the demo's .trc was sourced, in its App
+    assert "get_reciprocal" in proc.stdout.split() and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
