@@ -26,9 +26,22 @@ line each of its lines came from. ``Patcher.by_filename(file)`` finds the patch 
 pseudo file -- also one undone, while it has a map: a held request may still run its code -- so
 positions in patched code can be reported at the document's lines.
 
-A traced function stays traced: the trace is removed, the function replaced, and the trace
+Where the new code goes (issue 16, point 2): INTO THE SAME FUNCTION OBJECT when it can
+(``Patch.in_place``): its ``__code__``, defaults, docstring and annotations become the new
+function's (core.codeswap), so routers, decorators' registries, ``functools.partial``s and bound
+methods holding the function run the new code too. That needs the new code's free variables to be
+exactly the original's (they are mapped onto the original's cells by name: a ``def`` whose closure
+gains or loses a variable, e.g. a method starting to use ``super()``), and the result to be the
+function compiled from the source (or a classmethod/staticmethod of it, like the original).
+Otherwise, and for a method a class inherits, the new object is set on the name (rebinding, as
+before) and, unless inherited, the output says why holders of the object keep the old code
+(an ``output`` event and a log line). ``Patch.original`` is the object replaced, or for a patch in
+place a copy of the function as it was (its code, cells and globals).
+
+A traced function stays traced: the trace is removed, the function patched, and the trace
 installed again with the same options (through ``engine.tracer``'s public API); ``unpatch``
-restores the ORIGINAL object (the very same object) and, if traced, traces it again.
+restores the original (in place: the very same code object, defaults and attributes; else the
+very same object in the slot) and, if traced, traces it again.
 Events: ``patch`` {name, patch} and ``unpatch`` {name} on ``engine.events``.
 
 Failures (OTraceError, nothing changed): unknown target, not a Python function (builtins, C
@@ -55,8 +68,9 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from otrace_server.core import codeswap
 from otrace_server.core.errors import OTraceError
-from otrace_server.core.targets import untraced
+from otrace_server.core.targets import Target, resolve, untraced
 
 __all__ = ["LineMap", "Patch", "Patcher", "patch_filename"]
 
@@ -80,10 +94,12 @@ class LineMap:
 @dataclass
 class Patch:
     """One live patch: the target's name, its Target, the new source, the object that was replaced
-    (``original``, restored by unpatch; for a name patched twice: the first original) and the
-    object installed (``patched``, a function or a classmethod/staticmethod), and when;
-    ``filename``: the pseudo file its code runs from; ``line_map``: where its lines came from, when
-    its source is a document's function with statements inserted (else None)."""
+    (``original``, restored by unpatch; for a name patched twice: the first original; for a patch
+    in place: a copy of the function as it was) and the object now in the slot (``patched``, a
+    function or a classmethod/staticmethod: for a patch in place the original object itself), and
+    when; ``filename``: the pseudo file its code runs from; ``line_map``: where its lines came from,
+    when its source is a document's function with statements inserted (else None); ``in_place``:
+    the new code went into the function object itself (``change``: that codeswap.Change)."""
 
     name: str
     target: Any
@@ -93,6 +109,12 @@ class Patch:
     time: float = field(default_factory=time.time)
     filename: str = ""
     line_map: LineMap | None = None
+    change: codeswap.Change | None = field(default=None, repr=False)
+
+    @property
+    def in_place(self) -> bool:
+        """True when the new code went into the original function object (every holder runs it)."""
+        return self.change is not None
 
 
 def patch_filename(name: str) -> str:
@@ -122,22 +144,39 @@ class Patcher:
         with self._lock:
             previous = self._patches.get(name)
             spec = self._untrace(target)
+            why = None
             try:
                 current = _raw(target.owner, target.attr)
                 func = _function_of(name, current if current is not _ABSENT else
                                     inspect.getattr_static(target.owner, target.attr))
                 filename = patch_filename(name)
                 new = _build(name, target, source, func, current, filename)
-                _install(target.owner, target.attr, new)
+                change, original = None, current
+                if current is not _ABSENT and (previous is None or previous.in_place):
+                    before = previous.original if previous is not None else codeswap.copy_of(func)
+                    change, why = _in_place(func, current, new, filename, previous)
+                    if change is not None:
+                        new, original = current, before
+                if change is None:
+                    if previous is not None and previous.in_place:
+                        codeswap.restore(previous.change)   # the slot's object gets its own code back
+                    elif previous is not None:
+                        original = previous.original
+                    _install(target.owner, target.attr, new)
             except BaseException:
                 self._retrace(spec)
                 raise
             _register_source(filename, source)
-            patch = Patch(name, target, source, previous.original if previous else current, new,
-                          filename=filename, line_map=line_map)
+            patch = Patch(name, target, source, original, new, filename=filename, line_map=line_map,
+                          change=change)
             self._patches[name] = patch
             self._undone.pop(name, None)   # its code now runs from the pseudo file: an older map is wrong
             self._retrace(spec)
+        if why is not None:
+            text = (f"{name}: patched by rebinding its name, not in place ({why}): routers, registries and "
+                    f"others holding the function keep running its old code")
+            log.warning("otrace: %s", text)
+            self._engine.events.publish("output", text=text, stream="stderr")
         self._engine.events.publish("patch", name=name, patch=patch)
         return patch
 
@@ -150,7 +189,10 @@ class Patcher:
                 raise OTraceError(f"{name!r} is not patched (patched: {known})")
             target = patch.target
             spec = self._untrace(target)
-            if patch.original is _ABSENT:
+            if patch.change is not None:
+                if not codeswap.restore(patch.change):
+                    log.warning("otrace: %s was changed while patched; leaving its code in place", name)
+            elif patch.original is _ABSENT:
                 _remove(target.owner, target.attr)
             else:
                 _install(target.owner, target.attr, patch.original)
@@ -191,23 +233,23 @@ class Patcher:
 
     # ---- helpers ---------------------------------------------------------------------------
     @staticmethod
-    def _resolve(name_or_target, namespace):
+    def _resolve(name_or_target, namespace) -> Target:
         if isinstance(name_or_target, str):
-            from otrace_server.core.targets import resolve
-
             return resolve(name_or_target.strip(), namespace)
-        if all(hasattr(name_or_target, a) for a in ("owner", "attr", "qualname")):
+        if isinstance(name_or_target, Target):
             return name_or_target
         raise OTraceError(f"patch: expected a name or a Target, got {name_or_target!r}")
 
-    def _untrace(self, target):
-        """Remove the trace on ``target`` if there is one; returns its TraceSpec (or None)."""
+    def _untrace(self, target: Target):
+        """Remove the trace on ``target`` -- on its slot, or on its function object under any name
+        (a patch in place changes that object) -- if there is one; returns its TraceSpec (or None)."""
         tracer = getattr(self._engine, "tracer", None)
         if tracer is None:
             return None
         for spec in tracer.traced():
             t = spec.target
-            if t.owner is target.owner and t.attr == target.attr:
+            same_function = not (t.inherited or target.inherited) and t.function is target.function
+            if (t.owner is target.owner and t.attr == target.attr) or same_function:
                 tracer.untrace(t)
                 return spec
         return None
@@ -226,8 +268,6 @@ class Patcher:
 
 def _fresh_target(target):
     """A Target for the same slot as ``target`` describing what the slot holds NOW."""
-    from otrace_server.core.targets import resolve
-
     if isinstance(target.owner, dict):
         fresh = resolve(target.attr, target.owner)
     else:
@@ -266,9 +306,9 @@ def _remove(owner, attr: str) -> None:
 
 def _function_of(name: str, obj: Any) -> types.FunctionType:
     """The Python function behind ``obj`` (unwrapping classmethod/staticmethod, and the tracing
-    wrapper of a traced method that a subclass inherits: the new code must get the original's
-    module globals and cells, not the wrapper's)."""
-    func = untraced(obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj)
+    wrapper of a traced method that a subclass inherits, or the copy running a traced function's
+    own code: the new code must get the original's module globals and cells, not the wrapper's)."""
+    func = codeswap.underneath(untraced(obj.__func__ if isinstance(obj, (classmethod, staticmethod)) else obj))
     if isinstance(func, types.FunctionType):
         return func
     if isinstance(func, (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodDescriptorType,
@@ -340,6 +380,31 @@ def _build(name: str, target, source: str, func: types.FunctionType, current: An
     if isinstance(current, (classmethod, staticmethod)) and not isinstance(new, (classmethod, staticmethod)):
         new = type(current)(new)
     return new
+
+
+def _in_place(func: types.FunctionType, current: Any, new: Any, filename: str,
+              previous: Patch | None) -> tuple[codeswap.Change | None, str | None]:
+    """Put the code of ``new`` (what ``_build`` made to replace ``current``, the slot's object,
+    whose function is ``func``) into ``func`` itself; returns (the Change, None), or (None, why
+    not). ``previous``: the name's patch in place being replaced (its saved state is kept)."""
+    if isinstance(current, (classmethod, staticmethod)):
+        if type(new) is not type(current):
+            return None, f"the new source makes a {type(new).__name__}, not a {type(current).__name__}"
+        new = new.__func__
+    if current is not func and getattr(current, "__func__", None) is not func:
+        return None, "the name holds a wrapper, not the function"
+    if not (isinstance(new, types.FunctionType) and new.__code__.co_filename == filename
+            and new.__code__.co_name == func.__name__):
+        return None, "a decorator of the new source made another object"
+    old_free, new_free = func.__code__.co_freevars, new.__code__.co_freevars
+    if old_free != new_free or any(a is not b for a, b in zip(new.__closure__ or (), func.__closure__ or ())):
+        return None, (f"its free variables ({', '.join(new_free) or 'none'}) are not the original's "
+                      f"({', '.join(old_free) or 'none'})")
+    if codeswap.underneath(func) is not func:
+        return None, "the function is traced by another engine"
+    fields = {"__defaults__": new.__defaults__, "__kwdefaults__": new.__kwdefaults__, "__doc__": new.__doc__,
+              "__annotations__": new.__annotations__}
+    return codeswap.swap(func, new.__code__, fields, replacing=previous.change if previous else None), None
 
 
 def _inner_function(new: Any, definition) -> types.FunctionType | None:

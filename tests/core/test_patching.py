@@ -125,18 +125,20 @@ def src(text: str) -> str:
 
 
 def test_patch_module_function_then_unpatch_restores_the_same_object(engine, mod):
-    original = mod.divide
+    original, code, defaults = mod.divide, mod.divide.__code__, mod.divide.__defaults__
     names = set(vars(mod))
     p = engine.patcher.patch("divide", src("""
         def divide(a, b=2):
             return SCALE * math.floor(a / b)
     """), vars(mod))
-    assert mod.divide is p.patched and mod.divide is not original
+    assert mod.divide is p.patched is original and p.in_place    # the new code went into the same object
+    assert p.original is not original and p.original.__code__ is code   # a copy of it as it was
     assert mod.divide(7) == 30                        # module globals (SCALE, math) and the new default
     assert mod.divide.__qualname__ == "divide" and mod.divide.__module__ == mod.__name__
     assert set(vars(mod)) == names                    # nothing added to the module's globals
     engine.patcher.unpatch("divide")
     assert mod.divide is original and mod.divide(7) == 7
+    assert mod.divide.__code__ is code and mod.divide.__defaults__ is defaults and mod.divide.__dict__ == {}
     assert engine.patcher.patches() == []
 
 
@@ -326,3 +328,82 @@ def test_a_patch_carries_its_line_map_and_is_found_by_its_file_after_unpatch(eng
     assert q.line_map is None and engine.patcher.by_filename(p.filename) is q
     engine.patcher.unpatch("divide")
     assert engine.patcher.by_filename(p.filename) is None          # undone without a map: nothing kept
+
+
+def test_holders_of_the_function_object_run_the_patched_code(engine, mod):
+    import functools
+
+    registry = {"/divide": mod.divide}
+    half = functools.partial(mod.divide, b=2)
+    greet = mod.Receive().greet                         # a bound method stored before the patch
+    engine.patcher.patch("divide", "def divide(a, b=1):\n    return ('patched', a, b)\n", vars(mod))
+    engine.patcher.patch("Receive.greet", "def greet(self):\n    return 'patched'\n", vars(mod))
+    assert registry["/divide"](6) == ("patched", 6, 1) and half(6) == ("patched", 6, 2) and greet() == "patched"
+    engine.patcher.unpatch_all()
+    assert registry["/divide"](6) == 6 and half(6) == 3 and greet() == "receive"
+
+
+def test_patching_a_name_twice_in_place_then_unpatch_restores_the_first_original(engine, mod):
+    code, doc = mod.divide.__code__, mod.divide.__doc__
+    first = engine.patcher.patch("divide", "def divide(a, b=5):\n    'one'\n    return 1\n", vars(mod))
+    second = engine.patcher.patch("divide", "def divide(a, b=6):\n    return 2\n", vars(mod))
+    assert second.original is first.original and mod.divide(0) == 2
+    assert mod.divide.__defaults__ == (6,)
+    engine.patcher.unpatch("divide")
+    assert mod.divide.__code__ is code and mod.divide.__defaults__ == (1,) and mod.divide.__doc__ is doc
+
+
+def test_free_variables_that_differ_fall_back_to_rebinding_and_say_so(engine, mod, caplog):
+    import logging
+
+    seen = []
+    engine.events.subscribe(lambda ev: seen.append(ev.data.get("text")) if ev.kind == "output" else None)
+    original, registry = mod.Receive.__dict__["greet"], [mod.Receive().greet]
+    with caplog.at_level(logging.WARNING, logger="otrace"):
+        p = engine.patcher.patch("Receive.greet", "def greet(self):\n    return 'new ' + super().greet()\n",
+                                 vars(mod))
+    assert not p.in_place and mod.Receive.__dict__["greet"] is p.patched is not original
+    assert mod.Receive().greet() == "new base" and registry[0]() == "receive"   # a holder keeps the old code
+    [text] = [t for t in seen if t]
+    assert text.startswith("Receive.greet: patched by rebinding its name, not in place (its free variables "
+                           "(__class__) are not the original's (none))")
+    assert "keep running its old code" in caplog.text
+    engine.patcher.unpatch("Receive.greet")
+    assert mod.Receive.__dict__["greet"] is original
+
+
+def test_in_place_then_rebinding_then_unpatch_restores_object_and_code(engine, mod):
+    original, code = mod.Receive.__dict__["greet"], mod.Receive.__dict__["greet"].__code__
+    engine.patcher.patch("Receive.greet", "def greet(self):\n    return 'one'\n", vars(mod))
+    p = engine.patcher.patch("Receive.greet", "def greet(self):\n    return 'two ' + super().greet()\n", vars(mod))
+    assert not p.in_place and p.original is original and original.__code__ is code
+    assert mod.Receive().greet() == "two base"
+    engine.patcher.unpatch("Receive.greet")
+    assert mod.Receive.__dict__["greet"] is original and original.__code__ is code
+
+
+@pytest.mark.parametrize("order", ["trace first", "patch first"])
+def test_trace_and_patch_in_either_order_reach_holders_and_undo_exactly(engine, mod, order):
+    registry = {"respond": mod.Receive().respond}
+    func = mod.Receive.__dict__["respond"]
+    code = func.__code__
+    steps = [lambda: engine.tracer.trace("Receive.respond", vars(mod), condition="number==3"),
+             lambda: engine.patcher.patch("Receive.respond", "def respond(self, number):\n    return number * 10\n",
+                                          vars(mod))]
+    for step in steps if order == "trace first" else reversed(steps):
+        step()
+    assert registry["respond"](3) == 30 and mod.Receive.__dict__["respond"] is func
+    assert [c.argvalues["number"] for c in engine.store.recent("traces")] == [3]
+    engine.patcher.unpatch("Receive.respond")
+    assert registry["respond"](3) == 1 / 3 and len(engine.store.recent("traces")) == 2   # original code, traced
+    engine.tracer.untrace("Receive.respond", vars(mod))
+    assert func.__code__ is code and func.__dict__ == {} and registry["respond"](3) == 1 / 3
+    assert len(engine.store.recent("traces")) == 2
+
+
+def test_patching_an_alias_of_a_traced_function_keeps_it_traced(engine, mod):
+    space = {"divide": mod.divide, "alias": mod.divide}
+    engine.tracer.trace("divide", space, condition="a==4")
+    engine.patcher.patch("alias", "def divide(a, b=1):\n    return -a\n", space)
+    assert mod.divide(4) == -4 and [s.name for s in engine.tracer.traced()] == ["divide"]
+    assert [c.argvalues["a"] for c in engine.store.recent("traces")] == [4]

@@ -30,15 +30,15 @@ def module(tmp_path):
 def test_snapshot_records_and_removal_unpatches(module):
     engine = Engine()
     bps = Breakpoints(engine)
-    original = module.total
+    original, code = module.total, module.total.__code__
     [result] = bps.set("me", module.__file__, [{"line": 4}])
     assert result["verified"] and result["message"].startswith("snapshot at line 4")
-    assert module.total is not original and module.total([1, 2]) == 3       # it does not stop
+    assert module.total.__code__ is not code and module.total([1, 2]) == 3   # patched in place; it does not stop
     snaps = engine.store.recent("traces")
     assert [c.label for c in snaps] == ["snapshot_total_4", "snapshot_total_4"]
     assert snaps[-1].locals["item"] == 2 and snaps[-1].file == module.__file__ and snaps[-1].line == 4
     assert bps.set("me", module.__file__, []) == []
-    assert module.total is original and engine.patcher.patches() == []
+    assert module.total is original and original.__code__ is code and engine.patcher.patches() == []
 
 
 def test_file_changed_since_loading_is_refused(module, tmp_path):
