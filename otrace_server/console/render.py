@@ -26,7 +26,8 @@ def format_event(event) -> str | None:
     show.
 
     ``context``: the trace id (plus the arguments for call/return traces; for holds and breaks also
-    the command that resumes them); ``hold_resumed``: ``<id> resumed``; ``output``: the text.
+    the command that resumes them); ``hold_resumed``: ``<id> resumed``; ``hold_client_gone``: that
+    the held request's client disconnected; ``output``: the text.
     """
     text = _event_text(event)
     return None if text is None else visible(text)
@@ -44,6 +45,8 @@ def _event_text(event) -> str | None:
     if event.kind == "hold_resumed":
         outcome = data.get("outcome")
         return f"{data['hold'].id} {outcome.describe() if outcome is not None else 'resumed'}"
+    if event.kind == "hold_client_gone":
+        return f"{data['hold'].id}  (held; its client disconnected)"
     if event.kind == "output":
         return str(data.get("text", "")).rstrip("\n")
     return None

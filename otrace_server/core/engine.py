@@ -33,16 +33,22 @@ from otrace_server.core.holds import Hold, HoldAnswered, HoldRegistry, Outcome
 from otrace_server.core.outcomes import check_outcome
 from otrace_server.core.settings import Settings
 from otrace_server.core.store import ContextStore
+from otrace_server.core.waiters import READY, BreakWaiter, Crossing, HoldAwaitable, HoldWaiter
 
-__all__ = ["Engine", "get_engine", "when_default_engine", "answer_any_hold", "READY", "StatusException"]
+__all__ = ["Engine", "get_engine", "when_default_engine", "answer_any_hold", "watch_no_client", "READY",
+           "HoldAwaitable", "StatusException", "ClientWatch"]
 
 log = logging.getLogger("otrace")
 
-#: ``crossing(loop, fn)``: run ``fn()`` soon on ``loop``'s thread; callable from any thread.
-Crossing = Callable[[asyncio.AbstractEventLoop, Callable[[], Any]], None]
-
 #: ``(status, reason) -> exception``: what held code raises to answer its request with that status
 StatusException = Callable[[int, str], BaseException]
+#: ``client_watch(hold, gone) -> release | None`` (see ``Engine.client_watch``)
+ClientWatch = Callable[[Hold, Callable[[], None]], "Callable[[], None] | None"]
+
+
+def watch_no_client(hold: Hold, gone: Callable[[], None]) -> None:
+    """The bare engine's ``client_watch``: it knows no framework, so no client to watch."""
+    return None
 
 
 def answer_any_hold(ctx: TraceContext) -> StatusException:
@@ -63,170 +69,16 @@ def _enrich(ctx: TraceContext, enrichers: list[Callable[[TraceContext], None]]) 
             log.exception("otrace: context enricher failed")
 
 
-class _Ready:
-    """An awaitable that completes at once with None (what ``await traceassert(True, ...)`` awaits)."""
-
-    __slots__ = ()
-
-    def __await__(self):
-        return iter(())
-
-
-READY = _Ready()
-
-
 class _PendingHold:
     """Placeholder ``ctx.hold`` while a hold context is stored but not yet registered (so the
     store never evicts it in between)."""
 
     __slots__ = ()
     done = False
+    client_gone = False
 
 
 _PENDING = _PendingHold()
-
-
-class _HoldWaiter:
-    """The loop side of one asyncio hold: its Future, the timeout timer, and the resolver the
-    registry calls from any thread (the waiter itself). One small object per hold, no closures."""
-
-    __slots__ = ("engine", "context", "loop", "crossing", "future", "timer")
-
-    def __init__(self, engine: "Engine", context: TraceContext, loop: asyncio.AbstractEventLoop,
-                 crossing: Crossing) -> None:
-        self.engine = engine
-        self.context = context
-        self.loop = loop
-        self.crossing = crossing
-        self.future = loop.create_future()
-        self.timer: asyncio.TimerHandle | None = None
-
-    def __call__(self, outcome: Outcome) -> None:
-        """The hold's resolver (any thread): complete the Future on its loop."""
-        self.crossing(self.loop, functools.partial(self._complete, outcome))
-
-    def retime(self, hold: Hold) -> None:
-        """``hold.timeout`` changed (any thread): re-arm the timer on the loop."""
-        self.crossing(self.loop, functools.partial(self.arm, hold))
-
-    def arm(self, hold: Hold) -> None:
-        """On the loop: (re)start the timer that resumes ``hold`` when its timeout is reached."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if hold.timeout and not hold.done:
-            self.timer = self.loop.call_later(hold.remaining, self.engine.resume_quietly, hold.id,
-                                              Outcome("timeout"))
-
-    def _complete(self, outcome: Outcome) -> None:
-        """On the loop: the Future gets what the held code's ``await`` returns or raises."""
-        future = self.future
-        if future.done():
-            return
-        try:
-            value = self.engine.apply_outcome(outcome, self.context)
-        except BaseException as exc:   # what the resume asked the held code to raise
-            try:
-                future.set_exception(exc)
-            except TypeError:           # StopIteration cannot travel through a Future
-                future.set_exception(RuntimeError(f"resumed raising {exc!r}"))
-        else:
-            future.set_result(value)
-
-
-class _BreakWaiter:
-    """The thread side of one break: the resolver (any thread) hands the outcome to the blocked
-    thread; ``retime`` wakes it to wait again with the hold's new timeout."""
-
-    __slots__ = ("condition", "outcome")
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.outcome: Outcome | None = None
-
-    def __call__(self, outcome: Outcome) -> None:
-        with self.condition:
-            self.outcome = outcome
-            self.condition.notify_all()
-
-    def retime(self, hold: Hold) -> None:
-        with self.condition:
-            self.condition.notify_all()
-
-    def wait(self, hold: Hold) -> bool:
-        """Block until resumed (True) or ``hold``'s timeout has passed (False)."""
-        with self.condition:
-            while self.outcome is None:
-                remaining = hold.remaining
-                if remaining == 0.0:
-                    return False
-                self.condition.wait(remaining)
-            return True
-
-
-class HoldAwaitable:
-    """What ``traceassert(..., action="hold")`` returns when it holds: awaiting it waits until the
-    hold is resumed, then returns the resume value, raises the requested exception or answers
-    the request with an HTTP status.
-
-    It is its own await iterator (asyncio's Future protocol: it yields the hold's Future to the
-    Task until the Future is done), so it sees the end of the wait itself: an await that is
-    cancelled (client gone, shutdown) or closed ends the hold as ``cancelled``, and the timeout
-    timer is dropped, with no done callback on the Future."""
-
-    __slots__ = ("_waiter", "_hold", "_awaited")
-
-    def __init__(self, waiter: _HoldWaiter, hold: Hold) -> None:
-        self._waiter = waiter
-        self._hold = hold
-        self._awaited = False
-
-    def __await__(self):
-        self._awaited = True
-        return self
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.send(None)
-
-    def send(self, _value):
-        """Yield the Future while it is pending; then return its result (the outcome, applied)."""
-        future = self._waiter.future
-        if not future.done():
-            future._asyncio_future_blocking = True
-            return future
-        self._ended()
-        raise StopIteration(future.result())   # or raises the resume's exception / CancelledError
-
-    def throw(self, typ, val=None, tb=None):
-        """Something was thrown into the waiting coroutine (cancellation): end the hold, re-raise."""
-        self._ended()
-        if isinstance(typ, BaseException):
-            raise typ
-        raise typ(*(() if val is None else (val,)))
-
-    def close(self) -> None:
-        """The waiting coroutine was closed: end the hold (unless its loop is closed already: a
-        pending task destroyed at shutdown; nothing can be completed there any more)."""
-        if not self._waiter.loop.is_closed():
-            self._ended()
-
-    def _ended(self) -> None:
-        waiter = self._waiter
-        if waiter.timer is not None:
-            waiter.timer.cancel()
-        if not waiter.future.done():
-            waiter.future.cancel()
-        if not self._hold.done:
-            waiter.engine.resume_quietly(self._hold.id, Outcome("cancelled"))
-
-    def __del__(self):
-        if not self._awaited and not self._hold.done:
-            log.warning("otrace: hold %s was not awaited (use 'await traceassert(..., action=\"hold\")'); "
-                        "resuming it", self._hold.id)
-            self._waiter.engine.resume_quietly(self._hold.id, Outcome())
 
 
 class Engine:
@@ -265,6 +117,13 @@ class Engine:
         #: (``otrace_server.frameworks.status_exception_for``). Called on front-end threads (the
         #: check in ``resume``) and on the held code's thread; must not raise.
         self.status_exception_for: Callable[[TraceContext], StatusException | None] = answer_any_hold
+        #: ``client_watch(hold, gone) -> release | None``: called on the app loop when an asyncio
+        #: hold starts; when its request's client disconnects, ``gone()`` (app loop) marks the hold
+        #: ``client_gone``; ``release()`` is called on the app loop after the held code's first step
+        #: once resumed (the framework's own disconnect callbacks, held back, run then as they
+        #: would have without otrace). None: nothing watched. ``app.start`` sets the frameworks'
+        #: (``otrace_server.frameworks``); the bare engine's watches nothing. Must not raise.
+        self.client_watch: ClientWatch = watch_no_client
         self._site_counts: dict[tuple[str, int], dict[str, int]] = {}
         self._site_lock = threading.Lock()
         self.settings.on_change(self._setting_changed)
@@ -363,10 +222,14 @@ class Engine:
             why = "no running asyncio loop" if loop is None else "otrace is not started (otrace_server.start())"
             log.warning("otrace: cannot hold %s: %s; recorded as an assertion", ctx.id, why)
             return READY
-        waiter = _HoldWaiter(self, ctx, loop, crossing)
+        waiter = HoldWaiter(self, ctx, loop, crossing)
         self._store(ctx, "holds")
         hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
         waiter.arm(hold)
+        try:
+            waiter.release = self.client_watch(hold, functools.partial(self._client_gone, hold))
+        except Exception:   # a framework's watch must never break the hold
+            log.exception("otrace: watching the client of %s failed", ctx.id)
         self._announce(ctx)
         self.events.publish("hold_started", hold=hold)
         if self._crossing is None:   # otrace stopped while this hold was being made: never strand it
@@ -376,7 +239,7 @@ class Engine:
     def start_break(self, ctx: TraceContext) -> Any:
         """Record ``ctx`` as a break and block the calling thread until it is resumed from another
         thread; returns the resume value (or raises the requested exception)."""
-        waiter = _BreakWaiter()
+        waiter = BreakWaiter()
         self._store(ctx, "breaks")
         hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
         self._announce(ctx)
@@ -439,6 +302,15 @@ class Engine:
             self.holds.resume(trace_id, outcome)
         except OTraceError:
             pass
+
+    def _client_gone(self, hold: Hold) -> None:
+        """The client of ``hold``'s request disconnected (app loop): mark it, publish
+        ``hold_client_gone`` {hold} once."""
+        if hold.done or hold.client_gone:
+            return
+        hold.client_gone = True
+        log.info("otrace: the client of held %s disconnected", hold.id)
+        self.events.publish("hold_client_gone", hold=hold)
 
     def _hold_resumed(self, hold: Hold) -> None:
         self.events.publish("hold_resumed", hold=hold, outcome=hold.outcome)

@@ -2,8 +2,8 @@
 
 The registry only keeps track of holds; the waiting is done by whoever created the hold, which
 passes a ``resolver(outcome)`` callable. Resolvers must be callable from ANY thread: a break's
-resolver (the engine's ``_BreakWaiter``) wakes the blocked thread; an asyncio hold's resolver (the
-engine's ``_HoldWaiter``) schedules the Future's completion on the application's loop through the
+resolver (``core.waiters.BreakWaiter``) wakes the blocked thread; an asyncio hold's resolver (the
+``core.waiters.HoldWaiter``) schedules the Future's completion on the application's loop through the
 crossing ``otrace_server.runtime`` installs.
 A resolver may also have a ``retime(hold)`` method (any thread), called after ``set_timeout``
 changed ``hold.timeout``, so that the waiter re-arms its timer (a resolver without it keeps the
@@ -70,9 +70,11 @@ _numbers = itertools.count(1)
 
 
 class Hold:
-    """One paused request or thread. ``number`` is a small stable integer (e.g. a DAP thread id)."""
+    """One paused request or thread. ``number`` is a small stable integer (e.g. a DAP thread id).
+    ``client_gone``: the client of the held request disconnected while it waits (set by the
+    engine when the request's framework tells it; resuming it still runs the held code on)."""
 
-    __slots__ = ("context", "number", "created", "timeout", "_resolver", "done", "outcome")
+    __slots__ = ("context", "number", "created", "timeout", "_resolver", "done", "outcome", "client_gone")
 
     def __init__(self, context, resolver: Callable[[Outcome], None], timeout: float = 0.0) -> None:
         self.context = context
@@ -82,6 +84,7 @@ class Hold:
         self._resolver = resolver
         self.done = False
         self.outcome: Outcome | None = None
+        self.client_gone = False
 
     @property
     def id(self) -> str:
@@ -107,10 +110,12 @@ class Hold:
         return max(0.0, self.timeout - self.age)
 
     def describe(self) -> str:
-        """``<id>  held 12.3s[, resumes in 7.7s]``."""
+        """``<id>  held 12.3s[, resumes in 7.7s][, client gone]``."""
         text = f"{self.id}  held {self.age:.1f}s"
         if self.remaining is not None:
             text += f", resumes in {self.remaining:.1f}s"
+        if self.client_gone:
+            text += ", client gone"
         return text
 
 

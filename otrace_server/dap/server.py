@@ -70,9 +70,8 @@ class DapServer(Endpoint):
     def thread_name(self, hold) -> str:
         """A hold's DAP thread name: trace id + request summary (``GET /?number=77 from 127.0.0.1``)."""
         request = hold.context.extra.get("request")   # a RequestSummary: its one-line text
-        if request:
-            return f"{hold.id}  {request}"
-        return f"{hold.id}  [{hold.context.thread}]"
+        name = f"{hold.id}  {request}" if request else f"{hold.id}  [{hold.context.thread}]"
+        return f"{name} (client gone)" if hold.client_gone else name
 
     def info(self, hold) -> dict[str, Any]:
         """The ``otrace`` scope of a hold: id, label, where, request, thread, age, remaining..."""

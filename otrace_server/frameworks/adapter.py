@@ -55,6 +55,10 @@ class Adapter(Protocol):
         """The exception that, raised in the request's handler, makes the framework answer with
         ``status`` (200-599) and ``reason`` (its own error response: status line and body)."""
 
-    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
-        """Call ``callback()`` (on the app loop) once the client of ``request`` disconnects;
-        False when the framework cannot tell. On the app loop's thread."""
+    def on_disconnect(self, request: Any, gone: Callable[[], None]) -> Callable[[], None] | None:
+        """Watch the client of a held ``request``: call ``gone()`` (on the app loop) once it
+        disconnects, and hold back what the framework would tell the application about it
+        meanwhile. Returns ``release()``, which the engine calls on the app loop once the held
+        code, resumed, has run its next step: it ends the watch and delivers what was held back
+        as the framework would have without otrace (nothing when the handler has finished: the
+        client then left after the answer). None: the framework cannot tell. On the app loop."""

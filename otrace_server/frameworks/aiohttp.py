@@ -77,9 +77,18 @@ class AiohttpAdapter:
         and the body ``"<status>: <reason>"``."""
         return _exception_class(status)(reason=reason or None)
 
-    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
-        """Not detected yet: False."""
-        return False
+    def on_disconnect(self, request: "web.BaseRequest", gone: Callable[[], None]) -> Callable[[], None] | None:
+        """The request's transport, looked at every ``polling.INTERVAL`` s while held (aiohttp
+        has no disconnect callback; it only cancels the handler when the app runs with
+        ``handler_cancellation=True``, which ends the hold as ``cancelled``)."""
+        from otrace_server.frameworks.polling import watch
+
+        return watch(functools.partial(_transport_closed, request), gone)
+
+
+def _transport_closed(request: "web.BaseRequest") -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _a_request(value: Any) -> Any:

@@ -4,8 +4,9 @@
     glue.uninstall(engine)    # app.stop
 
 ``install`` adds ``request_summary`` to ``engine.deferred_enrichers`` (a request does not change
-once its handler runs, so the summary may be made when a queued context gets its id) and makes
-``engine.status_exception_for`` ask the frameworks (``selection.status_exception_for``).
+once its handler runs, so the summary may be made when a queued context gets its id), makes
+``engine.status_exception_for`` ask the frameworks (``selection.status_exception_for``) and
+``engine.client_watch`` watch a held request's client (``client_watch``: ``Adapter.on_disconnect``).
 
 Thread-safety: ``install``/``uninstall`` on the thread that starts/stops otrace;
 ``request_summary`` on the thread that records a context or reads the store (see
@@ -14,13 +15,13 @@ Thread-safety: ``install``/``uninstall`` on the thread that starts/stops otrace;
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from otrace_server.core.context import TraceContext
-from otrace_server.core.engine import answer_any_hold
+from otrace_server.core.engine import answer_any_hold, watch_no_client
 from otrace_server.frameworks.selection import found, status_exception_for
 
-__all__ = ["install", "uninstall", "request_summary"]
+__all__ = ["install", "uninstall", "request_summary", "client_watch"]
 
 
 def request_summary(ctx: TraceContext) -> None:
@@ -32,9 +33,17 @@ def request_summary(ctx: TraceContext) -> None:
         ctx.extra["request"] = hit[0].summary(hit[1])
 
 
+def client_watch(hold: Any, gone: Callable[[], None]) -> Callable[[], None] | None:
+    """The engine's ``client_watch`` hook (app loop, while the hold starts, the held coroutine on
+    the stack): the ``on_disconnect`` watch of the framework of the hold's request, or None."""
+    hit = found(hold.context, live=True)
+    return hit[0].on_disconnect(hit[1], gone) if hit is not None else None
+
+
 def install(engine: Any) -> None:
     """Make ``engine`` framework-aware (see the module's docstring). Idempotent."""
     engine.status_exception_for = status_exception_for
+    engine.client_watch = client_watch
     if request_summary not in engine.deferred_enrichers:
         engine.deferred_enrichers.append(request_summary)
 
@@ -43,5 +52,7 @@ def uninstall(engine: Any) -> None:
     """Undo ``install``: status outcomes raise the bare engine's ``HoldAnswered`` again."""
     if engine.status_exception_for is status_exception_for:
         engine.status_exception_for = answer_any_hold
+    if engine.client_watch is client_watch:
+        engine.client_watch = watch_no_client
     while request_summary in engine.deferred_enrichers:
         engine.deferred_enrichers.remove(request_summary)

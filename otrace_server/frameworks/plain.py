@@ -41,9 +41,9 @@ class PlainAdapter:
         """Never called (``resume`` refuses a status first)."""
         raise TypeError("a plain hold cannot be answered with an HTTP status")
 
-    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
-        """False: no client to watch."""
-        return False
+    def on_disconnect(self, request: Any, gone: Callable[[], None]) -> None:
+        """None: no client to watch."""
+        return None
 
 
 ADAPTER = PlainAdapter()

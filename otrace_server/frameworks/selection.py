@@ -80,10 +80,11 @@ def _adapter_for_class(cls: type) -> Adapter | None:
     return owner
 
 
-def found(ctx: TraceContext) -> tuple[Adapter, Any] | None:
+def found(ctx: TraceContext, live: bool | None = None) -> tuple[Adapter, Any] | None:
     """``(adapter, request)`` for the request ``ctx`` was recorded in, or None. By the context's
-    first argument (one dict lookup by its class); for a hold or break being recorded (no id
-    yet), on the calling (held) thread, also by the stack (``Adapter.current_request``)."""
+    first argument (one dict lookup by its class); when ``live`` (the calling thread is the one
+    ``ctx`` holds, now; None: a hold or break being recorded, which has no id yet) also by the
+    stack (``Adapter.current_request``)."""
     first = ctx.first_argument
     owner = _by_class.get(type(first), _UNSEEN)
     if owner is _UNSEEN:
@@ -92,7 +93,7 @@ def found(ctx: TraceContext) -> tuple[Adapter, Any] | None:
         hit = owner.request_from(first)
         if hit is not None:
             return owner, hit
-    if ctx.ctype in _HELD and not ctx.id:
+    if live or (live is None and ctx.ctype in _HELD and not ctx.id):
         for adapter in active():
             hit = adapter.current_request()
             if hit is not None:

@@ -29,6 +29,7 @@ Thread-safety: see ``otrace_server.frameworks.adapter``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from otrace_server.core.request_summary import RequestSummary
@@ -86,9 +87,17 @@ class StarletteAdapter:
         subclass: both apps' exception handlers answer it)."""
         return HTTPException(status, reason or None)
 
-    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
-        """Not detected yet: False."""
-        return False
+    def on_disconnect(self, request: "Request", gone: Callable[[], None]) -> Callable[[], None] | None:
+        """The ASGI server's own flag, looked at every ``polling.INTERVAL`` s while held: uvicorn's
+        request cycle (the ``__self__`` of the request's ``receive``) sets ``disconnected`` when
+        the client leaves. Reading ``receive`` ourselves would take the application's body
+        messages; other servers, or a ``receive`` wrapped by middleware: None (cannot tell)."""
+        from otrace_server.frameworks.polling import watch
+
+        cycle = getattr(request.receive, "__self__", None)
+        if not isinstance(getattr(cycle, "disconnected", None), bool):
+            return None
+        return watch(functools.partial(getattr, cycle, "disconnected"), gone)
 
 
 def _a_request(value: Any) -> "Request | None":

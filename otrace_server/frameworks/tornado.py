@@ -48,6 +48,10 @@ The request of a context (``request_of``) is the ``RequestHandler`` whose method
 (``user``: the handler's ``current_user`` when the handler has already computed it and it is a
 string; never computed here, that would run application code).
 
+A client that disconnects while its request is held marks the hold ``client gone``
+(``on_disconnect``); the handler's ``on_connection_close`` waits for the resume (see there), and
+what the resumed handler writes goes nowhere.
+
 Serving a Tornado app with otrace attached, as the demos do, is ``otrace_server.serving.serve``.
 
 Thread-safety: see ``otrace_server.frameworks.adapter``.
@@ -94,9 +98,34 @@ class TornadoAdapter:
         """``tornado.web.HTTPError(status, reason=reason)``: Tornado's error page for ``status``."""
         return tornado.web.HTTPError(status, "otrace: resumed with HTTP %d", status, reason=reason or None)
 
-    def on_disconnect(self, request: Any, callback: Callable[[], None]) -> bool:
-        """Not detected yet: False."""
-        return False
+    def on_disconnect(self, handler: tornado.web.RequestHandler,
+                      gone: Callable[[], None]) -> Callable[[], None] | None:
+        """The connection's close callback (``set_close_callback``, where Tornado registered the
+        handler's ``on_connection_close``) is ours while the request is held: the client leaving
+        calls ``gone()`` and the handler's ``on_connection_close`` is held back (it would run
+        while the handler is paused, before the state the handler sets after the hold exists).
+        ``release()``: a handler that finished right after the resume is not told (without
+        otrace it had answered before the client left); one still running is told now, or gets
+        its close callback back when the client is still there."""
+        connection = handler.request.connection
+        if not hasattr(connection, "set_close_callback"):
+            return None
+        closed: list[bool] = []
+
+        def on_close() -> None:
+            closed.append(True)
+            gone()
+
+        def release() -> None:
+            if getattr(handler, "_finished", True):   # Tornado's flag: finish() ran (no public one)
+                return
+            if closed:
+                handler.on_connection_close()
+            else:
+                connection.set_close_callback(handler.on_connection_close)
+
+        connection.set_close_callback(on_close)
+        return release
 
 
 ADAPTER = TornadoAdapter()

@@ -63,7 +63,7 @@ def hold_payload(hold: Hold, locate: Locator = _default_locator) -> dict[str, An
         "function": function_name(ctx), "file": file, "line": line, "since": hold.created_wall,
         "age": round(hold.age, 3), "remaining": hold.remaining,
         "summary": _summary(ctx.extra.get("request")),
-        "webClient": jsonable(ctx.extra.get("web_client")),
+        "webClient": jsonable(ctx.extra.get("web_client")), "clientGone": hold.client_gone,
     }
 
 

@@ -138,6 +138,8 @@ class LspServer(Endpoint):
     def other_event(self, event: Event) -> None:
         if event.kind == "setting":
             self.broadcast("otrace/settingChanged", {"name": event.data["name"], "value": jsonable(event.data["value"])})
+        elif event.kind == "hold_client_gone":
+            self.broadcast("otrace/holdClientGone", {"id": event.data["hold"].id})
         elif event.kind == "web_clients":
             web = self.shell.web
             clients = self.web_clients(web) if web is not None else []

@@ -56,7 +56,8 @@ class ContextTree(Dir):
 
     def describe(self, name: str, value: Any) -> str:
         if type(value) is ContextDir:   # a context, or an application value (never its __class__)
-            return value.ctx.id
+            hold = value.ctx.hold
+            return f"{value.ctx.id}  (client gone)" if hold is not None and hold.client_gone else value.ctx.id
         return long_value(value)
 
 
@@ -133,6 +134,8 @@ class ContextDir(Dir):
             info["web_client"] = ctx.extra["web_client"]
         if "request" in ctx.extra:
             info["request"] = str(ctx.extra["request"])   # a RequestSummary: its one-line text
+        if ctx.hold is not None and ctx.hold.client_gone:
+            info["client_gone"] = True
         return info
 
     def names(self) -> list[str]:

@@ -9,8 +9,10 @@ for real on 127.0.0.1 on a loop of their own (``tests.support.loops.LoopThread``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
+import socket
 import threading
 from typing import Iterator
 
@@ -38,8 +40,27 @@ class TornadoHold(tornado.web.RequestHandler):
         self.write(f"done {n} {got}")
 
 
+#: what ``TornadoClosing.on_connection_close`` saw, in order
+closed_log: list = []
+
+
+class TornadoClosing(tornado.web.RequestHandler):
+    """A handler whose ``on_connection_close`` uses state it sets after the hold (``?later=1``: it
+    still awaits something after the hold, so it has not finished when resumed)."""
+
+    async def get(self):
+        await traceassert(self.get_argument("n", "") != "77", label="closing_hold", action="hold")
+        self.resource = "open"
+        if self.get_argument("later", ""):
+            await asyncio.sleep(0.3)
+        self.write("done")
+
+    def on_connection_close(self):
+        closed_log.append(self.resource)
+
+
 def tornado_app():
-    return tornado.web.Application([(r"/hold", TornadoHold)])
+    return tornado.web.Application([(r"/hold", TornadoHold), (r"/closing", TornadoClosing)])
 
 
 # ---- aiohttp -------------------------------------------------------------------------------
@@ -97,6 +118,12 @@ class Served:
         finally:
             conn.close()
 
+    def send(self, path: str) -> socket.socket:
+        """Send ``GET path`` on a new connection and return it unread (closing it: a client gone)."""
+        client = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        return client
+
     def get_later(self, path: str) -> dict:
         """GET ``path`` on a thread; the dict gets ``status`` and ``body`` (or ``error``) when
         answered, and ``thread``."""
@@ -136,8 +163,6 @@ async def _start_aiohttp():
 
 
 async def _start_uvicorn(app):
-    import asyncio
-
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))

@@ -27,7 +27,8 @@ resume all                resume every hold and break
 Outcome options (default: the held code simply continues; traceassert returns None):
   --value EXPR            continue, and "await traceassert(...)" returns the value of EXPR
   --raise EXPR            raise the exception EXPR (an Exception class or instance) in the held code
-  --status N [reason]     answer the held request with HTTP status N, 200-599 (Tornado handlers)
+  --status N [reason]     answer the held request with HTTP status N, 200-599 (requests of Tornado,
+                          aiohttp, Starlette/FastAPI; refused for others, e.g. a thread break)
 The ids (or all) come before the options. EXPR is evaluated in the current directory (in safe
 mode: no calls, so "--raise KeyError" works, "--raise KeyError('x')" needs safe_mode False).
 SystemExit, KeyboardInterrupt and the like are refused (they would stop the application, not the
