@@ -31,7 +31,7 @@ import atexit
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from otrace_server import frameworks
 from otrace_server.control.auth import new_token
@@ -49,8 +49,8 @@ log = logging.getLogger("otrace")
 _lock = threading.Lock()
 _current: "App | None" = None
 
-#: ``start(web=DEFAULT_WEB)``: /osh/web served by ``otrace_server.web``'s default registry when the
-#: program has made it before ``start`` (see ``start``)
+#: ``start(web=DEFAULT_WEB)``: /osh/web served by ``otrace_server.web``'s default registry once the
+#: program has made it, before ``start`` or after (see ``start``)
 DEFAULT_WEB = "default"
 
 
@@ -87,6 +87,7 @@ class App:
         self._lsp = None
         self._dap = None
         self._frameworks = False   # otrace_server.frameworks installed on the engine
+        self._web_wait: Callable[[], None] = lambda: None   # cancels waiting for the default web registry
         self._stopped = False
 
     def control_line(self) -> str | None:
@@ -123,6 +124,7 @@ class App:
         if self._frameworks:
             frameworks.uninstall(self.engine)
             self._frameworks = False
+        self._web_wait()
         if self.web is not None:
             self.web.detach()
 
@@ -164,15 +166,15 @@ def _install_frameworks(app: App) -> None:
     app._frameworks = True
 
 
-def _default_web() -> "WebRegistry | None":
-    """``start``'s ``web=DEFAULT_WEB``: the default registry of ``otrace_server.web`` when the
-    program has made it (``get_registry()``, ``handlers()`` without a registry), else None;
-    None as well without Tornado (no /osh/web)."""
+def _attach_default_web(app: App) -> None:
+    """``start``'s ``web=DEFAULT_WEB``: the default registry of ``otrace_server.web`` serves
+    /osh/web once the program has made it, before ``start`` or after (``get_registry()``, the
+    routes functions without a registry); ``App.stop`` forgets a registry not made yet."""
     try:
-        from otrace_server.web.registry import made_registry
+        from otrace_server.web.registry import when_registry_made
     except ImportError:
-        return None
-    return made_registry()
+        return
+    app._web_wait = when_registry_made(lambda registry: _attach_web(app, registry))
 
 
 def _attach_web(app: App, web: "WebRegistry | None") -> None:
@@ -231,8 +233,8 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     ``init_file``: shell commands sourced at start (e.g. ``torna_trace.trc``). ``web``: the
     ``otrace_server.web.WebRegistry`` serving /osh/web (attached to the shell, detached by
     ``stop``); None: no /osh/web; the default, ``DEFAULT_WEB``: ``otrace_server.web``'s default
-    registry if the program made it before this call (``get_registry()``, or ``handlers()``
-    without a registry, as the chat demo does), else none. ``settings``: otrace parameters
+    registry once the program makes it, before this call or after (``get_registry()``, or the
+    routes functions without a registry: ``handlers()``, ``aiohttp_routes()``, ``starlette_routes()``). ``settings``: otrace parameters
     (``trace_active=True``, ``hold_timeout=30``...).
 
     Failures (nothing is left started): OTraceError for an unknown setting or bad value, a bad
@@ -244,8 +246,6 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
 
     engine = get_engine()
     loop = _resolve_loop(app_loop)
-    if web == DEFAULT_WEB:
-        web = _default_web()
     kept_console = _replace_current()
     with _lock:
         if _current is not None:
@@ -260,7 +260,10 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     try:
         runtime.start()
         _install_frameworks(app)
-        _attach_web(app, web)
+        if web == DEFAULT_WEB:
+            _attach_default_web(app)
+        else:
+            _attach_web(app, web)
         if dap_port is not None:
             app._dap = _start_dap(app)
             if app._dap is not None:

@@ -26,9 +26,9 @@ Starlette / FastAPI (``pip install otrace-server[starlette]``)::
     app = Starlette(routes=routes + otweb.starlette_routes("/otrace"))
     app.router.routes.extend(otweb.starlette_routes("/otrace"))             # FastAPI
 
-then ``started = otrace_server.start(globals())`` serves /osh/web with the default registry when
-the program has made it before (``get_registry()``, ``aiohttp_routes()``/``starlette_routes()``
-without a registry); ``web=registry`` names one, ``web=None`` none. A program that starts otrace
+``otrace_server.start(globals())`` (or the ``otrace`` command) serves /osh/web with the default
+registry, made before or after ``start`` (``get_registry()``; the routes functions without a
+registry make it); ``web=registry`` names one, ``web=None`` none. A program that starts otrace
 first attaches later: ``registry.attach(started.shell, started.runtime)``.
 ``aiohttp_routes`` and ``starlette_routes`` are imported on first use (their framework is an
 optional extra; without it, using them is an ImportError saying which extra to install).
@@ -54,11 +54,12 @@ from typing import Any
 from otrace_server.web.correlate import make_enricher
 from otrace_server.web.protocol import Peer, route_paths
 from otrace_server.web.registry import (MAX_WEB_MESSAGE, WebClientInfo, WebRegistry, default_identity, get_registry,
-                                        made_registry)
+                                        made_registry, when_registry_made)
 from otrace_server.web.socket import STATIC_DIR, OTraceWebMixin, OTraceWebSocket, handlers
 
 # aiohttp_routes and starlette_routes are not in __all__: ``import *`` must not need the extras
-__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "make_enricher",
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "when_registry_made", "default_identity",
+           "make_enricher",
            "OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR", "MAX_WEB_MESSAGE", "Peer", "route_paths"]
 
 

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     from otrace_server.runtime import Runtime
     from otrace_server.shell import Shell
 
-__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "default_identity", "MAX_WEB_MESSAGE"]
+__all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "when_registry_made", "default_identity",
+           "MAX_WEB_MESSAGE"]
 
 log = logging.getLogger("otrace.web")
 
@@ -396,19 +397,45 @@ def _complete(future: concurrent.futures.Future, value: str | None, error: str |
 
 _default: WebRegistry | None = None
 _default_lock = threading.Lock()
+_when_made: list[Callable[[WebRegistry], Any]] = []
 
 
 def get_registry() -> WebRegistry:
-    """The process-wide default registry (used by ``handlers()`` when given none), made on first
-    call."""
+    """The process-wide default registry (used by the routes functions when given none), made on
+    first call; making it calls the hooks of ``when_registry_made`` (on this thread)."""
     global _default
     with _default_lock:
-        if _default is None:
-            _default = WebRegistry()
-        return _default
+        if _default is not None:
+            return _default
+        _default = made = WebRegistry()
+        hooks = _when_made[:]
+        _when_made.clear()
+    for hook in hooks:
+        hook(made)
+    return made
 
 
 def made_registry() -> WebRegistry | None:
-    """The default registry if ``get_registry()`` has made it, else None (what
-    ``otrace_server.start`` serves /osh/web with by default)."""
+    """The default registry if ``get_registry()`` has made it, else None."""
     return _default
+
+
+def when_registry_made(hook: Callable[[WebRegistry], Any]) -> Callable[[], None]:
+    """Call ``hook(registry)`` with the default registry: at once when it is made, else when
+    ``get_registry()`` makes it (the program builds its routes). Returns ``cancel()``, which
+    forgets a hook not called yet (idempotent). How ``otrace_server.start`` serves /osh/web by
+    default, also when the program makes its routes after ``start`` (the ``otrace`` command starts
+    otrace before the program runs). Any thread; the hook runs on the caller's thread."""
+    with _default_lock:
+        made = _default
+        if made is None:
+            _when_made.append(hook)
+    if made is not None:
+        hook(made)
+
+    def cancel() -> None:
+        with _default_lock:
+            if hook in _when_made:
+                _when_made.remove(hook)
+
+    return cancel

@@ -108,7 +108,9 @@ class OTraceWebSocket(OTraceWebMixin, tornado.websocket.WebSocketHandler):
 
 def handlers(path_prefix: str = "/otrace", registry: WebRegistry | None = None) -> list[tuple]:
     """Tornado routes to add to the application: ``<prefix>/ws`` (OTraceWebSocket) and
-    ``<prefix>/otrace-web.js`` (the browser script). ``registry`` defaults to ``get_registry()``."""
+    ``<prefix>/otrace-web.js`` (the browser script). ``registry`` defaults to ``get_registry()``,
+    made now (so ``otrace_server.start`` serves /osh/web with it by default)."""
+    registry = registry or get_registry()
     socket_path, script_path = route_paths(path_prefix)
     directory = script_path.rsplit("/", 1)[0]
     return [
