@@ -39,6 +39,7 @@
     (define-key map "v" #'otrace-holds-resume-value)
     (define-key map "x" #'otrace-holds-fail)
     (define-key map "c" #'otrace-holds-context)
+    (define-key map "d" #'otrace-holds-remove-live)
     map)
   "Keymap of `otrace-holds-mode'.")
 
@@ -99,15 +100,25 @@ address is unknown.  The URI is the client's: shown `otrace--visible'."
           (if (plist-get hold :webClient) (format " [browser %s]" (plist-get hold :webClient)) "")))
 
 (defun otrace--holds-entries ()
-  "Fill `tabulated-list-entries' from the held requests."
+  "Fill `tabulated-list-entries' with the held requests, then each live hold.
+A live hold (\"Hold here live\") is a row of its own: `d' removes it."
   (setq tabulated-list-entries
-        (mapcar (lambda (hold)
-                  (list hold
-                        (vector (or (plist-get hold :function) "")
-                                (or (plist-get hold :label) "")
-                                (format "%ds" (max 0 (- (float-time) (plist-get hold :since))))
-                                (otrace--hold-request hold))))
-                otrace--holds)))
+        (append
+         (mapcar (lambda (hold)
+                   (list hold
+                         (vector (or (plist-get hold :function) "")
+                                 (or (plist-get hold :label) "")
+                                 (format "%ds" (max 0 (- (float-time) (plist-get hold :since))))
+                                 (otrace--hold-request hold))))
+                 otrace--holds)
+         (mapcar (lambda (patch)
+                   (let ((live (plist-get patch :liveHold)))
+                     (list patch
+                           (vector (plist-get patch :name) (or (plist-get live :label) "")
+                                   "live"
+                                   (format "live hold at line %s of %s (d removes it)" (plist-get live :line)
+                                           (file-name-nondirectory (plist-get live :file)))))))
+                 (otrace--live-holds)))))
 
 ;;;###autoload
 (defun otrace-holds ()
@@ -131,16 +142,28 @@ address is unknown.  The URI is the client's: shown `otrace--visible'."
         (tabulated-list-print t)))))
 
 (defun otrace--hold-at-point ()
-  "The hold of the current line, or signal a `user-error'."
-  (or (tabulated-list-get-id) (otrace--error "No held request on this line")))
+  "The held request of the current line, or signal a `user-error'."
+  (let ((entry (or (tabulated-list-get-id) (otrace--error "No held request on this line"))))
+    (when (plist-get entry :liveHold)
+      (otrace--error "%s is a live hold, not a held request: d removes it" (plist-get entry :name)))
+    entry))
+
+(defun otrace-holds-remove-live ()
+  "Remove the live hold of the current line of the list."
+  (interactive)
+  (let ((entry (or (tabulated-list-get-id) (otrace--error "Nothing on this line"))))
+    (unless (plist-get entry :liveHold)
+      (otrace--error "Not a live hold: r resumes a held request"))
+    (otrace-remove-live-hold (plist-get entry :name))))
 
 (defun otrace-holds-visit ()
-  "Visit the line where the request at point is held."
+  "Visit the line where the request at point is held (or the live hold is)."
   (interactive)
-  (let ((hold (otrace--hold-at-point)))
-    (find-file-other-window (plist-get hold :file))
+  (let* ((entry (or (tabulated-list-get-id) (otrace--error "Nothing on this line")))
+         (where (or (plist-get entry :liveHold) entry)))
+    (find-file-other-window (plist-get where :file))
     (goto-char (point-min))
-    (forward-line (1- (plist-get hold :line)))))
+    (forward-line (1- (plist-get where :line)))))
 
 (defun otrace-holds-resume ()
   "Resume the request at point."
@@ -194,34 +217,57 @@ else taken as a string."
   "Delete the hold markers of the current buffer."
   (remove-overlays (point-min) (point-max) 'otrace-hold t))
 
+(defun otrace--line-overlay (line)
+  "A new marker overlay on LINE (1-based) of the current buffer.
+Nil when LINE is past its end."
+  (save-excursion
+    (goto-char (point-min))
+    (when (zerop (forward-line (1- line)))
+      (let ((ov (make-overlay (line-beginning-position) (line-beginning-position 2))))
+        (overlay-put ov 'otrace-hold t)
+        ov))))
+
 (defun otrace--mark-holds ()
-  "Put a fringe marker and an overlay on the held lines of the current buffer."
+  "Mark the held lines and the line of each live hold in the current buffer.
+A held request: a fringe triangle (\">\" in a terminal's margin) and
+the line highlighted; a live hold (\"Hold here live\"): a square (\"L\")."
   (otrace--clear-markers)
+  (dolist (patch otrace--patches)
+    (let* ((live (plist-get patch :liveHold))
+           (ov (and live (otrace--same-file-p (plist-get live :file) buffer-file-name)
+                    (otrace--line-overlay (plist-get live :line)))))
+      (when ov
+        (overlay-put ov 'otrace-live-hold (plist-get patch :name))
+        (overlay-put ov 'help-echo (substitute-command-keys
+                                    (format "live hold %s in %s (\\<otrace-source-mode-map>\\[otrace-remove-live-hold] removes it)"
+                                            (plist-get live :label) (plist-get patch :name))))
+        (overlay-put ov 'before-string (otrace--line-mark 'filled-square "L" 'warning)))))
   (dolist (hold otrace--holds)
-    (when (otrace--same-file-p (plist-get hold :file) buffer-file-name)
-      (save-excursion
-        (goto-char (point-min))
-        (when (zerop (forward-line (1- (plist-get hold :line))))
-          (let ((ov (make-overlay (line-beginning-position) (line-beginning-position 2))))
-            (overlay-put ov 'otrace-hold t)
-            (overlay-put ov 'otrace-hold-id (plist-get hold :id))
-            (overlay-put ov 'face 'otrace-held-line)
-            (overlay-put ov 'help-echo (substitute-command-keys
-                                        (format "held: %s (\\<otrace-source-mode-map>\\[otrace-resume-at-point] resumes)"
-                                                (plist-get hold :label))))
-            (overlay-put ov 'before-string (otrace--hold-mark))))))))
+    (let ((ov (and (otrace--same-file-p (plist-get hold :file) buffer-file-name)
+                   (otrace--line-overlay (plist-get hold :line)))))
+      (when ov
+        (overlay-put ov 'otrace-hold-id (plist-get hold :id))
+        (overlay-put ov 'face 'otrace-held-line)
+        (overlay-put ov 'priority 10)        ; a request held at a live hold: its mark shows
+        (overlay-put ov 'help-echo (substitute-command-keys
+                                    (format "held: %s (\\<otrace-source-mode-map>\\[otrace-resume-at-point] resumes)"
+                                            (plist-get hold :label))))
+        (overlay-put ov 'before-string (otrace--line-mark 'right-triangle ">" 'error))))))
 
 (defun otrace--hold-mark ()
-  "The marker string of a held line.
-A fringe triangle, or in a terminal (no fringe) a \">\" in the left
-margin, which is widened to show it."
+  "The marker string of a held line (see `otrace--line-mark')."
+  (otrace--line-mark 'right-triangle ">" 'error))
+
+(defun otrace--line-mark (bitmap char face)
+  "A line marker: fringe BITMAP in FACE, or in a terminal (no fringe) CHAR.
+The character goes in the left margin, which is widened to show it."
   (if (display-graphic-p)
-      (propertize "*" 'display '(left-fringe right-triangle error))
+      (propertize "*" 'display `(left-fringe ,bitmap ,face))
     (when (< (or left-margin-width 0) 1)
       (setq left-margin-width 1)
       (dolist (window (get-buffer-window-list (current-buffer) nil t))
         (set-window-margins window 1 (cdr (window-margins window)))))
-    (propertize "*" 'display `((margin left-margin) ,(propertize ">" 'face 'error)))))
+    (propertize "*" 'display `((margin left-margin) ,(propertize char 'face face)))))
 
 (defun otrace--holds-update-buffers ()
   "Update the list of held requests and the markers in file buffers."
@@ -229,7 +275,7 @@ margin, which is widened to show it."
   (dolist (buf (buffer-list))
     (when (buffer-file-name buf)
       (with-current-buffer buf
-        (if otrace--holds (otrace--mark-holds) (otrace--clear-markers))))))
+        (if (or otrace--holds otrace--patches) (otrace--mark-holds) (otrace--clear-markers))))))
 
 (add-hook 'otrace-holds-changed-hook #'otrace--holds-update-buffers)
 
@@ -253,6 +299,39 @@ margin, which is widened to show it."
     (with-current-buffer (window-buffer (posn-window (event-start event)))
       (otrace-resume (or (otrace-hold-ids-at pos)
                          (otrace--error "No request is held on this line"))))))
+
+;;;; Live holds ("Hold here live")
+
+(defun otrace--live-holds ()
+  "Return the patches that are a \"Hold here live\", oldest first."
+  (cl-remove-if-not (lambda (p) (plist-get p :liveHold)) otrace--patches))
+
+(defun otrace--live-hold-label (patch)
+  "One line naming live hold PATCH: function, line and file."
+  (let ((live (plist-get patch :liveHold)))
+    (format "%s, line %s of %s" (plist-get patch :name) (plist-get live :line)
+            (file-name-nondirectory (plist-get live :file)))))
+
+(defun otrace-remove-live-hold (name)
+  "Remove the live hold patched into function NAME (allowed in safe mode).
+Interactively, choose one; the default is the one on the current line,
+else the only one."
+  (interactive
+   (let* ((holds (or (otrace--live-holds) (otrace--error "No live hold in this process")))
+          (choices (mapcar (lambda (p) (cons (otrace--live-hold-label p) p)) holds))
+          (here (cl-find-if (lambda (p) (let ((live (plist-get p :liveHold)))
+                                          (and buffer-file-name
+                                               (otrace--same-file-p (plist-get live :file) buffer-file-name)
+                                               (= (plist-get live :line) (line-number-at-pos)))))
+                            holds))
+          (default (otrace--live-hold-label (or here (and (= (length holds) 1) (car holds))
+                                                (car holds))))
+          (answer (completing-read (format "Remove live hold (default %s): " default) choices nil t nil nil default)))
+     (list (plist-get (cdr (assoc answer choices)) :name))))
+  (otrace--request 'otrace/unpatch (list :name name))
+  (setq otrace--patches (cl-remove name otrace--patches :key (lambda (p) (plist-get p :name)) :test #'equal))
+  (otrace--holds-changed)
+  (otrace--message "live hold removed: %s runs its loaded code again" name))
 
 (provide 'otrace-holds)
 

@@ -37,6 +37,7 @@
     (define-key map "r" #'otrace-resume-at-point)
     (define-key map "a" #'otrace-code-action)
     (define-key map "t" #'otrace-insert-traceassert)
+    (define-key map "u" #'otrace-remove-live-hold)
     (define-key map "h" #'otrace-holds)
     (define-key map "c" #'otrace-console)
     (define-key map "w" #'otrace-web)
@@ -73,6 +74,7 @@ It has `otrace-command-map' under `otrace-keymap-prefix'.")
     ["Resume Held Request Here" otrace-resume-at-point :active (otrace-hold-ids-at (point))]
     ["Code Actions..." otrace-code-action :active (otrace-connected-p)]
     ["Insert traceassert" otrace-insert-traceassert :active (otrace-connected-p)]
+    ["Remove Live Hold..." otrace-remove-live-hold :active otrace--patches]
     "---"
     ["Held Requests" otrace-holds :active (otrace-connected-p)]
     ["Console" otrace-console :active (otrace-connected-p)]

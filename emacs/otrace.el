@@ -226,6 +226,10 @@ When it has ended, `otrace-reconnect' looks for its restart.")
 (defvar otrace--holds nil
   "The held requests: a list of Hold plists, oldest first.")
 
+(defvar otrace--patches nil
+  "The live patches of the process: a list of plists (name since liveHold).
+A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
+
 (defun otrace-connected-p ()
   "Non-nil when connected to an otrace process."
   (and otrace--connection (jsonrpc-running-p otrace--connection)))
@@ -247,6 +251,9 @@ When it has ended, `otrace-reconnect' looks for its restart.")
      (otrace--forget-holds (list (plist-get params :id))))
     ('otrace/holdsResumed                 ; several holds resumed at once
      (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds))))
+    ('otrace/patchesChanged
+     (setq otrace--patches (append (plist-get params :patches) nil))
+     (otrace--holds-changed-soon))
     ('otrace/settingChanged
      (when (equal (plist-get params :name) "safe_mode")
        (setf (otrace--info otrace--connection)
@@ -272,7 +279,8 @@ When it has ended, `otrace-reconnect' looks for its restart.")
     (when (buffer-live-p stderr) (kill-buffer stderr)))
   (when (eq conn otrace--connection)
     (setq otrace--connection nil
-          otrace--holds nil)
+          otrace--holds nil
+          otrace--patches nil)
     (otrace-mode -1)
     (otrace--holds-changed)
     (run-hooks 'otrace-disconnected-hook)
@@ -391,7 +399,8 @@ nothing behind and keeps the working connection."
           otrace--last-address (list host port token)
           otrace--last-process (cl-find (plist-get (otrace--info conn) :pid) (otrace-processes)
                                         :key (lambda (p) (plist-get p :pid)))
-          otrace--holds (append (plist-get (otrace--request 'otrace/holds) :holds) nil))
+          otrace--holds (append (plist-get (otrace--request 'otrace/holds) :holds) nil)
+          otrace--patches (append (plist-get (ignore-errors (otrace--request 'otrace/patches)) :patches) nil))
     (otrace-mode 1)
     (otrace--holds-changed)
     (run-hooks 'otrace-connected-hook)

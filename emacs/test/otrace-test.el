@@ -373,6 +373,49 @@ console, `x' fails the request and `R' resumes all."
 
 ;;;; Console
 
+(ert-deftest otrace-test-live-hold-listed-marked-and-removed-by-keys ()
+  "A live hold is listed with its line, marked on it, offered for removal by a
+code action, and removed with `C-c ~ u RET' on its line, in safe mode."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (let* ((source (otrace-test--demo-buffer))
+           (line (otrace-test--demo-line "Request_stats\\[\"count\"\\] \\+= 1")))
+      (switch-to-buffer source)
+      (goto-char (point-min))
+      (forward-line (1- line))
+      (otrace-code-action "Hold here live")
+      (otrace-test--wait (lambda () (otrace--live-holds)) "the live hold in the list of patches")
+      (let* ((patch (car (otrace--live-holds)))
+             (at (plist-get (plist-get patch :liveHold) :line)))
+        (should (equal (plist-get patch :name) "GetHandler.get"))
+        ;; marked on its line, with a mark of its own
+        (otrace-test--wait (lambda () (cl-find-if (lambda (ov) (overlay-get ov 'otrace-live-hold))
+                                                  (overlays-in (point-min) (point-max))))
+                           "the live hold's mark")
+        (let ((ov (cl-find-if (lambda (ov) (overlay-get ov 'otrace-live-hold)) (overlays-in (point-min) (point-max)))))
+          (should (= (line-number-at-pos (overlay-start ov)) at))
+          (should (string-match-p "live hold" (overlay-get ov 'help-echo))))
+        ;; listed in the holds buffer, with its line
+        (with-current-buffer (otrace-holds)
+          (should (cl-find-if (lambda (e) (string-match-p (format "live hold at line %d of torna_trace.py" at)
+                                                          (aref (cadr e) 3)))
+                              tabulated-list-entries)))
+        (switch-to-buffer source)
+        ;; the code actions on the line say what is true, and offer the removal
+        (goto-char (point-min))
+        (forward-line (1- at))
+        (let ((titles (mapcar (lambda (a) (cons (plist-get a :title) (plist-get (plist-get a :disabled) :reason)))
+                              (otrace--code-actions))))
+          (should (string-match-p "has a live hold already" (cdr (assoc "Hold here live" titles))))
+          (should (assoc (format "Remove live hold (GetHandler.get, line %d)" at) titles)))
+        (should (otrace-safe-mode-p))
+        (execute-kbd-macro (kbd "C-c ~ u RET"))      ; the default: the live hold of this line
+        (should-not (otrace--live-holds))
+        (should-not (cl-find-if (lambda (ov) (overlay-get ov 'otrace-live-hold)) (overlays-in (point-min) (point-max))))
+        (let ((response (otrace-test--http-get app "/?number=5")))
+          (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 5")) "an unheld answer")
+          (kill-buffer response))))))
+
 (ert-deftest otrace-test-safe-mode-switch-asks-and-shows ()
   "`otrace-set-safe-mode' asks before allowing code execution; the mode line
 shows it, also when another client changes it."

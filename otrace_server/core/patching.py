@@ -99,7 +99,9 @@ class Patch:
     function or a classmethod/staticmethod: for a patch in place the original object itself), and
     when; ``filename``: the pseudo file its code runs from; ``line_map``: where its lines came from,
     when its source is a document's function with statements inserted (else None); ``in_place``:
-    the new code went into the function object itself (``change``: that codeswap.Change)."""
+    the new code went into the function object itself (``change``: that codeswap.Change); ``note``:
+    what its maker says of it (e.g. the editor's "Hold here live": ``{"liveHold": {label, file,
+    line}}``), set before the ``patch`` event is published."""
 
     name: str
     target: Any
@@ -110,6 +112,7 @@ class Patch:
     filename: str = ""
     line_map: LineMap | None = None
     change: codeswap.Change | None = field(default=None, repr=False)
+    note: dict | None = None
 
     @property
     def in_place(self) -> bool:
@@ -133,10 +136,10 @@ class Patcher:
 
     # ---- public API ------------------------------------------------------------------------
     def patch(self, name_or_target, source: str, namespace: dict | None = None, *,
-              line_map: LineMap | None = None) -> Patch:
+              line_map: LineMap | None = None, note: dict | None = None) -> Patch:
         """Replace the function/method ``name_or_target`` (a name resolved in ``namespace``, or a
         Target) by the one ``source`` defines; returns the Patch, which carries ``line_map`` (where
-        the lines of ``source`` came from, see ``LineMap``). OTraceError on failure."""
+        the lines of ``source`` came from, see ``LineMap``) and ``note``. OTraceError on failure."""
         if not isinstance(source, str) or not source.strip():
             raise OTraceError("edit: the new source is empty")
         target = self._resolve(name_or_target, namespace)
@@ -168,7 +171,7 @@ class Patcher:
                 raise
             _register_source(filename, source)
             patch = Patch(name, target, source, original, new, filename=filename, line_map=line_map,
-                          change=change)
+                          change=change, note=note)
             self._patches[name] = patch
             self._undone.pop(name, None)   # its code now runs from the pseudo file: an older map is wrong
             self._retrace(spec)

@@ -4,7 +4,8 @@ Resume all on held lines, hit counts on traceassert lines), diagnostics for exce
 traces, hover with a name's value in the most recent hold, the code action "otrace: start debugpy
 (real stepping)" (disabled in safe_mode, saying why), and the ``workspace/executeCommand`` commands
 behind them (``otrace.resume``, ``otrace.resumeAll``, ``otrace.traceFunction``, ``otrace.holdHere``,
-``otrace.showTraces``, ``otrace.debugpy`` -- the same path as the ``otrace/debugpy`` request).
+``otrace.showTraces``, ``otrace.unpatch`` -- as ``otrace/unpatch``, removing a live hold --,
+``otrace.debugpy`` -- the same path as the ``otrace/debugpy`` request). Live holds: ``lsp.live``.
 
 When the document no longer matches the running code, the features say ``CHANGED`` ("file changed
 since the code was loaded") instead of pointing at wrong lines.
@@ -32,7 +33,7 @@ from otrace_server import placement
 from otrace_server.core.objects import type_name
 from otrace_server.core.reprs import safe_repr
 from otrace_server.placement import CHANGED
-from otrace_server.lsp import document, methods
+from otrace_server.lsp import document, live, methods
 
 __all__ = ["register", "publish_diagnostics", "exception_signature", "DEBUGPY_TITLE"]
 
@@ -113,6 +114,10 @@ def code_actions(server, uri: str, lines: list[str], line: int) -> list[dict]:
         trace["disabled"] = hold["disabled"] = {"reason": str(exc)}
     else:
         trace["command"] = _command(trace["title"], "otrace.traceFunction", path, enc.qualname)
+        patched = live.patched_actions(server, enc.qualname)
+        if patched is not None:     # checked first: the patched code differs from the file by design
+            hold["disabled"] = {"reason": patched[0]}
+            return actions + [trace, hold] + patched[1] + [debugpy_action(server)]
         if not inspect.iscoroutinefunction(func):
             hold["disabled"] = {"reason": f"{enc.qualname} is not an async def: a hold pauses a coroutine"}
         elif not placement.code_matches(func, lines):
@@ -269,7 +274,7 @@ def hold_here(conn, uri: str, lines: list[str], line: int) -> dict:
     if not server.engine.settings.trace_active:
         server.engine.settings.set("trace_active", True)
     server.engine.patcher.patch(enc.qualname, source, namespace=module.__dict__,
-                                line_map=placement.patch_lines(path, line_map))
+                                line_map=placement.patch_lines(path, line_map), note=live.note(label, path, at + 1))
     audit.record("patch", name=enc.qualname, hold=label, file=path, line=at + 1)
     return {"name": enc.qualname, "label": label, "file": path, "line": at + 1}
 
@@ -353,6 +358,10 @@ def register(conn) -> None:
     @ls.command("otrace.holdHere")
     async def _hold_here(uri: str, line: int):
         return await worker(hold_here, conn, uri, _lines(conn, uri), line)
+
+    @ls.command("otrace.unpatch")
+    async def _unpatch(name: str):   # "Remove live hold": as otrace/unpatch (audited; allowed in safe mode)
+        return await server.in_worker(conn.call, "otrace/unpatch", methods.unpatch, {"name": name})
 
     @ls.command("otrace.debugpy")
     async def _debugpy(*args):

@@ -26,6 +26,7 @@ from otrace_server.core.holds import Outcome
 from otrace_server.core.outcomes import exception_named, outcome_from
 from otrace_server.core.policy import require_unsafe
 from otrace_server.lsp.payloads import context_payload, hold_payload, trace_payload
+from otrace_server.lsp import live
 
 __all__ = ["ParamsError", "NotAvailable", "REQUESTS", "MAX_WEB_TIMEOUT_MS"]
 
@@ -167,6 +168,11 @@ def unpatch(conn, p: dict) -> dict:
     return {"patched": [pt.name for pt in patcher.patches()]}
 
 
+def patches(conn, p: dict) -> dict:
+    """Every live patch, "Hold here live" ones with their line (``lsp.live``)."""
+    return {"patches": live.patches_payload(conn.server)}
+
+
 def _web(conn):
     web = conn.server.shell.web
     if web is None:
@@ -204,6 +210,6 @@ def debugpy(conn, p: dict) -> dict:
 REQUESTS: dict[str, Callable[[Any, dict], dict]] = {
     "otrace/command": command, "otrace/complete": complete, "otrace/holds": holds, "otrace/resume": resume,
     "otrace/context": context, "otrace/traces": traces, "otrace/trace": trace, "otrace/untrace": untrace,
-    "otrace/patch": patch, "otrace/unpatch": unpatch, "otrace/webClients": web_clients,
+    "otrace/patch": patch, "otrace/unpatch": unpatch, "otrace/patches": patches, "otrace/webClients": web_clients,
     "otrace/webEval": web_eval, "otrace/debugpy": debugpy,
 }

@@ -36,6 +36,7 @@ from otrace_server.control.throttle import context_line
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
 from otrace_server.lsp.client import LspClient
+from otrace_server.lsp import live
 from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
 
 __all__ = ["LspServer", "start_server"]
@@ -136,7 +137,9 @@ class LspServer(Endpoint):
         self.broadcast("otrace/output", {"text": text, "stream": stream})
 
     def other_event(self, event: Event) -> None:
-        if event.kind == "setting":
+        if event.kind in ("patch", "unpatch"):
+            self.broadcast("otrace/patchesChanged", {"patches": live.patches_payload(self)})
+        elif event.kind == "setting":
             self.broadcast("otrace/settingChanged", {"name": event.data["name"], "value": jsonable(event.data["value"])})
         elif event.kind == "hold_client_gone":
             self.broadcast("otrace/holdClientGone", {"id": event.data["hold"].id})

@@ -172,6 +172,38 @@ def test_hold_here_live_on_a_continuation_line_hover_in_utf16_and_stale_lens(app
         c.request("otrace/command", {"line": "set safe_mode True"})
 
 
+def test_a_live_hold_is_listed_and_removed_from_its_line_in_safe_mode(app):
+    c = app.client()
+    uri = uri_of(app)
+    open_doc(c, uri)
+    line = line_of("total = (len(v) +")
+    c.request("otrace/command", {"line": "set safe_mode False"})
+    try:
+        made = c.request("workspace/executeCommand", {"command": "otrace.holdHere", "arguments": [uri, line]})
+    finally:
+        c.request("otrace/command", {"line": "set safe_mode True"})      # removal needs no unsafe mode
+    try:
+        [patch] = c.request("otrace/patches", {})["patches"]
+        assert patch["liveHold"] == {"label": made["label"], "file": made["file"], "line": made["line"]}
+        assert c.wait_notification("otrace/patchesChanged", lambda p: p["patches"])["patches"] == [patch]
+        assert patch["name"] == made["name"] and isinstance(patch["since"], float)
+        # on the line: "Hold here live" says why it is disabled (was "file changed"), and removal is offered
+        by_title = {a["title"]: a for a in actions(c, uri, line)}
+        assert by_title["Hold here live"]["disabled"]["reason"] == \
+            f"{made['name']} has a live hold already (line {made['line']}): remove it first"
+        remove = by_title[f"Remove live hold ({made['name']}, line {made['line']})"]
+        assert remove["command"]["command"] == "otrace.unpatch"
+        c.request("workspace/executeCommand", {"command": "otrace.unpatch",
+                                               "arguments": remove["command"]["arguments"]})
+        assert c.request("otrace/patches", {}) == {"patches": []}
+        c.wait_notification("otrace/patchesChanged", lambda p: p["patches"] == [])
+        body = urllib.request.urlopen(f"http://127.0.0.1:{app.http}/m?v=x", timeout=10).read().decode()
+        assert body.startswith("m:")                               # not held any more
+        assert "command" in {a["title"]: a for a in actions(c, uri, line)}["Hold here live"]
+    finally:
+        c.request("otrace/unpatch", {"name": "all"})
+
+
 # ---- diagnostics -------------------------------------------------------------------------------------
 def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
     c = app.client()
