@@ -8,7 +8,8 @@
     tornado.ioloop.IOLoop.current().start()      # the app keeps serving; otrace runs beside it
 
 ``start`` builds the object shell over the process-wide engine, applies settings, starts the
-runtime (control thread + hold crossing), the framework adapters, /osh/web (``web``), the DAP endpoint
+runtime (control thread + hold crossing), the guard answering holds before SIGINT/SIGTERM's
+handler (``otrace_server.shutdown``), the framework adapters, /osh/web (``web``), the DAP endpoint
 (and the shell's debugpy escalation), the terminal console (on its own daemon thread, by default
 only when stdin is a TTY) and the language server (``otrace_server.lsp``, which also writes the
 discovery file), then sources ``init_file``. It is the one place that wires the shell's
@@ -38,6 +39,7 @@ from otrace_server.control.auth import new_token
 from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.runtime import Runtime
+from otrace_server.shutdown import guard
 
 if TYPE_CHECKING:
     from otrace_server.web.registry import WebRegistry
@@ -88,6 +90,7 @@ class App:
         self._dap = None
         self._frameworks = False   # otrace_server.frameworks installed on the engine
         self._web_wait: Callable[[], None] = lambda: None   # cancels waiting for the default web registry
+        self._unguard = None     # ends otrace_server.shutdown's guard of SIGINT/SIGTERM
         self._stopped = False
 
     def control_line(self) -> str | None:
@@ -113,6 +116,8 @@ class App:
             if _current is self:
                 _current = None
         atexit.unregister(self.stop)
+        if self._unguard is not None:
+            self._unguard()
         self.engine.holds.resume_all(_shutdown())
         if self.console is not None:
             self.console.stop()
@@ -259,6 +264,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         _current = app
     try:
         runtime.start()
+        app._unguard = guard(engine, before_default=app.stop)   # holds answered before SIGINT/SIGTERM's handler
         _install_frameworks(app)
         if web == DEFAULT_WEB:
             _attach_default_web(app)
