@@ -9,7 +9,8 @@
 
 ``start`` builds the object shell over the process-wide engine, applies settings, starts the
 runtime (control thread + hold crossing), the guard answering holds before SIGINT/SIGTERM's
-handler (``otrace_server.shutdown``), the framework adapters, /osh/web (``web``), the DAP endpoint
+handler (``otrace_server.shutdown``), the stop before Tornado's autoreload re-executes the process
+(``otrace_server.autoreload``), the framework adapters, /osh/web (``web``), the DAP endpoint
 (and the shell's debugpy escalation), the terminal console (on its own daemon thread, by default
 only when stdin is a TTY) and the language server (``otrace_server.lsp``, which also writes the
 discovery file), then sources ``init_file``. It is the one place that wires the shell's
@@ -39,6 +40,7 @@ from otrace_server.control.auth import new_token
 from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.runtime import Runtime
+from otrace_server.autoreload import watch
 from otrace_server.shutdown import guard
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ class App:
         self._dap = None
         self._frameworks = False   # otrace_server.frameworks installed on the engine
         self._web_wait: Callable[[], None] = lambda: None   # cancels waiting for the default web registry
-        self._unguard = None     # ends otrace_server.shutdown's guard of SIGINT/SIGTERM
+        self._undo: list = []    # removers of the shutdown guard and the autoreload watch
         self._stopped = False
 
     def control_line(self) -> str | None:
@@ -116,8 +118,8 @@ class App:
             if _current is self:
                 _current = None
         atexit.unregister(self.stop)
-        if self._unguard is not None:
-            self._unguard()
+        for undo in self._undo:
+            undo()
         self.engine.holds.resume_all(_shutdown())
         if self.console is not None:
             self.console.stop()
@@ -264,7 +266,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         _current = app
     try:
         runtime.start()
-        app._unguard = guard(engine, before_default=app.stop)   # holds answered before SIGINT/SIGTERM's handler
+        app._undo = [guard(engine, before_default=app.stop), watch(app.stop)]   # signals, autoreload
         _install_frameworks(app)
         if web == DEFAULT_WEB:
             _attach_default_web(app)

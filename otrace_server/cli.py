@@ -20,6 +20,9 @@ files non-interactively, and list running otrace processes.
                                             use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
 
+A Tornado app's autoreload (``debug=True``) re-executes the script under ``otrace`` again, with
+the same options (``otrace_server.autoreload``).
+
 Exit status: 0 success; 1 a batch command failed, or the script raised an uncaught exception;
 2 usage error (bad option, missing file, unknown FUNC, FUNC not taking the arguments given), always
 as one line on stderr; a script's own ``sys.exit(n)`` gives n.
@@ -118,7 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.script is not None and not os.path.isfile(opts.script):
         print(f"otrace: no such script: {opts.script}", file=sys.stderr)
         return EXIT_USAGE
-    return _run(opts, settings, batch_lines)
+    from otrace_server.autoreload import reexecute_as
+
+    reexecute_as(argv)     # Tornado's autoreload re-executes the script under otrace, same options
+    try:
+        return _run(opts, settings, batch_lines)
+    finally:
+        reexecute_as(None)
 
 
 def _run(opts, settings: dict, batch_lines: list[str] | None) -> int:
