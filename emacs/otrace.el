@@ -443,15 +443,24 @@ host, port and token."
              (plist-get info :lsp_port) (plist-get info :token)))))
   (otrace-connect-to host port token))
 
+(defun otrace--reexecuted-p (info)
+  "Return non-nil when the process of discovery plist INFO was re-executed.
+Its pid has a discovery file with another token: the process ran
+itself again in place (Tornado's autoreload) under otrace."
+  (cl-find-if (lambda (p) (and (equal (plist-get p :pid) (plist-get info :pid))
+                               (not (equal (plist-get p :token) (plist-get info :token)))))
+              (otrace-processes)))
+
 (defun otrace-reconnect ()
   "Connect again to the last process; the otrace buffers are kept.
-When that process has ended and one process runs its command line
-again in the same directory (the app was restarted), connect to
-that one."
+When that process has ended, or re-executed itself in place, and one
+process runs its command line again in the same directory (the app
+was restarted), connect to that one."
   (interactive)
   (unless otrace--last-address (otrace--error "No previous connection"))
   (let ((last otrace--last-process))
-    (if (or (null last) (process-attributes (plist-get last :pid)))
+    (if (or (null last) (and (process-attributes (plist-get last :pid))
+                             (not (otrace--reexecuted-p last))))
         (apply #'otrace-connect-to otrace--last-address)
       (let ((again (cl-find-if (lambda (p) (and (equal (plist-get p :argv) (plist-get last :argv))
                                                 (equal (plist-get p :cwd) (plist-get last :cwd))))

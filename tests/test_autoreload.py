@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from otrace_server import autoreload
 from tests.lsp.rpc import Client
-from tests.support.served import ServedScript, http_get
+from tests.support.served import ROOT, ServedScript, free_port, http_get
 from tests.support.waiting import wait_for
 
 APP = '''
@@ -141,3 +143,43 @@ def test_the_command_line_of_a_re_execution(monkeypatch):
         assert autoreload.reexecute_as(["app.py"]) == ["-m", "otrace_server.cli", "app.py"]
     finally:
         assert autoreload.reexecute_as(None) is None
+
+
+def test_the_terminal_console_comes_back_after_the_reload(tmp_path):
+    """Under a terminal (a pty): the console of the re-executed run prompts and answers over the
+    new code."""
+    import pty
+
+    script = tmp_path / "app.py"
+    script.write_text(APP.format(version=1))
+    run = tmp_path / "run"
+    master, slave = pty.openpty()
+    seen = bytearray()
+
+    def read_until(text: bytes, start: int = 0, timeout: float = 20) -> int:
+        def found():
+            readable, _, _ = select.select([master], [], [], 0.1)
+            if readable:
+                try:
+                    seen.extend(os.read(master, 65536))
+                except OSError:
+                    pass
+            return seen.find(text, start) + 1
+        return wait_for(found, timeout, f"{text!r} on the terminal (got {bytes(seen)!r})", interval=0) - 1
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(run), TERM="dumb")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "otrace_server.cli", str(script), str(port)], cwd=tmp_path,
+                            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        first_prompt = read_until(b"globals> ")
+        first = wait_for(lambda: discovery_of(run, proc.pid), what="the discovery file")
+        reloaded(script, run, proc.pid, first, version=2)
+        read_until(b"globals> ", first_prompt + 1)          # the new run's console
+        os.write(master, b"pr VERSION\n")
+        read_until(b"\r\n2\r\n", first_prompt + 1)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(master)

@@ -234,6 +234,29 @@ Everything is stopped afterwards."
           (otrace-test--wait (lambda () (not (process-live-p proc))) "the restarted app to end")
           (kill-buffer (process-buffer proc)))))))
 
+;; Tornado's autoreload re-executes the app in place under otrace: same pid, command line
+;; and directory, a new discovery file (port, token).  `otrace-reconnect' follows it there.
+(ert-deftest otrace-test-reconnect-follows-an-app-re-executed-in-place ()
+  "A live pid whose discovery file has a new token is a restarted app."
+  (let* ((dir (make-temp-file "otrace-ert" t))
+         (otrace-discovery-directory dir)
+         (record (list :pid (emacs-pid) :argv ["otrace" "app.py"] :cwd "/srv" :host "127.0.0.1"
+                       :lsp_port 4712 :token "new"))
+         (otrace--last-address '("127.0.0.1" 4711 "old"))
+         (otrace--last-process (append (list :token "old" :lsp_port 4711)
+                                       (cl-loop for (k v) on record by #'cddr
+                                                unless (memq k '(:token :lsp_port)) append (list k v))))
+         connected)
+    (unwind-protect
+        (progn
+          (with-temp-file (expand-file-name (format "otrace-%d.json" (emacs-pid)) dir)
+            (insert (json-serialize record)))
+          (cl-letf (((symbol-function 'otrace-connect-to)
+                     (lambda (&rest args) (setq connected args))))
+            (otrace-reconnect))
+          (should (equal connected '("127.0.0.1" 4712 "new"))))
+      (delete-directory dir t))))
+
 (ert-deftest otrace-test-wrong-token-gives-one-clear-message ()
   "A wrong token is refused with one `user-error' line, and nothing is left behind."
   (otrace-test--with-app (app "demos/torna_trace.py")
