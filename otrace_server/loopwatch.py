@@ -33,7 +33,6 @@ their own thread. A ``ServingWatch`` is installed and removed on the main thread
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import socket
 import threading
@@ -49,15 +48,13 @@ LoopListener = Callable[[threading.Thread, "asyncio.AbstractEventLoop | None"], 
 
 
 class _Seen:
-    """What one thread runs: its loop (weakly), whether it runs now, and when it started (order)."""
+    """The loop one thread runs or ran last (weakly)."""
 
-    __slots__ = ("thread", "loop", "running", "order")
+    __slots__ = ("thread", "loop")
 
-    def __init__(self, thread: threading.Thread, loop: asyncio.AbstractEventLoop, order: int) -> None:
+    def __init__(self, thread: threading.Thread, loop: asyncio.AbstractEventLoop) -> None:
         self.thread = thread
         self.loop = weakref.ref(loop)
-        self.running = True
-        self.order = order
 
     def alive(self) -> asyncio.AbstractEventLoop | None:
         loop = self.loop()
@@ -74,7 +71,6 @@ class RunningLoops:
         self._seen: dict[int, _Seen] = {}          # thread ident -> what it runs / last ran
         self._excluded: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
         self._listeners: tuple[LoopListener, ...] = ()
-        self._order = itertools.count()
         self._installed = False
 
     def install(self) -> None:
@@ -133,11 +129,8 @@ class RunningLoops:
                 if thread in self._excluded:
                     return
                 seen = self._seen.get(thread.ident)
-                if loop is None:
-                    if seen is not None:
-                        seen.running = False
-                elif seen is None or seen.loop() is not loop or not seen.running:
-                    self._seen[thread.ident] = _Seen(thread, loop, next(self._order))
+                if loop is not None and (seen is None or seen.thread is not thread or seen.loop() is not loop):
+                    self._seen[thread.ident] = _Seen(thread, loop)     # a stopped loop stays its last
                 listeners = self._listeners if notify else ()
             for listener in listeners:
                 listener(thread, loop)
