@@ -18,7 +18,7 @@ Tornado::
 aiohttp (``pip install otrace-server[aiohttp]``)::
 
     otweb.get_registry().identity = lambda request: request.cookies.get("user")   # web.Request
-    app.add_routes(otweb.aiohttp_routes("/otrace"))
+    otweb.aiohttp_setup(app, "/otrace")       # aiohttp_routes() + closing its sockets at shutdown
 
 Starlette / FastAPI (``pip install otrace-server[starlette]``)::
 
@@ -30,15 +30,17 @@ Starlette / FastAPI (``pip install otrace-server[starlette]``)::
 registry, made before or after ``start`` (``get_registry()``; the routes functions without a
 registry make it); ``web=registry`` names one, ``web=None`` none. A program that starts otrace
 first attaches later: ``registry.attach(started.shell, started.runtime)``.
-``aiohttp_routes`` and ``starlette_routes`` are imported on first use (their framework is an
-optional extra; without it, using them is an ImportError saying which extra to install).
+``aiohttp_setup``, ``aiohttp_routes`` and ``starlette_routes`` are imported on first use (their
+framework is an optional extra; without it, using them is an ImportError saying which extra to
+install).
 
 Modules:
     registry    WebRegistry: connected browsers, evaluations in flight (the shell's web provider)
     protocol    Peer: otrace's side of one browser socket, whatever the framework (wire format,
                 dropping, registering); route_paths, STATIC_DIR
     socket      Tornado: OTraceWebSocket, OTraceWebMixin (for an app's own socket), handlers()
-    aiohttp_socket, starlette_socket   aiohttp_routes(), starlette_routes() (and serve_socket)
+    aiohttp_socket  aiohttp_setup(), aiohttp_routes(), close_sockets() (and serve_socket)
+    starlette_socket  starlette_routes() (and serve_socket)
     correlate   the engine enricher naming the browser of a held request's user (by identity)
     names       identity_text, web_name, tab_name: what an identity becomes under /osh/web
     ratelimit   LogLimiter: log lines caused by browsers, per browser and in all, then a summary
@@ -57,17 +59,17 @@ from otrace_server.web.registry import (MAX_WEB_MESSAGE, WebClientInfo, WebRegis
                                         made_registry, when_registry_made)
 from otrace_server.web.socket import STATIC_DIR, OTraceWebMixin, OTraceWebSocket, handlers
 
-# aiohttp_routes and starlette_routes are not in __all__: ``import *`` must not need the extras
+# aiohttp_setup, aiohttp_routes and starlette_routes are not in __all__: ``import *`` must not need the extras
 __all__ = ["WebRegistry", "WebClientInfo", "get_registry", "made_registry", "when_registry_made", "default_identity",
            "make_enricher",
            "OTraceWebMixin", "OTraceWebSocket", "handlers", "STATIC_DIR", "MAX_WEB_MESSAGE", "Peer", "route_paths"]
 
 
 def __getattr__(name: str) -> Any:
-    """``aiohttp_routes`` and ``starlette_routes``, imported when first asked for."""
-    if name == "aiohttp_routes":
-        from otrace_server.web.aiohttp_socket import aiohttp_routes
-        return aiohttp_routes
+    """``aiohttp_setup``, ``aiohttp_routes`` and ``starlette_routes``, imported when first asked for."""
+    if name in ("aiohttp_setup", "aiohttp_routes"):
+        from otrace_server.web import aiohttp_socket
+        return getattr(aiohttp_socket, name)
     if name == "starlette_routes":
         from otrace_server.web.starlette_socket import starlette_routes
         return starlette_routes

@@ -6,8 +6,14 @@
     registry = otweb.get_registry()
     registry.identity = lambda request: request.cookies.get("user")   # the aiohttp web.Request
     app = web.Application()
-    app.add_routes(routes + otweb.aiohttp_routes("/otrace"))   # /otrace/ws, /otrace/otrace-web.js
+    app.add_routes(routes)
+    otweb.aiohttp_setup(app, "/otrace")          # /otrace/ws, /otrace/otrace-web.js, closed at shutdown
     # page: <script src="/otrace/otrace-web.js"></script>
+
+``aiohttp_setup`` adds ``aiohttp_routes`` and ``close_sockets`` as an ``on_shutdown`` hook: aiohttp's
+graceful shutdown waits for every running handler (60 s under ``web.run_app``), and a page left
+open keeps its socket's handler running; an app that adds ``aiohttp_routes`` itself appends
+``close_sockets`` to ``app.on_shutdown`` too.
 
 To carry otrace's messages on the app's own socket instead (the page includes the script with
 ``data-connect="false"`` and calls ``OTraceWeb.attach(ws)``), hand its events to a
@@ -36,15 +42,28 @@ registry sends each browser's messages to that loop.
 
 from __future__ import annotations
 
+import weakref
+
 try:
-    from aiohttp import WSMsgType, web
+    from aiohttp import WSCloseCode, WSMsgType, web
 except ImportError as exc:  # the optional extra is not installed
     raise ImportError("otrace_server.web.aiohttp_socket needs aiohttp: pip install otrace-server[aiohttp]") from exc
 
 from otrace_server.web.protocol import SCRIPT_PATH, SOCKET_LIMIT, Peer, route_paths
 from otrace_server.web.registry import WebRegistry, get_registry
 
-__all__ = ["aiohttp_routes", "serve_socket"]
+__all__ = ["aiohttp_setup", "aiohttp_routes", "close_sockets", "serve_socket"]
+
+#: the otrace sockets open, per application (``close_sockets`` closes them)
+_open: "weakref.WeakKeyDictionary[web.Application, set[web.WebSocketResponse]]" = weakref.WeakKeyDictionary()
+
+
+def aiohttp_setup(app: web.Application, prefix: str = "/otrace", registry: WebRegistry | None = None) -> None:
+    """Serve /osh/web in ``app``: add ``aiohttp_routes(prefix, registry)`` and close otrace's
+    sockets when the app shuts down (``close_sockets`` in ``app.on_shutdown``). Before the app
+    starts (aiohttp freezes both then)."""
+    app.add_routes(aiohttp_routes(prefix, registry))
+    app.on_shutdown.append(close_sockets)
 
 
 def aiohttp_routes(prefix: str = "/otrace", registry: WebRegistry | None = None) -> list[web.RouteDef]:
@@ -72,6 +91,8 @@ async def serve_socket(request: web.Request, registry: WebRegistry) -> web.Strea
         return web.Response(status=403, text="otrace: cross-origin websocket refused")
     ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT)
     await ws.prepare(request)
+    sockets = _open.setdefault(request.app, set())
+    sockets.add(ws)
     peer.open(request, request.headers.get("User-Agent", ""), ws.send_str)
     try:
         async for message in ws:
@@ -79,4 +100,13 @@ async def serve_socket(request: web.Request, registry: WebRegistry) -> web.Strea
                 peer.receive(message.data)
     finally:
         peer.close()
+        sockets.discard(ws)
     return ws
+
+
+async def close_sockets(app: web.Application) -> None:
+    """An ``on_shutdown`` hook: close the otrace sockets ``app`` serves (code 1001, going away),
+    so that their handlers end and aiohttp's graceful shutdown does not wait for them. The pages
+    reconnect by themselves when the app serves again."""
+    for ws in list(_open.get(app, ())):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

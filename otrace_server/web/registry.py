@@ -91,9 +91,9 @@ class WebRegistry:
     socket's when a browser connects, the held request's when a request is held (Tornado: the
     ``RequestHandler``; aiohttp: the ``web.Request``; Starlette/FastAPI: the ``WebSocket`` or
     ``Request``, both ``HTTPConnection``s). None means "not identified": such a socket is not
-    registered and its messages are dropped. Names follow ``names`` (one-to-one). Log lines caused by browsers (connections, bad messages) go through
-    ``warnings`` (a ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a
-    summary line).
+    registered and its messages are dropped. Names follow ``names`` (one-to-one). Log lines
+    caused by browsers (connections, bad messages) go through ``warnings`` (a
+    ``ratelimit.LogLimiter``: at most 10 a minute per browser, 60 in all, then a summary line).
     """
 
     def __init__(self, identity: Callable[[Any], Any] | None = None, engine=None) -> None:

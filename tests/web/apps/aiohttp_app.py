@@ -1,4 +1,8 @@
-"""An aiohttp app as aiohttp's documentation writes one (function endpoints, ``web.run_app``)."""
+"""An aiohttp app as aiohttp's documentation writes one (function endpoints, ``web.run_app``):
+``python -m tests.web.apps.aiohttp_app PORT`` serves it on 127.0.0.1:PORT (0: a free one, said in
+aiohttp's "Running on" line)."""
+
+import sys
 
 from aiohttp import web
 
@@ -20,9 +24,11 @@ async def hold(request):
 
 def make_app():
     app = web.Application()
-    app.add_routes([web.get("/", page), web.get("/hold", hold)] + otweb.aiohttp_routes("/otrace", REGISTRY))
+    app.add_routes([web.get("/", page), web.get("/hold", hold)])
+    otweb.aiohttp_setup(app, "/otrace", REGISTRY)
     return app
 
 
 if __name__ == "__main__":
-    web.run_app(make_app(), host="127.0.0.1", port=8080)
+    web.run_app(make_app(), host="127.0.0.1", port=int(sys.argv[1]), print=lambda text: print(text, flush=True))
+    print("app exited", flush=True)
