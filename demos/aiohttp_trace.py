@@ -5,7 +5,7 @@
     otrace demos/aiohttp_trace.py [the same options]   (runs as it is: its start() replaces the command's)
 
 Written as aiohttp's documentation writes apps: a function endpoint in a ``web.RouteTableDef``,
-served by ``web.run_app``; otrace is started before it, /osh/web served by ``aiohttp_routes``. Open http://127.0.0.1:8888/ and enter a
+served by ``web.run_app``; otrace is started before it, /osh/web served by ``aiohttp_setup``. Open http://127.0.0.1:8888/ and enter a
 number: 77 HOLDS that request while every other request is served (the story, a console session
 and the options, torna_trace.py's: demos/reciprocal.py). With ``--port 0`` aiohttp's "Running on"
 line says which port it took.
@@ -37,13 +37,13 @@ async def get_reciprocal(request: web.Request) -> web.Response:
 def make_app() -> web.Application:
     app = web.Application()
     app.add_routes(routes)
-    app.add_routes(otrace_web.aiohttp_routes("/otrace"))   # /osh/web: /otrace/ws, /otrace/otrace-web.js
+    otrace_web.aiohttp_setup(app, "/otrace")   # /osh/web: /otrace/ws, /otrace/otrace-web.js, closed at shutdown
     return app
 
 
 def main(argv=None):
     args = reciprocal.parse_args(__doc__, argv)
-    app = make_app()     # before start(): it serves /osh/web with the registry aiohttp_routes made
+    app = make_app()     # before start(): it serves /osh/web with the registry aiohttp_setup made
     otrace = None if args.bare else start(globals(), **reciprocal.start_options(args))
     reciprocal.announce(otrace, args)
     web.run_app(app, host=args.addr, port=args.port, print=lambda text: print(text, flush=True))
