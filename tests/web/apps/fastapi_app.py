@@ -1,5 +1,8 @@
-"""A FastAPI app as FastAPI's documentation writes one (decorated endpoints, ``uvicorn.run``); its
+"""A FastAPI app as FastAPI's documentation writes one (decorated endpoints, ``uvicorn.run``):
+``python -m tests.web.apps.fastapi_app PORT`` serves it on 127.0.0.1:PORT (0: a free one); its
 ``/hold`` endpoint takes no request parameter."""
+
+import sys
 
 import uvicorn
 from fastapi import FastAPI
@@ -27,4 +30,5 @@ async def hold():
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]))
+    print("app exited", flush=True)

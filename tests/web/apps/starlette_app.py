@@ -1,4 +1,7 @@
-"""A Starlette app as Starlette's documentation writes one (function endpoints, ``uvicorn.run``)."""
+"""A Starlette app as Starlette's documentation writes one (function endpoints, ``uvicorn.run``):
+``python -m tests.web.apps.starlette_app PORT`` serves it on 127.0.0.1:PORT (0: a free one)."""
+
+import sys
 
 import uvicorn
 from starlette.applications import Starlette
@@ -24,4 +27,5 @@ async def hold(request):
 app = Starlette(routes=[Route("/", page), Route("/hold", hold)] + otweb.starlette_routes("/otrace", REGISTRY))
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]))
+    print("app exited", flush=True)
