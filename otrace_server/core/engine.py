@@ -227,7 +227,7 @@ class Engine:
         hold = self.holds.create(ctx, waiter, self.settings.hold_timeout)
         waiter.arm(hold)
         try:
-            waiter.release = self.client_watch(hold, functools.partial(self._client_gone, hold))
+            waiter.release = self.client_watch(hold, waiter.client_gone)
         except Exception:   # a framework's watch must never break the hold
             log.exception("otrace: watching the client of %s failed", ctx.id)
         self._announce(ctx)
@@ -303,9 +303,9 @@ class Engine:
         except OTraceError:
             pass
 
-    def _client_gone(self, hold: Hold) -> None:
-        """The client of ``hold``'s request disconnected (app loop): mark it, publish
-        ``hold_client_gone`` {hold} once."""
+    def client_gone(self, hold: Hold) -> None:
+        """The client of ``hold``'s request disconnected (app loop; a client watch's ``gone``):
+        mark it, publish ``hold_client_gone`` {hold} once."""
         if hold.done or hold.client_gone:
             return
         hold.client_gone = True

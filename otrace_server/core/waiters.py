@@ -36,6 +36,9 @@ class HoldOwner(Protocol):
     def resume_quietly(self, trace_id: str, outcome: Outcome) -> None:
         """Resume ``trace_id`` if it is still held."""
 
+    def client_gone(self, hold: Hold) -> None:
+        """The client of ``hold``'s request disconnected (app loop)."""
+
 
 class _Ready:
     """An awaitable that completes at once with None (what ``await traceassert(True, ...)`` awaits)."""
@@ -53,7 +56,7 @@ class HoldWaiter:
     """The loop side of one asyncio hold: its Future, the timeout timer, and the resolver the
     registry calls from any thread (the waiter itself). One small object per hold, no closures."""
 
-    __slots__ = ("engine", "context", "loop", "crossing", "future", "timer", "release")
+    __slots__ = ("engine", "context", "loop", "crossing", "future", "timer", "release", "hold")
 
     def __init__(self, engine: HoldOwner, context: TraceContext, loop: asyncio.AbstractEventLoop,
                  crossing: Crossing) -> None:
@@ -65,6 +68,7 @@ class HoldWaiter:
         self.timer: asyncio.TimerHandle | None = None
         #: ends the client watch (``Engine.client_watch``), once the held code ran on
         self.release: Callable[[], None] | None = None
+        self.hold: Hold | None = None
 
     def __call__(self, outcome: Outcome) -> None:
         """The hold's resolver (any thread): complete the Future on its loop."""
@@ -76,12 +80,17 @@ class HoldWaiter:
 
     def arm(self, hold: Hold) -> None:
         """On the loop: (re)start the timer that resumes ``hold`` when its timeout is reached."""
+        self.hold = hold
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         if hold.timeout and not hold.done:
             self.timer = self.loop.call_later(hold.remaining, self.engine.resume_quietly, hold.id,
                                               Outcome("timeout"))
+
+    def client_gone(self) -> None:
+        """The ``gone`` callback of the hold's client watch (app loop): tell the engine."""
+        self.engine.client_gone(self.hold)
 
     def _complete(self, outcome: Outcome) -> None:
         """On the loop: the Future gets what the held code's ``await`` returns or raises."""

@@ -81,9 +81,9 @@ class AiohttpAdapter:
         """The request's transport, looked at every ``polling.INTERVAL`` s while held (aiohttp
         has no disconnect callback; it only cancels the handler when the app runs with
         ``handler_cancellation=True``, which ends the hold as ``cancelled``)."""
-        from otrace_server.frameworks.polling import watch
+        from otrace_server.frameworks.polling import Poll
 
-        return watch(functools.partial(_transport_closed, request), gone)
+        return Poll(functools.partial(_transport_closed, request), gone)
 
 
 def _transport_closed(request: "web.BaseRequest") -> bool:

@@ -1,10 +1,10 @@
 """Watching a held request's client by looking at it now and then, for frameworks that offer no
 disconnect callback (aiohttp, uvicorn): one timer per held request, on the app loop.
 
-    release = watch(lambda: transport.is_closing(), gone)   # gone() once the check says so
+    release = Poll(lambda: transport.is_closing(), gone)    # gone() once the check says so
     release()                                               # stop looking
 
-Thread-safety: ``watch`` and ``release`` on the app loop's thread (the checks run there).
+Thread-safety: ``Poll`` and its ``release`` on the app loop's thread (the checks run there).
 """
 
 from __future__ import annotations
@@ -12,29 +12,35 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-__all__ = ["watch", "INTERVAL"]
+__all__ = ["Poll", "INTERVAL"]
 
 #: seconds between two looks at a held request's client
 INTERVAL = 0.25
 
 
-def watch(is_gone: Callable[[], bool], gone: Callable[[], None], interval: float = INTERVAL) -> Callable[[], None]:
-    """Call ``is_gone()`` every ``interval`` s on the running loop until it is true, then ``gone()``
-    once; returns ``release()``, which stops it. ``is_gone`` must be cheap and run no application code."""
-    loop = asyncio.get_running_loop()
-    timer: list[asyncio.TimerHandle | None] = [None]
+class Poll:
+    """Call ``is_gone()`` every ``interval`` s on the running loop until it is true, then
+    ``gone()`` once. Calling the Poll is ``release``: it stops. ``is_gone`` must be cheap and run
+    no application code. Small: one per held request."""
 
-    def look() -> None:
-        if is_gone():
-            timer[0] = None
-            gone()
+    __slots__ = ("is_gone", "gone", "interval", "timer")
+
+    def __init__(self, is_gone: Callable[[], bool], gone: Callable[[], None], interval: float = INTERVAL) -> None:
+        self.is_gone = is_gone
+        self.gone = gone
+        self.interval = interval
+        self.timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(interval, self.look)
+
+    def look(self) -> None:
+        """On the loop: look once; again later unless the client is gone."""
+        if self.is_gone():
+            self.timer = None
+            self.gone()
         else:
-            timer[0] = loop.call_later(interval, look)
+            self.timer = asyncio.get_running_loop().call_later(self.interval, self.look)
 
-    def release() -> None:
-        if timer[0] is not None:
-            timer[0].cancel()
-            timer[0] = None
-
-    timer[0] = loop.call_later(interval, look)
-    return release
+    def __call__(self) -> None:
+        """``release``: stop looking."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None

@@ -92,12 +92,12 @@ class StarletteAdapter:
         request cycle (the ``__self__`` of the request's ``receive``) sets ``disconnected`` when
         the client leaves. Reading ``receive`` ourselves would take the application's body
         messages; other servers, or a ``receive`` wrapped by middleware: None (cannot tell)."""
-        from otrace_server.frameworks.polling import watch
+        from otrace_server.frameworks.polling import Poll
 
         cycle = getattr(request.receive, "__self__", None)
         if not isinstance(getattr(cycle, "disconnected", None), bool):
             return None
-        return watch(functools.partial(getattr, cycle, "disconnected"), gone)
+        return Poll(functools.partial(getattr, cycle, "disconnected"), gone)
 
 
 def _a_request(value: Any) -> "Request | None":

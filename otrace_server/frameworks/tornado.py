@@ -110,22 +110,36 @@ class TornadoAdapter:
         connection = handler.request.connection
         if not hasattr(connection, "set_close_callback"):
             return None
-        closed: list[bool] = []
+        watch = _ClientWatch(handler, gone)
+        connection.set_close_callback(watch.closed)
+        return watch
 
-        def on_close() -> None:
-            closed.append(True)
-            gone()
 
-        def release() -> None:
-            if getattr(handler, "_finished", True):   # Tornado's flag: finish() ran (no public one)
-                return
-            if closed:
-                handler.on_connection_close()
-            else:
-                connection.set_close_callback(handler.on_connection_close)
+class _ClientWatch:
+    """``TornadoAdapter.on_disconnect``'s watch of one held handler (small: one per hold): its
+    ``closed`` is the connection's close callback while held; calling it is ``release``."""
 
-        connection.set_close_callback(on_close)
-        return release
+    __slots__ = ("handler", "gone", "client_left")
+
+    def __init__(self, handler: tornado.web.RequestHandler, gone: Callable[[], None]) -> None:
+        self.handler = handler
+        self.gone = gone
+        self.client_left = False
+
+    def closed(self) -> None:
+        """Tornado saw the client leave: tell otrace; the handler is told at ``release``."""
+        self.client_left = True
+        self.gone()
+
+    def __call__(self) -> None:
+        """``release``: see ``TornadoAdapter.on_disconnect``."""
+        handler = self.handler
+        if getattr(handler, "_finished", True):   # Tornado's flag: finish() ran (no public one)
+            return
+        if self.client_left:
+            handler.on_connection_close()
+        else:
+            handler.request.connection.set_close_callback(handler.on_connection_close)
 
 
 ADAPTER = TornadoAdapter()
