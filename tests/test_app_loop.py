@@ -321,12 +321,15 @@ def test_start_before_asyncio_run_follows_the_loop_that_runs_and_then_the_next_o
         assert program.proc.stdout.readline() == "cancelled victim\n"      # on the loop that runs
 
 
-def test_batch_runs_over_a_uvicorn_app_once_it_serves(tmp_path):
-    """uvicorn makes its loop with a loop factory (no event loop policy): ``otrace --batch`` still
-    sees it serve, runs the batch over it (its tasks listed), then stops it as Ctrl-C would."""
-    (tmp_path / "app.py").write_text(UVICORN_DOCS)
+@pytest.mark.parametrize("source, task", [(TORNADO_DOCS, "main pending"), (AIOHTTP_DOCS, "_run_app pending"),
+                                          (UVICORN_DOCS, "Server.serve pending")],
+                         ids=["tornado-asyncio.run", "aiohttp-run_app", "starlette-uvicorn.run"])
+def test_batch_runs_over_an_app_once_it_serves(tmp_path, source, task):
+    """``otrace --batch`` sees the app serve whatever made its loop (uvicorn: a loop factory, no
+    event loop policy), runs the batch over it (its tasks listed), then stops it as Ctrl-C would."""
+    (tmp_path / "app.py").write_text(source)
     (tmp_path / "cmds.osh").write_text("ls -l /osh/tasks\n")
     proc = otrace("--batch", "cmds.osh", "app.py", str(free_port()), cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Server.serve pending" in proc.stdout
+    assert task in proc.stdout
     assert "otrace: --batch cmds.osh done; stopping app.py as Ctrl-C would" in proc.stderr
