@@ -18,8 +18,9 @@ becomes the wrapper's code (``wrappers.Wrapper.code``), which calls a copy of th
 registry, a ``functools.partial`` or a bound method holding the function sees the trace (and the
 hold, and the untrace). The function keeps its identity, its flavor (``inspect.iscoroutinefunction``
 and the like) and its signature (``__wrapped__`` is the copy while traced: ``inspect.signature``,
-``inspect.getsource``, ``inspect.unwrap`` see the original); untrace puts back the very same code
-object and removes ``__wrapped__`` again (or puts back the function's own). A method a class
+``inspect.getsource``, ``inspect.unwrap`` see the original; what reads ``func.__code__`` itself
+sees the wrapper's ``(*args, **kwargs)``); untrace puts back the very same code object and removes
+``__wrapped__`` again (or puts back the function's own). A method a class
 INHERITS is traced by setting a wrapper function on the class named (the base class's function is
 shared by every other class: they stay untraced); so is a function whose wrapper code cannot be
 made to fit (logged: holders of the object do not see that trace).
