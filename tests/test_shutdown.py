@@ -112,6 +112,25 @@ if __name__ == "__main__":
     asyncio.run(main())
 '''
 
+THREADED_HTTP_SERVER = '''
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from otrace_server import get_engine, traceassert
+
+get_engine().events.subscribe(lambda event: event.kind == "hold_started" and print("held", flush=True))
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        traceassert("n=77" not in self.path, label="break_check", action="break")   # this thread waits
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"done")
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
 #: name: (source, {signal: the exit status the app has at that signal, held request or not})
 #: 1: Ctrl-C's KeyboardInterrupt (otrace's status for it); -15: SIGTERM's default action (uvicorn
 #: raises it again once drained); aiohttp's GracefulExit ends run_app normally: 0.
@@ -121,6 +140,7 @@ APPS = {
     "aiohttp-run-app": (AIOHTTP, {signal.SIGINT: 0, signal.SIGTERM: 0}),
     "starlette-uvicorn-run": (STARLETTE_UVICORN, {signal.SIGINT: 0, signal.SIGTERM: -15}),
     "plain-asyncio-run": (PLAIN_ASYNCIO, {signal.SIGINT: 1, signal.SIGTERM: -15}),
+    "threaded-http-server": (THREADED_HTTP_SERVER, {signal.SIGINT: 1, signal.SIGTERM: -15}),
 }
 
 OTRACE_OPTIONS = ["--no-lsp", "--no-console", "-s", "trace_active=True"]
@@ -230,14 +250,18 @@ def test_removing_the_guard_puts_the_handlers_and_the_module_back():
     signal.signal(signal.SIGTERM, before)
 
 
-def test_a_waiting_break_is_resumed_before_the_programs_handler_runs(guarded):
-    outcomes, seen_by_handler = [], []
-
+def breaking(engine, outcomes: list) -> threading.Thread:
+    """A thread that breaks (``start_break``) and appends what it returns to ``outcomes``."""
     def worker():
         ctx = capture(sys._getframe(), ctype="breaks", label="b", funcname="worker", event="break")
-        outcomes.append(guarded.start_break(ctx))
+        outcomes.append(engine.start_break(ctx))
 
-    thread = threading.Thread(target=worker)
+    return threading.Thread(target=worker)
+
+
+def test_a_waiting_break_is_resumed_before_the_programs_handler_runs(guarded):
+    outcomes, seen_by_handler = [], []
+    thread = breaking(guarded, outcomes)
     held = threading.Event()
     guarded.events.subscribe(lambda event: event.kind == "hold_started" and held.set())
     thread.start()
@@ -261,3 +285,19 @@ def test_with_nothing_held_the_programs_handler_runs_at_once(guarded):
     finally:
         signal.signal(signal.SIGINT, previous)
     assert len(calls) == 1 and calls[0] - sent < shutdown.ANSWER_GRACE / 2
+
+
+def test_a_hold_starting_after_the_signal_is_resumed_at_once(guarded):
+    """A request the framework lets finish while it drains may reach a hold only then."""
+    resumed = []
+    guarded.events.subscribe(lambda event: event.kind == "hold_resumed" and resumed.append(event.data["outcome"].kind))
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)   # a server that drains
+    try:
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    outcomes = []
+    thread = breaking(guarded, outcomes)
+    thread.start()
+    thread.join(5)
+    assert outcomes == [None] and resumed == ["shutdown"]
