@@ -192,9 +192,34 @@ if __name__ == "__main__":
 '''
 
 
-def test_otrace_started_after_the_framework_set_its_handlers_still_answers_first(tmp_path):
-    """A program that starts otrace itself, once uvicorn has installed its signal handlers."""
-    (tmp_path / "app.py").write_text(UVICORN_STARTING_OTRACE)
+AIOHTTP_STARTING_OTRACE = f'''
+import asyncio, sys
+from aiohttp import web
+from otrace_server import start, traceassert
+
+async def handle(request):
+    {HELD}
+    await traceassert(request.query.get("n") != "77", label="hold_check", action="hold")
+    return web.Response(text="done")
+
+async def on_startup(app):
+    start(globals(), console=False, lsp=False, trace_active=True)   # after run_app's loop signal handlers
+    print("otrace started", flush=True)
+
+app = web.Application()
+app.router.add_get("/", handle)
+app.on_startup.append(on_startup)
+
+if __name__ == "__main__":
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]))
+'''
+
+
+@pytest.mark.parametrize("source", [UVICORN_STARTING_OTRACE, AIOHTTP_STARTING_OTRACE], ids=["uvicorn", "aiohttp"])
+def test_otrace_started_after_the_framework_set_its_handlers_still_answers_first(tmp_path, source):
+    """A program that starts otrace itself, once its framework has installed its signal handlers
+    (uvicorn: signal.signal; aiohttp: the loop's add_signal_handler)."""
+    (tmp_path / "app.py").write_text(source)
     with ServedScript(tmp_path / "app.py") as app:
         app.wait_line("otrace started")
         answers = []
