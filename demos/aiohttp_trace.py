@@ -5,10 +5,10 @@
     otrace demos/aiohttp_trace.py [the same options]   (runs as it is: its start() replaces the command's)
 
 Written as aiohttp's documentation writes apps: a function endpoint in a ``web.RouteTableDef``,
-served by ``web.run_app``; otrace is started before it, /osh/web served by ``aiohttp_setup``. Open http://127.0.0.1:8888/ and enter a
-number: 77 HOLDS that request while every other request is served (the story, a console session
-and the options, torna_trace.py's: demos/reciprocal.py). With ``--port 0`` aiohttp's "Running on"
-line says which port it took.
+served by ``web.run_app``; otrace is started before it, /osh/web served by ``aiohttp_setup``. Open
+http://127.0.0.1:8888/ and enter a number: 77 HOLDS that request while every other request is
+served (the story, a console session and the options, torna_trace.py's: demos/reciprocal.py). With
+``--port 0`` aiohttp's "Running on" line says which port it took.
 """
 
 import os

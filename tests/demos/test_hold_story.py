@@ -4,6 +4,8 @@ checked), as a user does it in the shell (here through ``otrace/command`` of the
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.support.waiting import wait_for
@@ -101,3 +103,19 @@ def test_trace_records_the_endpoints_exception(demo, editor):
         assert "get_reciprocal" in command(editor, "ls /osh/recent/exceptions").split()
     finally:
         command(editor, "untrace get_reciprocal")
+
+
+def test_a_held_request_whose_client_went_away_is_marked_and_resumes_harmlessly(demo, editor):
+    """The client of a held 77 disconnects: otrace/holdClientGone, the hold listed with clientGone
+    (issue 16 point 6); resuming it raises nothing inside the app, which goes on serving."""
+    client = socket.create_connection(("127.0.0.1", demo.http), timeout=10)
+    client.sendall(b"GET /?number=77 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    started = editor.wait_notification("otrace/holdStarted")
+    client.close()
+    assert editor.wait_notification("otrace/holdClientGone") == {"id": started["id"]}
+    [hold] = editor.request("otrace/holds")["holds"]
+    assert hold["id"] == started["id"] and hold["clientGone"] is True
+    before = len(demo.lines)
+    assert editor.request("otrace/resume", {"all": True}) == {"resumed": [started["id"]]}
+    assert "The reciprocal of 4.0 is 0.25" in demo.get("?number=4")[2]
+    assert "Traceback" not in "".join(demo.lines[before:]), demo.output
