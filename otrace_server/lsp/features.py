@@ -7,8 +7,9 @@ behind them (``otrace.resume``, ``otrace.resumeAll``, ``otrace.traceFunction``, 
 ``otrace.showTraces``, ``otrace.unpatch`` -- as ``otrace/unpatch``, removing a live hold --,
 ``otrace.debugpy`` -- the same path as the ``otrace/debugpy`` request). Live holds: ``lsp.live``.
 
-When the document no longer matches the running code, the features say ``CHANGED`` ("file changed
-since the code was loaded") instead of pointing at wrong lines.
+Diagnostics and Resume lenses follow the user's edits: a line that only moved (lines inserted
+above it) is found where it is now (``placement.LineFollower``); when that very line changed, they
+say ``CHANGED`` ("file changed since the code was loaded") instead of pointing at a wrong line.
 
 Thread-safety: handlers are registered on a connection's pygls server and start on the control
 loop; they read the open document there, then do the work in a worker thread (``LspServer.in_worker``).
@@ -18,6 +19,7 @@ loop; they read the open document there, then do the work in a worker thread (``
 from __future__ import annotations
 
 import inspect
+import linecache
 import os
 import re
 from pathlib import Path
@@ -158,14 +160,20 @@ def code_lenses(server, uri: str, lines: list[str]) -> list[dict]:
     holds = server.engine.holds.list()
     hits = server.hits()
     lenses = []
+    follower = placement.LineFollower(linecache.getlines(path), lines)
+
+    def follow(file: str, line: int) -> int | None:
+        return line if placement.line_matches(file, line, lines) else follower.line(line)
+
     for hold in holds:
         file, line = server.locate_context(hold.context)
         if not placement.same_file(file, path):
             continue
-        where = line - 1
         title = f"Resume {hold.context.label}"
-        if not placement.line_matches(file, line, lines):   # (a live hold's line is its source file's)
-            where, title = 0, f"{title} (held at line {line}: {CHANGED})"
+        moved = follow(file, line)          # (a live hold's line is its source file's)
+        where = moved - 1 if moved is not None else 0
+        if moved is None:
+            title = f"{title} (held at line {line}: {CHANGED})"
         lenses.append({"range": _range(where), "command": _command(title, "otrace.resume", hold.id)})
         lenses.append({"range": _range(where), "command": _command(f"Resume all ({len(holds)})", "otrace.resumeAll")})
     for i, text in enumerate(lines):
@@ -228,21 +236,41 @@ def _open_documents(conn) -> dict[str, tuple[str, Any]]:
     return out
 
 
+def _follower(file: str, doc) -> Any:
+    """``line -> line or None``: where 1-based line of ``file`` as loaded (``linecache``, what
+    tracebacks show) is in the open document ``doc`` now (``placement.LineFollower``): the same
+    line when it still matches, else the unchanged line that moved with the user's edits."""
+    lines = document.split_lines(doc.source)
+    follower = placement.LineFollower(linecache.getlines(file), lines)
+
+    def where(line: int) -> int | None:
+        return line if placement.line_matches(file, line, lines) else follower.line(line)
+
+    return where
+
+
 def publish_diagnostics(conn) -> None:
     """Publish one Information diagnostic per stored exception context at its raising line (or at
     line 1 saying ``CHANGED`` when the open document differs there), and clear files that have
     none any more. Control loop."""
     per_uri: dict[str, list[types.Diagnostic]] = {}
     opened = _open_documents(conn)
+    followers: dict[str, Any] = {}
     for ctx in _exception_contexts(conn.server.engine):
-        if not ctx.file or not os.path.isabs(ctx.file):
+        file, raised = conn.server.locate_context(ctx)     # code patched by edit: its file's line
+        if not file or not os.path.isabs(file):
             continue
-        uri, doc = opened.get(os.path.realpath(ctx.file), (_uri(ctx.file), None))
-        message = f"{ctx.exc_type}: {ctx.exc_message} (otrace {ctx.id})"
-        line = ctx.line - 1
-        if doc is not None and not placement.line_matches(ctx.file, ctx.line, document.split_lines(doc.source)):
-            line, message = 0, f"{message}: raised at line {ctx.line}, but the {CHANGED}"
-        line = max(line, 0)
+        uri, doc = opened.get(os.path.realpath(file), (_uri(file), None))
+        message = f"{ctx.exc_type}: {ctx.exc_message}"     # the trace id is the diagnostic's code
+        line = raised
+        if doc is not None:
+            follower = followers.get(uri)
+            if follower is None:
+                follower = followers[uri] = _follower(file, doc)
+            line = follower(raised)
+            if line is None:          # that very line was changed or deleted in the document
+                line, message = 1, f"{message}: raised at line {raised}, but the {CHANGED}"
+        line = max(line - 1, 0)
         per_uri.setdefault(uri, []).append(types.Diagnostic(
             range=types.Range(types.Position(line, 0), types.Position(line, 1000)), message=message,
             severity=types.DiagnosticSeverity.Information, source="otrace", code=ctx.id))

@@ -17,11 +17,13 @@ Modules, one concern each:
     live         the module and live function behind a file, whether the document still matches
     inserted     a running function's source with statements inserted, and its line map
     positions    positions in patched code mapped back to the document (the patch's LineMap)
+    follow       where a line of one text is in another (lines that moved with edits)
 
 Imports core only. Pure functions plus read-only looks at ``sys.modules``/``linecache``/``inspect``;
 any thread.
 """
 
+from otrace_server.placement.follow import LineFollower, nearest
 from otrace_server.placement.inserted import hold_source, insert_statements, statement_line
 from otrace_server.placement.live import CHANGED, code_matches, line_matches, live_function, module_for_file, same_file
 from otrace_server.placement.positions import patch_lines, source_position
@@ -32,4 +34,4 @@ from otrace_server.placement.traceassert import insert_traceassert_edits
 __all__ = ["Enclosing", "CHANGED", "enclosing", "statement_start", "next_statement", "insertion_point",
            "indentation", "insert_traceassert_edits", "module_for_file", "live_function", "code_matches",
            "line_matches", "statement_line", "insert_statements", "hold_source", "word_at", "same_file",
-           "patch_lines", "source_position"]
+           "patch_lines", "source_position", "LineFollower", "nearest"]

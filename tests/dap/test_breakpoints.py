@@ -4,6 +4,8 @@ interpolation, snapshots, unpatching."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from otrace_server import placement
@@ -83,7 +85,7 @@ def test_hit_conditions_and_interpolation():
 def test_patched_positions_map_to_the_file_until_patched_again(module):
     """The patch's line map (read by placement.source_position): a position in breakpoint-patched code maps to the file
     line, still after removal (held requests may run the old code), but not once the name is
-    patched again without a map (its code then shares the pseudo file)."""
+    patched again (a whole-source patch's lines are then matched to the original's)."""
     engine = Engine()
     bps = Breakpoints(engine)
     bps.set("me", module.__file__, [{"line": 4}])
@@ -98,6 +100,7 @@ def test_patched_positions_map_to_the_file_until_patched_again(module):
     bps.set("me", module.__file__, [])
     assert placement.source_position(engine.patcher, patch.filename, addition) == (module.__file__, 4)
     engine.patcher.patch("total", "def total(items):\n    return -1\n", namespace=module.__dict__)
-    assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
+    # patched again from a whole source: the old map is gone, its lines are matched to the original's
+    assert placement.source_position(engine.patcher, patch.filename, 2) == (os.path.realpath(module.__file__), 2)
     engine.patcher.unpatch("total")
     assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)

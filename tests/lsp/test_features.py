@@ -160,8 +160,14 @@ def test_hold_here_live_on_a_continuation_line_hover_in_utf16_and_stale_lens(app
         change(c, uri, "# one\n# two\n" + TEXT, 2)               # the held line moves down by two
         lenses = c.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
         [resume] = [lz for lz in lenses if lz["command"]["command"] == "otrace.resume"]
-        assert resume["range"]["start"]["line"] == 0              # was left on the old line, no warning
-        assert "file changed since the code was loaded" in resume["command"]["title"]
+        assert resume["range"]["start"]["line"] == held["line"] - 1 + 2     # it moved with the text
+        assert "file changed" not in resume["command"]["title"]
+        held_text = LINES[held["line"] - 1]
+        change(c, uri, TEXT.replace(held_text + "\n", held_text + "  # edited\n", 1), 3)   # that line itself
+        lenses = c.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+        [resume] = [lz for lz in lenses if lz["command"]["command"] == "otrace.resume"]
+        assert resume["range"]["start"]["line"] == 0 and "file changed since the code was loaded" in \
+            resume["command"]["title"]
 
         c.request("workspace/executeCommand", {"command": resume["command"]["command"],
                                                "arguments": resume["command"]["arguments"]})
@@ -216,15 +222,45 @@ def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
     [d] = [d for d in diag["diagnostics"] if "ValueError: boom" in d["message"]]
     assert d["range"]["start"]["line"] == line_of('raise ValueError')
 
-    change(c, spelt, "# added\n" + TEXT, 2)
-    moved = c.wait_notification("textDocument/publishDiagnostics",
-                                lambda p: any("file changed" in x["message"] for x in p["diagnostics"]))
-    assert {x["range"]["start"]["line"] for x in moved["diagnostics"]} == {0}
+    assert d["message"] == "ValueError: boom 🎉🎉1"              # one clean message: the id is its code
+    assert d["code"].startswith("boom:")
+
+    change(c, spelt, "# added\n" + TEXT, 2)                     # a line inserted above: it moves along
+    moved = c.wait_notification("textDocument/publishDiagnostics", lambda p: any(
+        x["range"]["start"]["line"] == line_of('raise ValueError') + 1 for x in p["diagnostics"]))
+    assert not any("file changed" in x["message"] for x in moved["diagnostics"])
+    raising = LINES[line_of('raise ValueError')]
+    change(c, spelt, TEXT.replace(raising, raising.replace("boom ", "bang "), 1), 3)   # that line edited
+    changed = c.wait_notification("textDocument/publishDiagnostics",
+                                  lambda p: any("file changed" in x["message"] for x in p["diagnostics"]))
+    assert {x["range"]["start"]["line"] for x in changed["diagnostics"] if "file changed" in x["message"]} == {0}
     c.notify("textDocument/didClose", {"textDocument": {"uri": spelt}})   # the file on disk is unchanged
     back = c.wait_notification("textDocument/publishDiagnostics", lambda p: p["diagnostics"] and not any(
-        "file changed" in x["message"] for x in p["diagnostics"]), timeout=5)
-    assert line_of('raise ValueError') in {x["range"]["start"]["line"] for x in back["diagnostics"]}
+        "file changed" in x["message"] for x in p["diagnostics"]) and any(
+        x["range"]["start"]["line"] == line_of('raise ValueError') for x in p["diagnostics"]), timeout=5)
+    assert back["uri"] == spelt
     c.request("otrace/command", {"line": f"del {d['code']}"})
+
+
+def test_an_exception_in_edited_code_is_a_diagnostic_in_its_file(app):
+    c = app.client()
+    uri = uri_of(app)
+    open_doc(c, uri)
+    first = line_of("def boom(v):")
+    source = "\n".join(LINES[first:line_of("    return label") + 1]).replace('"boom "', '"patched "') + "\n"
+    c.request("otrace/command", {"line": "set safe_mode False"})
+    try:
+        c.request("otrace/patch", {"name": "boom", "source": source})
+        assert urllib.request.urlopen(f"http://127.0.0.1:{app.http}/raise?v=1", timeout=5).read() == b"error"
+        diag = c.wait_notification("textDocument/publishDiagnostics", lambda p: any(
+            "patched" in x["message"] for x in p["diagnostics"]), timeout=5)
+        [d] = [x for x in diag["diagnostics"] if "patched" in x["message"]]
+        assert diag["uri"] == uri                                   # was skipped: reported at <otrace-patch boom>
+        assert d["range"]["start"]["line"] == line_of('raise ValueError')   # the line the edited one replaced
+        c.request("otrace/command", {"line": f"del {d['code']}"})
+    finally:
+        c.request("otrace/unpatch", {"name": "all"})
+        c.request("otrace/command", {"line": "set safe_mode True"})
 
 
 # ---- document helpers (pure) -----------------------------------------------------------------------

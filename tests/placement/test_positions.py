@@ -1,6 +1,7 @@
 """``placement.positions``: a position in patched code is reported at the document line its patch's
 line map names, still after the patch is undone (held requests may run that code), but not once
-the name is patched again without a map."""
+the name is patched again without a map; a patch from a whole new source is matched to the
+original function's lines in its file."""
 
 from __future__ import annotations
 
@@ -55,6 +56,20 @@ def test_a_map_outlives_its_unpatch_until_the_name_is_patched_again(module):
     assert placement.source_position(engine.patcher, again.filename, 3) == (real, 2)
     engine.patcher.unpatch("handle")
     engine.patcher.patch("handle", "async def handle(request):\n    return 0\n", module.__dict__)
-    assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
+    # a whole new source (edit): its lines are matched to the original's: "return 0" replaced line 2
+    assert placement.source_position(engine.patcher, patch.filename, 2) == (real, 2)
     engine.patcher.unpatch("handle")                # undone without a map: positions stay as they are
     assert placement.source_position(engine.patcher, patch.filename, 2) == (patch.filename, 2)
+
+
+def test_an_edited_function_reports_its_lines_in_its_file(module):
+    engine = Engine()
+    real = os.path.realpath(module.__file__)
+    edited = ("async def handle(request):\n"
+              "    print('added')\n"                # added: reported at the line it follows
+              "    total = len(request)\n"          # unchanged: its own line
+              "    return total + 1\n")             # changed: the line it replaced
+    patch = engine.patcher.patch("handle", edited, module.__dict__)
+    assert patch.line_map is None
+    assert [placement.source_position(engine.patcher, patch.filename, n) for n in (1, 2, 3, 4)] == \
+        [(real, 1), (real, 1), (real, 2), (real, 3)]
