@@ -109,3 +109,23 @@ def test_raise_reaches_the_thread(threaded):
     assert not app.shell.session("test").execute(f"resume {hold.id} --raise ValueError('no')").error
     box["thread"].join(10)
     assert box["answer"] == (200, "done raised no")
+
+
+def test_status_is_refused_for_an_asyncio_hold_outside_any_request(threaded):
+    """Bare asyncio (no framework request on its stack): the same refusal, naming why."""
+    import asyncio
+
+    port, app = threaded
+
+    async def job():
+        return await traceassert(False, label="job_hold", action="hold")
+
+    future = asyncio.run_coroutine_threadsafe(job(), app.runtime.app_loop)
+    wait_for(lambda: app.engine.holds.list(), 10, what="the hold")
+    (hold,) = app.engine.holds.list()
+    result = app.shell.session("test").execute(f"resume {hold.id} --status 500")
+    assert result.error and result.output == (
+        f"resume --status: {hold.id} is not an HTTP request handled by a known framework (no request found); "
+        "use continue, --value or --raise")
+    app.engine.resume([hold.id])
+    assert future.result(10) is None
