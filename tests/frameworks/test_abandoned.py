@@ -105,3 +105,35 @@ def test_tornado_close_callback_is_the_handlers_again_when_the_client_stays(otra
     client.close()
     wait_for(lambda: apps.closed_log, 5, what="on_connection_close")
     assert apps.closed_log == ["open"]
+
+
+def test_aiohttp_handler_cancellation_ends_the_hold_as_cancelled(caplog):
+    """An aiohttp app run with ``handler_cancellation=True`` has its handler cancelled when the
+    client leaves: the hold ends (outcome ``cancelled``), as any await of that handler would."""
+    from aiohttp import web
+
+    from tests.frameworks.apps import Served, aiohttp_app
+    from tests.support.loops import LoopThread
+
+    async def start():
+        runner = web.AppRunner(aiohttp_app(), handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    caplog.set_level(logging.WARNING)
+    with LoopThread("aiohttp-app", timeout=10) as loop_thread:
+        runner = loop_thread.run(start())
+        app = otrace_server.start(vars(apps), app_loop=loop_thread.loop, console=False, lsp=False, trace_active=True)
+        try:
+            client = Served("aiohttp", loop_thread, runner.addresses[0][1]).send("/hold?n=77")
+            wait_for(lambda: app.engine.holds.list(), 10, what="the hold")
+            (hold,) = app.engine.holds.list()
+            client.close()
+            wait_for(lambda: hold.done, 5, what="the hold to end")
+            assert hold.outcome.kind == "cancelled" and not app.engine.holds.list()
+            assert [r for r in caplog.records if r.exc_info] == []
+        finally:
+            app.stop()
+            app.engine.settings.set("trace_active", False)
+            loop_thread.run(runner.cleanup(), timeout=10)
