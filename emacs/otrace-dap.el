@@ -45,8 +45,11 @@
 
 (defun otrace-dap--process (pid)
   "The discovery plist of the otrace process PID, or of the one chosen.
-With PID nil: the only running process, else ask with `completing-read'."
+With PID nil: the process `otrace-connect' is connected to, else the
+only running process, else ask with `completing-read'."
   (let ((processes (otrace-processes)))
+    (unless pid
+      (setq pid (and (otrace-connected-p) (plist-get (otrace--info otrace--connection) :pid))))
     (cond (pid (or (cl-find pid processes :key (lambda (p) (plist-get p :pid)))
                    (otrace--error "No running otrace process %s in %s" pid (otrace-discovery-directory))))
           ((= (length processes) 1) (car processes))
@@ -92,7 +95,8 @@ run (package-initialize) first" elpa)
 ;;;###autoload
 (defun otrace-dap-attach (&optional pid)
   "Attach dap-mode to the DAP endpoint of a running otrace process.
-With PID, that process; else the only one, or the one you choose."
+With PID, that process; else the connected one (`otrace-connect'),
+the only one, or the one you choose."
   (interactive)
   (otrace-dap--require)
   (dap-debug (list :type "otrace" :request "attach" :pid pid)))

@@ -81,6 +81,26 @@ user-emacs-directory %S)" (make-temp-file "otrace-ert-home" t))
             "(require 'otrace)"
             "(princ (format \"RESULT %S\" (condition-case err (otrace-dap-attach) (user-error (cadr err)))))"))))
 
+(ert-deftest otrace-dap-test-attaches-to-the-connected-process-without-asking ()
+  "With two processes running, the provider picks the one `otrace-connect' is connected to."
+  (skip-unless (featurep 'dap-mode))
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (let* ((otrace-test--runtime-dir (file-name-directory (directory-file-name otrace-discovery-directory)))
+           (other (otrace-test--start "demos/torna_trace.py")))
+      (unwind-protect
+          (progn
+            (otrace-test--wait (lambda () (= (length (otrace-processes)) 2)) "two processes")
+            (otrace-test--connect app)
+            (cl-letf (((symbol-function 'completing-read)
+                       (lambda (&rest _) (ert-fail "asked which process although one is connected"))))
+              (should (equal (plist-get (otrace-dap-provide (list :type "otrace")) :pid)
+                             (process-id (otrace-test--app-proc app))))))
+        (otrace-disconnect)
+        (let ((proc (otrace-test--app-proc other)))
+          (ignore-errors (process-send-eof proc))
+          (otrace-test--wait (lambda () (not (process-live-p proc))) "the second demo to end" 10)
+          (kill-buffer (process-buffer proc)))))))
+
 (ert-deftest otrace-dap-test-provider-registered ()
   "With dap-mode, the \"otrace\" provider and its template are registered."
   (skip-unless (featurep 'dap-mode))
