@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, require_parts, wait_for
+from tests.e2e.workbench import CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, go_to_line, require_parts, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -86,16 +86,6 @@ def variable(bench: Workbench, name: str):
 
 def continue_button(bench: Workbench):
     return bench.page.locator(".debug-toolbar .action-label[aria-label^='Continue']").first
-
-
-def go_to_line(bench: Workbench, line: int) -> None:
-    page = bench.page
-    page.keyboard.press("Control+G")
-    box = page.locator(".quick-input-widget input")
-    box.wait_for(state="visible")
-    box.fill(f":{line}")
-    box.press("Enter")
-    wait_for(lambda: f"Ln {line}," in page.locator(".statusbar").inner_text(), 10, f"the cursor at line {line}")
 
 
 def call_stack_text(bench: Workbench) -> str:

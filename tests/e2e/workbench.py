@@ -27,7 +27,7 @@ from tests.support.waiting import wait_for as _wait_for
 from tests.support.processes import end_process
 
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
-           "wait_for", "free_port", "show_otrace", "tree_row", "context_menu"]
+           "wait_for", "free_port", "show_otrace", "tree_row", "context_menu", "inline_action", "go_to_line", "code_action", "other_client"]
 
 ROOT = Path(__file__).resolve().parents[2]
 VSIX = ROOT / "vscode-extension" / "otrace-vscode.vsix"
@@ -223,3 +223,72 @@ def context_menu(bench: Workbench, row, item: str) -> None:
         action.hover()
         page.keyboard.press("Enter")
     menu.wait_for(state="hidden", timeout=5000)
+
+
+def inline_action(row, label: str, tries: int = 10) -> None:
+    """Hover ``row`` and click its inline action ``label`` (the tree may re-render the row under
+    the mouse, e.g. when ages tick: hover again and retry)."""
+    button = row.locator(f".action-label[aria-label='{label}']")
+    for attempt in range(tries):
+        row.hover()
+        try:
+            button.click(timeout=2000)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+
+
+def go_to_line(bench: Workbench, line: int) -> None:
+    """Ctrl+G to ``line`` of the active editor; waits for the cursor to be there."""
+    page = bench.page
+    page.keyboard.press("Control+G")
+    box = page.locator(".quick-input-widget input")
+    box.wait_for(state="visible")
+    box.fill(f":{line}")
+    box.press("Enter")
+    wait_for(lambda: f"Ln {line}," in page.locator(".statusbar").inner_text(), 10, f"the cursor at line {line}")
+
+
+def code_action(bench: Workbench, line: int, title: str, shot: str | None = None) -> None:
+    """Go to ``line`` of the active editor, open its code actions (Ctrl+.), arrow to the action
+    whose title contains ``title`` and press Enter, as a user does (``shot``: a screenshot of the
+    open menu first)."""
+    page = bench.page
+    go_to_line(bench, line)
+    action = page.locator(".action-widget .monaco-list-row", has_text=title).first
+    for _ in range(10):   # right after opening or a change, the server may not have answered yet: ask again
+        page.keyboard.press("Control+.")
+        try:
+            action.wait_for(timeout=2000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    action.wait_for(timeout=1000)
+    if shot:
+        bench.shot(shot)
+    focused = page.locator(".action-widget .monaco-list-row.focused")
+    for _ in range(12):
+        if title in focused.inner_text():
+            break
+        page.keyboard.press("ArrowDown")
+    assert title in focused.inner_text(), focused.inner_text()
+    page.keyboard.press("Enter")
+    page.locator(".action-widget").wait_for(state="hidden", timeout=5000)
+
+
+class other_client:
+    """``with other_client(demo, "name") as c:`` another front end on ``demo``'s language server
+    (initialized, closed at the end), e.g. to change a setting as another editor would."""
+
+    def __init__(self, demo: Demo, name: str) -> None:
+        from tests.lsp.rpc import Client
+
+        self.client = Client(demo.lsp)
+        self.client.initialize(demo.info["token"], name=name)
+
+    def __enter__(self):
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()

@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import type { Connections } from './connections';
 import { visible } from './lineEditor';
+import { isSafeModeRefusal } from './ui';
 
 export interface BrowserNode { conn: OTraceConnection; name: string; url: string; userAgent: string; since: number }
 
@@ -87,7 +88,12 @@ export class BrowserEvalView implements vscode.WebviewViewProvider, vscode.Dispo
     private view: vscode.WebviewView | undefined;
     private monitor: NodeJS.Timeout | undefined;
 
-    constructor(private readonly browsers: BrowsersProvider, private readonly selection: () => readonly BrowserNode[]) {}
+    /**
+     * `refused(message, connKey)` is told of a safe-mode refusal of an evaluation the user asked for
+     * (not of the monitor's repeats), so it can offer to allow code execution.
+     */
+    constructor(private readonly browsers: BrowsersProvider, private readonly selection: () => readonly BrowserNode[],
+        private readonly refused: (message: string, connKey: string) => void = () => undefined) {}
 
     /** The browsers to evaluate in: the selection, else the only browser; throws a one-line Error. */
     targets(): BrowserNode[] {
@@ -119,6 +125,9 @@ export class BrowserEvalView implements vscode.WebviewViewProvider, vscode.Dispo
                     ? { client: b.name, error: visible(String(r.error)) }
                     : { client: b.name, value: visible(typeof r.value === 'string' ? r.value : JSON.stringify(r.value)) };
             } catch (e) {
+                if (tag === 'result' && isSafeModeRefusal((e as Error).message)) {
+                    this.refused((e as Error).message, b.conn.key);
+                }
                 return { client: b.name, error: (e as Error).message };
             }
         }));

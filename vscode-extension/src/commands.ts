@@ -2,19 +2,23 @@
  * Every command of the extension (package.json `contributes.commands`), registered in one place:
  * attaching (discovery quick pick, manual settings), detaching, the console, the Held Requests
  * actions (resume with/without value, fail, answer with status, open in console, show browser,
- * resume all), opening a location, and `otrace.serverCommand` (the server's code-lens and
- * code-action commands, routed to the process that produced them). Errors are shown as one line.
+ * resume all), live holds (Remove Live Hold: from its row, its line's hover, or a quick pick),
+ * safe mode (Allow Code Execution after a modal confirmation, Turn Safe Mode On), opening a
+ * location, and `otrace.serverCommand` (the server's code-lens and code-action commands, routed to
+ * the process that produced them). Errors are shown as one line; a safe-mode refusal gets a
+ * button that allows code execution.
  */
 import * as vscode from 'vscode';
 import type { OTraceConnection, Target } from './connection';
 import type { Connections, OwnedHold } from './connections';
 import { openConsole } from './console';
 import { describe, discoveryDir, listProcesses, processRoot, type ProcessInfo } from './discovery';
+import { REMOVE_LIVE_HOLD } from './editorFeatures';
 import type { HoldsNode } from './holdsView';
 import type { BrowsersProvider, BrowserNode, BrowserEvalView } from './browsersView';
 import type { TracesProvider } from './tracesView';
-import { holdDirectory, parseStatus, parseValue, type Ui } from './ui';
-import { SERVER_COMMAND, type ResumeParams } from './protocol';
+import { holdDirectory, parseException, parseStatus, parseValue, SAFE_MODE_OFF, type Ui } from './ui';
+import { DEFAULT_STATUS_RANGE, SERVER_COMMAND, type ResumeParams } from './protocol';
 
 export interface Parts {
     conns: Connections;
@@ -92,10 +96,22 @@ async function resume(parts: Parts, holds: OwnedHold[], extra: Omit<ResumeParams
         try {
             await conn.resume({ ids, ...extra });
         } catch (e) {
-            parts.ui.error((e as Error).message);
+            parts.ui.error((e as Error).message, conn.key);
         }
         await conn.refreshHolds();
     }
+}
+
+/** An input box's validator from a parser that throws a one-line Error. */
+function validator(parse: (v: string) => unknown): (v: string) => string | undefined {
+    return (v) => {
+        try {
+            parse(v);
+            return undefined;
+        } catch (e) {
+            return (e as Error).message;
+        }
+    };
 }
 
 const NOT_ATTACHED = 'not attached to a process: run "otrace: Attach to Process..." first';
@@ -110,6 +126,31 @@ async function pickConnection(parts: Parts): Promise<OTraceConnection | undefine
     }
     const picked = await parts.ui.pick(conns.map((c) => ({ label: c.label, description: `${c.target.host}:${c.target.port}`, conn: c })), 'otrace process');
     return picked?.conn;
+}
+
+/** What turning safe mode off allows, said in its confirmation. */
+export const SAFE_MODE_OFF_DETAIL = 'Safe mode off lets every client of this process (this editor, other editors, consoles) '
+    + 'run code in the application: exec and run in the console, calls and assignments in expressions (hovers, Watch, '
+    + 'Debug Console, resume values), edit (patching functions), Unix commands, debugpy, conditional breakpoints and '
+    + 'logpoints, and JavaScript in the connected browsers (/osh/web). The change is audited; '
+    + '"otrace: Turn Safe Mode On" turns it back on.';
+
+/** The live hold a command was invoked on: `[connectionKey, name]` (hover, code action) or a Held Requests node. */
+function liveHoldOf(parts: Parts, args: unknown[]): { conn: OTraceConnection; name: string } | undefined {
+    const [a, b] = args;
+    if (typeof a === 'string' && typeof b === 'string') {
+        const conn = parts.conns.get(a);
+        return conn ? { conn, name: b } : undefined;
+    }
+    const node = a as HoldsNode | undefined;
+    return node?.kind === 'liveHold' ? { conn: node.conn, name: node.patch.name } : undefined;
+}
+
+/** Remove the live hold `name` of `conn` (`otrace/unpatch`, allowed in safe mode) and say so. */
+async function removeLiveHold(parts: Parts, conn: OTraceConnection, name: string): Promise<void> {
+    const where = conn.liveHolds.find((p) => p.name === name)?.liveHold;
+    await conn.unpatch(name);
+    parts.ui.info(`removed the live hold of ${name}${where ? ` (line ${where.line})` : ''}: requests reaching it no longer wait`);
 }
 
 /** Register every command; returns their disposables. */
@@ -175,24 +216,19 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
         }),
         reg('otrace.holds.fail', async (arg?: unknown) => {
             const holds = holdsOf(parts, arg, holdsView.selection);
-            const text = await ui.input('Exception raised in the held code', 'ValueError: bad input',
-                (v) => (v.trim() ? undefined : 'an exception, e.g. ValueError: bad input'));
+            const text = await ui.input('Exception raised in the held code: a builtin or the application\'s own class (Name or module.Name), then ": message"',
+                'ValueError: bad input', validator(parseException));
             if (text !== undefined) {
-                await resume(parts, holds, { raise: text.trim() });
+                await resume(parts, holds, { raise: parseException(text) });   // as typed: the server resolves the name
             }
         }),
         reg('otrace.holds.answerStatus', async (arg?: unknown) => {
             const holds = holdsOf(parts, arg, holdsView.selection);
-            const text = await ui.input('HTTP status (and reason) to answer the request with', '503 Service Unavailable', (v) => {
-                try {
-                    parseStatus(v);
-                    return undefined;
-                } catch (e) {
-                    return (e as Error).message;
-                }
-            });
+            const range = holds[0]?.conn.statusRange ?? DEFAULT_STATUS_RANGE;   // the server's statusRange
+            const text = await ui.input(`HTTP status (${range[0]}-${range[1]}) and reason to answer the request with`,
+                '503 Service Unavailable', validator((v) => parseStatus(v, range)));
             if (text !== undefined) {
-                await resume(parts, holds, parseStatus(text));
+                await resume(parts, holds, parseStatus(text, range));
             }
         }),
         reg('otrace.holds.openConsole', (arg?: unknown) => {
@@ -233,6 +269,48 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
                 ui.info('no request is held');
             }
         }),
+        ...[REMOVE_LIVE_HOLD, 'otrace.removeLiveHold'].map((id) => reg(id, async (...args: unknown[]) => {
+            let target = liveHoldOf(parts, args);
+            if (!target) {
+                const all = conns.connected.flatMap((conn) => conn.liveHolds.map((patch) => ({ conn, patch })));
+                if (!all.length) {
+                    ui.info(conns.connected.length ? 'no live hold is set ("Hold here live" sets one)' : NOT_ATTACHED);
+                    return;
+                }
+                const picked = await ui.pick(all.map(({ conn, patch }) => ({
+                    label: `${patch.name} (line ${patch.liveHold.line})`,
+                    description: `${patch.liveHold.label} · ${patch.liveHold.file}`,
+                    detail: conns.connected.length > 1 ? conn.label : undefined,
+                    conn, name: patch.name,
+                })), 'Remove a live hold (the loaded code is put back)');
+                target = picked && { conn: picked.conn, name: picked.name };
+            }
+            if (target) {
+                await removeLiveHold(parts, target.conn, target.name);
+            }
+        })),
+        reg(SAFE_MODE_OFF, async (key?: unknown) => {
+            const conn = (typeof key === 'string' && conns.get(key)) || await pickConnection(parts);
+            if (!conn) {
+                return;
+            }
+            if (!conn.safeMode) {
+                ui.info(`code execution is allowed already in ${conn.label} (safe mode is off)`);
+                return;
+            }
+            const ok = await ui.confirm?.(`Allow code execution in ${conn.label}? (turn safe mode off)`, SAFE_MODE_OFF_DETAIL, 'Allow Code Execution');
+            if (ok) {
+                await conn.setSafeMode(false);
+                ui.info(`code execution allowed in ${conn.label} (safe mode off); "otrace: Turn Safe Mode On" turns it back on`);
+            }
+        }),
+        reg('otrace.safeModeOn', async (key?: unknown) => {
+            const conn = (typeof key === 'string' && conns.get(key)) || await pickConnection(parts);
+            if (conn) {
+                await conn.setSafeMode(true);
+                ui.info(`safe mode on in ${conn.label}: no code execution (expressions run no application code)`);
+            }
+        }),
         reg('otrace.openLocation', async (file: string, line: number) => {
             const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
             const pos = new vscode.Position(Math.max(0, line - 1), 0);
@@ -243,11 +321,24 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
             if (!conn) {
                 throw new Error('that process is no longer attached');
             }
-            const result = await conn.executeServerCommand<any>(command, args);
+            let result: any;
+            try {
+                result = await conn.executeServerCommand<any>(command, args);
+            } catch (e) {
+                ui.error((e as Error).message, key);
+                return undefined;
+            }
             if (command === 'otrace.traceFunction') {
                 ui.info(`tracing ${result?.name ?? args[1]}`);
             } else if (command === 'otrace.holdHere') {
-                ui.info(`${result?.name} now holds before line ${result?.line} (label ${result?.label}); otrace/unpatch undoes it`);
+                await conn.refreshPatches();
+                ui.info(`every request reaching line ${result?.line} of ${result?.name} now waits (live hold ${result?.label}); `
+                    + 'remove it with "otrace: Remove Live Hold...", its trash button under Held Requests > Live holds, or the lightbulb on that line');
+            } else if (command === 'otrace.unpatch') {
+                await conn.refreshPatches();
+                ui.info(`removed the live hold of ${args[0]}: requests reaching it no longer wait`);
+            } else if (command === 'otrace.untrace') {
+                ui.info(`${args[0]} is no longer traced`);
             } else if (command === 'otrace.showTraces') {
                 const ids: string[] = result?.traceIds ?? [];
                 if (!ids.length) {

@@ -2,7 +2,8 @@
  * One connection to an otrace process's language server: `vscode-languageclient` over TCP with the
  * discovery token (docs/PROTOCOL.md). It keeps the process's held requests and /osh/web browsers
  * up to date from the server's notifications, reconnects after a drop (views keep their state, as
- * they key nodes by trace id), and routes the server's `otrace.*` commands of code lenses and code
+ * they key nodes by trace id), follows its live patches (live holds) and its `safe_mode`
+ * (`otrace/patchesChanged`, `otrace/settingChanged`), and routes the server's `otrace.*` commands of code lenses and code
  * actions back to *this* process (several processes may be attached at once, so the client's own
  * global registration of those commands is switched off; see `OTraceLanguageClient`).
  *
@@ -15,7 +16,7 @@ import {
 } from 'vscode-languageclient/node';
 import { coalesced } from './coalesce';
 import { processEnded } from './discovery';
-import { SERVER_COMMAND, type Hold, type ResumeParams, type WebClient } from './protocol';
+import { DEFAULT_STATUS_RANGE, SERVER_COMMAND, type Hold, type Patch, type ResumeParams, type ServerInfo, type WebClient } from './protocol';
 
 /** Where to connect: from a discovery file (`pid`, `discoveryFile`) or the manual settings. */
 export interface Target {
@@ -32,6 +33,9 @@ export interface Target {
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
+
+/** What a connection's `onDidChange` says changed. */
+export type ConnectionChange = 'state' | 'holds' | 'webClients' | 'traces' | 'patches' | 'safeMode';
 
 
 /**
@@ -68,19 +72,35 @@ export class OTraceConnection implements vscode.Disposable {
     webClients: WebClient[] = [];
     /** False when the process has no /osh/web (-32003). */
     webAvailable = true;
+    /** The live patches of the process (`otrace/patches`); those with `liveHold` are live holds. */
+    patches: Patch[] = [];
+    /** The process's `safe_mode` (initialize result, then `otrace/settingChanged`). */
+    safeMode = true;
+    /** The initialize result's `otrace` object (undefined before the first connect). */
+    info: ServerInfo | undefined;
+    /** True once the connection was closed because the process exited. */
+    exited = false;
 
     private client: LanguageClient | undefined;
     private retries = 0;
     private retryTimer: NodeJS.Timeout | undefined;
     private disposed = false;
-    private readonly changed = new vscode.EventEmitter<'state' | 'holds' | 'webClients' | 'traces'>();
-    /** Fires when state, holds, web clients or traces (a trace event arrived) change. */
+    private readonly changed = new vscode.EventEmitter<ConnectionChange>();
+    /** Fires when state, holds, web clients, traces (a trace event arrived), patches or safe mode change. */
     readonly onDidChange = this.changed.event;
 
     constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel) {}
 
     get key(): string { return this.target.key; }
     get label(): string { return this.target.label; }
+
+    /** The HTTP statuses a hold may be answered with (the server's `statusRange`). */
+    get statusRange(): [number, number] { return this.info?.statusRange ?? DEFAULT_STATUS_RANGE; }
+
+    /** The live holds of the process (patches made by "Hold here live"). */
+    get liveHolds(): (Patch & { liveHold: NonNullable<Patch['liveHold']> })[] {
+        return this.patches.filter((p): p is Patch & { liveHold: NonNullable<Patch['liveHold']> } => !!p.liveHold);
+    }
 
     /** Connect and initialize. Rejects with a one-line Error (e.g. a wrong token) on the first attempt. */
     async start(): Promise<void> {
@@ -142,6 +162,17 @@ export class OTraceConnection implements vscode.Disposable {
         client.onNotification('otrace/holdStarted', () => void this.refreshHolds());
         client.onNotification('otrace/holdResumed', () => void this.refreshHolds());
         client.onNotification('otrace/holdsResumed', () => void this.refreshHolds());   // several at once
+        client.onNotification('otrace/holdClientGone', () => void this.refreshHolds());
+        client.onNotification('otrace/patchesChanged', (p: { patches: Patch[] }) => {
+            this.patches = p.patches ?? [];
+            this.changed.fire('patches');
+        });
+        client.onNotification('otrace/settingChanged', (p: { name: string; value: unknown }) => {
+            if (p.name === 'safe_mode') {
+                this.safeMode = p.value !== false;
+                this.changed.fire('safeMode');
+            }
+        });
         client.onNotification('otrace/webClientsChanged', (p: { clients: WebClient[] }) => {
             this.webClients = p.clients ?? [];
             this.changed.fire('webClients');
@@ -171,8 +202,10 @@ export class OTraceConnection implements vscode.Disposable {
             return;
         }
         this.retries = 0;
+        this.info = (client.initializeResult as { otrace?: ServerInfo } | undefined)?.otrace;
+        this.safeMode = this.info?.safeMode !== false;
         this.setState('connected');
-        await Promise.all([this.refreshHolds(), this.refreshWebClients()]);
+        await Promise.all([this.refreshHolds(), this.refreshWebClients(), this.refreshPatches()]);
         this.changed.fire('traces');
     }
 
@@ -196,6 +229,7 @@ export class OTraceConnection implements vscode.Disposable {
             void old?.dispose().catch(() => undefined);
             if (processEnded(this.target)) {
                 this.error = 'the process exited';
+                this.exited = true;
                 this.setState('closed');
                 return;
             }
@@ -252,6 +286,32 @@ export class OTraceConnection implements vscode.Disposable {
             this.webAvailable = false;
         }
         this.changed.fire('webClients');
+    }
+
+    /** Re-read the live patches (fires 'patches'); errors (a server before 1.2) leave none. */
+    async refreshPatches(): Promise<void> {
+        try {
+            this.patches = (await this.request<{ patches: Patch[] }>('otrace/patches')).patches;
+        } catch {
+            this.patches = [];
+        }
+        this.changed.fire('patches');
+    }
+
+    /** Turn the process's `safe_mode` on or off (`set safe_mode ...`, audited); rejects with the server's one line. */
+    async setSafeMode(on: boolean): Promise<void> {
+        const r = await this.request<{ output: string; error: boolean }>('otrace/command', { line: `set safe_mode ${on ? 'True' : 'False'}` });
+        if (r.error) {
+            throw new Error(r.output.trim());
+        }
+        this.safeMode = on;
+        this.changed.fire('safeMode');
+    }
+
+    /** Remove the patch `name` (a live hold): `otrace/unpatch`, allowed in safe mode. */
+    async unpatch(name: string): Promise<void> {
+        await this.request('otrace/unpatch', { name });
+        await this.refreshPatches();
     }
 
     resume(params: ResumeParams): Promise<{ resumed: string[] }> {

@@ -13,6 +13,7 @@ import type { OTraceConnection } from './connection';
 import { ShellSession } from './shellSession';
 import { applyCompletion, crlf, LineEditor, visible } from './lineEditor';
 import type { CommandResult } from './protocol';
+import { isSafeModeRefusal } from './ui';
 
 export class OTraceConsole implements vscode.Pseudoterminal {
     private readonly writer = new vscode.EventEmitter<string>();
@@ -71,6 +72,9 @@ export class OTraceConsole implements vscode.Pseudoterminal {
                 const r = await this.request<CommandResult>('otrace/command', { line });
                 this.editor.prompt = r.prompt || this.editor.prompt;
                 out = r.output;
+                if (r.error && isSafeModeRefusal(r.output)) {
+                    out += `${out.endsWith('\n') ? '' : '\n'}(in VS Code: "otrace: Allow Code Execution (turn safe mode off)" in the command palette)`;
+                }
                 if (r.edit) {
                     out += `${out ? '\n' : ''}(edit: open ${r.edit.name} in an editor; not supported in this console)`;
                 }

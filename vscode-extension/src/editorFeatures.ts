@@ -1,13 +1,37 @@
 /**
  * Editor features of the extension itself (the language server adds CodeLens, code actions,
- * diagnostics and variable hovers): a gutter icon on every line where a request is held now, and a
- * hover on that line offering Resume / Resume all.
+ * diagnostics and variable hovers): a gutter icon on every line where a request is held now, another
+ * (a purple diamond) on every line with a live hold ("Hold here live"), and a hover on those lines
+ * offering Resume / Resume all / Remove live hold. (VS Code gives extensions no hover of the gutter
+ * itself: the hover is the line's, from its first column on.)
  *
  * Thread-safety: single-threaded (the extension host).
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
+import type { OTraceConnection } from './connection';
 import type { Connections, OwnedHold } from './connections';
+import { escapeMarkdown, holdTitle, type LivePatch } from './holdsView';
+
+/** The command removing a live hold: arguments `[connectionKey, name]`, a Held Requests node, or none (a quick pick). */
+export const REMOVE_LIVE_HOLD = 'otrace.liveHolds.remove';
+
+export interface OwnedLiveHold { conn: OTraceConnection; patch: LivePatch }
+
+/** The live holds of every attached process whose file is `file`, grouped by 0-based line. */
+export function liveHoldLines(conns: { all: OTraceConnection[] }, file: string): Map<number, OwnedLiveHold[]> {
+    const lines = new Map<number, OwnedLiveHold[]>();
+    const want = path.resolve(file);
+    for (const conn of conns.all) {
+        for (const patch of conn.liveHolds ?? []) {
+            if (path.resolve(patch.liveHold.file) === want) {
+                const line = Math.max(0, patch.liveHold.line - 1);
+                lines.set(line, [...(lines.get(line) ?? []), { conn, patch }]);
+            }
+        }
+    }
+    return lines;
+}
 
 /** The holds whose file is `file` (absolute path), grouped by 0-based line. */
 export function heldLines(holds: OwnedHold[], file: string): Map<number, OwnedHold[]> {
@@ -28,6 +52,7 @@ function commandLink(title: string, command: string, args: unknown[]): string {
 
 export class HeldLineDecorations implements vscode.HoverProvider, vscode.Disposable {
     private readonly type: vscode.TextEditorDecorationType;
+    private readonly liveType: vscode.TextEditorDecorationType;
     private readonly subs: vscode.Disposable[] = [];
 
     constructor(private readonly conns: Connections, extensionUri: vscode.Uri) {
@@ -39,10 +64,17 @@ export class HeldLineDecorations implements vscode.HoverProvider, vscode.Disposa
             overviewRulerColor: new vscode.ThemeColor('debugIcon.pauseForeground'),
             overviewRulerLane: vscode.OverviewRulerLane.Left,
         });
+        this.liveType = vscode.window.createTextEditorDecorationType({
+            gutterIconPath: vscode.Uri.joinPath(extensionUri, 'media', 'live-hold.svg'),
+            gutterIconSize: '80%',
+            overviewRulerColor: new vscode.ThemeColor('debugIcon.breakpointForeground'),
+            overviewRulerLane: vscode.OverviewRulerLane.Right,
+        });
         this.subs.push(
             this.type,
+            this.liveType,
             conns.onDidChange(({ what }) => {
-                if (what === 'holds' || what === 'removed' || what === 'state') {
+                if (what === 'holds' || what === 'removed' || what === 'state' || what === 'patches') {
                     this.update();
                 }
             }),
@@ -66,21 +98,31 @@ export class HeldLineDecorations implements vscode.HoverProvider, vscode.Disposa
                     hoverMessage: `otrace: ${hs.length} request(s) held here`,
                 }));
             editor.setDecorations(this.type, ranges);
+            const live = [...liveHoldLines(this.conns, editor.document.uri.fsPath).keys()]
+                .filter((line) => line < editor.document.lineCount)
+                .map((line) => new vscode.Range(line, 0, line, 0));
+            editor.setDecorations(this.liveType, live);
         }
     }
 
     provideHover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
-        const hs = heldLines(this.conns.holds(), doc.uri.fsPath).get(pos.line);
-        if (!hs?.length) {
+        const hs = heldLines(this.conns.holds(), doc.uri.fsPath).get(pos.line) ?? [];
+        const live = liveHoldLines(this.conns, doc.uri.fsPath).get(pos.line) ?? [];
+        if (!hs.length && !live.length) {
             return undefined;
         }
         const md = new vscode.MarkdownString(undefined, true);
-        md.isTrusted = { enabledCommands: ['otrace.holds.resume'] };
+        md.isTrusted = { enabledCommands: ['otrace.holds.resume', REMOVE_LIVE_HOLD] };
         for (const { hold } of hs) {
-            md.appendMarkdown(`$(debug-pause) **${hold.function}** held (${hold.label}) — ${commandLink('Resume', 'otrace.holds.resume', [hold.id])}\n\n`);
+            md.appendMarkdown(`$(debug-pause) **${escapeMarkdown(holdTitle(hold))}** held in ${hold.function}`
+                + `${hold.clientGone ? ' (client gone)' : ''} — ${commandLink('Resume', 'otrace.holds.resume', [hold.id])}\n\n`);
         }
         if (hs.length > 1) {
-            md.appendMarkdown(commandLink(`Resume all ${hs.length}`, 'otrace.holds.resume', [hs.map((h) => h.hold.id)]));
+            md.appendMarkdown(`${commandLink(`Resume all ${hs.length}`, 'otrace.holds.resume', [hs.map((h) => h.hold.id)])}\n\n`);
+        }
+        for (const { conn, patch } of live) {
+            md.appendMarkdown(`$(debug-breakpoint-log) live hold in **${patch.name}** (${patch.liveHold.label}): every request reaching this line waits — `
+                + `${commandLink('Remove live hold', REMOVE_LIVE_HOLD, [conn.key, patch.name])}\n\n`);
         }
         return new vscode.Hover(md, new vscode.Range(pos.line, 0, pos.line, doc.lineAt(pos.line).text.length));
     }

@@ -25,7 +25,10 @@ function writeMarker(conns: Connections): void {
     if (!file) {
         return;
     }
-    const state = conns.all.map((c) => ({ key: c.key, state: c.state, holds: c.holds.length, webClients: c.webClients.length }));
+    const state = conns.all.map((c) => ({
+        key: c.key, state: c.state, holds: c.holds.length, webClients: c.webClients.length, safeMode: c.safeMode,
+        liveHolds: c.liveHolds.map((p) => p.name),
+    }));
     try {
         fs.writeFileSync(file, JSON.stringify({ activated: true, connections: state }));
     } catch {
@@ -73,7 +76,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const holdsView = vscode.window.createTreeView<HoldsNode>('otrace.holds', { treeDataProvider: holds, showCollapseAll: true });
     const tracesView = vscode.window.createTreeView('otrace.traces', { treeDataProvider: traces });
     const browsersView = vscode.window.createTreeView<BrowserNode>('otrace.browsers', { treeDataProvider: browsers, canSelectMany: true });
-    const evalView = new BrowserEvalView(browsers, () => browsersView.selection);
+    const evalView = new BrowserEvalView(browsers, () => browsersView.selection, (message, key) => windowUi.error(message, key));
     const parts: Parts = { conns, ui: windowUi, traces, browsers, browsersView, evalView };
     let attaching = false;
     const poll = setInterval(() => {
@@ -87,9 +90,12 @@ export function activate(context: vscode.ExtensionContext): void {
         channel, holds, traces, browsers, holdsView, tracesView, browsersView, evalView,
         vscode.window.registerWebviewViewProvider(BrowserEvalView.viewId, evalView, { webviewOptions: { retainContextWhenHidden: true } }),
         browsersView.onDidChangeSelection(() => evalView.updateTargets()),
-        conns.onDidChange(({ what }) => {
+        conns.onDidChange(({ conn, what }) => {
             if (what === 'webClients') {
                 evalView.updateTargets();
+            }
+            if (what === 'state' && conn.state === 'closed' && conn.exited) {
+                windowUi.info(`${conn.label} exited; detached from it (an app started again from the workspace is attached by itself)`);
             }
             writeMarker(conns);
         }),

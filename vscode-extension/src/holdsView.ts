@@ -1,8 +1,10 @@
 /**
  * The "Held Requests" tree: one node per hold of every attached process (grouped by process when
- * several are attached), labelled with function, label, age (a countdown when `hold_timeout` is
- * set) and request summary; its children are the held function's variables, fetched lazily from
- * `otrace/context`. Nodes are cached by trace id so a refresh or a reconnect keeps the tree's
+ * several are attached), led by its request (`GET /?number=77`, so a narrow row still shows the
+ * path), then label, age (a countdown when `hold_timeout` is set), function and client ("client
+ * gone" once it disconnected); its children are the held function's variables, fetched lazily from
+ * `otrace/context`. Above the holds, a "Live holds" node lists the process's "Hold here live"
+ * patches with their line (inline/context "Remove Live Hold"). Nodes are cached by trace id so a refresh or a reconnect keeps the tree's
  * expansion and selection. Selecting a hold opens its file at the holding line.
  *
  * Thread-safety: single-threaded (the extension host).
@@ -11,20 +13,40 @@ import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import type { Connections } from './connections';
 import { formatAge } from './discovery';
-import { summaryText, TraceContext, Variable, type Hold } from './protocol';
+import * as path from 'path';
+import { requestText, summaryText, TraceContext, Variable, type Hold, type LiveHold, type Patch } from './protocol';
+
+export type LivePatch = Patch & { liveHold: LiveHold };
 
 export type HoldsNode =
     | { kind: 'process'; conn: OTraceConnection }
+    | { kind: 'liveHolds'; conn: OTraceConnection }
+    | { kind: 'liveHold'; conn: OTraceConnection; patch: LivePatch }
     | { kind: 'hold'; conn: OTraceConnection; hold: Hold }
     | { kind: 'var'; id: string; variable: Variable }
     | { kind: 'message'; id: string; text: string };
 
-/** "hold_check · 12s · GET /?number=77 from 127.0.0.1" (or "resumes in 20s" with a timeout). */
+/** A hold's row label: its request ("GET /?number=77"), else its function. */
+export function holdLabel(hold: Hold): string {
+    return requestText(hold.summary) || hold.function;
+}
+
+/**
+ * What follows the row label: "hold_check · 12s · GetHandler.get · from 127.0.0.1" ("resumes in
+ * 20s" with a timeout; "client gone · " first once the request's client disconnected).
+ */
 export function holdDescription(hold: Hold, nowSeconds: number): string {
     const age = nowSeconds - hold.since;
     const remaining = hold.remaining === null ? null : hold.remaining - (age - hold.age);
     const time = remaining === null ? formatAge(age) : `resumes in ${formatAge(Math.max(0, remaining))}`;
-    return [hold.label, time, summaryText(hold.summary)].filter(Boolean).join(' · ');
+    const s = hold.summary;
+    const who = s ? [s.remote_ip && `from ${s.remote_ip}`, s.user && `as ${s.user}`].filter(Boolean).join(' ') : '';
+    return [hold.clientGone && 'client gone', hold.label, time, requestText(s) && hold.function, who].filter(Boolean).join(' · ');
+}
+
+/** The one-line name of a hold wherever it is listed: "GET /?number=77 · hold_check" (or the label alone). */
+export function holdTitle(hold: Hold): string {
+    return [requestText(hold.summary), hold.label].filter(Boolean).join(' · ');
 }
 
 /** The tree items of a context's variables (shared with Trace Contexts). */
@@ -53,11 +75,18 @@ export function leafItem(node: Extract<HoldsNode, { kind: 'var' | 'message' }>):
     return item;
 }
 
+/** `text` with Markdown's special characters escaped (a request path is the application's text). */
+export function escapeMarkdown(text: string): string {
+    return text.replace(/[\\`*_{}[\]()#+\-.!<>|~]/g, '\\$&');
+}
+
 export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode.Disposable {
     private readonly changed = new vscode.EventEmitter<HoldsNode | undefined>();
     readonly onDidChangeTreeData = this.changed.event;
     private readonly holdNodes = new Map<string, Extract<HoldsNode, { kind: 'hold' }>>();
     private readonly processNodes = new Map<string, Extract<HoldsNode, { kind: 'process' }>>();
+    private readonly groupNodes = new Map<string, Extract<HoldsNode, { kind: 'liveHolds' }>>();
+    private readonly liveNodes = new Map<string, Extract<HoldsNode, { kind: 'liveHold' }>>();
     private readonly contexts = new Map<string, Promise<HoldsNode[]>>();
     private readonly timer: NodeJS.Timeout;
     private ticks = 0;
@@ -88,6 +117,12 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
                 this.contexts.delete(id);
             }
         }
+        const patched = new Set(this.conns.all.flatMap((c) => (c.liveHolds ?? []).map((p) => `${c.key}/${p.name}`)));
+        for (const key of [...this.liveNodes.keys()]) {
+            if (!patched.has(key)) {
+                this.liveNodes.delete(key);
+            }
+        }
         this.changed.fire(undefined);
     }
 
@@ -99,6 +134,32 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         }
         node.conn = conn;
         node.hold = hold;
+        return node;
+    }
+
+    /** The rows of a process: its live holds' node (when it has some), then its holds. */
+    private processChildren(conn: OTraceConnection): HoldsNode[] {
+        const rows: HoldsNode[] = conn.holds.map((h) => this.holdNode(conn, h));
+        if (conn.liveHolds.length) {
+            let group = this.groupNodes.get(conn.key);
+            if (!group || group.conn !== conn) {
+                group = { kind: 'liveHolds', conn };
+                this.groupNodes.set(conn.key, group);
+            }
+            rows.unshift(group);
+        }
+        return rows;
+    }
+
+    private liveNode(conn: OTraceConnection, patch: LivePatch): HoldsNode {
+        const key = `${conn.key}/${patch.name}`;
+        let node = this.liveNodes.get(key);
+        if (!node) {
+            node = { kind: 'liveHold', conn, patch };
+            this.liveNodes.set(key, node);
+        }
+        node.conn = conn;
+        node.patch = patch;
         return node;
     }
 
@@ -120,10 +181,16 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
                     return p;
                 });
             }
-            return conns.flatMap((conn) => conn.holds.map((h) => this.holdNode(conn, h)));
+            return conns.flatMap((conn) => this.processChildren(conn));
         }
         if (node.kind === 'process') {
-            return node.conn.holds.map((h) => this.holdNode(node.conn, h));
+            return this.processChildren(node.conn);
+        }
+        if (node.kind === 'liveHolds') {
+            return node.conn.liveHolds.map((p) => this.liveNode(node.conn, p));
+        }
+        if (node.kind === 'liveHold') {
+            return [];
         }
         if (node.kind === 'hold') {
             let kids = this.contexts.get(node.hold.id);
@@ -142,7 +209,10 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
     }
 
     getParent(node: HoldsNode): HoldsNode | undefined {
-        if (node.kind === 'hold' && this.conns.all.length > 1) {
+        if (node.kind === 'liveHold') {
+            return this.groupNodes.get(node.conn.key);
+        }
+        if ((node.kind === 'hold' || node.kind === 'liveHolds') && this.conns.all.length > 1) {
             return this.processNodes.get(node.conn.key);
         }
         return undefined;
@@ -157,24 +227,48 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
             item.contextValue = 'process';
             return item;
         }
+        if (node.kind === 'liveHolds') {
+            const item = new vscode.TreeItem('Live holds', vscode.TreeItemCollapsibleState.Expanded);
+            item.id = `liveHolds:${node.conn.key}`;
+            item.description = `${node.conn.liveHolds.length}`;
+            item.tooltip = '"Hold here live" patches of the running code: each holds every request that reaches its line. '
+                + 'Remove one with its trash button, "otrace: Remove Live Hold..." or the code action on its line.';
+            item.iconPath = new vscode.ThemeIcon('debug-breakpoint-log', new vscode.ThemeColor('debugIcon.breakpointForeground'));
+            item.contextValue = 'liveHolds';
+            return item;
+        }
+        if (node.kind === 'liveHold') {
+            const { name, liveHold } = node.patch;
+            const item = new vscode.TreeItem(`${path.basename(liveHold.file)}:${liveHold.line}`, vscode.TreeItemCollapsibleState.None);
+            item.id = `liveHold:${node.conn.key}:${name}`;
+            item.description = `${name} · ${liveHold.label}`;
+            item.tooltip = `Live hold in ${name}: every request reaching ${liveHold.file}:${liveHold.line} waits (label ${liveHold.label}).\n`
+                + 'Remove Live Hold (the trash button) puts the loaded code back; allowed in safe mode.';
+            item.iconPath = new vscode.ThemeIcon('debug-breakpoint-log', new vscode.ThemeColor('debugIcon.breakpointForeground'));
+            item.contextValue = 'liveHold';
+            item.command = { title: 'Open Location', command: 'otrace.openLocation', arguments: [liveHold.file, liveHold.line] };
+            return item;
+        }
         if (node.kind !== 'hold') {
             return leafItem(node);
         }
         const h = node.hold;
-        const item = new vscode.TreeItem(h.function, vscode.TreeItemCollapsibleState.Collapsed);
+        const item = new vscode.TreeItem(holdLabel(h), vscode.TreeItemCollapsibleState.Collapsed);
         item.id = `hold:${h.id}`;
         item.description = holdDescription(h, this.now());
         const md = new vscode.MarkdownString();
-        md.appendMarkdown(`**${h.function}** held at \`${h.file}:${h.line}\`\n\n`);
-        md.appendMarkdown(`trace id \`${h.id}\`\n\n`);
+        md.appendMarkdown(`**${escapeMarkdown(holdTitle(h))}**${h.clientGone ? ' — *client gone* (resuming is harmless: the answer goes nowhere)' : ''}\n\n`);
         if (h.summary) {
-            md.appendMarkdown(`request: \`${summaryText(h.summary)}\`\n\n`);
+            md.appendMarkdown(`request: \`${summaryText(h.summary)}\`${h.summary.framework ? ` (${h.summary.framework})` : ''}\n\n`);
         }
+        md.appendMarkdown(`\`${h.function}\` held at \`${h.file}:${h.line}\`\n\n`);
+        md.appendMarkdown(`trace id \`${h.id}\`\n\n`);
         if (h.webClient) {
             md.appendMarkdown(`browser: \`${h.webClient}\`\n\n`);
         }
         item.tooltip = md;
-        item.iconPath = new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('debugIcon.pauseForeground'));
+        item.iconPath = h.clientGone ? new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor('disabledForeground'))
+            : new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('debugIcon.pauseForeground'));
         item.contextValue = h.webClient ? 'hold.web' : 'hold';
         item.command = { title: 'Open Location', command: 'otrace.openLocation', arguments: [h.file, h.line] };
         return item;

@@ -19,9 +19,33 @@ export interface Hold {
     since: number;
     age: number;
     remaining: number | null;
-    summary: { method?: string; uri?: string; remote_ip?: string } | null;
+    summary: RequestSummary | null;
     webClient: string | null;
+    /** True once the held request's client disconnected (protocol 1.2; resuming is harmless). */
+    clientGone?: boolean;
 }
+
+/** A held request's summary (those known): `{method, uri, remote_ip, user, framework}`. */
+export interface RequestSummary { method?: string; uri?: string; remote_ip?: string; user?: string; framework?: string }
+
+/** The `otrace` object of the initialize result (`safeMode`, `statusRange`: protocol 1.2). */
+export interface ServerInfo {
+    protocolVersion: string;
+    dapPort: number | null;
+    pid: number;
+    safeMode?: boolean;
+    /** The HTTP statuses `otrace/resume` accepts (inclusive). */
+    statusRange?: [number, number];
+}
+
+/** The statuses a hold may be answered with when the server does not say (protocol before 1.2). */
+export const DEFAULT_STATUS_RANGE: [number, number] = [200, 599];
+
+/** Where a "Hold here live" holds: `{label, file, line}` (1-based line). */
+export interface LiveHold { label: string; file: string; line: number }
+
+/** `otrace/patches` item and `otrace/patchesChanged` element: a live patch; `liveHold` for a "Hold here live". */
+export interface Patch { name: string; since: number; liveHold: LiveHold | null }
 
 export interface Variable { name: string; repr: string; type: string }
 
@@ -72,11 +96,15 @@ export interface ResumeParams {
     reason?: string;
 }
 
-/** The short text of a request summary: "GET /?number=77 from 127.0.0.1". */
+/** The request of a summary: "GET /?number=77" ('' without one). */
+export function requestText(s: Hold['summary']): string {
+    return s ? [s.method, s.uri].filter(Boolean).join(' ') : '';
+}
+
+/** The short text of a request summary: "GET /?number=77 from 127.0.0.1 as alice". */
 export function summaryText(s: Hold['summary']): string {
     if (!s) {
         return '';
     }
-    const parts = [s.method, s.uri].filter(Boolean).join(' ');
-    return s.remote_ip ? `${parts} from ${s.remote_ip}` : parts;
+    return requestText(s) + (s.remote_ip ? ` from ${s.remote_ip}` : '') + (s.user ? ` as ${s.user}` : '');
 }

@@ -141,6 +141,7 @@ class RpcConn {
     holds: Hold[] = [];
     key = `pid:${info.pid}`;
     label = 'demo';
+    statusRange: [number, number] = [200, 599];
     target = { host: info.host, port: info.lspPort, token: info.token };
     constructor(private readonly c: MessageConnection) {}
     request<T>(method: string, params: object = {}): Promise<T> {
@@ -218,7 +219,7 @@ test('Held Requests commands on the real server: resume all, with a value, with 
         const statusUi = scriptedUi(['42 nope', '503 Busy']);
         (ui as any).input = statusUi.input;
         await run('otrace.holds.answerStatus', h.id);                 // 42: refused by the input box
-        assert.deepEqual(statusUi.errors, ['invalid input: an HTTP status is a number from 100 to 599, optionally followed by a reason']);
+        assert.deepEqual(statusUi.errors, ['invalid input: an HTTP status is a number from 200 to 599, optionally followed by a reason']);
         assert.equal(conn.holds.length, 1);                           // still held
         await run('otrace.holds.answerStatus', h.id);
         assert.equal((await response).status, 503);

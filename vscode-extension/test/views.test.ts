@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import * as vscode from 'vscode';
 import { BrowserEvalView, BrowsersProvider, type BrowserNode } from '../src/browsersView';
 import { statusText } from '../src/status';
-import { heldLines, HeldLineDecorations } from '../src/editorFeatures';
+import { heldLines, HeldLineDecorations, REMOVE_LIVE_HOLD } from '../src/editorFeatures';
 import { holdDescription, HoldsProvider, type HoldsNode } from '../src/holdsView';
 import type { Hold, TraceContext, TraceSummary } from '../src/protocol';
 import { TracesProvider } from '../src/tracesView';
-import { holdDirectory, parseStatus, parseValue } from '../src/ui';
+import { holdDirectory, isSafeModeRefusal, parseException, parseStatus, parseValue } from '../src/ui';
 
 function hold(id: string, extra: Partial<Hold> = {}): Hold {
     return { id, number: 1, traceId: id, label: 'hold_check', function: 'GetHandler.get', file: '/app/demo.py', line: 71,
@@ -20,6 +20,7 @@ class FakeConn {
     state = 'connected';
     error = '';
     webClients: { name: string; since: number; url: string; userAgent: string }[] = [];
+    liveHolds: any[] = [];
     requests: [string, any][] = [];
     target = { host: '127.0.0.1', port: 1 };
     constructor(public key: string, public label: string, public holds: Hold[], private answers: Record<string, (p: any) => unknown> = {}) {}
@@ -53,8 +54,8 @@ test('Held Requests: one node per hold, labelled, opening the holding line, vari
         const roots = (await provider.getChildren()) as HoldsNode[];
         assert.equal(roots.length, 1);
         const item = provider.getTreeItem(roots[0]);
-        assert.equal(item.label, 'GetHandler.get');
-        assert.equal(item.description, 'hold_check · 12s · GET /?number=77 from 127.0.0.1');
+        assert.equal(item.label, 'GET /?number=77');                 // the request first: not cut off
+        assert.equal(item.description, 'hold_check · 12s · GetHandler.get · from 127.0.0.1');
         assert.equal(item.contextValue, 'hold');
         assert.deepEqual(item.command?.arguments, ['/app/demo.py', 71]);
         assert.equal(conn.requests.length, 0);                       // nothing fetched before expanding
@@ -72,6 +73,8 @@ test('Held Requests: one node per hold, labelled, opening the holding line, vari
 
 test('Held Requests: a countdown with hold_timeout, a browser action with a web client, grouping by process', async () => {
     assert.equal(holdDescription(hold('h', { age: 10, remaining: 20, summary: null }), 1015), 'hold_check · resumes in 15s');
+    assert.equal(holdDescription(hold('h', { clientGone: true, summary: { method: 'GET', uri: '/', user: 'alice' } }), 1000),
+        'client gone · hold_check · 0s · GetHandler.get · as alice');
     const a = new FakeConn('pid:1', 'a.py (pid 1)', [hold('h1', { webClient: 'user1' })]);
     const b = new FakeConn('pid:2', 'b.py (pid 2)', [hold('h2'), hold('h3')]);
     const provider = new HoldsProvider(new FakeConns([a, b]) as any, () => 1000);
@@ -159,17 +162,25 @@ test('Browsers: nodes per web client; JavaScript goes to the selection, else the
 
 test('status text, held lines, resume inputs and hold directories', () => {
     assert.equal(statusText([]), '$(debug-disconnect) otrace');
-    assert.equal(statusText([{ state: 'connected', holds: [] }]), '$(pass) otrace: attached');
-    assert.equal(statusText([{ state: 'connected', holds: [1] }, { state: 'connected', holds: [2, 3] }]), '$(debug-pause) otrace: 3 held (2 processes)');
-    assert.equal(statusText([{ state: 'reconnecting', holds: [1] }]), '$(sync~spin) otrace: reconnecting');
+    assert.equal(statusText([{ state: 'connected', holds: [], safeMode: true }]), '$(pass) otrace: attached · $(lock) safe mode');
+    assert.equal(statusText([{ state: 'connected', holds: [1], safeMode: true }, { state: 'connected', holds: [2, 3], safeMode: false }]),
+        '$(debug-pause) otrace: 3 held (2 processes) · $(unlock) code execution allowed in 1 of 2');
+    assert.equal(statusText([{ state: 'connected', holds: [], safeMode: false }]), '$(pass) otrace: attached · $(unlock) code execution allowed');
+    assert.equal(statusText([{ state: 'reconnecting', holds: [1] }, { state: 'connecting', holds: [] }]), '$(sync~spin) otrace: reconnecting');
+    assert.equal(statusText([{ state: 'connecting', holds: [] }]), '$(sync~spin) otrace: connecting');   // the first connect
     const lines = heldLines([{ conn: {} as any, hold: hold('a') }, { conn: {} as any, hold: hold('b') }, { conn: {} as any, hold: hold('c', { file: '/other.py' }) }], '/app/demo.py');
     assert.deepEqual([...lines.keys()], [70]);
     assert.equal(lines.get(70)!.length, 2);
     assert.equal(parseValue('5'), 5);
     assert.equal(parseValue('abc'), 'abc');
-    assert.deepEqual(parseStatus('503 Service Unavailable'), { status: 503, reason: 'Service Unavailable' });
-    assert.deepEqual(parseStatus('404'), { status: 404 });
-    assert.throws(() => parseStatus('99'), /100 to 599/);
+    assert.deepEqual(parseStatus('503 Service Unavailable', [200, 599]), { status: 503, reason: 'Service Unavailable' });
+    assert.deepEqual(parseStatus('404', [200, 599]), { status: 404 });
+    assert.throws(() => parseStatus('101', [200, 599]), /from 200 to 599/);   // the server's statusRange
+    assert.deepEqual(parseStatus('101', [100, 599]), { status: 101 });
+    assert.equal(parseException(' myapp.errors.Conflict: taken '), 'myapp.errors.Conflict: taken');   // sent as typed
+    assert.equal(parseException('KeyError'), 'KeyError');
+    assert.throws(() => parseException('not an exception: x'), /an exception name/);
+    assert.throws(() => parseException(''), /an exception name/);
     assert.equal(holdDirectory('GetHandler.get:hd-hold_check:21-06-24'), '/osh/recent/holds/GetHandler.get/hd-hold_check/21-06-24');
 });
 
@@ -184,6 +195,37 @@ test('hovering a held line offers Resume (and Resume all for several holds) as t
         ['Resume', 'otrace.holds.resume', ['b:2']],
         ['Resume all 2', 'otrace.holds.resume', [['a:1', 'b:2']]],
     ]);
-    assert.deepEqual(md.isTrusted, { enabledCommands: ['otrace.holds.resume'] });
+    assert.deepEqual(md.isTrusted, { enabledCommands: ['otrace.holds.resume', REMOVE_LIVE_HOLD] });
     assert.equal(HeldLineDecorations.prototype.provideHover.call({ conns } as any, doc as any, new vscode.Position(5, 0) as any), undefined);
+});
+
+test('Live holds: a node per process above its holds, a row per live hold with its line, removable, and its line\'s hover', async () => {
+    const conn = new FakeConn('pid:1', 'demo.py (pid 1)', [hold('h1')]);
+    conn.liveHolds = [{ name: 'GetHandler.get', since: 5, liveHold: { label: 'live_get_66', file: '/app/demo.py', line: 66 } }];
+    const conns = new FakeConns([conn]);
+    const provider = new HoldsProvider(conns as any, () => 1000);
+    try {
+        const roots = (await provider.getChildren()) as HoldsNode[];
+        assert.deepEqual(roots.map((n) => n.kind), ['liveHolds', 'hold']);
+        assert.equal(provider.getTreeItem(roots[0]).label, 'Live holds');
+        const [row] = (await provider.getChildren(roots[0])) as HoldsNode[];
+        const item = provider.getTreeItem(row);
+        assert.equal(item.label, 'demo.py:66');
+        assert.equal(item.description, 'GetHandler.get · live_get_66');
+        assert.equal(item.contextValue, 'liveHold');                  // its inline and context menu "Remove Live Hold"
+        assert.deepEqual(item.command?.arguments, ['/app/demo.py', 66]);
+        assert.equal(provider.getParent(row), roots[0]);
+        conn.liveHolds = [];
+        assert.deepEqual(((await provider.getChildren()) as HoldsNode[]).map((n) => n.kind), ['hold']);
+    } finally {
+        provider.dispose();
+    }
+    conn.liveHolds = [{ name: 'GetHandler.get', since: 5, liveHold: { label: 'live_get_66', file: '/app/demo.py', line: 66 } }];
+    const doc = { uri: { fsPath: '/app/demo.py' }, lineAt: () => ({ text: 'x = 1' }) };
+    const hover = HeldLineDecorations.prototype.provideHover.call({ conns } as any, doc as any, new vscode.Position(65, 0) as any)!;
+    const md = hover.contents as unknown as vscode.MarkdownString;
+    const links = [...md.value.matchAll(/\[([^\]]+)\]\(command:([\w.]+)\?([^)]+)\)/g)].map((m) => [m[1], m[2], JSON.parse(decodeURIComponent(m[3]))]);
+    assert.deepEqual(links, [['Remove live hold', REMOVE_LIVE_HOLD, ['pid:1', 'GetHandler.get']]]);
+    assert.ok(isSafeModeRefusal('exec: refused in safe mode; set safe_mode False to allow it'));
+    assert.ok(!isSafeModeRefusal('unknown trace id'));
 });
