@@ -46,8 +46,7 @@
 (define-derived-mode otrace-holds-mode tabulated-list-mode "otrace-holds"
   "Major mode listing the requests held in the otrace process.
 \\{otrace-holds-mode-map}"
-  (setq tabulated-list-format [("Function" 28 t) ("Label" 16 t)
-                               ("Age" 7 otrace--holds-age-less) ("Request" 0 nil)])
+  (otrace--holds-format 24)
   (setq tabulated-list-padding 1)
   (add-hook 'tabulated-list-revert-hook #'otrace--holds-entries nil t)
   (tabulated-list-init-header)
@@ -79,6 +78,11 @@
       (when (timerp otrace--holds-tick) (cancel-timer otrace--holds-tick))
       (setq otrace--holds-tick nil))))
 
+(defun otrace--holds-format (request-width)
+  "Set the columns: the request (REQUEST-WIDTH wide), label, function, age."
+  (setq tabulated-list-format `[("Request" ,request-width t) ("Label" 16 t) ("Function" 28 t)
+                                ("Age" 7 otrace--holds-age-less)]))
+
 (defun otrace--holds-age-less (a b)
   "Non-nil when tabulated entry A was held for less time than B."
   (> (plist-get (car a) :since) (plist-get (car b) :since)))
@@ -95,8 +99,9 @@ address is unknown.  The URI is the client's: shown `otrace--visible'."
     (otrace--visible (if remote-ip (format "%s from %s" text remote-ip) text) t)))
 
 (defun otrace--hold-request (hold)
-  "The request of HOLD in one line."
+  "The request of HOLD in one line (its client gone, its browser: said after it)."
   (concat (otrace--summary-text (plist-get hold :summary))
+          (if (eq (plist-get hold :clientGone) t) " (client gone)" "")
           (if (plist-get hold :webClient) (format " [browser %s]" (plist-get hold :webClient)) "")))
 
 (defun otrace--holds-entries ()
@@ -106,19 +111,22 @@ A live hold (\"Hold here live\") is a row of its own: `d' removes it."
         (append
          (mapcar (lambda (hold)
                    (list hold
-                         (vector (or (plist-get hold :function) "")
+                         (vector (otrace--hold-request hold)
                                  (or (plist-get hold :label) "")
-                                 (format "%ds" (max 0 (- (float-time) (plist-get hold :since))))
-                                 (otrace--hold-request hold))))
+                                 (or (plist-get hold :function) "")
+                                 (format "%ds" (max 0 (- (float-time) (plist-get hold :since)))))))
                  otrace--holds)
          (mapcar (lambda (patch)
                    (let ((live (plist-get patch :liveHold)))
                      (list patch
-                           (vector (plist-get patch :name) (or (plist-get live :label) "")
-                                   "live"
-                                   (format "live hold at line %s of %s (d removes it)" (plist-get live :line)
-                                           (file-name-nondirectory (plist-get live :file)))))))
-                 (otrace--live-holds)))))
+                           (vector (format "live hold at line %s of %s (d removes it)" (plist-get live :line)
+                                           (file-name-nondirectory (plist-get live :file)))
+                                   (or (plist-get live :label) "") (plist-get patch :name) "live"))))
+                 (otrace--live-holds))))
+  ;; the request column as wide as its longest text (up to 60), so the path is not cut off
+  (otrace--holds-format (min 60 (apply #'max 24 (mapcar (lambda (e) (length (aref (cadr e) 0)))
+                                                        tabulated-list-entries))))
+  (tabulated-list-init-header))
 
 ;;;###autoload
 (defun otrace-holds ()

@@ -251,6 +251,11 @@ A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
      (otrace--forget-holds (list (plist-get params :id))))
     ('otrace/holdsResumed                 ; several holds resumed at once
      (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds))))
+    ('otrace/holdClientGone
+     (let ((hold (otrace--hold (plist-get params :id))))
+       (when hold
+         (plist-put hold :clientGone t)
+         (otrace--holds-changed-soon))))
     ('otrace/patchesChanged
      (setq otrace--patches (append (plist-get params :patches) nil))
      (otrace--holds-changed-soon))
