@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 import tornado.httpclient
 
-from otrace_server.web import MAX_WEB_MESSAGE
+from otrace_server.web import MAX_WEB_MESSAGE, get_registry
 from otrace_server.web.protocol import SOCKET_LIMIT
 
 from tests.support.waiting import wait_for
@@ -27,14 +27,14 @@ pytestmark = pytest.mark.timeout(60)
 
 def aiohttp_site():
     from tests.web.apps import aiohttp_app
-    return aiohttp_app.REGISTRY, aiohttp_app.make_app, lambda make_app: AiohttpServer(make_app()), SOCKET_LIMIT
+    return aiohttp_app, aiohttp_app.make_app, lambda make_app: AiohttpServer(make_app()), SOCKET_LIMIT
 
 
 def uvicorn_site(module_name: str):
     if not uvicorn_serves_websockets():
         pytest.skip("uvicorn has no websocket implementation here (pip install otrace-server[starlette])")
     module = pytest.importorskip(f"tests.web.apps.{module_name}")
-    return module.REGISTRY, lambda: module.app, lambda make_app: UvicornServer(make_app()), UvicornServer.MAX_MESSAGE
+    return module, lambda: module.app, lambda make_app: UvicornServer(make_app()), UvicornServer.MAX_MESSAGE
 
 
 SITES = {"aiohttp": aiohttp_site, "starlette": lambda: uvicorn_site("starlette_app"),
@@ -46,10 +46,19 @@ def site(request):
     """One framework's app served for real, its registry attached to a real Shell + Runtime:
     a namespace of server, runtime, shell, registry, engine, limit (the largest message the
     server takes on a socket)."""
-    registry, make_app, serve, limit = SITES[request.param]()
+    module, make_app, serve, limit = SITES[request.param]()
+    registry = get_registry()
+    registry.identity = module.identity     # the app's, whichever app of this process set it last
     with served(registry, make_app, serve) as (server, runtime, shell):
         yield SimpleNamespace(server=server, runtime=runtime, shell=shell, registry=registry, engine=shell.engine,
                               limit=limit)
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_window(site):
+    """Each test starts a new window of the registry's log limiter (the process-wide default
+    registry counts every test's log lines otherwise)."""
+    site.registry.warnings.flush()
 
 
 @pytest.fixture

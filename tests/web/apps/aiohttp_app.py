@@ -1,6 +1,4 @@
-"""An aiohttp app as aiohttp's documentation writes one (function endpoints, ``web.run_app``):
-``python -m tests.web.apps.aiohttp_app PORT`` serves it on 127.0.0.1:PORT (0: a free one, said in
-aiohttp's "Running on" line)."""
+"""An aiohttp app as aiohttp's documentation writes one (function endpoints, ``web.run_app``)."""
 
 import sys
 
@@ -10,7 +8,13 @@ import otrace_server.web as otweb
 from otrace_server import traceassert
 from tests.web.apps import PAGE
 
-REGISTRY = otweb.WebRegistry(identity=lambda request: request.cookies.get("who"))
+
+def identity(request):
+    """The /osh/web name of a browser: its ``who`` cookie."""
+    return request.cookies.get("who")
+
+
+otweb.get_registry().identity = identity
 
 
 async def page(request):
@@ -25,7 +29,7 @@ async def hold(request):
 def make_app():
     app = web.Application()
     app.add_routes([web.get("/", page), web.get("/hold", hold)])
-    otweb.aiohttp_setup(app, "/otrace", REGISTRY)
+    otweb.aiohttp_setup(app, "/otrace")
     return app
 
 

@@ -1,5 +1,4 @@
-"""A FastAPI app as FastAPI's documentation writes one (decorated endpoints, ``uvicorn.run``):
-``python -m tests.web.apps.fastapi_app PORT`` serves it on 127.0.0.1:PORT (0: a free one); its
+"""A FastAPI app as FastAPI's documentation writes one (decorated endpoints, ``uvicorn.run``); its
 ``/hold`` endpoint takes no request parameter."""
 
 import sys
@@ -12,10 +11,16 @@ import otrace_server.web as otweb
 from otrace_server import traceassert
 from tests.web.apps import PAGE
 
-REGISTRY = otweb.WebRegistry(identity=lambda conn: conn.cookies.get("who"))
+
+def identity(conn):
+    """The /osh/web name of a browser: its ``who`` cookie (``conn``: the WebSocket or Request)."""
+    return conn.cookies.get("who")
+
+
+otweb.get_registry().identity = identity
 
 app = FastAPI()
-app.router.routes.extend(otweb.starlette_routes("/otrace", REGISTRY))
+app.router.routes.extend(otweb.starlette_routes("/otrace"))
 
 
 @app.get("/", response_class=HTMLResponse)

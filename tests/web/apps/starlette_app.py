@@ -1,5 +1,4 @@
-"""A Starlette app as Starlette's documentation writes one (function endpoints, ``uvicorn.run``):
-``python -m tests.web.apps.starlette_app PORT`` serves it on 127.0.0.1:PORT (0: a free one)."""
+"""A Starlette app as Starlette's documentation writes one (function endpoints, ``uvicorn.run``)."""
 
 import sys
 
@@ -12,7 +11,13 @@ import otrace_server.web as otweb
 from otrace_server import traceassert
 from tests.web.apps import PAGE
 
-REGISTRY = otweb.WebRegistry(identity=lambda conn: conn.cookies.get("who"))
+
+def identity(conn):
+    """The /osh/web name of a browser: its ``who`` cookie (``conn``: the WebSocket or Request)."""
+    return conn.cookies.get("who")
+
+
+otweb.get_registry().identity = identity
 
 
 async def page(request):
@@ -24,7 +29,7 @@ async def hold(request):
     return PlainTextResponse("resumed")
 
 
-app = Starlette(routes=[Route("/", page), Route("/hold", hold)] + otweb.starlette_routes("/otrace", REGISTRY))
+app = Starlette(routes=[Route("/", page), Route("/hold", hold)] + otweb.starlette_routes("/otrace"))
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]))
