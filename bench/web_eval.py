@@ -6,7 +6,7 @@
 Serves a page that includes otrace-web.js from a Tornado app (its loop on its own thread, otrace's
 runtime beside it), opens it in Debian's /usr/bin/chromium through Playwright, then evaluates
 ``--expr`` ``-n`` times in a row from the main thread through ``WebRegistry.evaluate`` (the path
-the shell uses: Runtime.post_to_app_loop -> websocket -> browser -> reply -> Future). Prints p50,
+the shell uses: runtime.crossing to the socket's loop -> websocket -> browser -> reply -> Future). Prints p50,
 p90, p99, max and mean in milliseconds. Goal: p50 < 10 ms.
 """
 

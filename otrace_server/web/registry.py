@@ -138,7 +138,7 @@ class WebRegistry:
             _complete(future, None, f"{name}: otrace stopped")
         self.runtime = None
 
-    # ---- socket side (app loop thread) --------------------------------------------------------
+    # ---- socket side (the socket's loop thread) ------------------------------------------------
     def register(self, identity: str, user_agent: str, send: Callable[[str], Any], url: str = "",
                  loop: asyncio.AbstractEventLoop | None = None) -> str | None:
         """Register a connected socket of ``identity`` (``names.identity_text``) and return its
