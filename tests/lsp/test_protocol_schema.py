@@ -1,0 +1,261 @@
+"""docs/protocol.schema.json against the real server: the schema names exactly the requests,
+notifications and commands the server has, and what the running demos answer and notify over a
+real LSP connection (every ``otrace/*`` request with a successful answer, a few errors, every
+notification, every ``otrace.*`` command, the initialize result) is valid against it."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from otrace_server.lsp import methods
+from tests.lsp.rpc import Client
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "docs" / "protocol.schema.json").read_text())
+DEMO = ROOT / "demos" / "torna_trace.py"
+
+
+def check(schema: dict, instance, what: str) -> None:
+    """AssertionError listing where ``instance`` breaks ``schema`` (a part of SCHEMA whose $refs
+    point into its $defs)."""
+    validator = Draft202012Validator({"$schema": SCHEMA["$schema"], "$defs": SCHEMA["$defs"], **schema})
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{what} breaks the schema: " + "; ".join(
+        f"at {list(e.absolute_path)}: {e.message}" for e in errors[:5]) + f"\n{json.dumps(instance)[:2000]}"
+
+
+def sources() -> str:
+    return "\n".join(p.read_text() for p in sorted((ROOT / "otrace_server").rglob("*.py")))
+
+
+# ---- the schema itself ---------------------------------------------------------------------------
+def test_the_schema_is_valid_json_schema_with_every_ref_in_its_defs():
+    Draft202012Validator.check_schema(SCHEMA)
+    refs = re.findall(r'"\$ref":\s*"([^"]*)"', json.dumps(SCHEMA))
+    assert refs and all(r.startswith("#/$defs/") and r.split("/")[-1] in SCHEMA["$defs"] for r in refs), refs
+
+
+def test_the_schema_names_exactly_what_the_server_has():
+    from otrace_server.lsp.client import PROTOCOL_VERSION
+
+    text = sources()
+    sent = set(re.findall(r'(?:broadcast|notify)\(\s*"(otrace/\w+)"', text))
+    commands = set(re.findall(r'@ls\.command\(\s*"(otrace\.\w+)"\)', text))
+    assert set(SCHEMA["requests"]) == set(methods.REQUESTS)
+    assert set(SCHEMA["notifications"]) == sent
+    assert set(SCHEMA["commands"]) == commands
+    assert SCHEMA["protocolVersion"] == PROTOCOL_VERSION
+    doc = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    for name in [*methods.REQUESTS, *sent, *commands]:
+        assert f"`{name}`" in doc, f"docs/PROTOCOL.md does not describe {name}"
+
+
+# ---- the real server -----------------------------------------------------------------------------
+class Checked:
+    """A client whose requests (params as sent, results as answered) are checked against the schema;
+    ``seen`` collects the requests answered with a result and the commands run."""
+
+    def __init__(self, client: Client, seen: set) -> None:
+        self.client = client
+        self.seen = seen
+
+    def request(self, method: str, params: dict | None = None):
+        spec = SCHEMA["requests"][method]
+        check(spec["params"], params or {}, f"{method} params")
+        result = self.client.request(method, params if params is not None else {})
+        check(spec["result"], result, f"{method} result")
+        self.seen.add(method)
+        return result
+
+    def command(self, name: str, *args):
+        spec = SCHEMA["commands"][name]
+        check(spec["arguments"], list(args), f"{name} arguments")
+        result = self.client.request("workspace/executeCommand", {"command": name, "arguments": list(args)})
+        check(spec["result"], result, f"{name} result")
+        self.seen.add(name)
+        return result
+
+    def error(self, method: str, params, code: int) -> str:
+        """The error of a request that must fail with ``code`` (checked as a ResponseError)."""
+        answer = self.client.request_raw(method, params)
+        assert "error" in answer, answer
+        check({"$ref": "#/$defs/ResponseError"}, answer["error"], f"{method} error")
+        assert answer["error"]["code"] == code, answer
+        return answer["error"]["message"]
+
+    def wait(self, method: str, pred=lambda p: True, timeout: float = 10.0) -> dict:
+        return self.client.wait_notification(method, pred, timeout=timeout)
+
+    def notifications(self) -> list[dict]:
+        """Every otrace/* notification received so far, each checked against the schema."""
+        found = [m for m in list(self.client.messages)
+                 if "id" not in m and str(m.get("method")).startswith("otrace/")]
+        for m in found:
+            assert m["method"] in SCHEMA["notifications"], f"notification {m['method']} is not in the schema"
+            check(SCHEMA["notifications"][m["method"]]["params"], m["params"], m["method"])
+        return found
+
+
+def connect(app, seen: set) -> Checked:
+    client = Client(app.lsp)
+    app.clients.append(client)
+    check(SCHEMA["initialize"]["result"], client.initialize(app.token, name="schema-test"), "initialize result")
+    return Checked(client, seen)
+
+
+def get(app, path: str) -> None:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{app.http}{path}", timeout=30).read()
+    except urllib.error.HTTPError:
+        pass   # a 500 of a traced exception, a 503 asked for by a resume: what the test wanted
+
+
+def getting(app, path: str) -> threading.Thread:
+    """``get`` on a thread of its own (a request that will be held), started."""
+    thread = threading.Thread(target=get, args=(app, path), daemon=True)
+    thread.start()
+    return thread
+
+
+def line_of(text: str) -> int:
+    """The 0-based line of the demo that contains ``text``."""
+    return next(i for i, line in enumerate(DEMO.read_text().splitlines()) if text in line)
+
+
+def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat):
+    seen: set = set()
+    c = connect(demo, seen)
+    at = c.request("otrace/command", {"line": "pwd"})
+    assert at["error"] is False and "repeat" not in at
+    c.request("otrace/command", {"line": "set safe_mode False"})
+    assert c.wait("otrace/settingChanged", lambda p: p["name"] == "safe_mode")["value"] is False
+    assert c.request("otrace/command", {"line": "repeat Request_stats"})["repeat"] == "Request_stats"
+    assert c.request("otrace/command", {"line": "nosuchcommand x y"})["error"] is True
+    c.request("otrace/complete", {"line": "ls /osh/gl"})
+    assert c.request("otrace/complete", {"line": "cd /osh", "cursor": 3})["items"]
+
+    # an exception of a traced function: traceEvent, traces, context, showTraces
+    assert "GetHandler.respond" in c.request("otrace/trace", {"name": "GetHandler.respond"})["traced"]
+    get(demo, "/?number=0")
+    event = c.wait("otrace/traceEvent", lambda p: p["kind"] == "exceptions")
+    c.request("otrace/traces", {})
+    [summary] = c.request("otrace/traces", {"ctype": "exceptions", "limit": 1})["traces"]
+    assert summary["exception"].startswith("ZeroDivisionError")
+    assert c.request("otrace/context", {"traceId": event["traceId"]})["exception"]["type"] == "ZeroDivisionError"
+    assert event["traceId"] in c.command("otrace.showTraces", event["file"], event["line"])["traceIds"]
+    assert c.request("otrace/untrace", {"name": "*"})["traced"] == []
+    assert c.command("otrace.traceFunction", str(DEMO), "GetHandler.respond") == {
+        "name": "GetHandler.respond", "module": "__main__"}
+    c.request("otrace/untrace", {"name": "GetHandler.respond"})
+
+    # holds: started, listed, their context, resumed one by one and all at once
+    box = getting(demo, "/?number=77")
+    hold = c.wait("otrace/holdStarted")
+    assert [h["id"] for h in c.request("otrace/holds")["holds"]] == [hold["id"]]
+    assert c.request("otrace/context", {"traceId": hold["id"]})["variables"]
+    assert c.request("otrace/resume", {"ids": [hold["id"]], "value": 5}) == {"resumed": [hold["id"]]}
+    assert c.wait("otrace/holdResumed", lambda p: p["id"] == hold["id"])["outcome"]["kind"] == "value"
+    box.join(10)
+    for _ in range(5):   # resumed in one pass of the server's loop: one holdsResumed (almost always)
+        boxes = [getting(demo, f"/?number=77&n={i}") for i in range(3)]
+        ids = [c.wait("otrace/holdStarted")["id"] for _ in boxes]
+        assert sorted(c.request("otrace/resume", {"all": True, "status": 503, "reason": "busy"})["resumed"]) == sorted(ids)
+        for b in boxes:
+            b.join(10)
+        if any(n.get("method") == "otrace/holdsResumed" for n in list(c.client.messages)):
+            break
+    c.wait("otrace/holdsResumed")
+    box = getting(demo, "/?number=77")
+    hold = c.wait("otrace/holdStarted")
+    assert c.command("otrace.resumeAll") == {"resumed": [hold["id"]]}
+    box.join(10)
+
+    # a held request whose client leaves, resumed by the command
+    sock = socket.create_connection(("127.0.0.1", demo.http), timeout=10)
+    sock.sendall(b"GET /?number=77 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    hold = c.wait("otrace/holdStarted")
+    sock.close()
+    assert c.wait("otrace/holdClientGone") == {"id": hold["id"]}
+    assert c.request("otrace/holds")["holds"][0]["clientGone"] is True
+    assert c.command("otrace.resume", hold["id"]) == {"resumed": [hold["id"]]}
+
+    # Hold here live: patches, patchesChanged, the live hold, removed by the command
+    line = line_of("self.write(PAGE % html.escape(self.respond(number)")
+    live = c.command("otrace.holdHere", DEMO.as_uri(), line)
+    assert c.wait("otrace/patchesChanged", lambda p: p["patches"])["patches"][0]["liveHold"]["line"] == live["line"]
+    [patch] = c.request("otrace/patches")["patches"]
+    assert patch["name"] == live["name"] == "GetHandler.get"
+    box = getting(demo, "/?number=5")
+    hold = c.wait("otrace/holdStarted")
+    assert hold["label"] == live["label"] and hold["line"] == live["line"]
+    c.command("otrace.resume", hold["id"])
+    box.join(10)
+    assert c.command("otrace.unpatch", live["name"]) == {"patched": []}
+
+    # edit (the command line's round trip) and otrace/patch, one of them rebinding (otrace/output)
+    edit = c.request("otrace/command", {"line": "edit GetHandler.respond"})["edit"]
+    assert edit["name"] == "GetHandler.respond" and "def respond" in edit["source"]
+    assert c.request("otrace/command", {"line": "edit GetHandler.respond", "stdin": edit["source"]})["error"] is False
+    assert c.request("otrace/unpatch", {"name": "GetHandler.respond"}) == {"patched": []}
+    wrapped = "@(lambda f: (lambda *a, **k: f(*a, **k)))\n" + edit["source"].lstrip()
+    assert c.request("otrace/patch", {"name": "GetHandler.respond", "source": wrapped}) == {
+        "patched": ["GetHandler.respond"]}
+    assert "not in place" in c.wait("otrace/output", lambda p: p["stream"] == "stderr")["text"]
+    assert c.request("otrace/unpatch", {"name": "*"}) == {"patched": []}
+
+    # debugpy: started by the request, already listening for the command
+    assert c.request("otrace/debugpy")["started"] is True
+    assert c.command("otrace.debugpy")["started"] is False
+
+    # errors
+    assert "nope" in c.error("otrace/context", {"traceId": "nope"}, -32001)
+    assert "cursor" in c.error("otrace/complete", {"line": "x", "cursor": 9}, -32602)
+    c.error("otrace/nosuch", {}, -32601)
+    c.error("otrace/webClients", {}, -32003)
+    c.error("workspace/executeCommand", {"command": "otrace.resume", "arguments": []}, -32602)
+    c.request("otrace/command", {"line": "set safe_mode True"})
+    c.wait("otrace/settingChanged", lambda p: p["name"] == "safe_mode" and p["value"] is True)
+    assert "safe mode" in c.error("otrace/patch", {"name": "GetHandler.respond", "source": wrapped}, -32001)
+    received = {n["method"] for n in c.notifications()}
+
+    # /osh/web (the chat demo, no browser: the browser's own notification is the next test's)
+    w = connect(chat, seen)
+    assert w.request("otrace/webClients") == {"clients": []}
+    w.request("otrace/command", {"line": "set safe_mode False"})
+    try:
+        assert "nobody" in w.request("otrace/webEval", {"client": "nobody", "expression": "1", "timeoutMs": 2000})["error"]
+    finally:
+        w.request("otrace/command", {"line": "set safe_mode True"})
+    received |= {n["method"] for n in w.notifications()}
+
+    assert set(methods.REQUESTS) - seen == set()
+    assert set(SCHEMA["commands"]) - seen == set()
+    assert set(SCHEMA["notifications"]) - received == {"otrace/webClientsChanged"}
+
+
+def test_a_browser_is_notified_and_evaluates_as_the_schema_says(chat, page):
+    seen: set = set()
+    c = connect(chat, seen)
+    page.goto(f"http://127.0.0.1:{chat.http}/login")
+    page.fill("#name", "schema")
+    page.click("#login")
+    page.wait_for_selector("#message")
+    c.wait("otrace/webClientsChanged", lambda p: p["clients"], timeout=15)
+    [browser] = c.request("otrace/webClients")["clients"]
+    c.request("otrace/command", {"line": "set safe_mode False"})
+    try:
+        assert c.request("otrace/webEval", {"client": browser["name"], "expression": "1 + 1"}) == {"value": "2"}
+    finally:
+        c.request("otrace/command", {"line": "set safe_mode True"})
+    assert "otrace/webClientsChanged" in {n["method"] for n in c.notifications()}
