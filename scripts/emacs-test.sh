@@ -4,7 +4,9 @@
 #   2. checkdoc: zero warnings (checkdoc-file exits 0 even with warnings, so they are counted here)
 #   3. package-lint (Debian's elpa-package-lint), main file emacs/otrace.el
 #   4. ERT (emacs/test/otrace-test.el, emacs/test/otrace-dap-test.el with dap-mode) against the real
-#      demos; fails unless the "Ran N tests" line says N > 0 (ERT exits 0 when no test ran)
+#      demos, with emacs/test/otrace-schema-test.el checking every answer and notification Emacs
+#      receives against docs/protocol.schema.json; fails unless the "Ran N tests" line says N > 0
+#      (ERT exits 0 when no test ran)
 # Installs emacs-nox, elpa-package-lint and elpa-dap-mode (--no-install-recommends) when missing;
 # Debian's elpa packages are put on load-path with -L (emacs -Q leaves site-lisp out).
 # Variables: EMACS (default emacs), OTRACE_TEST_PYTHON (default $VENV/bin/python, VENV default .venv),
@@ -55,7 +57,7 @@ fi
 echo "emacs: ERT (python: $OTRACE_TEST_PYTHON)"
 log=$(mktemp)
 "$EMACS" --batch -Q "${elpa_dirs[@]}" -L emacs --eval '(setq load-prefer-newer t)' -l emacs/test/otrace-test.el \
-    -l emacs/test/otrace-dap-test.el \
+    -l emacs/test/otrace-dap-test.el -l emacs/test/otrace-schema-test.el \
     --eval '(ert-run-tests-batch-and-exit (let ((s (getenv "ERT_SELECTOR"))) (if (member s (list nil "")) t s)))' \
     </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -4,7 +4,8 @@
 #
 # Usage: scripts/vscode-build.sh          (from anywhere; `make test-vscode` runs it)
 #   1. npm ci (from package-lock.json; skipped while node_modules is newer than the lock file)
-#   2. tsc build into vscode-extension/out/
+#   2. tsc build into vscode-extension/out/, then src/protocol.ts checked against
+#      docs/protocol.schema.json (vscode-extension/scripts/check-protocol.js)
 #   3. unit tests: node --test with a small `vscode` stub (test/), one of them against a real server
 #   4. vscode-extension/otrace-vscode.vsix with @vscode/vsce 3.9.2
 #   5. code-server 4.100.3, cached in ~/.cache/otrace-ci (scripts/vscode-install-code-server.sh)
@@ -22,6 +23,8 @@ fi
 echo "vscode: build"
 rm -rf out
 npx tsc -p .
+echo "vscode: protocol types against docs/protocol.schema.json"
+node scripts/check-protocol.js
 echo "vscode: unit tests"
 OTRACE_PYTHON="${OTRACE_PYTHON:-$root/.venv/bin/python}" node --test --test-reporter=spec --require ./out/test/vscodeStub.js out/test/*.test.js
 echo "vscode: package"

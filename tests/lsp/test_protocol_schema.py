@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -52,9 +54,11 @@ def test_the_schema_names_exactly_what_the_server_has():
     text = sources()
     sent = set(re.findall(r'(?:broadcast|notify)\(\s*"(otrace/\w+)"', text))
     commands = set(re.findall(r'@ls\.command\(\s*"(otrace\.\w+)"\)', text))
-    assert set(SCHEMA["requests"]) == set(methods.REQUESTS)
-    assert set(SCHEMA["notifications"]) == sent
-    assert set(SCHEMA["commands"]) == commands
+    for part, server in (("requests", set(methods.REQUESTS)), ("notifications", sent), ("commands", commands)):
+        assert set(SCHEMA[part]) - server == set(), f"docs/protocol.schema.json '{part}' has more than the server"
+        assert server - set(SCHEMA[part]) == set(), (
+            f"the server has {part} that docs/protocol.schema.json '{part}' lacks: describe them there (and "
+            "call them in test_what_the_demos_answer_and_notify_is_valid_against_the_schema)")
     assert SCHEMA["protocolVersion"] == PROTOCOL_VERSION
     doc = (ROOT / "docs" / "PROTOCOL.md").read_text()
     for name in [*methods.REQUESTS, *sent, *commands]:
@@ -239,9 +243,9 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
         w.request("otrace/command", {"line": "set safe_mode True"})
     received |= {n["method"] for n in w.notifications()}
 
-    assert set(methods.REQUESTS) - seen == set()
-    assert set(SCHEMA["commands"]) - seen == set()
-    assert set(SCHEMA["notifications"]) - received == {"otrace/webClientsChanged"}
+    assert set(methods.REQUESTS) - seen == set(), "requests this test never had answered"
+    assert set(SCHEMA["commands"]) - seen == set(), "commands this test never ran"
+    assert set(SCHEMA["notifications"]) - received == {"otrace/webClientsChanged"}, "notifications never received"
 
 
 def test_a_browser_is_notified_and_evaluates_as_the_schema_says(chat, page):
@@ -259,3 +263,28 @@ def test_a_browser_is_notified_and_evaluates_as_the_schema_says(chat, page):
     finally:
         c.request("otrace/command", {"line": "set safe_mode True"})
     assert "otrace/webClientsChanged" in {n["method"] for n in c.notifications()}
+
+
+# ---- the VS Code extension's types ---------------------------------------------------------------
+CHECKER = ROOT / "vscode-extension" / "scripts" / "check-protocol.js"
+
+
+def check_protocol_ts(path: Path) -> subprocess.CompletedProcess:
+    node = shutil.which("node")
+    if node is None or not (ROOT / "vscode-extension" / "node_modules" / "typescript").is_dir():
+        pytest.skip("node and the extension's node_modules (scripts/vscode-build.sh) are needed")
+    return subprocess.run([node, str(CHECKER), str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_the_vscode_types_agree_with_the_schema_and_a_wrong_one_is_named(tmp_path):
+    ours = ROOT / "vscode-extension" / "src" / "protocol.ts"
+    done = check_protocol_ts(ours)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wrong = tmp_path / "protocol.ts"
+    wrong.write_text(ours.read_text().replace("repeat?: string;", "repeat?: boolean;")
+                     + "\nexport interface Patch { name: string; since: number; liveHold: null; extra?: string }\n")
+    done = check_protocol_ts(wrong)
+    assert done.returncode == 1
+    assert "CommandResult.repeat: declared boolean, the server sends string" in done.stderr
+    assert "Patch.liveHold: declared null, the server sends object | null" in done.stderr
+    assert "Patch.extra: not in the schema" in done.stderr

@@ -259,7 +259,7 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         const md = new vscode.MarkdownString();
         md.appendMarkdown(`**${escapeMarkdown(holdTitle(h))}**${h.clientGone ? ' — *client gone* (resuming is harmless: the answer goes nowhere)' : ''}\n\n`);
         if (h.summary) {
-            md.appendMarkdown(`request: \`${summaryText(h.summary)}\`${h.summary.framework ? ` (${h.summary.framework})` : ''}\n\n`);
+            md.appendMarkdown(`request: \`${summaryText(h.summary)}\`\n\n`);
         }
         md.appendMarkdown(`\`${h.function}\` held at \`${h.file}:${h.line}\`\n\n`);
         md.appendMarkdown(`trace id \`${h.id}\`\n\n`);

@@ -25,8 +25,8 @@ export interface Hold {
     clientGone?: boolean;
 }
 
-/** A held request's summary (those known): `{method, uri, remote_ip, user, framework}`. */
-export interface RequestSummary { method?: string; uri?: string; remote_ip?: string; user?: string; framework?: string }
+/** A held request's summary (those known): `{method, uri, remote_ip, user}`. */
+export interface RequestSummary { method?: string; uri?: string; remote_ip?: string; user?: string }
 
 /** The `otrace` object of the initialize result (`safeMode`, `statusRange`: protocol 1.2). */
 export interface ServerInfo {
@@ -55,7 +55,7 @@ export interface TraceContext {
     variables: Variable[];
     where: string;
     stack: { file: string; line: number; function: string }[];
-    exception?: { type: string; message: string; traceback: string };
+    exception?: { type: string; message: string; traceback: string | null };
 }
 
 /** `otrace/traces` item. */
@@ -81,7 +81,7 @@ export interface CommandResult {
     prompt: string;
     cwd: string;
     error: boolean;
-    repeat?: boolean;
+    repeat?: string;
     edit?: { name: string; source: string };
     quit?: boolean;
 }
