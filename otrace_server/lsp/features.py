@@ -1,10 +1,12 @@
 """The standard LSP features on the Python files a client opens (full sync): code actions
 ("Insert traceassert hold here", "Trace this function", "Hold here live"), code lenses (Resume /
-Resume all on held lines, hit counts on traceassert lines), diagnostics for exceptions caught by
+Resume all on held lines, hit counts on traceassert lines, "traced · Untrace" above a traced
+function's def), diagnostics for exceptions caught by
 traces, hover with a name's value in the most recent hold, the code action "otrace: start debugpy
 (real stepping)" (disabled in safe_mode, saying why), and the ``workspace/executeCommand`` commands
 behind them (``otrace.resume``, ``otrace.resumeAll``, ``otrace.traceFunction``, ``otrace.holdHere``,
 ``otrace.showTraces``, ``otrace.unpatch`` -- as ``otrace/unpatch``, removing a live hold --,
+``otrace.untrace`` -- as ``otrace/untrace`` --,
 ``otrace.debugpy`` -- the same path as the ``otrace/debugpy`` request). Live holds: ``lsp.live``.
 
 Diagnostics and Resume lenses follow the user's edits: a line that only moved (lines inserted
@@ -42,6 +44,7 @@ __all__ = ["register", "publish_diagnostics", "exception_signature", "DEBUGPY_TI
 DEBUGPY_TITLE = "otrace: start debugpy (real stepping)"
 
 _TRACEASSERT = re.compile(r"\btraceassert\s*\(")
+_DEF_LINE = re.compile(r"\s*(async\s+)?def\s")
 
 
 def _path(uri: str) -> str:
@@ -186,6 +189,26 @@ def code_lenses(server, uri: str, lines: list[str]) -> list[dict]:
         else:
             title = f"traceassert: {n} violation{'s' * (n != 1)}, {h} hold{'s' * (h != 1)}"
         lenses.append({"range": _range(i), "command": _command(title, "otrace.showTraces", path, i + 1)})
+    return lenses + traced_lenses(server, path, lines)
+
+
+def traced_lenses(server, path: str, lines: list[str]) -> list[dict]:
+    """"traced · Untrace" (``otrace.untrace [name]``) on the def line of each traced function of the
+    module loaded from ``path`` (worker thread)."""
+    module = placement.module_for_file(path)
+    if module is None:
+        return []
+    traced = {}
+    for spec in server.engine.tracer.traced():
+        func = spec.target.function
+        if func is not None and func.__module__ == module.__name__:
+            traced[func.__qualname__] = spec.name
+    lenses = []
+    for i, text in enumerate(lines):
+        enc = placement.enclosing(lines, i) if traced and _DEF_LINE.match(text) else None
+        if enc is not None and enc.def_line == i and enc.qualname in traced:
+            name = traced[enc.qualname]
+            lenses.append({"range": _range(i), "command": _command("traced · Untrace", "otrace.untrace", name)})
     return lenses
 
 
@@ -390,6 +413,10 @@ def register(conn) -> None:
     @ls.command("otrace.unpatch")
     async def _unpatch(name: str):   # "Remove live hold": as otrace/unpatch (audited; allowed in safe mode)
         return await server.in_worker(conn.call, "otrace/unpatch", methods.unpatch, {"name": name})
+
+    @ls.command("otrace.untrace")
+    async def _untrace(name: str):   # the "traced · Untrace" lens: as otrace/untrace (audited)
+        return await server.in_worker(conn.call, "otrace/untrace", methods.untrace, {"name": name})
 
     @ls.command("otrace.debugpy")
     async def _debugpy(*args):

@@ -141,6 +141,8 @@ class LspServer(Endpoint):
             self.broadcast("otrace/patchesChanged", {"patches": live.patches_payload(self)})
         elif event.kind == "setting":
             self.broadcast("otrace/settingChanged", {"name": event.data["name"], "value": jsonable(event.data["value"])})
+        elif event.kind in ("trace", "untrace"):   # the "traced · Untrace" lenses
+            self.refresh_code_lenses()
         elif event.kind == "hold_client_gone":
             self.broadcast("otrace/holdClientGone", {"id": event.data["hold"].id})
         elif event.kind == "web_clients":

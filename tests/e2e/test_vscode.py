@@ -287,9 +287,9 @@ def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
                  and all(c["state"] == "connected" for c in bench.state()["connections"]), 15, "both processes attached")
         open_console(bench, pick="chat_websock.py")
         assert "shell of chat_websock.py" in terminal_text(bench)
-        page.keyboard.type("set safe_mode False")
+        page.keyboard.type("exec x = 1")                 # refused in safe mode: the console says where to allow it
         page.keyboard.press("Enter")
-        wait_for(lambda: "safe_mode = False" in terminal_text(bench), 10, "safe_mode off")
+        wait_for(lambda: '"otrace: Allow Code Execution' in terminal_text(bench), 10, "the refusal's hint")
 
         show_otrace(bench)
         row = tree_row(bench, "Browsers", "user1")
@@ -299,6 +299,19 @@ def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
         panel = page.frame_locator("iframe.webview.ready").frame_locator("#active-frame")
         panel.locator("#targets", has_text="in: user1").wait_for(timeout=15000)
         expr = panel.locator("#expr")
+        expr.fill('document.body.style.background = "red"')
+        expr.press("Enter")
+        # refused in safe mode: the error's button allows code execution in that process, after a modal
+        toast = page.locator(".notifications-toasts .notification-toast", has_text="refused in safe mode").first
+        toast.wait_for(timeout=15000)
+        bench.shot("06a-refused-in-safe-mode")
+        toast.locator(".monaco-button", has_text="Allow Code Execution...").click()
+        dialog = page.locator(".monaco-dialog-box")
+        dialog.wait_for(timeout=10000)
+        assert "chat_websock.py" in dialog.inner_text() and "JavaScript" in dialog.inner_text()
+        dialog.locator(".monaco-button", has_text="Allow Code Execution").first.click()
+        status = page.locator(".statusbar-item", has_text="otrace").first
+        wait_for(lambda: "code execution allowed in 1 of 2" in status.inner_text(), 10, "the status bar to say so")
         expr.fill('document.body.style.background = "red"')
         expr.press("Enter")
         panel.locator("#log .result", has_text='user1: "red"').wait_for(timeout=15000)
@@ -367,6 +380,7 @@ def test_reattaches_when_the_workspace_app_restarts(env):
     old.stop()      # the app exits (its discovery file goes) ...
     wait_for(lambda: f"pid:{old.proc.pid}" not in [c["key"] for c in bench.state().get("connections", [])],
              20, "the exited process to be dropped")
+    assert f"torna_trace.py (pid {old.proc.pid}) exited" in bench.notification("exited")   # a notice says so
     env["torna"] = new = Demo(ws / "torna_trace.py", old.discovery.parent.parent, ws)   # ... and is started again
     wait_for(lambda: any(c["key"] == f"pid:{new.proc.pid}" and c["state"] == "connected"
                          for c in bench.state().get("connections", [])), 20, "the new process to be attached")

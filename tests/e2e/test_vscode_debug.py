@@ -112,7 +112,9 @@ def test_attach_debugger_shows_held_requests_as_paused_threads_and_continue_answ
     thread = paused_thread(bench, "GET /?number=77&n=1")
     thread.wait_for(timeout=15000)
     paused_thread(bench, "GET /?number=77&n=2").wait_for(timeout=15000)
-    assert "GetHandler.get:hd-hold_check" in thread.inner_text(), call_stack_text(bench)
+    # named by its request first, then its label (the path is the useful part when the row is cut)
+    assert thread.locator(".thread .name").inner_text().startswith("GET /?number=77&n=1 from 127.0.0.1 · hold_check"), \
+        call_stack_text(bench)
     # its stack: the holding line of GetHandler.get; its locals in the Variables view
     if thread.get_attribute("aria-expanded") != "true":
         thread.click()
@@ -127,12 +129,27 @@ def test_attach_debugger_shows_held_requests_as_paused_threads_and_continue_answ
     assert first.body is None and second.body is None     # both still held while we look
     bench.shot("debug-01-held-threads")
 
+    # the Debug Console evaluates in that frame; a refused evaluation is said there, not also as a toast
+    bench.command("Debug Console: Focus on Debug Console View")
+    repl = page.locator(".repl")
+    page.locator(".repl-input-wrapper .monaco-editor").first.click()
+    page.keyboard.type("len(number)")
+    page.keyboard.press("Enter")
+    repl.locator(".monaco-list-row", has_text="refused in safe mode").first.wait_for(timeout=10000)
+    page.keyboard.type("number")
+    page.keyboard.press("Enter")
+    repl.locator(".monaco-list-row", has_text="'77'").first.wait_for(timeout=10000)
+    assert not page.locator(".notifications-toasts .notification-toast", has_text="refused").count()
+    bench.shot("debug-01b-console-error")
+
     continue_button(bench).click()                        # the focused thread only
     assert "The reciprocal of 77.0 is" in first.answer()
     thread.wait_for(state="detached", timeout=10000)
     assert second.body is None, "Continue resumed another request too"
     bench.shot("debug-02-continued-one")
-    wait_for(lambda: "GetHandler.get:hd-hold_check" in call_stack_text(bench), 10, "the other hold to stay paused")
+    # one paused thread: the Call Stack shows its frames under the stop state (held), no thread row
+    wait_for(lambda: "held" in call_stack_text(bench).lower() and "torna_trace.py" in call_stack_text(bench), 10,
+             "the other hold to stay paused")
     page.locator(f"{CALL_STACK} .monaco-list-row").first.click()
     continue_button(bench).click()
     assert "The reciprocal of 77.0 is" in second.answer()
@@ -153,7 +170,7 @@ def test_gutter_breakpoint_holds_only_the_request_that_reaches_it(env):
     page.locator(".monaco-editor .codicon-debug-breakpoint").first.wait_for(timeout=5000)   # not -unverified
 
     held = Request(url(env, "?number=5"))            # reaches the line: waits there
-    wait_for(lambda: "hd-bp_get_" in call_stack_text(bench), 15, "the breakpoint's hold in the Call Stack")
+    wait_for(lambda: "live hold" in call_stack_text(bench).lower(), 15, "the breakpoint's hold in the Call Stack")
     # the server keeps serving: a request that does not reach the line completes meanwhile
     other = urllib.request.urlopen(url(env), timeout=10)
     assert other.status == 200 and 'id="answer"' in other.read().decode()

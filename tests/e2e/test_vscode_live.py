@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, code_action, context_menu,
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, OTRACE_VIEWS, code_action, context_menu,
                                  inline_action, other_client, require_parts, show_otrace, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(120)
@@ -122,6 +122,7 @@ def test_live_hold_is_listed_marked_in_the_gutter_and_removed_from_its_row(env):
     bench.shot("live-01-live-hold-and-held-request")
     inline_action(held, "Resume")
     assert "The reciprocal of 5.0 is 0.2" in request.answer()[1]
+    held.wait_for(state="detached", timeout=10000)          # the tree has settled
 
     inline_action(row, "Remove Live Hold")     # in safe mode
     row.wait_for(state="detached", timeout=10000)
@@ -189,6 +190,75 @@ def test_answer_with_status_takes_the_range_from_the_server(env):
     field.fill("409 Conflict")
     field.press("Enter")
     assert request.answer()[0] == 409
+    row.wait_for(state="detached", timeout=10000)
+
+
+def trace_row(bench: Workbench, text: str):
+    return tree_row(bench, "Trace Contexts", text)
+
+
+def test_traced_function_lens_trace_contexts_kinds_line_hover_resume_and_clear(env):
+    bench, page = env["bench"], env["bench"].page
+    bench.open_file("torna_trace.py")
+    code_action(bench, line_of(env, HOLD_TEXT), "Trace this function (GetHandler.get)")
+    bench.notification("tracing GetHandler.get")
+    lens = page.locator(".monaco-editor .codelens-decoration a", has_text="traced · Untrace").first
+    lens.wait_for(timeout=15000)                               # above `async def get`
+    assert Request(env, "?number=0").answer()[0] == 500        # ZeroDivisionError, recorded by the trace
+    request = Request(env, "?number=77")
+    show_otrace(bench)
+    trace_row(bench, "held").wait_for(timeout=15000)
+    exception = trace_row(bench, "ZeroDivisionError")
+    exception.wait_for(timeout=15000)
+    assert "exception" in exception.inner_text() and exception.locator(".codicon-error").count()
+
+    # hovering the held line offers Resume
+    held_line = line_of(env, "await traceassert(")
+    bench.open_file("torna_trace.py")
+    page.locator(".monaco-editor .view-line", has_text="await traceassert(").first.hover()
+    hover = page.locator(".monaco-hover", has_text="held in GetHandler.get")
+    hover.wait_for(timeout=10000)
+    assert "GET /?number=77" in hover.inner_text()
+    bench.shot("live-05-line-hover")
+    hover.locator("a", has_text="Resume").first.click()
+    assert "The reciprocal of 77.0" in request.answer()[1]
+    resumed = trace_row(bench, "resumed")
+    resumed.wait_for(timeout=15000)
+    assert resumed.locator(".codicon-debug-continue").count(), resumed.inner_html()
+    wait_for(lambda: page.evaluate(GUTTER_JS, ["held.svg", held_line]) is None, 10, "the held line's icon to go")
+    bench.shot("live-06-trace-contexts")
+
+    clear = page.locator(f"{OTRACE_VIEWS} .pane-header", has_text="Trace Contexts").locator(
+        ".action-label[aria-label^='Clear List (this view only']")
+    page.locator(f"{OTRACE_VIEWS} .pane-header", has_text="Trace Contexts").hover()
+    clear.click()
+    exception.wait_for(state="detached", timeout=10000)
+    resumed.wait_for(state="detached", timeout=10000)
+    assert Request(env, "?number=0").answer()[0] == 500        # a newer one is listed again
+    trace_row(bench, "ZeroDivisionError").wait_for(timeout=15000)
+
+    bench.open_file("torna_trace.py")
+    lens.click()                                               # Untrace
+    bench.notification("GetHandler.get is no longer traced")
+    lens.wait_for(state="detached", timeout=10000)
+
+
+def test_a_held_request_whose_client_left_says_so(env):
+    bench = env["bench"]
+    show_otrace(bench)
+
+    def impatient():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{env['torna'].http}/?number=77&impatient=1", timeout=1)
+        except OSError:
+            pass                                               # gives up after 1 s: its connection closes
+
+    threading.Thread(target=impatient, daemon=True).start()
+    row = tree_row(bench, "Held Requests", "GET /?number=77&impatient=1")
+    row.wait_for(timeout=15000)
+    wait_for(lambda: "client gone" in row.inner_text(), 15, "the row to say the client is gone")
+    bench.shot("live-07-client-gone")
+    inline_action(row, "Resume")
     row.wait_for(state="detached", timeout=10000)
 
 

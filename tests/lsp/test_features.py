@@ -210,6 +210,42 @@ def test_a_live_hold_is_listed_and_removed_from_its_line_in_safe_mode(app):
         c.request("otrace/unpatch", {"name": "all"})
 
 
+def lenses(client, uri: str) -> list[dict]:
+    return client.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+
+
+def test_a_traced_function_has_an_untrace_lens_on_its_def_line(app):
+    from tests.support.waiting import wait_for
+
+    c = app.client(capabilities={"workspace": {"codeLens": {"refreshSupport": True}}})
+    uri = uri_of(app)
+    open_doc(c, uri)
+    line = line_of("def method(self, x):")
+
+    def untrace_lenses():
+        return [lens for lens in lenses(c, uri) if lens["command"]["command"] == "otrace.untrace"]
+
+    boom = untrace_lenses()              # the app traces boom itself
+    assert [(lens["range"]["start"]["line"], lens["command"]["arguments"]) for lens in boom] == \
+        [(line_of("def boom(v):"), ["boom"])]
+    trace = {a["title"]: a for a in actions(c, uri, line + 1)}["Trace this function (Tools.method)"]
+    c.request("workspace/executeCommand", trace["command"])
+    wait_for(lambda: any(r["method"] == "workspace/codeLens/refresh" for r in c.requests_from_server), 5,
+             "a lens refresh after the trace")
+    try:
+        [lens] = [lens for lens in untrace_lenses() if lens not in boom]
+        assert lens["range"]["start"]["line"] == line                 # on the def line
+        assert lens["command"] == {"title": "traced · Untrace", "command": "otrace.untrace", "arguments": ["Tools.method"]}
+        c.requests_from_server.clear()
+        assert c.request("workspace/executeCommand", lens["command"]) == {"traced": ["boom"]}   # as otrace/untrace
+        wait_for(lambda: any(r["method"] == "workspace/codeLens/refresh" for r in c.requests_from_server), 5,
+                 "a lens refresh after the untrace")
+        assert untrace_lenses() == boom
+    finally:
+        if len(untrace_lenses()) > 1:     # a failure left it traced
+            c.request("otrace/untrace", {"name": "Tools.method"})
+
+
 # ---- diagnostics -------------------------------------------------------------------------------------
 def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
     c = app.client()

@@ -206,6 +206,7 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
             parts.browsers.refresh();
             await Promise.all(conns.connected.map((c) => c.refreshHolds()));
         }),
+        reg('otrace.traces.clear', () => parts.traces.clear()),
         reg('otrace.holds.resume', (arg?: unknown) => resume(parts, holdsOf(parts, arg, holdsView.selection))),
         reg('otrace.holds.resumeValue', async (arg?: unknown) => {
             const holds = holdsOf(parts, arg, holdsView.selection);

@@ -9,12 +9,15 @@
  *   each start: the token is never written to launch.json.
  * - `OTraceDebugAdapterFactory` connects VS Code to `host:dapPort` (a `DebugAdapterServer`); the
  *   configuration itself is the `attach` arguments, so the server receives `{token}`.
- * - `registerDebugging` registers both, the command "otrace: Attach Debugger" and
+ * - a tracker makes the adapter's messages readable (`debugMessages.ts`: thread names lead with the
+ *   request, Debug Console errors are not also toasts).
+ * - `registerDebugging` registers them, the command "otrace: Attach Debugger" and
  *   `otrace.pickProcess` (for `"pid": "${command:otrace.pickProcess}"`).
  *
  * Thread-safety: single-threaded (the extension host).
  */
 import * as vscode from 'vscode';
+import { rewriteAdapterMessage } from './debugMessages';
 import { autoAttachCandidate, describe, type ProcessInfo } from './discovery';
 import type { Ui } from './ui';
 
@@ -127,6 +130,9 @@ export function registerDebugging(env: DebugEnv): vscode.Disposable[] {
     return [
         vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new OTraceDebugConfigurationProvider(env)),
         vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new OTraceDebugAdapterFactory()),
+        vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, {
+            createDebugAdapterTracker: () => ({ onDidSendMessage: rewriteAdapterMessage }),
+        }),
         vscode.commands.registerCommand('otrace.attachDebugger', () =>
             vscode.debug.startDebugging(vscode.workspace.workspaceFolders?.[0], defaultAttachConfiguration())),
         vscode.commands.registerCommand('otrace.pickProcess', async () => {

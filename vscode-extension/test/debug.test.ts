@@ -1,3 +1,4 @@
+import { readableThreadName, rewriteAdapterMessage } from '../src/debugMessages';
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -116,4 +117,24 @@ test('a session connects to the resolved host:dapPort through a DebugAdapterServ
     assert.deepEqual(errors, []);
     assert.throws(() => new OTraceDebugAdapterFactory().createDebugAdapterDescriptor({ configuration: defaultAttachConfiguration() } as vscode.DebugSession),
         /not resolved to a process/);
+});
+
+test('the adapter\'s messages made readable: threads lead with the request, short stop states, evaluate errors not toasts', () => {
+    assert.equal(readableThreadName('GetHandler.get:hd-hold_check:21-06-24  GET /?number=77 from 127.0.0.1'),
+        'GET /?number=77 from 127.0.0.1 · hold_check');
+    assert.equal(readableThreadName('GetHandler.get:hd-bp_get_70:21-06-24.1  GET / (client gone)'), 'GET / · bp_get_70 (client gone)');
+    assert.equal(readableThreadName('f:hd-x:1-2-3  [MainThread]'), 'x [MainThread]');
+    assert.equal(readableThreadName('something else'), 'something else');
+    const threads = { type: 'response', command: 'threads', success: true, body: { threads: [{ id: 1, name: 'A.b:hd-l:1  GET /x' }] } };
+    rewriteAdapterMessage(threads);
+    assert.equal(threads.body.threads[0].name, 'GET /x · l');
+    const failed: any = { type: 'response', command: 'evaluate', success: false, message: 'x', body: { error: { id: 1, format: 'calls: refused', showUser: true } } };
+    rewriteAdapterMessage(failed);
+    assert.equal(failed.body.error.showUser, false);
+    const other: any = { type: 'response', command: 'setBreakpoints', success: false, body: { error: { id: 1, format: 'x', showUser: true } } };
+    rewriteAdapterMessage(other);
+    assert.equal(other.body.error.showUser, true);                 // only evaluation errors stay out of toasts
+    const stopped: any = { type: 'event', event: 'stopped', body: { reason: 'breakpoint', description: 'held: A.b:hd-l:1', threadId: 1 } };
+    rewriteAdapterMessage(stopped);
+    assert.equal(stopped.body.description, 'live hold');
 });

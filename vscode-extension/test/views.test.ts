@@ -6,7 +6,7 @@ import { statusText } from '../src/status';
 import { heldLines, HeldLineDecorations, REMOVE_LIVE_HOLD } from '../src/editorFeatures';
 import { holdDescription, HoldsProvider, type HoldsNode } from '../src/holdsView';
 import type { Hold, TraceContext, TraceSummary } from '../src/protocol';
-import { TracesProvider } from '../src/tracesView';
+import { contextKind, TracesProvider } from '../src/tracesView';
 import { holdDirectory, isSafeModeRefusal, parseException, parseStatus, parseValue } from '../src/ui';
 
 function hold(id: string, extra: Partial<Hold> = {}): Hold {
@@ -118,13 +118,20 @@ test('Trace Contexts: newest first, icon by type, exception text, opens the rais
         const nodes = await provider.getChildren();
         const items = nodes.map((n) => provider.getTreeItem(n));
         assert.deepEqual(items.map((i) => i.label), ['get', 'respond', 'old']);
-        assert.match(String(items[2].description), /^exceptions · KeyError: 'k' · /);
+        assert.match(String(items[2].description), /^exception · KeyError: 'k' · /);
         assert.equal(items[2].command, undefined);             // no file: nothing to open
         assert.equal((items[1].iconPath as vscode.ThemeIcon).id, 'error');
-        assert.match(String(items[1].description), /^exceptions · ZeroDivisionError: float division by zero · /);
+        assert.match(String(items[1].description), /^exception · ZeroDivisionError: float division by zero · /);
         assert.deepEqual(items[1].command?.arguments, ['/app/demo.py', 82]);
         const kids = await provider.getChildren(nodes[0]);
         assert.equal(provider.getTreeItem(kids[0]).label, 'number');
+        provider.clear();                                          // this view only: newer contexts appear
+        assert.deepEqual(await provider.getChildren(), []);
+        traces.push({ traceId: 'f:hd-x:3', ctype: 'holds', label: 'hold_check', function: 'get', file: '/app/demo.py', line: 71,
+            timestamp: 30, held: false, saved: false });
+        const [resumed] = await provider.getChildren();
+        assert.equal((provider.getTreeItem(resumed).iconPath as vscode.ThemeIcon).id, 'debug-continue');
+        assert.match(String(provider.getTreeItem(resumed).description), /^resumed · hold_check · /);
     } finally {
         provider.dispose();
     }
@@ -228,4 +235,12 @@ test('Live holds: a node per process above its holds, a row per live hold with i
     assert.deepEqual(links, [['Remove live hold', REMOVE_LIVE_HOLD, ['pid:1', 'GetHandler.get']]]);
     assert.ok(isSafeModeRefusal('exec: refused in safe mode; set safe_mode False to allow it'));
     assert.ok(!isSafeModeRefusal('unknown trace id'));
+});
+
+test('Trace Contexts say what each context is: held, resumed, exception, snapshot', () => {
+    const t = (extra: Partial<TraceSummary>): TraceSummary => ({ traceId: 'a:b:c', ctype: 'holds', label: 'hold_check', function: 'get',
+        file: '', line: 0, timestamp: 1, held: false, saved: false, ...extra });
+    assert.deepEqual([t({ held: true }), t({}), t({ ctype: 'exceptions' }), t({ ctype: 'traces', label: 'snapshot_respond_75' }), t({ ctype: 'traces' })]
+        .map((x) => [contextKind(x).word, contextKind(x).icon]),
+    [['held', 'debug-pause'], ['resumed', 'debug-continue'], ['exception', 'error'], ['snapshot', 'device-camera'], ['trace', 'pulse']]);
 });
