@@ -162,7 +162,7 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
     assert c.request("otrace/untrace", {"name": "*"})["traced"] == []
     assert c.command("otrace.traceFunction", str(DEMO), "GetHandler.respond") == {
         "name": "GetHandler.respond", "module": "__main__"}
-    c.request("otrace/untrace", {"name": "GetHandler.respond"})
+    assert c.command("otrace.untrace", "GetHandler.respond") == {"traced": []}   # the "traced · Untrace" lens
 
     # holds: started, listed, their context, resumed one by one and all at once
     box = getting(demo, "/?number=77")
