@@ -12,10 +12,11 @@
 ;;   anyOf/oneOf, properties, required, additionalProperties, items,
 ;;   prefixItems, minItems/maxItems, minimum/maximum, minLength; not
 ;;   pattern);
-;; - while this file is loaded, every result of `otrace--request' and
-;;   `otrace--async-request' and every notification a connection hands to
-;;   `otrace--on-notification' is checked, whichever ERT test caused it.
-;;   A synchronous result that breaks the schema fails that test at once;
+;; - while this file is loaded, the params and result of every
+;;   `otrace--request' and `otrace--async-request' (a command's arguments
+;;   and result) and every notification a connection hands to
+;;   `otrace--on-notification' are checked, whichever ERT test caused it.
+;;   A synchronous request that breaks the schema fails that test at once;
 ;;   every violation is also kept in `otrace-schema-test--violations',
 ;;   which the tests here, and `otrace-zz-schema-test-nothing-received-broke-it'
 ;;   (named to run last: ERT runs tests in the order of their names),
@@ -147,8 +148,24 @@ WHERE names VALUE in the messages (default \"$\")."
       (push (cons what errors) otrace-schema-test--violations))
     errors))
 
+(defun otrace-schema-test--sent (method params)
+  "Check PARAMS of request METHOD as Emacs sends them; return their errors, kept.
+The arguments of a `workspace/executeCommand' are checked as the command's."
+  (let ((method (format "%s" method))
+        (params (if (hash-table-p params) nil params))) ; (make-hash-table): {}
+    (if (equal method "workspace/executeCommand")
+        (let ((command (plist-get params :command)))
+          (otrace-schema-test--note (format "%s arguments" command) (or (plist-get params :arguments) [])
+                                    (otrace-schema-test--get "commands" command "arguments")))
+      (otrace-schema-test--note (format "%s params" method) params
+                                (otrace-schema-test--get "requests" method "params")))))
+
 (defun otrace-schema-test--checked-request (request method &optional params &rest more)
-  "Around `otrace--request' (REQUEST): its result for METHOD, PARAMS, MORE checked."
+  "Around `otrace--request' (REQUEST): METHOD's PARAMS and result checked.
+MORE is passed on."
+  (let ((errors (otrace-schema-test--sent method params)))
+    (when errors
+      (ert-fail (list "the request breaks docs/protocol.schema.json" method errors))))
   (let ((result (apply request method params more)))
     (when result                        ; nil: the wait was cancelled by a key
       (let ((errors (otrace-schema-test--note (format "%s result" method) result
@@ -158,8 +175,9 @@ WHERE names VALUE in the messages (default \"$\")."
     result))
 
 (defun otrace-schema-test--checked-async (request method params then &rest more)
-  "Around `otrace--async-request' (REQUEST): THEN gets METHOD's result once checked.
-PARAMS and MORE are passed on."
+  "Around `otrace--async-request' (REQUEST): METHOD's PARAMS checked, THEN gets its
+result once checked.  MORE is passed on."
+  (otrace-schema-test--sent method params)
   (apply request method params
          (lambda (result)
            (otrace-schema-test--note (format "%s result" method) result
@@ -203,7 +221,15 @@ Notifications made up by tests (CONN nil) are not."
     ;; protocol.ts once said repeat is a boolean: the server sends the command line
     (should (equal (otrace-schema-test-validate '(:output "" :prompt "> " :cwd "/" :error :json-false :repeat t)
                                                 command)
-                   '("$.repeat: t is not string")))))
+                   '("$.repeat: t is not string")))
+    ;; what Emacs sends: ids are a vector (a list would not be a JSON array); a command's arguments
+    (let ((otrace-schema-test--violations nil))
+      (should-not (otrace-schema-test--sent 'otrace/resume '(:ids ["a"] :value 5)))
+      (should (equal (otrace-schema-test--sent 'otrace/resume '(:ids ("a")))
+                     '("$.ids: (\"a\") is not array")))
+      (should-not (otrace-schema-test--sent 'workspace/executeCommand '(:command "otrace.unpatch" :arguments ["f"])))
+      (should (otrace-schema-test--sent 'workspace/executeCommand '(:command "otrace.holdHere" :arguments ["f"])))
+      (should (= (length otrace-schema-test--violations) 2)))))
 
 (defun otrace-schema-test--valid (what value &rest keys)
   "Require VALUE (WHAT) to be valid against the schema at KEYS; return VALUE."
