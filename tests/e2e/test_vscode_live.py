@@ -148,6 +148,15 @@ def test_live_hold_removed_by_the_command_and_by_the_code_action_on_its_line(env
     live_row(bench, line).wait_for(state="detached", timeout=10000)
     assert "The reciprocal of 3.0" in Request(env, "?number=3").answer(5)[1]
 
+    hold_here_live(bench, env)                                  # and from its line's hover
+    live_row(bench, line).wait_for(timeout=10000)
+    page = bench.page
+    page.locator(".monaco-editor .view-line", has_text=HOLD_TEXT).first.hover()
+    hover = page.locator(".monaco-hover", has_text="live hold in GetHandler.get")
+    hover.wait_for(timeout=10000)
+    hover.locator("a", has_text="Remove live hold").click()
+    live_row(bench, line).wait_for(state="detached", timeout=10000)
+
 
 def test_allow_code_execution_asks_first_and_the_status_bar_follows_every_client(env):
     bench, page = env["bench"], env["bench"].page
@@ -182,8 +191,13 @@ def test_answer_with_status_takes_the_range_from_the_server(env):
     request = Request(env, "?number=77")
     row = tree_row(bench, "Held Requests", "GET /?number=77")
     row.wait_for(timeout=15000)
-    context_menu(bench, row, "Answer with Status...")
+    context_menu(bench, row, "Fail Request...")
     field = page.locator(".quick-input-widget input")
+    field.wait_for(state="visible", timeout=5000)
+    field.fill("not an exception name")                         # said at once, not sent
+    page.locator(".quick-input-widget", has_text='optionally followed by ": message"').wait_for(timeout=5000)
+    field.press("Escape")
+    context_menu(bench, row, "Answer with Status...")
     field.wait_for(state="visible", timeout=5000)
     field.fill("150 Too Early")
     page.locator(".quick-input-widget", has_text="from 200 to 599").wait_for(timeout=5000)   # the server's statusRange
