@@ -46,6 +46,8 @@ def test_the_schema_is_valid_json_schema_with_every_ref_in_its_defs():
     Draft202012Validator.check_schema(SCHEMA)
     refs = re.findall(r'"\$ref":\s*"([^"]*)"', json.dumps(SCHEMA))
     assert refs and all(r.startswith("#/$defs/") and r.split("/")[-1] in SCHEMA["$defs"] for r in refs), refs
+    unused = set(SCHEMA["$defs"]) - {r.split("/")[-1] for r in refs}
+    assert unused == set(), f"$defs no message uses: {unused}"
 
 
 def test_the_schema_names_exactly_what_the_server_has():
@@ -95,7 +97,7 @@ class Checked:
         """The error of a request that must fail with ``code`` (checked as a ResponseError)."""
         answer = self.client.request_raw(method, params)
         assert "error" in answer, answer
-        check({"$ref": "#/$defs/ResponseError"}, answer["error"], f"{method} error")
+        check(SCHEMA["error"], answer["error"], f"{method} error")
         assert answer["error"]["code"] == code, answer
         return answer["error"]["message"]
 

@@ -98,17 +98,17 @@ function merge(list) {
 /** `$defs` names reached only from request params and command arguments: what the client sends. */
 function sentDefs() {
     const used = new Map();   // def name -> Set('sent' | 'received')
-    const walk = (node, role, seen) => {
+    const walk = (node, role) => {
         if (!node || typeof node !== 'object') { return; }
         if (typeof node.$ref === 'string') {
             const name = node.$ref.replace('#/$defs/', '');
             if (!used.has(name)) { used.set(name, new Set()); }
             if (!used.get(name).has(role)) {
                 used.get(name).add(role);
-                walk(defs[name], role, seen);
+                walk(defs[name], role);
             }
         }
-        for (const value of Object.values(node)) { walk(value, role, seen); }
+        for (const value of Object.values(node)) { walk(value, role); }
     };
     for (const spec of Object.values(schema.requests)) {
         walk(spec.params, 'sent');
