@@ -236,6 +236,7 @@ def test_traced_function_lens_trace_contexts_kinds_line_hover_resume_and_clear(e
     bench.shot("live-05-line-hover")
     hover.locator("a", has_text="Resume").first.click()
     assert "The reciprocal of 77.0" in request.answer()[1]
+    trace_row(bench, "held").wait_for(state="detached", timeout=10000)     # that context now says resumed
     resumed = trace_row(bench, "resumed")
     resumed.wait_for(timeout=15000)
     assert resumed.locator(".codicon-debug-continue").count(), resumed.inner_html()

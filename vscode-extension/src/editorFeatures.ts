@@ -91,12 +91,9 @@ export class HeldLineDecorations implements vscode.HoverProvider, vscode.Disposa
                 continue;
             }
             const lines = heldLines(holds, editor.document.uri.fsPath);
-            const ranges = [...lines.entries()]
-                .filter(([line]) => line < editor.document.lineCount)
-                .map(([line, hs]) => ({
-                    range: new vscode.Range(line, 0, line, 0),
-                    hoverMessage: `otrace: ${hs.length} request(s) held here`,
-                }));
+            const ranges = [...lines.keys()]                  // (the line's hover is provideHover's)
+                .filter((line) => line < editor.document.lineCount)
+                .map((line) => new vscode.Range(line, 0, line, 0));
             editor.setDecorations(this.type, ranges);
             const live = [...liveHoldLines(this.conns, editor.document.uri.fsPath).keys()]
                 .filter((line) => line < editor.document.lineCount)
