@@ -13,11 +13,15 @@
  *    - for what the server sends (results, notifications): a field declared required that the
  *      schema makes optional is an error, and the declared type must accept every JSON type the
  *      schema allows (`repeat: boolean` for a string is an error; `string | object` for a string
- *      is fine). A field of the schema the type does not declare is listed, not an error.
+ *      is fine). A field of the schema a protocol.ts type does not declare is listed, not an
+ *      error (a call site's inline type may name only what it reads).
  *    - for what the client sends (`$defs` used only as request params or command arguments):
  *      a field the schema requires must be required, and the declared type must be one the schema
  *      allows.
- * 3. Every 'otrace/<method>' string literal in src/ names a request or notification of the schema.
+ * 3. Every 'otrace/<method>' string literal in src/ names a request or notification of the schema,
+ *    and the call sites say what the schema says: in `request<T>('otrace/x', {...})` T is compared
+ *    with the result as above and the params' names must be the schema's; in
+ *    `onNotification('otrace/x', (p: T) => ...)` T is compared with the notification's params.
  */
 'use strict';
 
@@ -85,11 +89,15 @@ function fromSchema(s) {
     return out;
 }
 
+/** The union of alternatives: a field is required when every object alternative requires it. */
 function merge(list) {
     const out = { kinds: new Set() };
     for (const d of list) {
         d.kinds.forEach((k) => out.kinds.add(k));
-        if (d.props) { out.props = { ...(out.props || {}), ...d.props }; out.required = d.required; }
+        if (d.props) {
+            out.required = out.props ? new Set([...out.required].filter((n) => d.required.has(n))) : new Set(d.required);
+            out.props = { ...(out.props || {}), ...d.props };
+        }
         if (d.items) { out.items = d.items; }
     }
     return out;
@@ -161,7 +169,7 @@ function fromType(node, seen = new Set()) {
             return { kinds: new Set([ts.isStringLiteral(lit) ? 'string' : 'number']) };
         }
         case ts.SyntaxKind.TypeReference: {
-            const name = node.typeName.getText(source);
+            const name = node.typeName.getText();
             if ((name === 'Array' || name === 'ReadonlyArray') && node.typeArguments) {
                 return { kinds: new Set(['array']), items: () => fromType(node.typeArguments[0], seen) };
             }
@@ -179,7 +187,7 @@ function fromMembers(members, seen) {
     const out = { kinds: new Set(['object']), props: {}, required: new Set() };
     for (const m of members) {
         if (!ts.isPropertySignature(m) || !m.type) { continue; }
-        const name = m.name.getText(source).replace(/^['"]|['"]$/g, '');
+        const name = m.name.getText().replace(/^['"]|['"]$/g, '');
         out.props[name] = () => fromType(m.type, seen);
         if (!m.questionToken) { out.required.add(name); }
     }
@@ -189,7 +197,7 @@ function fromMembers(members, seen) {
 // ---- the comparison ---------------------------------------------------------------------------
 const show = (kinds) => [...kinds].join(' | ');
 
-function compare(where, tsd, sd, sent) {
+function compare(where, tsd, sd, sent, listMissing = true) {
     const tsAny = tsd.kinds.has('any');
     const schemaAny = sd.kinds.has('any');
     if (sent) {
@@ -211,17 +219,18 @@ function compare(where, tsd, sd, sent) {
             if (sent && sd.required.has(name) && !tsd.required.has(name)) {
                 errors.push(`${where}.${name}: declared optional, the server requires it`);
             }
-            compare(`${where}.${name}`, tsd.props[name](), sd.props[name](), sent);
+            compare(`${where}.${name}`, tsd.props[name](), sd.props[name](), sent, listMissing);
         }
         for (const name of Object.keys(sd.props)) {
-            if (!(name in tsd.props)) { notes.push(`${where}.${name}: in the schema, not declared`); }
+            if (listMissing && !(name in tsd.props)) { notes.push(`${where}.${name}: in the schema, not declared`); }
         }
     }
-    if (tsd.items && sd.items) { compare(`${where}[]`, tsd.items(), sd.items(), sent); }
+    if (tsd.items && sd.items) { compare(`${where}[]`, tsd.items(), sd.items(), sent, listMissing); }
 }
 
 const sent = sentDefs();
 let checked = 0;
+let calls = 0;
 for (const [name, { node, members }] of declared) {
     if (!isExported(node)) { continue; }
     const def = ALIASES[name] || name;
@@ -234,18 +243,63 @@ for (const [name, { node, members }] of declared) {
     checked += 1;
 }
 
+/** The call sites of src/FILE: `request<T>('otrace/x', {params})` (T against the result, the
+ * params' names against the schema's) and `onNotification('otrace/x', (p: T) => ...)`. */
+function checkCalls(file, text) {
+    const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+    const visit = (node) => {
+        const first = ts.isCallExpression(node) ? node.arguments[0] : undefined;
+        if (first && ts.isStringLiteralLike(first) && first.text.startsWith('otrace/')) {
+            const method = first.text;
+            const callee = node.expression.getText().split('.').pop();
+            const where = `src/${file}:${sf.getLineAndCharacterOfPosition(node.getStart()).line + 1} ${method}`;
+            const request = schema.requests[method];
+            const notification = schema.notifications[method];
+            calls += 1;
+            if (/request$/i.test(callee) && request) {
+                if (node.typeArguments && node.typeArguments.length) {
+                    compare(`${where} result`, fromType(node.typeArguments[0]), fromSchema(request.result), false, false);
+                }
+                const params = node.arguments[1];
+                const known = fromSchema(request.params).props || {};
+                if (params && ts.isObjectLiteralExpression(params)) {
+                    for (const prop of params.properties) {
+                        const name = prop.name ? prop.name.getText().replace(/^['"]|['"]$/g, '') : undefined;
+                        if (name !== undefined && !(name in known)) {
+                            errors.push(`${where} params.${name}: not in the schema (the server never reads it)`);
+                        }
+                    }
+                }
+            } else if (callee === 'onNotification' && notification) {
+                const handler = node.arguments[1];
+                const param = handler && (ts.isArrowFunction(handler) || ts.isFunctionExpression(handler))
+                    ? handler.parameters[0] : undefined;
+                if (param && param.type) {
+                    compare(`${where} params`, fromType(param.type), fromSchema(notification.params), false, false);
+                }
+            } else if (!request && !notification) {
+                errors.push(`${where}: no request or notification of the schema`);
+            }
+        }
+        ts.forEachChild(node, visit);
+    };
+    visit(sf);
+}
+
 const methods = new Set([...Object.keys(schema.requests), ...Object.keys(schema.notifications)]);
 for (const file of fs.readdirSync(path.join(EXT, 'src')).filter((f) => f.endsWith('.ts'))) {
     const text = fs.readFileSync(path.join(EXT, 'src', file), 'utf8');
     for (const match of text.matchAll(/['"`](otrace\/[A-Za-z]+)['"`]/g)) {
         if (!methods.has(match[1])) { errors.push(`src/${file}: '${match[1]}' is no request or notification of the schema`); }
     }
+    checkCalls(file, text);
 }
 
 for (const note of notes) { console.log(`check-protocol: note: ${note}`); }
 if (errors.length) {
     for (const error of errors) { console.error(`check-protocol: ${error}`); }
-    console.error(`check-protocol: src/protocol.ts disagrees with docs/protocol.schema.json (${errors.length} error(s))`);
+    console.error(`check-protocol: the extension disagrees with docs/protocol.schema.json (${errors.length} error(s))`);
     process.exit(1);
 }
-console.log(`check-protocol: ${checked} types of src/protocol.ts agree with docs/protocol.schema.json`);
+console.log(`check-protocol: ${checked} types of src/protocol.ts and ${calls} otrace/* call sites of src/ agree with `
+            + 'docs/protocol.schema.json');
