@@ -16,7 +16,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, go_to_line, require_parts, wait_for
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, go_to_line, require_parts, show_otrace,
+                                 tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -191,6 +192,25 @@ def test_gutter_breakpoint_holds_only_the_request_that_reaches_it(env):
     time.sleep(1)                                    # setBreakpoints [] reaches the server
     assert "The reciprocal of 5.0" in urllib.request.urlopen(url(env, "?number=5"), timeout=5).read().decode()
     bench.shot("debug-04-breakpoint-removed")
+
+
+def test_breakpoint_in_a_plain_def_records_a_snapshot_listed_as_one(env):
+    bench, page = env["bench"], env["bench"].page
+    bench.open_file("torna_trace.py")
+    line = line_of(env, "value = float(number)")           # in respond, a plain def
+    go_to_line(bench, line)
+    page.keyboard.press("F9")
+    bench.command("View: Show Run and Debug")
+    page.locator(f".debug-breakpoints .monaco-list-row[aria-label*='snapshot']").first.wait_for(timeout=10000)
+    assert "The reciprocal of 8.0" in Request(url(env, "?number=8")).answer()   # recorded, not held
+    show_otrace(bench)
+    row = tree_row(bench, "Trace Contexts", "snapshot")
+    row.wait_for(timeout=15000)
+    assert row.locator(".codicon-device-camera").count(), row.inner_html()
+    bench.shot("debug-05-snapshot-in-trace-contexts")
+    bench.open_file("torna_trace.py")
+    go_to_line(bench, line)
+    page.keyboard.press("F9")                               # removed again
 
 
 def test_disconnect_leaves_the_application_serving(env):
