@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import builtins
 import inspect
-from typing import Any
+import sys
+from typing import Any, Iterable
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.holds import Outcome
@@ -62,17 +63,58 @@ def outcome_from(*, value: Any = _NOT_GIVEN, exception: Any = _NOT_GIVEN, status
     return outcome
 
 
-def exception_named(text: Any) -> Exception:
-    """The exception of the text form ``"Name"`` or ``"Name: message"``: that builtin exception (an
-    ``Exception`` subclass) with the message, else ``RuntimeError(text)``. OTraceError when ``text``
-    is not a non-empty string."""
-    if not isinstance(text, str) or not text:
+def exception_named(text: Any, namespaces: Iterable[dict[str, Any] | None] = ()) -> Exception:
+    """The exception of the text form ``"Name"`` or ``"Name: message"`` (what editors send): the
+    ``Exception`` subclass ``Name`` names in the first of ``namespaces`` that has it (the held
+    code's globals, the shell's), else a builtin one, else a class reached by a dotted name
+    (``"pkg.mod.Error"``) from a loaded module; made with the message, or without arguments.
+
+    OTraceError when ``text`` is not a non-empty string, or names no ``Exception`` class (an
+    unknown name is an error the user sees, not a RuntimeError the held code gets)."""
+    if not isinstance(text, str) or not text.strip():
         raise OTraceError('the exception to raise must be a non-empty string such as "ValueError: bad input"')
     name, _, message = text.partition(":")
-    cls = getattr(builtins, name.strip(), None)
-    if isinstance(cls, type) and issubclass(cls, Exception):
-        return cls(message.strip()) if message else cls()
-    return RuntimeError(text)
+    name = name.strip()
+    cls = _exception_class(name, namespaces)
+    if cls is None:
+        raise OTraceError(f"no exception class named {name!r} in the held code's module, the shell's globals, "
+                          f"the builtins or a loaded module (e.g. ValueError, myapp.errors.Conflict)")
+    return cls(message.strip()) if message else cls()
+
+
+def _exception_class(name: str, namespaces: Iterable[dict[str, Any] | None]) -> type | None:
+    """The ``Exception`` subclass ``name`` (dotted or not) names, or None. Reads dicts and
+    attributes statically (``inspect.getattr_static``): no application code runs to find it."""
+    parts = name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    head, rest = parts[0], parts[1:]
+    roots = [ns[head] for ns in namespaces if ns is not None and head in ns]
+    if hasattr(builtins, head):
+        roots.append(getattr(builtins, head))
+    for root in roots:
+        found = _attribute_path(root, rest)
+        if _is_exception_class(found):
+            return found
+    for i in range(len(parts) - 1, 0, -1):   # "pkg.mod.Error": the longest loaded module of it
+        module = sys.modules.get(".".join(parts[:i]))
+        if module is not None:
+            found = _attribute_path(module, parts[i:])
+            return found if _is_exception_class(found) else None
+    return None
+
+
+def _is_exception_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, Exception)
+
+
+def _attribute_path(obj: Any, names: list[str]) -> Any:
+    for attr in names:
+        try:
+            obj = inspect.getattr_static(obj, attr)
+        except AttributeError:
+            return None
+    return obj
 
 
 def check_outcome(outcome: Outcome) -> None:

@@ -91,18 +91,27 @@ def resume(conn, p: dict) -> dict:
         raise ParamsError("otrace/resume: give 'ids' (a list of trace ids) or 'all': true")
     if ids is not None and not all(isinstance(i, str) for i in ids):
         raise ParamsError("otrace/resume: 'ids' must be a list of strings")
-    outcome = _outcome(p)
+    outcome = _outcome(conn, p, ids)
     return {"resumed": [h.id for h in conn.server.engine.resume(None if every else ids, outcome)]}
 
 
-def _outcome(p: dict) -> Outcome:
+def _outcome(conn, p: dict, ids: list[str] | None) -> Outcome:
     """The Outcome of ``otrace/resume`` params (``core.outcomes``: its rules and messages, refusals
-    answered -32001): ``value``, ``raise`` in its text form (``"ValueError: bad input"``) or
-    ``status`` (+ ``reason``)."""
+    answered -32001): ``value``, ``raise`` in its text form (``"ValueError: bad input"``, or the
+    application's own class: ``"Conflict: taken"``, ``"myapp.errors.Conflict"``, looked up in the
+    held code's globals, then the shell's) or ``status`` (+ ``reason``)."""
     given = {key: p[key] for key in ("value", "status", "reason") if key in p}
     if "raise" in p:
-        given["exception"] = exception_named(p["raise"])
+        given["exception"] = exception_named(p["raise"], _held_globals(conn, ids) + [conn.server.shell.globals])
     return outcome_from(**given)
+
+
+def _held_globals(conn, ids: list[str] | None) -> list[dict | None]:
+    """The globals of the held code of ``ids`` (every hold when None), where a raised name is looked
+    up first."""
+    holds = conn.server.engine.holds
+    held = holds.list() if ids is None else [h for h in map(holds.get, ids) if h is not None]
+    return [h.context.globals for h in held]
 
 
 def context(conn, p: dict) -> dict:

@@ -52,12 +52,35 @@ def test_refusals_are_one_line_otrace_errors(asked, message):
 @pytest.mark.parametrize("text, expected", [
     ("ValueError: bad input", ValueError("bad input")),
     ("KeyError", KeyError()),
-    ("NoSuchError: x", RuntimeError("NoSuchError: x")),
-    ("SystemExit: 1", RuntimeError("SystemExit: 1")),     # not an Exception: never built from text
+    ("json.JSONDecodeError", None),                        # a class of a loaded module: needs arguments
+    ("email.errors.MessageError: m", __import__("email.errors").errors.MessageError("m")),
 ])
-def test_the_text_form_names_a_builtin_exception(text, expected):
+def test_the_text_form_names_a_builtin_or_a_loaded_modules_exception(text, expected):
+    if expected is None:
+        with pytest.raises(TypeError):                     # found, and made as asked (no arguments)
+            exception_named(text)
+        return
     exc = exception_named(text)
     assert type(exc) is type(expected) and exc.args == expected.args
+
+
+class Conflict(Exception):
+    """An application's own exception."""
+
+
+def test_the_applications_own_exception_class_is_found_in_the_held_codes_globals():
+    held = {"Conflict": Conflict, "errors": type("errors", (), {"Gone": type("Gone", (Exception,), {})})}
+    exc = exception_named("Conflict: taken", [None, held])
+    assert type(exc) is Conflict and exc.args == ("taken",)
+    assert type(exception_named("errors.Gone", [held])).__name__ == "Gone"
+    shadow = {"ValueError": Conflict}                      # the held code's name wins over the builtin
+    assert type(exception_named("ValueError", [shadow])) is Conflict
+
+
+@pytest.mark.parametrize("text", ["NoSuchError: x", "SystemExit: 1", "len", "os.path", "a b", "Conflict"])
+def test_an_unknown_or_non_exception_name_is_an_error_for_the_user(text):
+    with pytest.raises(OTraceError, match="no exception class named"):
+        exception_named(text)                               # was RuntimeError(text) raised in held code
 
 
 @pytest.mark.parametrize("text", ["", 5, None])

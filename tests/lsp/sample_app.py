@@ -31,10 +31,19 @@ class SleepHandler(tornado.web.RequestHandler):
         self.write("slept")
 
 
+class SampleConflict(Exception):
+    """The sample app's own exception class: HoldHandler answers it with 409."""
+
+
 class HoldHandler(tornado.web.RequestHandler):
     async def get(self):
         n = self.get_argument("n", "")
-        replacement = await traceassert(n != "77", label="sample_hold", action="hold")
+        try:
+            replacement = await traceassert(n != "77", label="sample_hold", action="hold")
+        except SampleConflict as exc:
+            self.set_status(409)
+            self.write(f"conflict: {exc}")
+            return
         self.write(f"n={n} replacement={replacement}")
 
 

@@ -330,6 +330,20 @@ def test_resume_refuses_a_bad_outcome_with_the_shells_message_and_the_hold_waits
     assert box["status"] == 200
 
 
+def test_resume_raises_the_applications_own_exception_class_and_refuses_unknown_names(sample):
+    c = sample.client()
+    box = _fetch_status(sample, "/hold?n=77")
+    started = c.wait_notification("otrace/holdStarted")
+    with pytest.raises(RpcError) as err:                     # was RuntimeError('NoSuchError: x') in the app
+        c.request("otrace/resume", {"ids": [started["id"]], "raise": "NoSuchError: x"})
+    assert err.value.code == -32001 and err.value.message.startswith("no exception class named 'NoSuchError'")
+    assert [h["id"] for h in c.request("otrace/holds", {})["holds"]] == [started["id"]]   # still held
+    assert c.request("otrace/resume", {"ids": [started["id"]], "raise": "SampleConflict: taken"}) == \
+        {"resumed": [started["id"]]}
+    box["thread"].join(10)
+    assert box["status"] == 409                              # the handler caught its own class
+
+
 @pytest.mark.parametrize("params, status, kind", [
     ({"raise": "ValueError: bad input"}, 500, "raise"),       # 'raise' is a Python keyword: kept as sent
     ({"status": 409, "reason": "Conflict here"}, 409, "status"),
