@@ -125,7 +125,8 @@ def traces(conn, p: dict) -> dict:
     store = conn.server.engine.store
     found = store.recent(ctype) + [c for c in store.saved() if ctype is None or c.ctype == ctype]
     found.sort(key=lambda c: c.timestamp)
-    return {"traces": [trace_payload(c, conn.server.locate_context) for c in found[-max(limit, 0):]]}
+    newest = found[len(found) - max(limit, 0):]     # limit 0: none (found[-0:] would be all of them)
+    return {"traces": [trace_payload(c, conn.server.locate_context) for c in newest]}
 
 
 def trace(conn, p: dict) -> dict:

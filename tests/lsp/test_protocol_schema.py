@@ -158,6 +158,7 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
     event = c.wait("otrace/traceEvent", lambda p: p["kind"] == "exceptions")
     c.request("otrace/traces", {})
     [summary] = c.request("otrace/traces", {"ctype": "exceptions", "limit": 1})["traces"]
+    assert c.request("otrace/traces", {"limit": 0}) == {"traces": []}        # was every context
     assert summary["exception"].startswith("ZeroDivisionError")
     assert c.request("otrace/context", {"traceId": event["traceId"]})["exception"]["type"] == "ZeroDivisionError"
     assert event["traceId"] in c.command("otrace.showTraces", event["file"], event["line"])["traceIds"]
