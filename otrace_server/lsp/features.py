@@ -168,15 +168,20 @@ def code_lenses(server, uri: str, lines: list[str]) -> list[dict]:
     def follow(file: str, line: int) -> int | None:
         return line if placement.line_matches(file, line, lines) else follower.line(line)
 
+    per_line: dict[int, list[tuple[Any, str]]] = {}     # 0-based line -> (hold, title), oldest first
     for hold in holds:
         file, line = server.locate_context(hold.context)
         if not placement.same_file(file, path):
             continue
         title = f"Resume {hold.context.label}"
         moved = follow(file, line)          # (a live hold's line is its source file's)
-        where = moved - 1 if moved is not None else 0
         if moved is None:
             title = f"{title} (held at line {line}: {CHANGED})"
+        per_line.setdefault(moved - 1 if moved is not None else 0, []).append((hold, title))
+    for where, held in per_line.items():   # one row per line, however many wait there
+        hold, title = held[0]
+        if len(held) > 1:
+            title = f"{title} (the oldest of {len(held)} here)"
         lenses.append({"range": _range(where), "command": _command(title, "otrace.resume", hold.id)})
         lenses.append({"range": _range(where), "command": _command(f"Resume all ({len(holds)})", "otrace.resumeAll")})
     for i, text in enumerate(lines):

@@ -193,6 +193,16 @@ def test_codelens_resume_and_hover_on_held_request(sample):
     hover = c.request("textDocument/hover", {"textDocument": {"uri": URI},
                                              "position": {"line": hold_line, "character": n_col}})
     assert "**n** = `'77'` (str)" in hover["contents"]["value"] and started["id"] in hover["contents"]["value"]
+    second = fetch_async(sample, "/hold?n=77")                 # two requests held on one line: one row
+    c.wait_notification("otrace/holdStarted", lambda p: p["id"] != started["id"])
+    lenses = c.request("textDocument/codeLens", {"textDocument": {"uri": URI}})
+    on_line = [lz["command"] for lz in lenses if lz["range"]["start"]["line"] == hold_line
+               and lz["command"]["command"] in ("otrace.resume", "otrace.resumeAll")]
+    assert [cmd["title"] for cmd in on_line] == ["Resume sample_hold (the oldest of 2 here)", "Resume all (2)"]
+    assert on_line[0]["arguments"] == [started["id"]]          # the oldest
+    c.request("otrace/resume", {"ids": [h["id"] for h in c.request("otrace/holds", {})["holds"]
+                                        if h["id"] != started["id"]]})
+    second["thread"].join(10)
 
     cmd = resume[0]["command"]
     result = c.request("workspace/executeCommand", {"command": cmd["command"], "arguments": cmd["arguments"]})
