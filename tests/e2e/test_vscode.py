@@ -12,7 +12,6 @@ or code-server the tests skip (or fail with OTRACE_VSCODE_E2E=required).
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import urllib.error
@@ -20,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, context_menu, require_parts, show_otrace,
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, ROOT, Demo, Workbench, context_menu, require_parts, show_otrace,
                                  tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
@@ -42,12 +41,7 @@ def env(tmp_path_factory, playwright):
     chat demo running from the repository, one headless Chromium, and the workbench."""
     require_parts()
     tmp = tmp_path_factory.mktemp("vscode")
-    xdg = tmp / "xdg"
-    xdg.mkdir(mode=0o700)
-    ws = tmp / "workspace"
-    ws.mkdir()
-    for name in ("torna_trace.py", "torna_trace.trc"):
-        shutil.copy(ROOT / "demos" / name, ws / name)
+    xdg, ws = torna_workspace(tmp)
     (ws / "handlers.py").write_text(HANDLERS)
     (ws / ".vscode").mkdir()
     (ws / ".vscode" / "settings.json").write_text("{}")   # watched from the start; a test changes it

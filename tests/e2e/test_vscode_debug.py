@@ -9,14 +9,13 @@ leave the server serving. Screenshots go to artifacts/vscode/ (debug-*.png).
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, Demo, Workbench, go_to_line, require_parts, show_otrace,
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, Demo, Workbench, go_to_line, require_parts, show_otrace,
                                  tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
@@ -47,12 +46,7 @@ def env(tmp_path_factory, playwright):
     """A workspace with a copy of the torna demo, the demo running from it, and the workbench."""
     require_parts()
     tmp = tmp_path_factory.mktemp("vscode-debug")
-    xdg = tmp / "xdg"
-    xdg.mkdir(mode=0o700)
-    ws = tmp / "workspace"
-    ws.mkdir()
-    for name in ("torna_trace.py", "torna_trace.trc"):
-        shutil.copy(ROOT / "demos" / name, ws / name)
+    xdg, ws = torna_workspace(tmp)
     torna = Demo(ws / "torna_trace.py", xdg, ws)
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     bench = None

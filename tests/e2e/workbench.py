@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ from tests.support.waiting import wait_for as _wait_for
 from tests.support.processes import end_process
 
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
-           "wait_for", "free_port", "show_otrace", "tree_row", "context_menu", "inline_action", "go_to_line", "code_action", "other_client"]
+           "wait_for", "free_port", "torna_workspace", "show_otrace", "tree_row", "context_menu", "inline_action", "go_to_line", "code_action", "other_client"]
 
 ROOT = Path(__file__).resolve().parents[2]
 VSIX = ROOT / "vscode-extension" / "otrace-vscode.vsix"
@@ -69,6 +70,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def torna_workspace(tmp: Path) -> tuple[Path, Path]:
+    """(xdg, ws) under ``tmp``: a private XDG_RUNTIME_DIR (discovery files) and a workspace holding a
+    copy of the torna demo (torna_trace.py and its .trc)."""
+    xdg = tmp / "xdg"
+    xdg.mkdir(mode=0o700)
+    ws = tmp / "workspace"
+    ws.mkdir()
+    for name in ("torna_trace.py", "torna_trace.trc"):
+        shutil.copy(ROOT / "demos" / name, ws / name)
+    return xdg, ws
 
 
 class Demo:

@@ -5,7 +5,9 @@
  * they key nodes by trace id), follows its live patches (live holds) and its `safe_mode`
  * (`otrace/patchesChanged`, `otrace/settingChanged`), and routes the server's `otrace.*` commands of code lenses and code
  * actions back to *this* process (several processes may be attached at once, so the client's own
- * global registration of those commands is switched off; see `OTraceLanguageClient`).
+ * global registration of those commands is switched off; see `OTraceLanguageClient`). Its code actions,
+ * lenses, hovers and diagnostics of a document follow the document's `DocScope` (`processScope.ts`:
+ * none when another process answers for it, labelled "[pid N]" when several do).
  *
  * Thread-safety: VS Code extensions run on one thread; all methods are called from it.
  */
@@ -16,6 +18,7 @@ import {
 } from 'vscode-languageclient/node';
 import { coalesced } from './coalesce';
 import { processEnded } from './discovery';
+import { ALONE, firstDefLine, labelled, LOADED_TTL_MS, processIndependent, saysNotLoaded, type DocScope } from './processScope';
 import { DEFAULT_STATUS_RANGE, SERVER_COMMAND, type Hold, type Patch, type ResumeParams, type ServerInfo, type WebClient } from './protocol';
 
 /** Where to connect: from a discovery file (`pid`, `discoveryFile`) or the manual settings. */
@@ -62,6 +65,10 @@ function routed(key: string, cmd: vscode.Command | undefined): vscode.Command | 
     return { title: cmd.title, tooltip: cmd.tooltip, command: SERVER_COMMAND, arguments: [key, cmd.command, ...(cmd.arguments ?? [])] };
 }
 
+function tagged(cmd: vscode.Command | undefined, tag: string): vscode.Command | undefined {
+    return cmd && tag ? { ...cmd, title: labelled(cmd.title, tag) } : cmd;
+}
+
 const RETRY_MS = [500, 1000, 2000, 3000, 5000];
 
 export class OTraceConnection implements vscode.Disposable {
@@ -89,7 +96,12 @@ export class OTraceConnection implements vscode.Disposable {
     /** Fires when state, holds, web clients, traces (a trace event arrived), patches or safe mode change. */
     readonly onDidChange = this.changed.event;
 
-    constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel) {}
+    private readonly loadedCache = new Map<string, { at: number; value: Promise<boolean> }>();
+    private readonly diagnosticsSeq = new Map<string, number>();
+
+    /** `scope(uri)`: how this process's items of a document are shown (alone: all, unlabelled). */
+    constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel,
+        private readonly scope: (uri: vscode.Uri) => Promise<DocScope> = async () => ALONE) {}
 
     get key(): string { return this.target.key; }
     get label(): string { return this.target.label; }
@@ -138,10 +150,13 @@ export class OTraceConnection implements vscode.Disposable {
                 },
             },
             middleware: {
-                provideCodeLenses: async (doc, tok, next) => (await next(doc, tok))?.map((l) => {
-                    l.command = routed(key, l.command);
-                    return l;
-                }),
+                provideCodeLenses: async (doc, tok, next) => {
+                    const scope = await this.scope(doc.uri);
+                    return scope.serves ? (await next(doc, tok))?.map((l) => {
+                        l.command = tagged(routed(key, l.command), scope.tag);
+                        return l;
+                    }) : [];
+                },
                 resolveCodeLens: async (lens, tok, next) => {
                     const l = await next(lens, tok);
                     if (l) {
@@ -149,13 +164,34 @@ export class OTraceConnection implements vscode.Disposable {
                     }
                     return l;
                 },
-                provideCodeActions: async (doc, range, ctx, tok, next) => (await next(doc, range, ctx, tok))?.map((a) => {
-                    if (a instanceof vscode.CodeAction) {
+                provideCodeActions: async (doc, range, ctx, tok, next) => {
+                    const scope = await this.scope(doc.uri);
+                    return scope.serves ? (await next(doc, range, ctx, tok))?.flatMap((a): (vscode.Command | vscode.CodeAction)[] => {
+                        if (!(a instanceof vscode.CodeAction)) {
+                            return [tagged(routed(key, a as vscode.Command), scope.tag)!];
+                        }
+                        if (processIndependent(a)) {     // the same edit from every process: shown once
+                            return scope.primary ? [a] : [];
+                        }
+                        a.title = labelled(a.title, scope.tag);
                         a.command = routed(key, a.command);
-                        return a;
-                    }
-                    return routed(key, a as vscode.Command)!;
-                }),
+                        return [a];
+                    }) : [];
+                },
+                provideHover: async (doc, pos, tok, next) => {
+                    const scope = await this.scope(doc.uri);
+                    const hover = scope.serves ? await next(doc, pos, tok) : undefined;
+                    return hover && scope.tag ? new vscode.Hover([new vscode.MarkdownString(scope.tag), ...hover.contents], hover.range) : hover;
+                },
+                handleDiagnostics: (uri, diagnostics, next) => {
+                    const seq = (this.diagnosticsSeq.get(uri.toString()) ?? 0) + 1;
+                    this.diagnosticsSeq.set(uri.toString(), seq);
+                    void this.scope(uri).then((scope) => {
+                        if (this.diagnosticsSeq.get(uri.toString()) === seq) {   // a later publish won
+                            next(uri, scope.tag ? diagnostics.map((d) => Object.assign(d, { message: labelled(d.message, scope.tag) })) : diagnostics);
+                        }
+                    });
+                },
             },
         };
         const client = new OTraceLanguageClient(`otrace-${key}`, `otrace ${this.target.label}`, serverOptions, options);
@@ -256,6 +292,37 @@ export class OTraceConnection implements vscode.Disposable {
             return await client.sendRequest<T>(method, params);
         } catch (e) {
             throw new Error(e instanceof Error ? e.message : String(e));
+        }
+    }
+
+    /**
+     * Whether the process has loaded the module of the file `uri` (`processScope.ts`: its "Trace this
+     * function" at the first `def` is not disabled "not loaded"); answers are reused for
+     * `LOADED_TTL_MS`; a file without `def`, or an error, counts as loaded.
+     */
+    loads(uri: vscode.Uri): Promise<boolean> {
+        const key = uri.toString();
+        const hit = this.loadedCache.get(key);
+        if (hit && Date.now() - hit.at < LOADED_TTL_MS) {
+            return hit.value;
+        }
+        const value = this.probeLoaded(uri);
+        this.loadedCache.set(key, { at: Date.now(), value });
+        return value;
+    }
+
+    private async probeLoaded(uri: vscode.Uri): Promise<boolean> {
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+        const line = doc ? firstDefLine(doc.getText().split(/\r?\n/)) : -1;
+        if (line < 0) {
+            return true;
+        }
+        const at = { line, character: 0 };
+        try {
+            return !saysNotLoaded(await this.request('textDocument/codeAction',
+                { textDocument: { uri: uri.toString() }, range: { start: at, end: at }, context: { diagnostics: [] } }));
+        } catch {
+            return true;
         }
     }
 

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { OTraceConnection, Target } from './connection';
 import type { Hold } from './protocol';
+import { ALONE, scopeFor, underRoot, type DocScope } from './processScope';
 
 export interface OwnedHold { conn: OTraceConnection; hold: Hold }
 
@@ -39,7 +40,7 @@ export class Connections implements vscode.Disposable {
         if (existing) {
             await this.detach(target.key);
         }
-        const conn = new OTraceConnection(target, this.channel);
+        const conn: OTraceConnection = new OTraceConnection(target, this.channel, (uri) => this.scopeOf(conn, uri));
         this.byKey.set(target.key, conn);
         this.subs.set(target.key, conn.onDidChange((what) => {
             this.changed.fire({ conn, what });
@@ -55,6 +56,19 @@ export class Connections implements vscode.Disposable {
             throw e;
         }
         return conn;
+    }
+
+    /**
+     * How `conn`'s editor items of the document `uri` are shown (`processScope.ts`): asks the
+     * connected processes whose folder holds the file whether they loaded it, when more than one does.
+     */
+    async scopeOf(conn: OTraceConnection, uri: vscode.Uri): Promise<DocScope> {
+        const candidates = this.connected.filter((c) => underRoot(c.target.root, uri.fsPath));
+        if (candidates.length < 2 || !candidates.includes(conn)) {
+            return ALONE;
+        }
+        const loaded = await Promise.all(candidates.map((c) => c.loads(uri)));
+        return scopeFor(conn.key, candidates.map((c) => c.target), loaded);
     }
 
     async detach(key: string): Promise<void> {

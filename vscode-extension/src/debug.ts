@@ -4,8 +4,8 @@
  * (docs/PROTOCOL.md "## DAP"). Holds are paused threads; the server keeps serving.
  *
  * - `OTraceDebugConfigurationProvider` resolves an attach configuration through discovery: the
- *   process given by `pid`, else the only one running from the workspace, else a quick pick (like
- *   "Attach to Process..."). It fills `host`, `dapPort` and the `token` from the discovery file at
+ *   process given by `pid`, else the only attached one (several attached: a quick pick of those), else
+ *   the only one running from the workspace, else a quick pick (like "Attach to Process..."). It fills `host`, `dapPort` and the `token` from the discovery file at
  *   each start: the token is never written to launch.json.
  * - `OTraceDebugAdapterFactory` connects VS Code to `host:dapPort` (a `DebugAdapterServer`); the
  *   configuration itself is the `attach` arguments, so the server receives `{token}`.
@@ -34,6 +34,8 @@ export interface DebugEnv {
     processes(): ProcessInfo[];
     /** The workspace folders' paths. */
     folders(): string[];
+    /** The pids of the processes the extension is attached to now (none when omitted). */
+    attached?(): number[];
     ui: Ui;
 }
 
@@ -50,8 +52,9 @@ export function configuredPid(value: unknown): number | undefined {
 }
 
 /**
- * The process to attach to: the one with `pid`, else the only one running from the workspace,
- * else the user's quick pick. Undefined when the pick is cancelled; a one-line Error when there is
+ * The process to attach to: the one with `pid`, else the only attached one (a quick pick of the
+ * attached ones when several are), else the only one running from the workspace, else the user's
+ * quick pick of all. Undefined when the pick is cancelled; a one-line Error when there is
  * no such process.
  */
 export async function chooseProcess(env: DebugEnv, pid: number | undefined): Promise<ProcessInfo | undefined> {
@@ -66,11 +69,16 @@ export async function chooseProcess(env: DebugEnv, pid: number | undefined): Pro
     if (!procs.length) {
         throw new Error('no running otrace process found: start the application with otrace first');
     }
-    const mine = autoAttachCandidate(procs, env.folders());
+    const pids = new Set(env.attached?.() ?? []);
+    const attached = procs.filter((p) => pids.has(p.pid));
+    if (attached.length === 1) {
+        return attached[0];
+    }
+    const mine = attached.length ? undefined : autoAttachCandidate(procs, env.folders());
     if (mine) {
         return mine;
     }
-    const picked = await env.ui.pick(procs.map((p) => ({ ...describe(p), proc: p })), 'Attach the debugger to a running otrace process');
+    const picked = await env.ui.pick((attached.length ? attached : procs).map((p) => ({ ...describe(p), proc: p })), 'Attach the debugger to a running otrace process');
     return picked?.proc;
 }
 
@@ -137,7 +145,7 @@ export function registerDebugging(env: DebugEnv): vscode.Disposable[] {
             vscode.debug.startDebugging(vscode.workspace.workspaceFolders?.[0], defaultAttachConfiguration())),
         vscode.commands.registerCommand('otrace.pickProcess', async () => {
             try {
-                return String((await chooseProcess({ ...env, folders: () => [] }, undefined))?.pid ?? '') || undefined;
+                return String((await chooseProcess({ ...env, folders: () => [], attached: () => [] }, undefined))?.pid ?? '') || undefined;
             } catch (e) {
                 env.ui.error((e as Error).message);
                 return undefined;

@@ -134,7 +134,8 @@ export function describe(p: ProcessInfo, nowSeconds = Date.now() / 1000): { labe
     };
 }
 
-function inside(file: string, folder: string): boolean {
+/** Whether `file` is `folder` or below it. */
+export function inside(file: string, folder: string): boolean {
     const rel = path.relative(folder, file);
     return rel === '' || (!!rel && !rel.startsWith('..') && !path.isAbsolute(rel));
 }

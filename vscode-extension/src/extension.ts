@@ -105,6 +105,7 @@ export function activate(context: vscode.ExtensionContext): void {
         ...registerDebugging({
             processes: () => listProcesses(currentDiscoveryDir()),
             folders: () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+            attached: () => conns.connected.flatMap((c) => (c.target.pid === undefined ? [] : [c.target.pid])),
             ui: windowUi,
         }),
         { dispose: () => clearInterval(poll) },

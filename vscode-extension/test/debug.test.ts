@@ -14,12 +14,13 @@ function proc(pid: number, cwd: string, dapPort: number | null = 6000 + pid): Pr
 }
 
 /** A scripted world: processes, workspace folders, a quick pick answering `choose` and the errors shown. */
-function world(procs: ProcessInfo[], folders: string[], choose?: (labels: string[]) => string | undefined) {
+function world(procs: ProcessInfo[], folders: string[], choose?: (labels: string[]) => string | undefined, attached: number[] = []) {
     const errors: string[] = [];
     const picks: string[][] = [];
     const env: DebugEnv = {
         processes: () => procs,
         folders: () => folders,
+        attached: () => attached,
         ui: {
             info: () => undefined,
             error: (m) => { errors.push(m); },
@@ -45,6 +46,22 @@ test('the process of the workspace is attached without a pick; host, DAP port an
         dapPort: 6012, token: 'secret-12' });   // the discovery token wins over one written in launch.json
     assert.deepEqual(picks, []);
     assert.deepEqual(errors, []);
+});
+
+test('the only attached process is debugged without a pick, even when two run from the workspace', async () => {
+    const { provider, errors, picks } = world([proc(31, '/ws'), proc(32, '/ws')], ['/ws'], undefined, [32]);
+    const cfg = await resolve(provider, defaultAttachConfiguration());
+    assert.equal(cfg?.pid, 32);
+    assert.equal(cfg?.dapPort, 6032);
+    assert.deepEqual(picks, []);
+    assert.deepEqual(errors, []);
+});
+
+test('several attached processes: the quick pick lists those only', async () => {
+    const chosen = world([proc(41, '/ws'), proc(42, '/ws'), proc(43, '/ws')], ['/ws'], (labels) => labels[1], [41, 43]);
+    const cfg = await resolve(chosen.provider, defaultAttachConfiguration());
+    assert.deepEqual(chosen.picks, [['app.py (pid 41)', 'app.py (pid 43)']]);
+    assert.equal(cfg?.pid, 43);
 });
 
 test('several processes and none from the workspace: a quick pick like Attach to Process; cancel aborts', async () => {

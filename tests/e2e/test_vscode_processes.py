@@ -1,0 +1,144 @@
+"""Issue 17 point 3 in a real VS Code workbench (code-server 4.100.3 in headless Chromium, driven by
+Playwright as a user would): the torna demo started twice from one workspace (two processes, one
+discovery directory, so neither is attached by itself). With one attached, "otrace: Attach Debugger"
+starts without a quick pick; with both attached, the lightbulb menu lists each process's actions
+once, labelled "[pid N]", the document edit ("Insert traceassert hold here") once, and a held line
+shows one Resume lens (of the process holding), which answers the request.
+Screenshots go to artifacts/vscode/ (processes-*.png).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, go_to_line, require_parts,
+                                 torna_workspace, wait_for)
+
+pytestmark = pytest.mark.timeout(150)
+
+HOLD_TEXT = "html.escape(self.respond(number)"     # a line of GetHandler.get (an async def)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, playwright):
+    """A workspace with a copy of the torna demo, two processes of it, and the workbench."""
+    require_parts()
+    tmp = tmp_path_factory.mktemp("vscode-processes")
+    xdg, ws = torna_workspace(tmp)
+    demos = [Demo(ws / "torna_trace.py", xdg, ws)]
+    browser = bench = None
+    try:
+        demos.append(Demo(ws / "torna_trace.py", xdg, ws))
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        bench = Workbench(tmp, ws, xdg, browser)
+        yield {"demos": demos, "ws": ws, "bench": bench}
+    finally:
+        if bench is not None:
+            bench.stop()
+        if browser is not None:
+            browser.close()
+        for demo in demos:
+            demo.stop()
+
+
+def line_of(env, text: str) -> int:
+    lines = (env["ws"] / "torna_trace.py").read_text().splitlines()
+    return 1 + next(i for i, line in enumerate(lines) if text in line)
+
+
+def connected(bench: Workbench) -> set[str]:
+    return {c["key"] for c in bench.state().get("connections", []) if c["state"] == "connected"}
+
+
+def attach(bench: Workbench, demo: Demo) -> None:
+    """"otrace: Attach to Process..." and pick ``demo`` by its pid, as a user does."""
+    bench.command("otrace: Attach to Process...", pick=f"(pid {demo.proc.pid})")
+    wait_for(lambda: f"pid:{demo.proc.pid}" in connected(bench), 20, f"pid {demo.proc.pid} to be attached")
+
+
+def lightbulb_menu(bench: Workbench, line: int, title: str) -> list[str]:
+    """The rows of the code action menu (Ctrl+.) at ``line`` once ``title`` is in it; closes it."""
+    page = bench.page
+    go_to_line(bench, line)
+    rows = page.locator(".action-widget .monaco-list-row")
+    for _ in range(10):   # right after attaching, the servers may not have answered yet: ask again
+        page.keyboard.press("Control+.")
+        try:
+            rows.filter(has_text=title).first.wait_for(timeout=2000)
+            time.sleep(0.5)           # every provider answered (the menu shows them together)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    texts = [t.strip() for t in rows.all_inner_texts()]
+    bench.shot("processes-01-code-actions")
+    page.keyboard.press("Escape")
+    return texts
+
+
+def test_attach_debugger_with_one_attached_process_asks_nothing(env):
+    bench, page = env["bench"], env["bench"].page
+    first, second = env["demos"]
+    time.sleep(3)                                        # two processes from the workspace: none attached by itself
+    assert not connected(bench)
+    attach(bench, first)
+    bench.command("otrace: Attach Debugger")
+    page.locator(".debug-toolbar").wait_for(timeout=15000)
+    assert not page.locator(".quick-input-widget").is_visible()   # no "which process?" pick
+    page.locator(".debug-toolbar .action-label[aria-label^='Disconnect']").first.click()
+    page.locator(".debug-toolbar").wait_for(state="hidden", timeout=10000)
+    assert second.proc.poll() is None and first.proc.poll() is None
+
+
+def test_two_attached_processes_list_their_code_actions_once_each_labelled(env):
+    bench = env["bench"]
+    first, second = env["demos"]
+    attach(bench, second)
+    wait_for(lambda: len(connected(bench)) == 2, 20, "both processes attached")
+    bench.open_file("torna_trace.py")
+    tags = [f"[pid {d.proc.pid}]" for d in (first, second)]
+    texts = lightbulb_menu(bench, line_of(env, HOLD_TEXT), f"{tags[1]} Hold here live")
+    joined = "\n".join(texts)
+    for tag in tags:
+        assert sum(t.startswith(f"{tag} Hold here live") for t in texts) == 1, joined
+        assert sum(t.startswith(f"{tag} Trace this function (GetHandler.get)") for t in texts) == 1, joined
+    assert not any(t.startswith(("Hold here live", "Trace this function")) for t in texts), joined   # never unlabelled
+    assert sum("Insert traceassert hold here" in t for t in texts) == 1, joined    # the same edit: once
+    assert len(texts) == len(set(texts)), joined
+
+
+def test_a_held_line_shows_one_resume_lens_of_the_holding_process(env):
+    bench, page = env["bench"], env["bench"].page
+    first, second = env["demos"]
+    box = {}
+    request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
+        f"http://127.0.0.1:{second.http}/?number=77", timeout=60).read().decode()), daemon=True)
+    request.start()
+    hold_line = line_of(env, "await traceassert(")
+    go_to_line(bench, hold_line)
+    resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume hold_check")
+    resume.first.wait_for(timeout=15000)
+    time.sleep(1.5)                                      # both processes' lenses are in
+    lens_text = " | ".join(page.locator(".monaco-editor .codelens-decoration").all_inner_texts())
+    bench.shot("processes-02-held-line-lens")
+    assert resume.count() == 1, lens_text                  # one Resume, not one per process
+    assert re.search(rf"\[pid {second.proc.pid}\] Resume hold_check", lens_text), lens_text
+    assert f"[pid {first.proc.pid}] Resume" not in lens_text, lens_text
+    assert lens_text.count(f"[pid {second.proc.pid}] Resume all (1)") == 1, lens_text
+    resume.first.click()
+    request.join(15)
+    assert "The reciprocal of 77.0 is" in box.get("body", ""), box
+    wait_for(lambda: not resume.count(), 10, "the Resume lens to go")
+
+
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request, env):
+    """A screenshot artifact of the workbench when a test fails."""
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed:
+        env["bench"].shot(f"FAILED-processes-{request.node.name}")
