@@ -68,9 +68,13 @@ class DapServer(Endpoint):
         return self.locate(ctx.file, ctx.line)
 
     def thread_name(self, hold) -> str:
-        """A hold's DAP thread name: trace id + request summary (``GET /?number=77 from 127.0.0.1``)."""
-        request = hold.context.extra.get("request")   # a RequestSummary: its one-line text
-        name = f"{hold.id}  {request}" if request else f"{hold.id}  [{hold.context.thread}]"
+        """A hold's DAP thread name, leading with what a person looks for: the request, then the
+        label (``GET /?number=77 from 127.0.0.1 · hold_check``); without a request, the label and
+        the thread (``hold_check [worker-1]``); `` (client gone)`` once its client left. A debugger's
+        Call Stack cuts long names at the end: the trace id is in the ``otrace`` scope."""
+        ctx = hold.context
+        request = ctx.extra.get("request")   # a RequestSummary: its one-line text
+        name = f"{request} · {ctx.label}" if request else f"{ctx.label} [{ctx.thread}]"
         return f"{name} (client gone)" if hold.client_gone else name
 
     def info(self, hold) -> dict[str, Any]:

@@ -95,7 +95,7 @@ def test_breakpoint_holds_one_request_while_others_complete(demo, dap):
         assert all("Find reciprocal" in f.result(15) for f in others)
         assert not held.done()
         [thread] = dap.request("threads")["threads"]
-        assert thread["id"] == thread_id and thread["name"].endswith("  GET /?number=5 from 127.0.0.1")
+        assert thread["id"] == thread_id and thread["name"].startswith("GET /?number=5 from 127.0.0.1 · bp_get_")
 
         frames = dap.request("stackTrace", {"threadId": thread_id})["stackFrames"]
         top = frames[0]

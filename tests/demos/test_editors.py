@@ -30,7 +30,7 @@ def test_the_held_request_is_a_dap_thread_and_continue_releases_it(demo, editor)
     held, started = hold_77(demo, editor)
     thread_id = dap.wait_event("thread", lambda body: body["reason"] == "started")["threadId"]
     [thread] = dap.request("threads")["threads"]
-    assert thread["id"] == thread_id and thread["name"].endswith(f"  {SUMMARY_TEXT}"), thread
+    assert thread["id"] == thread_id and thread["name"] == f"{SUMMARY_TEXT} · hold_check", thread
     [top, *_] = dap.request("stackTrace", {"threadId": thread_id})["stackFrames"]
     assert top["name"] == "get_reciprocal" and top["source"]["path"] == started["file"]
     assert dap.request("continue", {"threadId": thread_id}) == {"allThreadsContinued": False}
