@@ -4,12 +4,14 @@ discovery directory, so neither is attached by itself). With one attached, "otra
 starts without a quick pick; with both attached, the lightbulb menu lists each process's actions
 once, labelled "[pid N]", the document edit ("Insert traceassert hold here") once, and a held line
 shows one Resume lens (of the process holding), which answers the request.
-Screenshots go to artifacts/vscode/ (processes-*.png).
+A third process running another file of the workspace says nothing in torna_trace.py, and alone
+answers, unlabelled, in its own file. Screenshots go to artifacts/vscode/ (processes-*.png).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 import urllib.request
@@ -30,10 +32,12 @@ def env(tmp_path_factory, playwright):
     require_parts()
     tmp = tmp_path_factory.mktemp("vscode-processes")
     xdg, ws = torna_workspace(tmp)
+    shutil.copy(ws / "torna_trace.py", ws / "other_app.py")   # another app of the workspace: its own file
     demos = [Demo(ws / "torna_trace.py", xdg, ws)]
     browser = bench = None
     try:
         demos.append(Demo(ws / "torna_trace.py", xdg, ws))
+        demos.append(Demo(ws / "other_app.py", xdg, ws))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         bench = Workbench(tmp, ws, xdg, browser)
         yield {"demos": demos, "ws": ws, "bench": bench}
@@ -46,8 +50,8 @@ def env(tmp_path_factory, playwright):
             demo.stop()
 
 
-def line_of(env, text: str) -> int:
-    lines = (env["ws"] / "torna_trace.py").read_text().splitlines()
+def line_of(env, text: str, file: str = "torna_trace.py") -> int:
+    lines = (env["ws"] / file).read_text().splitlines()
     return 1 + next(i for i, line in enumerate(lines) if text in line)
 
 
@@ -61,7 +65,19 @@ def attach(bench: Workbench, demo: Demo) -> None:
     wait_for(lambda: f"pid:{demo.proc.pid}" in connected(bench), 20, f"pid {demo.proc.pid} to be attached")
 
 
-def lightbulb_menu(bench: Workbench, line: int, title: str) -> list[str]:
+def open_by_click(bench: Workbench, name: str) -> None:
+    """Quick Open (Ctrl+P) ``name`` and click its row (Enter may take a row of the list before it updated)."""
+    page = bench.page
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+P")
+    box = page.locator(".quick-input-widget input")
+    box.wait_for(state="visible")
+    box.fill(name)
+    page.locator(".quick-input-list .monaco-list-row", has_text=name).first.click(timeout=10000)
+    page.locator(f".tab[aria-label*='{name}']").first.wait_for(timeout=10000)
+
+
+def lightbulb_menu(bench: Workbench, line: int, title: str, shot: str) -> list[str]:
     """The rows of the code action menu (Ctrl+.) at ``line`` once ``title`` is in it; closes it."""
     page = bench.page
     go_to_line(bench, line)
@@ -75,14 +91,14 @@ def lightbulb_menu(bench: Workbench, line: int, title: str) -> list[str]:
         except Exception:
             page.keyboard.press("Escape")
     texts = [t.strip() for t in rows.all_inner_texts()]
-    bench.shot("processes-01-code-actions")
+    bench.shot(shot)
     page.keyboard.press("Escape")
     return texts
 
 
 def test_attach_debugger_with_one_attached_process_asks_nothing(env):
     bench, page = env["bench"], env["bench"].page
-    first, second = env["demos"]
+    first, second, _ = env["demos"]
     time.sleep(3)                                        # two processes from the workspace: none attached by itself
     assert not connected(bench)
     attach(bench, first)
@@ -96,12 +112,13 @@ def test_attach_debugger_with_one_attached_process_asks_nothing(env):
 
 def test_two_attached_processes_list_their_code_actions_once_each_labelled(env):
     bench = env["bench"]
-    first, second = env["demos"]
+    first, second, _ = env["demos"]
     attach(bench, second)
     wait_for(lambda: len(connected(bench)) == 2, 20, "both processes attached")
     bench.open_file("torna_trace.py")
     tags = [f"[pid {d.proc.pid}]" for d in (first, second)]
-    texts = lightbulb_menu(bench, line_of(env, HOLD_TEXT), f"{tags[1]} Hold here live")
+    texts = lightbulb_menu(bench, line_of(env, HOLD_TEXT), f"{tags[1]} Hold here live",
+                           "processes-01-code-actions")
     joined = "\n".join(texts)
     for tag in tags:
         assert sum(t.startswith(f"{tag} Hold here live") for t in texts) == 1, joined
@@ -113,7 +130,7 @@ def test_two_attached_processes_list_their_code_actions_once_each_labelled(env):
 
 def test_a_held_line_shows_one_resume_lens_of_the_holding_process(env):
     bench, page = env["bench"], env["bench"].page
-    first, second = env["demos"]
+    first, second, _ = env["demos"]
     box = {}
     request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
         f"http://127.0.0.1:{second.http}/?number=77", timeout=60).read().decode()), daemon=True)
@@ -133,6 +150,28 @@ def test_a_held_line_shows_one_resume_lens_of_the_holding_process(env):
     request.join(15)
     assert "The reciprocal of 77.0 is" in box.get("body", ""), box
     wait_for(lambda: not resume.count(), 10, "the Resume lens to go")
+
+
+def test_a_process_that_did_not_load_the_file_says_nothing_there(env):
+    bench = env["bench"]
+    first, second, other = env["demos"]
+    attach(bench, other)
+    wait_for(lambda: len(connected(bench)) == 3, 20, "three processes attached")
+    bench.open_file("torna_trace.py")
+    texts = lightbulb_menu(bench, line_of(env, HOLD_TEXT), f"[pid {second.proc.pid}] Hold here live",
+                           "processes-03-code-actions-three-attached")
+    joined = "\n".join(texts)
+    assert not any(f"[pid {other.proc.pid}]" in t for t in texts), joined
+    for demo in (first, second):
+        assert sum(t.startswith(f"[pid {demo.proc.pid}] Hold here live") for t in texts) == 1, joined
+    assert sum("Insert traceassert hold here" in t for t in texts) == 1, joined
+
+    open_by_click(bench, "other_app.py")               # loaded by the third process only
+    texts = lightbulb_menu(bench, line_of(env, HOLD_TEXT, "other_app.py"), "Hold here live",
+                           "processes-04-code-actions-own-file")
+    joined = "\n".join(texts)
+    assert sum(t.startswith("Hold here live") for t in texts) == 1, joined
+    assert not any("[pid" in t for t in texts), joined
 
 
 @pytest.fixture(autouse=True)
