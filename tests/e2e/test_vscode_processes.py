@@ -65,18 +65,6 @@ def attach(bench: Workbench, demo: Demo) -> None:
     wait_for(lambda: f"pid:{demo.proc.pid}" in connected(bench), 20, f"pid {demo.proc.pid} to be attached")
 
 
-def open_by_click(bench: Workbench, name: str) -> None:
-    """Quick Open (Ctrl+P) ``name`` and click its row (Enter may take a row of the list before it updated)."""
-    page = bench.page
-    page.keyboard.press("Escape")
-    page.keyboard.press("Control+P")
-    box = page.locator(".quick-input-widget input")
-    box.wait_for(state="visible")
-    box.fill(name)
-    page.locator(".quick-input-list .monaco-list-row", has_text=name).first.click(timeout=10000)
-    page.locator(f".tab[aria-label*='{name}']").first.wait_for(timeout=10000)
-
-
 def lightbulb_menu(bench: Workbench, line: int, title: str, shot: str) -> list[str]:
     """The rows of the code action menu (Ctrl+.) at ``line`` once ``title`` is in it; closes it."""
     page = bench.page
@@ -166,7 +154,7 @@ def test_a_process_that_did_not_load_the_file_says_nothing_there(env):
         assert sum(t.startswith(f"[pid {demo.proc.pid}] Hold here live") for t in texts) == 1, joined
     assert sum("Insert traceassert hold here" in t for t in texts) == 1, joined
 
-    open_by_click(bench, "other_app.py")               # loaded by the third process only
+    bench.open_file("other_app.py")               # loaded by the third process only
     texts = lightbulb_menu(bench, line_of(env, HOLD_TEXT, "other_app.py"), "Hold here live",
                            "processes-04-code-actions-own-file")
     joined = "\n".join(texts)

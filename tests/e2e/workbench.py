@@ -182,8 +182,8 @@ class Workbench:
         box = page.locator(".quick-input-widget input")
         box.wait_for(state="visible")
         box.fill(name)
-        page.locator(".quick-input-list .monaco-list-row", has_text=name).first.wait_for(timeout=10000)
-        box.press("Enter")
+        # its row clicked: Enter may take the first row of the list before the list updated
+        page.locator(".quick-input-list .monaco-list-row", has_text=name).first.click(timeout=10000)
         page.locator(f".tab[aria-label*='{name}']").first.wait_for(timeout=10000)
 
     def notification(self, text: str, timeout: float = 15000) -> str:
