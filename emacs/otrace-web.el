@@ -33,11 +33,15 @@
   (append (plist-get (otrace--request 'otrace/webClients) :clients) nil))
 
 (defun otrace--read-web-client ()
-  "Ask for the name of a connected browser."
-  (let ((names (or (mapcar (lambda (c) (plist-get c :name)) (otrace-web-clients))
-                   (otrace--error "No browser is connected"))))
-    (completing-read "Browser: " names nil t nil nil
-                     (and (derived-mode-p 'otrace-web-mode) (tabulated-list-get-id)))))
+  "Ask for the name of a connected browser.
+The default, shown in the prompt, is the browser of the current row of
+the browsers buffer, else the only one."
+  (let* ((names (or (mapcar (lambda (c) (plist-get c :name)) (otrace-web-clients))
+                    (otrace--error "No browser is connected")))
+         (default (or (and (derived-mode-p 'otrace-web-mode) (tabulated-list-get-id))
+                      (and (= (length names) 1) (car names)))))
+    (completing-read (if default (format "Browser (default %s): " default) "Browser: ")
+                     names nil t nil nil default)))
 
 ;;;; The browsers buffer
 

@@ -776,7 +776,7 @@ margin marker (no fringe there)."
             (let ((start (float-time)))
               (with-temp-buffer
                 (execute-kbd-macro
-                 (concat "\M-xotrace-web-eval\remacsuser\r"
+                 (concat "\M-xotrace-web-eval\r\r"   ; RET takes the default: the only browser
                          "(function(){var t=Date.now();while(Date.now()-t<1500);return'slow'+'done'})()\r")))
               (should (< (- (float-time) start) 1.0))
               (otrace-test--wait (lambda () (otrace-test--buffer-has "*Messages*" "emacsuser: \"slowdone\""))
