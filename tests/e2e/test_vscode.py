@@ -242,6 +242,42 @@ def test_console_runs_ls_and_completes_with_tab(env):
     bench.shot("05-console")
 
 
+def test_console_edit_opens_the_function_and_saving_it_patches_the_process(env):
+    """The shell's edit in the VS Code console (it said "not supported in this console"): the running
+    function opens in an editor; typing a line and Ctrl+S patches it and closes the editor."""
+    bench, torna, page = env["bench"], env["torna"], env["bench"].page
+    open_console(bench)
+    try:
+        page.keyboard.type("set safe_mode False")
+        page.keyboard.press("Enter")
+        wait_for(lambda: "safe_mode = False" in terminal_text(bench), 10, "safe mode off")
+        page.keyboard.type("edit GetHandler.respond")
+        page.keyboard.press("Enter")
+        tab = page.locator(".tabs-container .tab", has_text="GetHandler.respond.py")
+        tab.wait_for(timeout=15000)
+        wait_for(lambda: "save it to patch the running function" in terminal_text(bench), 10, "the console's hint")
+        page.locator(".monaco-editor .view-lines").first.click()
+        page.keyboard.press("Control+Home")
+        page.keyboard.press("End")
+        page.keyboard.press("Enter")
+        page.keyboard.type("return 'patched from vscode")      # the closing quote is auto-inserted
+        bench.shot("05c-edit")
+        page.keyboard.press("Control+s")
+        tab.wait_for(state="detached", timeout=15000)           # closed once the process took it
+        body = urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=5", timeout=10).read().decode()
+        assert "patched from vscode" in body
+    finally:
+        open_console(bench)
+        page.keyboard.type("unpatch GetHandler.respond")
+        page.keyboard.press("Enter")
+        wait_for(lambda: "unpatch GetHandler.respond" in terminal_text(bench), 10, "unpatch to answer")
+        page.keyboard.type("set safe_mode True")
+        page.keyboard.press("Enter")
+        wait_for(lambda: "safe_mode = True" in terminal_text(bench), 10, "safe mode back on")
+    body = urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=5", timeout=10).read().decode()
+    assert "The reciprocal of 5.0 is 0.2" in body
+
+
 def test_traced_exception_in_trace_contexts_and_diagnostics(env):
     bench, torna, page = env["bench"], env["torna"], env["bench"].page
     open_console(bench)

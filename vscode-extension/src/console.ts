@@ -3,11 +3,15 @@
  * attached process through `otrace/command` on its own connection (`ShellSession`: its own cwd), with the server's prompt, line editing and history
  * (`LineEditor`), TAB completion from `otrace/complete` (a second TAB lists the choices), a
  * command's `repeat` re-run every `otrace.repeatIntervalMs` until a key is pressed, and
- * asynchronous output (`otrace/output`, trace events) printed above the line being typed. Every
+ * asynchronous output (`otrace/output`, trace events) printed above the line being typed; `edit NAME`
+ * opens the running function in an editor, whose save patches it. Every
  * text from the server is written `visible` (escapes shown as text: `\x1b`), never raw.
  *
  * Thread-safety: single-threaded (the extension host).
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import { ShellSession } from './shellSession';
@@ -76,7 +80,8 @@ export class OTraceConsole implements vscode.Pseudoterminal {
                     out += `${out.endsWith('\n') ? '' : '\n'}(in VS Code: "otrace: Allow Code Execution (turn safe mode off)" in the command palette)`;
                 }
                 if (r.edit) {
-                    out += `${out ? '\n' : ''}(edit: open ${r.edit.name} in an editor; not supported in this console)`;
+                    const where = await this.openEdit(r.edit.name, r.edit.source);
+                    out += `${out ? '\n' : ''}(edit: ${r.edit.name} is open in the editor (${where}): save it to patch the running function, close it unsaved to cancel)`;
                 }
                 if (r.repeat) {
                     this.startRepeat(line);
@@ -91,6 +96,43 @@ export class OTraceConsole implements vscode.Pseudoterminal {
             this.writer.fire((out ? crlf(visible(out.endsWith('\n') ? out : out + '\n')) : '') + this.editor.render());
         });
         return this.queue;
+    }
+
+    /**
+     * The shell's `edit NAME`: the running function's source in an editor (a file of its own in the
+     * temporary directory); saving it sends `edit NAME` with the text (the server patches, with its
+     * safe_mode rules and audit), shows the answer, and closes the editor on success. Returns the
+     * file's name.
+     */
+    private async openEdit(name: string, source: string): Promise<string> {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otrace-edit-'));
+        const file = path.join(dir, `${name.replace(/[^\w.-]/g, '_')}.py`);
+        fs.writeFileSync(file, source);
+        const doc = await vscode.workspace.openTextDocument(file);
+        await vscode.window.showTextDocument(doc, { preview: false });
+        const saved = vscode.workspace.onDidSaveTextDocument(async (d) => {
+            if (d.uri.fsPath !== file) {
+                return;
+            }
+            try {
+                const r = await this.request<CommandResult>('otrace/command', { line: `edit ${name}`, stdin: d.getText() });
+                this.writer.fire(this.editor.printAbove(r.output));
+                if (r.error) {
+                    void vscode.window.showErrorMessage(`otrace: ${r.output} (fix it and save again)`);
+                    return;
+                }
+                saved.dispose();
+                void vscode.window.showInformationMessage(`otrace: ${r.output}`);
+                for (const tab of vscode.window.tabGroups.all.flatMap((g) => g.tabs)) {
+                    if (tab.input instanceof vscode.TabInputText && tab.input.uri.fsPath === file) {
+                        await vscode.window.tabGroups.close(tab);
+                    }
+                }
+            } catch (e) {
+                void vscode.window.showErrorMessage(`otrace: edit ${name}: ${(e as Error).message}`);
+            }
+        });
+        return path.basename(file);
     }
 
     private startRepeat(line: string): void {
