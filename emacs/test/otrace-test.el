@@ -723,6 +723,37 @@ margin marker (no fringe there)."
                            "the notes to go")
         (with-current-buffer source (flymake-mode -1))))))
 
+(ert-deftest otrace-test-flymake-reports-exceptions-of-edited-code-in-the-file ()
+  "An exception raised in code patched with `edit' is a flymake note in the
+file, at the line the edited one stands for (it was reported at <otrace-patch>)."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (otrace-test--connect app)
+    (otrace--request 'otrace/command '(:line "set safe_mode False"))
+    (let ((source (otrace-test--demo-buffer))
+          (def-line (otrace-test--demo-line "def respond(self, number):"))
+          (console (otrace-console)))
+      (with-current-buffer source (flymake-mode 1))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (otrace-console-send-line "edit GetHandler.respond")
+      (let ((edit (otrace-test--wait (lambda () (get-buffer "*otrace edit GetHandler.respond*")) "the edit buffer")))
+        (with-current-buffer edit
+          (goto-char (point-min))
+          (re-search-forward "def respond.*\n")
+          (insert (make-string (current-indentation) ?\s) "raise ValueError('from an Emacs edit')\n")
+          (execute-kbd-macro (kbd "C-c C-c"))))
+      (otrace--request 'otrace/trace '(:name "GetHandler.respond"))
+      (kill-buffer (otrace-test--http-get app "/?number=5"))
+      (let ((diag (otrace-test--wait
+                   (lambda () (with-current-buffer source
+                                (cl-find-if (lambda (d) (string-match-p "from an Emacs edit" (flymake-diagnostic-text d)))
+                                            (flymake-diagnostics))))
+                   "the note of the edited code's exception")))
+        (with-current-buffer source
+          (should (= (line-number-at-pos (flymake-diagnostic-beg diag)) def-line))   ; the added line follows it
+          (flymake-mode -1)))
+      (otrace--request 'otrace/unpatch '(:name "all"))
+      (otrace--request 'otrace/command '(:line "set safe_mode True")))))
+
 (ert-deftest otrace-test-code-actions ()
   "`otrace-insert-traceassert' inserts a hold in an async def; a server command runs."
   (otrace-test--with-app (app "demos/torna_trace.py")

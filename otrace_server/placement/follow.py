@@ -7,7 +7,8 @@ follow edits.
   lens stays on its line while the document is being edited, instead of jumping to line 1.
 * ``nearest(old, new)``: for each line of ``new``, the line of ``old`` it is or replaced (an added
   line: the old line it follows): how lines of a function patched with a whole new source
-  (``edit``, ``otrace/patch``) are reported in its file (``positions.source_position``).
+  (``edit``, ``otrace/patch``) are reported in its file (``positions.source_position``); lines are
+  compared without their indentation here (an edited method's source comes dedented).
 
 Lines are compared without their line ends. Pure; any thread.
 """
@@ -19,12 +20,12 @@ import difflib
 __all__ = ["LineFollower", "nearest"]
 
 
-def _texts(lines: list[str]) -> list[str]:
-    return [line.rstrip("\r\n") for line in lines]
+def _texts(lines: list[str], indented: bool) -> list[str]:
+    return [line.rstrip("\r\n") if indented else line.strip() for line in lines]
 
 
-def _matcher(old: list[str], new: list[str]) -> difflib.SequenceMatcher:
-    return difflib.SequenceMatcher(None, _texts(old), _texts(new), autojunk=False)
+def _matcher(old: list[str], new: list[str], indented: bool = True) -> difflib.SequenceMatcher:
+    return difflib.SequenceMatcher(None, _texts(old, indented), _texts(new, indented), autojunk=False)
 
 
 class LineFollower:
@@ -49,7 +50,7 @@ def nearest(old: list[str], new: list[str]) -> list[int]:
     """For each line of ``new``: the 1-based line of ``old`` it is (unchanged), replaced, or follows
     (added); a line added before all of ``old`` maps to old line 1."""
     out: list[int] = []
-    for tag, i1, i2, j1, j2 in _matcher(old, new).get_opcodes():
+    for tag, i1, i2, j1, j2 in _matcher(old, new, indented=False).get_opcodes():
         for k in range(j2 - j1):
             if tag == "equal":
                 out.append(i1 + k + 1)

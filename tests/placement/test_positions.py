@@ -73,3 +73,9 @@ def test_an_edited_function_reports_its_lines_in_its_file(module):
     assert patch.line_map is None
     assert [placement.source_position(engine.patcher, patch.filename, n) for n in (1, 2, 3, 4)] == \
         [(real, 1), (real, 1), (real, 2), (real, 3)]
+
+
+def test_an_edited_methods_dedented_source_matches_its_indented_lines():
+    old = ["    def respond(self, n):\n", "        x = 1\n", "        return x\n"]
+    new = ["def respond(self, n):\n", "    raise ValueError('added')\n", "    x = 1\n", "    return x + 1\n"]
+    assert placement.nearest(old, new) == [1, 1, 2, 3]     # def; added: follows it; same; replaced
