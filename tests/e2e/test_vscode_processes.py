@@ -134,6 +134,13 @@ def test_a_held_line_shows_one_resume_lens_of_the_holding_process(env):
     assert re.search(rf"\[pid {second.proc.pid}\] Resume hold_check", lens_text), lens_text
     assert f"[pid {first.proc.pid}] Resume" not in lens_text, lens_text
     assert lens_text.count(f"[pid {second.proc.pid}] Resume all (1)") == 1, lens_text
+    # hovering the held line: the hold is said to be the holding process's
+    page.locator(".monaco-editor .view-line", has_text="await traceassert(").first.hover(position={"x": 20, "y": 5})
+    hover = page.locator(".monaco-hover-content", has_text="held in").first
+    hover.wait_for(timeout=10000)
+    assert f"[pid {second.proc.pid}]" in hover.inner_text() and f"[pid {first.proc.pid}]" not in hover.inner_text(), \
+        hover.inner_text()
+    page.keyboard.press("Escape")
     resume.first.click()
     request.join(15)
     assert "The reciprocal of 77.0 is" in box.get("body", ""), box

@@ -2,7 +2,8 @@
  * Editor features of the extension itself (the language server adds CodeLens, code actions,
  * diagnostics and variable hovers): a gutter icon on every line where a request is held now, another
  * (a purple diamond) on every line with a live hold ("Hold here live"), and a hover on those lines
- * offering Resume / Resume all / Remove live hold. (VS Code gives extensions no hover of the gutter
+ * offering Resume / Resume all / Remove live hold (each led by its process, "[pid 1234]", while
+ * several processes are attached). (VS Code gives extensions no hover of the gutter
  * itself: the hover is the line's, from its first column on.)
  *
  * Thread-safety: single-threaded (the extension host).
@@ -12,6 +13,7 @@ import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import type { Connections, OwnedHold } from './connections';
 import { escapeMarkdown, holdTitle, type LivePatch } from './holdsView';
+import { processTag } from './processScope';
 
 /** The command removing a live hold: arguments `[connectionKey, name]`, a Held Requests node, or none (a quick pick). */
 export const REMOVE_LIVE_HOLD = 'otrace.liveHolds.remove';
@@ -110,15 +112,17 @@ export class HeldLineDecorations implements vscode.HoverProvider, vscode.Disposa
         }
         const md = new vscode.MarkdownString(undefined, true);
         md.isTrusted = { enabledCommands: ['otrace.holds.resume', REMOVE_LIVE_HOLD] };
-        for (const { hold } of hs) {
-            md.appendMarkdown(`$(debug-pause) **${escapeMarkdown(holdTitle(hold))}** held in ${hold.function}`
+        const several = this.conns.all.length > 1;
+        const tag = (conn: OTraceConnection) => (several ? `${escapeMarkdown(processTag({ ...conn.target, label: conn.label }))} ` : '');
+        for (const { conn, hold } of hs) {
+            md.appendMarkdown(`${tag(conn)}$(debug-pause) **${escapeMarkdown(holdTitle(hold))}** held in ${hold.function}`
                 + `${hold.clientGone ? ' (client gone)' : ''} — ${commandLink('Resume', 'otrace.holds.resume', [hold.id])}\n\n`);
         }
         if (hs.length > 1) {
             md.appendMarkdown(`${commandLink(`Resume all ${hs.length}`, 'otrace.holds.resume', [hs.map((h) => h.hold.id)])}\n\n`);
         }
         for (const { conn, patch } of live) {
-            md.appendMarkdown(`$(debug-breakpoint-log) live hold in **${patch.name}** (${patch.liveHold.label}): every request reaching this line waits — `
+            md.appendMarkdown(`${tag(conn)}$(debug-breakpoint-log) live hold in **${patch.name}** (${patch.liveHold.label}): every request reaching this line waits — `
                 + `${commandLink('Remove live hold', REMOVE_LIVE_HOLD, [conn.key, patch.name])}\n\n`);
         }
         return new vscode.Hover(md, new vscode.Range(pos.line, 0, pos.line, doc.lineAt(pos.line).text.length));

@@ -203,6 +203,13 @@ test('hovering a held line offers Resume (and Resume all for several holds) as t
         ['Resume all 2', 'otrace.holds.resume', [['a:1', 'b:2']]],
     ]);
     assert.deepEqual(md.isTrusted, { enabledCommands: ['otrace.holds.resume', REMOVE_LIVE_HOLD] });
+    assert.ok(!md.value.includes('[pid'));         // one process attached: no process label
+    const two = new FakeConns([new FakeConn('pid:1', 'x', [hold('a:1')]), new FakeConn('pid:2', 'y', [hold('c:3')])]);
+    two.all[0].target = { ...two.all[0].target, pid: 1 } as any;
+    const both = (HeldLineDecorations.prototype.provideHover.call({ conns: two } as any, doc as any, new vscode.Position(70, 3) as any)!
+        .contents as unknown as vscode.MarkdownString).value;
+    assert.ok(both.startsWith('\\[pid 1\\] $(debug-pause)'), both);   // several processes: each hold says whose it is
+    assert.ok(both.includes('\\[y\\] $(debug-pause)'), both);
     assert.equal(HeldLineDecorations.prototype.provideHover.call({ conns } as any, doc as any, new vscode.Position(5, 0) as any), undefined);
 });
 
