@@ -14,11 +14,12 @@ import re
 import shutil
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, go_to_line, require_parts,
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, go_to_line, other_client, require_parts,
                                  torna_workspace, wait_for)
 
 pytestmark = pytest.mark.timeout(150)
@@ -167,6 +168,32 @@ def test_a_process_that_did_not_load_the_file_says_nothing_there(env):
     joined = "\n".join(texts)
     assert sum(t.startswith("Hold here live") for t in texts) == 1, joined
     assert not any("[pid" in t for t in texts), joined
+
+
+def test_a_traced_exception_in_each_process_is_one_diagnostic_each_labelled(env):
+    bench, page = env["bench"], env["bench"].page
+    first, second, _ = env["demos"]
+    for demo in (first, second):                        # the same exception raised in both processes
+        with other_client(demo, "e2e-trace") as client:
+            client.request("otrace/trace", {"name": "GetHandler.get"})
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{demo.http}/?number=0", timeout=10)
+    try:
+        bench.open_file("torna_trace.py")
+        bench.command("Problems: Focus on Problems View")
+        rows = page.locator(".markers-panel .monaco-list-row", has_text="ZeroDivisionError")
+        wait_for(lambda: rows.count() >= 2, 15, "both processes' diagnostics")
+        time.sleep(1)
+        texts = rows.all_inner_texts()
+        bench.shot("processes-05-diagnostics")
+        joined = "\n".join(texts)
+        assert len(texts) == 2, joined
+        for demo in (first, second):
+            assert sum(f"[pid {demo.proc.pid}] ZeroDivisionError" in t for t in texts) == 1, joined
+    finally:
+        for demo in (first, second):
+            with other_client(demo, "e2e-cleanup") as client:
+                client.request("otrace/untrace", {"name": "GetHandler.get"})
 
 
 @pytest.fixture(autouse=True)
