@@ -19,8 +19,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, ROOT, Demo, Workbench, context_menu, require_parts, show_otrace,
-                                 tree_row, wait_for)
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, ROOT, Demo, Workbench, context_menu,
+                                 open_code_actions, require_parts, show_otrace, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -381,16 +381,7 @@ def test_insert_traceassert_code_action_edits_the_file(env):
     bench, page, ws = env["bench"], env["bench"].page, env["ws"]
     bench.open_file("handlers.py")
     page.locator(".monaco-editor .view-line", has_text="total += item").first.click()
-    action = page.locator(".action-widget .monaco-list-row", has_text="Insert traceassert hold here").first
-    for _ in range(10):   # right after opening, the server may not have the document yet: ask again
-        page.keyboard.press("Control+.")
-        try:
-            action.wait_for(timeout=2000)
-            break
-        except Exception:
-            page.keyboard.press("Escape")
-    action.wait_for(timeout=1000)
-    bench.shot("07-code-actions")
+    open_code_actions(bench, "Insert traceassert hold here", "07-code-actions")
     focused = page.locator(".action-widget .monaco-list-row.focused")
     for _ in range(5):   # as a user does: arrow to the action, Enter applies it
         if "Insert traceassert hold here" in focused.inner_text():

@@ -15,8 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, Demo, Workbench, go_to_line, require_parts, show_otrace,
-                                 tree_row, wait_for)
+from tests.e2e.workbench import Workbench, go_to_line, show_otrace, torna_scene, tree_row, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -44,20 +43,8 @@ class Request:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, playwright):
     """A workspace with a copy of the torna demo, the demo running from it, and the workbench."""
-    require_parts()
-    tmp = tmp_path_factory.mktemp("vscode-debug")
-    xdg, ws = torna_workspace(tmp)
-    torna = Demo(ws / "torna_trace.py", xdg, ws)
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    bench = None
-    try:
-        bench = Workbench(tmp, ws, xdg, browser)
-        yield {"torna": torna, "ws": ws, "bench": bench}
-    finally:
-        if bench is not None:
-            bench.stop()
-        browser.close()
-        torna.stop()
+    with torna_scene(tmp_path_factory, playwright, "vscode-debug") as scene:
+        yield scene
 
 
 def url(env, query: str = "") -> str:

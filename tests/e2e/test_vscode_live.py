@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, Demo, Workbench, OTRACE_VIEWS, code_action, context_menu,
-                                 inline_action, other_client, require_parts, show_otrace, tree_row, wait_for)
+from tests.e2e.workbench import (OTRACE_VIEWS, Workbench, code_action, context_menu, inline_action, other_client, show_otrace,
+                                 torna_scene, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,20 +25,8 @@ HOLD_TEXT = "html.escape(self.respond(number)"     # a line of GetHandler.get (a
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, playwright):
     """A workspace with a copy of the torna demo, the demo running from it, and the workbench."""
-    require_parts()
-    tmp = tmp_path_factory.mktemp("vscode-live")
-    xdg, ws = torna_workspace(tmp)
-    torna = Demo(ws / "torna_trace.py", xdg, ws)
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    bench = None
-    try:
-        bench = Workbench(tmp, ws, xdg, browser)
-        yield {"torna": torna, "ws": ws, "bench": bench}
-    finally:
-        if bench is not None:
-            bench.stop()
-        browser.close()
-        torna.stop()
+    with torna_scene(tmp_path_factory, playwright, "vscode-live") as scene:
+        yield scene
 
 
 class Request:

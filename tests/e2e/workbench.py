@@ -10,6 +10,7 @@ OTRACE_VSCODE_E2E=required (`make test` sets it) makes that a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,6 +83,27 @@ def torna_workspace(tmp: Path) -> tuple[Path, Path]:
     for name in ("torna_trace.py", "torna_trace.trc"):
         shutil.copy(ROOT / "demos" / name, ws / name)
     return xdg, ws
+
+
+@contextlib.contextmanager
+def torna_scene(tmp_path_factory, playwright, name: str):
+    """The usual scene of a test module: a workspace with a copy of the torna demo, the demo
+    running from it, one headless Chromium and the workbench; yields ``{"torna", "ws", "bench"}``
+    and stops them all."""
+    require_parts()
+    tmp = tmp_path_factory.mktemp(name)
+    xdg, ws = torna_workspace(tmp)
+    torna = Demo(ws / "torna_trace.py", xdg, ws)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    bench = None
+    try:
+        bench = Workbench(tmp, ws, xdg, browser)
+        yield {"torna": torna, "ws": ws, "bench": bench}
+    finally:
+        if bench is not None:
+            bench.stop()
+        browser.close()
+        torna.stop()
 
 
 class Demo:
@@ -263,12 +285,10 @@ def go_to_line(bench: Workbench, line: int) -> None:
     wait_for(lambda: f"Ln {line}," in page.locator(".statusbar").inner_text(), 10, f"the cursor at line {line}")
 
 
-def code_action(bench: Workbench, line: int, title: str, shot: str | None = None) -> None:
-    """Go to ``line`` of the active editor, open its code actions (Ctrl+.), arrow to the action
-    whose title contains ``title`` and press Enter, as a user does (``shot``: a screenshot of the
-    open menu first)."""
+def open_code_actions(bench: Workbench, title: str, shot: str | None = None) -> None:
+    """Open the code actions at the cursor (Ctrl+.) until the menu lists one whose title contains
+    ``title`` (``shot``: a screenshot of the open menu)."""
     page = bench.page
-    go_to_line(bench, line)
     action = page.locator(".action-widget .monaco-list-row", has_text=title).first
     for _ in range(10):   # right after opening or a change, the server may not have answered yet: ask again
         page.keyboard.press("Control+.")
@@ -280,6 +300,15 @@ def code_action(bench: Workbench, line: int, title: str, shot: str | None = None
     action.wait_for(timeout=1000)
     if shot:
         bench.shot(shot)
+
+
+def code_action(bench: Workbench, line: int, title: str, shot: str | None = None) -> None:
+    """Go to ``line`` of the active editor, open its code actions (Ctrl+.), arrow to the action
+    whose title contains ``title`` and press Enter, as a user does (``shot``: a screenshot of the
+    open menu first)."""
+    page = bench.page
+    go_to_line(bench, line)
+    open_code_actions(bench, title, shot)
     focused = page.locator(".action-widget .monaco-list-row.focused")
     for _ in range(12):
         if title in focused.inner_text():
