@@ -262,10 +262,6 @@ the line highlighted; a live hold (\"Hold here live\"): a square (\"L\")."
                                             (plist-get hold :label))))
         (overlay-put ov 'before-string (otrace--line-mark 'right-triangle ">" 'error))))))
 
-(defun otrace--hold-mark ()
-  "The marker string of a held line (see `otrace--line-mark')."
-  (otrace--line-mark 'right-triangle ">" 'error))
-
 (defun otrace--line-mark (bitmap char face)
   "A line marker: fringe BITMAP in FACE, or in a terminal (no fringe) CHAR.
 The character goes in the left margin, which is widened to show it."
@@ -323,7 +319,7 @@ The character goes in the left margin, which is widened to show it."
 (defun otrace-remove-live-hold (name)
   "Remove the live hold patched into function NAME (allowed in safe mode).
 Interactively, choose one; the default is the one on the current line,
-else the only one."
+else the oldest."
   (interactive
    (let* ((holds (or (otrace--live-holds) (otrace--error "No live hold in this process")))
           (choices (mapcar (lambda (p) (cons (otrace--live-hold-label p) p)) holds))
@@ -332,8 +328,7 @@ else the only one."
                                                (otrace--same-file-p (plist-get live :file) buffer-file-name)
                                                (= (plist-get live :line) (line-number-at-pos)))))
                             holds))
-          (default (otrace--live-hold-label (or here (and (= (length holds) 1) (car holds))
-                                                (car holds))))
+          (default (otrace--live-hold-label (or here (car holds))))
           (answer (completing-read (format "Remove live hold (default %s): " default) choices nil t nil nil default)))
      (list (plist-get (cdr (assoc answer choices)) :name))))
   (otrace--request 'otrace/unpatch (list :name name))

@@ -163,18 +163,17 @@ def code_lenses(server, uri: str, lines: list[str]) -> list[dict]:
     holds = server.engine.holds.list()
     hits = server.hits()
     lenses = []
-    follower = placement.LineFollower(linecache.getlines(path), lines)
-
-    def follow(file: str, line: int) -> int | None:
-        return line if placement.line_matches(file, line, lines) else follower.line(line)
-
+    followers: dict[str, Any] = {}                      # file -> its _follower
     per_line: dict[int, list[tuple[Any, str]]] = {}     # 0-based line -> (hold, title), oldest first
     for hold in holds:
         file, line = server.locate_context(hold.context)
         if not placement.same_file(file, path):
             continue
         title = f"Resume {hold.context.label}"
-        moved = follow(file, line)          # (a live hold's line is its source file's)
+        follow = followers.get(file)
+        if follow is None:
+            follow = followers[file] = _follower(file, lines)
+        moved = follow(line)                # (a live hold's line is its source file's)
         if moved is None:
             title = f"{title} (held at line {line}: {CHANGED})"
         per_line.setdefault(moved - 1 if moved is not None else 0, []).append((hold, title))
@@ -264,11 +263,11 @@ def _open_documents(conn) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def _follower(file: str, doc) -> Any:
+def _follower(file: str, lines: list[str]) -> Any:
     """``line -> line or None``: where 1-based line of ``file`` as loaded (``linecache``, what
-    tracebacks show) is in the open document ``doc`` now (``placement.LineFollower``): the same
-    line when it still matches, else the unchanged line that moved with the user's edits."""
-    lines = document.split_lines(doc.source)
+    tracebacks show) is in the document ``lines`` now (``placement.LineFollower``): the same line
+    when it still matches, else the unchanged line that moved with the user's edits. Used by
+    diagnostics and Resume lenses alike."""
     follower = placement.LineFollower(linecache.getlines(file), lines)
 
     def where(line: int) -> int | None:
@@ -294,7 +293,7 @@ def publish_diagnostics(conn) -> None:
         if doc is not None:
             follower = followers.get(uri)
             if follower is None:
-                follower = followers[uri] = _follower(file, doc)
+                follower = followers[uri] = _follower(file, document.split_lines(doc.source))
             line = follower(raised)
             if line is None:          # that very line was changed or deleted in the document
                 line, message = 1, f"{message}: raised at line {raised}, but the {CHANGED}"
