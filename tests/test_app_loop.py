@@ -178,8 +178,9 @@ async def wait_forever():
 
 async def serve_again():
     make_app().listen(int(sys.argv[1]), "127.0.0.1")
-    asyncio.create_task(wait_forever(), name="victim")
+    victim = asyncio.create_task(wait_forever(), name="victim")   # kept: asyncio holds tasks weakly
     await asyncio.Event().wait()
+    return victim
 
 
 start(globals(), console=False, dap_port=None, safe_mode=False)   # rm of a task
