@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, ROOT, Demo, Workbench, context_menu,
-                                 open_code_actions, require_parts, show_otrace, tree_row, wait_for)
+                                 open_code_actions, other_client, require_parts, show_otrace, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -268,14 +268,10 @@ def test_console_edit_opens_the_function_and_saving_it_patches_the_process(env):
         tab.wait_for(state="detached", timeout=15000)           # closed once the process took it
         body = urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=5", timeout=10).read().decode()
         assert "patched from vscode" in body
-    finally:
-        open_console(bench)
-        page.keyboard.type("unpatch GetHandler.respond")
-        page.keyboard.press("Enter")
-        wait_for(lambda: "unpatch GetHandler.respond" in terminal_text(bench), 10, "unpatch to answer")
-        page.keyboard.type("set safe_mode True")
-        page.keyboard.press("Enter")
-        wait_for(lambda: "safe_mode = True" in terminal_text(bench), 10, "safe mode back on")
+    finally:   # put things back as another client would: what a user types is tested above
+        with other_client(torna, "cleanup") as c:
+            c.request("otrace/unpatch", {"name": "all"})
+            c.request("otrace/command", {"line": "set safe_mode True"})
     body = urllib.request.urlopen(f"http://127.0.0.1:{torna.http}/?number=5", timeout=10).read().decode()
     assert "The reciprocal of 5.0 is 0.2" in body
 
@@ -292,10 +288,17 @@ def test_traced_exception_in_trace_contexts_and_diagnostics(env):
     show_otrace(bench)
     row = tree_row(bench, "Trace Contexts", "ZeroDivisionError")
     row.wait_for(timeout=15000)
-    row.click()   # opens the raising line
     raising = 1 + next(i for i, line in enumerate((env["ws"] / "torna_trace.py").read_text().splitlines())
                        if "1.0 / value" in line)
-    wait_for(lambda: f"Ln {raising}," in page.locator(".statusbar").inner_text(), 10, "the cursor at the raising line")
+    at_raising = lambda: f"Ln {raising}," in page.locator(".statusbar").inner_text()   # noqa: E731
+    for _ in range(3):   # the click opens the raising line; a row redrawn as the view refreshes may miss it
+        row.click()
+        try:
+            wait_for(at_raising, 4, "the cursor at the raising line")
+            break
+        except AssertionError:
+            pass
+    wait_for(at_raising, 2, "the cursor at the raising line")
     page.locator(".monaco-editor .squiggly-info").first.wait_for(timeout=15000)   # the server's diagnostic
     bench.shot("05b-exception")
     open_console(bench)
