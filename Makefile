@@ -2,6 +2,7 @@
 #
 #   make demo   virtualenv + `pip install -e .`, then run demos/torna_trace.py with the embedded server
 #   make test   virtualenv + `pip install -e .[test]` + Debian packages, then every test runner
+#   make bench  every bench of bench/, 3 runs each, one table (goal, median, noise band, met?)
 #
 # Both reuse .venv while it is up to date (scripts/setup-venv.sh keys it on a hash of pyproject.toml).
 # Variables: PYTHON (interpreter for a new venv), DEMO_ARGS, PYTEST_ARGS (e.g. a test file or -k expr).
@@ -21,7 +22,7 @@ TEST_RUNNERS := test-vscode
 
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv venv-test deps-test test-python test-vscode
+.PHONY: demo test bench venv venv-test deps-test test-python test-vscode
 
 demo: venv
 	$(PY) demos/torna_trace.py $(DEMO_ARGS)
@@ -34,6 +35,10 @@ test: deps-test venv-test
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed (running pytest anyway)"; fi; \
 	OTRACE_VSCODE_E2E=required $(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
 	[ -z "$$failed" ]
+
+# BENCH_ARGS: e.g. `--runs 5 overhead` or `--quick`; see bench/suite.py.
+bench: venv-test
+	$(PY) bench/suite.py $(BENCH_ARGS)
 
 venv:
 	@scripts/setup-venv.sh

@@ -14,6 +14,7 @@ function object in place: a pass-through of the traced function itself would cal
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import statistics
@@ -25,6 +26,7 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.goals import Goal, add_json_argument, report  # noqa: E402
 from otrace_server.core import frames as _frames  # noqa: E402
 from otrace_server.core.context import capture  # noqa: E402
 from otrace_server.core.engine import Engine, get_engine  # noqa: E402
@@ -138,7 +140,7 @@ def _chatty_trace_with_an_editor(app, traced, n: int = 20_000) -> tuple[float, f
     return alone, connected, control / n * 1e9
 
 
-def main() -> int:
+def main(json_path: str | None = None) -> int:
     engine = Engine()
     ns = {"target": target}
     original, original_code = ns["target"], target.__code__
@@ -228,20 +230,20 @@ def main() -> int:
           f"recording costs {scaled / 1000:.2f} us ((ratio - 1) x {REFERENCE_PASSTHROUGH_NS} ns)")
     print()
     goals = [
-        ("exceptions-only traced <= 1.1x pass-through", exc_ratio <= 1.1, f"{exc_ratio:.2f}x"),
-        ("non-matching argument condition <= 1.5x pass-through", nomatch_ratio <= 1.5, f"{nomatch_ratio:.2f}x"),
-        ("recording a shallow context <= 2 us (scaled to the reference CPU by the pass-through ratio)",
-         scaled <= 2000, f"{scaled / 1000:.2f} us"),
-        ("inactive traceassert(True) <= 2x empty call", assert_ratio <= 2.0, f"{assert_ratio:.2f}x"),
-        ("untraced function is the original object with its original code (identity)", untraced_again,
-         str(untraced_again)),
+        Goal("overhead.exceptions_only", "exceptions-only traced vs pass-through", exc_ratio, "<=", 1.1),
+        Goal("overhead.condition_no_match", "non-matching argument condition vs pass-through",
+             nomatch_ratio, "<=", 1.5),
+        Goal("overhead.record_shallow", "recording a shallow context (scaled to the reference CPU by the "
+             "pass-through ratio)", scaled / 1000, "<=", 2.0, unit="us",
+             note=f"on this CPU: {record_cost / 1000:.2f} us, pass-through {base:.0f} ns"),
+        Goal("overhead.traceassert_inactive", "inactive traceassert(True) vs empty call", assert_ratio, "<=", 2.0),
+        Goal("overhead.untraced_identity", "untraced function is the original object with its original code",
+             float(untraced_again), "==", 1.0, unit="bool"),
     ]
-    for text, ok, value in goals:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}: {value}")
-    print(f"info  recording a shallow context, measured on this CPU (pass-through {base:.0f} ns, not "
-          f"{REFERENCE_PASSTHROUGH_NS}): {record_cost / 1000:.2f} us")
-    return 0 if all(ok for _, ok, _ in goals) else 1
+    return report(goals, json_path)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_json_argument(parser)
+    sys.exit(main(parser.parse_args().json))
