@@ -43,6 +43,8 @@ class Bench:
 # Every bench that judges goals; `make bench` runs them in this order.
 BENCHES = [
     Bench("overhead", quick_args=[]),
+    Bench("web_eval"),
+    Bench("login_flood"),
 ]
 
 
