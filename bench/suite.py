@@ -43,6 +43,7 @@ class Bench:
 # Every bench that judges goals; `make bench` runs them in this order.
 BENCHES = [
     Bench("overhead", quick_args=[]),
+    Bench("holds"),
     Bench("web_eval"),
     Bench("login_flood"),
 ]
