@@ -48,7 +48,7 @@ __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
 log = logging.getLogger("otrace.lsp")
 
 #: the version of the otrace/* protocol (docs/PROTOCOL.md), in ``initialize``'s result.otrace
-PROTOCOL_VERSION = "1.2"
+PROTOCOL_VERSION = "1.3"
 ERR_OTRACE = -32001          # the operation was refused (OTraceError)
 ERR_NOT_INITIALIZED = -32002  # a message before a successful initialize
 ERR_NOT_AVAILABLE = -32003   # the feature is not set up in this process
@@ -171,6 +171,8 @@ class LspClient(Client):
             raise JsonRpcInvalidParams(message=str(exc)) from None
         except methods.NotAvailable as exc:
             raise JsonRpcServerError(str(exc), ERR_NOT_AVAILABLE) from None
+        except methods.ErrorWithData as exc:
+            raise JsonRpcServerError(str(exc), ERR_OTRACE, data=exc.data) from None
         except OTraceError as exc:
             raise JsonRpcServerError(str(exc), ERR_OTRACE) from None
 

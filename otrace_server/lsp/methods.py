@@ -6,7 +6,8 @@ the app's loop), so a slow command never blocks another client. Bad params raise
 (answered as JSON-RPC "invalid params"); refused operations raise ``OTraceError`` (answered with
 code -32001); features that are not set up raise ``NotAvailable`` (code -32003).
 
-Policy: what safe mode refuses is refused by ``core.policy.require_unsafe`` (``otrace/patch``,
+Policy: what safe mode refuses is refused by ``core.policy.require_unsafe`` (``otrace/patch`` and
+``otrace/fs/writeFile``,
 ``otrace/webEval``; shell lines by the session, debugpy by its provider); each effect writes its
 audit line where it happens (``core.audit.record``: here for resume, trace, untrace, patch and
 unpatch; in the shell's commands for ``otrace/command`` lines, whatever the line; in the web
@@ -27,8 +28,11 @@ from otrace_server.core.outcomes import exception_named, outcome_from
 from otrace_server.core.policy import require_unsafe
 from otrace_server.lsp.payloads import context_payload, hold_payload, trace_payload
 from otrace_server.lsp import live
+from otrace_server.placement.promote import patch_change
+from otrace_server.shell.oshfiles import OshFiles, SourceError, check_source
+from otrace_server.shell.testgen import generate
 
-__all__ = ["ParamsError", "NotAvailable", "REQUESTS", "MAX_WEB_TIMEOUT_MS"]
+__all__ = ["ParamsError", "NotAvailable", "ErrorWithData", "REQUESTS", "MAX_WEB_TIMEOUT_MS"]
 
 
 class ParamsError(ValueError):
@@ -37,6 +41,15 @@ class ParamsError(ValueError):
 
 class NotAvailable(OTraceError):
     """The feature needs a part of otrace that is not set up (e.g. /osh/web)."""
+
+
+class ErrorWithData(OTraceError):
+    """A refusal (-32001) whose JSON-RPC error carries ``data`` (e.g. a written file's syntax
+    error: ``{diagnostics: [{line, column, message}]}``)."""
+
+    def __init__(self, message: str, data: Any) -> None:
+        super().__init__(message)
+        self.data = data
 
 
 #: the longest ``otrace/webEval`` wait a client may ask for, in milliseconds
@@ -166,8 +179,15 @@ def _traced(conn) -> list[str]:
 def patch(conn, p: dict) -> dict:
     name = _arg(p, "name", str, method="otrace/patch")
     source = _arg(p, "source", str, method="otrace/patch")
+    return patched(conn, name, source, conn.server.shell.globals)
+
+
+def patched(conn, name: str, source: str, namespace: dict, check: Callable[[], None] = lambda: None) -> dict:
+    """Patch ``name`` (resolved in ``namespace``) with ``source`` as ``otrace/patch`` does (refused
+    in safe mode, then ``check()``, then audited once made); the ``Patched`` result."""
     require_unsafe(conn.server.engine.settings, "patch")
-    made = conn.server.engine.patcher.patch(name, source, namespace=conn.server.shell.globals)
+    check()
+    made = conn.server.engine.patcher.patch(name, source, namespace=namespace)
     audit.record("patch", name=made.name, source=source)
     return {"patched": [pt.name for pt in conn.server.engine.patcher.patches()]}
 
@@ -216,10 +236,80 @@ def debugpy(conn, p: dict) -> dict:
     return debugger.start()
 
 
+# ---- /osh as files, patches as diffs, tests from contexts (issue 19) ----------------------------
+def _files(conn) -> OshFiles:
+    return OshFiles(conn.server.shell)
+
+
+def fs_stat(conn, p: dict) -> dict:
+    found = _files(conn).stat(_arg(p, "path", str, method="otrace/fs/stat"))
+    out = {"type": found.type, "size": found.size, "mtime": found.mtime, "readonly": found.readonly}
+    return out if found.patched is None else {**out, "patched": found.patched}
+
+
+def fs_read_directory(conn, p: dict) -> dict:
+    entries = _files(conn).read_directory(_arg(p, "path", str, method="otrace/fs/readDirectory"))
+    return {"entries": [{"name": e.name, "type": e.type, "readonly": e.readonly,
+                         **({} if e.patched is None else {"patched": e.patched})} for e in entries]}
+
+
+def fs_read_file(conn, p: dict) -> dict:
+    text = _files(conn).read_file(_arg(p, "path", str, method="otrace/fs/readFile"))
+    out = {"text": text.text, "readonly": text.readonly, "language": text.language, "patched": text.patched}
+    return out if text.name is None else {**out, "name": text.name}
+
+
+def fs_write_file(conn, p: dict) -> dict:
+    """Saving a function's file patches it: ``otrace/patch``'s refusal and audit; a source that
+    cannot be the patch answers -32001 with ``data.diagnostics`` (nothing patched)."""
+    path = _arg(p, "path", str, method="otrace/fs/writeFile")
+    text = _arg(p, "text", str, method="otrace/fs/writeFile")
+    name, namespace = _files(conn).function_to_write(path)
+
+    def check() -> None:
+        try:
+            check_source(path, text, name.rsplit(".", 1)[-1])
+        except SourceError as exc:
+            raise ErrorWithData(str(exc), {"diagnostics": [
+                {"line": d.line, "column": d.column, "message": d.message} for d in exc.diagnostics]}) from None
+
+    return patched(conn, name, text, namespace, check)
+
+
+def _patch_named(conn, p: dict, method: str):
+    name = _arg(p, "name", str, method=method)
+    found = conn.server.engine.patcher.get(name)
+    if found is None:
+        known = ", ".join(pt.name for pt in conn.server.engine.patcher.patches()) or "none"
+        raise OTraceError(f"{method}: not patched: {name} (patched: {known})")
+    return patch_change(found)
+
+
+def patch_diff(conn, p: dict) -> dict:
+    change = _patch_named(conn, p, "otrace/patchDiff")
+    return {"name": change.name, "file": change.file, "startLine": change.start_line, "endLine": change.end_line,
+            "original": change.original, "live": change.live, "diff": change.diff}
+
+
+def promote_patch(conn, p: dict) -> dict:
+    change = _patch_named(conn, p, "otrace/promotePatch")
+    return {"file": change.file, "startLine": change.start_line, "endLine": change.end_line, "newText": change.live}
+
+
+def testgen(conn, p: dict) -> dict:
+    ctx = conn.server.engine.store.find(_arg(p, "traceId", str, method="otrace/testgen"))
+    test = generate(ctx, work_dir=conn.server.shell.work_dir)
+    return {"text": test.text, "suggestedName": test.suggested_name, "literal": test.literal,
+            "rebuilt": test.rebuilt, "todo": test.todo}
+
+
 #: method name -> handler(conn, params) -> result
 REQUESTS: dict[str, Callable[[Any, dict], dict]] = {
     "otrace/command": command, "otrace/complete": complete, "otrace/holds": holds, "otrace/resume": resume,
     "otrace/context": context, "otrace/traces": traces, "otrace/trace": trace, "otrace/untrace": untrace,
     "otrace/patch": patch, "otrace/unpatch": unpatch, "otrace/patches": patches, "otrace/webClients": web_clients,
     "otrace/webEval": web_eval, "otrace/debugpy": debugpy,
+    "otrace/fs/stat": fs_stat, "otrace/fs/readDirectory": fs_read_directory, "otrace/fs/readFile": fs_read_file,
+    "otrace/fs/writeFile": fs_write_file, "otrace/patchDiff": patch_diff, "otrace/promotePatch": promote_patch,
+    "otrace/testgen": testgen,
 }

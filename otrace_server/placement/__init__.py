@@ -18,6 +18,7 @@ Modules, one concern each:
     inserted     a running function's source with statements inserted, and its line map
     positions    positions in patched code mapped back to the document (the patch's LineMap)
     follow       where a line of one text is in another (lines that moved with edits)
+    promote      a live patch against its source file now: where its def is, the diff, the edit
 
 Imports core only. Pure functions plus read-only looks at ``sys.modules``/``linecache``/``inspect``;
 any thread.
@@ -26,6 +27,7 @@ any thread.
 from otrace_server.placement.follow import LineFollower, nearest
 from otrace_server.placement.inserted import hold_source, insert_statements, statement_line
 from otrace_server.placement.live import CHANGED, code_matches, line_matches, live_function, module_for_file, same_file
+from otrace_server.placement.promote import PatchChange, locate_def, patch_change
 from otrace_server.placement.positions import patch_lines, source_position
 from otrace_server.placement.statements import (Enclosing, enclosing, indentation, insertion_point, next_statement,
                                                 statement_start, word_at)
@@ -34,4 +36,5 @@ from otrace_server.placement.traceassert import insert_traceassert_edits
 __all__ = ["Enclosing", "CHANGED", "enclosing", "statement_start", "next_statement", "insertion_point",
            "indentation", "insert_traceassert_edits", "module_for_file", "live_function", "code_matches",
            "line_matches", "statement_line", "insert_statements", "hold_source", "word_at", "same_file",
-           "patch_lines", "source_position", "LineFollower", "nearest"]
+           "patch_lines", "source_position", "LineFollower", "nearest", "PatchChange", "patch_change",
+           "locate_def"]

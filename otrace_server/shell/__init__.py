@@ -10,7 +10,8 @@ their help), commands/ (one module per command family), vfs (the /osh tree), con
 contexts in it), paths (special paths), mappings (object/sequence views), evaluation (pr/exec,
 safe mode), guarded (the safe-mode form of an expression), safety (what is application code; the
 run-time net), limits (safe-mode resource limits), completion, runtime_views (tasks and threads
-snapshots), providers (the Protocols of what the shell is given: TaskSource, WebProvider,
+snapshots), oshfiles (/osh as files for editors), testgen (a pytest test from a trace context),
+providers (the Protocols of what the shell is given: TaskSource, WebProvider,
 DebugProvider).
 The shell imports only core; it starts no threads and never prints.
 """

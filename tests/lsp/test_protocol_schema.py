@@ -222,6 +222,23 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
     assert "not in place" in c.wait("otrace/output", lambda p: p["stream"] == "stderr")["text"]
     assert c.request("otrace/unpatch", {"name": "*"}) == {"patched": []}
 
+    # /osh as files, a patch as a diff and its promotion, a test from the exception context above
+    assert {"name": "globals", "type": "directory", "readonly": True} in c.request(
+        "otrace/fs/readDirectory", {"path": "/osh"})["entries"]
+    respond = "/osh/globals/GetHandler/respond.py"
+    assert c.request("otrace/fs/stat", {"path": respond})["patched"] is False
+    text = c.request("otrace/fs/readFile", {"path": respond})
+    assert text["name"] == "GetHandler.respond" and text["language"] == "python"
+    diagnosed = c.client.request_raw("otrace/fs/writeFile", {"path": respond, "text": "def respond(self:\n"})["error"]
+    check(SCHEMA["error"], diagnosed, "otrace/fs/writeFile error")
+    assert diagnosed["data"]["diagnostics"][0]["line"] == 1
+    assert c.request("otrace/fs/writeFile", {"path": respond, "text": text["text"].replace("The reciprocal", "1/x")}) == {
+        "patched": ["GetHandler.respond"]}
+    assert "+" in c.request("otrace/patchDiff", {"name": "GetHandler.respond"})["diff"]
+    assert "1/x" in c.request("otrace/promotePatch", {"name": "GetHandler.respond"})["newText"]
+    assert c.request("otrace/unpatch", {"name": "*"}) == {"patched": []}
+    assert "pytest.raises(ZeroDivisionError" in c.request("otrace/testgen", {"traceId": event["traceId"]})["text"]
+
     # debugpy: started by the request, already listening for the command
     assert c.request("otrace/debugpy", timeout=60)["started"] is True   # imports debugpy: slow under load
     assert c.command("otrace.debugpy", timeout=60)["started"] is False

@@ -9,11 +9,12 @@
     control    alias, help, lock, quit, repeat, set, source
     web        JavaScript evaluation in /osh/web/<client>
     debug      debug (debugpy escalation, through the ``shell.debugger`` provider)
+    testgen    testgen (a pytest test from a trace context, ``shell.testgen``)
 
 errors (no commands): the one-line OTraceErrors commands report bad input with.
 """
 
 from otrace_server.shell.commands import (code, contexts, control, debug, evaluate, listing, nav,  # noqa: F401
-                                          tracing, web)
+                                          testgen, tracing, web)
 
 __all__: list[str] = []

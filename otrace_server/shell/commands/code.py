@@ -27,7 +27,7 @@ from otrace_server.shell.registry import command
 from otrace_server.shell.result import EditRequest, Result
 from otrace_server.shell.runtime_views import ThreadInfo, task_stack_text, thread_stack_text
 
-__all__ = ["numbered_source"]
+__all__ = ["numbered_source", "split_redirect", "file_path"]
 
 
 def numbered_source(obj) -> str:
@@ -50,8 +50,8 @@ def _shown_name(obj) -> str:
     return name if isinstance(name, str) else type_name(obj)
 
 
-def _split_redirect(args: list[str], sign: str, name: str) -> tuple[list[str], str | None]:
-    """Remove ``< file`` / ``<file`` / ``name<file`` from args; returns (args, file). ``name``
+def split_redirect(args: list[str], sign: str, name: str) -> tuple[list[str], str | None]:
+    """Remove ``< file`` / ``<file`` / ``name<file`` (``sign``: ``<`` or ``>``) from args; returns (args, file). ``name``
     (the command) starts the error message."""
     out: list[str] = []
     target = None
@@ -74,7 +74,9 @@ def _split_redirect(args: list[str], sign: str, name: str) -> tuple[list[str], s
     return out, target
 
 
-def _file(session, name: str) -> str:
+def file_path(session, name: str) -> str:
+    """The real file a path typed in the shell names (``~~w/x``, absolute, or relative to the
+    work directory while in /osh, else to the cwd)."""
     if name.startswith(("~~w", "/")):
         return "/" + "/".join(session.abspath(name))
     path = os.path.expanduser(name)
@@ -118,7 +120,7 @@ def view(session, call):
     if not session.in_osh or (args and _outside_osh(session, args[0])):
         if not args:
             raise OTraceError("view: specify a file")
-        path = _file(session, args[0])
+        path = file_path(session, args[0])
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
@@ -169,7 +171,7 @@ an editor on the current source. Patched names are listed in /osh/patches; "unpa
 -f  accepted for compatibility (patching a patched name is always allowed).""",
          changes_state=True, unsafe=True)
 def edit(session, call):
-    args, infile = _split_redirect([a for a in call.args if a != "-f"], "<", "edit")
+    args, infile = split_redirect([a for a in call.args if a != "-f"], "<", "edit")
     if any(a.startswith("-") for a in args):
         raise OTraceError("edit: unknown option (only -f)")
     if len(args) > 1:
@@ -178,7 +180,7 @@ def edit(session, call):
     dotted, namespace = qualify_name(session, name)
     source = call.stdin
     if infile is not None:
-        path = _file(session, infile)
+        path = file_path(session, infile)
         try:
             with open(path, encoding="utf-8") as f:
                 source = f.read()
@@ -200,7 +202,7 @@ def edit(session, call):
          """"unpatch *" unpatches every patched name. Allowed in safe mode (it only puts the loaded
 code back), except saving the source to a file.""", changes_state=True)
 def unpatch(session, call):
-    args, outfile = _split_redirect(list(call.args), ">", "unpatch")
+    args, outfile = split_redirect(list(call.args), ">", "unpatch")
     if outfile is not None:
         require_unsafe(session.settings, "unpatch > file", "it writes a file")
     if len(args) != 1:
@@ -220,7 +222,7 @@ def unpatch(session, call):
     if patch is None:
         raise OTraceError(f"unpatch: not patched: {name}")
     if outfile is not None:
-        path = _file(session, outfile)
+        path = file_path(session, outfile)
         try:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(patch.source)
