@@ -46,6 +46,7 @@ BENCHES = [
     Bench("holds"),
     Bench("web_eval"),
     Bench("login_flood"),
+    Bench("handler_record"),
 ]
 
 

@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Recording inside a real Tornado handler (issue 21, goal 2): what ``trace -c call`` of a handler
+method costs the server, and what recording costs at every stack depth.
+
+    .venv/bin/python bench/handler_record.py            # ~2 minutes; --quick: a smoke run (~25 s)
+
+Two parts, each against a baseline measured in the same run:
+
+  handler  A Tornado app written as Tornado's documentation writes one (a ``RequestHandler``
+           subclass, ``async def main()`` run by ``asyncio.run``), with otrace started in it (as an
+           application runs it: language server and DAP endpoint listening, no client), served on
+           127.0.0.1 by its own process (this script with ``--server``). A separate load process
+           (``--client``: keep-alive connections, each sending its next request when the previous
+           answer is complete, as wrk does) drives it flat out. Rounds alternate the server
+           untraced and the handler method traced as a user types it in the shell
+           (``trace -c call MainHandler.get``: every request recorded). Per round, from marks the
+           server takes before and after the load: its process CPU time per request (every
+           thread: the loop, otrace's control thread), the loop thread's alone, requests per
+           second, and gen-0 collections per 1,000 requests (``gc.callbacks``).
+  depth    A traced ``call`` recording against a pass-through wrapper of the same function, at
+           every stack depth from 1 to 70 frames (the recorded stack's length; each depth runs on
+           a fresh thread, so every depth starts the same data stack; the frames below are big
+           enough that the depths sweep more than one of CPython's 16 KiB data-stack chunks). The
+           timer is the thread's CPU time; per depth, the median over rounds of (recording /
+           pass-through); the recording's own cost (recording - pass-through) of each depth is
+           compared with its two neighbours' (the worst such ratio: a depth where the recording
+           path crosses a chunk boundary pays an mmap/munmap pair per call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.goals import Goal, add_json_argument, report  # noqa: E402
+
+#: what the user types in the shell to record every request
+TRACE = "trace -c call MainHandler.get"
+UNTRACE = "untrace MainHandler.get"
+
+
+# ---- the application (server process): as Tornado's documentation writes one ----------------
+def serve() -> None:
+    import tornado.httpserver
+    import tornado.netutil
+    import tornado.web
+
+    class MainHandler(tornado.web.RequestHandler):
+        def get(self):
+            name = self.get_argument("name", "world")
+            self.write(f"Hello, {name}")
+
+    def make_app():
+        return tornado.web.Application([(r"/", MainHandler)])
+
+    async def main():
+        import otrace_server
+
+        app = make_app()
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        server = tornado.httpserver.HTTPServer(app)
+        server.add_sockets(sockets)
+        otrace = otrace_server.start({"MainHandler": MainHandler}, console=False)
+        _Control(otrace, asyncio.get_running_loop()).start()
+        print(json.dumps({"port": sockets[0].getsockname()[1]}), flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class _Control(threading.Thread):
+    """The server's side of the bench: commands from stdin, one JSON answer per line on stdout."""
+
+    def __init__(self, otrace, loop) -> None:
+        super().__init__(daemon=True, name="bench-control")
+        self.otrace, self.loop = otrace, loop
+        self.session = otrace.shell.session("bench")
+        self.collections = [0, 0]        # gen-0 collections, all collections
+        gc.callbacks.append(self._collected)
+
+    def _collected(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.collections[0] += info["generation"] == 0
+            self.collections[1] += 1
+
+    def _loop_cpu(self) -> float:
+        async def now():
+            return time.thread_time()
+        return asyncio.run_coroutine_threadsafe(now(), self.loop).result(10)
+
+    def run(self) -> None:
+        for line in sys.stdin:
+            cmd = json.loads(line)["cmd"]
+            if cmd in ("trace", "untrace"):
+                result = self.session.execute(TRACE if cmd == "trace" else UNTRACE)
+                out = {"error": result.error, "output": result.output}
+            elif cmd == "mark":
+                traced = self.otrace.engine.tracer.traced()
+                out = {"cpu": time.process_time(), "loop": self._loop_cpu(), "gen0": self.collections[0],
+                       "gcs": self.collections[1], "matches": sum(t.matches for t in traced)}
+            else:                       # "context": what the last recorded context shows
+                ctx = self.otrace.engine.store.latest()
+                out = {"id": ctx.id, "args": sorted(ctx.argvalues), "self": type(ctx.first_argument).__name__,
+                       "frames": len(ctx.stack), "where": ctx.where[-80:],
+                       "request": str(ctx.extra.get("request", ""))} if ctx is not None else {}
+            print(json.dumps(out), flush=True)
+
+
+# ---- the load (client process): keep-alive connections, flat out ------------------------------
+def load(port: int, seconds: float, conns: int) -> dict:
+    """``conns`` keep-alive connections, each sending ``GET /?name=bench`` again as soon as its
+    previous answer is complete, for ``seconds``; one thread, non-blocking sockets and epoll (a
+    lean client: it shares the machine's cores with the server)."""
+    request = b"GET /?name=bench HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    poll = select.epoll()
+    socks, bufs = {}, {}
+    for _ in range(conns):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        socks[sock.fileno()] = sock
+        bufs[sock.fileno()] = b""
+        poll.register(sock.fileno(), select.EPOLLIN)
+    done = bad = 0
+    started = time.monotonic()
+    deadline = started + seconds
+    for sock in socks.values():
+        sock.send(request)
+    while socks:
+        for fd, _ in poll.poll(1.0):
+            sock = socks[fd]
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError("the server closed a connection")
+            buf = bufs[fd] + data
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                bufs[fd] = buf
+                continue
+            at = buf.find(b"Content-Length: ", 0, end)
+            length = int(buf[at + 16:buf.find(b"\r\n", at)]) if at >= 0 else 0
+            if len(buf) < end + 4 + length:
+                bufs[fd] = buf
+                continue
+            if not buf.startswith(b"HTTP/1.1 200"):
+                bad += 1
+            bufs[fd] = buf[end + 4 + length:]
+            done += 1
+            if time.monotonic() < deadline:
+                sock.send(request)
+            else:
+                poll.unregister(fd)
+                sock.close()
+                del socks[fd]
+    poll.close()
+    return {"n": done, "bad": bad, "seconds": time.monotonic() - started}
+
+
+def client_main() -> None:
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        print(json.dumps(load(cmd["port"], cmd["seconds"], cmd["conns"])), flush=True)
+
+
+class Process:
+    """This script run as ``--server`` or ``--client``, driven by JSON lines on its stdin/stdout."""
+
+    def __init__(self, role: str) -> None:
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), role], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+
+    def read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.proc.args[-1]} process died")
+        return json.loads(line)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def handler_rounds(rounds: int, seconds: float, conns: int) -> dict[str, list[dict]]:
+    """Alternating rounds (ABBA) of the server untraced and traced; per case, one dict per round:
+    cpu and loop (us per request), rps, gen0 and gcs (per 1,000 requests)."""
+    server, client = Process("--server"), Process("--client")
+    try:
+        port = server.read()["port"]
+        client.ask(port=port, seconds=min(seconds, 1.0), conns=conns)     # warm up
+        out: dict[str, list[dict]] = {"untraced": [], "traced": []}
+        for r in range(rounds):
+            for case in (("untraced", "traced") if r % 2 == 0 else ("traced", "untraced")):
+                answer = server.ask(cmd="trace" if case == "traced" else "untrace")
+                if answer["error"] and case == "traced":
+                    raise RuntimeError(f"{TRACE}: {answer['output']}")
+                before = server.ask(cmd="mark")
+                got = client.ask(port=port, seconds=seconds, conns=conns)
+                after = server.ask(cmd="mark")
+                n = got["n"]
+                if got["bad"]:
+                    raise RuntimeError(f"{got['bad']} answers were not 200 OK")
+                recorded = after["matches"] - before["matches"]
+                if (case == "traced") != (recorded >= n):
+                    raise RuntimeError(f"{case}: {recorded} recordings for {n} requests")
+                out[case].append({"cpu": (after["cpu"] - before["cpu"]) / n * 1e6,
+                                  "loop": (after["loop"] - before["loop"]) / n * 1e6,
+                                  "rps": n / got["seconds"],
+                                  "gen0": (after["gen0"] - before["gen0"]) / n * 1000,
+                                  "gcs": (after["gcs"] - before["gcs"]) / n * 1000})
+        server.ask(cmd="trace")
+        client.ask(port=port, seconds=0.2, conns=1)
+        out["context"] = server.ask(cmd="context")
+        return out
+    finally:
+        client.close()
+        server.close()
+
+
+# ---- the depth sweep (this process) ------------------------------------------------------------
+def target(a, b=2):
+    return a
+
+
+def _descend(k, work):
+    # padding locals: each frame takes ~300 bytes of the data stack, so that 1..70 frames sweep
+    # more than one 16 KiB chunk of it (the boundary's cost shows at some depth)
+    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = p8 = p9 = p10 = p11 = p12 = p13 = p14 = p15 = None  # noqa: F841
+    p16 = p17 = p18 = p19 = p20 = p21 = p22 = p23 = p24 = p25 = p26 = p27 = p28 = p29 = None  # noqa: F841
+    if k > 1:
+        return _descend(k - 1, work)
+    return work()
+
+
+def depth_sweep(depths: list[int], rounds: int, n: int) -> dict[int, dict]:
+    """Per depth: pass-through ns, recording ns, ratio (median over rounds of each round's ratio),
+    extra (recording - pass-through, median over rounds) and the recorded stack's length."""
+    import _thread
+    import functools
+    import types
+
+    from otrace_server.core.engine import Engine
+
+    engine = Engine()
+    ns = {"target": target}
+    twin = types.FunctionType(target.__code__, target.__globals__, "target", target.__defaults__)
+
+    @functools.wraps(twin)
+    def passthrough(*args, **kwargs):
+        return twin(*args, **kwargs)
+
+    engine.tracer.trace("target", ns, condition="call")
+    traced = ns["target"]
+    results: dict[int, dict] = {}
+    try:
+        for depth in depths:
+            box: list = []
+            finished = threading.Event()
+
+            def work(w=passthrough, t=traced, clock=time.thread_time_ns, box=box, finished=finished):
+                try:
+                    for _ in range(n // 10):          # warm up both
+                        w(1)
+                        t(1)
+                    per_round = []
+                    for _ in range(rounds):
+                        a = clock()
+                        for _ in range(n):
+                            pass
+                        b = clock()
+                        for _ in range(n):
+                            w(1)
+                        c = clock()
+                        for _ in range(n):
+                            t(1)
+                        e = clock()
+                        per_round.append((b - a, c - b, e - c))
+                    box.append(per_round)
+                finally:
+                    finished.set()
+
+            if depth == 1:
+                _thread.start_new_thread(work, ())
+            else:
+                _thread.start_new_thread(_descend, (depth - 1, work))
+            finished.wait(60)
+            frames = len(engine.store.latest().stack)
+            empty = [r[0] / n for r in box[0]]
+            base = [max(r[1] / n - e, 0.1) for r, e in zip(box[0], empty)]
+            rec = [max(r[2] / n - e, 0.1) for r, e in zip(box[0], empty)]
+            results[depth] = {"pass": statistics.median(base), "record": statistics.median(rec),
+                              "ratio": statistics.median(c / b for b, c in zip(base, rec)),
+                              "extra": statistics.median(c - b for b, c in zip(base, rec)), "frames": frames}
+    finally:
+        engine.tracer.untrace_all()
+    return results
+
+
+def worst_neighbour(results: dict[int, dict]) -> tuple[float, int]:
+    """(ratio, depth): the largest recording cost (over the pass-through) of a depth divided by the
+    larger of its two neighbours' (1.0 when there are too few depths)."""
+    depths = sorted(results)
+    worst, at = 1.0, depths[0]
+    for before, depth, after in zip(depths, depths[1:], depths[2:]):
+        if after - before != 2:
+            continue
+        ratio = results[depth]["extra"] / max(results[before]["extra"], results[after]["extra"], 1.0)
+        if ratio > worst:
+            worst, at = ratio, depth
+    return worst, at
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few short rounds, few depths")
+    parser.add_argument("--only", choices=("handler", "depth"), help="run one part")
+    add_json_argument(parser)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    goals: list[Goal] = []
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; load average "
+          f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    med = statistics.median
+    if args.only != "depth":
+        rounds, seconds, conns = (2, 1.5, 16) if quick else (6, 4.0, 16)
+        runs = handler_rounds(rounds, seconds, conns)
+        u, t = runs["untraced"], runs["traced"]
+
+        def m(rows, key):
+            return med(r[key] for r in rows)
+
+        def every(rows, key):
+            return ", ".join(f"{r[key]:.1f}" for r in rows)
+
+        print(f"\nhandler: {rounds} rounds of each case, {seconds:g} s each, {conns} keep-alive connections")
+        print("| case | server CPU us/request | loop thread us/request | requests/s | gen-0 per 1,000 | "
+              "collections per 1,000 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, rows in (("untraced", u), ("traced -c call", t)):
+            print(f"| {name} | {m(rows, 'cpu'):.1f} | {m(rows, 'loop'):.1f} | {m(rows, 'rps'):.0f} | "
+                  f"{m(rows, 'gen0'):.1f} | {m(rows, 'gcs'):.1f} |")
+        print(f"server CPU per request, every round: untraced {every(u, 'cpu')}; traced {every(t, 'cpu')}")
+        print(f"gen-0 per 1,000, every round: untraced {every(u, 'gen0')}; traced {every(t, 'gen0')}")
+        print(f"the last context: {runs['context']}")
+        # per round pairs (ABBA: each traced round beside the untraced one of its pair)
+        extra = med(b["cpu"] - a["cpu"] for a, b in zip(u, t))
+        loop_extra = med(b["loop"] - a["loop"] for a, b in zip(u, t))
+        throughput = med(b["rps"] / a["rps"] for a, b in zip(u, t))
+        gen0_base = max(m(u, "gen0"), 1.0)
+        goals += [
+            Goal("handler_record.cpu", "a handler recorded on every request: server CPU per request over "
+                 "the untraced server", extra, "<=", 10.0, unit="us",
+                 note=f"untraced {m(u, 'cpu'):.1f} us/request; loop thread alone +{loop_extra:.1f} us"),
+            Goal("handler_record.throughput", "requests/s, handler recorded on every request vs untraced",
+                 throughput, ">=", 0.95, note=f"untraced {m(u, 'rps'):.0f} req/s"),
+            Goal("handler_record.gen0", "gen-0 collections per 1,000 requests, recorded vs untraced "
+                 "(untraced counted as at least 1)", m(t, "gen0") / gen0_base, "<=", 2.0,
+                 note=f"untraced {m(u, 'gen0'):.1f}, recorded {m(t, 'gen0'):.1f} per 1,000"),
+        ]
+    if args.only != "handler":
+        depths = [1, 2, 3, 9, 10, 11, 32, 33, 34, 63, 64, 65] if quick else list(range(1, 71))
+        rounds, n = (3, 1000) if quick else (7, 2000)
+        results = depth_sweep(depths, rounds, n)
+        print(f"\ndepth: recording ('call') vs a pass-through wrapper, thread CPU time, median of {rounds} rounds "
+              f"of {n:,} calls each")
+        print("| depth | frames recorded | pass-through ns | recording ns | ratio | recording - pass-through ns |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for depth, r in results.items():
+            print(f"| {depth} | {r['frames']} | {r['pass']:.0f} | {r['record']:.0f} | {r['ratio']:.2f}x | "
+                  f"{r['extra']:.0f} |")
+        spike, at = worst_neighbour(results)
+        goals += [
+            Goal("handler_record.depth10", "recording at 10 frames vs pass-through", results[10]["ratio"], "<=", 8.0),
+            Goal("handler_record.depth64", "recording at 64 frames vs pass-through", results[64]["ratio"], "<=", 10.0),
+            Goal("handler_record.neighbours", "the dearest stack depth vs its neighbours (recording over "
+                 "pass-through)", spike, "<=", 1.5, note=f"at depth {at}"),
+        ]
+    print()
+    return report(goals, args.json)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--server"]:
+        serve()
+    elif sys.argv[1:2] == ["--client"]:
+        client_main()
+    else:
+        sys.exit(main())
