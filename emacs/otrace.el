@@ -40,6 +40,10 @@
 ;;                        `otrace-web-monitor'
 ;;   `otrace-code-action', `otrace-insert-traceassert' and a flymake
 ;;                        backend in Python buffers (`otrace-source-mode')
+;;   `otrace-find-object' a live object as a buffer: saving a function's
+;;                        buffer patches it; `otrace-patches',
+;;                        `otrace-patch-diff', `otrace-promote-patch',
+;;                        `otrace-discard-patch'; `otrace-testgen'
 ;;
 ;; Design:
 ;; - One connection at a time, held in `otrace--connection'.  Its
@@ -58,6 +62,7 @@
 (require 'cl-lib)
 (require 'jsonrpc)
 (require 'subr-x)
+(require 'tabulated-list)
 
 ;;;; Customization
 
@@ -557,6 +562,34 @@ OPTIONS is a plist: at most one of :value, :raise, :status (with
                      (if (= (length resumed) 1) "" "s"))
     (append resumed nil)))
 
+;;;; Lists (tabulated-list buffers of the feature files)
+
+(defun otrace--list-setup (columns refill)
+  "Set up the current tabulated list: COLUMNS, REFILL run by `revert-buffer'."
+  (setq tabulated-list-format columns)
+  (setq tabulated-list-padding 1)
+  (add-hook 'tabulated-list-revert-hook refill nil t)
+  (tabulated-list-init-header))
+
+(defun otrace--show-list (name mode refill)
+  "Show the list buffer NAME in major MODE, filled by REFILL; return it."
+  (otrace--connection)
+  (let ((buf (get-buffer-create name)))
+    (with-current-buffer buf
+      (unless (derived-mode-p mode) (funcall mode))
+      (funcall refill)
+      (tabulated-list-print t))
+    (pop-to-buffer buf)
+    buf))
+
+(defun otrace--redraw-list (name refill)
+  "Fill the list buffer NAME again with REFILL, if there is one."
+  (let ((buf (get-buffer name)))
+    (when (buffer-live-p buf)
+      (with-current-buffer buf
+        (funcall refill)
+        (tabulated-list-print t)))))
+
 ;;;; The debugger (otrace-dap.el, with dap-mode)
 
 ;; Reachable after `(require \'otrace)' whatever was loaded first: the
@@ -584,5 +617,6 @@ OPTIONS is a plist: at most one of :value, :raise, :status (with
 (require 'otrace-holds)
 (require 'otrace-source)
 (require 'otrace-web)
+(require 'otrace-files)
 
 ;;; otrace.el ends here

@@ -18,7 +18,7 @@ scripts/setup-debian.sh emacs-nox:emacs elpa-package-lint elpa-dap-mode || exit 
 EMACS=${EMACS:-emacs}
 export OTRACE_TEST_PYTHON=${OTRACE_TEST_PYTHON:-$PWD/${VENV:-.venv}/bin/python}
 FILES=(emacs/otrace.el emacs/otrace-console.el emacs/otrace-holds.el emacs/otrace-source.el emacs/otrace-web.el
-       emacs/otrace-dap.el)
+       emacs/otrace-files.el emacs/otrace-dap.el)
 elpa_dirs=()
 for dir in /usr/share/emacs/site-lisp/elpa/*/; do
     elpa_dirs+=(-L "$dir")
@@ -57,7 +57,7 @@ fi
 echo "emacs: ERT (python: $OTRACE_TEST_PYTHON)"
 log=$(mktemp)
 "$EMACS" --batch -Q "${elpa_dirs[@]}" -L emacs --eval '(setq load-prefer-newer t)' -l emacs/test/otrace-test.el \
-    -l emacs/test/otrace-dap-test.el -l emacs/test/otrace-schema-test.el \
+    -l emacs/test/otrace-dap-test.el -l emacs/test/otrace-files-test.el -l emacs/test/otrace-schema-test.el \
     --eval '(ert-run-tests-batch-and-exit (let ((s (getenv "ERT_SELECTOR"))) (if (member s (list nil "")) t s)))' \
     </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
