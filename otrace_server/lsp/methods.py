@@ -182,8 +182,8 @@ def patch(conn, p: dict) -> dict:
     return patched(conn, name, source, conn.server.shell.globals)
 
 
-def patched(conn, name: str, source: str, namespace: dict, check: Callable[[], None] = lambda: None) -> dict:
-    """Patch ``name`` (resolved in ``namespace``) with ``source`` as ``otrace/patch`` does (refused
+def patched(conn, name: Any, source: str, namespace: dict, check: Callable[[], None] = lambda: None) -> dict:
+    """Patch ``name`` (resolved in ``namespace``, or a Target) with ``source`` as ``otrace/patch`` does (refused
     in safe mode, then ``check()``, then audited once made); the ``Patched`` result."""
     require_unsafe(conn.server.engine.settings, "patch")
     check()
@@ -264,16 +264,16 @@ def fs_write_file(conn, p: dict) -> dict:
     cannot be the patch answers -32001 with ``data.diagnostics`` (nothing patched)."""
     path = _arg(p, "path", str, method="otrace/fs/writeFile")
     text = _arg(p, "text", str, method="otrace/fs/writeFile")
-    name, namespace = _files(conn).function_to_write(path)
+    writable = _files(conn).function_to_write(path)
 
     def check() -> None:
         try:
-            check_source(path, text, name.rsplit(".", 1)[-1])
+            check_source(path, text, writable.function)
         except SourceError as exc:
             raise ErrorWithData(str(exc), {"diagnostics": [
                 {"line": d.line, "column": d.column, "message": d.message} for d in exc.diagnostics]}) from None
 
-    return patched(conn, name, text, namespace, check)
+    return patched(conn, writable.target, text, writable.namespace, check)
 
 
 def _patch_named(conn, p: dict, method: str):

@@ -5,7 +5,7 @@
     # FileStat(type="file", size=312, mtime=1764890000000, readonly=False, patched=False)
     files.read_directory("/osh/globals/GetHandler")      # [Entry(name="respond.py", ...), ...]
     files.read_file("/osh/globals/GetHandler/respond.py").text   # its live source
-    files.function_to_write("/osh/globals/GetHandler/respond.py")   # ("GetHandler.respond", globals)
+    files.function_to_write("/osh/globals/GetHandler/respond.py")   # Writable("GetHandler.respond", ...)
 
 Paths are absolute /osh paths as the shell shows them (``/osh/globals/...``, ``/osh/recent/...``,
 ``/osh/saved``, ``/osh/patches``, ``/osh/web``, ...). The mapping:
@@ -22,7 +22,8 @@ so are ``__x__`` names that are not functions (as ``ls`` without ``-a``; readabl
 directory of more than ``MAX_ENTRIES`` entries lists the first ``MAX_ENTRIES`` by name and one
 read-only file ``TRUNCATED`` saying how many were left out (a huge module never hangs a listing).
 
-Writing is not done here: ``function_to_write`` says what to patch, and ``check_source`` turns a
+Writing is not done here: ``function_to_write`` says what to patch (``Writable``: a live patch's
+file patches that patch's target, whatever namespace it was made in), and ``check_source`` turns a
 syntax error into ``SourceError`` with line/column diagnostics; the caller patches through
 ``engine.patcher`` (with its safe-mode refusal and audit line, as ``edit``).
 
@@ -47,7 +48,7 @@ from otrace_server.core.objects import exception_text, is_instance
 from otrace_server.core.targets import untraced
 from otrace_server.shell import vfs
 
-__all__ = ["OshFiles", "FileStat", "Entry", "FileText", "SourceError", "Diagnostic", "check_source",
+__all__ = ["OshFiles", "FileStat", "Entry", "FileText", "Writable", "SourceError", "Diagnostic", "check_source",
            "MAX_ENTRIES", "TRUNCATED", "SUFFIX"]
 
 #: the most entries ``read_directory`` lists (then the file ``TRUNCATED`` says how many more)
@@ -94,6 +95,18 @@ class FileText:
     language: str
     patched: bool
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class Writable:
+    """What a write of a function's file patches: ``name`` (the dotted name), ``target`` (what to
+    hand ``Patcher.patch``: the name, or a live patch's ``core.targets.Target``), ``namespace``
+    (where a name is resolved) and ``function`` (the name its ``def`` must have)."""
+
+    name: str
+    target: Any
+    namespace: dict
+    function: str
 
 
 @dataclass(frozen=True)
@@ -225,9 +238,9 @@ class OshFiles:
             text = textwrap.dedent(patch.source)
         return FileText(text, node.dotted is None, "python", patch is not None, node.dotted)
 
-    def function_to_write(self, path: str) -> tuple[str, dict]:
-        """(dotted name, namespace) to patch for a write of ``path``; OTraceError when the path is
-        not a writable function file (read-only, a directory, a value, missing)."""
+    def function_to_write(self, path: str) -> Writable:
+        """What to patch for a write of ``path``; OTraceError when the path is not a writable
+        function file (read-only, a directory, a value, missing)."""
         node = self._node(_parts(path))
         if node.function is None:
             what = "a directory" if node.is_dir else "not a function"
@@ -235,7 +248,9 @@ class OshFiles:
         if node.dotted is None:
             raise OTraceError(f"read-only: {path}: only functions under /osh/globals, /osh/locals and "
                               "/osh/patches can be patched")
-        return node.dotted, node.namespace
+        patch = self.shell.engine.patcher.get(node.dotted) if _parts(path)[1] == "patches" else None
+        target = patch.target if patch is not None else node.dotted
+        return Writable(node.dotted, target, node.namespace, node.function.__name__)
 
     # ---- helpers ---------------------------------------------------------------------------
     def _node(self, parts: list[str]) -> _Node:

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from otrace_server.core import audit
-from tests.lsp.conftest import ROOT
+from tests.lsp.conftest import ROOT, fetch_async
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,6 +89,9 @@ def test_saving_a_function_patches_the_server_refused_in_safe_mode_and_diagnosed
     assert after["text"] == changed and after["patched"] is True
     assert c.request("otrace/fs/readDirectory", {"path": "/osh/patches"})["entries"] == [
         {"name": "GetHandler.respond.py", "type": "file", "readonly": False, "patched": True}]
+    again = changed.replace("Live: the", "Live again: the")           # through the patch's own file
+    c.request("otrace/fs/writeFile", {"path": "/osh/patches/GetHandler.respond.py", "text": again})
+    assert "Live again: the reciprocal of 4.0" in page(demo, "number=4")
     assert c.request("otrace/unpatch", {"name": "GetHandler.respond"}) == {"patched": []}   # Discard
     assert "The reciprocal of 4.0 is 0.25" in page(demo, "number=4")
     assert c.request("otrace/fs/readFile", {"path": RESPOND})["text"] == source
@@ -121,6 +124,12 @@ def test_a_patch_as_a_diff_and_its_promotion_to_the_source_file(c):
         diff["file"], diff["startLine"], diff["endLine"], diff["live"])
 
 
+def run_pytest(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=100,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
 def test_a_test_generated_from_the_zero_division_passes_in_pytest_as_written(c, demo, tmp_path):
     c.request("otrace/trace", {"name": "GetHandler.respond"})
     assert page(demo, "number=0") == "HTTP 500"
@@ -131,8 +140,30 @@ def test_a_test_generated_from_the_zero_division_passes_in_pytest_as_written(c, 
     assert "pins the behaviour" in test["text"].lower() and "from demos.torna_trace import GetHandler" in test["text"]
     path = tmp_path / test["suggestedName"]
     path.write_text(test["text"])
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=100,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    done = run_pytest(path)
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_traced_return_value_passes_and_a_hold_fails_with_its_todo(c, demo, tmp_path):
+    c.request("otrace/trace", {"name": "GetHandler.respond", "condition": "return"})
+    assert "The reciprocal of 4.0 is 0.25" in page(demo, "number=4")
+    [ctx] = c.request("otrace/traces", {"ctype": "traces", "limit": 1})["traces"]
+    returned = c.request("otrace/testgen", {"traceId": ctx["traceId"]})
+    assert "assert result == 'The reciprocal of 4.0 is 0.25'" in returned["text"]
+    (tmp_path / "test_returned.py").write_text(returned["text"])
+    done = run_pytest(tmp_path / "test_returned.py")
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+
+    box = fetch_async(demo, "/?number=77")
+    hold = c.wait_notification("otrace/holdStarted")
+    try:
+        held = c.request("otrace/testgen", {"traceId": hold["id"]})
+    finally:
+        c.request("otrace/resume", {"all": True})
+        box["thread"].join(10)
+    assert held["literal"] == [] and held["rebuilt"] == [] and len(held["todo"]) == 2
+    assert "def recorded_self():" in held["text"] and "asyncio.run(GetHandler.get(self))" in held["text"]
+    (tmp_path / "test_held.py").write_text(held["text"])
+    done = run_pytest(tmp_path / "test_held.py")
+    assert done.returncode != 0 and "TODO: build `self`" in done.stdout, done.stdout + done.stderr
 

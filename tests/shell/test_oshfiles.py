@@ -27,7 +27,10 @@ def test_functions_are_py_files_with_their_live_source(files, engine, app):
     assert files.stat("/osh/globals/Receive/respond.py").patched is True
     [entry] = files.read_directory("/osh/patches")
     assert (entry.name, entry.readonly, entry.patched) == ("Receive.respond.py", False, True)
-    assert files.function_to_write("/osh/patches/Receive.respond.py") == ("Receive.respond", app)
+    writable = files.function_to_write("/osh/patches/Receive.respond.py")
+    assert (writable.name, writable.target, writable.function) == ("Receive.respond", engine.patcher.get(
+        "Receive.respond").target, "respond")
+    assert files.function_to_write("/osh/globals/Receive/respond.py").target == "Receive.respond"
 
 
 def test_values_are_read_only_text_and_directories_are_folders(files):
@@ -74,3 +77,10 @@ def test_a_source_that_cannot_be_the_patch_is_diagnosed():
         check_source("/osh/globals/f.py", "def f():\n    pass\n\n@deco\ndef g():\n    pass\n", "f")
     assert raised.value.diagnostics[0].line == 4
     check_source("/osh/globals/f.py", "    @deco\n    async def f(self):\n        pass\n", "f")
+
+
+def test_a_traced_function_shows_its_own_source_not_the_tracing_wrapper(files, engine, app):
+    engine.tracer.trace("Receive.respond", namespace=app)
+    text = files.read_file("/osh/globals/Receive/respond.py").text
+    assert text.startswith("def respond(self, number):") and "otrace" not in text
+    assert files.read_file("/osh/globals/helper.py").text.startswith("def helper(a, b=2):")
