@@ -22,8 +22,11 @@ The rules (the generated test pins what the code DID, and says so in its docstri
   round-trip, said in ``todo``); a context without an outcome (a hold, a break, an assert, a call)
   runs the call and then fails with a TODO asking for the assertion;
 - an ``async def`` runs under ``asyncio.run``.
-The module is imported by its name; a program run as ``__main__`` is imported by the name of its
-file below ``work_dir`` (where the process started), else below an entry of ``sys.path``.
+The module is imported by its name (``python -m pkg.mod``: its spec's name); a program run as a
+file (``__main__``) is imported by the name of its file below ``work_dir`` (where the process
+started), else below an entry of ``sys.path``. Generating runs no application code: only values
+that are builtin all the way down are ``repr``'d and compared; classes are read through ``type``'s
+own slots and ``inspect.getattr_static``; functions through their source.
 
 Thread-safety: reads the context and looks at the live function and class (their source, their
 attributes); front-end threads, like the shell's other commands.
@@ -40,6 +43,7 @@ import sys
 import textwrap
 import types
 from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
 from typing import Any
 
 from otrace_server.core.context import MISSING, TraceContext
@@ -76,6 +80,10 @@ def module_name(namespace: dict | None, work_dir: str | None = None) -> str | No
     name = namespace.get("__name__")
     if isinstance(name, str) and name != "__main__":
         return name
+    spec = namespace.get("__spec__")
+    spec_name = vars(spec).get("name") if isinstance(spec, ModuleSpec) else None
+    if isinstance(spec_name, str) and spec_name != "__main__":   # python -m package.module
+        return spec_name
     file = namespace.get("__file__")
     if not isinstance(file, str) or not file.endswith(".py"):
         return None
@@ -92,9 +100,24 @@ def module_name(namespace: dict | None, work_dir: str | None = None) -> str | No
     return ".".join(max(found, key=len)) if found else None
 
 
+def _builtin_only(value: Any, budget: list[int]) -> bool:
+    """True when ``value`` and everything it contains is of ``_LITERAL_TYPES`` (by exact type, so
+    its repr and == run no application code); ``budget`` bounds the items looked at."""
+    budget[0] -= 1
+    kind = type(value)
+    if kind not in _LITERAL_TYPES or budget[0] < 0:
+        return False
+    if kind is dict:
+        return all(_builtin_only(k, budget) and _builtin_only(v, budget) for k, v in list(value.items()))
+    if kind in (list, tuple, set, frozenset):
+        return all(_builtin_only(item, budget) for item in list(value))
+    return True
+
+
 def _literal(value: Any) -> str | None:
-    """The repr of ``value`` when it round-trips (see the module doc), else None."""
-    if type(value) not in _LITERAL_TYPES:
+    """The repr of ``value`` when it round-trips (see the module doc), else None. Only builtin
+    values are looked at: no application ``__repr__`` or ``__eq__`` runs."""
+    if not _builtin_only(value, [MAX_LITERAL]):
         return None
     try:
         text = repr(value)
@@ -103,9 +126,17 @@ def _literal(value: Any) -> str | None:
         back = ast.literal_eval(text)
         if type(back) is not type(value) or not bool(back == value):
             return None
-    except Exception:   # a container of application objects: their repr or == raised
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):   # nan, inf, recursive lists
         return None
     return text
+
+
+def _shown(value: Any) -> str:
+    """An argument as the docstring shows it: its literal (cut), else ``<a Class>``."""
+    text = _literal(value)
+    if text is None:
+        return f"<a {_class_names(type(value))[1]}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _function(value: Any) -> types.FunctionType | None:
@@ -176,9 +207,20 @@ def _instance_attributes(value: Any, cls: type, func: types.FunctionType, param:
     return needed
 
 
+def _class_names(cls: type) -> tuple[str, str]:
+    """(module, qualified name) of a class, read from ``type``'s own slots (no metaclass code)."""
+    module = vars(type)["__module__"].__get__(cls)
+    qualname = vars(type)["__qualname__"].__get__(cls)
+    return (module if isinstance(module, str) else "?"), (qualname if isinstance(qualname, str) else "?")
+
+
 def _importable(cls: type) -> bool:
-    qualname = getattr(cls, "__qualname__", "")
-    return isinstance(qualname, str) and "<" not in qualname and cls.__new__ is object.__new__
+    """Whether the test can import ``cls`` by name and make one with ``object.__new__``."""
+    try:
+        plain_new = inspect.getattr_static(cls, "__new__") is object.__new__
+    except AttributeError:
+        return False
+    return plain_new and "<" not in _class_names(cls)[1]
 
 
 class _Writer:
@@ -201,13 +243,13 @@ class _Writer:
         """The name the test uses for ``cls`` (imported), or None when it cannot be imported."""
         if not is_class(cls) or not _importable(cls):
             return None
-        module = sys.modules.get(cls.__module__)
+        module_of, qualname = _class_names(cls)
+        module = sys.modules.get(module_of)
         name = module_name(vars(module) if module is not None else None, self.work_dir)
         if name is None:
             return None
-        top = cls.__qualname__.split(".")[0]
-        self.import_name(name, top)
-        return cls.__qualname__
+        self.import_name(name, qualname.split(".")[0])
+        return qualname
 
     def argument(self, param: str, value: Any, func: types.FunctionType) -> None:
         text = _literal(value)
@@ -225,7 +267,7 @@ class _Writer:
             self.test.rebuilt.append(param)
             return
         fixture = f"recorded_{param}"
-        why = f"a {cls.__module__}.{cls.__qualname__}: its repr does not round-trip and it cannot be rebuilt faithfully " \
+        why = f"a {'.'.join(_class_names(cls))}: its repr does not round-trip and it cannot be rebuilt faithfully " \
               "from its recorded attributes"
         self.fixtures.append(textwrap.dedent(f'''
             @pytest.fixture
@@ -300,7 +342,7 @@ def generate(ctx: TraceContext, work_dir: str | None = None) -> GeneratedTest:
     if call.startswith("asyncio.run("):
         writer.plain_imports.add("asyncio")
     short = ctx.funcname.rsplit(".", 1)[-1]
-    shown_args = ctx.argstr
+    shown_args = ", ".join(f"{k}={_shown(v)}" for k, v in ctx.argvalues.items())
     if ctx.exc_type:
         outcome = f"raised {ctx.exc_type}: {ctx.exc_message or ''}".rstrip(": ")
         suffix = f"raises_{_snake(ctx.exc_type)}"

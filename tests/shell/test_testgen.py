@@ -52,6 +52,10 @@ def describe(item):
     return repr(item)
 
 
+def first(items):
+    return items[0]
+
+
 class Shelf:
     def __init__(self, items):
         self.items = items
@@ -188,3 +192,37 @@ def test_a_hold_context_has_no_outcome_and_its_test_fails_with_a_todo(session, t
     assert "pytest.fail(\"TODO: the recording has no outcome of this call (hold)" in text
     assert test.data["todo"] and test.data["literal"] == ["number"]
     assert textwrap.dedent(text).count("from tests.shell.conftest import GetHandler") == 1
+
+
+def test_no_application_code_runs_while_a_test_is_generated(session, shop):
+    calls = []
+
+    class Loud:
+        def __repr__(self):
+            calls.append("repr")
+            return "Loud()"
+
+        def __eq__(self, other):
+            calls.append("eq")
+            return True
+
+        __hash__ = object.__hash__
+
+    run(session, "trace -c return first")
+    shop.first([Loud(), 1])
+    test = run(session, "testgen")
+    assert calls == [] and "items=<a list>" in test.output and "def recorded_items():" in test.output
+    assert test.data["todo"][-1].startswith("the return value (a Loud)")
+
+
+def test_a_module_run_with_python_m_is_imported_by_its_spec_name(tmp_path):
+    from importlib.machinery import ModuleSpec
+
+    from otrace_server.shell.testgen import module_name
+
+    assert module_name({"__name__": "__main__", "__spec__": ModuleSpec("pkg.server", None)}) == "pkg.server"
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("")
+    main = {"__name__": "__main__", "__spec__": None, "__file__": str(tmp_path / "app" / "main.py")}
+    assert module_name(main, str(tmp_path)) == "app.main"
+    assert module_name({"__name__": "__main__"}) is None
