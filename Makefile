@@ -68,3 +68,12 @@ TEST_RUNNERS += test-emacs
 .PHONY: test-emacs
 test-emacs:
 	@scripts/emacs-test.sh
+
+# The core and tracing tests under each newer Python found (python3.12/python3.13 on PATH; 3.13 is
+# built once from Debian's source tarball into ~/.cache/otrace-ci): the sys.monitoring backend and
+# the code swap's bytecode differ per version. OTRACE_NEWER_PYTHONS_BUILD=0 skips the build.
+DEB_TEST_NEEDS += libssl-dev libffi-dev zlib1g-dev libsqlite3-dev libbz2-dev liblzma-dev libreadline-dev curl:curl
+TEST_RUNNERS += test-newer-pythons
+.PHONY: test-newer-pythons
+test-newer-pythons:
+	@scripts/newer-pythons.sh

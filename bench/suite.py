@@ -47,6 +47,7 @@ BENCHES = [
     Bench("web_eval"),
     Bench("login_flood"),
     Bench("handler_record"),
+    Bench("monitoring"),
 ]
 
 

@@ -25,6 +25,12 @@ INHERITS is traced by setting a wrapper function on the class named (the base cl
 shared by every other class: they stay untraced); so is a function whose wrapper code cannot be
 made to fit (logged: holders of the object do not see that trace).
 
+Python 3.12+: an exceptions-only trace (action None) of a function whose code object is its own
+changes nothing at all: core.monitoring watches the code object (``sys.monitoring``), so holders
+of the function see it just the same and a call that raises nothing costs a bare call. Everything
+else (holds, break, tag, conditions recording calls or returns, inherited methods, closures) and
+every trace on 3.11 is a wrapper swapped in as above; ``trace``/``untrace`` work alike for both.
+
 Cost: nothing is installed until ``trace`` is called, and ``untrace`` puts the original code back,
 so untraced code pays nothing. Each trace gets a wrapper generated for its condition (core.wrappers,
 core.conditions): exceptions only is ``try: return func(...) except Exception: record; raise``;
@@ -72,7 +78,7 @@ from dataclasses import dataclass, replace
 from types import FunctionType
 from typing import Any
 
-from otrace_server.core import codeswap
+from otrace_server.core import codeswap, monitoring
 from otrace_server.core import tags as _tags
 from otrace_server.core.conditions import ArgSpec, Condition, parse
 from otrace_server.core.context import MISSING, TraceContext, snapshot
@@ -147,6 +153,12 @@ class _Trace:
         """The matches counted so far."""
         return int(repr(self._matches)[6:-1]) - 1     # repr: "count(<next value>)"
 
+    def watchable(self) -> bool:
+        """True when this trace can be served by core.monitoring (3.12+): it only records
+        exceptions, and its function's own code object can be watched."""
+        return (self.action is None and self.cond.kind == "exceptions"
+                and monitoring.watchable(codeswap.underneath(self.spec.target.function)))
+
     # ---- bookkeeping -----------------------------------------------------------------------
     def _take(self) -> bool:
         """Count one match; False when it must not be recorded (inactive, before -N, after N)."""
@@ -167,10 +179,12 @@ class _Trace:
             self._logged = True
             log.exception("otrace: tracing %s failed (logged once; the traced program continues)", self.spec.name)
 
-    def _capture(self, frame, event: str, args: tuple, kwargs: dict, ctype: str = "traces", label: str | None = None,
-                 inner=None, exc: BaseException | None = None, return_value: Any = MISSING) -> TraceContext:
+    def _capture(self, frame, event: str, args: tuple | None, kwargs: dict | None, ctype: str = "traces",
+                 label: str | None = None, inner=None, exc: BaseException | None = None,
+                 return_value: Any = MISSING) -> TraceContext:
         s = self.settings
-        return snapshot(frame, ctype, label or self.label, self.funcname, event, (self.bind, args, kwargs),
+        argvalues = None if args is None else (self.bind, args, kwargs)   # None: from the frame's locals
+        return snapshot(frame, ctype, label or self.label, self.funcname, event, argvalues,
                         inner, s.stack_locals, s.deep_copy, exc, return_value, self.globals)
 
     def _tagged_label(self, args: tuple, kwargs: dict) -> str:
@@ -212,8 +226,9 @@ class _Trace:
             self.engine.store.save(ctx.id)
 
     # ---- what wrappers call ----------------------------------------------------------------
-    def on_exception(self, exc: BaseException, args: tuple, kwargs: dict) -> None:
-        """An exception left the function: record it (once per raise), maybe break."""
+    def on_exception(self, exc: BaseException, args: tuple | None, kwargs: dict | None) -> None:
+        """An exception left the function: record it (once per raise), maybe break. ``args`` None
+        (core.monitoring): the arguments are read from the function's frame."""
         try:
             try:
                 if exc.__dict__.get(_SEEN):
@@ -360,8 +375,16 @@ class Tracer:
         target installed, or None); returns what was installed."""
         target = trace.spec.target
         func = target.function
-        runs = codeswap.underneath(func)
+        if isinstance(previous, monitoring.Watch):
+            monitoring.unwatch(previous)
         replacing = previous if isinstance(previous, codeswap.Change) else None
+        if trace.watchable() and not target.inherited:
+            if replacing is None or codeswap.restore(replacing):
+                replacing = None
+                watch = monitoring.watch(func, trace)
+                if watch is not None:
+                    return watch
+        runs = monitoring.unwatched(codeswap.underneath(func))
         if not target.inherited:
             copy = runs if runs is not func else codeswap.copy_of(func)
             try:
@@ -419,7 +442,9 @@ class Tracer:
         trace, installed = entry
         del self._traces[key]
         target = trace.spec.target
-        if isinstance(installed, codeswap.Change):
+        if isinstance(installed, monitoring.Watch):
+            restored = monitoring.unwatch(installed)
+        elif isinstance(installed, codeswap.Change):
             restored = codeswap.restore(installed)
         else:
             restored = target.current() is installed
