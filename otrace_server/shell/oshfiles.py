@@ -15,7 +15,8 @@ Paths are absolute /osh paths as the shell shows them (``/osh/globals/...``, ``/
   the file ``<name>.py`` whose text is its live source, dedented (the patched source when
   patched); it is writable under /osh/globals, /osh/locals and /osh/patches (its ``name`` is then
   the dotted name ``edit``/``unpatch`` take), read-only elsewhere (a context's locals);
-- every other value is a read-only text file of the same name: its ``ls -l`` rendering
+- every other value is a read-only text file of the same name: a string as itself (a context's
+  ``__trc/exc_stack`` reads as the traceback), anything else its ``ls -l`` rendering
   (``vfs.long_value``).
 Names that cannot be a path component (empty, ``.``, ``..``, containing ``/``) are left out, and
 so are ``__x__`` names that are not functions (as ``ls`` without ``-a``; readable by path). A
@@ -219,8 +220,8 @@ class OshFiles:
         return out
 
     def read_file(self, path: str) -> FileText:
-        """The text of the file ``path``: a function's live source, else the value's ``ls -l``
-        rendering; OTraceError for a directory or a missing path."""
+        """The text of the file ``path``: a function's live source, a string itself, else the
+        value's ``ls -l`` rendering; OTraceError for a directory or a missing path."""
         parts = _parts(path)
         if parts[-1:] == [TRUNCATED] and self._truncated(parts[:-1]):
             return FileText(self._truncated_text(parts[:-1]), True, "plaintext", False)
@@ -228,7 +229,8 @@ class OshFiles:
         if node.is_dir:
             raise OTraceError(f"is a directory: {path}")
         if node.function is None:
-            return FileText(vfs.long_value(node.value), True, "plaintext", False)
+            text = node.value if type(node.value) is str else vfs.long_value(node.value)
+            return FileText(text, True, "plaintext", False)
         patch = self._patch(node)
         try:
             text = textwrap.dedent(inspect.getsource(node.function))

@@ -64,6 +64,8 @@ def test_a_context_is_a_folder_whose_functions_are_read_only(files, shell, engin
     path = "/osh/" + "/".join(ctx.path)
     names = {e.name: e for e in files.read_directory(path)}
     assert names["a"].type == "file" and names["b.py"].readonly is True and "__trc" in names
+    trace = files.read_file(path + "/__trc/exc_stack").text
+    assert "\n" in trace and "return a + b" in trace        # a string reads as itself: the traceback
     with pytest.raises(OTraceError, match="only functions under /osh/globals"):
         files.function_to_write(path + "/b.py")
 
