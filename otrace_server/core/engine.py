@@ -321,6 +321,8 @@ class Engine:
             self.events.publish("setting", name=name, value=value)
         if name == "hold_timeout":   # the holds that wait get it too, counted from when they began
             self.holds.set_timeout(value)
+        elif name == "max_recent":   # the store's queues keep that many
+            self.store.limit_changed()
 
     def _setting_changed(self, name: str, value: Any) -> None:
         if name == "log_level":

@@ -7,7 +7,11 @@ contexts (moved to ``saved``, never evicted) and holds that are still held.
 
 Cost: ``add`` is O(1) amortized however many contexts are held; it evicts in passes, once
 ``_EVICT_SLACK`` contexts beyond ``max_recent`` have accumulated (every read evicts first, so no
-reader ever sees more than ``max_recent``). Contexts held when added are kept
+reader ever sees more than ``max_recent``). ``add_later`` is one append to its type's queue, a
+deque of at most ``max_recent`` (``queues``): the context it pushes out, which no reader could
+have seen, is freed at once (so a steady stream of recorded calls frees as much as it keeps:
+what retained contexts drag along, e.g. a request and its handler, never piles up for the
+cyclic GC's generation 0 to count). Contexts held when added are kept
 out of the eviction order ("pinned"); the pinned ones are re-checked (O(pinned)) at each listing
 and, between listings, after as many adds of their type as stayed pinned at the previous check
 (so each check is paid for by the adds before it, and holds added meanwhile cannot postpone it);
@@ -16,12 +20,14 @@ recent from its resume). Memory: at most max_recent + _EVICT_SLACK evictable con
 plus the pinned ones: those still held and, with nobody listing, at most about twice as many
 resumed since the last check.
 
-Thread-safety: every method may be called from any thread (one lock guards the maps).
+Thread-safety: every method may be called from any thread (one lock guards the maps; the
+queues are deques, appended to without it).
 """
 
 from __future__ import annotations
 
 import collections
+import heapq
 import threading
 import time
 from collections import OrderedDict
@@ -36,8 +42,6 @@ _MAX_BASES = 10_000   # id bases remembered for the .n counters (cleared when ex
 #: contexts ``add`` may keep beyond max_recent before evicting (then down to max_recent): one
 #: eviction pass per this many adds. Every read trims first, so none is ever seen.
 _EVICT_SLACK = 8
-#: contexts ``add_later`` queues before storing them (at the latest: every read stores them first)
-_MAX_PENDING = 64
 #: the ``.n`` of ids, made once ("" for n = 0)
 _SUFFIXES = [""] + [f".{n}" for n in range(1, 256)]
 _NSUFFIXES = len(_SUFFIXES)
@@ -107,7 +111,11 @@ class ContextStore:
         self._prepare = prepare
         self._lock = threading.Lock()
         self._recent: dict[str, _Recent] = {t: _Recent() for t in CTYPES}
-        self._pending: collections.deque[TraceContext] = collections.deque()   # add_later, not stored yet
+        self._queue_limit = max(1, max_recent())
+        #: ctype -> the contexts add_later queued, not stored yet (at most max_recent: see ``queues``)
+        self.queues: dict[str, collections.deque[TraceContext]] = {
+            t: collections.deque(maxlen=self._queue_limit) for t in CTYPES}
+        self._queue_list = list(self.queues.values())
         self._saved: OrderedDict[str, TraceContext] = OrderedDict()
         self._latest: TraceContext | None = None
         self._second: tuple[float, float, str] = (0.0, 0.0, "")   # (second, next second, HH-MM-SS)
@@ -139,7 +147,7 @@ class ContextStore:
         lock = self._lock
         lock.acquire()        # not ``with``: on the tracer's path ``with`` costs three times as much
         try:
-            if self._pending:
+            if any(self._queue_list):
                 self._settle()
             self._put(ctx, self._max_recent())
         finally:
@@ -148,45 +156,53 @@ class ContextStore:
 
     def add_later(self, ctx: TraceContext) -> None:
         """Store ``ctx`` without assigning its id now, for a caller that does not need it (the
-        tracer when nobody listens): the context is queued (one deque append) and stored, in
-        order, at the next read of the store or ``add``, or once ``_MAX_PENDING`` are queued.
-        Then the contexts that ``add`` would have evicted before anyone could see them (all but
-        the newest ``max_recent`` of their type, in a type without held contexts) are dropped
-        without an id (ids stay unique: a ``.n`` counts the stored contexts of that second).
-        Raises OTraceError for an unknown context type."""
-        if ctx.ctype not in self._recent:
-            raise OTraceError(f"unknown context type {ctx.ctype!r}")
-        pending = self._pending
-        pending.append(ctx)
-        if len(pending) >= _MAX_PENDING:
-            lock = self._lock
-            lock.acquire()
-            try:
-                self._settle()
-            finally:
-                lock.release()
+        tracer when nobody listens): the context is queued (one append to ``queues[ctx.ctype]``)
+        and stored, in order, at the next read of the store or ``add``. A queue keeps the newest
+        ``max_recent`` contexts of its type: the older ones, which ``add`` would have evicted
+        before anyone could see them, are dropped without an id as newer ones come (ids stay
+        unique: a ``.n`` counts the stored contexts of that second). Raises OTraceError for an
+        unknown context type."""
+        try:
+            queue = self.queues[ctx.ctype]
+        except KeyError:
+            raise OTraceError(f"unknown context type {ctx.ctype!r}") from None
+        queue.append(ctx)
+
+    def limit_changed(self) -> None:
+        """``max_recent`` changed: store what is queued, and fit the queues to the new value (the
+        engine calls it when its setting changes; a read does it too)."""
+        with self._lock:
+            self._settle()
 
     def _settle(self) -> None:
-        """(Lock held) Store the contexts queued by ``add_later``, in order (see there)."""
-        pending = self._pending
-        batch = []
-        while pending:       # popleft: contexts queued meanwhile by other threads join this batch
-            batch.append(pending.popleft())
+        """(Lock held) Store the contexts queued by ``add_later``, in order (see there): each
+        type's in the order queued, the types merged by timestamp."""
+        batches = []
+        for queue in self._queue_list:
+            if queue:
+                batch = []
+                while queue:     # popleft: contexts queued meanwhile by other threads join this batch
+                    batch.append(queue.popleft())
+                batches.append(batch)
         limit = max(1, self._max_recent())
-        kept = []
-        seen: dict[str, int] = {}    # ctype -> contexts of the batch kept so far, newest first
-        recent_of = self._recent
-        for ctx in reversed(batch):
-            ctype = ctx.ctype
-            n = seen.get(ctype, 0)
-            if n < limit or recent_of[ctype].pinned:
-                seen[ctype] = n + 1
-                kept.append(ctx)
+        if limit != self._queue_limit:
+            self._fit_queues(limit)
+        if not batches:
+            return
         prepare = self._prepare
-        for ctx in reversed(kept):
+        for ctx in (batches[0] if len(batches) == 1 else heapq.merge(*batches, key=_timestamp)):
             if prepare is not None:
                 prepare(ctx)
             self._put(ctx, limit)
+
+    def _fit_queues(self, limit: int) -> None:
+        """(Lock held, queues just emptied) New queues of at most ``limit`` contexts (a context
+        another thread queues while they are replaced may be dropped unseen: the queues change
+        only with max_recent)."""
+        self._queue_limit = limit
+        for ctype, queue in self.queues.items():
+            self.queues[ctype] = collections.deque(queue, maxlen=limit)
+        self._queue_list = list(self.queues.values())
 
     def _put(self, ctx: TraceContext, limit: int) -> None:
         """(Lock held) Give ``ctx`` the next id of its (function, type, label) in its second, store
@@ -230,9 +246,11 @@ class ContextStore:
         """(Lock held; every read calls it first.) Store the contexts queued by ``add_later``, then
         evict what ``add`` left beyond max_recent (see ``_EVICT_SLACK``); with ``unpin``, resumed
         holds first rejoin the eviction order."""
-        if self._pending:
+        if any(self._queue_list):
             self._settle()
         limit = max(1, self._max_recent())
+        if limit != self._queue_limit:
+            self._fit_queues(limit)
         for t in ctypes:
             recent = self._recent[t]
             if unpin and recent.pinned:
@@ -326,9 +344,13 @@ class ContextStore:
     def clear(self, ctypes: Iterable[str] = CTYPES) -> None:
         """Drop all recent contexts of the given types that are not held (saved ones stay)."""
         with self._lock:
-            if self._pending:
+            if any(self._queue_list):
                 self._settle()
             for t in ctypes:
                 recent = self._recent[t]
                 for key in [k for k, c in recent.all.items() if not c.is_held]:
                     recent.remove(key)
+
+
+def _timestamp(ctx: TraceContext) -> float:
+    return ctx.timestamp

@@ -250,17 +250,43 @@ def test_queued_contexts_beyond_max_recent_are_dropped_unseen_and_ids_stay_uniqu
     assert store.latest() is later
 
 
-def test_the_queue_is_stored_by_itself_when_it_grows_long():
-    from otrace_server.core import store as store_module
+def test_a_queue_keeps_max_recent_and_frees_what_it_pushes_out_at_once():
+    import gc
+    import weakref
+
+    class Request:
+        pass
 
     store = ContextStore(lambda: 2)
-    for i in range(store_module._MAX_PENDING * 3):
-        store.add_later(ctx(ts=T0 + 0.001 * i))
-        assert len(store._pending) < store_module._MAX_PENDING   # memory stays bounded without reads
-    assert len(store.recent("exceptions")) == 2
+    alive = []
+    gc.disable()                                  # what is freed is freed by reference counts alone
+    try:
+        for i in range(6):
+            c = ctx(ts=T0 + 0.001 * i)
+            c.argvalues = {"request": Request()}
+            alive.append(weakref.ref(c.argvalues["request"]))
+            store.add_later(c)
+            del c
+            # the queue holds the newest two: the request of the context pushed out is gone already
+            assert [r() is not None for r in alive] == [False] * max(0, i - 1) + [True] * min(i + 1, 2)
+    finally:
+        gc.enable()
+    assert sum(map(len, store.queues.values())) == 2            # memory stays bounded without reads
+    assert [c.argvalues["request"] for c in store.recent("exceptions")] == [r() for r in alive[-2:]]
 
 
-def test_types_with_held_contexts_store_every_queued_context():
+def test_queues_follow_max_recent():
+    limit = [2]
+    store = ContextStore(lambda: limit[0])
+    limit[0] = 4
+    store.limit_changed()
+    queued = [ctx(ts=T0 + 0.001 * i) for i in range(6)]
+    for c in queued:
+        store.add_later(c)
+    assert store.recent("exceptions") == queued[-4:]
+
+
+def test_types_with_held_contexts_keep_their_held_ones_and_the_newest_queued():
     store = ContextStore(lambda: 2)
     held = ctx("breaks", "b")
     held.hold = _Held()
@@ -268,8 +294,19 @@ def test_types_with_held_contexts_store_every_queued_context():
     queued = [ctx("breaks", "b", ts=T0 + 0.1 * i) for i in range(1, 5)]
     for c in queued:
         store.add_later(c)
-    assert held in store.recent("breaks")
-    assert all(c.id for c in queued)                          # none dropped unseen: eviction decides
+    shown = store.recent("breaks")
+    assert held in shown and queued[-1] in shown and len(shown) == 2
+    assert all(c.id == "" for c in queued[:2])                 # dropped unseen: the queue keeps max_recent
+
+
+def test_queued_contexts_of_several_types_are_stored_in_the_order_recorded():
+    store = ContextStore(lambda: 5)
+    a = ctx(ts=T0 + 0.1)
+    b = ctx("traces", "call", ts=T0 + 0.2)
+    c = ctx(ts=T0 + 0.3)
+    for each in (a, b, c):
+        store.add_later(each)
+    assert store.latest() is c and store.recent() == [a, b, c]
 
 
 def test_add_later_rejects_an_unknown_type_at_once():

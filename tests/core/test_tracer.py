@@ -566,7 +566,7 @@ def test_deferred_enrichers_run_when_a_queued_context_gets_its_id_and_never_for_
     for n in range(5):
         with pytest.raises(ZeroDivisionError):
             ns["recip"]("0" * (n + 1))                      # "0", "00", ...: all divide by zero
-    assert runs == [] and len(engine.store._pending) == 5     # queued: nothing needed them at once
+    assert runs == [] and len(engine.store.queues["exceptions"]) == 2    # queued (the newest max_recent)
     reader = threading.Thread(target=lambda: engine.store.recent("exceptions"), name="reader")
     reader.start()
     reader.join(5)
@@ -578,4 +578,4 @@ def test_deferred_enrichers_run_when_a_queued_context_gets_its_id_and_never_for_
     engine.enrichers.append(lambda ctx: None)                      # an immediate enricher: recorded at once
     with pytest.raises(ZeroDivisionError):
         ns["recip"]("-0")
-    assert not engine.store._pending and runs[-1] == ("-0", threading.current_thread().name)
+    assert not any(engine.store.queues.values()) and runs[-1] == ("-0", threading.current_thread().name)
