@@ -48,6 +48,7 @@ BENCHES = [
     Bench("login_flood"),
     Bench("handler_record"),
     Bench("monitoring"),
+    Bench("control_latency"),
 ]
 
 

@@ -15,7 +15,8 @@ THE RULE (docs/ARCHITECTURE.md, "runtime", says the same):
 1. Application objects (the program's globals and locals, held frames, request handlers: anything
    whose ``__repr__``, attribute or code may run application code) are read and evaluated on the
    front-end thread that asked, never on the control thread: application code may block, and the
-   control loop must keep answering every client. otrace runs code on the app thread only
+   control loop must keep answering every client (it answers by itself only what reads otrace's
+   own state with bounded work: ``lsp.inline``'s rule). otrace runs code on the app thread only
    through this module (a hold's resume, ``post_to_app_loop`` callbacks) and in the code it traces
    or patches into the application.
 2. Waits: the control thread never blocks (its loop is the control plane). The app thread never

@@ -12,24 +12,33 @@ a valid ``Content-Length`` (non-JSON framing garbage) closes the connection; a b
 nested too deeply to parse) gets -32700; a body that is not a JSON-RPC message (or whose ``id`` is
 not a string, an integer or null) gets -32600. ``shutdown``/``exit`` close only this connection.
 
+Requests that ``lsp.inline``'s rule allows (bounded, reading only otrace's own state: ``pwd``,
+``otrace/holds``...) are answered on the control loop before pygls sees them, in the same pass of
+the loop that read them; every other request goes through pygls to a worker thread. A client's
+shell requests (``inline.SESSION_METHODS``) run one at a time in the order sent, and no inline
+answer overtakes one of them still pending.
+
 pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
-decorator, ``_converter`` and ``_serialize_message``; ``set_writer``.
+decorator, ``_converter``, ``_serialize_message`` and ``_request_futures`` (the task of a request
+it dispatched); ``set_writer``.
 
-Thread-safety: everything here runs on the control loop, except ``call`` (worker threads: it
-makes this client the audit actor, ``core.audit.acting("lsp", client_name)``, for the request it
-runs) and the shell session (used by worker threads under ``session_lock``).
+Thread-safety: everything here runs on the control loop, except ``call`` (worker threads, or the
+control loop for an inline answer: it makes this client the audit actor,
+``core.audit.acting("lsp", client_name)``, for the request it runs) and the shell session (used
+under ``session_lock`` by one request at a time).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcServerError
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcServerError
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -40,7 +49,7 @@ from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.outcomes import STATUS_RANGE
-from otrace_server.lsp import methods
+from otrace_server.lsp import inline, methods
 
 __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED", "ERR_NOT_AVAILABLE",
            "ERR_BAD_TOKEN"]
@@ -109,6 +118,8 @@ class LspClient(Client):
         self.server = server
         self.session = None
         self.session_lock = threading.Lock()
+        self._session_order = asyncio.Lock()   # the client's shell requests, one at a time, in order
+        self._session_pending = 0   # its shell requests dispatched to pygls and not answered yet
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls: LanguageServer | None = None
         self.lsp: _Protocol | None = None
@@ -157,13 +168,16 @@ class LspClient(Client):
                 params = {}
             if not isinstance(params, dict):
                 raise JsonRpcInvalidParams(message=f"{method}: params must be an object")
-            return await self.server.in_worker(self.call, method, handler, params)
+            if method not in inline.SESSION_METHODS:
+                return await self.server.in_worker(self.call, method, handler, params)
+            async with self._session_order:
+                return await self.server.in_worker(self.call, method, handler, params)
 
         return run
 
     def call(self, method: str, handler, params: dict) -> Any:
-        """Worker thread: run one handler as this client (the audit actor ``lsp``, ``client_name``),
-        turning failures into JSON-RPC errors."""
+        """Worker thread (control loop for an inline answer): run one handler as this client (the
+        audit actor ``lsp``, ``client_name``), turning failures into JSON-RPC errors."""
         try:
             with audit.acting("lsp", self.client_name):
                 return handler(self, params)
@@ -238,6 +252,8 @@ class LspClient(Client):
         login = not self.authenticated
         if login and not self._login(data):
             return
+        if not login and self._answer_inline(data):
+            return
         try:
             message = self.lsp.structure_message(data)
         except JsonRpcException:
@@ -247,3 +263,36 @@ class LspClient(Client):
                 self.close()
             return
         self.lsp.handle_message(message)
+        if data.get("method") in inline.SESSION_METHODS:
+            task = self.lsp._request_futures.get(data.get("id"))
+            if task is not None:   # done (answered, failed or cancelled, even before it started)
+                self._session_pending += 1
+                task.add_done_callback(self._session_answered)
+
+    def _session_answered(self, _task: Any) -> None:
+        self._session_pending -= 1
+
+    def _answer_inline(self, data: dict) -> bool:
+        """Answer the request ``data`` here, on the control loop, when ``lsp.inline`` allows it
+        (True: answered, and sent now, not at the end of the loop's pass); False: not a request
+        for the inline path (see ``inline``'s rule)."""
+        method, msg_id, params = data.get("method"), data.get("id"), data.get("params")
+        if params is None:
+            params = {}
+        if msg_id is None or method not in inline.RULES or not isinstance(params, dict):
+            return False
+        if method in inline.SESSION_METHODS and (self._session_pending or self.session_lock.locked()):
+            return False   # rule 2: never ahead of (nor beside) the client's pending shell request
+        kind = self.server.inline.allows(self, method, params)
+        if kind is None:
+            return False
+        try:
+            answer = {"result": self.server.inline.run(kind, lambda: self.call(method, methods.REQUESTS[method], params))}
+        except JsonRpcException as exc:
+            answer = {"error": exc.to_response_error()}
+        except Exception:   # as pygls answers a handler's crash
+            log.exception("otrace lsp: %s failed", method)
+            answer = {"error": JsonRpcInternalError.of(sys.exc_info()).to_response_error()}
+        self.write(encode({"jsonrpc": "2.0", "id": msg_id, **answer}, default=self.lsp._serialize_message))
+        self.flush()
+        return True

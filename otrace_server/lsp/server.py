@@ -36,7 +36,7 @@ from otrace_server.control.throttle import context_line
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
 from otrace_server.lsp.client import LspClient
-from otrace_server.lsp import live
+from otrace_server.lsp import inline, live
 from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
 
 __all__ = ["LspServer", "start_server"]
@@ -65,6 +65,7 @@ class LspServer(Endpoint):
         self._poll: asyncio.TimerHandle | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
         self._resumed: list[dict[str, Any]] = []   # holds resumed during this pass of the loop
+        self.inline = inline.Inline()   # which requests are answered on the control loop (lsp.inline)
 
     # ---- lifecycle (control loop) -------------------------------------------------------------
     async def start(self) -> None:

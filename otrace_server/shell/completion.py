@@ -22,7 +22,7 @@ from otrace_server.shell import vfs
 from otrace_server.shell.commands.tracing import TRACE_ACTIONS
 from otrace_server.shell.registry import COMMANDS
 
-__all__ = ["complete"]
+__all__ = ["complete", "own_names_only"]
 
 _TRACE_OPTIONS = ["-a", "-c", "-n"]
 _TRACE_CONDITIONS = ["call", "return", "all", "tagged"]
@@ -32,16 +32,34 @@ _DIR_COMMANDS = ("cd", "cdls", "pushd", "ls")
 _ONLY_DIRS = ("cd", "cdls", "pushd")
 
 
-def complete(session, line: str, cursor: int) -> list[str]:
-    """Completions of the word before ``cursor`` in ``line`` (see the module doc)."""
+def _words(line: str, cursor: int) -> tuple[str, list[str]]:
+    """(the word being completed, the words before it) of ``line`` up to ``cursor``."""
     head = line[:max(0, min(cursor, len(line)))]
     words = head.split()
     current = "" if (not words or head.endswith(" ")) else words[-1]
-    before = words[:-1] if current else words
+    return current, words[:-1] if current else words
+
+
+def _command_names(session, current: str) -> list[str]:
+    return [n for n in sorted(set(COMMANDS) | set(session.aliases)) if n.startswith(current)]
+
+
+def own_names_only(session, line: str, cursor: int) -> bool:
+    """Whether ``complete`` offers only otrace's own names there (no path: no application object
+    is looked at): a command name that some command or alias starts with, ``set`` parameters and
+    values, ``help`` topics, ``trace`` options and actions."""
+    current, before = _words(line, cursor)
     if not before:
-        names = sorted(set(COMMANDS) | set(session.aliases))
-        found = [n for n in names if n.startswith(current)]
-        return found or _paths(session, current)
+        return bool(_command_names(session, current))
+    cmd = before[0]
+    return cmd in ("set", "help") or (cmd == "trace" and (before[-1] in ("-a", "-c") or current.startswith("-")))
+
+
+def complete(session, line: str, cursor: int) -> list[str]:
+    """Completions of the word before ``cursor`` in ``line`` (see the module doc)."""
+    current, before = _words(line, cursor)
+    if not before:
+        return _command_names(session, current) or _paths(session, current)
     cmd = before[0]
     if cmd == "set":
         if len(before) == 1:

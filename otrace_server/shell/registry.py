@@ -12,7 +12,12 @@ code or starts processes, so the session refuses it while ``safe_mode`` is on, b
 (``core.policy.require_unsafe``: one message shape for every front end); ``changes_state=True``
 -- the command changes the application or otrace's state (holds, traces, patches, settings,
 tags, objects), and each effect it makes writes one audit line where it happens
-(``core.audit.record``). Both are shown in the command's help.
+(``core.audit.record``). Both are shown in the command's help. ``bounded=True`` (or a predicate
+``bounded(session, args) -> bool`` for commands where it depends on the arguments) -- the command
+only reads otrace's own state (no application object: no ``__repr__``, attribute or call of
+theirs; no file, no process, no wait for a loop), with work bounded by otrace's own limits: a
+front end may run it on a thread that must never block (``Session.bounded`` checks a whole line;
+the language server answers such lines on its control thread, ``lsp.inline``).
 
 Thread-safety: the registry is filled at import time and only read afterwards.
 """
@@ -20,7 +25,7 @@ Thread-safety: the registry is filled at import time and only read afterwards.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Union
 
 from otrace_server.core.policy import HOW_TO_ALLOW
 
@@ -35,7 +40,7 @@ UNSAFE = f"Refused in safe mode ({HOW_TO_ALLOW})."
 @dataclass(frozen=True)
 class Command:
     """A registered command: ``usage`` is its one-line synopsis, ``details`` the rest of its help;
-    ``changes_state`` and ``unsafe`` its policy (see the module doc)."""
+    ``changes_state``, ``unsafe`` and ``bounded`` its policy (see the module doc)."""
 
     name: str
     func: Callable
@@ -44,6 +49,7 @@ class Command:
     raw: bool = False          # True: the command takes the raw rest of the line (no shlex split)
     changes_state: bool = False
     unsafe: bool = False
+    bounded: Union[bool, Callable[..., bool]] = False
 
     @property
     def help(self) -> str:
@@ -59,11 +65,11 @@ COMMANDS: dict[str, Command] = {}
 
 
 def command(name: str, usage: str, details: str = "", *, raw: bool = False, changes_state: bool = False,
-            unsafe: bool = False) -> Callable:
+            unsafe: bool = False, bounded: Union[bool, Callable[..., bool]] = False) -> Callable:
     """Register the decorated function as the command ``name`` (see the module doc)."""
 
     def register(func: Callable) -> Callable:
-        COMMANDS[name] = Command(name, func, usage, details, raw, changes_state, unsafe)
+        COMMANDS[name] = Command(name, func, usage, details, raw, changes_state, unsafe, bounded)
         return func
 
     return register

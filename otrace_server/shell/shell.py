@@ -252,6 +252,25 @@ class Session:
         result.cwd = self.cwd_text
         return result
 
+    def bounded(self, line: str) -> bool:
+        """Whether ``execute(line)`` would run only a command declared ``bounded`` (see
+        ``shell.registry``): then it reads no application object, touches no file or process and
+        waits for nothing, so a thread that must never block may run it. False for anything else
+        (an alias, Python code, a Unix command, input for a command); never raises."""
+        text = line.strip() if isinstance(line, str) else "!"
+        if not text or text.startswith("#") or self.locked:
+            return True
+        word, _, rest = text.partition(" ")
+        cmd = COMMANDS.get(word)
+        if cmd is None or not cmd.bounded or (not self.in_osh and word not in NAVIGATION):
+            return False
+        if cmd.bounded is True:
+            return True
+        try:
+            return bool(cmd.bounded(self, shlex.split(rest)))
+        except Exception:   # unbalanced quotes and the like: the command's own error, in a worker
+            return False
+
     def _run(self, line: str, stdin: str | None, depth: int) -> Result:
         if depth > _MAX_DEPTH:
             raise OTraceError("alias expansion too deep")
@@ -354,6 +373,16 @@ class Session:
             return complete(self, line, len(line) if cursor is None else cursor)
         except Exception:
             return []
+
+    def completion_bounded(self, line: str, cursor: int | None = None) -> bool:
+        """Whether ``complete(line, cursor)`` offers only otrace's own names (commands, aliases,
+        settings, ``trace`` options), so that it reads no application object and waits for
+        nothing (as ``bounded`` for a line). Never raises."""
+        from otrace_server.shell.completion import own_names_only
+        try:
+            return own_names_only(self, line, len(line) if cursor is None else cursor)
+        except Exception:
+            return False
 
     def unlock(self, password: str) -> bool:
         """Unlock after ``lock`` when ``password`` matches ``settings.password``."""

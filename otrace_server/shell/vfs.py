@@ -41,13 +41,15 @@ from otrace_server.shell.providers import TaskSource, WebProvider
 from otrace_server.shell.runtime_views import describe_task, describe_thread, task_snapshot, thread_snapshot
 
 __all__ = ["BASE", "TOP_DIRS", "TRACE_INFO", "UP", "DOWN", "CONTEXT_DIRS", "Host", "Dir", "MappingDir",
-           "ObjectDir", "OSDir", "WebClientDir", "wrap", "resolve", "glob", "is_directory"]
+           "ObjectDir", "OSDir", "WebClientDir", "wrap", "resolve", "glob", "is_directory", "own_listing"]
 
 BASE = "osh"
 TOP_DIRS = ("globals", "locals", "recent", "saved", "patches", "pickled", "web", "tasks", "threads")
 CONTEXT_DIRS = ("recent", "saved", "pickled")
 TRACE_INFO, UP, DOWN = "__trc", "__up", "__down"
 _SCALARS = (type(None), bool, int, float, complex, str, bytes, bytearray)
+#: the /osh directories of otrace's own state whose names ``own_listing`` vouches for
+_OWN_TOP = CONTEXT_DIRS + ("patches",)
 #: the most characters ``ls -l`` shows of one value
 LONG_LIMIT = 2000
 
@@ -400,6 +402,21 @@ def lookup(shell: Host, parts: list[str]) -> Any:
         raise OTraceError(f"no such entry: /{'/'.join(parts)}") from None
     except Exception as exc:
         raise OTraceError(f"cannot read /{'/'.join(parts)}: {exception_text(exc)}") from None
+
+
+def own_listing(parts: list[str]) -> bool:
+    """True when resolving the directory at absolute path ``parts`` and listing its names reads
+    only otrace's own state, bounded by otrace's own limits (``max_recent``...): /osh itself, the
+    trees of contexts (/osh/recent, saved, pickled) above the contexts themselves (a context is
+    a directory of the application's locals), /osh/patches. No application code runs, no file is
+    read, nothing waits. False for anything else (wildcards too)."""
+    if not parts or parts[0] != BASE or any(has_magic(name) for name in parts):
+        return False
+    if len(parts) == 1:
+        return True
+    if parts[1] in CONTEXT_DIRS:
+        return len(parts) < 6
+    return len(parts) == 2 and parts[1] in _OWN_TOP
 
 
 def has_magic(name: str) -> bool:

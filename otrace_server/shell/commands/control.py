@@ -20,7 +20,8 @@ _MAX_SOURCE_DEPTH = 4
 
 
 @command("help", "help [command|*]          # Display help information",
-         "help *                    # One line per command\nhelp command              # Help on a command")
+         "help *                    # One line per command\nhelp command              # Help on a command",
+         bounded=True)
 def help_(session, call):
     names = sorted(COMMANDS)
     if not call.args:

@@ -25,6 +25,7 @@ __all__ = ["list_entries", "line_wrap", "TTY_WIDTH"]
 
 TTY_WIDTH = 80
 _FLAGS = set("acflmtvC")
+_NAME_FLAGS = set("atC")   # flags that need no entry's value
 _SHOW_HIDDEN = {"__call__", vfs.TRACE_INFO, vfs.UP, vfs.DOWN}
 
 _LS_HELP = """pattern may use simple shell wildcards (e.g., "*", "abc*", ...)
@@ -244,8 +245,18 @@ def _describe(parent: vfs.Dir, name: str, value: Any) -> str:
         return f"<error: {exception_text(exc)}>"
 
 
+def _names_only_of_own_state(session, args: list[str]) -> bool:
+    """``ls``'s ``bounded`` policy: names only (no flag that reads values: -l, -c, -f, -m, -v, nor
+    a class exclusion) of directories that hold otrace's own state (``vfs.own_listing``)."""
+    flags = [a for a in args if a.startswith("-") and len(a) > 1]
+    if any(not set(f[1:]) <= _NAME_FLAGS for f in flags):
+        return False
+    paths = [a for a in args if a not in flags] or ["."]
+    return all(vfs.own_listing(session.abspath(p)) for p in paths)
+
+
 @command("ls", 'ls [-acflmtv] [-(.|..|<baseclass>)] [pattern ...]   # List entries of the current "directory" (or matching names)',
-         _LS_HELP)
+         _LS_HELP, bounded=_names_only_of_own_state)
 def ls(session, call):
     return list_entries(session, call.args)
 

@@ -187,7 +187,7 @@ def swapd(session, call):
 
 
 @command("pwd", 'pwd [-a]                  # Print current working "directory"',
-         "-a  also print the directory stack, top first")
+         "-a  also print the directory stack, top first", bounded=True)
 def pwd(session, call):
     if call.args not in ([], ["-a"]):
         raise OTraceError("pwd: expected no argument or -a")

@@ -1,0 +1,112 @@
+"""Read-only requests answered on the control thread itself (``lsp.inline``), over real LSP/TCP
+against a real Tornado app (tests/lsp/inline_app.py). Which thread answered is told by the app's
+test commands (``thread``: bounded, ``thread_w``: not), never by timing."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.lsp.conftest import HERE, AppProcess, _sample_ready, fetch_async
+
+CONTROL = "otrace-control"
+_ids = itertools.count(10_000)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    process = AppProcess([str(HERE / "inline_app.py")], tmp_path_factory.mktemp("xdg"), _sample_ready)
+    yield process
+    process.stop()
+
+
+def run(client, line: str) -> dict:
+    return client.request("otrace/command", {"line": line})
+
+
+def send(client, method: str, params: dict) -> int:
+    """Send a request without waiting for its answer (pipelined); its id."""
+    msg_id = next(_ids)
+    client.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return msg_id
+
+
+def answer(client, msg_id: int) -> dict:
+    response = client.wait_response(msg_id, timeout=20)
+    assert "error" not in response, response
+    return response["result"]
+
+
+def test_a_bounded_command_is_answered_on_the_control_thread_any_other_in_a_worker(app):
+    client = app.client()
+    assert run(client, "thread")["output"] == CONTROL
+    assert run(client, "thread_w")["output"].startswith("otrace-lsp")
+    assert run(client, "pwd") == {"output": "/osh/globals", "prompt": "globals> ", "cwd": "/osh/globals",
+                                  "error": False}
+    assert run(client, "ls /osh")["output"].split() == ["globals", "locals", "patches", "pickled", "recent",
+                                                        "saved", "tasks", "threads", "web"]
+    bad = run(client, "pwd extra")   # a bounded command's own error: the same answer as ever
+    assert bad["error"] is True and bad["output"] == "pwd: expected no argument or -a"
+
+
+@pytest.mark.parametrize("path,handler", [("/block?s=4", "BLOCKING"), ("/spin?s=4", "SPINNING")])
+def test_read_only_requests_are_answered_inline_while_the_app_is_busy(app, path, handler):
+    """With the app's loop blocked (time.sleep) or a handler spinning in Python, the read-only
+    requests are answered, on the control thread."""
+    client = app.client()
+    busy = fetch_async(app, path)
+    app.read_until(handler)
+    assert run(client, "thread")["output"] == CONTROL
+    assert run(client, "pwd")["output"] == "/osh/globals"
+    assert client.request("otrace/holds", {}) == {"holds": []}
+    assert client.request("otrace/complete", {"line": "pw"}) == {"items": ["pwd"]}
+    assert run(client, "thread")["output"] == CONTROL
+    assert "body" not in busy   # all of it while the app was still busy
+    busy["thread"].join(30)
+
+
+def test_the_cwd_stays_right_across_inline_and_worker_commands(app):
+    """An inline answer never overtakes the client's own pending shell request: ``pwd`` sent
+    right behind ``cd`` (which runs in a worker) says where ``cd`` went."""
+    client = app.client()
+    first = send(client, "otrace/command", {"line": "cd /osh/recent"})
+    then = send(client, "otrace/command", {"line": "thread"})
+    where = send(client, "otrace/command", {"line": "pwd"})
+    assert answer(client, first)["cwd"] == "/osh/recent"
+    assert answer(client, then)["output"].startswith("otrace-lsp")   # behind the pending cd: a worker
+    assert answer(client, where)["output"] == "/osh/recent"
+    assert run(client, "thread") == {"output": CONTROL, "prompt": "recent> ", "cwd": "/osh/recent", "error": False}
+    assert run(client, "cd ..; thread_w")["cwd"] == "/osh"
+    assert run(client, "pwd")["output"] == "/osh"
+    other = app.client()   # each client has its own cwd
+    assert run(other, "pwd")["output"] == "/osh/globals"
+
+
+def test_a_slow_command_blocks_neither_another_client_nor_the_inline_answers(app):
+    slow, other = app.client(), app.client()
+    napping = send(slow, "otrace/command", {"line": "nap 3"})
+    behind = send(slow, "otrace/command", {"line": "pwd"})
+    assert run(other, "thread")["output"] == CONTROL
+    assert run(other, "thread_w")["output"].startswith("otrace-lsp")
+    assert run(other, "pwd")["output"] == "/osh/globals"
+    assert napping not in slow.responses and behind not in slow.responses
+    assert answer(slow, napping)["output"].startswith("otrace-lsp")
+    assert answer(slow, behind)["output"] == "/osh/globals"   # in order, after the nap
+
+
+def test_a_bounded_command_over_the_budget_goes_to_the_workers(app):
+    """``heavy`` is declared bounded but spends ~20 ms of CPU: answered inline once, then in
+    workers (its kind only: ``pwd`` stays inline)."""
+    client = app.client()
+    assert run(client, "heavy")["output"] == CONTROL
+    assert run(client, "heavy")["output"].startswith("otrace-lsp")
+    assert run(client, "thread")["output"] == CONTROL
+
+
+def test_requests_the_rule_refuses_go_to_a_worker_with_the_same_answers(app):
+    client = app.client()
+    assert client.request("otrace/complete", {"line": "ls /osh/gl"}) == {"items": ["/osh/globals/"]}
+    with pytest.raises(Exception, match="-32602"):
+        client.request("otrace/complete", {"line": "pw", "cursor": 9})
+    assert run(client, "thread")["output"] == CONTROL
