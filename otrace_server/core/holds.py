@@ -18,6 +18,7 @@ Thread-safety: every method may be called from any thread.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import threading
@@ -120,11 +121,20 @@ class Hold:
 
 
 class HoldRegistry:
-    """The holds that are waiting. ``on_resumed(hold)`` is called after each resume."""
+    """The holds that are waiting. ``on_resumed(hold)`` is called after each resume.
+
+    Besides the holds by id, the registry keeps them in one list by ``number`` (creation order),
+    from which resumed holds are dropped lazily (compacted once they outnumber the waiting ones):
+    ``page`` finds where a page starts by bisection, so a page costs O(log n + limit), not a sort
+    of every hold; ``list`` walks it without sorting. 8 bytes a hold."""
+
+    #: resumed holds the ordered list may keep before it is compacted, beyond one per waiting hold
+    _SLACK = 64
 
     def __init__(self, on_resumed: Callable[[Hold], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._holds: dict[str, Hold] = {}
+        self._order: list[Hold] = []    # by number; holds no longer in _holds are skipped, then dropped
         self._on_resumed = on_resumed
 
     def create(self, context, resolver: Callable[[Outcome], None], timeout: float = 0.0) -> Hold:
@@ -133,12 +143,37 @@ class HoldRegistry:
         context.hold = hold
         with self._lock:
             self._holds[context.id] = hold
+            order = self._order
+            if order and order[-1].number > hold.number:   # numbered on one thread, registered after
+                bisect.insort(order, hold, key=_number)     # another thread's newer one
+            else:
+                order.append(hold)
         return hold
 
     def list(self) -> list[Hold]:
         """Holds still waiting, oldest first."""
         with self._lock:
-            return sorted(self._holds.values(), key=lambda h: h.created)
+            waiting = self._holds
+            return [h for h in self._order if waiting.get(h.context.id) is h]
+
+    def page(self, after: int | None = None, limit: int = 100) -> tuple[list[Hold], int, int | None]:
+        """Up to ``limit`` (>= 1) waiting holds numbered above ``after`` (from the first when None),
+        oldest first; how many holds wait in all; and the cursor of the next page (the last hold's
+        number, to pass as ``after``) or None when no waiting hold follows. O(log n + limit)
+        amortized: a hold resumed meanwhile is not in a later page, one started meanwhile is
+        (numbers only grow)."""
+        with self._lock:
+            waiting, order = self._holds, self._order
+            index = 0 if after is None else bisect.bisect_right(order, after, key=_number)
+            found: list[Hold] = []
+            while index < len(order):
+                hold = order[index]
+                index += 1
+                if waiting.get(hold.context.id) is hold:
+                    if len(found) == limit:
+                        return found, len(waiting), found[-1].number
+                    found.append(hold)
+            return found, len(waiting), None
 
     def get(self, trace_id: str) -> Hold | None:
         """The waiting hold with this trace id, or None."""
@@ -149,6 +184,7 @@ class HoldRegistry:
         """Resume one hold; OTraceError when no hold with this id is waiting."""
         with self._lock:
             hold = self._holds.pop(trace_id, None)
+            self._compact()
         if hold is None:
             raise OTraceError(f"no held request or thread {trace_id!r}")
         self._finish(hold, outcome or Outcome())
@@ -173,9 +209,17 @@ class HoldRegistry:
         with self._lock:
             holds = list(self._holds.values())
             self._holds.clear()
+            self._order = []
         for hold in holds:
             self._finish(hold, outcome)
         return holds
+
+    def _compact(self) -> None:
+        """(Lock held.) Drop the resumed holds from the ordered list once they outnumber the
+        waiting ones (plus ``_SLACK``): O(1) amortized per resume."""
+        if len(self._order) > 2 * len(self._holds) + self._SLACK:
+            waiting = self._holds
+            self._order = [h for h in self._order if waiting.get(h.context.id) is h]
 
     def _finish(self, hold: Hold, outcome: Outcome) -> None:
         hold.outcome = outcome
@@ -189,3 +233,7 @@ class HoldRegistry:
 
     def __len__(self) -> int:
         return len(self._holds)
+
+
+def _number(hold: Hold) -> int:
+    return hold.number

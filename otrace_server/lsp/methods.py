@@ -32,7 +32,8 @@ from otrace_server.placement.promote import patch_change
 from otrace_server.shell.oshfiles import OshFiles, SourceError, check_source
 from otrace_server.shell.testgen import generate
 
-__all__ = ["ParamsError", "NotAvailable", "ErrorWithData", "REQUESTS", "MAX_WEB_TIMEOUT_MS"]
+__all__ = ["ParamsError", "NotAvailable", "ErrorWithData", "REQUESTS", "MAX_WEB_TIMEOUT_MS", "MAX_HOLDS_PAGE",
+           "DEFAULT_HOLDS_PAGE"]
 
 
 class ParamsError(ValueError):
@@ -54,6 +55,10 @@ class ErrorWithData(OTraceError):
 
 #: the longest ``otrace/webEval`` wait a client may ask for, in milliseconds
 MAX_WEB_TIMEOUT_MS = 60_000
+#: holds in one ``otrace/holds`` page: the most a client may ask for, and what it gets when it
+#: gives only ``after``
+MAX_HOLDS_PAGE = 1000
+DEFAULT_HOLDS_PAGE = 100
 
 _TYPES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}
 
@@ -94,7 +99,17 @@ def complete(conn, p: dict) -> dict:
 
 
 def holds(conn, p: dict) -> dict:
-    return {"holds": [hold_payload(h, conn.server.locate_context) for h in conn.server.engine.holds.list()]}
+    """Every waiting hold (no params), or one page of them: ``{limit?, after?}`` -> ``{holds,
+    total, next}`` (``core.holds.HoldRegistry.page``: O(page), however many wait)."""
+    limit = _arg(p, "limit", int, None, method="otrace/holds")
+    after = _arg(p, "after", int, None, method="otrace/holds")
+    registry, locate = conn.server.engine.holds, conn.server.locate_context
+    if limit is None and after is None:
+        return {"holds": [hold_payload(h, locate) for h in registry.list()]}
+    if limit is not None and not 1 <= limit <= MAX_HOLDS_PAGE:
+        raise ParamsError(f"otrace/holds: 'limit' must be between 1 and {MAX_HOLDS_PAGE}")
+    page, total, following = registry.page(after, limit or DEFAULT_HOLDS_PAGE)
+    return {"holds": [hold_payload(h, locate) for h in page], "total": total, "next": following}
 
 
 def resume(conn, p: dict) -> dict:

@@ -171,6 +171,8 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
     box = getting(demo, "/?number=77")
     hold = c.wait("otrace/holdStarted")
     assert [h["id"] for h in c.request("otrace/holds")["holds"]] == [hold["id"]]
+    page = c.request("otrace/holds", {"limit": 10, "after": 0})
+    assert [h["id"] for h in page["holds"]] == [hold["id"]] and page["total"] == 1 and page["next"] is None
     assert c.request("otrace/context", {"traceId": hold["id"]})["variables"]
     assert c.request("otrace/resume", {"ids": [hold["id"]], "value": 5}) == {"resumed": [hold["id"]]}
     assert c.wait("otrace/holdResumed", lambda p: p["id"] == hold["id"])["outcome"]["kind"] == "value"
