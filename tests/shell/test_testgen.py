@@ -98,7 +98,10 @@ def pytest_run(path, cwd) -> subprocess.CompletedProcess:
 def test_help_and_completion():
     help_text = COMMANDS["testgen"].help
     assert help_text.startswith("testgen [context] [> file]") and "pins what the code DID" in help_text
-    assert "testgen" in complete(Shell(Engine(), {}).session(), "testg", 5)
+    session = Shell(Engine(), {}).session()
+    assert "testgen" in complete(session, "testg", 5)
+    assert complete(session, "testgen /osh/rec", 16) == ["/osh/recent/"]    # contexts by path
+    assert session.execute("help testgen").output == help_text
 
 
 def test_errors_are_one_line(session, shop):
