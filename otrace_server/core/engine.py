@@ -142,6 +142,7 @@ class Engine:
         the context at once (no enricher but deferred ones, no subscriber, trace database or log
         line, not a tag) it is queued in the store (``ContextStore.add_later``: it gets its id, and
         the deferred enrichers run, at the next read); otherwise this is ``record``."""
+        # (what ``queue_gate`` states for the C recorder)
         if (self.enrichers or self.tracedb is not None or self.events.has_subscribers or self._log_contexts
                 or ctx.ctype == "tags"):
             self.record(ctx)
@@ -149,6 +150,18 @@ class Engine:
             if ctx.ctype in _COUNTED:
                 self._count_site(ctx.file, ctx.line, ctx.ctype)
             self.store.add_later(ctx)
+
+    def queue_gate(self) -> tuple[tuple[dict, str, Any], ...]:
+        """When ``record_later`` queues a context (of a type other than tags, not counted per
+        site) instead of recording it at once, as ``(dict, key, wanted)`` conditions on this
+        engine's attributes (``dict.get(key)`` true, false or missing, or one of a tuple): no
+        enricher but deferred ones, no trace database, no subscriber, no log line, and
+        ``record_later`` not replaced on the instance. The gate of the C recorder
+        (``core.quickrecord``), which queues a traced call itself; keep it true to
+        ``record_later``."""
+        mine = vars(self)
+        return ((mine, "enrichers", False), (mine, "tracedb", False), (vars(self.events), "has_subscribers", False),
+                (mine, "_log_contexts", False), (mine, "record_later", False))
 
     def _store(self, ctx: TraceContext, hold_ctype: str | None = None) -> None:
         """Run the enrichers and add ``ctx`` to the store (as a pending hold of ``hold_ctype``:

@@ -26,7 +26,7 @@ from typing import Any
 from otrace_server.core.wrappers import FILE_PREFIX as _WRAPPER_FILE
 
 __all__ = ["FrameSnapshot", "FrameStack", "PackedStack", "MAX_FRAMES", "frames_from_traceback", "is_own",
-           "own_files", "position_line", "walk"]
+           "is_own_code", "own_files", "position_line", "walk"]
 
 #: the most frames a walk keeps
 MAX_FRAMES = 64
@@ -134,10 +134,16 @@ def is_own(frame: FrameType) -> bool:
     """True for frames of otrace's core and of its tracing wrappers (by their file name, since a
     wrapper swapped into a function runs with that function's globals), cached per source file
     name in ``own_files``."""
-    file = frame.f_code.co_filename
+    return is_own_code(frame.f_code, frame.f_globals)
+
+
+def is_own_code(code: CodeType, globals: dict[str, Any]) -> bool:
+    """``is_own`` of a frame running ``code`` with ``globals`` (what the C recorder asks: it reads
+    the interpreter's frames, not frame objects)."""
+    file = code.co_filename
     own = own_files.get(file)
     if own is None:
-        name = frame.f_globals.get("__name__", "")
+        name = globals.get("__name__", "")
         own = file.startswith(_WRAPPER_FILE) or (isinstance(name, str) and name.startswith(_OWN_MODULE_PREFIX))
         if len(own_files) >= 10_000:   # generated file names (one per wrapper): stay bounded
             own_files.clear()

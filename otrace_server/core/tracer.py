@@ -84,6 +84,7 @@ from otrace_server.core.conditions import ArgSpec, Condition, parse
 from otrace_server.core.context import MISSING, TraceContext, snapshot
 from otrace_server.core.frames import frames_from_traceback
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.quickrecord import call_recorder
 from otrace_server.core.targets import Target, from_object, resolve
 from otrace_server.core.wrappers import build, flavor_of
 
@@ -147,6 +148,8 @@ class _Trace:
         #: exceptions are the matches of the default condition (when no hold/tag uses it)
         self.counts_exceptions = cond.kind == "exceptions" and spec.action not in ("hold", "tag")
         self._logged = False
+        #: what the wrapper calls on a match: a C recorder when it can serve this trace (core.quickrecord)
+        self.on_call = call_recorder(self.on_call, self, self._matches)
 
     @property
     def matches(self) -> int:

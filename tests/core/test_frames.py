@@ -93,3 +93,15 @@ def test_walks_reject_bad_arguments_with_a_clear_error():
         with pytest.raises(ValueError, match="limit"):
             walk(None, {}, frames.is_own, 0, 1)
         assert walk(None, {}, frames.is_own, 8, 1) == ([], b"", [], 0)
+
+
+def test_is_own_code_answers_what_is_own_answers_of_a_frame():
+    from otrace_server.core import frames
+
+    mine = sys._getframe()
+    assert frames.is_own_code(mine.f_code, mine.f_globals) is frames.is_own(mine) is False
+    ours = {"__name__": "otrace_server.core.engine"}
+    code = compile("pass", "<an otrace core file for this test>", "exec")
+    assert frames.is_own_code(code, ours) is True
+    wrapper = compile("pass", f"{frames._WRAPPER_FILE}x>", "exec")
+    assert frames.is_own_code(wrapper, {"__name__": "app"}) is True
