@@ -2,7 +2,7 @@
 """Recording inside a real Tornado handler (issue 21, goal 2): what ``trace -c call`` of a handler
 method costs the server, and what recording costs at every stack depth.
 
-    .venv/bin/python bench/handler_record.py            # ~2 minutes; --quick: a smoke run (~25 s)
+    .venv/bin/python bench/handler_record.py            # ~2 minutes; --quick: a smoke run (~30 s)
 
 Two parts, each against a baseline measured in the same run:
 
@@ -16,7 +16,10 @@ Two parts, each against a baseline measured in the same run:
            (``trace -c call MainHandler.get``: every request recorded). Per round, from marks the
            server takes before and after the load: its process CPU time per request (every
            thread: the loop, otrace's control thread), the loop thread's alone, requests per
-           second, and gen-0 collections per 1,000 requests (``gc.callbacks``).
+           second, and gen-0 collections per 1,000 requests (``gc.callbacks``). Then the same
+           with the load paced at 200 requests a second on one connection: the handler called
+           at an application's rate, the recording path cold between calls (the CPU figures of
+           this case are noisier: each request costs ~2-3x more, most of it waking up).
   depth    A traced ``call`` recording against a pass-through wrapper of the same function, at
            every stack depth from 1 to 70 frames (the recorded stack's length; each depth runs on
            a fresh thread, so every depth starts the same data stack; the frames below are big
@@ -150,8 +153,7 @@ def load(port: int, seconds: float, conns: int) -> dict:
             if end < 0:
                 bufs[fd] = buf
                 continue
-            at = buf.find(b"Content-Length: ", 0, end)
-            length = int(buf[at + 16:buf.find(b"\r\n", at)]) if at >= 0 else 0
+            length = _length(buf, end)
             if len(buf) < end + 4 + length:
                 bufs[fd] = buf
                 continue
@@ -169,10 +171,42 @@ def load(port: int, seconds: float, conns: int) -> dict:
     return {"n": done, "bad": bad, "seconds": time.monotonic() - started}
 
 
+def paced(port: int, seconds: float, rate: float) -> dict:
+    """One keep-alive connection sending ``GET /?name=bench`` ``rate`` times a second (each
+    request when its time comes, its answer read before the next): a handler called at a real
+    application's rate, whose code runs cold between calls."""
+    request = b"GET /?name=bench HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    done = bad = 0
+    started = time.monotonic()
+    due = started
+    while due < started + seconds:
+        time.sleep(max(0.0, due - time.monotonic()))
+        sock.sendall(request)
+        buf = b""
+        while (end := buf.find(b"\r\n\r\n")) < 0 or len(buf) < end + 4 + _length(buf, end):
+            buf += sock.recv(65536)
+        bad += not buf.startswith(b"HTTP/1.1 200")
+        done += 1
+        due += 1.0 / rate
+    sock.close()
+    return {"n": done, "bad": bad, "seconds": time.monotonic() - started}
+
+
+def _length(buf: bytes, end: int) -> int:
+    at = buf.find(b"Content-Length: ", 0, end)
+    return int(buf[at + 16:buf.find(b"\r\n", at)]) if at >= 0 else 0
+
+
 def client_main() -> None:
     for line in sys.stdin:
         cmd = json.loads(line)
-        print(json.dumps(load(cmd["port"], cmd["seconds"], cmd["conns"])), flush=True)
+        if cmd.get("rate"):
+            out = paced(cmd["port"], cmd["seconds"], cmd["rate"])
+        else:
+            out = load(cmd["port"], cmd["seconds"], cmd["conns"])
+        print(json.dumps(out), flush=True)
 
 
 class Process:
@@ -203,9 +237,10 @@ class Process:
             self.proc.wait(5)
 
 
-def handler_rounds(rounds: int, seconds: float, conns: int) -> dict[str, list[dict]]:
-    """Alternating rounds (ABBA) of the server untraced and traced; per case, one dict per round:
-    cpu and loop (us per request), rps, gen0 and gcs (per 1,000 requests)."""
+def handler_rounds(rounds: int, seconds: float, conns: int, rate: float = 0.0) -> dict[str, list[dict]]:
+    """Alternating rounds (ABBA) of the server untraced and traced, the load flat out (``rate``
+    0) or paced at ``rate`` requests a second; per case, one dict per round: cpu and loop (us per
+    request), rps, gen0 and gcs (per 1,000 requests)."""
     server, client = Process("--server"), Process("--client")
     try:
         port = server.read()["port"]
@@ -217,7 +252,7 @@ def handler_rounds(rounds: int, seconds: float, conns: int) -> dict[str, list[di
                 if answer["error"] and case == "traced":
                     raise RuntimeError(f"{TRACE}: {answer['output']}")
                 before = server.ask(cmd="mark")
-                got = client.ask(port=port, seconds=seconds, conns=conns)
+                got = client.ask(port=port, seconds=seconds, conns=conns, rate=rate)
                 after = server.ask(cmd="mark")
                 n = got["n"]
                 if got["bad"]:
@@ -332,6 +367,51 @@ def worst_neighbour(results: dict[int, dict]) -> tuple[float, int]:
     return worst, at
 
 
+#: the rate of the paced case: a handler called as an application calls it, its code cold between calls
+PACED_RATE = 200.0
+
+
+def handler_goals(runs: dict, load_kind: str, how: str, paced: bool = False) -> list[Goal]:
+    """Print the handler rounds of one load kind; their goals (CPU and gen-0; throughput flat out)."""
+    med = statistics.median
+    u, t = runs["untraced"], runs["traced"]
+
+    def m(rows, key):
+        return med(r[key] for r in rows)
+
+    def every(rows, key):
+        return ", ".join(f"{r[key]:.1f}" for r in rows)
+
+    print(f"\nhandler, load {load_kind}: {how}")
+    print("| case | server CPU us/request | loop thread us/request | requests/s | gen-0 per 1,000 | "
+          "collections per 1,000 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rows in (("untraced", u), ("traced -c call", t)):
+        print(f"| {name} | {m(rows, 'cpu'):.1f} | {m(rows, 'loop'):.1f} | {m(rows, 'rps'):.0f} | "
+              f"{m(rows, 'gen0'):.1f} | {m(rows, 'gcs'):.1f} |")
+    print(f"server CPU per request, every round: untraced {every(u, 'cpu')}; traced {every(t, 'cpu')}")
+    print(f"gen-0 per 1,000, every round: untraced {every(u, 'gen0')}; traced {every(t, 'gen0')}")
+    print(f"the last context: {runs['context']}")
+    # per round pairs (ABBA: each traced round beside the untraced one of its pair)
+    extra = med(b["cpu"] - a["cpu"] for a, b in zip(u, t))
+    loop_extra = med(b["loop"] - a["loop"] for a, b in zip(u, t))
+    gen0_base = max(m(u, "gen0"), 1.0)
+    key = "handler_record.paced_" if paced else "handler_record."
+    goals = [
+        Goal(key + "cpu", f"a handler recorded on every request ({load_kind}): server CPU per request over "
+             "the untraced server", extra, "<=", 10.0, unit="us",
+             note=f"untraced {m(u, 'cpu'):.1f} us/request; loop thread alone +{loop_extra:.1f} us"),
+        Goal(key + "gen0", f"gen-0 collections per 1,000 requests ({load_kind}), recorded vs untraced "
+             "(untraced counted as at least 1)", m(t, "gen0") / gen0_base, "<=", 2.0,
+             note=f"untraced {m(u, 'gen0'):.1f}, recorded {m(t, 'gen0'):.1f} per 1,000"),
+    ]
+    if not paced:
+        throughput = med(b["rps"] / a["rps"] for a, b in zip(u, t))
+        goals.insert(1, Goal(key + "throughput", "requests/s, handler recorded on every request vs untraced",
+                             throughput, ">=", 0.95, note=f"untraced {m(u, 'rps'):.0f} req/s"))
+    return goals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few short rounds, few depths")
@@ -342,43 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     goals: list[Goal] = []
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; load average "
           f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    med = statistics.median
     if args.only != "depth":
         rounds, seconds, conns = (2, 1.5, 16) if quick else (6, 4.0, 16)
-        runs = handler_rounds(rounds, seconds, conns)
-        u, t = runs["untraced"], runs["traced"]
-
-        def m(rows, key):
-            return med(r[key] for r in rows)
-
-        def every(rows, key):
-            return ", ".join(f"{r[key]:.1f}" for r in rows)
-
-        print(f"\nhandler: {rounds} rounds of each case, {seconds:g} s each, {conns} keep-alive connections")
-        print("| case | server CPU us/request | loop thread us/request | requests/s | gen-0 per 1,000 | "
-              "collections per 1,000 |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, rows in (("untraced", u), ("traced -c call", t)):
-            print(f"| {name} | {m(rows, 'cpu'):.1f} | {m(rows, 'loop'):.1f} | {m(rows, 'rps'):.0f} | "
-                  f"{m(rows, 'gen0'):.1f} | {m(rows, 'gcs'):.1f} |")
-        print(f"server CPU per request, every round: untraced {every(u, 'cpu')}; traced {every(t, 'cpu')}")
-        print(f"gen-0 per 1,000, every round: untraced {every(u, 'gen0')}; traced {every(t, 'gen0')}")
-        print(f"the last context: {runs['context']}")
-        # per round pairs (ABBA: each traced round beside the untraced one of its pair)
-        extra = med(b["cpu"] - a["cpu"] for a, b in zip(u, t))
-        loop_extra = med(b["loop"] - a["loop"] for a, b in zip(u, t))
-        throughput = med(b["rps"] / a["rps"] for a, b in zip(u, t))
-        gen0_base = max(m(u, "gen0"), 1.0)
-        goals += [
-            Goal("handler_record.cpu", "a handler recorded on every request: server CPU per request over "
-                 "the untraced server", extra, "<=", 10.0, unit="us",
-                 note=f"untraced {m(u, 'cpu'):.1f} us/request; loop thread alone +{loop_extra:.1f} us"),
-            Goal("handler_record.throughput", "requests/s, handler recorded on every request vs untraced",
-                 throughput, ">=", 0.95, note=f"untraced {m(u, 'rps'):.0f} req/s"),
-            Goal("handler_record.gen0", "gen-0 collections per 1,000 requests, recorded vs untraced "
-                 "(untraced counted as at least 1)", m(t, "gen0") / gen0_base, "<=", 2.0,
-                 note=f"untraced {m(u, 'gen0'):.1f}, recorded {m(t, 'gen0'):.1f} per 1,000"),
-        ]
+        goals += handler_goals(handler_rounds(rounds, seconds, conns), "flat out",
+                               f"{rounds} rounds of each case, {seconds:g} s each, {conns} keep-alive connections")
+        rounds, seconds = (2, 1.5) if quick else (6, 4.0)
+        goals += handler_goals(handler_rounds(rounds, seconds, 1, PACED_RATE), f"at {PACED_RATE:g} requests/s",
+                               f"{rounds} rounds of each case, {seconds:g} s each, one connection", paced=True)
     if args.only != "handler":
         depths = [1, 2, 3, 9, 10, 11, 32, 33, 34, 63, 64, 65] if quick else list(range(1, 71))
         rounds, n = (3, 1000) if quick else (7, 2000)
