@@ -170,7 +170,7 @@ def _claim() -> int | None:
 
 
 # ---- the callback (any thread; it must stay cheap: PY_UNWIND runs for every frame unwound) -------
-def _on_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
-    watch = _watches.get(id(code))
+def _on_unwind(code: CodeType, offset: int, exc: BaseException, _get=_watches.get, _id=id) -> None:
+    watch = _get(_id(code))           # (defaults: no global lookup on this path)
     if watch is not None and isinstance(exc, Exception):
         watch.hooks.on_exception(exc, None, None)

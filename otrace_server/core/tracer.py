@@ -374,14 +374,17 @@ class Tracer:
         return spec
 
     def _install(self, trace: _Trace, flavor: str, when: str | None, previous: Any) -> Any:
-        """Install ``trace``'s wrapper (lock held), replacing ``previous`` (what a trace of the same
-        target installed, or None); returns what was installed."""
+        """Install ``trace`` (lock held): a watch of its function's code object (core.monitoring,
+        3.12+), else its wrapper swapped into the function, else set on the name; replacing
+        ``previous`` (what a trace of the same target installed, or None). Returns what was
+        installed (a monitoring.Watch, a codeswap.Change, or the object set on the slot)."""
         target = trace.spec.target
         func = target.function
         if isinstance(previous, monitoring.Watch):
             monitoring.unwatch(previous)
         replacing = previous if isinstance(previous, codeswap.Change) else None
-        if trace.watchable() and not target.inherited:
+        rebound = previous is not None and replacing is None and not isinstance(previous, monitoring.Watch)
+        if trace.watchable() and not target.inherited and not rebound:   # rebound: its name is rebound again
             if replacing is None or codeswap.restore(replacing):
                 replacing = None
                 watch = monitoring.watch(func, trace)
