@@ -282,7 +282,7 @@ export class OTraceConnection implements vscode.Disposable {
         this.changed.fire('state');
     }
 
-    /** Send a custom request; rejects with a one-line Error when not connected or refused by the server. */
+    /** Send a custom request; rejects with a one-line Error (with the server error's `data`) when not connected or refused by the server. */
     async request<T>(method: string, params: object = {}): Promise<T> {
         const client = this.client;
         if (!client || this.state !== 'connected' || client.state !== State.Running) {
@@ -291,7 +291,8 @@ export class OTraceConnection implements vscode.Disposable {
         try {
             return await client.sendRequest<T>(method, params);
         } catch (e) {
-            throw new Error(e instanceof Error ? e.message : String(e));
+            // the error's `data` stays (e.g. the diagnostics of a refused save, otrace/fs/writeFile)
+            throw Object.assign(new Error(e instanceof Error ? e.message : String(e)), { data: (e as { data?: unknown })?.data });
         }
     }
 

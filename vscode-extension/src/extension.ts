@@ -1,7 +1,8 @@
 /**
  * The otrace VS Code extension: attaches to running otrace processes (discovery files or manual
  * settings) through their embedded language server, and shows held requests, trace contexts,
- * /osh/web browsers, a console, editor decorations and the `otrace` debug type (DAP). Every disposable goes to
+ * /osh/web browsers, a console, editor decorations, the `otrace` debug type (DAP), /osh as `otrace:`
+ * workspace folders and live patches as diffs (`oshFileSystem.ts`, `patchCommands.ts`). Every disposable goes to
  * `context.subscriptions`. When `OTRACE_VSCODE_MARKER` is set, activation and each connection
  * change are written to that file (tests use it to know the extension is live).
  */
@@ -15,6 +16,10 @@ import { StatusBar } from './status';
 import { autoAttachCandidate, listProcesses, runsFrom } from './discovery';
 import { HeldLineDecorations } from './editorFeatures';
 import { HoldsProvider, type HoldsNode } from './holdsView';
+import { OshFileSystem, reopenEmptyOshWorkspace } from './oshFileSystem';
+import { OSH_SCHEME } from './oshPaths';
+import { registerPatchCommands } from './patchCommands';
+import { PatchesProvider } from './patchesView';
 import { TracesProvider } from './tracesView';
 import { windowUi } from './ui';
 
@@ -36,6 +41,11 @@ function writeMarker(conns: Connections): void {
     }
 }
 
+/** The workspace's folders on disk (an `otrace:` folder of /osh runs no process). */
+function fileFolders(): string[] {
+    return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+}
+
 /**
  * Attach to the only process running from the workspace (or to the manual settings when nothing is
  * attached), unless one from the workspace is attached already. Called at activation and every 2 s,
@@ -53,7 +63,7 @@ async function autoAttach(parts: Parts, log: vscode.LogOutputChannel, polling: b
         }
         return;
     }
-    const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+    const folders = fileFolders();
     const procs = listProcesses(currentDiscoveryDir());
     const attachedKeys = new Set(parts.conns.all.map((c) => c.key));
     if (procs.some((p) => attachedKeys.has(processTarget(p).key) && runsFrom(p, folders))) {
@@ -78,6 +88,9 @@ export function activate(context: vscode.ExtensionContext): void {
     const browsersView = vscode.window.createTreeView<BrowserNode>('otrace.browsers', { treeDataProvider: browsers, canSelectMany: true });
     const evalView = new BrowserEvalView(browsers, () => browsersView.selection, (message, key) => windowUi.error(message, key));
     const parts: Parts = { conns, ui: windowUi, traces, browsers, browsersView, evalView };
+    const oshDiagnostics = vscode.languages.createDiagnosticCollection('otrace-patch');
+    const osh = new OshFileSystem(conns, oshDiagnostics, windowUi);
+    const patches = new PatchesProvider(conns);
     let attaching = false;
     const poll = setInterval(() => {
         if (!attaching) {
@@ -102,9 +115,14 @@ export function activate(context: vscode.ExtensionContext): void {
         new StatusBar(conns),
         new HeldLineDecorations(conns, context.extensionUri),
         ...registerCommands(parts, holdsView),
+        oshDiagnostics, osh, patches,
+        vscode.workspace.registerFileSystemProvider(OSH_SCHEME, osh, { isCaseSensitive: true }),
+        vscode.window.registerFileDecorationProvider(osh),
+        vscode.window.createTreeView('otrace.patches', { treeDataProvider: patches }),
+        ...registerPatchCommands(conns, osh, windowUi, context.globalStorageUri),
         ...registerDebugging({
             processes: () => listProcesses(currentDiscoveryDir()),
-            folders: () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+            folders: fileFolders,
             attached: () => conns.connected.flatMap((c) => (c.target.pid === undefined ? [] : [c.target.pid])),
             ui: windowUi,
         }),
@@ -113,6 +131,7 @@ export function activate(context: vscode.ExtensionContext): void {
     );
     writeMarker(conns);
     void autoAttach(parts, channel, false);
+    void reopenEmptyOshWorkspace(context.globalState);
 }
 
 export async function deactivate(): Promise<void> {

@@ -5,6 +5,7 @@ import { BrowserEvalView, BrowsersProvider, type BrowserNode } from '../src/brow
 import { statusText } from '../src/status';
 import { heldLines, HeldLineDecorations, REMOVE_LIVE_HOLD } from '../src/editorFeatures';
 import { holdDescription, HoldsProvider, type HoldsNode } from '../src/holdsView';
+import { Answering } from './fakes';
 import type { Hold, TraceContext, TraceSummary } from '../src/protocol';
 import { contextKind, TracesProvider } from '../src/tracesView';
 import { holdDirectory, isSafeModeRefusal, parseException, parseStatus, parseValue } from '../src/ui';
@@ -16,21 +17,14 @@ function hold(id: string, extra: Partial<Hold> = {}): Hold {
 }
 
 /** A fake connection: holds, web clients, and canned answers to requests (counted). */
-class FakeConn {
+class FakeConn extends Answering {
     state = 'connected';
     error = '';
     webClients: { name: string; since: number; url: string; userAgent: string }[] = [];
     liveHolds: any[] = [];
-    requests: [string, any][] = [];
     target = { host: '127.0.0.1', port: 1 };
-    constructor(public key: string, public label: string, public holds: Hold[], private answers: Record<string, (p: any) => unknown> = {}) {}
-    async request(method: string, params: any): Promise<unknown> {
-        this.requests.push([method, params]);
-        const a = this.answers[method];
-        if (!a) {
-            throw new Error(`refused: ${method}`);
-        }
-        return a(params);
+    constructor(public key: string, public label: string, public holds: Hold[], answers: Record<string, (p: any) => unknown> = {}) {
+        super(answers);
     }
     async refreshWebClients(): Promise<void> {}
 }

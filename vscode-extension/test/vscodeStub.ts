@@ -2,7 +2,8 @@
  * A small stand-in for the `vscode` module, loaded with `node --require` before the unit tests so
  * the extension's tree providers and helpers run in plain Node. It implements only what those
  * modules touch (EventEmitter, TreeItem, ThemeIcon, MarkdownString, Range/Position, Uri,
- * DebugAdapterServer, configuration); anything else throws, so a test never passes on a silently missing API.
+ * DebugAdapterServer, configuration, and what the `otrace:` file system uses: FileType, FileSystemError,
+ * Diagnostic, FileDecoration, ...); anything else throws, so a test never passes on a silently missing API.
  */
 import Module = require('module');
 
@@ -43,10 +44,31 @@ export class Range {
 export class CodeAction { command?: unknown; constructor(public title: string) {} }
 export class Hover { constructor(public contents: unknown, public range?: Range) {} }
 export class DebugAdapterServer { constructor(public port: number, public host?: string) {} }
+/** A URI: scheme, authority, path, query; `toString()` as VS Code's (unencoded). */
+class StubUri {
+    constructor(readonly scheme: string, readonly authority: string, readonly path: string, readonly query = '') {}
+    get fsPath(): string { return this.path; }
+    toString(): string { return `${this.scheme}://${this.authority}${this.path}${this.query ? `?${this.query}` : ''}`; }
+}
 export const Uri = {
-    file: (p: string) => ({ scheme: 'file', fsPath: p, path: p }),
-    joinPath: (u: { fsPath: string }, ...parts: string[]) => ({ scheme: 'file', fsPath: [u.fsPath, ...parts].join('/') }),
+    file: (p: string) => new StubUri('file', '', p),
+    from: (c: { scheme: string; authority?: string; path?: string; query?: string }) => new StubUri(c.scheme, c.authority ?? '', c.path ?? '/', c.query),
+    joinPath: (u: StubUri, ...parts: string[]) => new StubUri(u.scheme, u.authority, [u.path.replace(/\/$/, ''), ...parts].join('/'), u.query),
 };
+export enum FileType { Unknown = 0, File = 1, Directory = 2, SymbolicLink = 64 }
+export enum FilePermission { Readonly = 1 }
+export enum FileChangeType { Changed = 1, Created = 2, Deleted = 3 }
+export enum DiagnosticSeverity { Error = 0, Warning = 1, Information = 2, Hint = 3 }
+export class Diagnostic { source?: string; constructor(public range: Range, public message: string, public severity?: DiagnosticSeverity) {} }
+export class Disposable { constructor(private readonly fn: () => void) {} dispose(): void { this.fn(); } }
+/** `FileSystemError.X(uriOrMessage)`: an Error whose `code` is X. */
+export class FileSystemError extends Error {
+    constructor(message: string, public code: string) { super(message); }
+    static FileNotFound(m?: unknown) { return new FileSystemError(String(m), 'FileNotFound'); }
+    static NoPermissions(m?: unknown) { return new FileSystemError(String(m), 'NoPermissions'); }
+    static Unavailable(m?: unknown) { return new FileSystemError(String(m), 'Unavailable'); }
+}
+export class FileDecoration { propagate?: boolean; constructor(public badge?: string, public tooltip?: string, public color?: ThemeColor) {} }
 
 /** Settings the tests can set: `require('vscode').__settings['otrace.port'] = 1`. */
 export const __settings: Record<string, unknown> = {};
@@ -55,6 +77,9 @@ export const workspace = {
         get: <T>(key: string, dflt: T): T => (`${section}.${key}` in __settings ? __settings[`${section}.${key}`] as T : dflt),
     }),
     workspaceFolders: undefined,
+    /** The open documents (`{uri, lineCount, lineAt}`); tests may push some. */
+    textDocuments: [] as unknown[],
+    onDidCloseTextDocument: () => ({ dispose: () => undefined }),
 };
 /** Registered command handlers, by id (`registerCommand`); tests run them with `__commands.get(id)!(...)`. */
 export const __commands = new Map<string, (...args: any[]) => unknown>();
@@ -69,6 +94,7 @@ export const commands = {
 const stub = {
     EventEmitter, TreeItemCollapsibleState, StatusBarAlignment, OverviewRulerLane, TreeItem, ThemeIcon, ThemeColor,
     MarkdownString, Position, Range, CodeAction, Hover, DebugAdapterServer, Uri, workspace, commands, __settings, __commands,
+    FileType, FilePermission, FileChangeType, DiagnosticSeverity, Diagnostic, Disposable, FileSystemError, FileDecoration,
 };
 const api = new Proxy(stub as Record<string, unknown>, {
     get(target, name: string) {
