@@ -221,12 +221,15 @@ def stats(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), statistics.quantiles(values, n=100)[98], max(values)
 
 
-def line(case: str, times: dict[str, list[float]], extra: str = "") -> str:
+def line(case: str, times: dict[str, list[float]], interval_ms: float, extra: str = "") -> str:
+    """One case's figures; ``waited``: the share of requests that took longer than the switch
+    interval (they waited for the GIL at least once more than a request that had to ask for it)."""
     parts = []
     for label, values in times.items():
         p50, p99, top = stats(values)
-        parts.append(f"{label}: p50 {p50:.2f} p99 {p99:.2f} max {top:.2f}")
-    return f"{case:<5} ({len(next(iter(times.values())))} rounds{extra}) " + " | ".join(parts) + " ms"
+        waited = sum(v > interval_ms for v in values) / len(values)
+        parts.append(f"{label}: p50 {p50:.2f} p99 {p99:.2f} max {top:.2f} ms, waited {waited:.0%}")
+    return f"{case:<5} ({len(next(iter(times.values())))} rounds{extra}) " + " | ".join(parts)
 
 
 def main() -> int:
@@ -257,7 +260,7 @@ def main() -> int:
                                       "initializationOptions": {"token": token}})
         measure(client, floor, 50)   # warm up
         idle = measure(client, floor, rounds)
-        print(line("idle", idle), flush=True)
+        print(line("idle", idle, interval * 1000), flush=True)
 
         spin = subprocess.Popen([sys.executable, "-c", SPIN, str(http_port), str(args.spin), str(case_seconds)],
                                 env=env)
@@ -265,7 +268,7 @@ def main() -> int:
         cpu = measure(client, floor, rounds)
         spin.kill()
         spin.wait()
-        print(line("cpu", cpu, f", a handler spinning, switch interval {interval * 1000:g} ms"), flush=True)
+        print(line("cpu", cpu, interval * 1000, f", a handler spinning, switch interval {interval * 1000:g} ms"), flush=True)
         time.sleep(args.spin + 0.5)   # the last spin ends
 
         load = subprocess.Popen([sys.executable, "-c", LOAD, str(http_port), str(args.rate), str(case_seconds), "8"],
@@ -273,7 +276,7 @@ def main() -> int:
         time.sleep(0.5)
         busy = measure(client, floor, rounds)
         rate = float(load.communicate(timeout=30)[0] or 0)
-        print(line("load", busy, f", HTTP paced at {args.rate:.0f} req/s: {rate:.0f} req/s served"), flush=True)
+        print(line("load", busy, interval * 1000, f", HTTP paced at {args.rate:.0f} req/s: {rate:.0f} req/s served"), flush=True)
         client.close()
     finally:
         server.stdin.close()
