@@ -105,11 +105,12 @@ asyncio.run(main())
 """
 
 SPIN = r"""
-import http.client, sys, time
-port, seconds, total = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+import http.client, sys, threading
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+done = threading.Event()   # stdin closed: the bench is done
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=seconds + 30)
-end = time.monotonic() + total
-while time.monotonic() < end:
+while not done.is_set():
     conn.request("GET", f"/spin?seconds={seconds}"); conn.getresponse().read()
 """
 
@@ -244,7 +245,6 @@ def main() -> int:
     add_json_argument(parser)
     args = parser.parse_args()
     rounds = 250 if args.quick else args.rounds
-    case_seconds = rounds * len(REQUESTS) * 0.004 + 5    # an upper bound for the helpers' run time
     xdg = tempfile.mkdtemp()
     env = dict(os.environ, XDG_RUNTIME_DIR=xdg, PYTHONPATH=ROOT)
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.switch_interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -262,16 +262,15 @@ def main() -> int:
         idle = measure(client, floor, rounds)
         print(line("idle", idle, interval * 1000), flush=True)
 
-        spin = subprocess.Popen([sys.executable, "-c", SPIN, str(http_port), str(args.spin), str(case_seconds)],
-                                env=env)
+        spin = subprocess.Popen([sys.executable, "-c", SPIN, str(http_port), str(args.spin)],
+                                stdin=subprocess.PIPE, env=env)
         time.sleep(0.3)
         cpu = measure(client, floor, rounds)
-        spin.kill()
-        spin.wait()
+        spin.stdin.close()
+        spin.wait(args.spin + 30)
         print(line("cpu", cpu, interval * 1000, f", a handler spinning, switch interval {interval * 1000:g} ms"), flush=True)
-        time.sleep(args.spin + 0.5)   # the last spin ends
 
-        load = subprocess.Popen([sys.executable, "-c", LOAD, str(http_port), str(args.rate), str(case_seconds), "8"],
+        load = subprocess.Popen([sys.executable, "-c", LOAD, str(http_port), str(args.rate), "600", "8"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         time.sleep(0.5)
         busy = measure(client, floor, rounds)
