@@ -34,7 +34,10 @@ The rule. A request is answered inline when all of these hold:
    the others).
 
 Everything else runs in a worker as before, and so does everything that may run application
-code, block or wait for the app's loop. Errors, the audit actor and the answer are the same
+code, block or wait for the app's loop: ``otrace/context`` and hover (the reprs of the
+application's values), code lenses and code actions (they read source files and do work in
+proportion to the document), ``otrace/traces`` (up to the store's size, with every context's
+position), any request that changes state. Errors, the audit actor and the answer are the same
 either way (``LspClient.call`` runs the handler in both).
 
 Thread-safety: control loop only.
