@@ -20,8 +20,8 @@ answer overtakes one of them still pending.
 
 pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
-decorator, ``_converter``, ``_serialize_message`` and ``_request_futures`` (the task of a request
-it dispatched); ``set_writer``.
+decorator, ``_converter``, ``_serialize_message``, ``_request_futures`` (the task of a request
+it dispatched) and ``_shutdown`` (after ``shutdown`` it answers no request); ``set_writer``.
 
 Thread-safety: everything here runs on the control loop, except ``call`` (worker threads, or the
 control loop for an inline answer: it makes this client the audit actor,
@@ -279,7 +279,7 @@ class LspClient(Client):
         method, msg_id, params = data.get("method"), data.get("id"), data.get("params")
         if params is None:
             params = {}
-        if msg_id is None or method not in inline.RULES or not isinstance(params, dict):
+        if msg_id is None or method not in inline.RULES or not isinstance(params, dict) or self.lsp._shutdown:
             return False
         if method in inline.SESSION_METHODS and (self._session_pending or self.session_lock.locked()):
             return False   # rule 2: never ahead of (nor beside) the client's pending shell request
