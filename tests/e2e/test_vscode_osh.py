@@ -4,23 +4,30 @@ workspace folder ("otrace: Open /osh as Folder"), a method opened from the Explo
 patches the running process (refused in safe mode with the button that allows it; a syntax error is
 a diagnostic in the file and nothing changes), the Explorer and the Live Patches view mark the
 patch, "Compare with Source" opens the diff editor, "Promote Patch to Source" edits the source file
-(the user saves), "Discard Patch" brings the old behaviour back. Screenshots go to
+(the user saves), "Discard Patch" brings the old behaviour back; a Trace Contexts row's "Generate
+Test (pytest)" writes a test of the recorded call that pytest runs and passes. Screenshots go to
 artifacts/vscode/ (osh-*.png).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (Workbench, go_to_line, inline_action, other_client, show_otrace, torna_scene,
-                                 tree_row, wait_for)
+from tests.e2e.workbench import (ROOT, Workbench, context_menu, go_to_line, inline_action, other_client, show_otrace,
+                                 torna_scene, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(150)
 
+#: the decoration badge of an Explorer row (VS Code draws it as its label's ::after content)
+BADGE_JS = """(row) => [...row.querySelectorAll('.monaco-icon-label')]
+    .map((e) => getComputedStyle(e, '::after').content.replace(/"/g, '')).find((c) => c && c !== 'none') || ''"""
 RETURN_LINE = 'return f"The reciprocal of {value} is {1.0 / value}"'
 PATCHED = ' + " (patched live)"'
 
@@ -52,12 +59,32 @@ def explorer_row(bench: Workbench, name: str):
 
 
 def expand(bench: Workbench, name: str) -> None:
-    """Click the Explorer folder ``name`` open (when it is not open already)."""
+    """Click the Explorer folder ``name`` open (when it is not open already; again when a click
+    was lost, e.g. while the tree redrew)."""
     row = explorer_row(bench, name)
     row.wait_for(timeout=20000)
-    if row.get_attribute("aria-expanded") != "true":
+    for _ in range(5):
+        if row.get_attribute("aria-expanded") == "true":
+            return
         row.click()
-    wait_for(lambda: row.get_attribute("aria-expanded") == "true", 10, f"{name} to open")
+        try:
+            wait_for(lambda: row.get_attribute("aria-expanded") == "true", 4, f"{name} to open")
+        except AssertionError:
+            pass
+    assert row.get_attribute("aria-expanded") == "true", f"{name} does not open"
+
+
+def reveal(bench: Workbench, name: str, below: str):
+    """The Explorer row ``name``, scrolled into view (a class has many methods: the list is
+    virtual) from the row ``below`` it is under."""
+    row = explorer_row(bench, name)
+    explorer_row(bench, below).hover()
+    for _ in range(40):
+        if row.is_visible():
+            break
+        bench.page.mouse.wheel(0, 300)
+        bench.page.wait_for_timeout(100)
+    return row
 
 
 def active_lines(bench: Workbench) -> str:
@@ -72,14 +99,7 @@ def open_method(bench: Workbench) -> None:
     expand(bench, "/osh · torna_trace.py")
     expand(bench, "globals")
     expand(bench, "GetHandler")
-    row = explorer_row(bench, "respond.py")
-    explorer_row(bench, "GetHandler").hover()
-    for _ in range(40):                   # far down the class's methods (the list is virtual): scroll to it
-        if row.is_visible():
-            break
-        bench.page.mouse.wheel(0, 300)
-        bench.page.wait_for_timeout(100)
-    row.click()
+    reveal(bench, "respond.py", "GetHandler").click()
     bench.page.locator(".tab.active[aria-label*='respond.py']").wait_for(timeout=15000)
     wait_for(lambda: "The reciprocal of" in active_lines(bench), 15, "the method's live source")
 
@@ -153,9 +173,7 @@ def test_saving_the_method_patches_the_running_process(env):
 
     # marked in the Explorer, listed under Live Patches
     row = explorer_row(bench, "respond.py")
-    wait_for(lambda: "P" in row.locator(".monaco-decoration-itemdetails, .label-description, .monaco-icon-label-container")
-             .first.inner_text() or "live patch" in (row.get_attribute("title") or row.inner_html()), 15,
-             "the Explorer's patch mark")
+    wait_for(lambda: row.evaluate(BADGE_JS) == "P", 15, "the Explorer's patch mark")
     show_otrace(bench)
     tree_row(bench, "Live Patches", "GetHandler.respond").wait_for(timeout=10000)
     bench.shot("osh-03-patched-marked-and-listed")
@@ -171,6 +189,7 @@ def test_a_syntax_error_is_a_diagnostic_and_nothing_is_patched(env):
     bench.notification("not patched", timeout=20000)
     squiggle = page.locator(".editor-group-container.active .monaco-editor .squiggly-error")
     squiggle.first.wait_for(timeout=10000)
+    page.wait_for_timeout(500)                              # the toast's fade-in, for the screenshot
     bench.shot("osh-04-syntax-error-diagnostic")
     assert "The reciprocal of 4.0 is 0.25 (patched live)" in answer(env, 4)    # unchanged
     page.keyboard.press("Control+z")
@@ -206,10 +225,12 @@ def test_promote_patch_writes_the_live_code_into_the_source_file(env):
     wait_for(lambda: "dirty" in tab.get_attribute("class"), 10, "the file to be unsaved")
     bench.shot("osh-06-promoted-unsaved")
     assert PATCHED not in source.read_text()               # the user saves
-    page.locator(".editor-group-container.active .monaco-editor .view-lines").first.click()
-    page.keyboard.press("Control+z")                       # one undoable edit
-    wait_for(lambda: PATCHED not in active_lines(bench), 10, "the edit undone")
+    line = 1 + next(i for i, text in enumerate(source.read_text().splitlines()) if RETURN_LINE in text)
+    page.keyboard.press("Control+z")                       # one undoable edit (the editor has the focus)
+    go_to_line(bench, line)
+    wait_for(lambda: RETURN_LINE in active_lines(bench) and PATCHED not in active_lines(bench), 10, "the edit undone")
     page.keyboard.press("Control+Shift+z")
+    go_to_line(bench, line)
     wait_for(lambda: RETURN_LINE + PATCHED in active_lines(bench), 10, "the edit redone")
     page.keyboard.press("Control+s")
     wait_for(lambda: RETURN_LINE + PATCHED in source.read_text(), 10, "the file saved")
@@ -228,7 +249,40 @@ def test_discard_patch_restores_the_old_behaviour(env):
     row.wait_for(state="detached", timeout=10000)
     bench.notification("discarded the patch of GetHandler.respond")
     assert "The reciprocal of 4.0 is 0.25</span>" in answer(env, 4)            # the loaded code again
+    bench.command("View: Show Explorer")
+    mark = reveal(bench, "respond.py", "GetHandler")
+    wait_for(lambda: mark.evaluate(BADGE_JS) == "", 15, "the Explorer's mark to go")
     bench.shot("osh-07-discarded")
+
+
+def test_generate_test_from_a_trace_contexts_row_writes_a_test_that_passes(env):
+    """A Trace Contexts row's "Generate Test (pytest)": the test of the demo's respond(0)
+    ZeroDivisionError opens unsaved beside the demo, and once saved pytest runs it and it passes."""
+    bench, page, ws = env["bench"], env["bench"].page, env["ws"]
+    with other_client(env["torna"], "e2e-trace") as c:
+        c.request("otrace/trace", {"name": "GetHandler.respond"})
+    try:
+        assert "500" in answer(env, 0) or "Internal Server Error" in answer(env, 0)
+        show_otrace(bench)
+        row = tree_row(bench, "Trace Contexts", "ZeroDivisionError")
+        row.wait_for(timeout=15000)
+        context_menu(bench, row, "Generate Test (pytest)")
+        tab = page.locator(".tab.active[aria-label*='test_gethandler_respond']")
+        tab.wait_for(timeout=15000)
+        wait_for(lambda: "ZeroDivisionError" in active_lines(bench), 10, "the test's text")
+        bench.notification("pinning the recorded outcome")
+        bench.shot("osh-08-generated-test")
+        page.locator(".editor-group-container.active .monaco-editor .view-lines").first.click()
+        page.keyboard.press("Control+s")
+        saved = wait_for(lambda: next(iter(ws.glob("test_gethandler_respond*.py")), None), 15, "the test saved")
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", saved.name],
+                             cwd=ws, capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "1 passed" in run.stdout, run.stdout
+    finally:
+        with other_client(env["torna"], "e2e-untrace") as c:
+            c.request("otrace/untrace", {"name": "GetHandler.respond"})
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,8 @@
  * The otrace VS Code extension: attaches to running otrace processes (discovery files or manual
  * settings) through their embedded language server, and shows held requests, trace contexts,
  * /osh/web browsers, a console, editor decorations, the `otrace` debug type (DAP), /osh as `otrace:`
- * workspace folders and live patches as diffs (`oshFileSystem.ts`, `patchCommands.ts`). Every disposable goes to
+ * workspace folders, live patches as diffs and tests from contexts (`oshFileSystem.ts`, `patchCommands.ts`,
+ * `testgen.ts`). Every disposable goes to
  * `context.subscriptions`. When `OTRACE_VSCODE_MARKER` is set, activation and each connection
  * change are written to that file (tests use it to know the extension is live).
  */
@@ -20,6 +21,7 @@ import { OshFileSystem, reopenEmptyOshWorkspace } from './oshFileSystem';
 import { OSH_SCHEME } from './oshPaths';
 import { registerPatchCommands } from './patchCommands';
 import { PatchesProvider } from './patchesView';
+import { registerTestgen } from './testgen';
 import { TracesProvider } from './tracesView';
 import { windowUi } from './ui';
 
@@ -120,6 +122,7 @@ export function activate(context: vscode.ExtensionContext): void {
         vscode.window.registerFileDecorationProvider(osh),
         vscode.window.createTreeView('otrace.patches', { treeDataProvider: patches }),
         ...registerPatchCommands(conns, osh, windowUi, context.globalStorageUri),
+        registerTestgen(conns, windowUi),
         ...registerDebugging({
             processes: () => listProcesses(currentDiscoveryDir()),
             folders: fileFolders,

@@ -71,6 +71,12 @@ export class OshFileSystem implements vscode.FileSystemProvider, vscode.FileDeco
                 }
             }),
             vscode.workspace.onDidCloseTextDocument((doc) => this.diagnostics.delete(doc.uri)),
+            // a refused save's diagnostics are of the text as saved: an edit makes them stale
+            vscode.workspace.onDidChangeTextDocument((e) => {
+                if (e.document.uri.scheme === OSH_SCHEME && e.contentChanges.length) {
+                    this.diagnostics.delete(e.document.uri);
+                }
+            }),
         ];
     }
 

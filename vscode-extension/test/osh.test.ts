@@ -1,7 +1,8 @@
 /**
  * The `otrace:` file system and live patches (issue 19) without a window: URI <-> /osh path,
  * entry -> FileType, the diagnostics of a refused save, the file with its function's live code,
- * the provider's requests against a fake connection, and the Live Patches rows.
+ * the provider's requests against a fake connection, the Live Patches rows, and where a generated
+ * test goes.
  */
 import { strict as assert } from 'assert';
 import { test } from 'node:test';
@@ -13,6 +14,7 @@ import {
 import { patchTarget } from '../src/patchCommands';
 import { patchDescription, PatchesProvider, type PatchesNode } from '../src/patchesView';
 import type { Patch } from '../src/protocol';
+import { testPath, testSummary } from '../src/testgen';
 import type { Ui } from '../src/ui';
 import { Answering } from './fakes';
 
@@ -251,4 +253,17 @@ test('Open /osh as Folder: the workspace file of a one-folder window keeps its f
         { uri: vscode.Uri.from({ scheme: 'otrace', authority: 'pid-7', path: '/' }), name: '/osh · app.py (pid 7)' },
     ]));
     assert.deepEqual(json, { folders: [{ path: '/home/me/app', name: 'app' }, { uri: 'otrace://pid-7/', name: '/osh · app.py (pid 7)' }] });
+});
+
+test('Generate Test: the file goes to tests/ beside the context\'s folder, a free name; the summary says what was rebuilt', () => {
+    const taken = new Set(['/w/app/tests', '/w/app/tests/test_f_raises.py']);
+    const exists = (p: string) => taken.has(p);
+    assert.equal(testPath(['/w/other', '/w/app'], '/w/app/src/f.py', 'test_f_raises.py', exists), '/w/app/tests/test_f_raises_2.py');
+    assert.equal(testPath(['/w/other', '/w/app'], '/elsewhere/f.py', 'test_g.py', exists), '/w/other/test_g.py');
+    assert.equal(testPath([], '/w/app/f.py', 'test_g.py', exists), undefined);
+    const t = { text: '', suggestedName: 'test_x.py', literal: ['number'], rebuilt: ['self'], todo: [] as string[] };
+    assert.equal(testSummary('GetHandler.respond', t),
+        'a test of GetHandler.respond pinning the recorded outcome (unsaved): number written literally, self rebuilt');
+    t.todo = ['request: a fixture stub', 'outcome: none recorded'];
+    assert.match(testSummary('f', t), /; 2 TODOs fail until filled in: request: a fixture stub \.\.\.$/);
 });

@@ -80,6 +80,7 @@ export const workspace = {
     /** The open documents (`{uri, lineCount, lineAt}`); tests may push some. */
     textDocuments: [] as unknown[],
     onDidCloseTextDocument: () => ({ dispose: () => undefined }),
+    onDidChangeTextDocument: () => ({ dispose: () => undefined }),
 };
 /** Registered command handlers, by id (`registerCommand`); tests run them with `__commands.get(id)!(...)`. */
 export const __commands = new Map<string, (...args: any[]) => unknown>();
