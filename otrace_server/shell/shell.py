@@ -256,7 +256,11 @@ class Session:
         """Whether ``execute(line)`` would run only a command declared ``bounded`` (see
         ``shell.registry``): then it reads no application object, touches no file or process and
         waits for nothing, so a thread that must never block may run it. False for anything else
-        (an alias, Python code, a Unix command, input for a command); never raises."""
+        (an alias, Python code, a Unix command, input for a command), and for any line while the
+        cwd is a frame's ``__up``/``__down`` (the prompt names its function: a read of the store);
+        never raises."""
+        if self.cwd and self.cwd[-1] in (vfs.UP, vfs.DOWN):
+            return False
         text = line.strip() if isinstance(line, str) else "!"
         if not text or text.startswith("#") or self.locked:
             return True

@@ -48,8 +48,6 @@ TOP_DIRS = ("globals", "locals", "recent", "saved", "patches", "pickled", "web",
 CONTEXT_DIRS = ("recent", "saved", "pickled")
 TRACE_INFO, UP, DOWN = "__trc", "__up", "__down"
 _SCALARS = (type(None), bool, int, float, complex, str, bytes, bytearray)
-#: the /osh directories of otrace's own state whose names ``own_listing`` vouches for
-_OWN_TOP = CONTEXT_DIRS + ("patches",)
 #: the most characters ``ls -l`` shows of one value
 LONG_LIMIT = 2000
 
@@ -406,17 +404,11 @@ def lookup(shell: Host, parts: list[str]) -> Any:
 
 def own_listing(parts: list[str]) -> bool:
     """True when resolving the directory at absolute path ``parts`` and listing its names reads
-    only otrace's own state, bounded by otrace's own limits (``max_recent``...): /osh itself, the
-    trees of contexts (/osh/recent, saved, pickled) above the contexts themselves (a context is
-    a directory of the application's locals), /osh/patches. No application code runs, no file is
-    read, nothing waits. False for anything else (wildcards too)."""
-    if not parts or parts[0] != BASE or any(has_magic(name) for name in parts):
-        return False
-    if len(parts) == 1:
-        return True
-    if parts[1] in CONTEXT_DIRS:
-        return len(parts) < 6
-    return len(parts) == 2 and parts[1] in _OWN_TOP
+    only otrace's own state, with bounded work: /osh itself and /osh/patches. No application code
+    runs, no file is read, nothing waits. False for anything else: the trees of contexts too (a
+    read of the store may store the contexts queued by ``add_later``, whose deferred enrichers read
+    the application's request objects)."""
+    return parts in ([BASE], [BASE, "patches"])
 
 
 def has_magic(name: str) -> bool:

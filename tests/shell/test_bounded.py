@@ -8,8 +8,7 @@ from otrace_server.shell.registry import COMMANDS
 
 
 @pytest.mark.parametrize("line", ["pwd", "pwd -a", "pwd extra", "  ", "# a comment", "help", "help ls",
-                                  "ls /osh", "ls -a /osh/recent", "ls /osh/recent/exceptions", "ls -t /osh/patches",
-                                  "ls /osh /osh/saved"])
+                                  "ls /osh", "ls -a /osh", "ls -t /osh/patches", "ls /osh /osh/patches"])
 def test_lines_that_read_only_otraces_state(session, line):
     assert session.bounded(line)
 
@@ -18,7 +17,8 @@ def test_lines_that_read_only_otraces_state(session, line):
     "ls",                       # /osh/globals: the application's names
     "ls /osh/globals", "ls -l /osh", "ls -c /osh", "ls /osh/rec*", "ls /osh/tasks", "ls /osh/web", "ls /tmp",
     "ls /osh/recent/calls/f/l/t",   # a context: the application's locals
-    "ls ~~",                    # the newest context
+    "ls /osh/recent", "ls /osh/saved",   # trees of contexts: a read of the store
+    "ls ~~", "ls ~~/..",        # the newest context
     "cd /osh", "Receive", "!1 + 1", "pr 1", "set trace_active True", "trace helper", "ls 'unbalanced",
     "ll",                       # an alias: it could stand for anything
 ])
@@ -52,9 +52,15 @@ def test_completions_of_otraces_own_names(session, line, bounded):
     assert session.completion_bounded(line) is bounded
 
 
+@pytest.mark.parametrize("link", [vfs.UP, vfs.DOWN])
+def test_in_a_frames_up_or_down_no_line_is_bounded(session, link):
+    session.cwd = ["osh", "recent", "holds", "f", "hd-label", "12-00-00", link]
+    assert not session.bounded("pwd")
+
+
 @pytest.mark.parametrize("parts,own", [
-    (["osh"], True), (["osh", "recent"], True), (["osh", "recent", "calls", "f", "label"], True),
-    (["osh", "saved"], True), (["osh", "patches"], True),
+    (["osh"], True), (["osh", "patches"], True), (["osh", "recent"], False),
+    (["osh", "recent", "calls", "f", "label"], False), (["osh", "saved"], False),
     (["osh", "recent", "calls", "f", "label", "time"], False), (["osh", "globals"], False),
     (["osh", "tasks"], False), (["osh", "threads"], False), (["osh", "web"], False), ([], False), (["tmp"], False),
     (["osh", "rec*"], False),

@@ -252,6 +252,8 @@ def _names_only_of_own_state(session, args: list[str]) -> bool:
     if any(not set(f[1:]) <= _NAME_FLAGS for f in flags):
         return False
     paths = [a for a in args if a not in flags] or ["."]
+    if any(p.startswith("~") for p in paths):   # ~~ is the newest context: a read of the store
+        return False
     return all(vfs.own_listing(session.abspath(p)) for p in paths)
 
 
