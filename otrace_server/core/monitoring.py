@@ -15,7 +15,8 @@ first watch and freed with the last; DEBUGGER_ID and COVERAGE_ID are left to deb
 coverage.py; every id in use: ``watch`` answers None and the tracer uses a wrapper):
     ``PY_UNWIND``: an exception leaving a watched function -> ``hooks.on_exception(exc, None,
         None)`` (subclasses of ``Exception`` only, like the wrapper's ``except Exception``; the
-        arguments are read from the frame, as the exception leaves it). PY_UNWIND is a global
+        arguments are read from the frame, as the exception leaves it; a call whose arguments
+        do not bind raises in the caller, before the frame exists: not seen). PY_UNWIND is a global
         event on 3.12/3.13 (it cannot be set per code object): while anything is watched, every
         frame an exception leaves, anywhere, runs one callback (a dict lookup of its code); a call
         that raises nothing runs none.

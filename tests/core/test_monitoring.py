@@ -231,3 +231,18 @@ def test_every_tool_id_in_use_falls_back_to_wrappers(engine, monkeypatch, caplog
     engine.tracer.trace("quiet", ns())
     assert monitoring.watched(quiet.__code__)
 
+
+
+def test_a_call_whose_arguments_do_not_bind_is_not_the_watched_functions_exception(engine, monkeypatch):
+    # the TypeError is raised by the caller's CALL, before the function's frame exists: a watch never
+    # sees it (a wrapper, taking *args/**kwargs, raised it inside its own try and recorded it)
+    engine.tracer.trace("quiet", ns())
+    with pytest.raises(TypeError):
+        quiet()
+    assert engine.store.recent() == []
+    engine.tracer.untrace_all()
+    monkeypatch.setattr(monitoring, "AVAILABLE", False)
+    engine.tracer.trace("quiet", ns())
+    with pytest.raises(TypeError):
+        quiet()
+    assert [c.label for c in engine.store.recent()] == ["TypeError"]
