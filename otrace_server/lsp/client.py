@@ -120,6 +120,7 @@ class LspClient(Client):
         self.session_lock = threading.Lock()
         self._session_order = asyncio.Lock()   # the client's shell requests, one at a time, in order
         self._session_pending = 0   # its shell requests dispatched to pygls and not answered yet
+        self._inline_in_a_row = 0   # inline answers since the read loop last let the control loop run
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls: LanguageServer | None = None
         self.lsp: _Protocol | None = None
@@ -220,8 +221,14 @@ class LspClient(Client):
         self.send_error(None, -32600, str(error))
 
     async def handle_body(self, body: bytes) -> None:
-        """One message body: checked as JSON-RPC, the login first, then pygls dispatches it."""
+        """One message body: checked as JSON-RPC, the login first, then pygls dispatches it (or
+        it is answered inline). After ``inline.IN_A_ROW`` inline answers without the read loop
+        waiting for input, the loop gets one pass: a client that keeps its socket full of
+        ``pwd`` delays the others by a few inline answers, not by a whole buffer of them."""
         self._dispatch(body)
+        if self._inline_in_a_row >= inline.IN_A_ROW:
+            self._inline_in_a_row = 0
+            await asyncio.sleep(0)
 
     def _dispatch(self, body: bytes) -> None:
         try:
@@ -295,4 +302,5 @@ class LspClient(Client):
             answer = {"error": JsonRpcInternalError.of(sys.exc_info()).to_response_error()}
         self.write(encode({"jsonrpc": "2.0", "id": msg_id, **answer}, default=self.lsp._serialize_message))
         self.flush()
+        self._inline_in_a_row += 1
         return True

@@ -31,7 +31,8 @@ The rule. A request is answered inline when all of these hold:
    command's name) has not spent more than ``BUDGET`` seconds of the control thread's CPU on one
    inline answer within the last ``DEMOTE_SECONDS`` (then that kind goes to the worker for that
    long, with a warning: whatever the rule missed, one client's slow answer cannot keep stalling
-   the others).
+   the others). And a client sending request after request is answered ``IN_A_ROW`` at a time,
+   the control loop running between (its other clients, events).
 
 Everything else runs in a worker as before, and so does everything that may run application
 code, block or wait for the app's loop: ``otrace/context`` and hover (the reprs of the
@@ -49,7 +50,7 @@ import logging
 import time
 from typing import Any, Callable
 
-__all__ = ["Inline", "RULES", "SESSION_METHODS", "BUDGET", "DEMOTE_SECONDS", "MAX_INLINE_HOLDS"]
+__all__ = ["Inline", "RULES", "SESSION_METHODS", "BUDGET", "DEMOTE_SECONDS", "MAX_INLINE_HOLDS", "IN_A_ROW"]
 
 log = logging.getLogger("otrace.lsp")
 
@@ -59,6 +60,9 @@ BUDGET = 0.002
 DEMOTE_SECONDS = 30.0
 #: ``otrace/holds`` is answered inline while at most this many holds wait
 MAX_INLINE_HOLDS = 200
+#: inline answers to one client in a row (its requests already read) before the control loop
+#: gets a pass for the other clients and events (``LspClient.handle_body``)
+IN_A_ROW = 16
 #: the methods that use the client's shell session (under ``LspClient.session_lock``)
 SESSION_METHODS = frozenset({"otrace/command", "otrace/complete"})
 

@@ -10,8 +10,10 @@ Shell commands it registers (the test hook: which thread answered):
     thread_w     the same, not bounded (always a worker)
     nap [S]      not bounded: sleeps S seconds (default 1), then says where it ran
     heavy        bounded, but spends ~20 ms of CPU (more than lsp.inline.BUDGET)
+    tick         bounded: how many times ``tick`` ran in this process (the order clients were served)
 """
 
+import itertools
 import os
 import sys
 import threading
@@ -44,6 +46,14 @@ def heavy(session, call):
     while time.thread_time() < end:
         pass
     return threading.current_thread().name
+
+
+_ticks = itertools.count(1)
+
+
+@command("tick", "tick                      # (test) how many times tick ran", bounded=True)
+def tick(session, call):
+    return str(next(_ticks))
 
 
 def compute(n):

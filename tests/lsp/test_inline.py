@@ -5,6 +5,7 @@ test commands (``thread``: bounded, ``thread_w``: not), never by timing."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -93,6 +94,22 @@ def test_a_slow_command_blocks_neither_another_client_nor_the_inline_answers(app
     assert napping not in slow.responses and behind not in slow.responses
     assert answer(slow, napping)["output"].startswith("otrace-lsp")
     assert answer(slow, behind)["output"] == "/osh/globals"   # in order, after the nap
+
+
+def test_a_client_flooding_inline_requests_does_not_keep_the_others_waiting(app):
+    """3,000 pipelined ``tick`` of one client are answered a few at a time, the control loop
+    running between: another client's ``tick``, sent after them, is served long before the flood's
+    last one (the count says when)."""
+    flood, other = app.client(), app.client()
+    start = int(run(other, "tick")["output"])
+    ids = [next(_ids) for _ in range(3000)]
+    flood.send_raw(b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in (
+        json.dumps({"jsonrpc": "2.0", "id": i, "method": "otrace/command", "params": {"line": "tick"}}).encode()
+        for i in ids)))
+    served = int(run(other, "tick")["output"]) - start
+    assert served < 500, f"{served - 1} of the flood's requests were answered first"
+    last = int(answer(flood, ids[-1])["output"]) - start
+    assert last == 3001                 # every one of them answered, one tick each
 
 
 def test_a_bounded_command_over_the_budget_goes_to_the_workers(app):
