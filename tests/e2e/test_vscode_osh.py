@@ -252,6 +252,9 @@ def test_discard_patch_restores_the_old_behaviour(env):
     bench.command("View: Show Explorer")
     mark = reveal(bench, "respond.py", "GetHandler")
     wait_for(lambda: mark.evaluate(BADGE_JS) == "", 15, "the Explorer's mark to go")
+    open_method(bench)
+    bench.command("otrace: Compare with Source")            # from its editor: nothing to compare now
+    bench.notification("GetHandler.respond is not patched")
     bench.shot("osh-07-discarded")
 
 

@@ -8,7 +8,8 @@
  *   file and the running code agree;
  * - "otrace: Discard Patch": `otrace/unpatch` (allowed in safe mode: it only puts the loaded code back).
  * Each takes a Live Patches row, a Held Requests live-hold row, an `otrace:` function file (editor
- * title: its URI), `[connectionKey, name]`, or nothing (the active `otrace:` editor, else a quick pick).
+ * title: its URI), `[connectionKey, name]`, or nothing (the active `otrace:` editor, else a quick pick);
+ * for a function that is not patched each says so and asks the process nothing.
  *
  * Thread-safety: single-threaded (the extension host).
  */
@@ -22,7 +23,7 @@ import type { PatchesNode } from './patchesView';
 import type { Ui } from './ui';
 
 /** `otrace/patchDiff` result (lines 1-based, inclusive: the function in `file`). */
-interface PatchDiff { name: string; file: string | null; startLine: number; endLine: number; original: string; live: string; diff: string }
+interface PatchDiff { name: string; file: string; startLine: number; endLine: number; original: string; live: string; diff: string }
 /** `otrace/promotePatch` result: replace lines `startLine`..`endLine` of `file` with `newText`. */
 interface Promotion { file: string; startLine: number; endLine: number; newText: string }
 
@@ -90,35 +91,30 @@ export class LiveCode implements vscode.TextDocumentContentProvider, vscode.Disp
     private readonly changed = new vscode.EventEmitter<vscode.Uri>();
     readonly onDidChange = this.changed.event;
     private readonly texts = new Map<string, string>();
-    /** The source file of each document (none for a function without one). */
-    private readonly files = new Map<string, string>();
-    private readonly sub: vscode.Disposable;
+    private readonly subs: vscode.Disposable[];
 
     constructor(private readonly conns: Connections) {
-        this.sub = conns.onDidChange(({ conn, what }) => {
-            if (what === 'patches') {
-                const authority = authorityOf(conn.key);
-                vscode.workspace.textDocuments.filter((d) => d.uri.scheme === LIVE_SCHEME && d.uri.authority === authority)
-                    .forEach((d) => void this.update(conn, d.uri.query, d.uri));
-            }
-        });
+        this.subs = [
+            conns.onDidChange(({ conn, what }) => {
+                if (what === 'patches') {
+                    const authority = authorityOf(conn.key);
+                    vscode.workspace.textDocuments.filter((d) => d.uri.scheme === LIVE_SCHEME && d.uri.authority === authority)
+                        .forEach((d) => void this.update(conn, d.uri.query, d.uri).catch(() => undefined));
+                }
+            }),
+            vscode.workspace.onDidCloseTextDocument((d) => this.texts.delete(d.uri.toString())),
+        ];
     }
 
     /** The URI of `name`'s live code in its file (`diff.file`), with its text made now. */
     async show(conn: OTraceConnection, diff: PatchDiff): Promise<vscode.Uri> {
-        const uri = vscode.Uri.from({ scheme: LIVE_SCHEME, authority: authorityOf(conn.key), path: diff.file ?? `/${diff.name}.py`, query: diff.name });
+        const uri = vscode.Uri.from({ scheme: LIVE_SCHEME, authority: authorityOf(conn.key), path: diff.file, query: diff.name });
         this.texts.set(uri.toString(), await this.text(diff));
-        if (diff.file) {
-            this.files.set(uri.toString(), diff.file);
-        }
         this.changed.fire(uri);
         return uri;
     }
 
     private async text(diff: PatchDiff): Promise<string> {
-        if (!diff.file) {
-            return diff.live;
-        }
         const file = new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.file(diff.file)));
         return withLiveCode(file, diff.startLine, diff.endLine, diff.live);
     }
@@ -129,9 +125,7 @@ export class LiveCode implements vscode.TextDocumentContentProvider, vscode.Disp
             text = await this.text(await conn.request<PatchDiff>('otrace/patchDiff', { name }));
         } catch {
             // no longer patched: the process runs the code it loaded, which is the file's
-            const file = this.files.get(uri.toString());
-            text = file ? new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.file(file)))
-                : this.texts.get(uri.toString()) ?? '';
+            text = new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.file(uri.path)));
         }
         this.texts.set(uri.toString(), text);
         this.changed.fire(uri);
@@ -142,7 +136,7 @@ export class LiveCode implements vscode.TextDocumentContentProvider, vscode.Disp
     }
 
     dispose(): void {
-        this.sub.dispose();
+        this.subs.forEach((d) => d.dispose());
         this.changed.dispose();
     }
 }
@@ -151,10 +145,8 @@ export class LiveCode implements vscode.TextDocumentContentProvider, vscode.Disp
 async function compare(live: LiveCode, { conn, name }: PatchTarget): Promise<void> {
     const diff = await conn.request<PatchDiff>('otrace/patchDiff', { name });
     const right = await live.show(conn, diff);
-    const left = diff.file ? vscode.Uri.file(diff.file)
-        : await live.show(conn, { ...diff, live: diff.original, name: `${diff.name}.original` });
-    const title = `${diff.file ? baseName(diff.file) : name} ↔ live ${name} (${conn.label})`;
-    await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true });
+    const title = `${baseName(diff.file)} ↔ live ${name} (${conn.label})`;
+    await vscode.commands.executeCommand('vscode.diff', vscode.Uri.file(diff.file), right, title, { preview: true });
 }
 
 /** "Promote Patch to Source": the live code into the file as one undoable edit, left unsaved. */
@@ -191,7 +183,9 @@ export function registerPatchCommands(conns: Connections, fs: OshFileSystem, ui:
             let target: PatchTarget | undefined;
             try {
                 target = await patchTarget(conns, fs, ui, args, vscode.window.activeTextEditor?.document.uri, pickTitle);
-                if (target) {
+                if (target && !target.conn.patches.some((p) => p.name === target!.name)) {
+                    ui.info(`${target.name} is not patched: ${target.conn.label} runs its loaded code (save its file under /osh to patch it)`);
+                } else if (target) {
                     await fn(target);
                 }
             } catch (e) {
