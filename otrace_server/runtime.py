@@ -318,15 +318,19 @@ class Runtime:
         concurrent.futures.wait(futures, timeout)
         return futures
 
-    def subscribe_in_control(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+    def subscribe_in_control(self, callback: Callable[[Event], None], contexts: bool = True) -> Callable[[], None]:
         """Deliver every engine event to ``callback(event)`` ON THE CONTROL THREAD (the engine
         publishes on whatever thread the event happened), in the order published, within a few
         ms (see ``_EventPump``). Returns the unsubscribe function. Threads: any. Events published
-        while the runtime is stopped are dropped."""
+        while the runtime is stopped are dropped.
+
+        With ``contexts`` False the callback gets no ``context`` event, and while no subscriber
+        wants them the pump neither queues them nor wakes the control loop for them (the
+        control plane throttles them on the recording thread: ``control.throttle``)."""
         with self._lock:
             if self._pump is None:
                 self._pump = _EventPump(self)
-            return self._pump.add(callback)
+            return self._pump.add(callback, contexts)
 
 
 class _EventPump:
@@ -349,6 +353,7 @@ class _EventPump:
     def __init__(self, runtime: "Runtime") -> None:
         self.runtime = runtime
         self.callbacks: tuple[Callable[[Event], None], ...] = ()
+        self.context_callbacks: tuple[Callable[[Event], None], ...] = ()   # those that want contexts
         self.queue: collections.deque[Event] = collections.deque()
         self.armed = False       # a DELAYed pump is on its way (context events)
         self.urgent = False      # an immediate pump is on its way (other events)
@@ -356,16 +361,20 @@ class _EventPump:
         self.failed: set[int] = set()   # ids of subscribers whose failure was logged
         self._unsubscribe: Callable[[], None] | None = None
 
-    def add(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Subscribe ``callback`` (the engine subscription is made by the first one)."""
+    def add(self, callback: Callable[[Event], None], contexts: bool = True) -> Callable[[], None]:
+        """Subscribe ``callback`` (the engine subscription is made by the first one); ``context``
+        events too unless ``contexts`` is False."""
         with self.lock:
             self.callbacks += (callback,)
+            if contexts:
+                self.context_callbacks += (callback,)
             if self._unsubscribe is None:
                 self._unsubscribe = self.runtime.engine.events.subscribe(self.publish)
 
         def unsubscribe() -> None:
             with self.lock:
                 self.callbacks = tuple(c for c in self.callbacks if c is not callback)
+                self.context_callbacks = tuple(c for c in self.context_callbacks if c is not callback)
                 if not self.callbacks and self._unsubscribe is not None:
                     self._unsubscribe()
                     self._unsubscribe = None
@@ -375,7 +384,7 @@ class _EventPump:
     def publish(self, event: Event) -> None:
         """The engine subscriber (any thread): queue ``event``, wake the control loop if needed."""
         loop = self.runtime.control_loop
-        if not self.runtime.running or loop is None:
+        if not self.runtime.running or loop is None or (event.kind == "context" and not self.context_callbacks):
             return
         self.queue.append(event)
         if event.kind != "context":   # holds, patches, output: now, in order with clients' requests
@@ -396,7 +405,7 @@ class _EventPump:
         queue = self.queue
         while queue:
             event = queue.popleft()
-            for callback in self.callbacks:
+            for callback in self.context_callbacks if event.kind == "context" else self.callbacks:
                 try:
                     callback(event)
                 except Exception:   # logged once per subscriber (as EventBus does): no log flood

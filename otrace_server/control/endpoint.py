@@ -43,8 +43,9 @@ class Endpoint:
     Subclasses provide ``make_client(reader, writer)`` and the event hooks they need, each called
     on the control loop: ``hold_started(hold)`` (never for a hold already resumed when the event
     arrives: no phantom), ``hold_resumed(hold, outcome)``, ``context_recorded(ctx)`` (through the
-    ``contexts`` throttle, ``CONTEXTS_PER_SECOND``; ``contexts_held(count, last)`` sums up the ones
-    it held back), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
+    ``contexts`` throttle, ``CONTEXTS_PER_SECOND``, which counts them on the recording thread and
+    wakes the control loop a few times a window, not once per context; ``contexts_held(count,
+    last)`` sums up the ones it held back), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
     or override ``close_client`` (at stop) and ``client_gone`` (after a client left, not at stop).
 
     Engine events are subscribed to only while at least one client is connected (from its
@@ -79,7 +80,9 @@ class Endpoint:
         self._server: asyncio.base_events.Server | None = None
         self._logins: list[Client] = []   # connections not yet authenticated, oldest first
         self._unsubscribe: Callable[[], None] | None = None
-        self.contexts = Throttle(self.loop, CONTEXTS_PER_SECOND, 1.0, self.contexts_held)
+        self._unsubscribe_contexts: Callable[[], None] | None = None
+        self.contexts = Throttle(CONTEXTS_PER_SECOND, 1.0, self._context_admitted, self._contexts_summed,
+                                 self.runtime.run_in_control)
 
     # ---- hooks (control loop) ----------------------------------------------------------------
     def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Client:
@@ -182,21 +185,40 @@ class Endpoint:
             client.close()
 
     def _listen(self, on: bool) -> None:
-        """Subscribe to (``on``) or unsubscribe from the engine's events, if not already so."""
+        """Subscribe to (``on``) or unsubscribe from the engine's events, if not already so:
+        recorded contexts on the recording thread (to the throttle), the others on the control
+        thread."""
         if on and self._unsubscribe is None:
-            self._unsubscribe = self.runtime.subscribe_in_control(self._on_event)
+            self._unsubscribe = self.runtime.subscribe_in_control(self._on_event, contexts=False)
+            self._unsubscribe_contexts = self.engine.events.subscribe(self._on_context)
         elif not on and self._unsubscribe is not None:
             self._unsubscribe, unsubscribe = None, self._unsubscribe
+            self._unsubscribe_contexts, unsubscribe_contexts = None, self._unsubscribe_contexts
             unsubscribe()
+            if unsubscribe_contexts is not None:
+                unsubscribe_contexts()
+
+    def _on_context(self, event: Event) -> None:
+        """An engine event on the thread that published it: a recorded context is counted by the
+        throttle (which wakes the control loop only as often as it says)."""
+        if event.kind == "context":
+            self.contexts.admit(event.data["context"])
+
+    def _context_admitted(self, ctx) -> None:
+        """Control loop: the throttle delivers a context it admitted."""
+        if not self.stopping:
+            self.context_recorded(ctx)
+
+    def _contexts_summed(self, count: int, last) -> None:
+        """Control loop: the throttle's summary of a window."""
+        if not self.stopping:
+            self.contexts_held(count, last)
 
     def _on_event(self, event: Event) -> None:
         """An engine event (control loop): to the hook that handles its kind."""
         data = event.data
         try:
-            if event.kind == "context":
-                if self.contexts.admit(data["context"]):
-                    self.context_recorded(data["context"])
-            elif event.kind == "hold_started":
+            if event.kind == "hold_started":
                 if not data["hold"].done:   # resumed before this event reached the control loop
                     self.hold_started(data["hold"])
             elif event.kind == "hold_resumed":

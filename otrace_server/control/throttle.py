@@ -1,26 +1,37 @@
-"""How many per-context notifications reach the editors: ``Throttle`` lets at most ``limit`` items a
-window pass and sums up the rest, ``context_line`` is what a client is told of one context.
+"""How many per-context notifications reach the editors, and what they cost: ``Throttle`` lets at
+most ``limit`` items a window pass and sums up the rest, ``context_line`` is what a client is told
+of one context.
 
 What keeps a chatty trace (thousands of recorded contexts per second) from costing the control
-thread, the clients and, through the GIL, the application one notification per context.
+thread, the clients and, through the GIL, the application one notification per context; and a
+quiet one (a few contexts a second) from costing a control-thread wake-up per context: the
+recording thread only counts and queues (``admit``), the control loop is woken once when a window
+opens and then delivers what was admitted every ``FLUSH_INTERVAL`` (at most ``window /
+FLUSH_INTERVAL`` wake-ups a window, however many contexts), nothing is built for a context held
+back, and the window's summary comes at its end.
 
-Thread-safety: control loop only.
+Thread-safety: ``admit`` from any thread; everything else on the control loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from typing import Any, Callable
 
 from otrace_server.core.reprs import visible
 
-__all__ = ["CONTEXTS_PER_SECOND", "Throttle", "context_line"]
+__all__ = ["CONTEXTS_PER_SECOND", "FLUSH_INTERVAL", "Throttle", "context_line"]
 
 log = logging.getLogger("otrace")
 
 #: recorded contexts told to clients one by one per second, at most; the rest are summed up
 CONTEXTS_PER_SECOND = 50
+#: seconds between two deliveries of the admitted contexts while a window is open (the most a
+#: context waits before its notification is sent, after the first of a window which goes at once)
+FLUSH_INTERVAL = 0.2
 
 
 def context_line(ctx: Any, more: int = 0) -> str:
@@ -34,42 +45,103 @@ def context_line(ctx: Any, more: int = 0) -> str:
 
 
 class Throttle:
-    """At most ``limit`` items per ``window`` seconds pass ``admit``; the others are counted, and
-    when the window ends ``overflow(count, last)`` is called once with how many were held back and
-    the last of them. A window starts with the first item after a quiet one. Control loop only."""
+    """At most ``limit`` items per ``window`` seconds pass ``admit`` (any thread) and are handed to
+    ``deliver(item)`` on the control loop, in order; the others are counted, and when the window
+    ends ``overflow(count, last)`` is called once (control loop) with how many were held back and
+    the last of them. A window starts with the first item after a quiet one.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int, window: float,
-                 overflow: Callable[[int, Any], None]) -> None:
-        self.loop = loop
+    Wake-ups of the control loop: an item admitted while no delivery is due makes one crossing
+    (``schedule(fn)``: run ``fn`` soon on the control loop, from any thread, e.g.
+    ``Runtime.run_in_control``) and is delivered at once; the items admitted in the next
+    ``interval`` seconds join the delivery at its end, and so on while they keep coming; a
+    window that held items back is summed up at its end. So a steady stream costs about
+    ``window / interval`` wake-ups a window, a lone item one (and one more, finding nothing).
+    A failing ``deliver``, ``overflow`` or ``schedule`` is logged and the throttle goes on."""
+
+    def __init__(self, limit: int, window: float, deliver: Callable[[Any], None],
+                 overflow: Callable[[int, Any], None], schedule: Callable[[Callable[[], None]], Any],
+                 interval: float = FLUSH_INTERVAL) -> None:
         self.limit = limit
         self.window = window
+        self.interval = interval
+        self.deliver = deliver
         self.overflow = overflow
+        self.schedule = schedule
+        self._lock = threading.Lock()
+        self._opened: float | None = None      # monotonic start of the window, None: none yet
+        self._armed = False                    # a flush is due (crossing in flight or timer set)
+        self._generation = 0                   # bumped by cancel: a flush of before it does nothing
         self._admitted = 0
+        self._pending: list[Any] = []
         self._held = 0
         self._last: Any = None
         self._timer: asyncio.TimerHandle | None = None
 
     def admit(self, item: Any) -> bool:
-        """True when ``item`` may be sent now; False when it is counted for the window's summary."""
-        if self._timer is None:
-            self._timer = self.loop.call_later(self.window, self._end)
-        if self._admitted < self.limit:
-            self._admitted += 1
-            return True
-        self._held += 1
-        self._last = item
-        return False
+        """Any thread: True when ``item`` will be delivered; False when it is only counted for the
+        window's summary (nothing else is done for it)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._opened is None or (not self._armed and now - self._opened >= self.window):
+                self._opened, self._admitted = now, 0      # (nothing held: a flush would be due)
+            if self._admitted < self.limit:
+                self._admitted += 1
+                self._pending.append(item)
+                admitted = True
+            else:
+                self._held += 1
+                self._last = item
+                admitted = False
+            cross, generation = not self._armed, self._generation
+            self._armed = True
+        if cross:
+            try:
+                self.schedule(lambda: self._flush(generation))
+            except Exception:   # e.g. the runtime is stopping: the next item tries again
+                with self._lock:
+                    self._armed = False
+                log.exception("otrace: scheduling throttled notifications failed")
+        return admitted
 
     def cancel(self) -> None:
-        """Forget the current window (no summary); the next item starts a new one."""
+        """Control loop: forget the current window (nothing more delivered, no summary); the next
+        item starts a new one."""
+        with self._lock:
+            self._generation += 1
+            self._opened, self._armed, self._admitted, self._pending, self._held, self._last = (
+                None, False, 0, [], 0, None)
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self._admitted, self._held, self._last = None, 0, 0, None
+            self._timer = None
 
-    def _end(self) -> None:
-        held, last = self._held, self._last
-        self._timer, self._admitted, self._held, self._last = None, 0, 0, None
-        if held:
+    def _flush(self, generation: int) -> None:
+        """Control loop: deliver what was admitted; at the window's end sum it up and close it;
+        come back in ``interval`` while items keep coming, at the window's end while some are held."""
+        self._timer = None
+        with self._lock:
+            if generation != self._generation:
+                return
+            pending, self._pending = self._pending, []
+            held, last = self._held, self._last
+            left = self._opened + self.window - time.monotonic()
+            if left <= 0:
+                self._opened, self._admitted, self._held, self._last = None, 0, 0, None
+                delay = None
+            elif held:
+                delay = left
+            elif pending:
+                delay = min(self.interval, left)
+            else:
+                delay = None
+            self._armed = delay is not None
+        for item in pending:
+            try:
+                self.deliver(item)
+            except Exception:
+                log.exception("otrace: delivering a throttled notification failed")
+        if delay is not None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._flush, generation)
+        elif held and left <= 0:
             try:
                 self.overflow(held, last)
             except Exception:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 import asyncio
+import threading
 import time
 import types
 
@@ -115,38 +116,90 @@ def test_a_chatty_trace_reaches_editors_as_a_few_notifications_and_one_summary(s
     dap.close()
 
 
+class LoopThread:
+    """An event loop on its own thread (the control loop's stand-in); ``crossings`` counts the
+    wake-ups the throttle asked for."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.crossings = 0
+
+    def schedule(self, fn) -> None:
+        self.crossings += 1
+        self.loop.call_soon_threadsafe(fn)
+
+    def call(self, fn):
+        return asyncio.run_coroutine_threadsafe(asyncio.sleep(0, fn()), self.loop).result(5)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
 def test_throttle_admits_a_burst_then_sums_up_the_rest_once_per_window():
-    loop = asyncio.new_event_loop()
-    summaries = []
-    throttle = Throttle(loop, 3, 0.05, lambda count, last: summaries.append((count, last, time.monotonic())))
-
-    def run_until(predicate):
-        async def poll():
-            while not predicate():
-                await asyncio.sleep(0.005)
-        loop.run_until_complete(asyncio.wait_for(poll(), 5))
-
+    control = LoopThread()
+    delivered, summaries = [], []
+    throttle = Throttle(3, 0.3, lambda item: delivered.append((item, threading.current_thread())),
+                        lambda count, last: summaries.append((count, last, time.monotonic())),
+                        control.schedule, interval=0.05)
     try:
         start = time.monotonic()
-        assert [throttle.admit(i) for i in range(10)] == [True] * 3 + [False] * 7
-        run_until(lambda: summaries)
+        assert [throttle.admit(i) for i in range(10)] == [True] * 3 + [False] * 7   # on this thread
+        wait_for(lambda: summaries, 5, what="the summary")
+        assert [item for item, _ in delivered] == [0, 1, 2]
+        assert {thread for _, thread in delivered} == {control.thread}            # on the control loop
         assert [(count, last) for count, last, _ in summaries] == [(7, 9)]
-        assert summaries[0][2] - start >= 0.05
-        assert [throttle.admit(i) for i in range(3)] == [True] * 3   # a new window
-        loop.run_until_complete(asyncio.sleep(0.1))                # a whole window passes ...
-        assert len(summaries) == 1                                 # nothing held back: no summary
+        assert summaries[0][2] - start >= 0.3
+        assert control.crossings == 1                                             # one wake-up asked for
+        assert [throttle.admit(i) for i in range(3)] == [True] * 3                # a new window
+        time.sleep(0.5)                                                           # a whole window passes ...
+        assert len(summaries) == 1                                                # nothing held back: no summary
         assert [throttle.admit(i) for i in range(5)] == [True] * 3 + [False] * 2
-        throttle.cancel()                                          # e.g. the endpoint stops
-        loop.run_until_complete(asyncio.sleep(0.1))                # a whole window passes ...
-        assert len(summaries) == 1 and throttle.admit("x") is True   # ... with no summary
-        failed = []
-        failing = Throttle(loop, 0, 0.01, lambda count, last: (failed.append(count), 1 / 0))   # logged
+        control.call(throttle.cancel)                                             # e.g. the endpoint stops
+        time.sleep(0.5)                                                           # a whole window passes ...
+        assert len(summaries) == 1 and throttle.admit("x") is True                # ... with no summary
+        failing = Throttle(0, 0.01, delivered.append, lambda count, last: 1 / 0, control.schedule)   # logged
         assert failing.admit(1) is False
-        run_until(lambda: failed)
-        assert failing.admit(2) is False                           # and the throttle goes on
+        time.sleep(0.1)
+        assert failing.admit(2) is False                                          # and the throttle goes on
     finally:
-        throttle.cancel()
-        loop.close()
+        control.close()
+
+
+def test_throttle_wakes_the_control_loop_a_few_times_a_window_not_once_per_item():
+    control = LoopThread()
+    delivered = []
+    throttle = Throttle(50, 1.0, delivered.append, lambda count, last: delivered.append(("summary", count)),
+                        control.schedule, interval=0.2)
+    flushes = 0
+    flush = throttle._flush
+
+    def counted(generation):
+        nonlocal flushes
+        flushes += 1
+        flush(generation)
+
+    throttle._flush = counted
+    try:
+        start, n = time.monotonic(), 0
+        while time.monotonic() < start + 0.9:         # ~100 items a second, within one window
+            throttle.admit(n)
+            n += 1
+            time.sleep(0.01)
+        assert n > 55
+        wait_for(lambda: delivered and delivered[-1] == ("summary", n - 50), 5, what="the summary")
+        assert delivered[:-1] == list(range(50))      # in order, the first 50 of the window
+        assert flushes <= 8, flushes                  # ~5 (one every 0.2 s), not 50 or 100
+        before = flushes
+        throttle.admit("lone")                        # a lone item after a quiet window: at once
+        wait_for(lambda: "lone" in delivered, 0.5, what="the lone item")
+        time.sleep(0.4)
+        assert flushes - before == 2                  # its crossing, and one finding nothing more
+    finally:
+        control.close()
 
 
 def test_a_context_line_shows_an_application_exception_message_escaped_on_one_line():
