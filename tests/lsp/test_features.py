@@ -252,6 +252,7 @@ def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
     spelt = uri_of(app).replace("%C3%A9", "%c3%a9").replace("%2B", "+")   # as another editor escapes it
     assert spelt != uri_of(app)
     open_doc(c, spelt)
+    c.request("otrace/patches")          # answered after the didOpen is handled: the document is open now
     assert urllib.request.urlopen(f"http://127.0.0.1:{app.http}/raise?v=1", timeout=5).read() == b"error"
     diag = c.wait_notification("textDocument/publishDiagnostics", lambda p: p["diagnostics"], timeout=5)
     assert diag["uri"] == spelt                                  # was otrace's spelling: a file not open
