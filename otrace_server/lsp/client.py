@@ -35,6 +35,7 @@ import asyncio
 import logging
 import sys
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 from lsprotocol import types
@@ -151,7 +152,7 @@ class LspClient(Client):
                                  protocol_cls=_Protocol)
         self.lsp = self.ls.protocol
         self.lsp.conn = self
-        self.lsp.set_writer(self)   # pygls writes through Client.write (buffered per loop pass)
+        self.lsp.set_writer(SimpleNamespace(write=self.send_now, close=self.close))
         for method, handler in methods.REQUESTS.items():
             self.ls.feature(method)(self._custom(method, handler))
         from otrace_server.lsp import features
@@ -190,6 +191,13 @@ class LspClient(Client):
             raise JsonRpcServerError(str(exc), ERR_OTRACE, data=exc.data) from None
         except OTraceError as exc:
             raise JsonRpcServerError(str(exc), ERR_OTRACE) from None
+
+    def send_now(self, data: bytes) -> None:
+        """pygls' writer (its answers, its requests to the client): sent at once, after what was
+        written before it, not at the end of the loop's pass (a pass of the loop is a GIL release
+        the app may take for a switch interval). Notifications (``notify``) stay batched per pass."""
+        self.write(data)
+        self.flush()
 
     def supports_lens_refresh(self) -> bool:
         """Whether the client accepts ``workspace/codeLens/refresh``."""
