@@ -12,8 +12,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VENV
 
-# Debian packages the tests need, as PACKAGE:COMMAND (installed only when COMMAND is missing).
-DEB_TEST_NEEDS := chromium:chromium build-essential libkrb5-dev ripgrep:rg
+# Debian packages the tests need, as PACKAGE:COMMAND (installed only when COMMAND is missing) or
+# PACKAGE (installed unless dpkg has it: openssh-server, whose sshd in /usr/sbin is not on every PATH).
+DEB_TEST_NEEDS := chromium:chromium build-essential libkrb5-dev ripgrep:rg openssh-server
 
 # Test runners that run BEFORE pytest, each a target below that exits non-zero on failure
 # (e.g. test-node for `node --test`, test-emacs for Emacs ERT). pytest always runs last, so its

@@ -19,13 +19,24 @@ files non-interactively, and list running otrace processes.
                                             file to its own option, e.g. hello_trace.py --batch FILE, or
                                             use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
+    otrace ps --ssh [USER@]HOST [-p PORT] [-i KEY] [-F CONFIG]
+                                            list those of another host, read over ssh (OpenSSH)
+    otrace attach --ssh [USER@]HOST PID [--json] [--local-lsp-port N] [--local-dap-port M]
+                                            forward that process's language server and DAP ports to
+                                            127.0.0.1 here with ssh -L (its token read over the same
+                                            connection) until Ctrl-C / SIGTERM; --json prints one line
+                                            for editors: the local ends, in a discovery file's shape
+                                            (``otrace_server.remote``)
 
 A Tornado app's autoreload (``debug=True``) re-executes the script under ``otrace`` again, with
 the same options (``otrace_server.autoreload``).
 
-Exit status: 0 success; 1 a batch command failed, or the script raised an uncaught exception;
-2 usage error (bad option, missing file, unknown FUNC, FUNC not taking the arguments given), always
-as one line on stderr; a script's own ``sys.exit(n)`` gives n.
+Exit status: 0 success; 1 a batch command failed, or the script raised an uncaught exception
+(ps/attach: the host was reached but the listing or the forwarding failed, no such PID there, or
+the tunnel ended by itself); 2 usage error (bad option, missing file, unknown FUNC, FUNC not taking
+the arguments given, a non-loopback --bind), always as one line on stderr; 3 the host could not be
+reached over ssh (ssh missing, unknown or unreachable host, login refused, host key not verified);
+a script's own ``sys.exit(n)`` gives n.
 
 Thread-safety: ``main`` runs on the process's main thread; the script runs there too, the console
 on otrace's console thread (see ``otrace_server.app.start``).
@@ -37,6 +48,7 @@ import argparse
 import builtins
 import contextlib
 import inspect
+import json
 import os
 import signal
 import sys
@@ -50,7 +62,7 @@ from otrace_server.console.terminal import isatty
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 #: seconds after which ``--batch`` with a script that neither returned nor serves says what it waits for
 BATCH_NOTICE_AFTER = 2.0
 #: seconds ``--batch`` waits once a script signalled that it serves (what it sets up after listening)
@@ -65,13 +77,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``otrace`` (``ps`` is recognised before it, as the first word)."""
+    """The argument parser of ``otrace`` (``ps`` and ``attach`` are recognised before it, as the
+    first word, with parsers of their own)."""
     parser = _Parser(
         prog="otrace",
         description="Run a Python script with the otrace object shell attached "
                     "(trace, inspect and patch it while it runs). "
-                    "'otrace ps' lists running otrace processes.",
-        epilog="exit status: 0 ok; 1 a batch command failed or the script raised; 2 usage error; "
+                    "'otrace ps [--ssh [USER@]HOST]' lists running otrace processes, here or on "
+                    "another host over ssh; 'otrace attach --ssh [USER@]HOST PID' forwards a remote "
+                    "process's ports here with ssh -L (see 'otrace ps -h', 'otrace attach -h').",
+        epilog="exit status: 0 ok; 1 a batch command failed or the script raised (ps/attach: failed "
+               "on the host); 2 usage error; 3 the host could not be reached over ssh; "
                "a script's sys.exit(n) gives n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--function", metavar="FUNC",
@@ -98,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ps"]:
         return _ps(argv[1:])
+    if argv[:1] == ["attach"]:
+        return _attach(argv[1:])
     parser = build_parser()
     opts = parser.parse_args(argv)
     if opts.script is None and opts.batch is None:
@@ -306,16 +324,62 @@ def _run_script(opts, module: types.ModuleType, code: types.CodeType) -> int:
             sys.modules[module.__name__] = saved_main
 
 
-def _ps(argv: list[str]) -> int:
-    """``otrace ps``: one line per live otrace process; stale discovery files are removed."""
-    if argv:
-        print("usage: otrace ps", file=sys.stderr)
-        return EXIT_USAGE
-    from otrace_server.control.discovery import list_processes
+def _ssh_parser(prog: str, description: str, ssh_required: bool) -> argparse.ArgumentParser:
+    """The parser of ``otrace ps`` / ``otrace attach``: the SSH options they share."""
+    parser = _Parser(prog=prog, description=description)
+    parser.add_argument("--ssh", metavar="[USER@]HOST", required=ssh_required,
+                        help="the host, over OpenSSH (any Host of your ssh config works too)")
+    parser.add_argument("-p", "--ssh-port", metavar="PORT", type=int, help="ssh's -p: the SSH port of the host")
+    parser.add_argument("-i", "--identity", metavar="KEY", help="ssh's -i: the private key to log in with")
+    parser.add_argument("-F", "--ssh-config", metavar="CONFIG", help="ssh's -F: the ssh config file to use")
+    parser.add_argument("--remote-dir", metavar="DIR",
+                        help="the remote discovery directory (default: $XDG_RUNTIME_DIR/otrace and "
+                             "~/.cache/otrace of the login)")
+    return parser
 
-    processes = list_processes()
+
+def _ssh_target(parser: argparse.ArgumentParser, opts):
+    """The ``remote.SshTarget`` of the parsed options (None without --ssh); a usage error for
+    ssh options without --ssh or a bad destination."""
+    from otrace_server.remote import SshTarget
+
+    if opts.ssh is None:
+        if opts.ssh_port or opts.identity or opts.ssh_config or opts.remote_dir:
+            parser.error("-p, -i, -F and --remote-dir go with --ssh")
+        return None
+    try:
+        return SshTarget(opts.ssh, port=opts.ssh_port, identity=opts.identity, config=opts.ssh_config,
+                         batch=not isatty(sys.stdin), remote_dir=opts.remote_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _remote_failed(exc) -> int:
+    """Report a ``remote.RemoteError`` (one line); its exit status."""
+    print(f"otrace: {exc.message}", file=sys.stderr)
+    return EXIT_UNREACHABLE if exc.unreachable else EXIT_FAILED
+
+
+def _ps(argv: list[str]) -> int:
+    """``otrace ps [--ssh HOST]``: one line per live otrace process, here (stale discovery files
+    are removed) or on HOST (read over ssh; stale files skipped)."""
+    parser = _ssh_parser("otrace ps", "List the live otrace processes (from their discovery files), "
+                         "here or on another host over ssh.", ssh_required=False)
+    opts = parser.parse_args(argv)
+    target = _ssh_target(parser, opts)
+    if target is None:
+        from otrace_server.control.discovery import list_processes
+
+        processes, where = list_processes(), ""
+    else:
+        from otrace_server.remote import RemoteError, list_remote
+
+        try:
+            processes, where = list_remote(target), f" on {target.destination}"
+        except RemoteError as exc:
+            return _remote_failed(exc)
     if not processes:
-        print("no otrace processes")
+        print(f"no otrace processes{where}")
         return EXIT_OK
     print(f"{'PID':>7}  {'LSP':>5}  {'DAP':>5}  {'STARTED':19}  COMMAND")
     for p in processes:
@@ -324,6 +388,65 @@ def _ps(argv: list[str]) -> int:
         print(f"{p.get('pid', '?'):>7}  {p.get('lsp_port') or '-':>5}  {p.get('dap_port') or '-':>5}  "
               f"{started:19}  {command}  (cwd {p.get('cwd', '?')})")
     return EXIT_OK
+
+
+def _attach(argv: list[str]) -> int:
+    """``otrace attach --ssh HOST PID``: forward the process's ports with OpenSSH until Ctrl-C or
+    SIGTERM (``remote.Tunnel``); prints where to connect (``--json``: one line for editors)."""
+    parser = _ssh_parser(
+        "otrace attach",
+        "Forward the language server and DAP ports of otrace process PID on another host to this "
+        "machine's loopback, with OpenSSH (ssh -L over one connection, which also reads the token), "
+        "and stay until Ctrl-C or SIGTERM, which close the tunnel. With --json the first line of "
+        "stdout is {pid, argv, cwd, host, lsp_port, dap_port, token, started, remote}: the local "
+        "ends, in the shape of a discovery file.", ssh_required=True)
+    parser.add_argument("pid", metavar="PID", type=int, help="the remote process (otrace ps --ssh HOST lists them)")
+    parser.add_argument("--bind", metavar="ADDR", default="127.0.0.1",
+                        help="the local address of the forwarded ports; loopback only (default 127.0.0.1)")
+    parser.add_argument("--local-lsp-port", metavar="N", type=int, default=0,
+                        help="the local port of the language server (default: a free one)")
+    parser.add_argument("--local-dap-port", metavar="M", type=int, default=0,
+                        help="the local port of the DAP endpoint (default: a free one)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line (with the token) for an editor, instead of text")
+    parser.add_argument("--show-token", action="store_true", help="print the token in the text output too")
+    opts = parser.parse_args(argv)
+    target = _ssh_target(parser, opts)
+    from otrace_server.remote import RemoteError, Tunnel
+
+    try:
+        tunnel = Tunnel(target, opts.pid, bind=opts.bind, local_lsp_port=opts.local_lsp_port,
+                        local_dap_port=opts.local_dap_port)
+    except ValueError as exc:
+        parser.error(str(exc))
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        info = tunnel.open()
+        if opts.json:
+            print(json.dumps(info), flush=True)
+        else:
+            dap = f", DAP {info['host']}:{info['dap_port']}" if info["dap_port"] else " (no DAP endpoint)"
+            token = f"; token {info['token']}" if opts.show_token else ""
+            print(f"otrace process {opts.pid} on {target.destination} ({' '.join(info.get('argv') or [])}): "
+                  f"language server {info['host']}:{info['lsp_port']}{dap}{token}", flush=True)
+            print("otrace: Ctrl-C closes the tunnel", file=sys.stderr, flush=True)
+        print(f"otrace: {tunnel.wait()}; tunnel closed", file=sys.stderr)
+        return EXIT_FAILED
+    except RemoteError as exc:
+        if opts.json:
+            print(json.dumps({"error": exc.message}), flush=True)
+        return _remote_failed(exc)
+    except KeyboardInterrupt:
+        print(f"otrace: tunnel to {target.destination} closed", file=sys.stderr)
+        return EXIT_OK
+    finally:
+        tunnel.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(signum, frame):
+    """SIGTERM of ``otrace attach``: ends it as Ctrl-C does (the tunnel is closed on the way out)."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

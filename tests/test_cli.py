@@ -50,7 +50,8 @@ def test_no_arguments_is_a_usage_error(tmp_path):
     (["--bogus"], "otrace: error: unrecognized arguments: --bogus; see otrace -h"),
     (["-f"], "otrace: error: argument -f/--function: expected one argument; see otrace -h"),
     (["--batch"], "otrace: error: argument --batch: expected one argument; see otrace -h"),
-    (["ps", "-x"], "usage: otrace ps"),
+    (["ps", "-x"], "otrace ps: error: unrecognized arguments: -x; see otrace ps -h"),
+    (["attach", "12"], "otrace attach: error: the following arguments are required: --ssh; see otrace attach -h"),
     (["-s", "nosuch=1", "script.py"], "otrace: unknown parameter 'nosuch'; 'set' lists them"),
 ])
 def test_usage_errors_are_one_line_with_status_2(tmp_path, args, message):

@@ -30,7 +30,7 @@ from typing import Any
 
 from otrace_server.control.audit import remove_if_empty
 
-__all__ = ["runtime_dir", "discovery_path", "private_dir", "write", "remove", "list_processes"]
+__all__ = ["runtime_dir", "discovery_path", "private_dir", "write", "remove", "read_records", "list_processes"]
 
 
 def runtime_dir() -> Path:
@@ -94,38 +94,67 @@ def remove(path: Path | None = None) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # exists, owned by someone else
+def read_records(folders, on_stale=None):
+    """The discovery records (dicts) of the live processes found in ``folders`` (paths, in order;
+    a pid found twice counts once), oldest first. A file whose pid (from its name) is dead is
+    skipped and handed to ``on_stale(path)`` when given; unreadable or malformed files are skipped.
+
+    Self-contained on purpose (stdlib imports inside, Python 3.6 syntax, no module names used):
+    ``otrace_server.remote`` sends this function's source to read another host's discovery
+    files over SSH, so both hosts read them by the same code.
+    """
+    import json
+    import os
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:   # exists, owned by someone else
+            return True
         return True
-    return True
+
+    out, seen = [], set()
+    for folder in folders:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            if not (name.startswith("otrace-") and name.endswith(".json")):
+                continue
+            try:
+                pid = int(name[len("otrace-"):-len(".json")])
+            except ValueError:
+                continue
+            path = os.path.join(folder, name)
+            if not alive(pid):
+                if on_stale is not None:
+                    on_stale(path)
+                continue
+            try:
+                with open(path) as f:
+                    info = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(info, dict) and info.get("pid") == pid and pid not in seen:
+                seen.add(pid)
+                out.append(info)
+    out.sort(key=lambda i: i.get("started") or 0)
+    return out
+
+
+def _remove_stale(path: str) -> None:
+    """A dead process's discovery file, and its audit log when it recorded nothing."""
+    remove(Path(path))
+    remove_if_empty(Path(path).with_suffix(".audit.log"))
 
 
 def list_processes(directory: Path | None = None) -> list[dict[str, Any]]:
-    """The discovery records of live otrace processes, oldest first.
+    """The discovery records of live otrace processes, oldest first (``read_records``).
 
     Files of dead processes are deleted (with their audit log when it recorded nothing); unreadable or malformed files are skipped (and deleted
     when their pid, taken from the file name, is dead).
     """
-    folder = directory or runtime_dir()
-    out = []
-    for path in sorted(folder.glob("otrace-*.json")):
-        try:
-            pid = int(path.stem.split("-", 1)[1])
-        except ValueError:
-            continue
-        if not _alive(pid):
-            remove(path)
-            remove_if_empty(path.with_suffix(".audit.log"))
-            continue
-        try:
-            info = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(info, dict) and info.get("pid") == pid:
-            out.append(info)
-    out.sort(key=lambda i: i.get("started") or 0)
-    return out
+    return read_records([str(directory or runtime_dir())], on_stale=_remove_stale)
