@@ -205,6 +205,7 @@ class Tunnel:
         self._dir: str | None = None
         self._master: subprocess.Popen | None = None
         self._stderr: list[str] = []
+        self._stderr_reader: threading.Thread | None = None
 
     @property
     def control_path(self) -> str:
@@ -228,10 +229,11 @@ class Tunnel:
         self._master = subprocess.Popen(argv + [self.target.remote_command("get", str(self.pid))],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
-        threading.Thread(target=self._collect_stderr, name="otrace-ssh-stderr", daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._collect_stderr, name="otrace-ssh-stderr", daemon=True)
+        self._stderr_reader.start()
         line = self._master.stdout.readline()
         if not line:
-            raise _failure(self.target, self._master.wait(), "".join(self._stderr))
+            raise self._ended()
         try:
             record = json.loads(line)
         except ValueError:
@@ -275,8 +277,13 @@ class Tunnel:
         for line in self._master.stdout:
             if '"gone"' in line:
                 return f"the otrace process {self.pid} on {self.target.destination} ended"
+        return f"the ssh connection to {self.target.destination} ended ({self._ended().message})"
+
+    def _ended(self) -> RemoteError:
+        """Why the master exited (its status and all of its stderr)."""
         status = self._master.wait()
-        return f"the ssh connection to {self.target.destination} ended ({_failure(self.target, status, ''.join(self._stderr)).message})"
+        self._stderr_reader.join(5)
+        return _failure(self.target, status, "".join(self._stderr))
 
     def close(self) -> None:
         """End the connection and its forwards (idempotent): the master is sent SIGTERM, then the

@@ -176,9 +176,9 @@ def test_ps_over_ssh_errors_are_one_clear_line(sshd, tmp_path, case, status, mes
     elif case == "ssh options alone":
         args = ["-p", "22"]
     proc = otrace("ps", *args, env_extra=env)
-    assert proc.returncode == status
-    [line] = proc.stderr.splitlines()
-    assert line.startswith(message.format(user=sshd.user)), line
+    assert proc.returncode == status, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message.format(user=sshd.user)), proc.stderr
     assert proc.stdout == ""
 
 
@@ -253,8 +253,8 @@ def test_attach_errors_are_one_clear_line(sshd, demo, case, status, message):
         args += ["--bind", "0.0.0.0"]
     tunnel = attach(*args)
     stdout, stderr = tunnel.communicate(timeout=60)
-    assert tunnel.returncode == status
-    [line] = stderr.splitlines()
-    assert line.startswith(message.format(user=sshd.user)), line
+    assert tunnel.returncode == status, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message.format(user=sshd.user)), stderr
     if case != "wide bind":                                    # an editor reads the error on stdout too
-        assert json.loads(stdout) == {"error": line.removeprefix("otrace: ")}
+        assert json.loads(stdout) == {"error": lines[0].removeprefix("otrace: ")}
