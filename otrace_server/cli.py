@@ -82,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="otrace",
         description="Run a Python script with the otrace object shell attached "
-                    "(trace, inspect and patch it while it runs). "
-                    "'otrace ps [--ssh [USER@]HOST]' lists running otrace processes, here or on "
-                    "another host over ssh; 'otrace attach --ssh [USER@]HOST PID' forwards a remote "
-                    "process's ports here with ssh -L (see 'otrace ps -h', 'otrace attach -h').",
+                    "(trace, inspect and patch it while it runs).\n"
+                    "  otrace ps [--ssh [USER@]HOST]       list running otrace processes, here or on "
+                    "another host over ssh\n"
+                    "  otrace attach --ssh [USER@]HOST PID forward a remote process's ports here "
+                    "with ssh -L\n"
+                    "(see otrace ps -h, otrace attach -h)",
         epilog="exit status: 0 ok; 1 a batch command failed or the script raised (ps/attach: failed "
                "on the host); 2 usage error; 3 the host could not be reached over ssh; "
                "a script's sys.exit(n) gives n",

@@ -173,7 +173,9 @@ def list_remote(target: SshTarget, timeout: float = 60) -> list[dict]:
     if proc.returncode != 0:
         raise _failure(target, proc.returncode, proc.stderr)
     try:
-        records = json.loads(proc.stdout.strip().splitlines()[-1])
+        records = json.loads(proc.stdout.strip().splitlines()[-1])   # the last line: after what a login may print
+        if not isinstance(records, list):
+            raise ValueError(records)
     except (ValueError, IndexError):
         raise RemoteError(f"unexpected answer from {target.destination}: {proc.stdout[:200]!r}") from None
     return [r for r in records if isinstance(r, dict)]
@@ -231,14 +233,8 @@ class Tunnel:
                                         text=True)
         self._stderr_reader = threading.Thread(target=self._collect_stderr, name="otrace-ssh-stderr", daemon=True)
         self._stderr_reader.start()
-        line = self._master.stdout.readline()
-        if not line:
-            raise self._ended()
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise RemoteError(f"unexpected answer from {self.target.destination}: {line[:200]!r}") from None
-        if not isinstance(record, dict):
+        record = self._read_record()
+        if record is None:
             raise RemoteError(f"no otrace process {self.pid} on {self.target.destination} "
                               f"('otrace ps --ssh {self.target.destination}' lists them)")
         remote_host = record.get("host") or "127.0.0.1"
@@ -249,6 +245,16 @@ class Tunnel:
             info["remote"][key] = record.get(key)
             info[key] = self._forward(remote_host, record[key], self._local[key]) if record.get(key) else None
         return info
+
+    def _read_record(self) -> dict | None:
+        """The record the remote program printed (None: no such process); lines before it that are
+        not JSON (what a login script may print) are skipped."""
+        for line in self._master.stdout:
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record is None or isinstance(record, dict):
+                    return record
+        raise self._ended()
 
     def _collect_stderr(self) -> None:
         for line in self._master.stderr:

@@ -36,7 +36,7 @@ def test_help_is_clear(tmp_path):
     assert proc.returncode == 0
     out = proc.stdout
     assert out.startswith("usage: otrace")
-    for words in ("--batch", "-f", "script", "ps", "exit status"):
+    for words in ("--batch", "-f", "script", "ps", "attach --ssh", "exit status"):
         assert words in out
 
 
