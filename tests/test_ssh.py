@@ -26,8 +26,6 @@ from tests.lsp.rpc import Client
 ROOT = Path(__file__).resolve().parent.parent
 SSHD = "/usr/sbin/sshd"
 
-pytestmark = pytest.mark.skipif(not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")),
-                                reason="OpenSSH's sshd is not installed (Debian openssh-server; make test installs it)")
 
 
 def free_port() -> int:
@@ -98,6 +96,7 @@ Host *
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The torna_trace demo, its discovery file where the sshd's logins look (their XDG_RUNTIME_DIR)."""
     app = DemoProcess(tmp_path_factory.mktemp("xdg"))
     yield app
     app.stop()
@@ -105,6 +104,8 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory, demo):
+    if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")):
+        pytest.skip("OpenSSH's sshd is not installed (Debian openssh-server; make test installs it)")
     server = Sshd(tmp_path_factory.mktemp("sshd"), demo.dir.parent)
     yield server
     server.stop()
@@ -258,3 +259,11 @@ def test_attach_errors_are_one_clear_line(sshd, demo, case, status, message):
     assert len(lines) == 1 and lines[0].startswith(message.format(user=sshd.user)), stderr
     if case != "wide bind":                                    # an editor reads the error on stdout too
         assert json.loads(stdout) == {"error": lines[0].removeprefix("otrace: ")}
+
+
+# ---- VS Code Remote-SSH --------------------------------------------------------------------------
+def test_the_vscode_extension_runs_where_the_processes_are():
+    """Under Remote-SSH the extension must run on the host (its discovery files, its loopback ports):
+    a workspace extension, never a ui one (README, "Remote processes")."""
+    package = json.loads((ROOT / "vscode-extension" / "package.json").read_text())
+    assert package["extensionKind"] == ["workspace"]
