@@ -358,7 +358,18 @@ gate_open(Recorder *self)
             }
             continue;
         }
-        int truth = value == NULL ? 0 : PyObject_IsTrue(value);
+        int truth;
+        if (value == NULL || value == Py_None || value == Py_False) {
+            truth = 0;
+        }
+        else if (value == Py_True) {
+            truth = 1;
+        }
+        else {                  /* may run code (__bool__, __len__): hold the value meanwhile */
+            Py_INCREF(value);
+            truth = PyObject_IsTrue(value);
+            Py_DECREF(value);
+        }
         if (truth < 0) {
             return -1;
         }
