@@ -229,7 +229,23 @@ The prompt's default (RET) is the only process, else the current project's."
 When it has ended, `otrace-reconnect' looks for its restart.")
 
 (defvar otrace--holds nil
-  "The held requests: a list of Hold plists, oldest first.")
+  "The held requests: a list of Hold plists, oldest first.
+Loaded in `otrace/holds' pages at connect (`otrace--load-holds'), then
+kept from the notifications; set it through `otrace--set-holds'.")
+
+(defvar otrace--holds-index (make-hash-table :test #'equal)
+  "Hold id -> its plist in `otrace--holds' (`otrace--hold').")
+
+(defvar otrace--holds-tail nil
+  "The last cons of `otrace--holds': a new hold is appended in O(1).")
+
+(defvar otrace--holds-loading nil
+  "The ids told resumed or gone while `otrace--load-holds' runs, or nil.
+A hash table: id -> `resumed' or `gone', so that a page answered after
+such a notification does not bring back what it changed.")
+
+(defconst otrace--holds-page 100
+  "Held requests per `otrace/holds' page (the server's cost is O(page)).")
 
 (defvar otrace--patches nil
   "The live patches of the process: a list of plists (name since liveHold).
@@ -248,9 +264,7 @@ A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
   "Dispatch notification METHOD with PARAMS to `otrace-notification-functions'."
   (pcase method
     ('otrace/holdStarted
-     (setq otrace--holds (append (cl-remove (plist-get params :id) otrace--holds
-                                            :key (lambda (h) (plist-get h :id)) :test #'equal)
-                                 (list params)))
+     (otrace--add-hold params)
      (otrace--holds-changed-soon))
     ('otrace/holdResumed
      (otrace--forget-holds (list (plist-get params :id))))
@@ -258,9 +272,11 @@ A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
      (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds))))
     ('otrace/holdClientGone
      (let ((hold (otrace--hold (plist-get params :id))))
-       (when hold
-         (plist-put hold :clientGone t)
-         (otrace--holds-changed-soon))))
+       (cond (hold
+              (plist-put hold :clientGone t)
+              (otrace--holds-changed-soon))
+             (otrace--holds-loading
+              (puthash (plist-get params :id) 'gone otrace--holds-loading)))))
     ('otrace/patchesChanged
      (setq otrace--patches (append (plist-get params :patches) nil))
      (otrace--holds-changed-soon))
@@ -274,9 +290,54 @@ A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
 (defun otrace--forget-holds (ids)
   "Drop the held requests whose ids are in IDS (they were resumed)."
   (let ((gone (make-hash-table :test #'equal :size (length ids))))
-    (dolist (id ids) (puthash id t gone))
-    (setq otrace--holds (cl-remove-if (lambda (h) (gethash (plist-get h :id) gone)) otrace--holds)))
+    (dolist (id ids)
+      (puthash id t gone)
+      (when otrace--holds-loading (puthash id 'resumed otrace--holds-loading)))
+    (otrace--set-holds (cl-remove-if (lambda (h) (gethash (plist-get h :id) gone)) otrace--holds)))
   (otrace--holds-changed-soon))
+
+(defun otrace--set-holds (new)
+  "Store the list NEW (Hold plists, oldest first) as the held requests."
+  (setq otrace--holds new
+        otrace--holds-tail (last new))
+  (clrhash otrace--holds-index)
+  (dolist (hold new) (puthash (plist-get hold :id) hold otrace--holds-index)))
+
+(defun otrace--add-hold (hold)
+  "Add HOLD (a Hold plist) to the held requests, or replace the one with its id."
+  (let* ((id (plist-get hold :id))
+         (old (otrace--hold id)))
+    (cond (old (otrace--set-holds (cl-substitute hold old otrace--holds :test #'eq)))
+          (otrace--holds (setcdr otrace--holds-tail (list hold))
+                         (setq otrace--holds-tail (cdr otrace--holds-tail))
+                         (puthash id hold otrace--holds-index))
+          (t (otrace--set-holds (list hold))))))
+
+(defun otrace--load-holds ()
+  "Load the held requests page by page (`otrace--holds-page' a page).
+Notifications that arrive meanwhile are applied too (see
+`otrace--holds-loading'); afterwards they alone keep the list.  A
+server before protocol 1.3 answers the whole list at once."
+  (otrace--set-holds nil)
+  (let ((told (make-hash-table :test #'equal))
+        (after nil)
+        (more t))
+    (setq otrace--holds-loading told)
+    (unwind-protect
+        (while more
+          (let* ((page (otrace--request 'otrace/holds
+                                        (append (list :limit otrace--holds-page) (and after (list :after after)))))
+                 (next (plist-get page :next)))
+            (mapc (lambda (hold)
+                    (let ((id (plist-get hold :id)))
+                      (unless (or (eq (gethash id told) 'resumed) (otrace--hold id))
+                        (otrace--add-hold (if (eq (gethash id told) 'gone) (plist-put hold :clientGone t) hold)))))
+                  (plist-get page :holds))
+            (if (integerp next) (setq after next) (setq more nil))))
+      (setq otrace--holds-loading nil)
+      ;; holds told by holdStarted during the load came before older pages: order by number
+      (otrace--set-holds (sort (copy-sequence otrace--holds)
+                               (lambda (a b) (< (plist-get a :number) (plist-get b :number))))))))
 
 (defun otrace--on-request (_conn method _params)
   "Answer server request METHOD: nothing is needed but a code lens refresh."
@@ -289,8 +350,8 @@ A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
     (when (buffer-live-p stderr) (kill-buffer stderr)))
   (when (eq conn otrace--connection)
     (setq otrace--connection nil
-          otrace--holds nil
           otrace--patches nil)
+    (otrace--set-holds nil)
     (otrace-mode -1)
     (otrace--holds-changed)
     (run-hooks 'otrace-disconnected-hook)
@@ -409,8 +470,8 @@ nothing behind and keeps the working connection."
           otrace--last-address (list host port token)
           otrace--last-process (cl-find (plist-get (otrace--info conn) :pid) (otrace-processes)
                                         :key (lambda (p) (plist-get p :pid)))
-          otrace--holds (append (plist-get (otrace--request 'otrace/holds) :holds) nil)
           otrace--patches (append (plist-get (ignore-errors (otrace--request 'otrace/patches)) :patches) nil))
+    (otrace--load-holds)
     (otrace-mode 1)
     (otrace--holds-changed)
     (run-hooks 'otrace-connected-hook)
@@ -543,7 +604,7 @@ Turned on by `otrace-connect' and off by `otrace-disconnect'."
 
 (defun otrace--hold (id)
   "The held request with ID, or nil."
-  (cl-find id otrace--holds :key (lambda (h) (plist-get h :id)) :test #'equal))
+  (and otrace--holds (gethash id otrace--holds-index)))
 
 (defun otrace--same-file-p (a b)
   "Non-nil when file names A and B name the same file."

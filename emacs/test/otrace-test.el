@@ -181,6 +181,63 @@ Everything is stopped afterwards."
     (sleep-for 0.2)
     (should (= redraws 2))))
 
+(ert-deftest otrace-test-held-list-loads-in-pages-and-keeps-the-notifications-of-the-load ()
+  "Pages load the list; what notifications told during the load stays told.
+A hold resumed (or gone) before the page showing it was answered stays
+resumed (gone); one started meanwhile is listed once, in number order."
+  (let ((otrace--holds nil)
+        (otrace-holds-changed-hook nil)
+        (pages (list (list :holds (vector '(:id "h1" :number 1) '(:id "h2" :number 2)) :total 4 :next 2)
+                     (list :holds (vector '(:id "h3" :number 3) (list :id "h4" :number 4 :clientGone :json-false)
+                                          '(:id "h5" :number 5))
+                           :total 4 :next nil)))
+        asked)
+    (cl-letf (((symbol-function 'otrace--request)
+               (lambda (method params)
+                 (should (eq method 'otrace/holds))
+                 (push params asked)
+                 (when (= (length asked) 1)        ; told while the first page is on its way
+                   (otrace--on-notification nil 'otrace/holdStarted '(:id "h5" :number 5 :label "told"))
+                   (otrace--on-notification nil 'otrace/holdResumed '(:id "h3" :outcome nil))
+                   (otrace--on-notification nil 'otrace/holdClientGone '(:id "h4")))
+                 (pop pages))))
+      (otrace--load-holds))
+    (should (equal (reverse asked) (list (list :limit otrace--holds-page) (list :limit otrace--holds-page :after 2))))
+    (should (equal (mapcar (lambda (h) (plist-get h :id)) otrace--holds) '("h1" "h2" "h4" "h5")))
+    (should (eq (plist-get (otrace--hold "h4") :clientGone) t))
+    (should (equal (plist-get (otrace--hold "h5") :label) "told"))   ; as told, not the page's
+    (should-not otrace--holds-loading)
+    (otrace--on-notification nil 'otrace/holdResumed '(:id "h9" :outcome nil))   ; unknown: nothing
+    (otrace--on-notification nil 'otrace/holdStarted '(:id "h6" :number 6))
+    (should (equal (mapcar (lambda (h) (plist-get h :id)) otrace--holds) '("h1" "h2" "h4" "h5" "h6")))))
+
+(ert-deftest otrace-test-connect-and-reconnect-load-waiting-holds-in-pages ()
+  "Holds waiting before Emacs connects are loaded page by page (pages of 2 here), again at reconnect."
+  (otrace-test--with-app (app "demos/torna_trace.py")
+    (let ((responses (cl-loop for i below 5 collect (otrace-test--http-get app (format "/?number=77&n=%d" i))))
+          (otrace--holds-page 2)
+          (asked nil))
+      (otrace-test--connect app)
+      (otrace-test--wait (lambda () (= (length otrace--holds) 5)) "the five holds")
+      (otrace-disconnect)
+      (sleep-for 0.3)                              ; all five are held now, before the connect below
+      (cl-letf* ((request (symbol-function 'otrace--request))
+                 ((symbol-function 'otrace--request)
+                  (lambda (method &optional params cancel)
+                    (when (eq method 'otrace/holds) (push params asked))
+                    (funcall request method params cancel))))
+        (otrace-reconnect))
+      (let ((numbers (mapcar (lambda (h) (plist-get h :number)) otrace--holds)))
+        (should (= (length numbers) 5))
+        (should (equal numbers (sort (copy-sequence numbers) #'<)))
+        (should (equal (reverse asked) `((:limit 2) (:limit 2 :after ,(nth 1 numbers))
+                                         (:limit 2 :after ,(nth 3 numbers))))))
+      (otrace-resume 'all)
+      (dolist (response responses)
+        (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
+                           "the resumed responses")
+        (kill-buffer response)))))
+
 (ert-deftest otrace-test-connect-through-discovery-file ()
   "`otrace-connect' offers the discovery files (pid, command line, cwd) and connects."
   (otrace-test--with-app (app "demos/torna_trace.py")

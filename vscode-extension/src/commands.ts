@@ -94,11 +94,10 @@ async function resume(parts: Parts, holds: OwnedHold[], extra: Omit<ResumeParams
     holds.forEach(({ conn, hold }) => byConn.set(conn, [...(byConn.get(conn) ?? []), hold.id]));
     for (const [conn, ids] of byConn) {
         try {
-            await conn.resume({ ids, ...extra });
+            conn.forget((await conn.resume({ ids, ...extra })).resumed);   // the notification may come later
         } catch (e) {
             parts.ui.error((e as Error).message, conn.key);
         }
-        await conn.refreshHolds();
     }
 }
 
@@ -260,11 +259,12 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
             let resumed = 0;
             for (const conn of attached) {
                 try {
-                    resumed += (await conn.resume({ all: true })).resumed.length;
+                    const ids = (await conn.resume({ all: true })).resumed;
+                    resumed += ids.length;
+                    conn.forget(ids);
                 } catch (e) {
                     ui.error((e as Error).message);
                 }
-                await conn.refreshHolds();
             }
             if (!resumed) {
                 ui.info('no request is held');
@@ -349,8 +349,8 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
                     parts.traces.refresh();
                     ui.info(`${ids.length} stored context(s) at this line: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}`);
                 }
-            } else {
-                await conn.refreshHolds();
+            } else if (Array.isArray(result?.resumed)) {     // otrace.resume, otrace.resumeAll
+                conn.forget(result.resumed);
             }
             return result;
         }),

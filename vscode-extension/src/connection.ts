@@ -19,7 +19,8 @@ import {
 import { coalesced } from './coalesce';
 import { processEnded } from './discovery';
 import { ALONE, firstDefLine, labelled, LOADED_TTL_MS, processIndependent, saysNotLoaded, type DocScope } from './processScope';
-import { DEFAULT_STATUS_RANGE, SERVER_COMMAND, type Hold, type Patch, type ResumeParams, type ServerInfo, type WebClient } from './protocol';
+import { HeldList, loadHolds } from './heldList';
+import { DEFAULT_STATUS_RANGE, SERVER_COMMAND, type Hold, type HoldsPage, type Patch, type ResumedHold, type ResumeParams, type ServerInfo, type WebClient } from './protocol';
 
 /** Where to connect: from a discovery file (`pid`, `discoveryFile`) or the manual settings. */
 export interface Target {
@@ -70,12 +71,15 @@ function tagged(cmd: vscode.Command | undefined, tag: string): vscode.Command | 
 }
 
 const RETRY_MS = [500, 1000, 2000, 3000, 5000];
+/** How long hold notifications gather before the views hear of them (one refresh per burst). */
+const HOLDS_CHANGED_MS = 50;
 
 export class OTraceConnection implements vscode.Disposable {
     state: ConnectionState = 'connecting';
     /** The last error (one line), shown in the status bar tooltip and messages. */
     error = '';
-    holds: Hold[] = [];
+    /** The held requests, kept from pages and notifications (`heldList.ts`). */
+    readonly held = new HeldList();
     webClients: WebClient[] = [];
     /** False when the process has no /osh/web (-32003). */
     webAvailable = true;
@@ -96,6 +100,7 @@ export class OTraceConnection implements vscode.Disposable {
     /** Fires when state, holds, web clients, traces (a trace event arrived), patches or safe mode change. */
     readonly onDidChange = this.changed.event;
 
+    private holdsTimer: NodeJS.Timeout | undefined;
     private readonly loadedCache = new Map<string, { at: number; value: Promise<boolean> }>();
     private readonly diagnosticsSeq = new Map<string, number>();
 
@@ -195,10 +200,22 @@ export class OTraceConnection implements vscode.Disposable {
             },
         };
         const client = new OTraceLanguageClient(`otrace-${key}`, `otrace ${this.target.label}`, serverOptions, options);
-        client.onNotification('otrace/holdStarted', () => void this.refreshHolds());
-        client.onNotification('otrace/holdResumed', () => void this.refreshHolds());
-        client.onNotification('otrace/holdsResumed', () => void this.refreshHolds());   // several at once
-        client.onNotification('otrace/holdClientGone', () => void this.refreshHolds());
+        // the list is kept from these (loaded in pages at connect): never asked for again
+        client.onNotification('otrace/holdStarted', (p: Hold) => {
+            this.held.started(p);
+            this.holdsChanged();
+        });
+        client.onNotification('otrace/holdResumed', (p: ResumedHold) => {
+            this.forget([p.id]);
+        });
+        client.onNotification('otrace/holdsResumed', (p: { holds: ResumedHold[] }) => {   // several at once
+            this.forget(p.holds.map((h) => h.id));
+        });
+        client.onNotification('otrace/holdClientGone', (p: { id: string }) => {
+            if (this.held.clientGone(p.id)) {
+                this.holdsChanged();
+            }
+        });
         client.onNotification('otrace/patchesChanged', (p: { patches: Patch[] }) => {
             this.patches = p.patches ?? [];
             this.changed.fire('patches');
@@ -332,18 +349,45 @@ export class OTraceConnection implements vscode.Disposable {
         return this.request<T>('workspace/executeCommand', { command, arguments: args });
     }
 
+    /** The held requests, oldest first. */
+    get holds(): Hold[] {
+        return this.held.holds;
+    }
+
     /**
-     * Re-read the held requests (fires 'holds'); errors leave the last list in place. A burst of
-     * hold notifications makes one request in flight and at most one more (`coalesced`), not one each.
+     * Load the held requests in `otrace/holds` pages (at connect, at reconnect, on "Refresh"; fires
+     * 'holds'); notifications keep the list afterwards. An error stops the load, what was loaded
+     * stays. Calls while a load runs share one more load after it (`coalesced`).
      */
     readonly refreshHolds = coalesced(async (): Promise<void> => {
         try {
-            this.holds = (await this.request<{ holds: Hold[] }>('otrace/holds')).holds;
+            await loadHolds((params) => this.request<HoldsPage>('otrace/holds', params), this.held);
         } catch {
-            return;
+            // the connection went away: the next connect loads again
         }
-        this.changed.fire('holds');
+        this.holdsChanged(true);
     });
+
+    /** Holds resumed (told by the server, or the answer of our resume): out of the list. */
+    forget(ids: string[]): void {
+        if (this.held.resumed(ids)) {
+            this.holdsChanged();
+        }
+    }
+
+    /**
+     * Fire 'holds' once for the changes of the next `HOLDS_CHANGED_MS` (10,000 holds starting are
+     * one refresh of the views, not 10,000), or at once (`now`).
+     */
+    private holdsChanged(now = false): void {
+        if (now) {
+            clearTimeout(this.holdsTimer);
+            this.holdsTimer = undefined;
+            this.changed.fire('holds');
+        } else if (!this.holdsTimer) {
+            this.holdsTimer = setTimeout(() => this.holdsChanged(true), HOLDS_CHANGED_MS);
+        }
+    }
 
     async refreshWebClients(): Promise<void> {
         try {
@@ -392,6 +436,7 @@ export class OTraceConnection implements vscode.Disposable {
         if (this.retryTimer) {
             clearTimeout(this.retryTimer);
         }
+        clearTimeout(this.holdsTimer);
         const client = this.client;
         this.client = undefined;
         this.state = 'closed';

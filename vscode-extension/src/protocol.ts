@@ -25,6 +25,13 @@ export interface Hold {
     clientGone?: boolean;
 }
 
+/** `otrace/holds` result: with `limit`/`after` one page, `next` null after the last (protocol 1.3). */
+export interface HoldsPage {
+    holds: Hold[];
+    total?: number;
+    next?: number | null;
+}
+
 /** A held request's summary (those known): `{method, uri, remote_ip, user}`. */
 export interface RequestSummary { method?: string; uri?: string; remote_ip?: string; user?: string }
 
@@ -84,6 +91,12 @@ export interface CommandResult {
     repeat?: string;
     edit?: { name: string; source: string };
     quit?: boolean;
+}
+
+/** `otrace/holdResumed` params, an item of `otrace/holdsResumed`'s `holds`. */
+export interface ResumedHold {
+    id: string;
+    outcome: { kind: string; description: string };
 }
 
 /** `otrace/resume` params: ids or all, plus at most one outcome. */

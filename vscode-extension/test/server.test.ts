@@ -14,7 +14,8 @@ import * as path from 'path';
 import { after, before, test } from 'node:test';
 import { createMessageConnection, MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import { listProcesses, type ProcessInfo } from '../src/discovery';
-import type { CommandResult, Hold } from '../src/protocol';
+import type { CommandResult, Hold, HoldsPage } from '../src/protocol';
+import { HeldList, loadHolds } from '../src/heldList';
 import { OTraceConsole } from '../src/console';
 import { registerCommands, type Parts } from '../src/commands';
 import type { Ui } from '../src/ui';
@@ -149,6 +150,7 @@ class RpcConn {
     }
     resume(params: object): Promise<{ resumed: string[] }> { return this.request('otrace/resume', params); }
     async refreshHolds(): Promise<void> { this.holds = (await this.request<{ holds: Hold[] }>('otrace/holds')).holds; }
+    forget(ids: string[]): void { this.holds = this.holds.filter((h) => !ids.includes(h.id)); }
 }
 
 /** A scripted Ui: answers prompts from `answers`, records messages. */
@@ -258,4 +260,36 @@ test('a console that cannot open (wrong token, nothing listening) says why in on
         assert.match(lines[1], target.port === deadPort ? /^error: cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/ : /^error: .*token/i);
         assert.match(lines[2], /close this terminal and open a new console/);
     }
+});
+
+test('Held Requests load in otrace/holds pages and are kept from the notifications (HeldList, real server)', { timeout: 30000 }, async () => {
+    const c = await connect(info);
+    await initialize(c, info.token);
+    c.sendNotification('initialized', {});
+    const list = new HeldList();
+    c.onNotification('otrace/holdStarted', (p: Hold) => list.started(p));
+    c.onNotification('otrace/holdResumed', (p: { id: string }) => void list.resumed([p.id]));
+    c.onNotification('otrace/holdsResumed', (p: { holds: { id: string }[] }) => void list.resumed(p.holds.map((h) => h.id)));
+    const responses = [1, 2, 3, 4, 5].map((i) => getRequest(`?number=77&n=${i}`));
+    const held = async (n: number) => {
+        for (let i = 0; i < 200 && (await c.sendRequest<HoldsPage>('otrace/holds', { limit: 1 })).total !== n; i++) {
+            await new Promise((r) => setTimeout(r, 25));
+        }
+    };
+    await held(5);
+    const pages: object[] = [];
+    await loadHolds((params) => { pages.push(params); return c.sendRequest<HoldsPage>('otrace/holds', params); }, list, 2);
+    const all = (await c.sendRequest<HoldsPage>('otrace/holds')).holds;
+    assert.deepEqual(list.holds.map((h) => h.id), all.map((h) => h.id));          // oldest first, each once
+    assert.equal(pages.length, 3);                                                  // 2 + 2 + 1
+    assert.deepEqual(pages[1], { limit: 2, after: all[1].number });
+    await c.sendRequest('otrace/resume', { ids: [all[0].id, all[3].id] });
+    const more = getRequest('?number=77&n=6');
+    for (let i = 0; i < 200 && list.size !== 4; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+    }
+    const now = (await c.sendRequest<HoldsPage>('otrace/holds')).holds;
+    assert.deepEqual(list.holds.map((h) => h.id), now.map((h) => h.id));          // kept from notifications alone
+    await c.sendRequest('otrace/resume', { all: true });
+    await Promise.all([...responses, more]);
 });
