@@ -263,8 +263,9 @@ class Tunnel:
     def _forward(self, remote_host: str, remote_port: int, local_port: int) -> int:
         """Forward ``local_port`` (0: a free one) to the remote port over the master; the local port."""
         attempts = 1 if local_port else PORT_ATTEMPTS
-        for attempt in range(attempts):
+        for _ in range(attempts):
             port = local_port or _free_port(self.bind)
+            logged = len(self._stderr)
             spec = f"{_bracketed(self.bind)}:{port}:{_bracketed(remote_host)}:{remote_port}"
             argv = self.target.ssh("-S", self.control_path, "-O", "forward", "-L", spec)
             try:
@@ -274,6 +275,9 @@ class Tunnel:
             if proc.returncode == 0:
                 return port
         why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        master_said = [line.strip() for line in self._stderr[logged:] if line.strip()]
+        if master_said:     # the master's own reason, e.g. "bind [127.0.0.1]:N: Address already in use"
+            why = f"{why}: {master_said[0]}"
         raise RemoteError(f"cannot forward {self.bind}:{port} to port {remote_port} of "
                           f"{self.target.destination}: {why}")
 
@@ -283,7 +287,10 @@ class Tunnel:
         for line in self._master.stdout:
             if '"gone"' in line:
                 return f"the otrace process {self.pid} on {self.target.destination} ended"
-        return f"the ssh connection to {self.target.destination} ended ({self._ended().message})"
+        status = self._master.wait()
+        self._stderr_reader.join(5)
+        said = [line.strip() for line in self._stderr if line.strip()]
+        return f"the ssh connection to {self.target.destination} ended ({said[-1] if said else f'status {status}'})"
 
     def _ended(self) -> RemoteError:
         """Why the master exited (its status and all of its stderr)."""

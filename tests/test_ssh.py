@@ -6,6 +6,7 @@ ssh. Skipped only when sshd or ssh is not installed."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -242,7 +243,35 @@ def test_attach_ends_with_the_remote_process(sshd, demo):
             tunnel.wait()
 
 
+def test_attach_ends_with_the_ssh_connection(sshd, demo):
+    tunnel = attach(*sshd.args(), str(demo.proc.pid), "--json")
+    try:
+        info = json.loads(tunnel.stdout.readline())
+        sessions = [pid for pid in os.listdir("/proc") if pid.isdigit() and remote_reader_of(pid, demo.proc.pid)]
+        assert sessions
+        for session in sessions:                               # this tunnel's (an earlier test's may be ending)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(session), signal.SIGKILL)          # the connection's remote end goes away
+        assert tunnel.wait(20) == 1
+        assert f"the ssh connection to {sshd.user}@127.0.0.1 ended" in tunnel.stderr.read()
+        assert refused(info["lsp_port"])
+    finally:
+        if tunnel.poll() is None:
+            tunnel.kill()
+            tunnel.wait()
+
+
+def remote_reader_of(pid: str, app_pid: int) -> bool:
+    """Whether process ``pid`` is the remote program that ``otrace attach`` runs for ``app_pid``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"base64.b64decode" in b" ".join(argv) and argv[-3:-1] == [b"get", str(app_pid).encode()]
+
+
 @pytest.mark.parametrize("case, status, message", [
+    ("busy local port", 1, "otrace: cannot forward 127.0.0.1:{busy} to port {lsp} of {user}@127.0.0.1: "),
     ("unknown pid", 1, "otrace: no otrace process 4194304 on {user}@127.0.0.1 ('otrace ps --ssh"),
     ("bad key", 3, "otrace: cannot log in to {user}@127.0.0.1: "),
     ("wide bind", 2, "otrace attach: error: refusing to forward to 0.0.0.0: only a loopback address"),
@@ -252,11 +281,18 @@ def test_attach_errors_are_one_clear_line(sshd, demo, case, status, message):
             "4194304" if case == "unknown pid" else str(demo.proc.pid), "--json"]
     if case == "wide bind":
         args += ["--bind", "0.0.0.0"]
-    tunnel = attach(*args)
-    stdout, stderr = tunnel.communicate(timeout=60)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        busy_port = busy.getsockname()[1]
+        if case == "busy local port":
+            args += ["--local-lsp-port", str(busy_port)]
+        tunnel = attach(*args)
+        stdout, stderr = tunnel.communicate(timeout=60)
     assert tunnel.returncode == status, stderr
     lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message.format(user=sshd.user)), stderr
+    expected = message.format(user=sshd.user, busy=busy_port, lsp=demo.lsp)
+    assert len(lines) == 1 and lines[0].startswith(expected), stderr
     if case != "wide bind":                                    # an editor reads the error on stdout too
         assert json.loads(stdout) == {"error": lines[0].removeprefix("otrace: ")}
 
