@@ -20,7 +20,8 @@ files non-interactively, and list running otrace processes.
                                             use -f FUNC)
     otrace ps                               list live otrace processes (from their discovery files)
     otrace ps --ssh [USER@]HOST [-p PORT] [-i KEY] [-F CONFIG]
-                                            list those of another host, read over ssh (OpenSSH)
+                                            list those of another host, read over ssh (OpenSSH);
+                                            --json: one line, the records without tokens
     otrace attach --ssh [USER@]HOST PID [--json] [--local-lsp-port N] [--local-dap-port M]
                                             forward that process's language server and DAP ports to
                                             127.0.0.1 here with ssh -L (its token read over the same
@@ -356,17 +357,23 @@ def _ssh_target(parser: argparse.ArgumentParser, opts):
         parser.error(str(exc))
 
 
-def _remote_failed(exc) -> int:
-    """Report a ``remote.RemoteError`` (one line); its exit status."""
+def _remote_failed(exc, as_json: bool) -> int:
+    """Report a ``remote.RemoteError`` (one line on stderr; with ``as_json`` also ``{"error":
+    LINE}`` on stdout, for an editor); its exit status."""
+    if as_json:
+        print(json.dumps({"error": exc.message}), flush=True)
     print(f"otrace: {exc.message}", file=sys.stderr)
     return EXIT_UNREACHABLE if exc.unreachable else EXIT_FAILED
 
 
 def _ps(argv: list[str]) -> int:
-    """``otrace ps [--ssh HOST]``: one line per live otrace process, here (stale discovery files
-    are removed) or on HOST (read over ssh; stale files skipped)."""
+    """``otrace ps [--ssh HOST] [--json]``: one line per live otrace process, here (stale discovery
+    files are removed) or on HOST (read over ssh; stale files skipped); ``--json``: one line, the
+    records without their tokens."""
     parser = _ssh_parser("otrace ps", "List the live otrace processes (from their discovery files), "
                          "here or on another host over ssh.", ssh_required=False)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line for an editor: the discovery records, without their tokens")
     opts = parser.parse_args(argv)
     target = _ssh_target(parser, opts)
     if target is None:
@@ -379,7 +386,10 @@ def _ps(argv: list[str]) -> int:
         try:
             processes, where = list_remote(target), f" on {target.destination}"
         except RemoteError as exc:
-            return _remote_failed(exc)
+            return _remote_failed(exc, opts.json)
+    if opts.json:
+        print(json.dumps([{k: v for k, v in p.items() if k != "token"} for p in processes]))
+        return EXIT_OK
     if not processes:
         print(f"no otrace processes{where}")
         return EXIT_OK
@@ -435,9 +445,7 @@ def _attach(argv: list[str]) -> int:
         print(f"otrace: {tunnel.wait()}; tunnel closed", file=sys.stderr)
         return EXIT_FAILED
     except RemoteError as exc:
-        if opts.json:
-            print(json.dumps({"error": exc.message}), flush=True)
-        return _remote_failed(exc)
+        return _remote_failed(exc, opts.json)
     except KeyboardInterrupt:
         print(f"otrace: tunnel to {target.destination} closed", file=sys.stderr)
         return EXIT_OK

@@ -211,3 +211,7 @@ def test_ps_lists_live_processes_and_drops_stale_files(tmp_path):
     assert "gone.py" not in proc.stdout
     assert "secret-token" not in proc.stdout          # the token is never shown
     assert not stale.exists()
+    as_json = otrace("ps", "--json", cwd=tmp_path, env_extra={"XDG_RUNTIME_DIR": str(tmp_path / "run")})
+    assert as_json.returncode == 0, as_json.stderr
+    assert [(p["pid"], p["argv"], "token" in p) for p in json.loads(as_json.stdout)] == [
+        (os.getpid(), ["alive.py", "--x"], False)]

@@ -141,6 +141,16 @@ def test_ps_over_ssh_lists_the_remote_process_without_its_token(sshd, demo):
     assert demo.token not in proc.stdout + proc.stderr
 
 
+def test_ps_over_ssh_json_is_the_records_without_tokens(sshd, demo):
+    proc = otrace("ps", *sshd.args(), "--json")
+    assert proc.returncode == 0, proc.stderr
+    [record] = [r for r in json.loads(proc.stdout) if r["pid"] == demo.proc.pid]
+    assert record == {k: v for k, v in demo.info.items() if k != "token"}
+    failed = otrace("ps", *sshd.args(key=sshd.wrong_key), "--json")
+    assert failed.returncode == 3
+    assert json.loads(failed.stdout) == {"error": failed.stderr.strip().removeprefix("otrace: ")}
+
+
 def test_ps_over_ssh_skips_stale_files_and_leaves_them_alone(sshd, demo):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
