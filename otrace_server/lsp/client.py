@@ -16,7 +16,8 @@ Requests that ``lsp.inline``'s rule allows (bounded, reading only otrace's own s
 ``otrace/holds``...) are answered on the control loop before pygls sees them, in the same pass of
 the loop that read them; every other request goes through pygls to a worker thread. A client's
 shell requests (``inline.SESSION_METHODS``) run one at a time in the order sent, and no inline
-answer overtakes one of them still pending.
+answer overtakes a request of the client still pending (``pwd`` after ``cd``, ``otrace/holds``
+after ``otrace/resume``: they take the worker path behind it).
 
 pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
@@ -120,7 +121,7 @@ class LspClient(Client):
         self.session = None
         self.session_lock = threading.Lock()
         self._session_order = asyncio.Lock()   # the client's shell requests, one at a time, in order
-        self._session_pending = 0   # its shell requests dispatched to pygls and not answered yet
+        self._pending = 0   # its requests dispatched to pygls and not answered yet
         self._inline_in_a_row = 0   # inline answers since the read loop last let the control loop run
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls: LanguageServer | None = None
@@ -278,14 +279,14 @@ class LspClient(Client):
                 self.close()
             return
         self.lsp.handle_message(message)
-        if data.get("method") in inline.SESSION_METHODS:
-            task = self.lsp._request_futures.get(data.get("id"))
-            if task is not None:   # done (answered, failed or cancelled, even before it started)
-                self._session_pending += 1
-                task.add_done_callback(self._session_answered)
+        if "method" in data and "id" in data:
+            task = self.lsp._request_futures.get(data["id"])
+            if task is not None and not task.done():   # done: answered, failed or cancelled (even unstarted)
+                self._pending += 1
+                task.add_done_callback(self._answered)
 
-    def _session_answered(self, _task: Any) -> None:
-        self._session_pending -= 1
+    def _answered(self, _task: Any) -> None:
+        self._pending -= 1
 
     def _answer_inline(self, data: dict) -> bool:
         """Answer the request ``data`` here, on the control loop, when ``lsp.inline`` allows it
@@ -296,8 +297,8 @@ class LspClient(Client):
             params = {}
         if msg_id is None or method not in inline.RULES or not isinstance(params, dict) or self.lsp._shutdown:
             return False
-        if method in inline.SESSION_METHODS and (self._session_pending or self.session_lock.locked()):
-            return False   # rule 2: never ahead of (nor beside) the client's pending shell request
+        if self._pending or (method in inline.SESSION_METHODS and self.session_lock.locked()):
+            return False   # rule 2: never ahead of the client's pending request (nor beside its shell one)
         kind = self.server.inline.allows(self, method, params)
         if kind is None:
             return False

@@ -23,10 +23,10 @@ The rule. A request is answered inline when all of these hold:
    - ``otrace/holds`` while at most ``MAX_INLINE_HOLDS`` holds wait (each listed hold is a few
      microseconds; beyond that a listing is work for a worker);
 
-2. the client has no shell request (``SESSION_METHODS``) of its own still pending in the worker
-   pool (checked by ``LspClient``): an inline answer never overtakes the client's earlier
-   command, so ``pwd`` after ``cd`` says where ``cd`` went, and the session is never used by two
-   threads at once;
+2. the client has no request of its own still pending (checked by ``LspClient``): an inline
+   answer never overtakes the client's earlier request, so ``pwd`` after ``cd`` says where
+   ``cd`` went, ``otrace/holds`` sent right behind ``otrace/resume`` does not list the resumed
+   hold any more often than before, and the session is never used by two threads at once;
 3. the same kind of request (its rule's key: the method, and for ``otrace/command`` the
    command's name) has not spent more than ``BUDGET`` seconds of the control thread's CPU on one
    inline answer within the last ``DEMOTE_SECONDS`` (then that kind goes to the worker for that

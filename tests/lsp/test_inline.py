@@ -71,9 +71,9 @@ def test_the_cwd_stays_right_across_inline_and_worker_commands(app):
     """An inline answer never overtakes the client's own pending shell request: ``pwd`` sent
     right behind ``cd`` (which runs in a worker) says where ``cd`` went."""
     client = app.client()
-    first = send(client, "otrace/command", {"line": "cd /osh/recent"})
-    then = send(client, "otrace/command", {"line": "thread"})
-    where = send(client, "otrace/command", {"line": "pwd"})
+    first, then, where = next(_ids), next(_ids), next(_ids)
+    client.send_raw(frames((first, "otrace/command", {"line": "cd /osh/recent"}),
+                           (then, "otrace/command", {"line": "thread"}), (where, "otrace/command", {"line": "pwd"})))
     assert answer(client, first)["cwd"] == "/osh/recent"
     assert answer(client, then)["output"].startswith("otrace-lsp")   # behind the pending cd: a worker
     assert answer(client, where)["output"] == "/osh/recent"
@@ -82,6 +82,24 @@ def test_the_cwd_stays_right_across_inline_and_worker_commands(app):
     assert run(client, "pwd")["output"] == "/osh"
     other = app.client()   # each client has its own cwd
     assert run(other, "pwd")["output"] == "/osh/globals"
+
+
+def frames(*requests: tuple[int, str, dict]) -> bytes:
+    """Framed requests ``(id, method, params)``, to send in one write (read in one pass)."""
+    return b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in (
+        json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}).encode()
+        for i, method, params in requests))
+
+
+def test_no_inline_answer_overtakes_a_pending_request_of_the_client(app):
+    client = app.client()
+    pending, behind = next(_ids), next(_ids)
+    client.send_raw(frames((pending, "otrace/webClients", {}),     # any request: answered in a worker
+                           (behind, "otrace/command", {"line": "thread"})))
+    answer_or_error = client.wait_response(pending, timeout=20)
+    assert "result" in answer_or_error or "error" in answer_or_error
+    assert answer(client, behind)["output"].startswith("otrace-lsp")
+    assert run(client, "thread")["output"] == CONTROL
 
 
 def test_a_slow_command_blocks_neither_another_client_nor_the_inline_answers(app):
@@ -103,9 +121,7 @@ def test_a_client_flooding_inline_requests_does_not_keep_the_others_waiting(app)
     flood, other = app.client(), app.client()
     start = int(run(other, "tick")["output"])
     ids = [next(_ids) for _ in range(3000)]
-    flood.send_raw(b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in (
-        json.dumps({"jsonrpc": "2.0", "id": i, "method": "otrace/command", "params": {"line": "tick"}}).encode()
-        for i in ids)))
+    flood.send_raw(frames(*((i, "otrace/command", {"line": "tick"}) for i in ids)))
     served = int(run(other, "tick")["output"]) - start
     assert served < 500, f"{served - 1} of the flood's requests were answered first"
     last = int(answer(flood, ids[-1])["output"]) - start
