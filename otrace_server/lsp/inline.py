@@ -20,8 +20,9 @@ The rule. A request is answered inline when all of these hold:
      without ``stdin``;
    - ``otrace/complete`` offering otrace's own names only (``Session.completion_bounded``:
      command names, settings, ``trace`` options), never paths;
-   - ``otrace/holds`` while at most ``MAX_INLINE_HOLDS`` holds wait (each listed hold is a few
-     microseconds; beyond that a listing is work for a worker);
+   - ``otrace/holds`` while at most ``MAX_INLINE_HOLDS`` holds wait, or a page of at most that
+     many however many wait (a page costs O(page): ``HoldRegistry.page``; each listed hold is a
+     few microseconds; beyond that a listing is work for a worker);
 
 2. the client has no request of its own still pending (checked by ``LspClient``): an inline
    answer never overtakes the client's earlier request, so ``pwd`` after ``cd`` says where
@@ -82,7 +83,9 @@ def _bounded_completion(conn, params: dict) -> str | None:
 
 
 def _few_holds(conn, params: dict) -> str | None:
-    return "otrace/holds" if len(conn.server.engine.holds) <= MAX_INLINE_HOLDS else None
+    limit, after = params.get("limit"), params.get("after")
+    small_page = (type(limit) is int and 0 < limit <= MAX_INLINE_HOLDS) or (limit is None and type(after) is int)
+    return "otrace/holds" if small_page or len(conn.server.engine.holds) <= MAX_INLINE_HOLDS else None
 
 
 #: method -> rule(client, params): None when the request must go to a worker (rule 1), else its

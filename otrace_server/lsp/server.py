@@ -64,7 +64,7 @@ class LspServer(Endpoint):
         self._diag_signature: tuple = ()
         self._poll: asyncio.TimerHandle | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
-        self._resumed: list[dict[str, Any]] = []   # holds resumed during this pass of the loop
+        self._resumed: list[tuple[str, Any]] = []   # (id, outcome) of the holds resumed in this pass
         self.inline = inline.Inline()   # which requests are answered on the control loop (lsp.inline)
 
     # ---- lifecycle (control loop) -------------------------------------------------------------
@@ -131,8 +131,9 @@ class LspServer(Endpoint):
     def hold_resumed(self, hold, outcome) -> None:
         if not self._resumed:
             self.loop.call_soon(self._send_resumed)
-        self._resumed.append({"id": hold.id, "outcome": outcome_payload(outcome)})
-        self.refresh_code_lenses()
+        self._resumed.append((hold.id, outcome))
+        if self._lens_refresh is None:
+            self.refresh_code_lenses()
 
     def output(self, text: str, stream: str) -> None:
         self.broadcast("otrace/output", {"text": text, "stream": stream})
@@ -156,7 +157,14 @@ class LspServer(Endpoint):
         """The holds resumed during one pass of the control loop: ``otrace/holdResumed`` for one,
         one ``otrace/holdsResumed`` for several (``resume all`` of 1,000 holds is one message,
         not 1,000 to encode, send and handle)."""
-        resumed, self._resumed = self._resumed, []
+        pairs, self._resumed = self._resumed, []
+        payloads: dict[int, dict[str, Any]] = {}      # one per outcome: resume all shares one Outcome
+        resumed = []
+        for hold_id, outcome in pairs:
+            payload = payloads.get(id(outcome))
+            if payload is None:
+                payload = payloads[id(outcome)] = outcome_payload(outcome)
+            resumed.append({"id": hold_id, "outcome": payload})
         if len(resumed) == 1:
             self.broadcast("otrace/holdResumed", resumed[0])
         elif resumed:
