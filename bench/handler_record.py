@@ -367,6 +367,8 @@ def worst_neighbour(results: dict[int, dict]) -> tuple[float, int]:
     return worst, at
 
 
+#: the most a stack depth's recording may cost over the dearer of its two neighbours'
+NEIGHBOURS_LIMIT = 1.5
 #: the rate of the paced case: a handler called as an application calls it, its code cold between calls
 PACED_RATE = 200.0
 
@@ -423,10 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; load average "
           f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.only != "depth":
-        rounds, seconds, conns = (2, 1.5, 16) if quick else (6, 4.0, 16)
+        # many short rounds rather than a few long ones: each goal is the median of the rounds'
+        # pairs, and a pair is moved by whatever else the machine runs meanwhile
+        rounds, seconds, conns = (2, 1.5, 16) if quick else (10, 2.5, 16)
         goals += handler_goals(handler_rounds(rounds, seconds, conns), "flat out",
                                f"{rounds} rounds of each case, {seconds:g} s each, {conns} keep-alive connections")
-        rounds, seconds = (2, 1.5) if quick else (6, 4.0)
+        rounds, seconds = (3, 1.0) if quick else (12, 2.0)
         goals += handler_goals(handler_rounds(rounds, seconds, 1, PACED_RATE), f"at {PACED_RATE:g} requests/s",
                                f"{rounds} rounds of each case, {seconds:g} s each, one connection", paced=True)
     if args.only != "handler":
@@ -441,11 +445,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {depth} | {r['frames']} | {r['pass']:.0f} | {r['record']:.0f} | {r['ratio']:.2f}x | "
                   f"{r['extra']:.0f} |")
         spike, at = worst_neighbour(results)
+        for _ in range(2):     # a depth dearer than its neighbours is measured again with them:
+            if spike <= NEIGHBOURS_LIMIT:   # a chunk boundary shows every time, a busy machine does not
+                break
+            again = depth_sweep([at - 1, at, at + 1], rounds, n)
+            print(f"depth {at} cost {spike:.2f}x its neighbours; measured again: "
+                  + ", ".join(f"{d}: {r['extra']:.0f} ns" for d, r in again.items()))
+            for depth, r in again.items():
+                measured = results[depth].setdefault("measured", [results[depth]["extra"]])
+                measured.append(r["extra"])
+                results[depth]["extra"] = statistics.median(measured)
+            spike, at = worst_neighbour(results)
         goals += [
             Goal("handler_record.depth10", "recording at 10 frames vs pass-through", results[10]["ratio"], "<=", 8.0),
             Goal("handler_record.depth64", "recording at 64 frames vs pass-through", results[64]["ratio"], "<=", 10.0),
             Goal("handler_record.neighbours", "the dearest stack depth vs its neighbours (recording over "
-                 "pass-through)", spike, "<=", 1.5, note=f"at depth {at}"),
+                 "pass-through)", spike, "<=", NEIGHBOURS_LIMIT, note=f"at depth {at}"),
         ]
     print()
     return report(goals, args.json)
