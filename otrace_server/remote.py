@@ -4,9 +4,9 @@
     >>> [p["pid"] for p in list_remote(target)]                  # doctest: +SKIP
     [4242]
     >>> tunnel = Tunnel(target, 4242)                            # doctest: +SKIP
-    >>> tunnel.open()["lsp_port"]                                # a port on 127.0.0.1 here
-    >>> tunnel.wait()                                            # until the tunnel ends by itself
-    >>> tunnel.close()
+    >>> tunnel.open()["lsp_port"]                # a port on 127.0.0.1 here   # doctest: +SKIP
+    >>> tunnel.wait()                            # until it ends by itself     # doctest: +SKIP
+    >>> tunnel.close()                                                         # doctest: +SKIP
 
 What runs on the remote host is one ``python3 -c`` program (any Python 3.6+; otrace need not be
 installed there): ``discovery.read_records`` (the very function ``otrace ps`` uses here, sent as
@@ -28,7 +28,8 @@ Errors are ``RemoteError`` (a one-line ``message`` naming the host and what to c
 refused, host key not verified; False when the host was reached and something there failed).
 
 Thread-safety: a ``Tunnel`` belongs to the thread that made it (``close`` may also run from a
-signal handler's exception path on that thread); ``list_remote`` may run on any thread.
+signal handler's exception path on that thread); its one thread of its own only collects the
+master's stderr. ``list_remote`` may run on any thread.
 """
 
 from __future__ import annotations
