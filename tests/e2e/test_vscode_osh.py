@@ -12,7 +12,6 @@ artifacts/vscode/ (osh-*.png).
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import urllib.error
@@ -20,8 +19,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (ROOT, Workbench, context_menu, go_to_line, inline_action, other_client, show_otrace,
-                                 torna_scene, tree_row, wait_for)
+from tests.e2e.workbench import (ROOT, Workbench, context_menu, expand, explorer_row, go_to_line, inline_action,
+                                 open_osh_folder, other_client, reveal, show_otrace, torna_scene, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -52,41 +51,6 @@ def answer(env, number: int) -> str:
         return e.read().decode()
 
 
-def explorer_row(bench: Workbench, name: str):
-    """The Explorer row whose name starts with ``name``."""
-    return bench.page.locator(".explorer-folders-view .monaco-list-row", has=bench.page.locator(
-        ".label-name", has_text=re.compile("^" + re.escape(name)))).first
-
-
-def expand(bench: Workbench, name: str) -> None:
-    """Click the Explorer folder ``name`` open (when it is not open already; again when a click
-    was lost, e.g. while the tree redrew)."""
-    row = explorer_row(bench, name)
-    row.wait_for(timeout=20000)
-    for _ in range(5):
-        if row.get_attribute("aria-expanded") == "true":
-            return
-        row.click()
-        try:
-            wait_for(lambda: row.get_attribute("aria-expanded") == "true", 4, f"{name} to open")
-        except AssertionError:
-            pass
-    assert row.get_attribute("aria-expanded") == "true", f"{name} does not open"
-
-
-def reveal(bench: Workbench, name: str, below: str):
-    """The Explorer row ``name``, scrolled into view (a class has many methods: the list is
-    virtual) from the row ``below`` it is under."""
-    row = explorer_row(bench, name)
-    explorer_row(bench, below).hover()
-    for _ in range(40):
-        if row.is_visible():
-            break
-        bench.page.mouse.wheel(0, 300)
-        bench.page.wait_for_timeout(100)
-    return row
-
-
 def active_lines(bench: Workbench) -> str:
     """The text the active editor shows (its spaces rendered as no-break spaces made plain)."""
     text = bench.page.locator(".editor-group-container.active .monaco-editor .view-lines").first.inner_text()
@@ -112,18 +76,7 @@ def save_and_wait(bench: Workbench, toast: str) -> str:
 def test_open_osh_as_folder_shows_the_live_objects(env):
     bench, page = env["bench"], env["bench"].page
     wait_for(lambda: any(c["state"] == "connected" for c in bench.state().get("connections", [])), 30, "attached")
-    bench.command("otrace: Open /osh as Folder")
-    # one folder -> a workspace (of the folder and /osh): the window reloads, the extension attaches again
-    page.wait_for_url(re.compile(r"[?&]workspace=.*workspace-osh\.code-workspace"), timeout=30000)
-    root = explorer_row(bench, "/osh · torna_trace.py")
-    for _ in range(6):      # (a window that came up empty reloads itself once: the Explorer is shown again)
-        page.wait_for_selector(".monaco-workbench .statusbar", timeout=30000)
-        bench.command("View: Show Explorer")
-        try:
-            root.wait_for(timeout=5000)
-            break
-        except Exception:
-            pass
+    open_osh_folder(bench, "/osh · torna_trace.py")
     expand(bench, "/osh · torna_trace.py")
     for name in ("globals", "patches", "recent"):
         explorer_row(bench, name).wait_for(timeout=10000)

@@ -5,7 +5,9 @@ starts without a quick pick; with both attached, the lightbulb menu lists each p
 once, labelled "[pid N]", the document edit ("Insert traceassert hold here") once, and a held line
 shows one Resume lens (of the process holding), which answers the request.
 A third process running another file of the workspace says nothing in torna_trace.py, and alone
-answers, unlabelled, in its own file. Screenshots go to artifacts/vscode/ (processes-*.png).
+answers, unlabelled, in its own file. "otrace: Open /osh as Folder" mounts each attached process, told
+apart by its pid, and each folder attaches its process again after the window reloads.
+Screenshots go to artifacts/vscode/ (processes-*.png).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, go_to_line, other_client, require_parts,
-                                 torna_workspace, wait_for)
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, expand, explorer_row, go_to_line,
+                                 open_osh_folder, other_client, require_parts, torna_workspace, wait_for)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -194,6 +196,22 @@ def test_a_traced_exception_in_each_process_is_one_diagnostic_each_labelled(env)
         for demo in (first, second):
             with other_client(demo, "e2e-cleanup") as client:
                 client.request("otrace/untrace", {"name": "GetHandler.get"})
+
+
+def test_open_osh_as_folder_mounts_each_attached_process_told_apart_by_its_pid(env):
+    """"otrace: Open /osh as Folder" with three processes attached: one /osh folder each, named by
+    its script and pid. The window reloads into a workspace; none of them is attached by itself
+    then (several run from the workspace), so each folder attaches its own process."""
+    bench = env["bench"]
+    first, second, other = env["demos"]
+    wait_for(lambda: len(connected(bench)) == 3, 20, "three processes attached")
+    open_osh_folder(bench, f"/osh · torna_trace.py (pid {first.proc.pid})")
+    for demo, script in ((second, "torna_trace.py"), (other, "other_app.py")):
+        explorer_row(bench, f"/osh · {script} (pid {demo.proc.pid})").wait_for(timeout=10000)
+    expand(bench, f"/osh · other_app.py (pid {other.proc.pid})")
+    explorer_row(bench, "globals").wait_for(timeout=20000)
+    wait_for(lambda: f"pid:{other.proc.pid}" in connected(bench), 20, "its process attached by its folder")
+    bench.shot("processes-06-osh-folders")
 
 
 @pytest.fixture(autouse=True)

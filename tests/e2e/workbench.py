@@ -1,7 +1,7 @@
 """The pieces of the VS Code end-to-end tests (tests/e2e/test_vscode*.py): a demo process with its
 discovery file, code-server with the extension installed serving a workspace (the workbench page,
 driven by Playwright in headless Chromium), waits, screenshots into artifacts/vscode/, and the
-otrace views' locators.
+otrace views' and the Explorer's locators (and "Open /osh as Folder").
 
 Needs the .vsix and code-server, which `make test-vscode` builds and installs (see
 vscode-extension/README.md); `require_parts()` skips without them, unless
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,7 +30,7 @@ from tests.support.waiting import wait_for as _wait_for
 from tests.support.processes import end_process
 
 __all__ = ["ROOT", "ARTIFACTS", "CHROMIUM", "CHROMIUM_ARGS", "OTRACE_VIEWS", "Demo", "Workbench", "require_parts",
-           "wait_for", "free_port", "torna_workspace", "show_otrace", "tree_row", "context_menu", "inline_action", "go_to_line", "code_action", "other_client"]
+           "wait_for", "free_port", "torna_workspace", "show_otrace", "tree_row", "context_menu", "inline_action", "go_to_line", "code_action", "other_client", "explorer_row", "expand", "reveal", "open_osh_folder"]
 
 ROOT = Path(__file__).resolve().parents[2]
 VSIX = ROOT / "vscode-extension" / "otrace-vscode.vsix"
@@ -317,6 +318,59 @@ def code_action(bench: Workbench, line: int, title: str, shot: str | None = None
     assert title in focused.inner_text(), focused.inner_text()
     page.keyboard.press("Enter")
     page.locator(".action-widget").wait_for(state="hidden", timeout=5000)
+
+
+def explorer_row(bench: Workbench, name: str):
+    """The Explorer row whose name starts with ``name``."""
+    return bench.page.locator(".explorer-folders-view .monaco-list-row", has=bench.page.locator(
+        ".label-name", has_text=re.compile("^" + re.escape(name)))).first
+
+
+def expand(bench: Workbench, name: str) -> None:
+    """Click the Explorer folder ``name`` open (when it is not open already; again when a click
+    was lost, e.g. while the tree redrew)."""
+    row = explorer_row(bench, name)
+    row.wait_for(timeout=20000)
+    for _ in range(5):
+        if row.get_attribute("aria-expanded") == "true":
+            return
+        row.click()
+        try:
+            wait_for(lambda: row.get_attribute("aria-expanded") == "true", 4, f"{name} to open")
+        except AssertionError:
+            pass
+    assert row.get_attribute("aria-expanded") == "true", f"{name} does not open"
+
+
+def reveal(bench: Workbench, name: str, below: str):
+    """The Explorer row ``name``, scrolled into view (a class has many methods: the list is
+    virtual) from the row ``below`` it is under."""
+    row = explorer_row(bench, name)
+    explorer_row(bench, below).hover()
+    for _ in range(40):
+        if row.is_visible():
+            break
+        bench.page.mouse.wheel(0, 300)
+        bench.page.wait_for_timeout(100)
+    return row
+
+
+def open_osh_folder(bench: Workbench, root: str) -> None:
+    """"otrace: Open /osh as Folder" in a window of one folder: it becomes a workspace of that folder
+    and /osh (the window reloads, the extension starts again); waits for the Explorer's row ``root``."""
+    page = bench.page
+    bench.command("otrace: Open /osh as Folder")
+    page.wait_for_url(re.compile(r"[?&]workspace=.*-osh\.code-workspace"), timeout=30000)
+    row = explorer_row(bench, root)
+    for _ in range(6):      # (a window that came up empty reloads itself once: the Explorer is shown again)
+        page.wait_for_selector(".monaco-workbench .statusbar", timeout=30000)
+        bench.command("View: Show Explorer")
+        try:
+            row.wait_for(timeout=5000)
+            return
+        except Exception:
+            pass
+    row.wait_for(timeout=5000)
 
 
 class other_client:

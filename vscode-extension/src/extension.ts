@@ -18,7 +18,7 @@ import { autoAttachCandidate, listProcesses, runsFrom } from './discovery';
 import { HeldLineDecorations } from './editorFeatures';
 import { HoldsProvider, type HoldsNode } from './holdsView';
 import { OshFileSystem, reopenEmptyOshWorkspace } from './oshFileSystem';
-import { OSH_SCHEME } from './oshPaths';
+import { authorityOf, OSH_SCHEME } from './oshPaths';
 import { registerPatchCommands } from './patchCommands';
 import { PatchesProvider } from './patchesView';
 import { registerTestgen } from './testgen';
@@ -91,7 +91,16 @@ export function activate(context: vscode.ExtensionContext): void {
     const evalView = new BrowserEvalView(browsers, () => browsersView.selection, (message, key) => windowUi.error(message, key));
     const parts: Parts = { conns, ui: windowUi, traces, browsers, browsersView, evalView };
     const oshDiagnostics = vscode.languages.createDiagnosticCollection('otrace-patch');
-    const osh = new OshFileSystem(conns, oshDiagnostics, windowUi);
+    const osh = new OshFileSystem(conns, oshDiagnostics, windowUi, async (authority) => {
+        // the process of an otrace: folder of the workspace (a discovered one, or the manual settings')
+        const found = listProcesses(currentDiscoveryDir()).map(processTarget).find((t) => authorityOf(t.key) === authority);
+        const target = found ?? [manualTarget()].find((t) => t && authorityOf(t.key) === authority);
+        if (!target) {
+            return false;
+        }
+        await conns.attach(target).catch((e: Error) => channel.warn(`attaching the process of otrace://${authority}/: ${e.message}`));
+        return true;
+    });
     const patches = new PatchesProvider(conns);
     let attaching = false;
     const poll = setInterval(() => {

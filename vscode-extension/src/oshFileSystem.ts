@@ -59,8 +59,16 @@ export class OshFileSystem implements vscode.FileSystemProvider, vscode.FileDeco
     private readonly listed = new Map<string, vscode.Uri>();
     private readonly subs: vscode.Disposable[];
 
+    /** The attaches `attach` started, by authority (one at a time each). */
+    private readonly attaching = new Map<string, Promise<boolean>>();
+
+    /**
+     * `attach(authority)`: attach the process of an `otrace:` folder nobody attached (a reloaded
+     * window attaches by itself only to the one process running from the workspace); false when
+     * no such process runs.
+     */
     constructor(private readonly conns: Connections, private readonly diagnostics: vscode.DiagnosticCollection,
-        private readonly ui: Ui) {
+        private readonly ui: Ui, private readonly attach: (authority: string) => Promise<boolean> = async () => true) {
         this.subs = [
             conns.onDidChange(({ conn, what }) => {
                 if (what === 'patches') {
@@ -85,11 +93,25 @@ export class OshFileSystem implements vscode.FileSystemProvider, vscode.FileDeco
         return this.known.get(uri.toString())?.name;
     }
 
-    /** The connection serving `uri`; waits a while for a process not attached yet (a reloaded window). */
+    /**
+     * The connection serving `uri`; a process nobody attached is attached (`attach`), and one not
+     * connected yet is waited for a while (a reloaded window).
+     */
     async connectionOf(uri: vscode.Uri): Promise<OTraceConnection> {
         const find = () => this.conns.all.find((c) => authorityOf(c.key) === uri.authority);
         const ready = (c: OTraceConnection | undefined) => c?.state === 'connected';
         let conn = find();
+        if (!conn) {
+            let started = this.attaching.get(uri.authority);
+            if (!started) {
+                started = this.attach(uri.authority).catch(() => false).finally(() => this.attaching.delete(uri.authority));
+                this.attaching.set(uri.authority, started);
+            }
+            if (!await started && !find()) {
+                throw vscode.FileSystemError.Unavailable(`${uri.toString()}: its process is not running (or not attached)`);
+            }
+            conn = find();
+        }
         if (!ready(conn)) {
             conn = await new Promise<OTraceConnection | undefined>((resolve) => {
                 const timer = setTimeout(() => { sub.dispose(); resolve(find()); }, ATTACH_WAIT_MS);

@@ -267,3 +267,26 @@ test('Generate Test: the file goes to tests/ beside the context\'s folder, a fre
     t.todo = ['request: a fixture stub', 'outcome: none recorded'];
     assert.match(testSummary('f', t), /; 2 TODOs fail until filled in: request: a fixture stub \.\.\.$/);
 });
+
+test('the provider: a folder whose process nobody attached attaches it; one whose process is gone says so at once', async () => {
+    const conns = new FakeConns([]);
+    const asked: string[] = [];
+    const fs = new OshFileSystem(conns as any, fakeDiagnostics().collection as any, recordingUi(), async (authority) => {
+        asked.push(authority);
+        if (authority !== 'pid-5') {
+            return false;
+        }
+        conns.all.push(new FakeConn('pid:5', 'torna_trace.py (pid 5)', { 'otrace/fs/readDirectory': () => ({ entries: [] }) }));
+        return true;
+    });
+    try {
+        assert.deepEqual(await fs.readDirectory(vscode.Uri.from({ scheme: 'otrace', authority: 'pid-5', path: '/' })), []);
+        const started = Date.now();
+        await assert.rejects(fs.stat(vscode.Uri.from({ scheme: 'otrace', authority: 'pid-6', path: '/' })),
+            (e: any) => e.code === 'Unavailable' && /not running/.test(e.message));
+        assert.ok(Date.now() - started < 1000);                          // not the attach wait
+        assert.deepEqual(asked, ['pid-5', 'pid-6']);
+    } finally {
+        fs.dispose();
+    }
+});
