@@ -34,6 +34,7 @@
 ;;   `otrace-connect'     choose a running process (discovery files) or
 ;;                        give host, port and token; `otrace-disconnect',
 ;;                        `otrace-reconnect' (buffers are kept)
+;;   `otrace-attach-remote' a process of another host, over OpenSSH
 ;;   `otrace-console'     the otrace shell in a comint buffer
 ;;   `otrace-holds'       the held requests; resume, fail, visit
 ;;   `otrace-web'         the connected browsers; `otrace-web-eval',
@@ -196,10 +197,16 @@ working directory is the current project's root (or
 (defun otrace--read-process ()
   "Ask for a running process with `completing-read'; its discovery plist.
 The prompt's default (RET) is the only process, else the current project's."
-  (let* ((processes (or (otrace-processes)
-                        (otrace--error "No running process in %s (give host, port and token with C-u)"
-                                       (otrace-discovery-directory))))
-         (choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes))
+  (otrace--choose-process
+   (or (otrace-processes)
+       (otrace--error "No running process in %s (give host, port and token with C-u)"
+                      (otrace-discovery-directory)))))
+
+(defun otrace--choose-process (processes)
+  "Ask for one of PROCESSES (discovery plists) with `completing-read'.
+Each shows pid, command line and cwd; the prompt's default (RET) is
+the only process, else the current project's."
+  (let* ((choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes))
          (default (let ((p (otrace--default-process processes)))
                     (and p (otrace--process-label p))))
          (answer (completing-read (if default
@@ -215,7 +222,9 @@ The prompt's default (RET) is the only process, else the current project's."
   ((address :initarg :address :reader otrace--address
             :documentation "(HOST PORT TOKEN) of this connection.")
    (info :initform nil :accessor otrace--info
-         :documentation "The \"otrace\" part of the `initialize' result."))
+         :documentation "The \"otrace\" part of the `initialize' result.")
+   (via :initarg :via :initform nil :reader otrace--via
+        :documentation "How the address is reached, or nil (see `otrace-connect-to')."))
   "A connection to the language server of an otrace process.")
 
 (defvar otrace--connection nil
@@ -223,6 +232,9 @@ The prompt's default (RET) is the only process, else the current project's."
 
 (defvar otrace--last-address nil
   "(HOST PORT TOKEN) of the last connection, for `otrace-reconnect'.")
+
+(defvar otrace--last-via nil
+  "The VIA plist of the last connection (see `otrace-connect-to'), or nil.")
 
 (defvar otrace--last-process nil
   "Discovery plist of the process of the last connection, or nil.
@@ -345,9 +357,13 @@ server before protocol 1.3 answers the whole list at once."
     (jsonrpc-error :code -32601 :message (format "%s is not handled by otrace.el" method))))
 
 (defun otrace--on-shutdown (conn)
-  "Forget CONN when its process ended."
-  (let ((stderr (process-get (jsonrpc--process conn) 'jsonrpc-stderr)))
-    (when (buffer-live-p stderr) (kill-buffer stderr)))
+  "Forget CONN when its process ended; end the process carrying it (VIA)."
+  (let ((stderr (process-get (jsonrpc--process conn) 'jsonrpc-stderr))
+        (carrier (plist-get (otrace--via conn) :process)))
+    (when (buffer-live-p stderr) (kill-buffer stderr))
+    (when (process-live-p carrier)
+      (process-put carrier 'otrace-closed t)
+      (signal-process carrier 'SIGTERM)))
   (when (eq conn otrace--connection)
     (setq otrace--connection nil
           otrace--patches nil)
@@ -430,19 +446,23 @@ is nil."
   (when (otrace-connected-p)
     (jsonrpc-notify otrace--connection method params)))
 
-(defun otrace-connect-to (host port token)
+(defun otrace-connect-to (host port token &optional via)
   "Connect to the otrace language server at HOST:PORT with TOKEN.
 Replaces the current connection once the new one is up: a refused
 connection or a wrong token signals a one-line `user-error', leaves
-nothing behind and keeps the working connection."
-  (let* ((name (otrace--connection-name host port))
+nothing behind and keeps the working connection.
+VIA, when the address is a tunnel to another host, is a plist:
+:label (\"PID@HOST\": the connection's name and mode line), :process
+\(the tunnel, sent SIGTERM when the connection closes), :reconnect (a
+function `otrace-reconnect' calls instead)."
+  (let* ((name (otrace--connection-name (if via (plist-get via :label) (format "%s:%s" host port))))
          (proc (condition-case err
                    (make-network-process :name name :host host :service port
                                          :coding 'binary :noquery t)
                  (file-error (otrace--error "Cannot connect to %s:%s: %s"
                                             host port (error-message-string err)))))
          (conn (apply #'make-instance 'otrace-connection
-                      :name name :process proc :address (list host port token)
+                      :name name :process proc :address (list host port token) :via via
                       :notification-dispatcher #'otrace--on-notification
                       :request-dispatcher #'otrace--on-request
                       :on-shutdown #'otrace--on-shutdown
@@ -468,22 +488,25 @@ nothing behind and keeps the working connection."
     (setf (otrace--info conn) (plist-get result :otrace))
     (setq otrace--connection conn
           otrace--last-address (list host port token)
-          otrace--last-process (cl-find (plist-get (otrace--info conn) :pid) (otrace-processes)
-                                        :key (lambda (p) (plist-get p :pid)))
+          otrace--last-via via
+          otrace--last-process (and (not via)
+                                    (cl-find (plist-get (otrace--info conn) :pid) (otrace-processes)
+                                             :key (lambda (p) (plist-get p :pid))))
           otrace--patches (append (plist-get (ignore-errors (otrace--request 'otrace/patches)) :patches) nil))
     (otrace--load-holds)
     (otrace-mode 1)
     (otrace--holds-changed)
     (run-hooks 'otrace-connected-hook)
-    (otrace--message "connected to pid %s at %s:%s"
-                     (plist-get (otrace--info conn) :pid) host port)
+    (otrace--message "connected to pid %s at %s:%s%s"
+                     (plist-get (otrace--info conn) :pid) host port
+                     (if via (format " (%s)" (plist-get via :label)) ""))
     conn))
 
-(defun otrace--connection-name (host port)
-  "A name for a new connection to HOST:PORT that no live connection has.
+(defun otrace--connection-name (address)
+  "A name for a new connection to ADDRESS that no live connection has.
 jsonrpc names its buffers after it: a second connection of the same
 name (connecting again while connected) would take the first one's."
-  (let* ((base (format "otrace %s:%s" host port))
+  (let* ((base (format "otrace %s" address))
          (name base)
          (n 1))
     (while (get-buffer (format "*%s events*" name))
@@ -530,17 +553,20 @@ was restarted), connect to that one."
   (interactive)
   (unless otrace--last-address (otrace--error "No previous connection"))
   (let ((last otrace--last-process))
-    (if (or (null last) (and (process-attributes (plist-get last :pid))
-                             (not (otrace--reexecuted-p last))))
-        (apply #'otrace-connect-to otrace--last-address)
-      (let ((again (cl-find-if (lambda (p) (and (equal (plist-get p :argv) (plist-get last :argv))
-                                                (equal (plist-get p :cwd) (plist-get last :cwd))))
-                               (otrace-processes))))
-        (unless again
-          (otrace--error "Process %s has ended and nothing runs %s again; M-x otrace-connect"
-                         (plist-get last :pid) (otrace--process-label last)))
-        (otrace-connect-to (or (plist-get again :host) "127.0.0.1")
-                           (plist-get again :lsp_port) (plist-get again :token))))))
+    (cond ((plist-get otrace--last-via :reconnect)   ; a tunnel: open it again
+           (funcall (plist-get otrace--last-via :reconnect)))
+          ((or (null last) (and (process-attributes (plist-get last :pid))
+                                (not (otrace--reexecuted-p last))))
+           (apply #'otrace-connect-to otrace--last-address))
+          (t
+           (let ((again (cl-find-if (lambda (p) (and (equal (plist-get p :argv) (plist-get last :argv))
+                                                     (equal (plist-get p :cwd) (plist-get last :cwd))))
+                                    (otrace-processes))))
+             (unless again
+               (otrace--error "Process %s has ended and nothing runs %s again; M-x otrace-connect"
+                              (plist-get last :pid) (otrace--process-label last)))
+             (otrace-connect-to (or (plist-get again :host) "127.0.0.1")
+                                (plist-get again :lsp_port) (plist-get again :token)))))))
 
 (defun otrace-disconnect ()
   "Close the connection cleanly (the held requests stay held)."
@@ -564,8 +590,12 @@ A server older than protocol 1.2 does not say: it counts as safe."
             (eq (plist-get (otrace--info otrace--connection) :safeMode) :json-false))))
 
 (defun otrace--lighter ()
-  "The mode-line lighter: \" otrace\", \"!unsafe\" without safe mode, held requests."
+  "The mode-line lighter: \" otrace\" and the state of the connection.
+That is \"[PID@HOST]\" through a tunnel, \"!unsafe\" without safe mode,
+the number of held requests."
   (concat " otrace"
+          (let ((via (and otrace--connection (otrace--via otrace--connection))))
+            (if via (format "[%s]" (plist-get via :label)) ""))
           (if (not (otrace-safe-mode-p))
               (propertize "!unsafe" 'face 'warning 'help-echo "safe_mode is off: M-x otrace-set-safe-mode")
             "")
@@ -679,5 +709,6 @@ OPTIONS is a plist: at most one of :value, :raise, :status (with
 (require 'otrace-source)
 (require 'otrace-web)
 (require 'otrace-files)
+(require 'otrace-remote)
 
 ;;; otrace.el ends here

@@ -18,6 +18,7 @@ scripts/setup-debian.sh emacs-nox:emacs elpa-package-lint elpa-dap-mode || exit 
 EMACS=${EMACS:-emacs}
 export OTRACE_TEST_PYTHON=${OTRACE_TEST_PYTHON:-$PWD/${VENV:-.venv}/bin/python}
 FILES=(emacs/otrace.el emacs/otrace-console.el emacs/otrace-holds.el emacs/otrace-source.el emacs/otrace-web.el
+       emacs/otrace-remote.el
        emacs/otrace-files.el emacs/otrace-dap.el)
 elpa_dirs=()
 for dir in /usr/share/emacs/site-lisp/elpa/*/; do

@@ -1,0 +1,131 @@
+;;; otrace-remote-test.el --- ERT tests of otrace-remote.el over a real sshd -*- lexical-binding: t -*-
+
+;;; Commentary:
+
+;; Run by tests/test_emacs_remote.py, which starts the real torna_trace
+;; demo and a real OpenSSH sshd on 127.0.0.1 (tests/support/sshd.py)
+;; and gives them here through the environment:
+;;   OTRACE_TEST_SSH_HOST       user@127.0.0.1
+;;   OTRACE_TEST_SSH_ARGS       -p PORT -i KEY -F CONFIG
+;;   OTRACE_TEST_SSH_WRONG_KEY  a key the sshd does not accept
+;;   OTRACE_TEST_REMOTE_PID     the demo's pid ("remote": over ssh)
+;;   OTRACE_TEST_REMOTE_HTTP    the demo's HTTP port
+;; `otrace-program' is OTRACE_TEST_PYTHON -m otrace_server.cli (PYTHONPATH
+;; is the repository).  Skipped when these are not set.
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'otrace)
+(require 'otrace-test)
+
+(defun otrace-remote-test--env (name)
+  "Environment variable NAME, or skip the test."
+  (or (getenv name) (ert-skip (format "%s is not set: run tests/test_emacs_remote.py" name))))
+
+(defmacro otrace-remote-test--with-ssh (&rest body)
+  "Run BODY with `otrace-program' and `otrace-ssh-arguments' set for the test sshd.
+`host', `pid' and `http' are bound; the connection is closed afterwards."
+  (declare (indent 0))
+  `(let* ((host (otrace-remote-test--env "OTRACE_TEST_SSH_HOST"))
+          (pid (string-to-number (otrace-remote-test--env "OTRACE_TEST_REMOTE_PID")))
+          (http (string-to-number (otrace-remote-test--env "OTRACE_TEST_REMOTE_HTTP")))
+          (otrace-program (list (otrace-remote-test--env "OTRACE_TEST_PYTHON") "-m" "otrace_server.cli"))
+          (otrace-ssh-arguments (split-string (otrace-remote-test--env "OTRACE_TEST_SSH_ARGS")))
+          (otrace-remote-host-history nil))
+     (ignore host pid http)
+     (unwind-protect (progn ,@body)
+       (otrace-disconnect)
+       (otrace-test--cleanup-buffers))))
+
+(defun otrace-remote-test--tunnel ()
+  "The tunnel process of the current connection."
+  (plist-get (otrace--via (otrace--connection)) :process))
+
+(defun otrace-remote-test--refused-p (port)
+  "Non-nil when a connection to 127.0.0.1:PORT is refused."
+  (condition-case nil
+      (progn (delete-process (make-network-process :name "otrace-remote-test-probe" :host "127.0.0.1"
+                                                   :service port :noquery t))
+             nil)
+    (file-error t)))
+
+(ert-deftest otrace-remote-test-attach-console-holds-disconnect ()
+  "M-x otrace-attach-remote: host, then the process; console and holds work through
+the tunnel; disconnecting ends the tunnel and its ports; reconnecting opens it again."
+  (otrace-remote-test--with-ssh
+    (let (offered)
+      (cl-letf (((symbol-function 'completing-read)     ; what is offered, then the real prompt
+                 (let ((real (symbol-function 'completing-read)))
+                   (lambda (prompt collection &rest args)
+                     (when (string-prefix-p "otrace process" prompt)
+                       (setq offered (mapcar #'car collection)))
+                     (apply real prompt collection args)))))
+        (execute-kbd-macro (kbd (format "M-x otrace-attach-remote RET %s RET %d TAB RET" host pid))))
+      (should (cl-some (lambda (c) (and (string-prefix-p (format "%d " pid) c)
+                                        (string-match-p "torna_trace\\.py" c)))
+                       offered)))
+    (should (otrace-connected-p))
+    (should (equal otrace-remote-host-history (list host)))
+    (should (equal (plist-get (otrace--info otrace--connection) :pid) pid))
+    (should (equal (otrace--lighter) (format " otrace[%d@127.0.0.1]" pid)))
+    (should (string-match-p (format "\\`otrace %d@127\\.0\\.0\\.1" pid)
+                            (jsonrpc-name otrace--connection)))
+    (let ((tunnel (otrace-remote-test--tunnel))
+          (lsp-port (nth 1 (otrace--address otrace--connection)))
+          (console (otrace-console)))
+      (should (process-live-p tunnel))
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^globals> \\'")) "the prompt")
+      (otrace-console-send-line "pwd")
+      (otrace-test--wait (lambda () (otrace-test--buffer-has console "^/osh/globals\nglobals> \\'"))
+                         "the output of pwd through the tunnel")
+      ;; a held request of the remote demo, listed and resumed with `r'
+      (let ((holds (otrace-holds))
+            (response (otrace-test--http-get (otrace-test--app-make :http http) "/?number=77")))
+        (otrace-test--wait (lambda () (with-current-buffer holds tabulated-list-entries)) "the hold in the view")
+        (should (equal (otrace--lighter) (format " otrace[%d@127.0.0.1][1 held]" pid)))
+        (with-current-buffer holds
+          (goto-char (point-min))
+          (should (re-search-forward "GET /\\?number=77 from 127\\.0\\.0\\.1 +hold_check" nil t))
+          (goto-char (point-min))
+          (forward-line (if tabulated-list-use-header-line 0 1))
+          (execute-kbd-macro (kbd "r")))
+        (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
+                           "the HTTP response")
+        (kill-buffer response))
+      (execute-kbd-macro (kbd "M-x otrace-disconnect RET"))
+      (should-not (otrace-connected-p))
+      (otrace-test--wait (lambda () (not (process-live-p tunnel))) "the tunnel to end")
+      (should (equal (process-exit-status tunnel) 0))          ; SIGTERM: closed cleanly
+      (should (otrace-remote-test--refused-p lsp-port))
+      (should-not (memq tunnel otrace-remote--tunnels))
+      (execute-kbd-macro (kbd "M-x otrace-reconnect RET"))     ; a new tunnel to the same process
+      (should (otrace-connected-p))
+      (should (equal (plist-get (otrace--info otrace--connection) :pid) pid))
+      (should-not (eq (otrace-remote-test--tunnel) tunnel))
+      (should (eq (otrace-console) console)))))
+
+(ert-deftest otrace-remote-test-errors-are-one-line ()
+  "A wrong key, an unknown host, an unknown pid: the command's one-line error, no tunnel left."
+  (otrace-remote-test--with-ssh
+    (let ((otrace-ssh-arguments (copy-sequence otrace-ssh-arguments)))   ; the wrong key instead
+      (setf (nth (1+ (cl-position "-i" otrace-ssh-arguments :test #'equal)) otrace-ssh-arguments)
+            (otrace-remote-test--env "OTRACE_TEST_SSH_WRONG_KEY"))
+      (dolist (attempt (list (lambda () (otrace-remote-processes host))
+                             (lambda () (otrace-remote-connect host pid))))
+        (let ((err (should-error (funcall attempt) :type 'user-error)))
+          (should (string-match-p (format "\\`otrace: cannot log in to %s: [^\n]*\\'" (regexp-quote host))
+                                  (cadr err))))))
+    (let ((err (should-error (otrace-remote-processes "nosuchhost.invalid") :type 'user-error)))
+      (should (string-match-p "\\`otrace: \\(unknown host\\|cannot reach\\) nosuchhost\\.invalid[^\n]*\\'"
+                              (cadr err))))
+    (let ((err (should-error (otrace-remote-connect host 4194304) :type 'user-error)))
+      (should (string-match-p (format "\\`otrace: no otrace process 4194304 on %s [^\n]*\\'" (regexp-quote host))
+                              (cadr err))))
+    (should-not (otrace-connected-p))
+    (should-not otrace-remote--tunnels)))
+
+(provide 'otrace-remote-test)
+
+;;; otrace-remote-test.el ends here
