@@ -90,11 +90,15 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
     private readonly contexts = new Map<string, Promise<HoldsNode[]>>();
     private readonly timer: NodeJS.Timeout;
     private ticks = 0;
+    private shown: string | undefined;   // holdsSignature() at the last refresh
     private readonly sub: vscode.Disposable;
 
     constructor(private readonly conns: Connections, private readonly now = () => Date.now() / 1000) {
         this.sub = conns.onDidChange(({ what }) => {
-            if (what !== 'webClients' && what !== 'traces') {
+            // a 'holds' change that leaves the listed holds as they are (the resume reply and its
+            // notification both remove a hold) redraws nothing: a redraw under the mouse can take
+            // the row a click was meant for (its inline button then runs with no row)
+            if (what !== 'webClients' && what !== 'traces' && (what !== 'holds' || this.holdsSignature() !== this.shown)) {
                 this.refresh();
             }
         });
@@ -109,7 +113,13 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         }, 1000);
     }
 
+    /** What the hold rows show that a 'holds' change can alter: which holds, whose, client gone. */
+    private holdsSignature(): string {
+        return this.conns.holds().map((h) => `${h.conn.key}/${h.hold.id}${h.hold.clientGone ? '!' : ''}`).join(' ');
+    }
+
     refresh(): void {
+        this.shown = this.holdsSignature();
         const live = new Set(this.conns.holds().map((h) => h.hold.id));
         for (const id of [...this.holdNodes.keys()]) {
             if (!live.has(id)) {

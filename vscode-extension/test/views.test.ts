@@ -207,6 +207,31 @@ test('hovering a held line offers Resume (and Resume all for several holds) as t
     assert.equal(HeldLineDecorations.prototype.provideHover.call({ conns } as any, doc as any, new vscode.Position(5, 0) as any), undefined);
 });
 
+test('Held Requests: a holds change that leaves the rows as they are redraws nothing (a click on a row keeps its row)', async () => {
+    const conn = new FakeConn('pid:1', 'demo.py (pid 1)', [hold('h1'), hold('h2')]);
+    const conns = new FakeConns([conn]);
+    const provider = new HoldsProvider(conns as any, () => 1000);
+    let redraws = 0;
+    const sub = provider.onDidChangeTreeData(() => { redraws++; });
+    try {
+        conns.fire('holds');                        // first change: drawn
+        assert.equal(redraws, 1);
+        conns.fire('holds');                        // the same holds again (reply and notification)
+        assert.equal(redraws, 1);
+        conn.holds = [hold('h2')];                  // one resumed: drawn
+        conns.fire('holds');
+        assert.equal(redraws, 2);
+        conn.holds = [{ ...hold('h2'), clientGone: true }];   // its client left: its row changes
+        conns.fire('holds');
+        assert.equal(redraws, 3);
+        conns.fire('patches');                      // other changes always redraw
+        assert.equal(redraws, 4);
+    } finally {
+        sub.dispose();
+        provider.dispose();
+    }
+});
+
 test('Live holds: a node per process above its holds, a row per live hold with its line, removable, and its line\'s hover', async () => {
     const conn = new FakeConn('pid:1', 'demo.py (pid 1)', [hold('h1')]);
     conn.liveHolds = [{ name: 'GetHandler.get', since: 5, liveHold: { label: 'live_get_66', file: '/app/demo.py', line: 66 } }];
