@@ -356,14 +356,25 @@ server before protocol 1.3 answers the whole list at once."
   (unless (eq method 'workspace/codeLens/refresh)
     (jsonrpc-error :code -32601 :message (format "%s is not handled by otrace.el" method))))
 
+(defconst otrace--carrier-grace 5
+  "Seconds a tunnel may take to end by itself after its connection did.
+It then says why (the remote process ended); after that it is ended.")
+
+(defun otrace--end-carrier (conn &optional delay)
+  "Send SIGTERM to the process carrying CONN (VIA's :process), if any.
+With DELAY, only when it still runs DELAY seconds later."
+  (let ((carrier (plist-get (otrace--via conn) :process)))
+    (when (process-live-p carrier)
+      (if delay
+          (run-at-time delay nil #'otrace--end-carrier conn)
+        (process-put carrier 'otrace-closed t)
+        (signal-process carrier 'SIGTERM)))))
+
 (defun otrace--on-shutdown (conn)
   "Forget CONN when its process ended; end the process carrying it (VIA)."
-  (let ((stderr (process-get (jsonrpc--process conn) 'jsonrpc-stderr))
-        (carrier (plist-get (otrace--via conn) :process)))
+  (let ((stderr (process-get (jsonrpc--process conn) 'jsonrpc-stderr)))
     (when (buffer-live-p stderr) (kill-buffer stderr))
-    (when (process-live-p carrier)
-      (process-put carrier 'otrace-closed t)
-      (signal-process carrier 'SIGTERM)))
+    (otrace--end-carrier conn otrace--carrier-grace))
   (when (eq conn otrace--connection)
     (setq otrace--connection nil
           otrace--patches nil)
@@ -576,6 +587,7 @@ was restarted), connect to that one."
       (when (jsonrpc-running-p conn)
         (ignore-errors (jsonrpc-request conn :shutdown nil :timeout 2))
         (ignore-errors (jsonrpc-notify conn :exit nil)))
+      (otrace--end-carrier conn)
       (otrace--kill conn)
       (otrace--on-shutdown conn)
       (when (buffer-live-p (jsonrpc-events-buffer conn))

@@ -28,7 +28,7 @@ def test_emacs_attaches_to_a_remote_process_over_ssh(sshd, demo):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OTRACE_TEST_PYTHON=sys.executable,
                OTRACE_TEST_SSH_HOST=f"{sshd.user}@127.0.0.1", OTRACE_TEST_SSH_ARGS=" ".join(ssh_args),
                OTRACE_TEST_SSH_WRONG_KEY=str(sshd.wrong_key), OTRACE_TEST_REMOTE_PID=str(demo.proc.pid),
-               OTRACE_TEST_REMOTE_HTTP=str(demo.http))
+               OTRACE_TEST_REMOTE_HTTP=str(demo.http), OTRACE_TEST_REMOTE_XDG=str(demo.dir.parent))
     proc = subprocess.run([EMACS, "--batch", "-Q", "-L", "emacs", "-L", "emacs/test",
                            "--eval", "(setq load-prefer-newer t)", "-l", "emacs/test/otrace-remote-test.el",
                            "--eval", '(ert-run-tests-batch-and-exit "^otrace-remote-test-")'],
@@ -36,5 +36,5 @@ def test_emacs_attaches_to_a_remote_process_over_ssh(sshd, demo):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     ran = re.findall(r"^Ran (\d+) tests?, (\d+) results? as expected", output, re.M)
-    assert ran and ran[-1][0] == ran[-1][1] == "2", output
+    assert ran and ran[-1][0] == ran[-1][1] == "3", output
     assert demo.token not in output

@@ -10,6 +10,8 @@
 ;;   OTRACE_TEST_SSH_WRONG_KEY  a key the sshd does not accept
 ;;   OTRACE_TEST_REMOTE_PID     the demo's pid ("remote": over ssh)
 ;;   OTRACE_TEST_REMOTE_HTTP    the demo's HTTP port
+;;   OTRACE_TEST_REMOTE_XDG     the logins' XDG_RUNTIME_DIR (another demo
+;;                              started with it is found over ssh)
 ;; `otrace-program' is OTRACE_TEST_PYTHON -m otrace_server.cli (PYTHONPATH
 ;; is the repository).  Skipped when these are not set.
 
@@ -105,6 +107,37 @@ the tunnel; disconnecting ends the tunnel and its ports; reconnecting opens it a
       (should (equal (plist-get (otrace--info otrace--connection) :pid) pid))
       (should-not (eq (otrace-remote-test--tunnel) tunnel))
       (should (eq (otrace-console) console)))))
+
+(ert-deftest otrace-remote-test-tunnel-ending-by-itself-is-told ()
+  "When the remote process ends, the tunnel ends (status 1), the connection closes
+and the message says why."
+  (otrace-remote-test--with-ssh
+    (let* ((otrace-test--runtime-dir (otrace-remote-test--env "OTRACE_TEST_REMOTE_XDG"))
+           (other (otrace-test--start "demos/torna_trace.py"))   ; found over ssh too
+           (proc (otrace-test--app-proc other))
+           (told nil))
+      (unwind-protect
+          (cl-letf* ((real (symbol-function 'otrace--message))
+                     ((symbol-function 'otrace--message)
+                      (lambda (format &rest args)
+                        (push (apply #'format format args) told)
+                        (apply real format args))))
+            (otrace-remote-connect host (process-id proc))
+            (let ((tunnel (otrace-remote-test--tunnel)))
+              (process-send-eof proc)                            ; the remote process ends
+              (otrace-test--wait (lambda () (not (process-live-p tunnel))) "the tunnel to end" 30)
+              (otrace-test--wait (lambda () (not (otrace-connected-p))) "the connection to close")
+              (should (equal (process-exit-status tunnel) 1))
+              (should (cl-find-if
+                       (lambda (m)
+                         (string-match-p
+                          (format (concat "\\`the tunnel to %d@127\\.0\\.0\\.1 ended (status 1): "
+                                          "the otrace process %d on %s ended")
+                                  (process-id proc) (process-id proc) (regexp-quote host))
+                          m))
+                       told))))
+        (when (process-live-p proc) (delete-process proc))
+        (kill-buffer (process-buffer proc))))))
 
 (ert-deftest otrace-remote-test-errors-are-one-line ()
   "A wrong key, an unknown host, an unknown pid: the command's one-line error, no tunnel left."
