@@ -70,6 +70,14 @@ E.g. (\"-p\" \"2222\" \"-i\" \"~/.ssh/key\").  `otrace ps --ssh' and
   "The command line of `otrace SUBCOMMAND --ssh HOST SSH-ARGS ARGS'."
   (append (otrace-remote--program) (list subcommand "--ssh" host) ssh-args args))
 
+(defmacro otrace-remote--running (command &rest body)
+  "Run BODY, starting COMMAND: a program that cannot run is a `user-error'."
+  (declare (indent 1) (debug t))
+  `(condition-case err
+       (progn ,@body)
+     (file-error (otrace--error "Cannot run %s (set `otrace-program'): %s"
+                                (car ,command) (error-message-string err)))))
+
 (defun otrace-remote--json-line (text)
   "The last line of TEXT that is JSON, parsed (objects as plists), or nil."
   (cl-loop for line in (reverse (split-string text "\n" t "[ \t\r]+"))
@@ -92,7 +100,8 @@ failure signals the command's one-line error."
         (default-directory temporary-file-directory))
     (unwind-protect
         (with-temp-buffer
-          (let* ((status (apply #'call-process (car command) nil (list t stderr) nil (cdr command)))
+          (let* ((status (otrace-remote--running command
+                           (apply #'call-process (car command) nil (list t stderr) nil (cdr command))))
                  (answer (otrace-remote--json-line (buffer-string))))
             (if (and (eq status 0) (or (vectorp answer) (null answer)))
                 (append answer nil)
@@ -176,12 +185,18 @@ ends, token included) in its `otrace-first' property.  A failure ends
 it and signals the command's one-line error."
   (let* ((label (otrace-remote--label host pid))
          (default-directory temporary-file-directory)
+         (command (otrace-remote--command "attach" host ssh-args (format "%s" pid) "--json"))
          (stderr (generate-new-buffer (format " *otrace tunnel %s stderr*" label)))
-         (proc (make-process :name (format "otrace tunnel %s" label) :connection-type 'pipe :noquery t
-                             :command (otrace-remote--command "attach" host ssh-args (format "%s" pid) "--json")
-                             :stderr (make-pipe-process :name (format "otrace tunnel %s stderr" label)
-                                                        :buffer stderr :noquery t :sentinel #'ignore)
-                             :filter #'otrace-remote--filter :sentinel #'otrace-remote--sentinel))
+         (pipe (make-pipe-process :name (format "otrace tunnel %s stderr" label)
+                                  :buffer stderr :noquery t :sentinel #'ignore))
+         (proc (condition-case err
+                   (otrace-remote--running command
+                     (make-process :name (format "otrace tunnel %s" label) :connection-type 'pipe :noquery t
+                                   :command command :stderr pipe
+                                   :filter #'otrace-remote--filter :sentinel #'otrace-remote--sentinel))
+                 (error (delete-process pipe)
+                        (kill-buffer stderr)
+                        (signal (car err) (cdr err)))))
          (deadline (+ (float-time) otrace-remote-timeout))
          (done nil))
     (process-put proc 'otrace-label label)

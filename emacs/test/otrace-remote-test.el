@@ -156,6 +156,15 @@ and the message says why."
     (let ((err (should-error (otrace-remote-connect host 4194304) :type 'user-error)))
       (should (string-match-p (format "\\`otrace: no otrace process 4194304 on %s [^\n]*\\'" (regexp-quote host))
                               (cadr err))))
+    (let* ((otrace-ssh-arguments '("--no-such-option"))                  ; a usage error: status 2
+           (err (should-error (otrace-remote-connect host pid) :type 'user-error)))
+      (should (string-match-p "\\`otrace: otrace attach: error: [^\n]*--no-such-option[^\n]*\\'" (cadr err))))
+    (let ((otrace-program (list (expand-file-name "no-such-otrace" temporary-file-directory))))
+      (dolist (attempt (list (lambda () (otrace-remote-processes host))
+                             (lambda () (otrace-remote-connect host pid))))
+        (let ((err (should-error (funcall attempt) :type 'user-error)))
+          (should (string-match-p "\\`otrace: [^\n]*no-such-otrace[^\n]*No such file[^\n]*\\'"
+                                  (cadr err))))))
     (should-not (otrace-connected-p))
     (should-not otrace-remote--tunnels)))
 
