@@ -6,7 +6,8 @@
 #   4. ERT (emacs/test/otrace-test.el, emacs/test/otrace-dap-test.el with dap-mode) against the real
 #      demos, with emacs/test/otrace-schema-test.el checking every answer and notification Emacs
 #      receives against docs/protocol.schema.json; fails unless the "Ran N tests" line says N > 0
-#      (ERT exits 0 when no test ran)
+#      (ERT exits 0 when no test ran); emacs/test/otrace-remote-test.el needs a real sshd: pytest's
+#      tests/test_emacs_remote.py runs it (make test)
 # Installs emacs-nox, elpa-package-lint and elpa-dap-mode (--no-install-recommends) when missing;
 # Debian's elpa packages are put on load-path with -L (emacs -Q leaves site-lisp out).
 # Variables: EMACS (default emacs), OTRACE_TEST_PYTHON (default $VENV/bin/python, VENV default .venv),
