@@ -26,7 +26,8 @@ def format_event(event) -> str | None:
     show.
 
     ``context``: the trace id (plus the arguments for call/return traces; for holds and breaks also
-    the command that resumes them); ``hold_resumed``: ``<id> resumed``; ``hold_client_gone``: that
+    the command that resumes them); ``hold_resumed``: ``<id> resumed`` (``holds_resumed``: that line
+    for each); ``hold_client_gone``: that
     the held request's client disconnected; ``output``: the text.
     """
     text = _event_text(event)
@@ -42,9 +43,11 @@ def _event_text(event) -> str | None:
         if ctx.ctype == "traces" and ctx.argvalues:
             return f"{ctx.id} {ctx.argstr}"
         return ctx.id
-    if event.kind == "hold_resumed":
+    if event.kind in ("hold_resumed", "holds_resumed"):
         outcome = data.get("outcome")
-        return f"{data['hold'].id} {outcome.describe() if outcome is not None else 'resumed'}"
+        said = outcome.describe() if outcome is not None else "resumed"
+        holds = data["holds"] if event.kind == "holds_resumed" else [data["hold"]]
+        return "\n".join(f"{hold.id} {said}" for hold in holds)
     if event.kind == "hold_client_gone":
         return f"{data['hold'].id}  (held; its client disconnected)"
     if event.kind == "output":

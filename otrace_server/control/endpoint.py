@@ -42,7 +42,8 @@ class Endpoint:
 
     Subclasses provide ``make_client(reader, writer)`` and the event hooks they need, each called
     on the control loop: ``hold_started(hold)`` (never for a hold already resumed when the event
-    arrives: no phantom), ``hold_resumed(hold, outcome)``, ``context_recorded(ctx)`` (through the
+    arrives: no phantom), ``hold_resumed(hold, outcome)``, ``holds_resumed(holds, outcome)`` (several
+    resumed by one call: one event), ``context_recorded(ctx)`` (through the
     ``contexts`` throttle, ``CONTEXTS_PER_SECOND``, which counts them on the recording thread and
     wakes the control loop a few times a window, not once per context; ``contexts_held(count,
     last)`` sums up the ones it held back), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
@@ -94,6 +95,12 @@ class Endpoint:
 
     def hold_resumed(self, hold, outcome) -> None:
         """A hold ended with ``outcome`` (a ``core.holds.Outcome`` or None)."""
+
+    def holds_resumed(self, holds: list, outcome) -> None:
+        """Several holds ended with ``outcome`` by one resuming call (``resume all``). Default:
+        ``hold_resumed`` for each."""
+        for hold in holds:
+            self.hold_resumed(hold, outcome)
 
     def context_recorded(self, ctx) -> None:
         """A context was recorded and the throttle let it through."""
@@ -223,6 +230,8 @@ class Endpoint:
                     self.hold_started(data["hold"])
             elif event.kind == "hold_resumed":
                 self.hold_resumed(data["hold"], data.get("outcome"))
+            elif event.kind == "holds_resumed":
+                self.holds_resumed(data["holds"], data.get("outcome"))
             elif event.kind == "output":
                 self.output(str(data.get("text", "")), str(data.get("stream", "stdout")))
             else:

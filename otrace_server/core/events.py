@@ -9,6 +9,7 @@ Kinds published by the engine (``Event.data`` keys in brackets):
     context        a trace context was recorded          [context]
     hold_started   a hold began                          [hold]
     hold_resumed   a hold was resumed                    [hold, outcome]
+    holds_resumed  several holds resumed by one call     [holds, outcome]
     patch          a function was patched                [name, patch]
     unpatch        a patch was removed                   [name]
     trace/untrace  tracing installed/removed             [name]

@@ -121,7 +121,9 @@ class Hold:
 
 
 class HoldRegistry:
-    """The holds that are waiting. ``on_resumed(hold)`` is called after each resume.
+    """The holds that are waiting. ``on_resumed(holds)`` is called once per resuming call, after
+    it resumed them (a list of one for ``resume``, every hold it resumed for ``resume_many`` and
+    ``resume_all``: resuming 10,000 holds tells its listener once, not 10,000 times).
 
     Besides the holds by id, the registry keeps them in one list by ``number`` (creation order),
     from which resumed holds are dropped lazily (compacted once they outnumber the waiting ones):
@@ -131,7 +133,7 @@ class HoldRegistry:
     #: resumed holds the ordered list may keep before it is compacted, beyond one per waiting hold
     _SLACK = 64
 
-    def __init__(self, on_resumed: Callable[[Hold], None] | None = None) -> None:
+    def __init__(self, on_resumed: Callable[[list[Hold]], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._holds: dict[str, Hold] = {}
         self._order: list[Hold] = []    # by number; holds no longer in _holds are skipped, then dropped
@@ -188,7 +190,20 @@ class HoldRegistry:
         if hold is None:
             raise OTraceError(f"no held request or thread {trace_id!r}")
         self._finish(hold, outcome or Outcome())
+        self._tell([hold])
         return hold
+
+    def resume_many(self, trace_ids: list[str], outcome: Outcome | None = None) -> list[Hold]:
+        """Resume the waiting holds of ``trace_ids`` (an id no hold waits for is skipped: resumed
+        meanwhile); returns them, in the order of ``trace_ids``."""
+        outcome = outcome or Outcome()
+        with self._lock:
+            holds = [h for h in (self._holds.pop(i, None) for i in trace_ids) if h is not None]
+            self._compact()
+        for hold in holds:
+            self._finish(hold, outcome)
+        self._tell(holds)
+        return holds
 
     def set_timeout(self, timeout: float) -> None:
         """Give every waiting hold ``timeout`` seconds (0: none), counted from when it began (a hold
@@ -212,6 +227,7 @@ class HoldRegistry:
             self._order = []
         for hold in holds:
             self._finish(hold, outcome)
+        self._tell(holds)
         return holds
 
     def _compact(self) -> None:
@@ -228,8 +244,10 @@ class HoldRegistry:
             hold._resolver(outcome)
         except Exception:  # a resolver must never break the caller of resume
             log.exception("otrace: resuming %s failed", hold.id)
-        if self._on_resumed is not None:
-            self._on_resumed(hold)
+
+    def _tell(self, holds: list[Hold]) -> None:
+        if holds and self._on_resumed is not None:
+            self._on_resumed(holds)
 
     def __len__(self) -> int:
         return len(self._holds)

@@ -129,9 +129,12 @@ class LspServer(Endpoint):
         self.refresh_code_lenses()
 
     def hold_resumed(self, hold, outcome) -> None:
+        self.holds_resumed([hold], outcome)
+
+    def holds_resumed(self, holds: list, outcome) -> None:
         if not self._resumed:
             self.loop.call_soon(self._send_resumed)
-        self._resumed.append((hold.id, outcome))
+        self._resumed.extend((hold.id, outcome) for hold in holds)
         if self._lens_refresh is None:
             self.refresh_code_lenses()
 

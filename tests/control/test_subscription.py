@@ -252,3 +252,43 @@ def test_a_burst_of_hold_changes_is_told_in_few_notifications_and_one_lens_refre
         wait_for(lambda: p.result is not None, what="the held response")
         assert p.result[0] == 200
     lsp.close()
+
+
+def test_resuming_many_holds_is_one_engine_event_and_every_front_end_sees_each(started):
+    """One ``holds_resumed`` event for a resume of 30 holds: the language server tells all their ids
+    in one ``otrace/holdsResumed``, the DAP client gets continued + exited for each thread, and a
+    console prints a line for each."""
+    from otrace_server.console.render import format_event
+
+    server, app = started
+    engine = app.engine
+    lsp = Client(app.lsp_port)
+    lsp.initialize(app.token)
+    dap = DapClient(app.dap_port)
+    dap.attach(app.token)
+    events = []
+    unsubscribe = engine.events.subscribe(lambda e: e.kind.startswith("hold") and events.append(e))
+    try:
+        pending = [server.get_in_thread("?number=77") for _ in range(30)]
+        wait_for(lambda: len(engine.holds) == 30, what="30 holds")
+        holds = engine.holds.list()
+        ids = {h.id for h in holds}
+        del events[:]
+        assert len(engine.resume()) == 30
+        assert [e.kind for e in events] == ["holds_resumed"]
+        assert {h.id for h in events[0].data["holds"]} == ids
+        assert sorted(format_event(events[0]).splitlines()) == sorted(f"{i} resumed" for i in ids)
+        wait_for(lambda: [n for n in lsp.notifications if n["method"] == "otrace/holdsResumed"],
+                 what="otrace/holdsResumed")
+        told = [n for n in lsp.notifications if n["method"] in ("otrace/holdResumed", "otrace/holdsResumed")]
+        assert len(told) == 1 and {h["id"] for h in told[0]["params"]["holds"]} == ids
+        for hold in holds:
+            dap.wait_event("thread", lambda b, n=hold.number: b["reason"] == "exited" and b["threadId"] == n)
+        continued = {e["body"]["threadId"] for e in dap.events if e.get("event") == "continued"}
+        assert {h.number for h in holds} <= continued
+        for p in pending:
+            wait_for(lambda: p.result is not None, what="the held response")
+    finally:
+        unsubscribe()
+        lsp.close()
+        dap.close()

@@ -274,7 +274,7 @@ def test_registry_survives_a_failing_resolver(caplog):
     assert registry.get(ctx.id) is hold and ctx.hold is hold and hold.remaining is None
     with caplog.at_level(logging.ERROR, logger="otrace"):
         assert registry.resume(ctx.id) is hold
-    assert resumed == [hold] and hold.done and registry.list() == []
+    assert resumed == [[hold]] and hold.done and registry.list() == []
     assert any("resuming" in r.getMessage() for r in caplog.records)
     assert Outcome("status", status=404).describe() == "answered with HTTP 404"
 
