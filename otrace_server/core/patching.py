@@ -68,7 +68,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from otrace_server.core import codeswap
+from otrace_server.core import codeswap, sources
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.targets import Target, resolve, untraced
 
@@ -152,6 +152,7 @@ class Patcher:
                 current = _raw(target.owner, target.attr)
                 func = _function_of(name, current if current is not _ABSENT else
                                     inspect.getattr_static(target.owner, target.attr))
+                sources.remember(func)   # what its code was loaded from, before anything replaces it
                 filename = patch_filename(name)
                 new = _build(name, target, source, func, current, filename)
                 change, original = None, current

@@ -44,6 +44,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
+from otrace_server.core import sources
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.objects import exception_text, is_instance
 from otrace_server.core.targets import untraced
@@ -232,8 +233,8 @@ class OshFiles:
             text = node.value if type(node.value) is str else vfs.long_value(node.value)
             return FileText(text, True, "plaintext", False)
         patch = self._patch(node)
-        try:
-            text = textwrap.dedent(inspect.getsource(node.function))
+        try:   # the source its running code was loaded from (the file may have changed since)
+            text = sources.loaded_source(node.function) or textwrap.dedent(inspect.getsource(node.function))
         except Exception as exc:   # no file, or the object's attributes raise
             if patch is None:
                 raise OTraceError(f"{path}: no source: {exception_text(exc)}") from None

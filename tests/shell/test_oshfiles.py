@@ -86,3 +86,23 @@ def test_a_traced_function_shows_its_own_source_not_the_tracing_wrapper(files, e
     text = files.read_file("/osh/globals/Receive/respond.py").text
     assert text.startswith("def respond(self, number):") and "otrace" not in text
     assert files.read_file("/osh/globals/helper.py").text.startswith("def helper(a, b=2):")
+
+
+def test_a_discarded_patch_shows_the_loaded_source_even_when_the_file_changed(files, engine, app, tmp_path):
+    """Promote writes the patched text into the file; Discard puts the loaded code back: the function's
+    file must show the code that runs (the text it was loaded from), not the file's new text."""
+    module = tmp_path / "promoted_mod.py"
+    loaded = "def answer(x):\n    return x + 1\n"
+    module.write_text(loaded)
+    namespace: dict = {}
+    exec(compile(loaded, str(module), "exec"), namespace)
+    app["answer"] = namespace["answer"]
+    assert files.read_file("/osh/globals/answer.py").text == loaded
+    promoted = "def answer(x):\n    return x + 20\n"
+    engine.patcher.patch("answer", promoted, app)
+    assert files.read_file("/osh/globals/answer.py").text == promoted and app["answer"](1) == 21
+    module.write_text(promoted)                      # Promote Patch to Source, saved by the user
+    engine.patcher.unpatch("answer")                 # Discard Patch: the loaded code runs again
+    assert app["answer"](1) == 2
+    text = files.read_file("/osh/globals/answer.py")
+    assert (text.text, text.patched) == (loaded, False)
