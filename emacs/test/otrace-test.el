@@ -528,6 +528,17 @@ shows it, also when another client changes it."
     (otrace-test--wait (lambda () (otrace-safe-mode-p)) "the settingChanged notification")
     (should (equal (otrace--lighter) " otrace"))))
 
+(defun otrace-test--stopped-p (pid)
+  "Non-nil when every thread of process PID is stopped (state T in /proc)."
+  (let ((tasks (directory-files (format "/proc/%d/task" pid) t "\\`[0-9]+\\'")))
+    (and tasks
+         (cl-every (lambda (task)
+                     (with-temp-buffer
+                       (insert-file-contents (expand-file-name "stat" task))
+                       (and (re-search-forward ") \\([A-Za-z]\\) " nil t)
+                            (member (match-string 1) '("T" "t")))))
+                   tasks))))
+
 (ert-deftest otrace-test-stopped-process-does-not-freeze-emacs ()
   "A process that does not answer costs at most `otrace-sync-request-timeout';
 the error says which request and which process."
@@ -537,7 +548,11 @@ the error says which request and which process."
           (start (float-time)))
       (signal-process proc 'SIGSTOP)
       (unwind-protect
+          ;; kill(2) returns before every thread has stopped, and the control thread answers
+          ;; `otrace/holds' itself within microseconds: ask only once the whole process is stopped
           (let ((err (let ((otrace-sync-request-timeout 1))
+                       (otrace-test--wait (lambda () (otrace-test--stopped-p (process-id proc)))
+                                          "every thread of the process to stop" 1)
                        (should-error (otrace--request 'otrace/holds) :type 'user-error))))
             (should (string-match-p (format "otrace/holds: no answer from pid %d within 1 s" (process-id proc))
                                     (error-message-string err)))
