@@ -438,19 +438,14 @@ def test_wrong_token_shows_a_clear_error(env):
     bench.shot("09-wrong-token")
 
 
-@pytest.fixture(autouse=True)
-def screenshot_on_failure(request, env):
-    """A screenshot artifact of the workbench when a test fails; then every hold the failed test
-    left behind is resumed (through the demo's language server), so the next tests start clean."""
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        env["bench"].shot(f"FAILED-{request.node.name}")
-        from tests.lsp.rpc import Client
+def after_failure(env) -> None:
+    """(tests/e2e/conftest.py, after a failed test's screenshot) Resume every hold the failed test
+    left behind (through the demo's language server), so the next tests start clean."""
+    from tests.lsp.rpc import Client
 
-        client = Client(env["torna"].lsp)
-        try:
-            client.initialize(env["torna"].info["token"], name="e2e-cleanup")
-            client.request("otrace/resume", {"all": True})
-        finally:
-            client.close()
+    client = Client(env["torna"].lsp)
+    try:
+        client.initialize(env["torna"].info["token"], name="e2e-cleanup")
+        client.request("otrace/resume", {"all": True})
+    finally:
+        client.close()

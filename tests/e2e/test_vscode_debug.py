@@ -201,12 +201,3 @@ def test_disconnect_leaves_the_application_serving(env):
     body = urllib.request.urlopen(url(env, "?number=4"), timeout=10).read().decode()
     assert "The reciprocal of 4.0 is 0.25" in body
     assert env["torna"].proc.poll() is None
-
-
-@pytest.fixture(autouse=True)
-def screenshot_on_failure(request, env):
-    """A screenshot artifact of the workbench when a test fails."""
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        env["bench"].shot(f"FAILED-debug-{request.node.name}")

@@ -259,14 +259,9 @@ def test_a_held_request_whose_client_left_says_so(env):
     row.wait_for(state="detached", timeout=10000)
 
 
-@pytest.fixture(autouse=True)
-def screenshot_on_failure(request, env):
-    """A screenshot artifact when a test fails; then the holds and live holds it left are undone."""
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        env["bench"].shot(f"FAILED-live-{request.node.name}")
-        with other_client(env["torna"], "e2e-cleanup") as client:
-            client.request("otrace/unpatch", {"name": "*"})
-            client.request("otrace/resume", {"all": True})
-            client.request("otrace/command", {"line": "set safe_mode True"})
+def after_failure(env) -> None:
+    """(tests/e2e/conftest.py, after a failed test's screenshot) Undo the holds and live holds it left."""
+    with other_client(env["torna"], "e2e-cleanup") as client:
+        client.request("otrace/unpatch", {"name": "*"})
+        client.request("otrace/resume", {"all": True})
+        client.request("otrace/command", {"line": "set safe_mode True"})

@@ -240,13 +240,3 @@ def test_generate_test_from_a_trace_contexts_row_writes_a_test_that_passes(env):
     finally:
         with other_client(env["torna"], "e2e-untrace") as c:
             c.request("otrace/untrace", {"name": "GetHandler.respond"})
-
-
-@pytest.fixture(autouse=True)
-def screenshot_on_failure(request, env):
-    """A screenshot artifact when a test fails."""
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        env["bench"].shot(f"FAILED-osh-{request.node.name}")
-

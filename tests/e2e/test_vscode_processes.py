@@ -212,12 +212,3 @@ def test_open_osh_as_folder_mounts_each_attached_process_told_apart_by_its_pid(e
     explorer_row(bench, "globals").wait_for(timeout=20000)
     wait_for(lambda: f"pid:{other.proc.pid}" in connected(bench), 20, "its process attached by its folder")
     bench.shot("processes-06-osh-folders")
-
-
-@pytest.fixture(autouse=True)
-def screenshot_on_failure(request, env):
-    """A screenshot artifact of the workbench when a test fails."""
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        env["bench"].shot(f"FAILED-processes-{request.node.name}")
