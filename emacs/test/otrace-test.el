@@ -528,6 +528,12 @@ shows it, also when another client changes it."
     (otrace-test--wait (lambda () (otrace-safe-mode-p)) "the settingChanged notification")
     (should (equal (otrace--lighter) " otrace"))))
 
+(defun otrace-test--flymake-note (buffer regexp)
+  "The first flymake diagnostic of BUFFER whose text matches REGEXP, else nil."
+  (with-current-buffer buffer
+    (cl-find-if (lambda (d) (string-match-p regexp (flymake-diagnostic-text d)))
+                (flymake-diagnostics))))
+
 (defun otrace-test--stopped-p (pid)
   "Non-nil when every thread of process PID is stopped (state T in /proc)."
   (let ((tasks (directory-files (format "/proc/%d/task" pid) t "\\`[0-9]+\\'")))
@@ -779,19 +785,14 @@ margin marker (no fringe there)."
       (otrace--request 'otrace/trace '(:name "GetHandler.get"))
       (kill-buffer (otrace-test--http-get app "/?number=0"))
       (let ((diag (otrace-test--wait
-                   (lambda () (with-current-buffer source
-                                (cl-find-if (lambda (d) (string-match-p "ZeroDivisionError" (flymake-diagnostic-text d)))
-                                            (flymake-diagnostics))))
+                   (lambda () (otrace-test--flymake-note source "ZeroDivisionError"))
                    "the flymake diagnostic")))
         (with-current-buffer source
           (should (= (line-number-at-pos (flymake-diagnostic-beg diag)) raising))
           (should (eq (flymake-diagnostic-type diag) :note)))
         ;; the notes were that process's: a disconnect (or a switch) takes them away
         (otrace-disconnect)
-        (otrace-test--wait (lambda () (with-current-buffer source
-                                        (not (cl-find-if (lambda (d) (string-match-p "ZeroDivisionError"
-                                                                                     (flymake-diagnostic-text d)))
-                                                         (flymake-diagnostics)))))
+        (otrace-test--wait (lambda () (not (otrace-test--flymake-note source "ZeroDivisionError")))
                            "the notes to go")
         (with-current-buffer source (flymake-mode -1))))))
 
@@ -816,9 +817,7 @@ file, at the line the edited one stands for (it was reported at <otrace-patch>).
       (otrace--request 'otrace/trace '(:name "GetHandler.respond"))
       (kill-buffer (otrace-test--http-get app "/?number=5"))
       (let ((diag (otrace-test--wait
-                   (lambda () (with-current-buffer source
-                                (cl-find-if (lambda (d) (string-match-p "from an Emacs edit" (flymake-diagnostic-text d)))
-                                            (flymake-diagnostics))))
+                   (lambda () (otrace-test--flymake-note source "from an Emacs edit"))
                    "the note of the edited code's exception")))
         (with-current-buffer source
           (should (= (line-number-at-pos (flymake-diagnostic-beg diag)) def-line))   ; the added line follows it
