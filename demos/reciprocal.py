@@ -73,12 +73,14 @@ def answer(number: str) -> str:
     return f"The reciprocal of {value} is {1.0 / value}"
 
 
-def parse_args(doc: str, argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(doc: str, argv: list[str] | None = None,
+               extra: Callable[[argparse.ArgumentParser], object] | None = None) -> argparse.Namespace:
     """The demos' options: ``--port`` (0: a free one), ``--addr``, ``--no-console``, ``--no-lsp``,
     ``--exit-on-stdin-eof`` (exit when stdin reaches EOF, so a test that started the demo with a
     pipe as stdin never leaves it behind; implies ``--no-console``), ``--bare`` (no otrace: a
     benchmark baseline). ``args.console`` is ``start``'s (False, or None: when stdin is a TTY).
-    ``doc``: the demo's docstring (its first line describes it)."""
+    ``doc``: the demo's docstring (its first line describes it); ``extra(parser)`` adds a demo's
+    own options."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--port", type=int, default=8888, help="port to listen on (0: a free port)")
     parser.add_argument("--addr", default="127.0.0.1", help="address to listen on")
@@ -86,6 +88,8 @@ def parse_args(doc: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-lsp", action="store_true", help="do not start the language server")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
     parser.add_argument("--bare", action="store_true", help="run without otrace (benchmark baseline)")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     args.console = False if (args.no_console or args.exit_on_stdin_eof) else None
     return args

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from otrace_server import frameworks
 from otrace_server.control.auth import new_token
+from otrace_server.control.fleet import identity
 from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.runtime import Runtime
@@ -60,6 +61,7 @@ DEFAULT_WEB = "default"
 
 class App:
     """A started otrace: ``shell``, ``runtime``, ``engine``, ``token`` (control-plane secret),
+    ``fleet`` (``{id, name}`` of the fleet this process is a worker of, or None: ``control.fleet``),
     ``host``, ``lsp_port`` / ``dap_port`` (None when not serving; ``lsp_port_requested`` /
     ``dap_port_requested``: what ``start`` was asked for), ``console`` / ``console_thread`` (None
     without a terminal console), ``web`` (the registry serving /osh/web, or None); ``stop()``.
@@ -79,6 +81,7 @@ class App:
         self.runtime = runtime
         self.host = host
         self.token = new_token()
+        self.fleet: dict[str, str] | None = None
         self.lsp_port: int | None = None
         self.dap_port: int | None = None
         self.lsp_port_requested: int = 0
@@ -227,7 +230,8 @@ def _start_dap(app: App):
 
 def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any = None, console: bool | None = None,
           lsp: bool = True, host: str = "127.0.0.1", lsp_port: int = 0, dap_port: int | None = 0,
-          init_file: str | None = None, web: "WebRegistry | None | str" = DEFAULT_WEB, **settings: Any) -> App:
+          init_file: str | None = None, web: "WebRegistry | None | str" = DEFAULT_WEB, fleet: str | None = None,
+          **settings: Any) -> App:
     """Start otrace beside the running application and return the App.
 
     ``globals_dict``/``locals_dict`` become /osh/globals and /osh/locals. ``app_loop``: the app's
@@ -241,11 +245,14 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     ``otrace_server.web.WebRegistry`` serving /osh/web (attached to the shell, detached by
     ``stop``); None: no /osh/web; the default, ``DEFAULT_WEB``: ``otrace_server.web``'s default
     registry once the program makes it, before this call or after (``get_registry()``, or the
-    routes functions without a registry: ``handlers()``, ``aiohttp_routes()``, ``starlette_routes()``). ``settings``: otrace parameters
+    routes functions without a registry: ``handlers()``, ``aiohttp_routes()``, ``starlette_routes()``).
+    ``fleet``: the name of the fleet this process is a worker of (letters, digits, ``._-``); None:
+    the environment variable ``OTRACE_FLEET``, else ``ppid-<ppid>`` in a worker forked by a parent
+    running the same program, else none (``control.fleet.identity``; in the discovery file). ``settings``: otrace parameters
     (``trace_active=True``, ``hold_timeout=30``...).
 
     Failures (nothing is left started): OTraceError for an unknown setting or bad value, a bad
-    ``app_loop``, a second ``start`` while one App runs (unless that one is ``replaceable``: see
+    ``app_loop``, a bad fleet name, a second ``start`` while one App runs (unless that one is ``replaceable``: see
     ``App``), or a language server that cannot start. A failing init file is logged, not raised.
     """
     global _current
@@ -253,6 +260,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
 
     engine = get_engine()
     loop = _resolve_loop(app_loop)
+    fleet_id = identity(fleet)
     kept_console = _replace_current()
     with _lock:
         if _current is not None:
@@ -261,6 +269,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         runtime = Runtime(engine, loop)
         shell = Shell(engine, globals_dict, locals_dict, tasks=runtime)
         app = App(engine, shell, runtime, host)
+        app.fleet = fleet_id
         app.lsp_port_requested = lsp_port
         app.dap_port_requested = dap_port
         _current = app

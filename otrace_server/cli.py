@@ -368,8 +368,9 @@ def _remote_failed(exc, as_json: bool) -> int:
 
 def _ps(argv: list[str]) -> int:
     """``otrace ps [--ssh HOST] [--json]``: one line per live otrace process, here (stale discovery
-    files are removed) or on HOST (read over ssh; stale files skipped); ``--json``: one line, the
-    records without their tokens."""
+    files are removed) or on HOST (read over ssh; stale files skipped), a fleet's workers under
+    one header line (``control.listing``); ``--json``: one line, the records without their tokens
+    (with their ``ppid`` and ``fleet``)."""
     parser = _ssh_parser("otrace ps", "List the live otrace processes (from their discovery files), "
                          "here or on another host over ssh.", ssh_required=False)
     parser.add_argument("--json", action="store_true",
@@ -390,15 +391,9 @@ def _ps(argv: list[str]) -> int:
     if opts.json:
         print(json.dumps([{k: v for k, v in p.items() if k != "token"} for p in processes]))
         return EXIT_OK
-    if not processes:
-        print(f"no otrace processes{where}")
-        return EXIT_OK
-    print(f"{'PID':>7}  {'LSP':>5}  {'DAP':>5}  {'STARTED':19}  COMMAND")
-    for p in processes:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p.get("started") or 0))
-        command = " ".join(p.get("argv") or [])
-        print(f"{p.get('pid', '?'):>7}  {p.get('lsp_port') or '-':>5}  {p.get('dap_port') or '-':>5}  "
-              f"{started:19}  {command}  (cwd {p.get('cwd', '?')})")
+    from otrace_server.control.listing import ps_lines
+
+    print("\n".join(ps_lines(processes, where)))
     return EXIT_OK
 
 

@@ -35,7 +35,7 @@ __all__ = ["serve"]
 
 def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.0.1", *,
           attach: Callable[[tornado.ioloop.IOLoop], Any] | None = None, exit_on_stdin_eof: bool = False,
-          backlog: int = 1024) -> None:
+          backlog: int = 1024, sockets: list | None = None) -> None:
     """Serve ``app`` on ``address:port`` (port 0: a free one) on the current thread's IOLoop until
     Ctrl-C, SIGTERM or, with ``exit_on_stdin_eof``, until stdin reaches EOF (a parent process that
     went away).
@@ -44,12 +44,14 @@ def serve(app: tornado.web.Application, port: int = 8888, address: str = "127.0.
     returns its App (or None). Printed on stdout: ``Listening on http://<address>:<port>``, then the
     App's ``control_line()``. The App's ``serving`` event is set once the loop runs (the HTTP
     server listening) and cleared as it stops serving. On exit otrace is stopped first (held
-    requests are resumed and answered), then the HTTP server. Failures: OSError when the port
-    cannot be bound.
+    requests are resumed and answered), then the HTTP server. ``sockets``: listening sockets
+    bound already (``tornado.netutil.bind_sockets`` before ``fork_processes``: every worker serves
+    them), instead of binding ``address:port``. Failures: OSError when the port cannot be bound.
     """
     io_loop = tornado.ioloop.IOLoop.current()
     server = tornado.httpserver.HTTPServer(app)
-    sockets = tornado.netutil.bind_sockets(port, address, backlog=backlog)
+    if sockets is None:
+        sockets = tornado.netutil.bind_sockets(port, address, backlog=backlog)
     server.add_sockets(sockets)
     print(f"Listening on http://{address}:{sockets[0].getsockname()[1]}", flush=True)
     otrace = attach(io_loop) if attach is not None else None

@@ -10,6 +10,8 @@ Modules:
                 hooks; ``start_server``/``ServerHandle`` (start and stop from another thread)
     audit       ``AuditLog``: the audit log's file (the records are ``core.audit``'s, one shape for all)
     discovery   discovery files: how editors and ``otrace ps`` find running processes
+    fleet       a fleet's identity (the worker processes of one application) and grouping records
+    listing     the text ``otrace ps`` prints
 
 Thread-safety: see each module. Everything runs on otrace's control loop (``Runtime.control_loop``)
 except what an endpoint runs in its worker pool, ``audit`` and ``discovery`` (any thread),

@@ -2,7 +2,8 @@
 
 Each process with an embedded control server writes ``<runtime dir>/otrace/otrace-<pid>.json``
 (``$XDG_RUNTIME_DIR``, else ``~/.cache``), mode 0600, holding
-``{pid, argv, cwd, host, lsp_port, dap_port, token, started}``; it is removed at stop/exit.
+``{pid, ppid, argv, cwd, host, lsp_port, dap_port, token, started, fleet}`` (``fleet``: ``{id, name}``
+or null, see ``control.fleet``); it is removed at stop/exit.
 The directory must be private: ``private_dir`` creates it mode 0700, tightens an existing one of
 ours to 0700 and refuses (OSError) a directory or symlink owned by another user, since whoever can
 write there can plant a discovery file (editors would send their commands to a stranger's port) or
@@ -66,16 +67,18 @@ def private_dir(folder: Path) -> Path:
 
 
 def write(*, host: str = "127.0.0.1", lsp_port: int | None, dap_port: int | None = None, token: str,
-          directory: Path | None = None) -> Path:
-    """Write this process's discovery file (mode 0600, atomically) and return its path.
+          directory: Path | None = None, fleet: dict[str, str] | None = None) -> Path:
+    """Write this process's discovery file (mode 0600, atomically) and return its path. ``fleet``:
+    the fleet this process is a worker of (``control.fleet.identity``), None: alone.
 
     Raises OSError when the directory cannot be created or written, or is not private (``private_dir``).
     """
     path = discovery_path(directory=directory)
     private_dir(path.parent)
     info: dict[str, Any] = {
-        "pid": os.getpid(), "argv": list(sys.argv), "cwd": os.getcwd(), "host": host,
+        "pid": os.getpid(), "ppid": os.getppid(), "argv": list(sys.argv), "cwd": os.getcwd(), "host": host,
         "lsp_port": lsp_port, "dap_port": dap_port, "token": token, "started": time.time(),
+        "fleet": fleet,
     }
     tmp = path.with_name(path.name + ".tmp")
     remove(tmp)   # a leftover (maybe wider mode, maybe a symlink): never write the token through it

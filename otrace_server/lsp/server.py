@@ -72,7 +72,7 @@ class LspServer(Endpoint):
         """Listen, then write the discovery file and open the audit log beside it."""
         await super().start()
         self.discovery_path = discovery.write(host=self.host, lsp_port=self.port, dap_port=self.dap_port,
-                                              token=self.token, directory=self.directory)
+                                              token=self.token, directory=self.directory, fleet=self.app.fleet)
         self.audit = AuditLog(self.discovery_path.with_name(f"otrace-{self.pid}.audit.log"))
         self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 

@@ -13,8 +13,10 @@ def test_write_list_remove(tmp_path):
     assert path == tmp_path / f"otrace-{os.getpid()}.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     [info] = discovery.list_processes(tmp_path)
-    assert set(info) == {"pid", "argv", "cwd", "host", "lsp_port", "dap_port", "token", "started"}
+    assert set(info) == {"pid", "ppid", "argv", "cwd", "host", "lsp_port", "dap_port", "token", "started",
+                         "fleet"}
     assert (info["pid"], info["lsp_port"], info["dap_port"], info["token"]) == (os.getpid(), 1234, None, "secret")
+    assert (info["ppid"], info["fleet"]) == (os.getppid(), None)
     discovery.remove(path)
     assert discovery.list_processes(tmp_path) == []
     discovery.remove(path)  # a missing file is not an error
