@@ -18,6 +18,13 @@
 ;; `otrace/complete'; history is comint's.  What the server sends is
 ;; inserted `otrace--visible' (escapes as text: comint's ansi-color
 ;; would otherwise colour it, and bidi controls would reorder it).
+;;
+;; In a fleet (the workers of one application) the console addresses
+;; one worker or the whole fleet (\[otrace-console-address], shown in the
+;; prompt and the mode line): in fleet mode a line goes to every worker
+;; with one shared fleet order id (a standing command such as `trace'
+;; is then recorded once, and applied by every worker, later ones too),
+;; and each worker's output is printed led by [pid N].
 
 ;;; Code:
 
@@ -47,6 +54,11 @@ The repeating stops when another line is sent or with \\[otrace-console-stop-rep
 (defvar-local otrace--console-repeat-timer nil
   "Timer re-running the command of a `repeat', or nil.")
 
+(defvar-local otrace--console-address nil
+  "Whom the console's lines go to.
+That is nil (the connected process, in a fleet its first worker), a
+worker's pid, or `fleet' (every worker).")
+
 (defun otrace--console-process ()
   "The dummy process of the current console buffer, created when missing."
   (or (get-buffer-process (current-buffer))
@@ -59,6 +71,7 @@ The repeating stops when another line is sent or with \\[otrace-console-stop-rep
     ;; comint leaves TAB to `indent-for-tab-command', which inserts a tab here
     (define-key map (kbd "TAB") #'completion-at-point)
     (define-key map (kbd "C-c C-c") #'otrace-console-stop-repeat)
+    (define-key map (kbd "C-c C-a") #'otrace-console-address)
     map)
   "Keymap of `otrace-console-mode': TAB completes over the running process.")
 
@@ -83,11 +96,57 @@ The repeating stops when another line is sent or with \\[otrace-console-stop-rep
     (with-current-buffer buf
       (unless (derived-mode-p 'otrace-console-mode)
         (otrace-console-mode))
+      (otrace--console-show-address)
       (when (= (marker-position (process-mark (otrace--console-process))) 1)
         ;; The first prompt, before any line can be entered.
         (otrace--console-answer (otrace--request 'otrace/command '(:line "pwd")))))
     (pop-to-buffer buf)
     buf))
+
+(defun otrace--console-address-label ()
+  "The console's address as shown: \"fleet\", \"pid N\", or nil (no fleet)."
+  (cond ((eq otrace--console-address 'fleet) "fleet")
+        (otrace--console-address (format "pid %s" otrace--console-address))
+        ((cdr otrace--workers) (format "pid %s" (otrace--pid otrace--connection)))))
+
+(defun otrace--console-prompt-text (prompt)
+  "PROMPT of the server led by the console's address in a fleet: \"[fleet] \"."
+  (let ((label (otrace--console-address-label)))
+    (if label (format "[%s] %s" label prompt) prompt)))
+
+(defun otrace--console-show-address ()
+  "Show the console's address in the mode line."
+  (let ((label (otrace--console-address-label)))
+    (setq mode-name (if label (format "otrace-console[%s]" label) "otrace-console"))
+    (force-mode-line-update)))
+
+(defun otrace-console-address (address)
+  "Send the console's lines to ADDRESS: `fleet' (every worker) or a worker's pid.
+Interactively, choose \"fleet\" or \"worker PID\" (the default is the
+fleet, or the first worker in fleet mode).  In fleet mode a line goes
+to every worker with one fleet order id, each output led by [pid N]."
+  (interactive
+   (progn
+     (unless otrace--fleet (otrace--error "The connected process is not a worker of a fleet"))
+     (let* ((choices (cons "fleet" (mapcar (lambda (w) (format "worker %s" (otrace--pid w))) (otrace-workers))))
+            (default (if (eq otrace--console-address 'fleet) (cadr choices) "fleet"))
+            (answer (completing-read (format "Console addresses (default %s): " default) choices nil t nil nil default)))
+       (list (if (equal answer "fleet") 'fleet (string-to-number (substring answer (length "worker "))))))))
+  (unless (or (eq address 'fleet) (otrace--worker-connection address))
+    (otrace--error "No worker %s" address))
+  (setq otrace--console-address address)
+  (otrace--console-show-address)
+  (otrace--console-insert (format "[otrace: lines go to %s]"
+                                  (if (eq address 'fleet)
+                                      (format "every worker of fleet %s" (plist-get otrace--fleet :name))
+                                    (format "worker %s" address)))
+                          (otrace--console-prompt-text otrace--console-prompt)))
+
+(defun otrace--console-worker ()
+  "The connection the console's lines go to (in fleet mode: the first worker's)."
+  (if (integerp otrace--console-address)
+      (otrace--worker-connection otrace--console-address)
+    (otrace--connection)))
 
 (defun otrace--console-insert (text &optional prompt)
   "Insert TEXT before the prompt of the console; with PROMPT, a new prompt.
@@ -119,21 +178,60 @@ says why and shows a prompt again."
       ;; The answer goes after the line just entered: no old prompt to insert before.
       (set-marker otrace--console-prompt-start nil)
       (otrace-console-stop-repeat)
-      (if (otrace-connected-p)
+      (condition-case err
+          (cond ((not (otrace-connected-p))
+                 (otrace--console-failed "Not connected (M-x otrace-connect)"))
+                ((eq otrace--console-address 'fleet)
+                 (otrace--console-send-fleet line))
+                (t (otrace-with-worker (otrace--console-worker)
+                     (otrace--async-request
+                      'otrace/command (list :line line)
+                      #'otrace--console-answer buf #'otrace--console-failed))))
+        (user-error (otrace--console-failed (error-message-string err)))))))
+
+(defun otrace--console-lead (pid text)
+  "TEXT with each of its lines led by \"[pid PID] \"."
+  (mapconcat (lambda (line) (format "[pid %s] %s" pid line))
+             (split-string (string-trim-right text "\n+") "\n")
+             "\n"))
+
+(defun otrace--console-send-fleet (line)
+  "Send LINE to every worker at once, with one fleet order id.
+Each worker's output is inserted as it comes, led by [pid N]; the
+prompt (the first worker's) once every worker answered."
+  (let* ((buf (current-buffer))
+         (order (otrace-fleet-order-id))
+         (workers (otrace-workers))
+         (left (length workers))
+         (done (lambda ()
+                 (when (zerop (setq left (1- left)))
+                   (otrace--console-insert "" (otrace--console-prompt-text otrace--console-prompt))))))
+    (dolist (conn workers)
+      (let ((pid (otrace--pid conn))
+            (first (eq conn otrace--connection)))
+        (otrace-with-worker conn
           (otrace--async-request
-           'otrace/command (list :line line)
-           #'otrace--console-answer buf #'otrace--console-failed)
-        (otrace--console-failed "Not connected (M-x otrace-connect)")))))
+           'otrace/command (list :line line :fleetOrder order)
+           (lambda (result)
+             (when (and first (plist-get result :prompt))
+               (setq otrace--console-prompt (plist-get result :prompt)))
+             (otrace--console-insert (otrace--console-lead pid (or (plist-get result :output) "")))
+             (funcall done))
+           buf
+           (lambda (text)
+             (otrace--console-insert (otrace--console-lead pid (concat "error: " text)))
+             (funcall done))))))))
 
 (defun otrace--console-failed (text)
   "Show error TEXT (one line) and the last prompt again in the console."
-  (otrace--console-insert (concat "error: " text) otrace--console-prompt))
+  (otrace--console-insert (concat "error: " text) (otrace--console-prompt-text otrace--console-prompt)))
 
 (defun otrace--console-answer (result)
   "Insert RESULT of `otrace/command' and the new prompt in the console."
   (when (plist-get result :prompt)
     (setq otrace--console-prompt (plist-get result :prompt)))
-  (otrace--console-insert (or (plist-get result :output) "") (plist-get result :prompt))
+  (otrace--console-insert (or (plist-get result :output) "")
+                          (and (plist-get result :prompt) (otrace--console-prompt-text (plist-get result :prompt))))
   (let ((edit (plist-get result :edit))
         (repeat (plist-get result :repeat)))
     (when edit (otrace--console-edit (plist-get edit :name) (plist-get edit :source)))
@@ -159,7 +257,8 @@ when the console is killed, and when LINE fails."
              (if (not (and (buffer-live-p buf) (otrace-connected-p)
                            (eq (buffer-local-value 'otrace--console-repeat-timer buf) timer)))
                  (cancel-timer timer)
-               (otrace--async-request
+               (otrace-with-worker (with-current-buffer buf (otrace--console-worker))
+                (otrace--async-request
                 'otrace/command (list :line line)
                 (lambda (result)
                   (when (eq otrace--console-repeat-timer timer)
@@ -168,7 +267,7 @@ when the console is killed, and when LINE fails."
                 buf
                 (lambda (text)
                   (otrace-console-stop-repeat)
-                  (otrace--console-insert (concat "error: " text))))))))
+                  (otrace--console-insert (concat "error: " text)))))))))
     (setq otrace--console-repeat-timer timer)
     (add-hook 'kill-buffer-hook #'otrace-console-stop-repeat nil t)))
 
@@ -181,9 +280,12 @@ when the console is killed, and when LINE fails."
     (when (called-interactively-p 'interactive)
       (otrace--console-insert "[otrace: repeat stopped]"))))
 
-(defun otrace-console-send-line (line)
-  "Enter LINE in the console as if typed, and send it."
+(defun otrace-console-send-line (line &optional worker)
+  "Enter LINE in the console as if typed, and send it.
+With WORKER (a pid), the console addresses that worker first."
   (with-current-buffer (otrace-console)
+    (when (and worker (not (eql worker otrace--console-address)))
+      (otrace-console-address worker))
     (goto-char (point-max))
     (comint-kill-input)
     (insert line)
@@ -196,9 +298,10 @@ when the console is killed, and when LINE fails."
            (end (point))
            (start (save-excursion (skip-chars-backward "^ \t\n" bol) (point))))
       (when (>= end bol)
-        (let ((items (plist-get (otrace--request ; a key typed meanwhile: no completion
-                                 'otrace/complete
-                                 (list :line (buffer-substring-no-properties bol end)) t)
+        (let ((items (plist-get (otrace-with-worker (otrace--console-worker)
+                                  (otrace--request ; a key typed meanwhile: no completion
+                                   'otrace/complete
+                                   (list :line (buffer-substring-no-properties bol end)) t))
                                 :items)))
           (list start end (append items nil) :exclusive 'no))))))
 
@@ -207,12 +310,15 @@ when the console is killed, and when LINE fails."
   (let ((buf (get-buffer otrace--console-buffer)))
     (when (buffer-live-p buf)
       (with-current-buffer buf
-        (pcase method
-          ('otrace/output (otrace--console-insert (plist-get params :text)))
-          ('otrace/traceEvent
-           (when otrace-console-show-trace-events
-             (otrace--console-insert (format "[%s] %s" (plist-get params :kind)
-                                             (plist-get params :message))))))))))
+        (let ((lead (if (and (cdr otrace--workers) otrace-notification-worker)
+                        (lambda (text) (otrace--console-lead otrace-notification-worker text))
+                      #'identity)))
+          (pcase method
+            ('otrace/output (otrace--console-insert (funcall lead (plist-get params :text))))
+            ('otrace/traceEvent
+             (when otrace-console-show-trace-events
+               (otrace--console-insert (funcall lead (format "[%s] %s" (plist-get params :kind)
+                                                             (plist-get params :message))))))))))))
 
 (add-hook 'otrace-notification-functions #'otrace--console-notification)
 
@@ -229,6 +335,8 @@ when the console is killed, and when LINE fails."
     (when (buffer-live-p buf)
       (with-current-buffer buf
         (set-marker otrace--console-prompt-start nil)
+        (setq otrace--console-address nil)
+        (otrace--console-show-address)
         (let ((result (otrace--request 'otrace/command '(:line "pwd"))))
           (otrace--console-answer
            (plist-put result :output

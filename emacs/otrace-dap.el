@@ -59,7 +59,8 @@ only running process, else ask with `completing-read'."
   "Complete the dap-mode configuration CONF for an otrace process.
 CONF may name the process with :pid.  Returns CONF with :host,
 :debugServer (the DAP port) and :token from the discovery file,
-:request \"attach\" and a :name."
+:request \"attach\" and a :name; for a worker of a fleet :fleet t, so
+that its breakpoints are fleet orders (every worker, later ones too)."
   (let* ((info (otrace-dap--process (plist-get conf :pid)))
          (port (or (plist-get info :dap_port)
                    (otrace--error "Process %s serves no DAP endpoint (dap_port is null)"
@@ -70,6 +71,8 @@ CONF may name the process with :pid.  Returns CONF with :host,
     (setq conf (plist-put conf :token (plist-get info :token)))
     (setq conf (plist-put conf :request "attach"))
     (setq conf (plist-put conf :pid (plist-get info :pid)))
+    (when (plist-get info :fleet)          ; a worker of a fleet: breakpoints for every worker
+      (setq conf (plist-put conf :fleet t)))
     (unless (plist-get conf :name)
       (setq conf (plist-put conf :name (format "otrace %s" (plist-get info :pid)))))
     conf))

@@ -19,7 +19,7 @@
 (require 'tabulated-list)
 (require 'otrace)
 
-(declare-function otrace-console-send-line "otrace-console" (line))
+(declare-function otrace-console-send-line "otrace-console" (line &optional worker))
 
 (defface otrace-held-line
   '((t :inherit highlight :extend t))
@@ -79,9 +79,12 @@
       (setq otrace--holds-tick nil))))
 
 (defun otrace--holds-format (request-width)
-  "Set the columns: the request (REQUEST-WIDTH wide), label, function, age."
-  (setq tabulated-list-format `[("Request" ,request-width t) ("Label" 16 t) ("Function" 28 t)
-                                ("Age" 7 otrace--holds-age-less)]))
+  "Set the columns: the request (REQUEST-WIDTH wide), label, function, age.
+Attached to a fleet, the worker of each (\"worker 1234\") comes second."
+  (setq tabulated-list-format
+        (vconcat `(("Request" ,request-width t))
+                 (and otrace--workers '(("Worker" 12 t)))
+                 '(("Label" 16 t) ("Function" 28 t) ("Age" 7 otrace--holds-age-less)))))
 
 (defun otrace--holds-age-less (a b)
   "Non-nil when tabulated entry A was held for less time than B."
@@ -106,23 +109,28 @@ address is unknown.  The URI is the client's: shown `otrace--visible'."
 
 (defun otrace--holds-entries ()
   "Fill `tabulated-list-entries' with the held requests, then each live hold.
-A live hold (\"Hold here live\") is a row of its own: `d' removes it."
-  (setq tabulated-list-entries
-        (append
-         (mapcar (lambda (hold)
-                   (list hold
-                         (vector (otrace--hold-request hold)
-                                 (or (plist-get hold :label) "")
-                                 (or (plist-get hold :function) "")
-                                 (format "%ds" (max 0 (- (float-time) (plist-get hold :since)))))))
-                 otrace--holds)
-         (mapcar (lambda (patch)
-                   (let ((live (plist-get patch :liveHold)))
-                     (list patch
-                           (vector (format "live hold at line %s of %s (d removes it)" (plist-get live :line)
-                                           (file-name-nondirectory (plist-get live :file)))
-                                   (or (plist-get live :label) "") (plist-get patch :name) "live"))))
-                 (otrace--live-holds))))
+A live hold (\"Hold here live\") is a row of its own: `d' removes it.
+Attached to a fleet, every worker's holds are listed, each with its
+worker; a live hold is the fleet's."
+  (let ((fleet otrace--workers))
+    (setq tabulated-list-entries
+          (append
+           (mapcar (lambda (hold)
+                     (list hold
+                           (vconcat (list (otrace--hold-request hold))
+                                    (and fleet (list (format "worker %s" (plist-get hold :worker))))
+                                    (list (or (plist-get hold :label) "")
+                                          (or (plist-get hold :function) "")
+                                          (format "%ds" (max 0 (- (float-time) (plist-get hold :since))))))))
+                   otrace--holds)
+           (mapcar (lambda (patch)
+                     (let ((live (plist-get patch :liveHold)))
+                       (list patch
+                             (vconcat (list (format "live hold at line %s of %s (d removes it)" (plist-get live :line)
+                                                    (file-name-nondirectory (plist-get live :file))))
+                                      (and fleet '("fleet"))
+                                      (list (or (plist-get live :label) "") (plist-get patch :name) "live")))))
+                   (otrace--live-holds)))))
   ;; the request column as wide as its longest text (up to 60), so the path is not cut off
   (otrace--holds-format (min 60 (apply #'max 24 (mapcar (lambda (e) (length (aref (cadr e) 0)))
                                                         tabulated-list-entries))))
@@ -174,17 +182,21 @@ A live hold (\"Hold here live\") is a row of its own: `d' removes it."
     (forward-line (1- (plist-get where :line)))))
 
 (defun otrace-holds-resume ()
-  "Resume the request at point."
+  "Resume the request at point (in its worker)."
   (interactive)
-  (otrace-resume (list (plist-get (otrace--hold-at-point) :id))))
+  (otrace-resume (list (otrace--hold-at-point))))
 
 (defun otrace-holds-resume-all ()
-  "Resume every held request, after asking."
+  "Resume every held request, after asking; attached to a fleet, every worker's."
   (interactive)
   (let ((n (length otrace--holds)))
     (when (zerop n) (otrace--error "No request is held"))
     ;; one key, read as a key (also from a keyboard macro, even in batch Emacs)
-    (when (eq ?y (read-char-choice (format "Resume all %d held request%s? (y or n) " n (if (= n 1) "" "s"))
+    (when (eq ?y (read-char-choice (format "Resume all %d held request%s%s? (y or n) " n (if (= n 1) "" "s")
+                                           (if otrace--workers
+                                               (format " of fleet %s (%d workers)" (plist-get otrace--fleet :name)
+                                                       (length otrace--workers))
+                                             ""))
                                    '(?y ?n)))
       (otrace-resume 'all))))
 
@@ -201,12 +213,12 @@ TEXT that is empty or blank is not JSON either: it is returned as is."
 Interactively VALUE is read as JSON (e.g. 5, \"text\", [1, 2]),
 else taken as a string."
   (interactive (list (otrace--parse-value (read-string "Resume with value (JSON): "))))
-  (otrace-resume (list (plist-get (otrace--hold-at-point) :id)) :value value))
+  (otrace-resume (list (otrace--hold-at-point)) :value value))
 
 (defun otrace-holds-fail (status)
   "Fail the request at point: answer it with HTTP STATUS (default 500)."
   (interactive (list (read-number "Fail with HTTP status: " 500)))
-  (otrace-resume (list (plist-get (otrace--hold-at-point) :id))
+  (otrace-resume (list (otrace--hold-at-point))
                  :status status :reason "Failed from Emacs (otrace)"))
 
 (defun otrace-hold-context-path (id)
@@ -214,10 +226,11 @@ else taken as a string."
   (concat "/osh/recent/holds/" (replace-regexp-in-string ":" "/" id)))
 
 (defun otrace-holds-context ()
-  "Open the context of the request at point in the console."
+  "Open the context of the request at point in the console (of its worker)."
   (interactive)
-  (otrace-console-send-line
-   (concat "cd " (otrace-hold-context-path (plist-get (otrace--hold-at-point) :id)))))
+  (let ((hold (otrace--hold-at-point)))
+    (otrace-console-send-line (concat "cd " (otrace-hold-context-path (plist-get hold :id)))
+                              (and otrace--workers (plist-get hold :worker)))))
 
 ;;;; Markers in source buffers
 
@@ -255,6 +268,7 @@ the line highlighted; a live hold (\"Hold here live\"): a square (\"L\")."
                    (otrace--line-overlay (plist-get hold :line)))))
       (when ov
         (overlay-put ov 'otrace-hold-id (plist-get hold :id))
+        (overlay-put ov 'otrace-held hold)
         (overlay-put ov 'face 'otrace-held-line)
         (overlay-put ov 'priority 10)        ; a request held at a live hold: its mark shows
         (overlay-put ov 'help-echo (substitute-command-keys
@@ -283,17 +297,21 @@ The character goes in the left margin, which is widened to show it."
 
 (add-hook 'otrace-holds-changed-hook #'otrace--holds-update-buffers)
 
-(defun otrace-hold-ids-at (pos)
-  "Ids of the requests held on the line of POS."
+(defun otrace-holds-at (pos)
+  "The requests held on the line of POS (Hold plists, of any worker)."
   (save-excursion
     (goto-char pos)
-    (delq nil (mapcar (lambda (ov) (overlay-get ov 'otrace-hold-id))
+    (delq nil (mapcar (lambda (ov) (overlay-get ov 'otrace-held))
                       (overlays-in (line-beginning-position) (line-end-position))))))
 
+(defun otrace-hold-ids-at (pos)
+  "Ids of the requests held on the line of POS."
+  (mapcar (lambda (hold) (plist-get hold :id)) (otrace-holds-at pos)))
+
 (defun otrace-resume-at-point ()
-  "Resume the requests held on the current line."
+  "Resume the requests held on the current line (each in its worker)."
   (interactive)
-  (otrace-resume (or (otrace-hold-ids-at (point))
+  (otrace-resume (or (otrace-holds-at (point))
                      (otrace--error "No request is held on this line"))))
 
 (defun otrace-resume-at-mouse (event)
@@ -301,7 +319,7 @@ The character goes in the left margin, which is widened to show it."
   (interactive "e")
   (let ((pos (posn-point (event-start event))))
     (with-current-buffer (window-buffer (posn-window (event-start event)))
-      (otrace-resume (or (otrace-hold-ids-at pos)
+      (otrace-resume (or (otrace-holds-at pos)
                          (otrace--error "No request is held on this line"))))))
 
 ;;;; Live holds ("Hold here live")
@@ -318,6 +336,7 @@ The character goes in the left margin, which is widened to show it."
 
 (defun otrace-remove-live-hold (name)
   "Remove the live hold patched into function NAME (allowed in safe mode).
+In a fleet, from every worker (a fleet order).
 Interactively, choose one; the default is the one on the current line,
 else the oldest."
   (interactive
@@ -331,7 +350,7 @@ else the oldest."
           (default (otrace--live-hold-label (or here (car holds))))
           (answer (completing-read (format "Remove live hold (default %s): " default) choices nil t nil nil default)))
      (list (plist-get (cdr (assoc answer choices)) :name))))
-  (otrace--request 'otrace/unpatch (list :name name))
+  (otrace--request 'otrace/unpatch (append (list :name name) (otrace-fleet-order)))
   (setq otrace--patches (cl-remove name otrace--patches :key (lambda (p) (plist-get p :name)) :test #'equal))
   (otrace--holds-changed)
   (otrace--message "live hold removed: %s runs its loaded code again" name))

@@ -15,6 +15,11 @@
 ;; - a flymake backend (`otrace-flymake') reporting the traced
 ;;   exceptions the server publishes (`textDocument/publishDiagnostics')
 ;;   at their lines;
+;; - attached to a fleet (every worker of an application), all this is
+;;   shown once: code actions from the first worker, their commands sent
+;;   as fleet orders (every worker applies them), the traced exceptions
+;;   of every worker merged (one note for the same exception at the
+;;   same line, whichever workers raised it);
 ;; - keys to resume the requests held on a line (`otrace-holds.el' draws
 ;;   the markers).
 
@@ -30,7 +35,8 @@
 (declare-function otrace-web "otrace-web" ())
 
 (defvar otrace--diagnostics (make-hash-table :test #'equal)
-  "Diagnostics published by the server: true file name -> vector.")
+  "Diagnostics published by the server: true file name -> alist.
+The alist maps each worker's pid (nil: not known) to its vector.")
 
 (defvar otrace-command-map
   (let ((map (make-sparse-keymap)))
@@ -82,6 +88,8 @@ It has `otrace-command-map' under `otrace-keymap-prefix'.")
     ["Attach Debugger (dap-mode)" otrace-dap-attach]
     "---"
     ["Connect..." otrace-connect]
+    ["Attach to Fleet..." otrace-connect-fleet]
+    ["Attach to Remote Process..." otrace-attach-remote]
     ["Reconnect" otrace-reconnect]
     ["Disconnect" otrace-disconnect :active (otrace-connected-p)]))
 
@@ -112,6 +120,12 @@ The traced exceptions shown were the process's: flymake runs again in
 each buffer so that none stays after a disconnect or a switch."
   (remove-hook 'python-mode-hook #'otrace-source-mode)
   (clrhash otrace--diagnostics)
+  (otrace--flymake-again))
+
+(defun otrace--flymake-again ()
+  "Run flymake again in the buffers of `otrace-source-mode'.
+After a disconnect, or a worker of the attached fleet left: the notes
+shown are those of the processes still there."
   (dolist (buf (buffer-list))
     (with-current-buffer buf
       (when (and otrace-source-mode (bound-and-true-p flymake-mode))
@@ -119,6 +133,7 @@ each buffer so that none stays after a disconnect or a switch."
 
 (add-hook 'otrace-connected-hook #'otrace--source-buffers-on)
 (add-hook 'otrace-disconnected-hook #'otrace--source-buffers-off)
+(add-hook 'otrace-workers-changed-hook #'otrace--flymake-again)
 
 ;;;; Document synchronization (LSP full sync)
 
@@ -203,11 +218,25 @@ each buffer so that none stays after a disconnect or a switch."
     (when (plist-get action :edit)
       (otrace--apply-edit (plist-get action :edit)))
     (when command
-      (let ((result (otrace--request 'workspace/executeCommand
-                                     (list :command (plist-get command :command)
-                                           :arguments (plist-get command :arguments)))))
+      (let ((result (otrace--execute-command (plist-get command :command) (plist-get command :arguments))))
         (otrace--message "%s: %s" (plist-get action :title) (otrace--describe result))
         result))))
+
+(defconst otrace--fleet-commands '("otrace.holdHere" "otrace.traceFunction")
+  "The commands that take a fleet order as one more, last, argument.")
+
+(defun otrace--execute-command (command arguments)
+  "Run COMMAND with ARGUMENTS (a vector) in the server; its result.
+In a fleet it is a fleet order when it can be one: the commands of
+`otrace--fleet-commands' get the order as one last argument, and
+\"Remove live hold\" (otrace.unpatch) is sent as `otrace/unpatch'."
+  (let ((order (otrace-fleet-order)))
+    (cond ((and order (member command otrace--fleet-commands))
+           (otrace--request 'workspace/executeCommand
+                            (list :command command :arguments (vconcat arguments (list order)))))
+          ((and order (equal command "otrace.unpatch"))
+           (otrace--request 'otrace/unpatch (append (list :name (aref arguments 0)) order)))
+          (t (otrace--request 'workspace/executeCommand (list :command command :arguments arguments))))))
 
 (defun otrace--describe (value)
   "VALUE, a command's result, as short text for a message.
@@ -253,12 +282,26 @@ show why)."
 
 ;;;; Flymake: traced exceptions
 
+(defun otrace--file-diagnostics (file)
+  "The diagnostics of true file name FILE: every live worker's, each once.
+The same message at the same line from several workers (a file loaded
+by every worker of a fleet) is one diagnostic."
+  (let ((live (cons nil (mapcar #'otrace--pid (otrace-workers))))
+        (seen (make-hash-table :test #'equal))
+        (merged nil))
+    (pcase-dolist (`(,worker . ,diags) (gethash file otrace--diagnostics))
+      (when (memql worker live)
+        (cl-loop for d across diags
+                 for key = (cons (plist-get (plist-get (plist-get d :range) :start) :line) (plist-get d :message))
+                 unless (gethash key seen)
+                 do (puthash key t seen) (push d merged))))
+    (nreverse merged)))
+
 (defun otrace-flymake (report-fn &rest _args)
   "Flymake backend: call REPORT-FN with the traced exceptions of this buffer."
-  (let ((diags (and buffer-file-name
-                    (gethash (file-truename buffer-file-name) otrace--diagnostics))))
+  (let ((diags (and buffer-file-name (otrace--file-diagnostics (file-truename buffer-file-name)))))
     (funcall report-fn
-             (cl-loop for d across (or diags [])
+             (cl-loop for d in diags
                       for line = (plist-get (plist-get (plist-get d :range) :start) :line)
                       for region = (flymake-diag-region (current-buffer) (1+ line))
                       when region
@@ -266,10 +309,13 @@ show why)."
                                                        :note (plist-get d :message))))))
 
 (defun otrace--source-notification (method params)
-  "Store the diagnostics of notification METHOD with PARAMS; re-run flymake."
+  "Store the diagnostics of notification METHOD with PARAMS; re-run flymake.
+They are kept per worker (`otrace-notification-worker')."
   (when (eq method 'textDocument/publishDiagnostics)
-    (let ((file (file-truename (otrace--uri-file (plist-get params :uri)))))
-      (puthash file (plist-get params :diagnostics) otrace--diagnostics)
+    (let* ((file (file-truename (otrace--uri-file (plist-get params :uri))))
+           (others (assq-delete-all otrace-notification-worker (copy-sequence (gethash file otrace--diagnostics)))))
+      (puthash file (cons (cons otrace-notification-worker (plist-get params :diagnostics)) others)
+               otrace--diagnostics)
       (dolist (buf (buffer-list))
         (with-current-buffer buf
           (when (and otrace-source-mode (bound-and-true-p flymake-mode)

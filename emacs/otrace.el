@@ -34,6 +34,8 @@
 ;;   `otrace-connect'     choose a running process (discovery files) or
 ;;                        give host, port and token; `otrace-disconnect',
 ;;                        `otrace-reconnect' (buffers are kept)
+;;   `otrace-connect-fleet' every worker process of an application (a
+;;                        fleet) at once; `otrace-connect' offers fleets too
 ;;   `otrace-attach-remote' a process of another host, over OpenSSH
 ;;   `otrace-console'     the otrace shell in a comint buffer
 ;;   `otrace-holds'       the held requests; resume, fail, visit
@@ -51,7 +53,15 @@
 ;;   notifications are handed to `otrace-notification-functions', so each
 ;;   feature file listens for what it needs and this file knows none of
 ;;   them.
-;; - The held requests are kept here (the mode line shows their number);
+;; - A fleet (the workers of one application, docs/PROTOCOL.md "Fleets")
+;;   attached whole is one connection per worker (`otrace--workers'), the
+;;   first of them `otrace--connection': what is shown once for the fleet
+;;   comes from it, requests go to another worker inside
+;;   `otrace-with-worker', and orders for every worker carry
+;;   `otrace-fleet-order'.  New workers are attached as discovery shows
+;;   them, exited ones dropped.
+;; - The held requests are kept here (the mode line shows their number),
+;;   each labelled with its worker (:worker, a pid);
 ;;   `otrace-holds-changed-hook' tells the views to redraw.
 ;; - Every user message goes through `otrace--message'; every refused
 ;;   operation is one `user-error' line from `otrace--error', never a
@@ -194,23 +204,76 @@ working directory is the current project's root (or
                   processes)))
       (and (= (length mine) 1) (car mine)))))
 
-(defun otrace--read-process ()
+(defun otrace--read-process (&optional fleets)
   "Ask for a running process with `completing-read'; its discovery plist.
-The prompt's default (RET) is the only process, else the current project's."
-  (otrace--choose-process
-   (or (otrace-processes)
-       (otrace--error "No running process in %s (give host, port and token with C-u)"
-                      (otrace-discovery-directory)))))
+The prompt's default (RET) is the only process, else the current
+project's.  A fleet (the worker processes of one application) is one
+choice too: with FLEETS its plist (:fleet F :workers W :cwd D) is
+returned, else its first worker."
+  (let ((chosen (otrace--choose-process
+                 (or (otrace-processes)
+                     (otrace--error "No running process in %s (give host, port and token with C-u)"
+                                    (otrace-discovery-directory)))
+                 t)))
+    (if (and (plist-get chosen :workers) (not fleets))
+        (car (plist-get chosen :workers))
+      chosen)))
 
-(defun otrace--choose-process (processes)
+(defun otrace--fleet-id (info)
+  "The fleet id of discovery plist INFO, or nil (a process alone)."
+  (plist-get (plist-get info :fleet) :id))
+
+(defun otrace-fleet-workers (id &optional processes)
+  "The discovery plists of the running workers of fleet ID, in fleet order.
+That is by start time, then pid.  PROCESSES defaults to `otrace-processes'."
+  (sort (cl-remove-if-not (lambda (p) (equal (otrace--fleet-id p) id))
+                          (copy-sequence (or processes (otrace-processes))))
+        (lambda (a b)
+          (let ((sa (or (plist-get a :started) 0))
+                (sb (or (plist-get b :started) 0)))
+            (or (< sa sb) (and (= sa sb) (< (plist-get a :pid) (plist-get b :pid))))))))
+
+(defun otrace--fleet-label (fleet)
+  "One line describing FLEET, a plist (:fleet F :workers W :cwd D).
+\"torna_fleet.py — fleet of 4 workers  (/srv/app)\"."
+  (let ((n (length (plist-get fleet :workers))))
+    (format "%s — fleet of %d worker%s  (%s)" (plist-get (plist-get fleet :fleet) :name)
+            n (if (= n 1) "" "s") (plist-get fleet :cwd))))
+
+(defun otrace--choices (processes fleets)
+  "The `completing-read' choices (LABEL . ITEM) for PROCESSES.
+ITEM is a discovery plist.  With FLEETS, the processes of one fleet
+are also one choice, just before them, whose ITEM is the plist
+\(:fleet F :workers W :cwd D): F the fleet (:id :name), W its workers
+\(`otrace-fleet-workers'), D the first worker's directory."
+  (let (seen choices)
+    (dolist (p processes)
+      (let ((id (otrace--fleet-id p)))
+        (when (and fleets id (not (member id seen)))
+          (push id seen)
+          (let* ((workers (otrace-fleet-workers id processes))
+                 (fleet (list :fleet (plist-get p :fleet) :workers workers
+                              :cwd (plist-get (car workers) :cwd))))
+            (push (cons (otrace--fleet-label fleet) fleet) choices))))
+      (push (cons (otrace--process-label p) p) choices))
+    (nreverse choices)))
+
+(defun otrace--choose-process (processes &optional fleets)
   "Ask for one of PROCESSES (discovery plists) with `completing-read'.
 Each shows pid, command line and cwd; the prompt's default (RET) is
-the only process, else the current project's."
-  (let* ((choices (mapcar (lambda (p) (cons (otrace--process-label p) p)) processes))
-         (default (let ((p (otrace--default-process processes)))
-                    (and p (otrace--process-label p))))
+the only process, else the current project's.  With FLEETS, each fleet
+is one choice more (see `otrace--choices'), and counts as one process
+for the default: the result may be a fleet's plist."
+  (let* ((choices (otrace--choices processes fleets))
+         ;; what the default is chosen among: each fleet once, the processes alone
+         (units (cl-remove-if (lambda (item) (and fleets (otrace--fleet-id item) (not (plist-get item :workers))))
+                              (mapcar #'cdr choices)))
+         (default-item (otrace--default-process units))
+         (default (car (rassq default-item choices)))
          (answer (completing-read (if default
-                                      (format "otrace process (default %s): " (plist-get (cdr (assoc default choices)) :pid))
+                                      (format "otrace process (default %s): "
+                                              (or (plist-get default-item :pid)
+                                                  (plist-get (plist-get default-item :fleet) :name)))
                                     "otrace process: ")
                                   choices nil t nil nil default)))
     (or (cdr (assoc answer choices))
@@ -235,6 +298,9 @@ the only process, else the current project's."
 
 (defvar otrace--last-via nil
   "The VIA plist of the last connection (see `otrace-connect-to'), or nil.")
+
+(defvar otrace--last-fleet nil
+  "The id of the fleet the last connection attached whole, or nil.")
 
 (defvar otrace--last-process nil
   "Discovery plist of the process of the last connection, or nil.
@@ -263,49 +329,130 @@ such a notification does not bring back what it changed.")
   "The live patches of the process: a list of plists (name since liveHold).
 A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
 
+(defvar otrace--fleet nil
+  "The fleet of the connected process: a plist (:id :name), or nil.
+From its discovery file: a worker of a fleet gets the fleet orders
+\(`otrace-fleet-order').")
+
+(defvar otrace--workers nil
+  "The connections to every worker of the attached fleet, or nil.
+`otrace-connect-fleet' attaches a whole fleet: the first of these is
+`otrace--connection' (the fleet's features that are shown once, as
+code actions and the live holds, come from it), the others are the
+other workers; see `otrace-workers'.")
+
+(defvar otrace--fleet-timer nil
+  "The timer looking for new workers of the attached fleet, or nil.")
+
+(defcustom otrace-fleet-poll-interval 1
+  "Seconds between two looks for new workers of the attached fleet."
+  :type 'number)
+
+(defvar otrace--worker nil
+  "When non-nil, the connection requests go to (see `otrace-with-worker').")
+
+(defmacro otrace-with-worker (conn &rest body)
+  "Run BODY with its requests sent to the connection CONN (a worker of a fleet)."
+  (declare (indent 1) (debug t))
+  `(let ((otrace--worker ,conn)) ,@body))
+
+(defvar otrace-notification-worker nil
+  "The pid of the worker whose notification is being handled, or nil.
+Bound while `otrace-notification-functions' run.")
+
 (defun otrace-connected-p ()
   "Non-nil when connected to an otrace process."
   (and otrace--connection (jsonrpc-running-p otrace--connection)))
 
 (defun otrace--connection ()
-  "The live connection, or signal a `user-error'."
-  (or (and (otrace-connected-p) otrace--connection)
-      (otrace--error "Not connected (M-x otrace-connect)")))
+  "The live connection requests go to, or signal a `user-error'.
+That is `otrace--connection', or the worker of `otrace-with-worker'."
+  (cond (otrace--worker
+         (if (jsonrpc-running-p otrace--worker)
+             otrace--worker
+           (otrace--error "Worker %s has exited" (otrace--pid otrace--worker))))
+        ((otrace-connected-p) otrace--connection)
+        (t (otrace--error "Not connected (M-x otrace-connect)"))))
 
-(defun otrace--on-notification (_conn method params)
-  "Dispatch notification METHOD with PARAMS to `otrace-notification-functions'."
-  (pcase method
-    ('otrace/holdStarted
-     (otrace--add-hold params)
-     (otrace--holds-changed-soon))
-    ('otrace/holdResumed
-     (otrace--forget-holds (list (plist-get params :id))))
-    ('otrace/holdsResumed                 ; several holds resumed at once
-     (otrace--forget-holds (mapcar (lambda (h) (plist-get h :id)) (plist-get params :holds))))
-    ('otrace/holdClientGone
-     (let ((hold (otrace--hold (plist-get params :id))))
-       (cond (hold
-              (plist-put hold :clientGone t)
-              (otrace--holds-changed-soon))
-             (otrace--holds-loading
-              (puthash (plist-get params :id) 'gone otrace--holds-loading)))))
-    ('otrace/patchesChanged
-     (setq otrace--patches (append (plist-get params :patches) nil))
-     (otrace--holds-changed-soon))
-    ('otrace/settingChanged
-     (when (equal (plist-get params :name) "safe_mode")
-       (setf (otrace--info otrace--connection)
-             (plist-put (otrace--info otrace--connection) :safeMode (plist-get params :value)))
-       (force-mode-line-update t))))
-  (run-hook-with-args 'otrace-notification-functions method params))
+(defun otrace--pid (conn)
+  "The pid of the process of connection CONN (nil for CONN nil)."
+  (and conn (plist-get (otrace--info conn) :pid)))
 
-(defun otrace--forget-holds (ids)
-  "Drop the held requests whose ids are in IDS (they were resumed)."
-  (let ((gone (make-hash-table :test #'equal :size (length ids))))
-    (dolist (id ids)
-      (puthash id t gone)
-      (when otrace--holds-loading (puthash id 'resumed otrace--holds-loading)))
-    (otrace--set-holds (cl-remove-if (lambda (h) (gethash (plist-get h :id) gone)) otrace--holds)))
+(defun otrace-workers ()
+  "The live connections: every worker of the attached fleet, else the one."
+  (or otrace--workers (and (otrace-connected-p) (list otrace--connection))))
+
+(defun otrace--worker-connection (pid)
+  "The connection to worker PID (nil: the connected process), or a `user-error'."
+  (if (null pid)
+      (otrace--connection)
+    (or (cl-find pid (otrace-workers) :key #'otrace--pid)
+        (otrace--error "Worker %s has exited" pid))))
+
+(defvar otrace--fleet-order-count 0
+  "Fleet orders made by this Emacs (part of their ids).")
+
+(defun otrace-fleet-order-id ()
+  "A new unique fleet order id (see docs/PROTOCOL.md, \"Fleets\")."
+  (format "emacs-%d-%x-%d" (emacs-pid) (random most-positive-fixnum)
+          (setq otrace--fleet-order-count (1+ otrace--fleet-order-count))))
+
+(defun otrace-fleet-order ()
+  "The params making a request a fleet order, or nil when not in a fleet.
+A plist (:fleetOrder ID) with a new ID when the connected process is a
+worker of a fleet: every worker applies the order, later ones too."
+  (and otrace--fleet (list :fleetOrder (otrace-fleet-order-id))))
+
+(defun otrace--on-notification (conn method params)
+  "Dispatch notification METHOD with PARAMS of CONN to the feature files.
+They are `otrace-notification-functions'.
+The held requests are every worker's, each labelled with its worker
+\(:worker, a pid); what is shown once for a fleet (the live holds,
+safe mode) is the first worker's (`otrace--connection')."
+  (let ((worker (otrace--pid conn))
+        (first (or (null conn) (eq conn otrace--connection))))
+    (pcase method
+      ('otrace/holdStarted
+       (otrace--add-hold (otrace--worker-hold params worker))
+       (otrace--holds-changed-soon))
+      ('otrace/holdResumed
+       (otrace--forget-holds (list (cons worker (plist-get params :id)))))
+      ('otrace/holdsResumed               ; several holds resumed at once
+       (otrace--forget-holds (mapcar (lambda (h) (cons worker (plist-get h :id))) (plist-get params :holds))))
+      ('otrace/holdClientGone
+       (let ((hold (otrace--hold (plist-get params :id) worker)))
+         (cond (hold
+                (plist-put hold :clientGone t)
+                (otrace--holds-changed-soon))
+               (otrace--holds-loading
+                (puthash (cons worker (plist-get params :id)) 'gone otrace--holds-loading)))))
+      ('otrace/patchesChanged
+       (when first
+         (setq otrace--patches (append (plist-get params :patches) nil))
+         (otrace--holds-changed-soon)))
+      ('otrace/settingChanged
+       (when (and first otrace--connection (equal (plist-get params :name) "safe_mode"))
+         (setf (otrace--info otrace--connection)
+               (plist-put (otrace--info otrace--connection) :safeMode (plist-get params :value)))
+         (force-mode-line-update t))))
+    (let ((otrace-notification-worker worker))
+      (run-hook-with-args 'otrace-notification-functions method params))))
+
+(defun otrace--worker-hold (hold worker)
+  "HOLD (a Hold plist of the protocol) labelled with its WORKER's pid (:worker)."
+  (cons :worker (cons worker hold)))
+
+(defun otrace--hold-key (hold)
+  "The key of HOLD in `otrace--holds-index': (WORKER . ID)."
+  (cons (plist-get hold :worker) (plist-get hold :id)))
+
+(defun otrace--forget-holds (keys)
+  "Drop the held requests whose keys (WORKER . ID) are in KEYS (they were resumed)."
+  (let ((gone (make-hash-table :test #'equal :size (length keys))))
+    (dolist (key keys)
+      (puthash key t gone)
+      (when otrace--holds-loading (puthash key 'resumed otrace--holds-loading)))
+    (otrace--set-holds (cl-remove-if (lambda (h) (gethash (otrace--hold-key h) gone)) otrace--holds)))
   (otrace--holds-changed-soon))
 
 (defun otrace--set-holds (new)
@@ -313,43 +460,49 @@ A \"Hold here live\" has :liveHold (label file line); see `otrace-live-holds'.")
   (setq otrace--holds new
         otrace--holds-tail (last new))
   (clrhash otrace--holds-index)
-  (dolist (hold new) (puthash (plist-get hold :id) hold otrace--holds-index)))
+  (dolist (hold new) (puthash (otrace--hold-key hold) hold otrace--holds-index)))
 
 (defun otrace--add-hold (hold)
-  "Add HOLD (a Hold plist) to the held requests, or replace the one with its id."
-  (let* ((id (plist-get hold :id))
-         (old (otrace--hold id)))
+  "Add HOLD (a Hold plist) to the held requests, or replace the one with its key."
+  (let* ((key (otrace--hold-key hold))
+         (old (gethash key otrace--holds-index)))
     (cond (old (otrace--set-holds (cl-substitute hold old otrace--holds :test #'eq)))
           (otrace--holds (setcdr otrace--holds-tail (list hold))
                          (setq otrace--holds-tail (cdr otrace--holds-tail))
-                         (puthash id hold otrace--holds-index))
+                         (puthash key hold otrace--holds-index))
           (t (otrace--set-holds (list hold))))))
 
-(defun otrace--load-holds ()
-  "Load the held requests page by page (`otrace--holds-page' a page).
-Notifications that arrive meanwhile are applied too (see
-`otrace--holds-loading'); afterwards they alone keep the list.  A
-server before protocol 1.3 answers the whole list at once."
-  (otrace--set-holds nil)
-  (let ((told (make-hash-table :test #'equal))
+(defun otrace--load-holds (&optional conn)
+  "Load the held requests of CONN page by page (`otrace--holds-page' a page).
+CONN is a worker of the attached fleet, default the connected process:
+its holds are replaced, the other workers' stay.  Notifications that
+arrive meanwhile are applied too (see `otrace--holds-loading');
+afterwards they alone keep the list.  A server before protocol 1.3
+answers the whole list at once."
+  (let ((worker (otrace--pid conn))
+        (told (make-hash-table :test #'equal))
         (after nil)
         (more t))
+    (otrace--set-holds (cl-remove worker otrace--holds :key (lambda (h) (plist-get h :worker))))
     (setq otrace--holds-loading told)
     (unwind-protect
-        (while more
-          (let* ((page (otrace--request 'otrace/holds
-                                        (append (list :limit otrace--holds-page) (and after (list :after after)))))
-                 (next (plist-get page :next)))
-            (mapc (lambda (hold)
-                    (let ((id (plist-get hold :id)))
-                      (unless (or (eq (gethash id told) 'resumed) (otrace--hold id))
-                        (otrace--add-hold (if (eq (gethash id told) 'gone) (plist-put hold :clientGone t) hold)))))
-                  (plist-get page :holds))
-            (if (integerp next) (setq after next) (setq more nil))))
+        (otrace-with-worker conn
+          (while more
+            (let* ((page (otrace--request 'otrace/holds
+                                          (append (list :limit otrace--holds-page) (and after (list :after after)))))
+                   (next (plist-get page :next)))
+              (mapc (lambda (hold)
+                      (let* ((hold (otrace--worker-hold hold worker))
+                             (key (otrace--hold-key hold)))
+                        (unless (or (eq (gethash key told) 'resumed) (gethash key otrace--holds-index))
+                          (otrace--add-hold (if (eq (gethash key told) 'gone) (plist-put hold :clientGone t) hold)))))
+                    (plist-get page :holds))
+              (if (integerp next) (setq after next) (setq more nil)))))
       (setq otrace--holds-loading nil)
       ;; holds told by holdStarted during the load came before older pages: order by number
-      (otrace--set-holds (sort (copy-sequence otrace--holds)
-                               (lambda (a b) (< (plist-get a :number) (plist-get b :number))))))))
+      (let ((mine (cl-remove-if-not (lambda (h) (eql (plist-get h :worker) worker)) otrace--holds)))
+        (otrace--set-holds (append (cl-remove-if (lambda (h) (eql (plist-get h :worker) worker)) otrace--holds)
+                                   (sort mine (lambda (a b) (< (plist-get a :number) (plist-get b :number))))))))))
 
 (defun otrace--on-request (_conn method _params)
   "Answer server request METHOD: nothing is needed but a code lens refresh."
@@ -371,12 +524,22 @@ With DELAY, only when it still runs DELAY seconds later."
         (signal-process carrier 'SIGTERM)))))
 
 (defun otrace--on-shutdown (conn)
-  "Forget CONN when its process ended; end the process carrying it (VIA)."
+  "Forget CONN when its process ended; end the process carrying it (VIA).
+A worker of the attached fleet that exits is dropped quietly while
+others run (`otrace--drop-worker')."
   (let ((stderr (process-get (jsonrpc--process conn) 'jsonrpc-stderr)))
     (when (buffer-live-p stderr) (kill-buffer stderr))
     (otrace--end-carrier conn otrace--carrier-grace))
+  (if (and (memq conn otrace--workers) (cdr otrace--workers))
+      (otrace--drop-worker conn)
+    (otrace--forget-connection conn)))
+
+(defun otrace--forget-connection (conn)
+  "Forget CONN, when it is the connection, and its fleet; say so."
   (when (eq conn otrace--connection)
+    (otrace--detach-fleet)
     (setq otrace--connection nil
+          otrace--fleet nil
           otrace--patches nil)
     (otrace--set-holds nil)
     (otrace-mode -1)
@@ -431,7 +594,8 @@ When BUFFER is given THEN runs in it, and not at all when it was
 killed.  A refusal or no answer calls ON-ERROR (in BUFFER) with a
 one-line message, or shows it with `otrace--message' when ON-ERROR
 is nil."
-  (let ((in-buffer (lambda (fn arg)
+  (let ((conn (otrace--connection))
+        (in-buffer (lambda (fn arg)
                      (if (not buffer)
                          (funcall fn arg)
                        (when (buffer-live-p buffer)
@@ -441,7 +605,7 @@ is nil."
                       (funcall on-error text)
                     (otrace--message "%s" text)))))
     (jsonrpc-async-request
-     (otrace--connection) method (or params (make-hash-table))
+     conn method (or params (make-hash-table))
      :timeout otrace-request-timeout
      :success-fn (lambda (result) (funcall in-buffer then result))
      :error-fn (lambda (err)
@@ -449,25 +613,18 @@ is nil."
      :timeout-fn (lambda ()
                    (funcall in-buffer failed
                             (format "%s: no answer from pid %s within %s s" method
-                                    (plist-get (otrace--info otrace--connection) :pid)
-                                    otrace-request-timeout))))))
+                                    (otrace--pid conn) otrace-request-timeout))))))
 
 (defun otrace--notify (method params)
   "Send notification METHOD with PARAMS when connected."
   (when (otrace-connected-p)
     (jsonrpc-notify otrace--connection method params)))
 
-(defun otrace-connect-to (host port token &optional via)
-  "Connect to the otrace language server at HOST:PORT with TOKEN.
-Replaces the current connection once the new one is up: a refused
-connection or a wrong token signals a one-line `user-error', leaves
-nothing behind and keeps the working connection.
-VIA, when the address is a tunnel to another host, is a plist:
-:label (\"PID@HOST\": the connection's name and mode line), :process
-\(the tunnel, sent SIGTERM when the connection closes), :reconnect (a
-function `otrace-reconnect' calls instead)."
-  (let* ((name (otrace--connection-name (if via (plist-get via :label) (format "%s:%s" host port))))
-         (proc (condition-case err
+(defun otrace--open (host port token name &optional via)
+  "A new connection NAME to HOST:PORT with TOKEN, initialized.
+A refused connection or a wrong token signals a one-line `user-error'
+and leaves nothing behind.  VIA: see `otrace-connect-to'."
+  (let* ((proc (condition-case err
                    (make-network-process :name name :host host :service port
                                          :coding 'binary :noquery t)
                  (file-error (otrace--error "Cannot connect to %s:%s: %s"
@@ -494,24 +651,135 @@ function `otrace-reconnect' calls instead)."
                     (otrace--error "%s:%s refused the connection: %s" host port
                                    (or (alist-get 'jsonrpc-error-message (cdr err))
                                        (error-message-string err)))))))
-    (jsonrpc-notify conn :initialized (make-hash-table))
-    (when otrace--connection (otrace-disconnect))   ; only now that the new one works
     (setf (otrace--info conn) (plist-get result :otrace))
+    (jsonrpc-notify conn :initialized (make-hash-table))
+    conn))
+
+(defvar otrace--attaching-fleet nil
+  "Bound to t by `otrace-connect-fleet' while it connects to the first worker.")
+
+(defun otrace-connect-to (host port token &optional via)
+  "Connect to the otrace language server at HOST:PORT with TOKEN.
+Replaces the current connection once the new one is up: a refused
+connection or a wrong token signals a one-line `user-error', leaves
+nothing behind and keeps the working connection.
+VIA, when the address is a tunnel to another host, is a plist:
+:label (\"PID@HOST\": the connection's name and mode line), :process
+\(the tunnel, sent SIGTERM when the connection closes), :reconnect (a
+function `otrace-reconnect' calls instead)."
+  (let ((conn (otrace--open host port token
+                            (otrace--connection-name (if via (plist-get via :label) (format "%s:%s" host port)))
+                            via)))
+    (when otrace--connection (otrace-disconnect))   ; only now that the new one works
     (setq otrace--connection conn
           otrace--last-address (list host port token)
           otrace--last-via via
           otrace--last-process (and (not via)
-                                    (cl-find (plist-get (otrace--info conn) :pid) (otrace-processes)
+                                    (cl-find (otrace--pid conn) (otrace-processes)
                                              :key (lambda (p) (plist-get p :pid))))
+          otrace--fleet (plist-get otrace--last-process :fleet)
           otrace--patches (append (plist-get (ignore-errors (otrace--request 'otrace/patches)) :patches) nil))
-    (otrace--load-holds)
+    (otrace--load-holds conn)
+    (when (and otrace--attaching-fleet otrace--fleet)
+      (otrace--attach-fleet conn))
+    (setq otrace--last-fleet (and otrace--workers (plist-get otrace--fleet :id)))
     (otrace-mode 1)
     (otrace--holds-changed)
     (run-hooks 'otrace-connected-hook)
-    (otrace--message "connected to pid %s at %s:%s%s"
-                     (plist-get (otrace--info conn) :pid) host port
-                     (if via (format " (%s)" (plist-get via :label)) ""))
+    (if otrace--workers
+        (otrace--message "attached to fleet %s: %d workers (pids %s)" (plist-get otrace--fleet :name)
+                         (length otrace--workers) (mapconcat (lambda (w) (format "%s" (otrace--pid w))) otrace--workers " "))
+      (otrace--message "connected to pid %s at %s:%s%s"
+                       (otrace--pid conn) host port
+                       (if via (format " (%s)" (plist-get via :label)) "")))
     conn))
+
+;;;; Fleets: every worker of an application
+
+(defun otrace-connect-fleet (id)
+  "Attach to every worker of fleet ID: their held requests in one list, etc.
+Workers that start later are attached as they appear (every
+`otrace-fleet-poll-interval' seconds); those that exit are dropped.
+The first worker is the connection of the features shown once for the
+fleet (code actions, diagnostics merged, live holds, the console's
+default); orders that must reach every worker are fleet orders."
+  (interactive (list (let ((chosen (otrace--read-process t)))
+                       (or (otrace--fleet-id chosen)
+                           (otrace--error "Process %s is not a worker of a fleet" (plist-get chosen :pid))))))
+  (let* ((first (or (car (otrace-fleet-workers id))
+                    (otrace--error "No running worker of fleet %s in %s" id (otrace-discovery-directory))))
+         (otrace--attaching-fleet t))
+    (otrace-connect-to (or (plist-get first :host) "127.0.0.1") (plist-get first :lsp_port) (plist-get first :token))))
+
+(defun otrace--attach-fleet (conn)
+  "Make CONN the first of the attached fleet's workers; attach the others."
+  (setq otrace--workers (list conn))
+  (otrace--fleet-poll)
+  (setq otrace--fleet-timer (run-at-time otrace-fleet-poll-interval otrace-fleet-poll-interval
+                                         #'otrace--fleet-poll)))
+
+(defvar otrace--fleet-polling nil
+  "Non-nil while `otrace--fleet-poll' runs (it waits for new workers' answers).")
+
+(defun otrace--fleet-poll ()
+  "Attach the workers of the attached fleet that are not yet attached.
+A worker that does not answer yet (starting) is tried again next time."
+  (when (and otrace--workers otrace--fleet (not otrace--fleet-polling))
+    (let ((otrace--fleet-polling t)
+          (added nil))
+      (dolist (info (otrace-fleet-workers (plist-get otrace--fleet :id)))
+        (unless (memql (plist-get info :pid) (mapcar #'otrace--pid otrace--workers))
+          (when (otrace--add-worker info) (setq added t))))
+      (when added
+        (otrace--holds-changed-soon)
+        (run-hooks 'otrace-workers-changed-hook)))))
+
+(defvar otrace-workers-changed-hook nil
+  "Hook run when a worker joined or left the attached fleet.")
+
+(defun otrace--add-worker (info)
+  "Attach the worker of discovery plist INFO to the fleet; non-nil when done."
+  (condition-case nil
+      (let ((conn (otrace--open (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
+                                (plist-get info :token)
+                                (otrace--connection-name (format "worker %s" (plist-get info :pid))))))
+        (setq otrace--workers (append otrace--workers (list conn)))
+        (otrace--load-holds conn)
+        t)
+    (error nil)))
+
+(defun otrace--drop-worker (conn)
+  "Forget CONN, a worker of the attached fleet that exited, and its requests.
+When it was the first worker, the next one takes its place."
+  (setq otrace--workers (delq conn otrace--workers))
+  (otrace--set-holds (cl-remove (otrace--pid conn) otrace--holds :key (lambda (h) (plist-get h :worker))))
+  (when (buffer-live-p (jsonrpc-events-buffer conn))
+    (kill-buffer (jsonrpc-events-buffer conn)))
+  (when (eq conn otrace--connection)
+    (let ((next (car otrace--workers)))
+      (setq otrace--connection next
+            otrace--last-address (otrace--address next)
+            otrace--last-process (cl-find (otrace--pid next) (otrace-processes) :key (lambda (p) (plist-get p :pid))))
+      (otrace-with-worker next
+        (otrace--async-request 'otrace/patches nil
+                               (lambda (result)
+                                 (setq otrace--patches (append (plist-get result :patches) nil))
+                                 (otrace--holds-changed-soon))
+                               nil #'ignore))))
+  (otrace--holds-changed-soon)
+  (run-hooks 'otrace-workers-changed-hook))
+
+(defun otrace--detach-fleet ()
+  "Stop following the attached fleet; close the connections of its other workers."
+  (when (timerp otrace--fleet-timer) (cancel-timer otrace--fleet-timer))
+  (setq otrace--fleet-timer nil)
+  (let ((others (remq otrace--connection otrace--workers)))
+    (setq otrace--workers nil)
+    (dolist (conn others)
+      (ignore-errors (jsonrpc-notify conn :exit nil))
+      (otrace--kill conn)
+      (when (buffer-live-p (jsonrpc-events-buffer conn))
+        (kill-buffer (jsonrpc-events-buffer conn))))))
 
 (defun otrace--connection-name (address)
   "A name for a new connection to ADDRESS that no live connection has.
@@ -533,20 +801,26 @@ name (connecting again while connected) would take the first one's."
       (when (buffer-live-p buf) (kill-buffer buf)))))
 
 ;;;###autoload
-(defun otrace-connect (host port token)
+(defun otrace-connect (host port token &optional fleet)
   "Connect to a running otrace process at HOST:PORT with TOKEN.
 Interactively, choose one of the running processes (their discovery
-files show pid, command line and cwd); with a prefix argument, give
-host, port and token."
+files show pid, command line and cwd) or a fleet (\"torna_fleet.py —
+fleet of 4 workers\": every worker, see `otrace-connect-fleet'); with a
+prefix argument, give host, port and token.  From Lisp, FLEET (a fleet
+id) attaches that fleet instead."
   (interactive
    (if current-prefix-arg
        (list (read-string "Host (default 127.0.0.1): " nil nil "127.0.0.1")
              (read-number "Port: ")
              (read-passwd "Token: "))
-     (let ((info (otrace--read-process)))
-       (list (or (plist-get info :host) "127.0.0.1")
-             (plist-get info :lsp_port) (plist-get info :token)))))
-  (otrace-connect-to host port token))
+     (let ((info (otrace--read-process t)))
+       (if (plist-get info :workers)
+           (list nil nil nil (otrace--fleet-id info))
+         (list (or (plist-get info :host) "127.0.0.1")
+               (plist-get info :lsp_port) (plist-get info :token))))))
+  (if fleet
+      (otrace-connect-fleet fleet)
+    (otrace-connect-to host port token)))
 
 (defun otrace--reexecuted-p (info)
   "Return non-nil when the process of discovery plist INFO was re-executed.
@@ -560,12 +834,15 @@ itself again in place (Tornado's autoreload) under otrace."
   "Connect again to the last process; the otrace buffers are kept.
 When that process has ended, or re-executed itself in place, and one
 process runs its command line again in the same directory (the app
-was restarted), connect to that one."
+was restarted), connect to that one.  A fleet attached whole is
+attached again (its workers now running)."
   (interactive)
   (unless otrace--last-address (otrace--error "No previous connection"))
   (let ((last otrace--last-process))
     (cond ((plist-get otrace--last-via :reconnect)   ; a tunnel: open it again
            (funcall (plist-get otrace--last-via :reconnect)))
+          ((and otrace--last-fleet (otrace-fleet-workers otrace--last-fleet))   ; the fleet again, every worker
+           (otrace-connect-fleet otrace--last-fleet))
           ((or (null last) (and (process-attributes (plist-get last :pid))
                                 (not (otrace--reexecuted-p last))))
            (apply #'otrace-connect-to otrace--last-address))
@@ -580,9 +857,11 @@ was restarted), connect to that one."
                                 (plist-get again :lsp_port) (plist-get again :token)))))))
 
 (defun otrace-disconnect ()
-  "Close the connection cleanly (the held requests stay held)."
+  "Close the connection cleanly (the held requests stay held).
+Attached to a fleet: every worker's connection."
   (interactive)
   (let ((conn otrace--connection))
+    (otrace--detach-fleet)
     (when conn
       (when (jsonrpc-running-p conn)
         (ignore-errors (jsonrpc-request conn :shutdown nil :timeout 2))
@@ -608,6 +887,10 @@ the number of held requests."
   (concat " otrace"
           (let ((via (and otrace--connection (otrace--via otrace--connection))))
             (if via (format "[%s]" (plist-get via :label)) ""))
+          (if otrace--workers
+              (format "[%s: %d worker%s]" (plist-get otrace--fleet :name) (length otrace--workers)
+                      (if (cdr otrace--workers) "s" ""))
+            "")
           (if (not (otrace-safe-mode-p))
               (propertize "!unsafe" 'face 'warning 'help-echo "safe_mode is off: M-x otrace-set-safe-mode")
             "")
@@ -644,9 +927,9 @@ Turned on by `otrace-connect' and off by `otrace-disconnect'."
 
 ;;;; Helpers for the feature files
 
-(defun otrace--hold (id)
-  "The held request with ID, or nil."
-  (and otrace--holds (gethash id otrace--holds-index)))
+(defun otrace--hold (id &optional worker)
+  "The held request with ID (of WORKER, a pid, in a fleet), or nil."
+  (and otrace--holds (gethash (cons worker id) otrace--holds-index)))
 
 (defun otrace--same-file-p (a b)
   "Non-nil when file names A and B name the same file."
@@ -654,16 +937,57 @@ Turned on by `otrace-connect' and off by `otrace-disconnect'."
 
 (defun otrace-resume (ids &rest options)
   "Resume the held requests IDS (a list; `all' resumes every one).
-OPTIONS is a plist: at most one of :value, :raise, :status (with
-:reason).  Return the list of resumed ids."
-  (let ((resumed (plist-get (otrace--request
-                             'otrace/resume
-                             (append (if (eq ids 'all) '(:all t) (list :ids (vconcat ids)))
-                                     options))
-                            :resumed)))
-    (otrace--message "resumed %d held request%s" (length resumed)
-                     (if (= (length resumed) 1) "" "s"))
-    (append resumed nil)))
+Each of IDS is a hold id of the connected process, or a Hold plist of
+`otrace--holds' (resumed in its worker).  OPTIONS is a plist: at most
+one of :value, :raise, :status (with :reason).  Return the list of
+resumed ids.  Attached to a fleet, `all' resumes every worker's holds:
+`otrace/resume' goes to every worker at once and the answers are
+counted as they come (see `otrace--resume-everywhere'); nil is returned."
+  (if (and (eq ids 'all) (cdr otrace--workers))
+      (otrace--resume-everywhere options)
+    (let ((groups nil)
+          (resumed nil))
+      (unless (eq ids 'all)
+        (dolist (id ids)
+          (let* ((worker (and (consp id) (plist-get id :worker)))
+                 (group (assoc worker groups)))
+            (unless group (push (setq group (list worker)) groups))
+            (push (if (consp id) (plist-get id :id) id) (cdr group)))))
+      (dolist (group (or (nreverse groups) '((nil))))
+        (otrace-with-worker (and (car group) (otrace--worker-connection (car group)))
+          (setq resumed (append resumed
+                                (plist-get (otrace--request
+                                            'otrace/resume
+                                            (append (if (eq ids 'all) '(:all t) (list :ids (vconcat (reverse (cdr group)))))
+                                                    options))
+                                           :resumed)
+                                nil))))
+      (otrace--message "resumed %d held request%s" (length resumed)
+                       (if (= (length resumed) 1) "" "s"))
+      resumed)))
+
+(defun otrace--resume-everywhere (options)
+  "Resume every held request of every worker, with OPTIONS (see `otrace-resume').
+The requests go out to all workers at once; a message counts the
+resumed requests when the last worker answered."
+  (let* ((workers (otrace-workers))
+         (left (length workers))
+         (count 0)
+         (failed nil)
+         (done (lambda ()
+                 (when (zerop (setq left (1- left)))
+                   (otrace--message "resumed %d held request%s in %d worker%s%s" count (if (= count 1) "" "s")
+                                    (length workers) (if (cdr workers) "s" "")
+                                    (if failed (format "; %s" (string-join failed "; ")) ""))))))
+    (dolist (conn workers)
+      (otrace-with-worker conn
+        (otrace--async-request 'otrace/resume (append '(:all t) options)
+                               (lambda (result)
+                                 (setq count (+ count (length (plist-get result :resumed))))
+                                 (funcall done))
+                               nil
+                               (lambda (text) (push text failed) (funcall done)))))
+    nil))
 
 ;;;; Lists (tabulated-list buffers of the feature files)
 

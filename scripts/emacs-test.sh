@@ -59,7 +59,8 @@ fi
 echo "emacs: ERT (python: $OTRACE_TEST_PYTHON)"
 log=$(mktemp)
 "$EMACS" --batch -Q "${elpa_dirs[@]}" -L emacs --eval '(setq load-prefer-newer t)' -l emacs/test/otrace-test.el \
-    -l emacs/test/otrace-dap-test.el -l emacs/test/otrace-files-test.el -l emacs/test/otrace-schema-test.el \
+    -l emacs/test/otrace-dap-test.el -l emacs/test/otrace-files-test.el -l emacs/test/otrace-fleet-test.el \
+    -l emacs/test/otrace-schema-test.el \
     --eval '(ert-run-tests-batch-and-exit (let ((s (getenv "ERT_SELECTOR"))) (if (member s (list nil "")) t s)))' \
     </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

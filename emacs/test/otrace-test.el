@@ -41,6 +41,10 @@
 (cl-defstruct (otrace-test--app (:constructor otrace-test--app-make))
   proc dir http)
 
+(defvar otrace-test--workers nil
+  "When non-nil, the number of worker processes of the next demo started (a fleet).
+It is ready once each wrote its discovery file.")
+
 (defvar otrace-test--runtime-dir nil
   "When non-nil, the XDG_RUNTIME_DIR of the next demo started (else a new one).")
 
@@ -67,7 +71,8 @@ The directory is `otrace-test--runtime-dir' when set (a restart)."
 
 (defun otrace-test--ready (proc buf dir script)
   "Wait until demo SCRIPT running as PROC (output in BUF) serves; an `otrace-test--app'.
-DIR is its XDG_RUNTIME_DIR."
+DIR is its XDG_RUNTIME_DIR.  With `otrace-test--workers', wait for that many
+workers' discovery files instead of PROC's."
   (let* ((http (otrace-test--wait
                   (lambda () (with-current-buffer buf
                                (unless (process-live-p proc)
@@ -77,7 +82,11 @@ DIR is its XDG_RUNTIME_DIR."
                                     (string-to-number (match-string 1)))))
                   (format "%s to listen" script)))
            (discovery (expand-file-name (format "otrace/otrace-%d.json" (process-id proc)) dir)))
-    (otrace-test--wait (lambda () (file-exists-p discovery)) "the discovery file")
+    (if otrace-test--workers
+        (let ((otrace-discovery-directory (expand-file-name "otrace" dir)))
+          (otrace-test--wait (lambda () (= (length (otrace-processes)) otrace-test--workers))
+                             (format "%d workers' discovery files" otrace-test--workers) 30))
+      (otrace-test--wait (lambda () (file-exists-p discovery)) "the discovery file"))
     (otrace-test--app-make :proc proc :dir dir :http http)))
 
 (defun otrace-test--stop (app)

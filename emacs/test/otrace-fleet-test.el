@@ -1,0 +1,215 @@
+;;; otrace-fleet-test.el --- ERT tests of fleets: every worker of an app at once -*- lexical-binding: t -*-
+
+;;; Commentary:
+
+;; The fleet demo (demos/torna_fleet.py --workers 3: three real Tornado
+;; worker processes on one port, each with its own otrace and discovery
+;; file naming the fleet) attached by keyboard macros as a user does:
+;; the held requests of every worker in one list, resume all, a trace
+;; given once applied in every worker, the traced exceptions shown once,
+;; the console in fleet mode, workers that come and go.
+;;
+;;   emacs --batch -Q -L emacs -l emacs/test/otrace-test.el \
+;;     -l emacs/test/otrace-fleet-test.el -f ert-run-tests-batch-and-exit
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'otrace)
+(require 'otrace-test)
+
+(defconst otrace-fleet-test--workers 3
+  "Workers of the fleet demo the tests start.")
+
+(defmacro otrace-fleet-test--with-fleet (var &rest body)
+  "Run BODY with VAR the fleet demo (an `otrace-test--app') started, then stop it."
+  (declare (indent 1))
+  `(let ((otrace-test--workers otrace-fleet-test--workers))
+     (unless (file-exists-p (expand-file-name "demos/torna_fleet.py" otrace-test--root))
+       (ert-skip "no fleet demo (demos/torna_fleet.py)"))
+     (otrace-test--with-app (,var "demos/torna_fleet.py" "--workers" ,(format "%d" otrace-fleet-test--workers))
+       (let ((otrace-test--workers nil))
+         ,@body))))
+
+(defun otrace-fleet-test--attach ()
+  "Attach the fleet by keys, as a user: M-x otrace-connect, its fleet choice."
+  (execute-kbd-macro (kbd "M-x otrace-connect RET torna_fleet TAB RET"))
+  (otrace-test--wait (lambda () (= (length otrace--workers) otrace-fleet-test--workers)) "every worker attached"))
+
+(defun otrace-fleet-test--worker-pids ()
+  "The pids of the attached workers."
+  (mapcar #'otrace--pid otrace--workers))
+
+(defun otrace-fleet-test--held-workers ()
+  "The pids of the workers holding a request, each once."
+  (delete-dups (mapcar (lambda (h) (plist-get h :worker)) otrace--holds)))
+
+(defun otrace-fleet-test--hold-in-workers (app)
+  "Hold requests of APP (number=77) until several workers hold one; their buffers.
+Which worker takes a connection is the kernel's choice: requests are
+sent one by one until every worker holds one (at most 40), and at
+least two must."
+  (let ((responses nil))
+    (while (and (< (length responses) 40)
+                (< (length (otrace-fleet-test--held-workers)) otrace-fleet-test--workers))
+      (push (otrace-test--http-get app (format "/?number=77&n=%d" (length responses))) responses)
+      (otrace-test--wait (lambda () (= (length otrace--holds) (length responses))) "the new hold"))
+    (should (>= (length (otrace-fleet-test--held-workers)) 2))
+    responses))
+
+(defun otrace-fleet-test--answered-by (response)
+  "The pid in the X-Worker-Pid header of the answer in buffer RESPONSE, or nil."
+  (with-current-buffer response
+    (goto-char (point-min))
+    (and (re-search-forward "^X-Worker-Pid: \\([0-9]+\\)" nil t)
+         (string-to-number (match-string 1)))))
+
+(ert-deftest otrace-fleet-test-choices-group-a-fleet ()
+  "Discovery: a fleet's workers are one choice (and each a choice of its own)."
+  (let* ((fleet '(:id "ppid-10" :name "torna_fleet.py"))
+         (processes (list (list :pid 12 :argv '("p" "torna_fleet.py") :cwd "/a" :fleet fleet :started 2.0)
+                          (list :pid 11 :argv '("p" "torna_fleet.py") :cwd "/a" :fleet fleet :started 1.0)
+                          (list :pid 30 :argv '("p" "alone.py") :cwd "/b" :started 1.0)))
+         (choices (otrace--choices processes t)))
+    (should (equal (mapcar #'car choices)
+                   '("torna_fleet.py — fleet of 2 workers  (/a)" "12  p torna_fleet.py  (/a)"
+                     "11  p torna_fleet.py  (/a)" "30  p alone.py  (/b)")))
+    (should (equal (mapcar (lambda (p) (plist-get p :pid)) (plist-get (cdar choices) :workers)) '(11 12)))
+    (should (= (length (otrace--choices processes nil)) 3))
+    ;; the default counts the fleet once: alone with it, it is the default
+    (cl-letf (((symbol-function 'completing-read)
+               (lambda (_prompt _choices &rest args) (nth 4 args))))
+      (should (equal (plist-get (otrace--choose-process (butlast processes) t) :fleet) fleet))
+      (should (equal (mapcar (lambda (p) (plist-get p :pid)) processes) '(12 11 30))))))   ; left as they were
+
+(ert-deftest otrace-fleet-test-holds-of-every-worker-in-one-list-resume-all ()
+  "Attached by keys: every worker's holds in one list, labelled; r and R y resume them."
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (should (string-match-p "\\[torna_fleet\\.py: 3 workers\\]" (otrace--lighter)))
+    (let ((responses (otrace-fleet-test--hold-in-workers app)))
+      (with-current-buffer (otrace-holds)
+        (switch-to-buffer (current-buffer))    ; the keys go to the selected window's buffer
+        (otrace-test--wait-views (length responses) "the list")
+        (should (equal (car (aref tabulated-list-format 1)) "Worker"))
+        (dolist (pid (otrace-fleet-test--held-workers))
+          (should (otrace-test--buffer-has (current-buffer) (format " worker %d\\b" pid))))
+        ;; r on a row: that hold, resumed in its worker (not the first worker's)
+        (goto-char (point-min))
+        (let* ((first (car otrace--workers))
+               (row (cl-position-if (lambda (h) (not (eql (plist-get h :worker) (otrace--pid first))))
+                                    otrace--holds))
+               (hold (nth row otrace--holds)))
+          (forward-line row)
+          (should (eq (tabulated-list-get-id) hold))
+          (execute-kbd-macro (kbd "r"))
+          (otrace-test--wait-views (1- (length responses)) "the resumed hold to leave the list")
+          (let ((answered (cl-find-if (lambda (r) (otrace-test--buffer-has r "The reciprocal of 77")) responses)))
+            (should (eql (otrace-fleet-test--answered-by answered) (plist-get hold :worker)))))
+        ;; R y: every worker's holds, every held HTTP request answered
+        (cl-letf (((symbol-function 'read-char-choice)
+                   (lambda (prompt _chars)
+                     (should (string-match-p "of fleet torna_fleet\\.py (3 workers)" prompt))
+                     ?y)))
+          (execute-kbd-macro (kbd "R")))
+        (otrace-test--wait-views 0 "every hold to leave the list")
+        (dolist (response responses)
+          (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
+                             "every held request answered")
+          (kill-buffer response))))))
+
+(ert-deftest otrace-fleet-test-new-workers-join-exited-ones-leave ()
+  "A worker that exits is dropped quietly; the one started instead is attached by itself."
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (let* ((responses (otrace-fleet-test--hold-in-workers app))
+           (victim (car (last (otrace-fleet-test--held-workers))))
+           (before (otrace-fleet-test--worker-pids)))
+      (signal-process victim 'SIGKILL)
+      (otrace-test--wait (lambda () (not (memql victim (otrace-fleet-test--worker-pids)))) "the dead worker dropped")
+      (should (otrace-connected-p))
+      (should-not (memql victim (otrace-fleet-test--held-workers)))       ; its holds went with it
+      (let ((new (otrace-test--wait (lambda () (cl-set-difference (otrace-fleet-test--worker-pids) before))
+                                    "the new worker attached" 30)))
+        (should (= (length otrace--workers) 3))
+        (should (otrace-processes))
+        (should (= (length new) 1)))
+      (otrace-resume 'all)
+      (otrace-test--wait-views 0 "every hold resumed")
+      (mapc #'kill-buffer responses))))
+
+(ert-deftest otrace-fleet-test-console-addresses-the-fleet-or-one-worker ()
+  "C-c C-a: fleet mode sends a line to every worker, each output led by [pid N]."
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (let ((console (otrace-console))
+          (pids (otrace-fleet-test--worker-pids)))
+      (switch-to-buffer console)
+      (with-current-buffer console
+        (execute-kbd-macro (kbd "C-c C-a fleet RET"))
+        (should (equal mode-name "otrace-console[fleet]"))
+        (otrace-test--wait (lambda () (otrace-test--buffer-has console "^\\[fleet\\] [^\n]*> \\'")) "the fleet prompt")
+        (execute-kbd-macro (kbd "cd SPC /osh/globals RET"))
+        (otrace-test--wait (lambda () (otrace-test--buffer-has console "^\\[fleet\\] globals> \\'")) "the answers")
+        (dolist (pid pids)
+          (should (otrace-test--buffer-has console (format "^\\[pid %d\\] " pid))))
+        ;; one worker
+        (execute-kbd-macro (kbd (format "C-c C-a worker SPC %d RET" (nth 1 pids))))
+        (should (equal mode-name (format "otrace-console[pid %d]" (nth 1 pids))))
+        (let ((end (point-max)))
+          (execute-kbd-macro (kbd "pwd RET"))
+          (otrace-test--wait (lambda () (save-excursion
+                                          (goto-char end)
+                                          (re-search-forward (format "^\\[pid %d\\] globals> \\'" (nth 1 pids)) nil t)))
+                             "the worker's answer")
+          (should (save-excursion (goto-char end) (re-search-forward "^/osh/globals" nil t)))   ; not led by [pid N]
+          (should-not (save-excursion (goto-char end) (re-search-forward "^\\[pid [0-9]+\\] /" nil t))))))))
+
+(ert-deftest otrace-fleet-test-trace-once-in-every-worker-and-its-notes-once ()
+  "Trace this function once: every worker traces it; their exceptions are one note."
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (unless (version<= "1.4" (plist-get (otrace--info otrace--connection) :protocolVersion))
+      (ert-skip "the server takes no fleet orders (protocol before 1.4)"))
+    (let ((source (otrace-test--demo-buffer))
+          (raising (otrace-test--demo-line "1\\.0 / value"))
+          (sent nil))
+      (switch-to-buffer source)             ; the keys go to the selected window's buffer
+      (with-current-buffer source
+        (should otrace-source-mode)
+        (flymake-mode 1)
+        (goto-char (point-min))
+        (re-search-forward "async def get")
+        (forward-line 1)
+        (cl-letf* ((request (symbol-function 'otrace--request))
+                   ((symbol-function 'otrace--request)
+                    (lambda (method &optional params cancel)
+                      (when (eq method 'workspace/executeCommand) (push (otrace--connection) sent))
+                      (funcall request method params cancel))))
+          (execute-kbd-macro (kbd "C-c ~ a Trace SPC this TAB RET"))))
+      (should (equal sent (list (car otrace--workers))))     ; sent once, to one worker
+      ;; exceptions until every worker raised one
+      (let ((raised nil))
+        (otrace-test--wait
+         (lambda ()
+           (let ((response (otrace-test--http-get app "/?number=0")))
+             (otrace-test--wait (lambda () (otrace-fleet-test--answered-by response)) "the answer")
+             (cl-pushnew (otrace-fleet-test--answered-by response) raised)
+             (kill-buffer response))
+           (= (length raised) 3))
+         "an exception in every worker" 30))
+      ;; every worker published it (so every worker traced it); flymake shows it once
+      (let ((file (file-truename (buffer-file-name source))))
+        (otrace-test--wait (lambda () (= (length (gethash file otrace--diagnostics)) 3)) "every worker's notes")
+        (otrace-test--wait (lambda () (otrace-test--flymake-note source "ZeroDivisionError")) "the note")
+        (with-current-buffer source
+          (let ((notes (cl-remove-if-not (lambda (d) (string-match-p "ZeroDivisionError" (flymake-diagnostic-text d)))
+                                         (flymake-diagnostics))))
+            (should (= (length notes) 1))
+            (should (= (line-number-at-pos (flymake-diagnostic-beg (car notes))) raising)))
+          (flymake-mode -1))))))
+
+(provide 'otrace-fleet-test)
+
+;;; otrace-fleet-test.el ends here
