@@ -74,6 +74,23 @@ class HoldWaiter:
         """The hold's resolver (any thread): complete the Future on its loop."""
         self.crossing(self.loop, functools.partial(self._complete, outcome))
 
+    @staticmethod
+    def resolve_many(waiters: list[HoldWaiter], outcome: Outcome) -> None:
+        """The resolver of several holds (any thread; see ``core.holds``): one crossing per loop
+        completes its waiters' Futures in order, in one callback, so resuming 1,000 holds wakes
+        the loop once and their handlers all run in its next pass, as when the application
+        completes 1,000 Futures itself (one crossing each could let the loop run the first ones,
+        and the network events they cause, while the resuming thread still queues the rest)."""
+        by_loop: dict[tuple[asyncio.AbstractEventLoop, Crossing], list[HoldWaiter]] = {}
+        for waiter in waiters:
+            key = (waiter.loop, waiter.crossing)
+            group = by_loop.get(key)
+            if group is None:
+                group = by_loop[key] = []
+            group.append(waiter)
+        for (loop, crossing), group in by_loop.items():
+            crossing(loop, functools.partial(_complete_all, loop, group, outcome))
+
     def retime(self, hold: Hold) -> None:
         """``hold.timeout`` changed (any thread): re-arm the timer on the loop."""
         self.crossing(self.loop, functools.partial(self.arm, hold))
@@ -106,6 +123,17 @@ class HoldWaiter:
                 future.set_exception(RuntimeError(f"resumed raising {exc!r}"))
         else:
             future.set_result(value)
+
+
+def _complete_all(loop: asyncio.AbstractEventLoop, waiters: list[HoldWaiter], outcome: Outcome) -> None:
+    """On ``loop``: complete each waiter's Future with ``outcome`` (one failing is reported through
+    the loop's exception handler, the others are still completed)."""
+    for waiter in waiters:
+        try:
+            waiter._complete(outcome)
+        except Exception as exc:
+            loop.call_exception_handler({"message": f"otrace: resuming {waiter.context.id} failed",
+                                         "exception": exc})
 
 
 class BreakWaiter:

@@ -378,3 +378,61 @@ def test_outcomes_that_would_harm_the_application_are_refused_and_the_hold_waits
     engine.resume([hold.id], Outcome("raise", exception=LookupError("fine")))
     with pytest.raises(LookupError, match="fine"):
         future.result(WAIT)
+
+
+def test_resuming_many_holds_completes_them_in_one_crossing_per_loop(app_loop):
+    """resume_many/resume_all hand a loop's waiters to HoldWaiter.resolve_many: one crossing per
+    loop completes their Futures (so their handlers all run in the loop's next pass), in the
+    order resumed; a single resume still crosses once for its hold."""
+    crossings = []
+    eng = Engine()
+    eng.install_crossing(lambda loop, fn: (crossings.append(fn), loop.call_soon_threadsafe(fn)))
+    passes = []
+
+    async def handler(n):
+        result = await eng.start_hold(hold_ctx())
+        passes.append(n)
+        return n, result
+
+    futs = [submit(app_loop, handler(n)) for n in range(6)]
+    holds = wait_for_holds(eng, 6)
+    eng.resume([holds[0].id])
+    assert futs[0].result(WAIT) == (0, None) and len(crossings) == 1
+    ids = [h.id for h in holds[1:4]]
+    assert [h.id for h in eng.resume(ids[::-1], Outcome("value", value="v"))] == ids[::-1]
+    assert [f.result(WAIT) for f in futs[1:4]] == [(n, "v") for n in range(1, 4)]
+    assert len(crossings) == 2 and passes[1:] == [3, 2, 1]
+    assert len(eng.resume(None, Outcome("shutdown"))) == 2 and len(crossings) == 3
+    assert [f.result(WAIT) for f in futs[4:]] == [(4, None), (5, None)]
+
+
+def test_resolve_many_groups_by_loop_and_one_failing_hold_does_not_stop_the_others(app_loop):
+    """Holds of two loops resumed together: one crossing per loop; an outcome whose application
+    fails for one hold raises in that hold's code only, the others complete."""
+    crossings = []
+    eng = Engine()
+    eng.install_crossing(lambda loop, fn: (crossings.append(loop), loop.call_soon_threadsafe(fn)))
+    with LoopThread("other-loop", timeout=WAIT) as other:
+        loops = (app_loop, other.loop, app_loop, other.loop)
+        futs = [submit(loop, held_handler(eng, n)) for n, loop in enumerate(loops)]
+        wait_for_holds(eng, 4)
+        real, failed = eng.apply_outcome, []
+
+        def apply_outcome(outcome, context=None):
+            if not failed:
+                failed.append(context.id)
+                raise RuntimeError("cannot apply")
+            return real(outcome, context)
+
+        eng.apply_outcome = apply_outcome
+        assert len(eng.resume(None, Outcome("value", value=7))) == 4
+        results = []
+        for fut in futs:
+            try:
+                results.append(fut.result(WAIT))
+            except RuntimeError as exc:
+                results.append(str(exc))
+    assert sorted(crossings, key=id) == sorted([app_loop, other.loop], key=id)
+    assert results.count("cannot apply") == 1
+    assert sorted(r for r in results if r != "cannot apply") == sorted(
+        ("done", n, 7) for n in range(4) if results[n] != "cannot apply")
