@@ -166,18 +166,69 @@ least two must."
           (should (save-excursion (goto-char end) (re-search-forward "^/osh/globals" nil t)))   ; not led by [pid N]
           (should-not (save-excursion (goto-char end) (re-search-forward "^\\[pid [0-9]+\\] /" nil t))))))))
 
-(ert-deftest otrace-fleet-test-trace-once-in-every-worker-and-its-notes-once ()
-  "Trace this function once: every worker traces it; their exceptions are one note."
+(defun otrace-fleet-test--raise-in-every-worker (app)
+  "Send number=0 (ZeroDivisionError) to APP until every attached worker answered one."
+  (let ((raised nil))
+    (otrace-test--wait
+     (lambda ()
+       (let ((response (otrace-test--http-get app "/?number=0")))
+         (otrace-test--wait (lambda () (otrace-fleet-test--answered-by response)) "the answer")
+         (cl-pushnew (otrace-fleet-test--answered-by response) raised)
+         (kill-buffer response))
+       (cl-subsetp (otrace-fleet-test--worker-pids) raised))
+     "an exception in every worker" 30)))
+
+(defun otrace-fleet-test--one-note (source line)
+  "Check that SOURCE has one ZeroDivisionError note, at LINE, once every worker published it."
+  (let ((file (file-truename (buffer-file-name source))))
+    (otrace-test--wait (lambda () (cl-subsetp (otrace-fleet-test--worker-pids)
+                                              (mapcar #'car (cl-remove-if-not #'cdr (gethash file otrace--diagnostics)))))
+                       "every worker's notes")
+    (otrace-test--wait (lambda () (otrace-test--flymake-note source "ZeroDivisionError")) "the note")
+    (with-current-buffer source
+      (let ((notes (cl-remove-if-not (lambda (d) (string-match-p "ZeroDivisionError" (flymake-diagnostic-text d)))
+                                     (flymake-diagnostics))))
+        (should (= (length notes) 1))
+        (should (= (line-number-at-pos (flymake-diagnostic-beg (car notes))) line))))))
+
+(ert-deftest otrace-fleet-test-traced-exceptions-of-every-worker-are-one-note ()
+  "Traced in every worker (the console in fleet mode), their exceptions are one flymake note."
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (let ((source (otrace-test--demo-buffer)))
+      (with-current-buffer source
+        (should otrace-source-mode)
+        (flymake-mode 1))
+      (with-current-buffer (otrace-console)
+        (switch-to-buffer (current-buffer))
+        (execute-kbd-macro (kbd "C-c C-a fleet RET trace SPC GetHandler.get RET"))
+        (otrace-test--wait (lambda () (cl-every (lambda (pid) (otrace-test--buffer-has
+                                                               (current-buffer) (format "^\\[pid %d\\] .*GetHandler" pid)))
+                                                (otrace-fleet-test--worker-pids)))
+                           "every worker's answer"))
+      (otrace-fleet-test--raise-in-every-worker app)
+      (otrace-fleet-test--one-note source (otrace-test--demo-line "1\\.0 / value"))
+      (with-current-buffer source (flymake-mode -1)))))
+
+(ert-deftest otrace-fleet-test-dap-attach-and-menu ()
+  "dap-mode attaches a worker with fleet: t; the menu offers the fleet and remote attaches."
+  (require 'otrace-dap)
+  (should (where-is-internal 'otrace-attach-remote otrace-source-mode-map))
+  (should (where-is-internal 'otrace-connect-fleet otrace-source-mode-map))
+  (otrace-fleet-test--with-fleet _app
+    (let ((pid (plist-get (car (otrace-processes)) :pid)))
+      (should (eq (plist-get (otrace-dap-provide (list :type "otrace" :pid pid)) :fleet) t)))))
+
+(ert-deftest otrace-fleet-test-trace-once-in-every-worker-later-ones-too ()
+  "Trace this function once (a fleet order to one worker): every worker traces it, a new one too."
   (otrace-fleet-test--with-fleet app
     (otrace-fleet-test--attach)
     (unless (version<= "1.4" (plist-get (otrace--info otrace--connection) :protocolVersion))
       (ert-skip "the server takes no fleet orders (protocol before 1.4)"))
     (let ((source (otrace-test--demo-buffer))
-          (raising (otrace-test--demo-line "1\\.0 / value"))
           (sent nil))
       (switch-to-buffer source)             ; the keys go to the selected window's buffer
       (with-current-buffer source
-        (should otrace-source-mode)
         (flymake-mode 1)
         (goto-char (point-min))
         (re-search-forward "async def get")
@@ -189,26 +240,16 @@ least two must."
                       (funcall request method params cancel))))
           (execute-kbd-macro (kbd "C-c ~ a Trace SPC this TAB RET"))))
       (should (equal sent (list (car otrace--workers))))     ; sent once, to one worker
-      ;; exceptions until every worker raised one
-      (let ((raised nil))
-        (otrace-test--wait
-         (lambda ()
-           (let ((response (otrace-test--http-get app "/?number=0")))
-             (otrace-test--wait (lambda () (otrace-fleet-test--answered-by response)) "the answer")
-             (cl-pushnew (otrace-fleet-test--answered-by response) raised)
-             (kill-buffer response))
-           (= (length raised) 3))
-         "an exception in every worker" 30))
-      ;; every worker published it (so every worker traced it); flymake shows it once
-      (let ((file (file-truename (buffer-file-name source))))
-        (otrace-test--wait (lambda () (= (length (gethash file otrace--diagnostics)) 3)) "every worker's notes")
-        (otrace-test--wait (lambda () (otrace-test--flymake-note source "ZeroDivisionError")) "the note")
-        (with-current-buffer source
-          (let ((notes (cl-remove-if-not (lambda (d) (string-match-p "ZeroDivisionError" (flymake-diagnostic-text d)))
-                                         (flymake-diagnostics))))
-            (should (= (length notes) 1))
-            (should (= (line-number-at-pos (flymake-diagnostic-beg (car notes))) raising)))
-          (flymake-mode -1))))))
+      ;; a worker started later (one killed: the demo starts another) traces it too
+      (let ((victim (car (last (otrace-fleet-test--worker-pids))))
+            (before (otrace-fleet-test--worker-pids)))
+        (signal-process victim 'SIGKILL)
+        (otrace-test--wait (lambda () (and (= (length otrace--workers) 3)
+                                           (cl-set-difference (otrace-fleet-test--worker-pids) before)))
+                           "the new worker attached" 30))
+      (otrace-fleet-test--raise-in-every-worker app)
+      (otrace-fleet-test--one-note source (otrace-test--demo-line "1\\.0 / value"))
+      (with-current-buffer source (flymake-mode -1)))))
 
 (provide 'otrace-fleet-test)
 
