@@ -5,14 +5,17 @@
  * resume all), live holds (Remove Live Hold: from its row, its line's hover, or a quick pick),
  * safe mode (Allow Code Execution after a modal confirmation, Turn Safe Mode On), opening a
  * location, and `otrace.serverCommand` (the server's code-lens and code-action commands, routed to
- * the process that produced them). Errors are shown as one line; a safe-mode refusal gets a
- * button that allows code execution.
+ * the process that produced them; those of a fleet worker that apply fleet-wide go to every worker
+ * as one fleet order, `fleet.ts`). A fleet is attached, detached and given a console as one
+ * entry (the console can also address one worker). Errors are shown as one line; a safe-mode
+ * refusal gets a button that allows code execution.
  */
 import * as vscode from 'vscode';
 import type { OTraceConnection, Target } from './connection';
 import type { Connections, OwnedHold } from './connections';
 import { openConsole } from './console';
-import { describe, discoveryDir, listProcesses, processRoot, type ProcessInfo } from './discovery';
+import { describe, describeGroup, discoveryDir, fleetLabel, groupProcesses, listProcesses, processRoot, type FleetRef, type ProcessGroup, type ProcessInfo } from './discovery';
+import { firstAnswer, fleetOrderOf, newFleetOrder } from './fleet';
 import { REMOVE_LIVE_HOLD } from './editorFeatures';
 import type { HoldsNode } from './holdsView';
 import type { BrowsersProvider, BrowserNode, BrowserEvalView } from './browsersView';
@@ -33,8 +36,25 @@ export interface Parts {
 export function processTarget(p: ProcessInfo): Target {
     return {
         key: `pid:${p.pid}`, label: describe(p).label, host: p.host, port: p.lspPort, token: p.token,
-        pid: p.pid, cwd: p.cwd, discoveryFile: p.file, root: processRoot(p),
+        pid: p.pid, cwd: p.cwd, discoveryFile: p.file, root: processRoot(p), started: p.started,
+        ...(p.fleet ? { fleet: p.fleet } : {}),
     };
+}
+
+/** Attach a pick's group (a process, or every worker of a fleet) and report as `attachTo` does. */
+export async function attachGroup(parts: Parts, g: ProcessGroup, quiet = false): Promise<void> {
+    if (g.kind === 'process') {
+        await attachTo(parts, processTarget(g.proc), quiet);
+        return;
+    }
+    try {
+        const conns = await parts.conns.attachFleet(g.fleet, g.workers.map(processTarget));
+        if (!quiet) {
+            parts.ui.info(`attached to ${fleetLabel(g.fleet, conns.length)}`);
+        }
+    } catch (e) {
+        parts.ui.error((e as Error).message);
+    }
 }
 
 /** The Target of the manual settings `otrace.host/port/token`, or undefined when not set. */
@@ -127,6 +147,36 @@ async function pickConnection(parts: Parts): Promise<OTraceConnection | undefine
     return picked?.conn;
 }
 
+/**
+ * The process or fleet a command addresses: the only attached one, else a quick pick of each
+ * fleet (as one entry) and each other process; `workers`: each worker of a fleet is offered too
+ * (the console may address one worker).
+ */
+async function pickAddress(parts: Parts, workers: boolean): Promise<{ conn?: OTraceConnection; fleet?: FleetRef } | undefined> {
+    const items: (vscode.QuickPickItem & { conn?: OTraceConnection; fleet?: FleetRef })[] = [];
+    for (const g of parts.conns.groups()) {
+        const live = g.conns.filter((c) => c.state === 'connected');
+        if (!live.length) {
+            continue;
+        }
+        if (!g.fleet) {
+            items.push({ label: live[0].label, description: `${live[0].target.host}:${live[0].target.port}`, conn: live[0] });
+            continue;
+        }
+        items.push({ label: fleetLabel(g.fleet, live.length), description: 'every worker', fleet: g.fleet });
+        if (workers) {
+            items.push(...parts.conns.workersOf(g.fleet.id).map((c) => ({ label: `worker ${c.target.pid}`, description: `of ${g.fleet!.name}`, conn: c })));
+        }
+    }
+    if (items.length <= 1) {
+        if (!items.length) {
+            parts.ui.error(NOT_ATTACHED);
+        }
+        return items[0];
+    }
+    return parts.ui.pick(items, workers ? 'otrace process, fleet (every worker) or one worker' : 'otrace process or fleet');
+}
+
 /** What turning safe mode off allows, said in its confirmation. */
 export const SAFE_MODE_OFF_DETAIL = 'Safe mode off lets every client of this process (this editor, other editors, consoles) '
     + 'run code in the application: exec and run in the console, calls and assignments in expressions (hovers, Watch, '
@@ -148,8 +198,43 @@ function liveHoldOf(parts: Parts, args: unknown[]): { conn: OTraceConnection; na
 /** Remove the live hold `name` of `conn` (`otrace/unpatch`, allowed in safe mode) and say so. */
 async function removeLiveHold(parts: Parts, conn: OTraceConnection, name: string): Promise<void> {
     const where = conn.liveHolds.find((p) => p.name === name)?.liveHold;
-    await conn.unpatch(name);
-    parts.ui.info(`removed the live hold of ${name}${where ? ` (line ${where.line})` : ''}: requests reaching it no longer wait`);
+    const fleet = conn.target.fleet;
+    if (fleet) {         // a fleet order: every worker, and the workers that start later
+        const order = newFleetOrder();
+        firstAnswer(await Promise.allSettled(parts.conns.workersOf(fleet.id).map((c) => c.unpatch(name, order))));
+    } else {
+        await conn.unpatch(name);
+    }
+    parts.ui.info(`removed the live hold of ${name}${where ? ` (line ${where.line})` : ''}${fleet ? ` in every worker of ${fleet.name}` : ''}: requests reaching it no longer wait`);
+}
+
+/**
+ * Send a fleet order to every connected worker of `fleet` at once (the same id: logged once,
+ * applied once per worker); the first worker's answer, or its error when no worker took it.
+ */
+async function sendFleetOrder(parts: Parts, fleet: FleetRef, order: NonNullable<ReturnType<typeof fleetOrderOf>>): Promise<any> {
+    const workers = parts.conns.workersOf(fleet.id);
+    const results = await Promise.allSettled(workers.map((c) => (order.kind === 'execute'
+        ? c.executeServerCommand(order.command, order.args) : c.request(order.method, order.params))));
+    return firstAnswer(results);      // a worker that missed it applies it from the fleet's order log
+}
+
+/**
+ * `otrace/resume {all: true}` to every connection of `targets` at once (a fleet's workers in
+ * parallel); errors are shown one each. Resolves to the number of requests resumed.
+ */
+async function resumeAll(parts: Parts, targets: OTraceConnection[]): Promise<number> {
+    const counts = await Promise.all(targets.map(async (conn) => {
+        try {
+            const ids = (await conn.resume({ all: true })).resumed;
+            conn.forget(ids);
+            return ids.length;
+        } catch (e) {
+            parts.ui.error((e as Error).message, conn.key);
+            return 0;
+        }
+    }));
+    return counts.reduce((a, b) => a + b, 0);
 }
 
 /** Register every command; returns their disposables. */
@@ -165,9 +250,9 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
     });
     return [
         reg('otrace.attach', async () => {
-            const procs = listProcesses(currentDiscoveryDir());
+            const groups = groupProcesses(listProcesses(currentDiscoveryDir()));
             const manual = manualTarget();
-            const items: (vscode.QuickPickItem & { target: Target })[] = procs.map((p) => ({ ...describe(p), target: processTarget(p) }));
+            const items: (vscode.QuickPickItem & { group?: ProcessGroup; target?: Target })[] = groups.map((g) => ({ ...describeGroup(g), group: g }));
             if (manual) {
                 items.push({ label: `${manual.label} (settings)`, description: 'otrace.host / otrace.port / otrace.token', target: manual });
             }
@@ -175,8 +260,10 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
                 ui.error(`no running otrace process found in ${currentDiscoveryDir()}; set otrace.host/otrace.port/otrace.token to attach by hand`);
                 return;
             }
-            const picked = await ui.pick(items, 'Attach to a running otrace process');
-            if (picked) {
+            const picked = await ui.pick(items, 'Attach to a running otrace process (a fleet: every worker)');
+            if (picked?.group) {
+                await attachGroup(parts, picked.group);
+            } else if (picked?.target) {
                 await attachTo(parts, picked.target);
             }
         }),
@@ -189,15 +276,19 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
             await attachTo(parts, target);
         }),
         reg('otrace.detach', async () => {
-            const conn = await pickConnection(parts);
-            if (conn) {
-                await conns.detach(conn.key);
+            const picked = await pickAddress(parts, false);
+            if (picked?.fleet) {
+                await conns.detachFleet(picked.fleet.id);
+            } else if (picked?.conn) {
+                await conns.detach(picked.conn.key);
             }
         }),
         reg('otrace.openConsole', async () => {
-            const conn = await pickConnection(parts);
-            if (conn) {
-                openConsole(conn);
+            const picked = await pickAddress(parts, true);
+            if (picked?.fleet) {
+                openConsole(conns.workersOf(picked.fleet.id), undefined, picked.fleet);
+            } else if (picked?.conn) {
+                openConsole([picked.conn]);
             }
         }),
         reg('otrace.refresh', async () => {
@@ -237,7 +328,7 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
                 ui.error('that request is no longer held');
                 return;
             }
-            openConsole(h.conn, `cd ${holdDirectory(h.hold.id)}`);
+            openConsole([h.conn], `cd ${holdDirectory(h.hold.id)}`);
         }),
         reg('otrace.holds.openWebClient', async (arg?: unknown) => {
             const [h] = holdsOf(parts, arg, holdsView.selection);
@@ -256,17 +347,7 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
                 ui.error(NOT_ATTACHED);
                 return;
             }
-            let resumed = 0;
-            for (const conn of attached) {
-                try {
-                    const ids = (await conn.resume({ all: true })).resumed;
-                    resumed += ids.length;
-                    conn.forget(ids);
-                } catch (e) {
-                    ui.error((e as Error).message);
-                }
-            }
-            if (!resumed) {
+            if (!(await resumeAll(parts, attached))) {
                 ui.info('no request is held');
             }
         }),
@@ -322,24 +403,31 @@ export function registerCommands(parts: Parts, holdsView: vscode.TreeView<HoldsN
             if (!conn) {
                 throw new Error('that process is no longer attached');
             }
+            const fleet = conn.target.fleet;
             let result: any;
             try {
-                result = await conn.executeServerCommand<any>(command, args);
+                if (fleet && command === 'otrace.resumeAll') {    // "Resume all in the fleet": every worker's holds
+                    await resumeAll(parts, conns.workersOf(fleet.id));
+                    return undefined;
+                }
+                const order = fleet ? fleetOrderOf(command, args, newFleetOrder()) : undefined;
+                result = order ? await sendFleetOrder(parts, fleet!, order) : await conn.executeServerCommand<any>(command, args);
             } catch (e) {
                 ui.error((e as Error).message, key);
                 return undefined;
             }
+            const everywhere = fleet ? ` in every worker of ${fleet.name}` : '';
             if (command === 'otrace.traceFunction') {
-                ui.info(`tracing ${result?.name ?? args[1]}`);
+                ui.info(`tracing ${result?.name ?? args[1]}${everywhere}`);
             } else if (command === 'otrace.holdHere') {
-                await conn.refreshPatches();
-                ui.info(`every request reaching line ${result?.line} of ${result?.name} now waits (live hold ${result?.label}); `
+                await Promise.all((fleet ? conns.workersOf(fleet.id) : [conn]).map((c) => c.refreshPatches()));
+                ui.info(`every request reaching line ${result?.line} of ${result?.name}${everywhere} now waits (live hold ${result?.label}); `
                     + 'remove it with "otrace: Remove Live Hold...", its trash button under Held Requests > Live holds, or the lightbulb on that line');
             } else if (command === 'otrace.unpatch') {
-                await conn.refreshPatches();
-                ui.info(`removed the live hold of ${args[0]}: requests reaching it no longer wait`);
+                await Promise.all((fleet ? conns.workersOf(fleet.id) : [conn]).map((c) => c.refreshPatches()));
+                ui.info(`removed the live hold of ${args[0]}${everywhere}: requests reaching it no longer wait`);
             } else if (command === 'otrace.untrace') {
-                ui.info(`${args[0]} is no longer traced`);
+                ui.info(`${args[0]} is no longer traced${everywhere}`);
             } else if (command === 'otrace.showTraces') {
                 const ids: string[] = result?.traceIds ?? [];
                 if (!ids.length) {

@@ -7,7 +7,9 @@
  * actions back to *this* process (several processes may be attached at once, so the client's own
  * global registration of those commands is switched off; see `OTraceLanguageClient`). Its code actions,
  * lenses, hovers and diagnostics of a document follow the document's `DocScope` (`processScope.ts`:
- * none when another process answers for it, labelled "[pid N]" when several do).
+ * none when another process answers for it, labelled "[pid N]" when several do; the workers of one
+ * fleet answer once, each still showing its own holds' Resume lenses and held values' hovers, and
+ * hand their diagnostics to `fleetDiagnostics`, which shows the fleet's once).
  *
  * Thread-safety: VS Code extensions run on one thread; all methods are called from it.
  */
@@ -17,8 +19,8 @@ import {
     CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, RevealOutputChannelOn, State, StreamInfo,
 } from 'vscode-languageclient/node';
 import { coalesced } from './coalesce';
-import { processEnded } from './discovery';
-import { ALONE, firstDefLine, labelled, LOADED_TTL_MS, processIndependent, saysNotLoaded, type DocScope } from './processScope';
+import { processEnded, type FleetRef } from './discovery';
+import { ALONE, firstDefLine, heldHover, holdItem, labelled, LOADED_TTL_MS, processIndependent, saysNotLoaded, type DocScope } from './processScope';
 import { HeldList, loadHolds } from './heldList';
 import { DEFAULT_STATUS_RANGE, SERVER_COMMAND, type Hold, type HoldsPage, type Patch, type ResumedHold, type ResumeParams, type ServerInfo, type WebClient } from './protocol';
 
@@ -34,6 +36,14 @@ export interface Target {
     discoveryFile?: string;
     /** The folder whose Python files this process's editor features apply to (all files when unset). */
     root?: string;
+    /** When the process started (discovery `started`, seconds): orders a fleet's workers. */
+    started?: number;
+    /** The fleet the process is a worker of (`discovery.ts`). */
+    fleet?: FleetRef;
+    /** A process of another host reached through an `otrace attach --ssh` tunnel: `[user@]host` (`remote.ts`). */
+    remote?: string;
+    /** Called once when the connection is detached for good (e.g. ends the tunnel of a remote process). */
+    release?: () => void;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
@@ -104,9 +114,13 @@ export class OTraceConnection implements vscode.Disposable {
     private readonly loadedCache = new Map<string, { at: number; value: Promise<boolean> }>();
     private readonly diagnosticsSeq = new Map<string, number>();
 
-    /** `scope(uri)`: how this process's items of a document are shown (alone: all, unlabelled). */
+    /**
+     * `scope(uri)`: how this process's items of a document are shown (alone: all, unlabelled);
+     * `fleetDiagnostics`: where a fleet worker's diagnostics go (`Connections` shows the fleet's once).
+     */
     constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel,
-        private readonly scope: (uri: vscode.Uri) => Promise<DocScope> = async () => ALONE) {}
+        private readonly scope: (uri: vscode.Uri) => Promise<DocScope> = async () => ALONE,
+        private readonly fleetDiagnostics: (conn: OTraceConnection, uri: vscode.Uri, diagnostics: vscode.Diagnostic[]) => void = () => undefined) {}
 
     get key(): string { return this.target.key; }
     get label(): string { return this.target.label; }
@@ -157,10 +171,23 @@ export class OTraceConnection implements vscode.Disposable {
             middleware: {
                 provideCodeLenses: async (doc, tok, next) => {
                     const scope = await this.scope(doc.uri);
-                    return scope.serves ? (await next(doc, tok))?.map((l) => {
+                    if (!scope.serves && !scope.worker) {
+                        return [];
+                    }
+                    return (await next(doc, tok))?.flatMap((l) => {
+                        if (holdItem(l.command)) {              // a hold of this process: every worker shows its own
+                            l.command = tagged(routed(key, l.command), scope.worker ?? scope.tag);
+                            return [l];
+                        }
+                        if (!scope.serves) {
+                            return [];
+                        }
                         l.command = tagged(routed(key, l.command), scope.tag);
-                        return l;
-                    }) : [];
+                        if (scope.fleet && l.command?.arguments?.[1] === 'otrace.resumeAll') {
+                            l.command.title = labelled('Resume all in the fleet', scope.tag);   // every worker's holds
+                        }
+                        return [l];
+                    }) ?? [];
                 },
                 resolveCodeLens: async (lens, tok, next) => {
                     const l = await next(lens, tok);
@@ -185,14 +212,27 @@ export class OTraceConnection implements vscode.Disposable {
                 },
                 provideHover: async (doc, pos, tok, next) => {
                     const scope = await this.scope(doc.uri);
-                    const hover = scope.serves ? await next(doc, pos, tok) : undefined;
-                    return hover && scope.tag ? new vscode.Hover([new vscode.MarkdownString(scope.tag), ...hover.contents], hover.range) : hover;
+                    if (!scope.serves && !scope.worker) {
+                        return undefined;
+                    }
+                    const hover = await next(doc, pos, tok);
+                    const held = !!hover && hover.contents.some((c) => heldHover(typeof c === 'string' ? c : c.value));
+                    const tag = held && scope.worker ? scope.worker : scope.tag;
+                    if (!hover || (!scope.serves && !held)) {
+                        return undefined;
+                    }
+                    return tag ? new vscode.Hover([new vscode.MarkdownString(tag), ...hover.contents], hover.range) : hover;
                 },
                 handleDiagnostics: (uri, diagnostics, next) => {
                     const seq = (this.diagnosticsSeq.get(uri.toString()) ?? 0) + 1;
                     this.diagnosticsSeq.set(uri.toString(), seq);
                     void this.scope(uri).then((scope) => {
-                        if (this.diagnosticsSeq.get(uri.toString()) === seq) {   // a later publish won
+                        if (this.diagnosticsSeq.get(uri.toString()) !== seq) {   // a later publish won
+                            return;
+                        }
+                        if (scope.fleet) {
+                            this.fleetDiagnostics(this, uri, diagnostics);
+                        } else {
                             next(uri, scope.tag ? diagnostics.map((d) => Object.assign(d, { message: labelled(d.message, scope.tag) })) : diagnostics);
                         }
                     });
@@ -349,6 +389,11 @@ export class OTraceConnection implements vscode.Disposable {
         return this.request<T>('workspace/executeCommand', { command, arguments: args });
     }
 
+    /** Show `diagnostics` for `uri` in this connection's collection (a fleet's, merged by `Connections`). */
+    setDiagnostics(uri: vscode.Uri, diagnostics: vscode.Diagnostic[]): void {
+        this.client?.diagnostics?.set(uri, diagnostics);
+    }
+
     /** The held requests, oldest first. */
     get holds(): Hold[] {
         return this.held.holds;
@@ -420,9 +465,9 @@ export class OTraceConnection implements vscode.Disposable {
         this.changed.fire('safeMode');
     }
 
-    /** Remove the patch `name` (a live hold): `otrace/unpatch`, allowed in safe mode. */
-    async unpatch(name: string): Promise<void> {
-        await this.request('otrace/unpatch', { name });
+    /** Remove the patch `name` (a live hold): `otrace/unpatch`, allowed in safe mode; `fleetOrder`: for every worker of its fleet. */
+    async unpatch(name: string, fleetOrder?: string): Promise<void> {
+        await this.request('otrace/unpatch', fleetOrder ? { name, fleetOrder } : { name });
         await this.refreshPatches();
     }
 

@@ -6,6 +6,9 @@
  * asynchronous output (`otrace/output`, trace events) printed above the line being typed; `edit NAME`
  * opens the running function in an editor, whose save patches it. Every
  * text from the server is written `visible` (escapes shown as text: `\x1b`), never raw.
+ * A fleet's console (issue 20) addresses every worker: a session per worker, each line sent to all
+ * of them with ONE `fleetOrder` id (a standing command such as `trace` is logged once for the
+ * fleet), each worker's output led by "[pid N]"; completion asks the first worker.
  *
  * Thread-safety: single-threaded (the extension host).
  */
@@ -17,6 +20,9 @@ import type { OTraceConnection } from './connection';
 import { ShellSession } from './shellSession';
 import { applyCompletion, crlf, LineEditor, visible } from './lineEditor';
 import type { CommandResult } from './protocol';
+import { fleetLabel, type FleetRef } from './discovery';
+import { ledBy, newFleetOrder } from './fleet';
+import { processTag } from './processScope';
 import { isSafeModeRefusal } from './ui';
 
 export class OTraceConsole implements vscode.Pseudoterminal {
@@ -28,43 +34,97 @@ export class OTraceConsole implements vscode.Pseudoterminal {
     private queue: Promise<void> = Promise.resolve();
     private lastTab = '';
     private repeatTimer: NodeJS.Timeout | undefined;
-    private session: ShellSession | undefined;
+    private sessions: { tag: string; session: ShellSession }[] = [];
     private closed = false;
 
-    /** `initialLine` runs first (e.g. `cd` to a hold's directory for "Open in Console"). */
-    constructor(private readonly conn: OTraceConnection, private readonly initialLine?: string) {}
+    /**
+     * A console of `members` (one process, or every worker of `fleet`); `initialLine` runs first
+     * (e.g. `cd` to a hold's directory for "Open in Console").
+     */
+    constructor(private readonly members: OTraceConnection[], private readonly initialLine?: string, private readonly fleet?: FleetRef) {}
+
+    private get title(): string {
+        return this.fleet ? fleetLabel(this.fleet, this.members.length) : this.members[0].label;
+    }
 
     open(): void {
-        this.writer.fire(crlf(`otrace object shell of ${this.conn.label} (TAB completes, Up/Down: history)\n`));
+        this.writer.fire(crlf(this.fleet
+            ? `otrace object shell of ${this.title}: each line goes to every worker, their output led by [pid N] (TAB completes, Up/Down: history)\n`
+            : `otrace object shell of ${this.title} (TAB completes, Up/Down: history)\n`));
         this.editor.setBusy(true);
-        const { host, port, token } = this.conn.target;
         const print = (text: string) => this.writer.fire(this.editor.printAbove(text));
-        ShellSession.open({ host, port, token }, print).then((session) => {
+        void Promise.allSettled(this.members.map(async (conn) => {
+            const tag = this.fleet ? processTag({ ...conn.target, label: conn.label }) : '';
+            const { host, port, token } = conn.target;
+            const session = await ShellSession.open({ host, port, token }, (t) => print(tag ? ledBy(tag, t) : t));
+            return { tag, session, conn };
+        })).then((results) => {
+            const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
             if (this.closed) {
-                session.dispose();
+                opened.forEach((o) => o.session.dispose());
                 return;
             }
-            this.session = session;
-            session.onClose(() => {
-                this.session = undefined;
-                print(`[${this.conn.label}: connection closed; open a new console to reconnect]`);
-            });
+            const errors = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+            if (!opened.length) {
+                this.writer.fire(crlf(`error: ${visible(errors[0] ?? 'no process', true)}\n(this console is not connected: close this terminal and open a new console to try again)\n`));
+                return;
+            }
+            errors.forEach((e) => print(`error: ${visible(e, true)}`));
+            this.sessions = opened.map(({ tag, session }) => ({ tag, session }));
+            for (const { tag, session, conn } of opened) {
+                session.onClose(() => {
+                    this.sessions = this.sessions.filter((x) => x.session !== session);
+                    print(`[${tag ? `${tag} ` : ''}${conn.label}: connection closed${this.sessions.length ? '' : '; open a new console to reconnect'}]`);
+                });
+            }
             void this.run(this.initialLine ?? '');
-        }, (e: Error) => this.writer.fire(crlf(`error: ${visible(e.message, true)}\n(this console is not connected: close this terminal and open a new console to try again)\n`)));
+        });
     }
 
     close(): void {
         this.closed = true;
         this.stopRepeat();
-        this.session?.dispose();
-        this.session = undefined;
+        this.sessions.forEach((s) => s.session.dispose());
+        this.sessions = [];
     }
 
     private request<T>(method: string, params: object): Promise<T> {
-        if (!this.session) {
+        const first = this.sessions[0];
+        if (!first) {
             return Promise.reject(new Error('not connected'));
         }
-        return this.session.request<T>(method, params);
+        return first.session.request<T>(method, params);
+    }
+
+    /**
+     * `otrace/command` with `line` on every session (one in a process's console); in a fleet's
+     * console one fleet order id for all. The answers, each worker's output led by its tag; the
+     * first answer gives the prompt, edit, repeat and quit.
+     */
+    private async command(line: string): Promise<{ first: CommandResult; output: string; error: boolean }> {
+        if (!this.sessions.length) {
+            throw new Error('not connected');
+        }
+        const params = this.fleet && line.trim() ? { line, fleetOrder: newFleetOrder() } : { line };
+        const results = await Promise.allSettled(this.sessions.map((s) => s.session.request<CommandResult>('otrace/command', params)));
+        const outputs: string[] = [];
+        let first: CommandResult | undefined;
+        let error = false;
+        results.forEach((r, i) => {
+            const tag = this.sessions[i]?.tag ?? '';
+            const text = r.status === 'fulfilled' ? r.value.output : `error: ${(r.reason as Error).message}`;
+            if (r.status === 'fulfilled') {
+                first ??= r.value;
+                error ||= r.value.error;
+            }
+            if (text) {
+                outputs.push(tag ? ledBy(tag, text.endsWith('\n') ? text : text + '\n') : text);
+            }
+        });
+        if (!first) {
+            throw new Error((results[0] as PromiseRejectedResult).reason.message);
+        }
+        return { first, output: outputs.join(''), error };
     }
 
     /** Run `line` (serialised: one command at a time) and print its output and the next prompt. */
@@ -73,13 +133,15 @@ export class OTraceConsole implements vscode.Pseudoterminal {
             this.editor.setBusy(true);
             let out = '';
             try {
-                const r = await this.request<CommandResult>('otrace/command', { line });
+                const { first: r, output, error } = await this.command(line);
                 this.editor.prompt = r.prompt || this.editor.prompt;
-                out = r.output;
-                if (r.error && isSafeModeRefusal(r.output)) {
+                out = output;
+                if (error && isSafeModeRefusal(output)) {
                     out += `${out.endsWith('\n') ? '' : '\n'}(in VS Code: "otrace: Allow Code Execution (turn safe mode off)" in the command palette)`;
                 }
-                if (r.edit) {
+                if (r.edit && this.fleet) {
+                    out += `${out ? '\n' : ''}(edit: open a console of one worker to edit a function there)`;
+                } else if (r.edit) {
                     const where = await this.openEdit(r.edit.name, r.edit.source);
                     out += `${out ? '\n' : ''}(edit: ${r.edit.name} is open in the editor (${where}): save it to patch the running function, close it unsaved to cancel)`;
                 }
@@ -140,8 +202,7 @@ export class OTraceConsole implements vscode.Pseudoterminal {
         const ms = vscode.workspace.getConfiguration('otrace').get<number>('repeatIntervalMs', 1000);
         this.repeatTimer = setInterval(async () => {
             try {
-                const r = await this.request<CommandResult>('otrace/command', { line });
-                this.writer.fire(this.editor.printAbove(r.output));
+                this.writer.fire(this.editor.printAbove((await this.command(line)).output));
             } catch (e) {
                 this.stopRepeat();
                 this.writer.fire(this.editor.printAbove(`error: ${(e as Error).message}`));
@@ -200,11 +261,12 @@ export class OTraceConsole implements vscode.Pseudoterminal {
     }
 }
 
-/** Open a console terminal on `conn`; `initialLine` runs first. */
-export function openConsole(conn: OTraceConnection, initialLine?: string): vscode.Terminal {
+/** Open a console terminal on `members` (one process, or every worker of `fleet`); `initialLine` runs first. */
+export function openConsole(members: OTraceConnection[], initialLine?: string, fleet?: FleetRef): vscode.Terminal {
+    const pty = new OTraceConsole(members, initialLine, fleet);
     const terminal = vscode.window.createTerminal({
-        name: `otrace: ${conn.label}`,
-        pty: new OTraceConsole(conn, initialLine),
+        name: `otrace: ${fleet ? fleetLabel(fleet, members.length) : members[0].label}`,
+        pty,
         iconPath: new vscode.ThemeIcon('terminal'),
     });
     terminal.show();

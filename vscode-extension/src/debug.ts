@@ -4,7 +4,8 @@
  * (docs/PROTOCOL.md "## DAP"). Holds are paused threads; the server keeps serving.
  *
  * - `OTraceDebugConfigurationProvider` resolves an attach configuration through discovery: the
- *   process given by `pid`, else the only attached one (several attached: a quick pick of those), else
+ *   process given by `pid`, else the only attached one (or the first worker of the only attached
+ *   fleet: the session is attached with `fleet: true`; several attached: a quick pick of those), else
  *   the only one running from the workspace, else a quick pick (like "Attach to Process..."). It fills `host`, `dapPort` and the `token` from the discovery file at
  *   each start: the token is never written to launch.json.
  * - `OTraceDebugAdapterFactory` connects VS Code to `host:dapPort` (a `DebugAdapterServer`); the
@@ -18,7 +19,7 @@
  */
 import * as vscode from 'vscode';
 import { rewriteAdapterMessage } from './debugMessages';
-import { autoAttachCandidate, describe, type ProcessInfo } from './discovery';
+import { autoAttachCandidate, describe, groupProcesses, type ProcessInfo } from './discovery';
 import type { Ui } from './ui';
 
 export const DEBUG_TYPE = 'otrace';
@@ -71,8 +72,10 @@ export async function chooseProcess(env: DebugEnv, pid: number | undefined): Pro
     }
     const pids = new Set(env.attached?.() ?? []);
     const attached = procs.filter((p) => pids.has(p.pid));
-    if (attached.length === 1) {
-        return attached[0];
+    const attachedGroups = groupProcesses(attached);
+    if (attachedGroups.length === 1) {     // one process, or the workers of one fleet: its first worker
+        const g = attachedGroups[0];
+        return g.kind === 'process' ? g.proc : g.workers[0];
     }
     const mine = attached.length ? undefined : autoAttachCandidate(procs, env.folders());
     if (mine) {
@@ -82,12 +85,15 @@ export async function chooseProcess(env: DebugEnv, pid: number | undefined): Pro
     return picked?.proc;
 }
 
-/** `config` completed for process `p`: pid, host, dapPort and token (from its discovery file). */
+/**
+ * `config` completed for process `p`: pid, host, dapPort and token (from its discovery file); a
+ * fleet worker's gets `fleet: true`, which makes its breakpoints fleet orders (every worker's).
+ */
 export function attachConfiguration(config: vscode.DebugConfiguration, p: ProcessInfo): vscode.DebugConfiguration {
     if (p.dapPort === null) {
         throw new Error(`process ${p.pid} serves no DAP endpoint (otrace was started with dap_port=None)`);
     }
-    return { ...config, pid: p.pid, host: p.host, dapPort: p.dapPort, token: p.token };
+    return { ...config, pid: p.pid, host: p.host, dapPort: p.dapPort, token: p.token, ...(p.fleet ? { fleet: true } : {}) };
 }
 
 /** Resolves `otrace` configurations through discovery (see the module docstring). */

@@ -2,9 +2,11 @@
  * Discovery of running otrace processes (docs/PROTOCOL.md "Finding and connecting").
  *
  * Each process with an embedded otrace language server writes
- * `<runtime dir>/otrace/otrace-<pid>.json` = `{pid, argv, cwd, host, lsp_port, dap_port, token, started}`
- * (`$XDG_RUNTIME_DIR`, else `~/.cache`). This module reads them, skips dead or unreadable ones,
- * describes them for a quick pick and picks the one to attach to automatically.
+ * `<runtime dir>/otrace/otrace-<pid>.json` = `{pid, argv, cwd, host, lsp_port, dap_port, token, started,
+ * ppid, fleet}` (`$XDG_RUNTIME_DIR`, else `~/.cache`). This module reads them, skips dead or
+ * unreadable ones, groups the workers of one fleet (`fleet.id`; docs/PROTOCOL.md
+ * "Fleets"), describes processes and fleets for a quick pick and picks the one to attach to
+ * automatically.
  * Pure Node (no `vscode` import): unit-tested directly.
  */
 import * as fs from 'fs';
@@ -23,7 +25,19 @@ export interface ProcessInfo {
     token: string;
     started: number;
     file: string;
+    /** The parent's pid (null from a server before fleets). */
+    ppid: number | null;
+    /** The fleet the process is a worker of (null: a process alone, or a server before fleets). */
+    fleet: FleetRef | null;
 }
+
+/** A fleet as a discovery record names it: `id` groups the workers, `name` is shown. */
+export interface FleetRef { id: string; name: string }
+
+/** What a process pick lists: a process alone, or the workers of one fleet (ordered by start, then pid). */
+export type ProcessGroup =
+    | { kind: 'process'; proc: ProcessInfo }
+    | { kind: 'fleet'; fleet: FleetRef; workers: ProcessInfo[] };
 
 /** The directory holding discovery files: `override`, else `$XDG_RUNTIME_DIR/otrace`, else `~/.cache/otrace`. */
 export function discoveryDir(env: NodeJS.ProcessEnv = process.env, override = ''): string {
@@ -59,6 +73,62 @@ export function parseDiscovery(text: string, file: string): ProcessInfo | undefi
         pid: d.pid, argv: Array.isArray(d.argv) ? d.argv.map(String) : [], cwd: String(d.cwd ?? ''),
         host: typeof d.host === 'string' && d.host ? d.host : '127.0.0.1', lspPort: d.lsp_port,
         dapPort: typeof d.dap_port === 'number' ? d.dap_port : null, token: d.token, started: typeof d.started === 'number' ? d.started : 0, file,
+        ppid: typeof d.ppid === 'number' ? d.ppid : null, fleet: fleetOf(d.fleet),
+    };
+}
+
+/** A record's `fleet`: `{id, name}` with a non-empty string id (the name defaults to the id), else null. */
+function fleetOf(f: any): FleetRef | null {
+    if (!f || typeof f !== 'object' || typeof f.id !== 'string' || !f.id) {
+        return null;
+    }
+    return { id: f.id, name: typeof f.name === 'string' && f.name ? f.name : f.id };
+}
+
+/**
+ * The processes grouped for a pick: the workers of one fleet (same `fleet.id`) as one group, in
+ * the order of their oldest worker; `procs` is oldest first (as `listProcesses` gives them).
+ */
+export function groupProcesses(procs: ProcessInfo[]): ProcessGroup[] {
+    const groups: ProcessGroup[] = [];
+    const fleets = new Map<string, Extract<ProcessGroup, { kind: 'fleet' }>>();
+    for (const proc of [...procs].sort((a, b) => a.started - b.started || a.pid - b.pid)) {
+        if (!proc.fleet) {
+            groups.push({ kind: 'process', proc });
+            continue;
+        }
+        let g = fleets.get(proc.fleet.id);
+        if (!g) {
+            g = { kind: 'fleet', fleet: proc.fleet, workers: [] };
+            fleets.set(proc.fleet.id, g);
+            groups.push(g);
+        }
+        g.workers.push(proc);
+    }
+    return groups;
+}
+
+/** The workers of fleet `id` among `procs`, oldest first. */
+export function fleetWorkers(procs: ProcessInfo[], id: string): ProcessInfo[] {
+    const g = groupProcesses(procs).find((x) => x.kind === 'fleet' && x.fleet.id === id);
+    return g?.kind === 'fleet' ? g.workers : [];
+}
+
+/** "torna_fleet.py — fleet of 4 workers". */
+export function fleetLabel(fleet: FleetRef, workers: number): string {
+    return `${fleet.name} — fleet of ${workers} worker${workers === 1 ? '' : 's'}`;
+}
+
+/** A quick-pick item for a group: a process as `describe`, a fleet as its name and worker count, its pids and cwd. */
+export function describeGroup(g: ProcessGroup, nowSeconds = Date.now() / 1000): { label: string; description: string; detail: string } {
+    if (g.kind === 'process') {
+        return describe(g.proc, nowSeconds);
+    }
+    const first = g.workers[0];
+    return {
+        label: fleetLabel(g.fleet, g.workers.length),
+        description: first.cwd,
+        detail: `workers ${g.workers.map((w) => w.pid).join(', ')} — ${first.argv.join(' ')}, started ${formatAge(nowSeconds - first.started)} ago`,
     };
 }
 
@@ -162,6 +232,12 @@ export function processRoot(p: ProcessInfo): string | undefined {
         root = path.dirname(root);
     }
     return root;
+}
+
+/** The process or fleet to attach to automatically: the only one running from the workspace, else undefined. */
+export function autoAttachGroup(procs: ProcessInfo[], folders: string[]): ProcessGroup | undefined {
+    const mine = groupProcesses(procs.filter((p) => runsFrom(p, folders)));
+    return mine.length === 1 ? mine[0] : undefined;
 }
 
 /** The process to attach to automatically: the only one running from the workspace, else undefined. */

@@ -14,7 +14,7 @@ import { attachTo, currentDiscoveryDir, manualTarget, processTarget, registerCom
 import { Connections } from './connections';
 import { registerDebugging } from './debug';
 import { StatusBar } from './status';
-import { autoAttachCandidate, listProcesses, runsFrom } from './discovery';
+import { autoAttachGroup, listProcesses, runsFrom } from './discovery';
 import { HeldLineDecorations } from './editorFeatures';
 import { HoldsProvider, type HoldsNode } from './holdsView';
 import { OshFileSystem, reopenEmptyOshWorkspace } from './oshFileSystem';
@@ -33,7 +33,7 @@ function writeMarker(conns: Connections): void {
         return;
     }
     const state = conns.all.map((c) => ({
-        key: c.key, state: c.state, holds: c.holds.length, webClients: c.webClients.length, safeMode: c.safeMode,
+        key: c.key, state: c.state, fleet: c.target.fleet?.id, remote: c.target.remote, holds: c.holds.length, webClients: c.webClients.length, safeMode: c.safeMode,
         liveHolds: c.liveHolds.map((p) => p.name),
     }));
     try {
@@ -49,9 +49,9 @@ function fileFolders(): string[] {
 }
 
 /**
- * Attach to the only process running from the workspace (or to the manual settings when nothing is
- * attached), unless one from the workspace is attached already. Called at activation and every 2 s,
- * so a restarted app is found again.
+ * Attach to the only process (or fleet: all its workers) running from the workspace (or to the
+ * manual settings when nothing is attached), unless one from the workspace is attached already.
+ * Called at activation and every 2 s, so a restarted app is found again.
  */
 async function autoAttach(parts: Parts, log: vscode.LogOutputChannel, polling: boolean): Promise<void> {
     const cfg = vscode.workspace.getConfiguration('otrace');
@@ -71,10 +71,19 @@ async function autoAttach(parts: Parts, log: vscode.LogOutputChannel, polling: b
     if (procs.some((p) => attachedKeys.has(processTarget(p).key) && runsFrom(p, folders))) {
         return;
     }
-    const candidate = autoAttachCandidate(procs, folders);
-    if (candidate && !attachedKeys.has(processTarget(candidate).key)) {
+    const candidate = autoAttachGroup(procs, folders);
+    if (candidate) {
         // retried every 2 s: failures go to the log, not to a popup each time
-        await parts.conns.attach(processTarget(candidate)).catch((e: Error) => log.warn(`auto-attach: ${e.message}`));
+        const attached = candidate.kind === 'process' ? parts.conns.attach(processTarget(candidate.proc))
+            : parts.conns.attachFleet(candidate.fleet, candidate.workers.map(processTarget));
+        await attached.catch((e: Error) => log.warn(`auto-attach: ${e.message}`));
+    }
+}
+
+/** Attach the workers of the attached fleets that appeared since (a respawned or added worker). */
+async function followFleets(conns: Connections): Promise<void> {
+    if (conns.fleets.size) {
+        await conns.syncFleets(listProcesses(currentDiscoveryDir()).map(processTarget));
     }
 }
 
@@ -106,7 +115,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const poll = setInterval(() => {
         if (!attaching) {
             attaching = true;
-            void autoAttach(parts, channel, true).finally(() => { attaching = false; });
+            void followFleets(conns).then(() => autoAttach(parts, channel, true)).finally(() => { attaching = false; });
         }
     }, 2000);
 
@@ -118,7 +127,7 @@ export function activate(context: vscode.ExtensionContext): void {
             if (what === 'webClients') {
                 evalView.updateTargets();
             }
-            if (what === 'state' && conn.state === 'closed' && conn.exited) {
+            if (what === 'state' && conn.state === 'closed' && conn.exited && !conn.target.fleet) {   // a fleet's worker: quietly
                 windowUi.info(`${conn.label} exited; detached from it (an app started again from the workspace is attached by itself)`);
             }
             writeMarker(conns);

@@ -1,6 +1,7 @@
 /**
  * The "Held Requests" tree: one node per hold of every attached process (grouped by process when
- * several are attached), led by its request (`GET /?number=77`, so a narrow row still shows the
+ * several are attached; the workers of a fleet are ONE group, their holds in one list, oldest first,
+ * each row led by its worker: "worker 1234 · ..."), led by its request (`GET /?number=77`, so a narrow row still shows the
  * path), then label, age (a countdown when `hold_timeout` is set), function and client ("client
  * gone" once it disconnected); its children are the held function's variables, fetched lazily from
  * `otrace/context`. Above the holds, a "Live holds" node lists the process's "Hold here live"
@@ -12,7 +13,8 @@
 import * as vscode from 'vscode';
 import type { OTraceConnection } from './connection';
 import type { Connections } from './connections';
-import { formatAge } from './discovery';
+import { fleetLabel, formatAge, type FleetRef } from './discovery';
+import { groupByFleet } from './fleet';
 import * as path from 'path';
 import { requestText, summaryText, TraceContext, Variable, type Hold, type LiveHold, type Patch } from './protocol';
 
@@ -20,6 +22,7 @@ export type LivePatch = Patch & { liveHold: LiveHold };
 
 export type HoldsNode =
     | { kind: 'process'; conn: OTraceConnection }
+    | { kind: 'fleet'; fleet: FleetRef }
     | { kind: 'liveHolds'; conn: OTraceConnection }
     | { kind: 'liveHold'; conn: OTraceConnection; patch: LivePatch }
     | { kind: 'hold'; conn: OTraceConnection; hold: Hold }
@@ -33,15 +36,17 @@ export function holdLabel(hold: Hold): string {
 
 /**
  * What follows the row label: "hold_check · 12s · GetHandler.get · from 127.0.0.1" ("resumes in
- * 20s" with a timeout; "client gone · " first once the request's client disconnected).
+ * 20s" with a timeout; "client gone · " first once the request's client disconnected; a fleet's
+ * hold is led by its `worker` pid: "worker 1234 · ...").
  */
-export function holdDescription(hold: Hold, nowSeconds: number): string {
+export function holdDescription(hold: Hold, nowSeconds: number, worker?: number): string {
     const age = nowSeconds - hold.since;
     const remaining = hold.remaining === null ? null : hold.remaining - (age - hold.age);
     const time = remaining === null ? formatAge(age) : `resumes in ${formatAge(Math.max(0, remaining))}`;
     const s = hold.summary;
     const who = s ? [s.remote_ip && `from ${s.remote_ip}`, s.user && `as ${s.user}`].filter(Boolean).join(' ') : '';
-    return [hold.clientGone && 'client gone', hold.label, time, requestText(s) && hold.function, who].filter(Boolean).join(' · ');
+    return [worker !== undefined && `worker ${worker}`, hold.clientGone && 'client gone', hold.label, time, requestText(s) && hold.function, who]
+        .filter(Boolean).join(' · ');
 }
 
 /** The one-line name of a hold wherever it is listed: "GET /?number=77 · hold_check" (or the label alone). */
@@ -85,6 +90,7 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
     readonly onDidChangeTreeData = this.changed.event;
     private readonly holdNodes = new Map<string, Extract<HoldsNode, { kind: 'hold' }>>();
     private readonly processNodes = new Map<string, Extract<HoldsNode, { kind: 'process' }>>();
+    private readonly fleetNodes = new Map<string, Extract<HoldsNode, { kind: 'fleet' }>>();
     private readonly groupNodes = new Map<string, Extract<HoldsNode, { kind: 'liveHolds' }>>();
     private readonly liveNodes = new Map<string, Extract<HoldsNode, { kind: 'liveHold' }>>();
     private readonly contexts = new Map<string, Promise<HoldsNode[]>>();
@@ -161,6 +167,30 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         return rows;
     }
 
+    /**
+     * The rows of a fleet: the live holds of its first worker that has some (a live hold is a fleet
+     * order: every worker has the same), then every worker's holds, oldest first.
+     */
+    private fleetChildren(fleet: FleetRef): HoldsNode[] {
+        const workers = this.conns.all.filter((c) => c.target.fleet?.id === fleet.id);
+        const rows: HoldsNode[] = this.conns.holds().filter((h) => h.conn.target.fleet?.id === fleet.id)
+            .map((h) => this.holdNode(h.conn, h.hold));
+        const live = workers.find((c) => c.liveHolds.length);
+        if (live) {
+            rows.unshift(this.processChildren(live)[0]);
+        }
+        return rows;
+    }
+
+    private fleetNode(fleet: FleetRef): HoldsNode {
+        let node = this.fleetNodes.get(fleet.id);
+        if (!node) {
+            node = { kind: 'fleet', fleet };
+            this.fleetNodes.set(fleet.id, node);
+        }
+        return node;
+    }
+
     private liveNode(conn: OTraceConnection, patch: LivePatch): HoldsNode {
         const key = `${conn.key}/${patch.name}`;
         let node = this.liveNodes.get(key);
@@ -180,9 +210,12 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
 
     getChildren(node?: HoldsNode): vscode.ProviderResult<HoldsNode[]> {
         if (!node) {
-            const conns = this.conns.all;
-            if (conns.length > 1) {
-                return conns.map((conn) => {
+            const groups = groupByFleet(this.conns.all);
+            if (groups.length > 1) {
+                return groups.map(({ fleet, conns: [conn] }) => {
+                    if (fleet) {
+                        return this.fleetNode(fleet);
+                    }
                     let p = this.processNodes.get(conn.key);
                     if (!p || p.conn !== conn) {
                         p = { kind: 'process', conn };
@@ -191,10 +224,13 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
                     return p;
                 });
             }
-            return conns.flatMap((conn) => this.processChildren(conn));
+            return groups.flatMap(({ fleet, conns }) => (fleet ? this.fleetChildren(fleet) : this.processChildren(conns[0])));
         }
         if (node.kind === 'process') {
             return this.processChildren(node.conn);
+        }
+        if (node.kind === 'fleet') {
+            return this.fleetChildren(node.fleet);
         }
         if (node.kind === 'liveHolds') {
             return node.conn.liveHolds.map((p) => this.liveNode(node.conn, p));
@@ -222,8 +258,9 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         if (node.kind === 'liveHold') {
             return this.groupNodes.get(node.conn.key);
         }
-        if ((node.kind === 'hold' || node.kind === 'liveHolds') && this.conns.all.length > 1) {
-            return this.processNodes.get(node.conn.key);
+        if ((node.kind === 'hold' || node.kind === 'liveHolds') && groupByFleet(this.conns.all).length > 1) {
+            const fleet = node.conn.target.fleet;
+            return fleet ? this.fleetNodes.get(fleet.id) : this.processNodes.get(node.conn.key);
         }
         return undefined;
     }
@@ -235,6 +272,16 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
             item.description = `${node.conn.state}, ${node.conn.holds.length} held`;
             item.iconPath = new vscode.ThemeIcon('server-process');
             item.contextValue = 'process';
+            return item;
+        }
+        if (node.kind === 'fleet') {
+            const workers = this.conns.all.filter((c) => c.target.fleet?.id === node.fleet.id);
+            const item = new vscode.TreeItem(fleetLabel(node.fleet, workers.length), vscode.TreeItemCollapsibleState.Expanded);
+            item.id = `fleet:${node.fleet.id}`;
+            item.description = `${workers.reduce((n, c) => n + c.holds.length, 0)} held`;
+            item.tooltip = `workers ${workers.map((c) => `${c.target.pid} (${c.state})`).join(', ')}`;
+            item.iconPath = new vscode.ThemeIcon('server-environment');
+            item.contextValue = 'fleet';
             return item;
         }
         if (node.kind === 'liveHolds') {
@@ -265,7 +312,7 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         const h = node.hold;
         const item = new vscode.TreeItem(holdLabel(h), vscode.TreeItemCollapsibleState.Collapsed);
         item.id = `hold:${h.id}`;
-        item.description = holdDescription(h, this.now());
+        item.description = holdDescription(h, this.now(), node.conn.target.fleet ? node.conn.target.pid : undefined);
         const md = new vscode.MarkdownString();
         md.appendMarkdown(`**${escapeMarkdown(holdTitle(h))}**${h.clientGone ? ' — *client gone* (resuming is harmless: the answer goes nowhere)' : ''}\n\n`);
         if (h.summary) {

@@ -7,6 +7,9 @@
  * When several processes answer, each one's items are labelled "[pid 1234] ..." and the items that
  * do not depend on the process (an edit of the document, e.g. "Insert traceassert hold here") come
  * from the first only; when none answers, the first alone does (its items say "not loaded").
+ * The workers of one fleet (issue 20) answer as ONE process: one worker (the first that loaded the
+ * file, in the fleet's order) gives the file's items once; every worker still shows the items of its
+ * own holds (a Resume lens, a held value's hover) labelled "[pid N]" (`DocScope.worker`).
  * Pure Node (no `vscode` import): unit-tested directly.
  */
 import { inside } from './discovery';
@@ -15,7 +18,7 @@ import { inside } from './discovery';
 export const LOADED_TTL_MS = 5000;
 
 /** An attached process as the scope sees it. */
-export interface Peer { key: string; label: string; pid?: number; root?: string }
+export interface Peer { key: string; label: string; pid?: number; root?: string; fleet?: { id: string; name: string } }
 
 /** How one process's items of one document are shown. */
 export interface DocScope {
@@ -25,6 +28,13 @@ export interface DocScope {
     tag: string;
     /** True for the one process whose process-independent items (document edits) are shown. */
     primary: boolean;
+    /**
+     * A worker of a fleet: "[pid N]", the label of the items of its own holds (shown by every
+     * worker, even when `serves` is false: another worker of the fleet gives the file's items).
+     */
+    worker?: string;
+    /** A worker of a fleet: the fleet's id. */
+    fleet?: string;
 }
 
 /** The scope of a process that is the only one concerned: everything, unlabelled. */
@@ -50,14 +60,50 @@ export function labelled(title: string, tag: string): string {
  * (`candidates`) and, for each, whether it loaded the file (`loaded`, same order).
  */
 export function scopeFor(key: string, candidates: Peer[], loaded: boolean[]): DocScope {
-    const ordered = candidates.map((peer, i) => ({ peer, loaded: loaded[i] })).sort((a, b) => a.peer.key.localeCompare(b.peer.key));
+    // a fleet is one answering unit: its first worker that loaded the file (else its first worker)
+    const units: { peer: Peer; loaded: boolean }[] = [];
+    const fleets = new Map<string, { peer: Peer; loaded: boolean }>();
+    candidates.forEach((peer, i) => {
+        if (!peer.fleet) {
+            units.push({ peer, loaded: loaded[i] });
+            return;
+        }
+        const unit = fleets.get(peer.fleet.id);
+        if (!unit) {
+            const first = { peer, loaded: loaded[i] };
+            fleets.set(peer.fleet.id, first);
+            units.push(first);
+        } else if (loaded[i] && !unit.loaded) {
+            unit.peer = peer;
+            unit.loaded = true;
+        }
+    });
+    const ordered = units.sort((a, b) => a.peer.key.localeCompare(b.peer.key));
     const knowing = ordered.filter((c) => c.loaded).map((c) => c.peer);
     const answering = knowing.length ? knowing : ordered.slice(0, 1).map((c) => c.peer);
-    const me = answering.find((p) => p.key === key);
-    if (!me) {
+    const self = candidates.find((p) => p.key === key);
+    const fleetId = self?.fleet?.id;
+    const unit = fleetId === undefined ? self : answering.find((p) => p.fleet?.id === fleetId);
+    if (!self || !unit || !answering.includes(unit)) {
         return { serves: false, tag: '', primary: false };
     }
-    return { serves: true, tag: answering.length > 1 ? processTag(me) : '', primary: answering[0] === me };
+    const tag = answering.length > 1 ? processTag(unit.fleet ? { key: unit.key, label: `${unit.fleet.name} fleet` } : unit) : '';
+    if (fleetId === undefined) {
+        return { serves: true, tag, primary: answering[0] === unit };
+    }
+    const worker = processTag(self);
+    return unit === self ? { serves: true, tag, primary: answering[0] === unit, worker, fleet: fleetId }
+        : { serves: false, tag: '', primary: false, worker, fleet: fleetId };
+}
+
+/** Whether a code lens is about one hold of its process (its Resume): every fleet worker shows its own. */
+export function holdItem(command: { command: string } | undefined): boolean {
+    return command?.command === 'otrace.resume';
+}
+
+/** Whether a hover shows a value of a request held now (not one held before): every fleet worker shows its own. */
+export function heldHover(text: string): boolean {
+    return /(^|\n)held: /.test(text);
 }
 
 /** The 0-based line of the first `def` of a file (-1 when it has none): where the probe asks. */

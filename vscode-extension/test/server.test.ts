@@ -106,7 +106,7 @@ test('a wrong token is refused with -32004', { timeout: 15000 }, async () => {
 
 test('the console: prompt, a command, TAB completion, its own shell session', { timeout: 20000 }, async () => {
     const fake = { label: 'demo', target: { host: info.host, port: info.lspPort, token: info.token } };
-    const consoles = [new OTraceConsole(fake as any), new OTraceConsole(fake as any, 'cd /osh/recent')];
+    const consoles = [new OTraceConsole([fake] as any), new OTraceConsole([fake] as any, 'cd /osh/recent')];
     const screens = consoles.map((c) => {
         const screen = { text: '' };
         c.onDidWrite((d) => (screen.text += d));
@@ -247,7 +247,7 @@ test('a console that cannot open (wrong token, nothing listening) says why in on
     await new Promise<void>((r) => dead.close(() => r()));
     const targets = [{ host: info.host, port: info.lspPort, token: 'not-the-token' }, { host: '127.0.0.1', port: deadPort, token: 'x' }];
     for (const target of targets) {
-        const console = new OTraceConsole({ label: 'demo', target } as any);
+        const console = new OTraceConsole([{ label: 'demo', target }] as any);
         let text = '';
         console.onDidWrite((d) => (text += d));
         console.open();

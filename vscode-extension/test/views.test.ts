@@ -35,7 +35,7 @@ class FakeConns {
     readonly onDidChange = this.emitter.event;
     constructor(public all: FakeConn[]) {}
     get connected() { return this.all.filter((c) => c.state === 'connected'); }
-    holds() { return this.all.flatMap((conn) => conn.holds.map((h) => ({ conn, hold: h }))); }
+    holds() { return this.all.flatMap((conn) => conn.holds.map((h) => ({ conn, hold: h }))).sort((a, b) => a.hold.since - b.hold.since); }
     fire(what: string) { this.emitter.fire({ conn: this.all[0], what }); }
 }
 
@@ -269,4 +269,35 @@ test('Trace Contexts say what each context is: held, resumed, exception, snapsho
     assert.deepEqual([t({ held: true }), t({}), t({ ctype: 'exceptions' }), t({ ctype: 'traces', label: 'snapshot_respond_75' }), t({ ctype: 'traces' })]
         .map((x) => [contextKind(x).word, contextKind(x).icon]),
     [['held', 'debug-pause'], ['resumed', 'debug-continue'], ['exception', 'error'], ['snapshot', 'device-camera'], ['trace', 'pulse']]);
+});
+
+test('Held Requests: a fleet is one group, every worker\'s holds in one list, oldest first, each led by its worker', async () => {
+    const fleet = { id: 'ppid-100', name: 'torna_fleet.py' };
+    const worker = (pid: number, holds: Hold[]) => Object.assign(new FakeConn(`pid:${pid}`, `torna_fleet.py (pid ${pid})`, holds),
+        { target: { host: '127.0.0.1', port: pid, pid, fleet } });
+    const w1 = worker(101, [hold('a:1', { since: 1003 })]);
+    const w2 = worker(102, [hold('b:1', { since: 1001 }), hold('b:2', { since: 1005 })]);
+    const alone = new FakeConn('pid:9', 'other.py (pid 9)', [hold('c:1')]);
+    const provider = new HoldsProvider(new FakeConns([w1, w2]) as any, () => 1010);
+    try {
+        const rows = (await provider.getChildren()) as HoldsNode[];            // the fleet alone: its rows at the top
+        assert.deepEqual(rows.map((r) => (r.kind === 'hold' ? r.hold.id : r.kind)), ['b:1', 'a:1', 'b:2']);
+        assert.equal(provider.getTreeItem(rows[0]).description, 'worker 102 · hold_check · 9s · GetHandler.get · from 127.0.0.1');
+        assert.match(String(provider.getTreeItem(rows[1]).description), /^worker 101 · /);
+    } finally {
+        provider.dispose();
+    }
+    const mixed = new HoldsProvider(new FakeConns([w1, alone, w2]) as any, () => 1010);
+    try {
+        const groups = (await mixed.getChildren()) as HoldsNode[];              // a fleet and a process: one node each
+        assert.deepEqual(groups.map((g) => mixed.getTreeItem(g).label), ['torna_fleet.py — fleet of 2 workers', 'other.py (pid 9)']);
+        assert.equal(mixed.getTreeItem(groups[0]).description, '3 held');
+        const held = (await mixed.getChildren(groups[0])) as HoldsNode[];
+        assert.equal(held.length, 3);
+        assert.equal(mixed.getParent(held[0]), groups[0]);
+        assert.equal(mixed.getTreeItem(((await mixed.getChildren(groups[1])) as HoldsNode[])[0]).description,
+            'hold_check · 10s · GetHandler.get · from 127.0.0.1');              // a process alone: no worker label
+    } finally {
+        mixed.dispose();
+    }
 });
