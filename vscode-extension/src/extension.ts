@@ -1,7 +1,8 @@
 /**
  * The otrace VS Code extension: attaches to running otrace processes (discovery files or manual
  * settings) through their embedded language server, and shows held requests, trace contexts,
- * /osh/web browsers, a console, editor decorations, the `otrace` debug type (DAP), /osh as `otrace:`
+ * /osh/web browsers, a console, editor decorations, the `otrace` debug type (DAP), fleets of worker
+ * processes as one (`fleet.ts`), processes of other hosts over SSH (`remoteCommand.ts`), /osh as `otrace:`
  * workspace folders, live patches as diffs and tests from contexts (`oshFileSystem.ts`, `patchCommands.ts`,
  * `testgen.ts`). Every disposable goes to
  * `context.subscriptions`. When `OTRACE_VSCODE_MARKER` is set, activation and each connection
@@ -20,6 +21,7 @@ import { HoldsProvider, type HoldsNode } from './holdsView';
 import { OshFileSystem, reopenEmptyOshWorkspace } from './oshFileSystem';
 import { authorityOf, OSH_SCHEME } from './oshPaths';
 import { registerPatchCommands } from './patchCommands';
+import { registerRemote } from './remoteCommand';
 import { PatchesProvider } from './patchesView';
 import { registerTestgen } from './testgen';
 import { TracesProvider } from './tracesView';
@@ -135,6 +137,7 @@ export function activate(context: vscode.ExtensionContext): void {
         new StatusBar(conns),
         new HeldLineDecorations(conns, context.extensionUri),
         ...registerCommands(parts, holdsView),
+        registerRemote(parts, context.globalState),
         oshDiagnostics, osh, patches,
         vscode.workspace.registerFileSystemProvider(OSH_SCHEME, osh, { isCaseSensitive: true }),
         vscode.window.registerFileDecorationProvider(osh),

@@ -1,0 +1,128 @@
+/**
+ * "otrace: Attach to Remote Process...": asks for [user@]host (the recent hosts offered first,
+ * remembered in the global state), lists that host's otrace processes (`otrace ps --ssh HOST
+ * --json`, `remote.ts`) in a quick pick, starts the tunnel (`otrace attach --ssh HOST PID --json`,
+ * kept running while attached) and attaches to its local ports. Detaching (or closing the window)
+ * ends the tunnel with SIGTERM; a tunnel that ends by itself detaches and says why. Failures are
+ * one line (exit status 3: the host is not reachable over ssh). The Python running `otrace` is
+ * `otrace.pythonPath` (`remote.pythonFor`), the ssh options `otrace.sshArguments`.
+ *
+ * Thread-safety: single-threaded (the extension host).
+ */
+import * as vscode from 'vscode';
+import type { Target } from './connection';
+import type { Parts } from './commands';
+import { describe, processRoot, type ProcessInfo } from './discovery';
+import { checkHost, listRemote, pythonFor, RemoteTunnel, rememberHost, type RemoteRunner } from './remote';
+
+/** The global state key of the recent hosts. */
+export const RECENT_HOSTS = 'otrace.remoteHosts';
+const ANOTHER_HOST = 'Another host...';
+
+/** How `otrace` is run now: `otrace.pythonPath` (else found), `otrace.sshArguments`. */
+export function currentRunner(): RemoteRunner {
+    const cfg = vscode.workspace.getConfiguration('otrace');
+    const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+    return { python: pythonFor(cfg.get<string>('pythonPath', ''), process.env, folders), sshArgs: cfg.get<string[]>('sshArguments', []).map(String) };
+}
+
+/** The Target of a remote process reached through `tunnel` (its local ends); detaching closes the tunnel. */
+export function remoteTarget(remote: ProcessInfo, tunnel: RemoteTunnel): Target {
+    const local = tunnel.info;
+    return {
+        key: `ssh:${tunnel.host}:${remote.pid}`, label: `${describe(remote).label} on ${tunnel.host}`,
+        host: local.host, port: local.lspPort, token: local.token, cwd: remote.cwd, root: processRoot(remote),
+        started: remote.started, remote: tunnel.host, release: () => tunnel.close(),
+    };
+}
+
+/** [user@]host: a pick of the recent hosts (and "Another host..."), else an input box. */
+async function askHost(parts: Parts, recent: readonly string[]): Promise<string | undefined> {
+    if (recent.length) {
+        const picked = await parts.ui.pick([...recent.map((label) => ({ label })), { label: ANOTHER_HOST, description: '[user@]host' }],
+            'Attach to a process of which host? ([user@]host, over OpenSSH)');
+        if (!picked || picked.label !== ANOTHER_HOST) {
+            return picked?.label;
+        }
+    }
+    const validate = (v: string) => {
+        try {
+            checkHost(v);
+            return undefined;
+        } catch (e) {
+            return (e as Error).message;
+        }
+    };
+    const typed = await parts.ui.input('[user@]host of the otrace process (over OpenSSH: a Host of ~/.ssh/config works too)', 'deploy@web1', validate);
+    return typed === undefined ? undefined : checkHost(typed);
+}
+
+/** Run `work` with a progress notification saying `title`. */
+function withProgress<T>(title: string, work: () => Promise<T>): Thenable<T> {
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `otrace: ${title}` }, work);
+}
+
+/** The whole command (see the module docstring). */
+export async function attachRemote(parts: Parts, state: vscode.Memento, runner: RemoteRunner = currentRunner()): Promise<void> {
+    const host = await askHost(parts, state.get<string[]>(RECENT_HOSTS, []));
+    if (!host) {
+        return;
+    }
+    await state.update(RECENT_HOSTS, rememberHost(state.get<string[]>(RECENT_HOSTS, []), host));
+    let procs: ProcessInfo[];
+    try {
+        procs = await withProgress(`listing the otrace processes of ${host}...`, () => listRemote(runner, host));
+    } catch (e) {
+        parts.ui.error((e as Error).message);
+        return;
+    }
+    if (!procs.length) {
+        parts.ui.error(`no otrace process runs on ${host} (as that login: discovery files are private to their user)`);
+        return;
+    }
+    const picked = await parts.ui.pick(procs.map((p) => {
+        const d = describe(p);
+        return { ...d, description: `${p.fleet ? `worker of ${p.fleet.name} · ` : ''}${d.description}`, proc: p };
+    }), `Attach to an otrace process on ${host}`);
+    if (!picked) {
+        return;
+    }
+    const attached = parts.conns.get(`ssh:${host}:${picked.proc.pid}`);
+    if (attached && (attached.state === 'connected' || attached.state === 'reconnecting')) {
+        parts.ui.info(`already attached to ${attached.label}`);
+        return;
+    }
+    let tunnel: RemoteTunnel;
+    try {
+        tunnel = await withProgress(`forwarding the ports of process ${picked.proc.pid} on ${host} (ssh -L)...`,
+            () => RemoteTunnel.open(runner, host, picked.proc.pid));
+    } catch (e) {
+        parts.ui.error((e as Error).message);
+        return;
+    }
+    const target = remoteTarget(picked.proc, tunnel);
+    tunnel.onExit((why) => {
+        if (parts.conns.get(target.key)) {
+            parts.ui.error(`${target.label}: the tunnel ended (${why}); detached`);
+            void parts.conns.detach(target.key);
+        }
+    });
+    try {
+        const conn = await parts.conns.attach(target);
+        parts.ui.info(`attached to ${conn.label} (through ssh; "otrace: Detach" closes the tunnel)`);
+    } catch (e) {
+        tunnel.close();
+        parts.ui.error((e as Error).message);
+    }
+}
+
+/** Register "otrace: Attach to Remote Process..."; its disposable. */
+export function registerRemote(parts: Parts, state: vscode.Memento): vscode.Disposable {
+    return vscode.commands.registerCommand('otrace.attachRemote', async () => {
+        try {
+            await attachRemote(parts, state);
+        } catch (e) {
+            parts.ui.error((e as Error).message);
+        }
+    });
+}
