@@ -713,6 +713,7 @@ default); orders that must reach every worker are fleet orders."
 
 (defun otrace--attach-fleet (conn)
   "Make CONN the first of the attached fleet's workers; attach the others."
+  (otrace--quiet-exit conn)
   (setq otrace--workers (list conn))
   (otrace--fleet-poll)
   (setq otrace--fleet-timer (run-at-time otrace-fleet-poll-interval otrace-fleet-poll-interval
@@ -743,10 +744,18 @@ A worker that does not answer yet (starting) is tried again next time."
       (let ((conn (otrace--open (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
                                 (plist-get info :token)
                                 (otrace--connection-name (format "worker %s" (plist-get info :pid))))))
+        (otrace--quiet-exit conn)
         (setq otrace--workers (append otrace--workers (list conn)))
         (otrace--load-holds conn)
         t)
     (error nil)))
+
+(defun otrace--quiet-exit (conn)
+  "Keep the echo area quiet when CONN, a worker, exits while others run."
+  (add-function :around (process-sentinel (jsonrpc--process conn))
+                (lambda (sentinel proc change)
+                  (let ((inhibit-message (and (memq conn otrace--workers) (cdr otrace--workers) t)))
+                    (funcall sentinel proc change)))))
 
 (defun otrace--drop-worker (conn)
   "Forget CONN, a worker of the attached fleet that exited, and its requests.
@@ -900,22 +909,27 @@ the number of held requests."
   "Turn the connected process's safe mode ON (non-nil) or off, after asking.
 Interactively: toggle it.  Turning it off lets this and every other
 client run any code in the process (exec, calls in expressions, edit,
-JavaScript in browsers); the process audits the change."
+JavaScript in browsers); the process audits the change.  Attached to a
+fleet: in every worker (a security setting is never a fleet order)."
   (interactive (list (not (otrace-safe-mode-p))))
-  (let ((pid (plist-get (otrace--info (otrace--connection)) :pid)))
+  (let* ((workers (progn (otrace--connection) (otrace-workers)))
+         (where (if (cdr workers)
+                    (format "the %d workers of fleet %s" (length workers) (plist-get otrace--fleet :name))
+                  (format "pid %s" (otrace--pid (car workers))))))
     (when (or on
               (eq ?y (read-char-choice
-                      (format "Allow code execution in pid %s (exec, calls, edit, JavaScript \
-in browsers; for every client)? (y or n) " pid)
+                      (format "Allow code execution in %s (exec, calls, edit, JavaScript \
+in browsers; for every client)? (y or n) " where)
                       '(?y ?n))))
-      (let ((result (otrace--request 'otrace/command
-                                     (list :line (format "set safe_mode %s" (if on "True" "False"))))))
-        (when (eq (plist-get result :error) t) (otrace--error "%s" (plist-get result :output)))
-        (setf (otrace--info otrace--connection)
-              (plist-put (otrace--info otrace--connection) :safeMode (if on t :json-false)))
-        (force-mode-line-update t)
-        (otrace--message "safe mode %s in pid %s" (if on "on: no code execution" "OFF: code execution allowed")
-                         pid)))))
+      (dolist (conn workers)
+        (let ((result (otrace-with-worker conn
+                        (otrace--request 'otrace/command
+                                         (list :line (format "set safe_mode %s" (if on "True" "False")))))))
+          (when (eq (plist-get result :error) t) (otrace--error "%s" (plist-get result :output)))
+          (setf (otrace--info conn) (plist-put (otrace--info conn) :safeMode (if on t :json-false)))))
+      (force-mode-line-update t)
+      (otrace--message "safe mode %s in %s" (if on "on: no code execution" "OFF: code execution allowed")
+                       where))))
 
 ;;;###autoload
 (define-minor-mode otrace-mode

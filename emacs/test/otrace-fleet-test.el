@@ -137,7 +137,20 @@ least two must."
         (should (= (length new) 1)))
       (otrace-resume 'all)
       (otrace-test--wait-views 0 "every hold resumed")
-      (mapc #'kill-buffer responses))))
+      (mapc #'kill-buffer responses)
+      ;; the first worker exits: the next one takes its place
+      (let ((first (otrace--pid otrace--connection)))
+        (signal-process first 'SIGKILL)
+        (otrace-test--wait (lambda () (and (otrace-connected-p) (not (eql (otrace--pid otrace--connection) first))))
+                           "the next worker to be the first")
+        (should (eq otrace--connection (car otrace--workers)))
+        (should (string-prefix-p "/osh" (plist-get (otrace--request 'otrace/command '(:line "pwd")) :output))))
+      ;; reconnect attaches the fleet again, every worker
+      (otrace-test--wait (lambda () (= (length (otrace-processes)) 3)) "three workers again" 30)
+      (otrace-disconnect)
+      (should-not otrace--workers)
+      (execute-kbd-macro (kbd "M-x otrace-reconnect RET"))
+      (otrace-test--wait (lambda () (= (length otrace--workers) 3)) "the fleet attached again"))))
 
 (ert-deftest otrace-fleet-test-console-addresses-the-fleet-or-one-worker ()
   "C-c C-a: fleet mode sends a line to every worker, each output led by [pid N]."
@@ -164,7 +177,16 @@ least two must."
                                           (re-search-forward (format "^\\[pid %d\\] globals> \\'" (nth 1 pids)) nil t)))
                              "the worker's answer")
           (should (save-excursion (goto-char end) (re-search-forward "^/osh/globals" nil t)))   ; not led by [pid N]
-          (should-not (save-excursion (goto-char end) (re-search-forward "^\\[pid [0-9]+\\] /" nil t))))))))
+          (should-not (save-excursion (goto-char end) (re-search-forward "^\\[pid [0-9]+\\] /" nil t)))))
+      ;; safe mode is every worker's
+      (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET y"))
+      (should (cl-every (lambda (w) (eq (plist-get (otrace--info w) :safeMode) :json-false)) otrace--workers))
+      (dolist (w otrace--workers)
+        (should (string-match-p "False" (plist-get (otrace-with-worker w
+                                                     (otrace--request 'otrace/command '(:line "set safe_mode")))
+                                                   :output))))
+      (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET"))
+      (should (cl-every (lambda (w) (eq (plist-get (otrace--info w) :safeMode) t)) otrace--workers)))))
 
 (defun otrace-fleet-test--raise-in-every-worker (app)
   "Send number=0 (ZeroDivisionError) to APP until every attached worker answered one."
