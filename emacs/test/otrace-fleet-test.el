@@ -45,15 +45,15 @@
   "The pids of the workers holding a request, each once."
   (delete-dups (mapcar (lambda (h) (plist-get h :worker)) otrace--holds)))
 
-(defun otrace-fleet-test--hold-in-workers (app)
-  "Hold requests of APP (number=77) until several workers hold one; their buffers.
+(defun otrace-fleet-test--hold-in-workers (app &optional number)
+  "Hold requests of APP (NUMBER, default 77) until several workers hold one; their buffers.
 Which worker takes a connection is the kernel's choice: requests are
 sent one by one until every worker holds one (at most 40), and at
 least two must."
   (let ((responses nil))
     (while (and (< (length responses) 40)
                 (< (length (otrace-fleet-test--held-workers)) otrace-fleet-test--workers))
-      (push (otrace-test--http-get app (format "/?number=77&n=%d" (length responses))) responses)
+      (push (otrace-test--http-get app (format "/?number=%d&n=%d" (or number 77) (length responses))) responses)
       (otrace-test--wait (lambda () (= (length otrace--holds) (length responses))) "the new hold"))
     (should (>= (length (otrace-fleet-test--held-workers)) 2))
     responses))
@@ -188,30 +188,71 @@ least two must."
       (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET"))
       (should (cl-every (lambda (w) (eq (plist-get (otrace--info w) :safeMode) t)) otrace--workers)))))
 
-(defun otrace-fleet-test--raise-in-every-worker (app)
-  "Send number=0 (ZeroDivisionError) to APP until every attached worker answered one."
-  (let ((raised nil))
+(defun otrace-fleet-test--published-by (file)
+  "The pids of the workers that published a ZeroDivisionError note of true name FILE."
+  (mapcar #'car (cl-remove-if-not (lambda (entry)
+                                    (cl-some (lambda (d) (string-match-p "ZeroDivisionError" (plist-get d :message)))
+                                             (cdr entry)))
+                                  (gethash file otrace--diagnostics))))
+
+(defun otrace-fleet-test--one-note (app source line)
+  "Raise ZeroDivisionError in every worker of APP: SOURCE shows it once, at LINE.
+Requests (number=0) go until every attached worker published the
+note: which worker takes a request is the kernel's choice."
+  (let ((file (file-truename (buffer-file-name source))))
     (otrace-test--wait
      (lambda ()
        (let ((response (otrace-test--http-get app "/?number=0")))
          (otrace-test--wait (lambda () (otrace-fleet-test--answered-by response)) "the answer")
-         (cl-pushnew (otrace-fleet-test--answered-by response) raised)
          (kill-buffer response))
-       (cl-subsetp (otrace-fleet-test--worker-pids) raised))
-     "an exception in every worker" 30)))
-
-(defun otrace-fleet-test--one-note (source line)
-  "Check that SOURCE has one ZeroDivisionError note, at LINE, once every worker published it."
-  (let ((file (file-truename (buffer-file-name source))))
-    (otrace-test--wait (lambda () (cl-subsetp (otrace-fleet-test--worker-pids)
-                                              (mapcar #'car (cl-remove-if-not #'cdr (gethash file otrace--diagnostics)))))
-                       "every worker's notes")
+       (accept-process-output nil 0.1)
+       (cl-subsetp (otrace-fleet-test--worker-pids) (otrace-fleet-test--published-by file)))
+     "every worker's note" 30)
     (otrace-test--wait (lambda () (otrace-test--flymake-note source "ZeroDivisionError")) "the note")
     (with-current-buffer source
       (let ((notes (cl-remove-if-not (lambda (d) (string-match-p "ZeroDivisionError" (flymake-diagnostic-text d)))
                                      (flymake-diagnostics))))
         (should (= (length notes) 1))
         (should (= (line-number-at-pos (flymake-diagnostic-beg (car notes))) line))))))
+
+(defun otrace-fleet-test--live-holds-per-worker ()
+  "How many live holds each attached worker has, in worker order."
+  (mapcar (lambda (w)
+            (cl-count-if (lambda (p) (plist-get p :liveHold))
+                         (plist-get (otrace-with-worker w (otrace--request 'otrace/patches)) :patches)))
+          otrace--workers))
+
+(ert-deftest otrace-fleet-test-hold-here-live-in-every-worker-removed-from-every-worker ()
+  "Hold here live once: every worker holds there (one row for it); d removes it everywhere."
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (unless (version<= "1.4" (plist-get (otrace--info otrace--connection) :protocolVersion))
+      (ert-skip "the server takes no fleet orders (protocol before 1.4)"))
+    (let ((source (otrace-test--demo-buffer)))
+      (switch-to-buffer source)
+      (goto-char (point-min))
+      (forward-line (1- (otrace-test--demo-line "Request_stats\\[\"count\"\\] \\+= 1")))
+      (execute-kbd-macro (kbd "C-c ~ a Hold SPC here SPC live RET"))
+      (otrace-test--wait (lambda () (equal (otrace-fleet-test--live-holds-per-worker) '(1 1 1)))
+                         "the live hold in every worker")
+      (let ((responses (otrace-fleet-test--hold-in-workers app 5)))
+        (with-current-buffer (otrace-holds)
+          (switch-to-buffer (current-buffer))
+          (otrace-test--wait-views (length responses) "the list")
+          (let ((live (cl-remove-if-not (lambda (e) (plist-get (car e) :liveHold)) tabulated-list-entries)))
+            (should (= (length live) 1))              ; the fleet's live hold: one row
+            (should (equal (aref (cadr (car live)) 1) "fleet")))
+          (goto-char (point-min))
+          (forward-line (length responses))           ; the live hold's row, after the held requests
+          (should (plist-get (tabulated-list-get-id) :liveHold))
+          (execute-kbd-macro (kbd "d")))
+        (otrace-test--wait (lambda () (equal (otrace-fleet-test--live-holds-per-worker) '(0 0 0)))
+                           "the live hold removed from every worker")
+        (otrace-resume 'all)
+        (dolist (response responses)
+          (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 5\\.0 is"))
+                             "every held request answered")
+          (kill-buffer response))))))
 
 (ert-deftest otrace-fleet-test-traced-exceptions-of-every-worker-are-one-note ()
   "Traced in every worker (the console in fleet mode), their exceptions are one flymake note."
@@ -228,8 +269,7 @@ least two must."
                                                                (current-buffer) (format "^\\[pid %d\\] .*GetHandler" pid)))
                                                 (otrace-fleet-test--worker-pids)))
                            "every worker's answer"))
-      (otrace-fleet-test--raise-in-every-worker app)
-      (otrace-fleet-test--one-note source (otrace-test--demo-line "1\\.0 / value"))
+      (otrace-fleet-test--one-note app source (otrace-test--demo-line "1\\.0 / value"))
       (with-current-buffer source (flymake-mode -1)))))
 
 (ert-deftest otrace-fleet-test-dap-attach-and-menu ()
@@ -269,8 +309,7 @@ least two must."
         (otrace-test--wait (lambda () (and (= (length otrace--workers) 3)
                                            (cl-set-difference (otrace-fleet-test--worker-pids) before)))
                            "the new worker attached" 30))
-      (otrace-fleet-test--raise-in-every-worker app)
-      (otrace-fleet-test--one-note source (otrace-test--demo-line "1\\.0 / value"))
+      (otrace-fleet-test--one-note app source (otrace-test--demo-line "1\\.0 / value"))
       (with-current-buffer source (flymake-mode -1)))))
 
 (provide 'otrace-fleet-test)
