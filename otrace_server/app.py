@@ -93,6 +93,7 @@ class App:
         self.serving = threading.Event()
         self._lsp = None
         self._dap = None
+        self._orders = None   # lsp.fleet.FleetOrders: this worker's standing orders, in a fleet
         self._frameworks = False   # otrace_server.frameworks installed on the engine
         self._web_wait: Callable[[], None] = lambda: None   # cancels waiting for the default web registry
         self._undo: list = []    # removers of the shutdown guard and the autoreload watch
@@ -130,6 +131,9 @@ class App:
         self._dap = self.dap_port = None
         _stop_server(self._lsp, "the language server")
         self._lsp = self.lsp_port = None
+        if self._orders is not None:   # after the discovery file went: the last worker removes the log
+            self._orders.stop()
+            self._orders = None
         self.runtime.stop()
         if self._frameworks:
             frameworks.uninstall(self.engine)
@@ -228,6 +232,20 @@ def _start_dap(app: App):
     return handle
 
 
+def _fleet_orders(app: App):
+    """In a fleet, with the language server running: this worker's standing orders
+    (``lsp.fleet.FleetOrders``), also given to the DAP endpoint (breakpoints of fleet sessions)."""
+    if app.fleet is None or app._lsp is None:
+        return None
+    from otrace_server.lsp.fleet import FleetOrders
+
+    dap = app._dap.endpoint if app._dap is not None else None
+    orders = FleetOrders(app._lsp.endpoint, app.fleet, breakpoints=dap.breakpoints if dap is not None else None)
+    if dap is not None:
+        dap.fleet = orders
+    return orders
+
+
 def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any = None, console: bool | None = None,
           lsp: bool = True, host: str = "127.0.0.1", lsp_port: int = 0, dap_port: int | None = 0,
           init_file: str | None = None, web: "WebRegistry | None | str" = DEFAULT_WEB, fleet: str | None = None,
@@ -248,7 +266,9 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     routes functions without a registry: ``handlers()``, ``aiohttp_routes()``, ``starlette_routes()``).
     ``fleet``: the name of the fleet this process is a worker of (letters, digits, ``._-``); None:
     the environment variable ``OTRACE_FLEET``, else ``ppid-<ppid>`` in a worker forked by a parent
-    running the same program, else none (``control.fleet.identity``; in the discovery file). ``settings``: otrace parameters
+    running the same program, else none (``control.fleet.identity``; in the discovery file). In a
+    fleet, the fleet's standing orders (``lsp.fleet``) are applied after the init file, then as
+    other workers record them. ``settings``: otrace parameters
     (``trace_active=True``, ``hold_timeout=30``...).
 
     Failures (nothing is left started): OTraceError for an unknown setting or bad value, a bad
@@ -289,6 +309,7 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
             app._lsp = _start_lsp(app)
             if app._lsp is not None:
                 app.lsp_port = app._lsp.port
+        app._orders = _fleet_orders(app)
     except Exception as exc:
         app.stop()
         if isinstance(exc, OTraceError):
@@ -298,6 +319,8 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
     _register_thread_exit()
     if init_file:
         _source(shell, init_file)
+    if app._orders is not None:
+        app._orders.start()   # the fleet's standing orders so far, then the ones to come
     if kept_console is not None:
         app.console, app.console_thread = kept_console
         app.console.rebind(shell.session("console"))

@@ -12,6 +12,7 @@ Modules:
     discovery   discovery files: how editors and ``otrace ps`` find running processes
     fleet       a fleet's identity (the worker processes of one application) and grouping records
     listing     the text ``otrace ps`` prints
+    orders      a fleet's order log: appended once per order under a file lock, read as it grows
 
 Thread-safety: see each module. Everything runs on otrace's control loop (``Runtime.control_loop``)
 except what an endpoint runs in its worker pool, ``audit`` and ``discovery`` (any thread),

@@ -6,7 +6,8 @@ Holds are threads: each waiting hold/break of the engine is a DAP thread whose i
 =====================  ========================================================================
 initialize             capabilities (conditional/hit/log breakpoints, hover evaluation, the
                        "traced" exception filter); no terminate, no stepping
-attach                 ``{"token": ...}`` = the discovery file's token; then ``initialized``
+attach                 ``{"token": ...}`` = the discovery file's token; then ``initialized``;
+                       ``fleet: true`` (in a fleet): its breakpoints are fleet orders (``lsp.fleet``)
 configurationDone      ``stopped`` is sent for every hold already waiting
 threads                the waiting holds
 stackTrace             the hold context's frames, innermost first, real files and lines
@@ -124,6 +125,7 @@ class DapClient(Client):
         self.refs = References()
         self.files: set[str] = set()        # files this client set breakpoints in
         self.traced_exceptions = False
+        self.fleet = False                  # attach {fleet: true}: its breakpoints are fleet orders (lsp.fleet)
         self._seq = itertools.count(1)
 
     @property
@@ -240,6 +242,7 @@ class DapClient(Client):
         if not token_matches(args.get("token"), self.server.token):
             raise RequestError("invalid token: pass the token of the discovery file in the attach arguments ('token')")
         self.authenticated = True
+        self.fleet = args.get("fleet") is True and self.server.fleet is not None
 
     def _configuration_done(self, args: dict) -> None:
         self.configured = True
@@ -441,6 +444,8 @@ class DapClient(Client):
         audit.record("breakpoints", file=path, lines=[s.get("line") for s in specs],
                      conditions=[s.get("condition") or s.get("logMessage") for s in specs
                                  if s.get("condition") or s.get("logMessage")])
+        if self.fleet:   # the fleet's breakpoints of this file, in every worker (lsp.fleet)
+            return self.server.fleet.set_breakpoints(self.client_name, path, specs)
         return self.server.breakpoints.set(self, path, specs)
 
     def _trace_exceptions(self, files: list[str]) -> list[str]:
@@ -455,6 +460,8 @@ class DapClient(Client):
         if files:
             audit.record("breakpoints", files=files, lines=[])
         self.server.breakpoints.clear(self)
+        if self.fleet:   # a fleet session's breakpoints end with it, in every worker
+            self.server.fleet.clear_breakpoints(self.client_name, sorted(self.files))
 
     async def _disconnect(self, args: dict) -> None:
         await self.in_worker(self._clear)

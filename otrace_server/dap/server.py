@@ -42,6 +42,7 @@ class DapServer(Endpoint):
     def __init__(self, app, host: str, port: int) -> None:
         super().__init__(app, host, port, workers=4, thread_name_prefix="otrace-dap")
         self.breakpoints = Breakpoints(self.engine)
+        self.fleet = None   # lsp.fleet.FleetOrders in a fleet (app.start): breakpoints of fleet sessions
 
     # ---- endpoint hooks (control loop) -----------------------------------------------------
     def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> DapClient:

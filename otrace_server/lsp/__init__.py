@@ -17,6 +17,8 @@ Modules (the accept loop, framing, token check, audit log, discovery and lifecyc
     document    a document as the client counts it: LSP lines, line ending, Python or not (where a
                 statement goes for a line, and the live code behind it: otrace_server.placement)
     payloads    JSON payloads of holds, contexts, outcomes
+    fleet       a fleet worker's standing orders: recorded once, applied in every worker
+    standing    which requests and command lines stand fleet-wide, and applying one
 
 Thread-safety: see each module; nothing here runs on the application's loop.
 """

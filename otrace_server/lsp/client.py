@@ -51,7 +51,7 @@ from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.outcomes import STATUS_RANGE
-from otrace_server.lsp import inline, methods
+from otrace_server.lsp import fleet, inline, methods, standing
 
 __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED", "ERR_NOT_AVAILABLE",
            "ERR_BAD_TOKEN"]
@@ -59,7 +59,7 @@ __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED",
 log = logging.getLogger("otrace.lsp")
 
 #: the version of the otrace/* protocol (docs/PROTOCOL.md), in ``initialize``'s result.otrace
-PROTOCOL_VERSION = "1.3"
+PROTOCOL_VERSION = "1.4"
 ERR_OTRACE = -32001          # the operation was refused (OTraceError)
 ERR_NOT_INITIALIZED = -32002  # a message before a successful initialize
 ERR_NOT_AVAILABLE = -32003   # the feature is not set up in this process
@@ -154,7 +154,7 @@ class LspClient(Client):
         self.lsp = self.ls.protocol
         self.lsp.conn = self
         self.lsp.set_writer(SimpleNamespace(write=self.send_now, close=self.close))
-        for method, handler in methods.REQUESTS.items():
+        for method, handler in {**methods.REQUESTS, **fleet.REQUESTS}.items():
             self.ls.feature(method)(self._custom(method, handler))
         from otrace_server.lsp import features
 
@@ -183,6 +183,8 @@ class LspClient(Client):
         audit actor ``lsp``, ``client_name``), turning failures into JSON-RPC errors."""
         try:
             with audit.acting("lsp", self.client_name):
+                if "fleetOrder" in params and method in standing.ORDER_METHODS:   # a fleet order (lsp.fleet)
+                    return fleet.ordered(self, method, handler, params)
                 return handler(self, params)
         except methods.ParamsError as exc:
             raise JsonRpcInvalidParams(message=str(exc)) from None
@@ -296,6 +298,8 @@ class LspClient(Client):
         if params is None:
             params = {}
         if msg_id is None or method not in inline.RULES or not isinstance(params, dict) or self.lsp._shutdown:
+            return False
+        if "fleetOrder" in params:   # recorded in the fleet's order log: file I/O, not on the control loop
             return False
         if self._pending or (method in inline.SESSION_METHODS and self.session_lock.locked()):
             return False   # rule 2: never ahead of the client's pending request (nor beside its shell one)

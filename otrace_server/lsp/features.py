@@ -406,13 +406,19 @@ def register(conn) -> None:
     async def _resume_all(*args):
         return await worker(resume, conn)
 
+    async def order(fn, method: str, given: tuple, **params):
+        """``fn(conn, **params)`` run as ``method``: a fleet order when the command's last argument
+        is ``{"fleetOrder": id}`` (``lsp.fleet``)."""
+        extra = given[-1] if given and isinstance(given[-1], dict) else {}
+        return await server.in_worker(conn.call, method, lambda c, _p: fn(c, **params), {**extra, **params})
+
     @ls.command("otrace.traceFunction")
-    async def _trace(path: str, qualname: str):
-        return await worker(trace_function, conn, path, qualname)
+    async def _trace(path: str, qualname: str, *given):
+        return await order(trace_function, "otrace.traceFunction", given, path=path, qualname=qualname)
 
     @ls.command("otrace.holdHere")
-    async def _hold_here(uri: str, line: int):
-        return await worker(hold_here, conn, uri, _lines(conn, uri), line)
+    async def _hold_here(uri: str, line: int, *given):
+        return await order(hold_here, "otrace.holdHere", given, uri=uri, lines=_lines(conn, uri), line=line)
 
     @ls.command("otrace.unpatch")
     async def _unpatch(name: str):   # "Remove live hold": as otrace/unpatch (audited; allowed in safe mode)

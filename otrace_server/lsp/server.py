@@ -66,6 +66,7 @@ class LspServer(Endpoint):
         self._lens_refresh: asyncio.TimerHandle | None = None
         self._resumed: list[tuple[str, Any]] = []   # (id, outcome) of the holds resumed in this pass
         self.inline = inline.Inline()   # which requests are answered on the control loop (lsp.inline)
+        self.fleet = None   # lsp.fleet.FleetOrders: this worker's standing orders (app.start sets it in a fleet)
 
     # ---- lifecycle (control loop) -------------------------------------------------------------
     async def start(self) -> None:

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from otrace_server.lsp import methods
+from otrace_server.lsp import fleet, methods
 from tests.lsp.rpc import Client
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "protocol.schema.json").read_text())
+REQUESTS = {**methods.REQUESTS, **fleet.REQUESTS}   # every otrace/* request of the server
 DEMO = ROOT / "demos" / "torna_trace.py"
 
 
@@ -56,14 +57,14 @@ def test_the_schema_names_exactly_what_the_server_has():
     text = sources()
     sent = set(re.findall(r'(?:broadcast|notify)\(\s*"(otrace/\w+)"', text))
     commands = set(re.findall(r'@ls\.command\(\s*"(otrace\.\w+)"\)', text))
-    for part, server in (("requests", set(methods.REQUESTS)), ("notifications", sent), ("commands", commands)):
+    for part, server in (("requests", set(REQUESTS)), ("notifications", sent), ("commands", commands)):
         assert set(SCHEMA[part]) - server == set(), f"docs/protocol.schema.json '{part}' has more than the server"
         assert server - set(SCHEMA[part]) == set(), (
             f"the server has {part} that docs/protocol.schema.json '{part}' lacks: describe them there (and "
             "call them in test_what_the_demos_answer_and_notify_is_valid_against_the_schema)")
     assert SCHEMA["protocolVersion"] == PROTOCOL_VERSION
     doc = (ROOT / "docs" / "PROTOCOL.md").read_text()
-    for name in [*methods.REQUESTS, *sent, *commands]:
+    for name in [*REQUESTS, *sent, *commands]:
         assert f"`{name}`" in doc, f"docs/PROTOCOL.md does not describe {name}"
 
 
@@ -167,6 +168,15 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
         "name": "GetHandler.respond", "module": "__main__"}
     assert c.command("otrace.untrace", "GetHandler.respond") == {"traced": []}   # the "traced · Untrace" lens
 
+    # fleet orders given to a process alone: applied here, recorded nowhere (tests/test_fleet_orders.py: a fleet)
+    alone = c.request("otrace/trace", {"name": "GetHandler.respond", "fleetOrder": "schema-1"})
+    assert alone["fleet"] == {"id": None, "recorded": False, "why": "this process is not in a fleet"}
+    assert c.request("otrace/untrace", {"name": "*", "fleetOrder": "schema-2"})["fleet"]["recorded"] is False
+    assert c.command("otrace.traceFunction", str(DEMO), "GetHandler.respond", {"fleetOrder": "schema-3"})["fleet"]["id"] is None
+    assert c.request("otrace/unpatch", {"name": "*", "fleetOrder": "schema-4"})["patched"] == []
+    assert c.request("otrace/command", {"line": "untrace *", "fleetOrder": "schema-5"})["fleet"]["recorded"] is False
+    assert c.request("otrace/fleet") == {"fleet": None, "workers": [], "orders": []}
+
     # holds: started, listed, their context, resumed one by one and all at once
     box = getting(demo, "/?number=77")
     hold = c.wait("otrace/holdStarted")
@@ -266,7 +276,7 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
         w.request("otrace/command", {"line": "set safe_mode True"})
     received |= {n["method"] for n in w.notifications()}
 
-    assert set(methods.REQUESTS) - seen == set(), "requests this test never had answered"
+    assert set(REQUESTS) - seen == set(), "requests this test never had answered"
     assert set(SCHEMA["commands"]) - seen == set(), "commands this test never ran"
     assert set(SCHEMA["notifications"]) - received == {"otrace/webClientsChanged"}, "notifications never received"
 

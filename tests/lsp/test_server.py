@@ -38,12 +38,12 @@ def test_initialize_result_carries_protocol_version(sample):
     assert result == {"output": "/osh/globals", "prompt": "globals> ", "cwd": "/osh/globals", "error": False}
     c = Client(sample.lsp)
     init = c.initialize(sample.token)
-    assert init["otrace"]["protocolVersion"] == "1.3"
+    assert init["otrace"]["protocolVersion"] == "1.4"
     assert init["otrace"]["dapPort"] == sample.info["dap_port"] and isinstance(init["otrace"]["dapPort"], int)
     assert init["otrace"]["safeMode"] is True
     assert init["otrace"]["statusRange"] == [200, 599]     # what editors offer for "Answer with Status"
     assert init["serverInfo"]["name"] == "otrace-server"
-    assert init["capabilities"]["experimental"]["otrace"]["protocolVersion"] == "1.3"
+    assert init["capabilities"]["experimental"]["otrace"]["protocolVersion"] == "1.4"
     c.close()
 
 
