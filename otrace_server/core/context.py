@@ -325,7 +325,7 @@ def snapshot(frame: FrameType | None, ctype: str, label: str, funcname: str, eve
         if not calling:
             nearest_locals = kept[0]
         kept.reverse()
-        flat += kept
+        flat = flat + kept           # exact size (``+=`` would over-allocate: a context keeps it)
         first = depth - len(near)
     del near                         # a context keeps no frame
     count = depth

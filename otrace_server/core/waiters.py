@@ -54,9 +54,10 @@ READY = _Ready()
 
 class HoldWaiter:
     """The loop side of one asyncio hold: its Future, the timeout timer, and the resolver the
-    registry calls from any thread (the waiter itself). One small object per hold, no closures."""
+    registry calls from any thread (the waiter itself). One small object per hold, no closures;
+    its hold is its context's (``context.hold``, set when the registry creates it)."""
 
-    __slots__ = ("engine", "context", "loop", "crossing", "future", "timer", "release", "hold")
+    __slots__ = ("engine", "context", "loop", "crossing", "future", "timer", "release")
 
     def __init__(self, engine: HoldOwner, context: TraceContext, loop: asyncio.AbstractEventLoop,
                  crossing: Crossing) -> None:
@@ -68,7 +69,11 @@ class HoldWaiter:
         self.timer: asyncio.TimerHandle | None = None
         #: ends the client watch (``Engine.client_watch``), once the held code ran on
         self.release: Callable[[], None] | None = None
-        self.hold: Hold | None = None
+
+    @property
+    def hold(self) -> Hold:
+        """The hold this waiter waits for (its context's)."""
+        return self.context.hold
 
     def __call__(self, outcome: Outcome) -> None:
         """The hold's resolver (any thread): complete the Future on its loop."""
@@ -96,8 +101,8 @@ class HoldWaiter:
         self.crossing(self.loop, functools.partial(self.arm, hold))
 
     def arm(self, hold: Hold) -> None:
-        """On the loop: (re)start the timer that resumes ``hold`` when its timeout is reached."""
-        self.hold = hold
+        """On the loop: (re)start the timer that resumes ``hold`` (this waiter's) when its timeout
+        is reached."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -107,7 +112,7 @@ class HoldWaiter:
 
     def client_gone(self) -> None:
         """The ``gone`` callback of the hold's client watch (app loop): tell the engine."""
-        self.engine.client_gone(self.hold)
+        self.engine.client_gone(self.context.hold)
 
     def _complete(self, outcome: Outcome) -> None:
         """On the loop: the Future gets what the held code's ``await`` returns or raises."""
@@ -176,24 +181,20 @@ class HoldAwaitable:
     cancelled (client gone, shutdown) or closed ends the hold as ``cancelled``, and the timeout
     timer is dropped, with no done callback on the Future."""
 
-    __slots__ = ("_waiter", "_hold", "_awaited")
+    __slots__ = ("_waiter", "_unawaited")
 
     def __init__(self, waiter: HoldWaiter, hold: Hold) -> None:
         self._waiter = waiter
-        self._hold = hold
-        self._awaited = False
+        self._unawaited: Hold | None = hold   # the hold (``waiter.hold``) until awaited, then None
 
     def __await__(self):
-        self._awaited = True
+        self._unawaited = None
         return self
 
     def __iter__(self):
         return self
 
-    def __next__(self):
-        return self.send(None)
-
-    def send(self, _value):
+    def send(self, _value=None):
         """Yield the Future while it is pending; then return its result (the outcome, applied)."""
         future = self._waiter.future
         if not future.done():
@@ -201,6 +202,8 @@ class HoldAwaitable:
             return future
         self._ended()
         raise StopIteration(future.result())   # or raises the resume's exception / CancelledError
+
+    __next__ = send   # what the awaiting coroutine calls (one Python call per step, not two)
 
     def throw(self, typ, val=None, tb=None):
         """Something was thrown into the waiting coroutine (cancellation): end the hold, re-raise."""
@@ -224,11 +227,13 @@ class HoldAwaitable:
             waiter.loop.call_soon(release)
         if not waiter.future.done():
             waiter.future.cancel()
-        if not self._hold.done:
-            waiter.engine.resume_quietly(self._hold.id, Outcome("cancelled"))
+        hold = waiter.context.hold
+        if not hold.done:
+            waiter.engine.resume_quietly(hold.id, Outcome("cancelled"))
 
     def __del__(self):
-        if not self._awaited and not self._hold.done:
+        hold = self._unawaited
+        if hold is not None and not hold.done:
             log.warning("otrace: hold %s was not awaited (use 'await traceassert(..., action=\"hold\")'); "
-                        "resuming it", self._hold.id)
-            self._waiter.engine.resume_quietly(self._hold.id, Outcome())
+                        "resuming it", hold.id)
+            self._waiter.engine.resume_quietly(hold.id, Outcome())

@@ -101,45 +101,40 @@ class TornadoAdapter:
     def on_disconnect(self, handler: tornado.web.RequestHandler,
                       gone: Callable[[], None]) -> Callable[[], None] | None:
         """The connection's close callback (``set_close_callback``, where Tornado registered the
-        handler's ``on_connection_close``) is ours while the request is held: the client leaving
-        calls ``gone()`` and the handler's ``on_connection_close`` is held back (it would run
-        while the handler is paused, before the state the handler sets after the hold exists).
+        handler's ``on_connection_close``) is ``gone`` while the request is held: the client
+        leaving calls ``gone()`` and the handler's ``on_connection_close`` is held back (it would
+        run while the handler is paused, before the state the handler sets after the hold exists).
         ``release()``: a handler that finished right after the resume is not told (without
         otrace it had answered before the client left); one still running is told now, or gets
         its close callback back when the client is still there."""
         connection = handler.request.connection
         if not hasattr(connection, "set_close_callback"):
             return None
-        watch = _ClientWatch(handler, gone)
-        connection.set_close_callback(watch.closed)
-        return watch
+        connection.set_close_callback(gone)
+        return _Release(handler)
 
 
-class _ClientWatch:
-    """``TornadoAdapter.on_disconnect``'s watch of one held handler (small: one per hold): its
-    ``closed`` is the connection's close callback while held; calling it is ``release``."""
+class _Release:
+    """``TornadoAdapter.on_disconnect``'s ``release`` of one held handler (one small object per
+    hold: the close callback is ``gone`` itself; whether the client left is whether the
+    connection's stream is closed, which is what made Tornado call it)."""
 
-    __slots__ = ("handler", "gone", "client_left")
+    __slots__ = ("handler",)
 
-    def __init__(self, handler: tornado.web.RequestHandler, gone: Callable[[], None]) -> None:
+    def __init__(self, handler: tornado.web.RequestHandler) -> None:
         self.handler = handler
-        self.gone = gone
-        self.client_left = False
-
-    def closed(self) -> None:
-        """Tornado saw the client leave: tell otrace; the handler is told at ``release``."""
-        self.client_left = True
-        self.gone()
 
     def __call__(self) -> None:
-        """``release``: see ``TornadoAdapter.on_disconnect``."""
+        """See ``TornadoAdapter.on_disconnect``."""
         handler = self.handler
         if getattr(handler, "_finished", True):   # Tornado's flag: finish() ran (no public one)
             return
-        if self.client_left:
+        connection = handler.request.connection
+        stream = getattr(connection, "stream", None)
+        if stream is not None and stream.closed():   # the client left while held
             handler.on_connection_close()
         else:
-            handler.request.connection.set_close_callback(handler.on_connection_close)
+            connection.set_close_callback(handler.on_connection_close)
 
 
 ADAPTER = TornadoAdapter()
