@@ -360,26 +360,46 @@ class _EventPump:
         self.lock = threading.Lock()
         self.failed: set[int] = set()   # ids of subscribers whose failure was logged
         self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe_contexts: Callable[[], None] | None = None
 
     def add(self, callback: Callable[[Event], None], contexts: bool = True) -> Callable[[], None]:
         """Subscribe ``callback`` (the engine subscription is made by the first one); ``context``
-        events too unless ``contexts`` is False."""
+        events too unless ``contexts`` is False (the engine is told whether some callback wants
+        them: while none does, it need not record every context at once)."""
         with self.lock:
             self.callbacks += (callback,)
             if contexts:
                 self.context_callbacks += (callback,)
-            if self._unsubscribe is None:
-                self._unsubscribe = self.runtime.engine.events.subscribe(self.publish)
+            self._subscribe()
 
         def unsubscribe() -> None:
             with self.lock:
                 self.callbacks = tuple(c for c in self.callbacks if c is not callback)
                 self.context_callbacks = tuple(c for c in self.context_callbacks if c is not callback)
-                if not self.callbacks and self._unsubscribe is not None:
-                    self._unsubscribe()
-                    self._unsubscribe = None
+                self._subscribe()
 
         return unsubscribe
+
+    def _subscribe(self) -> None:
+        """(Lock held) The engine subscriptions the callbacks need: one for the other events while
+        there are callbacks, one for ``context`` events while some callback wants them."""
+        events = self.runtime.engine.events
+        if self.callbacks and self._unsubscribe is None:
+            self._unsubscribe = events.subscribe(self.publish, contexts=False)
+        elif not self.callbacks and self._unsubscribe is not None:
+            self._unsubscribe, unsubscribe = None, self._unsubscribe
+            unsubscribe()
+        if self.context_callbacks and self._unsubscribe_contexts is None:
+            self._unsubscribe_contexts = events.subscribe(self._publish_context)
+        elif not self.context_callbacks and self._unsubscribe_contexts is not None:
+            self._unsubscribe_contexts, unsubscribe = None, self._unsubscribe_contexts
+            unsubscribe()
+
+    def _publish_context(self, event: Event) -> None:
+        """The engine subscriber that wants contexts: ``publish`` them (the other events come
+        through ``publish``'s own subscription)."""
+        if event.kind == "context":
+            self.publish(event)
 
     def publish(self, event: Event) -> None:
         """The engine subscriber (any thread): queue ``event``, wake the control loop if needed."""

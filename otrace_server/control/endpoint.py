@@ -46,7 +46,7 @@ class Endpoint:
     resumed by one call: one event), ``context_recorded(ctx)`` (through the
     ``contexts`` throttle, ``CONTEXTS_PER_SECOND``, which counts them on the recording thread and
     wakes the control loop a few times a window, not once per context; ``contexts_held(count,
-    last)`` sums up the ones it held back), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
+    last)`` sums up the ones it held back; each has its id by then), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
     or override ``close_client`` (at stop) and ``client_gone`` (after a client left, not at stop).
 
     Engine events are subscribed to only while at least one client is connected (from its
@@ -83,7 +83,7 @@ class Endpoint:
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_contexts: Callable[[], None] | None = None
         self.contexts = Throttle(CONTEXTS_PER_SECOND, 1.0, self._context_admitted, self._contexts_summed,
-                                 self.runtime.run_in_control)
+                                 self.runtime.run_in_control, prepare=self.engine.store.identify)
 
     # ---- hooks (control loop) ----------------------------------------------------------------
     def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Client:
@@ -193,23 +193,17 @@ class Endpoint:
 
     def _listen(self, on: bool) -> None:
         """Subscribe to (``on``) or unsubscribe from the engine's events, if not already so:
-        recorded contexts on the recording thread (to the throttle), the others on the control
-        thread."""
+        recorded contexts on the recording thread (the throttle's tally is a feed of the bus:
+        contexts it delivers get their ids then), the others on the control thread."""
         if on and self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe_in_control(self._on_event, contexts=False)
-            self._unsubscribe_contexts = self.engine.events.subscribe(self._on_context)
+            self._unsubscribe_contexts = self.engine.events.subscribe_feed(self.contexts.tally)
         elif not on and self._unsubscribe is not None:
             self._unsubscribe, unsubscribe = None, self._unsubscribe
             self._unsubscribe_contexts, unsubscribe_contexts = None, self._unsubscribe_contexts
             unsubscribe()
             if unsubscribe_contexts is not None:
                 unsubscribe_contexts()
-
-    def _on_context(self, event: Event) -> None:
-        """An engine event on the thread that published it: a recorded context is counted by the
-        throttle (which wakes the control loop only as often as it says)."""
-        if event.kind == "context":
-            self.contexts.admit(event.data["context"])
 
     def _context_admitted(self, ctx) -> None:
         """Control loop: the throttle delivers a context it admitted."""

@@ -5,12 +5,13 @@ of one context.
 What keeps a chatty trace (thousands of recorded contexts per second) from costing the control
 thread, the clients and, through the GIL, the application one notification per context; and a
 quiet one (a few contexts a second) from costing a control-thread wake-up per context: the
-recording thread only counts and queues (``admit``), the control loop is woken once when a window
-opens and then delivers what was admitted every ``FLUSH_INTERVAL`` (at most ``window /
-FLUSH_INTERVAL`` wake-ups a window, however many contexts), nothing is built for a context held
-back, and the window's summary comes at its end.
+recording thread only counts and keeps (``admit``; while a delivery is due, the ``tally`` does
+it without a Python call), the control loop is woken once when a window opens and then
+delivers what was admitted every ``FLUSH_INTERVAL`` (at most ``window / FLUSH_INTERVAL``
+wake-ups a window, however many contexts), nothing is built for a context held back, and the
+window's summary comes at its end.
 
-Thread-safety: ``admit`` from any thread; everything else on the control loop.
+Thread-safety: ``admit`` and ``tally.offer`` from any thread; everything else on the control loop.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from otrace_server.core.quickrecord import Tally
 from otrace_server.core.reprs import visible
 
 __all__ = ["CONTEXTS_PER_SECOND", "FLUSH_INTERVAL", "Throttle", "context_line"]
@@ -48,7 +50,10 @@ class Throttle:
     """At most ``limit`` items per ``window`` seconds pass ``admit`` (any thread) and are handed to
     ``deliver(item)`` on the control loop, in order; the others are counted, and when the window
     ends ``overflow(count, last)`` is called once (control loop) with how many were held back and
-    the last of them. A window starts with the first item after a quiet one.
+    the last of them. A window starts with the first item after a quiet one. ``prepare(items)``,
+    when given, is called (control loop) with the items of each delivery, the summary's last
+    included, before they are handed over (the language server gives recorded contexts their
+    ids there: ``ContextStore.identify``).
 
     Wake-ups of the control loop: an item admitted while no delivery is due makes one crossing
     (``schedule(fn)``: run ``fn`` soon on the control loop, from any thread, e.g.
@@ -56,50 +61,48 @@ class Throttle:
     ``interval`` seconds join the delivery at its end, and so on while they keep coming; a
     window that held items back is summed up at its end. So a steady stream costs about
     ``window / interval`` wake-ups a window, a lone item one (and one more, finding nothing).
-    A failing ``deliver``, ``overflow`` or ``schedule`` is logged and the throttle goes on."""
+    A failing ``deliver``, ``overflow``, ``prepare`` or ``schedule`` is logged and the throttle
+    goes on.
+
+    The items are kept in ``tally`` (``core.quickrecord.Tally``), which is also the throttle's
+    ``core.events.Feed``: subscribed to the engine's bus, it is offered every recorded context,
+    and while a delivery is due (``tally.armed``) it admits one without this lock or a Python
+    call (the C recorder's path); otherwise the offer comes to ``admit``."""
 
     def __init__(self, limit: int, window: float, deliver: Callable[[Any], None],
                  overflow: Callable[[int, Any], None], schedule: Callable[[Callable[[], None]], Any],
-                 interval: float = FLUSH_INTERVAL) -> None:
+                 interval: float = FLUSH_INTERVAL, prepare: Callable[[list[Any]], None] | None = None) -> None:
         self.limit = limit
         self.window = window
         self.interval = interval
         self.deliver = deliver
         self.overflow = overflow
         self.schedule = schedule
+        self.prepare = prepare
+        self.tally = Tally(self.admit)
         self._lock = threading.Lock()
         self._opened: float | None = None      # monotonic start of the window, None: none yet
-        self._armed = False                    # a flush is due (crossing in flight or timer set)
         self._generation = 0                   # bumped by cancel: a flush of before it does nothing
-        self._admitted = 0
-        self._pending: list[Any] = []
-        self._held = 0
-        self._last: Any = None
         self._timer: asyncio.TimerHandle | None = None
 
     def admit(self, item: Any) -> bool:
         """Any thread: True when ``item`` will be delivered; False when it is only counted for the
         window's summary (nothing else is done for it)."""
+        tally = self.tally
         with self._lock:
             now = time.monotonic()
-            if self._opened is None or (not self._armed and now - self._opened >= self.window):
-                self._opened, self._admitted = now, 0      # (nothing held: a flush would be due)
-            if self._admitted < self.limit:
-                self._admitted += 1
-                self._pending.append(item)
-                admitted = True
-            else:
-                self._held += 1
-                self._last = item
-                admitted = False
-            cross, generation = not self._armed, self._generation
-            self._armed = True
+            if self._opened is None or (not tally.armed and now - self._opened >= self.window):
+                self._opened = now       # (not armed: nothing held, nothing pending)
+                tally.open(self.limit)
+            admitted = tally.admit(item)
+            cross, generation = not tally.armed, self._generation
+            tally.armed = True           # (a flush is due: crossing in flight or timer set)
         if cross:
             try:
                 self.schedule(lambda: self._flush(generation))
             except Exception:   # e.g. the runtime is stopping: the next item tries again
                 with self._lock:
-                    self._armed = False
+                    tally.armed = False
                 log.exception("otrace: scheduling throttled notifications failed")
         return admitted
 
@@ -108,8 +111,8 @@ class Throttle:
         item starts a new one."""
         with self._lock:
             self._generation += 1
-            self._opened, self._armed, self._admitted, self._pending, self._held, self._last = (
-                None, False, 0, [], 0, None)
+            self._opened = None
+            self.tally.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -121,19 +124,20 @@ class Throttle:
         with self._lock:
             if generation != self._generation:
                 return
-            pending, self._pending = self._pending, []
-            held, last = self._held, self._last
             left = self._opened + self.window - time.monotonic()
             if left <= 0:
-                self._opened, self._admitted, self._held, self._last = None, 0, 0, None
-                delay = None
-            elif held:
-                delay = left
-            elif pending:
-                delay = min(self.interval, left)
-            else:
-                delay = None
-            self._armed = delay is not None
+                pending, held, last = self.tally.close()
+                self._opened, delay = None, None
+            else:                        # (take disarms the tally when it finds nothing)
+                pending, held = self.tally.take()
+                delay = left if held else min(self.interval, left) if pending else None
+                last = None              # (what is held is summed up at the window's end)
+        summary = held and left <= 0
+        if self.prepare is not None and (pending or summary):
+            try:
+                self.prepare(pending + [last] if summary else pending)
+            except Exception:
+                log.exception("otrace: preparing throttled notifications failed")
         for item in pending:
             try:
                 self.deliver(item)
@@ -141,7 +145,7 @@ class Throttle:
                 log.exception("otrace: delivering a throttled notification failed")
         if delay is not None:
             self._timer = asyncio.get_running_loop().call_later(delay, self._flush, generation)
-        elif held and left <= 0:
+        elif summary:
             try:
                 self.overflow(held, last)
             except Exception:

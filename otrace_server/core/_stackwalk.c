@@ -21,7 +21,7 @@
  *   depth:     the number of kept frames
  *
  * recorder(fallback, template, counter, gate, queues, ctype, bind, own_files, is_own_code,
- *          packed_type, current_thread, limit) -> Recorder
+ *          packed_type, current_thread, limit, feeds) -> Recorder
  *
  *   A traced call recorded without a Python frame (``core.quickrecord``): ``recorder(args,
  *   kwargs)`` is what a tracing wrapper calls as its ``on_call``. While the ``gate`` is open it
@@ -32,7 +32,11 @@
  *   ``packed_type((codes, positions, depth, depth))``, ``frame_index``, ``file``, ``_line``,
  *   ``_thread`` (``current_thread()``, remembered in the thread state's dict), ``timestamp``),
  *   counts the match (``next(counter)``) and appends it to ``queues[ctype]`` (a deque: the
- *   store's queue of ``add_later``). Otherwise, or when anything fails, it returns
+ *   store's queue of ``add_later``), then offers it to each feed of ``dict[key]`` (``feeds``
+ *   is a ``(dict, key)`` pair: the event bus's ``__dict__`` and ``"feeds"``, a tuple): a Tally
+ *   (below) takes it without a Python call while it is armed, anything else by its ``offer``
+ *   method (failures there are reported as unraisable: the context is recorded by then).
+ *   Otherwise, or when anything fails before the context is queued, it returns
  *   ``fallback(args, kwargs)`` (the Python path, which does the same or more).
  *
  *   ``gate``: a tuple of ``(dict, key, wanted)``: open while for each, ``dict.get(key)`` is true
@@ -44,6 +48,21 @@
  *   On CPython 3.11 the stack is read from the interpreter's own frames (no frame object is
  *   made: making one per frame cost more than the rest of the walk, and they are objects the
  *   cyclic GC counts); on other versions through frame objects (public API).
+ *
+ * Tally(wake) -> Tally
+ *
+ *   What a throttled feed of contexts (control.throttle.Throttle) keeps of the items offered
+ *   to it in its window: the first ``room`` one by one, in order, then only how many more
+ *   (``held``) and the newest of them. ``offer(item)``: while ``armed`` (a delivery is due:
+ *   whoever reads the tally will come), ``admit`` it here; otherwise call ``wake(item)`` (the
+ *   throttle's own path, which opens a window, admits it and arms the tally). ``admit(item)``
+ *   -> True when kept one by one, False when only counted. ``open(room)``: a new window
+ *   (room, nothing held; what is pending stays). ``take()`` -> (pending, held): the items
+ *   kept since the last take, and disarms the tally when there were none and nothing is held.
+ *   ``close()`` -> (pending, held, newest held): everything, and disarms it (room 0).
+ *   ``armed`` is writable. Each method is atomic with respect to the others (they run
+ *   with the GIL held and call no Python code, except ``offer``'s ``wake``), so a recording
+ *   thread offers without a lock while the control thread takes.
  *
  * Thread-safety: runs with the GIL held on the thread whose frames it walks; ``is_own`` and
  * ``is_own_code`` are called with the GIL held.
@@ -249,6 +268,220 @@ error:
     return NULL;
 }
 
+/* ---- the tally of a throttled feed ------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *pending;      /* list: the items kept one by one since the last take */
+    PyObject *last;         /* the newest item only counted (NULL: none) */
+    PyObject *wake;         /* called with an item offered while not armed */
+    Py_ssize_t room, held;
+    char armed;
+} Tally;
+
+static PyTypeObject TallyType;
+
+static int
+tally_traverse(Tally *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->pending);
+    Py_VISIT(self->last);
+    Py_VISIT(self->wake);
+    return 0;
+}
+
+static int
+tally_clear(Tally *self)
+{
+    Py_CLEAR(self->pending);
+    Py_CLEAR(self->last);
+    Py_CLEAR(self->wake);
+    return 0;
+}
+
+static void
+tally_dealloc(Tally *self)
+{
+    PyObject_GC_UnTrack(self);
+    tally_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+tally_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *wake;
+    if (!PyArg_ParseTuple(args, "O:Tally", &wake)) {
+        return NULL;
+    }
+    Tally *self = (Tally *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->pending = PyList_New(0);
+    if (self->pending == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->wake = Py_NewRef(wake);
+    return (PyObject *)self;
+}
+
+/* 1: kept one by one, 0: counted, -1: error */
+static int
+tally_keep(Tally *self, PyObject *item)
+{
+    if (self->room > 0) {
+        if (PyList_Append(self->pending, item) < 0) {
+            return -1;
+        }
+        self->room--;
+        return 1;
+    }
+    self->held++;
+    Py_XSETREF(self->last, Py_NewRef(item));
+    return 0;
+}
+
+/* 0, or -1 with an exception set */
+static int
+tally_offer_item(Tally *self, PyObject *item)
+{
+    if (self->armed) {
+        return tally_keep(self, item) < 0 ? -1 : 0;
+    }
+    PyObject *done = PyObject_CallOneArg(self->wake, item);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+static PyObject *
+tally_offer(Tally *self, PyObject *item)
+{
+    if (tally_offer_item(self, item) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tally_admit(Tally *self, PyObject *item)
+{
+    int kept = tally_keep(self, item);
+    return kept < 0 ? NULL : PyBool_FromLong(kept);
+}
+
+static PyObject *
+tally_open(Tally *self, PyObject *room)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(room);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    self->room = n;
+    self->held = 0;
+    Py_CLEAR(self->last);
+    Py_RETURN_NONE;
+}
+
+/* the pending items (a new reference), replaced by an empty list; NULL on error */
+static PyObject *
+tally_swap(Tally *self)
+{
+    PyObject *fresh = PyList_New(0);
+    if (fresh == NULL) {
+        return NULL;
+    }
+    PyObject *pending = self->pending;
+    self->pending = fresh;
+    return pending;
+}
+
+static PyObject *
+tally_take(Tally *self, PyObject *unused)
+{
+    PyObject *pending = tally_swap(self);
+    if (pending == NULL) {
+        return NULL;
+    }
+    if (PyList_GET_SIZE(pending) == 0 && self->held == 0) {
+        self->armed = 0;
+    }
+    return Py_BuildValue("(Nn)", pending, self->held);
+}
+
+static PyObject *
+tally_close(Tally *self, PyObject *unused)
+{
+    PyObject *pending = tally_swap(self);
+    if (pending == NULL) {
+        return NULL;
+    }
+    PyObject *last = self->last != NULL ? self->last : Py_NewRef(Py_None);
+    self->last = NULL;
+    Py_ssize_t held = self->held;
+    self->held = self->room = 0;
+    self->armed = 0;
+    return Py_BuildValue("(NnN)", pending, held, last);
+}
+
+static PyMethodDef tally_methods[] = {
+    {"offer", (PyCFunction)tally_offer, METH_O, "offer(item): admit it while armed, else wake(item)."},
+    {"admit", (PyCFunction)tally_admit, METH_O, "admit(item) -> True: kept one by one, False: only counted."},
+    {"open", (PyCFunction)tally_open, METH_O, "open(room): a new window (what is pending stays)."},
+    {"take", (PyCFunction)tally_take, METH_NOARGS,
+     "take() -> (pending, held); disarms the tally when nothing was pending nor held."},
+    {"close", (PyCFunction)tally_close, METH_NOARGS, "close() -> (pending, held, newest held); disarms it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef tally_members[] = {
+    {"armed", T_BOOL, offsetof(Tally, armed), 0, "a delivery is due: offers are admitted here"},
+    {"held", T_PYSSIZET, offsetof(Tally, held), READONLY, "items only counted in this window"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject TallyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "otrace_server.core._stackwalk.Tally",
+    .tp_basicsize = sizeof(Tally),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "What a throttled feed keeps of the items offered in its window (see _stackwalk.c).",
+    .tp_traverse = (traverseproc)tally_traverse,
+    .tp_clear = (inquiry)tally_clear,
+    .tp_dealloc = (destructor)tally_dealloc,
+    .tp_new = tally_new,
+    .tp_methods = tally_methods,
+    .tp_members = tally_members,
+};
+
+/* Offer ``ctx`` to each feed of the tuple ``feeds`` (anything else: no feed); failures are
+ * reported as unraisable. */
+static void
+feed_all(PyObject *feeds, PyObject *ctx)
+{
+    if (feeds == NULL || !PyTuple_Check(feeds)) {
+        return;
+    }
+    Py_INCREF(feeds);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(feeds); i++) {
+        PyObject *feed = PyTuple_GET_ITEM(feeds, i);
+        int failed;
+        if (Py_TYPE(feed) == &TallyType) {
+            failed = tally_offer_item((Tally *)feed, ctx) < 0;
+        }
+        else {
+            PyObject *done = PyObject_CallMethod(feed, "offer", "O", ctx);
+            Py_XDECREF(done);
+            failed = done == NULL;
+        }
+        if (failed) {
+            PyErr_WriteUnraisable(feed);
+        }
+    }
+    Py_DECREF(feeds);
+}
+
 /* ---- the recorder of a traced call ------------------------------------------------------- */
 
 #define MAX_SLOTS 64
@@ -257,7 +490,7 @@ error:
 /* the objects a Recorder holds, in the order of recorder()'s arguments, then the last Thread */
 enum {
     R_FALLBACK, R_TEMPLATE, R_COUNTER, R_GATE, R_QUEUES, R_CTYPE, R_BIND, R_OWN_FILES, R_IS_OWN_CODE,
-    R_PACKED_TYPE, R_CURRENT_THREAD, R_THREAD, R_COUNT
+    R_PACKED_TYPE, R_CURRENT_THREAD, R_LIMIT, R_FEEDS, R_THREAD, R_COUNT
 };
 
 /* dict[key], remembered while the dict does not change (borrowed: the dict holds it) */
@@ -279,7 +512,7 @@ typedef struct {
     Py_ssize_t ngate;
     Lookup gate_lookups[MAX_GATE];
     PyObject *gate_wanted[MAX_GATE];
-    Lookup queue_lookup;
+    Lookup queue_lookup, feeds_lookup;
     /* the thread state that recorded last (ids are never reused): its Thread is refs[R_THREAD] */
     uint64_t thread_state_id;
 } Recorder;
@@ -588,6 +821,11 @@ record(Recorder *self, PyObject *args, PyObject *kwargs)
         goto error;     /* counted but not queued: as a failed record of the Python path */
     }
     Py_DECREF(done);
+    PyObject *feeds = look_up(&self->feeds_lookup);   /* borrowed */
+    if (feeds == NULL && PyErr_Occurred()) {
+        PyErr_WriteUnraisable(self->refs[R_FEEDS]);
+    }
+    feed_all(feeds, ctx);
     Py_DECREF(ctx);
     return 0;
 
@@ -643,15 +881,16 @@ member_offset(PyTypeObject *type, const char *name)
 static PyObject *
 make_recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 12) {
-        PyErr_SetString(PyExc_TypeError, "recorder() takes 12 arguments");
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "recorder() takes 13 arguments");
         return NULL;
     }
-    PyObject *template = args[1], *gate = args[3], *queues = args[4], *packed_type = args[9];
+    PyObject *template = args[1], *gate = args[3], *queues = args[4], *packed_type = args[9], *feeds = args[12];
     PyTypeObject *type = Py_TYPE(template);
     if (!PyTuple_Check(gate) || !PyDict_Check(queues) || !PyDict_Check(args[7])
             || !PyType_Check(packed_type) || !PyType_IsSubtype((PyTypeObject *)packed_type, &PyTuple_Type)
-            || type->tp_itemsize != 0 || type->tp_dictoffset != 0 || type->tp_members == NULL) {
+            || type->tp_itemsize != 0 || type->tp_dictoffset != 0 || type->tp_members == NULL
+            || !PyTuple_Check(feeds) || PyTuple_GET_SIZE(feeds) != 2 || !PyDict_Check(PyTuple_GET_ITEM(feeds, 0))) {
         PyErr_SetString(PyExc_TypeError, "recorder: bad arguments (see _stackwalk.c)");
         return NULL;
     }
@@ -692,6 +931,7 @@ make_recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         self->gate_wanted[i] = PyTuple_GET_ITEM(entry, 2);
     }
     self->queue_lookup = (Lookup){queues, self->refs[R_CTYPE], 0, NULL};
+    self->feeds_lookup = (Lookup){PyTuple_GET_ITEM(feeds, 0), PyTuple_GET_ITEM(feeds, 1), 0, NULL};
     self->thread_state_id = 0;
     self->nslots = 0;
     PyMemberDef *m;
@@ -720,7 +960,7 @@ static PyMethodDef methods[] = {
      "trace context (see otrace_server/core/_stackwalk.c)."},
     {"recorder", (PyCFunction)(void (*)(void))make_recorder, METH_FASTCALL,
      "recorder(fallback, template, counter, gate, queues, ctype, bind, own_files, is_own_code, packed_type, "
-     "current_thread, limit) -> Recorder: a traced call recorded without a Python frame (see _stackwalk.c)."},
+     "current_thread, limit, feeds) -> Recorder: a traced call recorded without a Python frame (see _stackwalk.c)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -732,7 +972,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__stackwalk(void)
 {
-    if (PyType_Ready(&RecorderType) < 0) {
+    if (PyType_Ready(&RecorderType) < 0 || PyType_Ready(&TallyType) < 0) {
         return NULL;
     }
     if (thread_key == NULL) {
@@ -751,5 +991,9 @@ PyInit__stackwalk(void)
             return NULL;
         }
     }
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddObjectRef(m, "Tally", (PyObject *)&TallyType) < 0) {
+        Py_CLEAR(m);
+    }
+    return m;
 }

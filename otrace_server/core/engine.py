@@ -139,29 +139,39 @@ class Engine:
 
     def record_later(self, ctx: TraceContext) -> None:
         """Record ``ctx`` for a caller that does not need its id (the tracer): when nothing needs
-        the context at once (no enricher but deferred ones, no subscriber, trace database or log
-        line, not a tag) it is queued in the store (``ContextStore.add_later``: it gets its id, and
-        the deferred enrichers run, at the next read); otherwise this is ``record``."""
+        the context at once (no enricher but deferred ones, no subscriber that wants every
+        context, no trace database or log line, not a tag) it is queued in the store
+        (``ContextStore.add_later``: it gets its id, and the deferred enrichers run, at the next
+        read, ``ContextStore.identify`` included) and offered to the event bus's feeds;
+        otherwise this is ``record``."""
         # (what ``queue_gate`` states for the C recorder)
-        if (self.enrichers or self.tracedb is not None or self.events.has_subscribers or self._log_contexts
+        events = self.events
+        if (self.enrichers or self.tracedb is not None or events.wants_contexts or self._log_contexts
                 or ctx.ctype == "tags"):
             self.record(ctx)
         else:
             if ctx.ctype in _COUNTED:
                 self._count_site(ctx.file, ctx.line, ctx.ctype)
             self.store.add_later(ctx)
+            if events.feeds:
+                events.offer(ctx)
 
     def queue_gate(self) -> tuple[tuple[dict, str, Any], ...]:
         """When ``record_later`` queues a context (of a type other than tags, not counted per
         site) instead of recording it at once, as ``(dict, key, wanted)`` conditions on this
         engine's attributes (``dict.get(key)`` true, false or missing, or one of a tuple): no
-        enricher but deferred ones, no trace database, no subscriber, no log line, and
-        ``record_later`` not replaced on the instance. The gate of the C recorder
-        (``core.quickrecord``), which queues a traced call itself; keep it true to
-        ``record_later``."""
+        enricher but deferred ones, no trace database, no subscriber that wants every context,
+        no log line, and ``record_later`` not replaced on the instance. The gate of the C
+        recorder (``core.quickrecord``), which queues a traced call itself and offers it to the
+        bus's feeds (``feed_lookup``); keep it true to ``record_later``."""
         mine = vars(self)
-        return ((mine, "enrichers", False), (mine, "tracedb", False), (vars(self.events), "has_subscribers", False),
+        return ((mine, "enrichers", False), (mine, "tracedb", False), (vars(self.events), "wants_contexts", False),
                 (mine, "_log_contexts", False), (mine, "record_later", False))
+
+    def feed_lookup(self) -> tuple[dict, str]:
+        """Where the C recorder reads the feeds it offers a queued context to: ``(dict, key)``,
+        the event bus's ``feeds``."""
+        return vars(self.events), "feeds"
 
     def _store(self, ctx: TraceContext, hold_ctype: str | None = None) -> None:
         """Run the enrichers and add ``ctx`` to the store (as a pending hold of ``hold_ctype``:
@@ -209,7 +219,7 @@ class Engine:
         if self._log_contexts:
             log.info("otrace: %s", ctx.id)
         events = self.events
-        if events.has_subscribers:
+        if events.wants_contexts or events.feeds:
             events.publish("context", context=ctx)
 
     # ---- holds and breaks ------------------------------------------------------------------

@@ -11,7 +11,8 @@ reader ever sees more than ``max_recent``). ``add_later`` is one append to its t
 deque of at most ``max_recent`` (``queues``): the context it pushes out, which no reader could
 have seen, is freed at once (so a steady stream of recorded calls frees as much as it keeps:
 what retained contexts drag along, e.g. a request and its handler, never piles up for the
-cyclic GC's generation 0 to count). Contexts held when added are kept
+cyclic GC's generation 0 to count). ``identify`` gives ids to the contexts an editor's feed was
+offered as they were recorded (``core.events``), when it tells of them. Contexts held when added are kept
 out of the eviction order ("pinned"); the pinned ones are re-checked (O(pinned)) at each listing
 and, between listings, after as many adds of their type as stayed pinned at the previous check
 (so each check is paid for by the adds before it, and holds added meanwhile cannot postpone it);
@@ -168,15 +169,27 @@ class ContextStore:
             raise OTraceError(f"unknown context type {ctx.ctype!r}") from None
         queue.append(ctx)
 
+    def identify(self, contexts: Iterable[TraceContext]) -> None:
+        """Give each of ``contexts`` that has none its id now (for a reader that was offered them
+        as they were recorded: an editor's feed of notifications). What is queued is stored
+        first, as by a read, and a context no longer queued (``add_later`` dropped it unseen, as
+        newer ones came) gets its id in the same order but is not stored: as with a context
+        stored then evicted, its id is never given to another. (A context dropped before a read
+        stored newer ones of its second gets a higher ``.n`` than they.) Any thread."""
+        with self._lock:
+            self._settle([c for c in contexts if not c.id])
+
     def limit_changed(self) -> None:
         """``max_recent`` changed: store what is queued, and fit the queues to the new value (the
         engine calls it when its setting changes; a read does it too)."""
         with self._lock:
             self._settle()
 
-    def _settle(self) -> None:
+    def _settle(self, unqueued: list[TraceContext] | None = None) -> None:
         """(Lock held) Store the contexts queued by ``add_later``, in order (see there): each
-        type's in the order queued, the types merged by timestamp."""
+        type's in the order queued, the types merged by timestamp; with ``unqueued``
+        (``identify``'s contexts without an id, in the order recorded), those no longer queued
+        get their ids in that order too, without being stored."""
         batches = []
         for queue in self._queue_list:
             if queue:
@@ -187,13 +200,22 @@ class ContextStore:
         limit = max(1, self._max_recent())
         if limit != self._queue_limit:
             self._fit_queues(limit)
+        dropped = None
+        if unqueued:
+            queued = {id(c) for batch in batches for c in batch}
+            dropped = {id(c) for c in unqueued if id(c) not in queued}
+            if dropped:
+                batches.append([c for c in unqueued if id(c) in dropped])
         if not batches:
             return
         prepare = self._prepare
         for ctx in (batches[0] if len(batches) == 1 else heapq.merge(*batches, key=_timestamp)):
             if prepare is not None:
                 prepare(ctx)
-            self._put(ctx, limit)
+            if dropped and id(ctx) in dropped:
+                ctx.id = self._next_id(ctx)
+            else:
+                self._put(ctx, limit)
 
     def _fit_queues(self, limit: int) -> None:
         """(Lock held, queues just emptied) New queues of at most ``limit`` contexts (a context
@@ -208,25 +230,8 @@ class ContextStore:
         """(Lock held) Give ``ctx`` the next id of its (function, type, label) in its second, store
         it, evict beyond ``limit``."""
         recent = self._recent[ctx.ctype]
-        timestamp = ctx.timestamp or time.time()
-        second = self._second
-        if not second[0] <= timestamp < second[1]:
-            second = self._new_second(timestamp)
-        base = self._bases.get((ctx.funcname, ctx.ctype, ctx.label)) or self._base(ctx)
-        if base.second is second:
-            n = base.n + 1
-            trace_id = base.prefix + (_SUFFIXES[n] if n < _NSUFFIXES else f".{n}")
-        else:                        # the first id of this base in this second
-            n = 0
-            trace_id = base.prefix = f"{base.text}:{second[2]}"
-            base.second = second
+        trace_id = self._next_id(ctx)
         stored = recent.all
-        # contexts captured on other threads may arrive out of order, and a clock time recurs the
-        # next day: never reuse an id that is still stored
-        while trace_id in stored or trace_id in self._saved:
-            n += 1
-            trace_id = f"{base.prefix}.{n}"
-        base.n = n
         if recent.pinned:   # resumed holds rejoin the eviction order before this context
             recent.due -= 1
             if recent.due <= 0:
@@ -241,6 +246,30 @@ class ContextStore:
             recent.order[trace_id] = None
         if len(stored) > limit + _EVICT_SLACK:
             recent.evict(max(1, limit))
+
+    def _next_id(self, ctx: TraceContext) -> str:
+        """(Lock held) The next id of ``ctx``'s (function, type, label) in its second (counted:
+        never given again)."""
+        timestamp = ctx.timestamp or time.time()
+        second = self._second
+        if not second[0] <= timestamp < second[1]:
+            second = self._new_second(timestamp)
+        base = self._bases.get((ctx.funcname, ctx.ctype, ctx.label)) or self._base(ctx)
+        if base.second is second:
+            n = base.n + 1
+            trace_id = base.prefix + (_SUFFIXES[n] if n < _NSUFFIXES else f".{n}")
+        else:                        # the first id of this base in this second
+            n = 0
+            trace_id = base.prefix = f"{base.text}:{second[2]}"
+            base.second = second
+        stored = self._recent[ctx.ctype].all
+        # contexts captured on other threads may arrive out of order, and a clock time recurs the
+        # next day: never reuse an id that is still stored
+        while trace_id in stored or trace_id in self._saved:
+            n += 1
+            trace_id = f"{base.prefix}.{n}"
+        base.n = n
+        return trace_id
 
     def _trim(self, ctypes: Iterable[str] = CTYPES, unpin: bool = False) -> None:
         """(Lock held; every read calls it first.) Store the contexts queued by ``add_later``, then

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 
 import asyncio
+import collections
+import sys
 import threading
 import time
 import types
@@ -114,6 +116,60 @@ def test_a_chatty_trace_reaches_editors_as_a_few_notifications_and_one_summary(s
     assert len(outputs()) == CONTEXTS_PER_SECOND + 1
     lsp.close()
     dap.close()
+
+
+def test_with_an_editor_connected_traced_calls_are_recorded_from_c_and_told_through_the_throttle(started):
+    """An editor is a feed of the engine's bus, not a subscriber that wants every context: a traced
+    call is queued by the C recorder as with no editor (``Engine.record`` is never called, no
+    Python frame but the throttle's own path for the first call of a window), and the editor is
+    told the first CONTEXTS_PER_SECOND of each window one by one and the rest in one summary
+    whose count is exact."""
+    server, app = started
+    engine = app.engine
+    lsp = Client(app.lsp_port)
+    lsp.initialize(app.token)
+    assert engine.events.feeds and not engine.events.wants_contexts
+    assert lsp.request("otrace/command", {"line": "trace -c call GetHandler.respond"})["error"] is False
+    recorded = []
+    engine.record = lambda ctx, record=engine.record: record(recorded.append(ctx) or ctx)
+    frames = collections.Counter()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            frames[frame.f_code.co_name] += 1
+
+    def burst(n):
+        sys.setprofile(profile)
+        try:
+            for _ in range(n):
+                server.demo.GetHandler.respond(None, "4")
+        finally:
+            sys.setprofile(None)
+
+    def summaries():
+        return [m["params"] for m in lsp.notifications
+                if m.get("method") == "otrace/traceEvent" and "more in the last second" in m["params"]["message"]]
+
+    burst(120)
+    wait_for(lambda: len(summaries()) == 1, what="the first window's summary")
+    burst(80)                                           # a new window: the first one has closed
+    wait_for(lambda: len(summaries()) == 2, what="the second window's summary")
+    try:
+        assert recorded == []                           # never the Python recording path
+        assert frames["respond"] == 200 and frames["on_call"] == 0 and frames["record_later"] == 0
+        assert frames["admit"] == 2                     # the throttle woken once per window, by the C recorder
+        events = [m["params"] for m in lsp.notifications if m.get("method") == "otrace/traceEvent"]
+        assert len(events) == 2 * CONTEXTS_PER_SECOND + 2
+        one_by_one = [e for e in events if "more in the last second" not in e["message"]]
+        assert len({e["traceId"] for e in events}) == len(events)      # each its own context, each with its id
+        assert all(e["traceId"].startswith("GetHandler.respond:tr-call:") for e in events)
+        assert [s["message"].split("(and ")[1].split(" more")[0] for s in summaries()] == [
+            str(120 - CONTEXTS_PER_SECOND - 1), str(80 - CONTEXTS_PER_SECOND - 1)]
+        assert len(one_by_one) == 2 * CONTEXTS_PER_SECOND
+        assert summaries()[-1]["traceId"] == engine.store.recent("traces")[-1].id   # read: the same id
+    finally:
+        del engine.record
+        lsp.close()
 
 
 class LoopThread:

@@ -80,3 +80,41 @@ def test_concurrent_publish_and_subscribe():
     for t in threads:
         t.join(10)
     assert counts[0] == 2000
+
+
+def test_a_subscriber_may_leave_out_contexts_and_a_feed_is_offered_only_contexts():
+    bus = EventBus()
+    got, offered = [], []
+    bus.subscribe(lambda ev: got.append(ev.kind), contexts=False)
+    assert bus.has_subscribers and not bus.wants_contexts and not bus.feeds
+
+    class Feed:
+        def offer(self, ctx):
+            offered.append(ctx)
+
+    unsubscribe = bus.subscribe_feed(Feed())
+    assert bus.publish("context", context="c1") is None     # nobody wants the event itself
+    bus.offer("c2")                                          # a context queued without an id
+    bus.publish("patch", name="f")
+    assert got == ["patch"] and offered == ["c1", "c2"]
+    stop = bus.subscribe(lambda ev: got.append(ev.data["context"]) if ev.kind == "context" else None)
+    assert bus.wants_contexts
+    bus.publish("context", context="c3")
+    assert got == ["patch", "c3"] and offered == ["c1", "c2", "c3"]
+    stop()
+    unsubscribe()
+    assert not bus.wants_contexts and bus.feeds == ()
+
+
+def test_a_failing_feed_is_logged_once(caplog):
+    bus = EventBus()
+
+    class Broken:
+        def offer(self, ctx):
+            raise ValueError("feed bug")
+
+    bus.subscribe_feed(Broken())
+    with caplog.at_level(logging.ERROR, logger="otrace"):
+        bus.offer("a")
+        bus.publish("context", context="b")
+    assert sum("context feed" in r.getMessage() for r in caplog.records) == 1

@@ -155,3 +155,59 @@ def test_a_trace_database_closes_the_gate(engine, tmp_path):
         assert not any(engine.store.queues.values()) and engine.store.latest().id
     finally:
         engine.settings.set("pickle_file", "")
+
+
+TALLIES = [quickrecord._Tally] + ([quickrecord.Tally] if quickrecord._recorder is not None else [])
+
+
+@pytest.mark.parametrize("make", TALLIES, ids=lambda t: t.__module__.rpartition(".")[2])
+def test_a_tally_keeps_the_first_of_its_window_and_counts_the_rest(make):
+    woken = []
+    tally = make(woken.append)
+    tally.offer("quiet")                        # not armed: to the feed's own path
+    assert woken == ["quiet"] and not tally.armed
+    tally.open(2)
+    tally.armed = True
+    assert [tally.admit(x) for x in "abcd"] == [True, True, False, False] and tally.held == 2
+    assert tally.take() == (["a", "b"], 2) and tally.armed      # something held: stays armed
+    assert tally.close() == ([], 2, "d") and not tally.armed
+    tally.open(5)
+    tally.armed = True
+    assert tally.take() == ([], 0) and not tally.armed          # nothing kept nor held: disarmed
+    assert tally.close() == ([], 0, None)
+
+
+@needs_accelerator
+def test_the_c_tally_admits_while_armed_without_waking(engine):
+    woken = []
+    tally = quickrecord.Tally(woken.append)
+    tally.open(1)
+    tally.armed = True
+    tally.offer("a")
+    tally.offer("b")
+    assert woken == [] and tally.take() == (["a"], 1)
+
+
+@needs_accelerator
+def test_the_recorder_offers_what_it_queues_to_the_feeds(engine):
+    ns = {"Handler": Handler}
+    engine.tracer.trace("Handler.get", ns, condition="call")
+    woken = []
+    tally = quickrecord.Tally(woken.append)
+    other = []
+
+    class Feed:                                  # not a Tally: offered through its method
+        def offer(self, ctx):
+            other.append(ctx)
+
+    engine.events.subscribe_feed(tally)
+    engine.events.subscribe_feed(Feed())
+    call_site(Handler().get, 1)                  # not armed: woken
+    tally.open(10)
+    tally.armed = True
+    call_site(Handler().get, 2)                  # armed: kept in C
+    assert type(recorder_of(engine, "Handler.get", ns)).__name__ == "Recorder"
+    [first] = woken
+    pending, held = tally.take()
+    assert [c.argvalues["number"] for c in [first] + pending + other] == [1, 2, 1, 2]
+    assert first.id == "" and sum(map(len, engine.store.queues.values())) == 2    # queued, no id yet

@@ -250,6 +250,24 @@ def test_queued_contexts_beyond_max_recent_are_dropped_unseen_and_ids_stay_uniqu
     assert store.latest() is later
 
 
+def test_identify_gives_ids_in_the_order_recorded_and_stores_only_what_is_still_queued():
+    prepared = []
+    store = ContextStore(lambda: 3, prepare=prepared.append)
+    queued = [ctx(ts=T0 + 0.01 * i) for i in range(8)]
+    for c in queued:
+        store.add_later(c)                     # the queue keeps the newest 3
+    offered = queued[:3]                       # an editor's feed delivers the first three, and the last
+    store.identify(offered + [queued[-1]])
+    suffix = [c.id.rpartition(":")[2] for c in queued]
+    assert suffix == ["05-08-45", "05-08-45.1", "05-08-45.2", "", "", "05-08-45.3", "05-08-45.4", "05-08-45.5"]
+    assert prepared == queued[:3] + queued[5:]   # each prepared once, as it got its id
+    assert store.recent("exceptions") == queued[5:]      # the dropped ones are not stored
+    assert store.get(queued[0].id) is None
+    store.identify(queued)                     # those with an id keep it; the others get theirs
+    assert [c.id for c in queued[:3]] == [f"Receive.respond:ex-ZeroDivisionError:{s}" for s in suffix[:3]]
+    assert len({c.id for c in queued}) == 8 and queued[4].id.endswith(".7")
+
+
 def test_a_queue_keeps_max_recent_and_frees_what_it_pushes_out_at_once():
     import gc
     import weakref
