@@ -49,6 +49,7 @@ BENCHES = [
     Bench("handler_record"),
     Bench("monitoring"),
     Bench("control_latency"),
+    Bench("fleet"),
 ]
 
 

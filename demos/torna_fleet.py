@@ -148,7 +148,7 @@ def main(argv=None):
         "--workers", type=int, default=3, help="how many worker processes serve the port (default 3)"))
     if args.workers < 1:
         sys.exit("torna_fleet.py: --workers must be at least 1")
-    sockets = tornado.netutil.bind_sockets(args.port, args.addr)
+    sockets = tornado.netutil.bind_sockets(args.port, args.addr, backlog=1024)
     print(f"Listening on http://{args.addr}:{sockets[0].getsockname()[1]} ({args.workers} workers)", flush=True)
     if _supervise(args.workers, args.exit_on_stdin_eof) is None:
         return   # the parent, every worker ended
