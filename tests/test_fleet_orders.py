@@ -116,8 +116,9 @@ def test_a_safe_mode_refusal_stays_a_refusal(fleet, editors):
 
 def test_a_killed_worker_comes_back_with_the_fleets_traces(fleet, editors):
     assert editors[0].request("otrace/trace", {"name": TRACED, "fleetOrder": _order()})["fleet"]["recorded"]
-    before = {r["pid"] for r in fleet.records()}
-    victim = max(before)
+    records = fleet.records()
+    before = {r["pid"] for r in records}
+    victim = records[-1]["pid"]          # the newest: editors[0] is the oldest worker's, it stays
     os.kill(victim, signal.SIGKILL)
     joined = [r for r in fleet.wait_workers(3, without={victim}) if r["pid"] not in before]
     assert len(joined) == 1, (before, joined, fleet.output)
