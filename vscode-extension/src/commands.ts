@@ -86,23 +86,38 @@ export async function attachTo(parts: Parts, target: Target, quiet = false): Pro
     }
 }
 
-/** The holds a command was invoked on: a tree node, a trace id, a list of ids, or the tree selection. */
+/**
+ * The holds a command was invoked on: a tree node (its own process), `{conn: key, id}`, a trace
+ * id, a list of those, or the tree selection. A trace id is looked up in every attached process (trace ids are per process).
+ */
 function holdsOf(parts: Parts, arg: unknown, selection: readonly HoldsNode[]): OwnedHold[] {
-    const ids: string[] = [];
+    const found: OwnedHold[] = [];
     const add = (x: unknown) => {
         if (typeof x === 'string') {
-            ids.push(x);
+            const owned = parts.conns.ownerOf(x);
+            if (owned) {
+                found.push(owned);
+            }
         } else if (Array.isArray(x)) {
             x.forEach(add);
+        } else if (x && typeof (x as { conn?: unknown }).conn === 'string' && typeof (x as { id?: unknown }).id === 'string') {
+            const { conn, id } = x as { conn: string; id: string };    // {conn: key, id} (the held-line hover)
+            const hold = parts.conns.get(conn)?.held.get(id);
+            if (hold) {
+                found.push({ conn: parts.conns.get(conn)!, hold });
+            }
         } else if (x && typeof x === 'object' && (x as HoldsNode).kind === 'hold') {
-            ids.push((x as Extract<HoldsNode, { kind: 'hold' }>).hold.id);
+            const node = x as Extract<HoldsNode, { kind: 'hold' }>;
+            if (node.conn.held.get(node.hold.id)) {      // still held
+                found.push({ conn: node.conn, hold: node.hold });
+            }
         }
     };
     add(arg);
-    if (!ids.length) {
+    if (!found.length) {
         selection.forEach(add);
     }
-    return ids.map((id) => parts.conns.ownerOf(id)).filter((h): h is OwnedHold => !!h);
+    return found;
 }
 
 async function resume(parts: Parts, holds: OwnedHold[], extra: Omit<ResumeParams, 'ids' | 'all'> = {}): Promise<void> {

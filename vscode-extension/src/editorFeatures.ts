@@ -24,9 +24,12 @@ export interface OwnedLiveHold { conn: OTraceConnection; patch: LivePatch }
 export function liveHoldLines(conns: { all: OTraceConnection[] }, file: string): Map<number, OwnedLiveHold[]> {
     const lines = new Map<number, OwnedLiveHold[]>();
     const want = path.resolve(file);
+    const seen = new Set<string>();       // a fleet's live hold is every worker's: listed once
     for (const conn of conns.all) {
         for (const patch of conn.liveHolds ?? []) {
-            if (path.resolve(patch.liveHold.file) === want) {
+            const once = `${conn.target?.fleet?.id ?? conn.key}\n${patch.name}`;
+            if (path.resolve(patch.liveHold.file) === want && !seen.has(once)) {
+                seen.add(once);
                 const line = Math.max(0, patch.liveHold.line - 1);
                 lines.set(line, [...(lines.get(line) ?? []), { conn, patch }]);
             }
@@ -114,12 +117,14 @@ export class HeldLineDecorations implements vscode.HoverProvider, vscode.Disposa
         md.isTrusted = { enabledCommands: ['otrace.holds.resume', REMOVE_LIVE_HOLD] };
         const several = this.conns.all.length > 1;
         const tag = (conn: OTraceConnection) => (several ? `${escapeMarkdown(processTag({ ...conn.target, label: conn.label }))} ` : '');
-        for (const { conn, hold } of hs) {
-            md.appendMarkdown(`${tag(conn)}$(debug-pause) **${escapeMarkdown(holdTitle(hold))}** held in ${hold.function}`
-                + `${hold.clientGone ? ' (client gone)' : ''} — ${commandLink('Resume', 'otrace.holds.resume', [hold.id])}\n\n`);
+        // several processes: a hold is named with its process (trace ids are per process)
+        const ref = (h: OwnedHold) => (several ? { conn: h.conn.key, id: h.hold.id } : h.hold.id);
+        for (const h of hs) {
+            md.appendMarkdown(`${tag(h.conn)}$(debug-pause) **${escapeMarkdown(holdTitle(h.hold))}** held in ${h.hold.function}`
+                + `${h.hold.clientGone ? ' (client gone)' : ''} — ${commandLink('Resume', 'otrace.holds.resume', [ref(h)])}\n\n`);
         }
         if (hs.length > 1) {
-            md.appendMarkdown(`${commandLink(`Resume all ${hs.length}`, 'otrace.holds.resume', [hs.map((h) => h.hold.id)])}\n\n`);
+            md.appendMarkdown(`${commandLink(`Resume all ${hs.length}`, 'otrace.holds.resume', [hs.map(ref)])}\n\n`);
         }
         for (const { conn, patch } of live) {
             md.appendMarkdown(`${tag(conn)}$(debug-breakpoint-log) live hold in **${patch.name}** (${patch.liveHold.label}): every request reaching this line waits — `

@@ -5,7 +5,7 @@
  * path), then label, age (a countdown when `hold_timeout` is set), function and client ("client
  * gone" once it disconnected); its children are the held function's variables, fetched lazily from
  * `otrace/context`. Above the holds, a "Live holds" node lists the process's "Hold here live"
- * patches with their line (inline/context "Remove Live Hold"). Nodes are cached by trace id so a refresh or a reconnect keeps the tree's
+ * patches with their line (inline/context "Remove Live Hold"). Nodes are cached by process and trace id so a refresh or a reconnect keeps the tree's
  * expansion and selection. Selecting a hold opens its file at the holding line.
  *
  * Thread-safety: single-threaded (the extension host).
@@ -85,6 +85,14 @@ export function escapeMarkdown(text: string): string {
     return text.replace(/[\\`*_{}[\]()#+\-.!<>|~]/g, '\\$&');
 }
 
+/**
+ * A hold's key in the tree: its process and trace id (trace ids are per process: the workers of a
+ * fleet, running the same code, can make the same one).
+ */
+export function holdKey(conn: { key: string }, hold: Hold): string {
+    return `${conn.key}/${hold.id}`;
+}
+
 export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode.Disposable {
     private readonly changed = new vscode.EventEmitter<HoldsNode | undefined>();
     readonly onDidChangeTreeData = this.changed.event;
@@ -126,7 +134,7 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
 
     refresh(): void {
         this.shown = this.holdsSignature();
-        const live = new Set(this.conns.holds().map((h) => h.hold.id));
+        const live = new Set(this.conns.holds().map((h) => holdKey(h.conn, h.hold)));
         for (const id of [...this.holdNodes.keys()]) {
             if (!live.has(id)) {
                 this.holdNodes.delete(id);
@@ -143,10 +151,10 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
     }
 
     private holdNode(conn: OTraceConnection, hold: Hold): HoldsNode {
-        let node = this.holdNodes.get(hold.id);
+        let node = this.holdNodes.get(holdKey(conn, hold));
         if (!node) {
             node = { kind: 'hold', conn, hold };
-            this.holdNodes.set(hold.id, node);
+            this.holdNodes.set(holdKey(conn, hold), node);
         }
         node.conn = conn;
         node.hold = hold;
@@ -203,11 +211,6 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         return node;
     }
 
-    /** The node of hold `id` (for reveal), if shown. */
-    nodeOf(id: string): HoldsNode | undefined {
-        return this.holdNodes.get(id);
-    }
-
     getChildren(node?: HoldsNode): vscode.ProviderResult<HoldsNode[]> {
         if (!node) {
             const groups = groupByFleet(this.conns.all);
@@ -239,15 +242,16 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
             return [];
         }
         if (node.kind === 'hold') {
-            let kids = this.contexts.get(node.hold.id);
+            const key = holdKey(node.conn, node.hold);
+            let kids = this.contexts.get(key);
             if (!kids) {
                 kids = node.conn.request<TraceContext>('otrace/context', { traceId: node.hold.id })
-                    .then((ctx) => variableNodes(node.hold.id, ctx))
+                    .then((ctx) => variableNodes(key, ctx))
                     .catch((e: Error) => {
-                        this.contexts.delete(node.hold.id);
-                        return [{ kind: 'message', id: `${node.hold.id}/!err`, text: e.message } as HoldsNode];
+                        this.contexts.delete(key);
+                        return [{ kind: 'message', id: `${key}/!err`, text: e.message } as HoldsNode];
                     });
-                this.contexts.set(node.hold.id, kids);
+                this.contexts.set(key, kids);
             }
             return kids;
         }
@@ -311,7 +315,7 @@ export class HoldsProvider implements vscode.TreeDataProvider<HoldsNode>, vscode
         }
         const h = node.hold;
         const item = new vscode.TreeItem(holdLabel(h), vscode.TreeItemCollapsibleState.Collapsed);
-        item.id = `hold:${h.id}`;
+        item.id = `hold:${holdKey(node.conn, h)}`;
         item.description = holdDescription(h, this.now(), node.conn.target.fleet ? node.conn.target.pid : undefined);
         const md = new vscode.MarkdownString();
         md.appendMarkdown(`**${escapeMarkdown(holdTitle(h))}**${h.clientGone ? ' — *client gone* (resuming is harmless: the answer goes nowhere)' : ''}\n\n`);

@@ -1,0 +1,255 @@
+"""Issue 20 point 1 in a real VS Code workbench (code-server in headless Chromium, driven by
+Playwright as a user would): the fleet demo (demos/torna_fleet.py, 3 Tornado workers on one port,
+each its own otrace) running from the workspace. "otrace: Attach to Process..." lists the fleet as
+one entry and attaching it attaches every worker; requests held by several workers are ONE list in
+Held Requests, each row led by its worker; the title bar's Resume All answers every held request;
+the file loaded by every worker shows its code actions and CodeLens once (counted in the UI),
+unlabelled; "Trace this function" chosen once traces the function in every worker, and its one
+"traced · Untrace" lens untraces it in every worker (fleet orders: skipped until the server speaks
+protocol 1.4).
+Screenshots: artifacts/vscode/fleet-NN-*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, OTRACE_VIEWS, Workbench, code_action, go_to_line,
+                                 require_parts, show_otrace, wait_for)
+from tests.support.processes import end_process
+
+pytestmark = pytest.mark.timeout(180)
+
+WORKERS = 3
+HOLD_TEXT = "html.escape(self.respond(number)"     # a line of GetHandler.get (an async def)
+
+
+class FleetDemo:
+    """demos/torna_fleet.py (a copy in the workspace) with ``WORKERS`` workers; ``workers``: their
+    discovery records (pid -> record) once every worker serves."""
+
+    def __init__(self, ws: Path, xdg: Path) -> None:
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(xdg), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, str(ws / "demos" / "torna_fleet.py"), "--port", "0",
+                                      "--workers", str(WORKERS), "--exit-on-stdin-eof"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env, text=True, cwd=str(ws))
+        self.http = None
+        while self.http is None:
+            line = self.proc.stdout.readline()
+            assert line, "torna_fleet.py exited"
+            if line.startswith("Listening on"):
+                self.http = int(re.search(r":(\d+)", line.split("//", 1)[1]).group(1))   # "...:PORT (3 workers)"
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()   # drain
+        self.dir = xdg / "otrace"
+        wait_for(lambda: len(self.records()) == WORKERS, 30, f"{WORKERS} workers' discovery files")
+        self.workers = self.records()
+
+    def records(self) -> dict[int, dict]:
+        found = {}
+        for f in self.dir.glob("otrace-*.json"):
+            try:
+                r = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if r.get("fleet") and r.get("ppid") == self.proc.pid:
+                found[r["pid"]] = r
+        return found
+
+    def stop(self) -> None:
+        end_process(self.proc)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, playwright):
+    """A workspace holding a copy of the fleet demo (and the demo modules it imports), the fleet
+    running from it, and the workbench."""
+    require_parts()
+    tmp = tmp_path_factory.mktemp("vscode-fleet")
+    xdg = tmp / "xdg"
+    xdg.mkdir(mode=0o700)
+    ws = tmp / "workspace"
+    (ws / "demos").mkdir(parents=True)
+    for name in ("torna_fleet.py", "torna_trace.py", "torna_trace.trc", "reciprocal.py"):
+        shutil.copy(ROOT / "demos" / name, ws / "demos" / name)
+    fleet = FleetDemo(ws, xdg)
+    browser = bench = None
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        bench = Workbench(tmp, ws, xdg, browser)
+        yield {"fleet": fleet, "ws": ws, "bench": bench, "bodies": []}
+    finally:
+        if bench is not None:
+            bench.stop()
+        if browser is not None:
+            browser.close()
+        fleet.stop()
+
+
+def after_failure(env) -> None:
+    """Answer what a failed test left held, in every worker."""
+    for pid, record in env["fleet"].records().items():
+        with worker_client(record) as client:
+            client.request("otrace/resume", {"all": True})
+
+
+class worker_client:
+    """``with worker_client(record) as c:`` another front end on one worker's language server."""
+
+    def __init__(self, record: dict) -> None:
+        from tests.lsp.rpc import Client
+
+        self.client = Client(record["lsp_port"])
+        self.client.initialize(record["token"], name="e2e-fleet")
+
+    def __enter__(self):
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
+
+def connected(bench: Workbench) -> dict[str, dict]:
+    return {c["key"]: c for c in bench.state().get("connections", []) if c["state"] == "connected"}
+
+
+def line_of(env, text: str) -> int:
+    lines = (env["ws"] / "demos" / "torna_trace.py").read_text().splitlines()
+    return 1 + next(i for i, line in enumerate(lines) if text in line)
+
+
+def get(env, number: int) -> None:
+    """GET /?number=N in a thread; its body (or error) goes to env["bodies"]."""
+    def run():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{env['fleet'].http}/?number={number}", timeout=90) as r:
+                env["bodies"].append(r.read().decode())
+        except (urllib.error.URLError, OSError) as e:
+            env["bodies"].append(f"error: {e}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_attach_to_process_lists_the_fleet_once_and_attaches_every_worker(env):
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    bench.command("otrace: Attach to Process...")
+    rows = page.locator(".quick-input-list .monaco-list-row")
+    rows.filter(has_text="fleet of").first.wait_for(timeout=10000)
+    texts = rows.all_inner_texts()
+    bench.shot("fleet-01-attach-pick")
+    assert sum(f"torna_fleet.py — fleet of {WORKERS} workers" in t for t in texts) == 1, texts
+    assert not any("(pid " in t for t in texts), texts          # no worker listed alone
+    rows.filter(has_text="fleet of").first.click()
+    wait_for(lambda: set(connected(bench)) == {f"pid:{pid}" for pid in fleet.workers}, 30, "every worker attached")
+    assert {c["fleet"] for c in connected(bench).values()} == {f"ppid-{fleet.proc.pid}"}
+
+
+def test_holds_of_several_workers_are_one_list_labelled_by_worker_and_resume_all_answers_every_one(env):
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    show_otrace(bench)
+    threads = []
+    holding = lambda: {k for k, c in connected(bench).items() if c["holds"]}   # noqa: E731
+    for _ in range(30):                      # until two workers at least hold one (the kernel spreads them)
+        threads.append(get(env, 77))
+        time.sleep(0.15)
+        if len(holding()) >= 2 and len(threads) >= 4:
+            break
+    wait_for(lambda: sum(c["holds"] for c in connected(bench).values()) == len(threads), 20, "every request held")
+    assert len(holding()) >= 2, connected(bench)
+    pane = page.locator(f"{OTRACE_VIEWS} .pane", has=page.locator(".pane-header", has_text="Held Requests"))
+    rows = pane.locator(".monaco-list-row", has_text="GET /?number=77")
+    wait_for(lambda: rows.count() == len(threads), 15, f"{len(threads)} rows in Held Requests")
+    texts = rows.all_inner_texts()
+    bench.shot("fleet-02-holds-of-every-worker")
+    workers = {pid for pid in fleet.workers if any(f"worker {pid}" in t for t in texts)}
+    assert len(workers) >= 2 and all("worker " in t for t in texts), texts
+    assert not pane.locator(".monaco-list-row", has_text="fleet of").count()    # one fleet: its rows at the top
+    pane.locator(".pane-header").hover()
+    pane.locator(".pane-header .action-label[aria-label='Resume All']").click()
+    for t in threads:
+        t.join(20)
+    assert len(env["bodies"]) == len(threads), env["bodies"]
+    assert all("The reciprocal of 77.0 is" in b for b in env["bodies"]), env["bodies"]
+    wait_for(lambda: not rows.count(), 10, "the rows to go")
+    bench.shot("fleet-03-resumed-all")
+
+
+def test_the_file_loaded_by_every_worker_shows_its_code_actions_and_lenses_once(env):
+    bench, page = env["bench"], env["bench"].page
+    bench.open_file("torna_trace.py")
+    line = line_of(env, HOLD_TEXT)
+    go_to_line(bench, line)
+    rows = page.locator(".action-widget .monaco-list-row")
+    for _ in range(10):          # right after attaching, the servers may not have answered yet: ask again
+        page.keyboard.press("Control+.")
+        try:
+            rows.filter(has_text="Hold here live").first.wait_for(timeout=2000)
+            time.sleep(1)        # every worker's provider answered (the menu shows them together)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    texts = [t.strip() for t in rows.all_inner_texts()]
+    bench.shot("fleet-04-code-actions-once")
+    page.keyboard.press("Escape")
+    joined = "\n".join(texts)
+    assert sum(t.startswith("Hold here live") for t in texts) == 1, joined
+    assert sum(t.startswith("Trace this function (GetHandler.get)") for t in texts) == 1, joined
+    assert sum("Insert traceassert hold here" in t for t in texts) == 1, joined
+    assert not any("[pid" in t for t in texts), joined
+    # the traceassert line's lens: once, not once per worker
+    go_to_line(bench, line_of(env, "await traceassert("))
+    lens = page.locator(".monaco-editor .codelens-decoration", has_text="traceassert:")
+    lens.first.wait_for(timeout=15000)
+    time.sleep(1.5)                                     # every worker's lenses are in
+    assert lens.count() == 1, lens.all_inner_texts()
+
+
+def speaks_fleet_orders(env) -> bool:
+    """Whether the workers speak protocol 1.4 (fleet orders)."""
+    record = next(iter(env["fleet"].workers.values()))
+    with worker_client(record) as client:
+        version = client.initialize(record["token"], name="e2e-version")["otrace"]["protocolVersion"]
+    return tuple(map(int, version.split("."))) >= (1, 4)
+
+
+def traced_in(record: dict) -> str:
+    with worker_client(record) as client:
+        return client.request("otrace/command", {"line": "trace"})["output"]
+
+
+def test_trace_chosen_once_applies_in_every_worker_and_untrace_too(env):
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    if not speaks_fleet_orders(env):
+        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
+    bench.open_file("torna_trace.py")
+    code_action(bench, line_of(env, HOLD_TEXT), "Trace this function (GetHandler.get)")
+    bench.notification("tracing GetHandler.get in every worker of torna_fleet.py")
+    for pid, record in fleet.workers.items():
+        assert "GetHandler.get" in traced_in(record), pid
+    # one "traced · Untrace" lens above the def, not one per worker
+    untrace = page.locator(".monaco-editor .codelens-decoration a", has_text="traced · Untrace")
+    go_to_line(bench, line_of(env, "async def get(self)"))
+    untrace.first.wait_for(timeout=15000)
+    time.sleep(1.5)                                     # every worker's lenses are in
+    lens_text = " | ".join(page.locator(".monaco-editor .codelens-decoration").all_inner_texts())
+    bench.shot("fleet-05-one-untrace-lens")
+    assert untrace.count() == 1, lens_text
+    assert "[pid" not in lens_text, lens_text
+    untrace.first.click()                               # untraced in every worker too
+    bench.notification("GetHandler.get is no longer traced in every worker of torna_fleet.py")
+    for pid, record in fleet.workers.items():
+        assert "GetHandler.get" not in traced_in(record), pid
