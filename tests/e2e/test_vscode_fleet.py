@@ -4,7 +4,8 @@ each its own otrace) running from the workspace. "otrace: Attach to Process..." 
 one entry and attaching it attaches every worker; requests held by several workers are ONE list in
 Held Requests, each row led by its worker; the title bar's Resume All answers every held request;
 the file loaded by every worker shows its code actions and CodeLens once (counted in the UI),
-unlabelled; "Trace this function" chosen once traces the function in every worker, and its one
+unlabelled; a worker started later (the parent replaces a killed one) is attached by itself and the
+dead one dropped without a notice; "Trace this function" chosen once traces the function in every worker, and its one
 "traced · Untrace" lens untraces it in every worker (fleet orders: skipped until the server speaks
 protocol 1.4).
 Screenshots: artifacts/vscode/fleet-NN-*.png.
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -58,18 +60,27 @@ class FleetDemo:
         self.workers = self.records()
 
     def records(self) -> dict[int, dict]:
+        """The live workers' discovery records (a killed worker's file stays behind)."""
         found = {}
         for f in self.dir.glob("otrace-*.json"):
             try:
                 r = json.loads(f.read_text())
             except (OSError, ValueError):
                 continue
-            if r.get("fleet") and r.get("ppid") == self.proc.pid:
+            if r.get("fleet") and r.get("ppid") == self.proc.pid and alive(r["pid"]):
                 found[r["pid"]] = r
         return found
 
     def stop(self) -> None:
         end_process(self.proc)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not a zombie waiting for its parent)."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].startswith("Z")
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +227,19 @@ def test_the_file_loaded_by_every_worker_shows_its_code_actions_and_lenses_once(
     lens.first.wait_for(timeout=15000)
     time.sleep(1.5)                                     # every worker's lenses are in
     assert lens.count() == 1, lens.all_inner_texts()
+
+
+def test_a_worker_started_later_is_attached_and_one_that_died_dropped_quietly(env):
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    dead = min(fleet.workers)
+    os.kill(dead, signal.SIGKILL)                  # the parent starts another worker in its place
+    wait_for(lambda: len(fleet.records()) == WORKERS and dead not in fleet.records(), 30, "a new worker")
+    fleet.workers = fleet.records()
+    wait_for(lambda: set(connected(bench)) == {f"pid:{pid}" for pid in fleet.workers}, 30,
+             "the new worker attached, the dead one dropped")
+    bench.shot("fleet-06-respawned-worker-attached")
+    toasts = page.locator(".notifications-toasts .notification-toast", has_text="exited")
+    assert not toasts.count(), toasts.all_inner_texts()     # quietly
 
 
 def speaks_fleet_orders(env) -> bool:

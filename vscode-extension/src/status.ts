@@ -8,12 +8,14 @@
  */
 import * as vscode from 'vscode';
 import type { Connections } from './connections';
+import { fleetLabel, type FleetRef } from './discovery';
 
 /**
  * The status-bar text for the current connections: "$(debug-pause) otrace: 2 held · $(lock) safe
- * mode", "$(sync~spin) otrace: connecting" (first connect) or "reconnecting" (after a drop), etc.
+ * mode", "$(sync~spin) otrace: connecting" (first connect) or "reconnecting" (after a drop), etc.;
+ * the workers of one fleet: "(torna_fleet.py — fleet of 3 workers)".
  */
-export function statusText(conns: { state: string; holds: unknown[]; safeMode?: boolean }[]): string {
+export function statusText(conns: { state: string; holds: unknown[]; safeMode?: boolean; target?: { fleet?: FleetRef } }[]): string {
     if (!conns.length) {
         return '$(debug-disconnect) otrace';
     }
@@ -24,7 +26,9 @@ export function statusText(conns: { state: string; holds: unknown[]; safeMode?: 
         return '$(sync~spin) otrace: connecting';
     }
     const held = conns.reduce((n, c) => n + c.holds.length, 0);
-    const procs = conns.length > 1 ? ` (${conns.length} processes)` : '';
+    const fleet = conns[0].target?.fleet;
+    const oneFleet = fleet && conns.every((c) => c.target?.fleet?.id === fleet.id);
+    const procs = oneFleet ? ` (${fleetLabel(fleet, conns.length)})` : conns.length > 1 ? ` (${conns.length} processes)` : '';
     const unsafe = conns.filter((c) => c.safeMode === false).length;
     const mode = !unsafe ? '$(lock) safe mode'
         : `$(unlock) code execution allowed${conns.length > 1 ? ` in ${unsafe} of ${conns.length}` : ''}`;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { attachConfiguration, chooseProcess, type DebugEnv } from '../src/debug';
 import { autoAttachGroup, describeGroup, fleetLabel, fleetWorkers, groupProcesses, parseDiscovery, type ProcessInfo } from '../src/discovery';
 import { firstAnswer, fleetOrderOf, groupByFleet, ledBy, newFleetOrder } from '../src/fleet';
+import { statusText } from '../src/status';
 import { ALONE, heldHover, holdItem, scopeFor, type Peer } from '../src/processScope';
 
 const FLEET = { id: 'ppid-100', name: 'torna_fleet.py' };
@@ -111,4 +112,11 @@ test('the debugger: an attached fleet is debugged through its first worker, atta
     assert.equal(config.fleet, true);
     assert.equal(config.dapPort, 5101);
     assert.equal(attachConfiguration({ type: 'otrace', request: 'attach', name: 'x' }, procs[2]).fleet, undefined);
+});
+
+test('the status bar names the one attached fleet, else counts processes', () => {
+    const w = (fleet?: object) => ({ state: 'connected', holds: [1], safeMode: true, target: { fleet: fleet as any } });
+    assert.equal(statusText([w(FLEET), w(FLEET), w(FLEET)]), '$(debug-pause) otrace: 3 held (torna_fleet.py — fleet of 3 workers) · $(lock) safe mode');
+    assert.equal(statusText([w(FLEET), w()]), '$(debug-pause) otrace: 2 held (2 processes) · $(lock) safe mode');
+    assert.equal(statusText([w(FLEET)]), '$(debug-pause) otrace: 1 held (torna_fleet.py — fleet of 1 worker) · $(lock) safe mode');
 });

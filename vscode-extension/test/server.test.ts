@@ -136,6 +136,28 @@ test('the console: prompt, a command, TAB completion, its own shell session', { 
     }
 });
 
+test('a fleet console sends each line to every worker, each output led by [pid N]', { timeout: 20000 }, async () => {
+    // two sessions of the real server stand in for two workers of a fleet (their pids as the fleet's)
+    const worker = (pid: number) => ({ label: `demo (pid ${pid})`, target: { host: info.host, port: info.lspPort, token: info.token, pid } });
+    const console = new OTraceConsole([worker(101), worker(102)] as any, undefined, { id: 'f', name: 'torna_fleet.py' });
+    let screen = '';
+    console.onDidWrite((d) => (screen += d));
+    console.open();
+    const until = async (re: RegExp) => {
+        for (let n = 0; n < 200 && !re.test(screen); n++) {
+            await new Promise((r) => setTimeout(r, 25));
+        }
+        assert.match(screen, re);
+    };
+    try {
+        await until(/torna_fleet\.py — fleet of 2 workers: each line goes to every worker[\s\S]*globals> $/);
+        console.handleInput('pwd\r');
+        await until(/\[pid 101\] \/osh\/globals\r\n\[pid 102\] \/osh\/globals\r\n[\s\S]*globals> $/);
+    } finally {
+        console.close();
+    }
+});
+
 /** The part of OTraceConnection the commands use, over a plain vscode-jsonrpc connection to the real server. */
 class RpcConn {
     state = 'connected';
