@@ -5,9 +5,9 @@ one entry and attaching it attaches every worker; requests held by several worke
 Held Requests, each row led by its worker; the title bar's Resume All answers every held request;
 the file loaded by every worker shows its code actions and CodeLens once (counted in the UI),
 unlabelled; a worker started later (the parent replaces a killed one) is attached by itself and the
-dead one dropped without a notice; "Trace this function" chosen once traces the function in every worker, and its one
-"traced · Untrace" lens untraces it in every worker (fleet orders: skipped until the server speaks
-protocol 1.4).
+dead one dropped without a notice; "Trace this function" chosen once traces the function in every
+worker, a worker started after that too, and its one "traced · Untrace" lens untraces it in every
+worker (fleet orders: skipped until the server speaks protocol 1.4).
 Screenshots: artifacts/vscode/fleet-NN-*.png.
 """
 
@@ -136,6 +136,15 @@ def connected(bench: Workbench) -> dict[str, dict]:
     return {c["key"]: c for c in bench.state().get("connections", []) if c["state"] == "connected"}
 
 
+def goto(bench: Workbench, line: int) -> None:
+    """``go_to_line``, once more when its Enter was lost (seen under load right after opening the file)."""
+    try:
+        go_to_line(bench, line)
+    except AssertionError:
+        bench.page.keyboard.press("Escape")
+        go_to_line(bench, line)
+
+
 def line_of(env, text: str) -> int:
     lines = (env["ws"] / "demos" / "torna_trace.py").read_text().splitlines()
     return 1 + next(i for i, line in enumerate(lines) if text in line)
@@ -203,7 +212,7 @@ def test_the_file_loaded_by_every_worker_shows_its_code_actions_and_lenses_once(
     bench, page = env["bench"], env["bench"].page
     bench.open_file("torna_trace.py")
     line = line_of(env, HOLD_TEXT)
-    go_to_line(bench, line)
+    goto(bench, line)
     rows = page.locator(".action-widget .monaco-list-row")
     for _ in range(10):          # right after attaching, the servers may not have answered yet: ask again
         page.keyboard.press("Control+.")
@@ -222,21 +231,28 @@ def test_the_file_loaded_by_every_worker_shows_its_code_actions_and_lenses_once(
     assert sum("Insert traceassert hold here" in t for t in texts) == 1, joined
     assert not any("[pid" in t for t in texts), joined
     # the traceassert line's lens: once, not once per worker
-    go_to_line(bench, line_of(env, "await traceassert("))
+    goto(bench, line_of(env, "await traceassert("))
     lens = page.locator(".monaco-editor .codelens-decoration", has_text="traceassert:")
     lens.first.wait_for(timeout=15000)
     time.sleep(1.5)                                     # every worker's lenses are in
     assert lens.count() == 1, lens.all_inner_texts()
 
 
-def test_a_worker_started_later_is_attached_and_one_that_died_dropped_quietly(env):
-    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+def replace_a_worker(env) -> None:
+    """Kill the oldest worker (the parent starts another in its place); wait for the extension to
+    attach the new one and drop the dead one."""
+    bench, fleet = env["bench"], env["fleet"]
     dead = min(fleet.workers)
-    os.kill(dead, signal.SIGKILL)                  # the parent starts another worker in its place
+    os.kill(dead, signal.SIGKILL)
     wait_for(lambda: len(fleet.records()) == WORKERS and dead not in fleet.records(), 30, "a new worker")
     fleet.workers = fleet.records()
     wait_for(lambda: set(connected(bench)) == {f"pid:{pid}" for pid in fleet.workers}, 30,
              "the new worker attached, the dead one dropped")
+
+
+def test_a_worker_started_later_is_attached_and_one_that_died_dropped_quietly(env):
+    bench, page = env["bench"], env["bench"].page
+    replace_a_worker(env)
     bench.shot("fleet-06-respawned-worker-attached")
     toasts = page.locator(".notifications-toasts .notification-toast", has_text="exited")
     assert not toasts.count(), toasts.all_inner_texts()     # quietly
@@ -264,9 +280,12 @@ def test_trace_chosen_once_applies_in_every_worker_and_untrace_too(env):
     bench.notification("tracing GetHandler.get in every worker of torna_fleet.py")
     for pid, record in fleet.workers.items():
         assert "GetHandler.get" in traced_in(record), pid
+    replace_a_worker(env)                           # a worker started later joins with the fleet's trace
+    for pid, record in fleet.workers.items():
+        wait_for(lambda: "GetHandler.get" in traced_in(record), 10, f"the trace in worker {pid}")
     # one "traced · Untrace" lens above the def, not one per worker
     untrace = page.locator(".monaco-editor .codelens-decoration a", has_text="traced · Untrace")
-    go_to_line(bench, line_of(env, "async def get(self)"))
+    goto(bench, line_of(env, "async def get(self)"))
     untrace.first.wait_for(timeout=15000)
     time.sleep(1.5)                                     # every worker's lenses are in
     lens_text = " | ".join(page.locator(".monaco-editor .codelens-decoration").all_inner_texts())

@@ -91,7 +91,12 @@ export interface CommandResult {
     repeat?: string;
     edit?: { name: string; source: string };
     quit?: boolean;
+    /** With `fleetOrder` (protocol 1.4): whether the line was recorded for the fleet (a standing command), else why not. */
+    fleet?: FleetOrderResult;
 }
+
+/** How a request given with `fleetOrder` was taken (protocol 1.4): recorded for the fleet, or run in this worker only. */
+export interface FleetOrderResult { id: string | null; recorded: boolean; why?: string }
 
 /** `otrace/holdResumed` params, an item of `otrace/holdsResumed`'s `holds`. */
 export interface ResumedHold {
