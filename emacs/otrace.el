@@ -472,37 +472,58 @@ safe mode) is the first worker's (`otrace--connection')."
                          (puthash key hold otrace--holds-index))
           (t (otrace--set-holds (list hold))))))
 
-(defun otrace--load-holds (&optional conn)
-  "Load the held requests of CONN page by page (`otrace--holds-page' a page).
-CONN is a worker of the attached fleet, default the connected process:
-its holds are replaced, the other workers' stay.  Notifications that
-arrive meanwhile are applied too (see `otrace--holds-loading');
-afterwards they alone keep the list.  A server before protocol 1.3
-answers the whole list at once."
-  (let ((worker (otrace--pid conn))
-        (told (make-hash-table :test #'equal))
-        (after nil)
-        (more t))
-    (otrace--set-holds (cl-remove worker otrace--holds :key (lambda (h) (plist-get h :worker))))
+(defun otrace--load-holds (&optional conns)
+  "Load the held requests of CONNS page by page (`otrace--holds-page' a page).
+CONNS are workers of the attached fleet, default the connected process:
+their holds are replaced, the other workers' stay.  The workers are
+asked at once, each for its next page as its previous one comes;
+Emacs waits until every one answered its last page (or failed: said
+in a message).  Notifications that arrive meanwhile are applied too
+\(see `otrace--holds-loading'); afterwards they alone keep the list.
+A server before protocol 1.3 answers the whole list at once."
+  (let* ((conns (or conns (list otrace--connection)))
+         (workers (mapcar #'otrace--pid conns))
+         (told (make-hash-table :test #'equal))
+         (left (length conns)))
+    (otrace--set-holds (cl-remove-if (lambda (h) (memql (plist-get h :worker) workers)) otrace--holds))
     (setq otrace--holds-loading told)
     (unwind-protect
-        (otrace-with-worker conn
-          (while more
-            (let* ((page (otrace--request 'otrace/holds
-                                          (append (list :limit otrace--holds-page) (and after (list :after after)))))
-                   (next (plist-get page :next)))
-              (mapc (lambda (hold)
-                      (let* ((hold (otrace--worker-hold hold worker))
-                             (key (otrace--hold-key hold)))
-                        (unless (or (eq (gethash key told) 'resumed) (gethash key otrace--holds-index))
-                          (otrace--add-hold (if (eq (gethash key told) 'gone) (plist-put hold :clientGone t) hold)))))
-                    (plist-get page :holds))
-              (if (integerp next) (setq after next) (setq more nil)))))
+        (progn
+          (dolist (conn conns)
+            (otrace--load-page conn nil told (lambda () (setq left (1- left)))))
+          (while (> left 0) (accept-process-output nil 0.01)))
       (setq otrace--holds-loading nil)
       ;; holds told by holdStarted during the load came before older pages: order by number
-      (let ((mine (cl-remove-if-not (lambda (h) (eql (plist-get h :worker) worker)) otrace--holds)))
-        (otrace--set-holds (append (cl-remove-if (lambda (h) (eql (plist-get h :worker) worker)) otrace--holds)
-                                   (sort mine (lambda (a b) (< (plist-get a :number) (plist-get b :number))))))))))
+      (let ((mine (cl-remove-if-not (lambda (h) (memql (plist-get h :worker) workers)) otrace--holds)))
+        (otrace--set-holds
+         (append (cl-remove-if (lambda (h) (memql (plist-get h :worker) workers)) otrace--holds)
+                 (cl-loop for worker in workers
+                          append (sort (cl-remove-if-not (lambda (h) (eql (plist-get h :worker) worker)) mine)
+                                       (lambda (a b) (< (plist-get a :number) (plist-get b :number)))))))))))
+
+(defun otrace--load-page (conn after told done)
+  "Ask CONN for its page of held requests AFTER (a number, or nil: the first).
+Its holds not TOLD resumed meanwhile are added; then the next page is
+asked for, or DONE called (also when the request failed)."
+  (let ((worker (otrace--pid conn)))
+    (otrace-with-worker conn
+      (otrace--async-request
+       'otrace/holds (append (list :limit otrace--holds-page) (and after (list :after after)))
+       (lambda (page)
+         (mapc (lambda (hold)
+                 (let* ((hold (otrace--worker-hold hold worker))
+                        (key (otrace--hold-key hold)))
+                   (unless (or (eq (gethash key told) 'resumed) (gethash key otrace--holds-index))
+                     (otrace--add-hold (if (eq (gethash key told) 'gone) (plist-put hold :clientGone t) hold)))))
+               (plist-get page :holds))
+         (let ((next (plist-get page :next)))
+           (if (integerp next)
+               (otrace--load-page conn next told done)
+             (funcall done))))
+       nil
+       (lambda (text)
+         (otrace--message "%s" text)
+         (funcall done))))))
 
 (defun otrace--on-request (_conn method _params)
   "Answer server request METHOD: nothing is needed but a code lens refresh."
@@ -620,40 +641,79 @@ is nil."
   (when (otrace-connected-p)
     (jsonrpc-notify otrace--connection method params)))
 
+(defun otrace--make-connection (host port token name &optional via)
+  "A new connection NAME to HOST:PORT with TOKEN, not yet initialized.
+A refused connection signals a one-line `user-error'.  VIA: see
+`otrace-connect-to'."
+  (let ((proc (condition-case err
+                  (make-network-process :name name :host host :service port
+                                        :coding 'binary :noquery t)
+                (file-error (otrace--error "Cannot connect to %s:%s: %s"
+                                           host port (error-message-string err))))))
+    (apply #'make-instance 'otrace-connection
+           :name name :process proc :address (list host port token) :via via
+           :notification-dispatcher #'otrace--on-notification
+           :request-dispatcher #'otrace--on-request
+           :on-shutdown #'otrace--on-shutdown
+           ;; jsonrpc 1.0.10+ (Emacs 28): keep the events buffer small.
+           (and (slot-exists-p 'jsonrpc-connection '-events-buffer-scrollback-size)
+                '(:events-buffer-scrollback-size 100000)))))
+
+(defun otrace--initialize-params (token)
+  "The params of `initialize' with TOKEN."
+  (list :processId (emacs-pid)
+        :clientInfo '(:name "otrace.el" :version "0.1.0")
+        :rootUri nil
+        :capabilities '(:textDocument (:publishDiagnostics (:relatedInformation :json-false)))
+        :initializationOptions (list :token (or token ""))))
+
+(defun otrace--initialized (conn result)
+  "Keep the otrace part of `initialize' RESULT of CONN; tell the server."
+  (setf (otrace--info conn) (plist-get result :otrace))
+  (jsonrpc-notify conn :initialized (make-hash-table))
+  conn)
+
 (defun otrace--open (host port token name &optional via)
   "A new connection NAME to HOST:PORT with TOKEN, initialized.
 A refused connection or a wrong token signals a one-line `user-error'
 and leaves nothing behind.  VIA: see `otrace-connect-to'."
-  (let* ((proc (condition-case err
-                   (make-network-process :name name :host host :service port
-                                         :coding 'binary :noquery t)
-                 (file-error (otrace--error "Cannot connect to %s:%s: %s"
-                                            host port (error-message-string err)))))
-         (conn (apply #'make-instance 'otrace-connection
-                      :name name :process proc :address (list host port token) :via via
-                      :notification-dispatcher #'otrace--on-notification
-                      :request-dispatcher #'otrace--on-request
-                      :on-shutdown #'otrace--on-shutdown
-                      ;; jsonrpc 1.0.10+ (Emacs 28): keep the events buffer small.
-                      (and (slot-exists-p 'jsonrpc-connection '-events-buffer-scrollback-size)
-                           '(:events-buffer-scrollback-size 100000))))
-         (result (condition-case err
-                     (jsonrpc-request
-                      conn :initialize
-                      (list :processId (emacs-pid)
-                            :clientInfo '(:name "otrace.el" :version "0.1.0")
-                            :rootUri nil
-                            :capabilities '(:textDocument (:publishDiagnostics (:relatedInformation :json-false)))
-                            :initializationOptions (list :token (or token "")))
-                      :timeout otrace-sync-request-timeout)
-                   ((jsonrpc-error error)
-                    (otrace--kill conn)
-                    (otrace--error "%s:%s refused the connection: %s" host port
-                                   (or (alist-get 'jsonrpc-error-message (cdr err))
-                                       (error-message-string err)))))))
-    (setf (otrace--info conn) (plist-get result :otrace))
-    (jsonrpc-notify conn :initialized (make-hash-table))
-    conn))
+  (let ((conn (otrace--make-connection host port token name via)))
+    (otrace--initialized
+     conn
+     (condition-case err
+         (jsonrpc-request conn :initialize (otrace--initialize-params token)
+                          :timeout otrace-sync-request-timeout)
+       ((jsonrpc-error error)
+        (otrace--kill conn)
+        (otrace--error "%s:%s refused the connection: %s" host port
+                       (or (alist-get 'jsonrpc-error-message (cdr err))
+                           (error-message-string err))))))))
+
+(defun otrace--open-workers (infos)
+  "Connections to the workers of discovery plists INFOS, opened at once.
+Those that answered `initialize' within `otrace-sync-request-timeout'
+seconds, in the order of INFOS; the others (starting, or exiting) are
+closed quietly."
+  (let ((pending nil)
+        (ready nil))
+    (dolist (info infos)
+      (let ((conn (ignore-errors
+                    (otrace--make-connection (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
+                                             (plist-get info :token)
+                                             (otrace--connection-name (format "worker %s" (plist-get info :pid)))))))
+        (when conn
+          (push conn pending)
+          (jsonrpc-async-request
+           conn :initialize (otrace--initialize-params (plist-get info :token))
+           :timeout otrace-sync-request-timeout
+           :success-fn (lambda (result)
+                         (push (otrace--initialized conn result) ready)
+                         (setq pending (delq conn pending)))
+           :error-fn (lambda (_error) (otrace--kill conn) (setq pending (delq conn pending)))
+           :timeout-fn (lambda () (otrace--kill conn) (setq pending (delq conn pending)))))))
+    (while pending (accept-process-output nil 0.01))
+    (cl-remove-if-not (lambda (conn) (memq conn ready))
+                      (mapcar (lambda (info) (cl-find (plist-get info :pid) ready :key #'otrace--pid)) infos))))
 
 (defvar otrace--attaching-fleet nil
   "Bound to t by `otrace-connect-fleet' while it connects to the first worker.")
@@ -679,7 +739,7 @@ function `otrace-reconnect' calls instead)."
                                              :key (lambda (p) (plist-get p :pid))))
           otrace--fleet (plist-get otrace--last-process :fleet)
           otrace--patches (append (plist-get (ignore-errors (otrace--request 'otrace/patches)) :patches) nil))
-    (otrace--load-holds conn)
+    (otrace--load-holds (list conn))
     (when (and otrace--attaching-fleet otrace--fleet)
       (otrace--attach-fleet conn))
     (setq otrace--last-fleet (and otrace--workers (plist-get otrace--fleet :id)))
@@ -724,31 +784,23 @@ default); orders that must reach every worker are fleet orders."
 
 (defun otrace--fleet-poll ()
   "Attach the workers of the attached fleet that are not yet attached.
-A worker that does not answer yet (starting) is tried again next time."
+They are opened, and their held requests loaded, all at once.  A
+worker that does not answer yet (starting) is tried again next time."
   (when (and otrace--workers otrace--fleet (not otrace--fleet-polling))
-    (let ((otrace--fleet-polling t)
-          (added nil))
-      (dolist (info (otrace-fleet-workers (plist-get otrace--fleet :id)))
-        (unless (memql (plist-get info :pid) (mapcar #'otrace--pid otrace--workers))
-          (when (otrace--add-worker info) (setq added t))))
-      (when added
+    (let* ((otrace--fleet-polling t)
+           (known (mapcar #'otrace--pid otrace--workers))
+           (new (otrace--open-workers
+                 (cl-remove-if (lambda (info) (memql (plist-get info :pid) known))
+                               (otrace-fleet-workers (plist-get otrace--fleet :id))))))
+      (when new
+        (mapc #'otrace--quiet-exit new)
+        (setq otrace--workers (append otrace--workers new))
+        (otrace--load-holds new)
         (otrace--holds-changed-soon)
         (run-hooks 'otrace-workers-changed-hook)))))
 
 (defvar otrace-workers-changed-hook nil
   "Hook run when a worker joined or left the attached fleet.")
-
-(defun otrace--add-worker (info)
-  "Attach the worker of discovery plist INFO to the fleet; non-nil when done."
-  (condition-case nil
-      (let ((conn (otrace--open (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
-                                (plist-get info :token)
-                                (otrace--connection-name (format "worker %s" (plist-get info :pid))))))
-        (otrace--quiet-exit conn)
-        (setq otrace--workers (append otrace--workers (list conn)))
-        (otrace--load-holds conn)
-        t)
-    (error nil)))
 
 (defun otrace--quiet-exit (conn)
   "Keep the echo area quiet when CONN, a worker, exits while others run."
