@@ -6,8 +6,9 @@ Held Requests, each row led by its worker; the title bar's Resume All answers ev
 the file loaded by every worker shows its code actions and CodeLens once (counted in the UI),
 unlabelled; a worker started later (the parent replaces a killed one) is attached by itself and the
 dead one dropped without a notice; "Trace this function" chosen once traces the function in every
-worker, a worker started after that too, and its one "traced · Untrace" lens untraces it in every
-worker (fleet orders: skipped until the server speaks protocol 1.4).
+worker, a worker started after that too; the exception it then records in several workers is ONE
+diagnostic; its one "traced · Untrace" lens untraces it in every worker (fleet orders: skipped until
+the server speaks protocol 1.4).
 Screenshots: artifacts/vscode/fleet-NN-*.png.
 """
 
@@ -283,13 +284,31 @@ def test_trace_chosen_once_applies_in_every_worker_and_untrace_too(env):
     replace_a_worker(env)                           # a worker started later joins with the fleet's trace
     for pid, record in fleet.workers.items():
         wait_for(lambda: "GetHandler.get" in traced_in(record), 10, f"the trace in worker {pid}")
+    # the traced exception raised in several workers: ONE diagnostic (the fleet's, merged)
+    raised = set()
+    for _ in range(40):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{fleet.http}/?number=0", timeout=10).read()
+        except urllib.error.HTTPError as e:
+            raised.add(int(e.headers["X-Worker-Pid"]))
+        if len(raised) >= 2:
+            break
+    assert len(raised) >= 2, raised
+    bench.command("Problems: Focus on Problems View")
+    problems = page.locator(".markers-panel .monaco-list-row", has_text="ZeroDivisionError")
+    problems.first.wait_for(timeout=15000)
+    time.sleep(2)                                       # every worker's diagnostics are in
+    texts = problems.all_inner_texts()
+    bench.shot("fleet-05-one-diagnostic")
+    assert len(texts) == 1 and "[pid" not in texts[0], texts
+    bench.open_file("torna_trace.py")
     # one "traced · Untrace" lens above the def, not one per worker
     untrace = page.locator(".monaco-editor .codelens-decoration a", has_text="traced · Untrace")
     goto(bench, line_of(env, "async def get(self)"))
     untrace.first.wait_for(timeout=15000)
     time.sleep(1.5)                                     # every worker's lenses are in
     lens_text = " | ".join(page.locator(".monaco-editor .codelens-decoration").all_inner_texts())
-    bench.shot("fleet-05-one-untrace-lens")
+    bench.shot("fleet-07-one-untrace-lens")
     assert untrace.count() == 1, lens_text
     assert "[pid" not in lens_text, lens_text
     untrace.first.click()                               # untraced in every worker too
