@@ -8,7 +8,8 @@ unlabelled; a worker started later (the parent replaces a killed one) is attache
 dead one dropped without a notice; "Trace this function" chosen once traces the function in every
 worker, a worker started after that too; the exception it then records in several workers is ONE
 diagnostic; its one "traced · Untrace" lens untraces it in every worker (fleet orders: skipped until
-the server speaks protocol 1.4).
+the server speaks protocol 1.4); "Hold here live" chosen once holds the line in every worker (one
+"Live holds" row for the fleet) and removing it removes it from every worker.
 Screenshots: artifacts/vscode/fleet-NN-*.png.
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, OTRACE_VIEWS, Workbench, code_action, go_to_line,
-                                 require_parts, show_otrace, wait_for)
+                                 inline_action, require_parts, show_otrace, wait_for)
 from tests.support.processes import end_process
 
 pytestmark = pytest.mark.timeout(180)
@@ -115,6 +116,8 @@ def after_failure(env) -> None:
     for pid, record in env["fleet"].records().items():
         with worker_client(record) as client:
             client.request("otrace/resume", {"all": True})
+            for patch in client.request("otrace/patches", {})["patches"]:
+                client.request("otrace/unpatch", {"name": patch["name"]})
 
 
 class worker_client:
@@ -165,6 +168,22 @@ def get(env, number: int) -> None:
     return thread
 
 
+def held_in_two_workers(env, number: int) -> list[threading.Thread]:
+    """GET /?number=N (held) until two workers at least hold one (the kernel spreads the
+    connections) and four are held; the requests' threads, once every one is held."""
+    bench = env["bench"]
+    threads = []
+    holding = lambda: {k for k, c in connected(bench).items() if c["holds"]}   # noqa: E731
+    for _ in range(30):
+        threads.append(get(env, number))
+        time.sleep(0.15)
+        if len(holding()) >= 2 and len(threads) >= 4:
+            break
+    wait_for(lambda: sum(c["holds"] for c in connected(bench).values()) == len(threads), 20, "every request held")
+    assert len(holding()) >= 2, connected(bench)
+    return threads
+
+
 def test_attach_to_process_lists_the_fleet_once_and_attaches_every_worker(env):
     bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
     bench.command("otrace: Attach to Process...")
@@ -182,15 +201,7 @@ def test_attach_to_process_lists_the_fleet_once_and_attaches_every_worker(env):
 def test_holds_of_several_workers_are_one_list_labelled_by_worker_and_resume_all_answers_every_one(env):
     bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
     show_otrace(bench)
-    threads = []
-    holding = lambda: {k for k, c in connected(bench).items() if c["holds"]}   # noqa: E731
-    for _ in range(30):                      # until two workers at least hold one (the kernel spreads them)
-        threads.append(get(env, 77))
-        time.sleep(0.15)
-        if len(holding()) >= 2 and len(threads) >= 4:
-            break
-    wait_for(lambda: sum(c["holds"] for c in connected(bench).values()) == len(threads), 20, "every request held")
-    assert len(holding()) >= 2, connected(bench)
+    threads = held_in_two_workers(env, 77)
     pane = page.locator(f"{OTRACE_VIEWS} .pane", has=page.locator(".pane-header", has_text="Held Requests"))
     rows = pane.locator(".monaco-list-row", has_text="GET /?number=77")
     wait_for(lambda: rows.count() == len(threads), 15, f"{len(threads)} rows in Held Requests")
@@ -315,3 +326,49 @@ def test_trace_chosen_once_applies_in_every_worker_and_untrace_too(env):
     bench.notification("GetHandler.get is no longer traced in every worker of torna_fleet.py")
     for pid, record in fleet.workers.items():
         assert "GetHandler.get" not in traced_in(record), pid
+
+
+def test_hold_here_live_holds_in_every_worker_and_its_removal_too(env):
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    if not speaks_fleet_orders(env):
+        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
+    line = line_of(env, HOLD_TEXT)
+    bench.open_file("torna_trace.py")
+    code_action(bench, line, "Hold here live")
+    bench.notification("in every worker of torna_fleet.py now waits")
+    for pid, record in fleet.workers.items():
+        wait_for(lambda: live_holds(record), 10, f"the live hold in worker {pid}")
+    show_otrace(bench)
+    env["bodies"].clear()
+    threads = held_in_two_workers(env, 5)
+    pane = page.locator(f"{OTRACE_VIEWS} .pane", has=page.locator(".pane-header", has_text="Held Requests"))
+    rows = pane.locator(".monaco-list-row", has_text="GET /?number=5")
+    wait_for(lambda: rows.count() == len(threads), 15, f"{len(threads)} rows in Held Requests")
+    assert pane.locator(".monaco-list-row", has_text="Live holds").count() == 1      # the fleet's, once
+    live = pane.locator(".monaco-list-row", has_text=f"torna_trace.py:{line}")
+    assert live.count() == 1
+    bench.shot("fleet-08-live-hold-of-every-worker")
+    # on the held line: each holding worker's own Resume lens, led by its pid (its holds, not the fleet's)
+    holders = {int(k.split(":")[1]) for k, c in connected(bench).items() if c["holds"]}
+    bench.open_file("torna_trace.py")
+    goto(bench, line)
+    resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume live_get")
+    wait_for(lambda: resume.count() == len(holders), 15, f"{len(holders)} Resume lenses")
+    texts = resume.all_inner_texts()
+    bench.shot("fleet-09-resume-lens-of-each-holding-worker")
+    assert {int(t.split("]")[0].removeprefix("[pid ")) for t in texts} == holders, texts
+    inline_action(live.first, "Remove Live Hold")
+    bench.notification("in every worker of torna_fleet.py: requests reaching it no longer wait")
+    for pid, record in fleet.workers.items():
+        wait_for(lambda: not live_holds(record), 10, f"the live hold removed in worker {pid}")
+    pane.locator(".pane-header").hover()
+    pane.locator(".pane-header .action-label[aria-label='Resume All']").click()
+    for t in threads:
+        t.join(20)
+    assert len(env["bodies"]) == len(threads) and all("The reciprocal of 5.0 is" in b for b in env["bodies"]), env["bodies"]
+    bench.shot("fleet-10-live-hold-removed")
+
+
+def live_holds(record: dict) -> list:
+    with worker_client(record) as client:
+        return [p for p in client.request("otrace/patches", {})["patches"] if p.get("liveHold")]
