@@ -18,6 +18,7 @@
 (require 'cl-lib)
 (require 'otrace)
 (require 'otrace-test)
+(require 'otrace-dap)
 
 (defconst otrace-fleet-test--workers 3
   "Workers of the fleet demo the tests start.")
@@ -253,6 +254,50 @@ note: which worker takes a request is the kernel's choice."
           (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 5\\.0 is"))
                              "every held request answered")
           (kill-buffer response))))))
+
+(declare-function dap--cur-session "dap-mode" ())
+(declare-function dap--debug-session-state "dap-mode" (session))
+(declare-function dap--debug-session-proc "dap-mode" (session))
+(declare-function dap-breakpoint-add "dap-mode" ())
+(declare-function dap-disconnect "dap-mode" (session))
+(declare-function dap-breakpoint-delete-all "dap-mode" ())
+(defvar dap-breakpoints-file)
+
+(ert-deftest otrace-fleet-test-dap-breakpoint-holds-in-every-worker ()
+  "A dap-mode breakpoint set through one worker (attach fleet: t) holds requests in every worker."
+  (skip-unless (featurep 'dap-mode))
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (unless (version<= "1.4" (plist-get (otrace--info otrace--connection) :protocolVersion))
+      (ert-skip "the server takes no fleet orders (protocol before 1.4)"))
+    (let ((source (otrace-test--demo-buffer))
+          (inhibit-message t)
+          (dap-breakpoints-file (make-temp-file "otrace-dap-breakpoints")) ; not the user's
+          session)
+      (unwind-protect
+          (progn
+            (otrace-dap-attach (otrace--pid otrace--connection))
+            (setq session (dap--cur-session))
+            (otrace-test--wait (lambda () (eq (dap--debug-session-state session) 'running)) "the dap-mode session")
+            (with-current-buffer source
+              (goto-char (point-min))
+              (forward-line (1- (otrace-test--demo-line "Request_stats\\[\"count\"\\] \\+= 1")))
+              (dap-breakpoint-add))
+            (otrace-test--wait (lambda () (< 0 (length (plist-get (otrace--request 'otrace/fleet) :orders))))
+                               "the breakpoints order in the fleet's log")
+            (sleep-for 1)                       ; every worker reads the log 4 times a second
+            (let ((responses (otrace-fleet-test--hold-in-workers app 5)))
+              (otrace-resume 'all)
+              (dolist (response responses)
+                (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 5\\.0 is"))
+                                   "every held request answered")
+                (kill-buffer response))))
+        (when session
+          (ignore-errors (dap-disconnect session))
+          (otrace-test--wait (lambda () (not (process-live-p (dap--debug-session-proc session))))
+                             "the dap-mode connection to close" 5))
+        (dap-breakpoint-delete-all)
+        (delete-file dap-breakpoints-file)))))
 
 (ert-deftest otrace-fleet-test-traced-exceptions-of-every-worker-are-one-note ()
   "Traced in every worker (the console in fleet mode), their exceptions are one flymake note."
