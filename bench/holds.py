@@ -561,6 +561,7 @@ class _Bench:
         app = self.start({"recorded": _recorded}, **dict(self.otrace_kw, lsp=True))
         editor = Client()
         cpu: dict[str, list[float]] = collections.defaultdict(list)
+        control: dict[str, list[float]] = collections.defaultdict(list)   # of which the control thread's
         calls = 70 if self.quick else 300
         order = ["untraced", "traced", "editor"]
         for r in range(2 if self.quick else 4):
@@ -572,7 +573,9 @@ class _Bench:
                 if case == "editor":
                     assert editor.ask(cmd="editor", port=app.lsp_port, token=app.token)["ok"]
                 time.sleep(0.2)
-                cpu[case].append(_paced_calls(app, self.server.loop, calls) * 1e6)
+                app_s, control_s = _paced_calls(app, self.server.loop, calls)
+                cpu[case].append((app_s + control_s) * 1e6)
+                control[case].append(control_s * 1e6)
                 if case == "editor":
                     editor.ask(cmd="editor_close")
                     time.sleep(0.2)                   # the server sees it leave (unsubscribes)
@@ -587,7 +590,9 @@ class _Bench:
         print(f"a call recorded at {CONTEXT_RATE}/s (trace -c call), CPU of the app loop + control thread per call: "
               f"untraced {med['untraced']:.1f} us, recorded {med['traced']:.1f} us (+{cost['traced']:.1f}), "
               f"recorded with an editor connected {med['editor']:.1f} us (+{cost['editor']:.1f}); rounds: "
-              + "; ".join(f"{case} {', '.join(f'{v:.0f}' for v in values)}" for case, values in cpu.items()))
+              + "; ".join(f"{case} {', '.join(f'{v:.0f}' for v in values)}" for case, values in cpu.items())
+              + "; of which the control thread's (median): "
+              + ", ".join(f"{case} {statistics.median(values):.1f} us" for case, values in control.items()))
         return [Goal("holds.context_editor_ratio", f"CPU of a context recorded at {CONTEXT_RATE} calls/s (app loop + "
                      "control thread, over untraced), an editor connected vs none", cost["editor"] / max(cost["traced"], FLOOR_US),
                      "<=", 2, note=f"{_band(ratios)}; per call: untraced {med['untraced']:.1f} us, recorded "
@@ -660,9 +665,9 @@ def _recorded(x: int) -> int:
     return x + 1
 
 
-def _paced_calls(app, loop: asyncio.AbstractEventLoop, n: int) -> float:
+def _paced_calls(app, loop: asyncio.AbstractEventLoop, n: int) -> tuple[float, float]:
     """Call the app's ``recorded`` (as traced now) n times at CONTEXT_RATE a second on ``loop``; the
-    CPU seconds per call of the loop's thread and the control thread in that time (the control
+    CPU seconds per call of the loop's thread and of the control thread in that time (the control
     thread's events of the last calls handled)."""
     done, marks = threading.Event(), {}
 
@@ -683,7 +688,7 @@ def _paced_calls(app, loop: asyncio.AbstractEventLoop, n: int) -> float:
     done.wait(60)
     time.sleep(0.3)                              # a throttle flush due after the last call runs
     control = app.runtime.run_in_control(time.thread_time).result(10) - control0
-    return (marks["end"] - marks["begin"] + control) / n
+    return (marks["end"] - marks["begin"]) / n, control / n
 
 
 def _last_ratio(key: str, text: str, resumes: dict, case: bool | str, limit: float) -> Goal:

@@ -32,6 +32,7 @@ from otrace_server.control import discovery
 from otrace_server.control.audit import AuditLog
 from otrace_server.control.endpoint import ServerHandle, Endpoint
 from otrace_server.control.endpoint import start_server as start_endpoint_server
+from otrace_server.control.framing import encode
 from otrace_server.control.throttle import context_line
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
@@ -119,6 +120,14 @@ class LspServer(Endpoint):
             except Exception:
                 log.exception("otrace lsp: notifying %s failed", conn.client_name)
 
+    def broadcast_plain(self, method: str, params: dict[str, Any]) -> None:
+        """``broadcast`` of a notification whose ``params`` are plain JSON (str, numbers, lists,
+        dicts: nothing pygls converts), encoded once for every client (control loop only)."""
+        data = encode({"jsonrpc": "2.0", "method": method, "params": params})
+        for conn in list(self.clients):
+            if conn.authenticated and not conn.closed:
+                conn.write(data)
+
     # ---- engine events (control loop: the Endpoint's hooks) ----------------------------------
     def context_recorded(self, ctx: TraceContext) -> None:
         self._trace_event(ctx)
@@ -177,13 +186,14 @@ class LspServer(Endpoint):
     def _trace_event(self, ctx: TraceContext, more: int = 0) -> None:
         """Notify ``otrace/traceEvent`` of ``ctx`` (``more``: how many others the throttle held back)."""
         file, line = self.locate_context(ctx)
-        self.broadcast("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
-                                             "line": line, "message": context_line(ctx, more)})
+        self.broadcast_plain("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
+                                                   "line": line, "message": context_line(ctx, more)})
 
     def contexts_held(self, count: int, last: TraceContext) -> None:
-        """The throttle's summary: the last context held back, saying how many others were."""
+        """The throttle's summary: the last context held back, saying how many others were; the
+        diagnostics are published again if exceptions were among them (the stored ones changed)."""
         self._trace_event(last, count - 1)
-        self.refresh_diagnostics()
+        self._refresh_changed_diagnostics()
 
     def hits(self) -> dict[tuple[str, int], Counter]:
         """(real path, line) in the SOURCE file -> Counter(asserts=n, holds=m): the engine's
@@ -218,12 +228,16 @@ class LspServer(Endpoint):
             if conn.authenticated and not conn.closed:
                 features.publish_diagnostics(conn)
 
-    def _poll_diagnostics(self) -> None:
+    def _refresh_changed_diagnostics(self) -> None:
+        """``refresh_diagnostics`` if the stored exception contexts changed since the last."""
         from otrace_server.lsp import features
 
+        if features.exception_signature(self.engine) != self._diag_signature:
+            self.refresh_diagnostics()
+
+    def _poll_diagnostics(self) -> None:
         try:
-            if features.exception_signature(self.engine) != self._diag_signature:
-                self.refresh_diagnostics()
+            self._refresh_changed_diagnostics()
         finally:
             self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
