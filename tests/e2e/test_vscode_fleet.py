@@ -9,7 +9,8 @@ dead one dropped without a notice; "Trace this function" chosen once traces the 
 worker, a worker started after that too; the exception it then records in several workers is ONE
 diagnostic; its one "traced · Untrace" lens untraces it in every worker (fleet orders: skipped until
 the server speaks protocol 1.4); "Hold here live" chosen once holds the line in every worker (one
-"Live holds" row for the fleet) and removing it removes it from every worker.
+"Live holds" row for the fleet) and removing it removes it from every worker; the debugger attached
+to the fleet (its first worker, fleet: true) sets and removes a gutter breakpoint in every worker.
 Screenshots: artifacts/vscode/fleet-NN-*.png.
 """
 
@@ -372,3 +373,46 @@ def test_hold_here_live_holds_in_every_worker_and_its_removal_too(env):
 def live_holds(record: dict) -> list:
     with worker_client(record) as client:
         return [p for p in client.request("otrace/patches", {})["patches"] if p.get("liveHold")]
+
+
+def test_a_breakpoint_of_the_debugger_attached_to_the_fleet_holds_in_every_worker(env):
+    """"otrace: Attach Debugger" with the fleet attached: its first worker, attached with fleet: true,
+    without a pick; a gutter breakpoint (F9) is then every worker's, and removing it too."""
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    if not speaks_fleet_orders(env):
+        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
+    bench.command("otrace: Attach Debugger")
+    page.locator(".debug-toolbar").wait_for(timeout=15000)
+    assert not page.locator(".quick-input-widget").is_visible()   # no "which process?" pick
+    line = line_of(env, HOLD_TEXT)
+    bench.open_file("torna_trace.py")
+    goto(bench, line)
+    record = next(iter(fleet.workers.values()))
+    before = len(breakpoint_orders(record))
+    page.keyboard.press("F9")
+    wait_for(lambda: len(breakpoint_orders(record)) > before, 15, "the breakpoints order in the fleet's log")
+    time.sleep(1)                                              # every worker applied it (a stat every 0.25 s)
+    env["bodies"].clear()
+    threads = held_in_two_workers(env, 5)
+    bench.shot("fleet-11-breakpoint-of-every-worker")
+    page.keyboard.press("F9")                                  # removed: from every worker
+    wait_for(lambda: len(breakpoint_orders(record)) > before + 1, 15, "the removal in the fleet's log")
+    time.sleep(1)
+    for _ in range(6):                                         # no worker holds there any more
+        body = urllib.request.urlopen(f"http://127.0.0.1:{fleet.http}/?number=5", timeout=10).read().decode()
+        assert "The reciprocal of 5.0 is" in body
+    page.locator(".debug-toolbar .action-label[aria-label^='Disconnect']").first.click()
+    page.locator(".debug-toolbar").wait_for(state="hidden", timeout=10000)
+    show_otrace(bench)
+    pane = page.locator(f"{OTRACE_VIEWS} .pane", has=page.locator(".pane-header", has_text="Held Requests"))
+    pane.locator(".pane-header").hover()
+    pane.locator(".pane-header .action-label[aria-label='Resume All']").click()
+    for t in threads:
+        t.join(20)
+    assert len(env["bodies"]) == len(threads) and all("The reciprocal of 5.0 is" in b for b in env["bodies"]), env["bodies"]
+
+
+def breakpoint_orders(record: dict) -> list:
+    """The breakpoints orders of the fleet's log (otrace/fleet)."""
+    with worker_client(record) as client:
+        return [o for o in client.request("otrace/fleet", {})["orders"] if o["kind"] == "breakpoints"]
