@@ -2,9 +2,10 @@
 endpoint ``dap/``) shares, so that those packages hold only their protocol.
 
 Modules:
-    framing     Content-Length framing on asyncio streams, JSON bodies, the message limits
+    framing     Content-Length framing (incremental, and on asyncio streams), JSON bodies, the limits
+    transport   the TCP listener and connections: read and first send keeping the GIL
     auth        the token check, login limits (timeout, message size, waiting connections), loopback
-    client      ``Client``: one connection's buffered output and read loop (protocol hooks)
+    client      ``Client``: one connection's protocol: framing, buffered output (protocol hooks)
     throttle    at most N per-context notifications a second, the rest summed up
     endpoint    ``Endpoint``: accept loop on the control loop, clients, worker pool, engine-event
                 hooks; ``start_server``/``ServerHandle`` (start and stop from another thread)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from otrace_server.control.auth import AUTH_TIMEOUT, MAX_LOGINS, is_loopback
 from otrace_server.control.client import Client
 from otrace_server.control.throttle import CONTEXTS_PER_SECOND, Throttle
+from otrace_server.control.transport import Listener, listen
 from otrace_server.core.events import Event
 
 __all__ = ["Endpoint", "ServerHandle", "start_server", "start_endpoint", "stop_endpoint", "TIMEOUT"]
@@ -40,7 +41,7 @@ class Endpoint:
     ``port`` (once started), ``loop`` (the control loop), ``executor`` (the worker pool),
     ``clients`` (the connected client objects, ``control.client.Client``s).
 
-    Subclasses provide ``make_client(reader, writer)`` and the event hooks they need, each called
+    Subclasses provide ``make_client()`` (the protocol object of a new connection) and the event hooks they need, each called
     on the control loop: ``hold_started(hold)`` (never for a hold already resumed when the event
     arrives: no phantom), ``hold_resumed(hold, outcome)``, ``holds_resumed(holds, outcome)`` (several
     resumed by one call: one event), ``context_recorded(ctx)`` (through the
@@ -78,7 +79,8 @@ class Endpoint:
         self.clients: set[Client] = set()
         self.stopping = False
         self.evicted_logins = 0   # connections closed because MAX_LOGINS newer ones waited to log in
-        self._server: asyncio.base_events.Server | None = None
+        self._server: Listener | asyncio.AbstractServer | None = None
+        self._serving: set[asyncio.Task] = set()   # one per connection: its lifecycle (_accept)
         self._logins: list[Client] = []   # connections not yet authenticated, oldest first
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_contexts: Callable[[], None] | None = None
@@ -86,8 +88,8 @@ class Endpoint:
                                  self.runtime.run_in_control, prepare=self.engine.store.identify)
 
     # ---- hooks (control loop) ----------------------------------------------------------------
-    def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Client:
-        """A client object for a new connection."""
+    def make_client(self) -> Client:
+        """A client object for a new connection (its ``asyncio.Protocol``)."""
         raise NotImplementedError
 
     def hold_started(self, hold) -> None:
@@ -124,7 +126,7 @@ class Endpoint:
     # ---- lifecycle (control loop) ----------------------------------------------------------
     async def start(self) -> None:
         """Listen (OSError when the port cannot be bound)."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port, limit=1 << 16)
+        self._server = await listen(self.loop, self._connection, self.host, self.requested_port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -147,8 +149,16 @@ class Endpoint:
         """Called (any thread) when ``stop`` could not run on the control loop: remove what must
         not outlive the process's server (e.g. the discovery file). Default: nothing."""
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = self.make_client(reader, writer)
+    def _connection(self) -> Client:
+        """The protocol factory: a new connection's client, and its lifecycle (``_accept``),
+        which joins it to ``clients`` before the transport hands it anything."""
+        client = self.make_client()
+        task = self.loop.create_task(self._accept(client))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+        return client
+
+    async def _accept(self, client: Client) -> None:
         self._limit_logins()
         self._logins.append(client)
         self.clients.add(client)

@@ -1,15 +1,19 @@
-"""``Content-Length`` framing on asyncio streams and the JSON of its bodies: the wire format both
-control-plane protocols (the language server, the DAP endpoint) share.
+"""``Content-Length`` framing and the JSON of its bodies: the wire format both control-plane
+protocols (the language server, the DAP endpoint) share.
 
-    body = await read_frame(reader)         # bytes, None at EOF; FramingError, TooLarge
+    frames = FrameParser()                  # the servers: bytes in as they arrive (data_received)
+    frames.feed(data)
+    body = frames.next(limit)               # a whole body, or None: more input is needed
+    body = await read_frame(reader)         # clients on asyncio streams: None at EOF
     data = loads(body)                      # ValueError: not JSON (or nested too deeply)
-    writer.write(encode({"seq": 1}))        # or frame(body) for bytes already encoded
+    transport.write(encode({"seq": 1}))     # or frame(body) for bytes already encoded
 
 A length counts BYTES of UTF-8, not characters. Two limits apply to a body: ``MAX_MESSAGE`` once
 a client proved the token, ``MAX_LOGIN_MESSAGE`` (a few KiB: what a login needs) before, so that a
-stranger cannot make the process buffer megabytes (``read_frame``'s ``limit``).
+stranger cannot make the process buffer megabytes (the ``limit`` of ``FrameParser.next`` and
+``read_frame``). A header line is at most ``MAX_HEADER_LINE`` bytes.
 
-Thread-safety: a reader/writer pair belongs to one task on one loop.
+Thread-safety: a parser, or a reader/writer pair, belongs to one connection on one loop.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import json
 import re
 from typing import Any, Callable
 
-__all__ = ["MAX_MESSAGE", "MAX_LOGIN_MESSAGE", "MAX_HEADERS", "FramingError", "TooLarge", "read_frame",
-           "loads", "frame", "encode"]
+__all__ = ["MAX_MESSAGE", "MAX_LOGIN_MESSAGE", "MAX_HEADERS", "MAX_HEADER_LINE", "FramingError", "TooLarge",
+           "FrameParser", "read_frame", "loads", "frame", "encode"]
 
 #: the largest accepted message body of an authenticated client, in bytes
 MAX_MESSAGE = 8 * 1024 * 1024
@@ -29,6 +33,8 @@ MAX_MESSAGE = 8 * 1024 * 1024
 MAX_LOGIN_MESSAGE = 64 * 1024
 #: header lines in one header block, at most (LSP and DAP use one or two)
 MAX_HEADERS = 16
+#: the longest header line, in bytes (a Content-Length line is about 25)
+MAX_HEADER_LINE = 64 * 1024
 
 _HEADER = re.compile(rb"^([A-Za-z-]+):\s*(.*?)\s*$")
 
@@ -47,11 +53,92 @@ class TooLarge(Exception):
         self.limit = limit
 
 
+def _header(line: bytes, length: int | None) -> int | None:
+    """The Content-Length known after the header ``line`` (not the blank line ending the block),
+    given ``length``, the one known before it. FramingError for a line that is not a header or a
+    Content-Length that is not a number."""
+    m = _HEADER.match(line)
+    if m is None:
+        raise FramingError(f"bad header {line[:60]!r}")
+    if m.group(1).lower() == b"content-length":
+        if not m.group(2).isdigit():
+            raise FramingError(f"bad Content-Length {m.group(2)[:20]!r}")
+        return int(m.group(2))
+    return length
+
+
+class FrameParser:
+    """Content-Length framing read incrementally: ``feed`` the bytes of a connection as they
+    arrive, ``next`` takes its messages' bodies one at a time, in order. No I/O, no loop: the
+    caller decides when to read more (``buffered``: the bytes fed and not yet taken)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._lines = 0                     # header lines of the block being read
+        self._length: int | None = None     # its Content-Length so far
+        self._body: int | None = None       # the block is complete: the body's length
+        self._skip = 0                      # bytes of a body over the limit still to drop
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the connection."""
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet taken as (or dropped with) a body."""
+        return len(self._buffer)
+
+    def next(self, limit: int = MAX_MESSAGE, skip_large: bool = True) -> bytes | None:
+        """The next body, or None until more input is fed. FramingError for a header block that
+        is not framing (a bad header line, one longer than MAX_HEADER_LINE, more than
+        MAX_HEADERS lines, no or a bad ``Content-Length``): the parser cannot go on. TooLarge for a
+        body above ``limit``: with ``skip_large`` once the whole body was dropped (the parser
+        goes on with the next message), else as soon as its header is read (the body is left:
+        the caller closes the connection)."""
+        buffer = self._buffer
+        while self._body is None:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > MAX_HEADER_LINE:
+                    raise FramingError(f"a header line longer than {MAX_HEADER_LINE} bytes")
+                return None
+            line = bytes(buffer[:end + 1])
+            del buffer[:end + 1]
+            if line in (b"\r\n", b"\n"):
+                if self._length is None:
+                    raise FramingError("header block without Content-Length")
+                self._body, self._length, self._lines = self._length, None, 0
+                if self._body > limit:
+                    if not skip_large:
+                        raise TooLarge(self._body, limit)
+                    self._skip = self._body
+            else:
+                self._lines += 1
+                if self._lines > MAX_HEADERS:
+                    raise FramingError(f"more than {MAX_HEADERS} header lines")
+                self._length = _header(line, self._length)
+        if self._skip:
+            dropped = min(self._skip, len(buffer))
+            del buffer[:dropped]
+            self._skip -= dropped
+            if self._skip:
+                return None
+            length, self._body = self._body, None
+            raise TooLarge(length, limit)
+        if len(buffer) < self._body:
+            return None
+        body = bytes(buffer[:self._body])
+        del buffer[:self._body]
+        self._body = None
+        return body
+
+
 async def read_frame(reader: asyncio.StreamReader, skip_large: bool = True, limit: int = MAX_MESSAGE) -> bytes | None:
-    """The body of the next message, or None at EOF. FramingError for a header block that is not
-    framing (a bad header line, more than MAX_HEADERS lines, no or a bad ``Content-Length``);
-    TooLarge for a body above ``limit`` (skipped when ``skip_large``, else left unread: the
-    caller closes the connection). Stream errors (``IncompleteReadError``...) propagate."""
+    """The body of the next message on an asyncio stream (a client's, e.g. the benches'), or None
+    at EOF. FramingError for a header block that is not framing (a bad header line, more than
+    MAX_HEADERS lines, no or a bad ``Content-Length``); TooLarge for a body above ``limit``
+    (skipped when ``skip_large``, else left unread: the caller closes the connection). Stream
+    errors (``IncompleteReadError``...) propagate."""
     length = None
     for _ in range(MAX_HEADERS + 1):
         line = await reader.readline()
@@ -61,13 +148,7 @@ async def read_frame(reader: asyncio.StreamReader, skip_large: bool = True, limi
             if length is None:
                 raise FramingError("header block without Content-Length")
             break
-        m = _HEADER.match(line)
-        if m is None:
-            raise FramingError(f"bad header {line[:60]!r}")
-        if m.group(1).lower() == b"content-length":
-            if not m.group(2).isdigit():
-                raise FramingError(f"bad Content-Length {m.group(2)[:20]!r}")
-            length = int(m.group(2))
+        length = _header(line, length)
     else:
         raise FramingError(f"more than {MAX_HEADERS} header lines")
     if length > limit and not skip_large:

@@ -24,7 +24,7 @@ disconnect             closes this connection only; its breakpoints are removed
 
 Before a successful ``attach`` only ``initialize`` is answered; anything else (or a wrong token)
 gets an error response and the connection is closed, as is a connection that has not attached
-within ``control.auth.AUTH_TIMEOUT`` seconds. The read loop and the framing are the control
+within ``control.auth.AUTH_TIMEOUT`` seconds. The connection and the framing are the control
 plane's (``control.client.Client``); a body that is not a JSON object is answered with an error
 (and, before ``attach``, closes the connection).
 
@@ -116,8 +116,8 @@ class DapClient(Client):
         "setExceptionBreakpoints": "_set_exception_breakpoints", "disconnect": "_disconnect",
     }
 
-    def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        super().__init__(reader, writer)
+    def __init__(self, server) -> None:
+        super().__init__()
         self.server = server
         self.configured = False
         self.lines_start_at1 = True
@@ -155,7 +155,7 @@ class DapClient(Client):
             msg["body"] = body
         self.send(msg)
 
-    # ---- the read loop's hooks (control loop) --------------------------------------------------
+    # ---- the connection's hooks (control loop) -------------------------------------------------
     def answer_too_large(self, error: TooLarge) -> None:
         self.respond({"command": "unknown"}, error=str(error))
 

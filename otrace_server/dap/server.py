@@ -17,7 +17,6 @@ loop; request handlers that touch application objects run in the worker pool (``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -45,8 +44,8 @@ class DapServer(Endpoint):
         self.fleet = None   # lsp.fleet.FleetOrders in a fleet (app.start): breakpoints of fleet sessions
 
     # ---- endpoint hooks (control loop) -----------------------------------------------------
-    def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> DapClient:
-        return DapClient(self, reader, writer)
+    def make_client(self) -> DapClient:
+        return DapClient(self)
 
     async def close_client(self, client: DapClient) -> None:
         """At stop: ``terminated``, then the client's breakpoints are removed."""

@@ -1,23 +1,24 @@
 """One client of the language server: the token check, then a pygls ``LanguageServer`` of its own
-(its own shell session, its own open documents). The read loop and framing are the control
-plane's (``control.client.Client``).
+(its own shell session, its own open documents). The connection and its framing are the control
+plane's (``control.client.Client``, on a ``control.transport`` connection).
 
 Until an ``initialize`` request carries the right ``initializationOptions.token`` every message is
 answered with an error (-32002, or -32004 for a wrong token) and the connection is closed; so is a
 connection that sends no valid ``initialize`` within ``control.auth.AUTH_TIMEOUT`` seconds. Before
-that, nothing of pygls is built (a stranger's connection costs a stream pair) and a body may be at
-most ``control.framing.MAX_LOGIN_MESSAGE`` bytes. Framing rules after login: a header block without
+that, nothing of pygls is built (a stranger's connection costs a transport and a parser) and a
+body may be at most ``control.framing.MAX_LOGIN_MESSAGE`` bytes. Framing rules after login: a header block without
 a valid ``Content-Length`` (non-JSON framing garbage) closes the connection; a body larger than
 ``MAX_MESSAGE`` is skipped and answered with a JSON-RPC error (-32600); a body that is not JSON (or
 nested too deeply to parse) gets -32700; a body that is not a JSON-RPC message (or whose ``id`` is
 not a string, an integer or null) gets -32600. ``shutdown``/``exit`` close only this connection.
 
 Requests that ``lsp.inline``'s rule allows (bounded, reading only otrace's own state: ``pwd``,
-``otrace/holds``...) are answered on the control loop before pygls sees them, in the same pass of
-the loop that read them; every other request goes through pygls to a worker thread. A client's
-shell requests (``inline.SESSION_METHODS``) run one at a time in the order sent, and no inline
-answer overtakes a request of the client still pending (``pwd`` after ``cd``, ``otrace/holds``
-after ``otrace/resume``: they take the worker path behind it).
+``otrace/holds``...) are answered on the control loop before pygls sees them, in the callback that
+read them (``data_received``: no coroutine woken in between, the answer written at once); every
+other request goes through pygls to a worker thread. A client's shell requests
+(``inline.SESSION_METHODS``) run one at a time in the order sent, and no inline answer overtakes a
+request of the client still pending (``pwd`` after ``cd``, ``otrace/holds`` after
+``otrace/resume``: they take the worker path behind it).
 
 pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
@@ -110,19 +111,19 @@ class _Protocol(LanguageServerProtocol):
 
 
 class LspClient(Client):
-    """One client: reads framed messages from ``reader``, answers through ``writer``. ``ls`` (its
-    pygls server), ``session`` (its shell session) exist once it logged in (``authenticated``)."""
+    """One client (the protocol of its connection: ``control.client.Client``). ``ls`` (its pygls
+    server), ``session`` (its shell session) exist once it logged in (``authenticated``)."""
 
     protocol_name = "lsp"
 
-    def __init__(self, server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        super().__init__(reader, writer)
+    def __init__(self, server) -> None:
+        super().__init__()
         self.server = server
         self.session = None
         self.session_lock = threading.Lock()
         self._session_order = asyncio.Lock()   # the client's shell requests, one at a time, in order
         self._pending = 0   # its requests dispatched to pygls and not answered yet
-        self._inline_in_a_row = 0   # inline answers since the read loop last let the control loop run
+        self._inline_in_a_row = 0   # inline answers since the control loop last got a pass (handle_body)
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls: LanguageServer | None = None
         self.lsp: _Protocol | None = None
@@ -153,7 +154,9 @@ class LspClient(Client):
                                  protocol_cls=_Protocol)
         self.lsp = self.ls.protocol
         self.lsp.conn = self
-        self.lsp.set_writer(SimpleNamespace(write=self.send_now, close=self.close))
+        # pygls' answers and requests to the client are sent at once (``send``); notifications
+        # (``notify``) stay batched per pass of the loop
+        self.lsp.set_writer(SimpleNamespace(write=self.send, close=self.close))
         for method, handler in {**methods.REQUESTS, **fleet.REQUESTS}.items():
             self.ls.feature(method)(self._custom(method, handler))
         from otrace_server.lsp import features
@@ -195,12 +198,6 @@ class LspClient(Client):
         except OTraceError as exc:
             raise JsonRpcServerError(str(exc), ERR_OTRACE) from None
 
-    def send_now(self, data: bytes) -> None:
-        """pygls' writer (its answers, its requests to the client): sent at once, after what was
-        written before it, not at the end of the loop's pass (a pass of the loop is a GIL release
-        the app may take for a switch interval). Notifications (``notify``) stay batched per pass."""
-        self.write(data)
-        self.flush()
 
     def supports_lens_refresh(self) -> bool:
         """Whether the client accepts ``workspace/codeLens/refresh``."""
@@ -227,19 +224,21 @@ class LspClient(Client):
             return
         self.write(encode({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}))
 
-    # ---- the read loop's hooks --------------------------------------------------------------
+    # ---- the connection's hooks ----------------------------------------------------------------
     def answer_too_large(self, error: TooLarge) -> None:
         self.send_error(None, -32600, str(error))
 
-    async def handle_body(self, body: bytes) -> None:
-        """One message body: checked as JSON-RPC, the login first, then pygls dispatches it (or
-        it is answered inline). After ``inline.IN_A_ROW`` inline answers without the read loop
-        waiting for input, the loop gets one pass: a client that keeps its socket full of
-        ``pwd`` delays the others by a few inline answers, not by a whole buffer of them."""
+    def handle_body(self, body: bytes) -> asyncio.Future | None:
+        """One message body, in the callback that read it: checked as JSON-RPC, the login first,
+        then pygls dispatches it (or it is answered inline, at once). After ``inline.IN_A_ROW``
+        inline answers, the loop gets one pass before the next message: a client that keeps its
+        socket full of ``pwd`` delays the others by a few inline answers, not by a whole buffer
+        of them."""
         self._dispatch(body)
         if self._inline_in_a_row >= inline.IN_A_ROW:
             self._inline_in_a_row = 0
-            await asyncio.sleep(0)
+            return self.next_pass()
+        return None
 
     def _dispatch(self, body: bytes) -> None:
         try:
@@ -291,9 +290,9 @@ class LspClient(Client):
         self._pending -= 1
 
     def _answer_inline(self, data: dict) -> bool:
-        """Answer the request ``data`` here, on the control loop, when ``lsp.inline`` allows it
-        (True: answered, and sent now, not at the end of the loop's pass); False: not a request
-        for the inline path (see ``inline``'s rule)."""
+        """Answer the request ``data`` here, on the control loop, in the callback that read it,
+        when ``lsp.inline`` allows it (True: answered, and sent now, not at the end of the loop's
+        pass); False: not a request for the inline path (see ``inline``'s rule)."""
         method, msg_id, params = data.get("method"), data.get("id"), data.get("params")
         if params is None:
             params = {}
@@ -313,7 +312,6 @@ class LspClient(Client):
         except Exception:   # as pygls answers a handler's crash
             log.exception("otrace lsp: %s failed", method)
             answer = {"error": JsonRpcInternalError.of(sys.exc_info()).to_response_error()}
-        self.write(encode({"jsonrpc": "2.0", "id": msg_id, **answer}, default=self.lsp._serialize_message))
-        self.flush()
+        self.send(encode({"jsonrpc": "2.0", "id": msg_id, **answer}, default=self.lsp._serialize_message))
         self._inline_in_a_row += 1
         return True

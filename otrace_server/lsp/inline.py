@@ -5,7 +5,8 @@ Why: every thread switch on the way of a request may cost a GIL switch interval
 (``sys.getswitchinterval()``, 5 ms by default) while the application runs Python code: a thread
 that wants the GIL back waits that long before it may ask for it. A request answered in a worker
 crosses three times (control thread -> worker -> control thread); answered here, once (the control
-thread waking up for the request). With a handler spinning in Python, ``otrace/command pwd`` went
+thread waking up for the request: ``control.transport`` reads it, ``control.client`` frames it and
+this answer is written in that same callback, with no further GIL release on the way). With a handler spinning in Python, ``otrace/command pwd`` went
 from p99 ~40 ms to the figures of docs/performance.md (``bench/control_latency.py``).
 
 The rule. A request is answered inline when all of these hold:

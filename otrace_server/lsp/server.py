@@ -95,8 +95,8 @@ class LspServer(Endpoint):
         if self.discovery_path is not None:
             discovery.remove(self.discovery_path)
 
-    def make_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> LspClient:
-        return LspClient(self, reader, writer)
+    def make_client(self) -> LspClient:
+        return LspClient(self)
 
     # ---- helpers for clients -------------------------------------------------------------------
     def locate(self, file: str, line: int) -> tuple[str, int]:

@@ -11,8 +11,12 @@ Shell commands it registers (the test hook: which thread answered):
     nap [S]      not bounded: sleeps S seconds (default 1), then says where it ran
     heavy        bounded, but spends ~20 ms of CPU (more than lsp.inline.BUDGET)
     tick         bounded: how many times ``tick`` ran in this process (the order clients were served)
+    hop          bounded: what runs it: ``callback`` (a plain callback of the control loop, e.g. the
+                 connection's data_received), ``task`` (a coroutine) or ``thread`` (no loop)
+    hop_w        the same, not bounded (always a worker: ``thread``)
 """
 
+import asyncio
 import itertools
 import os
 import sys
@@ -54,6 +58,17 @@ _ticks = itertools.count(1)
 @command("tick", "tick                      # (test) how many times tick ran", bounded=True)
 def tick(session, call):
     return str(next(_ticks))
+
+
+def _hop(session, call):
+    try:
+        return "callback" if asyncio.current_task() is None else "task"
+    except RuntimeError:   # no running loop: a worker thread
+        return "thread"
+
+
+command("hop", "hop                       # (test) a callback, a task or a thread runs it", bounded=True)(_hop)
+command("hop_w", "hop_w                     # (test) the same, never bounded")(_hop)
 
 
 def compute(n):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import pytest
 
@@ -152,3 +153,65 @@ def test_requests_the_rule_refuses_go_to_a_worker_with_the_same_answers(app):
     with pytest.raises(Exception, match="-32602"):
         client.request("otrace/complete", {"line": "pw", "cursor": 9})
     assert run(client, "thread")["output"] == CONTROL
+
+
+# ---- the connection's callback answers (no coroutine between the socket and the answer) ---------
+def test_an_inline_answer_is_written_in_the_callback_that_read_the_request(app):
+    """Inline requests are answered from the connection's ``data_received`` (a plain callback of
+    the control loop, no task woken in between), also while a handler spins holding the GIL;
+    the others still go to a worker."""
+    client = app.client()
+    assert run(client, "hop")["output"] == "callback"
+    busy = fetch_async(app, "/spin?s=4")
+    app.read_until("SPINNING")
+    assert [run(client, "hop")["output"] for _ in range(5)] == ["callback"] * 5
+    assert run(client, "pwd")["output"] == "/osh/globals"
+    assert "body" not in busy
+    assert run(client, "hop_w")["output"] == "thread"
+    busy["thread"].join(30)
+
+
+def test_a_request_sent_in_pieces_is_answered_once_whole_and_in_order(app):
+    """A request cut anywhere (in its header, in its body) across TCP segments is answered once
+    its last byte came, inline; a request whose start came glued to the previous one's end is
+    answered after it."""
+    client = app.client()
+    first, second = next(_ids), next(_ids)
+    data = frames((first, "otrace/command", {"line": "hop"}), (second, "otrace/command", {"line": "tick"}))
+    cuts = [3, 15, 23, 40, len(data) - 30, len(data) - 1]
+    for start, end in zip([0] + cuts, cuts + [len(data)]):
+        client.send_raw(data[start:end])
+        time.sleep(0.05)   # a segment of its own (TCP_NODELAY): a data_received each
+    assert answer(client, first)["output"] == "callback"
+    assert answer(client, second)["output"].isdigit()
+    answered = [m.get("id") for m in client.messages if m.get("id") in (first, second)]
+    assert answered == [first, second]
+
+
+def test_an_inline_request_read_behind_a_pending_one_waits_for_it(app):
+    """The pending request and the inline one come in separate reads (two data_received): the
+    inline one is still answered after the pending one, by the same path (a worker)."""
+    client = app.client()
+    napping, behind = next(_ids), next(_ids)
+    client.send({"jsonrpc": "2.0", "id": napping, "method": "otrace/command", "params": {"line": "nap 1"}})
+    time.sleep(0.2)
+    client.send({"jsonrpc": "2.0", "id": behind, "method": "otrace/command", "params": {"line": "hop"}})
+    assert answer(client, behind)["output"] == "thread"
+    assert answer(client, napping)["output"].startswith("otrace-lsp")
+    answered = [m.get("id") for m in client.messages if m.get("id") in (napping, behind)]
+    assert answered == [napping, behind]
+    assert run(client, "hop")["output"] == "callback"   # nothing pending any more: inline again
+
+
+@pytest.mark.parametrize("garbage", [b"Content-Length: 12x\r\n\r\n{}", b"Content-Type: json\r\n\r\n{}",
+                                     b"X" * 70_000])
+def test_broken_framing_after_login_closes_only_that_connection(app, garbage):
+    """After login, framing that cannot go on (a bad Content-Length, none, a header line over
+    the limit) closes that connection, after answering what came whole before it; another
+    client keeps being answered inline."""
+    broken, other = app.client(), app.client()
+    ahead = next(_ids)
+    broken.send_raw(frames((ahead, "otrace/command", {"line": "pwd"})) + garbage)
+    assert answer(broken, ahead)["output"] == "/osh/globals"
+    assert broken.wait_closed()
+    assert run(other, "hop")["output"] == "callback"

@@ -1,0 +1,124 @@
+"""control.transport over real loopback TCP: what a protocol sees of a connection (made, data in
+order, EOF, lost), writes larger than the socket takes at once, pause/resume of reading, close
+after the buffered output, abort; and whether this interpreter reads keeping the GIL."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from otrace_server.control import transport
+
+
+class Recorder(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.events: list = []
+        self.data = bytearray()
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, t):
+        self.transport = t
+        self.events.append("made")
+
+    def data_received(self, data):
+        self.data += data
+
+    def eof_received(self):
+        self.events.append("eof")
+
+    def connection_lost(self, exc):
+        self.events.append("lost")
+        self.lost.set_result(exc)
+
+
+async def _pair():
+    """(server-side Recorder, client reader, client writer, listener)."""
+    accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def make() -> Recorder:
+        protocol = Recorder()
+        asyncio.get_running_loop().call_soon(accepted.set_result, protocol)
+        return protocol
+
+    server = await transport.listen(asyncio.get_running_loop(), make, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    return await accepted, reader, writer, server
+
+
+def test_libc_calls_keep_the_gil_on_this_platform():
+    assert transport.KEEPS_GIL   # Linux/macOS with ctypes: the path the figures are about
+
+
+def test_data_in_order_then_eof_closes_and_loses_the_connection():
+    async def main():
+        protocol, reader, writer, server = await _pair()
+        assert isinstance(protocol.transport, transport.Connection)
+        assert protocol.transport.get_extra_info("peername") == writer.get_extra_info("sockname")
+        for i in range(100):
+            writer.write(b"%d," % i)
+        await writer.drain()
+        writer.write_eof()
+        assert await asyncio.wait_for(protocol.lost, 5) is None
+        assert bytes(protocol.data) == b"".join(b"%d," % i for i in range(100))
+        assert protocol.events == ["made", "eof", "lost"]   # eof_received returned None: closed
+        assert await reader.read() == b""
+        server.close()
+
+    asyncio.run(main())
+
+
+def test_a_large_write_is_sent_whole_and_close_waits_for_it():
+    async def main():
+        protocol, reader, writer, server = await _pair()
+        big = bytes(range(256)) * 40_000   # ~10 MB: more than the socket takes at once
+        protocol.transport.write(big)
+        assert protocol.transport.get_write_buffer_size() > 0
+        protocol.transport.write(b"end")
+        protocol.transport.close()
+        assert protocol.transport.is_closing()
+        protocol.transport.write(b"after close")   # ignored
+        got = await asyncio.wait_for(reader.read(), 20)
+        assert got == big + b"end"
+        assert await protocol.lost is None
+        server.close()
+
+    asyncio.run(main())
+
+
+def test_paused_reading_keeps_the_data_for_after_resume_and_abort_drops_the_output():
+    async def main():
+        protocol, reader, writer, server = await _pair()
+        protocol.transport.pause_reading()
+        writer.write(b"while paused")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        assert protocol.data == b""
+        protocol.transport.resume_reading()
+        while protocol.data != b"while paused":
+            await asyncio.sleep(0.01)
+        protocol.transport.write(bytes(10_000_000))
+        protocol.transport.abort()
+        assert await protocol.lost is None
+        got = b""
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        assert len(got) < 10_000_000
+        server.close()
+
+    asyncio.run(main())
+
+
+def test_a_peer_that_resets_loses_the_connection_with_the_error():
+    async def main():
+        protocol, reader, writer, server = await _pair()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        writer.transport.abort()   # RST
+        exc = await asyncio.wait_for(protocol.lost, 5)
+        assert exc is None or isinstance(exc, OSError)
+        server.close()
+
+    asyncio.run(main())
