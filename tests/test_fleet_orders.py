@@ -149,3 +149,19 @@ def test_the_log_goes_with_the_fleets_last_worker(tmp_path):
     finally:
         demo.stop()
     assert not _log(demo).exists()
+
+
+def test_hold_here_live_given_once_is_in_every_worker_and_removed_from_every_worker(fleet, editors):
+    line = next(i for i, text in enumerate(HANDLERS.read_text().splitlines()) if "self.respond(number)" in text)
+    live = editors[0].request("workspace/executeCommand", {"command": "otrace.holdHere", "arguments": [
+        HANDLERS.as_uri(), line, {"fleetOrder": _order()}]})
+    assert live["fleet"]["recorded"] and live["name"] == "GetHandler.get"
+
+    def held_lines():
+        return [[(p["liveHold"] or {}).get("line") for p in c.request("otrace/patches")["patches"]] for c in editors]
+
+    wait_for(lambda: held_lines() == [[live["line"]]] * len(editors), 15, "the live hold in every worker", interval=0.02)
+    removed = editors[-1].request("workspace/executeCommand", {"command": "otrace.unpatch", "arguments": [
+        live["name"], {"fleetOrder": _order()}]})
+    assert removed["fleet"]["recorded"]
+    wait_for(lambda: held_lines() == [[]] * len(editors), 15, "the live hold gone from every worker", interval=0.02)

@@ -406,11 +406,13 @@ def register(conn) -> None:
     async def _resume_all(*args):
         return await worker(resume, conn)
 
+    def fleet_order(given: tuple) -> dict:
+        """``{"fleetOrder": id}`` when it is a command's last argument (a fleet order: ``lsp.fleet``)."""
+        return {"fleetOrder": given[-1].get("fleetOrder")} if given and isinstance(given[-1], dict) else {}
+
     async def order(fn, method: str, given: tuple, **params):
-        """``fn(conn, **params)`` run as ``method``: a fleet order when the command's last argument
-        is ``{"fleetOrder": id}`` (``lsp.fleet``)."""
-        extra = given[-1] if given and isinstance(given[-1], dict) else {}
-        return await server.in_worker(conn.call, method, lambda c, _p: fn(c, **params), {**extra, **params})
+        """``fn(conn, **params)`` run as ``method``, a fleet order when ``given`` ends with one."""
+        return await server.in_worker(conn.call, method, lambda c, _p: fn(c, **params), {**fleet_order(given), **params})
 
     @ls.command("otrace.traceFunction")
     async def _trace(path: str, qualname: str, *given):
@@ -421,12 +423,12 @@ def register(conn) -> None:
         return await order(hold_here, "otrace.holdHere", given, uri=uri, lines=_lines(conn, uri), line=line)
 
     @ls.command("otrace.unpatch")
-    async def _unpatch(name: str):   # "Remove live hold": as otrace/unpatch (audited; allowed in safe mode)
-        return await server.in_worker(conn.call, "otrace/unpatch", methods.unpatch, {"name": name})
+    async def _unpatch(name: str, *given):   # "Remove live hold": as otrace/unpatch (audited; allowed in safe mode)
+        return await server.in_worker(conn.call, "otrace/unpatch", methods.unpatch, {**fleet_order(given), "name": name})
 
     @ls.command("otrace.untrace")
-    async def _untrace(name: str):   # the "traced · Untrace" lens: as otrace/untrace (audited)
-        return await server.in_worker(conn.call, "otrace/untrace", methods.untrace, {"name": name})
+    async def _untrace(name: str, *given):   # the "traced · Untrace" lens: as otrace/untrace (audited)
+        return await server.in_worker(conn.call, "otrace/untrace", methods.untrace, {**fleet_order(given), "name": name})
 
     @ls.command("otrace.debugpy")
     async def _debugpy(*args):

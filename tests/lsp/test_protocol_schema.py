@@ -174,6 +174,8 @@ def test_what_the_demos_answer_and_notify_is_valid_against_the_schema(demo, chat
     assert c.request("otrace/untrace", {"name": "*", "fleetOrder": "schema-2"})["fleet"]["recorded"] is False
     assert c.command("otrace.traceFunction", str(DEMO), "GetHandler.respond", {"fleetOrder": "schema-3"})["fleet"]["id"] is None
     assert c.request("otrace/unpatch", {"name": "*", "fleetOrder": "schema-4"})["patched"] == []
+    assert c.command("otrace.untrace", "*", {"fleetOrder": "schema-6"})["fleet"]["recorded"] is False
+    assert c.command("otrace.unpatch", "*", {"fleetOrder": "schema-7"})["fleet"]["recorded"] is False
     assert c.request("otrace/command", {"line": "untrace *", "fleetOrder": "schema-5"})["fleet"]["recorded"] is False
     assert c.request("otrace/fleet") == {"fleet": None, "workers": [], "orders": []}
 
