@@ -10,7 +10,9 @@ worker, a worker started after that too; the exception it then records in severa
 diagnostic; its one "traced · Untrace" lens untraces it in every worker (fleet orders: skipped until
 the server speaks protocol 1.4); "Hold here live" chosen once holds the line in every worker (one
 "Live holds" row for the fleet) and removing it removes it from every worker; the debugger attached
-to the fleet (its first worker, fleet: true) sets and removes a gutter breakpoint in every worker.
+to the fleet (its first worker, fleet: true) sets and removes a gutter breakpoint in every worker;
+the console of the fleet sends each line to every worker, their answers led by "[pid N]", a
+standing command logged once.
 Screenshots: artifacts/vscode/fleet-NN-*.png.
 """
 
@@ -367,6 +369,8 @@ def test_hold_here_live_holds_in_every_worker_and_its_removal_too(env):
     for t in threads:
         t.join(20)
     assert len(env["bodies"]) == len(threads) and all("The reciprocal of 5.0 is" in b for b in env["bodies"]), env["bodies"]
+    resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume")
+    wait_for(lambda: not resume.count(), 10, "the Resume lenses to go")
     bench.shot("fleet-10-live-hold-removed")
 
 
@@ -410,9 +414,48 @@ def test_a_breakpoint_of_the_debugger_attached_to_the_fleet_holds_in_every_worke
     for t in threads:
         t.join(20)
     assert len(env["bodies"]) == len(threads) and all("The reciprocal of 5.0 is" in b for b in env["bodies"]), env["bodies"]
+    resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume")
+    wait_for(lambda: not resume.count(), 10, "the Resume lenses to go")
 
 
 def breakpoint_orders(record: dict) -> list:
     """The breakpoints orders of the fleet's log (otrace/fleet)."""
     with worker_client(record) as client:
         return [o for o in client.request("otrace/fleet", {})["orders"] if o["kind"] == "breakpoints"]
+
+
+def terminal_text(bench: Workbench) -> str:
+    return bench.page.locator(".terminal-wrapper.active .xterm-rows").inner_text()
+
+
+def test_the_console_addresses_the_fleet_each_worker_answering_led_by_its_pid(env):
+    """"otrace: Open Console" offers the fleet (and each worker): a line goes to every worker, each
+    answer led by "[pid N]", and a standing command (trace) is one order of the fleet's log."""
+    bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
+    if not speaks_fleet_orders(env):
+        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
+    bench.command("otrace: Open Console", pick=f"fleet of {WORKERS} workers")
+    wait_for(lambda: page.locator(".terminal-wrapper.active .xterm-rows").count()
+             and terminal_text(bench).rstrip().endswith("globals>"), 15, "the console prompt")
+    page.locator(".terminal-wrapper.active .xterm-screen").click()
+    page.keyboard.type("pwd")
+    page.keyboard.press("Enter")
+    wait_for(lambda: all(f"[pid {pid}] /osh/globals" in terminal_text(bench) for pid in fleet.workers), 15,
+             "every worker's answer, led by its pid")
+    record = next(iter(fleet.workers.values()))
+    with worker_client(record) as client:
+        before = len(client.request("otrace/fleet", {})["orders"])
+    page.keyboard.type("trace GetHandler.respond")
+    page.keyboard.press("Enter")
+    for pid, rec in fleet.workers.items():
+        wait_for(lambda: "GetHandler.respond" in traced_in(rec), 10, f"the trace in worker {pid}")
+    wait_for(lambda: all(f"[pid {pid}] Tracing GetHandler.respond" in terminal_text(bench) for pid in fleet.workers), 10,
+             "every worker's answer")
+    bench.shot("fleet-12-console-of-the-fleet")
+    with worker_client(record) as client:
+        orders = client.request("otrace/fleet", {})["orders"][before:]
+    assert len(orders) == 1, orders                       # one line, one order: logged once for the fleet
+    page.keyboard.type("untrace GetHandler.respond")
+    page.keyboard.press("Enter")
+    for pid, rec in fleet.workers.items():
+        wait_for(lambda: "GetHandler.respond" not in traced_in(rec), 10, f"the untrace in worker {pid}")
