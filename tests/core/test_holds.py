@@ -436,3 +436,43 @@ def test_resolve_many_groups_by_loop_and_one_failing_hold_does_not_stop_the_othe
     assert results.count("cannot apply") == 1
     assert sorted(r for r in results if r != "cannot apply") == sorted(
         ("done", n, 7) for n in range(4) if results[n] != "cannot apply")
+
+
+def test_breaks_and_asyncio_holds_resumed_together(engine, app_loop):
+    """resume_all of a thread break and asyncio holds: the break's resolver is called for it alone,
+    the holds' through resolve_many; all continue with the one outcome."""
+    box: list = []
+    worker = threading.Thread(target=run_break, args=(engine, box), daemon=True)
+    worker.start()
+    futs = [submit(app_loop, held_handler(engine, n)) for n in range(2)]
+    wait_for_holds(engine, 3)
+    assert len(engine.resume(None, Outcome("value", value="both"))) == 3
+    worker.join(WAIT)
+    assert box == [("value", "both")]
+    assert [f.result(WAIT) for f in futs] == [("done", 0, "both"), ("done", 1, "both")]
+
+
+def test_registry_survives_a_failing_resolve_many(caplog):
+    """A resolver class whose resolve_many raises: logged, every hold still ends (done, outcome),
+    the listener is told, the caller of resume_many gets its holds."""
+    class Broken:
+        @staticmethod
+        def resolve_many(resolvers, outcome):
+            raise RuntimeError("batch bug")
+
+        def __call__(self, outcome):
+            raise AssertionError("resolve_many is called instead")
+
+    resumed = []
+    registry = HoldRegistry(on_resumed=resumed.append)
+    holds = []
+    for n in range(3):
+        ctx = hold_ctx()
+        ctx.id = f"f:hd-x:00-00-0{n}"
+        holds.append(registry.create(ctx, Broken()))
+    with caplog.at_level(logging.ERROR, logger="otrace"):
+        assert registry.resume_many([h.id for h in holds[:2]]) == holds[:2]
+        assert registry.resume_all(Outcome("shutdown")) == holds[2:]
+    assert resumed == [holds[:2], holds[2:]] and all(h.done for h in holds) and registry.list() == []
+    assert [h.outcome.kind for h in holds] == ["continue", "continue", "shutdown"]
+    assert sum("resuming" in r.getMessage() for r in caplog.records) == 2
