@@ -7,10 +7,11 @@ each, seen by a client that does what the editors do, and "resume all" across th
 The editor: one language-server connection per worker (``tests.lsp.rpc.Client`` over TCP), one
 list of holds for the fleet, kept as VS Code and Emacs keep it: ``otrace/holds`` pages when it
 attaches, then ``otrace/holdStarted`` / ``otrace/holdResumed`` / ``otrace/holdsResumed``
-notifications. The held requests (``GET /?number=77``, ``Connection: close``) go to the fleet's one
-port from this process, all at once; the workers share its listening socket, so the spread over
-the workers is uneven (a worker that wakes first accepts what is queued; the spread is printed,
-pacing the requests did not even it out).
+notifications. The held requests (``GET /?number=77``, keep-alive connections) go to the fleet's
+one port, all at once, from a client process of their own (this script with ``--client``: its
+reading of 800 responses shares no GIL with the editor's connections). The workers share the
+port's listening socket, so the spread over the workers is uneven (a worker that wakes first
+accepts what is queued; the spread is printed; pacing the requests did not even it out).
 
 Cases (goal keys in brackets), each round from an empty fleet:
   visible   the editor attached first; N holds start: the time from the last hold started (its
@@ -34,6 +35,7 @@ import collections
 import concurrent.futures
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -109,21 +111,29 @@ class Editor(Client):
 
 async def _hold(port: int, number: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET /?number=77&n={number} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    writer.write(f"GET /?number=77&n={number} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     await writer.drain()
     return reader, writer
 
 
-async def _all(coros) -> list:
-    return await asyncio.gather(*coros)
+async def _client(port: int, total: int) -> None:
+    """The client process (``--client PORT N``): ``N`` held requests; prints ``held`` once they are
+    sent, then, once every response came, the monotonic time of the last one (one clock for every
+    process of the machine)."""
+    held = await asyncio.gather(*(_hold(port, n) for n in range(total)))
+    print("held", flush=True)
+    done = await asyncio.gather(*(_answered(reader, writer) for reader, writer in held))
+    print(max(done), flush=True)
 
 
 async def _answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
-    """The time the held request's whole response came (the server closes: Connection: close)."""
-    answer = await reader.read()
+    """The time the held request's whole response came (the demo's page ends with ``</html>``; the
+    connection stays open, as a browser's: HTTP/1.1 keep-alive)."""
+    answer = await reader.readuntil(b"</html>")
+    at = time.monotonic()
     assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
     writer.close()
-    return time.monotonic()
+    return at
 
 
 def _attach(records: list[dict], pool: concurrent.futures.Executor) -> tuple[list[Editor], HeldList, float]:
@@ -140,23 +150,26 @@ def _round(fleet: FleetDemo, per_worker: int, pool: concurrent.futures.Executor)
     records = fleet.records()
     total = per_worker * len(records)
     editors, board, _ = _attach(records, pool)
-    loop = asyncio.new_event_loop()
+    client = subprocess.Popen([sys.executable, __file__, "--client", str(fleet.port), str(total)],
+                              stdout=subprocess.PIPE, text=True)
+    late: list[Editor] = []
     try:
-        held = loop.run_until_complete(_all([_hold(fleet.port, n) for n in range(total)]))
+        assert client.stdout.readline().strip() == "held"
         seen_at = board.wait(total)
         visible = seen_at - max(board.holds.values())
         spread = collections.Counter(pid for pid, _ in board.holds)
         late, late_board, attach = _attach(records, pool)
         assert len(late_board.holds) == total, len(late_board.holds)
-        answers = [loop.create_task(_answered(r, w)) for r, w in held]
         start = time.monotonic()
         resumed = list(pool.map(lambda e: (e.request("otrace/resume", {"all": True}), time.monotonic())[1], editors))
-        done = loop.run_until_complete(_all(answers))
+        last = float(client.stdout.readline())
+        client.wait(30)
     finally:
-        loop.close()
-    for editor in editors + late:
-        editor.close()
-    return {"visible": visible, "attach": attach, "resume": max(done) - start, "answers": max(resumed) - start,
+        if client.poll() is None:
+            client.kill()
+        for editor in editors + late:
+            editor.close()
+    return {"visible": visible, "attach": attach, "resume": last - start, "answers": max(resumed) - start,
             "spread": sorted(spread.values())}
 
 
@@ -166,8 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holds", type=int, default=100, help="held requests per worker (default 100)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 25 holds per worker")
+    parser.add_argument("--client", nargs=2, type=int, metavar=("PORT", "N"), help=argparse.SUPPRESS)
     add_json_argument(parser)
     args = parser.parse_args(argv)
+    if args.client:
+        asyncio.run(_client(*args.client))
+        return 0
     if args.quick:
         args.holds, args.rounds = 25, 1
     print(f"load average {os.getloadavg()[0]:.2f}; {args.workers} workers x {args.holds} holds, "
