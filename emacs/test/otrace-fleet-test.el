@@ -104,6 +104,15 @@ least two must."
                (hold (nth row otrace--holds)))
           (forward-line row)
           (should (eq (tabulated-list-get-id) hold))
+          ;; c: its context, in its worker's console session
+          (call-interactively (key-binding "c"))
+          (otrace-test--wait (lambda () (otrace-test--buffer-has
+                                         (get-buffer "*otrace console*")
+                                         (format "^\\[pid %d\\] GetHandler[^>\n]*> \\'" (plist-get hold :worker))))
+                             "the context in the console of the hold's worker")
+          (switch-to-buffer (current-buffer))
+          (goto-char (point-min))
+          (forward-line row)
           (execute-kbd-macro (kbd "r"))
           (otrace-test--wait-views (1- (length responses)) "the resumed hold to leave the list")
           (let ((answered (cl-find-if (lambda (r) (otrace-test--buffer-has r "The reciprocal of 77")) responses)))
