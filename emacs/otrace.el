@@ -689,31 +689,39 @@ and leaves nothing behind.  VIA: see `otrace-connect-to'."
                        (or (alist-get 'jsonrpc-error-message (cdr err))
                            (error-message-string err))))))))
 
-(defun otrace--open-workers (infos)
+(defun otrace--open-workers (infos &optional then)
   "Connections to the workers of discovery plists INFOS, opened at once.
-Those that answered `initialize' within `otrace-sync-request-timeout'
-seconds, in the order of INFOS; the others (starting, or exiting) are
-closed quietly."
+Without THEN, wait and return those that answered `initialize' within
+`otrace-sync-request-timeout' seconds, in the order of INFOS.  With
+THEN, return at once: THEN is called later (from a timer, not the
+answer's process filter) with each worker's pid and its connection,
+nil when it did not answer.  Those that did not answer (starting, or
+exiting, or stopped) are closed quietly."
   (let ((pending nil)
         (ready nil))
     (dolist (info infos)
-      (let ((conn (ignore-errors
-                    (otrace--make-connection (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
-                                             (plist-get info :token)
-                                             (otrace--connection-name (format "worker %s" (plist-get info :pid)))))))
-        (when conn
+      (let* ((pid (plist-get info :pid))
+             (conn (ignore-errors
+                     (otrace--make-connection (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
+                                              (plist-get info :token)
+                                              (otrace--connection-name (format "worker %s" pid)))))
+             (finish (lambda (ok)
+                       (setq pending (delq conn pending))
+                       (unless ok (otrace--kill conn))
+                       (if then (run-at-time 0 nil then pid (and ok conn)) (when ok (push conn ready))))))
+        (if (not conn)
+            (when then (run-at-time 0 nil then pid nil))
           (push conn pending)
           (jsonrpc-async-request
            conn :initialize (otrace--initialize-params (plist-get info :token))
            :timeout otrace-sync-request-timeout
-           :success-fn (lambda (result)
-                         (push (otrace--initialized conn result) ready)
-                         (setq pending (delq conn pending)))
-           :error-fn (lambda (_error) (otrace--kill conn) (setq pending (delq conn pending)))
-           :timeout-fn (lambda () (otrace--kill conn) (setq pending (delq conn pending)))))))
-    (while pending (accept-process-output nil 0.01))
-    (cl-remove-if-not (lambda (conn) (memq conn ready))
-                      (mapcar (lambda (info) (cl-find (plist-get info :pid) ready :key #'otrace--pid)) infos))))
+           :success-fn (lambda (result) (otrace--initialized conn result) (funcall finish t))
+           :error-fn (lambda (_error) (funcall finish nil))
+           :timeout-fn (lambda () (funcall finish nil))))))
+    (unless then
+      (while pending (accept-process-output nil 0.01))
+      (cl-remove-if-not (lambda (conn) (memq conn ready))
+                        (mapcar (lambda (info) (cl-find (plist-get info :pid) ready :key #'otrace--pid)) infos)))))
 
 (defvar otrace--attaching-fleet nil
   "Bound to t by `otrace-connect-fleet' while it connects to the first worker.")
@@ -772,32 +780,50 @@ default); orders that must reach every worker are fleet orders."
     (otrace-connect-to (or (plist-get first :host) "127.0.0.1") (plist-get first :lsp_port) (plist-get first :token))))
 
 (defun otrace--attach-fleet (conn)
-  "Make CONN the first of the attached fleet's workers; attach the others."
+  "Make CONN the first of the attached fleet's workers; attach the others.
+They are opened at once, and waited for; later ones are attached by
+`otrace--fleet-poll' every `otrace-fleet-poll-interval' seconds."
   (otrace--quiet-exit conn)
   (setq otrace--workers (list conn))
-  (otrace--fleet-poll)
+  (otrace--join-workers (otrace--open-workers (otrace--fleet-newcomers)))
   (setq otrace--fleet-timer (run-at-time otrace-fleet-poll-interval otrace-fleet-poll-interval
                                          #'otrace--fleet-poll)))
 
-(defvar otrace--fleet-polling nil
-  "Non-nil while `otrace--fleet-poll' runs (it waits for new workers' answers).")
+(defvar otrace--joining nil
+  "The pids of the workers `otrace--fleet-poll' is opening.")
+
+(defun otrace--fleet-newcomers ()
+  "Discovery plists of the attached fleet's workers not attached nor being opened."
+  (let ((known (append otrace--joining (mapcar #'otrace--pid otrace--workers))))
+    (cl-remove-if (lambda (info) (memql (plist-get info :pid) known))
+                  (otrace-fleet-workers (plist-get otrace--fleet :id)))))
 
 (defun otrace--fleet-poll ()
   "Attach the workers of the attached fleet that are not yet attached.
-They are opened, and their held requests loaded, all at once.  A
-worker that does not answer yet (starting) is tried again next time."
-  (when (and otrace--workers otrace--fleet (not otrace--fleet-polling))
-    (let* ((otrace--fleet-polling t)
-           (known (mapcar #'otrace--pid otrace--workers))
-           (new (otrace--open-workers
-                 (cl-remove-if (lambda (info) (memql (plist-get info :pid) known))
-                               (otrace-fleet-workers (plist-get otrace--fleet :id))))))
-      (when new
-        (mapc #'otrace--quiet-exit new)
-        (setq otrace--workers (append otrace--workers new))
-        (otrace--load-holds new)
-        (otrace--holds-changed-soon)
-        (run-hooks 'otrace-workers-changed-hook)))))
+They are opened at once, and Emacs does not wait for them: each joins
+when it answered (`otrace--join-workers'); one that does not answer
+yet (starting, stopped) is tried again next time."
+  (when (and otrace--workers otrace--fleet)
+    (let ((fleet (plist-get otrace--fleet :id))
+          (newcomers (otrace--fleet-newcomers)))
+      (when newcomers
+        (setq otrace--joining (append (mapcar (lambda (info) (plist-get info :pid)) newcomers) otrace--joining))
+        (otrace--open-workers newcomers
+                              (lambda (pid conn)
+                                (setq otrace--joining (delq pid otrace--joining))
+                                (when conn
+                                  (if (and otrace--workers (equal (plist-get otrace--fleet :id) fleet))
+                                      (otrace--join-workers (list conn))
+                                    (otrace--kill conn)))))))))
+
+(defun otrace--join-workers (conns)
+  "Add CONNS, new workers' connections, to the attached fleet, with their requests."
+  (when conns
+    (mapc #'otrace--quiet-exit conns)
+    (setq otrace--workers (append otrace--workers conns))
+    (otrace--load-holds conns)
+    (otrace--holds-changed-soon)
+    (run-hooks 'otrace-workers-changed-hook)))
 
 (defvar otrace-workers-changed-hook nil
   "Hook run when a worker joined or left the attached fleet.")
@@ -833,7 +859,8 @@ When it was the first worker, the next one takes its place."
 (defun otrace--detach-fleet ()
   "Stop following the attached fleet; close the connections of its other workers."
   (when (timerp otrace--fleet-timer) (cancel-timer otrace--fleet-timer))
-  (setq otrace--fleet-timer nil)
+  (setq otrace--fleet-timer nil
+        otrace--joining nil)
   (let ((others (remq otrace--connection otrace--workers)))
     (setq otrace--workers nil)
     (dolist (conn others)

@@ -162,6 +162,35 @@ least two must."
       (execute-kbd-macro (kbd "M-x otrace-reconnect RET"))
       (otrace-test--wait (lambda () (= (length otrace--workers) 3)) "the fleet attached again"))))
 
+(ert-deftest otrace-fleet-test-a-worker-that-does-not-answer-never-blocks-emacs ()
+  "A newcomer that accepts but never answers: the poll returns at once, the try is closed."
+  (otrace-fleet-test--with-fleet _app
+    (otrace-fleet-test--attach)
+    (cancel-timer otrace--fleet-timer)                   ; the poll is called below, by the test
+    (let ((mute (make-network-process :name "otrace-test-mute" :server t :host "127.0.0.1" :service t
+                                      :noquery t))   ; accepts connections, answers nothing
+          (file (expand-file-name (format "otrace-%d.json" (emacs-pid)) otrace-discovery-directory)))
+      (unwind-protect
+          (progn
+            (with-temp-file file
+              (insert (json-serialize (list :pid (emacs-pid) :argv ["mute"] :cwd "/" :host "127.0.0.1"
+                                            :lsp_port (process-contact mute :service) :token "none"
+                                            :started (float-time) :fleet otrace--fleet))))
+            (let ((start (float-time)))
+              (otrace--fleet-poll)
+              (should (< (- (float-time) start) 0.5)))        ; no wait for its answer
+            (should (memql (emacs-pid) otrace--joining))
+            (otrace--fleet-poll)                              ; being tried: not tried twice
+            (should (= (cl-count (emacs-pid) otrace--joining) 1))
+            (otrace-test--wait (lambda () (not (memql (emacs-pid) otrace--joining)))
+                               "the try to time out" (+ otrace-sync-request-timeout 5))
+            (should (= (length otrace--workers) 3))
+            (should-not (cl-find-if (lambda (p) (string-prefix-p (format "otrace worker %d" (emacs-pid))
+                                                                 (process-name p)))
+                                    (process-list))))        ; the try was closed
+        (delete-file file)
+        (delete-process mute)))))
+
 (ert-deftest otrace-fleet-test-console-addresses-the-fleet-or-one-worker ()
   "C-c C-a: fleet mode sends a line to every worker, each output led by [pid N]."
   (otrace-fleet-test--with-fleet app
