@@ -222,21 +222,16 @@ shown are those of the processes still there."
         (otrace--message "%s: %s" (plist-get action :title) (otrace--describe result))
         result))))
 
-(defconst otrace--fleet-commands '("otrace.holdHere" "otrace.traceFunction")
+(defconst otrace--fleet-commands '("otrace.holdHere" "otrace.traceFunction" "otrace.unpatch" "otrace.untrace")
   "The commands that take a fleet order as one more, last, argument.")
 
 (defun otrace--execute-command (command arguments)
   "Run COMMAND with ARGUMENTS (a vector) in the server; its result.
-In a fleet it is a fleet order when it can be one: the commands of
-`otrace--fleet-commands' get the order as one last argument, and
-\"Remove live hold\" (otrace.unpatch) is sent as `otrace/unpatch'."
-  (let ((order (otrace-fleet-order)))
-    (cond ((and order (member command otrace--fleet-commands))
-           (otrace--request 'workspace/executeCommand
-                            (list :command command :arguments (vconcat arguments (list order)))))
-          ((and order (equal command "otrace.unpatch"))
-           (otrace--request 'otrace/unpatch (append (list :name (aref arguments 0)) order)))
-          (t (otrace--request 'workspace/executeCommand (list :command command :arguments arguments))))))
+In a fleet the commands of `otrace--fleet-commands' are fleet orders:
+the order is their last argument."
+  (let ((order (and (member command otrace--fleet-commands) (otrace-fleet-order))))
+    (otrace--request 'workspace/executeCommand
+                     (list :command command :arguments (if order (vconcat arguments (list order)) arguments)))))
 
 (defun otrace--describe (value)
   "VALUE, a command's result, as short text for a message.
