@@ -1,6 +1,6 @@
 /**
  * The "Trace Contexts" tree: recent and saved exceptions, asserts, traces, holds of every attached
- * process (`otrace/traces`), newest first, each saying what it is with its own icon: held (now),
+ * process (`otrace/traces`), newest first (a fleet worker's led by "worker N"), each saying what it is with its own icon: held (now),
  * resumed, exception, snapshot (a DAP breakpoint in a plain def), assert, trace, break, tag.
  * Selecting one opens the raising/asserting line; its children are the context's variables (lazy,
  * `otrace/context`). Refreshed when the server reports a trace event (debounced), a process
@@ -96,9 +96,9 @@ export class TracesProvider implements vscode.TreeDataProvider<TracesNode>, vsco
         if (node.kind === 'trace') {
             try {
                 const ctx = await node.conn.request<TraceContext>('otrace/context', { traceId: node.trace.traceId });
-                return variableNodes(`trace:${node.trace.traceId}`, ctx) as TracesNode[];
+                return variableNodes(`trace:${node.conn.key}:${node.trace.traceId}`, ctx) as TracesNode[];
             } catch (e) {
-                return [{ kind: 'message', id: `trace:${node.trace.traceId}/!err`, text: (e as Error).message }];
+                return [{ kind: 'message', id: `trace:${node.conn.key}:${node.trace.traceId}/!err`, text: (e as Error).message }];
             }
         }
         return [];
@@ -114,7 +114,8 @@ export class TracesProvider implements vscode.TreeDataProvider<TracesNode>, vsco
         const what = typeof t.exception === 'string' ? t.exception
             : t.exception ? `${t.exception.type}: ${t.exception.message}` : t.label;
         const kind = contextKind(t);
-        item.description = [kind.word, what, new Date(t.timestamp * 1000).toLocaleTimeString()].filter(Boolean).join(' · ');
+        const worker = node.conn.target?.fleet ? `worker ${node.conn.target.pid}` : '';   // trace ids are per process
+        item.description = [worker, kind.word, what, new Date(t.timestamp * 1000).toLocaleTimeString()].filter(Boolean).join(' · ');
         item.tooltip = `${kind.word}: ${t.traceId}\n${t.file}:${t.line}${t.saved ? '\n(saved)' : ''}`;
         item.iconPath = new vscode.ThemeIcon(kind.icon, kind.color ? new vscode.ThemeColor(kind.color) : undefined);
         item.contextValue = `trace.${t.ctype}`;

@@ -301,3 +301,22 @@ test('Held Requests: a fleet is one group, every worker\'s holds in one list, ol
         mixed.dispose();
     }
 });
+
+test('Trace Contexts: the same trace id in two workers of a fleet is two rows, each led by its worker', async () => {
+    const fleet = { id: 'ppid-100', name: 'torna_fleet.py' };
+    const trace: TraceSummary = { traceId: 'g:ex:1', ctype: 'exceptions', label: 'ex', function: 'respond', file: '/app/demo.py', line: 82,
+        timestamp: 10, held: false, saved: false, exception: 'ZeroDivisionError: float division by zero' };
+    const worker = (pid: number) => Object.assign(new FakeConn(`pid:${pid}`, `w${pid}`, [], { 'otrace/traces': () => ({ traces: [trace] }),
+        'otrace/context': () => context }), { target: { host: '127.0.0.1', port: pid, pid, fleet } });
+    const provider = new TracesProvider(new FakeConns([worker(101), worker(102)]) as any);
+    try {
+        const nodes = await provider.getChildren();
+        const items = nodes.map((n) => provider.getTreeItem(n));
+        assert.deepEqual(items.map((i) => String(i.description).split(' · ')[0]).sort(), ['worker 101', 'worker 102']);
+        assert.equal(new Set(items.map((i) => i.id)).size, 2);
+        const kids = await Promise.all(nodes.map((n) => provider.getChildren(n)));
+        assert.equal(new Set(kids.map((k) => provider.getTreeItem(k[0]).id)).size, 2);   // their variables too
+    } finally {
+        provider.dispose();
+    }
+});
