@@ -80,6 +80,13 @@ class FleetDemo:
         end_process(self.proc)
 
 
+def fleet_workspace(ws: Path) -> None:
+    """Copy the fleet demo and the demo modules it imports into ``ws/demos`` (they are what runs)."""
+    (ws / "demos").mkdir(parents=True, exist_ok=True)
+    for name in ("torna_fleet.py", "torna_trace.py", "torna_trace.trc", "reciprocal.py"):
+        shutil.copy(ROOT / "demos" / name, ws / "demos" / name)
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (not a zombie waiting for its parent)."""
     try:
@@ -97,9 +104,7 @@ def env(tmp_path_factory, playwright):
     xdg = tmp / "xdg"
     xdg.mkdir(mode=0o700)
     ws = tmp / "workspace"
-    (ws / "demos").mkdir(parents=True)
-    for name in ("torna_fleet.py", "torna_trace.py", "torna_trace.trc", "reciprocal.py"):
-        shutil.copy(ROOT / "demos" / name, ws / "demos" / name)
+    fleet_workspace(ws)
     fleet = FleetDemo(ws, xdg)
     browser = bench = None
     try:

@@ -5,7 +5,9 @@ Playwright): "otrace: Attach to Remote Process..." against a real OpenSSH sshd o
 workspace settings). The torna demo's discovery file is where the sshd's logins look, not where the
 workbench looks: for the editor it runs on another host. A hold of it is listed and resumed through
 the tunnel; "otrace: Detach" ends the tunnel process; the host is offered again as a recent host,
-and a host that cannot be reached is one clear error. Screenshots: artifacts/vscode/remote-*.png.
+and a host that cannot be reached is one clear error. The fleet demo on that host is one entry of
+the pick, and attaching it attaches every worker through a tunnel each; "otrace: Detach" ends them
+all. Screenshots: artifacts/vscode/remote-*.png.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 
 from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, require_parts, show_otrace, torna_workspace,
                                  tree_row, wait_for, inline_action)
+from tests.e2e.test_vscode_fleet import WORKERS, FleetDemo, fleet_workspace
 from tests.support.sshd import Sshd, installed
 
 pytestmark = pytest.mark.timeout(180)
@@ -51,7 +54,8 @@ def env(tmp_path_factory, playwright):
         }))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         bench = Workbench(tmp, ws, xdg, browser)
-        yield {"torna": torna, "ws": ws, "bench": bench, "sshd": server, "host": f"{server.user}@127.0.0.1"}
+        yield {"torna": torna, "ws": ws, "bench": bench, "sshd": server, "host": f"{server.user}@127.0.0.1",
+               "remote_xdg": remote_xdg}
     finally:
         if bench is not None:
             bench.stop()
@@ -133,3 +137,39 @@ def test_the_host_is_offered_again_and_an_unreachable_host_is_one_clear_error(en
     assert f"{env['sshd'].user}@127.0.0.2 is not reachable over ssh" in text, text
     bench.shot("remote-04-unreachable")
     assert not tunnels()
+
+
+def test_a_remote_fleet_is_one_entry_and_every_worker_is_attached_through_its_tunnel(env):
+    bench, page, host = env["bench"], env["bench"].page, env["host"]
+    fleet_workspace(env["ws"])
+    fleet = FleetDemo(env["ws"], env["remote_xdg"])           # on "the host": its logins' runtime dir
+    try:
+        bench.command("Notifications: Clear All Notifications")
+        bench.command("otrace: Attach to Remote Process...")
+        page.locator(".quick-input-list .monaco-list-row", has_text=host).first.click(timeout=10000)
+        row = page.locator(".quick-input-list .monaco-list-row", has_text=f"torna_fleet.py — fleet of {WORKERS} workers").first
+        row.wait_for(timeout=30000)
+        assert not page.locator(".quick-input-list .monaco-list-row", has_text="torna_fleet.py (pid").count()
+        bench.shot("remote-05-fleet-of-the-host")
+        row.click()
+        keys = {f"ssh:{host}:{pid}" for pid in fleet.workers}
+        wait_for(lambda: {k for k, s in connections(bench).items() if s == "connected"} == keys, 60, "every worker attached")
+        assert {c.get("fleet") for c in bench.state()["connections"]} == {f"{host}/ppid-{fleet.proc.pid}"}
+        assert len(tunnels()) == WORKERS
+        bench.notification(f"attached to torna_fleet.py on {host} — fleet of {WORKERS} workers")
+        show_otrace(bench)
+        request = threading.Thread(target=lambda: urllib.request.urlopen(
+            f"http://127.0.0.1:{fleet.http}/?number=77", timeout=60).read(), daemon=True)
+        request.start()
+        hold = tree_row(bench, "Held Requests", "GetHandler.get")
+        hold.wait_for(timeout=20000)
+        assert "worker " in hold.inner_text(), hold.inner_text()
+        bench.shot("remote-06-fleet-hold")
+        inline_action(hold, "Resume")
+        request.join(15)
+        assert not request.is_alive()
+        bench.command("otrace: Detach")                        # the fleet alone: no pick, every tunnel ends
+        wait_for(lambda: not connections(bench), 20, "the fleet detached")
+        wait_for(lambda: not tunnels(), 20, "every tunnel to end")
+    finally:
+        fleet.stop()

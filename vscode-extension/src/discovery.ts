@@ -167,9 +167,13 @@ export function listProcesses(dir: string, isAlive: (pid: number) => boolean = p
 /**
  * Whether the process a connection was made to has ended: its discovery file is gone (a normal
  * exit removes it) or its pid is dead (a process killed with SIGKILL leaves its file behind).
- * A target without pid or discovery file (manual settings) never counts as ended.
+ * A target without pid or discovery file (manual settings), or of another host (`remote`), never
+ * counts as ended.
  */
-export function processEnded(t: { pid?: number; discoveryFile?: string }, isAlive: (pid: number) => boolean = processAlive): boolean {
+export function processEnded(t: { pid?: number; discoveryFile?: string; remote?: string }, isAlive: (pid: number) => boolean = processAlive): boolean {
+    if (t.remote !== undefined) {
+        return false;           // a process of another host: its tunnel ends with it
+    }
     return (t.discoveryFile !== undefined && !fs.existsSync(t.discoveryFile)) || (t.pid !== undefined && !isAlive(t.pid));
 }
 

@@ -147,7 +147,7 @@ export function activate(context: vscode.ExtensionContext): void {
         ...registerDebugging({
             processes: () => listProcesses(currentDiscoveryDir()),
             folders: fileFolders,
-            attached: () => conns.connected.flatMap((c) => (c.target.pid === undefined ? [] : [c.target.pid])),
+            attached: () => conns.connected.flatMap((c) => (c.target.pid === undefined || c.target.remote ? [] : [c.target.pid])),
             ui: windowUi,
         }),
         { dispose: () => clearInterval(poll) },

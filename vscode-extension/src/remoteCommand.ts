@@ -1,8 +1,9 @@
 /**
  * "otrace: Attach to Remote Process...": asks for [user@]host (the recent hosts offered first,
  * remembered in the global state), lists that host's otrace processes (`otrace ps --ssh HOST
- * --json`, `remote.ts`) in a quick pick, starts the tunnel (`otrace attach --ssh HOST PID --json`,
- * kept running while attached) and attaches to its local ports. Detaching (or closing the window)
+ * --json`, `remote.ts`) in a quick pick (a fleet as one entry), starts the tunnel (`otrace attach
+ * --ssh HOST PID --json`, kept running while attached; one per worker of a fleet) and attaches to
+ * its local ports (a fleet: every worker, as the fleet `host/id`; its later workers are not followed). Detaching (or closing the window)
  * ends the tunnel with SIGTERM; a tunnel that ends by itself detaches and says why. Failures are
  * one line (exit status 3: the host is not reachable over ssh). The Python running `otrace` is
  * `otrace.pythonPath` (`remote.pythonFor`), the ssh options `otrace.sshArguments`.
@@ -12,7 +13,7 @@
 import * as vscode from 'vscode';
 import type { Target } from './connection';
 import type { Parts } from './commands';
-import { describe, processRoot, type ProcessInfo } from './discovery';
+import { describe, describeGroup, fleetLabel, groupProcesses, processRoot, type ProcessInfo } from './discovery';
 import { checkHost, listRemote, pythonFor, RemoteTunnel, rememberHost, type RemoteRunner } from './remote';
 
 /** The global state key of the recent hosts. */
@@ -26,13 +27,17 @@ export function currentRunner(): RemoteRunner {
     return { python: pythonFor(cfg.get<string>('pythonPath', ''), process.env, folders), sshArgs: cfg.get<string[]>('sshArguments', []).map(String) };
 }
 
-/** The Target of a remote process reached through `tunnel` (its local ends); detaching closes the tunnel. */
+/**
+ * The Target of a remote process reached through `tunnel` (its local ends); detaching closes the
+ * tunnel. A worker of a remote fleet belongs to the fleet `host/id` (never one of this machine's).
+ */
 export function remoteTarget(remote: ProcessInfo, tunnel: RemoteTunnel): Target {
     const local = tunnel.info;
     return {
         key: `ssh:${tunnel.host}:${remote.pid}`, label: `${describe(remote).label} on ${tunnel.host}`,
-        host: local.host, port: local.lspPort, token: local.token, cwd: remote.cwd, root: processRoot(remote),
+        host: local.host, port: local.lspPort, token: local.token, pid: remote.pid, cwd: remote.cwd, root: processRoot(remote),
         started: remote.started, remote: tunnel.host, release: () => tunnel.close(),
+        ...(remote.fleet ? { fleet: { id: `${tunnel.host}/${remote.fleet.id}`, name: `${remote.fleet.name} on ${tunnel.host}` } } : {}),
     };
 }
 
@@ -80,38 +85,59 @@ export async function attachRemote(parts: Parts, state: vscode.Memento, runner: 
         parts.ui.error(`no otrace process runs on ${host} (as that login: discovery files are private to their user)`);
         return;
     }
-    const picked = await parts.ui.pick(procs.map((p) => {
-        const d = describe(p);
-        return { ...d, description: `${p.fleet ? `worker of ${p.fleet.name} · ` : ''}${d.description}`, proc: p };
-    }), `Attach to an otrace process on ${host}`);
+    const picked = await parts.ui.pick(groupProcesses(procs).map((g) => ({ ...describeGroup(g), group: g })),
+        `Attach to an otrace process on ${host} (a fleet: every worker)`);
     if (!picked) {
         return;
     }
-    const attached = parts.conns.get(`ssh:${host}:${picked.proc.pid}`);
-    if (attached && (attached.state === 'connected' || attached.state === 'reconnecting')) {
-        parts.ui.info(`already attached to ${attached.label}`);
+    const workers = picked.group.kind === 'process' ? [picked.group.proc] : picked.group.workers;
+    const todo = workers.filter((w) => {
+        const attached = parts.conns.get(`ssh:${host}:${w.pid}`);
+        return !attached || (attached.state !== 'connected' && attached.state !== 'reconnecting');
+    });
+    if (!todo.length) {
+        parts.ui.info(`already attached to ${picked.label} on ${host}`);
         return;
     }
-    let tunnel: RemoteTunnel;
+    let tunnels: { proc: ProcessInfo; tunnel: RemoteTunnel }[];
     try {
-        tunnel = await withProgress(`forwarding the ports of process ${picked.proc.pid} on ${host} (ssh -L)...`,
-            () => RemoteTunnel.open(runner, host, picked.proc.pid));
+        tunnels = await withProgress(`forwarding the ports of ${todo.length === 1 ? `process ${todo[0].pid}` : `${todo.length} workers`} on ${host} (ssh -L)...`,
+            async () => {
+                const opened = await Promise.allSettled(todo.map((w) => RemoteTunnel.open(runner, host, w.pid)));
+                const ok = opened.flatMap((r, i) => (r.status === 'fulfilled' ? [{ proc: todo[i], tunnel: r.value }] : []));
+                const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+                if (failed && !ok.length) {
+                    throw failed.reason;
+                }
+                if (failed) {
+                    parts.ui.error((failed.reason as Error).message);
+                }
+                return ok;
+            });
     } catch (e) {
         parts.ui.error((e as Error).message);
         return;
     }
-    const target = remoteTarget(picked.proc, tunnel);
-    tunnel.onExit((why) => {
-        if (parts.conns.get(target.key)) {
-            parts.ui.error(`${target.label}: the tunnel ended (${why}); detached`);
-            void parts.conns.detach(target.key);
-        }
+    const targets = tunnels.map(({ proc, tunnel }) => {
+        const target = remoteTarget(proc, tunnel);
+        tunnel.onExit((why) => {
+            if (parts.conns.get(target.key)) {
+                parts.ui.error(`${target.label}: the tunnel ended (${why}); detached`);
+                void parts.conns.detach(target.key);
+            }
+        });
+        return target;
     });
     try {
-        const conn = await parts.conns.attach(target);
-        parts.ui.info(`attached to ${conn.label} (through ssh; "otrace: Detach" closes the tunnel)`);
+        if (picked.group.kind === 'fleet') {
+            const conns = await parts.conns.attachFleet(targets[0].fleet!, targets);
+            parts.ui.info(`attached to ${fleetLabel(targets[0].fleet!, conns.length)} (through ssh; "otrace: Detach" closes the tunnels)`);
+        } else {
+            const conn = await parts.conns.attach(targets[0]);
+            parts.ui.info(`attached to ${conn.label} (through ssh; "otrace: Detach" closes the tunnel)`);
+        }
     } catch (e) {
-        tunnel.close();
+        tunnels.forEach((t) => t.tunnel.close());
         parts.ui.error((e as Error).message);
     }
 }

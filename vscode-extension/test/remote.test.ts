@@ -103,3 +103,19 @@ test('a tunnel that ends by itself says why; one that cannot start is one line',
     await assert.rejects(RemoteTunnel.open(runner, 'nopid', 4242), /^Error: no otrace process 4242 on nopid/);
     await assert.rejects(RemoteTunnel.open(runner, 'mute', 4242, 300), /took over 0.3s/);
 });
+
+test('a remote process\'s target: its pid for labels, never ended by a local pid check; a remote fleet is host/id', () => {
+    // (loaded here: remoteCommand.ts needs the vscode stub only when its command runs)
+    const { remoteTarget } = require('../src/remoteCommand') as typeof import('../src/remoteCommand');
+    const { processEnded } = require('../src/discovery') as typeof import('../src/discovery');
+    let closed = 0;
+    const tunnel = { host: 'deploy@web1', info: parseAttach('{"pid": 4242, "host": "127.0.0.1", "lsp_port": 52001, "dap_port": null, "token": "s"}'),
+        close: () => { closed++; } } as any;
+    const [worker] = parsePs('[{"pid": 4242, "argv": ["/srv/app.py"], "cwd": "/srv", "lsp_port": 1, "fleet": {"id": "ppid-7", "name": "app.py"}}]');
+    const t = remoteTarget(worker, tunnel);
+    assert.deepEqual([t.key, t.label, t.port, t.token, t.pid, t.remote], ['ssh:deploy@web1:4242', 'app.py (pid 4242) on deploy@web1', 52001, 's', 4242, 'deploy@web1']);
+    assert.deepEqual(t.fleet, { id: 'deploy@web1/ppid-7', name: 'app.py on deploy@web1' });
+    assert.equal(processEnded({ ...t, pid: 999999999 }, () => false), false);
+    t.release!();
+    assert.equal(closed, 1);
+});
