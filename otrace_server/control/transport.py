@@ -18,7 +18,8 @@ Where the C library cannot be called that way (no ``ctypes``), the socket's own 
 where the loop cannot watch a file descriptor (``add_reader``: a proactor loop), ``listen`` is
 ``loop.create_server`` (asyncio's transports). Only the first attempt to send an answer keeps the
 GIL; the rest of an answer the socket could not take at once is sent when the socket is writable
-(by ``socket.send``: large answers are not latency-bound).
+(by ``socket.send``, as is an answer over ``READ_SIZE`` bytes: large answers are not
+latency-bound).
 
 The transport does what ``control.client.Client`` uses of one: ``write`` (sent at once, the rest
 buffered), ``get_write_buffer_size``, ``pause_reading``/``resume_reading``, ``close`` (after what
@@ -100,8 +101,10 @@ def _recv(sock: socket.socket) -> bytes | None:
 
 
 def _send(sock: socket.socket, data: bytes) -> int:
-    """Bytes of ``data`` the socket took now (0: none). OSError for a broken connection."""
-    if _send_call is None:
+    """Bytes of ``data`` the socket took now (0: none). OSError for a broken connection. Above
+    ``READ_SIZE`` bytes the GIL is released for the copy into the kernel, as Python does (a large
+    answer is not latency-bound; the application's threads should not wait for its copy)."""
+    if _send_call is None or len(data) > READ_SIZE:
         try:
             return sock.send(data)
         except (BlockingIOError, InterruptedError):

@@ -7,7 +7,19 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from otrace_server.control import transport
+
+
+@pytest.fixture(params=["libc", "socket methods"])
+def calls(request, monkeypatch):
+    """Each test twice: reads and sends through the C library (keeping the GIL), and through the
+    socket's own methods (where ctypes cannot)."""
+    if request.param == "socket methods":
+        monkeypatch.setattr(transport, "_recv_call", None)
+        monkeypatch.setattr(transport, "_send_call", None)
+    return request.param
 
 
 class Recorder(asyncio.Protocol):
@@ -49,7 +61,7 @@ def test_libc_calls_keep_the_gil_on_this_platform():
     assert transport.KEEPS_GIL   # Linux/macOS with ctypes: the path the figures are about
 
 
-def test_data_in_order_then_eof_closes_and_loses_the_connection():
+def test_data_in_order_then_eof_closes_and_loses_the_connection(calls):
     async def main():
         protocol, reader, writer, server = await _pair()
         assert isinstance(protocol.transport, transport.Connection)
@@ -67,9 +79,12 @@ def test_data_in_order_then_eof_closes_and_loses_the_connection():
     asyncio.run(main())
 
 
-def test_a_large_write_is_sent_whole_and_close_waits_for_it():
+def test_a_large_write_is_sent_whole_and_close_waits_for_it(calls):
     async def main():
         protocol, reader, writer, server = await _pair()
+        small = b"x" * 1000                # sent at once (through the C library)
+        protocol.transport.write(small)
+        assert protocol.transport.get_write_buffer_size() == 0
         big = bytes(range(256)) * 40_000   # ~10 MB: more than the socket takes at once
         protocol.transport.write(big)
         assert protocol.transport.get_write_buffer_size() > 0
@@ -78,14 +93,14 @@ def test_a_large_write_is_sent_whole_and_close_waits_for_it():
         assert protocol.transport.is_closing()
         protocol.transport.write(b"after close")   # ignored
         got = await asyncio.wait_for(reader.read(), 20)
-        assert got == big + b"end"
+        assert got == small + big + b"end"
         assert await protocol.lost is None
         server.close()
 
     asyncio.run(main())
 
 
-def test_paused_reading_keeps_the_data_for_after_resume_and_abort_drops_the_output():
+def test_paused_reading_keeps_the_data_for_after_resume_and_abort_drops_the_output(calls):
     async def main():
         protocol, reader, writer, server = await _pair()
         protocol.transport.pause_reading()
@@ -111,7 +126,7 @@ def test_paused_reading_keeps_the_data_for_after_resume_and_abort_drops_the_outp
     asyncio.run(main())
 
 
-def test_a_peer_that_resets_loses_the_connection_with_the_error():
+def test_a_peer_that_resets_loses_the_connection_with_the_error(calls):
     async def main():
         protocol, reader, writer, server = await _pair()
         sock = writer.get_extra_info("socket")
