@@ -67,9 +67,31 @@
                          (lambda ()
                            (if (buffer-live-p buf)
                                (when otrace--holds
-                                 (with-current-buffer buf (otrace--holds-redraw)))
+                                 (with-current-buffer buf (otrace--holds-tick-ages)))
                              (otrace--stop-ticking buf)))))
       (add-hook 'kill-buffer-hook (lambda () (otrace--stop-ticking buf)) nil t))))
+
+(defun otrace--hold-age (hold &optional now)
+  "The age of HOLD as shown: \"12s\" (NOW defaults to the current time)."
+  (format "%ds" (max 0 (- (or now (float-time)) (plist-get hold :since)))))
+
+(defun otrace--holds-tick-ages ()
+  "Write the new age of each held request of the current list in its row.
+Only the Age cells that changed are written: with hundreds of rows (a
+fleet) a redraw of the whole list each second would cost much more."
+  (let ((col (cl-position "Age" tabulated-list-format :key #'car :test #'equal))
+        (now (float-time))
+        (inhibit-read-only t))
+    (save-excursion
+      (goto-char (point-min))
+      (while (not (eobp))
+        (let ((entry (tabulated-list-get-id)))
+          (when (and entry (not (plist-get entry :liveHold)))
+            (let ((age (otrace--hold-age entry now)))
+              (unless (equal age (aref (tabulated-list-get-entry) col))
+                (tabulated-list-set-col col age t)))))
+        (forward-line 1)))
+    (set-buffer-modified-p nil)))
 
 (defun otrace--stop-ticking (buf)
   "Stop redrawing the ages in BUF, a list of held requests."
@@ -121,7 +143,7 @@ worker; a live hold is the fleet's."
                                     (and fleet (list (format "worker %s" (plist-get hold :worker))))
                                     (list (or (plist-get hold :label) "")
                                           (or (plist-get hold :function) "")
-                                          (format "%ds" (max 0 (- (float-time) (plist-get hold :since))))))))
+                                          (otrace--hold-age hold)))))
                    otrace--holds)
            (mapcar (lambda (patch)
                      (let ((live (plist-get patch :liveHold)))

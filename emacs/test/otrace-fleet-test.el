@@ -84,6 +84,35 @@ least two must."
       (should (equal (plist-get (otrace--choose-process (butlast processes) t) :fleet) fleet))
       (should (equal (mapcar (lambda (p) (plist-get p :pid)) processes) '(12 11 30))))))   ; left as they were
 
+(ert-deftest otrace-fleet-test-ages-tick-without-redrawing-the-list ()
+  "800 holds of 8 workers: each second writes the changed Age cells, never the whole list."
+  (let ((otrace--workers nil)
+        (otrace--patches nil)
+        (otrace--holds nil)
+        (now (float-time)))
+    (otrace--set-holds (cl-loop for i below 800
+                                collect (list :worker (+ 100 (% i 8)) :id (format "h%d" i) :number i
+                                              :since (- now i) :label "l" :function "f"
+                                              :summary (list :method "GET" :uri (format "/?i=%d" i)))))
+    (unwind-protect
+        (with-current-buffer (get-buffer-create otrace--holds-buffer)
+          (otrace-holds-mode)
+          (otrace--holds-entries)
+          (tabulated-list-print)
+          (let ((rows (buffer-string)))
+            (cl-letf (((symbol-function 'tabulated-list-print) (lambda (&rest _) (ert-fail "a redraw")))
+                      ((symbol-function 'float-time) (lambda (&rest _) (+ now 5))))
+              (otrace--holds-tick-ages))
+            (goto-char (point-min))
+            (should (equal (aref (tabulated-list-get-entry) 3) "5s"))    ; 0 s old, 5 s later
+            (forward-line 799)
+            (should (equal (aref (tabulated-list-get-entry) 3) "804s"))
+            ;; the rest of each row as it was
+            (should (equal (replace-regexp-in-string "[0-9]+s$" "" (buffer-string))
+                           (replace-regexp-in-string "[0-9]+s$" "" rows)))))
+      (kill-buffer otrace--holds-buffer)
+      (otrace--set-holds nil))))
+
 (ert-deftest otrace-fleet-test-holds-of-every-worker-in-one-list-resume-all ()
   "Attached by keys: every worker's holds in one list, labelled; r and R y resume them."
   (otrace-fleet-test--with-fleet app
