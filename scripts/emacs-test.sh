@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 scripts/setup-debian.sh emacs-nox:emacs elpa-package-lint elpa-dap-mode || exit 1
 EMACS=${EMACS:-emacs}
 export OTRACE_TEST_PYTHON=${OTRACE_TEST_PYTHON:-$PWD/${VENV:-.venv}/bin/python}
-FILES=(emacs/otrace.el emacs/otrace-console.el emacs/otrace-holds.el emacs/otrace-source.el emacs/otrace-web.el
+FILES=(emacs/otrace.el emacs/otrace-fleet.el emacs/otrace-console.el emacs/otrace-holds.el emacs/otrace-source.el emacs/otrace-web.el
        emacs/otrace-remote.el
        emacs/otrace-files.el emacs/otrace-dap.el)
 elpa_dirs=()
