@@ -54,6 +54,7 @@ def env(tmp_path_factory, playwright):
         }))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         bench = Workbench(tmp, ws, xdg, browser)
+        SESSION[:] = [bench.proc.pid]                      # code-server leads a session of its own
         yield {"torna": torna, "ws": ws, "bench": bench, "sshd": server, "host": f"{server.user}@127.0.0.1",
                "remote_xdg": remote_xdg}
     finally:
@@ -66,16 +67,21 @@ def env(tmp_path_factory, playwright):
         torna.stop()
 
 
+SESSION: list[int] = []    # the workbench's session: its code-server and what that starts
+
+
 def tunnels() -> list[int]:
-    """The pids of the ``otrace attach --ssh`` processes running now."""
+    """The pids of the ``otrace attach --ssh`` processes the workbench runs now (other tests on the
+    machine may run some too)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
+                session = int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[3])
+            except (OSError, IndexError, ValueError):
                 continue
-            if b"otrace_server.cli" in argv and b"attach" in argv and b"--ssh" in argv:
+            if b"otrace_server.cli" in argv and b"attach" in argv and b"--ssh" in argv and session in SESSION:
                 found.append(int(entry.name))
     return found
 
@@ -151,7 +157,10 @@ def test_a_remote_fleet_is_one_entry_and_every_worker_is_attached_through_its_tu
         row.wait_for(timeout=30000)
         assert not page.locator(".quick-input-list .monaco-list-row", has_text="torna_fleet.py (pid").count()
         bench.shot("remote-05-fleet-of-the-host")
-        row.click()
+        box = page.locator(".quick-input-widget input")            # picked by keys (a hover may cover the row)
+        box.fill(f"fleet of {WORKERS}")
+        wait_for(lambda: page.locator(".quick-input-list .monaco-list-row").count() == 1, 10, "the fleet alone listed")
+        box.press("Enter")
         keys = {f"ssh:{host}:{pid}" for pid in fleet.workers}
         wait_for(lambda: {k for k, s in connections(bench).items() if s == "connected"} == keys, 60, "every worker attached")
         assert {c.get("fleet") for c in bench.state()["connections"]} == {f"{host}/ppid-{fleet.proc.pid}"}
