@@ -7,8 +7,7 @@ the file loaded by every worker shows its code actions and CodeLens once (counte
 unlabelled; a worker started later (the parent replaces a killed one) is attached by itself and the
 dead one dropped without a notice; "Trace this function" chosen once traces the function in every
 worker, a worker started after that too; the exception it then records in several workers is ONE
-diagnostic; its one "traced · Untrace" lens untraces it in every worker (fleet orders: skipped until
-the server speaks protocol 1.4); "Hold here live" chosen once holds the line in every worker (one
+diagnostic; its one "traced · Untrace" lens untraces it in every worker; "Hold here live" chosen once holds the line in every worker (one
 "Live holds" row for the fleet) and removing it removes it from every worker; the debugger attached
 to the fleet (its first worker, fleet: true) sets and removes a gutter breakpoint in every worker;
 the console of the fleet sends each line to every worker, their answers led by "[pid N]", a
@@ -278,14 +277,6 @@ def test_a_worker_started_later_is_attached_and_one_that_died_dropped_quietly(en
     assert not toasts.count(), toasts.all_inner_texts()     # quietly
 
 
-def speaks_fleet_orders(env) -> bool:
-    """Whether the workers speak protocol 1.4 (fleet orders)."""
-    record = next(iter(env["fleet"].workers.values()))
-    with worker_client(record) as client:
-        version = client.initialize(record["token"], name="e2e-version")["otrace"]["protocolVersion"]
-    return tuple(map(int, version.split("."))) >= (1, 4)
-
-
 def traced_in(record: dict) -> str:
     with worker_client(record) as client:
         return client.request("otrace/command", {"line": "trace"})["output"]
@@ -293,8 +284,6 @@ def traced_in(record: dict) -> str:
 
 def test_trace_chosen_once_applies_in_every_worker_and_untrace_too(env):
     bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
-    if not speaks_fleet_orders(env):
-        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
     bench.open_file("torna_trace.py")
     code_action(bench, line_of(env, HOLD_TEXT), "Trace this function (GetHandler.get)")
     bench.notification("tracing GetHandler.get in every worker of torna_fleet.py")
@@ -338,8 +327,6 @@ def test_trace_chosen_once_applies_in_every_worker_and_untrace_too(env):
 
 def test_hold_here_live_holds_in_every_worker_and_its_removal_too(env):
     bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
-    if not speaks_fleet_orders(env):
-        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
     line = line_of(env, HOLD_TEXT)
     bench.open_file("torna_trace.py")
     code_action(bench, line, "Hold here live")
@@ -369,6 +356,14 @@ def test_hold_here_live_holds_in_every_worker_and_its_removal_too(env):
     bench.notification("in every worker of torna_fleet.py: requests reaching it no longer wait")
     for pid, record in fleet.workers.items():
         wait_for(lambda: not live_holds(record), 10, f"the live hold removed in worker {pid}")
+    resume_all_answers_every_request(env, pane, threads)
+    bench.shot("fleet-10-live-hold-removed")
+
+
+def resume_all_answers_every_request(env, pane, threads: list[threading.Thread]) -> None:
+    """Held Requests' title-bar Resume All (``pane``): every held request (``threads``) answered,
+    and the Resume lenses gone from the editor."""
+    page = env["bench"].page
     pane.locator(".pane-header").hover()
     pane.locator(".pane-header .action-label[aria-label='Resume All']").click()
     for t in threads:
@@ -376,7 +371,6 @@ def test_hold_here_live_holds_in_every_worker_and_its_removal_too(env):
     assert len(env["bodies"]) == len(threads) and all("The reciprocal of 5.0 is" in b for b in env["bodies"]), env["bodies"]
     resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume")
     wait_for(lambda: not resume.count(), 10, "the Resume lenses to go")
-    bench.shot("fleet-10-live-hold-removed")
 
 
 def live_holds(record: dict) -> list:
@@ -388,8 +382,6 @@ def test_a_breakpoint_of_the_debugger_attached_to_the_fleet_holds_in_every_worke
     """"otrace: Attach Debugger" with the fleet attached: its first worker, attached with fleet: true,
     without a pick; a gutter breakpoint (F9) is then every worker's, and removing it too."""
     bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
-    if not speaks_fleet_orders(env):
-        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
     bench.command("otrace: Attach Debugger")
     page.locator(".debug-toolbar").wait_for(timeout=15000)
     assert not page.locator(".quick-input-widget").is_visible()   # no "which process?" pick
@@ -414,13 +406,7 @@ def test_a_breakpoint_of_the_debugger_attached_to_the_fleet_holds_in_every_worke
     page.locator(".debug-toolbar").wait_for(state="hidden", timeout=10000)
     show_otrace(bench)
     pane = page.locator(f"{OTRACE_VIEWS} .pane", has=page.locator(".pane-header", has_text="Held Requests"))
-    pane.locator(".pane-header").hover()
-    pane.locator(".pane-header .action-label[aria-label='Resume All']").click()
-    for t in threads:
-        t.join(20)
-    assert len(env["bodies"]) == len(threads) and all("The reciprocal of 5.0 is" in b for b in env["bodies"]), env["bodies"]
-    resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume")
-    wait_for(lambda: not resume.count(), 10, "the Resume lenses to go")
+    resume_all_answers_every_request(env, pane, threads)
 
 
 def breakpoint_orders(record: dict) -> list:
@@ -437,8 +423,6 @@ def test_the_console_addresses_the_fleet_each_worker_answering_led_by_its_pid(en
     """"otrace: Open Console" offers the fleet (and each worker): a line goes to every worker, each
     answer led by "[pid N]", and a standing command (trace) is one order of the fleet's log."""
     bench, fleet, page = env["bench"], env["fleet"], env["bench"].page
-    if not speaks_fleet_orders(env):
-        pytest.skip("the server does not speak protocol 1.4 (fleet orders) yet")
     bench.command("otrace: Open Console", pick=f"fleet of {WORKERS} workers")
     wait_for(lambda: page.locator(".terminal-wrapper.active .xterm-rows").count()
              and terminal_text(bench).rstrip().endswith("globals>"), 15, "the console prompt")
