@@ -224,8 +224,9 @@ class _ServerBatch:
     still does SERVE_SETTLE seconds later, the batch runs, on this class's thread, over the running
     App (the script's own when it started one), and the script is then stopped as Ctrl-C would
     (SIGINT). A script that neither returns nor runs a loop (e.g. a threaded server) gets one
-    notice line after BATCH_NOTICE_AFTER seconds. ``status`` is the batch's exit status once it
-    ran, else None."""
+    notice line once it has been BATCH_NOTICE_AFTER seconds neither in a loop nor returned (counted
+    again from the end of a loop it ran: a job returning just after its loop gets none).
+    ``status`` is the batch's exit status once it ran, else None."""
 
     def __init__(self, opts, lines: list[str], app, run_script, watch):
         self.status: int | None = None
@@ -255,7 +256,9 @@ class _ServerBatch:
                     return
                 if self._serving():
                     return self._run()
-            elif deadline is not None and time.monotonic() >= deadline and not self._serving_watch.in_loop():
+            elif deadline is not None and self._serving_watch.in_loop():
+                deadline = time.monotonic() + BATCH_NOTICE_AFTER   # "neither yet": counted from the loop's end
+            elif deadline is not None and time.monotonic() >= deadline:
                 deadline = None
                 print(f"otrace: --batch {self._opts.batch} runs when {self._opts.script} returns "
                       "or serves an asyncio/Tornado loop, and it does neither yet (a threaded "

@@ -85,6 +85,19 @@ def test_batch_waits_for_a_long_asyncio_job_that_serves_nothing(tmp_path):
     assert proc.stderr == ""                    # neither stopped nor told it looks like a threaded server
 
 
+def test_batch_gives_no_notice_to_a_job_that_returns_soon_after_its_long_loop(tmp_path):
+    """The notice for a script that neither returns nor serves counts from the end of a loop it
+    ran: a job whose loop ran past BATCH_NOTICE_AFTER, then tidies up for half a second (as
+    asyncio.run's shutdown, only longer) and returns, is told nothing (CI once saw the notice in
+    the few ms between asyncio.run's loop ending and the script returning)."""
+    (tmp_path / "job.py").write_text(ASYNC_JOB.replace("asyncio.run(main())", "asyncio.run(main())\n    import time; time.sleep(0.6)"))
+    (tmp_path / "cmds.osh").write_text("steps[-1]\n")
+    proc = otrace("--batch", "cmds.osh", "job.py", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == ["job done", "globals> steps[-1]", "24"]
+    assert proc.stderr == ""
+
+
 def test_tornado_demo_starting_otrace_itself_runs_under_otrace_with_batch(tmp_path):
     """torna_trace.py calls start() itself: under `otrace` it was 'otrace is already started'."""
     (tmp_path / "cmds.osh").write_text("trace GetHandler.respond\nset trace_active\n")
