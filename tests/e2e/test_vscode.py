@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, torna_workspace, ROOT, Demo, Workbench, context_menu,
+from tests.e2e.workbench import (held_request, CHROMIUM, CHROMIUM_ARGS, torna_workspace, ROOT, Demo, Workbench, context_menu,
                                  open_code_actions, other_client, require_parts, show_otrace, tree_row, wait_for)
 
 pytestmark = pytest.mark.timeout(90)
@@ -107,10 +107,7 @@ def test_attaches_through_discovery_to_the_process_of_the_workspace(env):
 def test_held_request_shows_node_codelens_gutter_and_resume_answers_it(env):
     bench, torna, page = env["bench"], env["torna"], env["bench"].page
     show_otrace(bench)
-    box = {}
-    request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
-        f"http://127.0.0.1:{torna.http}/?number=77", timeout=60).read().decode()), daemon=True)
-    request.start()
+    request, box = held_request(torna.http)
     row = tree_row(bench, "Held Requests", "GetHandler.get")
     row.wait_for(timeout=15000)
     text = row.inner_text()
@@ -172,10 +169,7 @@ def test_holds_resumed_at_once_by_another_client_leave_the_panel(env):
 
 def test_open_in_console_then_resume_from_the_codelens(env):
     bench, torna, page = env["bench"], env["torna"], env["bench"].page
-    box = {}
-    request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
-        f"http://127.0.0.1:{torna.http}/?number=77", timeout=60).read().decode()), daemon=True)
-    request.start()
+    request, box = held_request(torna.http)
     row = tree_row(bench, "Held Requests", "GetHandler.get")
     row.wait_for(timeout=15000)
     context_menu(bench, row, "Open in Console")

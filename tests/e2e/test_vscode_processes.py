@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, expand, explorer_row, go_to_line,
+from tests.e2e.workbench import (held_request, CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, expand, explorer_row, go_to_line,
                                  open_osh_folder, other_client, require_parts, torna_workspace, wait_for)
 
 pytestmark = pytest.mark.timeout(150)
@@ -122,10 +121,7 @@ def test_two_attached_processes_list_their_code_actions_once_each_labelled(env):
 def test_a_held_line_shows_one_resume_lens_of_the_holding_process(env):
     bench, page = env["bench"], env["bench"].page
     first, second, _ = env["demos"]
-    box = {}
-    request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
-        f"http://127.0.0.1:{second.http}/?number=77", timeout=60).read().decode()), daemon=True)
-    request.start()
+    request, box = held_request(second.http)
     hold_line = line_of(env, "await traceassert(")
     go_to_line(bench, hold_line)
     resume = page.locator(".monaco-editor .codelens-decoration a", has_text="Resume hold_check")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, require_parts, show_otrace, torna_workspace,
+from tests.e2e.workbench import (held_request, CHROMIUM, CHROMIUM_ARGS, Demo, Workbench, require_parts, show_otrace, torna_workspace,
                                  tree_row, wait_for, inline_action)
 from tests.e2e.test_vscode_fleet import WORKERS, FleetDemo, fleet_workspace
 from tests.support.sshd import Sshd, installed
@@ -108,10 +108,7 @@ def test_attach_to_remote_process_lists_the_host_processes_and_attaches_through_
     assert len(tunnels()) == 1
 
     show_otrace(bench)
-    box_ = {}
-    request = threading.Thread(target=lambda: box_.setdefault("body", urllib.request.urlopen(
-        f"http://127.0.0.1:{torna.http}/?number=77", timeout=60).read().decode()), daemon=True)
-    request.start()
+    request, box_ = held_request(torna.http)
     hold = tree_row(bench, "Held Requests", "GetHandler.get")
     hold.wait_for(timeout=20000)
     bench.shot("remote-02-held-through-the-tunnel")

@@ -233,6 +233,17 @@ class Workbench:
 OTRACE_VIEWS = "[id='workbench.view.extension.otrace']"
 
 
+def held_request(port: int, query: str = "number=77") -> tuple[threading.Thread, dict]:
+    """GET ``http://127.0.0.1:PORT/?QUERY`` started on a daemon thread (the demo holds ``number=77``:
+    the thread waits until it is resumed); returns the thread and the dict whose ``"body"`` gets the
+    answer's text."""
+    box: dict = {}
+    request = threading.Thread(target=lambda: box.setdefault("body", urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/?{query}", timeout=60).read().decode()), daemon=True)
+    request.start()
+    return request, box
+
+
 def show_otrace(bench: Workbench) -> None:
     """Open the otrace view container from the activity bar (if not open already)."""
     page = bench.page
