@@ -105,10 +105,13 @@ class FleetOrders:
                 pass
         if self.breakpoints is not None:
             self.breakpoints.clear(self)
-        others = [r for r in list_processes(self.server.directory)
-                  if r.get("pid") != os.getpid() and (r.get("fleet") or {}).get("id") == self.fleet["id"]]
-        if not others:
+        if not [r for r in self._worker_records() if r.get("pid") != os.getpid()]:
             self.log.remove()
+
+    def _worker_records(self) -> list[dict]:
+        """The discovery records of this fleet's live workers (this one's too, while it has one)."""
+        return [r for r in list_processes(self.server.directory)
+                if (r.get("fleet") or {}).get("id") == self.fleet["id"]]
 
     def _watch(self) -> None:
         """Control loop: a stat of the log; new lines are applied on a worker thread."""
@@ -202,8 +205,7 @@ class FleetOrders:
     def describe(self) -> dict:
         """``otrace/fleet``'s result (worker thread: reads the discovery files and the log)."""
         workers = [{"pid": r.get("pid"), "started": r.get("started"), "lspPort": r.get("lsp_port"),
-                    "dapPort": r.get("dap_port")} for r in list_processes(self.server.directory)
-                   if (r.get("fleet") or {}).get("id") == self.fleet["id"]]
+                    "dapPort": r.get("dap_port")} for r in self._worker_records()]
         workers.sort(key=lambda w: (w["started"] or 0, w["pid"] or 0))
         orders = [{"id": o["id"], "seq": o.get("seq"), "kind": o["kind"], "summary": o.get("summary", "")}
                   for o in self.log.read_all()]
