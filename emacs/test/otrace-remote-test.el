@@ -128,14 +128,18 @@ and the message says why."
               (otrace-test--wait (lambda () (not (process-live-p tunnel))) "the tunnel to end" 30)
               (otrace-test--wait (lambda () (not (otrace-connected-p))) "the connection to close")
               (should (equal (process-exit-status tunnel) 1))
-              (should (cl-find-if
-                       (lambda (m)
-                         (string-match-p
-                          (format (concat "\\`the tunnel to %d@127\\.0\\.0\\.1 ended (status 1): "
-                                          "the otrace process %d on %s ended")
-                                  (process-id proc) (process-id proc) (regexp-quote host))
-                          m))
-                       told))))
+              ;; the tunnel's sentinel says why: it may run just after the process is gone
+              (should (otrace-test--wait
+                       (lambda ()
+                         (cl-find-if
+                          (lambda (m)
+                            (string-match-p
+                             (format (concat "\\`the tunnel to %d@127\\.0\\.0\\.1 ended (status 1): "
+                                             "the otrace process %d on %s ended")
+                                     (process-id proc) (process-id proc) (regexp-quote host))
+                             m))
+                          told))
+                       "the message saying why the tunnel ended" 10))))
         (when (process-live-p proc) (delete-process proc))
         (kill-buffer (process-buffer proc))))))
 
