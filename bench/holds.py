@@ -52,6 +52,7 @@ import argparse
 import asyncio
 import collections
 import gc
+import html
 import itertools
 import json
 import os
@@ -355,14 +356,16 @@ def make_app(demo):
     import tornado.web
 
     class ParkHandler(tornado.web.RequestHandler):
-        """The baseline for memory: the same request parked on a bare Future."""
+        """The baseline of the resume and memory cases: the demo's request parked on a bare Future
+        instead of held; after the wait it runs the same code as the demo's handler (its answer
+        escaped as the demo escapes it), so a resume round compares only the wait's ending."""
 
         async def get(self):
             number = self.get_argument("number", "")
             future = asyncio.get_running_loop().create_future()
             PARKED.append(future)
             await future
-            self.write(demo.PAGE % demo.GetHandler.respond(self, number))
+            self.write(demo.PAGE % html.escape(demo.GetHandler.respond(self, number), quote=False))
 
     return tornado.web.Application([(r"/", demo.GetHandler), (r"/park", ParkHandler)], log_function=_finished)
 

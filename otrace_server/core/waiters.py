@@ -119,6 +119,9 @@ class HoldWaiter:
         future = self.future
         if future.done():
             return
+        if outcome.kind == "continue":   # (what resume does nearly always: no call to the engine)
+            future.set_result(None)
+            return
         try:
             value = self.engine.apply_outcome(outcome, self.context)
         except BaseException as exc:   # what the resume asked the held code to raise
@@ -138,6 +141,33 @@ def _complete_all(loop: asyncio.AbstractEventLoop, waiters: list[HoldWaiter], ou
             waiter._complete(outcome)
         except Exception as exc:
             loop.call_exception_handler({"message": f"otrace: resuming {waiter.context.id} failed",
+                                         "exception": exc})
+
+
+#: loop -> the ``release`` callbacks of the holds that ended in its current pass (see ``_release_soon``)
+_RELEASES: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
+
+
+def _release_soon(loop: asyncio.AbstractEventLoop, release: Callable[[], None]) -> None:
+    """On ``loop``: call ``release()`` in a later callback, after the held code's current step.
+    The releases of every hold that ends in one pass of the loop share one callback (resuming
+    1,000 holds schedules one, not 1,000 loop callbacks and context copies)."""
+    pending = _RELEASES.get(loop)
+    if pending is None:
+        _RELEASES[loop] = [release]
+        loop.call_soon(_release_all, loop)
+    else:
+        pending.append(release)
+
+
+def _release_all(loop: asyncio.AbstractEventLoop) -> None:
+    """On ``loop``: call the releases ``_release_soon`` gathered (one failing is reported through
+    the loop's exception handler, the others are still called)."""
+    for release in _RELEASES.pop(loop, ()):
+        try:
+            release()
+        except Exception as exc:
+            loop.call_exception_handler({"message": "otrace: releasing a held request's client watch failed",
                                          "exception": exc})
 
 
@@ -224,7 +254,7 @@ class HoldAwaitable:
             waiter.timer.cancel()
         release, waiter.release = waiter.release, None
         if release is not None:   # after the held code's next step: it runs on first, as without otrace
-            waiter.loop.call_soon(release)
+            _release_soon(waiter.loop, release)
         if not waiter.future.done():
             waiter.future.cancel()
         hold = waiter.context.hold

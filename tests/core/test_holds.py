@@ -406,6 +406,55 @@ def test_resuming_many_holds_completes_them_in_one_crossing_per_loop(app_loop):
     assert [f.result(WAIT) for f in futs[4:]] == [(4, None), (5, None)]
 
 
+def test_client_watch_releases_run_after_the_held_code_step_in_one_callback(app_loop):
+    """The framework's ``release`` of each resumed hold runs on the app loop after the held code's
+    first step (what it wrote after the hold is done by then), the releases of the holds that
+    ended in one pass share one loop callback, and one that raises is reported through the
+    loop's exception handler while the others still run."""
+    eng = Engine()
+    eng.install_crossing(lambda loop, fn: loop.call_soon_threadsafe(fn))
+    order, reported = [], []
+
+    def watch(hold, gone):
+        def release():
+            order.append(("release", hold.id))
+            if len([o for o in order if o[0] == "release"]) == 2:
+                raise RuntimeError("a framework's release failed")
+        return release
+
+    eng.client_watch = watch
+    app_loop.call_soon_threadsafe(app_loop.set_exception_handler, lambda loop, info: reported.append(info))
+
+    async def handler(n):
+        await eng.start_hold(hold_ctx(label=f"h{n}"))
+        order.append(("step", n))
+
+    futs = [submit(app_loop, handler(n)) for n in range(3)]
+    holds = wait_for_holds(eng, 3)
+    handles = []
+    real_call_soon = app_loop.call_soon
+
+    def counting_call_soon(callback, *args, **kwargs):   # loop callbacks scheduled on the app loop
+        handles.append(getattr(callback, "__name__", repr(callback)))
+        return real_call_soon(callback, *args, **kwargs)
+
+    app_loop.call_soon = counting_call_soon
+    try:
+        eng.resume()
+        for fut in futs:
+            fut.result(WAIT)
+        wait_for(lambda: len([o for o in order if o[0] == "release"]) == 3, WAIT, what="the releases")
+    finally:
+        del app_loop.call_soon
+    steps = [i for i, o in enumerate(order) if o[0] == "step"]
+    releases = [i for i, o in enumerate(order) if o[0] == "release"]
+    assert len(steps) == 3 and max(steps) < min(releases)       # every held step ran before any release
+    assert sorted(o[1] for o in order if o[0] == "release") == sorted(h.id for h in holds)
+    assert handles.count("_release_all") == 1                   # one loop callback for the three releases
+    assert [str(info["exception"]) for info in reported] == ["a framework's release failed"]
+    assert "releasing a held request's client watch failed" in reported[0]["message"]
+
+
 def test_resolve_many_groups_by_loop_and_one_failing_hold_does_not_stop_the_others(app_loop):
     """Holds of two loops resumed together: one crossing per loop; an outcome whose application
     fails for one hold raises in that hold's code only, the others complete."""
