@@ -47,7 +47,8 @@ class Endpoint:
     resumed by one call: one event), ``context_recorded(ctx)`` (through the
     ``contexts`` throttle, ``CONTEXTS_PER_SECOND``, which counts them on the recording thread and
     wakes the control loop a few times a window, not once per context; ``contexts_held(count,
-    last)`` sums up the ones it held back; each has its id by then), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
+    last)`` sums up the ones it held back; each has its id by then; ``contexts_delivered()`` ends
+    each delivery of them), ``output(text, stream)``, ``other_event(event)``; and may extend ``start``/``stop``
     or override ``close_client`` (at stop) and ``client_gone`` (after a client left, not at stop).
 
     Engine events are subscribed to only while at least one client is connected (from its
@@ -85,7 +86,8 @@ class Endpoint:
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_contexts: Callable[[], None] | None = None
         self.contexts = Throttle(CONTEXTS_PER_SECOND, 1.0, self._context_admitted, self._contexts_summed,
-                                 self.runtime.run_in_control, prepare=self.engine.store.identify)
+                                 self.runtime.run_in_control, prepare=self.engine.store.identify,
+                                 done=self._contexts_delivered)
 
     # ---- hooks (control loop) ----------------------------------------------------------------
     def make_client(self) -> Client:
@@ -109,6 +111,10 @@ class Endpoint:
 
     def contexts_held(self, count: int, last) -> None:
         """The throttle held back ``count`` contexts in its last window, ``last`` the newest."""
+
+    def contexts_delivered(self) -> None:
+        """The end of one delivery of the throttle: the ``context_recorded`` and ``contexts_held``
+        calls just made were all of it (e.g. send what was built for them now, in one write)."""
 
     def output(self, text: str, stream: str) -> None:
         """Shell or application output to show (``stream``: stdout, stderr, console)."""
@@ -224,6 +230,11 @@ class Endpoint:
         """Control loop: the throttle's summary of a window."""
         if not self.stopping:
             self.contexts_held(count, last)
+
+    def _contexts_delivered(self) -> None:
+        """Control loop: the end of one delivery of the throttle."""
+        if not self.stopping:
+            self.contexts_delivered()
 
     def _on_event(self, event: Event) -> None:
         """An engine event (control loop): to the hook that handles its kind."""

@@ -53,7 +53,9 @@ class Throttle:
     the last of them. A window starts with the first item after a quiet one. ``prepare(items)``,
     when given, is called (control loop) with the items of each delivery, the summary's last
     included, before they are handed over (the language server gives recorded contexts their
-    ids there: ``ContextStore.identify``).
+    ids there: ``ContextStore.identify``); ``done()``, when given, after each delivery's items
+    and summary were handed over (control loop; the end of a batch: the language server sends
+    what it built for them then, in one write and the same pass of the loop).
 
     Wake-ups of the control loop: an item admitted while no delivery is due makes one crossing
     (``schedule(fn)``: run ``fn`` soon on the control loop, from any thread, e.g.
@@ -61,8 +63,8 @@ class Throttle:
     ``interval`` seconds join the delivery at its end, and so on while they keep coming; a
     window that held items back is summed up at its end. So a steady stream costs about
     ``window / interval`` wake-ups a window, a lone item one (and one more, finding nothing).
-    A failing ``deliver``, ``overflow``, ``prepare`` or ``schedule`` is logged and the throttle
-    goes on.
+    A failing ``deliver``, ``overflow``, ``prepare``, ``done`` or ``schedule`` is logged and the
+    throttle goes on.
 
     The items are kept in ``tally`` (``core.quickrecord.Tally``), which is also the throttle's
     ``core.events.Feed``: subscribed to the engine's bus, it is offered every recorded context,
@@ -71,7 +73,8 @@ class Throttle:
 
     def __init__(self, limit: int, window: float, deliver: Callable[[Any], None],
                  overflow: Callable[[int, Any], None], schedule: Callable[[Callable[[], None]], Any],
-                 interval: float = FLUSH_INTERVAL, prepare: Callable[[list[Any]], None] | None = None) -> None:
+                 interval: float = FLUSH_INTERVAL, prepare: Callable[[list[Any]], None] | None = None,
+                 done: Callable[[], None] | None = None) -> None:
         self.limit = limit
         self.window = window
         self.interval = interval
@@ -79,6 +82,7 @@ class Throttle:
         self.overflow = overflow
         self.schedule = schedule
         self.prepare = prepare
+        self.done = done
         self.tally = Tally(self.admit)
         self._lock = threading.Lock()
         self._opened: float | None = None      # monotonic start of the window, None: none yet
@@ -150,3 +154,8 @@ class Throttle:
                 self.overflow(held, last)
             except Exception:
                 log.exception("otrace: summing up %d held-back notifications failed", held)
+        if self.done is not None and (pending or summary):
+            try:
+                self.done()
+            except Exception:
+                log.exception("otrace: ending a delivery of throttled notifications failed")

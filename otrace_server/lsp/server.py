@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 from collections import Counter
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from otrace_server.control import discovery
 from otrace_server.control.audit import AuditLog
 from otrace_server.control.endpoint import ServerHandle, Endpoint
 from otrace_server.control.endpoint import start_server as start_endpoint_server
-from otrace_server.control.framing import encode
+from otrace_server.control.framing import frame
 from otrace_server.control.throttle import context_line
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
@@ -40,12 +41,16 @@ from otrace_server.lsp.client import LspClient
 from otrace_server.lsp import inline, live
 from otrace_server.lsp.payloads import hold_payload, jsonable, outcome_payload
 
-__all__ = ["LspServer", "start_server"]
+__all__ = ["LspServer", "start_server", "trace_event"]
 
 log = logging.getLogger("otrace.lsp")
 
 _DIAGNOSTICS_POLL = 1.0   # seconds between checks for contexts deleted/evicted behind our back
 _LENS_REFRESH_DELAY = 0.05   # seconds: hold changes within it share one workspace/codeLens/refresh
+#: the JSON of an ``otrace/traceEvent`` notification, as ``framing.encode`` writes it (one format
+#: instead of a dict to walk: a delivery of the throttle builds tens of them)
+_TRACE_EVENT = ('{"jsonrpc": "2.0", "method": "otrace/traceEvent", "params": {"traceId": %s, "kind": %s, '
+                '"file": %s, "line": %d, "message": %s}}')
 
 
 class LspServer(Endpoint):
@@ -66,6 +71,7 @@ class LspServer(Endpoint):
         self._poll: asyncio.TimerHandle | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
         self._resumed: list[tuple[str, Any]] = []   # (id, outcome) of the holds resumed in this pass
+        self._events: list[bytes] = []   # the framed traceEvents of the throttle's current delivery
         self.inline = inline.Inline()   # which requests are answered on the control loop (lsp.inline)
         self.fleet = None   # lsp.fleet.FleetOrders: this worker's standing orders (app.start sets it in a fleet)
 
@@ -120,18 +126,11 @@ class LspServer(Endpoint):
             except Exception:
                 log.exception("otrace lsp: notifying %s failed", conn.client_name)
 
-    def broadcast_plain(self, method: str, params: dict[str, Any]) -> None:
-        """``broadcast`` of a notification whose ``params`` are plain JSON (str, numbers, lists,
-        dicts: nothing pygls converts), encoded once for every client (control loop only)."""
-        data = encode({"jsonrpc": "2.0", "method": method, "params": params})
-        for conn in list(self.clients):
-            if conn.authenticated and not conn.closed:
-                conn.write(data)
-
     # ---- engine events (control loop: the Endpoint's hooks) ----------------------------------
     def context_recorded(self, ctx: TraceContext) -> None:
-        self._trace_event(ctx)
-        if ctx.ctype == "exceptions":
+        self._events.append(trace_event(ctx, self.locate_context(ctx)))
+        if ctx.ctype == "exceptions":   # (after its traceEvent, as it was recorded before)
+            self.contexts_delivered()
             self.refresh_diagnostics()
 
     def hold_started(self, hold) -> None:
@@ -183,17 +182,23 @@ class LspServer(Endpoint):
         elif resumed:
             self.broadcast("otrace/holdsResumed", {"holds": resumed})
 
-    def _trace_event(self, ctx: TraceContext, more: int = 0) -> None:
-        """Notify ``otrace/traceEvent`` of ``ctx`` (``more``: how many others the throttle held back)."""
-        file, line = self.locate_context(ctx)
-        self.broadcast_plain("otrace/traceEvent", {"traceId": ctx.id, "kind": ctx.ctype, "file": file,
-                                                   "line": line, "message": context_line(ctx, more)})
-
     def contexts_held(self, count: int, last: TraceContext) -> None:
         """The throttle's summary: the last context held back, saying how many others were; the
         diagnostics are published again if exceptions were among them (the stored ones changed)."""
-        self._trace_event(last, count - 1)
+        self._events.append(trace_event(last, self.locate_context(last), count - 1))
+        self.contexts_delivered()
         self._refresh_changed_diagnostics()
+
+    def contexts_delivered(self) -> None:
+        """The ``otrace/traceEvent`` notifications of the throttle's delivery (or of its part
+        up to an exception context), sent now to every initialized client in one write, after
+        what was written before them: no pass of the loop of their own."""
+        if self._events:
+            data = b"".join(self._events)
+            self._events.clear()
+            for conn in list(self.clients):
+                if conn.authenticated and not conn.closed:
+                    conn.send(data)
 
     def hits(self) -> dict[tuple[str, int], Counter]:
         """(real path, line) in the SOURCE file -> Counter(asserts=n, holds=m): the engine's
@@ -241,6 +246,16 @@ class LspServer(Endpoint):
         finally:
             self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
+
+
+def trace_event(ctx: TraceContext, position: tuple[str, int], more: int = 0) -> bytes:
+    """The framed ``otrace/traceEvent`` notification of ``ctx`` at ``position`` (its (file, line)
+    in the source: ``LspServer.locate_context``), ``more``: how many others the throttle held back;
+    the bytes ``framing.encode`` makes of it."""
+    file, line = position
+    return frame((_TRACE_EVENT % (encode_basestring_ascii(ctx.id), encode_basestring_ascii(ctx.ctype),
+                                  encode_basestring_ascii(file), line,
+                                  encode_basestring_ascii(context_line(ctx, more)))).encode())
 
 
 def start_server(app, host: str | None = None, port: int | None = None, *,

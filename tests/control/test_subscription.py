@@ -17,8 +17,10 @@ import types
 import pytest
 
 import otrace_server
+from otrace_server.control.framing import encode
 from otrace_server.control.throttle import CONTEXTS_PER_SECOND, Throttle, context_line
 from otrace_server.core import quickrecord
+from otrace_server.lsp.server import trace_event
 from tests.dap.dapclient import DapClient
 from tests.lsp.rpc import Client
 from tests.support.waiting import wait_for
@@ -176,6 +178,61 @@ def test_with_an_editor_connected_traced_calls_are_recorded_from_c_and_told_thro
         lsp.close()
 
 
+def test_at_100_calls_a_second_an_editor_is_told_the_first_at_once_50_one_by_one_and_a_summary(started):
+    """The holds bench's contexts case (a traced function called 100 times a second): a window
+    tells its first context at once, then CONTEXTS_PER_SECOND one by one in deliveries every
+    FLUSH_INTERVAL, then one summary counting the rest exactly; each notification names its own
+    context (id, kind, file and line in the source, message), in the order recorded."""
+    server, app = started
+    lsp = Client(app.lsp_port)
+    lsp.initialize(app.token)
+    assert lsp.request("otrace/command", {"line": "trace -c call GetHandler.respond"})["error"] is False
+    respond = server.demo.GetHandler.respond
+
+    def call():                                         # where the contexts say they were recorded
+        respond(None, "4")
+
+    def told():
+        return [m["params"] for m in lsp.notifications if m.get("method") == "otrace/traceEvent"]
+
+    def more(event):                                    # how many others a notification sums up
+        return int(event["message"].split("(and ")[1].split(" more")[0]) if "(and " in event["message"] else 0
+
+    call()                                              # the first of a window: told at once
+    wait_for(lambda: told(), what="the first context's notification")
+    start, n = time.monotonic(), 1
+    while n < 150:                                      # then 100 a second: a window and a half
+        call()
+        n += 1
+        time.sleep(max(0.0, start + n / 100 - time.monotonic()))
+    wait_for(lambda: sum(1 + more(e) for e in told()) == n, what="every call told or counted")
+    try:
+        events = told()
+        summary = next(i for i, e in enumerate(events) if more(e))
+        assert summary == CONTEXTS_PER_SECOND                 # the first window: 50 one by one, then its sum
+        assert "more in the last second, not sent one by one: ls /osh/recent)" in events[summary]["message"]
+        assert len({e["traceId"] for e in events}) == len(events)
+        for e in events:
+            assert e["kind"] == "traces" and e["traceId"].startswith("GetHandler.respond:tr-call:")
+            assert (e["file"], e["line"]) == (__file__, call.__code__.co_firstlineno + 1)
+            assert e["message"].split("  (and ")[0] == e["traceId"]
+        stamps = [e["traceId"].rsplit(":", 1)[1].split(".") for e in events]     # HH-MM-SS[.n]
+        order = [(s[0], int(s[1]) if len(s) > 1 else 0) for s in stamps]
+        assert order[:summary + 1] == sorted(order[:summary + 1])               # in the order recorded
+    finally:
+        lsp.close()
+
+
+def test_a_trace_event_is_the_bytes_framing_encode_makes_of_its_notification():
+    ctx = types.SimpleNamespace(id='f\u00e9:tr-call:12-00-00.3 "x"', ctype="exceptions", exc_type="KeyError",
+                                exc_message="\x1b[2J\n\u202e\U0001f600 \\ '")
+    for position, more in ((('/tmp/a "b"/\u00e9\u2028.py', 12), 0), (("", 0), 1234)):
+        params = {"traceId": ctx.id, "kind": ctx.ctype, "file": position[0], "line": position[1],
+                  "message": context_line(ctx, more)}
+        assert trace_event(ctx, position, more) == encode({"jsonrpc": "2.0", "method": "otrace/traceEvent",
+                                                           "params": params})
+
+
 class LoopThread:
     """An event loop on its own thread (the control loop's stand-in); ``crossings`` counts the
     wake-ups the throttle asked for."""
@@ -258,6 +315,23 @@ def test_throttle_wakes_the_control_loop_a_few_times_a_window_not_once_per_item(
         wait_for(lambda: "lone" in delivered, 0.5, what="the lone item")
         time.sleep(0.4)
         assert flushes - before == 2                  # its crossing, and one finding nothing more
+    finally:
+        control.close()
+
+
+def test_throttle_ends_each_delivery_with_done_once_after_its_items_and_summary():
+    control = LoopThread()
+    seen = []
+    throttle = Throttle(3, 0.3, seen.append, lambda count, last: seen.append(("summary", count, last)),
+                        control.schedule, interval=0.05, done=lambda: seen.append("done"))
+    try:
+        assert throttle.admit(0) is True
+        wait_for(lambda: "done" in seen, 5, what="the first delivery")
+        assert seen == [0, "done"]                       # the first at once, then its end
+        assert [throttle.admit(i) for i in (1, 2, 3, 4)] == [True, True, False, False]
+        wait_for(lambda: ("summary", 2, 4) in seen, 5, what="the summary")
+        time.sleep(0.1)
+        assert seen == [0, "done", 1, 2, "done", ("summary", 2, 4), "done"]   # nothing delivered: no done
     finally:
         control.close()
 

@@ -56,6 +56,7 @@ def test_the_schema_names_exactly_what_the_server_has():
 
     text = sources()
     sent = set(re.findall(r'(?:broadcast\w*|notify)\(\s*"(otrace/\w+)"', text))
+    sent |= set(re.findall(r'\{"jsonrpc": "2.0", "method": "(otrace/\w+)"', text))   # JSON written as text
     commands = set(re.findall(r'@ls\.command\(\s*"(otrace\.\w+)"\)', text))
     for part, server in (("requests", set(REQUESTS)), ("notifications", sent), ("commands", commands)):
         assert set(SCHEMA[part]) - server == set(), f"docs/protocol.schema.json '{part}' has more than the server"
