@@ -206,12 +206,10 @@ class HoldAwaitable:
     hold is resumed, then returns the resume value, raises the requested exception or answers
     the request with an HTTP status.
 
-    Its ``__await__`` is a generator that yields the hold's Future to the Task while it is
-    pending (asyncio's Future protocol), so it sees the end of the wait itself: an await that is
+    It is its own await iterator (asyncio's Future protocol: it yields the hold's Future to the
+    Task until the Future is done), so it sees the end of the wait itself: an await that is
     cancelled (client gone, shutdown) or closed ends the hold as ``cancelled``, and the timeout
-    timer is dropped, with no done callback on the Future. A generator's ``return`` hands the
-    value to the awaiting coroutine without a StopIteration object (an iterator written in
-    Python raises one, with its traceback: garbage-collected objects for each resumed hold)."""
+    timer is dropped, with no done callback on the Future."""
 
     __slots__ = ("_waiter", "_unawaited")
 
@@ -221,7 +219,47 @@ class HoldAwaitable:
 
     def __await__(self):
         self._unawaited = None
-        return _wait(self._waiter)
+        return self
+
+    def __iter__(self):
+        return self
+
+    def send(self, _value=None):
+        """Yield the Future while it is pending; then return its result (the outcome, applied)."""
+        future = self._waiter.future
+        if not future.done():
+            future._asyncio_future_blocking = True
+            return future
+        self._ended()
+        raise StopIteration(future.result())   # or raises the resume's exception / CancelledError
+
+    __next__ = send   # what the awaiting coroutine calls (one Python call per step, not two)
+
+    def throw(self, typ, val=None, tb=None):
+        """Something was thrown into the waiting coroutine (cancellation): end the hold, re-raise."""
+        self._ended()
+        if isinstance(typ, BaseException):
+            raise typ
+        raise typ(*(() if val is None else (val,)))
+
+    def close(self) -> None:
+        """The waiting coroutine was closed: end the hold (unless its loop is closed already: a
+        pending task destroyed at shutdown; nothing can be completed there any more)."""
+        if not self._waiter.loop.is_closed():
+            self._ended()
+
+    def _ended(self) -> None:
+        waiter = self._waiter
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        release, waiter.release = waiter.release, None
+        if release is not None:   # after the held code's next step: it runs on first, as without otrace
+            _release_soon(waiter.loop, release)
+        if not waiter.future.done():
+            waiter.future.cancel()
+        hold = waiter.context.hold
+        if not hold.done:
+            waiter.engine.resume_quietly(hold.id, Outcome("cancelled"))
 
     def __del__(self):
         hold = self._unawaited
@@ -229,40 +267,3 @@ class HoldAwaitable:
             log.warning("otrace: hold %s was not awaited (use 'await traceassert(..., action=\"hold\")'); "
                         "resuming it", hold.id)
             self._waiter.engine.resume_quietly(hold.id, Outcome())
-
-
-def _wait(waiter: HoldWaiter):
-    """The await of a hold (``HoldAwaitable.__await__``): yield its Future until it is done, then
-    return its result (or raise its exception, or CancelledError); the hold ends whichever way
-    the wait does (``_ended``), but not when the coroutine is closed with its loop already
-    closed (a pending task destroyed at shutdown: nothing can be completed there any more)."""
-    future = waiter.future
-    try:
-        while not future.done():
-            future._asyncio_future_blocking = True
-            yield future
-    except GeneratorExit:
-        if not waiter.loop.is_closed():
-            _ended(waiter)
-        raise
-    except BaseException:   # thrown into the waiting coroutine (cancellation): end the hold, re-raise
-        _ended(waiter)
-        raise
-    _ended(waiter)
-    return future.result()   # or raises the resume's exception / CancelledError
-
-
-def _ended(waiter: HoldWaiter) -> None:
-    """The wait of ``waiter``'s hold ended (its loop): drop the timer, release the client watch
-    after the held code's step, cancel the Future if still pending, resume the hold quietly if
-    nothing did (cancelled)."""
-    if waiter.timer is not None:
-        waiter.timer.cancel()
-    release, waiter.release = waiter.release, None
-    if release is not None:   # after the held code's next step: it runs on first, as without otrace
-        _release_soon(waiter.loop, release)
-    if not waiter.future.done():
-        waiter.future.cancel()
-    hold = waiter.context.hold
-    if not hold.done:
-        waiter.engine.resume_quietly(hold.id, Outcome("cancelled"))
