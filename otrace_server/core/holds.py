@@ -250,17 +250,19 @@ class HoldRegistry:
         """``_finish`` each of ``holds``, handing the resolvers whose class has ``resolve_many``
         to it in one call per class (in the order of ``holds``)."""
         batches: dict[Callable, list] = {}
+        kind, batch = None, None           # (the resolvers' class of the batch last added to)
         for hold in holds:
-            resolve_many = getattr(type(hold._resolver), "resolve_many", None)
-            if resolve_many is None:
+            resolver = hold._resolver
+            if type(resolver) is not kind:
+                kind = type(resolver)
+                resolve_many = getattr(kind, "resolve_many", None)
+                batch = None if resolve_many is None else batches.setdefault(resolve_many, [])
+            if batch is None:
                 self._finish(hold, outcome)
                 continue
             hold.outcome = outcome
             hold.done = True
-            batch = batches.get(resolve_many)
-            if batch is None:
-                batch = batches[resolve_many] = []
-            batch.append(hold._resolver)
+            batch.append(resolver)
         for resolve_many, resolvers in batches.items():
             try:
                 resolve_many(resolvers, outcome)

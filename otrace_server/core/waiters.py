@@ -86,6 +86,13 @@ class HoldWaiter:
         the loop once and their handlers all run in its next pass, as when the application
         completes 1,000 Futures itself (one crossing each could let the loop run the first ones,
         and the network events they cause, while the resuming thread still queues the rest)."""
+        loop, crossing = waiters[0].loop, waiters[0].crossing
+        for waiter in waiters:             # (the common case: one loop; no grouping to do)
+            if waiter.loop is not loop or waiter.crossing is not crossing:
+                break
+        else:
+            crossing(loop, functools.partial(_complete_all, loop, waiters, outcome))
+            return
         by_loop: dict[tuple[asyncio.AbstractEventLoop, Crossing], list[HoldWaiter]] = {}
         for waiter in waiters:
             key = (waiter.loop, waiter.crossing)
