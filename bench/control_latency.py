@@ -19,7 +19,18 @@ measuring each round trip, in three cases:
 The baseline, measured in the same run, case by case (``floor``): a plain thread of the server
 process answering each framed request on its own blocking socket, the least a request can cost
 with the GIL shared (one switch); the bench's requests alternate between it and the language
-server, so both see the same machine.
+server, so both see the same machine. Like the control thread, the floor gives the GIL up only to
+wait for the next request: it writes its answer as the control transport does
+(``transport.send_now``, the C library's ``send`` keeping the GIL). Written with
+``socket.sendall`` (until 2026-12-05; ``--floor-sendall``), it gave the GIL up for its send and,
+in about a third of the rounds (the app thread took the GIL meanwhile), waited an interval to
+take it back *after* its answer had left, outside its own figure; the request sent next,
+``pwd``, found that thread queued for the GIL before it: let in at that thread's turn (under one
+interval: pwd ``waited`` 44-73%, the others 98-100%) or after it, waiting for two turns (over 1.5 intervals: 21% of pwd's
+requests against 0.3-1.1% of the others'; pwd p99 1.5-1.7x the floor's, ``ls`` and ``holds``
+1.0-1.2x). The second wait followed the position, not ``pwd``: with ``--order
+"pwd,holds,floor,ls /osh"`` it went to ``ls /osh`` and left ``pwd``; with the floor writing as the
+transport does, no request had it (pwd over 1.5 intervals 0.9%, the others 0.8-1.2%).
 
 Goals (docs/performance.md): with the CPU-bound handler, ``pwd`` p99 <= 12 ms and max < 25 ms,
 and p99 <= FLOOR_RATIO x the floor's (on a busy machine the absolute figures are the machine's:
@@ -46,32 +57,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.goals import Goal, add_json_argument, report  # noqa: E402
+from otrace_server.control.transport import send_now  # noqa: E402
 
 SERVER = r"""
 import asyncio, socket, sys, threading, time
 import tornado.web
 import otrace_server
-
-def bare(listener):
-    # the floor: a plain thread answering each framed request on its blocking socket (one GIL
-    # switch per request, no event loop, no otrace)
-    conn, _ = listener.accept()
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    body = b'{"jsonrpc": "2.0", "id": 0, "result": null}'
-    answer = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-    buffer = b""
-    while True:
-        data = conn.recv(65536)
-        if not data:
-            return
-        buffer += data
-        while b"\r\n\r\n" in buffer:
-            head, _, rest = buffer.partition(b"\r\n\r\n")
-            length = int(head.split(b":")[1])
-            if len(rest) < length:
-                break
-            buffer = rest[length:]
-            conn.sendall(answer)
+from bench.control_latency import floor
 
 class Hello(tornado.web.RequestHandler):
     def get(self):
@@ -93,7 +85,7 @@ async def main():
     port = next(iter(server._sockets.values())).getsockname()[1]
     app = otrace_server.start(globals(), console=False, dap_port=None)
     listener = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=bare, args=(listener,), daemon=True).start()
+    threading.Thread(target=floor, args=(listener, sys.argv[2] == "sendall"), daemon=True).start()
     print(f"READY {port} {app.lsp_port} {app.token} {sys.getswitchinterval()} {listener.getsockname()[1]}",
           flush=True)
     done = asyncio.Event()
@@ -148,6 +140,36 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+def floor(listener: socket.socket, sendall: bool = False) -> None:
+    """The floor, a plain thread of the server process: answers each framed request of the one
+    connection accepted on ``listener`` on its blocking socket (no event loop, no language
+    server): one GIL switch per request, waking up in ``recv``. The answer is written as the
+    control transport writes one (``transport.send_now``: keeping the GIL), so that, like the
+    control thread, it gives the GIL up only to wait for the next request. ``sendall``: with
+    ``socket.sendall`` instead, which gives the GIL up and takes it back after the answer left
+    (diagnosis: the module doc says why not)."""
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = b'{"jsonrpc": "2.0", "id": 0, "result": null}'
+    answer = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    buffer = b""
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        buffer += data
+        while b"\r\n\r\n" in buffer:
+            head, _, rest = buffer.partition(b"\r\n\r\n")
+            length = int(head.split(b":")[1])
+            if len(rest) < length:
+                break
+            buffer = rest[length:]
+            sent = 0 if sendall else send_now(conn, answer)
+            if sent < len(answer):
+                conn.sendall(answer[sent:])
+
 
 #: the read-only requests measured: (label, method, params); the first is the judged one
 REQUESTS = [
@@ -204,15 +226,17 @@ class LspClient:
         self.sock.close()
 
 
-def measure(client: LspClient, floor: LspClient, rounds: int) -> dict[str, list[float]]:
-    """``rounds`` of every request of REQUESTS (the floor's to the bare thread), in milliseconds
-    per label; 1-3 ms apart (random: requests must not fall in step with the app's GIL switches)."""
-    times: dict[str, list[float]] = {label: [] for label, _, _ in REQUESTS}
+def measure(client: LspClient, bare: LspClient, rounds: int,
+            order: list[tuple[str, str, dict]]) -> dict[str, list[float]]:
+    """``rounds`` of every request of ``order`` (REQUESTS, in the order sent; the floor's to the
+    bare thread), in milliseconds per label; 1-3 ms apart (random: requests must not fall in step
+    with the app's GIL switches)."""
+    times: dict[str, list[float]] = {label: [] for label, _, _ in order}
     for _ in range(rounds):
-        for label, method, params in REQUESTS:
+        for label, method, params in order:
             time.sleep(random.uniform(0.001, 0.003))
             started = time.perf_counter()
-            (client if method else floor).request(method, params)
+            (client if method else bare).request(method, params)
             times[label].append((time.perf_counter() - started) * 1000)
     return times
 
@@ -223,13 +247,16 @@ def stats(values: list[float]) -> tuple[float, float, float]:
 
 
 def line(case: str, times: dict[str, list[float]], interval_ms: float, extra: str = "") -> str:
-    """One case's figures; ``waited``: the share of requests that took longer than the switch
-    interval (they waited for the GIL at least once more than a request that had to ask for it)."""
+    """One case's figures, the requests in the order sent; ``waited``: the share of requests that
+    took longer than the switch interval (with a handler spinning: they waited for the GIL),
+    ``over 1.5``: longer than 1.5 intervals (they waited about twice)."""
     parts = []
     for label, values in times.items():
         p50, p99, top = stats(values)
         waited = sum(v > interval_ms for v in values) / len(values)
-        parts.append(f"{label}: p50 {p50:.2f} p99 {p99:.2f} max {top:.2f} ms, waited {waited:.0%}")
+        twice = sum(v > 1.5 * interval_ms for v in values) / len(values)
+        parts.append(f"{label}: p50 {p50:.2f} p99 {p99:.2f} max {top:.2f} ms, waited {waited:.0%} "
+                     f"(over 1.5 intervals {twice:.1%})")
     return f"{case:<5} ({len(next(iter(times.values())))} rounds{extra}) " + " | ".join(parts)
 
 
@@ -242,30 +269,42 @@ def main() -> int:
     parser.add_argument("--switch-interval", type=float, default=0.0, metavar="MS",
                         help="diagnosis: the server's sys.setswitchinterval in ms (default: Python's, 5 ms); "
                              "at e.g. 50 ms the cpu figures count the switch intervals a request waits")
+    parser.add_argument("--order", default=",".join(label for label, _, _ in REQUESTS), metavar="LABELS",
+                        help="diagnosis: the order of the requests in a round, their labels separated by commas "
+                             "(default: %(default)s)")
+    parser.add_argument("--floor-sendall", action="store_true",
+                        help="diagnosis: the floor answers with socket.sendall (gives the GIL up and takes it "
+                             "back after its answer left: the request sent next waits behind it)")
     add_json_argument(parser)
     args = parser.parse_args()
+    kinds = {request[0]: request for request in REQUESTS}
+    labels = args.order.split(",")
+    if sorted(labels) != sorted(kinds):
+        parser.error(f"--order: each of {', '.join(kinds)} once, separated by commas")
+    order = [kinds[label] for label in labels]
     rounds = 250 if args.quick else args.rounds
     xdg = tempfile.mkdtemp()
     env = dict(os.environ, XDG_RUNTIME_DIR=xdg, PYTHONPATH=ROOT)
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.switch_interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, env=env)
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.switch_interval),
+                               "sendall" if args.floor_sendall else "send_now"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         ready = server.stdout.readline().split()
         if not ready or ready[0] != "READY":
             raise SystemExit(f"the server did not start: {ready!r}")
         http_port, lsp_port, token, interval = int(ready[1]), int(ready[2]), ready[3], float(ready[4])
-        client, floor = LspClient(lsp_port), LspClient(int(ready[5]))
+        client, bare = LspClient(lsp_port), LspClient(int(ready[5]))
         client.request("initialize", {"processId": None, "rootUri": None, "capabilities": {},
                                       "clientInfo": {"name": "control-latency"},
                                       "initializationOptions": {"token": token}})
-        measure(client, floor, 50)   # warm up
-        idle = measure(client, floor, rounds)
+        measure(client, bare, 50, order)   # warm up
+        idle = measure(client, bare, rounds, order)
         print(line("idle", idle, interval * 1000), flush=True)
 
         spin = subprocess.Popen([sys.executable, "-c", SPIN, str(http_port), str(args.spin)],
                                 stdin=subprocess.PIPE, env=env)
         time.sleep(0.3)
-        cpu = measure(client, floor, rounds)
+        cpu = measure(client, bare, rounds, order)
         spin.stdin.close()
         spin.wait(args.spin + 30)
         print(line("cpu", cpu, interval * 1000, f", a handler spinning, switch interval {interval * 1000:g} ms"), flush=True)
@@ -273,7 +312,7 @@ def main() -> int:
         load = subprocess.Popen([sys.executable, "-c", LOAD, str(http_port), str(args.rate), "600", "8"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         time.sleep(0.5)
-        busy = measure(client, floor, rounds)
+        busy = measure(client, bare, rounds, order)
         rate = float(load.communicate(timeout=30)[0] or 0)
         print(line("load", busy, interval * 1000, f", HTTP paced at {args.rate:.0f} req/s: {rate:.0f} req/s served"), flush=True)
         client.close()

@@ -26,6 +26,8 @@ buffered), ``get_write_buffer_size``, ``pause_reading``/``resume_reading``, ``cl
 is buffered), ``abort``, ``is_closing``, ``get_extra_info`` (``socket``, ``peername``,
 ``sockname``); it calls the protocol's ``connection_made``, ``data_received``, ``eof_received``
 (closed unless it returns True) and ``connection_lost``, never ``pause_writing``.
+``send_now(sock, data)`` is its first send on its own, for a thread that answers on a socket of
+its own the same way (``bench/control_latency.py``'s baseline thread).
 
 Thread-safety: a listener and its connections belong to the loop that made them (the control
 loop); nothing here may be called from another thread.
@@ -46,7 +48,7 @@ try:
 except ImportError:   # an interpreter built without ctypes: the socket's own methods
     ctypes = None   # type: ignore[assignment]
 
-__all__ = ["listen", "Listener", "Connection", "READ_SIZE", "KEEPS_GIL"]
+__all__ = ["listen", "Listener", "Connection", "send_now", "READ_SIZE", "KEEPS_GIL"]
 
 log = logging.getLogger("otrace")
 
@@ -100,10 +102,12 @@ def _recv(sock: socket.socket) -> bytes | None:
     return ctypes.string_at(buffer, count)
 
 
-def _send(sock: socket.socket, data: bytes) -> int:
-    """Bytes of ``data`` the socket took now (0: none). OSError for a broken connection. Above
-    ``READ_SIZE`` bytes the GIL is released for the copy into the kernel, as Python does (a large
-    answer is not latency-bound; the application's threads should not wait for its copy)."""
+def send_now(sock: socket.socket, data: bytes) -> int:
+    """Bytes of ``data`` the socket took now (0: none): the C library's ``send`` with
+    ``MSG_DONTWAIT``, keeping the GIL (``KEEPS_GIL``). Else, and above ``READ_SIZE`` bytes,
+    ``sock.send``, which gives the GIL up (for a large answer, the copy into the kernel: it is
+    not latency-bound and the application's threads should not wait for it), and waits on a
+    blocking socket. OSError for a broken connection. Any thread, on a socket it alone writes."""
     if _send_call is None or len(data) > READ_SIZE:
         try:
             return sock.send(data)
@@ -184,7 +188,7 @@ class Connection(asyncio.Transport):
             if type(data) is not bytes:
                 data = bytes(data)
             try:
-                sent = _send(self._sock, data)
+                sent = send_now(self._sock, data)
             except OSError as exc:
                 self._force_close(exc)
                 return

@@ -1,11 +1,15 @@
 """control.transport over real loopback TCP: what a protocol sees of a connection (made, data in
 order, EOF, lost), writes larger than the socket takes at once, pause/resume of reading, close
-after the buffered output, abort; and whether this interpreter reads keeping the GIL."""
+after the buffered output, abort; whether this interpreter reads keeping the GIL, and that a send
+does keep it."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
+import threading
+import time
 
 import pytest
 
@@ -59,6 +63,41 @@ async def _pair():
 
 def test_libc_calls_keep_the_gil_on_this_platform():
     assert transport.KEEPS_GIL   # Linux/macOS with ctypes: the path the figures are about
+
+
+@pytest.mark.skipif(not transport.KEEPS_GIL, reason="this interpreter cannot call send keeping the GIL")
+def test_send_now_keeps_the_gil():
+    """A thread spinning in Python never runs during ``send_now``: an answer leaves without handing
+    the GIL to the application's threads, so the sender has no switch interval to wait for after
+    it (as a thread writing with ``socket.send`` may have: ``bench/control_latency.py``). The
+    check sees a release the spinning thread can take (a ``time.sleep``); ``socket.send``'s own is
+    too short to be taken every time."""
+    ours, theirs = socket.socketpair()
+    spins, running, started = [0], [True], threading.Event()
+
+    def spin() -> None:
+        started.set()
+        while running[0]:
+            spins[0] += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.5)   # this thread keeps the GIL up to 0.5 s unless it gives it up
+    spinner = threading.Thread(target=spin, daemon=True)
+    try:
+        spinner.start()
+        started.wait()   # back here: the spinner waits for the GIL
+        before = spins[0]
+        for _ in range(100):
+            assert transport.send_now(ours, b"x") == 1
+        assert spins[0] == before
+        time.sleep(0.01)
+        assert spins[0] != before
+    finally:
+        running[0] = False
+        spinner.join()
+        sys.setswitchinterval(interval)
+        ours.close()
+        theirs.close()
 
 
 def test_data_in_order_then_eof_closes_and_loses_the_connection(calls):
