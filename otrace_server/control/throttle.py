@@ -50,7 +50,8 @@ class Throttle:
     """At most ``limit`` items per ``window`` seconds pass ``admit`` (any thread) and are handed to
     ``deliver(item)`` on the control loop, in order; the others are counted, and when the window
     ends ``overflow(count, last)`` is called once (control loop) with how many were held back and
-    the last of them. A window starts with the first item after a quiet one. ``prepare(items)``,
+    the last of them. A window starts with the first item after a quiet one, or right at the end
+    of a window that held items back (the stream goes on: no quiet spell). ``prepare(items)``,
     when given, is called (control loop) with the items of each delivery, the summary's last
     included, before they are handed over (the language server gives recorded contexts their
     ids there: ``ContextStore.identify``); ``done()``, when given, after each delivery's items
@@ -61,8 +62,10 @@ class Throttle:
     (``schedule(fn)``: run ``fn`` soon on the control loop, from any thread, e.g.
     ``Runtime.run_in_control``) and is delivered at once; the items admitted in the next
     ``interval`` seconds join the delivery at its end, and so on while they keep coming; a
-    window that held items back is summed up at its end. So a steady stream costs about
-    ``window / interval`` wake-ups a window, a lone item one (and one more, finding nothing).
+    window that held items back is summed up at its end, and the next window opens then, its
+    items joining the delivery ``interval`` later (no crossing: the recording thread is not
+    asked for one). So a steady stream costs about ``window / interval`` wake-ups a window, a
+    lone item one (and one more, finding nothing).
     A failing ``deliver``, ``overflow``, ``prepare``, ``done`` or ``schedule`` is logged and the
     throttle goes on.
 
@@ -122,16 +125,23 @@ class Throttle:
             self._timer = None
 
     def _flush(self, generation: int) -> None:
-        """Control loop: deliver what was admitted; at the window's end sum it up and close it;
-        come back in ``interval`` while items keep coming, at the window's end while some are held."""
+        """Control loop: deliver what was admitted; at the window's end sum it up and close it (a
+        full one: open the next); come back in ``interval`` while items keep coming, at the
+        window's end while some are held."""
         self._timer = None
         with self._lock:
             if generation != self._generation:
                 return
-            left = self._opened + self.window - time.monotonic()
+            now = time.monotonic()
+            left = self._opened + self.window - now
             if left <= 0:
                 pending, held, last = self.tally.close()
-                self._opened, delay = None, None
+                if held:                 # a full window: the stream goes on, so does the throttle
+                    self._opened, delay = now, min(self.interval, self.window)
+                    self.tally.open(self.limit)
+                    self.tally.armed = True
+                else:
+                    self._opened, delay = None, None
             else:                        # (take disarms the tally when it finds nothing)
                 pending, held = self.tally.take()
                 delay = left if held else min(self.interval, left) if pending else None
@@ -149,7 +159,7 @@ class Throttle:
                 log.exception("otrace: delivering a throttled notification failed")
         if delay is not None:
             self._timer = asyncio.get_running_loop().call_later(delay, self._flush, generation)
-        elif summary:
+        if summary:
             try:
                 self.overflow(held, last)
             except Exception:

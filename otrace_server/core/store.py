@@ -208,8 +208,14 @@ class ContextStore:
                 batches.append([c for c in unqueued if id(c) in dropped])
         if not batches:
             return
+        if len(batches) == 1:
+            ordered = batches[0]
+        elif len(batches) == 2 and batches[1][-1].timestamp < batches[0][0].timestamp:
+            ordered = batches[1] + batches[0]   # (identify's usual case: those dropped, all older)
+        else:
+            ordered = heapq.merge(*batches, key=_timestamp)
         prepare = self._prepare
-        for ctx in (batches[0] if len(batches) == 1 else heapq.merge(*batches, key=_timestamp)):
+        for ctx in ordered:
             if prepare is not None:
                 prepare(ctx)
             if dropped and id(ctx) in dropped:

@@ -82,7 +82,7 @@ class LspServer(Endpoint):
         self.discovery_path = discovery.write(host=self.host, lsp_port=self.port, dap_port=self.dap_port,
                                               token=self.token, directory=self.directory, fleet=self.app.fleet)
         self.audit = AuditLog(self.discovery_path.with_name(f"otrace-{self.pid}.audit.log"))
-        self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
+        self._poll_later()
 
     async def stop(self) -> None:
         for timer in (self._poll, self._lens_refresh):
@@ -184,10 +184,15 @@ class LspServer(Endpoint):
 
     def contexts_held(self, count: int, last: TraceContext) -> None:
         """The throttle's summary: the last context held back, saying how many others were; the
-        diagnostics are published again if exceptions were among them (the stored ones changed)."""
+        diagnostics are published again if exceptions were among them (the stored ones changed),
+        which is the poll's check: its next one is a whole interval later (a steady stream of
+        contexts wakes the control loop for its deliveries only)."""
         self._events.append(trace_event(last, self.locate_context(last), count - 1))
         self.contexts_delivered()
         self._refresh_changed_diagnostics()
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll_later()
 
     def contexts_delivered(self) -> None:
         """The ``otrace/traceEvent`` notifications of the throttle's delivery (or of its part
@@ -244,7 +249,11 @@ class LspServer(Endpoint):
         try:
             self._refresh_changed_diagnostics()
         finally:
-            self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
+            self._poll_later()
+
+    def _poll_later(self) -> None:
+        """The next diagnostics poll, ``_DIAGNOSTICS_POLL`` from now."""
+        self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
 
 

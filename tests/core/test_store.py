@@ -268,6 +268,21 @@ def test_identify_gives_ids_in_the_order_recorded_and_stores_only_what_is_still_
     assert len({c.id for c in queued}) == 8 and queued[4].id.endswith(".7")
 
 
+def test_identify_orders_by_time_what_was_dropped_among_what_is_queued():
+    """A context dropped from its queue is usually older than what the queue kept (then the two
+    are simply one after the other); one recorded on another thread may be newer than some of
+    them: ids still go in the order recorded."""
+    store = ContextStore(lambda: 2)
+    queued = [ctx(ts=T0 + 0.01 * i) for i in (0, 2, 3)]
+    for c in queued:
+        store.add_later(c)                     # the queue keeps the newest 2: ts 2 and 3
+    other = ctx(ts=T0 + 0.025)                 # recorded (elsewhere) between them, never queued
+    store.identify([queued[0], other, queued[2]])
+    by_time = sorted(queued + [other], key=lambda c: c.timestamp)
+    assert [c.id.rpartition(":")[2] for c in by_time] == ["05-08-45", "05-08-45.1", "05-08-45.2", "05-08-45.3"]
+    assert store.recent("exceptions") == queued[1:]
+
+
 def test_a_queue_keeps_max_recent_and_frees_what_it_pushes_out_at_once():
     import gc
     import weakref
