@@ -123,7 +123,7 @@ class LspClient(Client):
         self.session_lock = threading.Lock()
         self._session_order = asyncio.Lock()   # the client's shell requests, one at a time, in order
         self._pending = 0   # its requests dispatched to pygls and not answered yet
-        self._inline_in_a_row = 0   # inline answers since the control loop last got a pass (handle_body)
+        self._inline_in_a_row = 0   # inline answers in this callback of the control loop (handle_body)
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls: LanguageServer | None = None
         self.lsp: _Protocol | None = None
@@ -228,12 +228,19 @@ class LspClient(Client):
     def answer_too_large(self, error: TooLarge) -> None:
         self.send_error(None, -32600, str(error))
 
+    def data_received(self, data: bytes) -> None:
+        """A read of the connection: a new callback of the control loop, so ``inline.IN_A_ROW``
+        counts again from 0 (an editor waiting for each answer is never given an extra pass:
+        each releases the GIL, which a busy application may then keep for a switch interval)."""
+        self._inline_in_a_row = 0
+        super().data_received(data)
+
     def handle_body(self, body: bytes) -> asyncio.Future | None:
         """One message body, in the callback that read it: checked as JSON-RPC, the login first,
         then pygls dispatches it (or it is answered inline, at once). After ``inline.IN_A_ROW``
-        inline answers, the loop gets one pass before the next message: a client that keeps its
-        socket full of ``pwd`` delays the others by a few inline answers, not by a whole buffer
-        of them."""
+        inline answers in one callback (one read, or one wake-up after a pass), the loop gets one
+        pass before the next message: a client that keeps its socket full of ``pwd`` delays the
+        others by a few inline answers, not by a whole buffer of them."""
         self._dispatch(body)
         if self._inline_in_a_row >= inline.IN_A_ROW:
             self._inline_in_a_row = 0

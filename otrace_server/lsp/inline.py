@@ -62,8 +62,9 @@ BUDGET = 0.002
 DEMOTE_SECONDS = 30.0
 #: ``otrace/holds`` is answered inline while at most this many holds wait
 MAX_INLINE_HOLDS = 200
-#: inline answers to one client in a row (its requests already read) before the control loop
-#: gets a pass for the other clients and events (``LspClient.handle_body``)
+#: inline answers to one client in a row (its requests already read, in one callback of the
+#: control loop) before the loop gets a pass for the other clients and events
+#: (``LspClient.handle_body``); a client waiting for each answer never reaches it
 IN_A_ROW = 16
 #: the methods that use the client's shell session (under ``LspClient.session_lock``)
 SESSION_METHODS = frozenset({"otrace/command", "otrace/complete"})

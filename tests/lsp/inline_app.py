@@ -14,6 +14,8 @@ Shell commands it registers (the test hook: which thread answered):
     hop          bounded: what runs it: ``callback`` (a plain callback of the control loop, e.g. the
                  connection's data_received), ``task`` (a coroutine) or ``thread`` (no loop)
     hop_w        the same, not bounded (always a worker: ``thread``)
+    passes       bounded: how many times a client's inline answers gave the control loop a pass
+                 (``Client.next_pass``, counted here) in this process
 """
 
 import asyncio
@@ -27,6 +29,7 @@ import tornado.web
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from otrace_server.control.client import Client  # noqa: E402
 from otrace_server.shell.registry import command  # noqa: E402
 
 
@@ -67,6 +70,18 @@ def _hop(session, call):
         return "thread"
 
 
+_passes = [0]
+_next_pass = Client.next_pass
+
+
+def _counted_next_pass():
+    _passes[0] += 1
+    return _next_pass()
+
+
+Client.next_pass = staticmethod(_counted_next_pass)
+command("passes", "passes                    # (test) passes given by inline answers",
+        bounded=True)(lambda session, call: str(_passes[0]))
 command("hop", "hop                       # (test) a callback, a task or a thread runs it", bounded=True)(_hop)
 command("hop_w", "hop_w                     # (test) the same, never bounded")(_hop)
 

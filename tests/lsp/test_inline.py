@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from otrace_server.lsp import inline
 from tests.lsp.conftest import HERE, AppProcess, _sample_ready, fetch_async
 
 CONTROL = "otrace-control"
@@ -127,6 +128,22 @@ def test_a_client_flooding_inline_requests_does_not_keep_the_others_waiting(app)
     assert served < 500, f"{served - 1} of the flood's requests were answered first"
     last = int(answer(flood, ids[-1])["output"]) - start
     assert last == 3001                 # every one of them answered, one tick each
+
+
+def test_a_client_waiting_for_each_answer_is_never_given_an_extra_pass(app):
+    """``inline.IN_A_ROW`` counts the inline answers of one callback: an editor sending one request
+    at a time never makes the control loop run a pass of its own after an answer (each pass gives
+    the GIL up, and a busy app may keep it a switch interval: the editor's next request would wait
+    for it); requests read together still give the loop its pass every ``IN_A_ROW``."""
+    client = app.client()
+    before = int(run(client, "passes")["output"])
+    for _ in range(3 * inline.IN_A_ROW):
+        assert run(client, "pwd")["output"] == "/osh/globals"
+    assert int(run(client, "passes")["output"]) == before
+    ids = [next(_ids) for _ in range(3 * inline.IN_A_ROW)]
+    client.send_raw(frames(*((i, "otrace/command", {"line": "pwd"}) for i in ids)))
+    assert [answer(client, i)["output"] for i in ids] == ["/osh/globals"] * len(ids)
+    assert int(run(client, "passes")["output"]) > before
 
 
 def test_a_bounded_command_over_the_budget_goes_to_the_workers(app):
