@@ -33,7 +33,7 @@ from otrace_server.control import discovery
 from otrace_server.control.audit import AuditLog
 from otrace_server.control.endpoint import ServerHandle, Endpoint
 from otrace_server.control.endpoint import start_server as start_endpoint_server
-from otrace_server.control.framing import frame
+from otrace_server.control.framing import encode, frame
 from otrace_server.control.throttle import context_line
 from otrace_server.core.context import TraceContext
 from otrace_server.core.events import Event
@@ -262,6 +262,9 @@ def trace_event(ctx: TraceContext, position: tuple[str, int], more: int = 0) -> 
     in the source: ``LspServer.locate_context``), ``more``: how many others the throttle held back;
     the bytes ``framing.encode`` makes of it."""
     file, line = position
+    if type(file) is not str or type(line) is not int:   # (e.g. no line known: null, as json writes it)
+        return encode({"jsonrpc": "2.0", "method": "otrace/traceEvent", "params": {
+            "traceId": ctx.id, "kind": ctx.ctype, "file": file, "line": line, "message": context_line(ctx, more)}})
     return frame((_TRACE_EVENT % (encode_basestring_ascii(ctx.id), encode_basestring_ascii(ctx.ctype),
                                   encode_basestring_ascii(file), line,
                                   encode_basestring_ascii(context_line(ctx, more)))).encode())

@@ -229,7 +229,7 @@ def test_at_100_calls_a_second_an_editor_is_told_the_first_at_once_50_one_by_one
 def test_a_trace_event_is_the_bytes_framing_encode_makes_of_its_notification():
     ctx = types.SimpleNamespace(id='f\u00e9:tr-call:12-00-00.3 "x"', ctype="exceptions", exc_type="KeyError",
                                 exc_message="\x1b[2J\n\u202e\U0001f600 \\ '")
-    for position, more in ((('/tmp/a "b"/\u00e9\u2028.py', 12), 0), (("", 0), 1234)):
+    for position, more in ((('/tmp/a "b"/\u00e9\u2028.py', 12), 0), (("", 0), 1234), (("/x.py", None), 0)):
         params = {"traceId": ctx.id, "kind": ctx.ctype, "file": position[0], "line": position[1],
                   "message": context_line(ctx, more)}
         assert trace_event(ctx, position, more) == encode({"jsonrpc": "2.0", "method": "otrace/traceEvent",
