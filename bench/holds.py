@@ -27,9 +27,10 @@ Cases (goal keys in brackets; each goal's note gives the noise band of its round
              in ``otrace/holds`` pages of PAGE (p50 round trip of a page) [holds.page_10000_p50_ms
              < 5]; then all are resumed, vs 10,000 bare Futures [holds.resume_editor_10000_ratio <= 1.2]
   contexts   a function of the app recorded on every call (``trace -c call``) at 100 calls/s on the
-             app loop: the CPU of the app loop's thread and the control thread per call untraced,
-             recorded, and recorded with an editor connected; what a recorded context costs (over
-             untraced) with an editor vs without [holds.context_editor_ratio <= 2]
+             app loop, its calls alternating with an untraced twin's: untraced, recorded, and
+             recorded with an editor connected; what a recorded context costs (the loop thread's
+             CPU of a call over its twin's, plus the control thread's per call over the untraced
+             case's) with an editor vs without [holds.context_editor_ratio <= 2]
   memory     otrace's own memory per hold: what N held requests allocate and keep alive minus what
              N requests parked on a bare asyncio Future do (same app, same client; tracemalloc is
              started just before each case, so frees of earlier rounds' objects do not count; 4
@@ -559,14 +560,15 @@ class _Bench:
     # ---- a recorded context with and without an editor -------------------------------------
     def contexts(self) -> list[Goal]:
         """A function of the app recorded on every call (``trace -c call``) at CONTEXT_RATE calls/s
-        on the app loop: the CPU of the app loop's and the control thread per call, untraced,
-        recorded, and recorded with an editor connected; what a recorded context costs (over
-        untraced) with an editor vs without. Thread CPU, not the process's: the differences are
-        tens of microseconds, which the rest of the process (and of a Tornado request) drowns."""
+        on the app loop, its calls alternating with an untraced twin's (``_paced_calls``):
+        untraced, recorded, and recorded with an editor connected. What a recorded context costs:
+        the loop thread's CPU of a call over its twin's, plus the control thread's CPU per call
+        over the untraced case's (its own idle work); with an editor vs without. Thread CPU, not
+        the process's: the differences are microseconds, which the rest of the process drowns."""
         app = self.start({"recorded": _recorded}, **dict(self.otrace_kw, lsp=True))
         editor = Client()
-        cpu: dict[str, list[float]] = collections.defaultdict(list)
-        control: dict[str, list[float]] = collections.defaultdict(list)   # of which the control thread's
+        loop_us: dict[str, list[float]] = collections.defaultdict(list)   # recorded call over its twin's
+        control: dict[str, list[float]] = collections.defaultdict(list)   # the control thread per call
         calls = 70 if self.quick else 300
         order = ["untraced", "traced", "editor"]
         for r in range(2 if self.quick else 4):
@@ -579,7 +581,7 @@ class _Bench:
                     assert editor.ask(cmd="editor", port=app.lsp_port, token=app.token)["ok"]
                 time.sleep(0.2)
                 app_s, control_s = _paced_calls(app, self.server.loop, calls)
-                cpu[case].append((app_s + control_s) * 1e6)
+                loop_us[case].append(app_s * 1e6)
                 control[case].append(control_s * 1e6)
                 if case == "editor":
                     editor.ask(cmd="editor_close")
@@ -587,21 +589,24 @@ class _Bench:
         app.engine.tracer.untrace_all()
         editor.close()
         app.stop()
-        med = {case: statistics.median(values) for case, values in cpu.items()}
-        cost = {case: med[case] - med["untraced"] for case in ("traced", "editor")}
-        # the no-editor cost is a few us, within the rounds' noise (it reads 0 or below in some):
-        # ratios are taken over at least FLOOR_US so that a round's band stays a number one can read
-        ratios = [(e - u) / max(t - u, FLOOR_US) for u, t, e in zip(cpu["untraced"], cpu["traced"], cpu["editor"])]
-        print(f"a call recorded at {CONTEXT_RATE}/s (trace -c call), CPU of the app loop + control thread per call: "
-              f"untraced {med['untraced']:.1f} us, recorded {med['traced']:.1f} us (+{cost['traced']:.1f}), "
-              f"recorded with an editor connected {med['editor']:.1f} us (+{cost['editor']:.1f}); rounds: "
-              + "; ".join(f"{case} {', '.join(f'{v:.0f}' for v in values)}" for case, values in cpu.items())
-              + "; of which the control thread's (median): "
-              + ", ".join(f"{case} {statistics.median(values):.1f} us" for case, values in control.items()))
-        return [Goal("holds.context_editor_ratio", f"CPU of a context recorded at {CONTEXT_RATE} calls/s (app loop + "
-                     "control thread, over untraced), an editor connected vs none", cost["editor"] / max(cost["traced"], FLOOR_US),
-                     "<=", 2, note=f"{_band(ratios)}; per call: untraced {med['untraced']:.1f} us, recorded "
-                                   f"+{cost['traced']:.1f} us, with an editor +{cost['editor']:.1f} us")]
+        med = statistics.median
+        # per round: what a context costs over untraced (its loop part, and the control thread's over
+        # the same round's untraced); ratios over at least FLOOR_US, so a round's band stays readable
+        cost = {case: [lp + c - cu for lp, c, cu in zip(loop_us[case], control[case], control["untraced"])]
+                for case in ("traced", "editor")}
+        ratios = [e / max(t, FLOOR_US) for t, e in zip(cost["traced"], cost["editor"])]
+        print(f"a call recorded at {CONTEXT_RATE}/s (trace -c call), beside an untraced twin: the loop thread's CPU "
+              f"of a call over its twin's (median): untraced {med(loop_us['untraced']):+.1f} us, recorded "
+              f"{med(loop_us['traced']):+.1f} us, with an editor {med(loop_us['editor']):+.1f} us; the control "
+              f"thread's per call: untraced {med(control['untraced']):.1f} us, recorded {med(control['traced']):.1f} us, "
+              f"with an editor {med(control['editor']):.1f} us; a context's cost per round: recorded "
+              + ", ".join(f"{v:.1f}" for v in cost["traced"]) + "; with an editor "
+              + ", ".join(f"{v:.1f}" for v in cost["editor"]) + " us")
+        return [Goal("holds.context_editor_ratio", f"CPU of a context recorded at {CONTEXT_RATE} calls/s (app loop over an "
+                     "untraced twin + control thread over untraced), an editor connected vs none",
+                     med(cost["editor"]) / max(med(cost["traced"]), FLOOR_US), "<=", 2,
+                     note=f"{_band(ratios)}; per call: recorded +{med(cost['traced']):.1f} us, "
+                          f"with an editor +{med(cost['editor']):.1f} us")]
 
     # ---- memory ----------------------------------------------------------------------------
     def memory(self) -> list[Goal]:
@@ -670,30 +675,38 @@ def _recorded(x: int) -> int:
     return x + 1
 
 
+def _twin(x: int) -> int:
+    """``_recorded``'s twin, never traced: its calls alternate with ``_recorded``'s."""
+    return x + 1
+
+
 def _paced_calls(app, loop: asyncio.AbstractEventLoop, n: int) -> tuple[float, float]:
-    """Call the app's ``recorded`` (as traced now) n times at CONTEXT_RATE a second on ``loop``; the
-    CPU seconds per call of the loop's thread and of the control thread in that time (the control
-    thread's events of the last calls handled)."""
-    done, marks = threading.Event(), {}
+    """Call the app's ``recorded`` (as traced now) n times at CONTEXT_RATE a second on ``loop``,
+    each call followed half a period later by one of its untraced twin; returns, in seconds per
+    call of ``recorded``: the loop thread's CPU of a ``recorded`` call minus a twin's (each timed
+    on its own, so the two are taken in the same moments, whatever the machine does meanwhile:
+    a call costs ~100 us of waking up, which moves by more than a recording costs), and the
+    control thread's CPU in that time (the throttle's last delivery and summary included)."""
+    done = threading.Event()
+    spent = {True: 0.0, False: 0.0}              # recorded / twin: the loop thread's CPU in the calls
+    recorded = app.shell.globals["recorded"]
 
     def step(i: int, start: float) -> None:
-        app.shell.globals["recorded"](i)
-        if i + 1 < n:
-            loop.call_at(start + (i + 1) / CONTEXT_RATE, step, i + 1, start)
+        mine = i % 2 == 0
+        c0 = time.thread_time()
+        (recorded if mine else _twin)(i)
+        spent[mine] += time.thread_time() - c0
+        if i + 1 < 2 * n:
+            loop.call_at(start + (i + 1) / (2 * CONTEXT_RATE), step, i + 1, start)
         else:
-            marks["end"] = time.thread_time()
             done.set()
 
-    def begin() -> None:
-        marks["begin"] = time.thread_time()
-        step(0, loop.time())
-
     control0 = app.runtime.run_in_control(time.thread_time).result(10)
-    loop.call_soon_threadsafe(begin)
+    loop.call_soon_threadsafe(lambda: step(0, loop.time()))
     done.wait(60)
-    time.sleep(0.3)                              # a throttle flush due after the last call runs
+    time.sleep(1.1)                              # the throttle's last delivery and window summary
     control = app.runtime.run_in_control(time.thread_time).result(10) - control0
-    return (marks["end"] - marks["begin"]) / n, control / n
+    return (spent[True] - spent[False]) / n, control / n
 
 
 def _last_ratio(key: str, text: str, resumes: dict, case: bool | str, limit: float) -> Goal:
