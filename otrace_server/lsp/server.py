@@ -256,7 +256,6 @@ class LspServer(Endpoint):
         self._poll = self.loop.call_later(_DIAGNOSTICS_POLL, self._poll_diagnostics)
 
 
-
 def trace_event(ctx: TraceContext, position: tuple[str, int], more: int = 0) -> bytes:
     """The framed ``otrace/traceEvent`` notification of ``ctx`` at ``position`` (its (file, line)
     in the source: ``LspServer.locate_context``), ``more``: how many others the throttle held back;
