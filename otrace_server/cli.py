@@ -223,7 +223,9 @@ class _ServerBatch:
     listening socket; a long asyncio job listens on nothing: its batch waits for it to return) and
     still does SERVE_SETTLE seconds later, the batch runs, on this class's thread, over the running
     App (the script's own when it started one), and the script is then stopped as Ctrl-C would
-    (SIGINT). A script that neither returns nor runs a loop (e.g. a threaded server) gets one
+    (SIGINT; when this process started with SIGINT ignored, as a job a shell without job control
+    started in the background inherits it, and no Ctrl-C can reach, Python's own handler is put
+    back first: else the script would never see it and the batch would never end). A script that neither returns nor runs a loop (e.g. a threaded server) gets one
     notice line once it has been BATCH_NOTICE_AFTER seconds neither in a loop nor returned (counted
     again from the end of a loop it ran: a job returning just after its loop gets none).
     ``status`` is the batch's exit status once it ran, else None."""
@@ -234,6 +236,8 @@ class _ServerBatch:
         self._serving_watch = watch
         self._returned = threading.Event()
         self._lock = threading.Lock()
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)   # (see the class doc)
         self._thread = threading.Thread(target=self._watch, name="otrace-batch", daemon=True)
         self._thread.start()
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The tests stop the programs they start as a user's Ctrl-C does (SIGINT). A suite started as a
+# background job of a shell without job control has SIGINT ignored, which every program it starts
+# would inherit (Python then leaves Ctrl-C ignored, and asyncio.run installs no handler): give
+# this process Python's own handler back, so that its children start with SIGINT's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

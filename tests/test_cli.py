@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,20 @@ def test_batch_runs_over_a_tornado_app_written_as_tornados_docs_do_then_stops_it
     proc = otrace("--batch", "cmds.osh", "app.py", cwd=tmp_path, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[:2] == ["globals> pr listening", "True"]   # it ran over the running app
+    assert proc.stderr.splitlines() == ["otrace: --batch cmds.osh done; stopping app.py as Ctrl-C would"]
+
+
+def test_batch_stops_a_tornado_app_started_with_sigint_ignored(tmp_path):
+    """Started as a background job of a shell without job control (SIGINT ignored, inherited), the
+    batch still stops the app as Ctrl-C would, instead of waiting for ever."""
+    (tmp_path / "app.py").write_text(TORNADO_MAIN)
+    (tmp_path / "cmds.osh").write_text("pr listening\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CI="1")
+    proc = subprocess.run([sys.executable, "-m", "otrace_server.cli", "--batch", "cmds.osh", "app.py"], cwd=tmp_path,
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[:2] == ["globals> pr listening", "True"]
     assert proc.stderr.splitlines() == ["otrace: --batch cmds.osh done; stopping app.py as Ctrl-C would"]
 
 
