@@ -225,9 +225,10 @@ class _ServerBatch:
     App (the script's own when it started one), and the script is then stopped as Ctrl-C would
     (SIGINT; when this process started with SIGINT ignored, as a job a shell without job control
     started in the background inherits it, and no Ctrl-C can reach, Python's own handler is put
-    back first: else the script would never see it and the batch would never end). A script that neither returns nor runs a loop (e.g. a threaded server) gets one
-    notice line once it has been BATCH_NOTICE_AFTER seconds neither in a loop nor returned (counted
-    again from the end of a loop it ran: a job returning just after its loop gets none).
+    back first: else the script would never see it and the batch would never end). A script
+    that neither returns nor runs a loop (e.g. a threaded server) gets one notice line once it
+    has been BATCH_NOTICE_AFTER seconds neither in a loop nor returned (counted again from the
+    end of a loop it ran: a job returning just after its loop gets none).
     ``status`` is the batch's exit status once it ran, else None."""
 
     def __init__(self, opts, lines: list[str], app, run_script, watch):
@@ -236,8 +237,9 @@ class _ServerBatch:
         self._serving_watch = watch
         self._returned = threading.Event()
         self._lock = threading.Lock()
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.default_int_handler)   # (see the class doc)
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:   # (see the class doc)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self._thread = threading.Thread(target=self._watch, name="otrace-batch", daemon=True)
         self._thread.start()
 

@@ -161,8 +161,8 @@ def _release_soon(loop: asyncio.AbstractEventLoop, release: Callable[[], None]) 
     1,000 holds schedules one, not 1,000 loop callbacks and context copies)."""
     pending = _RELEASES.get(loop)
     if pending is None:
+        loop.call_soon(_release_all, loop)   # (first: a loop that refuses it keeps no entry here)
         _RELEASES[loop] = [release]
-        loop.call_soon(_release_all, loop)
     else:
         pending.append(release)
 
