@@ -800,7 +800,7 @@ def _resume_round(app, server, holder: Client, case: str, keep_alive: bool, n: i
     ``resume()`` call itself took), ``control`` (the control thread's CPU, up to when the events
     of the release are handled), ``gc`` (garbage collector pauses in that window; ``full``: how
     many were full collections) and ``client_cpu`` (CPU of the client process in that window: it
-    reads the responses on the same 2 cores).
+    reads the responses, on a core of its own: ``_client_apart``).
 
     Both cases start from a collected heap (``gc.collect()`` before the release), so a full
     collection owed to earlier rounds does not land at random in one case's window, and the
@@ -879,7 +879,7 @@ def _print_resume(resumes: dict[tuple[str, bool | str], list[dict]]) -> None:
         print(f"  gc pauses in the window: otrace {every('otrace', 'gc')} ms "
               f"({sum(r['full'] for r in resumes['otrace', keep_alive])} full), bare {every('bare', 'gc')} ms "
               f"({sum(r['full'] for r in resumes['bare', keep_alive])} full)")
-        print(f"  client process CPU in the window (same 2 cores): otrace {m('otrace', 'client_cpu'):.0f} ms, "
+        print(f"  client process CPU in the window (on a core of its own): otrace {m('otrace', 'client_cpu'):.0f} ms, "
               f"bare {m('bare', 'client_cpu'):.0f} ms")
 
 
