@@ -98,6 +98,7 @@ def test_attaches_through_discovery_to_the_process_of_the_workspace(env):
     bench = env["bench"]
     status = bench.page.locator(".statusbar-item", has_text="otrace")
     wait_for(lambda: "otrace: attached" in status.inner_text(), 20, "the status bar to say attached")
+    wait_for(lambda: bench.state().get("connections"), 10, "the extension to record the connection")
     conns = bench.state()["connections"]
     assert [c["key"] for c in conns] == [f"pid:{env['torna'].proc.pid}"]   # the chat demo runs elsewhere
     assert conns[0]["state"] == "connected"
@@ -313,7 +314,7 @@ def test_browsers_panel_evaluates_javascript_in_the_chat_page(env):
 
         bench.command("otrace: Attach to Process...", pick="chat_websock.py")
         wait_for(lambda: len(bench.state().get("connections", [])) == 2
-                 and all(c["state"] == "connected" for c in bench.state()["connections"]), 15, "both processes attached")
+                 and all(c["state"] == "connected" for c in bench.state().get("connections", [])), 15, "both processes attached")
         open_console(bench, pick="chat_websock.py")
         assert "shell of chat_websock.py" in terminal_text(bench)
         page.keyboard.type("exec x = 1")                 # refused in safe mode: the console says where to allow it

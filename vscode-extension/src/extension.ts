@@ -39,7 +39,9 @@ function writeMarker(conns: Connections): void {
         liveHolds: c.liveHolds.map((p) => p.name),
     }));
     try {
-        fs.writeFileSync(file, JSON.stringify({ activated: true, connections: state }));
+        // written aside and renamed over: a test reading it never sees a half-written file
+        fs.writeFileSync(`${file}.tmp`, JSON.stringify({ activated: true, connections: state }));
+        fs.renameSync(`${file}.tmp`, file);
     } catch {
         // a test helper only: never fail activation for it
     }
