@@ -1,7 +1,8 @@
 """Resource limits of safe mode: no expression may freeze the application or fill its memory.
 
     check_arithmetic(op, a, b)   integer results over MAX_INT_BITS bits (``**``, ``*``, ``<<``) and
-                                 repetitions (``'a' * n``, ``[0] * n``) over MAX_ITEMS items
+                                 repetitions (``'a' * n``, ``[0] * n``) over MAX_ITEMS items, the
+                                 items of nested containers and strings counted (``[[0] * 1000] * 1000``)
     check_size(n, what)          unpacking (``[*r]``, ``{**m}``) of more than MAX_ITEMS items
     check_format_spec(spec)      a width or precision over MAX_WIDTH (``f'{x:999999999}'``)
     percent_fields(fmt)          the fields of a printf-style format, for ``%`` in safe mode
@@ -16,8 +17,9 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
+from itertools import chain, compress
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.policy import refused
@@ -33,6 +35,9 @@ MAX_ITEMS = 1_000_000
 MAX_WIDTH = 10_000
 
 _REPEATED = (str, bytes, bytearray, list, tuple, deque)
+_TEXTS = frozenset(map(id, (str, bytes, bytearray)))   # what _items counts and opens, by type id
+_OPENED = _TEXTS | frozenset(map(id, (list, tuple, deque, set, frozenset, dict)))
+_END = object()
 
 
 def _refuse(what: str, limit: int) -> OTraceError:
@@ -49,14 +54,63 @@ def _bits(value: Any) -> int | None:
     return None
 
 
+def _elements(container: Any) -> Iterator[Any]:
+    """The elements of an exact list, tuple, deque, set or dict (a dict's keys and values)."""
+    return chain.from_iterable(dict.items(container)) if type(container) is dict else iter(container)
+
+
+def _opened(container: Any) -> Iterator[Any]:
+    """The elements of ``container`` that ``_items`` opens (texts and containers), picked in C
+    (by the id of their type: nothing is hashed or compared)."""
+    kinds = map(_OPENED.__contains__, map(id, map(type, _elements(container))))
+    return compress(_elements(container), kinds)
+
+
+def _items(value: Any, budget: int) -> int | None:
+    """The items of ``value`` (a list, tuple, deque, str, bytes...) as its repr writes them out:
+    its elements, an element that is itself a container (list, tuple, deque, set, dict) or a text
+    counting its own items too, every time it appears (``[[0] * 1000] * 2``: 2,002). None when they
+    are more than ``budget``. Runs no application code (only exact library types are opened) and
+    one step of Python per container or text it holds, at most about ``budget``."""
+    total = len(value)
+    if total > budget:
+        return None
+    if id(type(value)) not in _OPENED or id(type(value)) in _TEXTS:
+        return total
+    walked: dict[int, int] = {id(value): 0}   # id of a container -> its items (0: being walked)
+    stack = [(value, _opened(value), 0)]      # (container, its elements to open, total before it)
+    while stack:
+        container, elements, before = stack[-1]
+        item = next(elements, _END)
+        if item is _END:
+            stack.pop()
+            walked[id(container)] = total - before
+            continue
+        if id(type(item)) in _TEXTS:
+            total += len(item)
+        elif (known := walked.get(id(item))) is not None:
+            total += known
+        else:
+            walked[id(item)] = 0
+            stack.append((item, _opened(item), total))
+            total += 2 * len(item) if type(item) is dict else len(item)
+        if total > budget:
+            return None
+    return total
+
+
 def check_arithmetic(op: str, a: Any, b: Any) -> None:
     """OTraceError when ``a op b`` would build an integer over MAX_INT_BITS bits or a repetition
-    over MAX_ITEMS items. ``a`` and ``b`` are library types (already guarded)."""
+    over MAX_ITEMS items (nested items counted: ``_items``). ``a`` and ``b`` are library types
+    (already guarded)."""
     if op == "*":
         for seq, times in ((a, b), (b, a)):
-            if issubclass(type(seq), _REPEATED) and type(times) in (int, bool) and times > 1 \
-                    and len(seq) * times > MAX_ITEMS:
-                raise _refuse(f"a repetition of {len(seq) * times:,} items", MAX_ITEMS)
+            if issubclass(type(seq), _REPEATED) and type(times) in (int, bool) and times > 1:
+                if len(seq) * times > MAX_ITEMS:
+                    raise _refuse(f"a repetition of {len(seq) * times:,} items", MAX_ITEMS)
+                if _items(seq, MAX_ITEMS // times) is None:
+                    raise _refuse(f"a repetition of {len(seq) * times:,} items holding more than "
+                                  f"{MAX_ITEMS:,} items", MAX_ITEMS)
         bits_a, bits_b = _bits(a), _bits(b)
         if bits_a is not None and bits_b is not None and bits_a + bits_b > MAX_INT_BITS:
             raise _refuse(f"a product of about {bits_a + bits_b:,} bits", MAX_INT_BITS)

@@ -274,6 +274,9 @@ def test_the_result_is_shown_without_its_applications_repr(session, hostile):
     ("[*huge]", "1,000,000"), ("2.5 in huge", "1,000,000"), ("f'{1:999999999}'", "10,000"),
     ("f'{2.5:.{10 ** 8}f}'", "10,000"), ("'%999999999d' % 1", "10,000"), ("'%*d' % (10 ** 9, 1)", "10,000"),
     ("'%.*f' % (10 ** 9, 1.5)", "10,000"),
+    # each repetition small, their product not: the repr would freeze the app for minutes
+    ("[[[0] * 100] * 100] * 1000", "1,000,000"), ("[['ab' * 1000] * 1000] * 2", "1,000,000"),
+    ("[{1: [0] * 1000}] * 2000", "1,000,000"), ("3000 * ({(1, 2, 3)}, [(0,) * 1000])", "1,000,000"),
 ])
 def test_safe_mode_resource_limits(session, hostile, expr, limit):
     import time
@@ -289,6 +292,7 @@ def test_below_the_limits_and_with_safe_mode_off_everything_works(session, hosti
     assert session.execute("2 ** 100").output == str(2 ** 100)
     assert session.execute("'-' * 5 + f'{3:>4}' + '%5.1f' % 2.25").output == "'-----   3  2.2'"
     assert session.execute("5 in huge").output == "True"          # an int: range answers at once
+    assert session.execute("[[0] * 2, 'ab'] * 2").output == "[[0, 0], 'ab', [0, 0], 'ab']"
     session.execute("set safe_mode False")
     assert session.execute("len('a' * 2_000_000)").output == "2000000"
 
