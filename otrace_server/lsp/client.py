@@ -10,7 +10,9 @@ body may be at most ``control.framing.MAX_LOGIN_MESSAGE`` bytes. Framing rules a
 a valid ``Content-Length`` (non-JSON framing garbage) closes the connection; a body larger than
 ``MAX_MESSAGE`` is skipped and answered with a JSON-RPC error (-32600); a body that is not JSON (or
 nested too deeply to parse) gets -32700; a body that is not a JSON-RPC message (or whose ``id`` is
-not a string, an integer or null) gets -32600. ``shutdown``/``exit`` close only this connection.
+not a string, an integer or null) gets -32600; so does a request after ``shutdown`` (LSP's rule);
+a ``$/cancelRequest`` without a request's id is dropped. ``shutdown``/``exit`` close only this
+connection.
 
 Requests that ``lsp.inline``'s rule allows (bounded, reading only otrace's own state: ``pwd``,
 ``otrace/holds``...) are answered on the control loop before pygls sees them, in the callback that
@@ -23,7 +25,8 @@ request of the client still pending (``pwd`` after ``cd``, ``otrace/holds`` afte
 pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
 decorator, ``_converter``, ``_serialize_message``, ``_request_futures`` (the task of a request
-it dispatched) and ``_shutdown`` (after ``shutdown`` it answers no request); ``set_writer``.
+it dispatched) and ``_shutdown`` (after ``shutdown`` it answers no request: we answer them, with
+an error); ``set_writer``.
 
 Thread-safety: everything here runs on the control loop, except ``call`` (worker threads, or the
 control loop for an inline answer: it makes this client the audit actor,
@@ -276,6 +279,8 @@ class LspClient(Client):
         login = not self.authenticated
         if login and not self._login(data):
             return
+        if not login and self._refused_after_login(data):
+            return
         if not login and self._answer_inline(data):
             return
         try:
@@ -292,6 +297,23 @@ class LspClient(Client):
             if task is not None and not task.done():   # done: answered, failed or cancelled (even unstarted)
                 self._pending += 1
                 task.add_done_callback(self._answered)
+
+    def _refused_after_login(self, data: dict) -> bool:
+        """Whether ``data`` is a message pygls must not see, answered here: a request after
+        ``shutdown`` (-32600, as LSP asks: pygls would leave it unanswered, its client waiting
+        forever), or a ``$/cancelRequest`` whose id is not a request's (a string or an integer:
+        pygls would fail on it; dropped, being a notification)."""
+        method, msg_id = data.get("method"), data.get("id")
+        if self.lsp._shutdown and method is not None and msg_id is not None and method != "exit":
+            self.send_error(msg_id, -32600, "invalid request after shutdown: only exit is accepted")
+            return True
+        if method == "$/cancelRequest":
+            params = data.get("params")
+            cancelled = params.get("id") if isinstance(params, dict) else None
+            if not isinstance(cancelled, (str, int)) or isinstance(cancelled, bool):
+                log.debug("otrace lsp: %s sent $/cancelRequest without a request id", self.client_name)
+                return True
+        return False
 
     def _answered(self, _task: Any) -> None:
         self._pending -= 1

@@ -235,6 +235,25 @@ def test_lsp_bad_input_after_initialize_is_answered_and_the_connection_stays(app
     c.close()
 
 
+def test_lsp_cancel_without_a_request_id_and_requests_after_shutdown(app, held):
+    """A ``$/cancelRequest`` whose id is no request's is dropped (it broke pygls: a traceback in the
+    app's output and the connection closed); a request after ``shutdown`` gets -32600 (it was never
+    answered: its client waited forever)."""
+    c = app.client()
+    for bad in ({"x": [1]}, [1], None, True, 1.5):
+        c.notify("$/cancelRequest", {"id": bad})
+    c.notify("$/cancelRequest", [1])
+    c.notify("$/cancelRequest", {"id": 424242})   # a request id, of no request: ignored
+    assert c.request("otrace/command", {"line": "pwd"})["cwd"] == "/osh/globals"
+    assert c.request("shutdown") is None
+    for method, params in (("otrace/command", {"line": "pwd"}), ("otrace/holds", {}), ("shutdown", None)):
+        response = c.request_raw(method, params)
+        assert response["error"] == {"code": -32600, "message": "invalid request after shutdown: only exit is accepted"}
+    c.notify("exit")
+    assert c.wait_closed()
+    assert "Traceback" not in app.output(held.mark)
+
+
 def test_clients_that_do_not_authenticate_in_time_are_closed(app, held):
     lsp_idle = socket.create_connection(("127.0.0.1", app.lsp), timeout=AUTH_TIMEOUT + 5)
     dap_idle = socket.create_connection(("127.0.0.1", app.dap), timeout=AUTH_TIMEOUT + 5)
