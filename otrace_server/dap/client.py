@@ -53,6 +53,7 @@ from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.objects import exception_text
 from otrace_server.core.policy import refused, require_unsafe
+from otrace_server import placement
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate, execute
 from otrace_server.shell.safety import repr_without_app_code
@@ -402,6 +403,8 @@ class DapClient(Client):
         path = source.get("path") if isinstance(source, dict) else None
         if not isinstance(path, str) or not path:
             raise RequestError("setBreakpoints: source.path is required")
+        if (why := placement.path_error(path)) is not None:
+            raise RequestError(f"setBreakpoints: source.path {why}")
         specs = args.get("breakpoints")
         if specs is None:
             lines = args.get("lines") or []

@@ -48,10 +48,15 @@ _DEF_LINE = re.compile(r"\s*(async\s+)?def\s")
 
 
 def _path(uri: str) -> str:
+    """The file path of a ``file:`` URI; JsonRpcInvalidParams for another scheme or a path that
+    can name no file (``placement.path_error``)."""
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         raise JsonRpcInvalidParams(message=f"only file: documents are supported, got {uri!r}")
-    return unquote(parsed.path)
+    path = unquote(parsed.path)
+    if (why := placement.path_error(path)) is not None:
+        raise JsonRpcInvalidParams(message=f"not a file: the path of {uri!r} {why}")
+    return path
 
 
 def _uri(path: str) -> str:
@@ -258,8 +263,11 @@ def _open_documents(conn) -> dict[str, tuple[str, Any]]:
     ``+`` or ``%2B``), not to one otrace spelt."""
     out = {}
     for doc in list(conn.ls.workspace.text_documents.values()):
-        if urlparse(doc.uri).scheme == "file":
-            out[os.path.realpath(_path(doc.uri))] = (doc.uri, doc)
+        try:
+            path = _path(doc.uri)
+        except JsonRpcInvalidParams:   # not a file: document, or a path no file can have
+            continue
+        out[os.path.realpath(path)] = (doc.uri, doc)
     return out
 
 

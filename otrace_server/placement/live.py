@@ -15,10 +15,23 @@ from typing import Any
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["CHANGED", "same_file", "module_for_file", "live_function", "code_matches", "line_matches"]
+__all__ = ["CHANGED", "path_error", "same_file", "module_for_file", "live_function", "code_matches", "line_matches"]
 
 #: what the editor features say when the document no longer matches the running code
 CHANGED = "file changed since the code was loaded"
+
+
+def path_error(path: str) -> str | None:
+    """Why ``path`` (an editor's) can name no file, or None: it has a NUL character, or one the
+    file system's encoding cannot write (a lone surrogate). ``os.path`` and ``open`` fail on such a
+    path with ValueError or UnicodeEncodeError; callers refuse it first with this reason."""
+    try:
+        encoded = os.fsencode(path)
+    except UnicodeEncodeError as exc:
+        return f"has a character no file name can have ({path[exc.start:exc.end]!r} at {exc.start})"
+    if b"\0" in encoded:
+        return "has a NUL character"
+    return None
 
 
 def same_file(a: str, b: str) -> bool:

@@ -398,6 +398,8 @@ def test_dap_bad_requests_get_clear_errors_and_a_disconnect_leaves_holds_held(ap
     fails("terminate", {}, "never terminates")
     fails("bogus", {}, "unsupported request")
     fails("setBreakpoints", {"source": {"path": 5}}, "source.path is required")
+    for path in ("/tmp/a\0b.py", "/tmp/a\ud800b.py"):   # were os.path's errors, logged with their traceback
+        fails("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 1}]}, "source.path has a ")
     fails("setBreakpoints", {"source": {"path": str(ROOT / "demos" / "torna_trace.py")}, "lines": "abc"},
           "'lines' must be a list")
     fails("setExceptionBreakpoints", {"filters": "traced"}, "must be a list")

@@ -278,6 +278,27 @@ def test_diagnostics_use_the_clients_uri_and_return_to_their_line_on_close(app):
     c.request("otrace/command", {"line": f"del {d['code']}"})
 
 
+@pytest.mark.parametrize("bad", ["file:///tmp/a%00b.py", "file:///tmp/a\ud800b.py"])
+def test_a_document_whose_path_names_no_file_gets_an_error_and_spoils_no_other(app, bad):
+    """A NUL or a lone surrogate in a document's path: os.path raised on it, so its features
+    answered -32603 with a traceback, and while it was open no diagnostics reached the client."""
+    c = app.client()
+    open_doc(c, bad)
+    open_doc(c, uri_of(app))
+    for method, extra in (("textDocument/codeLens", {}), ("textDocument/codeAction", {
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": []}})):
+        error = c.request_raw(method, {"textDocument": {"uri": bad}, **extra})["error"]
+        assert error["code"] == -32602 and error["message"].startswith(f"not a file: the path of {bad!r} has a ")
+    error = c.request_raw("workspace/executeCommand", {"command": "otrace.holdHere", "arguments": [bad, 0]})["error"]
+    assert error["code"] == -32602 and "not a file" in error["message"]
+    assert urllib.request.urlopen(f"http://127.0.0.1:{app.http}/raise?v=1", timeout=5).read() == b"error"
+    diag = c.wait_notification("textDocument/publishDiagnostics", lambda p: p["diagnostics"], timeout=5)
+    assert diag["uri"] == uri_of(app)
+    assert not [n for n in c.notifications if n["method"] == "window/showMessage"]   # "Error in server: ..."
+    c.request("otrace/command", {"line": f"del {diag['diagnostics'][0]['code']}"})
+
+
 def test_an_exception_in_edited_code_is_a_diagnostic_in_its_file(app):
     c = app.client()
     uri = uri_of(app)
