@@ -42,7 +42,7 @@ from otrace_server.core.engine import get_engine
 from otrace_server.core.errors import OTraceError
 from otrace_server.runtime import Runtime
 from otrace_server.autoreload import watch
-from otrace_server.shutdown import guard
+from otrace_server.shutdown import ANSWER_GRACE, guard
 
 if TYPE_CHECKING:
     from otrace_server.web.registry import WebRegistry
@@ -295,7 +295,8 @@ def start(globals_dict: dict, locals_dict: dict | None = None, *, app_loop: Any 
         _current = app
     try:
         runtime.start()
-        app._undo = [guard(engine, before_default=app.stop), watch(app.stop)]   # signals, autoreload
+        app._undo = [guard(engine, before_default=app.stop),                    # signals, autoreload
+                     watch(app.stop, answering=lambda: len(engine.holds) > 0, grace=ANSWER_GRACE)]
         _install_frameworks(app)
         if web == DEFAULT_WEB:
             _attach_default_web(app)

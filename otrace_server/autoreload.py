@@ -3,7 +3,7 @@ re-executes the process after a source change, otrace is stopped first (the disc
 removed: ``exec`` runs no ``atexit``), and a program run by the ``otrace`` command comes back
 under ``otrace`` with the same options (console, language server, a new discovery file).
 
-    remove = watch(app.stop)          # app.start: stop() runs before the process re-executes
+    remove = watch(app.stop, answering=lambda: len(engine.holds) > 0, grace=0.5)   # app.start
     reexecute_as(argv)                # the otrace command: re-execute as `otrace ARGV`, not `python script`
 
 How: Tornado runs the functions given to ``tornado.autoreload.add_reload_hook`` (public API), in
@@ -16,6 +16,16 @@ with the terminal's settings put back as they were (the console may have been re
 Without a command (a program calling ``start()`` itself) Tornado's own exec runs the program,
 which starts otrace again.
 
+Held requests get their answers first: ``exec`` ends the process at once, and a request held
+when the source changes (the usual moment: one looks at a held request, edits the code, saves)
+would lose its connection unanswered, its hold resumed by ``stop()`` but its handler never run
+again. So when ``answering()`` says that stopping leaves answers to send (holds wait), the reload
+is put off: ``stop()`` runs at once (holds resumed, outcome ``shutdown``) and Tornado's reload
+(hooks, then exec) runs ``grace`` seconds later, from the loop, which meanwhile runs the resumed
+handlers (as ``otrace_server.shutdown`` does at a signal). Tornado offers no public way to put a
+reload off (its hooks run right before the exec): otrace wraps the module's ``_reload``, which
+Tornado 6 calls when a watched file changed; without it a reload is not put off.
+
 The process keeps its pid across ``exec``: its discovery file ``otrace-<pid>.json`` is removed,
 then written again by the new run (new ports and token, same ``argv`` and ``cwd``). Editors
 following a restarted app (same command line and directory) find it there.
@@ -26,6 +36,8 @@ run on the thread of the IOLoop running Tornado's autoreload (the app's).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib.abc
 import logging
 import os
@@ -46,16 +58,22 @@ _command: list[str] | None = None              # argv after sys.executable to re
 _cwd: str | None = None                        # the directory the command started in
 _terminal: Any = None                          # (fd, termios attributes) of stdin when it is a terminal
 _hooked: Any = None                            # tornado.autoreload once our hook is added (once per process)
+_answering: Callable[[], bool] | None = None   # the running App's: do holds wait for answers
+_grace = 0.0                                   # seconds the answers get before the reload
+_put_off = False                               # a reload waits for the answers
 _finder: "_WhenImported | None" = None
 
 
-def watch(stop: Callable[[], None]) -> Callable[[], None]:
+def watch(stop: Callable[[], None], *, answering: Callable[[], bool] | None = None,
+          grace: float = 0.0) -> Callable[[], None]:
     """Run ``stop()`` before Tornado's autoreload re-executes the process (then re-execute under
-    the command of ``reexecute_as``, when given), until the returned function is called. The
-    latest ``watch`` wins. Any thread."""
-    global _stop, _finder
+    the command of ``reexecute_as``, when given), until the returned function is called; when
+    ``answering()`` is true as the reload starts (held requests to answer), ``stop()`` runs then
+    and the reload ``grace`` seconds later (see the module's docstring). The latest ``watch``
+    wins. Any thread; ``answering`` is called on the loop's thread and must be quick."""
+    global _stop, _finder, _answering, _grace
     with _lock:
-        _stop = stop
+        _stop, _answering, _grace = stop, answering, grace
         module = sys.modules.get(TORNADO_AUTORELOAD)
         if module is None and _hooked is None and _finder is None:
             _finder = _WhenImported()
@@ -64,10 +82,10 @@ def watch(stop: Callable[[], None]) -> Callable[[], None]:
         _hook_into(module)
 
     def remove() -> None:
-        global _stop
+        global _stop, _answering
         with _lock:
             if _stop is stop:
-                _stop = None
+                _stop = _answering = None
             _remove_finder()
 
     return remove
@@ -109,18 +127,45 @@ def _hook_into(module) -> None:
         _hooked = module
         _remove_finder()
     module.add_reload_hook(_before_reload)
+    reload = getattr(module, "_reload", None)
+    if callable(reload):
+        module._reload = functools.partial(_reload_once_answered, reload)
+
+
+def _reload_once_answered(reload: Callable[[], None]) -> None:
+    """Tornado's ``_reload`` (on the loop's thread, a watched file changed): at once, unless held
+    requests are to be answered first (see the module's docstring)."""
+    global _put_off
+    if _put_off:                          # put off already: Tornado saw the change again
+        return
+    stop, answering = _stop, _answering
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if stop is None or answering is None or loop is None or not answering():
+        reload()
+        return
+    _put_off = True
+    log.info("otrace: answering the held requests, then reloading in %.1f s", _grace)
+    _stop_otrace(stop)
+    loop.call_later(_grace, reload)
 
 
 def _before_reload() -> None:
     """Tornado's reload hook: stop otrace, then (a command given) re-execute after the other hooks."""
     stop = _stop
     if stop is not None:
-        try:
-            stop()
-        except Exception:
-            log.exception("otrace: stopping before the autoreload failed")
+        _stop_otrace(stop)
     if _command is not None and os.name == "posix":
         _hooked.add_reload_hook(_reexecute)    # runs after the hooks the program added after ours
+
+
+def _stop_otrace(stop: Callable[[], None]) -> None:
+    try:
+        stop()
+    except Exception:
+        log.exception("otrace: stopping before the autoreload failed")
 
 
 def _reexecute() -> None:

@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from otrace_server import autoreload
@@ -118,6 +119,35 @@ async def main():
 if __name__ == "__main__":
     asyncio.run(main())
 '''
+
+
+HOLDING = APP.replace('''    def get(self):
+        self.write''', '''    async def get(self):
+        if self.get_argument("n", "") == "77":
+            asyncio.get_running_loop().call_soon(lambda: print("held", flush=True))
+        await traceassert(self.get_argument("n", "") != "77", label="hold_check", action="hold")
+        self.write''').replace("import tornado.web", "import tornado.web\nfrom otrace_server import traceassert")
+
+
+def test_a_request_held_when_the_source_changes_gets_its_answer_before_the_reload(tmp_path):
+    """The exec ends the process at once: the held request is answered (outcome ``shutdown``, the
+    old code's answer) before it, not dropped with its connection; the new run serves the new code."""
+    script = tmp_path / "app.py"
+    script.write_text(HOLDING.format(version=1))
+    run = tmp_path / "run"
+    with ServedScript(script, otrace=["--no-console", "-s", "trace_active=True"],
+                      env={"XDG_RUNTIME_DIR": str(run)}) as app:
+        pid = app.process.pid
+        first = wait_for(lambda: discovery_of(run, pid), what="the discovery file")
+        answers = []
+        client = threading.Thread(target=lambda: answers.append(http_get(app.url + "/?n=77", timeout=30)))
+        client.start()
+        app.wait_line("held")
+        reloaded(script, run, pid, first, version=2)
+        client.join(30)
+        assert answers == [(200, "version 1")], app.output
+        app.wait_serving()
+        assert http_get(app.url) == (200, "version 2")
 
 
 def test_a_program_starting_otrace_itself_writes_a_fresh_discovery_file_after_the_reload(tmp_path):
