@@ -46,9 +46,10 @@ Recording (contexts go to ``engine.record_later``, or ``engine.record`` when the
 
 Actions: None (record); ``break`` (block the calling thread until resumed, engine.start_break);
 ``hold`` (``async def`` functions only: ``await engine.start_hold`` before the body runs; the
-condition, default ``call``, is evaluated on call); ``tag`` (methods only: when the condition,
-evaluated on return, matches, tag ``self`` with the condition text (default ``tag``) and record a
-``tags`` context).
+condition, default ``call``, is evaluated on call; a pass-through decorator's wrapper of an ``async
+def``, e.g. Tornado's ``@authenticated``, holds in the function it wraps); ``tag`` (methods only: when
+the condition, evaluated on return, matches, tag ``self`` with the condition text (default ``tag``)
+and record a ``tags`` context).
 
 Counts: ``count=N`` (N > 0) records the first N matches, then the trace removes itself (the
 original is back: zero cost); ``count=-N`` skips the first N matches, then records every match.
@@ -85,7 +86,7 @@ from otrace_server.core.context import MISSING, TraceContext, snapshot
 from otrace_server.core.frames import frames_from_traceback
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.quickrecord import call_recorder
-from otrace_server.core.targets import Target, from_object, resolve
+from otrace_server.core.targets import Target, from_object, resolve, untraced
 from otrace_server.core.wrappers import build, flavor_of
 
 __all__ = ["Tracer", "TraceSpec", "ACTIONS", "parse_count"]
@@ -93,6 +94,7 @@ __all__ = ["Tracer", "TraceSpec", "ACTIONS", "parse_count"]
 log = logging.getLogger("otrace")
 
 ACTIONS = (None, "break", "hold", "tag")
+_ASYNC = ("coroutine", "asyncgen")   # the flavors a hold can wait in
 #: attribute set on exceptions already recorded (otrace records an exception once per raise)
 _SEEN = "_otrace_recorded"
 
@@ -315,11 +317,13 @@ class Tracer:
     def _lookup(self, target: Target) -> tuple[tuple, tuple[_Trace, Any] | None]:
         """(key, entry or None) of ``target`` (lock held). Keys: the slot ``(id(owner), attr)`` of
         a wrapper set on a class (a method it inherits), else the function object, whatever name
-        reaches it."""
+        reaches it (for a decorated async def held, the function the decorator wraps)."""
         entry = self._traces.get(target.key)
         if entry is not None:
             return target.key, entry
-        key = target.key if target.inherited else ("function", id(target.function))
+        key = target.key if target.inherited else next(   # (a held async def a decorator wraps)
+            (k for k in (("function", id(f)) for f in _pass_through(target.function)) if k in self._traces),
+            ("function", id(target.function)))
         return key, self._traces.get(key)
 
     def _target(self, name_or_target: Any, namespace: dict | None) -> Target:
@@ -351,7 +355,10 @@ class Tracer:
         cond.check(argspec)
         when = cond.when
         if action == "hold":
-            if flavor not in ("coroutine", "asyncgen"):
+            inner = _called_function(runs)   # a decorator's wrapper of an async def: hold that, in place
+            if flavor == "function" and flavor_of(inner) in _ASYNC and not target.inherited:
+                target, runs, flavor = replace(target, function=inner), codeswap.underneath(inner), flavor_of(inner)
+            if flavor not in _ASYNC:
                 raise OTraceError(f"cannot hold {target.qualname}: hold needs an async def function (use break)")
             if when in ("return", "all"):
                 raise OTraceError(f"cannot hold {target.qualname} on return: a hold happens before the body runs")
@@ -397,6 +404,8 @@ class Tracer:
                 code = build(trace, copy, flavor, when).code(len(func.__closure__ or ()))
                 return codeswap.swap(func, code, {"__wrapped__": copy}, runs=copy, replacing=replacing)
             except codeswap.CodeSwapError as exc:
+                if func is not untraced(getattr(target.original, "__func__", target.original)):   # decorated
+                    raise OTraceError(f"cannot hold {trace.spec.name}: {exc}") from None
                 log.warning("otrace: %s is traced by rebinding its name: holders of the function object "
                             "(routers, registries) do not see this trace (%s)", trace.spec.name, exc)
         if replacing is not None:
@@ -474,12 +483,18 @@ def _called_function(func):
     decorator made with ``functools.wraps`` (``wrapper(self, *args, **kwargs)``, e.g. Tornado's
     ``@authenticated``) the function it wraps, as ``inspect.signature`` does; so that
     ``-c number==77`` finds ``number`` passed by position and contexts show named arguments."""
+    return list(_pass_through(func))[-1]
+
+
+def _pass_through(func):
+    """``func``, then each function the pass-through decorators of ``_called_function`` wrap."""
     while True:
+        yield func
         inner = getattr(func, "__wrapped__", None)
         code = func.__code__
         if not (code.co_flags & 0x0C and isinstance(inner, FunctionType)):   # CO_VARARGS | CO_VARKEYWORDS
-            return func
-        named = code.co_varnames[:code.co_argcount]
-        if inner.__code__.co_varnames[:len(named)] != named or inner.__code__.co_argcount < len(named):
-            return func
+            return
+        named, own = code.co_varnames[:code.co_argcount], codeswap.underneath(inner).__code__   # own: also traced
+        if own.co_varnames[:len(named)] != named or own.co_argcount < len(named):
+            return
         func = inner
