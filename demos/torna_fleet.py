@@ -7,7 +7,8 @@ The parent binds the port (``tornado.netutil.bind_sockets``) and forks N workers
 as Tornado's ``fork_processes`` does; each worker starts its own otrace (after the fork: threads do
 not survive one) with the handlers of demos/torna_trace.py: ``GET /?number=N``, and ``number=77``
 HOLDS that request in whichever worker took it. Each answer names its worker (header
-``X-Worker-Pid``). The workers form one fleet (``otrace ps`` shows them under one header; the
+``X-Worker-Pid``). ``GET /web`` is a page with otrace's browser script: the browser shows up under
+/osh/web of the worker its websocket reached (``browser``, ``browser#2``, ... in each worker). The workers form one fleet (``otrace ps`` shows them under one header; the
 editors show every worker's holds in one list, and traces, live holds and breakpoints given as
 fleet orders apply in every worker, also in one started later). A worker that dies is started
 again (a new pid, same fleet: it applies the fleet's standing orders as it starts).
@@ -31,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from demos import reciprocal  # noqa: E402  (the options every reciprocal demo takes)
 from demos.torna_trace import GetHandler  # noqa: E402  (the same handler: 77 holds)
+import otrace_server.web as otrace_web  # noqa: E402
 from otrace_server.serving import serve  # noqa: E402
 
 #: seconds a worker gets to answer its held requests and exit once told to
@@ -44,8 +46,22 @@ class FleetHandler(GetHandler):
         self.set_header("X-Worker-Pid", str(os.getpid()))
 
 
+#: the page of GET /web: otrace's browser script connects it to /osh/web of one worker
+WEB_PAGE = """<html><head><title>Fleet browser</title></head>
+<body><p>A browser of the fleet: see /osh/web of the worker its websocket reached.</p>
+<script src="/otrace/otrace-web.js"></script></body></html>
+"""
+
+
+class WebPage(tornado.web.RequestHandler):
+    """GET /web: a page that connects to /osh/web."""
+
+    def get(self):
+        self.write(WEB_PAGE)
+
+
 def make_app():
-    return tornado.web.Application([(r"/", FleetHandler)])
+    return tornado.web.Application([(r"/", FleetHandler), (r"/web", WebPage)] + otrace_web.handlers("/otrace"))
 
 
 def _die_with_parent(parent: int) -> None:

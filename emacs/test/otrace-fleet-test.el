@@ -256,6 +256,73 @@ least two must."
       (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET"))
       (should (cl-every (lambda (w) (eq (plist-get (otrace--info w) :safeMode) t)) otrace--workers)))))
 
+;;;; Browsers
+
+(defun otrace-fleet-test--web-workers (buf)
+  "The pids of the workers with a browser in BUF, the browsers buffer, each once."
+  (delete-dups (mapcar (lambda (entry)
+                         (and (string-match "(worker \\([0-9]+\\))\\'" (car entry))
+                              (string-to-number (match-string 1 (car entry)))))
+                       (buffer-local-value 'tabulated-list-entries buf))))
+
+(ert-deftest otrace-fleet-test-browsers-of-every-worker-evaluated-in-their-worker ()
+  "Every worker's browsers in one list, each with its worker; e and a monitor reach that worker's."
+  (skip-unless (file-executable-p "/usr/bin/chromium"))
+  (otrace-fleet-test--with-fleet app
+    (otrace-fleet-test--attach)
+    (let ((tabs (make-process
+                 :name "otrace-test-tabs" :buffer (generate-new-buffer " *otrace-test tabs*")
+                 :connection-type 'pipe :noquery t
+                 :command (list (otrace-test--python) (expand-file-name "emacs/test/web_tabs.py" otrace-test--root)
+                                (format "http://127.0.0.1:%d/web" (otrace-test--app-http app))))))
+      (unwind-protect
+          (let ((web (otrace-web))
+                (opened 0))
+            (otrace-test--wait (lambda () (otrace-test--buffer-has (process-buffer tabs) "^READY"))
+                               "the headless browser" 60)
+            ;; the kernel picks the worker of each tab's websocket: tabs until two workers have one;
+            ;; the list follows the workers' notifications
+            (while (and (< opened 12) (< (length (otrace-fleet-test--web-workers web)) 2))
+              (process-send-string tabs "open\n")
+              (setq opened (1+ opened))
+              (otrace-test--wait (lambda () (= (length (buffer-local-value 'tabulated-list-entries web)) opened))
+                                 "the new browser in the list" 30))
+            (should (>= (length (otrace-fleet-test--web-workers web)) 2))
+            (let ((labels (mapcar #'car (buffer-local-value 'tabulated-list-entries web))))
+              (should (equal (sort (copy-sequence labels) #'string<)
+                             (sort (mapcar #'otrace--web-label (otrace-web-clients)) #'string<)))
+              (with-current-buffer web
+                (should (equal (car (aref tabulated-list-format 1)) "Worker"))
+                (dolist (pid (otrace-fleet-test--web-workers web))
+                  (should (otrace-test--buffer-has web (format " worker %d\\b" pid)))))
+              ;; every worker names its first browser "browser": a bare name says which to choose
+              (let ((err (should-error (otrace-web-eval "browser" "1") :type 'user-error)))
+                (should (string-match-p "workers have a browser browser: say which, as \"browser (worker [0-9]+)\""
+                                        (error-message-string err))))
+              (execute-kbd-macro (kbd "M-x otrace-set-safe-mode RET y"))
+              ;; e on each row: a mark of its own in that browser (a browser of another worker
+              ;; evaluated instead would end up with the wrong mark)
+              (switch-to-buffer web)
+              (dolist (label labels)
+                (goto-char (point-min))
+                (while (not (equal (tabulated-list-get-id) label)) (forward-line 1))
+                (execute-kbd-macro (concat "e\r" (format "window.__label = %S" label) "\r"))
+                (otrace-test--wait (lambda () (otrace-test--buffer-has
+                                               "*Messages*" (regexp-quote (format "%s: %S" label label))))
+                                   "the evaluation's result"))
+              (dolist (label labels)
+                (should (equal (otrace-web-eval label "window.__label") (list :value (format "%S" label)))))
+              ;; a monitor of a browser of the worker that is not the first
+              (let* ((first (otrace--pid (car otrace--workers)))
+                     (other (cl-find-if-not (lambda (l) (string-suffix-p (format "(worker %d)" first) l)) labels))
+                     (monitor (otrace-web-monitor other "window.__label")))
+                (otrace-test--wait (lambda () (otrace-test--buffer-has monitor (regexp-quote (format "%S" other))))
+                                   "the monitor's value")
+                (kill-buffer monitor))))
+        (process-send-eof tabs)
+        (otrace-test--wait (lambda () (not (process-live-p tabs))) "the browser to close" 20)
+        (kill-buffer (process-buffer tabs))))))
+
 (defun otrace-fleet-test--published-by (file)
   "The pids of the workers that published a ZeroDivisionError note of true name FILE."
   (mapcar #'car (cl-remove-if-not (lambda (entry)
