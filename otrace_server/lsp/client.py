@@ -20,7 +20,8 @@ read them (``data_received``: no coroutine woken in between, the answer written 
 other request goes through pygls to a worker thread. A client's shell requests
 (``inline.SESSION_METHODS``) run one at a time in the order sent, and no inline answer overtakes a
 request of the client still pending (``pwd`` after ``cd``, ``otrace/holds`` after
-``otrace/resume``: they take the worker path behind it).
+``otrace/resume``: they take the worker path behind it). A client has at most ``MAX_PENDING``
+requests in the workers; its next message waits for one of their answers.
 
 pygls internals used here (hence the pinned pygls range in pyproject.toml):
 ``LanguageServerProtocol.structure_message``/``handle_message``/``lsp_initialize``, its ``lsp_method``
@@ -58,7 +59,7 @@ from otrace_server.core.outcomes import STATUS_RANGE
 from otrace_server.lsp import fleet, inline, methods, standing
 
 __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED", "ERR_NOT_AVAILABLE",
-           "ERR_BAD_TOKEN"]
+           "ERR_BAD_TOKEN", "MAX_PENDING"]
 
 log = logging.getLogger("otrace.lsp")
 
@@ -68,6 +69,11 @@ ERR_OTRACE = -32001          # the operation was refused (OTraceError)
 ERR_NOT_INITIALIZED = -32002  # a message before a successful initialize
 ERR_NOT_AVAILABLE = -32003   # the feature is not set up in this process
 ERR_BAD_TOKEN = -32004       # initialize with a missing or wrong token
+#: a client's requests dispatched to the workers and not answered yet, at most: past it, its next
+#: message waits for one of them (and its connection stops being read: TCP pushes back), so a
+#: client sending requests faster than they are answered cannot queue unbounded work (and memory)
+#: in the workers ahead of the other clients' requests
+MAX_PENDING = 16
 
 
 def _plain(value: Any) -> Any:
@@ -126,6 +132,7 @@ class LspClient(Client):
         self.session_lock = threading.Lock()
         self._session_order = asyncio.Lock()   # the client's shell requests, one at a time, in order
         self._pending = 0   # its requests dispatched to pygls and not answered yet
+        self._room: asyncio.Future | None = None   # handle_body's wait while MAX_PENDING are pending
         self._inline_in_a_row = 0   # inline answers in this callback of the control loop (handle_body)
         self.published: set[str] = set()   # uris with diagnostics published to this client
         self.ls: LanguageServer | None = None
@@ -243,8 +250,12 @@ class LspClient(Client):
         then pygls dispatches it (or it is answered inline, at once). After ``inline.IN_A_ROW``
         inline answers in one callback (one read, or one wake-up after a pass), the loop gets one
         pass before the next message: a client that keeps its socket full of ``pwd`` delays the
-        others by a few inline answers, not by a whole buffer of them."""
+        others by a few inline answers, not by a whole buffer of them. With ``MAX_PENDING`` of its
+        requests in the workers, its next message waits until one is answered."""
         self._dispatch(body)
+        if self._pending >= MAX_PENDING:
+            self._room = asyncio.get_running_loop().create_future()
+            return self._room
         if self._inline_in_a_row >= inline.IN_A_ROW:
             self._inline_in_a_row = 0
             return self.next_pass()
@@ -317,6 +328,9 @@ class LspClient(Client):
 
     def _answered(self, _task: Any) -> None:
         self._pending -= 1
+        room, self._room = self._room, None
+        if room is not None and not room.done():
+            room.set_result(None)
 
     def _answer_inline(self, data: dict) -> bool:
         """Answer the request ``data`` here, on the control loop, in the callback that read it,

@@ -300,6 +300,30 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_are_served(app, hel
     other.close()
 
 
+def test_a_client_flooding_requests_does_not_queue_ahead_of_the_others(app, held):
+    """One client sends thousands of worker requests at once: another client's request is answered
+    long before the flood is worked through (each client has at most MAX_PENDING requests in the
+    workers). They all went to the shared pool at once: the other client waited behind the whole
+    flood (2,000 requests: 5 s on a quiet machine), and memory grew with the flood."""
+    flooder = app.client("flooder")
+    flooder.sock.settimeout(None)   # the server reads it only as fast as it answers it
+    count = 3000
+    flood = b"".join(frame({"jsonrpc": "2.0", "id": f"f{i}", "method": "otrace/testgen", "params": {"traceId": held.id}})
+                     for i in range(count))
+    other = app.client("other")
+    started = time.monotonic()
+    threading.Thread(target=flooder.send_raw, args=(flood,), daemon=True).start()
+    flooder.wait_response("f0", timeout=30)                 # the flood is being worked on
+    asked = time.monotonic()
+    assert other.request("otrace/command", {"line": "pr 1"}, timeout=120)["output"] == "1"
+    waited = time.monotonic() - asked
+    flooder.wait_response(f"f{count - 1}", timeout=120)     # every request of the flood is answered
+    flood_time = time.monotonic() - started
+    assert waited < flood_time / 4, f"waited {waited:.1f}s behind a flood of {flood_time:.1f}s"
+    flooder.close()
+    other.close()
+
+
 def test_clients_leaving_mid_frame_or_mid_answer_change_nothing(app, held):
     for partial in (b"Content-Len", b"Content-Length: 100\r\n\r\n{\"jsonrpc\"", frame(init(app.token)) + b"Content-"):
         sock = socket.create_connection(("127.0.0.1", app.lsp), timeout=5)
