@@ -208,6 +208,33 @@ def test_batch_without_script_and_unreadable_batch_file(tmp_path):
     assert "cannot read batch file" in proc.stderr
 
 
+def test_ps_skips_discovery_files_that_are_not_records(tmp_path):
+    """Files under the discovery names of live pids that are not records: ``ps`` lists the good
+    one and skips the others. A FIFO blocked it forever; a record whose argv holds numbers, whose
+    ``started`` is text or whose ``fleet`` is not an object crashed it with a traceback."""
+    rundir = tmp_path / "run" / "otrace"
+    rundir.mkdir(parents=True)
+    sleepers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(5)]
+    try:
+        good, fifo, numbers, text, fleet = (p.pid for p in sleepers)
+        record = {"argv": ["good.py"], "cwd": "/srv", "host": "127.0.0.1", "lsp_port": 4711, "dap_port": None,
+                  "token": "t", "started": 0, "fleet": None}
+        (rundir / f"otrace-{good}.json").write_text(json.dumps({**record, "pid": good}))
+        os.mkfifo(rundir / f"otrace-{fifo}.json")
+        for pid, bad in ((numbers, {"argv": [1, None]}), (text, {"started": "yesterday"}), (fleet, {"fleet": "x"})):
+            (rundir / f"otrace-{pid}.json").write_text(json.dumps({**record, "pid": pid, **bad}))
+        env = {"XDG_RUNTIME_DIR": str(tmp_path / "run")}
+        proc = otrace("ps", cwd=tmp_path, env_extra=env)
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert [line.split()[0] for line in proc.stdout.splitlines()[1:]] == [str(good)]
+        as_json = otrace("ps", "--json", cwd=tmp_path, env_extra=env)
+        assert [p["pid"] for p in json.loads(as_json.stdout)] == [good]
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+
+
 def test_ps_lists_live_processes_and_drops_stale_files(tmp_path):
     rundir = tmp_path / "run" / "otrace"
     rundir.mkdir(parents=True)

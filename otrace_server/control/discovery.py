@@ -100,7 +100,11 @@ def remove(path: Path | None = None) -> None:
 def read_records(folders, on_stale=None):
     """The discovery records (dicts) of the live processes found in ``folders`` (paths, in order;
     a pid found twice counts once), oldest first. A file whose pid (from its name) is dead is
-    skipped and handed to ``on_stale(path)`` when given; unreadable or malformed files are skipped.
+    skipped and handed to ``on_stale(path)`` when given; unreadable or malformed files are skipped:
+    not a regular file (a FIFO, a device, a symlink: never opened for reading), over 1 MiB, not
+    JSON, not an object with the file's pid, or a field of ``write``'s not of its type (``argv`` a
+    list of strings; ``cwd``, ``host``, ``token`` strings; ports 1-65535; ``started`` a time;
+    ``fleet`` an object with a string ``id``), null or missing allowed (an older server's).
 
     Self-contained on purpose (stdlib imports inside, Python 3.6 syntax, no module names used):
     ``otrace_server.remote`` sends this function's source to read another host's discovery
@@ -108,16 +112,41 @@ def read_records(folders, on_stale=None):
     """
     import json
     import os
+    import stat
 
     def alive(pid):
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):   # OverflowError: past any pid
             return False
         except PermissionError:   # exists, owned by someone else
             return True
         return True
 
+    def read(path):
+        """The file's text, or None: not a regular file, or larger than a record can be."""
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags)   # non-blocking: a FIFO does not wait for a writer
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = f.read(limit + 1)
+        return data.decode("utf-8") if len(data) <= limit else None
+
+    def typed(value, kinds, check=lambda v: True):
+        return value is None or isinstance(value, kinds) and not isinstance(value, bool) and check(value)
+
+    def well_formed(info, pid):
+        if not isinstance(info, dict) or type(info.get("pid")) is not int or info["pid"] != pid:
+            return False
+        fleet = info.get("fleet")
+        return (typed(info.get("argv"), list, lambda v: all(isinstance(a, str) for a in v))
+                and all(typed(info.get(key), str) for key in ("cwd", "host", "token"))
+                and all(typed(info.get(key), int, lambda v: 0 < v < 65536) for key in ("lsp_port", "dap_port"))
+                and typed(info.get("started"), (int, float), lambda v: 0 <= v < 1e11)   # NaN: False
+                and typed(fleet, dict, lambda v: isinstance(v.get("id"), str)))
+
+    limit = 1 << 20
     out, seen = [], set()
     for folder in folders:
         try:
@@ -127,21 +156,21 @@ def read_records(folders, on_stale=None):
         for name in names:
             if not (name.startswith("otrace-") and name.endswith(".json")):
                 continue
-            try:
-                pid = int(name[len("otrace-"):-len(".json")])
-            except ValueError:
-                continue
+            digits = name[len("otrace-"):-len(".json")]
+            if not digits or not all("0" <= c <= "9" for c in digits) or int(digits) == 0:
+                continue   # not a pid (kill(0) or kill(-n) would ask about process groups)
+            pid = int(digits)
             path = os.path.join(folder, name)
             if not alive(pid):
                 if on_stale is not None:
                     on_stale(path)
                 continue
             try:
-                with open(path) as f:
-                    info = json.load(f)
-            except (OSError, ValueError):
+                text = read(path)
+                info = json.loads(text) if text is not None else None
+            except (OSError, ValueError, RecursionError):
                 continue
-            if isinstance(info, dict) and info.get("pid") == pid and pid not in seen:
+            if well_formed(info, pid) and pid not in seen:
                 seen.add(pid)
                 out.append(info)
     out.sort(key=lambda i: i.get("started") or 0)
