@@ -6,14 +6,16 @@ workspace settings). The torna demo's discovery file is where the sshd's logins 
 workbench looks: for the editor it runs on another host. A hold of it is listed and resumed through
 the tunnel; "otrace: Detach" ends the tunnel process; the host is offered again as a recent host,
 and a host that cannot be reached is one clear error. The fleet demo on that host is one entry of
-the pick, and attaching it attaches every worker through a tunnel each; "otrace: Detach" ends them
-all. Screenshots: artifacts/vscode/remote-*.png.
+the pick, and attaching it attaches every worker through a tunnel each; a worker started later (the
+fleet's parent replaces a killed one) is attached through a tunnel of its own, the dead one's ends
+quietly; "otrace: Detach" ends them all. Screenshots: artifacts/vscode/remote-*.png.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import urllib.request
@@ -174,6 +176,19 @@ def test_a_remote_fleet_is_one_entry_and_every_worker_is_attached_through_its_tu
         inline_action(hold, "Resume")
         request.join(15)
         assert not request.is_alive()
+
+        # a worker started later: listed again over ssh, attached through a tunnel of its own
+        dead = min(fleet.workers)
+        os.kill(dead, signal.SIGKILL)                           # the fleet's parent starts another
+        wait_for(lambda: len(fleet.records()) == WORKERS and dead not in fleet.records(), 30, "a new worker")
+        fleet.workers = fleet.records()
+        keys = {f"ssh:{host}:{pid}" for pid in fleet.workers}
+        wait_for(lambda: {k for k, s in connections(bench).items() if s == "connected"} == keys
+                 and set(connections(bench)) == keys, 60, "the new worker attached, the dead one dropped")
+        wait_for(lambda: len(tunnels()) == WORKERS, 20, "the dead worker's tunnel to end")
+        bench.shot("remote-07-fleet-new-worker")
+        toasts = page.locator(".notifications-toasts .notification-toast", has_text="the tunnel ended")
+        assert not toasts.count(), toasts.all_inner_texts()   # a fleet's worker leaves quietly
         bench.command("otrace: Detach")                        # the fleet alone: no pick, every tunnel ends
         wait_for(lambda: not connections(bench), 20, "the fleet detached")
         wait_for(lambda: not tunnels(), 20, "every tunnel to end")

@@ -139,7 +139,7 @@ export function activate(context: vscode.ExtensionContext): void {
         new StatusBar(conns),
         new HeldLineDecorations(conns, context.extensionUri),
         ...registerCommands(parts, holdsView),
-        registerRemote(parts, context.globalState),
+        registerRemote(parts, context.globalState, channel),
         oshDiagnostics, osh, patches,
         vscode.workspace.registerFileSystemProvider(OSH_SCHEME, osh, { isCaseSensitive: true }),
         vscode.window.registerFileDecorationProvider(osh),

@@ -3,9 +3,12 @@
  * remembered in the global state), lists that host's otrace processes (`otrace ps --ssh HOST
  * --json`, `remote.ts`) in a quick pick (a fleet as one entry), starts the tunnel (`otrace attach
  * --ssh HOST PID --json`, kept running while attached; one per worker of a fleet) and attaches to
- * its local ports (a fleet: every worker, as the fleet `host/id`; its later workers are not followed). Detaching (or closing the window)
- * ends the tunnel with SIGTERM; a tunnel that ends by itself detaches and says why. Failures are
- * one line (exit status 3: the host is not reachable over ssh). The Python running `otrace` is
+ * its local ports (a fleet: every worker, as the fleet `host/id`). `RemoteFleets` follows an attached
+ * remote fleet: its workers are listed again every `REMOTE_FLEET_POLL_MS`, and one started later (a
+ * respawned or added worker) is attached through a tunnel of its own. Detaching (or closing the window)
+ * ends the tunnel with SIGTERM; a tunnel that ends by itself detaches and says why (a fleet's worker
+ * quietly, in the log: workers come and go). Failures are one line (exit status 3: the host is not
+ * reachable over ssh). The Python running `otrace` is
  * `otrace.pythonPath` (`remote.pythonFor`), the ssh options `otrace.sshArguments`.
  *
  * Thread-safety: single-threaded (the extension host).
@@ -15,6 +18,9 @@ import type { Target } from './connection';
 import type { Parts } from './commands';
 import { describe, describeGroup, fleetLabel, groupProcesses, processRoot, type ProcessInfo } from './discovery';
 import { checkHost, listRemote, pythonFor, RemoteTunnel, rememberHost, type RemoteRunner } from './remote';
+
+/** How often the workers of an attached remote fleet are listed again (one `otrace ps --ssh`). */
+export const REMOTE_FLEET_POLL_MS = 5000;
 
 /** The global state key of the recent hosts. */
 export const RECENT_HOSTS = 'otrace.remoteHosts';
@@ -39,6 +45,98 @@ export function remoteTarget(remote: ProcessInfo, tunnel: RemoteTunnel): Target 
         started: remote.started, remote: tunnel.host, release: () => tunnel.close(),
         ...(remote.fleet ? { fleet: { id: `${tunnel.host}/${remote.fleet.id}`, name: `${remote.fleet.name} on ${tunnel.host}` } } : {}),
     };
+}
+
+/**
+ * `remoteTarget` of `proc` through `tunnel`, detached when the tunnel ends by itself: said to the
+ * user, or for a fleet's worker written to `log` (the fleet goes on; its next worker is followed).
+ */
+function tunnelTarget(parts: Parts, log: vscode.LogOutputChannel, proc: ProcessInfo, tunnel: RemoteTunnel): Target {
+    const target = remoteTarget(proc, tunnel);
+    tunnel.onExit((why) => {
+        if (parts.conns.get(target.key)) {
+            const text = `${target.label}: the tunnel ended (${why}); detached`;
+            if (target.fleet) {
+                log.info(text);
+            } else {
+                parts.ui.error(text);
+            }
+            void parts.conns.detach(target.key);
+        }
+    });
+    return target;
+}
+
+/**
+ * The attached remote fleets, followed: every `REMOTE_FLEET_POLL_MS` each one's host is listed
+ * (`otrace ps --ssh`, one run at a time) and the fleet's workers not attached are attached through
+ * a tunnel each. A fleet no longer attached (`Connections.fleets`) is no longer followed; a listing
+ * or a tunnel that fails is written to the log and tried again at the next round.
+ */
+export class RemoteFleets implements vscode.Disposable {
+    private readonly followed = new Map<string, { host: string; remoteId: string; runner: RemoteRunner }>();
+    private readonly timer: NodeJS.Timeout;
+    private busy = false;
+
+    constructor(private readonly parts: Parts, private readonly log: vscode.LogOutputChannel) {
+        this.timer = setInterval(() => void this.poll(), REMOTE_FLEET_POLL_MS);
+    }
+
+    /** Follow the attached fleet `fleetId` (`host/remoteId`) of `host`, listed with `runner`. */
+    follow(fleetId: string, host: string, remoteId: string, runner: RemoteRunner): void {
+        this.followed.set(fleetId, { host, remoteId, runner });
+    }
+
+    /** One round: attach the workers of the followed fleets started since. */
+    async poll(): Promise<void> {
+        if (this.busy) {
+            return;
+        }
+        this.busy = true;
+        try {
+            for (const [id, fleet] of [...this.followed]) {
+                if (!this.parts.conns.fleets.has(id)) {
+                    this.followed.delete(id);
+                    continue;
+                }
+                let procs: ProcessInfo[];
+                try {
+                    procs = await listRemote(fleet.runner, fleet.host);
+                } catch (e) {
+                    this.log.warn(`listing the workers of fleet ${id}: ${(e as Error).message}`);
+                    continue;
+                }
+                const newcomers = procs.filter((p) => p.fleet?.id === fleet.remoteId && !this.parts.conns.get(`ssh:${fleet.host}:${p.pid}`));
+                await Promise.all(newcomers.map((p) => this.join(id, fleet.host, fleet.runner, p)));
+            }
+        } finally {
+            this.busy = false;
+        }
+    }
+
+    private async join(id: string, host: string, runner: RemoteRunner, proc: ProcessInfo): Promise<void> {
+        let tunnel: RemoteTunnel;
+        try {
+            tunnel = await RemoteTunnel.open(runner, host, proc.pid);
+        } catch (e) {
+            this.log.warn(`forwarding the ports of a new worker of fleet ${id} (pid ${proc.pid}): ${(e as Error).message}`);
+            return;
+        }
+        if (!this.parts.conns.fleets.has(id)) {      // detached meanwhile
+            tunnel.close();
+            return;
+        }
+        const target = tunnelTarget(this.parts, this.log, proc, tunnel);
+        await this.parts.conns.attach(target).catch((e: Error) => {
+            tunnel.close();
+            this.log.warn(`attaching a new worker of fleet ${id} (pid ${proc.pid}): ${e.message}`);
+        });
+    }
+
+    dispose(): void {
+        clearInterval(this.timer);
+        this.followed.clear();
+    }
 }
 
 /** [user@]host: a pick of the recent hosts (and "Another host..."), else an input box. */
@@ -68,7 +166,8 @@ function withProgress<T>(title: string, work: () => Promise<T>): Thenable<T> {
 }
 
 /** The whole command (see the module docstring). */
-export async function attachRemote(parts: Parts, state: vscode.Memento, runner: RemoteRunner = currentRunner()): Promise<void> {
+export async function attachRemote(parts: Parts, state: vscode.Memento, fleets: RemoteFleets, log: vscode.LogOutputChannel,
+    runner: RemoteRunner = currentRunner()): Promise<void> {
     const host = await askHost(parts, state.get<string[]>(RECENT_HOSTS, []));
     if (!host) {
         return;
@@ -118,19 +217,11 @@ export async function attachRemote(parts: Parts, state: vscode.Memento, runner: 
         parts.ui.error((e as Error).message);
         return;
     }
-    const targets = tunnels.map(({ proc, tunnel }) => {
-        const target = remoteTarget(proc, tunnel);
-        tunnel.onExit((why) => {
-            if (parts.conns.get(target.key)) {
-                parts.ui.error(`${target.label}: the tunnel ended (${why}); detached`);
-                void parts.conns.detach(target.key);
-            }
-        });
-        return target;
-    });
+    const targets = tunnels.map(({ proc, tunnel }) => tunnelTarget(parts, log, proc, tunnel));
     try {
         if (picked.group.kind === 'fleet') {
             const conns = await parts.conns.attachFleet(targets[0].fleet!, targets);
+            fleets.follow(targets[0].fleet!.id, host, picked.group.fleet.id, runner);
             parts.ui.info(`attached to ${fleetLabel(targets[0].fleet!, conns.length)} (through ssh; "otrace: Detach" closes the tunnels)`);
         } else {
             const conn = await parts.conns.attach(targets[0]);
@@ -142,13 +233,15 @@ export async function attachRemote(parts: Parts, state: vscode.Memento, runner: 
     }
 }
 
-/** Register "otrace: Attach to Remote Process..."; its disposable. */
-export function registerRemote(parts: Parts, state: vscode.Memento): vscode.Disposable {
-    return vscode.commands.registerCommand('otrace.attachRemote', async () => {
+/** Register "otrace: Attach to Remote Process..." and the following of remote fleets; their disposable. */
+export function registerRemote(parts: Parts, state: vscode.Memento, log: vscode.LogOutputChannel): vscode.Disposable {
+    const fleets = new RemoteFleets(parts, log);
+    const command = vscode.commands.registerCommand('otrace.attachRemote', async () => {
         try {
-            await attachRemote(parts, state);
+            await attachRemote(parts, state, fleets, log);
         } catch (e) {
             parts.ui.error((e as Error).message);
         }
     });
+    return vscode.Disposable.from(command, fleets);
 }
