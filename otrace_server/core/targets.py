@@ -1,5 +1,8 @@
 """Resolving what to trace (or patch): ``"Receive.respond"``, ``"func"``, ``"mod.Class.meth"`` in a
-namespace dict (usually the application's ``globals()``), or a function/method object.
+namespace dict (usually the application's ``globals()``), or a function/method object. A name
+the namespace does not resolve is looked up as an imported module's dotted name (the longest
+prefix in ``sys.modules``): ``"main.read_item"`` reaches the app module a server imported by name
+(``uvicorn main:app``, whose script's own ``main`` is uvicorn's command), ``"app.routers.items.f"``.
 
     >>> class Receive:
     ...     def respond(self): pass
@@ -116,8 +119,9 @@ def _kind(raw: Any, in_class: bool, name: str) -> tuple[str, FunctionType]:
 
 
 def resolve(name: str, namespace: dict[str, Any] | None) -> Target:
-    """Resolve a dotted name in ``namespace``. Raises OTraceError (one line) for an unknown name,
-    an empty/malformed name, or a name that is not a Python function or method."""
+    """Resolve a dotted name in ``namespace``, else from an imported module (see the module's
+    docstring). Raises OTraceError (one line; the namespace's error) for an unknown name, an
+    empty/malformed name, or a name that is not a Python function or method."""
     if not isinstance(name, str) or not name.strip():
         raise OTraceError(f"expected a dotted name such as Class.method, got {name!r}")
     if namespace is None:
@@ -125,8 +129,24 @@ def resolve(name: str, namespace: dict[str, Any] | None) -> Target:
     parts = [p.strip() for p in name.strip().split(".")]
     if not all(p.isidentifier() for p in parts):
         raise OTraceError(f"bad name {name!r}: expected identifiers separated by dots")
-    owner: Any = namespace
-    for i, part in enumerate(parts[:-1]):
+    try:
+        return _walk(parts, namespace, 0)
+    except OTraceError as error:
+        for first in range(len(parts) - 1, 0, -1):   # an imported module's dotted name, longest first
+            module = sys.modules.get(".".join(parts[:first]))
+            if is_module(module):
+                try:
+                    return _walk(parts, module, first)
+                except OTraceError:
+                    break
+        raise error from None
+
+
+def _walk(parts: list[str], owner: Any, first: int) -> Target:
+    """The Target of ``parts`` from ``owner`` (the namespace dict when ``first`` is 0, else the
+    module named by ``parts[:first]``)."""
+    for i in range(first, len(parts) - 1):
+        part = parts[i]
         try:
             owner = owner[part] if i == 0 else getattr(owner, part)
         except (KeyError, AttributeError):

@@ -108,6 +108,21 @@ def test_a_method_reached_through_an_instance_is_named_on_its_class():
         targets.resolve("obj.respond", {"obj": Base()})
 
 
+def test_a_name_the_namespace_does_not_resolve_is_an_imported_modules_dotted_name():
+    """``uvicorn main:app``: the namespace (uvicorn's script) has its own ``main``; the app module
+    is reached by its name in sys.modules, the longest prefix first; the namespace's error stays."""
+    import json.decoder
+
+    command = object()
+    target = targets.resolve("json.decoder.JSONDecoder.decode", {"json": command})
+    assert (target.owner, target.attr) == (json.decoder.JSONDecoder, "decode")
+    assert targets.resolve("json.dumps", {}).original is json.dumps
+    with pytest.raises(OTraceError, match="'json.nope': 'json' is a object"):
+        targets.resolve("json.nope", {"json": command})
+    with pytest.raises(OTraceError, match="unknown name 'nomodule'"):
+        targets.resolve("nomodule.f", {})
+
+
 # ---- exceptions ---------------------------------------------------------------------------------
 def test_exception_in_plain_function(engine):
     ns = namespace()

@@ -49,18 +49,20 @@ def http_get(url: str, timeout: float = 15) -> tuple[int, str] | str:
 
 
 class ServedScript:
-    """``script PORT`` running in ``cwd`` (default: the script's folder), under ``otrace OPTIONS``
-    when ``otrace`` is a list of options, else under plain python; ``env`` extra variables. Started
+    """``script PORT`` (or ``script ARGS``, ``{port}`` in them replaced) running in ``cwd`` (default:
+    the script's folder), under ``otrace OPTIONS`` when ``otrace`` is a list of options, else under
+    plain python; ``env`` extra variables. Started
     at construction; once its port accepts connections it is ``ready`` (TimeoutError after
     ``timeout`` s). Leaving the ``with`` block kills it if it still runs."""
 
     def __init__(self, script: Path, *, otrace: list[str] | None = None, env: dict | None = None,
-                 cwd: Path | None = None, timeout: float = 20) -> None:
+                 cwd: Path | None = None, timeout: float = 20, args: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "otrace_server.cli", *otrace] if otrace is not None else [sys.executable]
         environment = dict(os.environ, PYTHONPATH=str(ROOT), CI="1", **(env or {}))
-        self.process = subprocess.Popen([*command, str(script), str(self.port)], cwd=cwd or script.parent,
+        arguments = [arg.format(port=self.port) for arg in args] if args is not None else [str(self.port)]
+        self.process = subprocess.Popen([*command, str(script), *arguments], cwd=cwd or script.parent,
                                         env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
