@@ -122,6 +122,13 @@ class TraceContext:
         return next(iter(values.values()), None) if values else None
 
     @property
+    def keyword_arguments(self) -> dict[str, Any]:
+        """The arguments the traced call passed by keyword, as passed (nothing bound); {} when not
+        told apart (a context made from a frame's locals, or given its arguments as a dict)."""
+        values = self._argvalues
+        return values[2] if values.__class__ is tuple else {}
+
+    @property
     def locals(self) -> dict[str, Any]:
         """The traced frame's locals (for call/return events: a copy of the arguments)."""
         local = self._locals

@@ -82,22 +82,38 @@ def _adapter_for_class(cls: type) -> Adapter | None:
 
 def found(ctx: TraceContext, live: bool | None = None) -> tuple[Adapter, Any] | None:
     """``(adapter, request)`` for the request ``ctx`` was recorded in, or None. By the context's
-    first argument (one dict lookup by its class); when ``live`` (the calling thread is the one
-    ``ctx`` holds, now; None: a hold or break being recorded, which has no id yet) also by the
-    stack (``Adapter.current_request``)."""
+    first argument (one dict lookup by its class), or for a call passing every argument by
+    keyword (FastAPI calls its endpoints so: ``request: Request`` anywhere among them) by those
+    (``TraceContext.keyword_arguments``: not told apart in a context made from a frame's locals,
+    Python 3.12+'s exceptions-only traces); when ``live`` (the calling thread is the one ``ctx``
+    holds, now; None: a hold or break being recorded, which has no id yet) also by the stack
+    (``Adapter.current_request``)."""
     first = ctx.first_argument
-    owner = _by_class.get(type(first), _UNSEEN)
-    if owner is _UNSEEN:
-        owner = _adapter_for_class(type(first))
-    if owner is not None:
-        hit = owner.request_from(first)
-        if hit is not None:
-            return owner, hit
+    hit = _request_in(first)
+    if hit is not None:
+        return hit
+    if first is None:   # called by keyword only, as FastAPI calls its endpoints: a Request among them
+        for value in ctx.keyword_arguments.values():
+            hit = _request_in(value)
+            if hit is not None:
+                return hit
     if live or (live is None and ctx.ctype in _HELD and not ctx.id):
         for adapter in active():
             hit = adapter.current_request()
             if hit is not None:
                 return adapter, hit
+    return None
+
+
+def _request_in(value: Any) -> tuple[Adapter, Any] | None:
+    """``(adapter, request)`` when ``value`` is or carries a request (one dict lookup by its class)."""
+    owner = _by_class.get(type(value), _UNSEEN)
+    if owner is _UNSEEN:
+        owner = _adapter_for_class(type(value))
+    if owner is not None:
+        hit = owner.request_from(value)
+        if hit is not None:
+            return owner, hit
     return None
 
 

@@ -16,7 +16,8 @@ FastAPI as ``{"detail": ...}``).
     # uvicorn.run(app, host="127.0.0.1", port=8000), under `otrace script.py`
 
 The request of a context: the endpoint's first argument (a Starlette endpoint's ``request``, an
-``HTTPEndpoint`` method's ``self``), else, for a hold or break while it is recorded, the nearest
+``HTTPEndpoint`` method's ``self``) or a FastAPI endpoint's ``Request`` parameter (FastAPI passes
+every argument by keyword, see ``selection.found``), else, for a hold or break while it is recorded, the nearest
 ``request`` (or ASGI ``scope``) on the stack (a FastAPI endpoint without a ``Request``
 parameter: FastAPI's own request handler holds it a few frames up). Summary: method, path and
 query, the client's address, and ``scope["user"]`` when it is a string or Starlette's

@@ -1,12 +1,15 @@
 """The request of a context in the other shapes each framework's documentation shows: aiohttp's
 class-based ``web.View`` and a helper coroutine the handler awaits (found on the stack),
-Starlette's ``HTTPEndpoint`` and its authenticated user, Tornado's ``current_user``; served for real."""
+Starlette's ``HTTPEndpoint`` and its authenticated user, Tornado's ``current_user``, FastAPI's
+"Using the Request directly" endpoint (called by keyword, ``request`` not first) traced; served
+for real."""
 
 from __future__ import annotations
 
 import pytest
 import tornado.web
 from aiohttp import web
+from fastapi import FastAPI, Request
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
 from starlette.endpoints import HTTPEndpoint
@@ -45,6 +48,16 @@ class StarletteEndpoint(HTTPEndpoint):
         return PlainTextResponse("endpoint")
 
 
+fastapi_docs = FastAPI()
+
+
+@fastapi_docs.get("/items/{item_id}")
+def read_root(item_id: str, request: Request):
+    if item_id == "0":
+        raise ValueError("zero")
+    return {"client_host": request.client.host, "item_id": item_id}
+
+
 class Alice(AuthenticationBackend):
     async def authenticate(self, conn):
         return AuthCredentials(["authenticated"]), SimpleUser("alice")
@@ -70,13 +83,13 @@ async def start_aiohttp():
     return runner.addresses[0][1], runner.cleanup
 
 
-async def start_starlette():
+async def start_starlette(app=None):
     import asyncio
 
     import uvicorn
 
-    app = Starlette(routes=[Route("/endpoint", StarletteEndpoint)],
-                    middleware=[Middleware(AuthenticationMiddleware, backend=Alice())])
+    app = app or Starlette(routes=[Route("/endpoint", StarletteEndpoint)],
+                           middleware=[Middleware(AuthenticationMiddleware, backend=Alice())])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
@@ -144,3 +157,24 @@ def test_tornado_summary_has_the_current_user_the_handler_computed():
             app.engine.settings.set("trace_active", False)
             loop_thread.run(server.close_all_connections(), timeout=10)
             server.stop()
+
+
+def test_a_traced_fastapi_endpoint_taking_the_request_by_keyword_records_its_request():
+    """FastAPI passes every argument by keyword: the ``Request`` is found among them, for the
+    contexts of calls and of exceptions alike (no hold: nothing looks at the stack)."""
+    with LoopThread("fastapi-app", timeout=10) as loop_thread:
+        port, stop = loop_thread.run(start_starlette(fastapi_docs))
+        app = otrace_server.start(globals(), app_loop=loop_thread.loop, console=False, lsp=False)
+        try:
+            assert app.shell.session("test").execute("trace -c call read_root").output == "Tracing -c call read_root"
+            served = Served("fastapi", loop_thread, port)
+            assert served.get("/items/3") == (200, '{"client_host":"127.0.0.1","item_id":"3"}')
+            assert served.get("/items/0")[0] == 500
+            contexts = app.engine.store.recent("traces") + app.engine.store.recent("exceptions")
+            assert sorted(str(ctx.extra.get("request")) for ctx in contexts) == [
+                "GET /items/0 from 127.0.0.1", "GET /items/0 from 127.0.0.1", "GET /items/3 from 127.0.0.1"]
+        finally:
+            app.stop()
+            app.engine.tracer.untrace_all()
+            app.engine.settings.set("trace_active", False)
+            loop_thread.run(stop(), timeout=10)
