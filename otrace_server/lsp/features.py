@@ -194,11 +194,17 @@ def code_lenses(server, uri: str, lines: list[str]) -> list[dict]:
         counts = hits.get((real, i + 1), {})
         n, h = counts.get("asserts", 0), counts.get("holds", 0)
         if (n or h) and not placement.line_matches(path, i + 1, lines):
-            title = f"traceassert: {CHANGED}"
-        else:
-            title = f"traceassert: {n} violation{'s' * (n != 1)}, {h} hold{'s' * (h != 1)}"
-        lenses.append({"range": _range(i), "command": _command(title, "otrace.showTraces", path, i + 1)})
+            lenses.append({"range": _range(i), "command": _command(f"traceassert: {CHANGED}", "otrace.showTraces",
+                                                                   path, i + 1)})
+            continue
+        lenses.append({"range": _range(i), "command": _command(hit_title(n, h), "otrace.showTraces", path, i + 1),
+                       "data": {"violations": n, "holds": h}})
     return lenses + traced_lenses(server, path, lines)
+
+
+def hit_title(violations: int, holds: int) -> str:
+    """The title of a traceassert line's lens: "traceassert: N violations, M holds"."""
+    return f"traceassert: {violations} violation{'s' * (violations != 1)}, {holds} hold{'s' * (holds != 1)}"
 
 
 def traced_lenses(server, path: str, lines: list[str]) -> list[dict]:

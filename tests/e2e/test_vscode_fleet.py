@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from otrace_server.lsp.features import hit_title
 from tests.e2e.workbench import (CHROMIUM, CHROMIUM_ARGS, ROOT, OTRACE_VIEWS, Workbench, code_action, go_to_line,
                                  inline_action, require_parts, show_otrace, wait_for)
 from tests.support.processes import end_process
@@ -255,6 +256,21 @@ def test_the_file_loaded_by_every_worker_shows_its_code_actions_and_lenses_once(
     lens.first.wait_for(timeout=15000)
     time.sleep(1.5)                                     # every worker's lenses are in
     assert lens.count() == 1, lens.all_inner_texts()
+    # ... counting every worker's violations and holds (the holds of the test above: several workers')
+    per_worker = [hits_of(record, env["ws"] / "demos" / "torna_trace.py", line_of(env, "await traceassert("))
+                  for record in env["fleet"].records().values()]
+    total = tuple(map(sum, zip(*per_worker)))
+    assert sum(1 for hits in per_worker if hits[1]) >= 2, per_worker
+    wait_for(lambda: lens.first.inner_text().strip() == hit_title(*total), 15,
+             f"the lens to say {hit_title(*total)!r} (by worker: {per_worker})")
+
+
+def hits_of(record: dict, path: Path, line: int) -> tuple[int, int]:
+    """(violations, holds) of the traceassert at 1-based ``line`` of ``path``, as one worker counts them."""
+    with worker_client(record) as client:
+        lenses = client.request("textDocument/codeLens", {"textDocument": {"uri": path.as_uri()}})
+    [data] = [lz["data"] for lz in lenses if lz["range"]["start"]["line"] == line - 1 and "data" in lz]
+    return data["violations"], data["holds"]
 
 
 def replace_a_worker(env) -> None:

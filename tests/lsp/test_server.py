@@ -185,9 +185,11 @@ def test_codelens_resume_and_hover_on_held_request(sample):
     resume = [lz for lz in lenses if lz["command"]["command"] == "otrace.resume"]
     assert [lz["range"]["start"]["line"] for lz in resume] == [hold_line]
     assert any(lz["command"]["title"] == "Resume all (1)" for lz in lenses)
-    [count] = [lz["command"]["title"] for lz in lenses
+    [count] = [lz for lz in lenses
                if lz["range"]["start"]["line"] == hold_line and lz["command"]["command"] == "otrace.showTraces"]
-    assert re.fullmatch(r"traceassert: 0 violations, [1-9]\d* holds?", count), count
+    assert re.fullmatch(r"traceassert: 0 violations, [1-9]\d* holds?", count["command"]["title"]), count
+    holds = int(count["command"]["title"].split(", ")[1].split()[0])
+    assert count["data"] == {"violations": 0, "holds": holds}     # the counts, for an editor summing a fleet's
 
     n_col = SAMPLE.read_text().splitlines()[hold_line].index("n !=")
     hover = c.request("textDocument/hover", {"textDocument": {"uri": URI},

@@ -9,7 +9,8 @@
  * lenses, hovers and diagnostics of a document follow the document's `DocScope` (`processScope.ts`:
  * none when another process answers for it, labelled "[pid N]" when several do; the workers of one
  * fleet answer once, each still showing its own holds' Resume lenses and held values' hovers, and
- * hand their diagnostics to `fleetDiagnostics`, which shows the fleet's once).
+ * hand their diagnostics to `fleetDiagnostics`, which shows the fleet's once; the traceassert lens
+ * of the worker that answers shows every worker's counts summed, `fleetHits`).
  *
  * Thread-safety: VS Code extensions run on one thread; all methods are called from it.
  */
@@ -19,6 +20,7 @@ import {
     CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, RevealOutputChannelOn, State, StreamInfo,
 } from 'vscode-languageclient/node';
 import { coalesced } from './coalesce';
+import { hitsOf, hitTitle, type Hits } from './fleet';
 import { processEnded, type FleetRef } from './discovery';
 import { ALONE, firstDefLine, heldHover, holdItem, labelled, LOADED_TTL_MS, processIndependent, saysNotLoaded, type DocScope } from './processScope';
 import { HeldList, loadHolds } from './heldList';
@@ -120,10 +122,29 @@ export class OTraceConnection implements vscode.Disposable {
      */
     constructor(readonly target: Target, private readonly channel: vscode.LogOutputChannel,
         private readonly scope: (uri: vscode.Uri) => Promise<DocScope> = async () => ALONE,
-        private readonly fleetDiagnostics: (conn: OTraceConnection, uri: vscode.Uri, diagnostics: vscode.Diagnostic[]) => void = () => undefined) {}
+        private readonly fleetDiagnostics: (conn: OTraceConnection, uri: vscode.Uri, diagnostics: vscode.Diagnostic[]) => void = () => undefined,
+        private readonly fleetHits: (conn: OTraceConnection, uri: vscode.Uri) => Promise<Map<number, Hits>> = async () => new Map()) {}
 
     get key(): string { return this.target.key; }
     get label(): string { return this.target.label; }
+
+    /**
+     * `lenses` of this fleet worker with each traceassert line's counts (its own in the lens's
+     * `data`) summed with the other workers' (`fleetHits`).
+     */
+    private async withFleetHits(uri: vscode.Uri, lenses: vscode.CodeLens[], tag: string): Promise<vscode.CodeLens[]> {
+        const counted = lenses.filter((l) => l.command && hitsOf((l as { data?: unknown }).data));
+        if (!counted.length) {
+            return lenses;
+        }
+        const others = await this.fleetHits(this, uri);
+        for (const l of counted) {
+            const own = hitsOf((l as { data?: unknown }).data)!;
+            const theirs = others.get(l.range.start.line) ?? { violations: 0, holds: 0 };
+            l.command!.title = labelled(hitTitle({ violations: own.violations + theirs.violations, holds: own.holds + theirs.holds }), tag);
+        }
+        return lenses;
+    }
 
     /** The HTTP statuses a hold may be answered with (the server's `statusRange`). */
     get statusRange(): [number, number] { return this.info?.statusRange ?? DEFAULT_STATUS_RANGE; }
@@ -174,7 +195,7 @@ export class OTraceConnection implements vscode.Disposable {
                     if (!scope.serves && !scope.worker) {
                         return [];
                     }
-                    return (await next(doc, tok))?.flatMap((l) => {
+                    const lenses = (await next(doc, tok))?.flatMap((l) => {
                         if (holdItem(l.command)) {              // a hold of this process: every worker shows its own
                             l.command = tagged(routed(key, l.command), scope.worker ?? scope.tag);
                             return [l];
@@ -188,6 +209,7 @@ export class OTraceConnection implements vscode.Disposable {
                         }
                         return [l];
                     }) ?? [];
+                    return scope.fleet && scope.serves ? this.withFleetHits(doc.uri, lenses, scope.tag) : lenses;
                 },
                 resolveCodeLens: async (lens, tok, next) => {
                     const l = await next(lens, tok);

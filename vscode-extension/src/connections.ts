@@ -13,7 +13,7 @@ import { OTraceConnection, Target } from './connection';
 import type { Hold } from './protocol';
 import { ALONE, scopeFor, underRoot, type DocScope } from './processScope';
 import type { FleetRef } from './discovery';
-import { groupByFleet, type FleetGroup } from './fleet';
+import { groupByFleet, sumHits, type FleetGroup, type Hits } from './fleet';
 
 export interface OwnedHold { conn: OTraceConnection; hold: Hold }
 
@@ -51,7 +51,7 @@ export class Connections implements vscode.Disposable {
             await this.detach(target.key);
         }
         const conn: OTraceConnection = new OTraceConnection(target, this.channel, (uri) => this.scopeOf(conn, uri),
-            (c, uri, diagnostics) => this.fleetDiagnostics(c, uri, diagnostics));
+            (c, uri, diagnostics) => this.fleetDiagnostics(c, uri, diagnostics), (c, uri) => this.fleetHits(c, uri));
         this.byKey.set(target.key, conn);
         this.subs.set(target.key, conn.onDidChange((what) => {
             this.changed.fire({ conn, what });
@@ -151,6 +151,17 @@ export class Connections implements vscode.Disposable {
             }
         }
         workers.forEach((w, i) => w.setDiagnostics(uri, i === 0 ? [...union.values()] : []));
+    }
+
+    /**
+     * The traceassert counts of the document `uri` in the other workers of `conn`'s fleet (their
+     * `textDocument/codeLens` answers), summed per line; a worker that does not answer counts nothing.
+     */
+    async fleetHits(conn: OTraceConnection, uri: vscode.Uri): Promise<Map<number, Hits>> {
+        const id = conn.target.fleet?.id;
+        const others = id === undefined ? [] : this.workersOf(id).filter((w) => w !== conn);
+        const answers = await Promise.allSettled(others.map((w) => w.request<unknown>('textDocument/codeLens', { textDocument: { uri: uri.toString() } })));
+        return sumHits(answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : [])));
     }
 
     async detach(key: string): Promise<void> {

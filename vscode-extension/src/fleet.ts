@@ -81,3 +81,33 @@ export function firstAnswer<T>(results: PromiseSettledResult<T>[], failed: (mess
     }
     return ok.value;
 }
+
+/** A traceassert line's counts: a lens's `data` (docs/PROTOCOL.md, codeLens). */
+export interface Hits { violations: number; holds: number }
+
+/** The counts of a lens's `data`, or undefined when it is not a traceassert line's lens. */
+export function hitsOf(data: unknown): Hits | undefined {
+    const d = data as Partial<Hits> | undefined;
+    return d && typeof d.violations === 'number' && typeof d.holds === 'number' ? { violations: d.violations, holds: d.holds } : undefined;
+}
+
+/** The title of a traceassert line's lens (as the server writes it): "traceassert: N violations, M holds". */
+export function hitTitle(h: Hits): string {
+    return `traceassert: ${h.violations} violation${h.violations === 1 ? '' : 's'}, ${h.holds} hold${h.holds === 1 ? '' : 's'}`;
+}
+
+/** The counts of the traceassert lenses of several workers' answers (`textDocument/codeLens`), summed per line (0-based). */
+export function sumHits(answers: unknown[]): Map<number, Hits> {
+    const sums = new Map<number, Hits>();
+    for (const answer of answers) {
+        for (const lens of Array.isArray(answer) ? answer : []) {
+            const hits = hitsOf((lens as { data?: unknown } | null)?.data);
+            const line = (lens as { range?: { start?: { line?: unknown } } } | null)?.range?.start?.line;
+            if (hits && typeof line === 'number') {
+                const sum = sums.get(line) ?? { violations: 0, holds: 0 };
+                sums.set(line, { violations: sum.violations + hits.violations, holds: sum.holds + hits.holds });
+            }
+        }
+    }
+    return sums;
+}

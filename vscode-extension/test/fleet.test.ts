@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import { test } from 'node:test';
 import { attachConfiguration, chooseProcess, type DebugEnv } from '../src/debug';
 import { autoAttachGroup, describeGroup, fleetLabel, fleetWorkers, groupProcesses, parseDiscovery, type ProcessInfo } from '../src/discovery';
-import { firstAnswer, fleetOrderOf, groupByFleet, ledBy, newFleetOrder } from '../src/fleet';
+import { firstAnswer, fleetOrderOf, groupByFleet, hitTitle, hitsOf, ledBy, newFleetOrder, sumHits } from '../src/fleet';
 import { statusText } from '../src/status';
 import { ALONE, heldHover, holdItem, scopeFor, type Peer } from '../src/processScope';
 
@@ -119,4 +119,16 @@ test('the status bar names the one attached fleet, else counts processes', () =>
     assert.equal(statusText([w(FLEET), w(FLEET), w(FLEET)]), '$(debug-pause) otrace: 3 held (torna_fleet.py — fleet of 3 workers) · $(lock) safe mode');
     assert.equal(statusText([w(FLEET), w()]), '$(debug-pause) otrace: 2 held (2 processes) · $(lock) safe mode');
     assert.equal(statusText([w(FLEET)]), '$(debug-pause) otrace: 1 held (torna_fleet.py — fleet of 1 worker) · $(lock) safe mode');
+});
+
+test('traceassert counts: read from a lens\'s data, summed per line over the workers\' answers, titled as the server does', () => {
+    const lens = (line: number, data?: unknown) => ({ range: { start: { line, character: 0 }, end: { line, character: 0 } }, command: { title: 't' }, data });
+    assert.deepEqual(hitsOf({ violations: 2, holds: 1 }), { violations: 2, holds: 1 });
+    assert.equal(hitsOf(undefined), undefined);
+    assert.equal(hitsOf({ violations: '2', holds: 1 }), undefined);
+    const sums = sumHits([[lens(4, { violations: 1, holds: 2 }), lens(9)], [lens(4, { violations: 0, holds: 3 }), lens(7, { violations: 1, holds: 0 })],
+        null, 'garbage', [null, { data: { violations: 1, holds: 1 } }]]);
+    assert.deepEqual([...sums.entries()].sort(), [[4, { violations: 1, holds: 5 }], [7, { violations: 1, holds: 0 }]]);
+    assert.equal(hitTitle({ violations: 1, holds: 5 }), 'traceassert: 1 violation, 5 holds');
+    assert.equal(hitTitle({ violations: 0, holds: 1 }), 'traceassert: 0 violations, 1 hold');
 });
