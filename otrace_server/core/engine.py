@@ -31,6 +31,7 @@ from otrace_server.core.errors import OTraceError
 from otrace_server.core.events import EventBus
 from otrace_server.core.holds import Hold, HoldAnswered, HoldRegistry, Outcome
 from otrace_server.core.outcomes import check_outcome
+from otrace_server.core.request_summary import RESPONSE_STARTED
 from otrace_server.core.settings import Settings
 from otrace_server.core.store import ContextStore
 from otrace_server.core.waiters import READY, BreakWaiter, Crossing, HoldAwaitable, HoldWaiter
@@ -306,9 +307,13 @@ class Engine:
         return resumed
 
     def _check_status(self, ids: list[str], outcome: Outcome) -> None:
-        """OTraceError naming the first of ``ids`` whose hold no framework answers with HTTP."""
+        """OTraceError naming the first of ``ids`` whose hold no framework answers with HTTP, or
+        whose answer had begun leaving when it started (``RESPONSE_STARTED``)."""
         for trace_id in ids:
             hold = self.holds.get(trace_id)
+            if hold is not None and hold.context.extra.get(RESPONSE_STARTED):
+                raise OTraceError(f"resume --status: the answer to {trace_id} has already begun leaving, no "
+                                  f"status can answer it now; use continue, --value or --raise")
             if hold is not None and self.status_exception_for(hold.context) is None:
                 what = "a thread break" if hold.context.ctype == "breaks" else "no request found"
                 raise OTraceError(f"resume --status: {trace_id} is not an HTTP request handled by a known "

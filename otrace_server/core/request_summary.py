@@ -23,7 +23,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["RequestSummary"]
+__all__ = ["RequestSummary", "RESPONSE_STARTED"]
+
+#: ``ctx.extra`` key the framework glue sets (True) on a hold whose request's answer had begun
+#: leaving when it started (a background task, a streamed body): no status can answer it any more
+RESPONSE_STARTED = "response_started"
 
 
 class RequestSummary(NamedTuple):

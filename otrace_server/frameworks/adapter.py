@@ -10,7 +10,8 @@ about a request held or traced in it. One adapter object per framework, in
 Thread-safety: ``request_types``, ``request_from``, ``summary`` and ``status_exception`` may be
 called from any thread
 (they only read what does not change once the request exists); ``current_request`` only on the
-thread that records a context, while it records it; ``on_disconnect`` on the app loop's thread.
+thread that records a context, while it records it; ``response_started`` and ``on_disconnect`` on
+the app loop's thread.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class Adapter(Protocol):
     def status_exception(self, status: int, reason: str = "") -> BaseException:
         """The exception that, raised in the request's handler, makes the framework answer with
         ``status`` (200-599) and ``reason`` (its own error response: status line and body)."""
+
+    def response_started(self, request: Any) -> bool:
+        """Whether the answer to ``request`` has begun leaving (bytes sent to the client), so that
+        no HTTP status can answer it any more (a hold in a background task, or in a streamed
+        body). False where the framework finishes what was sent itself (Tornado). On the app
+        loop's thread, as a hold starts."""
 
     def on_disconnect(self, request: Any, gone: Callable[[], None]) -> Callable[[], None] | None:
         """Watch the client of a held ``request``: call ``gone()`` (on the app loop) once it

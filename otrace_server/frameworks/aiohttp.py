@@ -77,6 +77,11 @@ class AiohttpAdapter:
         and the body ``"<status>: <reason>"``."""
         return _exception_class(status)(reason=reason or None)
 
+    def response_started(self, request: "web.BaseRequest") -> bool:
+        """Bytes of the answer sent (a ``StreamResponse`` written to): the request's writer's
+        ``output_size`` (headers of a response only prepared wait for its first write)."""
+        return getattr(request.writer, "output_size", 0) > 0
+
     def on_disconnect(self, request: "web.BaseRequest", gone: Callable[[], None]) -> Callable[[], None] | None:
         """The request's transport, looked at every ``polling.INTERVAL`` s while held (aiohttp
         has no disconnect callback; it only cancels the handler when the app runs with

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from otrace_server.core.context import TraceContext
 from otrace_server.core.engine import answer_any_hold, watch_no_client
+from otrace_server.core.request_summary import RESPONSE_STARTED
 from otrace_server.frameworks.selection import found, status_exception_for
 
 __all__ = ["install", "uninstall", "request_summary", "client_watch"]
@@ -35,9 +36,16 @@ def request_summary(ctx: TraceContext) -> None:
 
 def client_watch(hold: Any, gone: Callable[[], None]) -> Callable[[], None] | None:
     """The engine's ``client_watch`` hook (app loop, while the hold starts, the held coroutine on
-    the stack): the ``on_disconnect`` watch of the framework of the hold's request, or None."""
+    the stack): the ``on_disconnect`` watch of the framework of the hold's request, or None; a
+    request whose answer has begun leaving is marked so (``ctx.extra[RESPONSE_STARTED]``: a
+    later ``resume --status`` is refused, the hold keeps waiting)."""
     hit = found(hold.context, live=True)
-    return hit[0].on_disconnect(hit[1], gone) if hit is not None else None
+    if hit is None:
+        return None
+    adapter, request = hit
+    if adapter.response_started(request):
+        hold.context.extra[RESPONSE_STARTED] = True
+    return adapter.on_disconnect(request, gone)
 
 
 def install(engine: Any) -> None:

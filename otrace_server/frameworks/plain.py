@@ -41,6 +41,10 @@ class PlainAdapter:
         """Never called (``resume`` refuses a status first)."""
         raise TypeError("a plain hold cannot be answered with an HTTP status")
 
+    def response_started(self, request: Any) -> bool:
+        """Never called (there is no request): False."""
+        return False
+
     def on_disconnect(self, request: Any, gone: Callable[[], None]) -> None:
         """None: no client to watch."""
         return None

@@ -88,6 +88,16 @@ class StarletteAdapter:
         subclass: both apps' exception handlers answer it)."""
         return HTTPException(status, reason or None)
 
+    def response_started(self, request: "Request") -> bool:
+        """uvicorn's request cycle (the ``__self__`` of the request's ``receive``, else of the
+        nearest ``receive`` on the stack: a request found by its ``scope`` has none) has sent the
+        response's start (a background task runs after it, a streamed body during it); other
+        servers: False (cannot tell)."""
+        from otrace_server.frameworks.stack import local_named
+
+        cycle = _uvicorn_cycle(request.receive) or local_named(("receive",), _uvicorn_cycle, skip=1)
+        return cycle is not None and cycle.response_started is True
+
     def on_disconnect(self, request: "Request", gone: Callable[[], None]) -> Callable[[], None] | None:
         """The ASGI server's own flag, looked at every ``polling.INTERVAL`` s while held: uvicorn's
         request cycle (the ``__self__`` of the request's ``receive``) sets ``disconnected`` when
@@ -99,6 +109,12 @@ class StarletteAdapter:
         if not isinstance(getattr(cycle, "disconnected", None), bool):
             return None
         return Poll(functools.partial(getattr, cycle, "disconnected"), gone)
+
+
+def _uvicorn_cycle(receive: Any) -> Any:
+    """uvicorn's request cycle whose method ``receive`` is, else None."""
+    cycle = getattr(receive, "__self__", None)
+    return cycle if isinstance(getattr(cycle, "response_started", None), bool) else None
 
 
 def _a_request(value: Any) -> "Request | None":

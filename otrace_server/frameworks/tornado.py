@@ -98,6 +98,11 @@ class TornadoAdapter:
         """``tornado.web.HTTPError(status, reason=reason)``: Tornado's error page for ``status``."""
         return tornado.web.HTTPError(status, "otrace: resumed with HTTP %d", status, reason=reason or None)
 
+    def response_started(self, handler: tornado.web.RequestHandler) -> bool:
+        """False: a status after the handler flushed part of its answer finishes what was sent
+        (Tornado's own ``send_error`` does so)."""
+        return False
+
     def on_disconnect(self, handler: tornado.web.RequestHandler,
                       gone: Callable[[], None]) -> Callable[[], None] | None:
         """The connection's close callback (``set_close_callback``, where Tornado registered the

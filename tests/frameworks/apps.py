@@ -154,15 +154,17 @@ async def _start_tornado():
     return port, stop
 
 
-async def _start_aiohttp():
-    runner = web.AppRunner(aiohttp_app())
+async def start_aiohttp(app: web.Application | None = None):
+    """``app`` (default: ``aiohttp_app()``) served on 127.0.0.1:<free port>: (port, stop)."""
+    runner = web.AppRunner(app or aiohttp_app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner.addresses[0][1], runner.cleanup
 
 
-async def _start_uvicorn(app):
+async def start_uvicorn(app):
+    """The ASGI ``app`` served by uvicorn on 127.0.0.1:<free port>: (port, stop)."""
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
@@ -181,9 +183,9 @@ async def _start_uvicorn(app):
 
 _STARTERS = {
     "tornado": _start_tornado,
-    "aiohttp": _start_aiohttp,
-    "starlette": lambda: _start_uvicorn(starlette_app()),
-    "fastapi": lambda: _start_uvicorn(fastapi_app),
+    "aiohttp": start_aiohttp,
+    "starlette": lambda: start_uvicorn(starlette_app()),
+    "fastapi": lambda: start_uvicorn(fastapi_app),
 }
 
 
