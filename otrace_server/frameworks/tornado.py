@@ -23,7 +23,8 @@ the application's loop. Outcomes of ``resume``:
 * status: the handler is answered with that HTTP status (the held code raises
   ``tornado.web.HTTPError(status, reason=reason)``, which Tornado turns into the response); a
   final status only (200-599; 204/304 have no body); when the handler had already flushed part
-  of its answer, the headers are sent: the answer is just finished with what was sent;
+  of its answer, the headers are sent: the answer is just finished with what was sent; a
+  websocket handler's hold (``on_message``) refuses a status (its answer, 101, is sent);
 * ``hold_timeout`` seconds (0 = forever) resume it by themselves (changing it applies to waiting
   holds too, counted from when each began); ``stop()`` resumes every hold (outcome ``shutdown``)
   so no request hangs.
@@ -99,9 +100,10 @@ class TornadoAdapter:
         return tornado.web.HTTPError(status, "otrace: resumed with HTTP %d", status, reason=reason or None)
 
     def response_started(self, handler: tornado.web.RequestHandler) -> bool:
-        """False: a status after the handler flushed part of its answer finishes what was sent
-        (Tornado's own ``send_error`` does so)."""
-        return False
+        """True for a websocket once upgraded (its answer, 101 Switching Protocols, is sent: a
+        status would close the socket); else False: a status after the handler flushed part of
+        its answer finishes what was sent (Tornado's own ``send_error`` does so)."""
+        return handler.get_status() == 101
 
     def on_disconnect(self, handler: tornado.web.RequestHandler,
                       gone: Callable[[], None]) -> Callable[[], None] | None:

@@ -1,6 +1,7 @@
 """A hold whose request's answer had begun leaving when it started, in the shapes each framework's
 documentation shows: a FastAPI ``BackgroundTasks`` function (it runs after the response was
-sent) and an aiohttp ``StreamResponse`` written to before the hold. ``resume --status`` is
+sent), an aiohttp ``StreamResponse`` written to before the hold, a Tornado websocket's
+``on_message``. ``resume --status`` is
 refused with one line before anything is resumed (no status can answer it: Starlette raised
 "response already started" as an error of the application, aiohttp cut the streamed answer
 short), the hold keeps waiting, and ``resume`` then lets it finish as written; served for real."""
@@ -11,6 +12,8 @@ import http.client
 import logging
 
 import pytest
+import tornado.web
+import tornado.websocket
 from aiohttp import web
 from fastapi import BackgroundTasks, FastAPI
 
@@ -106,3 +109,50 @@ def test_resume_status_is_refused_once_the_answer_began_and_the_hold_finishes_as
         box["thread"].join(10)
         assert (box["status"], box["body"]) == (200, "part1\npart2\n")
     assert errors == [] and [r for r in caplog.records if r.exc_info] == []
+
+
+class Echo(tornado.websocket.WebSocketHandler):
+    async def on_message(self, message):
+        await traceassert(message != "77", label="ws_hold", action="hold")
+        self.write_message(f"You said: {message}")
+
+
+def test_a_tornado_websocket_hold_refuses_a_status_and_goes_on_when_resumed(caplog):
+    """Tornado's websocket example holding in ``on_message``: its 101 answer is sent, a status
+    would close the socket (Tornado logged it as the handler's error)."""
+    import asyncio
+
+    import aiohttp
+    import tornado.httpserver
+    import tornado.netutil
+
+    caplog.set_level(logging.WARNING)
+    with LoopThread("tornado-app", timeout=10) as loop_thread:
+        async def setup():
+            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+            server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/ws", Echo)]))
+            server.add_sockets(sockets)
+            return server, sockets[0].getsockname()[1]
+
+        server, port = loop_thread.run(setup())
+        app = otrace_server.start(globals(), app_loop=loop_thread.loop, console=False, lsp=False, trace_active=True)
+        try:
+            async def talk():
+                async with aiohttp.ClientSession() as client:
+                    async with client.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
+                        await ws.send_str("77")
+                        await asyncio.to_thread(wait_for, lambda: app.engine.holds.list(), 10, "the hold")
+                        (hold,) = app.engine.holds.list()
+                        session = app.shell.session("test")
+                        refused = await asyncio.to_thread(session.execute, f"resume {hold.id} --status 409 x")
+                        assert refused.error and "has already begun leaving" in refused.output
+                        await asyncio.to_thread(session.execute, f"resume {hold.id}")
+                        return await asyncio.wait_for(ws.receive_str(), 10)
+
+            assert asyncio.run(talk()) == "You said: 77"
+            assert [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "otrace"] == []
+        finally:
+            app.stop()
+            app.engine.settings.set("trace_active", False)
+            loop_thread.run(server.close_all_connections(), timeout=10)
+            server.stop()
