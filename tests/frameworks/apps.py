@@ -140,17 +140,19 @@ class Served:
         return box
 
 
-async def _start_tornado():
+async def start_tornado(app: tornado.web.Application | None = None):
+    """``app`` (default: ``tornado_app()``) served on 127.0.0.1:<free port>: (port, stop)."""
     import tornado.httpserver
     import tornado.netutil
 
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    server = tornado.httpserver.HTTPServer(tornado_app())
+    server = tornado.httpserver.HTTPServer(app or tornado_app())
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
 
     async def stop():
         server.stop()
+        await server.close_all_connections()
     return port, stop
 
 
@@ -182,7 +184,7 @@ async def start_uvicorn(app):
 
 
 _STARTERS = {
-    "tornado": _start_tornado,
+    "tornado": start_tornado,
     "aiohttp": start_aiohttp,
     "starlette": lambda: start_uvicorn(starlette_app()),
     "fastapi": lambda: start_uvicorn(fastapi_app),

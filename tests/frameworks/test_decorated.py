@@ -9,12 +9,10 @@ from __future__ import annotations
 import http.client
 
 import pytest
-import tornado.httpserver
-import tornado.netutil
 import tornado.web
 
 import otrace_server
-from tests.frameworks.apps import Served
+from tests.frameworks.apps import Served, start_tornado
 from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
@@ -33,14 +31,8 @@ class Secret(tornado.web.RequestHandler):
 @pytest.fixture
 def served():
     with LoopThread("tornado-app", timeout=10) as loop_thread:
-        async def setup():
-            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-            server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/secret", Secret)],
-                                                                           login_url="/login"))
-            server.add_sockets(sockets)
-            return server, sockets[0].getsockname()[1]
-
-        server, port = loop_thread.run(setup())
+        port, stop = loop_thread.run(start_tornado(tornado.web.Application([(r"/secret", Secret)],
+                                                                           login_url="/login")))
         app = otrace_server.start(globals(), app_loop=loop_thread.loop, console=False, lsp=False)
         try:
             yield Served("tornado", loop_thread, port), app
@@ -48,8 +40,7 @@ def served():
             app.stop()
             app.engine.tracer.untrace_all()
             app.engine.settings.set("trace_active", False)
-            loop_thread.run(server.close_all_connections(), timeout=10)
-            server.stop()
+            loop_thread.run(stop(), timeout=10)
 
 
 def status_of(served: Served, path: str) -> int:

@@ -19,7 +19,7 @@ from fastapi import BackgroundTasks, FastAPI
 
 import otrace_server
 from otrace_server import traceassert
-from tests.frameworks.apps import Served, start_aiohttp, start_uvicorn
+from tests.frameworks.apps import Served, start_aiohttp, start_tornado, start_uvicorn
 from tests.support.loops import LoopThread
 from tests.support.waiting import wait_for
 
@@ -123,18 +123,10 @@ def test_a_tornado_websocket_hold_refuses_a_status_and_goes_on_when_resumed(capl
     import asyncio
 
     import aiohttp
-    import tornado.httpserver
-    import tornado.netutil
 
     caplog.set_level(logging.WARNING)
     with LoopThread("tornado-app", timeout=10) as loop_thread:
-        async def setup():
-            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-            server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/ws", Echo)]))
-            server.add_sockets(sockets)
-            return server, sockets[0].getsockname()[1]
-
-        server, port = loop_thread.run(setup())
+        port, stop = loop_thread.run(start_tornado(tornado.web.Application([(r"/ws", Echo)])))
         app = otrace_server.start(globals(), app_loop=loop_thread.loop, console=False, lsp=False, trace_active=True)
         try:
             async def talk():
@@ -154,5 +146,4 @@ def test_a_tornado_websocket_hold_refuses_a_status_and_goes_on_when_resumed(capl
         finally:
             app.stop()
             app.engine.settings.set("trace_active", False)
-            loop_thread.run(server.close_all_connections(), timeout=10)
-            server.stop()
+            loop_thread.run(stop(), timeout=10)
