@@ -78,8 +78,8 @@ class AiohttpAdapter:
         return _exception_class(status)(reason=reason or None)
 
     def response_started(self, request: "web.BaseRequest") -> bool:
-        """Bytes of the answer sent (a ``StreamResponse`` written to): the request's writer's
-        ``output_size`` (headers of a response only prepared wait for its first write)."""
+        """Bytes of the answer sent: the request's writer's ``output_size`` (a ``StreamResponse``
+        sends its headers when prepared)."""
         return getattr(request.writer, "output_size", 0) > 0
 
     def on_disconnect(self, request: "web.BaseRequest", gone: Callable[[], None]) -> Callable[[], None] | None:
