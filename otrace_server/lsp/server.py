@@ -47,6 +47,9 @@ log = logging.getLogger("otrace.lsp")
 
 _DIAGNOSTICS_POLL = 1.0   # seconds between checks for contexts deleted/evicted behind our back
 _LENS_REFRESH_DELAY = 0.05   # seconds: hold changes within it share one workspace/codeLens/refresh
+#: seconds: browsers connecting or leaving within it share one ``otrace/webClientsChanged`` (each
+#: lists every browser: 1,000 sockets opened at once were 1,000 lists, 58 MB to every editor)
+_WEB_CLIENTS_DELAY = 0.1
 #: the JSON of an ``otrace/traceEvent`` notification, as ``framing.encode`` writes it (one format
 #: instead of a dict to walk: a delivery of the throttle builds tens of them)
 _TRACE_EVENT = ('{"jsonrpc": "2.0", "method": "otrace/traceEvent", "params": {"traceId": %s, "kind": %s, '
@@ -70,6 +73,7 @@ class LspServer(Endpoint):
         self._diag_signature: tuple = ()
         self._poll: asyncio.TimerHandle | None = None
         self._lens_refresh: asyncio.TimerHandle | None = None
+        self._web_clients: asyncio.TimerHandle | None = None   # the pending otrace/webClientsChanged
         self._resumed: list[tuple[str, Any]] = []   # (id, outcome) of the holds resumed in this pass
         self._events: list[bytes] = []   # the framed traceEvents of the throttle's current delivery
         self.inline = inline.Inline()   # which requests are answered on the control loop (lsp.inline)
@@ -85,7 +89,7 @@ class LspServer(Endpoint):
         self._poll_later()
 
     async def stop(self) -> None:
-        for timer in (self._poll, self._lens_refresh):
+        for timer in (self._poll, self._lens_refresh, self._web_clients):
             if timer is not None:
                 timer.cancel()
         try:
@@ -159,10 +163,16 @@ class LspServer(Endpoint):
             self.refresh_code_lenses()
         elif event.kind == "hold_client_gone":
             self.broadcast("otrace/holdClientGone", {"id": event.data["hold"].id})
-        elif event.kind == "web_clients":
-            web = self.shell.web
-            clients = self.web_clients(web) if web is not None else []
-            self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
+        elif event.kind == "web_clients" and self._web_clients is None:
+            self._web_clients = self.loop.call_later(_WEB_CLIENTS_DELAY, self._send_web_clients)
+
+    def _send_web_clients(self) -> None:
+        """``otrace/webClientsChanged`` with the browsers connected now, once for all the changes of
+        ``_WEB_CLIENTS_DELAY`` seconds."""
+        self._web_clients = None
+        web = self.shell.web
+        clients = self.web_clients(web) if web is not None else []
+        self.broadcast("otrace/webClientsChanged", {"clients": jsonable(clients)})
 
     # ---- notifications -----------------------------------------------------------------------
     def _send_resumed(self) -> None:

@@ -210,9 +210,11 @@ class WebRegistry:
         return True
 
     def _publish_clients(self) -> None:
-        """Publish engine event ``web_clients`` {clients: [WebClientInfo]} (front ends refresh)."""
+        """Publish engine event ``web_clients`` {} (front ends refresh from ``clients()``). It
+        carries no list: a storm of sockets would build one per socket (3,000 tabs: 10 s of the
+        app loop's time)."""
         if self.engine is not None:
-            self.engine.events.publish("web_clients", clients=self.clients())
+            self.engine.events.publish("web_clients")
 
     def names_for(self, identity: str) -> list[str]:
         """Names of the connected browsers of ``identity`` (``names.identity_text``), most
