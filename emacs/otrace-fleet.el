@@ -17,7 +17,10 @@
 ;; `otrace-fleet-poll-interval' seconds that never waits for them (each
 ;; joins when it answered), and one that exits is dropped quietly with
 ;; its held requests (the next takes the first one's place).  Resume
-;; all goes to every worker at once.  What is shown once for the fleet
+;; all goes to every worker at once.  A fleet of another host
+;; (otrace-remote.el) reaches each worker through a tunnel of its own,
+;; and is polled every `otrace-fleet-remote-poll-interval' seconds, over
+;; ssh, without waiting either.  What is shown once for the fleet
 ;; and the fleet orders are the feature files' (`otrace-fleet-order').
 
 ;;; Code:
@@ -26,6 +29,14 @@
 (require 'subr-x)
 (require 'jsonrpc)
 (require 'otrace)
+
+(declare-function otrace-remote--fleet-poll "otrace-remote" ())
+
+(defcustom otrace-fleet-remote-poll-interval 5
+  "Seconds between two looks for new workers of an attached fleet of another host.
+Each look runs `otrace ps --ssh' (see `otrace-attach-remote')."
+  :type 'number
+  :group 'otrace)
 
 ;;;###autoload
 (defun otrace-connect-fleet (id)
@@ -43,42 +54,51 @@ default); orders that must reach every worker are fleet orders."
          (otrace--attaching-fleet t))
     (otrace-connect-to (or (plist-get first :host) "127.0.0.1") (plist-get first :lsp_port) (plist-get first :token))))
 
-(defun otrace--attach-fleet (conn)
+(defun otrace--attach-fleet (conn &optional infos)
   "Make CONN the first of the attached fleet's workers; attach the others.
-They are opened at once, and waited for; later ones are attached by
-`otrace--fleet-poll' every `otrace-fleet-poll-interval' seconds."
+They are opened at once, and waited for: those of discovery plists
+INFOS (a fleet of another host: its workers' tunnels), else those
+discovery finds; later ones are attached by `otrace--fleet-poll' every
+`otrace-fleet-poll-interval' seconds (`otrace-fleet-remote-poll-interval'
+for a fleet of another host)."
   (otrace--quiet-exit conn)
   (setq otrace--workers (list conn))
-  (otrace--join-workers (otrace--open-workers (otrace--fleet-newcomers)))
-  (setq otrace--fleet-timer (run-at-time otrace-fleet-poll-interval otrace-fleet-poll-interval
-                                         #'otrace--fleet-poll)))
+  (otrace--join-workers (otrace--open-workers (or infos (otrace--fleet-newcomers))))
+  (let ((interval (if (plist-get otrace--fleet :remote) otrace-fleet-remote-poll-interval otrace-fleet-poll-interval)))
+    (setq otrace--fleet-timer (run-at-time interval interval #'otrace--fleet-poll))))
 
 (defvar otrace--joining nil
   "The pids of the workers `otrace--fleet-poll' is opening.")
 
-(defun otrace--fleet-newcomers ()
-  "Discovery plists of the attached fleet's workers not attached nor being opened."
+(defun otrace--fleet-newcomers (&optional workers)
+  "Discovery plists of the attached fleet's workers not attached nor being opened.
+WORKERS are the fleet's running workers (default: what discovery finds)."
   (let ((known (append otrace--joining (mapcar #'otrace--pid otrace--workers))))
     (cl-remove-if (lambda (info) (memql (plist-get info :pid) known))
-                  (otrace-fleet-workers (plist-get otrace--fleet :id)))))
+                  (or workers (otrace-fleet-workers (plist-get otrace--fleet :id))))))
 
 (defun otrace--fleet-poll ()
   "Attach the workers of the attached fleet that are not yet attached.
 They are opened at once, and Emacs does not wait for them: each joins
 when it answered (`otrace--join-workers'); one that does not answer
 yet (starting, stopped) is tried again next time."
-  (when (and otrace--workers otrace--fleet)
-    (let ((fleet (plist-get otrace--fleet :id))
-          (newcomers (otrace--fleet-newcomers)))
-      (when newcomers
-        (setq otrace--joining (append (mapcar (lambda (info) (plist-get info :pid)) newcomers) otrace--joining))
-        (otrace--open-workers newcomers
-                              (lambda (pid conn)
-                                (setq otrace--joining (delq pid otrace--joining))
-                                (when conn
-                                  (if (and otrace--workers (equal (plist-get otrace--fleet :id) fleet))
-                                      (otrace--join-workers (list conn))
-                                    (otrace--kill conn)))))))))
+  (cond ((not (and otrace--workers otrace--fleet)))
+        ((plist-get otrace--fleet :remote) (otrace-remote--fleet-poll))
+        (t (let ((fleet (plist-get otrace--fleet :id))
+                 (newcomers (otrace--fleet-newcomers)))
+             (when newcomers
+               (setq otrace--joining (append (mapcar (lambda (info) (plist-get info :pid)) newcomers) otrace--joining))
+               (otrace--open-workers newcomers (lambda (pid conn) (otrace--fleet-joined fleet pid conn))))))))
+
+(defun otrace--fleet-joined (fleet pid conn)
+  "Worker PID of FLEET (an id) answered on CONN, or did not (CONN nil).
+It joins the attached fleet, unless that is not FLEET any more."
+  (setq otrace--joining (delq pid otrace--joining))
+  (when conn
+    (if (and otrace--workers (equal (plist-get otrace--fleet :id) fleet))
+        (otrace--join-workers (list conn))
+      (otrace--end-carrier conn)
+      (otrace--kill conn))))
 
 (defun otrace--join-workers (conns)
   "Add CONNS, new workers' connections, to the attached fleet, with their requests."
@@ -126,12 +146,15 @@ When it was the first worker, the next one takes its place."
     (setq otrace--workers nil)
     (dolist (conn others)
       (ignore-errors (jsonrpc-notify conn :exit nil))
+      (otrace--end-carrier conn)
       (otrace--kill conn)
       (when (buffer-live-p (jsonrpc-events-buffer conn))
         (kill-buffer (jsonrpc-events-buffer conn))))))
 
 (defun otrace--open-workers (infos &optional then)
   "Connections to the workers of discovery plists INFOS, opened at once.
+An info's :via (a fleet of another host) is its connection's VIA (see
+`otrace-connect-to').
 Without THEN, wait and return those that answered `initialize' within
 `otrace-sync-request-timeout' seconds, in the order of INFOS.  With
 THEN, return at once: THEN is called later (from a timer, not the
@@ -145,10 +168,13 @@ exiting, or stopped) are closed quietly."
              (conn (ignore-errors
                      (otrace--make-connection (or (plist-get info :host) "127.0.0.1") (plist-get info :lsp_port)
                                               (plist-get info :token)
-                                              (otrace--connection-name (format "worker %s" pid)))))
+                                              (otrace--connection-name (format "worker %s" pid))
+                                              (plist-get info :via))))
              (finish (lambda (ok)
                        (setq pending (delq conn pending))
-                       (unless ok (otrace--kill conn))
+                       (unless ok
+                         (otrace--end-carrier conn)
+                         (otrace--kill conn))
                        (if then (run-at-time 0 nil then pid (and ok conn)) (when ok (push conn ready))))))
         (if (not conn)
             (when then (run-at-time 0 nil then pid nil))

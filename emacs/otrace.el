@@ -284,7 +284,7 @@ for the default: the result may be a fleet's plist."
 ;;;; Connection
 
 (declare-function otrace-connect-fleet "otrace-fleet" (id))
-(declare-function otrace--attach-fleet "otrace-fleet" (conn))
+(declare-function otrace--attach-fleet "otrace-fleet" (conn &optional infos))
 (declare-function otrace--drop-worker "otrace-fleet" (conn))
 (declare-function otrace--detach-fleet "otrace-fleet" ())
 (declare-function otrace--resume-everywhere "otrace-fleet" (options))
@@ -698,7 +698,10 @@ and leaves nothing behind.  VIA: see `otrace-connect-to'."
                            (error-message-string err))))))))
 
 (defvar otrace--attaching-fleet nil
-  "Bound to t by `otrace-connect-fleet' while it connects to the first worker.")
+  "Non-nil while a fleet's first worker is connected: the fleet is attached whole.
+Bound by `otrace-connect-fleet' to t (the other workers are found by
+discovery), by `otrace-remote-connect-fleet' to the discovery plists
+of the other workers (their tunnels' local ends).")
 
 (defun otrace-connect-to (host port token &optional via)
   "Connect to the otrace language server at HOST:PORT with TOKEN.
@@ -708,7 +711,8 @@ nothing behind and keeps the working connection.
 VIA, when the address is a tunnel to another host, is a plist:
 :label (\"PID@HOST\": the connection's name and mode line), :process
 \(the tunnel, sent SIGTERM when the connection closes), :reconnect (a
-function `otrace-reconnect' calls instead)."
+function `otrace-reconnect' calls instead), :fleet (the fleet of the
+process, a plist (:id :name :remote), when it is a worker of one)."
   (let ((conn (otrace--open host port token
                             (otrace--connection-name (if via (plist-get via :label) (format "%s:%s" host port)))
                             via)))
@@ -719,11 +723,11 @@ function `otrace-reconnect' calls instead)."
           otrace--last-process (and (not via)
                                     (cl-find (otrace--pid conn) (otrace-processes)
                                              :key (lambda (p) (plist-get p :pid))))
-          otrace--fleet (plist-get otrace--last-process :fleet)
+          otrace--fleet (or (plist-get via :fleet) (plist-get otrace--last-process :fleet))
           otrace--patches (append (plist-get (ignore-errors (otrace--request 'otrace/patches)) :patches) nil))
     (otrace--load-holds (list conn))
     (when (and otrace--attaching-fleet otrace--fleet)
-      (otrace--attach-fleet conn))
+      (otrace--attach-fleet conn (and (consp otrace--attaching-fleet) otrace--attaching-fleet)))
     (setq otrace--last-fleet (and otrace--workers (plist-get otrace--fleet :id)))
     (otrace-mode 1)
     (otrace--holds-changed)

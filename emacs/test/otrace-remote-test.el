@@ -172,6 +172,71 @@ and the message says why."
     (should-not (otrace-connected-p))
     (should-not otrace-remote--tunnels)))
 
+;;;; A fleet of the host
+
+(defun otrace-remote-test--fleet-workers (fleet)
+  "The pids of the running workers of FLEET (an id) of the \"remote\" host, read from its files."
+  (let ((otrace-discovery-directory (expand-file-name "otrace" (otrace-remote-test--env "OTRACE_TEST_REMOTE_XDG"))))
+    (sort (mapcar (lambda (w) (plist-get w :pid)) (otrace-fleet-workers fleet)) #'<)))
+
+(defun otrace-remote-test--tunnels ()
+  "The tunnel processes of the attached workers."
+  (mapcar (lambda (w) (plist-get (otrace--via w) :process)) otrace--workers))
+
+(ert-deftest otrace-remote-test-fleet-every-worker-through-its-tunnel ()
+  "The fleet's choice of M-x otrace-attach-remote: every worker through a tunnel of its
+own, holds of the fleet in one list; a worker started later joins through a new tunnel,
+the dead one's leaves; disconnecting ends every tunnel."
+  (otrace-remote-test--with-ssh
+    (let* ((otrace-test--runtime-dir (otrace-remote-test--env "OTRACE_TEST_REMOTE_XDG"))
+           (otrace-fleet-remote-poll-interval 1)
+           (app (let ((otrace-test--workers 2)) (otrace-test--start "demos/torna_fleet.py" "--workers" "2")))
+           (proc (otrace-test--app-proc app))
+           (fleet (format "ppid-%d" (process-id proc))))
+      (unwind-protect
+          (let ((pids (otrace-test--wait (lambda () (let ((pids (otrace-remote-test--fleet-workers fleet)))
+                                                      (and (= (length pids) 2) pids)))
+                                         "the 2 workers' discovery files" 30)))
+            (execute-kbd-macro (kbd (format "M-x otrace-attach-remote RET %s RET torna_fleet TAB RET" host)))
+            (should (equal (sort (mapcar #'otrace--pid otrace--workers) #'<) pids))
+            (should (string-match-p "\\[torna_fleet\\.py on 127\\.0\\.0\\.1: 2 workers\\]" (otrace--lighter)))
+            (let ((tunnels (otrace-remote-test--tunnels)))
+              (should (= (length (delete-dups (copy-sequence tunnels))) 2))
+              (should (cl-every #'process-live-p tunnels))
+              ;; a held request of either worker, in the list with its worker; R y resumes it
+              (let ((response (otrace-test--http-get app "/?number=77")))
+                (otrace-test--wait (lambda () otrace--holds) "the hold")
+                (should (memql (plist-get (car otrace--holds) :worker) pids))
+                (cl-letf (((symbol-function 'read-char-choice) (lambda (_prompt _chars) ?y)))
+                  (with-current-buffer (otrace-holds)
+                    (switch-to-buffer (current-buffer))
+                    (execute-kbd-macro (kbd "R"))))
+                (otrace-test--wait (lambda () (otrace-test--buffer-has response "The reciprocal of 77\\.0 is"))
+                                   "the HTTP response")
+                (kill-buffer response))
+              ;; a worker killed: the fleet's parent starts another, found over ssh, attached
+              (let* ((dead (car pids))
+                     (dead-tunnel (plist-get (otrace--via (cl-find dead otrace--workers :key #'otrace--pid)) :process)))
+                (signal-process dead 'SIGKILL)
+                (let ((now (otrace-test--wait (lambda () (let ((now (otrace-remote-test--fleet-workers fleet)))
+                                                           (and (= (length now) 2) (not (memql dead now)) now)))
+                                              "a new worker" 30)))
+                  (otrace-test--wait (lambda () (equal (sort (mapcar #'otrace--pid otrace--workers) #'<) now))
+                                     "the new worker attached, the dead one dropped" 30)
+                  (should (otrace-connected-p))
+                  (should (string-match-p ": 2 workers\\]" (otrace--lighter)))
+                  (otrace-test--wait (lambda () (not (process-live-p dead-tunnel))) "the dead worker's tunnel to end" 20)
+                  (should (cl-every #'process-live-p (otrace-remote-test--tunnels)))
+                  (setq tunnels (append tunnels (otrace-remote-test--tunnels)))))
+              (execute-kbd-macro (kbd "M-x otrace-disconnect RET"))
+              (should-not (otrace-connected-p))
+              (otrace-test--wait (lambda () (cl-notany #'process-live-p tunnels)) "every tunnel to end")
+              (should-not otrace-remote--tunnels)))
+        (when (process-live-p proc)
+          (process-send-eof proc)
+          (otrace-test--wait (lambda () (not (process-live-p proc))) "the fleet to end" 20))
+        (kill-buffer (process-buffer proc))))))
+
 (provide 'otrace-remote-test)
 
 ;;; otrace-remote-test.el ends here

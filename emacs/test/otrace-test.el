@@ -72,7 +72,7 @@ The directory is `otrace-test--runtime-dir' when set (a restart)."
 (defun otrace-test--ready (proc buf dir script)
   "Wait until demo SCRIPT running as PROC (output in BUF) serves; an `otrace-test--app'.
 DIR is its XDG_RUNTIME_DIR.  With `otrace-test--workers', wait for that many
-workers' discovery files instead of PROC's."
+discovery files of PROC's workers instead of PROC's."
   (let* ((http (otrace-test--wait
                   (lambda () (with-current-buffer buf
                                (unless (process-live-p proc)
@@ -84,7 +84,9 @@ workers' discovery files instead of PROC's."
            (discovery (expand-file-name (format "otrace/otrace-%d.json" (process-id proc)) dir)))
     (if otrace-test--workers
         (let ((otrace-discovery-directory (expand-file-name "otrace" dir)))
-          (otrace-test--wait (lambda () (= (length (otrace-processes)) otrace-test--workers))
+          (otrace-test--wait (lambda () (= (cl-count (process-id proc) (otrace-processes)
+                                                     :key (lambda (p) (plist-get p :ppid)))
+                                           otrace-test--workers))
                              (format "%d workers' discovery files" otrace-test--workers) 30))
       (otrace-test--wait (lambda () (file-exists-p discovery)) "the discovery file"))
     (otrace-test--app-make :proc proc :dir dir :http http)))
