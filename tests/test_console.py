@@ -353,6 +353,45 @@ def test_quit_says_the_application_keeps_running(term):
     term.expect(pexpect.EOF)
 
 
+TORNADO_APP = """
+import asyncio, sys
+import tornado.web
+
+class MainHandler(tornado.web.RequestHandler):
+    def get(self):
+        self.write("Hello, world")
+
+async def main():
+    tornado.web.Application([(r"/", MainHandler)]).listen(0, "127.0.0.1")
+    await asyncio.Event().wait()
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_sigterm_while_the_console_reads_leaves_the_terminal_as_it_was(tmp_path):
+    """Tornado's hello world under ``otrace`` in a terminal, stopped by SIGTERM (``kill``, a process
+    manager, a file watcher restarting it) while readline reads at the prompt: the process ends by
+    the signal and its terminal echoes and reads lines again (readline had it in its own mode)."""
+    import signal
+    import termios
+
+    (tmp_path / "app.py").write_text(TORNADO_APP)
+    child = pexpect.spawn(sys.executable, ["-m", "otrace_server.cli", str(tmp_path / "app.py")], env=_env(),
+                          cwd=str(tmp_path), encoding="utf-8", timeout=20)
+    try:
+        before = termios.tcgetattr(child.child_fd)[3] & (termios.ECHO | termios.ICANON)
+        child.expect_exact(PROMPT)
+        wait_for(lambda: not termios.tcgetattr(child.child_fd)[3] & termios.ICANON, what="readline reading")
+        child.kill(signal.SIGTERM)
+        wait_for(lambda: not child.isalive(), what="the end of the process")
+        assert termios.tcgetattr(child.child_fd)[3] & (termios.ECHO | termios.ICANON) == before
+        assert child.signalstatus == signal.SIGTERM
+    finally:
+        child.close(force=True)
+
+
 def test_non_tty_stdin_reads_plain_lines_with_prompts(program, tmp_path):
     proc = subprocess.run([sys.executable, str(program), str(tmp_path / "trigger")], env=_env(), cwd=tmp_path,
                           input="alpha_value\nls -v alpha*\n", capture_output=True, text=True, timeout=20)

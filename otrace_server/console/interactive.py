@@ -94,6 +94,7 @@ class Console:
         self._last_input = time.monotonic()
         self._was_idle = False           # the line just read came after auto_lock idle seconds
         self._stop = False
+        self._terminal_before_read: tuple | None = None   # (fd, termios attributes) while readline reads
         self._attach_lock = threading.Lock()   # guards _attached (run attaches, run or stop detaches)
         self._attached: tuple | None = None
 
@@ -144,10 +145,21 @@ class Console:
         log records are printed and ``sys.stdout``/``sys.stderr`` are the original streams again.
         ``run`` returns within 50 ms when stdin is a pipe, a file or a terminal without GNU readline,
         reading nothing more; while GNU readline reads a terminal it returns after the line being
-        read, without running it (readline cannot be woken). readline's completer and history are
-        restored by ``run`` itself as it returns."""
+        read, without running it (readline cannot be woken), and the terminal's settings are put
+        back at once as they were before that read (a process ending now, as by SIGTERM's default
+        action or Tornado's autoreload ``exec``, leaves its terminal as it found it, not in
+        readline's no-echo mode). readline's completer and history are restored by ``run`` itself
+        as it returns."""
         self._stop = True
         self._detach()
+        reading = self._terminal_before_read
+        if reading is not None:   # readline reads on: the terminal as it was before, should the process end now
+            import termios
+
+            try:
+                termios.tcsetattr(reading[0], termios.TCSANOW, reading[1])
+            except OSError:
+                pass
 
     def _detach(self) -> None:
         """Undo what ``run`` attached (subscription, log handler, stream routing), once."""
@@ -294,9 +306,11 @@ class Console:
         changed[6] = list(saved[6])
         changed[6][termios.VINTR] = b"\x00"   # _POSIX_VDISABLE: readline forces ISIG on, so disable ^C's char
         termios.tcsetattr(fd, termios.TCSANOW, changed)
+        self._terminal_before_read = (fd, saved)
         try:
             yield
         finally:
+            self._terminal_before_read = None
             termios.tcsetattr(fd, termios.TCSANOW, saved)
 
     def _read_secret(self, prompt: str) -> str | None:
