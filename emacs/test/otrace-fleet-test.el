@@ -282,7 +282,7 @@ least two must."
                                "the headless browser" 60)
             ;; the kernel picks the worker of each tab's websocket: tabs until two workers have one;
             ;; the list follows the workers' notifications
-            (while (and (< opened 12) (< (length (otrace-fleet-test--web-workers web)) 2))
+            (while (and (< opened 20) (< (length (otrace-fleet-test--web-workers web)) 2))
               (process-send-string tabs "open\n")
               (setq opened (1+ opened))
               (otrace-test--wait (lambda () (= (length (buffer-local-value 'tabulated-list-entries web)) opened))
