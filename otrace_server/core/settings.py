@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from otrace_server.core.errors import OTraceError
 
-__all__ = ["Param", "PARAMS", "Settings", "hash_password", "check_password"]
+__all__ = ["Param", "PARAMS", "Settings", "MAX_SECONDS", "hash_password", "check_password"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,19 @@ def _non_negative(v):
 
 def _positive(v):
     return None if v > 0 else "must be > 0"
+
+
+#: the longest time a setting in seconds may give (about 11 days): waits longer than the platform
+#: can count failed when they began (``web_timeout 1e308``: "OverflowError: timestamp out of range")
+MAX_SECONDS = 1_000_000
+
+
+def _seconds(v):
+    return _positive(v) or (None if v <= MAX_SECONDS else f"must be at most {MAX_SECONDS} (seconds)")
+
+
+def _seconds_or_zero(v):
+    return _non_negative(v) or (None if v <= MAX_SECONDS else f"must be at most {MAX_SECONDS} (seconds)")
 
 
 #: the levels of ``log_level`` by name and, as otrace also takes them, by number
@@ -75,10 +88,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("deep_copy", bool, False,
           "True: trace contexts keep deep copies of arguments/locals/return values (default: shallow)"),
     Param("pretty_print", bool, True, "True: pr pretty-prints containers"),
-    Param("repeat_interval", float, 0.2, "seconds between redraws of the repeat command", _positive),
+    Param("repeat_interval", float, 0.2, "seconds between redraws of the repeat command", _seconds),
     Param("pickle_file", str, "", "path of a trace database (SQLite) to which every trace context is also written"),
     Param("password", str, "", "console password for lock (stored as an scrypt hash; empty: no password)"),
-    Param("auto_lock", int, 0, "lock the console after this many idle seconds (0: never)", _non_negative),
+    Param("auto_lock", int, 0, "lock the console after this many idle seconds (0: never)", _seconds_or_zero),
     Param("log_level", str, "WARNING",
           "level of otrace's own log: DEBUG, INFO, WARNING, ERROR, CRITICAL (or 10, 20, 30, 40, 50)",
           _log_level),
@@ -92,9 +105,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("stack_locals", int, 1,
           "number of stack frames, starting at the traced function, whose locals a context keeps", _non_negative),
     Param("hold_timeout", float, 0.0, "seconds after which a hold resumes by itself (0: hold forever)",
-          _non_negative),
-    Param("web_timeout", float, 5.0, "seconds to wait for a browser's answer to a JavaScript evaluation", _positive),
-    Param("shell_timeout", float, 10.0, "seconds a Unix command run outside /osh may take", _positive),
+          _seconds_or_zero),
+    Param("web_timeout", float, 5.0, "seconds to wait for a browser's answer to a JavaScript evaluation", _seconds),
+    Param("shell_timeout", float, 10.0, "seconds a Unix command run outside /osh may take", _seconds),
 ]}
 
 

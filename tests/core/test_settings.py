@@ -46,6 +46,9 @@ def test_python_objects_are_accepted_when_of_the_right_type():
     ("log_level", "LOUD", "must be one of"), ("log_level", "15", "must be one of"),
     ("log_level", True, "expected a string"), ("pickle_file", 3, "expected a string"),
     ("no_such", "1", "unknown parameter 'no_such'"),
+    ("web_timeout", "1e308", "web_timeout: must be at most 1000000 \\(seconds\\)"),
+    ("hold_timeout", "1000001", "must be at most 1000000"), ("shell_timeout", "1e9", "must be at most 1000000"),
+    ("repeat_interval", "1e300", "must be at most"), ("auto_lock", "10000000", "must be at most"),
 ])
 def test_bad_values_raise_one_line_errors_and_change_nothing(name, value, message):
     s = Settings()
