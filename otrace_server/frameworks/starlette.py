@@ -21,7 +21,9 @@ every argument by keyword, see ``selection.found``), else, for a hold or break w
 ``request`` (or ASGI ``scope``) on the stack (a FastAPI endpoint without a ``Request``
 parameter: FastAPI's own request handler holds it a few frames up). Summary: method, path and
 query, the client's address, and ``scope["user"]`` when it is a string or Starlette's
-``SimpleUser`` (authentication middleware).
+``SimpleUser`` (authentication middleware). A websocket endpoint's ``WebSocket`` is its request
+too: summarized as its handshake (``GET /ws``), answered already (no status), its client watched
+through the transport of uvicorn's websocket protocol.
 
 Active only when the program imported ``starlette`` (optional extra ``otrace-server[starlette]``).
 
@@ -30,6 +32,7 @@ Thread-safety: see ``otrace_server.frameworks.adapter``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any, Callable
 
@@ -40,8 +43,9 @@ try:
     from starlette.endpoints import HTTPEndpoint
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
+    from starlette.websockets import WebSocket
 except ImportError:   # the [starlette] extra: the selection imports this module once starlette is loaded
-    SimpleUser = HTTPEndpoint = HTTPException = Request = None
+    SimpleUser = HTTPEndpoint = HTTPException = Request = WebSocket = None
 
 __all__ = ["ADAPTER", "StarletteAdapter"]
 
@@ -54,8 +58,9 @@ class StarletteAdapter:
     module = "starlette"
 
     def request_types(self) -> tuple[type, ...]:
-        """A Starlette endpoint's ``Request`` (FastAPI's too), an ``HTTPEndpoint`` method's ``self``."""
-        return (Request, HTTPEndpoint)
+        """A Starlette endpoint's ``Request`` (FastAPI's too), an ``HTTPEndpoint`` method's ``self``,
+        a websocket endpoint's ``WebSocket`` (its summary is its handshake's, ``GET /ws``)."""
+        return (Request, HTTPEndpoint, WebSocket)
 
     def request_from(self, first: Any) -> "Request | None":
         """The request itself, or a ``Request`` over an ``HTTPEndpoint``'s HTTP scope."""
@@ -73,6 +78,7 @@ class StarletteAdapter:
         """``RequestSummary(method, path?query, client host, user, "starlette")``."""
         scope = request.scope
         uri = scope.get("path", "")
+        method = scope.get("method") or ("GET" if scope.get("type") == "websocket" else "")   # the handshake
         query = scope.get("query_string", b"")
         if query:
             uri = f"{uri}?{query.decode('latin-1')}"
@@ -80,7 +86,7 @@ class StarletteAdapter:
         user = scope.get("user")
         if isinstance(user, SimpleUser):
             user = user.username
-        return RequestSummary(scope.get("method", ""), uri, str(client[0]) if client else "",
+        return RequestSummary(method, uri, str(client[0]) if client else "",
                               user if isinstance(user, str) else "", self.name)
 
     def status_exception(self, status: int, reason: str = "") -> BaseException:
@@ -92,9 +98,11 @@ class StarletteAdapter:
         """uvicorn's request cycle (the ``__self__`` of the request's ``receive``, else of the
         nearest ``receive`` on the stack: a request found by its ``scope`` has none) has sent the
         response's start (a background task runs after it, a streamed body during it); other
-        servers: False (cannot tell)."""
+        servers: False (cannot tell). A websocket: True (its answer is the handshake's)."""
         from otrace_server.frameworks.stack import local_named
 
+        if request.scope.get("type") == "websocket":
+            return True
         cycle = _uvicorn_cycle(request.receive) or local_named(("receive",), _uvicorn_cycle, skip=1)
         return cycle is not None and cycle.response_started is True
 
@@ -102,9 +110,15 @@ class StarletteAdapter:
         """The ASGI server's own flag, looked at every ``polling.INTERVAL`` s while held: uvicorn's
         request cycle (the ``__self__`` of the request's ``receive``) sets ``disconnected`` when
         the client leaves. Reading ``receive`` ourselves would take the application's body
-        messages; other servers, or a ``receive`` wrapped by middleware: None (cannot tell)."""
+        messages; other servers, or a ``receive`` wrapped by middleware: None (cannot tell). A
+        websocket: whether the transport of uvicorn's websocket protocol (the ``__self__`` of the
+        nearest ``receive`` on the stack) is closing."""
         from otrace_server.frameworks.polling import Poll
+        from otrace_server.frameworks.stack import local_named
 
+        if request.scope.get("type") == "websocket":
+            transport = local_named(("receive",), _transport_of, skip=1)
+            return Poll(transport.is_closing, gone) if transport is not None else None
         cycle = getattr(request.receive, "__self__", None)
         if not isinstance(getattr(cycle, "disconnected", None), bool):
             return None
@@ -115,6 +129,12 @@ def _uvicorn_cycle(receive: Any) -> Any:
     """uvicorn's request cycle whose method ``receive`` is, else None."""
     cycle = getattr(receive, "__self__", None)
     return cycle if isinstance(getattr(cycle, "response_started", None), bool) else None
+
+
+def _transport_of(receive: Any) -> "asyncio.BaseTransport | None":
+    """The transport of the uvicorn protocol whose method ``receive`` is, else None."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    return transport if isinstance(transport, asyncio.BaseTransport) else None
 
 
 def _a_request(value: Any) -> "Request | None":
