@@ -134,10 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch_lines = None
     if opts.batch is not None:
         try:
-            with open(opts.batch) as f:
+            with open(opts.batch, encoding="utf-8") as f:
                 batch_lines = f.read().splitlines()
         except OSError as exc:
             print(f"otrace: cannot read batch file: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except UnicodeDecodeError as exc:
+            print(f"otrace: cannot read batch file: {opts.batch} is not UTF-8 text "
+                  f"(byte {exc.object[exc.start]:#04x} at offset {exc.start})", file=sys.stderr)
             return EXIT_USAGE
     if opts.script is not None and not os.path.isfile(opts.script):
         print(f"otrace: no such script: {opts.script}", file=sys.stderr)

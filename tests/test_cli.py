@@ -206,6 +206,10 @@ def test_batch_without_script_and_unreadable_batch_file(tmp_path):
     proc = otrace("--batch", "missing.osh", cwd=tmp_path)
     assert proc.returncode == 2
     assert "cannot read batch file" in proc.stderr
+    (tmp_path / "binary.osh").write_bytes(b"pwd\n\xff\xfe\n")   # was a UnicodeDecodeError traceback, status 1
+    proc = otrace("--batch", "binary.osh", cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (2, "otrace: cannot read batch file: binary.osh is not UTF-8 text "
+                                                 "(byte 0xff at offset 4)\n")
 
 
 def test_ps_skips_discovery_files_that_are_not_records(tmp_path):
