@@ -1,5 +1,7 @@
 """help, set, alias, lock/unlock, repeat, source, quit."""
 
+import os
+
 from otrace_server.shell.registry import COMMANDS
 from tests.shell.helpers import out
 
@@ -89,6 +91,23 @@ def test_source(session, tmp_path):
     loop = tmp_path / "loop.trc"
     loop.write_text(f"source {loop}\n")
     assert session.execute(f"source {loop}").error
+
+
+def test_source_of_a_file_that_is_not_a_command_script_is_one_error_line(session, tmp_path):
+    """Binary text was "internal error: UnicodeDecodeError"; a FIFO blocked the thread for good (an
+    editor's worker and session); /dev/zero was read until the application's memory ran out."""
+    binary = tmp_path / "binary.trc"
+    binary.write_bytes(b"pwd\n\xd0\x00\n")
+    assert (session.execute(f"source {binary}").output
+            == f"source: {binary} is not UTF-8 text (byte 0xd0 at offset 4)")
+    big = tmp_path / "big.trc"
+    big.write_text("pwd\n" * 300_000)
+    assert session.execute(f"source {big}").output == f"source: {big} is larger than 1,048,576 bytes"
+    fifo = tmp_path / "fifo.trc"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        r = session.execute(f"source {path}")
+        assert r.error and r.output == f"source: {path} is not a regular file"
 
 
 def test_alias_called_without_its_arguments_says_what_it_needs(session):
