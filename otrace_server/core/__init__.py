@@ -17,5 +17,6 @@ Modules (one concept each):
     tags        object tagging
     patching    live patching of functions and methods
     tracedb     the SQLite trace database (pickle_file)
+    textfiles   reading a text file a front end names: regular files only, bounded
     engine      Engine: composes the above; get_engine() is the process-wide default
 """

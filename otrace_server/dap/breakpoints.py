@@ -37,13 +37,13 @@ import textwrap
 import threading
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from otrace_server.core.context import capture
 from otrace_server.core.engine import READY
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.reprs import visible
+from otrace_server.core.textfiles import read_text
 from otrace_server import placement
 
 __all__ = ["Point", "Breakpoints", "reached", "hit_matches", "interpolate"]
@@ -187,9 +187,9 @@ class Breakpoints:
         with self._lock:
             old = self._by_owner.setdefault(owner, {}).pop(real, [])
             try:
-                lines = Path(real).read_text().splitlines(True)
-            except (OSError, UnicodeDecodeError) as exc:
-                lines, reason = None, f"cannot read {path}: {getattr(exc, 'strerror', exc)}"
+                lines = read_text(real).splitlines(True)
+            except OTraceError as exc:
+                lines, reason = None, str(exc)
             for spec in specs:
                 try:
                     if lines is None:
@@ -224,8 +224,8 @@ class Breakpoints:
             for real, points in files.items():
                 self._register(points, [])
                 try:
-                    lines = Path(real).read_text().splitlines(True)
-                except OSError:
+                    lines = read_text(real).splitlines(True)
+                except OTraceError:
                     lines = None
                 self._repatch(real, lines, {p.qualname for p in points})
             self.trace_exceptions(owner, [])

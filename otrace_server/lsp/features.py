@@ -36,6 +36,7 @@ from otrace_server.core.errors import OTraceError
 from otrace_server import placement
 from otrace_server.core.objects import type_name
 from otrace_server.core.reprs import safe_repr
+from otrace_server.core.textfiles import read_text
 from otrace_server.placement import CHANGED
 from otrace_server.lsp import document, live, methods
 
@@ -72,14 +73,15 @@ def _open_document(conn, uri: str):
 
 def _lines(conn, uri: str) -> list[str]:
     """The lines of the open document ``uri`` (as LSP counts them), else of the file on disk
-    (control loop). JsonRpcInvalidParams when it is neither open nor readable."""
+    (control loop: ``core.textfiles.read_text``, never a FIFO or a device). JsonRpcInvalidParams
+    when it is neither open nor readable."""
     doc = _open_document(conn, uri)
     if doc is not None:
         return document.split_lines(doc.source)
     try:
-        return document.split_lines(Path(_path(uri)).read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JsonRpcInvalidParams(message=f"cannot read {uri}: {getattr(exc, 'strerror', None) or exc}") from None
+        return document.split_lines(read_text(_path(uri)))
+    except OTraceError as exc:
+        raise JsonRpcInvalidParams(message=str(exc)) from None
 
 
 def _python_lines(conn, uri: str) -> list[str] | None:

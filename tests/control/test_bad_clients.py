@@ -424,6 +424,11 @@ def test_dap_bad_requests_get_clear_errors_and_a_disconnect_leaves_holds_held(ap
     fails("setBreakpoints", {"source": {"path": 5}}, "source.path is required")
     for path in ("/tmp/a\0b.py", "/tmp/a\ud800b.py"):   # were os.path's errors, logged with their traceback
         fails("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 1}]}, "source.path has a ")
+    fifo = app.stderr_path.with_name("fifo.py")   # was read under the breakpoints' lock: every client blocked
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/null"):
+        [point] = d.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 1}]})["breakpoints"]
+        assert (point["verified"], point["message"]) == (False, f"{path} is not a regular file")
     fails("setBreakpoints", {"source": {"path": str(ROOT / "demos" / "torna_trace.py")}, "lines": "abc"},
           "'lines' must be a list")
     fails("setExceptionBreakpoints", {"filters": "traced"}, "must be a list")

@@ -6,6 +6,7 @@ commit messages); ``document``'s pure helpers are tested directly at the end."""
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import urllib.request
 from pathlib import Path
@@ -297,6 +298,21 @@ def test_a_document_whose_path_names_no_file_gets_an_error_and_spoils_no_other(a
     assert diag["uri"] == uri_of(app)
     assert not [n for n in c.notifications if n["method"] == "window/showMessage"]   # "Error in server: ..."
     c.request("otrace/command", {"line": f"del {diag['diagnostics'][0]['code']}"})
+
+
+def test_a_document_on_disk_that_is_a_fifo_or_a_device_is_refused_and_blocks_nobody(app, tmp_path):
+    """``otrace.holdHere`` reads a document that is not open from disk, on the control loop: a FIFO
+    blocked it for good (no client of the language server was answered any more; /dev/stdin the
+    same, /dev/zero read until memory ran out)."""
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    c, other = app.client(), app.client("other")
+    for path in (str(fifo), "/dev/null"):
+        error = c.request_raw("workspace/executeCommand", {"command": "otrace.holdHere",
+                                                           "arguments": [Path(path).as_uri(), 0]})["error"]
+        assert error == {"code": -32602, "message": f"{path} is not a regular file"}
+        assert other.request("otrace/holds", timeout=5) is not None
+    assert c.request("textDocument/codeLens", {"textDocument": {"uri": fifo.as_uri()}}) == []
 
 
 def test_an_exception_in_edited_code_is_a_diagnostic_in_its_file(app):

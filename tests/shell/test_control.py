@@ -108,6 +108,8 @@ def test_source_of_a_file_that_is_not_a_command_script_is_one_error_line(session
     for path in (fifo, "/dev/zero"):
         r = session.execute(f"source {path}")
         assert r.error and r.output == f"source: {path} is not a regular file"
+        r = session.execute(f"view {path}")
+        assert r.error and r.output == f"view: {path} is not a regular file"
 
 
 def test_alias_called_without_its_arguments_says_what_it_needs(session):

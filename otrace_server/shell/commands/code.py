@@ -19,6 +19,7 @@ from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.objects import exception_message, is_class, is_instance, is_module, is_routine, type_name
 from otrace_server.core.policy import require_unsafe
+from otrace_server.core.textfiles import read_text
 from otrace_server.shell import vfs
 from otrace_server.shell.commands.errors import application_errors
 from otrace_server.shell.commands.tracing import qualify_name
@@ -122,10 +123,9 @@ def view(session, call):
             raise OTraceError("view: specify a file")
         path = file_path(session, args[0])
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError as exc:
-            raise OTraceError(f"view: cannot read {path}: {exc.strerror}") from None
+            text = read_text(path, errors="replace")
+        except OTraceError as exc:
+            raise OTraceError(f"view: {exc}") from None
         return "".join(f"{i + 1:5d}  {line}" for i, line in enumerate(text.splitlines(True))).rstrip("\n")
     if not args or args[0] == ".":
         here = session.here()
@@ -182,10 +182,9 @@ def edit(session, call):
     if infile is not None:
         path = file_path(session, infile)
         try:
-            with open(path, encoding="utf-8") as f:
-                source = f.read()
-        except OSError as exc:
-            raise OTraceError(f"edit: cannot read {path}: {exc.strerror}") from None
+            source = read_text(path)
+        except OTraceError as exc:
+            raise OTraceError(f"edit: {exc}") from None
     if source is None:
         obj = session.lookup(name)
         try:

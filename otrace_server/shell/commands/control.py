@@ -7,10 +7,10 @@ parameter, see core.settings).
 from __future__ import annotations
 
 import os
-import stat
 
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
+from otrace_server.core.textfiles import read_text
 from otrace_server.shell.commands.listing import line_wrap
 from otrace_server.shell.registry import COMMANDS, command
 from otrace_server.shell.result import Result
@@ -119,27 +119,6 @@ def repeat(session, call):
     return first
 
 
-def _command_lines(path: str) -> list[str]:
-    """The lines of the command file ``path``. OTraceError for a file that cannot be read, is not
-    a regular file (a FIFO would block the caller's thread, a device like /dev/zero never end),
-    is larger than ``_MAX_SOURCE_BYTES`` or is not UTF-8 text."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # a FIFO: no wait for a writer
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OTraceError(f"source: {path} is not a regular file")
-            data = f.read(_MAX_SOURCE_BYTES + 1)
-    except OSError as exc:
-        raise OTraceError(f"source: cannot read {path}: {exc.strerror}") from None
-    if len(data) > _MAX_SOURCE_BYTES:
-        raise OTraceError(f"source: {path} is larger than {_MAX_SOURCE_BYTES:,} bytes")
-    try:
-        return data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise OTraceError(f"source: {path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
-                          f"{exc.start})") from None
-
-
 @command("source", "source filename           # Read commands from a file (# comments and blank lines skipped)")
 def source(session, call):
     if len(call.args) != 1:
@@ -151,7 +130,10 @@ def source(session, call):
     depth = session.source_depth
     if depth >= _MAX_SOURCE_DEPTH:
         raise OTraceError("source: files source each other too deeply")
-    lines = _command_lines(path)
+    try:
+        lines = read_text(path, limit=_MAX_SOURCE_BYTES).splitlines()
+    except OTraceError as exc:
+        raise OTraceError(f"source: {exc}") from None
     outputs: list[str] = []
     failed = False
     session.source_depth = depth + 1
