@@ -113,11 +113,22 @@ class TornadoAdapter:
         run while the handler is paused, before the state the handler sets after the hold exists).
         ``release()``: a handler that finished right after the resume is not told (without
         otrace it had answered before the client left); one still running is told now, or gets
-        its close callback back when the client is still there."""
+        its close callback back when the client is still there. Several holds of one handler at
+        once (``asyncio.gather`` of held steps) share one close callback, a ``_Group`` telling each
+        of them, and only the last one's ``release`` tells the handler (once)."""
         connection = handler.request.connection
         if not hasattr(connection, "set_close_callback"):
             return None
-        connection.set_close_callback(gone)
+        group = vars(handler).get(_GROUP)
+        earlier = getattr(connection, "_close_callback", None)   # Tornado's (no public getter)
+        if group is None and getattr(earlier, "__func__", None) is getattr(gone, "__func__", False):
+            group = vars(handler)[_GROUP] = _Group(earlier)       # another hold's gone: it waits too
+        if group is not None:
+            group.gones.append(gone)
+            group.waiting += 1
+            connection.set_close_callback(group)
+        else:
+            connection.set_close_callback(gone)
         return _Release(handler)
 
 
@@ -134,6 +145,12 @@ class _Release:
     def __call__(self) -> None:
         """See ``TornadoAdapter.on_disconnect``."""
         handler = self.handler
+        group = vars(handler).get(_GROUP)
+        if group is not None:
+            group.waiting -= 1
+            if group.waiting:                     # another hold of the handler still waits
+                return
+            del vars(handler)[_GROUP]
         if getattr(handler, "_finished", True):   # Tornado's flag: finish() ran (no public one)
             return
         connection = handler.request.connection
@@ -142,6 +159,25 @@ class _Release:
             handler.on_connection_close()
         else:
             connection.set_close_callback(handler.on_connection_close)
+
+
+#: the key of a handler's ``__dict__`` naming the ``_Group`` of its holds while two or more wait
+_GROUP = "_otrace_holds"
+
+
+class _Group:
+    """The close callback of a handler's holds while several wait at once: the client leaving
+    tells each of them; ``waiting`` counts the holds whose ``release`` has not run yet."""
+
+    __slots__ = ("gones", "waiting")
+
+    def __init__(self, first: Callable[[], None]) -> None:
+        self.gones = [first]
+        self.waiting = 1
+
+    def __call__(self) -> None:
+        for gone in self.gones:
+            gone()
 
 
 ADAPTER = TornadoAdapter()

@@ -59,8 +59,27 @@ class TornadoClosing(tornado.web.RequestHandler):
         closed_log.append(self.resource)
 
 
+class TornadoGather(tornado.web.RequestHandler):
+    """Two held steps at once (``asyncio.gather``); ``closed_log`` gets "gather" at each
+    ``on_connection_close`` and "finished" at ``on_finish``."""
+
+    async def step(self, name):
+        await traceassert(False, label=f"gather_{name}", action="hold")
+        return name
+
+    async def get(self):
+        self.write(" ".join(await asyncio.gather(self.step("a"), self.step("b"))))
+
+    def on_connection_close(self):
+        closed_log.append("gather")
+
+    def on_finish(self):
+        closed_log.append("finished")
+
+
 def tornado_app():
-    return tornado.web.Application([(r"/hold", TornadoHold), (r"/closing", TornadoClosing)])
+    return tornado.web.Application([(r"/hold", TornadoHold), (r"/closing", TornadoClosing),
+                                    (r"/gather", TornadoGather)])
 
 
 # ---- aiohttp -------------------------------------------------------------------------------

@@ -107,6 +107,24 @@ def test_tornado_close_callback_is_the_handlers_again_when_the_client_stays(otra
     assert apps.closed_log == ["open"]
 
 
+@pytest.mark.parametrize("served", ["tornado"], indirect=True)
+def test_tornado_holds_of_one_handler_at_once_all_see_the_client_leave_and_tell_the_handler_once(otrace, served,
+                                                                                                 caplog):
+    """Two held steps of one handler (``asyncio.gather``) share the connection's one close callback:
+    both are marked gone, and ``on_connection_close`` runs once, after the last resume."""
+    caplog.set_level(logging.WARNING)
+    apps.closed_log.clear()
+    client = served.send("/gather")
+    wait_for(lambda: len(otrace.engine.holds.list()) == 2, 10, what="both holds")
+    holds = otrace.engine.holds.list()
+    client.close()
+    wait_for(lambda: all(hold.client_gone for hold in holds), 5, what="both clients gone")
+    otrace.engine.resume([holds[0].id])
+    otrace.engine.resume([holds[1].id])
+    wait_for(lambda: "finished" in apps.closed_log, 5, what="the handler's end")
+    assert apps.closed_log.count("gather") == 1 and app_errors(otrace, caplog) == []
+
+
 def test_aiohttp_handler_cancellation_ends_the_hold_as_cancelled(caplog):
     """An aiohttp app run with ``handler_cancellation=True`` has its handler cancelled when the
     client leaves: the hold ends (outcome ``cancelled``), as any await of that handler would."""
