@@ -95,8 +95,7 @@ log = logging.getLogger("otrace")
 
 ACTIONS = (None, "break", "hold", "tag")
 _ASYNC = ("coroutine", "asyncgen")   # the flavors a hold can wait in
-#: attribute set on exceptions already recorded (otrace records an exception once per raise)
-_SEEN = "_otrace_recorded"
+_SEEN = "_otrace_recorded"   # set on exceptions already recorded (otrace records one once per raise)
 
 
 @dataclass(frozen=True)
@@ -359,7 +358,8 @@ class Tracer:
             if flavor == "function" and flavor_of(inner) in _ASYNC and not target.inherited:
                 target, runs, flavor = replace(target, function=inner), codeswap.underneath(inner), flavor_of(inner)
             if flavor not in _ASYNC:
-                raise OTraceError(f"cannot hold {target.qualname}: hold needs an async def function (use break)")
+                raise OTraceError(f"cannot hold {target.qualname}: hold needs an async def function (a break stops "
+                                  f"its thread: on the event loop's, every request)")
             if when in ("return", "all"):
                 raise OTraceError(f"cannot hold {target.qualname} on return: a hold happens before the body runs")
             when = "call"

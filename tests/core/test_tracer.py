@@ -123,6 +123,14 @@ def test_a_name_the_namespace_does_not_resolve_is_an_imported_modules_dotted_nam
         targets.resolve("nomodule.f", {})
 
 
+def test_hold_of_a_sync_function_says_what_a_break_would_stop(engine):
+    """A sync handler of Tornado or aiohttp runs on the event loop's thread: the refusal must not
+    send the user to a break there without saying that it would stop every request."""
+    with pytest.raises(OTraceError, match=r"async def function \(a break stops its thread: on the event loop's, "
+                                          r"every request\)"):
+        engine.tracer.trace("recip", namespace(), action="hold")
+
+
 # ---- exceptions ---------------------------------------------------------------------------------
 def test_exception_in_plain_function(engine):
     ns = namespace()
