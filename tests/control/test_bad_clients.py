@@ -424,6 +424,9 @@ def test_dap_bad_requests_get_clear_errors_and_a_disconnect_leaves_holds_held(ap
     fails("setBreakpoints", {"source": {"path": 5}}, "source.path is required")
     for path in ("/tmp/a\0b.py", "/tmp/a\ud800b.py"):   # were os.path's errors, logged with their traceback
         fails("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 1}]}, "source.path has a ")
+    fails("setBreakpoints", {"source": {"path": str(ROOT / "demos" / "torna_trace.py")},   # was 85 s under
+                             "breakpoints": [{"line": 1}] * 100_000},                   # the breakpoints' lock
+          "setBreakpoints: 100,000 breakpoints in one file; at most 1,000")
     fifo = app.stderr_path.with_name("fifo.py")   # was read under the breakpoints' lock: every client blocked
     os.mkfifo(fifo)
     for path in (str(fifo), "/dev/null"):
