@@ -53,6 +53,7 @@ from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.objects import exception_text
 from otrace_server.core.policy import refused, require_unsafe
+from otrace_server.core.reprs import visible
 from otrace_server import placement
 from otrace_server.dap.variables import References, page, variable
 from otrace_server.shell.evaluation import evaluate, execute
@@ -238,7 +239,8 @@ class DapClient(Client):
 
     # ---- handshake --------------------------------------------------------------------------
     def _initialize(self, args: dict) -> dict:
-        self.client_name = str(args.get("clientName") or args.get("clientID") or "dap")[:100]
+        # a stranger's text (no token yet) that log lines name: one line, controls escaped
+        self.client_name = visible(str(args.get("clientName") or args.get("clientID") or "dap")[:100], one_line=True)
         self.lines_start_at1 = args.get("linesStartAt1", True) is not False
         return dict(CAPABILITIES)
 

@@ -56,6 +56,7 @@ from otrace_server.control.framing import TooLarge, encode, loads
 from otrace_server.core import audit
 from otrace_server.core.errors import OTraceError
 from otrace_server.core.outcomes import STATUS_RANGE
+from otrace_server.core.reprs import visible
 from otrace_server.lsp import fleet, inline, methods, standing
 
 __all__ = ["LspClient", "PROTOCOL_VERSION", "ERR_OTRACE", "ERR_NOT_INITIALIZED", "ERR_NOT_AVAILABLE",
@@ -159,7 +160,7 @@ class LspClient(Client):
             return False
         info = params.get("clientInfo")
         name = info.get("name") if isinstance(info, dict) else None
-        self.client_name = str(name or "lsp")[:100]
+        self.client_name = visible(str(name or "lsp")[:100], one_line=True)   # log lines name it: one line
         self.ls = LanguageServer("otrace-server", __version__, types.TextDocumentSyncKind.Full,
                                  protocol_cls=_Protocol)
         self.lsp = self.ls.protocol

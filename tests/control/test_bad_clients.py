@@ -388,6 +388,18 @@ DAP_GARBAGE = {
 }
 
 
+def test_a_strangers_client_name_reaches_the_log_as_one_escaped_line(app):
+    """DAP's ``initialize`` comes before the token: its clientName, which log lines name, was written
+    raw (a stranger could add lines and terminal escapes to the application's log)."""
+    mark = app.mark()
+    name = "evil\n2026-12-05 otrace: a line the app never wrote\x1b[31m"
+    messages, closed = exchange(app.dap, dap_request(1, "initialize", {"clientName": name}) + b"no header\r\n\r\n")
+    assert closed and messages[0]["success"]
+    out = app.output(mark)
+    assert "closing evil\\n2026-12-05 otrace: a line the app never wrote\\x1b[31m: bad header" in out, out
+    assert "\x1b" not in out and "\n2026-12-05 otrace: a line" not in out
+
+
 @pytest.mark.parametrize("case", DAP_GARBAGE)
 def test_dap_garbage_before_attach_gets_an_error_or_a_clean_close(app, case):
     data, expected = DAP_GARBAGE[case]
