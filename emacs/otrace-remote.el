@@ -354,8 +354,8 @@ tunnel ends with the connection; `otrace-reconnect' opens it again."
 (defun otrace-remote--worker-info (host pid tunnel fleet)
   "The discovery plist of worker PID of HOST reached through TUNNEL.
 That is its local ends, token included, and :via, the connection's VIA
-\(see `otrace-connect-to'); FLEET is the fleet plist of the attached
-fleet, or nil for the first worker (its VIA is made by the caller)."
+\(see `otrace-connect-to') naming FLEET, the fleet's plist (:id :name
+:remote)."
   (let ((record (process-get tunnel 'otrace-first)))
     (process-put tunnel 'otrace-first t)     ; the token lives on in the connection only
     (process-put tunnel 'otrace-connected t)
@@ -408,9 +408,13 @@ attached gets a tunnel, and joins once it answered."
             (ignore-errors
               (otrace-remote--processes-async
                host ssh-args
-               (lambda (processes &optional _error)
+               (lambda (processes &optional error)
+                 (when error                     ; tried again at the next look
+                   (let ((inhibit-message t))
+                     (otrace--message "looking for new workers of %s: %s" (plist-get fleet :name) error)))
                  (when (and otrace--workers (equal (plist-get otrace--fleet :id) (plist-get fleet :id)))
-                   (dolist (info (otrace--fleet-newcomers (otrace-fleet-workers (plist-get remote :id) processes)))
+                   (dolist (info (let ((workers (otrace-fleet-workers (plist-get remote :id) processes)))
+                                   (and workers (otrace--fleet-newcomers workers))))   ; (nil: discovery's)
                      (let ((pid (plist-get info :pid)))
                        (push pid otrace--joining)
                        (otrace-remote--open-async
