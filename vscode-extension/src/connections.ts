@@ -13,9 +13,12 @@ import { OTraceConnection, Target } from './connection';
 import type { Hold } from './protocol';
 import { ALONE, scopeFor, underRoot, type DocScope } from './processScope';
 import type { FleetRef } from './discovery';
-import { groupByFleet, sumHits, type FleetGroup, type Hits } from './fleet';
+import { groupByFleet, sumHits, within, type FleetGroup, type Hits } from './fleet';
 
 export interface OwnedHold { conn: OTraceConnection; hold: Hold }
+
+/** How long a fleet's lens waits for the other workers' counts (`Connections.fleetHits`). */
+export const FLEET_HITS_MS = 2000;
 
 export class Connections implements vscode.Disposable {
     private readonly byKey = new Map<string, OTraceConnection>();
@@ -155,12 +158,14 @@ export class Connections implements vscode.Disposable {
 
     /**
      * The traceassert counts of the document `uri` in the other workers of `conn`'s fleet (their
-     * `textDocument/codeLens` answers), summed per line; a worker that does not answer counts nothing.
+     * `textDocument/codeLens` answers), summed per line; a worker that does not answer within
+     * `FLEET_HITS_MS` (busy, stopped) counts nothing, so the lens is never held up by one.
      */
     async fleetHits(conn: OTraceConnection, uri: vscode.Uri): Promise<Map<number, Hits>> {
         const id = conn.target.fleet?.id;
         const others = id === undefined ? [] : this.workersOf(id).filter((w) => w !== conn);
-        const answers = await Promise.allSettled(others.map((w) => w.request<unknown>('textDocument/codeLens', { textDocument: { uri: uri.toString() } })));
+        const answers = await Promise.allSettled(others.map((w) => within(
+            w.request<unknown>('textDocument/codeLens', { textDocument: { uri: uri.toString() } }), FLEET_HITS_MS)));
         return sumHits(answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : [])));
     }
 

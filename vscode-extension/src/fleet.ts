@@ -111,3 +111,11 @@ export function sumHits(answers: unknown[]): Map<number, Hits> {
     }
     return sums;
 }
+
+/** `promise`, or a rejection when it has not settled within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+        promise.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+    });
+}

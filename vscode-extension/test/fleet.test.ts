@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import { test } from 'node:test';
 import { attachConfiguration, chooseProcess, type DebugEnv } from '../src/debug';
 import { autoAttachGroup, describeGroup, fleetLabel, fleetWorkers, groupProcesses, parseDiscovery, type ProcessInfo } from '../src/discovery';
-import { firstAnswer, fleetOrderOf, groupByFleet, hitTitle, hitsOf, ledBy, newFleetOrder, sumHits } from '../src/fleet';
+import { firstAnswer, fleetOrderOf, groupByFleet, hitTitle, hitsOf, ledBy, newFleetOrder, sumHits, within } from '../src/fleet';
 import { statusText } from '../src/status';
 import { ALONE, heldHover, holdItem, scopeFor, type Peer } from '../src/processScope';
 
@@ -131,4 +131,10 @@ test('traceassert counts: read from a lens\'s data, summed per line over the wor
     assert.deepEqual([...sums.entries()].sort(), [[4, { violations: 1, holds: 5 }], [7, { violations: 1, holds: 0 }]]);
     assert.equal(hitTitle({ violations: 1, holds: 5 }), 'traceassert: 1 violation, 5 holds');
     assert.equal(hitTitle({ violations: 0, holds: 1 }), 'traceassert: 0 violations, 1 hold');
+});
+
+test('within: the answer when it comes in time, a one-line rejection when it does not', async () => {
+    assert.equal(await within(Promise.resolve(7), 1000), 7);
+    await assert.rejects(within(Promise.reject(new Error('refused')), 1000), /refused/);
+    await assert.rejects(within(new Promise(() => undefined), 20), /no answer within 20 ms/);
 });
