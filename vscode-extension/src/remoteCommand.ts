@@ -70,8 +70,9 @@ function tunnelTarget(parts: Parts, log: vscode.LogOutputChannel, proc: ProcessI
 /**
  * The attached remote fleets, followed: every `REMOTE_FLEET_POLL_MS` each one's host is listed
  * (`otrace ps --ssh`, one run at a time) and the fleet's workers not attached are attached through
- * a tunnel each. A fleet no longer attached (`Connections.fleets`) is no longer followed; a listing
- * or a tunnel that fails is written to the log and tried again at the next round.
+ * a tunnel each. A fleet no longer attached (`Connections.fleets`), or whose workers are all gone,
+ * is no longer followed (no ssh run every few seconds for an app that ended); a listing or a
+ * tunnel that fails is written to the log and tried again at the next round.
  */
 export class RemoteFleets implements vscode.Disposable {
     private readonly followed = new Map<string, { host: string; remoteId: string; runner: RemoteRunner }>();
@@ -97,6 +98,11 @@ export class RemoteFleets implements vscode.Disposable {
             for (const [id, fleet] of [...this.followed]) {
                 if (!this.parts.conns.fleets.has(id)) {
                     this.followed.delete(id);
+                    continue;
+                }
+                if (!this.parts.conns.all.some((c) => c.target.fleet?.id === id)) {   // every worker gone: the app ended
+                    this.followed.delete(id);
+                    this.log.info(`no worker of fleet ${id} is attached any more: it is no longer followed over ssh`);
                     continue;
                 }
                 let procs: ProcessInfo[];
