@@ -107,20 +107,19 @@ the browsers buffer, else the only one."
 (defun otrace--web-entries (clients)
   "Fill `tabulated-list-entries' from CLIENTS, their worker second in a fleet.
 Each entry's id is the browser's `otrace--web-label'."
-  (let ((fleet (cl-some (lambda (c) (plist-get c :worker)) clients)))
-    (setq tabulated-list-format
-          (vconcat '(("Browser" 16 t)) (and (or fleet otrace--workers) '(("Worker" 12 t)))
-                   '(("URL" 36 t) ("User agent" 0 nil))))
-    (tabulated-list-init-header)
-    (setq tabulated-list-entries
-          (mapcar (lambda (c)
-                    (list (otrace--web-label c)
-                          (vconcat (list (plist-get c :name))
-                                   (and (or fleet otrace--workers)
-                                        (list (if (plist-get c :worker) (format "worker %d" (plist-get c :worker)) "")))
-                                   (list (otrace--visible (or (plist-get c :url) "") t)
-                                         (otrace--visible (or (plist-get c :userAgent) "") t)))))
-                  clients))))
+  (setq tabulated-list-format
+        (vconcat '(("Browser" 16 t)) (and otrace--workers '(("Worker" 12 t)))
+                 '(("URL" 36 t) ("User agent" 0 nil))))
+  (tabulated-list-init-header)
+  (setq tabulated-list-entries
+        (mapcar (lambda (c)
+                  (list (otrace--web-label c)
+                        (vconcat (list (plist-get c :name))
+                                 (and otrace--workers
+                                      (list (if (plist-get c :worker) (format "worker %d" (plist-get c :worker)) "")))
+                                 (list (otrace--visible (or (plist-get c :url) "") t)
+                                       (otrace--visible (or (plist-get c :userAgent) "") t)))))
+                clients)))
 
 (defun otrace--web-refresh ()
   "Ask the server for the browsers again."
