@@ -415,18 +415,23 @@ attached gets a tunnel, and joins once it answered."
                  (when (and otrace--workers (equal (plist-get otrace--fleet :id) (plist-get fleet :id)))
                    (dolist (info (let ((workers (otrace-fleet-workers (plist-get remote :id) processes)))
                                    (and workers (otrace--fleet-newcomers workers))))   ; (nil: discovery's)
-                     (let ((pid (plist-get info :pid)))
-                       (push pid otrace--joining)
-                       (otrace-remote--open-async
-                        host pid ssh-args
-                        (lambda (tunnel)
-                          (if (not tunnel)
-                              (setq otrace--joining (delq pid otrace--joining))
-                            (otrace--open-workers
-                             (list (otrace-remote--worker-info host pid tunnel fleet))
-                             (lambda (pid conn)
-                               (unless conn (otrace-remote--close tunnel))
-                               (otrace--fleet-joined (plist-get fleet :id) pid conn))))))))))))))))
+                     (otrace-remote--join fleet (plist-get info :pid)))))))))))
+
+(defun otrace-remote--join (fleet pid)
+  "Open a tunnel to worker PID of FLEET, the attached fleet's plist.
+Emacs does not wait: the worker joins the fleet once it answered."
+  (let ((host (plist-get (plist-get fleet :remote) :host)))
+    (push pid otrace--joining)
+    (otrace-remote--open-async
+     host pid (plist-get (plist-get fleet :remote) :ssh-args)
+     (lambda (tunnel)
+       (if (not tunnel)
+           (setq otrace--joining (delq pid otrace--joining))
+         (otrace--open-workers
+          (list (otrace-remote--worker-info host pid tunnel fleet))
+          (lambda (pid conn)
+            (unless conn (otrace-remote--close tunnel))
+            (otrace--fleet-joined (plist-get fleet :id) pid conn))))))))
 
 (defun otrace-remote--read-host ()
   "Ask for [user@]host, with `otrace-remote-host-history'."
